@@ -1,0 +1,333 @@
+"""One run's workflow code, replayed and advanced: pure, no I/O.
+
+An activation owns the run's ``WorkflowLoop`` and its tasks. ``replay`` brings the code level
+with the log; afterwards ``deliver`` feeds it one new outcome at a time. After each quiet point
+it hands the driver a ``Turn``: the events to append (the outcome first, then the commands the
+code issued and its end, if it ended) and the commands to launch once they are committed.
+
+Invariant (DESIGN §2.2): commands are numbered when the code first awaits them, in the loop's
+FIFO order, and compared with the log by kind and name at the same position. A mismatch is
+recorded, never raised into user code (where ``except`` could hide it); the driver checks
+``divergence`` after every quiet point, before anything executes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from pyworkflow._engine.context import current_activation
+from pyworkflow._engine.events import EVENT_FORMAT, EventType
+from pyworkflow._engine.failures import error_record, rebuild_error
+from pyworkflow._engine.loop import WorkflowLoop
+from pyworkflow._engine.replay import (
+    History,
+    command_signature,
+    describe_command,
+    read_history,
+)
+from pyworkflow._engine.signals import EvictedSignal
+from pyworkflow.exceptions import CancellationError, NonDeterminismError, SerializationError
+from pyworkflow.storage.protocol import EventRecord, NewEvent
+
+if TYPE_CHECKING:
+    from pyworkflow._engine.clock import Clock
+    from pyworkflow.serialization import Codec
+    from pyworkflow.step import StepDefinition
+    from pyworkflow.workflow import Workflow
+
+__all__ = ["Command", "Turn", "WorkflowActivation"]
+
+_T = TypeVar("_T")
+
+
+@dataclass(slots=True, eq=False)
+class Command:
+    """Something workflow code asked for: a step or a timer.
+
+    ``args``/``kwargs`` are the live values for a local step; ``attempt`` and ``retry_at`` come
+    from the log when a replayed step was already in flight.
+    """
+
+    kind: str
+    command_id: str
+    name: str
+    future: asyncio.Future[Any]
+    definition: StepDefinition | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    wake_at: float | None = None
+    attempt: int = 0
+    retry_at: float | None = None
+
+
+@dataclass(slots=True)
+class Turn:
+    """What one quiet point produced."""
+
+    events: list[NewEvent] = field(default_factory=list)
+    launch: list[Command] = field(default_factory=list)
+    finished: bool = False
+    result: Any = None
+    error: dict[str, Any] | None = None
+    cancelled: bool = False
+
+
+class WorkflowActivation:
+    """The live state of one run's workflow code."""
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        workflow: Workflow[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        codec: Codec,
+        clock: Clock,
+    ) -> None:
+        self.run_id = run_id
+        self.workflow = workflow
+        self._codec = codec
+        self._clock = clock
+        self._loop = WorkflowLoop()
+        self._args, self._kwargs = args, kwargs
+        self._root: asyncio.Task[Any] | None = None
+        self._counters: dict[str, int] = {}
+        self._pending: dict[str, Command] = {}
+        self._history = History()
+        self._cursor = 0
+        self._position = 0
+        self._turn = Turn()
+        self._closed = False
+        self.cancelled = False
+        self.cancel_reason: str | None = None
+        self.divergence: NonDeterminismError | None = None
+
+    # --- driving ---------------------------------------------------------------------------------
+
+    def replay(self, events: Sequence[EventRecord]) -> Turn:
+        """Run the code against the log; returns new events and every command to (re)launch."""
+        self._history = history = read_history(events)
+        context = contextvars.copy_context()
+        context.run(current_activation.set, self)
+        self._root = self._loop.spawn(self.workflow.fn(*self._args, **self._kwargs), context)
+        self._quiet()
+        for event in history.outcomes:
+            if self.divergence is not None or self._root.done():
+                break
+            self._resolve_logged(event)
+            self._quiet()
+        if self.divergence is None and not self._root.done():
+            self._check_log_consumed()
+        turn = self._take_turn()
+        if self.divergence is None:
+            # Commands logged but without an outcome were in flight: launch them again.
+            new = {c.command_id for c in turn.launch}
+            logged = [c for c in self._pending.values() if c.command_id not in new]
+            turn.launch = logged + turn.launch
+        return turn
+
+    def deliver(self, command_id: str, event: NewEvent, value: Any = None,
+                error: BaseException | None = None) -> Turn:
+        """Record a new outcome, let the code run to its next quiet point, return the turn."""
+        self._turn.events.append(event)
+        command = self._pending.pop(command_id, None)
+        if command is not None and not command.future.done():
+            if error is not None:
+                command.future.set_exception(error)
+            else:
+                command.future.set_result(value)
+        self._quiet()
+        return self._take_turn()
+
+    def request_cancel(self, reason: str | None) -> Turn:
+        """Log CANCELLATION_REQUESTED and raise CancellationError into pending timers."""
+        event = NewEvent(EventType.CANCELLATION_REQUESTED, {"v": EVENT_FORMAT, "reason": reason})
+        self._turn.events.append(event)
+        self._apply_cancel(reason)
+        self._quiet()
+        return self._take_turn()
+
+    def pending(self) -> list[Command]:
+        """Commands issued and not yet resolved."""
+        return list(self._pending.values())
+
+    @property
+    def done(self) -> bool:
+        """True once the workflow function has returned or raised."""
+        return self._root is not None and self._root.done()
+
+    def close(self) -> None:
+        """Let go of the code: cancel its tasks so their ``finally`` blocks run, then stop."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in asyncio.all_tasks(self._loop):
+            task.cancel()
+        self._loop.run_until_quiet()
+        for task in asyncio.all_tasks(self._loop):
+            task.get_coro().close()  # type: ignore[union-attr]
+        self._loop.close()
+
+    # --- called from workflow code (through primitives) ----------------------------------------
+
+    async def call_step(
+        self, definition: StepDefinition, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        """Issue a step command and wait for its outcome."""
+        command_id = self._next_id(definition.name)
+        encoded = None
+        if self._next_logged() is None:
+            # Past the log: encode before numbering the position, so a bad argument raises
+            # here, records nothing, and replays the same way.
+            encoded = self._codec.encode(
+                {"args": list(args), "kwargs": kwargs},
+                path=f"arguments of step {command_id!r}",
+            )
+        future = self._loop.create_future()
+        command = Command("step", command_id, definition.name, future, definition, args, kwargs)
+        if self._match(command):
+            self._turn.events.append(NewEvent(EventType.STEP_STARTED, {
+                "v": EVENT_FORMAT, "step_id": command_id, "name": definition.name,
+                "attempt": 1, "args": encoded,
+            }))
+            command.attempt = 1
+            self._turn.launch.append(command)
+        return await future
+
+    async def sleep_until(self, wake_at: float) -> None:
+        """Issue a durable timer and wait for it."""
+        command_id = self._next_id("sleep")
+        future = self._loop.create_future()
+        command = Command("sleep", command_id, "sleep", future, wake_at=wake_at)
+        if self._match(command):
+            self._turn.events.append(NewEvent(EventType.SLEEP_STARTED, {
+                "v": EVENT_FORMAT, "sleep_id": command_id, "wake_at": wake_at,
+            }))
+            self._turn.launch.append(command)
+        await future
+
+    def side_effect(self, kind: str, make: Callable[[], _T]) -> _T:
+        """Return the logged value of the next ``kind`` side effect, or make and log one."""
+        self._check_live()
+        position = self._position
+        self._position += 1
+        logged = self._next_logged()
+        if logged is not None:
+            if command_signature(logged) != ("side_effect", kind):
+                self._diverge(position, logged, describe_command("side_effect", kind))
+                raise EvictedSignal
+            self._cursor += 1
+            value: _T = self._codec.decode(logged.payload["value"])
+            return value
+        value = make()
+        self._turn.events.append(NewEvent(EventType.SIDE_EFFECT_RECORDED, {
+            "v": EVENT_FORMAT, "kind": kind, "value": self._codec.encode(value),
+        }))
+        return value
+
+    def now(self) -> float:
+        """The executor's clock (for new timers and side effects)."""
+        return self._clock.now()
+
+    # --- internals ----------------------------------------------------------------------------
+
+    def _check_live(self) -> None:
+        if self._closed or self.divergence is not None:
+            raise EvictedSignal
+        if self.cancelled:
+            raise CancellationError(self.cancel_reason)
+
+    def _next_id(self, name: str) -> str:
+        self._check_live()
+        n = self._counters.get(name, 0) + 1
+        self._counters[name] = n
+        return f"{name}#{n}"
+
+    def _next_logged(self) -> EventRecord | None:
+        commands = self._history.commands
+        return commands[self._cursor] if self._cursor < len(commands) else None
+
+    def _match(self, command: Command) -> bool:
+        """Register a command; True if it is new (past the log), False if it was logged."""
+        position = self._position
+        self._position += 1
+        self._pending[command.command_id] = command
+        logged = self._next_logged()
+        if logged is None:
+            return True
+        if command_signature(logged) != (command.kind, command.name):
+            self._diverge(position, logged, describe_command(command.kind, command.name))
+            return False
+        self._cursor += 1
+        payload = logged.payload
+        if command.kind == "sleep":
+            command.wake_at = payload["wake_at"]
+        else:
+            progress = self._history.steps.get(command.command_id)
+            if progress is not None:
+                command.attempt, command.retry_at = progress.attempt, progress.retry_at
+        return False
+
+    def _diverge(self, position: int, logged: EventRecord | None, issued: str | None) -> None:
+        if self.divergence is None:
+            described = describe_command(*command_signature(logged)) if logged else None
+            self.divergence = NonDeterminismError(self.run_id, position, described, issued)
+
+    def _check_log_consumed(self) -> None:
+        logged = self._next_logged()
+        if logged is not None:
+            self._diverge(self._cursor, logged, None)
+
+    def _resolve_logged(self, event: EventRecord) -> None:
+        payload = event.payload
+        if event.type is EventType.CANCELLATION_REQUESTED:
+            self._apply_cancel(payload.get("reason"))
+            return
+        command_id = payload.get("step_id") or payload.get("sleep_id")
+        command = self._pending.pop(command_id, None)
+        if command is None:
+            self._diverge(self._position, None, None)
+            return
+        if event.type is EventType.STEP_COMPLETED:
+            command.future.set_result(self._codec.decode(payload["result"]))
+        elif event.type is EventType.STEP_FAILED:
+            command.future.set_exception(rebuild_error(payload["error"], command.command_id))
+        else:
+            command.future.set_result(None)
+
+    def _apply_cancel(self, reason: str | None) -> None:
+        self.cancelled, self.cancel_reason = True, reason
+        for command in list(self._pending.values()):
+            if command.kind == "sleep":
+                del self._pending[command.command_id]
+                command.future.set_exception(CancellationError(reason))
+
+    def _quiet(self) -> None:
+        self._loop.run_until_quiet()
+
+    def _take_turn(self) -> Turn:
+        turn, self._turn = self._turn, Turn()
+        root = self._root
+        if self.divergence is not None or root is None or not root.done():
+            return turn
+        turn.finished = True
+        turn.launch = []
+        if root.cancelled():
+            turn.cancelled = True
+            return turn
+        exc = root.exception()
+        if isinstance(exc, CancellationError):
+            turn.cancelled = True
+        elif exc is not None:
+            turn.error = error_record(exc)
+        else:
+            try:
+                turn.result = self._codec.encode(root.result(), path="workflow result")
+            except SerializationError as err:
+                turn.error = error_record(err)
+        return turn

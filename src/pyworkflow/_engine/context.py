@@ -1,0 +1,73 @@
+"""The current run and the current step, each in a ContextVar.
+
+Workflow code runs in a context whose ``current_activation`` is set (the root task copies it and
+``gather``'s tasks inherit it); step code runs with ``current_step`` set. Primitives look here to
+decide whether they are in a workflow, in a step, or in plain code.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from pyworkflow.exceptions import NotInWorkflowError
+
+if TYPE_CHECKING:
+    from pyworkflow._engine.activation import WorkflowActivation
+
+__all__ = [
+    "StepContext",
+    "current_activation",
+    "current_step",
+    "get_step_context",
+]
+
+current_activation: ContextVar[WorkflowActivation | None] = ContextVar(
+    "pyworkflow_activation", default=None
+)
+current_step: ContextVar[StepContext | None] = ContextVar("pyworkflow_step", default=None)
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    """What a running step knows about itself.
+
+    Attributes:
+        run_id: the workflow run the step belongs to.
+        workflow_name: that run's workflow.
+        step_id: the step's position id, ``name#n``.
+        step_name: the step's registered name.
+        attempt: 1 for the first attempt, 2 for the first retry, ...
+        idempotency_key: ``"{run_id}:{step_id}"``, the same for every attempt and after every
+            recovery: pass it to outside systems so a re-executed step does not act twice.
+    """
+
+    run_id: str
+    workflow_name: str
+    step_id: str
+    step_name: str
+    attempt: int
+
+    @property
+    def idempotency_key(self) -> str:
+        """Stable across retries and recoveries of this step."""
+        return f"{self.run_id}:{self.step_id}"
+
+
+def get_step_context() -> StepContext:
+    """The context of the step being executed.
+
+    Example:
+        >>> @step()
+        ... async def charge(amount: int) -> str:
+        ...     ctx = get_step_context()
+        ...     return await payments.charge(amount, idempotency_key=ctx.idempotency_key)
+
+    Raises:
+        NotInWorkflowError: outside a step executed by pyworkflow.
+    """
+    ctx = current_step.get()
+    if ctx is None:
+        raise NotInWorkflowError("get_step_context() can only be called inside a running step")
+    return ctx

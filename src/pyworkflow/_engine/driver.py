@@ -1,0 +1,375 @@
+"""Driving one leased run: replay, commit, execute local steps, wait, suspend.
+
+A driver owns a run while its process holds the run's lease. It replays the log into a
+``WorkflowActivation``, commits what the code issued (one append per quiet point: a step's
+completion goes out together with the commands the code issues next, DESIGN §6), runs the
+steps, and waits. It lets the run go when the run ends, when it only waits on timers further
+away than the horizon (DESIGN §2.6), when it loses its lease, or when its process stops.
+
+Invariant (DESIGN §2.1): a step executes only after its STEP_STARTED is committed, and its
+result is handed to the workflow only together with the append that logs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyworkflow._engine.activation import Command, Turn, WorkflowActivation
+from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
+from pyworkflow._engine.context import StepContext
+from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+from pyworkflow._engine.failures import error_record, rebuild_error
+from pyworkflow.exceptions import CancellationError, ConcurrencyConflictError, PyWorkflowError
+from pyworkflow.logging import run_logger
+from pyworkflow.storage.protocol import AppendWrite, NewEvent, RunRecord
+
+if TYPE_CHECKING:
+    from pyworkflow._engine.clock import Clock
+    from pyworkflow.serialization import Codec
+    from pyworkflow.storage.protocol import Storage
+    from pyworkflow.workflow import Workflow
+
+__all__ = ["Engine", "EngineSettings", "RunDriver"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Knobs of the turn loop.
+
+    Attributes:
+        lease_seconds: how long a lease lasts without renewal; a dead worker's runs are taken
+            over this long after its last heartbeat.
+        horizon_seconds: a run waiting longer than this lets go of its coroutine and lease.
+        max_recoveries: take-overs of a run without progress before it is failed.
+    """
+
+    lease_seconds: float = 15.0
+    horizon_seconds: float = 5.0
+    max_recoveries: int = 5
+
+
+@dataclass(slots=True)
+class Engine:
+    """What every driver of a process shares."""
+
+    storage: Storage
+    codec: Codec
+    clock: Clock
+    owner: str
+    settings: EngineSettings = field(default_factory=EngineSettings)
+    on_finished: Callable[[str], None] = lambda run_id: None
+
+    def lease_until(self) -> float:
+        """The expiry of a lease taken or renewed now."""
+        return self.clock.now() + self.settings.lease_seconds
+
+
+@dataclass(slots=True)
+class _Done:
+    """An inbox item: an attempt ended, or a timer or a signal fired."""
+
+    command: Command | None
+    kind: str
+    result: AttemptResult | None = None
+
+
+class RunDriver:
+    """Executes the turns of one leased run until it lets the run go."""
+
+    def __init__(self, engine: Engine, run: RunRecord, workflow: Workflow[..., Any]) -> None:
+        self._engine = engine
+        self._run = run
+        self._workflow = workflow
+        self._seq = run.last_seq
+        self._signals_seen = run.signal_seq
+        self._status = run.status
+        self._inbox: asyncio.Queue[_Done] = asyncio.Queue()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._running_steps = 0
+        self._timers: dict[str, float] = {}
+        self._log = run_logger(run.run_id, run.workflow_name)
+        self._activation: WorkflowActivation | None = None
+
+    @property
+    def run_id(self) -> str:
+        """The run this driver owns."""
+        return self._run.run_id
+
+    async def drive(self) -> None:
+        """Run turns until the run ends, suspends past the horizon, or the lease is lost."""
+        try:
+            await self._drive()
+        except ConcurrencyConflictError as exc:
+            self._log.warning("lost the run to another worker: %s", exc)
+        except asyncio.CancelledError:
+            await self._hand_back()
+            raise
+        finally:
+            self._stop_tasks()
+            if self._activation is not None:
+                self._activation.close()
+
+    # --- the turn loop ---------------------------------------------------------------------
+
+    async def _drive(self) -> None:
+        engine, run = self._engine, self._run
+        events = await engine.storage.load_events(run.run_id)
+        self._seq = events[-1].seq if events else run.last_seq
+        call = engine.codec.decode(run.args)
+        activation = self._activation = WorkflowActivation(
+            run_id=run.run_id,
+            workflow=self._workflow,
+            args=tuple(call["args"]),
+            kwargs=dict(call["kwargs"]),
+            codec=engine.codec,
+            clock=engine.clock,
+        )
+        if run.recovery_count > engine.settings.max_recoveries:
+            reason = (
+                f"run {run.run_id!r} was taken over {run.recovery_count} times without "
+                "progress: its worker keeps dying while running it"
+            )
+            self._log.error(reason)
+            await self._finish_failed({"type": "RecoveryLimitExceeded", "message": reason,
+                                       "traceback": ""})
+            return
+        turn = activation.replay(events)
+        if activation.divergence is not None:
+            self._log.error("%s", activation.divergence)
+            await self._finish_failed(error_record(activation.divergence))
+            return
+        if run.cancel_requested and not activation.cancelled and not turn.finished:
+            turn = _merge(turn, activation.request_cancel(run.cancel_reason))
+        if turn.events or turn.finished or self._status is RunStatus.PENDING:
+            await self._commit(turn, progressed=False)
+        if turn.finished:
+            return
+        self._launch(turn.launch)
+        while True:
+            if self._running_steps == 0 and self._suspend_due():
+                await self._commit(Turn(), progressed=False, release=True)
+                self._log.info("suspended until %s", min(self._timers.values()))
+                return
+            item = await self._inbox.get()
+            if item.kind == "check":
+                item = await self._check_signals()
+            turn = self._apply(item)
+            while not self._inbox.empty() and not turn.finished:
+                turn = _merge(turn, self._apply(self._inbox.get_nowait()))
+            if not turn.events and not turn.finished:
+                continue
+            await self._commit(turn, progressed=True)
+            if turn.finished:
+                return
+            self._launch(turn.launch)
+
+    def poke(self) -> None:
+        """An outside writer touched the run (e.g. a cancel request): look at its row."""
+        self._inbox.put_nowait(_Done(None, "check"))
+
+    async def _check_signals(self) -> _Done:
+        run = await self._engine.storage.get_run(self._run.run_id)
+        if run is not None and run.signal_seq > self._signals_seen:
+            self._signals_seen = run.signal_seq
+            if run.cancel_requested:
+                self._run = run
+                return _Done(None, "cancel")
+        return _Done(None, "nothing")
+
+    def _suspend_due(self) -> bool:
+        """Let the run go if it only waits on timers beyond the horizon (or on nothing)."""
+        if not self._timers:
+            return False
+        first = min(self._timers.values())
+        return first - self._engine.clock.now() > self._engine.settings.horizon_seconds
+
+    def _apply(self, item: _Done) -> Turn:
+        activation = self._activation
+        assert activation is not None
+        command = item.command
+        if item.kind == "cancel":
+            if activation.cancelled:
+                return Turn()
+            return activation.request_cancel(self._run.cancel_reason)
+        if item.kind == "nothing":
+            return Turn()
+        assert command is not None
+        if item.kind == "timer":
+            self._timers.pop(command.command_id, None)
+            event = NewEvent(EventType.SLEEP_COMPLETED,
+                             {"v": EVENT_FORMAT, "sleep_id": command.command_id})
+            return activation.deliver(command.command_id, event)
+        if item.kind == "retry_due":
+            self._timers.pop(command.command_id, None)
+            command.attempt += 1
+            command.retry_at = None
+            turn = Turn(events=[NewEvent(EventType.STEP_STARTED, {
+                "v": EVENT_FORMAT, "step_id": command.command_id, "name": command.name,
+                "attempt": command.attempt, "args": None,
+            })], launch=[command])
+            return turn
+        result = item.result
+        assert result is not None
+        self._running_steps -= 1
+        if result.ok:
+            self._log.info("step %s completed", command.command_id,
+                           extra={"step_id": command.command_id, "attempt": command.attempt})
+            event = NewEvent(EventType.STEP_COMPLETED, {
+                "v": EVENT_FORMAT, "step_id": command.command_id, "result": result.encoded,
+            })
+            return activation.deliver(command.command_id, event, value=result.value)
+        if result.retry_in is not None:
+            retry_at = self._engine.clock.now() + result.retry_in
+            self._log.warning("step %s attempt %d failed, retrying in %.3gs: %s",
+                              command.command_id, command.attempt, result.retry_in, result.error,
+                              extra={"step_id": command.command_id, "attempt": command.attempt})
+            command.retry_at = retry_at
+            return Turn(events=[NewEvent(EventType.STEP_RETRYING, {
+                "v": EVENT_FORMAT, "step_id": command.command_id, "attempt": command.attempt,
+                "error": result.record, "retry_at": retry_at,
+            })], launch=[command])
+        self._log.error("step %s failed: %s", command.command_id, result.error,
+                        extra={"step_id": command.command_id, "attempt": command.attempt})
+        assert result.record is not None
+        event = NewEvent(EventType.STEP_FAILED, {
+            "v": EVENT_FORMAT, "step_id": command.command_id, "error": result.record,
+        })
+        error = rebuild_error(result.record, command.command_id)
+        return activation.deliver(command.command_id, event, error=error)
+
+    # --- launching work ------------------------------------------------------------------------
+
+    def _launch(self, commands: list[Command]) -> None:
+        activation = self._activation
+        assert activation is not None
+        for command in commands:
+            if command.kind == "sleep":
+                assert command.wake_at is not None
+                self._start_timer(command, command.wake_at, "timer")
+            elif command.retry_at is not None:
+                self._start_timer(command, command.retry_at, "retry_due")
+            elif activation.cancelled and command.attempt <= 1 and command.command_id not in (
+                self._tasks
+            ):
+                self._cancel_unstarted(command)
+            else:
+                self._start_attempt(command)
+
+    def _cancel_unstarted(self, command: Command) -> None:
+        # A step not yet started is not started once the run is cancelled; the workflow sees
+        # CancellationError where it awaits it.
+        if not command.future.done():
+            command.future.set_exception(CancellationError(self._run.cancel_reason))
+
+    def _start_timer(self, command: Command, wake_at: float, kind: str) -> None:
+        self._timers[command.command_id] = wake_at
+        clock, inbox = self._engine.clock, self._inbox
+
+        async def fire() -> None:
+            await clock.sleep_until(wake_at)
+            inbox.put_nowait(_Done(command, kind))
+
+        self._spawn(command.command_id, fire())
+
+    def _start_attempt(self, command: Command) -> None:
+        definition = command.definition
+        assert definition is not None
+        attempt = max(command.attempt, 1)
+        command.attempt = attempt
+        context = StepContext(self._run.run_id, self._run.workflow_name, command.command_id,
+                              command.name, attempt)
+        inbox, codec = self._inbox, self._engine.codec
+        self._running_steps += 1
+
+        async def execute() -> None:
+            result = await run_attempt(definition, context, command.args, command.kwargs, codec)
+            inbox.put_nowait(_Done(command, "attempt", result))
+
+        self._spawn(command.command_id, execute(), attempt_context(context))
+
+    def _spawn(self, key: str, coro: Any, context: Any = None) -> None:
+        task = asyncio.get_running_loop().create_task(coro, context=context)
+        self._tasks[key] = task
+        task.add_done_callback(lambda t: self._tasks.pop(key, None)
+                               if self._tasks.get(key) is t else None)
+
+    def _stop_tasks(self) -> None:
+        for task in list(self._tasks.values()):
+            task.cancel()
+        self._tasks.clear()
+
+    # --- storage ---------------------------------------------------------------------------------
+
+    async def _commit(self, turn: Turn, *, progressed: bool, release: bool = False) -> None:
+        engine = self._engine
+        now = engine.clock.now()
+        error = turn.error
+        if turn.finished:
+            if turn.cancelled:
+                status = RunStatus.CANCELLED
+                events = [*turn.events, NewEvent(EventType.WORKFLOW_CANCELLED,
+                                                 {"v": EVENT_FORMAT,
+                                                  "reason": self._run.cancel_reason})]
+            elif error is not None:
+                status = RunStatus.FAILED
+                events = [*turn.events,
+                          NewEvent(EventType.WORKFLOW_FAILED, {"v": EVENT_FORMAT, "error": error})]
+            else:
+                status = RunStatus.COMPLETED
+                events = [*turn.events, NewEvent(EventType.WORKFLOW_COMPLETED,
+                                                 {"v": EVENT_FORMAT, "result": turn.result})]
+        else:
+            events = turn.events
+            busy = self._running_steps or any(c.kind == "step" and c.retry_at is None
+                                              for c in turn.launch)
+            status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
+        wake_at = now
+        if release and self._timers:
+            wake_at = min(self._timers.values())
+        result = await engine.storage.append(AppendWrite(
+            run_id=self._run.run_id,
+            owner=engine.owner,
+            expected_seq=self._seq,
+            events=events,
+            now=now,
+            status=status,
+            wake_at=None if turn.finished else wake_at,
+            lease_expires_at=None if (release or turn.finished) else engine.lease_until(),
+            result=turn.result if status is RunStatus.COMPLETED else None,
+            error=error if status is RunStatus.FAILED else None,
+            progressed=progressed,
+            signals_seen=self._signals_seen,
+        ))
+        self._seq = result.last_seq
+        self._status = status
+        if turn.finished:
+            self._log.info("workflow %s", status.value)
+            engine.on_finished(self._run.run_id)
+        elif result.signal_seq > self._signals_seen:
+            self._signals_seen = result.signal_seq
+            if result.cancel_requested:
+                self._inbox.put_nowait(_Done(None, "check"))
+
+    async def _finish_failed(self, record: dict[str, Any]) -> None:
+        await self._commit(Turn(finished=True, error=record), progressed=False)
+
+    async def _hand_back(self) -> None:
+        """On shutdown: give the lease back so another worker takes the run at once."""
+        try:
+            await asyncio.shield(self._engine.storage.release_runs(
+                owner=self._engine.owner, run_ids=[self._run.run_id],
+                now=self._engine.clock.now()))
+        except (PyWorkflowError, asyncio.CancelledError):
+            self._log.warning("could not hand the run back; its lease will expire instead")
+
+
+def _merge(first: Turn, second: Turn) -> Turn:
+    first.events.extend(second.events)
+    first.launch.extend(second.launch)
+    first.finished, first.result, first.error, first.cancelled = (
+        second.finished, second.result, second.error, second.cancelled)
+    return first

@@ -1,0 +1,114 @@
+"""Reading a run's log for replay, and matching the code's commands against it.
+
+Replay (DESIGN §2.2) needs three things from the log: the commands in the order they were
+issued (matched by position: kind and name, never arguments), the outcomes in the order they
+were logged (fed back one at a time), and the retry state of steps still in flight.
+
+``WORKFLOW_RESUMED`` (a failed run resumed by hand) re-opens the failures that ended the run:
+the ``STEP_FAILED`` events logged together with the ``WORKFLOW_FAILED`` it resumes are no
+longer outcomes, so those steps run again with a fresh retry budget, while a failure the
+workflow caught and handled earlier stays as it was and replays the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyworkflow._engine.events import EventType
+from pyworkflow.storage.protocol import EventRecord
+
+__all__ = ["History", "StepProgress", "describe_command", "read_history"]
+
+_OUTCOMES = frozenset(
+    {
+        EventType.STEP_COMPLETED,
+        EventType.STEP_FAILED,
+        EventType.SLEEP_COMPLETED,
+        EventType.CANCELLATION_REQUESTED,
+    }
+)
+
+
+@dataclass(slots=True)
+class StepProgress:
+    """What the log says about a step's attempts since the run was last resumed."""
+
+    attempt: int = 0
+    retry_at: float | None = None
+
+
+@dataclass(slots=True)
+class History:
+    """A run's log, sorted for replay."""
+
+    commands: list[EventRecord] = field(default_factory=list)
+    outcomes: list[EventRecord] = field(default_factory=list)
+    steps: dict[str, StepProgress] = field(default_factory=dict)
+    last_seq: int = 0
+    cancel_requested: bool = False
+
+
+def describe_command(kind: str, name: str) -> str:
+    """How a command reads in a NonDeterminismError: ``step 'charge'``, ``sleep``."""
+    return f"{kind} {name!r}" if kind == "step" else kind if kind == "sleep" else f"{name}()"
+
+
+def command_signature(event: EventRecord) -> tuple[str, str]:
+    """(kind, name) of a logged command, as compared with a new one."""
+    payload = event.payload
+    if event.type is EventType.STEP_STARTED:
+        return "step", payload["name"]
+    if event.type is EventType.SLEEP_STARTED:
+        return "sleep", "sleep"
+    if event.type is EventType.SIDE_EFFECT_RECORDED:
+        return "side_effect", payload["kind"]
+    return event.type.value, str(payload.get("name", ""))
+
+
+def _reopened_failures(events: Sequence[EventRecord]) -> set[int]:
+    """Seqs of STEP_FAILED events logged with a WORKFLOW_FAILED that was later resumed."""
+    reopened: set[int] = set()
+    for i, event in enumerate(events):
+        if event.type is not EventType.WORKFLOW_RESUMED:
+            continue
+        j = i - 1
+        while j >= 0 and events[j].type is not EventType.WORKFLOW_FAILED:
+            j -= 1
+        j -= 1
+        while j >= 0 and events[j].type is EventType.STEP_FAILED:
+            reopened.add(events[j].seq)
+            j -= 1
+    return reopened
+
+
+def read_history(events: Sequence[EventRecord]) -> History:
+    """Sort a run's events into commands, outcomes and step progress."""
+    history = History(last_seq=events[-1].seq if events else 0)
+    reopened = _reopened_failures(events) if any(
+        e.type is EventType.WORKFLOW_RESUMED for e in events
+    ) else set()
+    seen_steps: set[str] = set()
+    for event in events:
+        kind = event.type
+        payload: dict[str, Any] = event.payload
+        if kind is EventType.STEP_STARTED:
+            step_id = payload["step_id"]
+            progress = history.steps.setdefault(step_id, StepProgress())
+            progress.attempt, progress.retry_at = payload["attempt"], None
+            if step_id not in seen_steps:
+                seen_steps.add(step_id)
+                history.commands.append(event)
+        elif kind is EventType.STEP_RETRYING:
+            history.steps[payload["step_id"]].retry_at = payload["retry_at"]
+        elif kind in _OUTCOMES:
+            if event.seq in reopened:
+                history.steps[payload["step_id"]] = StepProgress()
+                continue
+            if kind is EventType.CANCELLATION_REQUESTED:
+                history.cancel_requested = True
+            history.outcomes.append(event)
+        elif kind is EventType.SLEEP_STARTED or kind is EventType.SIDE_EFFECT_RECORDED:
+            history.commands.append(event)
+    return history

@@ -1,0 +1,327 @@
+"""Starting runs and asking about them: the functions users call from application code.
+
+Every function validates its input before the first write (DESIGN §2.4): a bad argument raises
+a typed error and leaves storage untouched.
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+import uuid
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, ParamSpec, TypeVar
+
+from pyworkflow import registry
+from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+from pyworkflow.config import get_runtime
+from pyworkflow.exceptions import (
+    InputError,
+    InvalidRunStateError,
+    RunNotFoundError,
+    WorkflowCancelledError,
+    WorkflowFailedError,
+)
+from pyworkflow.storage.protocol import EventRecord, NewRun, RunCursor, RunRecord
+from pyworkflow.workflow import Workflow
+
+__all__ = [
+    "WorkflowEvent",
+    "WorkflowRun",
+    "cancel_workflow",
+    "get_workflow_events",
+    "get_workflow_result",
+    "get_workflow_run",
+    "list_workflow_runs",
+    "resume",
+    "run",
+    "start",
+]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRun:
+    """A run as callers see it.
+
+    Attributes:
+        run_id: the run's id.
+        workflow_name: its workflow.
+        status: pending, running, suspended, completed, failed, cancelled, continued_as_new.
+        result: the decoded result once completed.
+        error: ``{"type", "message", "traceback"}`` once failed.
+        created_at, updated_at, completed_at: aware UTC datetimes.
+        wake_at: when a suspended run wakes, if it waits on a timer.
+        idempotency_key, parent_run_id, recovery_count: as stored.
+    """
+
+    run_id: str
+    workflow_name: str
+    status: RunStatus
+    result: Any
+    error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    wake_at: datetime | None
+    idempotency_key: str | None
+    parent_run_id: str | None
+    recovery_count: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowEvent:
+    """One event of a run's log: ``seq``, ``type``, ``timestamp`` and its ``data``."""
+
+    run_id: str
+    seq: int
+    type: EventType
+    timestamp: datetime
+    data: dict[str, Any]
+
+
+def _resolve(wf: Workflow[..., Any] | str) -> Workflow[..., Any]:
+    if isinstance(wf, str):
+        return registry.get_workflow(wf)
+    if not isinstance(wf, Workflow):
+        raise InputError(
+            f"{wf!r} is not a workflow; decorate an async function with @workflow() first"
+        )
+    return wf
+
+
+def _encode_call(wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 codec: Any) -> Any:
+    try:
+        bound = inspect.signature(wf.fn).bind(*args, **kwargs)
+    except TypeError as exc:
+        raise InputError(f"workflow {wf.name!r} cannot take these arguments: {exc}") from exc
+    for name, value in bound.arguments.items():
+        codec.encode(value, path=f"argument {name!r} of workflow {wf.name!r}")
+    return codec.encode({"args": list(args), "kwargs": kwargs})
+
+
+async def start(
+    wf: Workflow[..., Any] | str,
+    *args: Any,
+    idempotency_key: str | None = None,
+    **kwargs: Any,
+) -> str:
+    """Start a durable run of ``wf`` and return its id without waiting.
+
+    Example:
+        >>> run_id = await start(onboarding, "user-42", idempotency_key="onboard-user-42")
+
+    Args:
+        wf: the workflow, or its registered name.
+        *args: its positional arguments.
+        idempotency_key: the same key returns the existing run's id, even after it ended.
+        **kwargs: its keyword arguments.
+
+    Raises:
+        WorkflowNotFoundError: no workflow by that name.
+        SerializationError: an argument cannot be encoded (the error names it).
+        IdempotencyConflictError: the key belongs to a run of another workflow.
+    """
+    definition = _resolve(wf)
+    runtime = await get_runtime()
+    encoded = _encode_call(definition, args, kwargs, runtime.codec)
+    executor = runtime.executor
+    now = executor.now()
+    record, created = await runtime.storage.create_run(NewRun(
+        run_id=f"run_{uuid.uuid4().hex}",
+        workflow_name=definition.name,
+        args=encoded,
+        started_payload={"v": EVENT_FORMAT, "workflow": definition.name, "args": encoded,
+                         "idempotency_key": idempotency_key},
+        now=now,
+        idempotency_key=idempotency_key,
+        lease_owner=executor.owner,
+        lease_expires_at=executor.lease_until(),
+    ))
+    if created:
+        executor.submit(record)
+    else:
+        executor.wake()
+    return record.run_id
+
+
+async def run(wf: Workflow[P, R], *args: Any, **kwargs: Any) -> R:
+    """Start a run and wait for its result: the one-liner for scripts and tests.
+
+    Example:
+        >>> receipt = await run(checkout, cart_id="c-1")
+
+    Raises:
+        WorkflowFailedError: the run failed (carries the error type, message, traceback).
+        WorkflowCancelledError: the run was cancelled.
+    """
+    run_id = await start(wf, *args, **kwargs)
+    result: R = await get_workflow_result(run_id)
+    return result
+
+
+async def _get(run_id: str) -> RunRecord:
+    runtime = await get_runtime()
+    record = await runtime.storage.get_run(run_id)
+    if record is None:
+        raise RunNotFoundError(run_id)
+    return record
+
+
+async def get_workflow_run(run_id: str) -> WorkflowRun:
+    """The run's status, timestamps and result or error.
+
+    Raises:
+        RunNotFoundError: no such run.
+    """
+    record = await _get(run_id)
+    runtime = await get_runtime()
+    return _to_public(record, runtime.codec)
+
+
+def _to_public(record: RunRecord, codec: Any) -> WorkflowRun:
+    return WorkflowRun(
+        run_id=record.run_id,
+        workflow_name=record.workflow_name,
+        status=record.status,
+        result=codec.decode(record.result) if record.status is RunStatus.COMPLETED else None,
+        error=record.error,
+        created_at=datetime.fromtimestamp(record.created_at, UTC),
+        updated_at=datetime.fromtimestamp(record.updated_at, UTC),
+        completed_at=_dt(record.completed_at),
+        wake_at=_dt(record.wake_at) if record.status is RunStatus.SUSPENDED else None,
+        idempotency_key=record.idempotency_key,
+        parent_run_id=record.parent_run_id,
+        recovery_count=record.recovery_count,
+    )
+
+
+async def get_workflow_events(run_id: str) -> list[WorkflowEvent]:
+    """The run's event log, in order.
+
+    Raises:
+        RunNotFoundError: no such run.
+    """
+    await _get(run_id)
+    runtime = await get_runtime()
+    events: list[EventRecord] = await runtime.storage.load_events(run_id)
+    return [WorkflowEvent(e.run_id, e.seq, e.type, datetime.fromtimestamp(e.created_at, UTC),
+                          e.payload) for e in events]
+
+
+async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
+    """Wait for the run to end and return its result.
+
+    Args:
+        run_id: the run.
+        timeout: seconds to wait; None waits for as long as it takes.
+
+    Raises:
+        RunNotFoundError: no such run.
+        WorkflowFailedError: the run failed.
+        WorkflowCancelledError: the run was cancelled.
+        TimeoutError: ``timeout`` passed first.
+    """
+    runtime = await get_runtime()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    pause = 0.02
+    while True:
+        record = await _get(run_id)
+        if record.status is RunStatus.COMPLETED:
+            return runtime.codec.decode(record.result)
+        if record.status is RunStatus.FAILED:
+            error = record.error or {}
+            raise WorkflowFailedError(run_id, error.get("type", "?"), error.get("message", ""),
+                                      error.get("traceback", ""))
+        if record.status is RunStatus.CANCELLED:
+            raise WorkflowCancelledError(run_id, record.cancel_reason)
+        if record.status is RunStatus.CONTINUED_AS_NEW:
+            raise InvalidRunStateError(run_id, record.status.value,
+                                       "following continue-as-new chains is not built yet")
+        wait = pause if deadline is None else min(pause, deadline - time.monotonic())
+        if wait <= 0:
+            raise TimeoutError(f"run {run_id!r} is still {record.status.value} after {timeout}s")
+        await runtime.executor.wait_finished(run_id, wait)
+        pause = min(pause * 2, 1.0)
+
+
+async def resume(run_id: str) -> None:
+    """Continue a failed run: its failed steps run again with a fresh retry budget.
+
+    A run that is waiting or running is simply made to look at storage again.
+
+    Raises:
+        RunNotFoundError: no such run.
+        WorkflowNotFoundError: its workflow is not registered in this process.
+        InvalidRunStateError: the run completed or was cancelled.
+    """
+    record = await _get(run_id)
+    registry.get_workflow(record.workflow_name)
+    runtime = await get_runtime()
+    if record.status is RunStatus.FAILED:
+        await runtime.storage.reopen_failed_run(
+            run_id, now=runtime.executor.now(), payload={"v": EVENT_FORMAT})
+    elif record.status.is_terminal:
+        raise InvalidRunStateError(run_id, record.status.value, "only a failed run can resume")
+    runtime.executor.wake()
+
+
+async def cancel_workflow(run_id: str, reason: str | None = None) -> bool:
+    """Ask a run to stop: it sees CancellationError at its next primitive.
+
+    Returns False, writing nothing, when the run has already ended.
+
+    Raises:
+        RunNotFoundError: no such run.
+    """
+    await _get(run_id)
+    runtime = await get_runtime()
+    cancelled = await runtime.storage.request_cancel(
+        run_id, now=runtime.executor.now(), reason=reason)
+    runtime.executor.wake(run_id)
+    return cancelled
+
+
+async def list_workflow_runs(
+    *,
+    status: RunStatus | str | Collection[RunStatus | str] | None = None,
+    workflow_name: str | None = None,
+    limit: int = 100,
+    before: str | None = None,
+) -> list[WorkflowRun]:
+    """Runs newest first; pass the last run id of a page as ``before`` for the next page.
+
+    Example:
+        >>> page = await list_workflow_runs(status="failed", limit=50)
+        >>> older = await list_workflow_runs(status="failed", limit=50, before=page[-1].run_id)
+
+    Raises:
+        InputError: an unknown status or a limit below 1.
+        RunNotFoundError: ``before`` names no run.
+    """
+    if isinstance(status, str | RunStatus):
+        status = [status]
+    try:
+        statuses = None if status is None else [RunStatus(s) for s in status]
+    except ValueError as exc:
+        raise InputError(f"unknown run status in {status!r}: {exc}") from exc
+    if limit < 1:
+        raise InputError(f"limit must be at least 1, not {limit!r}")
+    runtime = await get_runtime()
+    cursor = None
+    if before is not None:
+        last = await _get(before)
+        cursor = RunCursor(last.created_at, last.run_id)
+    records = await runtime.storage.list_runs(
+        statuses=statuses, workflow_name=workflow_name, limit=limit, before=cursor)
+    return [_to_public(r, runtime.codec) for r in records]
+

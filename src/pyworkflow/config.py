@@ -1,0 +1,165 @@
+"""``configure()``: which storage, executor and secret key this process uses.
+
+Every setting also comes from a ``PYWORKFLOW_*`` environment variable (an explicit
+``configure`` argument wins): ``PYWORKFLOW_STORAGE`` (default ``sqlite:///pyworkflow.db``),
+``PYWORKFLOW_EXECUTOR`` (``local``), ``PYWORKFLOW_SECRET_KEY``, ``PYWORKFLOW_MODULES`` (comma
+separated), ``PYWORKFLOW_ALLOW_PICKLE`` (``1``/``0``).
+
+The runtime (opened storage, codec, executor) is built lazily on first use, on the running
+event loop; a new event loop gets a new executor over the same storage.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyworkflow import registry
+from pyworkflow._engine.driver import EngineSettings
+from pyworkflow.exceptions import ConfigurationError
+from pyworkflow.executors.local import LocalExecutor
+from pyworkflow.executors.protocol import Executor
+from pyworkflow.serialization import Codec
+from pyworkflow.storage import Storage, storage_from_url
+
+__all__ = ["Runtime", "configure", "get_runtime", "shutdown"]
+
+DEFAULT_STORAGE = "sqlite:///pyworkflow.db"
+_EXECUTORS = ("local",)
+
+
+@dataclass
+class _Settings:
+    storage: Storage | str | None = None
+    executor: str | None = None
+    secret_key: str | bytes | None = None
+    modules: list[str] = field(default_factory=list)
+    allow_pickle: bool | None = None
+    engine: EngineSettings = field(default_factory=EngineSettings)
+
+
+@dataclass
+class Runtime:
+    """The storage, codec and executor of this process on one event loop."""
+
+    storage: Storage
+    codec: Codec
+    executor: Executor
+    loop: asyncio.AbstractEventLoop
+
+
+_settings = _Settings()
+_storage: Storage | None = None
+_runtime: Runtime | None = None
+
+
+def configure(
+    *,
+    storage: Storage | str | None = None,
+    executor: str | None = None,
+    secret_key: str | bytes | None = None,
+    modules: list[str] | None = None,
+    allow_pickle: bool | None = None,
+    lease_seconds: float | None = None,
+    horizon_seconds: float | None = None,
+    max_recoveries: int | None = None,
+) -> None:
+    """Choose storage, executor and security settings for this process.
+
+    Example:
+        >>> configure(storage="sqlite:///orders.db", modules=["myapp.workflows"])
+
+    Args:
+        storage: a Storage object or URL: ``memory://``, ``sqlite:///path.db``.
+        executor: ``"local"`` (the default).
+        secret_key: signs pickled payloads; a payload failing the check is refused.
+        modules: import paths holding workflows, for workers and the CLI.
+        allow_pickle: False refuses values that need pickle.
+        lease_seconds: how long a worker's claim on a run lasts without a heartbeat.
+        horizon_seconds: a run waiting longer than this lets go of its coroutine.
+        max_recoveries: take-overs without progress before a run is failed.
+
+    Raises:
+        ConfigurationError: an unknown executor or storage URL scheme.
+    """
+    global _settings, _storage, _runtime
+    if executor is not None and executor not in _EXECUTORS:
+        raise ConfigurationError(
+            f"unknown executor {executor!r}; this version has: {', '.join(_EXECUTORS)}"
+        )
+    if isinstance(storage, str):
+        storage_from_url(storage)  # validate the scheme now, not at first use
+    knobs: dict[str, Any] = {
+        "lease_seconds": lease_seconds,
+        "horizon_seconds": horizon_seconds,
+        "max_recoveries": max_recoveries,
+    }
+    engine = dataclasses.replace(
+        _settings.engine, **{k: v for k, v in knobs.items() if v is not None}
+    )
+    _settings = _Settings(
+        storage=storage if storage is not None else _settings.storage,
+        executor=executor if executor is not None else _settings.executor,
+        secret_key=secret_key if secret_key is not None else _settings.secret_key,
+        modules=list(modules) if modules is not None else _settings.modules,
+        allow_pickle=allow_pickle if allow_pickle is not None else _settings.allow_pickle,
+        engine=engine,
+    )
+    _storage = None
+    _runtime = None
+
+
+def configured_modules() -> list[str]:
+    """Modules from configure() and PYWORKFLOW_MODULES."""
+    env = [m.strip() for m in os.environ.get("PYWORKFLOW_MODULES", "").split(",") if m.strip()]
+    return [*_settings.modules, *(m for m in env if m not in _settings.modules)]
+
+
+def _build_storage() -> Storage:
+    chosen = _settings.storage or os.environ.get("PYWORKFLOW_STORAGE") or DEFAULT_STORAGE
+    return chosen if not isinstance(chosen, str) else storage_from_url(chosen)
+
+
+def _build_codec() -> Codec:
+    key = _settings.secret_key or os.environ.get("PYWORKFLOW_SECRET_KEY") or None
+    allow = _settings.allow_pickle
+    if allow is None:
+        allow = os.environ.get("PYWORKFLOW_ALLOW_PICKLE", "1").strip().lower() not in (
+            "0", "false", "no")
+    return Codec(secret_key=key, allow_pickle=allow)
+
+
+async def get_runtime() -> Runtime:
+    """The runtime for the running event loop, built and opened on first use."""
+    global _storage, _runtime
+    loop = asyncio.get_running_loop()
+    if _runtime is not None and _runtime.loop is loop:
+        return _runtime
+    executor_name = _settings.executor or os.environ.get("PYWORKFLOW_EXECUTOR") or "local"
+    if executor_name not in _EXECUTORS:
+        raise ConfigurationError(
+            f"unknown executor {executor_name!r} (PYWORKFLOW_EXECUTOR); "
+            f"this version has: {', '.join(_EXECUTORS)}"
+        )
+    if _storage is None:
+        _storage = _build_storage()
+    await _storage.open()
+    registry.import_modules(configured_modules())
+    codec = _build_codec()
+    executor = LocalExecutor(_storage, codec, settings=_settings.engine)
+    _runtime = Runtime(storage=_storage, codec=codec, executor=executor, loop=loop)
+    return _runtime
+
+
+async def shutdown() -> None:
+    """Hand back this process's runs and close its storage (also safe to skip)."""
+    global _storage, _runtime
+    runtime, _runtime = _runtime, None
+    if runtime is not None:
+        await runtime.executor.shutdown()
+    if _storage is not None:
+        await _storage.close()
+        _storage = None

@@ -1,0 +1,234 @@
+"""The local executor: runs workflows in this process, on its asyncio loop.
+
+It drives the runs this process starts at once, and in the background claims runs that are
+due in storage: runs started by other processes, runs whose timer came due, runs whose lease
+expired because their process died. A heartbeat renews the leases of the runs it drives, so a
+long step keeps its run; a run whose lease it lost is dropped at once. On shutdown (or when
+``asyncio.run`` cancels its tasks) every driven run is handed back, so another process takes it
+over immediately instead of waiting for the lease to expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+import uuid
+
+from pyworkflow import registry
+from pyworkflow._engine.clock import Clock, SystemClock
+from pyworkflow._engine.driver import Engine, EngineSettings, RunDriver
+from pyworkflow.exceptions import PyWorkflowError, WorkflowNotFoundError
+from pyworkflow.serialization import Codec
+from pyworkflow.storage.protocol import RunRecord, Storage
+
+__all__ = ["LocalExecutor"]
+
+_log = logging.getLogger("pyworkflow.executor")
+
+
+class LocalExecutor:
+    """Runs workflow turns in this process.
+
+    Args:
+        storage: where runs live.
+        codec: how values are encoded.
+        clock: where time comes from (the test toolkit passes a virtual one).
+        settings: lease, horizon and recovery limits.
+        poll_interval: the longest the claim loop sleeps between two looks at storage.
+        max_concurrent_runs: how many runs this process drives at once.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        codec: Codec,
+        *,
+        clock: Clock | None = None,
+        settings: EngineSettings | None = None,
+        poll_interval: float = 1.0,
+        max_concurrent_runs: int = 1000,
+    ) -> None:
+        owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.engine = Engine(
+            storage=storage,
+            codec=codec,
+            clock=clock or SystemClock(),
+            owner=owner,
+            settings=settings or EngineSettings(),
+            on_finished=self._finished,
+        )
+        self.poll_interval = poll_interval
+        self.max_concurrent_runs = max_concurrent_runs
+        self._drivers: dict[str, asyncio.Task[None]] = {}
+        self._driver_objects: dict[str, RunDriver] = {}
+        self._finished_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._background: list[asyncio.Task[None]] = []
+        self._wake = asyncio.Event()
+        self._unknown_logged: set[str] = set()
+
+    @property
+    def owner(self) -> str:
+        """This process's lease owner id: ``host:pid:random``."""
+        return self.engine.owner
+
+    def now(self) -> float:
+        """The executor's clock."""
+        return self.engine.clock.now()
+
+    def lease_until(self) -> float:
+        """The expiry of a lease taken now."""
+        return self.engine.lease_until()
+
+    # --- driving runs ----------------------------------------------------------------------------
+
+    def submit(self, run: RunRecord) -> None:
+        """Drive a run this process holds the lease of (e.g. one it just created)."""
+        self._ensure_background()
+        if run.run_id in self._drivers:
+            return
+        try:
+            workflow = registry.get_workflow(run.workflow_name)
+        except WorkflowNotFoundError:
+            self._log_unknown(run.workflow_name)
+            task = asyncio.get_running_loop().create_task(self._release(run.run_id))
+        else:
+            driver = RunDriver(self.engine, run, workflow)
+            self._driver_objects[run.run_id] = driver
+            task = asyncio.get_running_loop().create_task(driver.drive(), name=run.run_id)
+        self._drivers[run.run_id] = task
+        task.add_done_callback(lambda _: self._driver_done(run.run_id))
+
+    def wake(self, run_id: str | None = None) -> None:
+        """Look at storage now rather than at the next poll (a run became due or changed)."""
+        driver = self._driver_objects.get(run_id) if run_id else None
+        if driver is not None:
+            driver.poke()
+        self._wake.set()
+
+    async def wait_finished(self, run_id: str, timeout: float) -> None:
+        """Wait up to ``timeout`` for a run driven here to end (returns early otherwise)."""
+        waiter = asyncio.get_running_loop().create_future()
+        self._finished_waiters.setdefault(run_id, []).append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            waiters = self._finished_waiters.get(run_id, [])
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters:
+                self._finished_waiters.pop(run_id, None)
+
+    def is_driving(self, run_id: str) -> bool:
+        """True if this process currently drives the run."""
+        return run_id in self._drivers
+
+    async def serve(self) -> None:
+        """Work until cancelled: claim due runs, drive them, renew their leases."""
+        self._ensure_background()
+        await asyncio.gather(*self._background)
+
+    async def shutdown(self) -> None:
+        """Stop claiming, hand every driven run back, and wait for the drivers to stop."""
+        for task in self._background:
+            task.cancel()
+        drivers = list(self._drivers.values())
+        for task in drivers:
+            task.cancel()
+        await asyncio.gather(*self._background, *drivers, return_exceptions=True)
+        self._background.clear()
+
+    # --- background loops ----------------------------------------------------------------------
+
+    def _ensure_background(self) -> None:
+        if self._background and not all(t.done() for t in self._background):
+            return
+        loop = asyncio.get_running_loop()
+        self._background = [
+            loop.create_task(self._claim_loop(), name="pyworkflow-claim"),
+            loop.create_task(self._heartbeat_loop(), name="pyworkflow-heartbeat"),
+        ]
+
+    async def _claim_loop(self) -> None:
+        engine = self.engine
+        while True:
+            try:
+                await self._claim_once()
+                next_wake = await engine.storage.next_wake_at(
+                    workflow_names=registry.workflow_names())
+            except PyWorkflowError as exc:
+                _log.warning("claiming runs failed, retrying: %s", exc)
+                next_wake = None
+            delay = self.poll_interval
+            if next_wake is not None:
+                delay = min(delay, max(0.0, next_wake - engine.clock.now()))
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
+
+    async def _claim_once(self) -> None:
+        free = self.max_concurrent_runs - len(self._drivers)
+        names = registry.workflow_names()
+        if free <= 0 or not names:
+            return
+        engine = self.engine
+        claimed = await engine.storage.claim_runs(
+            owner=engine.owner,
+            now=engine.clock.now(),
+            lease_expires_at=engine.lease_until(),
+            limit=free,
+            workflow_names=names,
+        )
+        for run in claimed:
+            if run.recovery_count:
+                _log.warning("taking over run %s (recovery %d)", run.run_id, run.recovery_count)
+            self.submit(run)
+
+    async def _heartbeat_loop(self) -> None:
+        engine = self.engine
+        while True:
+            await asyncio.sleep(engine.settings.lease_seconds / 3)
+            held = list(self._drivers)
+            if not held:
+                continue
+            try:
+                kept = await engine.storage.renew_leases(
+                    owner=engine.owner, run_ids=held, now=engine.clock.now(),
+                    lease_expires_at=engine.lease_until())
+            except PyWorkflowError as exc:
+                _log.warning("renewing leases failed: %s", exc)
+                continue
+            for run_id in set(held) - kept:
+                task = self._drivers.get(run_id)
+                if task is not None:
+                    _log.warning("lost the lease of run %s; dropping it", run_id)
+                    task.cancel()
+
+    # --- bookkeeping -----------------------------------------------------------------------------
+
+    async def _release(self, run_id: str) -> None:
+        engine = self.engine
+        await engine.storage.release_runs(owner=engine.owner, run_ids=[run_id],
+                                          now=engine.clock.now())
+
+    def _log_unknown(self, name: str) -> None:
+        if name not in self._unknown_logged:
+            self._unknown_logged.add(name)
+            _log.warning("workflow %r is not registered here; leaving its runs to a worker "
+                         "that has it", name)
+
+    def _driver_done(self, run_id: str) -> None:
+        task = self._drivers.pop(run_id, None)
+        self._driver_objects.pop(run_id, None)
+        if task is not None and not task.cancelled() and task.exception() is not None:
+            _log.error("driver of run %s crashed", run_id, exc_info=task.exception())
+        self._wake.set()
+
+    def _finished(self, run_id: str) -> None:
+        for waiter in self._finished_waiters.pop(run_id, []):
+            if not waiter.done():
+                waiter.set_result(None)

@@ -1,0 +1,42 @@
+"""The Executor protocol: where and when runs' turns happen.
+
+The engine owns "run one turn of a run" (``_engine.driver``); an executor only decides where
+and when that call happens: in this process (``LocalExecutor``) or on Celery workers (later).
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from pyworkflow.storage.protocol import RunRecord
+
+__all__ = ["Executor"]
+
+
+class Executor(Protocol):
+    """What the client needs from an executor."""
+
+    @property
+    def owner(self) -> str:
+        """The lease owner id runs are claimed under."""
+
+    def now(self) -> float:
+        """The executor's clock."""
+
+    def lease_until(self) -> float:
+        """The expiry of a lease taken now."""
+
+    def submit(self, run: RunRecord) -> None:
+        """Start driving a run whose lease this executor's owner holds."""
+
+    def wake(self, run_id: str | None = None) -> None:
+        """A run became due or was changed by an outside writer: look at storage now."""
+
+    async def wait_finished(self, run_id: str, timeout: float) -> None:
+        """Wait up to ``timeout`` for a run to end (may return early)."""
+
+    async def serve(self) -> None:
+        """Work until cancelled."""
+
+    async def shutdown(self) -> None:
+        """Hand back every run and stop."""

@@ -1,0 +1,93 @@
+"""Where workflows and steps are found by name.
+
+Decorators register at import time; executors and the CLI look workflows up by the name stored
+in a run. One name, one function: registering a different function under a taken name is a
+definition error, while importing the same module twice (reloads, ``python -m``) is harmless.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from pyworkflow.exceptions import (
+    ConfigurationError,
+    StepDefinitionError,
+    WorkflowDefinitionError,
+    WorkflowNotFoundError,
+)
+
+if TYPE_CHECKING:
+    from pyworkflow.step import StepDefinition
+    from pyworkflow.workflow import WorkflowDefinition
+
+__all__ = [
+    "get_workflow",
+    "import_modules",
+    "register_step",
+    "register_workflow",
+    "workflow_names",
+]
+
+_workflows: dict[str, WorkflowDefinition] = {}
+_steps: dict[str, StepDefinition] = {}
+
+
+def _origin(obj: WorkflowDefinition | StepDefinition) -> str:
+    return f"{obj.fn.__module__}.{obj.fn.__qualname__}"
+
+
+def register_workflow(definition: WorkflowDefinition) -> None:
+    """Register a workflow; a different function under a taken name is an error."""
+    existing = _workflows.get(definition.name)
+    if existing is not None and _origin(existing) != _origin(definition):
+        raise WorkflowDefinitionError(
+            f"two workflows are named {definition.name!r}: {_origin(existing)} and "
+            f"{_origin(definition)}; pass @workflow(name=...) to tell them apart"
+        )
+    _workflows[definition.name] = definition
+
+
+def register_step(definition: StepDefinition) -> None:
+    """Register a step; a different function under a taken name is an error."""
+    existing = _steps.get(definition.name)
+    if existing is not None and _origin(existing) != _origin(definition):
+        raise StepDefinitionError(
+            f"two steps are named {definition.name!r}: {_origin(existing)} and "
+            f"{_origin(definition)}; pass @step(name=...) to tell them apart"
+        )
+    _steps[definition.name] = definition
+
+
+def get_workflow(name: str) -> WorkflowDefinition:
+    """The workflow registered under ``name``.
+
+    Raises:
+        WorkflowNotFoundError: nothing is registered under that name in this process.
+    """
+    try:
+        return _workflows[name]
+    except KeyError:
+        raise WorkflowNotFoundError(name, known=list(_workflows)) from None
+
+
+def workflow_names() -> list[str]:
+    """Names of every workflow registered in this process."""
+    return sorted(_workflows)
+
+
+def import_modules(modules: Iterable[str]) -> None:
+    """Import the user's modules so their decorators register workflows and steps.
+
+    Raises:
+        ConfigurationError: a module cannot be imported (the message names it).
+    """
+    for module in modules:
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise ConfigurationError(
+                f"cannot import workflow module {module!r}: {exc}; check --module / "
+                "PYWORKFLOW_MODULES and that it is on sys.path"
+            ) from exc

@@ -1,0 +1,108 @@
+"""``@step``: an isolated, retryable unit of work whose result is logged.
+
+Awaited inside workflow code, a step call becomes a command: the engine numbers it by position
+(``name#n``), returns its logged outcome on replay, or records and executes it. Awaited anywhere
+else (a unit test, another step) it simply runs as the coroutine it wraps.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, ParamSpec, TypeVar, cast
+
+from pyworkflow import registry
+from pyworkflow._engine.context import current_activation, current_step
+from pyworkflow.durations import parse_duration
+from pyworkflow.exceptions import InvalidDurationError, StepDefinitionError
+from pyworkflow.retries import RetryPolicy
+
+__all__ = ["StepDefinition", "step"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+@dataclass(frozen=True, eq=False)
+class StepDefinition:
+    """A registered step and its options.
+
+    Attributes:
+        fn: the user's async function.
+        name: the name used in step ids (``name#n``) and in the log.
+        retry: how often and how long to retry.
+        timeout: seconds one attempt may take, or None.
+        force_local: run inline in the orchestrating process (matters on Celery).
+    """
+
+    fn: Callable[..., Coroutine[Any, Any, Any]]
+    name: str
+    retry: RetryPolicy
+    timeout: float | None
+    force_local: bool
+
+
+def step(
+    name: str | None = None,
+    *,
+    max_retries: int = 3,
+    retry_delay: str | float | timedelta | list[Any] | tuple[Any, ...] = "exponential",
+    timeout: str | float | timedelta | None = None,
+    force_local: bool = False,
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]:
+    """Register an async function as a step.
+
+    Example:
+        >>> @step(max_retries=3, retry_delay="exponential", timeout="30s")
+        ... async def send_email(to: str, subject: str) -> dict:
+        ...     ...
+
+    Args:
+        name: the step's name; defaults to the function's ``__name__``.
+        max_retries: retries after the first attempt (3 means 4 attempts in all).
+        retry_delay: ``"exponential"`` (1 s, 2 s, 4 s ... capped), a duration, or a list of
+            durations, one per retry (the last repeats).
+        timeout: a duration one attempt may take; an overrun fails that attempt.
+        force_local: run inline in the orchestrating process, with the same durability.
+
+    Raises:
+        StepDefinitionError: not an async function, or a bad option.
+    """
+
+    def decorate(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        where = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)!s}"
+        if not inspect.iscoroutinefunction(fn):
+            raise StepDefinitionError(f"@step needs an `async def` function; {where} is not one")
+        limit = None
+        if timeout is not None:
+            try:
+                limit = parse_duration(timeout)
+            except InvalidDurationError as exc:
+                raise StepDefinitionError(f"{where}: timeout: {exc}") from exc
+            if limit <= 0:
+                raise StepDefinitionError(f"{where}: timeout must be positive, not {timeout!r}")
+        definition = StepDefinition(
+            fn=fn,
+            name=name or fn.__name__,
+            retry=RetryPolicy.from_options(max_retries, retry_delay, where=where),
+            timeout=limit,
+            force_local=force_local,
+        )
+        registry.register_step(definition)
+
+        @functools.wraps(fn)
+        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+            activation = current_activation.get()
+            if activation is None or current_step.get() is not None:
+                return await fn(*args, **kwargs)
+            return cast(R, await activation.call_step(definition, args, kwargs))
+
+        call.__pyworkflow_step__ = definition  # type: ignore[attr-defined]
+        return call
+
+    if callable(name):
+        raise StepDefinitionError(f"write @step() with parentheses (applied to {name.__qualname__})")
+    return decorate

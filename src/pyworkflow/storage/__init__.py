@@ -1,0 +1,79 @@
+"""Where runs and their event logs live: the Storage protocol and its backends.
+
+``memory://`` keeps everything in the process (tests, scripts); ``sqlite:///path.db`` is one
+file on one machine, shared by its processes. Pass either as an object or a URL to
+``configure(storage=...)``.
+
+Example:
+    >>> storage = storage_from_url("sqlite:///pyworkflow.db")
+    >>> storage.url
+    'sqlite:///pyworkflow.db'
+"""
+
+from __future__ import annotations
+
+import re
+
+from pyworkflow.exceptions import ConfigurationError
+from pyworkflow.storage.memory import MemoryStorage
+from pyworkflow.storage.protocol import (
+    AppendResult,
+    AppendWrite,
+    EventRecord,
+    NewEvent,
+    NewRun,
+    RunCursor,
+    RunRecord,
+    Storage,
+)
+from pyworkflow.storage.sqlite import SQLiteStorage
+
+__all__ = [
+    "AppendResult",
+    "AppendWrite",
+    "EventRecord",
+    "MemoryStorage",
+    "NewEvent",
+    "NewRun",
+    "RunCursor",
+    "RunRecord",
+    "SQLiteStorage",
+    "Storage",
+    "storage_from_url",
+]
+
+_ACCEPTED = "'memory://' or 'sqlite:///path.db'"
+
+
+def _mask(url: str) -> str:
+    """The URL with any password replaced by ``***``."""
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+
+
+def storage_from_url(url: str) -> Storage:
+    """Build the storage a URL names; it still has to be opened.
+
+    Args:
+        url: ``memory://`` or ``sqlite:///relative.db`` / ``sqlite:////absolute/path.db``.
+
+    Returns:
+        An unopened storage.
+
+    Raises:
+        ConfigurationError: an unknown scheme, or a backend this version does not ship.
+
+    Example:
+        >>> type(storage_from_url("memory://")).__name__
+        'MemoryStorage'
+    """
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    if scheme == "memory":
+        return MemoryStorage()
+    if scheme in ("sqlite", "sqlite+pysqlite"):
+        return SQLiteStorage(url)
+    if scheme in ("postgresql", "postgresql+asyncpg", "postgres"):
+        raise ConfigurationError(
+            f"storage {_mask(url)!r}: the PostgreSQL backend is not available yet in this "
+            f"version of pyworkflow; use {_ACCEPTED}"
+        )
+    raise ConfigurationError(f"storage {_mask(url)!r} is not a storage URL; use {_ACCEPTED}")

@@ -1,0 +1,411 @@
+"""MemoryStorage: the Storage protocol kept in a few dicts, for tests and the test toolkit.
+
+This backend is the reference semantics of the contract suite (tests/storage): every rule of
+``protocol.py`` is written here as plainly as possible, so that a disagreement between it and a
+SQL backend points at the SQL. It persists nothing and shares nothing between processes.
+
+Each method validates everything first and only then mutates, so that a refused call leaves no
+trace (DESIGN §2.4). All methods run on one event loop and never await in between, so no lock is
+needed. Values are deep-copied on the way in and on the way out: a caller mutating a payload it
+passed in or got back cannot change what is stored, just as with a database.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+from collections.abc import Collection
+from typing import Any, TypeVar
+
+from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.exceptions import (
+    ConcurrencyConflictError,
+    IdempotencyConflictError,
+    InvalidRunStateError,
+    RunNotFoundError,
+    StorageError,
+)
+from pyworkflow.storage.protocol import (
+    AppendResult,
+    AppendWrite,
+    EventRecord,
+    NewRun,
+    RunCursor,
+    RunRecord,
+)
+
+__all__ = ["MemoryStorage"]
+
+_T = TypeVar("_T")
+
+
+def _copy(value: _T) -> _T:
+    """A deep copy of a JSON-compatible tree, so stored state never aliases a caller's."""
+    return copy.deepcopy(value)
+
+
+class MemoryStorage:
+    """The Storage protocol in memory: for tests and the test toolkit, not for production.
+
+    Nothing survives the process. Use it where a database would only slow a test down; the
+    contract suite runs it side by side with the SQL backends, so it behaves like them.
+
+    Example:
+        >>> storage = MemoryStorage()
+        >>> await storage.open()
+        >>> record, created = await storage.create_run(new_run)
+    """
+
+    url = "memory://"
+
+    def __init__(self) -> None:
+        self._runs: dict[str, RunRecord] = {}
+        self._events: dict[str, list[EventRecord]] = {}
+        self._keys: dict[str, str] = {}  # idempotency key -> run id
+
+    async def open(self) -> None:
+        """Do nothing: there is nothing to connect to."""
+
+    async def close(self) -> None:
+        """Do nothing: the data lives as long as the object."""
+
+    # --- runs ---------------------------------------------------------------------------------
+
+    async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
+        """Insert a run and its WORKFLOW_STARTED event (seq 1).
+
+        Args:
+            run: the run to create. With a lease owner the run is leased to it at once and is
+                due only when that lease lapses; otherwise it is due at ``run.now``.
+
+        Returns:
+            The new record and True, or the run already holding ``run.idempotency_key`` (of the
+            same workflow) and False.
+
+        Raises:
+            IdempotencyConflictError: the key belongs to a run of another workflow.
+            StorageError: ``run.run_id`` is already taken.
+        """
+        if run.idempotency_key is not None and run.idempotency_key in self._keys:
+            existing = self._runs[self._keys[run.idempotency_key]]
+            if existing.workflow_name != run.workflow_name:
+                raise IdempotencyConflictError(
+                    run.idempotency_key, existing.workflow_name, run.workflow_name
+                )
+            return _copy(existing), False
+        if run.run_id in self._runs:
+            raise StorageError(f"a run with id {run.run_id!r} already exists")
+        leased = run.lease_owner is not None and run.lease_expires_at is not None
+        record = RunRecord(
+            run_id=run.run_id,
+            workflow_name=run.workflow_name,
+            status=RunStatus.PENDING,
+            args=_copy(run.args),
+            result=None,
+            error=None,
+            idempotency_key=run.idempotency_key,
+            parent_run_id=run.parent_run_id,
+            created_at=run.now,
+            updated_at=run.now,
+            completed_at=None,
+            # Invariant (DESIGN §2.5): a leased run still has a wake-up time, so that it is
+            # claimed again (as a recovery) if its starter dies before its first append.
+            wake_at=run.lease_expires_at if leased else run.now,
+            lease_owner=run.lease_owner if leased else None,
+            lease_expires_at=run.lease_expires_at if leased else None,
+            recovery_count=0,
+            last_seq=1,
+            signal_seq=0,
+            cancel_requested=False,
+            cancel_reason=None,
+        )
+        started = EventRecord(
+            run_id=run.run_id,
+            seq=1,
+            type=EventType.WORKFLOW_STARTED,
+            payload=_copy(run.started_payload),
+            created_at=run.now,
+        )
+        self._runs[run.run_id] = record
+        self._events[run.run_id] = [started]
+        if run.idempotency_key is not None:
+            self._keys[run.idempotency_key] = run.run_id
+        return _copy(record), True
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or None if there is no run with this id."""
+        record = self._runs.get(run_id)
+        return None if record is None else _copy(record)
+
+    async def list_runs(
+        self,
+        *,
+        statuses: Collection[RunStatus] | None = None,
+        workflow_name: str | None = None,
+        limit: int = 100,
+        before: RunCursor | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first by ``(created_at, run_id)``, filtered, one page of ``limit``.
+
+        Args:
+            statuses: keep runs in one of these statuses (None: any).
+            workflow_name: keep runs of this workflow (None: any).
+            limit: the page size.
+            before: the cursor of the last run of the previous page; the page starts after it.
+        """
+        wanted = None if statuses is None else set(statuses)
+        rows = [
+            r
+            for r in self._runs.values()
+            if (wanted is None or r.status in wanted)
+            and (workflow_name is None or r.workflow_name == workflow_name)
+            and (before is None or (r.created_at, r.run_id) < (before.created_at, before.run_id))
+        ]
+        rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+        return [_copy(r) for r in rows[: max(limit, 0)]]
+
+    async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
+        """Events of a run with ``seq > after_seq``, in seq order (empty for an unknown run)."""
+        return [_copy(e) for e in self._events.get(run_id, []) if e.seq > after_seq]
+
+    # --- the lease holder's writes ------------------------------------------------------------
+
+    async def append(self, write: AppendWrite) -> AppendResult:
+        """Apply one turn of a run: its new events and the run's new state, all or nothing.
+
+        A terminal status clears ``wake_at`` and the lease and sets ``completed_at``. Releasing
+        the lease while ``signal_seq`` is ahead of ``write.signals_seen`` makes the run due at
+        once, so a signal that raced the turn is not lost.
+
+        Raises:
+            RunNotFoundError: there is no such run.
+            ConcurrencyConflictError: ``write.owner`` does not hold the lease, or the run's
+                ``last_seq`` is not ``write.expected_seq``; nothing is written.
+        """
+        record = self._runs.get(write.run_id)
+        if record is None:
+            raise RunNotFoundError(write.run_id)
+        # Invariant (DESIGN §2.3): one writer per run; a stale seq or lease writes nothing.
+        if record.lease_owner != write.owner:
+            raise ConcurrencyConflictError(
+                write.run_id,
+                write.expected_seq,
+                f"the lease is held by {record.lease_owner!r}, not {write.owner!r}",
+            )
+        if record.last_seq != write.expected_seq:
+            raise ConcurrencyConflictError(
+                write.run_id, write.expected_seq, f"the run is at seq {record.last_seq}"
+            )
+        events = [
+            EventRecord(
+                run_id=write.run_id,
+                seq=write.expected_seq + i,
+                type=event.type,
+                payload=_copy(event.payload),
+                created_at=write.now,
+            )
+            for i, event in enumerate(write.events, start=1)
+        ]
+        status = record.status if write.status is None else write.status
+        wake_at = write.wake_at
+        lease_owner: str | None = record.lease_owner
+        lease_expires_at = write.lease_expires_at
+        completed_at = record.completed_at
+        if status.is_terminal:
+            wake_at, lease_owner, lease_expires_at = None, None, None
+            completed_at = write.now
+        elif lease_expires_at is None:
+            lease_owner = None
+            if record.signal_seq > write.signals_seen:
+                wake_at = write.now  # a signal arrived during the turn: run again at once
+        updated = dataclasses.replace(
+            record,
+            status=status,
+            result=record.result if write.result is None else _copy(write.result),
+            error=record.error if write.error is None else _copy(write.error),
+            updated_at=write.now,
+            completed_at=completed_at,
+            wake_at=wake_at,
+            lease_owner=lease_owner,
+            lease_expires_at=lease_expires_at,
+            recovery_count=0 if write.progressed else record.recovery_count,
+            last_seq=write.expected_seq + len(events),
+        )
+        self._runs[write.run_id] = updated
+        self._events[write.run_id].extend(events)
+        return AppendResult(
+            last_seq=updated.last_seq,
+            signal_seq=updated.signal_seq,
+            cancel_requested=updated.cancel_requested,
+        )
+
+    # --- leases -------------------------------------------------------------------------------
+
+    def _runnable(self, record: RunRecord, now: float) -> bool:
+        """Not terminal, due, and nobody holds an unexpired lease on it."""
+        return (
+            not record.status.is_terminal
+            and record.wake_at is not None
+            and record.wake_at <= now
+            and (record.lease_expires_at is None or record.lease_expires_at <= now)
+        )
+
+    async def claim_runs(
+        self,
+        *,
+        owner: str,
+        now: float,
+        lease_expires_at: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+        run_ids: Collection[str] | None = None,
+    ) -> list[RunRecord]:
+        """Lease up to ``limit`` runnable runs to ``owner``, earliest ``wake_at`` first.
+
+        Args:
+            owner: the claiming worker.
+            now: the executor's clock.
+            lease_expires_at: when the new leases lapse unless renewed.
+            limit: the most runs to claim.
+            workflow_names: claim only runs of these workflows (None: any).
+            run_ids: claim only these runs (None: any).
+
+        Returns:
+            The claimed runs, leased to ``owner``; their status is left as it was. A run taken
+            over from an expired lease has its ``recovery_count`` raised by one.
+        """
+        names = None if workflow_names is None else set(workflow_names)
+        ids = None if run_ids is None else set(run_ids)
+        candidates = [
+            r
+            for r in self._runs.values()
+            if self._runnable(r, now)
+            and (names is None or r.workflow_name in names)
+            and (ids is None or r.run_id in ids)
+        ]
+        candidates.sort(key=lambda r: (r.wake_at, r.run_id))
+        claimed = []
+        for record in candidates[: max(limit, 0)]:
+            recovered = record.lease_owner is not None  # its previous holder let the lease lapse
+            updated = dataclasses.replace(
+                record,
+                lease_owner=owner,
+                lease_expires_at=lease_expires_at,
+                recovery_count=record.recovery_count + (1 if recovered else 0),
+                updated_at=now,
+            )
+            self._runs[record.run_id] = updated
+            claimed.append(_copy(updated))
+        return claimed
+
+    async def renew_leases(
+        self, *, owner: str, run_ids: Collection[str], now: float, lease_expires_at: float
+    ) -> set[str]:
+        """Extend the leases ``owner`` still holds; returns the ids it still holds.
+
+        A lease that lapsed but that nobody else claimed is still ``owner``'s and is renewed.
+        """
+        held = {
+            run_id
+            for run_id in set(run_ids)
+            if run_id in self._runs and self._runs[run_id].lease_owner == owner
+        }
+        for run_id in held:
+            self._runs[run_id] = dataclasses.replace(
+                self._runs[run_id], lease_expires_at=lease_expires_at, updated_at=now
+            )
+        return held
+
+    async def release_runs(self, *, owner: str, run_ids: Collection[str], now: float) -> None:
+        """Hand back the runs ``owner`` holds (clean shutdown): drop the lease, make them due."""
+        for run_id in set(run_ids):
+            record = self._runs.get(run_id)
+            if record is None or record.lease_owner != owner:
+                continue
+            self._runs[run_id] = dataclasses.replace(
+                record,
+                lease_owner=None,
+                lease_expires_at=None,
+                wake_at=None if record.status.is_terminal else now,
+                updated_at=now,
+            )
+
+    # --- outside writers ----------------------------------------------------------------------
+
+    async def request_cancel(self, run_id: str, *, now: float, reason: str | None) -> bool:
+        """Record a cancel request, bump ``signal_seq`` and make the run due.
+
+        The lease, if any, stays with its holder: it sees the request in the AppendResult of
+        its next append, or leaves the run due when it releases it.
+
+        Returns:
+            True, or False if there is no such run or it has ended.
+        """
+        record = self._runs.get(run_id)
+        if record is None or record.status.is_terminal:
+            return False
+        self._runs[run_id] = dataclasses.replace(
+            record,
+            cancel_requested=True,
+            cancel_reason=reason,
+            signal_seq=record.signal_seq + 1,
+            wake_at=now,
+            updated_at=now,
+        )
+        return True
+
+    async def reopen_failed_run(
+        self, run_id: str, *, now: float, payload: dict[str, Any]
+    ) -> RunRecord:
+        """Append WORKFLOW_RESUMED to a failed run and make it pending, unleased and due.
+
+        The error and ``completed_at`` are cleared and the recovery count starts again.
+
+        Raises:
+            RunNotFoundError: there is no such run.
+            InvalidRunStateError: the run's status is not FAILED.
+        """
+        record = self._runs.get(run_id)
+        if record is None:
+            raise RunNotFoundError(run_id)
+        if record.status is not RunStatus.FAILED:
+            raise InvalidRunStateError(run_id, record.status, "only a failed run can be resumed")
+        resumed = EventRecord(
+            run_id=run_id,
+            seq=record.last_seq + 1,
+            type=EventType.WORKFLOW_RESUMED,
+            payload=_copy(payload),
+            created_at=now,
+        )
+        updated = dataclasses.replace(
+            record,
+            status=RunStatus.PENDING,
+            error=None,
+            completed_at=None,
+            recovery_count=0,
+            wake_at=now,
+            lease_owner=None,
+            lease_expires_at=None,
+            last_seq=resumed.seq,
+            updated_at=now,
+        )
+        self._runs[run_id] = updated
+        self._events[run_id].append(resumed)
+        return _copy(updated)
+
+    async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
+        """The earliest time at which a non-terminal run becomes claimable, or None.
+
+        That is ``wake_at`` for a run nobody holds; for a leased run (the call takes no ``now``
+        to tell whether its lease lapsed) the later of ``wake_at`` and the lease's expiry, the
+        moment a crashed holder's run can be recovered.
+        """
+        names = None if workflow_names is None else set(workflow_names)
+        times = [
+            r.wake_at if r.lease_expires_at is None else max(r.wake_at, r.lease_expires_at)
+            for r in self._runs.values()
+            if not r.status.is_terminal
+            and r.wake_at is not None
+            and (names is None or r.workflow_name in names)
+        ]
+        return min(times, default=None)

@@ -1,0 +1,234 @@
+"""The Storage protocol: the narrow set of async methods every backend implements.
+
+The engine and the executors talk to storage only through this protocol (DESIGN §2.8). Times are
+float seconds since the epoch, always passed in by the caller from the executor's clock, so a
+virtual clock drives the same queries. Values (arguments, results, event payloads) arrive already
+encoded as JSON-compatible trees; storage stores and returns them without interpreting them.
+
+Rules every backend keeps (the contract suite in tests/storage checks each):
+
+- ``append`` is all or nothing and optimistic: it states the ``seq`` it expects to follow and the
+  lease owner it holds; a stale one raises ConcurrencyConflictError and writes nothing.
+- ``(run_id, seq)`` is unique and gap-free per run.
+- A run is *runnable* when it is not terminal, its ``wake_at`` is due and nobody holds an
+  unexpired lease on it. Claiming sets the lease; claiming a run whose previous lease expired
+  counts one recovery.
+- Outside writers (``request_cancel``) never append events: they set their own columns, bump
+  ``signal_seq`` and make the run due. A lease holder that releases a run without having seen
+  the latest ``signal_seq`` leaves it due at once, so no signal is lost to a race.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from pyworkflow._engine.events import EventType, RunStatus
+
+__all__ = [
+    "AppendResult",
+    "AppendWrite",
+    "EventRecord",
+    "NewEvent",
+    "NewRun",
+    "RunCursor",
+    "RunRecord",
+    "Storage",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append; its ``seq`` is assigned by the append."""
+
+    type: EventType
+    payload: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One stored event of a run's log."""
+
+    run_id: str
+    seq: int
+    type: EventType
+    payload: dict[str, Any]
+    created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RunRecord:
+    """One stored run (a row of ``runs``)."""
+
+    run_id: str
+    workflow_name: str
+    status: RunStatus
+    args: Any
+    result: Any
+    error: dict[str, Any] | None
+    idempotency_key: str | None
+    parent_run_id: str | None
+    created_at: float
+    updated_at: float
+    completed_at: float | None
+    wake_at: float | None
+    lease_owner: str | None
+    lease_expires_at: float | None
+    recovery_count: int
+    last_seq: int
+    signal_seq: int
+    cancel_requested: bool
+    cancel_reason: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewRun:
+    """A run to create together with its first event (WORKFLOW_STARTED, seq 1).
+
+    ``lease_owner``/``lease_expires_at`` let the starting process claim the run in the same
+    transaction, so it can run it at once without a second round trip.
+    """
+
+    run_id: str
+    workflow_name: str
+    args: Any
+    started_payload: dict[str, Any]
+    now: float
+    idempotency_key: str | None = None
+    parent_run_id: str | None = None
+    lease_owner: str | None = None
+    lease_expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AppendWrite:
+    """One atomic turn of a run: new events plus the run row's new state.
+
+    Attributes:
+        run_id: the run.
+        owner: the lease owner making the write; must hold the run's lease.
+        expected_seq: the run's ``last_seq`` the writer saw; the events get the following ones.
+        events: the events to append, in order (may be empty to only update the row).
+        now: the executor's clock.
+        status: the run's new status, or None to keep it.
+        wake_at: when the run wants its next turn (None: only an outside signal wakes it).
+        lease_expires_at: the renewed lease, or None to release the lease with this write.
+        result: the encoded result, when the run completed.
+        error: the error record, when the run failed.
+        progressed: an outcome was recorded, so the run's recovery count starts again.
+        signals_seen: the ``signal_seq`` the writer has acted on (see the module docstring).
+    """
+
+    run_id: str
+    owner: str
+    expected_seq: int
+    events: Sequence[NewEvent]
+    now: float
+    status: RunStatus | None = None
+    wake_at: float | None = None
+    lease_expires_at: float | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    progressed: bool = False
+    signals_seen: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class AppendResult:
+    """What an append left behind, with the outside signals the writer has not seen yet."""
+
+    last_seq: int
+    signal_seq: int
+    cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class RunCursor:
+    """Keyset position for ``list_runs``: the last run of the previous page."""
+
+    created_at: float
+    run_id: str
+
+
+@runtime_checkable
+class Storage(Protocol):
+    """What the engine needs from a database. See the module docstring for the rules."""
+
+    url: str
+    """Where the data lives, password masked, for messages and logs."""
+
+    async def open(self) -> None:
+        """Connect and create or check the schema. Idempotent."""
+
+    async def close(self) -> None:
+        """Release connections and threads. Idempotent."""
+
+    async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
+        """Insert a run and its WORKFLOW_STARTED event in one transaction.
+
+        Returns the record and True, or, when ``idempotency_key`` is already taken by a run of
+        the same workflow, that run and False. The key taken by another workflow raises
+        IdempotencyConflictError and writes nothing.
+        """
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or None."""
+
+    async def list_runs(
+        self,
+        *,
+        statuses: Collection[RunStatus] | None = None,
+        workflow_name: str | None = None,
+        limit: int = 100,
+        before: RunCursor | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first, filtered; pass the last record's cursor as ``before`` to page on."""
+
+    async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+
+    async def append(self, write: AppendWrite) -> AppendResult:
+        """Apply one turn atomically; ConcurrencyConflictError if the seq or lease is stale.
+
+        Concurrent appends of different runs may share one database transaction (group commit)
+        but each succeeds or fails on its own.
+        """
+
+    async def claim_runs(
+        self,
+        *,
+        owner: str,
+        now: float,
+        lease_expires_at: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+        run_ids: Collection[str] | None = None,
+    ) -> list[RunRecord]:
+        """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first.
+
+        ``workflow_names`` limits the claim to workflows this worker can run; ``run_ids`` to
+        given runs. A run whose previous lease expired gets ``recovery_count + 1``.
+        """
+
+    async def renew_leases(
+        self, *, owner: str, run_ids: Collection[str], now: float, lease_expires_at: float
+    ) -> set[str]:
+        """Extend the leases ``owner`` still holds; returns the ids it still holds."""
+
+    async def release_runs(self, *, owner: str, run_ids: Collection[str], now: float) -> None:
+        """Hand runs back (clean shutdown): drop the lease and make them due at once."""
+
+    async def request_cancel(self, run_id: str, *, now: float, reason: str | None) -> bool:
+        """Record a cancel request and make the run due; False if the run has ended."""
+
+    async def reopen_failed_run(
+        self, run_id: str, *, now: float, payload: dict[str, Any]
+    ) -> RunRecord:
+        """Append WORKFLOW_RESUMED to a failed run and make it pending and due, atomically.
+
+        Raises RunNotFoundError, or InvalidRunStateError if the run has not failed.
+        """
+
+    async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
+        """The earliest ``wake_at`` of a non-terminal run nobody holds, or None."""

@@ -1,0 +1,87 @@
+"""The SQL schema: SQLAlchemy Core tables, the single source of truth for every SQL backend.
+
+SQLite and PostgreSQL share these tables and the queries in ``sql.py``; the Alembic migrations in
+``migrations/`` create exactly this (a test compares a migrated database with ``metadata``).
+
+Values that storage does not interpret (arguments, results, errors, event payloads) are JSON text
+in ``Text`` columns, encoded and decoded in ``sql.py``. Times are float seconds since the epoch from
+the executor's clock.
+
+Hot queries and their indexes:
+
+- runnable runs: ``wake_at <= now`` with a free or expired lease, earliest ``wake_at`` first ->
+  ``ix_runs_wake_at``. The engine sets ``wake_at`` NULL on terminal runs, so the index holds only
+  live work near its front.
+- listing newest first, keyset on ``(created_at, run_id)``, optionally by status or workflow ->
+  ``ix_runs_created``, ``ix_runs_status_created``, ``ix_runs_workflow_created``.
+- a run's log in ``seq`` order -> the primary key ``(run_id, seq)`` of ``events``.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+__all__ = ["VERSION_TABLE", "events", "metadata", "runs"]
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+"""Every table pyworkflow owns; Alembic's ``target_metadata``."""
+
+runs = sa.Table(
+    "runs",
+    metadata,
+    sa.Column("run_id", sa.String, primary_key=True),
+    sa.Column("workflow_name", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("args", sa.Text, nullable=False),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.Column("error", sa.Text, nullable=True),
+    # Invariant (DESIGN §1): one idempotency key names one run, globally, also after it ended.
+    sa.Column("idempotency_key", sa.String, nullable=True, unique=True),
+    sa.Column("parent_run_id", sa.String, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("completed_at", sa.Float, nullable=True),
+    # Invariant (DESIGN §2.5): timers are stored absolute wake times, found by an indexed query.
+    sa.Column("wake_at", sa.Float, nullable=True),
+    # Invariant (DESIGN §2.3): one writer per run, the holder of this lease.
+    sa.Column("lease_owner", sa.String, nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    sa.Column("recovery_count", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # Invariant (DESIGN §2.3): the seq of the run's last event; appends state the one they expect.
+    sa.Column("last_seq", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("signal_seq", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("cancel_reason", sa.Text, nullable=True),
+    sa.Index("ix_runs_wake_at", "wake_at"),
+    sa.Index("ix_runs_created", "created_at", "run_id"),
+    sa.Index("ix_runs_status_created", "status", "created_at", "run_id"),
+    sa.Index("ix_runs_workflow_created", "workflow_name", "created_at", "run_id"),
+    sa.Index("ix_runs_parent_run_id", "parent_run_id"),
+)
+"""One row per run; mirrors ``protocol.RunRecord``."""
+
+events = sa.Table(
+    "events",
+    metadata,
+    # Invariant (DESIGN §2.3): (run_id, seq) is unique, so two writers cannot both append seq n.
+    sa.Column("run_id", sa.String, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("type", sa.String, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)
+"""The append-only event log, one row per event."""
+
+VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
+"""Alembic's version table, read directly so that opening a database need not import Alembic.
+
+Not part of ``metadata``: Alembic owns it and leaves it out of its comparisons.
+"""

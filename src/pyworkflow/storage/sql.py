@@ -1,0 +1,558 @@
+"""Every SQL query of pyworkflow, written once in dialect-neutral SQLAlchemy Core.
+
+These are plain synchronous functions over a :class:`sqlalchemy.Connection`. Functions whose
+names end in ``_txn`` write, and run inside a transaction the caller opened and commits (SQLite's
+database thread, or PostgreSQL's ``AsyncConnection.run_sync``); they never begin, commit or roll
+back themselves, so a caller can group several of them in one transaction. The read functions need
+no transaction. Semantics are the ones in ``protocol.py``'s docstrings.
+
+Hot-path statements are built once at import, with every value a bound parameter, so a call only
+binds and executes (SQLAlchemy's compiled cache then skips compilation too).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+from collections.abc import Collection
+from typing import Any, NoReturn
+
+import sqlalchemy as sa
+
+from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.exceptions import (
+    ConcurrencyConflictError,
+    IdempotencyConflictError,
+    InvalidRunStateError,
+    RunNotFoundError,
+)
+from pyworkflow.storage.protocol import (
+    AppendResult,
+    AppendWrite,
+    EventRecord,
+    NewRun,
+    RunCursor,
+    RunRecord,
+)
+from pyworkflow.storage.schema import events, runs
+
+__all__ = [
+    "append_txn",
+    "claim_runs_txn",
+    "create_run_txn",
+    "get_run",
+    "list_runs",
+    "load_events",
+    "next_wake_at",
+    "release_runs_txn",
+    "renew_leases_txn",
+    "reopen_failed_run_txn",
+    "request_cancel_txn",
+]
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_loads = json.loads
+
+_LIVE = sorted(s.value for s in RunStatus if not s.is_terminal)
+_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
+
+
+def _p(name: str, type_: sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]]) -> Any:
+    """A typed bound parameter (typed so PostgreSQL drivers know what they bind)."""
+    return sa.bindparam(name, type_=type_)
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _event_row(run_id: str, seq: int, type_: EventType, payload: Any, now: float) -> dict[str, Any]:
+    return {
+        "run_id": run_id,
+        "seq": seq,
+        "type": type_.value,
+        "payload": _dumps(payload),
+        "created_at": now,
+    }
+
+
+def _run_from_row(row: sa.Row[Any]) -> RunRecord:
+    return RunRecord(
+        run_id=row.run_id,
+        workflow_name=row.workflow_name,
+        status=RunStatus(row.status),
+        args=_loads(row.args),
+        result=None if row.result is None else _loads(row.result),
+        error=None if row.error is None else _loads(row.error),
+        idempotency_key=row.idempotency_key,
+        parent_run_id=row.parent_run_id,
+        # float(): SQLite's RETURNING hands back REAL values before column affinity, so an
+        # integral time would come back as an int.
+        created_at=float(row.created_at),
+        updated_at=float(row.updated_at),
+        completed_at=_float_or_none(row.completed_at),
+        wake_at=_float_or_none(row.wake_at),
+        lease_owner=row.lease_owner,
+        lease_expires_at=_float_or_none(row.lease_expires_at),
+        recovery_count=row.recovery_count,
+        last_seq=row.last_seq,
+        signal_seq=row.signal_seq,
+        cancel_requested=bool(row.cancel_requested),
+        cancel_reason=row.cancel_reason,
+    )
+
+
+# --- statements built once ----------------------------------------------------------------------
+
+_GET_RUN = sa.select(runs).where(runs.c.run_id == _p("b_run_id", sa.String))
+_GET_RUN_BY_KEY = sa.select(runs).where(runs.c.idempotency_key == _p("b_key", sa.String))
+_INSERT_RUN = sa.insert(runs)
+_INSERT_EVENT = sa.insert(events)
+_LOAD_EVENTS = (
+    sa.select(events.c.seq, events.c.type, events.c.payload, events.c.created_at)
+    .where(events.c.run_id == _p("b_run_id", sa.String), events.c.seq > _p("b_after", sa.Integer))
+    .order_by(events.c.seq)
+)
+
+# Invariant (DESIGN §2.3): the append is refused unless the writer saw the run's last seq and
+# holds its lease; one conditional UPDATE decides, so two writers cannot both pass.
+_APPEND = (
+    sa.update(runs)
+    .where(
+        runs.c.run_id == _p("b_run_id", sa.String),
+        runs.c.last_seq == _p("b_expected", sa.Integer),
+        runs.c.lease_owner == _p("b_owner", sa.String),
+    )
+    .values(
+        last_seq=_p("b_last_seq", sa.Integer),
+        status=sa.func.coalesce(_p("b_status", sa.String), runs.c.status),
+        updated_at=_p("b_now", sa.Float),
+        # A writer that lets go of the run without having seen the latest outside signal
+        # leaves it due at once, so the signal is not lost to the race.
+        wake_at=sa.case(
+            (
+                sa.and_(
+                    _p("b_check_signals", sa.Boolean),
+                    runs.c.signal_seq > _p("b_signals_seen", sa.Integer),
+                ),
+                _p("b_now", sa.Float),
+            ),
+            else_=_p("b_wake_at", sa.Float),
+        ),
+        lease_owner=_p("b_new_owner", sa.String),
+        lease_expires_at=_p("b_lease_expires_at", sa.Float),
+        result=sa.func.coalesce(_p("b_result", sa.Text), runs.c.result),
+        error=sa.func.coalesce(_p("b_error", sa.Text), runs.c.error),
+        completed_at=sa.func.coalesce(_p("b_completed_at", sa.Float), runs.c.completed_at),
+        recovery_count=sa.case((_p("b_progressed", sa.Boolean), 0), else_=runs.c.recovery_count),
+    )
+    .returning(runs.c.signal_seq, runs.c.cancel_requested)
+)
+
+_APPEND_DIAGNOSE = sa.select(runs.c.last_seq, runs.c.lease_owner, runs.c.status).where(
+    runs.c.run_id == _p("b_run_id", sa.String)
+)
+
+_RENEW = (
+    sa.update(runs)
+    .where(
+        runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)),
+        runs.c.lease_owner == _p("b_owner", sa.String),
+    )
+    .values(lease_expires_at=_p("b_lease_expires_at", sa.Float), updated_at=_p("b_now", sa.Float))
+    .returning(runs.c.run_id)
+)
+
+_RELEASE = (
+    sa.update(runs)
+    .where(
+        runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)),
+        runs.c.lease_owner == _p("b_owner", sa.String),
+    )
+    .values(
+        lease_owner=None,
+        lease_expires_at=None,
+        wake_at=_p("b_now", sa.Float),
+        updated_at=_p("b_now", sa.Float),
+    )
+)
+
+_CANCEL = (
+    sa.update(runs)
+    .where(runs.c.run_id == _p("b_run_id", sa.String), runs.c.status.in_(_LIVE))
+    .values(
+        cancel_requested=True,
+        cancel_reason=_p("b_reason", sa.Text),
+        signal_seq=runs.c.signal_seq + 1,
+        wake_at=_p("b_now", sa.Float),
+        updated_at=_p("b_now", sa.Float),
+    )
+)
+
+_REOPEN = (
+    sa.update(runs)
+    .where(runs.c.run_id == _p("b_run_id", sa.String), runs.c.status == RunStatus.FAILED.value)
+    .values(
+        status=RunStatus.PENDING.value,
+        last_seq=runs.c.last_seq + 1,
+        wake_at=_p("b_now", sa.Float),
+        updated_at=_p("b_now", sa.Float),
+        completed_at=None,
+        error=None,
+        recovery_count=0,
+    )
+    .returning(*runs.c)
+)
+
+
+@functools.cache
+def _claim_stmt(by_names: bool, by_ids: bool, skip_locked: bool) -> sa.Update:
+    now = _p("b_now", sa.Float)
+    # Invariant (DESIGN §2.5): due timers and expired leases are found by this indexed query.
+    candidates = (
+        sa.select(runs.c.run_id)
+        .where(
+            runs.c.wake_at <= now,
+            runs.c.status.in_(_LIVE),
+            sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at <= now),
+        )
+        .order_by(runs.c.wake_at)
+        .limit(_p("b_limit", sa.Integer))
+    )
+    if by_names:
+        candidates = candidates.where(
+            runs.c.workflow_name.in_(sa.bindparam("b_names", expanding=True))
+        )
+    if by_ids:
+        candidates = candidates.where(runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)))
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        sa.update(runs)
+        .where(runs.c.run_id.in_(candidates.scalar_subquery()))
+        .values(
+            # A lease still set here has expired: its holder died or stalled, one recovery.
+            recovery_count=runs.c.recovery_count
+            + sa.case((runs.c.lease_owner.is_(None), 0), else_=1),
+            lease_owner=_p("b_owner", sa.String),
+            lease_expires_at=_p("b_lease_expires_at", sa.Float),
+            updated_at=now,
+        )
+        .returning(*runs.c)
+    )
+
+
+@functools.cache
+def _next_wake_stmts(by_names: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    live_due = [runs.c.wake_at.is_not(None), runs.c.status.in_(_LIVE)]
+    if by_names:
+        live_due.append(runs.c.workflow_name.in_(sa.bindparam("b_names", expanding=True)))
+    # The first unleased run in wake_at order: an index scan that stops at once.
+    free = (
+        sa.select(runs.c.wake_at)
+        .where(*live_due, runs.c.lease_owner.is_(None))
+        .order_by(runs.c.wake_at)
+        .limit(1)
+    )
+    # Leased runs become claimable when their lease lapses too. Only those due before the first
+    # free run can come earlier, and leased runs are few (the work in flight).
+    leased_at = sa.case(
+        (runs.c.lease_expires_at > runs.c.wake_at, runs.c.lease_expires_at),
+        else_=runs.c.wake_at,
+    )
+    leased = sa.select(sa.func.min(leased_at)).where(
+        *live_due,
+        runs.c.lease_owner.is_not(None),
+        runs.c.wake_at <= _p("b_bound", sa.Float),
+    )
+    return free, leased
+
+
+# --- writes (inside the caller's transaction) ---------------------------------------------------
+
+
+def create_run_txn(conn: sa.Connection, run: NewRun) -> tuple[RunRecord, bool]:
+    """Insert a run and its WORKFLOW_STARTED event (seq 1), or return the idempotent twin.
+
+    Raises:
+        IdempotencyConflictError: the key belongs to a run of another workflow.
+    """
+    if run.idempotency_key is not None:
+        row = conn.execute(_GET_RUN_BY_KEY, {"b_key": run.idempotency_key}).first()
+        if row is not None:
+            if row.workflow_name != run.workflow_name:
+                raise IdempotencyConflictError(
+                    run.idempotency_key, row.workflow_name, run.workflow_name
+                )
+            return _run_from_row(row), False
+    leased = run.lease_owner is not None and run.lease_expires_at is not None
+    record = RunRecord(
+        run_id=run.run_id,
+        workflow_name=run.workflow_name,
+        status=RunStatus.PENDING,
+        args=run.args,
+        result=None,
+        error=None,
+        idempotency_key=run.idempotency_key,
+        parent_run_id=run.parent_run_id,
+        created_at=run.now,
+        updated_at=run.now,
+        completed_at=None,
+        # Invariant (DESIGN §2.5): a leased run still has a wake-up time, so that it is
+        # claimed again (as a recovery) if its starter dies before its first append.
+        wake_at=run.lease_expires_at if leased else run.now,
+        lease_owner=run.lease_owner if leased else None,
+        lease_expires_at=run.lease_expires_at if leased else None,
+        recovery_count=0,
+        last_seq=1,
+        signal_seq=0,
+        cancel_requested=False,
+        cancel_reason=None,
+    )
+    values = {name: getattr(record, name) for name in _RUN_FIELDS}
+    values["status"] = record.status.value
+    values["args"] = _dumps(run.args)
+    conn.execute(_INSERT_RUN, values)
+    started = _event_row(run.run_id, 1, EventType.WORKFLOW_STARTED, run.started_payload, run.now)
+    conn.execute(_INSERT_EVENT, started)
+    return record, True
+
+
+def append_txn(conn: sa.Connection, write: AppendWrite) -> AppendResult:
+    """Apply one turn: advance the run's row, then insert its events.
+
+    Raises:
+        ConcurrencyConflictError: the seq or the lease is stale; nothing was written.
+        RunNotFoundError: no such run.
+    """
+    terminal = write.status is not None and write.status.is_terminal
+    releasing = terminal or write.lease_expires_at is None
+    last_seq = write.expected_seq + len(write.events)
+    result_json = None
+    if write.result is not None or write.status is RunStatus.COMPLETED:
+        result_json = _dumps(write.result)
+    row = conn.execute(
+        _APPEND,
+        {
+            "b_run_id": write.run_id,
+            "b_expected": write.expected_seq,
+            "b_owner": write.owner,
+            "b_last_seq": last_seq,
+            "b_status": None if write.status is None else write.status.value,
+            "b_now": write.now,
+            "b_check_signals": releasing and not terminal,
+            "b_signals_seen": write.signals_seen,
+            # Terminal runs leave the runnable index: wake_at NULL, lease released.
+            "b_wake_at": None if terminal else write.wake_at,
+            "b_new_owner": None if releasing else write.owner,
+            "b_lease_expires_at": None if releasing else write.lease_expires_at,
+            "b_result": result_json,
+            "b_error": None if write.error is None else _dumps(write.error),
+            "b_completed_at": write.now if terminal else None,
+            "b_progressed": write.progressed,
+        },
+    ).first()
+    if row is None:
+        _raise_append_conflict(conn, write)
+    if write.events:
+        first = write.expected_seq + 1
+        rows = [
+            _event_row(write.run_id, seq, event.type, event.payload, write.now)
+            for seq, event in enumerate(write.events, first)
+        ]
+        conn.execute(_INSERT_EVENT, rows)
+    return AppendResult(
+        last_seq=last_seq, signal_seq=row.signal_seq, cancel_requested=bool(row.cancel_requested)
+    )
+
+
+def _raise_append_conflict(conn: sa.Connection, write: AppendWrite) -> NoReturn:
+    """Say why an append was refused (a cold path: one extra read)."""
+    row = conn.execute(_APPEND_DIAGNOSE, {"b_run_id": write.run_id}).first()
+    if row is None:
+        raise RunNotFoundError(write.run_id)
+    if row.last_seq != write.expected_seq:
+        reason = f"the run's last seq is {row.last_seq} (stale seq)"
+    elif row.lease_owner is None:
+        reason = f"{write.owner!r} holds no lease on it (run is {row.status})"
+    else:
+        reason = f"its lease is held by {row.lease_owner!r}, not {write.owner!r} (stale lease)"
+    raise ConcurrencyConflictError(write.run_id, write.expected_seq, reason)
+
+
+def claim_runs_txn(
+    conn: sa.Connection,
+    *,
+    owner: str,
+    now: float,
+    lease_expires_at: float,
+    limit: int,
+    workflow_names: Collection[str] | None = None,
+    run_ids: Collection[str] | None = None,
+    skip_locked: bool = False,
+) -> list[RunRecord]:
+    """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first.
+
+    Args:
+        conn: a connection inside a write transaction.
+        owner: the new lease owner.
+        now: the executor's clock; leases that expired by then are taken over (one recovery).
+        lease_expires_at: the new lease's expiry.
+        limit: at most this many runs.
+        workflow_names: only runs of these workflows.
+        run_ids: only these runs.
+        skip_locked: lock candidates with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL, where
+            writers are concurrent; SQLite serialises writers and ignores it).
+    """
+    if limit <= 0 or (run_ids is not None and not run_ids):
+        return []
+    if workflow_names is not None and not workflow_names:
+        return []
+    params: dict[str, Any] = {
+        "b_now": now,
+        "b_limit": limit,
+        "b_owner": owner,
+        "b_lease_expires_at": lease_expires_at,
+    }
+    if workflow_names is not None:
+        params["b_names"] = list(workflow_names)
+    if run_ids is not None:
+        params["b_ids"] = list(run_ids)
+    stmt = _claim_stmt(workflow_names is not None, run_ids is not None, skip_locked)
+    records = [_run_from_row(row) for row in conn.execute(stmt, params)]
+    # RETURNING promises no order.
+    records.sort(key=lambda r: (r.wake_at or 0.0, r.run_id))
+    return records
+
+
+def renew_leases_txn(
+    conn: sa.Connection,
+    *,
+    owner: str,
+    run_ids: Collection[str],
+    now: float,
+    lease_expires_at: float,
+) -> set[str]:
+    """Extend the leases ``owner`` still holds; returns their run ids."""
+    if not run_ids:
+        return set()
+    params = {
+        "b_ids": list(run_ids),
+        "b_owner": owner,
+        "b_now": now,
+        "b_lease_expires_at": lease_expires_at,
+    }
+    return {row.run_id for row in conn.execute(_RENEW, params)}
+
+
+def release_runs_txn(
+    conn: sa.Connection, *, owner: str, run_ids: Collection[str], now: float
+) -> None:
+    """Drop ``owner``'s leases on these runs and make them due at once."""
+    if run_ids:
+        conn.execute(_RELEASE, {"b_ids": list(run_ids), "b_owner": owner, "b_now": now})
+
+
+def request_cancel_txn(conn: sa.Connection, run_id: str, *, now: float, reason: str | None) -> bool:
+    """Record a cancel request, bump ``signal_seq`` and make the run due.
+
+    The lease, if any, stays with its holder: it sees the request in the AppendResult of its
+    next append, or leaves the run due when it releases it.
+
+    Returns:
+        True, or False if there is no such run or it has ended.
+    """
+    done = conn.execute(_CANCEL, {"b_run_id": run_id, "b_now": now, "b_reason": reason})
+    return bool(done.rowcount)
+
+
+def reopen_failed_run_txn(
+    conn: sa.Connection, run_id: str, *, now: float, payload: dict[str, Any]
+) -> RunRecord:
+    """Append WORKFLOW_RESUMED to a failed run and make it pending and due.
+
+    Raises:
+        RunNotFoundError: no such run.
+        InvalidRunStateError: the run has not failed.
+    """
+    row = conn.execute(_REOPEN, {"b_run_id": run_id, "b_now": now}).first()
+    if row is None:
+        current = conn.execute(_APPEND_DIAGNOSE, {"b_run_id": run_id}).first()
+        if current is None:
+            raise RunNotFoundError(run_id)
+        raise InvalidRunStateError(run_id, current.status, "only a failed run can be resumed")
+    resumed = _event_row(run_id, row.last_seq, EventType.WORKFLOW_RESUMED, payload, now)
+    conn.execute(_INSERT_EVENT, resumed)
+    return _run_from_row(row)
+
+
+# --- reads ---------------------------------------------------------------------------------------
+
+
+def get_run(conn: sa.Connection, run_id: str) -> RunRecord | None:
+    """The run, or None."""
+    row = conn.execute(_GET_RUN, {"b_run_id": run_id}).first()
+    return None if row is None else _run_from_row(row)
+
+
+def list_runs(
+    conn: sa.Connection,
+    *,
+    statuses: Collection[RunStatus] | None = None,
+    workflow_name: str | None = None,
+    limit: int = 100,
+    before: RunCursor | None = None,
+) -> list[RunRecord]:
+    """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged."""
+    if limit <= 0 or (statuses is not None and not statuses):
+        return []
+    stmt = sa.select(runs)
+    if statuses is not None:
+        stmt = stmt.where(runs.c.status.in_(sorted(RunStatus(s).value for s in statuses)))
+    if workflow_name is not None:
+        stmt = stmt.where(runs.c.workflow_name == workflow_name)
+    if before is not None:
+        stmt = stmt.where(
+            sa.or_(
+                runs.c.created_at < before.created_at,
+                sa.and_(runs.c.created_at == before.created_at, runs.c.run_id < before.run_id),
+            )
+        )
+    stmt = stmt.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
+    return [_run_from_row(row) for row in conn.execute(stmt)]
+
+
+def load_events(conn: sa.Connection, run_id: str, after_seq: int = 0) -> list[EventRecord]:
+    """Events of a run with ``seq > after_seq``, in seq order."""
+    rows = conn.execute(_LOAD_EVENTS, {"b_run_id": run_id, "b_after": after_seq})
+    return [
+        EventRecord(
+            run_id=run_id,
+            seq=row.seq,
+            type=EventType(row.type),
+            payload=_loads(row.payload),
+            created_at=float(row.created_at),
+        )
+        for row in rows
+    ]
+
+
+def next_wake_at(
+    conn: sa.Connection, *, workflow_names: Collection[str] | None = None
+) -> float | None:
+    """The earliest time a live run becomes claimable, or None.
+
+    That is ``wake_at`` for a run nobody holds; for a leased run (the call takes no ``now`` to
+    tell whether its lease lapsed) the later of ``wake_at`` and the lease's expiry, the moment a
+    crashed holder's run can be recovered.
+    """
+    if workflow_names is not None and not workflow_names:
+        return None
+    free, leased = _next_wake_stmts(workflow_names is not None)
+    params: dict[str, Any] = {} if workflow_names is None else {"b_names": list(workflow_names)}
+    first_free = conn.execute(free, params).scalar()
+    params["b_bound"] = float("inf") if first_free is None else first_free
+    first_leased = conn.execute(leased, params).scalar()
+    times = [float(t) for t in (first_free, first_leased) if t is not None]
+    return min(times, default=None)
