@@ -121,7 +121,9 @@ class WorkflowActivation:
                 break
             self._resolve_logged(event)
             self._quiet()
-        if self.divergence is None and not self._root.done():
+        if self.divergence is None:
+            # Every logged command must have been issued again by now: each one followed, in
+            # the log, only outcomes that were all fed back above.
             self._check_log_consumed()
         turn = self._take_turn()
         if self.divergence is None:

@@ -68,6 +68,7 @@ class LocalExecutor:
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._unknown_logged: set[str] = set()
+        self._stopping = False
 
     @property
     def owner(self) -> str:
@@ -113,7 +114,8 @@ class LocalExecutor:
         waiter = asyncio.get_running_loop().create_future()
         self._finished_waiters.setdefault(run_id, []).append(waiter)
         try:
-            await asyncio.wait_for(waiter, timeout)
+            async with asyncio.timeout(timeout):
+                await waiter
         except TimeoutError:
             pass
         finally:
@@ -134,6 +136,7 @@ class LocalExecutor:
 
     async def shutdown(self) -> None:
         """Stop claiming, hand every driven run back, and wait for the drivers to stop."""
+        self._stopping = True
         for task in self._background:
             task.cancel()
         drivers = list(self._drivers.values())
@@ -145,6 +148,7 @@ class LocalExecutor:
     # --- background loops ----------------------------------------------------------------------
 
     def _ensure_background(self) -> None:
+        self._stopping = False
         if self._background and not all(t.done() for t in self._background):
             return
         loop = asyncio.get_running_loop()
@@ -167,8 +171,13 @@ class LocalExecutor:
             if next_wake is not None:
                 delay = min(delay, max(0.0, next_wake - engine.clock.now()))
             self._wake.clear()
+            if self._stopping:
+                return
+            # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that arrives together
+            # with the wake-up, and shutdown would wait forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._wake.wait()
 
     async def _claim_once(self) -> None:
         free = self.max_concurrent_runs - len(self._drivers)

@@ -13,6 +13,9 @@ Rules every backend keeps (the contract suite in tests/storage checks each):
 - A run is *runnable* when it is not terminal, its ``wake_at`` is due and nobody holds an
   unexpired lease on it. Claiming sets the lease; claiming a run whose previous lease expired
   counts one recovery.
+- A lease is held while ``now < lease_expires_at``; a lapsed lease nobody else claimed still
+  belongs to its owner (it may renew or append). A run leased at creation gets
+  ``wake_at = lease_expires_at``, so it is recovered if its starter dies before its first turn.
 - Outside writers (``request_cancel``) never append events: they set their own columns, bump
   ``signal_seq`` and make the run due. A lease holder that releases a run without having seen
   the latest ``signal_seq`` leaves it due at once, so no signal is lost to a race.
@@ -191,6 +194,9 @@ class Storage(Protocol):
     async def append(self, write: AppendWrite) -> AppendResult:
         """Apply one turn atomically; ConcurrencyConflictError if the seq or lease is stale.
 
+        ``result``/``error`` of None leave the stored ones unchanged. An unknown run raises
+        RunNotFoundError.
+
         Concurrent appends of different runs may share one database transaction (group commit)
         but each succeeds or fails on its own.
         """
@@ -220,7 +226,7 @@ class Storage(Protocol):
         """Hand runs back (clean shutdown): drop the lease and make them due at once."""
 
     async def request_cancel(self, run_id: str, *, now: float, reason: str | None) -> bool:
-        """Record a cancel request and make the run due; False if the run has ended."""
+        """Record a cancel request and make the run due; False if the run is unknown or ended."""
 
     async def reopen_failed_run(
         self, run_id: str, *, now: float, payload: dict[str, Any]
@@ -231,4 +237,8 @@ class Storage(Protocol):
         """
 
     async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
-        """The earliest ``wake_at`` of a non-terminal run nobody holds, or None."""
+        """When the next run becomes claimable, or None.
+
+        A leased run counts at the later of its ``wake_at`` and its lease expiry: that is when
+        a crashed holder's run can be taken over.
+        """

@@ -210,8 +210,7 @@ def _run_batch(conn: sa.Connection, raw: sqlite3.Connection, batch: list[_Job], 
         if raw.in_transaction:
             with contextlib.suppress(sqlite3.Error):
                 raw.execute("ROLLBACK")
-        error = _translate(exc, url)
-        outcomes = [(False, error)] * len(batch)
+        outcomes = [(False, _translate(exc, url)) for _ in batch]  # one exception per caller
     for job, (ok, value) in zip(batch, outcomes, strict=True):
         job.deliver(ok, value)
 

@@ -1,0 +1,50 @@
+"""The ``pyworkflow`` command: a long-lived worker and database maintenance.
+
+Each command is one synchronous entry point that runs one ``asyncio.run(...)`` (see
+``bridge.py``); logging is configured here and nowhere else in the package.
+
+Example:
+    .. code-block:: console
+
+        $ pyworkflow worker run --module myapp.workflows --storage sqlite:///app.db
+        $ pyworkflow --log-format json worker run --concurrency 50
+        $ pyworkflow db upgrade --storage sqlite:///app.db
+"""
+
+from __future__ import annotations
+
+import click
+
+from pyworkflow import __version__
+from pyworkflow.cli.db import db
+from pyworkflow.cli.logs import LOG_FORMATS, setup_logging
+from pyworkflow.cli.worker import worker
+
+__all__ = ["main"]
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="pyworkflow")
+@click.option(
+    "--log-format",
+    type=click.Choice(LOG_FORMATS),
+    default="text",
+    show_default=True,
+    envvar="PYWORKFLOW_LOG_FORMAT",
+    help="'text': one readable line per record, with the run id; 'json': one JSON object.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+    default="info",
+    show_default=True,
+    envvar="PYWORKFLOW_LOG_LEVEL",
+    help="Least severe level logged.",
+)
+def main(log_format: str, log_level: str) -> None:
+    """Durable workflows as plain async Python: workers and maintenance."""
+    setup_logging(log_format, log_level.upper())
+
+
+main.add_command(worker)
+main.add_command(db)

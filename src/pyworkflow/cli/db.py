@@ -1,0 +1,50 @@
+"""``pyworkflow db upgrade``: bring a database's schema to this pyworkflow's version.
+
+The storage upgrades the way it does when it opens with ``auto_upgrade=True``: under the
+database's write lock (so a worker opening the file at the same moment does not migrate it
+too), through ``storage.migrate.upgrade_to_head``, in one transaction. A fresh file gets the
+whole schema.
+"""
+
+from __future__ import annotations
+
+import os
+
+import click
+
+from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.config import DEFAULT_STORAGE
+from pyworkflow.storage import SQLiteStorage, storage_from_url
+from pyworkflow.storage.migrate import HEAD_REVISION
+
+__all__ = ["db"]
+
+
+@click.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.option(
+    "--storage",
+    metavar="URL",
+    default=None,
+    help="Storage URL, e.g. sqlite:///app.db; default PYWORKFLOW_STORAGE, else "
+    "sqlite:///pyworkflow.db.",
+)
+def upgrade(storage: str | None) -> None:
+    """Create or migrate the schema of the storage at URL to this version's."""
+    url = storage or os.environ.get("PYWORKFLOW_STORAGE") or DEFAULT_STORAGE
+    run_command(_upgrade(url))
+
+
+async def _upgrade(url: str) -> None:
+    store = storage_from_url(url)
+    if not isinstance(store, SQLiteStorage):
+        fail(f"storage {store.url!r} has no schema to upgrade; only SQL storages do")
+    store.create = True
+    store.auto_upgrade = True
+    await store.open()
+    await store.close()
+    click.echo(f"{store.url}: schema at revision {HEAD_REVISION} (current)")

@@ -1,0 +1,165 @@
+"""``pyworkflow worker run``: a long-lived process that executes workflow runs.
+
+The worker imports the user's modules (``--module`` and ``PYWORKFLOW_MODULES``) so their
+workflows register, opens the storage (``--storage``, ``PYWORKFLOW_STORAGE``, else
+``sqlite:///pyworkflow.db``) and serves through the runtime ``pyworkflow.config`` builds: it
+claims runs started by other processes, wakes runs whose timer is due, and takes over runs
+whose lease expired because their worker died.
+
+SIGTERM or SIGINT drains it: it stops claiming, hands every run it drives back to storage (so
+another worker takes them over at once rather than after the lease) and exits 0. A second
+signal during the drain exits at once; the leases of the runs still held then simply expire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+
+import click
+
+from pyworkflow import registry
+from pyworkflow.cli.bridge import run_command
+from pyworkflow.config import configure, configured_modules, get_runtime, shutdown
+from pyworkflow.exceptions import ConfigurationError
+from pyworkflow.executors.local import LocalExecutor
+
+__all__ = ["worker"]
+
+_log = logging.getLogger("pyworkflow.worker")
+
+_STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+
+@click.group()
+def worker() -> None:
+    """Run workers that execute workflow runs."""
+
+
+@worker.command("run")
+@click.option(
+    "--module",
+    "-m",
+    "modules",
+    multiple=True,
+    metavar="MODULE",
+    help="Import path of a module defining workflows (repeatable); also PYWORKFLOW_MODULES, "
+    "comma separated.",
+)
+@click.option(
+    "--storage",
+    metavar="URL",
+    default=None,
+    help="Storage URL, e.g. sqlite:///app.db; default PYWORKFLOW_STORAGE, else "
+    "sqlite:///pyworkflow.db.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most runs driven at once (default 1000).",
+)
+@click.option(
+    "--lease-seconds",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="How long a claim on a run lasts without a heartbeat: a dead worker's runs are "
+    "taken over this long after it died (default 15).",
+)
+@click.option(
+    "--poll-interval",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="Longest pause, in seconds, between two looks at storage for due runs (default 1).",
+)
+def run(
+    modules: tuple[str, ...],
+    storage: str | None,
+    concurrency: int | None,
+    lease_seconds: float | None,
+    poll_interval: float | None,
+) -> None:
+    """Execute workflow runs until SIGTERM or SIGINT, then hand them back and exit."""
+    # Like other Python servers, find the user's modules relative to where the worker starts,
+    # also when launched through the console script (whose sys.path lacks the cwd).
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    run_command(_serve(list(modules), storage, concurrency, lease_seconds, poll_interval))
+
+
+async def _serve(
+    modules: list[str],
+    storage: str | None,
+    concurrency: int | None,
+    lease_seconds: float | None,
+    poll_interval: float | None,
+) -> None:
+    stop = asyncio.Event()
+    _install_signal_handlers(stop)
+    configure(storage=storage, modules=modules or None, lease_seconds=lease_seconds)
+    # Import before get_runtime() opens the storage: a mistyped module then fails fast and
+    # leaves no database file behind. get_runtime() imports them again, a no-op.
+    registry.import_modules(configured_modules())
+    names = registry.workflow_names()
+    if not names:
+        raise ConfigurationError(
+            "no workflows found: pass --module MODULE (or set PYWORKFLOW_MODULES) naming "
+            "the modules that define them"
+        )
+    serving: asyncio.Task[None] | None = None
+    try:
+        runtime = await get_runtime()
+        executor = runtime.executor
+        if isinstance(executor, LocalExecutor):
+            if concurrency is not None:
+                executor.max_concurrent_runs = concurrency
+            if poll_interval is not None:
+                executor.poll_interval = poll_interval
+            limits = (f" (concurrency {executor.max_concurrent_runs}, lease "
+                      f"{executor.engine.settings.lease_seconds:g}s, poll "
+                      f"{executor.poll_interval:g}s)")
+        else:
+            limits = ""
+        _log.info("worker %s serving %s with workflows: %s%s", executor.owner,
+                  runtime.storage.url, ", ".join(names), limits)
+        if stop.is_set():
+            return
+        serving = asyncio.create_task(executor.serve(), name="pyworkflow-serve")
+        stopping = asyncio.create_task(stop.wait(), name="pyworkflow-stop")
+        await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        stopping.cancel()
+        if serving.done():
+            serving.result()  # a crash of the executor is a bug: let its traceback show
+            raise RuntimeError("the executor stopped serving without being asked to")
+    finally:
+        if serving is not None:
+            _log.info("draining: stopped claiming, handing runs back")
+        await shutdown()
+        if serving is not None:
+            serving.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving
+            _log.info("worker stopped")
+
+
+def _install_signal_handlers(stop: asyncio.Event) -> None:
+    """The first SIGTERM/SIGINT sets ``stop``; a second one exits at once."""
+    loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int) -> None:
+        name = signal.Signals(signum).name
+        if stop.is_set():
+            _log.warning("%s again: exiting without handing runs back; their leases will "
+                         "expire", name)
+            logging.shutdown()
+            os._exit(128 + signum)
+        _log.info("%s received: stopping", name)
+        stop.set()
+
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, on_signal, signum)
