@@ -90,7 +90,8 @@ class WorkflowEvent:
 
 def _resolve(wf: Workflow[..., Any] | str) -> Workflow[..., Any]:
     if isinstance(wf, str):
-        return registry.get_workflow(wf)
+        found: Workflow[..., Any] = registry.get_workflow(wf)
+        return found
     if not isinstance(wf, Workflow):
         raise InputError(
             f"{wf!r} is not a workflow; decorate an async function with @workflow() first"
@@ -98,8 +99,9 @@ def _resolve(wf: Workflow[..., Any] | str) -> Workflow[..., Any]:
     return wf
 
 
-def _encode_call(wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 codec: Any) -> Any:
+def _encode_call(
+    wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], codec: Any
+) -> Any:
     try:
         bound = inspect.signature(wf.fn).bind(*args, **kwargs)
     except TypeError as exc:
@@ -136,17 +138,23 @@ async def start(
     encoded = _encode_call(definition, args, kwargs, runtime.codec)
     executor = runtime.executor
     now = executor.now()
-    record, created = await runtime.storage.create_run(NewRun(
-        run_id=f"run_{uuid.uuid4().hex}",
-        workflow_name=definition.name,
-        args=encoded,
-        started_payload={"v": EVENT_FORMAT, "workflow": definition.name, "args": encoded,
-                         "idempotency_key": idempotency_key},
-        now=now,
-        idempotency_key=idempotency_key,
-        lease_owner=executor.owner,
-        lease_expires_at=executor.lease_until(),
-    ))
+    record, created = await runtime.storage.create_run(
+        NewRun(
+            run_id=f"run_{uuid.uuid4().hex}",
+            workflow_name=definition.name,
+            args=encoded,
+            started_payload={
+                "v": EVENT_FORMAT,
+                "workflow": definition.name,
+                "args": encoded,
+                "idempotency_key": idempotency_key,
+            },
+            now=now,
+            idempotency_key=idempotency_key,
+            lease_owner=executor.owner,
+            lease_expires_at=executor.lease_until(),
+        )
+    )
     if created:
         executor.submit(record)
     else:
@@ -214,11 +222,13 @@ async def get_workflow_events(run_id: str) -> list[WorkflowEvent]:
     await _get(run_id)
     runtime = await get_runtime()
     events: list[EventRecord] = await runtime.storage.load_events(run_id)
-    return [WorkflowEvent(e.run_id, e.seq, e.type, datetime.fromtimestamp(e.created_at, UTC),
-                          e.payload) for e in events]
+    return [
+        WorkflowEvent(e.run_id, e.seq, e.type, datetime.fromtimestamp(e.created_at, UTC), e.payload)
+        for e in events
+    ]
 
 
-async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
+async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (the documented API name)
     """Wait for the run to end and return its result.
 
     Args:
@@ -240,13 +250,15 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
             return runtime.codec.decode(record.result)
         if record.status is RunStatus.FAILED:
             error = record.error or {}
-            raise WorkflowFailedError(run_id, error.get("type", "?"), error.get("message", ""),
-                                      error.get("traceback", ""))
+            raise WorkflowFailedError(
+                run_id, error.get("type", "?"), error.get("message", ""), error.get("traceback", "")
+            )
         if record.status is RunStatus.CANCELLED:
             raise WorkflowCancelledError(run_id, record.cancel_reason)
         if record.status is RunStatus.CONTINUED_AS_NEW:
-            raise InvalidRunStateError(run_id, record.status.value,
-                                       "following continue-as-new chains is not built yet")
+            raise InvalidRunStateError(
+                run_id, record.status.value, "following continue-as-new chains is not built yet"
+            )
         wait = pause if deadline is None else min(pause, deadline - time.monotonic())
         if wait <= 0:
             raise TimeoutError(f"run {run_id!r} is still {record.status.value} after {timeout}s")
@@ -269,7 +281,8 @@ async def resume(run_id: str) -> None:
     runtime = await get_runtime()
     if record.status is RunStatus.FAILED:
         await runtime.storage.reopen_failed_run(
-            run_id, now=runtime.executor.now(), payload={"v": EVENT_FORMAT})
+            run_id, now=runtime.executor.now(), payload={"v": EVENT_FORMAT}
+        )
     elif record.status.is_terminal:
         raise InvalidRunStateError(run_id, record.status.value, "only a failed run can resume")
     runtime.executor.wake()
@@ -286,7 +299,8 @@ async def cancel_workflow(run_id: str, reason: str | None = None) -> bool:
     await _get(run_id)
     runtime = await get_runtime()
     cancelled = await runtime.storage.request_cancel(
-        run_id, now=runtime.executor.now(), reason=reason)
+        run_id, now=runtime.executor.now(), reason=reason
+    )
     runtime.executor.wake(run_id)
     return cancelled
 
@@ -322,6 +336,6 @@ async def list_workflow_runs(
         last = await _get(before)
         cursor = RunCursor(last.created_at, last.run_id)
     records = await runtime.storage.list_runs(
-        statuses=statuses, workflow_name=workflow_name, limit=limit, before=cursor)
+        statuses=statuses, workflow_name=workflow_name, limit=limit, before=cursor
+    )
     return [_to_public(r, runtime.codec) for r in records]
-

@@ -128,7 +128,10 @@ def _build_codec() -> Codec:
     allow = _settings.allow_pickle
     if allow is None:
         allow = os.environ.get("PYWORKFLOW_ALLOW_PICKLE", "1").strip().lower() not in (
-            "0", "false", "no")
+            "0",
+            "false",
+            "no",
+        )
     return Codec(secret_key=key, allow_pickle=allow)
 
 

@@ -267,7 +267,9 @@ class WorkflowFailedError(PyWorkflowError):
         traceback: the formatted traceback recorded when it failed.
     """
 
-    def __init__(self, run_id: str, error_type: str, error_message: str, traceback: str = "") -> None:
+    def __init__(
+        self, run_id: str, error_type: str, error_message: str, traceback: str = ""
+    ) -> None:
         self.run_id = run_id
         self.error_type = error_type
         self.error_message = error_message

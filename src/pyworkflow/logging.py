@@ -25,7 +25,9 @@ _FIELDS = ("run_id", "workflow", "step_id", "attempt")
 class RunLogger(logging.LoggerAdapter[logging.Logger]):
     """Adds the run's ids to every record (``record.run_id``, ``record.workflow`` ...)."""
 
-    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+    def process(
+        self, msg: Any, kwargs: MutableMapping[str, Any]
+    ) -> tuple[Any, MutableMapping[str, Any]]:
         """Merge the run's fields under any per-call ``extra`` (step id, attempt)."""
         extra = dict(self.extra or {})
         extra.update(kwargs.get("extra") or {})
@@ -35,8 +37,10 @@ class RunLogger(logging.LoggerAdapter[logging.Logger]):
 
 def run_logger(run_id: str, workflow: str) -> RunLogger:
     """A logger for one run."""
-    return RunLogger(logging.getLogger("pyworkflow.run"),
-                     {"run_id": run_id, "workflow": workflow, "step_id": None, "attempt": None})
+    return RunLogger(
+        logging.getLogger("pyworkflow.run"),
+        {"run_id": run_id, "workflow": workflow, "step_id": None, "attempt": None},
+    )
 
 
 class JsonFormatter(logging.Formatter):

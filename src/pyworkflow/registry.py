@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyworkflow.exceptions import (
     ConfigurationError,
@@ -20,7 +20,7 @@ from pyworkflow.exceptions import (
 
 if TYPE_CHECKING:
     from pyworkflow.step import StepDefinition
-    from pyworkflow.workflow import WorkflowDefinition
+    from pyworkflow.workflow import Workflow
 
 __all__ = [
     "get_workflow",
@@ -30,15 +30,15 @@ __all__ = [
     "workflow_names",
 ]
 
-_workflows: dict[str, WorkflowDefinition] = {}
+_workflows: dict[str, Workflow[..., Any]] = {}
 _steps: dict[str, StepDefinition] = {}
 
 
-def _origin(obj: WorkflowDefinition | StepDefinition) -> str:
+def _origin(obj: Workflow[..., Any] | StepDefinition) -> str:
     return f"{obj.fn.__module__}.{obj.fn.__qualname__}"
 
 
-def register_workflow(definition: WorkflowDefinition) -> None:
+def register_workflow(definition: Workflow[..., Any]) -> None:
     """Register a workflow; a different function under a taken name is an error."""
     existing = _workflows.get(definition.name)
     if existing is not None and _origin(existing) != _origin(definition):
@@ -60,7 +60,7 @@ def register_step(definition: StepDefinition) -> None:
     _steps[definition.name] = definition
 
 
-def get_workflow(name: str) -> WorkflowDefinition:
+def get_workflow(name: str) -> Workflow[..., Any]:
     """The workflow registered under ``name``.
 
     Raises:

@@ -104,5 +104,7 @@ def step(
         return call
 
     if callable(name):
-        raise StepDefinitionError(f"write @step() with parentheses (applied to {name.__qualname__})")
+        raise StepDefinitionError(
+            f"write @step() with parentheses (applied to {name.__qualname__})"
+        )
     return decorate

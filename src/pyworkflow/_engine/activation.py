@@ -93,7 +93,7 @@ class WorkflowActivation:
         self.workflow = workflow
         self._codec = codec
         self._clock = clock
-        self._loop = WorkflowLoop()
+        self._loop = WorkflowLoop()  # type: ignore[abstract]  # see WorkflowLoop's docstring
         self._args, self._kwargs = args, kwargs
         self._root: asyncio.Task[Any] | None = None
         self._counters: dict[str, int] = {}
@@ -133,8 +133,13 @@ class WorkflowActivation:
             turn.launch = logged + turn.launch
         return turn
 
-    def deliver(self, command_id: str, event: NewEvent, value: Any = None,
-                error: BaseException | None = None) -> Turn:
+    def deliver(
+        self,
+        command_id: str,
+        event: NewEvent,
+        value: Any = None,
+        error: BaseException | None = None,
+    ) -> Turn:
         """Record a new outcome, let the code run to its next quiet point, return the turn."""
         self._turn.events.append(event)
         command = self._pending.pop(command_id, None)
@@ -172,7 +177,7 @@ class WorkflowActivation:
             task.cancel()
         self._loop.run_until_quiet()
         for task in asyncio.all_tasks(self._loop):
-            task.get_coro().close()  # type: ignore[union-attr]
+            task.get_coro().close()
         self._loop.close()
 
     # --- called from workflow code (through primitives) ----------------------------------------
@@ -193,10 +198,18 @@ class WorkflowActivation:
         future = self._loop.create_future()
         command = Command("step", command_id, definition.name, future, definition, args, kwargs)
         if self._match(command):
-            self._turn.events.append(NewEvent(EventType.STEP_STARTED, {
-                "v": EVENT_FORMAT, "step_id": command_id, "name": definition.name,
-                "attempt": 1, "args": encoded,
-            }))
+            self._turn.events.append(
+                NewEvent(
+                    EventType.STEP_STARTED,
+                    {
+                        "v": EVENT_FORMAT,
+                        "step_id": command_id,
+                        "name": definition.name,
+                        "attempt": 1,
+                        "args": encoded,
+                    },
+                )
+            )
             command.attempt = 1
             self._turn.launch.append(command)
         return await future
@@ -207,9 +220,16 @@ class WorkflowActivation:
         future = self._loop.create_future()
         command = Command("sleep", command_id, "sleep", future, wake_at=wake_at)
         if self._match(command):
-            self._turn.events.append(NewEvent(EventType.SLEEP_STARTED, {
-                "v": EVENT_FORMAT, "sleep_id": command_id, "wake_at": wake_at,
-            }))
+            self._turn.events.append(
+                NewEvent(
+                    EventType.SLEEP_STARTED,
+                    {
+                        "v": EVENT_FORMAT,
+                        "sleep_id": command_id,
+                        "wake_at": wake_at,
+                    },
+                )
+            )
             self._turn.launch.append(command)
         await future
 
@@ -227,9 +247,16 @@ class WorkflowActivation:
             value: _T = self._codec.decode(logged.payload["value"])
             return value
         value = make()
-        self._turn.events.append(NewEvent(EventType.SIDE_EFFECT_RECORDED, {
-            "v": EVENT_FORMAT, "kind": kind, "value": self._codec.encode(value),
-        }))
+        self._turn.events.append(
+            NewEvent(
+                EventType.SIDE_EFFECT_RECORDED,
+                {
+                    "v": EVENT_FORMAT,
+                    "kind": kind,
+                    "value": self._codec.encode(value),
+                },
+            )
+        )
         return value
 
     def now(self) -> float:
@@ -290,7 +317,7 @@ class WorkflowActivation:
         if event.type is EventType.CANCELLATION_REQUESTED:
             self._apply_cancel(payload.get("reason"))
             return
-        command_id = payload.get("step_id") or payload.get("sleep_id")
+        command_id = str(payload.get("step_id") or payload.get("sleep_id"))
         command = self._pending.pop(command_id, None)
         if command is None:
             self._diverge(self._position, None, None)

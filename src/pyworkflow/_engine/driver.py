@@ -13,7 +13,6 @@ result is handed to the workflow only together with the append that logs it.
 from __future__ import annotations
 
 import asyncio
-import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -134,8 +133,9 @@ class RunDriver:
                 "progress: its worker keeps dying while running it"
             )
             self._log.error(reason)
-            await self._finish_failed({"type": "RecoveryLimitExceeded", "message": reason,
-                                       "traceback": ""})
+            await self._finish_failed(
+                {"type": "RecoveryLimitExceeded", "message": reason, "traceback": ""}
+            )
             return
         turn = activation.replay(events)
         if activation.divergence is not None:
@@ -200,44 +200,89 @@ class RunDriver:
         assert command is not None
         if item.kind == "timer":
             self._timers.pop(command.command_id, None)
-            event = NewEvent(EventType.SLEEP_COMPLETED,
-                             {"v": EVENT_FORMAT, "sleep_id": command.command_id})
+            event = NewEvent(
+                EventType.SLEEP_COMPLETED, {"v": EVENT_FORMAT, "sleep_id": command.command_id}
+            )
             return activation.deliver(command.command_id, event)
         if item.kind == "retry_due":
             self._timers.pop(command.command_id, None)
             command.attempt += 1
             command.retry_at = None
-            turn = Turn(events=[NewEvent(EventType.STEP_STARTED, {
-                "v": EVENT_FORMAT, "step_id": command.command_id, "name": command.name,
-                "attempt": command.attempt, "args": None,
-            })], launch=[command])
+            turn = Turn(
+                events=[
+                    NewEvent(
+                        EventType.STEP_STARTED,
+                        {
+                            "v": EVENT_FORMAT,
+                            "step_id": command.command_id,
+                            "name": command.name,
+                            "attempt": command.attempt,
+                            "args": None,
+                        },
+                    )
+                ],
+                launch=[command],
+            )
             return turn
         result = item.result
         assert result is not None
         self._running_steps -= 1
         if result.ok:
-            self._log.info("step %s completed", command.command_id,
-                           extra={"step_id": command.command_id, "attempt": command.attempt})
-            event = NewEvent(EventType.STEP_COMPLETED, {
-                "v": EVENT_FORMAT, "step_id": command.command_id, "result": result.encoded,
-            })
+            self._log.info(
+                "step %s completed",
+                command.command_id,
+                extra={"step_id": command.command_id, "attempt": command.attempt},
+            )
+            event = NewEvent(
+                EventType.STEP_COMPLETED,
+                {
+                    "v": EVENT_FORMAT,
+                    "step_id": command.command_id,
+                    "result": result.encoded,
+                },
+            )
             return activation.deliver(command.command_id, event, value=result.value)
         if result.retry_in is not None:
             retry_at = self._engine.clock.now() + result.retry_in
-            self._log.warning("step %s attempt %d failed, retrying in %.3gs: %s",
-                              command.command_id, command.attempt, result.retry_in, result.error,
-                              extra={"step_id": command.command_id, "attempt": command.attempt})
+            self._log.warning(
+                "step %s attempt %d failed, retrying in %.3gs: %s",
+                command.command_id,
+                command.attempt,
+                result.retry_in,
+                result.error,
+                extra={"step_id": command.command_id, "attempt": command.attempt},
+            )
             command.retry_at = retry_at
-            return Turn(events=[NewEvent(EventType.STEP_RETRYING, {
-                "v": EVENT_FORMAT, "step_id": command.command_id, "attempt": command.attempt,
-                "error": result.record, "retry_at": retry_at,
-            })], launch=[command])
-        self._log.error("step %s failed: %s", command.command_id, result.error,
-                        extra={"step_id": command.command_id, "attempt": command.attempt})
+            return Turn(
+                events=[
+                    NewEvent(
+                        EventType.STEP_RETRYING,
+                        {
+                            "v": EVENT_FORMAT,
+                            "step_id": command.command_id,
+                            "attempt": command.attempt,
+                            "error": result.record,
+                            "retry_at": retry_at,
+                        },
+                    )
+                ],
+                launch=[command],
+            )
+        self._log.error(
+            "step %s failed: %s",
+            command.command_id,
+            result.error,
+            extra={"step_id": command.command_id, "attempt": command.attempt},
+        )
         assert result.record is not None
-        event = NewEvent(EventType.STEP_FAILED, {
-            "v": EVENT_FORMAT, "step_id": command.command_id, "error": result.record,
-        })
+        event = NewEvent(
+            EventType.STEP_FAILED,
+            {
+                "v": EVENT_FORMAT,
+                "step_id": command.command_id,
+                "error": result.record,
+            },
+        )
         error = rebuild_error(result.record, command.command_id)
         return activation.deliver(command.command_id, event, error=error)
 
@@ -252,8 +297,10 @@ class RunDriver:
                 self._start_timer(command, command.wake_at, "timer")
             elif command.retry_at is not None:
                 self._start_timer(command, command.retry_at, "retry_due")
-            elif activation.cancelled and command.attempt <= 1 and command.command_id not in (
-                self._tasks
+            elif (
+                activation.cancelled
+                and command.attempt <= 1
+                and command.command_id not in (self._tasks)
             ):
                 self._cancel_unstarted(command)
             else:
@@ -280,8 +327,9 @@ class RunDriver:
         assert definition is not None
         attempt = max(command.attempt, 1)
         command.attempt = attempt
-        context = StepContext(self._run.run_id, self._run.workflow_name, command.command_id,
-                              command.name, attempt)
+        context = StepContext(
+            self._run.run_id, self._run.workflow_name, command.command_id, command.name, attempt
+        )
         inbox, codec = self._inbox, self._engine.codec
         self._running_steps += 1
 
@@ -294,8 +342,9 @@ class RunDriver:
     def _spawn(self, key: str, coro: Any, context: Any = None) -> None:
         task = asyncio.get_running_loop().create_task(coro, context=context)
         self._tasks[key] = task
-        task.add_done_callback(lambda t: self._tasks.pop(key, None)
-                               if self._tasks.get(key) is t else None)
+        task.add_done_callback(
+            lambda t: self._tasks.pop(key, None) if self._tasks.get(key) is t else None
+        )
 
     def _stop_tasks(self) -> None:
         for task in list(self._tasks.values()):
@@ -311,39 +360,52 @@ class RunDriver:
         if turn.finished:
             if turn.cancelled:
                 status = RunStatus.CANCELLED
-                events = [*turn.events, NewEvent(EventType.WORKFLOW_CANCELLED,
-                                                 {"v": EVENT_FORMAT,
-                                                  "reason": self._run.cancel_reason})]
+                events = [
+                    *turn.events,
+                    NewEvent(
+                        EventType.WORKFLOW_CANCELLED,
+                        {"v": EVENT_FORMAT, "reason": self._run.cancel_reason},
+                    ),
+                ]
             elif error is not None:
                 status = RunStatus.FAILED
-                events = [*turn.events,
-                          NewEvent(EventType.WORKFLOW_FAILED, {"v": EVENT_FORMAT, "error": error})]
+                events = [
+                    *turn.events,
+                    NewEvent(EventType.WORKFLOW_FAILED, {"v": EVENT_FORMAT, "error": error}),
+                ]
             else:
                 status = RunStatus.COMPLETED
-                events = [*turn.events, NewEvent(EventType.WORKFLOW_COMPLETED,
-                                                 {"v": EVENT_FORMAT, "result": turn.result})]
+                events = [
+                    *turn.events,
+                    NewEvent(
+                        EventType.WORKFLOW_COMPLETED, {"v": EVENT_FORMAT, "result": turn.result}
+                    ),
+                ]
         else:
             events = turn.events
-            busy = self._running_steps or any(c.kind == "step" and c.retry_at is None
-                                              for c in turn.launch)
+            busy = self._running_steps or any(
+                c.kind == "step" and c.retry_at is None for c in turn.launch
+            )
             status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
         wake_at = now
         if release and self._timers:
             wake_at = min(self._timers.values())
-        result = await engine.storage.append(AppendWrite(
-            run_id=self._run.run_id,
-            owner=engine.owner,
-            expected_seq=self._seq,
-            events=events,
-            now=now,
-            status=status,
-            wake_at=None if turn.finished else wake_at,
-            lease_expires_at=None if (release or turn.finished) else engine.lease_until(),
-            result=turn.result if status is RunStatus.COMPLETED else None,
-            error=error if status is RunStatus.FAILED else None,
-            progressed=progressed,
-            signals_seen=self._signals_seen,
-        ))
+        result = await engine.storage.append(
+            AppendWrite(
+                run_id=self._run.run_id,
+                owner=engine.owner,
+                expected_seq=self._seq,
+                events=events,
+                now=now,
+                status=status,
+                wake_at=None if turn.finished else wake_at,
+                lease_expires_at=None if (release or turn.finished) else engine.lease_until(),
+                result=turn.result if status is RunStatus.COMPLETED else None,
+                error=error if status is RunStatus.FAILED else None,
+                progressed=progressed,
+                signals_seen=self._signals_seen,
+            )
+        )
         self._seq = result.last_seq
         self._status = status
         if turn.finished:
@@ -360,9 +422,13 @@ class RunDriver:
     async def _hand_back(self) -> None:
         """On shutdown: give the lease back so another worker takes the run at once."""
         try:
-            await asyncio.shield(self._engine.storage.release_runs(
-                owner=self._engine.owner, run_ids=[self._run.run_id],
-                now=self._engine.clock.now()))
+            await asyncio.shield(
+                self._engine.storage.release_runs(
+                    owner=self._engine.owner,
+                    run_ids=[self._run.run_id],
+                    now=self._engine.clock.now(),
+                )
+            )
         except (PyWorkflowError, asyncio.CancelledError):
             self._log.warning("could not hand the run back; its lease will expire instead")
 
@@ -371,5 +437,9 @@ def _merge(first: Turn, second: Turn) -> Turn:
     first.events.extend(second.events)
     first.launch.extend(second.launch)
     first.finished, first.result, first.error, first.cancelled = (
-        second.finished, second.result, second.error, second.cancelled)
+        second.finished,
+        second.result,
+        second.error,
+        second.cancelled,
+    )
     return first

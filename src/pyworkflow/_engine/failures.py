@@ -68,6 +68,8 @@ def rebuild_error(record: dict[str, Any], step_id: str) -> BaseException:
         except Exception:
             pass
         else:
-            exc.__notes__ = [f"raised by step {step_id!r}; logged traceback:\n{record.get('traceback', '')}"]
+            exc.__notes__ = [
+                f"raised by step {step_id!r}; logged traceback:\n{record.get('traceback', '')}"
+            ]
             return exc
     return StepFailedError(step_id, type_name, message)

@@ -35,7 +35,12 @@ _NO_TIMERS = (
 
 
 class WorkflowLoop(asyncio.AbstractEventLoop):
-    """Runs workflow tasks deterministically, one quiet point at a time."""
+    """Runs workflow tasks deterministically, one quiet point at a time.
+
+    Only the methods tasks, futures and ``gather`` use are implemented; the rest of
+    AbstractEventLoop (I/O, subprocesses, signals) stays abstract and raises if reached, which
+    is right for workflow code.
+    """
 
     def __init__(self) -> None:
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
@@ -70,7 +75,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
 
     # --- the part of AbstractEventLoop that tasks and futures use --------------------------
 
-    def call_soon(
+    def call_soon(  # type: ignore[override]  # typeshed's TypeVarTuple form; same behaviour
         self,
         callback: Callable[..., object],
         *args: Any,
@@ -85,7 +90,7 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         """A future bound to this loop."""
         return asyncio.Future(loop=self)
 
-    def create_task(  # type: ignore[override]
+    def create_task(
         self,
         coro: Coroutine[Any, Any, _T] | Generator[Any, None, _T],
         *,
@@ -119,14 +124,14 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         """Refused: workflow code reads time through ``pyworkflow.now()``."""
         raise NotInWorkflowError(_NO_TIMERS)
 
-    def call_later(self, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+    def call_later(self, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:  # type: ignore[override]
         """Refused: see ``time``."""
         raise NotInWorkflowError(_NO_TIMERS)
 
-    def call_at(self, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:
+    def call_at(self, *args: Any, **kwargs: Any) -> asyncio.TimerHandle:  # type: ignore[override]
         """Refused: see ``time``."""
         raise NotInWorkflowError(_NO_TIMERS)
 
-    def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:
+    def call_soon_threadsafe(self, *args: Any, **kwargs: Any) -> asyncio.Handle:  # type: ignore[override]
         """Refused: threads cannot feed workflow code; its inputs come from the log."""
         raise NotInWorkflowError("workflow code cannot be called into from another thread")

@@ -86,9 +86,11 @@ def _reopened_failures(events: Sequence[EventRecord]) -> set[int]:
 def read_history(events: Sequence[EventRecord]) -> History:
     """Sort a run's events into commands, outcomes and step progress."""
     history = History(last_seq=events[-1].seq if events else 0)
-    reopened = _reopened_failures(events) if any(
-        e.type is EventType.WORKFLOW_RESUMED for e in events
-    ) else set()
+    reopened = (
+        _reopened_failures(events)
+        if any(e.type is EventType.WORKFLOW_RESUMED for e in events)
+        else set()
+    )
     seen_steps: set[str] = set()
     for event in events:
         kind = event.type

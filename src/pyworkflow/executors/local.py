@@ -109,12 +109,12 @@ class LocalExecutor:
             driver.poke()
         self._wake.set()
 
-    async def wait_finished(self, run_id: str, timeout: float) -> None:
-        """Wait up to ``timeout`` for a run driven here to end (returns early otherwise)."""
+    async def wait_finished(self, run_id: str, within: float) -> None:
+        """Wait up to ``within`` seconds for a run driven here to end (returns early otherwise)."""
         waiter = asyncio.get_running_loop().create_future()
         self._finished_waiters.setdefault(run_id, []).append(waiter)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(within):
                 await waiter
         except TimeoutError:
             pass
@@ -163,7 +163,8 @@ class LocalExecutor:
             try:
                 await self._claim_once()
                 next_wake = await engine.storage.next_wake_at(
-                    workflow_names=registry.workflow_names())
+                    workflow_names=registry.workflow_names()
+                )
             except PyWorkflowError as exc:
                 _log.warning("claiming runs failed, retrying: %s", exc)
                 next_wake = None
@@ -206,8 +207,11 @@ class LocalExecutor:
                 continue
             try:
                 kept = await engine.storage.renew_leases(
-                    owner=engine.owner, run_ids=held, now=engine.clock.now(),
-                    lease_expires_at=engine.lease_until())
+                    owner=engine.owner,
+                    run_ids=held,
+                    now=engine.clock.now(),
+                    lease_expires_at=engine.lease_until(),
+                )
             except PyWorkflowError as exc:
                 _log.warning("renewing leases failed: %s", exc)
                 continue
@@ -221,14 +225,16 @@ class LocalExecutor:
 
     async def _release(self, run_id: str) -> None:
         engine = self.engine
-        await engine.storage.release_runs(owner=engine.owner, run_ids=[run_id],
-                                          now=engine.clock.now())
+        await engine.storage.release_runs(
+            owner=engine.owner, run_ids=[run_id], now=engine.clock.now()
+        )
 
     def _log_unknown(self, name: str) -> None:
         if name not in self._unknown_logged:
             self._unknown_logged.add(name)
-            _log.warning("workflow %r is not registered here; leaving its runs to a worker "
-                         "that has it", name)
+            _log.warning(
+                "workflow %r is not registered here; leaving its runs to a worker that has it", name
+            )
 
     def _driver_done(self, run_id: str) -> None:
         task = self._drivers.pop(run_id, None)

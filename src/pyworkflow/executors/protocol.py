@@ -32,8 +32,8 @@ class Executor(Protocol):
     def wake(self, run_id: str | None = None) -> None:
         """A run became due or was changed by an outside writer: look at storage now."""
 
-    async def wait_finished(self, run_id: str, timeout: float) -> None:
-        """Wait up to ``timeout`` for a run to end (may return early)."""
+    async def wait_finished(self, run_id: str, within: float) -> None:
+        """Wait up to ``within`` seconds for a run to end (may return early)."""
 
     async def serve(self) -> None:
         """Work until cancelled."""

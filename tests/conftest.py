@@ -1,0 +1,77 @@
+"""Fixtures shared by the test suites; none is autouse, so other test dirs are untouched.
+
+``pw_memory`` / ``pw_sqlite`` configure the process-wide pyworkflow runtime on a fresh storage
+and shut it down afterwards; ``pw`` is the same, parametrised over both backends. Each yields
+the storage object so a test can look at it directly.
+
+``configure()`` keeps settings across calls, so each fixture saves the settings it found and puts
+them back on teardown. A test that wants other engine knobs (``horizon_seconds``,
+``allow_pickle`` ...) calls ``pyworkflow.configure(...)`` itself before its first ``start``: the
+runtime is built lazily, on first use, and the fixture restores everything afterwards.
+
+``--record-golden`` makes tests/golden rewrite its recorded histories instead of checking them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+import pyworkflow
+from pyworkflow import config
+from pyworkflow.storage import MemoryStorage, SQLiteStorage
+from pyworkflow.storage.protocol import Storage
+
+# Short enough that a test never waits on them, long enough that no run is taken over while its
+# worker is alive.
+LEASE_SECONDS = 10.0
+HORIZON_SECONDS = 5.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--record-golden",
+        action="store_true",
+        default=False,
+        help="re-record tests/golden/*.json from today's engine instead of checking them",
+    )
+
+
+async def _configured(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Storage]:
+    # Put back whatever settings were there before: configure() merges into them.
+    monkeypatch.setattr(config, "_settings", config._settings)
+    pyworkflow.configure(
+        storage=storage, lease_seconds=LEASE_SECONDS, horizon_seconds=HORIZON_SECONDS
+    )
+    try:
+        yield storage
+    finally:
+        await pyworkflow.shutdown()
+
+
+@pytest.fixture
+async def pw_memory(monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Storage]:
+    """pyworkflow configured on a fresh MemoryStorage."""
+    async for storage in _configured(MemoryStorage(), monkeypatch):
+        yield storage
+
+
+@pytest.fixture
+async def pw_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIterator[Storage]:
+    """pyworkflow configured on a fresh SQLite file under ``tmp_path``."""
+    async for storage in _configured(SQLiteStorage(str(tmp_path / "pw.db")), monkeypatch):
+        yield storage
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+async def pw(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> AsyncIterator[Storage]:
+    """pyworkflow configured on each backend in turn."""
+    storage: Storage = (
+        MemoryStorage() if request.param == "memory" else SQLiteStorage(str(tmp_path / "pw.db"))
+    )
+    async for configured in _configured(storage, monkeypatch):
+        yield configured
