@@ -86,8 +86,9 @@ def import_modules(modules: Iterable[str]) -> None:
     for module in modules:
         try:
             importlib.import_module(module)
-        except ImportError as exc:
+        except Exception as exc:  # a user module may fail to import in any way
             raise ConfigurationError(
-                f"cannot import workflow module {module!r}: {exc}; check --module / "
+                f"cannot import workflow module {module!r}: {type(exc).__name__}: {exc}; "
+                "check --module / "
                 "PYWORKFLOW_MODULES and that it is on sys.path"
             ) from exc

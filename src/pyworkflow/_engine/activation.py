@@ -320,7 +320,9 @@ class WorkflowActivation:
         command_id = str(payload.get("step_id") or payload.get("sleep_id"))
         command = self._pending.pop(command_id, None)
         if command is None:
-            self._diverge(self._position, None, None)
+            # The log has an outcome for a command the code has not issued this time: the
+            # first logged command still unmatched is the one it stopped issuing.
+            self._diverge(self._cursor, self._next_logged(), None)
             return
         if event.type is EventType.STEP_COMPLETED:
             command.future.set_result(self._codec.decode(payload["result"]))

@@ -94,6 +94,11 @@ class RunDriver:
         self._activation: WorkflowActivation | None = None
 
     @property
+    def finished(self) -> bool:
+        """True once the run's end is committed."""
+        return self._status.is_terminal
+
+    @property
     def run_id(self) -> str:
         """The run this driver owns."""
         return self._run.run_id
@@ -144,8 +149,9 @@ class RunDriver:
             return
         if run.cancel_requested and not activation.cancelled and not turn.finished:
             turn = _merge(turn, activation.request_cancel(run.cancel_reason))
-        if turn.events or turn.finished or self._status is RunStatus.PENDING:
-            await self._commit(turn, progressed=False)
+        # Always commit after a replay: it renews the lease, records any new commands and
+        # shows the run as running (or suspended) again after a take-over.
+        await self._commit(turn, progressed=False)
         if turn.finished:
             return
         self._launch(turn.launch)

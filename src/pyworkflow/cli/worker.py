@@ -120,13 +120,20 @@ async def _serve(
                 executor.max_concurrent_runs = concurrency
             if poll_interval is not None:
                 executor.poll_interval = poll_interval
-            limits = (f" (concurrency {executor.max_concurrent_runs}, lease "
-                      f"{executor.engine.settings.lease_seconds:g}s, poll "
-                      f"{executor.poll_interval:g}s)")
+            limits = (
+                f" (concurrency {executor.max_concurrent_runs}, lease "
+                f"{executor.engine.settings.lease_seconds:g}s, poll "
+                f"{executor.poll_interval:g}s)"
+            )
         else:
             limits = ""
-        _log.info("worker %s serving %s with workflows: %s%s", executor.owner,
-                  runtime.storage.url, ", ".join(names), limits)
+        _log.info(
+            "worker %s serving %s with workflows: %s%s",
+            executor.owner,
+            runtime.storage.url,
+            ", ".join(names),
+            limits,
+        )
         if stop.is_set():
             return
         serving = asyncio.create_task(executor.serve(), name="pyworkflow-serve")
@@ -154,8 +161,9 @@ def _install_signal_handlers(stop: asyncio.Event) -> None:
     def on_signal(signum: int) -> None:
         name = signal.Signals(signum).name
         if stop.is_set():
-            _log.warning("%s again: exiting without handing runs back; their leases will "
-                         "expire", name)
+            _log.warning(
+                "%s again: exiting without handing runs back; their leases will expire", name
+            )
             logging.shutdown()
             os._exit(128 + signum)
         _log.info("%s received: stopping", name)

@@ -104,6 +104,7 @@ class LocalExecutor:
 
     def wake(self, run_id: str | None = None) -> None:
         """Look at storage now rather than at the next poll (a run became due or changed)."""
+        self._ensure_background()
         driver = self._driver_objects.get(run_id) if run_id else None
         if driver is not None:
             driver.poke()
@@ -217,6 +218,9 @@ class LocalExecutor:
                 continue
             for run_id in set(held) - kept:
                 task = self._drivers.get(run_id)
+                driver = self._driver_objects.get(run_id)
+                if driver is not None and driver.finished:
+                    continue  # it released the lease itself, with its last commit
                 if task is not None:
                     _log.warning("lost the lease of run %s; dropping it", run_id)
                     task.cancel()

@@ -1,24 +1,21 @@
-"""Every SQL query of pyworkflow, written once in dialect-neutral SQLAlchemy Core.
+"""The storage operations of SQL backends: transaction functions and reads, dialect-neutral.
 
-These are plain synchronous functions over a :class:`sqlalchemy.Connection`. Functions whose
-names end in ``_txn`` write, and run inside a transaction the caller opened and commits (SQLite's
-database thread, or PostgreSQL's ``AsyncConnection.run_sync``); they never begin, commit or roll
-back themselves, so a caller can group several of them in one transaction. The read functions need
-no transaction. Semantics are the ones in ``protocol.py``'s docstrings.
+Each function binds values to a statement of ``statements.py``, runs it and turns rows into the
+records of ``protocol.py``; JSON values are encoded and decoded here. These are plain synchronous
+functions over a :class:`sqlalchemy.Connection`. Functions whose names end in ``_txn`` write, and
+run inside a transaction the caller opened and commits (SQLite's database thread, or PostgreSQL's
+``AsyncConnection.run_sync``); they never begin, commit or roll back themselves, so a caller can
+group several of them in one transaction. The read functions need no transaction. Semantics are
+the ones in ``protocol.py``'s docstrings.
 
 Invariant kept by every write here: a terminal run has ``wake_at`` NULL and no lease, so the
-queries for runnable runs walk the ``wake_at`` index in order and stop after ``limit`` rows.
-Their status and workflow terms are wrapped by :func:`_unindexed`: without statistics SQLite's
-planner would otherwise pick the status or workflow index and sort, reading every such run.
-
-Hot-path statements are built once at import, with every value a bound parameter, so a call only
-binds and executes (SQLAlchemy's compiled cache then skips compilation too).
+queries for runnable runs (``statements.py``) walk the ``wake_at`` index in order and stop after
+``limit`` rows.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from collections.abc import Collection
 from typing import Any, NoReturn
@@ -40,7 +37,22 @@ from pyworkflow.storage.protocol import (
     RunCursor,
     RunRecord,
 )
-from pyworkflow.storage.schema import events, runs
+from pyworkflow.storage.statements import (
+    APPEND,
+    GET_RUN,
+    GET_RUN_BY_KEY,
+    INSERT_EVENT,
+    INSERT_RUN,
+    LOAD_EVENTS,
+    RELEASE_RUNS,
+    RENEW_LEASES,
+    REOPEN_FAILED_RUN,
+    REQUEST_CANCEL,
+    RUN_STATE,
+    claim_runs_statement,
+    list_runs_statement,
+    next_wake_at_statements,
+)
 
 __all__ = [
     "append_txn",
@@ -59,21 +71,7 @@ __all__ = [
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 _loads = json.loads
 
-_LIVE = sorted(s.value for s in RunStatus if not s.is_terminal)
 _RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
-
-
-def _p(name: str, type_: sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]]) -> Any:
-    """A typed bound parameter (typed so PostgreSQL drivers know what they bind)."""
-    return sa.bindparam(name, type_=type_)
-
-
-def _unindexed(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
-    """``column || ''``: the same value, but no index serves it (SQLite's unary ``+``, portably).
-
-    So the planner walks ``ix_runs_wake_at`` in order instead of another index and a sort.
-    """
-    return column.op("||", return_type=sa.String)(sa.literal_column("''"))
 
 
 def _float_or_none(value: Any) -> float | None:
@@ -116,246 +114,6 @@ def _run_from_row(row: sa.Row[Any]) -> RunRecord:
     )
 
 
-class _Prepared:
-    """A fixed-shape Core statement, compiled once per dialect and run on the DBAPI cursor.
-
-    ``Connection.execute`` spends ~25 us of Python per statement (parameter and result
-    processing) where the driver needs ~5 us; the append runs two statements per step, so the
-    hot path goes straight to the cursor. Only for statements without expanding IN lists;
-    driver errors surface unwrapped (the backend translates them at its boundary either way).
-    """
-
-    __slots__ = ("_by_dialect", "stmt")
-
-    def __init__(self, stmt: sa.Executable) -> None:
-        self.stmt = stmt
-        self._by_dialect: dict[tuple[Any, ...], _Compiled] = {}
-
-    def _compiled(self, conn: sa.Connection) -> _Compiled:
-        dialect = conn.dialect
-        key = (type(dialect), dialect.paramstyle)
-        found = self._by_dialect.get(key)
-        if found is None:
-            compiled: Any = self.stmt.compile(dialect=dialect)  # type: ignore[attr-defined]
-            # Literals in the statement (the 0 of a CASE, say) became anonymous parameters.
-            literals = {k: bp.value for k, bp in compiled.binds.items() if bp.value is not None}
-            names = tuple(compiled.positiontup) if compiled.positional else None
-            procs = dict(getattr(compiled, "_bind_processors", {}))
-            found = self._by_dialect[key] = _Compiled(compiled.string, names, literals, procs)
-        return found
-
-    def first(self, conn: sa.Connection, params: dict[str, Any]) -> Any:
-        """Execute with one set of parameters; the first row as a plain tuple, or None."""
-        compiled = self._compiled(conn)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(compiled.text, compiled.args(params))
-            return cursor.fetchone() if cursor.description else None
-        finally:
-            cursor.close()
-
-    def many(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
-        """Execute once per parameter set (one ``executemany``)."""
-        compiled = self._compiled(conn)
-        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.executemany(compiled.text, [compiled.args(row) for row in rows])
-        finally:
-            cursor.close()
-
-
-class _Compiled:
-    """One dialect's SQL text of a :class:`_Prepared`, and how to lay out its parameters."""
-
-    __slots__ = ("literals", "names", "procs", "text")
-
-    def __init__(
-        self,
-        text: str,
-        names: tuple[str, ...] | None,
-        literals: dict[str, Any],
-        procs: dict[str, Any],
-    ) -> None:
-        self.text, self.names, self.literals, self.procs = text, names, literals, procs
-
-    def args(self, params: dict[str, Any]) -> Any:
-        """The driver's parameters: a tuple for positional paramstyles, else a dict."""
-        values = {**self.literals, **params} if self.literals else params
-        if self.procs:
-            procs = self.procs
-            values = {
-                k: v if v is None or k not in procs else procs[k](v) for k, v in values.items()
-            }
-        return values if self.names is None else tuple(values[name] for name in self.names)
-
-
-# --- statements built once ----------------------------------------------------------------------
-
-_GET_RUN = sa.select(runs).where(runs.c.run_id == _p("b_run_id", sa.String))
-_GET_RUN_BY_KEY = sa.select(runs).where(runs.c.idempotency_key == _p("b_key", sa.String))
-_INSERT_RUN = sa.insert(runs)
-_INSERT_EVENT = _Prepared(sa.insert(events))
-_LOAD_EVENTS = (
-    sa.select(events.c.seq, events.c.type, events.c.payload, events.c.created_at)
-    .where(events.c.run_id == _p("b_run_id", sa.String), events.c.seq > _p("b_after", sa.Integer))
-    .order_by(events.c.seq)
-)
-
-# Invariant (DESIGN §2.3): the append is refused unless the writer saw the run's last seq and
-# holds its lease; one conditional UPDATE decides, so two writers cannot both pass.
-_APPEND = _Prepared(
-    sa.update(runs)
-    .where(
-        runs.c.run_id == _p("b_run_id", sa.String),
-        runs.c.last_seq == _p("b_expected", sa.Integer),
-        runs.c.lease_owner == _p("b_owner", sa.String),
-    )
-    .values(
-        last_seq=_p("b_last_seq", sa.Integer),
-        status=sa.func.coalesce(_p("b_status", sa.String), runs.c.status),
-        updated_at=_p("b_now", sa.Float),
-        # A writer that lets go of the run without having seen the latest outside signal
-        # leaves it due at once, so the signal is not lost to the race.
-        wake_at=sa.case(
-            (
-                sa.and_(
-                    _p("b_check_signals", sa.Boolean),
-                    runs.c.signal_seq > _p("b_signals_seen", sa.Integer),
-                ),
-                _p("b_now", sa.Float),
-            ),
-            else_=_p("b_wake_at", sa.Float),
-        ),
-        lease_owner=_p("b_new_owner", sa.String),
-        lease_expires_at=_p("b_lease_expires_at", sa.Float),
-        result=sa.func.coalesce(_p("b_result", sa.Text), runs.c.result),
-        error=sa.func.coalesce(_p("b_error", sa.Text), runs.c.error),
-        completed_at=sa.func.coalesce(_p("b_completed_at", sa.Float), runs.c.completed_at),
-        recovery_count=sa.case((_p("b_progressed", sa.Boolean), 0), else_=runs.c.recovery_count),
-    )
-    .returning(runs.c.signal_seq, runs.c.cancel_requested)
-)
-
-_APPEND_DIAGNOSE = sa.select(runs.c.last_seq, runs.c.lease_owner, runs.c.status).where(
-    runs.c.run_id == _p("b_run_id", sa.String)
-)
-
-_RENEW = (
-    sa.update(runs)
-    .where(
-        runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)),
-        runs.c.lease_owner == _p("b_owner", sa.String),
-    )
-    .values(lease_expires_at=_p("b_lease_expires_at", sa.Float), updated_at=_p("b_now", sa.Float))
-    .returning(runs.c.run_id)
-)
-
-_RELEASE = (
-    sa.update(runs)
-    .where(
-        runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)),
-        runs.c.lease_owner == _p("b_owner", sa.String),
-    )
-    .values(
-        lease_owner=None,
-        lease_expires_at=None,
-        wake_at=_p("b_now", sa.Float),
-        updated_at=_p("b_now", sa.Float),
-    )
-)
-
-_CANCEL = (
-    sa.update(runs)
-    .where(runs.c.run_id == _p("b_run_id", sa.String), runs.c.status.in_(_LIVE))
-    .values(
-        cancel_requested=True,
-        cancel_reason=_p("b_reason", sa.Text),
-        signal_seq=runs.c.signal_seq + 1,
-        wake_at=_p("b_now", sa.Float),
-        updated_at=_p("b_now", sa.Float),
-    )
-)
-
-_REOPEN = (
-    sa.update(runs)
-    .where(runs.c.run_id == _p("b_run_id", sa.String), runs.c.status == RunStatus.FAILED.value)
-    .values(
-        status=RunStatus.PENDING.value,
-        last_seq=runs.c.last_seq + 1,
-        wake_at=_p("b_now", sa.Float),
-        updated_at=_p("b_now", sa.Float),
-        completed_at=None,
-        error=None,
-        recovery_count=0,
-    )
-    .returning(*runs.c)
-)
-
-
-@functools.cache
-def _claim_stmt(by_names: bool, by_ids: bool, skip_locked: bool) -> sa.Update:
-    now = _p("b_now", sa.Float)
-    # Invariant (DESIGN §2.5): due timers and expired leases are found by this indexed query.
-    candidates = (
-        sa.select(runs.c.run_id)
-        .where(
-            runs.c.wake_at <= now,
-            _unindexed(runs.c.status).in_(_LIVE),
-            sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at <= now),
-        )
-        .order_by(runs.c.wake_at)
-        .limit(_p("b_limit", sa.Integer))
-    )
-    if by_names:
-        candidates = candidates.where(
-            _unindexed(runs.c.workflow_name).in_(sa.bindparam("b_names", expanding=True))
-        )
-    if by_ids:
-        candidates = candidates.where(runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)))
-    if skip_locked:
-        candidates = candidates.with_for_update(skip_locked=True)
-    return (
-        sa.update(runs)
-        .where(runs.c.run_id.in_(candidates.scalar_subquery()))
-        .values(
-            # A lease still set here has expired: its holder died or stalled, one recovery.
-            recovery_count=runs.c.recovery_count
-            + sa.case((runs.c.lease_owner.is_(None), 0), else_=1),
-            lease_owner=_p("b_owner", sa.String),
-            lease_expires_at=_p("b_lease_expires_at", sa.Float),
-            updated_at=now,
-        )
-        .returning(*runs.c)
-    )
-
-
-@functools.cache
-def _next_wake_stmts(by_names: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
-    live_due = [runs.c.wake_at.is_not(None), _unindexed(runs.c.status).in_(_LIVE)]
-    if by_names:
-        names = _unindexed(runs.c.workflow_name).in_(sa.bindparam("b_names", expanding=True))
-        live_due.append(names)
-    # The first unleased run in wake_at order: an index scan that stops at once.
-    free = (
-        sa.select(runs.c.wake_at)
-        .where(*live_due, runs.c.lease_owner.is_(None))
-        .order_by(runs.c.wake_at)
-        .limit(1)
-    )
-    # Leased runs become claimable when their lease lapses too. Only those due before the first
-    # free run can come earlier, and leased runs are few (the work in flight).
-    leased_at = sa.case(
-        (runs.c.lease_expires_at > runs.c.wake_at, runs.c.lease_expires_at),
-        else_=runs.c.wake_at,
-    )
-    leased = sa.select(sa.func.min(leased_at)).where(
-        *live_due,
-        runs.c.lease_owner.is_not(None),
-        runs.c.wake_at <= _p("b_bound", sa.Float),
-    )
-    return free, leased
-
-
 # --- writes (inside the caller's transaction) ---------------------------------------------------
 
 
@@ -366,7 +124,7 @@ def create_run_txn(conn: sa.Connection, run: NewRun) -> tuple[RunRecord, bool]:
         IdempotencyConflictError: the key belongs to a run of another workflow.
     """
     if run.idempotency_key is not None:
-        row = conn.execute(_GET_RUN_BY_KEY, {"b_key": run.idempotency_key}).first()
+        row = conn.execute(GET_RUN_BY_KEY, {"b_key": run.idempotency_key}).first()
         if row is not None:
             if row.workflow_name != run.workflow_name:
                 raise IdempotencyConflictError(
@@ -400,9 +158,9 @@ def create_run_txn(conn: sa.Connection, run: NewRun) -> tuple[RunRecord, bool]:
     values = {name: getattr(record, name) for name in _RUN_FIELDS}
     values["status"] = record.status.value
     values["args"] = _dumps(run.args)
-    conn.execute(_INSERT_RUN, values)
+    conn.execute(INSERT_RUN, values)
     started = _event_row(run.run_id, 1, EventType.WORKFLOW_STARTED, run.started_payload, run.now)
-    _INSERT_EVENT.many(conn, [started])
+    INSERT_EVENT.many(conn, [started])
     return record, True
 
 
@@ -419,7 +177,7 @@ def append_txn(conn: sa.Connection, write: AppendWrite) -> AppendResult:
     result_json = None
     if write.result is not None or write.status is RunStatus.COMPLETED:
         result_json = _dumps(write.result)
-    row = _APPEND.first(
+    row = APPEND.first(
         conn,
         {
             "b_run_id": write.run_id,
@@ -448,14 +206,14 @@ def append_txn(conn: sa.Connection, write: AppendWrite) -> AppendResult:
             _event_row(write.run_id, seq, event.type, event.payload, write.now)
             for seq, event in enumerate(write.events, first)
         ]
-        _INSERT_EVENT.many(conn, rows)
+        INSERT_EVENT.many(conn, rows)
     signal_seq, cancel_requested = row
     return AppendResult(last_seq, signal_seq, bool(cancel_requested))
 
 
 def _raise_append_conflict(conn: sa.Connection, write: AppendWrite) -> NoReturn:
     """Say why an append was refused (a cold path: one extra read)."""
-    row = conn.execute(_APPEND_DIAGNOSE, {"b_run_id": write.run_id}).first()
+    row = conn.execute(RUN_STATE, {"b_run_id": write.run_id}).first()
     if row is None:
         raise RunNotFoundError(write.run_id)
     if row.last_seq != write.expected_seq:
@@ -505,7 +263,7 @@ def claim_runs_txn(
         params["b_names"] = list(workflow_names)
     if run_ids is not None:
         params["b_ids"] = list(run_ids)
-    stmt = _claim_stmt(workflow_names is not None, run_ids is not None, skip_locked)
+    stmt = claim_runs_statement(workflow_names is not None, run_ids is not None, skip_locked)
     records = [_run_from_row(row) for row in conn.execute(stmt, params)]
     # RETURNING promises no order.
     records.sort(key=lambda r: (r.wake_at or 0.0, r.run_id))
@@ -529,7 +287,7 @@ def renew_leases_txn(
         "b_now": now,
         "b_lease_expires_at": lease_expires_at,
     }
-    return {row.run_id for row in conn.execute(_RENEW, params)}
+    return {row.run_id for row in conn.execute(RENEW_LEASES, params)}
 
 
 def release_runs_txn(
@@ -537,7 +295,7 @@ def release_runs_txn(
 ) -> None:
     """Drop ``owner``'s leases on these runs and make them due at once."""
     if run_ids:
-        conn.execute(_RELEASE, {"b_ids": list(run_ids), "b_owner": owner, "b_now": now})
+        conn.execute(RELEASE_RUNS, {"b_ids": list(run_ids), "b_owner": owner, "b_now": now})
 
 
 def request_cancel_txn(conn: sa.Connection, run_id: str, *, now: float, reason: str | None) -> bool:
@@ -549,7 +307,7 @@ def request_cancel_txn(conn: sa.Connection, run_id: str, *, now: float, reason: 
     Returns:
         True, or False if there is no such run or it has ended.
     """
-    done = conn.execute(_CANCEL, {"b_run_id": run_id, "b_now": now, "b_reason": reason})
+    done = conn.execute(REQUEST_CANCEL, {"b_run_id": run_id, "b_now": now, "b_reason": reason})
     return bool(done.rowcount)
 
 
@@ -562,14 +320,14 @@ def reopen_failed_run_txn(
         RunNotFoundError: no such run.
         InvalidRunStateError: the run has not failed.
     """
-    row = conn.execute(_REOPEN, {"b_run_id": run_id, "b_now": now}).first()
+    row = conn.execute(REOPEN_FAILED_RUN, {"b_run_id": run_id, "b_now": now}).first()
     if row is None:
-        current = conn.execute(_APPEND_DIAGNOSE, {"b_run_id": run_id}).first()
+        current = conn.execute(RUN_STATE, {"b_run_id": run_id}).first()
         if current is None:
             raise RunNotFoundError(run_id)
         raise InvalidRunStateError(run_id, current.status, "only a failed run can be resumed")
     resumed = _event_row(run_id, row.last_seq, EventType.WORKFLOW_RESUMED, payload, now)
-    _INSERT_EVENT.many(conn, [resumed])
+    INSERT_EVENT.many(conn, [resumed])
     return _run_from_row(row)
 
 
@@ -578,7 +336,7 @@ def reopen_failed_run_txn(
 
 def get_run(conn: sa.Connection, run_id: str) -> RunRecord | None:
     """The run, or None."""
-    row = conn.execute(_GET_RUN, {"b_run_id": run_id}).first()
+    row = conn.execute(GET_RUN, {"b_run_id": run_id}).first()
     return None if row is None else _run_from_row(row)
 
 
@@ -593,21 +351,15 @@ def list_runs(
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged."""
     if limit <= 0 or (statuses is not None and not statuses):
         return []
-    stmt = sa.select(runs)
-    if statuses is not None:
-        stmt = stmt.where(runs.c.status.in_(sorted(RunStatus(s).value for s in statuses)))
-    if workflow_name is not None:
-        stmt = stmt.where(runs.c.workflow_name == workflow_name)
-    if before is not None:
-        key = sa.tuple_(runs.c.created_at, runs.c.run_id)
-        stmt = stmt.where(key < sa.tuple_(sa.literal(before.created_at), sa.literal(before.run_id)))
-    stmt = stmt.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
+    stmt = list_runs_statement(
+        statuses=statuses, workflow_name=workflow_name, limit=limit, before=before
+    )
     return [_run_from_row(row) for row in conn.execute(stmt)]
 
 
 def load_events(conn: sa.Connection, run_id: str, after_seq: int = 0) -> list[EventRecord]:
     """Events of a run with ``seq > after_seq``, in seq order."""
-    rows = conn.execute(_LOAD_EVENTS, {"b_run_id": run_id, "b_after": after_seq})
+    rows = conn.execute(LOAD_EVENTS, {"b_run_id": run_id, "b_after": after_seq})
     return [
         EventRecord(
             run_id=run_id,
@@ -631,7 +383,7 @@ def next_wake_at(
     """
     if workflow_names is not None and not workflow_names:
         return None
-    free, leased = _next_wake_stmts(workflow_names is not None)
+    free, leased = next_wake_at_statements(workflow_names is not None)
     params: dict[str, Any] = {} if workflow_names is None else {"b_names": list(workflow_names)}
     first_free = conn.execute(free, params).scalar()
     params["b_bound"] = float("inf") if first_free is None else first_free

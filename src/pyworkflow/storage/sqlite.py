@@ -1,21 +1,18 @@
-"""SQLite storage: one database thread of our own, WAL, and group commit.
+"""SQLite storage: WAL, ``busy_timeout``, ``BEGIN IMMEDIATE`` and group commit.
 
-Why this shape (measured against a raw ``sqlite3`` INSERT+COMMIT in WAL with
-``synchronous=FULL``): one aiosqlite await per statement costs 2.4x, SQLAlchemy's async engine
-statement by statement 7.5x, while a whole transaction that crosses to a database thread once
-costs 1.1x. So each storage owns one daemon thread holding one SQLAlchemy sync connection (the
-pysqlite driver in autocommit mode, so that we issue ``BEGIN IMMEDIATE`` / ``COMMIT`` ourselves).
-An async method puts a job (a function of the connection, from ``sql.py``) on a queue and awaits
-a future of its own event loop, resolved with ``call_soon_threadsafe``; any loop may call.
+Each storage runs its work on a database thread of its own (``_dbthread.py``: why, and how jobs
+are queued and batched) holding one SQLAlchemy sync connection, the pysqlite driver in autocommit
+mode so that we issue ``BEGIN IMMEDIATE`` / ``COMMIT`` ourselves. What is SQLite's lives here:
+URL parsing, pragmas, the schema check, error translation, and how a batch of jobs runs.
 
-Group commit: the thread takes every queued job and runs them in one ``BEGIN IMMEDIATE ...
-COMMIT``, each write inside its own SAVEPOINT, so one job's error (a stale append, say) rolls
-back only that job and reaches only its caller, while the others share one durable commit. A
-failed COMMIT fails every job of the batch. Batches of reads only run without a transaction.
+Group commit: a batch runs in one ``BEGIN IMMEDIATE ... COMMIT``, each write inside its own
+SAVEPOINT, so one job's error (a stale append, say) rolls back only that job and reaches only its
+caller, while the others share one durable commit. A failed COMMIT fails every job of the batch.
+Batches of reads only run without a transaction.
 
 Other processes may open the same file: ``BEGIN IMMEDIATE`` takes SQLite's write lock up front
 (waiting up to ``busy_timeout``), so writers of all processes are serialised and the conditional
-UPDATEs of ``sql.py`` see each other's commits.
+UPDATEs of ``statements.py`` see each other's commits.
 """
 
 from __future__ import annotations
@@ -24,10 +21,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import os
-import queue
 import sqlite3
-import threading
-import weakref
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
 
@@ -36,6 +30,8 @@ import sqlalchemy as sa
 from pyworkflow._engine.events import RunStatus
 from pyworkflow.exceptions import ConfigurationError, PyWorkflowError, StorageError
 from pyworkflow.storage import sql
+from pyworkflow.storage._dbthread import DatabaseThread, run_alone
+from pyworkflow.storage._dbthread import Job as _Job
 from pyworkflow.storage.migrate import (
     HEAD_REVISION,
     current_revision,
@@ -54,50 +50,8 @@ from pyworkflow.storage.protocol import (
 __all__ = ["SQLiteStorage"]
 
 _T = TypeVar("_T")
-_Fn = Callable[[sa.Connection], Any]
-
-_MAX_BATCH = 256
-"""Jobs per transaction at most, so one huge burst does not hold the write lock for long."""
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-
-
-class _Job:
-    """One unit of work for the database thread and where to deliver its outcome."""
-
-    __slots__ = ("fn", "future", "kind", "loop")
-
-    READ, WRITE, ALONE, STOP = range(4)
-
-    def __init__(self, fn: _Fn | None, kind: int, loop: Any, future: Any) -> None:
-        self.fn = fn
-        self.kind = kind
-        self.loop = loop  # an asyncio loop, or None when ``future`` is a concurrent one
-        self.future = future
-
-    def deliver(self, ok: bool, value: Any) -> None:
-        """Hand the outcome to the waiting caller, on its own thread or loop."""
-        if self.future is None:
-            return
-        if self.loop is None:
-            if not self.future.done():
-                if ok:
-                    self.future.set_result(value)
-                else:
-                    self.future.set_exception(value)
-            return
-        # The caller's loop may have closed meanwhile; nobody waits then.
-        with contextlib.suppress(RuntimeError):
-            self.loop.call_soon_threadsafe(_resolve, self.future, ok, value)
-
-
-def _resolve(future: asyncio.Future[Any], ok: bool, value: Any) -> None:
-    if future.done():  # the caller was cancelled
-        return
-    if ok:
-        future.set_result(value)
-    else:
-        future.set_exception(value)
 
 
 def _translate(exc: BaseException, url: str) -> BaseException:
@@ -112,74 +66,13 @@ def _translate(exc: BaseException, url: str) -> BaseException:
     return error
 
 
-def _serve(engine: sa.Engine, jobs: queue.SimpleQueue[_Job], url: str) -> None:
-    """The database thread: connect, then run batches of jobs until a STOP job."""
-    try:
-        conn = engine.connect()
-    except Exception as exc:
-        error = _translate(exc, url)
-        engine.dispose()
-        while True:  # fail everything until told to stop
-            job = jobs.get()
-            if job.kind == _Job.STOP:
-                job.deliver(True, None)
-                return
-            job.deliver(False, error)
-    raw: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
-    carry: _Job | None = None
-    stop: _Job | None = None
-    while stop is None:
-        first = carry if carry is not None else jobs.get()
-        carry = None
-        if first.kind in (_Job.ALONE, _Job.STOP):
-            if first.kind == _Job.STOP:
-                stop = first
-                break
-            _run_alone(conn, first, url)
-            continue
-        batch = [first]
-        while len(batch) < _MAX_BATCH:
-            try:
-                job = jobs.get_nowait()
-            except queue.Empty:
-                break
-            if job.kind in (_Job.ALONE, _Job.STOP):
-                carry = job
-                break
-            batch.append(job)
-        _run_batch(conn, raw, batch, url)
-    conn.close()
-    engine.dispose()
-    _fail_pending(jobs, url)
-    stop.deliver(True, None)
-
-
-def _fail_pending(jobs: queue.SimpleQueue[_Job], url: str) -> None:
-    """Fail the jobs that raced with close()."""
-    closed = StorageError(f"SQLite storage {url} is closed")
-    while True:
-        try:
-            jobs.get_nowait().deliver(False, closed)
-        except queue.Empty:
-            return
-
-
-def _run_alone(conn: sa.Connection, job: _Job, url: str) -> None:
-    assert job.fn is not None
-    try:
-        value = job.fn(conn)
-    except Exception as exc:
-        job.deliver(False, _translate(exc, url))
-    else:
-        job.deliver(True, value)
-
-
 def _run_batch(conn: sa.Connection, raw: sqlite3.Connection, batch: list[_Job], url: str) -> None:
+    """Run jobs in one ``BEGIN IMMEDIATE ... COMMIT``, each write in a SAVEPOINT; deliver each."""
     # A caller cancelled before its job started gets nothing written (a benign racy read).
     batch = [job for job in batch if not job.future.cancelled()]
     if not any(job.kind == _Job.WRITE for job in batch):
         for job in batch:
-            _run_alone(conn, job, url)
+            run_alone(conn, job, url, _translate)
         return
     outcomes: list[tuple[bool, Any]] = []
     single = len(batch) == 1
@@ -277,8 +170,7 @@ class SQLiteStorage:
         self.busy_timeout = float(busy_timeout)
         self.create = create
         self.auto_upgrade = auto_upgrade
-        self._jobs: queue.SimpleQueue[_Job] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
+        self._db: DatabaseThread | None = None
         self._ready: concurrent.futures.Future[None] | None = None
         self._closed = False
 
@@ -322,35 +214,28 @@ class SQLiteStorage:
             isolation_level="AUTOCOMMIT",
             connect_args={"timeout": self.busy_timeout},
         )
-        self._jobs = queue.SimpleQueue()
-        thread = threading.Thread(
-            target=_serve,
-            args=(engine, self._jobs, self.url),
+        # A storage dropped without close() still closes its connection: the thread's finalizer
+        # fires with the storage, as nothing the thread holds refers back to it.
+        self._db = DatabaseThread(
+            engine,
+            self.url,
             name=f"pyworkflow-sqlite:{self.path}",
-            daemon=True,
+            # Looked up at each batch, not bound once, so that a test can wrap ``_run_batch``.
+            run_batch=lambda conn, raw, batch, url: _run_batch(conn, raw, batch, url),
+            translate=_translate,
         )
-        thread.start()
-        self._thread = thread
-        # A storage dropped without close() still closes its connection.
-        self._finalizer = weakref.finalize(self, self._jobs.put, _Job(None, _Job.STOP, None, None))
         self._ready = concurrent.futures.Future()
-        self._jobs.put(_Job(self._setup, _Job.ALONE, None, self._ready))
+        self._db.put(_Job(self._setup, _Job.ALONE, None, self._ready))
 
     def _stop_thread(self) -> None:
-        thread, self._thread = self._thread, None
-        if thread is not None:
-            self._finalizer.detach()
-            done: concurrent.futures.Future[None] = concurrent.futures.Future()
-            self._jobs.put(_Job(None, _Job.STOP, None, done))
-            done.result()
-            thread.join()
-            _fail_pending(self._jobs, self.url)
+        if self._db is not None:
+            self._db.stop()
 
     async def close(self) -> None:
         """Finish the queued jobs, close the connection and stop the thread. Idempotent."""
         self._closed = True
         self._ready = None
-        if self._thread is not None:
+        if self._db is not None and self._db.running:
             await asyncio.to_thread(self._stop_thread)
 
     def _setup(self, conn: sa.Connection) -> None:
@@ -390,7 +275,8 @@ class SQLiteStorage:
             await self.open()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
-        self._jobs.put(_Job(fn, kind, loop, future))
+        assert self._db is not None  # set by open(), never unset
+        self._db.put(_Job(fn, kind, loop, future))
         return await future
 
     # --- the protocol ---------------------------------------------------------------------------

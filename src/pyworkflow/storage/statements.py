@@ -1,0 +1,264 @@
+"""Every SQL statement of pyworkflow, written once in dialect-neutral SQLAlchemy Core.
+
+``sql.py`` binds values to these and turns rows into records; the backends run them. Keeping the
+statements apart from the functions that run them lets a reader see each query whole, and builds
+the hot ones once: fixed-shape statements are module constants and statements whose shape depends
+on the call (which filters, ``SKIP LOCKED``) are cached per shape, with every value a bound
+parameter, so a call only binds and executes (SQLAlchemy's compiled cache then skips compilation
+too). Bound parameters are named ``b_*`` so they never collide with column names in ``UPDATE``
+``SET`` clauses.
+
+Invariant kept by every write in ``sql.py``: a terminal run has ``wake_at`` NULL and no lease, so
+the queries for runnable runs walk the ``wake_at`` index in order and stop after ``limit`` rows.
+Their status and workflow terms are wrapped by :func:`_unindexed`: without statistics SQLite's
+planner would otherwise pick the status or workflow index and sort, reading every such run.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Collection
+from typing import Any
+
+import sqlalchemy as sa
+
+from pyworkflow._engine.events import RunStatus
+from pyworkflow.storage._prepared import PreparedStatement
+from pyworkflow.storage.protocol import RunCursor
+from pyworkflow.storage.schema import events, runs
+
+__all__ = [
+    "APPEND",
+    "GET_RUN",
+    "GET_RUN_BY_KEY",
+    "INSERT_EVENT",
+    "INSERT_RUN",
+    "LOAD_EVENTS",
+    "RELEASE_RUNS",
+    "RENEW_LEASES",
+    "REOPEN_FAILED_RUN",
+    "REQUEST_CANCEL",
+    "RUN_STATE",
+    "claim_runs_statement",
+    "list_runs_statement",
+    "next_wake_at_statements",
+]
+
+_LIVE = sorted(s.value for s in RunStatus if not s.is_terminal)
+
+
+def _p(name: str, type_: sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]]) -> Any:
+    """A typed bound parameter (typed so PostgreSQL drivers know what they bind)."""
+    return sa.bindparam(name, type_=type_)
+
+
+def _unindexed(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
+    """``column || ''``: the same value, but no index serves it (SQLite's unary ``+``, portably).
+
+    So the planner walks ``ix_runs_wake_at`` in order instead of another index and a sort.
+    """
+    return column.op("||", return_type=sa.String)(sa.literal_column("''"))
+
+
+# --- fixed-shape statements, built once ---------------------------------------------------------
+
+GET_RUN = sa.select(runs).where(runs.c.run_id == _p("b_run_id", sa.String))
+GET_RUN_BY_KEY = sa.select(runs).where(runs.c.idempotency_key == _p("b_key", sa.String))
+INSERT_RUN = sa.insert(runs)
+INSERT_EVENT = PreparedStatement(sa.insert(events))
+LOAD_EVENTS = (
+    sa.select(events.c.seq, events.c.type, events.c.payload, events.c.created_at)
+    .where(events.c.run_id == _p("b_run_id", sa.String), events.c.seq > _p("b_after", sa.Integer))
+    .order_by(events.c.seq)
+)
+
+# Invariant (DESIGN §2.3): the append is refused unless the writer saw the run's last seq and
+# holds its lease; one conditional UPDATE decides, so two writers cannot both pass.
+APPEND = PreparedStatement(
+    sa.update(runs)
+    .where(
+        runs.c.run_id == _p("b_run_id", sa.String),
+        runs.c.last_seq == _p("b_expected", sa.Integer),
+        runs.c.lease_owner == _p("b_owner", sa.String),
+    )
+    .values(
+        last_seq=_p("b_last_seq", sa.Integer),
+        status=sa.func.coalesce(_p("b_status", sa.String), runs.c.status),
+        updated_at=_p("b_now", sa.Float),
+        # A writer that lets go of the run without having seen the latest outside signal
+        # leaves it due at once, so the signal is not lost to the race.
+        wake_at=sa.case(
+            (
+                sa.and_(
+                    _p("b_check_signals", sa.Boolean),
+                    runs.c.signal_seq > _p("b_signals_seen", sa.Integer),
+                ),
+                _p("b_now", sa.Float),
+            ),
+            else_=_p("b_wake_at", sa.Float),
+        ),
+        lease_owner=_p("b_new_owner", sa.String),
+        lease_expires_at=_p("b_lease_expires_at", sa.Float),
+        result=sa.func.coalesce(_p("b_result", sa.Text), runs.c.result),
+        error=sa.func.coalesce(_p("b_error", sa.Text), runs.c.error),
+        completed_at=sa.func.coalesce(_p("b_completed_at", sa.Float), runs.c.completed_at),
+        recovery_count=sa.case((_p("b_progressed", sa.Boolean), 0), else_=runs.c.recovery_count),
+    )
+    .returning(runs.c.signal_seq, runs.c.cancel_requested)
+)
+
+# Why a write was refused (a cold path): the run's seq, lease holder and status.
+RUN_STATE = sa.select(runs.c.last_seq, runs.c.lease_owner, runs.c.status).where(
+    runs.c.run_id == _p("b_run_id", sa.String)
+)
+
+RENEW_LEASES = (
+    sa.update(runs)
+    .where(
+        runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)),
+        runs.c.lease_owner == _p("b_owner", sa.String),
+    )
+    .values(lease_expires_at=_p("b_lease_expires_at", sa.Float), updated_at=_p("b_now", sa.Float))
+    .returning(runs.c.run_id)
+)
+
+RELEASE_RUNS = (
+    sa.update(runs)
+    .where(
+        runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)),
+        runs.c.lease_owner == _p("b_owner", sa.String),
+    )
+    .values(
+        lease_owner=None,
+        lease_expires_at=None,
+        wake_at=_p("b_now", sa.Float),
+        updated_at=_p("b_now", sa.Float),
+    )
+)
+
+REQUEST_CANCEL = (
+    sa.update(runs)
+    .where(runs.c.run_id == _p("b_run_id", sa.String), runs.c.status.in_(_LIVE))
+    .values(
+        cancel_requested=True,
+        cancel_reason=_p("b_reason", sa.Text),
+        signal_seq=runs.c.signal_seq + 1,
+        wake_at=_p("b_now", sa.Float),
+        updated_at=_p("b_now", sa.Float),
+    )
+)
+
+REOPEN_FAILED_RUN = (
+    sa.update(runs)
+    .where(runs.c.run_id == _p("b_run_id", sa.String), runs.c.status == RunStatus.FAILED.value)
+    .values(
+        status=RunStatus.PENDING.value,
+        last_seq=runs.c.last_seq + 1,
+        wake_at=_p("b_now", sa.Float),
+        updated_at=_p("b_now", sa.Float),
+        completed_at=None,
+        error=None,
+        recovery_count=0,
+    )
+    .returning(*runs.c)
+)
+
+
+# --- statements whose shape depends on the call, built once per shape --------------------------
+
+
+@functools.cache
+def claim_runs_statement(by_names: bool, by_ids: bool, skip_locked: bool) -> sa.Update:
+    """Lease up to ``b_limit`` runnable runs, earliest ``wake_at`` first, returning their rows.
+
+    Args:
+        by_names: only runs of the workflows in ``b_names``.
+        by_ids: only the runs in ``b_ids``.
+        skip_locked: lock candidates with ``FOR UPDATE SKIP LOCKED``.
+    """
+    now = _p("b_now", sa.Float)
+    # Invariant (DESIGN §2.5): due timers and expired leases are found by this indexed query.
+    candidates = (
+        sa.select(runs.c.run_id)
+        .where(
+            runs.c.wake_at <= now,
+            _unindexed(runs.c.status).in_(_LIVE),
+            sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at <= now),
+        )
+        .order_by(runs.c.wake_at)
+        .limit(_p("b_limit", sa.Integer))
+    )
+    if by_names:
+        candidates = candidates.where(
+            _unindexed(runs.c.workflow_name).in_(sa.bindparam("b_names", expanding=True))
+        )
+    if by_ids:
+        candidates = candidates.where(runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)))
+    if skip_locked:
+        candidates = candidates.with_for_update(skip_locked=True)
+    return (
+        sa.update(runs)
+        .where(runs.c.run_id.in_(candidates.scalar_subquery()))
+        .values(
+            # A lease still set here has expired: its holder died or stalled, one recovery.
+            recovery_count=runs.c.recovery_count
+            + sa.case((runs.c.lease_owner.is_(None), 0), else_=1),
+            lease_owner=_p("b_owner", sa.String),
+            lease_expires_at=_p("b_lease_expires_at", sa.Float),
+            updated_at=now,
+        )
+        .returning(*runs.c)
+    )
+
+
+@functools.cache
+def next_wake_at_statements(by_names: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+    """The earliest ``wake_at`` of a free live run, then the earliest claimable leased one.
+
+    The second is bounded by ``b_bound``, the first's answer (infinity when there is none).
+    """
+    live_due = [runs.c.wake_at.is_not(None), _unindexed(runs.c.status).in_(_LIVE)]
+    if by_names:
+        names = _unindexed(runs.c.workflow_name).in_(sa.bindparam("b_names", expanding=True))
+        live_due.append(names)
+    # The first unleased run in wake_at order: an index scan that stops at once.
+    free = (
+        sa.select(runs.c.wake_at)
+        .where(*live_due, runs.c.lease_owner.is_(None))
+        .order_by(runs.c.wake_at)
+        .limit(1)
+    )
+    # Leased runs become claimable when their lease lapses too. Only those due before the first
+    # free run can come earlier, and leased runs are few (the work in flight).
+    leased_at = sa.case(
+        (runs.c.lease_expires_at > runs.c.wake_at, runs.c.lease_expires_at),
+        else_=runs.c.wake_at,
+    )
+    leased = sa.select(sa.func.min(leased_at)).where(
+        *live_due,
+        runs.c.lease_owner.is_not(None),
+        runs.c.wake_at <= _p("b_bound", sa.Float),
+    )
+    return free, leased
+
+
+def list_runs_statement(
+    *,
+    statuses: Collection[RunStatus] | None,
+    workflow_name: str | None,
+    limit: int,
+    before: RunCursor | None,
+) -> sa.Select[Any]:
+    """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged.
+
+    Built per call: its shape depends on the filters and it is off the hot path.
+    """
+    stmt = sa.select(runs)
+    if statuses is not None:
+        stmt = stmt.where(runs.c.status.in_(sorted(RunStatus(s).value for s in statuses)))
+    if workflow_name is not None:
+        stmt = stmt.where(runs.c.workflow_name == workflow_name)
+    if before is not None:
+        key = sa.tuple_(runs.c.created_at, runs.c.run_id)
+        stmt = stmt.where(key < sa.tuple_(sa.literal(before.created_at), sa.literal(before.run_id)))
+    return stmt.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)

@@ -1,0 +1,301 @@
+"""`pyworkflow worker run` and `pyworkflow db upgrade` as a user runs them: real processes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyworkflow._engine.events import EVENT_FORMAT, RunStatus
+from pyworkflow.serialization import Codec
+from pyworkflow.storage import NewRun, RunRecord, SQLiteStorage
+
+WORKFLOWS = """
+import asyncio
+import os
+
+from pyworkflow import sleep, step, workflow
+
+HOLD = os.environ.get("CLITEST_HOLD", "")
+
+
+@step()
+async def greet(name: str) -> str:
+    while HOLD and os.path.exists(HOLD):  # lets a test catch the run mid-step
+        await asyncio.sleep(0.05)
+    return f"hello {name}"
+
+
+@workflow()
+async def hello(name: str) -> str:
+    await sleep(0.2)
+    return await greet(name)
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    (tmp_path / "cliwf.py").write_text(textwrap.dedent(WORKFLOWS))
+    return tmp_path
+
+
+@pytest.fixture
+def env(project: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYWORKFLOW_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(project), env.get("PYTHONPATH")) if p)
+    return env
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:  # only the processes this test started, by pid
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def cli(*args: str) -> list[str]:
+    return [sys.executable, "-m", "pyworkflow.cli", *args]
+
+
+def run_cli(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        cli(*args), cwd=project, env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+class Worker:
+    """A `pyworkflow worker run` subprocess logging to a file."""
+
+    def __init__(
+        self,
+        project: Path,
+        env: dict[str, str],
+        processes: list[subprocess.Popen[bytes]],
+        *args: str,
+    ) -> None:
+        self.log = project / f"worker-{uuid.uuid4().hex[:6]}.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                cli(*args), cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT
+            )
+        processes.append(self.proc)
+
+    def output(self) -> str:
+        return self.log.read_text()
+
+    def wait_for(self, text: str, timeout: float = 15) -> None:
+        deadline = time.monotonic() + timeout
+        while text not in self.output():
+            assert self.proc.poll() is None, f"worker exited: {self.output()}"
+            assert time.monotonic() < deadline, f"no {text!r} in: {self.output()}"
+            time.sleep(0.05)
+
+    def stop(self, timeout: float = 5) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout=timeout)
+
+
+async def _create_run(db: Path, workflow: str, *args: object) -> str:
+    storage = SQLiteStorage(str(db))
+    await storage.open()
+    try:
+        encoded = Codec().encode({"args": list(args), "kwargs": {}})
+        record, _ = await storage.create_run(
+            NewRun(
+                run_id=f"run_{uuid.uuid4().hex}",
+                workflow_name=workflow,
+                args=encoded,
+                started_payload={
+                    "v": EVENT_FORMAT,
+                    "workflow": workflow,
+                    "args": encoded,
+                    "idempotency_key": None,
+                },
+                now=time.time(),
+            )
+        )
+        return record.run_id
+    finally:
+        await storage.close()
+
+
+async def _get_run(db: Path, run_id: str) -> RunRecord:
+    storage = SQLiteStorage(str(db))
+    await storage.open()
+    try:
+        record = await storage.get_run(run_id)
+        assert record is not None
+        return record
+    finally:
+        await storage.close()
+
+
+def wait_status(db: Path, run_id: str, statuses: set[RunStatus], timeout: float = 15) -> RunRecord:
+    deadline = time.monotonic() + timeout
+    while True:
+        record = asyncio.run(_get_run(db, run_id))
+        if record.status in statuses:
+            return record
+        assert time.monotonic() < deadline, f"run still {record.status}"
+        time.sleep(0.05)
+
+
+def one_line(stderr: str) -> str:
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert "Traceback" not in stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_unknown_module_is_one_line_and_exit_2(
+    project: Path, env: dict[str, str], via: str
+) -> None:
+    args = ["worker", "run", "--storage", "sqlite:///w.db"]
+    if via == "flag":
+        args += ["--module", "cliwf", "--module", "no_such_module_here"]
+    else:
+        env["PYWORKFLOW_MODULES"] = "cliwf, no_such_module_here"
+    result = run_cli(project, env, *args)
+    assert result.returncode == 2
+    assert "no_such_module_here" in one_line(result.stderr)
+    assert not (project / "w.db").exists()
+
+
+@pytest.mark.parametrize("via", ["flag", "env"])
+def test_bad_storage_url_names_the_accepted_schemes(
+    project: Path, env: dict[str, str], via: str
+) -> None:
+    url = "mysql://app:hunter2@db.internal/runs"
+    args = ["worker", "run", "--module", "cliwf"]
+    if via == "flag":
+        args += ["--storage", url]
+    else:
+        env["PYWORKFLOW_STORAGE"] = url
+    result = run_cli(project, env, *args)
+    assert result.returncode == 2
+    line = one_line(result.stderr)
+    assert "mysql://" in line
+    assert "sqlite:///" in line
+    assert "memory://" in line
+    assert "hunter2" not in line
+
+
+def test_a_worker_without_workflows_refuses_to_start(project: Path, env: dict[str, str]) -> None:
+    result = run_cli(project, env, "worker", "run", "--storage", "sqlite:///w.db")
+    assert result.returncode == 2
+    assert "--module" in one_line(result.stderr)
+
+
+def test_sigterm_stops_an_idle_worker_with_exit_0(
+    project: Path, env: dict[str, str], processes: list[subprocess.Popen[bytes]]
+) -> None:
+    worker = Worker(
+        project, env, processes, "worker", "run", "-m", "cliwf", "--storage", "sqlite:///w.db"
+    )
+    worker.wait_for("serving")
+    started = time.monotonic()
+    assert worker.stop() == 0, worker.output()
+    assert time.monotonic() - started < 5
+    assert "worker stopped" in worker.output()
+
+
+def test_worker_completes_a_run_another_process_started(
+    project: Path, env: dict[str, str], processes: list[subprocess.Popen[bytes]]
+) -> None:
+    db = project / "w.db"
+    env["PYWORKFLOW_STORAGE"] = f"sqlite:///{db}"
+    env["PYWORKFLOW_MODULES"] = "cliwf"
+    worker = Worker(
+        project,
+        env,
+        processes,
+        "--log-format",
+        "json",
+        "worker",
+        "run",
+        "--poll-interval",
+        "0.2",
+        "--concurrency",
+        "4",
+    )
+    worker.wait_for("serving")
+    run_id = asyncio.run(_create_run(db, "hello", "world"))
+    record = wait_status(db, run_id, {RunStatus.COMPLETED, RunStatus.FAILED})
+    assert record.status is RunStatus.COMPLETED
+    assert Codec().decode(record.result) == "hello world"
+    assert worker.stop() == 0
+    records = [json.loads(line) for line in worker.output().splitlines()]
+    startup = records[0]["message"]
+    assert str(db) in startup
+    assert "hello" in startup
+    assert "concurrency 4" in startup
+    assert any(r.get("run_id") == run_id and "completed" in r["message"] for r in records)
+
+
+def test_sigterm_hands_a_running_run_back(
+    project: Path, env: dict[str, str], processes: list[subprocess.Popen[bytes]]
+) -> None:
+    db = project / "w.db"
+    hold = project / "hold"
+    hold.touch()
+    env["CLITEST_HOLD"] = str(hold)
+    args = (
+        "worker",
+        "run",
+        "-m",
+        "cliwf",
+        "--storage",
+        f"sqlite:///{db}",
+        "--lease-seconds",
+        "30",
+        "--poll-interval",
+        "0.2",
+    )
+    first = Worker(project, env, processes, *args)
+    first.wait_for("serving")
+    run_id = asyncio.run(_create_run(db, "hello", "again"))
+    wait_status(db, run_id, {RunStatus.RUNNING})
+    assert first.stop() == 0, first.output()
+    record = asyncio.run(_get_run(db, run_id))
+    assert record.lease_owner is None  # handed back, not left to a 30 s lease
+    assert not record.status.is_terminal
+
+    hold.unlink()
+    second = Worker(project, env, processes, *args)
+    record = wait_status(db, run_id, {RunStatus.COMPLETED, RunStatus.FAILED}, timeout=10)
+    assert Codec().decode(record.result) == "hello again"
+    assert second.stop() == 0
+
+
+def test_db_upgrade_creates_the_schema_of_a_fresh_file(project: Path, env: dict[str, str]) -> None:
+    db = project / "fresh" / "app.db"
+    result = run_cli(project, env, "db", "upgrade", "--storage", f"sqlite:///{db}")
+    assert result.returncode == 0, result.stderr
+    assert "revision" in result.stdout
+    with sqlite3.connect(db) as conn:
+        tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+    conn.close()
+    assert {"runs", "events"} <= tables
+    again = run_cli(project, env, "db", "upgrade", "--storage", f"sqlite:///{db}")
+    assert again.returncode == 0, again.stderr
+
+
+def test_db_upgrade_of_memory_storage_is_a_user_error(project: Path, env: dict[str, str]) -> None:
+    result = run_cli(project, env, "db", "upgrade", "--storage", "memory://")
+    assert result.returncode == 2
+    assert "memory://" in one_line(result.stderr)

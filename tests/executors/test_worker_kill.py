@@ -1,0 +1,265 @@
+"""kill -9 a real `pyworkflow worker run` again and again: every run still completes, once.
+
+The workflow module lives in tmp_path; each step execution appends one fsync'ed line to a
+side-effect file outside the engine. Runs are created straight through the storage API with no
+lease, so only the worker executes them. After each SIGKILL (with the worker dead, so nothing
+moves) the test reads the event log: a step whose STEP_COMPLETED is logged then must never be
+executed again (DESIGN §2.1). A step in flight at a kill may run again (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+from pyworkflow.serialization import Codec
+from pyworkflow.storage import NewRun, SQLiteStorage
+
+pytestmark = pytest.mark.slow
+
+STEPS = 8
+KILLS = 4  # keep below max_recoveries (5): a run killed every time without progress fails
+LEASE_SECONDS = 2
+
+WORKFLOW_MODULE = """
+import asyncio
+import os
+import random
+import time
+
+from pyworkflow import get_step_context, sleep, step, workflow
+
+SIDE_EFFECTS = os.environ["KILLTEST_SIDE_EFFECTS"]
+
+
+def record_execution() -> None:
+    ctx = get_step_context()
+    line = f"{ctx.run_id} {ctx.step_id} {ctx.attempt} {time.time():.6f} {os.getpid()}\\n"
+    fd = os.open(SIDE_EFFECTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@step()
+async def work(n: int) -> int:
+    await asyncio.sleep(random.uniform(0.1, 0.4))
+    record_execution()
+    await asyncio.sleep(random.uniform(0.0, 0.1))  # a kill here re-executes a recorded step
+    return n * 2 + 1
+
+
+@workflow()
+async def chain(n: int) -> int:
+    total = 0
+    for i in range(STEPS):
+        total += await work(n + i)
+        if i == 2:
+            await sleep(0.3)
+    return total
+""".replace("STEPS", str(STEPS))
+
+
+def expected_result(n: int) -> int:
+    return sum((n + i) * 2 + 1 for i in range(STEPS))
+
+
+async def _create_runs(db: Path, numbers: list[int]) -> dict[str, int]:
+    storage = SQLiteStorage(str(db))
+    await storage.open()
+    codec = Codec()
+    created = {}
+    try:
+        for n in numbers:
+            # The shape client.start() stores, but with no lease: only the worker runs it.
+            args = codec.encode({"args": [n], "kwargs": {}})
+            record, _ = await storage.create_run(
+                NewRun(
+                    run_id=f"run_{uuid.uuid4().hex}",
+                    workflow_name="chain",
+                    args=args,
+                    started_payload={
+                        "v": EVENT_FORMAT,
+                        "workflow": "chain",
+                        "args": args,
+                        "idempotency_key": None,
+                    },
+                    now=time.time(),
+                )
+            )
+            created[record.run_id] = n
+    finally:
+        await storage.close()
+    return created
+
+
+async def _completed_steps(db: Path, run_ids: list[str]) -> set[tuple[str, str]]:
+    storage = SQLiteStorage(str(db))
+    await storage.open()
+    try:
+        done = set()
+        for run_id in run_ids:
+            for event in await storage.load_events(run_id):
+                if event.type is EventType.STEP_COMPLETED:
+                    done.add((run_id, event.payload["step_id"]))
+        return done
+    finally:
+        await storage.close()
+
+
+async def _statuses(db: Path, run_ids: list[str]) -> dict[str, tuple[RunStatus, object]]:
+    storage = SQLiteStorage(str(db))
+    await storage.open()
+    codec = Codec()
+    try:
+        out = {}
+        for run_id in run_ids:
+            record = await storage.get_run(run_id)
+            assert record is not None
+            result = codec.decode(record.result) if record.status is RunStatus.COMPLETED else None
+            out[run_id] = (record.status, result)
+        return out
+    finally:
+        await storage.close()
+
+
+def _executions(side_effects: Path) -> Counter[tuple[str, str]]:
+    counts: Counter[tuple[str, str]] = Counter()
+    if side_effects.exists():
+        for line in side_effects.read_text().splitlines():
+            run_id, step_id, *_ = line.split()
+            counts[run_id, step_id] += 1
+    return counts
+
+
+@pytest.fixture
+def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    yield started
+    for proc in started:  # only the processes this test started, by pid
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def test_runs_survive_repeated_kill_9_of_the_worker(
+    tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+) -> None:
+    seed = int(os.environ.get("KILLTEST_SEED", time.time_ns() % 1_000_000))
+    rng = random.Random(seed)
+    began = time.monotonic()
+    (tmp_path / "killwf.py").write_text(textwrap.dedent(WORKFLOW_MODULE))
+    db = tmp_path / "runs.db"
+    side_effects = tmp_path / "side_effects.log"
+    log = tmp_path / "worker.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYWORKFLOW_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tmp_path), env.get("PYTHONPATH")) if p)
+    env["KILLTEST_SIDE_EFFECTS"] = str(side_effects)
+
+    def start_worker() -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            out.write(f"--- worker start at {time.monotonic() - began:.2f}s\n".encode())
+            out.flush()
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pyworkflow.cli",
+                    "worker",
+                    "run",
+                    "--module",
+                    "killwf",
+                    "--storage",
+                    f"sqlite:///{db}",
+                    "--lease-seconds",
+                    str(LEASE_SECONDS),
+                    "--poll-interval",
+                    "0.2",
+                ],
+                cwd=tmp_path,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        processes.append(proc)
+        return proc
+
+    def wait_ready() -> None:
+        # SIGTERM before the worker installed its handlers would just kill it.
+        deadline = time.monotonic() + 15
+        while " serving sqlite:" not in log.read_text().rsplit("--- worker start", 1)[-1]:
+            assert time.monotonic() < deadline, f"worker did not start; {context()}"
+            time.sleep(0.05)
+
+    def context() -> str:
+        return f"seed={seed} (rerun with KILLTEST_SEED={seed}); worker log:\n{log.read_text()}"
+
+    runs = asyncio.run(_create_runs(db, list(range(0, 800, 100))))
+    # Invariant (DESIGN §2.1): (run, step) completed in the log -> executions seen at that time.
+    frozen: dict[tuple[str, str], int] = {}
+    kills = 0
+    worker = start_worker()
+    while kills < KILLS:
+        time.sleep(rng.uniform(0.3, 2.0))  # the worker needs ~0.5 s to start; some kills land there
+        assert worker.poll() is None, f"worker exited by itself; {context()}"
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait()
+        kills += 1
+        executions = _executions(side_effects)
+        for key in asyncio.run(_completed_steps(db, list(runs))):
+            frozen.setdefault(key, executions[key])
+        # New runs while no worker is alive, so that every kill finds runs in flight.
+        runs.update(asyncio.run(_create_runs(db, [1000 * kills + 10 * i for i in range(3)])))
+        worker = start_worker()
+
+    deadline = time.monotonic() + 40
+    while True:
+        statuses = asyncio.run(_statuses(db, list(runs)))
+        if all(status.is_terminal for status, _ in statuses.values()):
+            break
+        assert time.monotonic() < deadline, f"runs did not finish: {statuses}; {context()}"
+        time.sleep(0.3)
+    wait_ready()
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(timeout=10) == 0, context()
+
+    for run_id, n in runs.items():
+        assert statuses[run_id] == (RunStatus.COMPLETED, expected_result(n)), context()
+    executions = _executions(side_effects)
+    completed = asyncio.run(_completed_steps(db, list(runs)))
+    assert completed == {(run_id, f"work#{i + 1}") for run_id in runs for i in range(STEPS)}
+    assert set(executions) == completed, "a step ran that the log does not know"
+    for key, count_then in frozen.items():
+        assert executions[key] == count_then, (
+            f"{key} was completed in the log at a kill with {count_then} executions, then "
+            f"executed again ({executions[key]} in all); {context()}"
+        )
+    for key, count in executions.items():
+        assert 1 <= count <= kills + 1, f"{key} executed {count} times; {context()}"
+    for run_id in runs:
+        # The workflow is sequential: a kill interrupts at most one step of a run.
+        duplicates = sum(c - 1 for (r, _), c in executions.items() if r == run_id)
+        assert duplicates <= kills, f"run {run_id}: {duplicates} re-executions; {context()}"
+    text = log.read_text()
+    assert "Traceback" not in text, context()
+    assert "taking over run" in text, f"no kill hit a leased run; {context()}"
+    assert frozen, f"no step had completed at any kill; {context()}"
+    print(
+        f"seed={seed} kills={kills} runs={len(runs)} re-executions="
+        f"{sum(c - 1 for c in executions.values())} in {time.monotonic() - began:.1f}s"
+    )
