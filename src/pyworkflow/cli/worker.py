@@ -23,9 +23,9 @@ import sys
 import click
 
 from pyworkflow import registry
-from pyworkflow.cli.bridge import run_command
+from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.config import configure, configured_modules, get_runtime, shutdown
-from pyworkflow.exceptions import ConfigurationError
+from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
 from pyworkflow.executors.local import LocalExecutor
 
 __all__ = ["worker"]
@@ -76,12 +76,20 @@ def worker() -> None:
     default=None,
     help="Longest pause, in seconds, between two looks at storage for due runs (default 1).",
 )
+@click.option(
+    "--max-recoveries",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Take-overs of a run without progress (its worker keeps dying) before the run is "
+    "failed (default 5).",
+)
 def run(
     modules: tuple[str, ...],
     storage: str | None,
     concurrency: int | None,
     lease_seconds: float | None,
     poll_interval: float | None,
+    max_recoveries: int | None,
 ) -> None:
     """Execute workflow runs until SIGTERM or SIGINT, then hand them back and exit."""
     # Like other Python servers, find the user's modules relative to where the worker starts,
@@ -89,19 +97,21 @@ def run(
     cwd = os.getcwd()
     if "" not in sys.path and cwd not in sys.path:
         sys.path.insert(0, cwd)
-    run_command(_serve(list(modules), storage, concurrency, lease_seconds, poll_interval))
+    try:
+        configure(
+            storage=storage,
+            modules=list(modules) or None,
+            lease_seconds=lease_seconds,
+            max_recoveries=max_recoveries,
+        )
+    except PyWorkflowError as exc:
+        fail(str(exc))
+    run_command(_serve(concurrency, poll_interval))
 
 
-async def _serve(
-    modules: list[str],
-    storage: str | None,
-    concurrency: int | None,
-    lease_seconds: float | None,
-    poll_interval: float | None,
-) -> None:
+async def _serve(concurrency: int | None, poll_interval: float | None) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
-    configure(storage=storage, modules=modules or None, lease_seconds=lease_seconds)
     # Import before get_runtime() opens the storage: a mistyped module then fails fast and
     # leaves no database file behind. get_runtime() imports them again, a no-op.
     registry.import_modules(configured_modules())

@@ -1,0 +1,253 @@
+"""Real worker processes: bounded recoveries, clean hand-over, leases renewed by heartbeat.
+
+Each test writes its workflow module to tmp_path, starts real `pyworkflow worker run`
+processes on an SQLite file, and ends only the processes it started, by pid.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import textwrap
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from pyworkflow._engine.events import EVENT_FORMAT, RunStatus
+from pyworkflow.serialization import Codec
+from pyworkflow.storage import NewRun, RunRecord, SQLiteStorage
+
+pytestmark = pytest.mark.slow
+
+MODULE = """
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+from pyworkflow import get_step_context, step, workflow
+
+HERE = Path(os.environ["RECOVERY_DIR"])
+
+
+def record(name: str) -> None:
+    with open(HERE / "executions.log", "a") as out:
+        out.write(f"{name} {os.getpid()}\\n")
+        out.flush()
+        os.fsync(out.fileno())
+
+
+@step(max_retries=0)
+async def crash_worker() -> None:
+    record("crash")
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+@workflow()
+async def doomed() -> None:
+    await crash_worker()
+
+
+@step()
+async def long_step(seconds: float) -> str:
+    record("long")
+    await asyncio.sleep(seconds)
+    return "done"
+
+
+@workflow()
+async def patient(seconds: float) -> str:
+    return await long_step(seconds)
+
+
+@step()
+async def wait_for_flag() -> str:
+    record("flag")
+    while not (HERE / "flag").exists():
+        await asyncio.sleep(0.05)
+    return "flagged"
+
+
+@workflow()
+async def handed_over() -> str:
+    return await wait_for_flag()
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    (tmp_path / "recoverywf.py").write_text(textwrap.dedent(MODULE))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYWORKFLOW_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tmp_path), env.get("PYTHONPATH")) if p)
+    env["RECOVERY_DIR"] = str(tmp_path)
+    return env
+
+
+@pytest.fixture
+def spawn(tmp_path: Path, env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+    log = tmp_path / "workers.log"
+
+    def start(*flags: str) -> subprocess.Popen[bytes]:
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "pyworkflow.cli",
+                    "worker",
+                    "run",
+                    "--module",
+                    "recoverywf",
+                    "--storage",
+                    f"sqlite:///{tmp_path / 'runs.db'}",
+                    "--poll-interval",
+                    "0.1",
+                    *flags,
+                ],
+                cwd=tmp_path,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        started.append(proc)
+        return proc
+
+    yield start
+    for proc in started:  # only what this test started, by pid
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+
+
+def _run(coro_fn: Callable[[SQLiteStorage], object], db: Path) -> object:
+    async def go() -> object:
+        storage = SQLiteStorage(str(db))
+        await storage.open()
+        try:
+            return await coro_fn(storage)  # type: ignore[misc]
+        finally:
+            await storage.close()
+
+    return asyncio.run(go())
+
+
+def _create_run(db: Path, workflow: str, *args: object) -> str:
+    """Create a run with no lease, the shape client.start() stores: only a worker runs it."""
+    codec = Codec()
+    encoded = codec.encode({"args": list(args), "kwargs": {}})
+    new = NewRun(
+        run_id=f"run_{uuid.uuid4().hex}",
+        workflow_name=workflow,
+        args=encoded,
+        started_payload={"v": EVENT_FORMAT, "workflow": workflow, "args": encoded},
+        now=time.time(),
+    )
+    record = _run(lambda s: s.create_run(new), db)
+    return record[0].run_id  # type: ignore[index]
+
+
+def _get(db: Path, run_id: str) -> RunRecord:
+    record = _run(lambda s: s.get_run(run_id), db)
+    assert isinstance(record, RunRecord)
+    return record
+
+
+def _wait_terminal(db: Path, run_id: str, within: float) -> RunRecord:
+    deadline = time.monotonic() + within
+    while True:
+        record = _get(db, run_id)
+        if record.status.is_terminal:
+            return record
+        assert time.monotonic() < deadline, f"run still {record.status} after {within}s"
+        time.sleep(0.1)
+
+
+def _executions(tmp_path: Path, name: str) -> int:
+    path = tmp_path / "executions.log"
+    if not path.exists():
+        return 0
+    return sum(1 for line in path.read_text().splitlines() if line.split()[0] == name)
+
+
+def test_a_run_that_keeps_killing_its_worker_fails_after_bounded_recoveries(
+    tmp_path: Path, spawn: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    db = tmp_path / "runs.db"
+    run_id = _create_run(db, "doomed")
+    deaths = 0
+    deadline = time.monotonic() + 60
+    record = _get(db, run_id)
+    while not record.status.is_terminal:
+        worker = spawn("--lease-seconds", "0.5", "--max-recoveries", "2")
+        while worker.poll() is None and not record.status.is_terminal:
+            assert time.monotonic() < deadline, f"{deaths} deaths, run still {record.status}"
+            time.sleep(0.1)
+            record = _get(db, run_id)
+        if worker.poll() == -9:
+            deaths += 1
+    assert record.status is RunStatus.FAILED
+    assert record.error is not None
+    assert record.error["type"] == "RecoveryLimitExceeded"
+    assert "taken over 3 times without progress" in record.error["message"]
+    assert deaths == 3
+    assert _executions(tmp_path, "crash") == 3
+
+
+def test_a_process_that_exits_cleanly_hands_its_runs_over_at_once(
+    tmp_path: Path, env: dict[str, str], spawn: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    db = tmp_path / "runs.db"
+    _create_run(db, "patient", 0.0)  # creates the schema before the worker opens it
+    spawn("--lease-seconds", "30")
+    script = f"""
+import asyncio, pyworkflow, recoverywf
+async def main():
+    pyworkflow.configure(storage="sqlite:///{db}", lease_seconds=30)
+    run_id = await pyworkflow.start(recoverywf.handed_over)
+    print(run_id, flush=True)
+    await asyncio.sleep(1.0)  # the step is running here when main() returns
+asyncio.run(main())
+"""
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=tmp_path,
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    run_id = out.stdout.split()[0]
+    exited = time.monotonic()
+    # The starting process ran the step once; the worker runs it again (at-least-once for a
+    # step interrupted mid-way), typically before subprocess.run has even returned.
+    while _executions(tmp_path, "flag") < 2:
+        assert time.monotonic() - exited < 10, "the worker did not take the run over"
+        time.sleep(0.05)
+    taken_over_after = time.monotonic() - exited
+    (tmp_path / "flag").touch()
+    record = _wait_terminal(db, run_id, within=20)
+    assert record.status is RunStatus.COMPLETED
+    assert record.recovery_count == 0, "a hand-over is not a recovery"
+    assert _executions(tmp_path, "flag") == 2
+    assert taken_over_after < 10, "far sooner than the 30 s lease would allow"
+
+
+def test_a_long_step_keeps_its_lease_and_runs_once(
+    tmp_path: Path, spawn: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    db = tmp_path / "runs.db"
+    run_id = _create_run(db, "patient", 3.5)
+    spawn("--lease-seconds", "1")
+    spawn("--lease-seconds", "1")
+    record = _wait_terminal(db, run_id, within=30)
+    assert record.status is RunStatus.COMPLETED
+    assert record.recovery_count == 0
+    assert _executions(tmp_path, "long") == 1, "a second worker took over a live run"
