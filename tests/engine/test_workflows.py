@@ -803,10 +803,6 @@ async def test_cancel_of_a_completed_run_returns_false(pw: Storage) -> None:
     assert await events_of(run_id) == events
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "engine bug: after resume() the reopened step is relaunched from replay without a new "
-    "STEP_STARTED, so its fresh attempt 1 runs with no event saying it began (the driver's "
-    "invariant 'a step executes only after its STEP_STARTED is committed')"))
 async def test_resume_logs_the_fresh_attempt(pw: Storage) -> None:
     tok = token()
     run_id = await pyworkflow.start(resumable, tok)

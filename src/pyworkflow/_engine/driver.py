@@ -151,6 +151,10 @@ class RunDriver:
             turn = _merge(turn, activation.request_cancel(run.cancel_reason))
         # Always commit after a replay: it renews the lease, records any new commands and
         # shows the run as running (or suspended) again after a take-over.
+        for command in turn.launch:
+            if command.kind == "step" and command.attempt == 0:
+                # Re-opened by resume(): its fresh budget starts with a logged attempt 1.
+                turn.events.append(_next_attempt(command))
         await self._commit(turn, progressed=False)
         if turn.finished:
             return
@@ -212,24 +216,8 @@ class RunDriver:
             return activation.deliver(command.command_id, event)
         if item.kind == "retry_due":
             self._timers.pop(command.command_id, None)
-            command.attempt += 1
             command.retry_at = None
-            turn = Turn(
-                events=[
-                    NewEvent(
-                        EventType.STEP_STARTED,
-                        {
-                            "v": EVENT_FORMAT,
-                            "step_id": command.command_id,
-                            "name": command.name,
-                            "attempt": command.attempt,
-                            "args": None,
-                        },
-                    )
-                ],
-                launch=[command],
-            )
-            return turn
+            return Turn(events=[_next_attempt(command)], launch=[command])
         result = item.result
         assert result is not None
         self._running_steps -= 1
@@ -437,6 +425,21 @@ class RunDriver:
             )
         except (PyWorkflowError, asyncio.CancelledError):
             self._log.warning("could not hand the run back; its lease will expire instead")
+
+
+def _next_attempt(command: Command) -> NewEvent:
+    """Count the command's next attempt and the STEP_STARTED that logs it."""
+    command.attempt += 1
+    return NewEvent(
+        EventType.STEP_STARTED,
+        {
+            "v": EVENT_FORMAT,
+            "step_id": command.command_id,
+            "name": command.name,
+            "attempt": command.attempt,
+            "args": None,
+        },
+    )
 
 
 def _merge(first: Turn, second: Turn) -> Turn:
