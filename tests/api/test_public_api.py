@@ -23,9 +23,9 @@ def test_every_public_name_has_a_docstring(module_name: str) -> None:
     undocumented = []
     for name in module.__all__:
         obj = getattr(module, name)
-        if inspect.isclass(obj) or inspect.isfunction(obj) or inspect.ismethod(obj):
-            if not (obj.__doc__ or "").strip():
-                undocumented.append(name)
+        documentable = inspect.isclass(obj) or inspect.isfunction(obj)
+        if documentable and not (obj.__doc__ or "").strip():
+            undocumented.append(name)
     assert undocumented == []
 
 
@@ -34,7 +34,8 @@ def test_exception_tree_roots() -> None:
 
     for name in pw.__all__:
         obj = getattr(pw, name)
-        if inspect.isclass(obj) and issubclass(obj, BaseException) and obj is not pw.PyWorkflowError:
+        is_error = inspect.isclass(obj) and issubclass(obj, BaseException)
+        if is_error and obj is not pw.PyWorkflowError:
             # Every error is under PyWorkflowError, except the control-flow signal users catch
             # by name, which must not be swallowed by `except Exception:`.
             if obj is pw.CancellationError:

@@ -92,6 +92,7 @@ class RunDriver:
         self._timers: dict[str, float] = {}
         self._log = run_logger(run.run_id, run.workflow_name)
         self._activation: WorkflowActivation | None = None
+        self._check_pending = False
 
     @property
     def finished(self) -> bool:
@@ -164,12 +165,12 @@ class RunDriver:
                 await self._commit(Turn(), progressed=False, release=True)
                 self._log.info("suspended until %s", min(self._timers.values()))
                 return
-            item = await self._inbox.get()
-            if item.kind == "check":
-                item = await self._check_signals()
-            turn = self._apply(item)
+            turn = self._apply(await self._inbox.get())
             while not self._inbox.empty() and not turn.finished:
                 turn = _merge(turn, self._apply(self._inbox.get_nowait()))
+            if self._check_pending and not turn.finished:
+                self._check_pending = False
+                turn = _merge(turn, await self._check_signals())
             if not turn.events and not turn.finished:
                 continue
             await self._commit(turn, progressed=True)
@@ -179,16 +180,20 @@ class RunDriver:
 
     def poke(self) -> None:
         """An outside writer touched the run (e.g. a cancel request): look at its row."""
-        self._inbox.put_nowait(_Done(None, "check"))
+        self._check_pending = True
+        self._inbox.put_nowait(_Done(None, "wake"))
 
-    async def _check_signals(self) -> _Done:
+    async def _check_signals(self) -> Turn:
         run = await self._engine.storage.get_run(self._run.run_id)
-        if run is not None and run.signal_seq > self._signals_seen:
-            self._signals_seen = run.signal_seq
-            if run.cancel_requested:
-                self._run = run
-                return _Done(None, "cancel")
-        return _Done(None, "nothing")
+        activation = self._activation
+        assert activation is not None
+        if run is None or run.signal_seq <= self._signals_seen:
+            return Turn()
+        self._signals_seen = run.signal_seq
+        if run.cancel_requested and not activation.cancelled:
+            self._run = run
+            return activation.request_cancel(run.cancel_reason)
+        return Turn()
 
     def _suspend_due(self) -> bool:
         """Let the run go if it only waits on timers beyond the horizon (or on nothing)."""
@@ -201,11 +206,7 @@ class RunDriver:
         activation = self._activation
         assert activation is not None
         command = item.command
-        if item.kind == "cancel":
-            if activation.cancelled:
-                return Turn()
-            return activation.request_cancel(self._run.cancel_reason)
-        if item.kind == "nothing":
+        if item.kind == "wake":
             return Turn()
         assert command is not None
         if item.kind == "timer":
@@ -406,9 +407,7 @@ class RunDriver:
             self._log.info("workflow %s", status.value)
             engine.on_finished(self._run.run_id)
         elif result.signal_seq > self._signals_seen:
-            self._signals_seen = result.signal_seq
-            if result.cancel_requested:
-                self._inbox.put_nowait(_Done(None, "check"))
+            self.poke()  # an outside writer touched the run; _check_signals reads what
 
     async def _finish_failed(self, record: dict[str, Any]) -> None:
         await self._commit(Turn(finished=True, error=record), progressed=False)
