@@ -95,30 +95,7 @@ class MemoryStorage:
             return _copy(existing), False
         if run.run_id in self._runs:
             raise StorageError(f"a run with id {run.run_id!r} already exists")
-        leased = run.lease_owner is not None and run.lease_expires_at is not None
-        record = RunRecord(
-            run_id=run.run_id,
-            workflow_name=run.workflow_name,
-            status=RunStatus.PENDING,
-            args=_copy(run.args),
-            result=None,
-            error=None,
-            idempotency_key=run.idempotency_key,
-            parent_run_id=run.parent_run_id,
-            created_at=run.now,
-            updated_at=run.now,
-            completed_at=None,
-            # Invariant (DESIGN §2.5): a leased run still has a wake-up time, so that it is
-            # claimed again (as a recovery) if its starter dies before its first append.
-            wake_at=run.lease_expires_at if leased else run.now,
-            lease_owner=run.lease_owner if leased else None,
-            lease_expires_at=run.lease_expires_at if leased else None,
-            recovery_count=0,
-            last_seq=1,
-            signal_seq=0,
-            cancel_requested=False,
-            cancel_reason=None,
-        )
+        record = dataclasses.replace(run.initial_record(), args=_copy(run.args))
         started = EventRecord(
             run_id=run.run_id,
             seq=1,

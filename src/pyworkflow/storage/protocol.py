@@ -103,6 +103,33 @@ class NewRun:
     lease_owner: str | None = None
     lease_expires_at: float | None = None
 
+    def initial_record(self) -> RunRecord:
+        """The row this run starts as: pending, seq 1, leased when a lease was given."""
+        leased = self.lease_owner is not None and self.lease_expires_at is not None
+        return RunRecord(
+            run_id=self.run_id,
+            workflow_name=self.workflow_name,
+            status=RunStatus.PENDING,
+            args=self.args,
+            result=None,
+            error=None,
+            idempotency_key=self.idempotency_key,
+            parent_run_id=self.parent_run_id,
+            created_at=self.now,
+            updated_at=self.now,
+            completed_at=None,
+            # Invariant (DESIGN §2.5): a leased run still has a wake-up time, so that it is
+            # claimed again (as a recovery) if its starter dies before its first append.
+            wake_at=self.lease_expires_at if leased else self.now,
+            lease_owner=self.lease_owner if leased else None,
+            lease_expires_at=self.lease_expires_at if leased else None,
+            recovery_count=0,
+            last_seq=1,
+            signal_seq=0,
+            cancel_requested=False,
+            cancel_reason=None,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class AppendWrite:

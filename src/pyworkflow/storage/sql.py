@@ -131,30 +131,7 @@ def create_run_txn(conn: sa.Connection, run: NewRun) -> tuple[RunRecord, bool]:
                     run.idempotency_key, row.workflow_name, run.workflow_name
                 )
             return _run_from_row(row), False
-    leased = run.lease_owner is not None and run.lease_expires_at is not None
-    record = RunRecord(
-        run_id=run.run_id,
-        workflow_name=run.workflow_name,
-        status=RunStatus.PENDING,
-        args=run.args,
-        result=None,
-        error=None,
-        idempotency_key=run.idempotency_key,
-        parent_run_id=run.parent_run_id,
-        created_at=run.now,
-        updated_at=run.now,
-        completed_at=None,
-        # Invariant (DESIGN §2.5): a leased run still has a wake-up time, so that it is
-        # claimed again (as a recovery) if its starter dies before its first append.
-        wake_at=run.lease_expires_at if leased else run.now,
-        lease_owner=run.lease_owner if leased else None,
-        lease_expires_at=run.lease_expires_at if leased else None,
-        recovery_count=0,
-        last_seq=1,
-        signal_seq=0,
-        cancel_requested=False,
-        cancel_reason=None,
-    )
+    record = run.initial_record()
     values = {name: getattr(record, name) for name in _RUN_FIELDS}
     values["status"] = record.status.value
     values["args"] = _dumps(run.args)
