@@ -402,3 +402,16 @@ async def test_two_processes_claiming_one_queue_never_claim_the_same_run(tmp_pat
     owners = {r.lease_owner for r in await storage.list_runs(limit=500)}
     await storage.close()
     assert owners <= {"p1", "p2"}
+
+
+def test_storage_url_options() -> None:
+    from pyworkflow.exceptions import ConfigurationError
+    from pyworkflow.storage import storage_from_url
+
+    normal = storage_from_url("sqlite:///x.db?synchronous=NORMAL")
+    assert isinstance(normal, SQLiteStorage)
+    assert normal.synchronous == "NORMAL"
+    with pytest.raises(ConfigurationError, match="unknown option.*sync"):
+        storage_from_url("sqlite:///x.db?sync=1")
+    with pytest.raises(ConfigurationError, match="'5 parsecs'"):
+        storage_from_url("sqlite:///x.db?synchronous=5 parsecs")

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl
 
 from pyworkflow.exceptions import ConfigurationError
 from pyworkflow.storage.memory import MemoryStorage
@@ -54,7 +55,9 @@ def storage_from_url(url: str) -> Storage:
     """Build the storage a URL names; it still has to be opened.
 
     Args:
-        url: ``memory://`` or ``sqlite:///relative.db`` / ``sqlite:////absolute/path.db``.
+        url: ``memory://`` or ``sqlite:///relative.db`` / ``sqlite:////absolute/path.db``,
+            optionally with ``?synchronous=NORMAL`` (faster; a power cut may lose the last
+            commits, a killed process loses nothing).
 
     Returns:
         An unopened storage.
@@ -70,7 +73,14 @@ def storage_from_url(url: str) -> Storage:
     if scheme == "memory":
         return MemoryStorage()
     if scheme in ("sqlite", "sqlite+pysqlite"):
-        return SQLiteStorage(url)
+        options = dict(parse_qsl(url.partition("?")[2], keep_blank_values=True))
+        unknown = sorted(set(options) - {"synchronous"})
+        if unknown:
+            raise ConfigurationError(
+                f"storage {_mask(url)!r}: unknown option(s) {', '.join(unknown)}; "
+                "SQLite accepts ?synchronous=FULL (default) or ?synchronous=NORMAL"
+            )
+        return SQLiteStorage(url, synchronous=options.get("synchronous", "FULL"))
     if scheme in ("postgresql", "postgresql+asyncpg", "postgres"):
         raise ConfigurationError(
             f"storage {_mask(url)!r}: the PostgreSQL backend is not available yet in this "
