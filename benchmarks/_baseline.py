@@ -126,12 +126,22 @@ def main() -> int:
     with workdir("baseline") as directory:
         found = floors(directory)
     raw, aio = found["sqlite3"], found["aiosqlite"]
-    print(f"raw sqlite3 INSERT+COMMIT (WAL, synchronous=FULL): {us(raw)} per commit "
-          f"({1 / raw:,.0f} commits/s)")
-    print(f"aiosqlite INSERT+COMMIT:                           {us(aio)} per commit "
-          f"({aio / raw:.2f}x the floor)")
-    emit({"bench": "baseline", "sqlite3_us": raw * 1e6, "aiosqlite_us": aio * 1e6,
-          "aiosqlite_ratio": aio / raw})
+    print(
+        f"raw sqlite3 INSERT+COMMIT (WAL, synchronous=FULL): {us(raw)} per commit "
+        f"({1 / raw:,.0f} commits/s)"
+    )
+    print(
+        f"aiosqlite INSERT+COMMIT:                           {us(aio)} per commit "
+        f"({aio / raw:.2f}x the floor)"
+    )
+    emit(
+        {
+            "bench": "baseline",
+            "sqlite3_us": raw * 1e6,
+            "aiosqlite_us": aio * 1e6,
+            "aiosqlite_ratio": aio / raw,
+        }
+    )
     return 0
 
 

@@ -62,8 +62,12 @@ async def measure(directory: str, rounds: int, runs: int) -> dict[str, float]:
     finally:
         await pyworkflow.shutdown()
     ratios = [s / f for s, f in zip(steps, floors, strict=True)]
-    return {"floor": base.median(floors), "aio": base.median(aios),
-            "step": base.median(steps), "ratio": base.median(ratios)}
+    return {
+        "floor": base.median(floors),
+        "aio": base.median(aios),
+        "step": base.median(steps),
+        "ratio": base.median(ratios),
+    }
 
 
 def main() -> int:
@@ -78,11 +82,20 @@ def main() -> int:
     print(f"  raw sqlite3 commit (floor): {base.us(m['floor'])}")
     print(f"  aiosqlite commit:           {base.us(m['aio'])} ({m['aio'] / m['floor']:.2f}x)")
     print(f"  per step:                   {base.us(m['step'])}")
-    print(f"  ratio {m['ratio']:.2f}x the floor; target <= {TARGET:g}x: "
-          f"{'MET' if ok else 'MISSED'}")
-    base.emit({"bench": "B1", "floor_us": m["floor"] * 1e6, "aiosqlite_us": m["aio"] * 1e6,
-               "step_us": m["step"] * 1e6, "ratio": m["ratio"], "target": f"<= {TARGET:g}x",
-               "met": ok})
+    print(
+        f"  ratio {m['ratio']:.2f}x the floor; target <= {TARGET:g}x: {'MET' if ok else 'MISSED'}"
+    )
+    base.emit(
+        {
+            "bench": "B1",
+            "floor_us": m["floor"] * 1e6,
+            "aiosqlite_us": m["aio"] * 1e6,
+            "step_us": m["step"] * 1e6,
+            "ratio": m["ratio"],
+            "target": f"<= {TARGET:g}x",
+            "met": ok,
+        }
+    )
     return 0
 
 

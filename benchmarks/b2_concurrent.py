@@ -79,15 +79,28 @@ def main() -> int:
     ratio = base.median([r * f for r, f in zip(rates, floors, strict=True)])
     floor, aio, rate = base.median(floors), base.median(aios), base.median(rates)
     ok = ratio >= TARGET
-    print(f"B2 concurrent: {args.runs} runs x {STEPS} no-op steps at once, {args.rounds} rounds "
-          "(medians)")
+    print(
+        f"B2 concurrent: {args.runs} runs x {STEPS} no-op steps at once, {args.rounds} rounds "
+        "(medians)"
+    )
     print(f"  raw sqlite3 commit (floor): {base.us(floor)} = {1 / floor:,.0f} commits/s")
     print(f"  aiosqlite commit:           {base.us(aio)} ({aio / floor:.2f}x)")
     print(f"  throughput:                 {rate:,.0f} steps/s")
-    print(f"  ratio {ratio:.2f}x the raw commit rate; target >= {TARGET:g}x: "
-          f"{'MET' if ok else 'MISSED'}")
-    base.emit({"bench": "B2", "floor_us": floor * 1e6, "aiosqlite_us": aio * 1e6,
-               "steps_per_s": rate, "ratio": ratio, "target": f">= {TARGET:g}x", "met": ok})
+    print(
+        f"  ratio {ratio:.2f}x the raw commit rate; target >= {TARGET:g}x: "
+        f"{'MET' if ok else 'MISSED'}"
+    )
+    base.emit(
+        {
+            "bench": "B2",
+            "floor_us": floor * 1e6,
+            "aiosqlite_us": aio * 1e6,
+            "steps_per_s": rate,
+            "ratio": ratio,
+            "target": f">= {TARGET:g}x",
+            "met": ok,
+        }
+    )
     return 0
 
 

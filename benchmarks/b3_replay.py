@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
 import math
 import os
@@ -92,35 +93,71 @@ async def build_by_appends(url: str, n: int) -> str:
         owner = "b3-builder"
         run_id = f"run_{uuid.uuid4().hex}"
         encoded = codec.encode({"args": [n], "kwargs": {}})
-        await storage.create_run(NewRun(
-            run_id=run_id, workflow_name=b3_steps.name, args=encoded,
-            started_payload={"v": EVENT_FORMAT, "workflow": b3_steps.name, "args": encoded,
-                             "idempotency_key": None},
-            now=now, lease_owner=owner, lease_expires_at=now + 3600))
+        await storage.create_run(
+            NewRun(
+                run_id=run_id,
+                workflow_name=b3_steps.name,
+                args=encoded,
+                started_payload={
+                    "v": EVENT_FORMAT,
+                    "workflow": b3_steps.name,
+                    "args": encoded,
+                    "idempotency_key": None,
+                },
+                now=now,
+                lease_owner=owner,
+                lease_expires_at=now + 3600,
+            )
+        )
 
         def events() -> list[NewEvent]:
             out = []
             for i in range(n):
                 step_id = f"{b3_noop.__name__}#{i + 1}"
-                out.append(NewEvent(EventType.STEP_STARTED, {
-                    "v": EVENT_FORMAT, "step_id": step_id, "name": b3_noop.__name__, "attempt": 1,
-                    "args": codec.encode({"args": [i], "kwargs": {}})}))
-                out.append(NewEvent(EventType.STEP_COMPLETED, {
-                    "v": EVENT_FORMAT, "step_id": step_id, "result": codec.encode(i)}))
-            out.append(NewEvent(EventType.SLEEP_STARTED, {
-                "v": EVENT_FORMAT, "sleep_id": "sleep#1", "wake_at": now + 3600}))
+                out.append(
+                    NewEvent(
+                        EventType.STEP_STARTED,
+                        {
+                            "v": EVENT_FORMAT,
+                            "step_id": step_id,
+                            "name": b3_noop.__name__,
+                            "attempt": 1,
+                            "args": codec.encode({"args": [i], "kwargs": {}}),
+                        },
+                    )
+                )
+                out.append(
+                    NewEvent(
+                        EventType.STEP_COMPLETED,
+                        {"v": EVENT_FORMAT, "step_id": step_id, "result": codec.encode(i)},
+                    )
+                )
+            out.append(
+                NewEvent(
+                    EventType.SLEEP_STARTED,
+                    {"v": EVENT_FORMAT, "sleep_id": "sleep#1", "wake_at": now + 3600},
+                )
+            )
             return out
 
         todo = events()
         seq = 1
         for at in range(0, len(todo), CHUNK):
-            chunk = todo[at:at + CHUNK]
+            chunk = todo[at : at + CHUNK]
             last = at + CHUNK >= len(todo)
-            result = await storage.append(AppendWrite(
-                run_id=run_id, owner=owner, expected_seq=seq, events=chunk, now=now,
-                status=RunStatus.SUSPENDED if last else RunStatus.RUNNING,
-                wake_at=now + 3600, lease_expires_at=None if last else now + 3600,
-                progressed=True))
+            result = await storage.append(
+                AppendWrite(
+                    run_id=run_id,
+                    owner=owner,
+                    expected_seq=seq,
+                    events=chunk,
+                    now=now,
+                    status=RunStatus.SUSPENDED if last else RunStatus.RUNNING,
+                    wake_at=now + 3600,
+                    lease_expires_at=None if last else now + 3600,
+                    progressed=True,
+                )
+            )
             seq = result.last_seq
         return run_id
     finally:
@@ -131,8 +168,9 @@ def log_of(path: str, run_id: str) -> list[tuple[int, str, object]]:
     """(seq, type, payload) of a run, without wake times (they differ between builds)."""
     con = sqlite3.connect(path)
     try:
-        rows = con.execute("SELECT seq, type, payload FROM events WHERE run_id = ? ORDER BY seq",
-                           (run_id,)).fetchall()
+        rows = con.execute(
+            "SELECT seq, type, payload FROM events WHERE run_id = ? ORDER BY seq", (run_id,)
+        ).fetchall()
     finally:
         con.close()
     out = []
@@ -156,12 +194,20 @@ async def resume(url: str, run_id: str) -> dict[str, float]:
     events = await storage.load_events(run_id)
     t1 = time.perf_counter()
     call = codec.decode(run.args)
-    activation = WorkflowActivation(run_id=run_id, workflow=b3_steps, args=tuple(call["args"]),
-                                    kwargs=dict(call["kwargs"]), codec=codec, clock=clock)
+    activation = WorkflowActivation(
+        run_id=run_id,
+        workflow=b3_steps,
+        args=tuple(call["args"]),
+        kwargs=dict(call["kwargs"]),
+        codec=codec,
+        clock=clock,
+    )
     turn = activation.replay(events)
     t2 = time.perf_counter()
     assert activation.divergence is None, activation.divergence
-    assert not turn.events and not turn.finished, turn  # caught up: waits on the logged sleep
+    # caught up: waits on the logged sleep
+    assert not turn.events, turn
+    assert not turn.finished, turn
     assert [c.kind for c in turn.launch] == ["sleep"], turn.launch
     activation.close()
     await storage.close()
@@ -171,8 +217,10 @@ async def resume(url: str, run_id: str) -> dict[str, float]:
 def child(path: str, run_id: str) -> None:
     m = asyncio.run(resume(f"sqlite:///{path}", run_id))
     con = sqlite3.connect(path)
-    texts = [r[0] for r in con.execute(
-        "SELECT payload FROM events WHERE run_id = ? ORDER BY seq", (run_id,))]
+    texts = [
+        r[0]
+        for r in con.execute("SELECT payload FROM events WHERE run_id = ? ORDER BY seq", (run_id,))
+    ]
     con.close()
     decodes = []
     for _ in range(3):
@@ -185,8 +233,12 @@ def child(path: str, run_id: str) -> None:
 
 
 def fresh(path: str, run_id: str) -> dict[str, float]:
-    out = subprocess.run([sys.executable, os.path.abspath(__file__), "--child", path, run_id],
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, os.path.abspath(__file__), "--child", path, run_id],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     result: dict[str, float] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
 
@@ -219,13 +271,17 @@ def main() -> int:
             elif n <= 10000:
                 t = time.perf_counter()
                 run_ids[n] = (asyncio.run(build_by_running(url, n)), "run")
-                print(f"  built {n:,} steps by running them: {time.perf_counter() - t:.1f} s",
-                      flush=True)
+                print(
+                    f"  built {n:,} steps by running them: {time.perf_counter() - t:.1f} s",
+                    flush=True,
+                )
             else:
                 t = time.perf_counter()
                 run_ids[n] = (asyncio.run(build_by_appends(url, n)), "appends")
-                print(f"  built {n:,} steps by storage appends: {time.perf_counter() - t:.1f} s",
-                      flush=True)
+                print(
+                    f"  built {n:,} steps by storage appends: {time.perf_counter() - t:.1f} s",
+                    flush=True,
+                )
         samples: dict[int, list[dict[str, float]]] = {n: [] for n in sizes}
         for _ in range(args.rounds):  # interleave the sizes across rounds
             for n in sizes:
@@ -236,28 +292,42 @@ def main() -> int:
         rows[n]["events"] = got[0]["events"]
         rows[n]["ratio"] = base.median([g["total"] / g["json"] for g in got])
     print(f"B3 replay after restart, fresh process, {args.rounds} rounds (medians)")
-    print(f"  {'steps':>8} {'events':>8} {'built by':>8} {'load':>9} {'replay':>9} {'total':>9} "
-          f"{'us/event':>9} {'json':>9} {'ratio':>7}")
+    print(
+        f"  {'steps':>8} {'events':>8} {'built by':>8} {'load':>9} {'replay':>9} {'total':>9} "
+        f"{'us/event':>9} {'json':>9} {'ratio':>7}"
+    )
     for n in sizes:
         r = rows[n]
-        print(f"  {n:>8,} {int(r['events']):>8,} {run_ids[n][1]:>8} {r['load'] * 1e3:>7.1f}ms "
-              f"{r['replay'] * 1e3:>7.1f}ms {r['total'] * 1e3:>7.1f}ms "
-              f"{r['total'] / r['events'] * 1e6:>9.1f} {r['json'] * 1e3:>7.1f}ms "
-              f"{r['ratio']:>6.1f}x")
+        print(
+            f"  {n:>8,} {int(r['events']):>8,} {run_ids[n][1]:>8} {r['load'] * 1e3:>7.1f}ms "
+            f"{r['replay'] * 1e3:>7.1f}ms {r['total'] * 1e3:>7.1f}ms "
+            f"{r['total'] / r['events'] * 1e6:>9.1f} {r['json'] * 1e3:>7.1f}ms "
+            f"{r['ratio']:>6.1f}x"
+        )
     growth = {}
-    for a, b in zip(sizes, sizes[1:], strict=False):
+    for a, b in itertools.pairwise(sizes):
         growth[f"{a}->{b}"] = math.log(rows[b]["total"] / rows[a]["total"]) / math.log(b / a)
         print(f"  growth exponent {a:,} -> {b:,}: {growth[f'{a}->{b}']:.2f} (1.00 = linear)")
     linear = all(g < 1.15 for g in growth.values())
     ten = rows.get(10000)
     ok = ten is not None and ten["ratio"] < TARGET
     if ten is not None:
-        print(f"  10k-step resume = {ten['ratio']:.1f}x the JSON decode; target < {TARGET:g}x: "
-              f"{'MET' if ok else 'MISSED'}")
+        print(
+            f"  10k-step resume = {ten['ratio']:.1f}x the JSON decode; target < {TARGET:g}x: "
+            f"{'MET' if ok else 'MISSED'}"
+        )
     print(f"  linear growth (exponents < 1.15): {'MET' if linear else 'MISSED'}")
-    base.emit({"bench": "B3", "rows": {str(n): rows[n] for n in sizes}, "growth": growth,
-               "ratio": None if ten is None else ten["ratio"], "target": f"< {TARGET:g}x",
-               "linear": linear, "met": ok and linear})
+    base.emit(
+        {
+            "bench": "B3",
+            "rows": {str(n): rows[n] for n in sizes},
+            "growth": growth,
+            "ratio": None if ten is None else ten["ratio"],
+            "target": f"< {TARGET:g}x",
+            "linear": linear,
+            "met": ok and linear,
+        }
+    )
     return 0
 
 

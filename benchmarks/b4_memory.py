@@ -68,7 +68,8 @@ def suspended(path: str) -> int:
     try:
         (count,) = con.execute(
             "SELECT count(*) FROM runs WHERE workflow_name = 'b4_sleeper' AND status = ?",
-            ("suspended",)).fetchone()
+            ("suspended",),
+        ).fetchone()
         return int(count)
     finally:
         con.close()
@@ -88,7 +89,7 @@ async def worker(directory: str, runs: int) -> dict[str, float]:
         for at in range(0, runs, 1000):  # start in bursts of 1,000 so the starts share commits
             await asyncio.gather(*[start(b4_sleeper) for _ in range(min(1000, runs - at))])
         deadline = time.monotonic() + 90
-        while suspended(path) < runs or runtime.executor._drivers:  # noqa: SLF001
+        while suspended(path) < runs or runtime.executor._drivers:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"only {suspended(path)} of {runs} runs suspended in time")
             await asyncio.sleep(0.1)
@@ -104,9 +105,16 @@ async def worker(directory: str, runs: int) -> dict[str, float]:
     finally:
         serving.cancel()
         await pyworkflow.shutdown()
-    return {"idle": idle, "held": held, "delta": held - idle, "peak": peak,
-            "trimmed_delta": trimmed - idle,
-            "idle_objects": idle_objects, "held_objects": held_objects, "seconds": settle}
+    return {
+        "idle": idle,
+        "held": held,
+        "delta": held - idle,
+        "peak": peak,
+        "trimmed_delta": trimmed - idle,
+        "idle_objects": idle_objects,
+        "held_objects": held_objects,
+        "seconds": settle,
+    }
 
 
 def main() -> int:
@@ -119,21 +127,45 @@ def main() -> int:
         return 0
     with base.workdir("b4") as directory:
         out = subprocess.run(
-            [sys.executable, os.path.abspath(__file__), "--child", directory, "--runs",
-             str(args.runs)], check=True, capture_output=True, text=True)
+            [
+                sys.executable,
+                os.path.abspath(__file__),
+                "--child",
+                directory,
+                "--runs",
+                str(args.runs),
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+        )
     m = json.loads(out.stdout.strip().splitlines()[-1])
     ok = m["delta"] <= TARGET_MB
     trimmed = m["trimmed_delta"]
     print(f"B4 memory: a worker holding {args.runs:,} sleeping runs")
     print(f"  idle worker RSS:          {m['idle']:.1f} MB ({m['idle_objects']:,} objects)")
-    print(f"  with the runs suspended:  {m['held']:.1f} MB ({m['held_objects']:,} objects; all "
-          f"suspended after {m['seconds']:.1f} s)")
-    print(f"  delta {m['delta']:.1f} MB ({m['delta'] * 2**20 / args.runs / 1024:.2f} KB per run);"
-          f" target <= {TARGET_MB:g} MB: {'MET' if ok else 'MISSED'}")
-    print(f"  diagnostics: peak RSS {m['peak']:.1f} MB; delta after malloc_trim(0) "
-          f"{trimmed:.1f} MB (memory the C allocator kept after the burst, not live objects)")
-    base.emit({"bench": "B4", **m, "runs": args.runs, "ratio": m["delta"],
-               "target": f"<= {TARGET_MB:g} MB", "met": ok})
+    print(
+        f"  with the runs suspended:  {m['held']:.1f} MB ({m['held_objects']:,} objects; all "
+        f"suspended after {m['seconds']:.1f} s)"
+    )
+    print(
+        f"  delta {m['delta']:.1f} MB ({m['delta'] * 2**20 / args.runs / 1024:.2f} KB per run);"
+        f" target <= {TARGET_MB:g} MB: {'MET' if ok else 'MISSED'}"
+    )
+    print(
+        f"  diagnostics: peak RSS {m['peak']:.1f} MB; delta after malloc_trim(0) "
+        f"{trimmed:.1f} MB (memory the C allocator kept after the burst, not live objects)"
+    )
+    base.emit(
+        {
+            "bench": "B4",
+            **m,
+            "runs": args.runs,
+            "ratio": m["delta"],
+            "target": f"<= {TARGET_MB:g} MB",
+            "met": ok,
+        }
+    )
     return 0
 
 

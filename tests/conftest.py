@@ -9,12 +9,16 @@ them back on teardown. A test that wants other engine knobs (``horizon_seconds``
 ``allow_pickle`` ...) calls ``pyworkflow.configure(...)`` itself before its first ``start``: the
 runtime is built lazily, on first use, and the fixture restores everything afterwards.
 
+``worker_processes`` starts real ``pyworkflow`` processes in ``tmp_path`` with ``worker_env`` (the
+environment, ``tmp_path`` importable: add to it before a start) and kills, on teardown, only the
+processes it started; tests/workers.py holds it and the helpers that create and read their runs.
+
 ``--record-golden`` makes tests/golden rewrite its recorded histories instead of checking them.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -23,6 +27,7 @@ import pyworkflow
 from pyworkflow import config
 from pyworkflow.storage import MemoryStorage, SQLiteStorage
 from pyworkflow.storage.protocol import Storage
+from workers import WorkerProcesses, subprocess_env
 
 # Short enough that a test never waits on them, long enough that no run is taken over while its
 # worker is alive.
@@ -75,3 +80,17 @@ async def pw(
     )
     async for configured in _configured(storage, monkeypatch):
         yield configured
+
+
+@pytest.fixture
+def worker_env(tmp_path: Path) -> dict[str, str]:
+    """The environment of a subprocess: no ``PYWORKFLOW_*`` settings, modules in tmp_path."""
+    return subprocess_env(tmp_path)
+
+
+@pytest.fixture
+def worker_processes(tmp_path: Path, worker_env: dict[str, str]) -> Iterator[WorkerProcesses]:
+    """Starts processes in tmp_path with ``worker_env``; kills only those, by pid, afterwards."""
+    processes = WorkerProcesses(tmp_path, worker_env)
+    yield processes
+    processes.kill_started()

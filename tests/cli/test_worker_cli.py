@@ -2,24 +2,21 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pyworkflow._engine.events import EVENT_FORMAT, RunStatus
+from pyworkflow._engine.events import RunStatus
 from pyworkflow.serialization import Codec
-from pyworkflow.storage import NewRun, RunRecord, SQLiteStorage
+from pyworkflow.storage import RunRecord
+from workers import WorkerProcesses, cli, create_unleased_run, read_run, wait_for_run
 
 WORKFLOWS = """
 import asyncio
@@ -51,24 +48,8 @@ def project(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def env(project: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYWORKFLOW_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(project), env.get("PYTHONPATH")) if p)
-    return env
-
-
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:  # only the processes this test started, by pid
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-
-
-def cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "pyworkflow.cli", *args]
+def env(project: Path, worker_env: dict[str, str]) -> dict[str, str]:
+    return worker_env
 
 
 def run_cli(project: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -78,21 +59,11 @@ def run_cli(project: Path, env: dict[str, str], *args: str) -> subprocess.Comple
 
 
 class Worker:
-    """A `pyworkflow worker run` subprocess logging to a file."""
+    """A `pyworkflow` subprocess (``args`` are its command line) logging to a file."""
 
-    def __init__(
-        self,
-        project: Path,
-        env: dict[str, str],
-        processes: list[subprocess.Popen[bytes]],
-        *args: str,
-    ) -> None:
-        self.log = project / f"worker-{uuid.uuid4().hex[:6]}.log"
-        with self.log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                cli(*args), cwd=project, env=env, stdout=out, stderr=subprocess.STDOUT
-            )
-        processes.append(self.proc)
+    def __init__(self, processes: WorkerProcesses, *args: str) -> None:
+        self.log = processes.cwd / f"worker-{uuid.uuid4().hex[:6]}.log"
+        self.proc = processes.start(*args, log=self.log)
 
     def output(self) -> str:
         return self.log.read_text()
@@ -109,49 +80,8 @@ class Worker:
         return self.proc.wait(timeout=timeout)
 
 
-async def _create_run(db: Path, workflow: str, *args: object) -> str:
-    storage = SQLiteStorage(str(db))
-    await storage.open()
-    try:
-        encoded = Codec().encode({"args": list(args), "kwargs": {}})
-        record, _ = await storage.create_run(
-            NewRun(
-                run_id=f"run_{uuid.uuid4().hex}",
-                workflow_name=workflow,
-                args=encoded,
-                started_payload={
-                    "v": EVENT_FORMAT,
-                    "workflow": workflow,
-                    "args": encoded,
-                    "idempotency_key": None,
-                },
-                now=time.time(),
-            )
-        )
-        return record.run_id
-    finally:
-        await storage.close()
-
-
-async def _get_run(db: Path, run_id: str) -> RunRecord:
-    storage = SQLiteStorage(str(db))
-    await storage.open()
-    try:
-        record = await storage.get_run(run_id)
-        assert record is not None
-        return record
-    finally:
-        await storage.close()
-
-
 def wait_status(db: Path, run_id: str, statuses: set[RunStatus], timeout: float = 15) -> RunRecord:
-    deadline = time.monotonic() + timeout
-    while True:
-        record = asyncio.run(_get_run(db, run_id))
-        if record.status in statuses:
-            return record
-        assert time.monotonic() < deadline, f"run still {record.status}"
-        time.sleep(0.05)
+    return wait_for_run(db, run_id, lambda record: record.status in statuses, within=timeout)
 
 
 def one_line(stderr: str) -> str:
@@ -202,11 +132,9 @@ def test_a_worker_without_workflows_refuses_to_start(project: Path, env: dict[st
 
 
 def test_sigterm_stops_an_idle_worker_with_exit_0(
-    project: Path, env: dict[str, str], processes: list[subprocess.Popen[bytes]]
+    project: Path, env: dict[str, str], worker_processes: WorkerProcesses
 ) -> None:
-    worker = Worker(
-        project, env, processes, "worker", "run", "-m", "cliwf", "--storage", "sqlite:///w.db"
-    )
+    worker = Worker(worker_processes, "worker", "run", "-m", "cliwf", "--storage", "sqlite:///w.db")
     worker.wait_for("serving")
     started = time.monotonic()
     assert worker.stop() == 0, worker.output()
@@ -215,15 +143,13 @@ def test_sigterm_stops_an_idle_worker_with_exit_0(
 
 
 def test_worker_completes_a_run_another_process_started(
-    project: Path, env: dict[str, str], processes: list[subprocess.Popen[bytes]]
+    project: Path, env: dict[str, str], worker_processes: WorkerProcesses
 ) -> None:
     db = project / "w.db"
     env["PYWORKFLOW_STORAGE"] = f"sqlite:///{db}"
     env["PYWORKFLOW_MODULES"] = "cliwf"
     worker = Worker(
-        project,
-        env,
-        processes,
+        worker_processes,
         "--log-format",
         "json",
         "worker",
@@ -234,7 +160,7 @@ def test_worker_completes_a_run_another_process_started(
         "4",
     )
     worker.wait_for("serving")
-    run_id = asyncio.run(_create_run(db, "hello", "world"))
+    run_id = create_unleased_run(db, "hello", "world")
     record = wait_status(db, run_id, {RunStatus.COMPLETED, RunStatus.FAILED})
     assert record.status is RunStatus.COMPLETED
     assert Codec().decode(record.result) == "hello world"
@@ -248,7 +174,7 @@ def test_worker_completes_a_run_another_process_started(
 
 
 def test_sigterm_hands_a_running_run_back(
-    project: Path, env: dict[str, str], processes: list[subprocess.Popen[bytes]]
+    project: Path, env: dict[str, str], worker_processes: WorkerProcesses
 ) -> None:
     db = project / "w.db"
     hold = project / "hold"
@@ -266,17 +192,17 @@ def test_sigterm_hands_a_running_run_back(
         "--poll-interval",
         "0.2",
     )
-    first = Worker(project, env, processes, *args)
+    first = Worker(worker_processes, *args)
     first.wait_for("serving")
-    run_id = asyncio.run(_create_run(db, "hello", "again"))
+    run_id = create_unleased_run(db, "hello", "again")
     wait_status(db, run_id, {RunStatus.RUNNING})
     assert first.stop() == 0, first.output()
-    record = asyncio.run(_get_run(db, run_id))
+    record = read_run(db, run_id)
     assert record.lease_owner is None  # handed back, not left to a 30 s lease
     assert not record.status.is_terminal
 
     hold.unlink()
-    second = Worker(project, env, processes, *args)
+    second = Worker(worker_processes, *args)
     record = wait_status(db, run_id, {RunStatus.COMPLETED, RunStatus.FAILED}, timeout=10)
     assert Codec().decode(record.result) == "hello again"
     assert second.stop() == 0

@@ -23,7 +23,6 @@ from pyworkflow import (
     StepDefinitionError,
     WorkflowCalledDirectlyError,
     WorkflowDefinitionError,
-    WorkflowFailedError,
     WorkflowNotFoundError,
     sleep,
     step,
@@ -31,6 +30,8 @@ from pyworkflow import (
 )
 from pyworkflow.registry import get_workflow
 from pyworkflow.storage.protocol import Storage
+
+from .run_log import failure_of
 
 
 class Opaque:
@@ -163,47 +164,48 @@ async def test_a_step_outside_a_workflow_is_a_plain_coroutine(pw: Storage) -> No
 
 @pytest.mark.parametrize(
     ("duration", "quoted"),
-    [("5 parsecs", "'5 parsecs'"), ("-1s", "'-1s'"), (float("nan"), "nan"),
-     (-3, "-3"), (math.inf, "inf")],
+    [
+        ("5 parsecs", "'5 parsecs'"),
+        ("-1s", "'-1s'"),
+        (float("nan"), "nan"),
+        (-3, "-3"),
+        (math.inf, "inf"),
+    ],
     ids=["parsecs", "negative-string", "nan", "negative-number", "infinite"],
 )
 async def test_bad_sleep_duration_fails_the_run(pw: Storage, duration: Any, quoted: str) -> None:
     run_id = await pyworkflow.start(sleeps, duration)
-    with pytest.raises(WorkflowFailedError) as info:
-        await pyworkflow.get_workflow_result(run_id, timeout=10)
-    assert info.value.error_type == "pyworkflow.exceptions.InvalidDurationError"
-    assert quoted in info.value.error_message
+    err = await failure_of(run_id)
+    assert err.error_type == "pyworkflow.exceptions.InvalidDurationError"
+    assert quoted in err.error_message
     events = await pyworkflow.get_workflow_events(run_id)
     assert [e.type for e in events] == [EventType.WORKFLOW_STARTED, EventType.WORKFLOW_FAILED]
 
 
 async def test_naive_datetime_for_sleep_fails_the_run(pw: Storage) -> None:
     run_id = await pyworkflow.start(naive_sleep)
-    with pytest.raises(WorkflowFailedError) as info:
-        await pyworkflow.get_workflow_result(run_id, timeout=10)
-    assert info.value.error_type == "pyworkflow.exceptions.InvalidDurationError"
-    assert "2030" in info.value.error_message
-    assert "naive" in info.value.error_message
+    err = await failure_of(run_id)
+    assert err.error_type == "pyworkflow.exceptions.InvalidDurationError"
+    assert "2030" in err.error_message
+    assert "naive" in err.error_message
     events = await pyworkflow.get_workflow_events(run_id)
     assert EventType.SLEEP_STARTED not in [e.type for e in events]
 
 
 async def test_unencodable_step_argument_logs_no_command(pw: Storage) -> None:
     run_id = await pyworkflow.start(bad_step_arg)
-    with pytest.raises(WorkflowFailedError) as info:
-        await pyworkflow.get_workflow_result(run_id, timeout=10)
-    assert info.value.error_type == "pyworkflow.exceptions.SerializationError"
-    assert "tb_echo#1" in info.value.error_message
+    err = await failure_of(run_id)
+    assert err.error_type == "pyworkflow.exceptions.SerializationError"
+    assert "tb_echo#1" in err.error_message
     events = await pyworkflow.get_workflow_events(run_id)
     assert [e.type for e in events] == [EventType.WORKFLOW_STARTED, EventType.WORKFLOW_FAILED]
 
 
 async def test_unencodable_step_result_fails_without_retrying(pw: Storage) -> None:
     run_id = await pyworkflow.start(bad_step_result)
-    with pytest.raises(WorkflowFailedError) as info:
-        await pyworkflow.get_workflow_result(run_id, timeout=10)
-    assert info.value.error_type == "pyworkflow.exceptions.SerializationError"
-    assert "tb_lock_maker#1" in info.value.error_message
+    err = await failure_of(run_id)
+    assert err.error_type == "pyworkflow.exceptions.SerializationError"
+    assert "tb_lock_maker#1" in err.error_message
     events = await pyworkflow.get_workflow_events(run_id)
     kinds = [e.type for e in events]
     assert EventType.STEP_RETRYING not in kinds
@@ -212,10 +214,9 @@ async def test_unencodable_step_result_fails_without_retrying(pw: Storage) -> No
 
 async def test_unencodable_workflow_result_fails_the_run(pw: Storage) -> None:
     run_id = await pyworkflow.start(bad_result)
-    with pytest.raises(WorkflowFailedError) as info:
-        await pyworkflow.get_workflow_result(run_id, timeout=10)
-    assert info.value.error_type == "pyworkflow.exceptions.SerializationError"
-    assert "workflow result" in info.value.error_message
+    err = await failure_of(run_id)
+    assert err.error_type == "pyworkflow.exceptions.SerializationError"
+    assert "workflow result" in err.error_message
 
 
 # --- refused at decoration -----------------------------------------------------------------------

@@ -1,14 +1,22 @@
-"""cancel_workflow on a run whose step is running: the step finishes, the next never starts."""
+"""cancel_workflow: of a run whose step is running, of a sleeping run, of a finished run.
+
+A step running at the cancel finishes and the next never starts; a sleeping run is cancelled
+without waiting for its timer; a run that already ended is left as it was.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 import pyworkflow
-from pyworkflow import EventType, step, workflow
+from pyworkflow import EventType, RunStatus, WorkflowCancelledError, sleep, step, workflow
 from pyworkflow.storage.protocol import Storage
+
+from .recording import double, token, two_steps
+from .run_log import assert_well_formed, events_of, types, wait_status
 
 started: list[str] = []
 
@@ -27,18 +35,66 @@ async def tc_two_steps() -> list[str]:
     return done
 
 
+@workflow(name="tw_long_sleep")
+async def long_sleep(tok: str, seconds: float) -> str:
+    await double(tok, 1)
+    await sleep(seconds)
+    return "woke"
+
+
 async def test_cancel_while_a_step_runs(pw: Storage) -> None:
     started.clear()
     run_id = await pyworkflow.start(tc_two_steps)
+    deadline = time.monotonic() + 3
     while not started:
+        assert time.monotonic() < deadline, "the first step never started"
         await asyncio.sleep(0.01)
     assert await pyworkflow.cancel_workflow(run_id, reason="stop") is True
     with pytest.raises(pyworkflow.WorkflowCancelledError, match="stop"):
         await pyworkflow.get_workflow_result(run_id, timeout=10)
     assert started == ["first"], "a step not yet started is not started after a cancel"
-    types = [e.type for e in await pyworkflow.get_workflow_events(run_id)]
-    assert types[-3:] == [
+    kinds = [e.type for e in await pyworkflow.get_workflow_events(run_id)]
+    assert kinds[-3:] == [
         EventType.CANCELLATION_REQUESTED,  # logged as soon as the lease holder sees it
         EventType.STEP_COMPLETED,  # the running step finished and its result is logged
         EventType.WORKFLOW_CANCELLED,  # the workflow saw CancellationError at its next step
     ]
+
+
+@pytest.mark.parametrize("seconds", [60.0, 2.0], ids=["suspended", "in-process"])
+async def test_cancel_a_sleeping_run(pw: Storage, seconds: float) -> None:
+    tok = token()
+    run_id = await pyworkflow.start(long_sleep, tok, seconds)
+    if seconds > 5:
+        await wait_status(run_id, RunStatus.SUSPENDED)
+    else:
+        deadline = time.monotonic() + 3
+        while EventType.SLEEP_STARTED not in types(await events_of(run_id)):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.01)
+    began = time.monotonic()
+    assert await pyworkflow.cancel_workflow(run_id, reason="customer left") is True
+    with pytest.raises(WorkflowCancelledError) as info:
+        await pyworkflow.get_workflow_result(run_id, timeout=10)
+    assert time.monotonic() - began < 1.9, "cancellation does not wait for the timer"
+    assert info.value.run_id == run_id
+    assert info.value.reason == "customer left"
+    run = await pyworkflow.get_workflow_run(run_id)
+    assert run.status is RunStatus.CANCELLED
+    events = await events_of(run_id)
+    assert_well_formed(events)
+    assert EventType.CANCELLATION_REQUESTED in types(events)
+    assert types(events)[-1] is EventType.WORKFLOW_CANCELLED
+    assert EventType.SLEEP_COMPLETED not in types(events)
+    assert await pyworkflow.cancel_workflow(run_id) is False
+    assert await events_of(run_id) == events
+
+
+async def test_cancel_of_a_completed_run_returns_false(pw: Storage) -> None:
+    tok = token()
+    run_id = await pyworkflow.start(two_steps, tok, 1)
+    await pyworkflow.get_workflow_result(run_id, timeout=10)
+    events = await events_of(run_id)
+    assert await pyworkflow.cancel_workflow(run_id) is False
+    assert (await pyworkflow.get_workflow_run(run_id)).status is RunStatus.COMPLETED
+    assert await events_of(run_id) == events

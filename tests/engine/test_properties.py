@@ -216,14 +216,31 @@ async def _drive(inner: Storage, ops: list[dict[str, Any]], crash_at: set[int]) 
     settings_ = EngineSettings(lease_seconds=LEASE, horizon_seconds=HORIZON, max_recoveries=100)
     run_id = f"run_{uuid.uuid4().hex}"
     args = codec.encode({"args": [ops], "kwargs": {}})
-    record, _ = await inner.create_run(NewRun(
-        run_id=run_id, workflow_name="tp_program", args=args,
-        started_payload={"v": 1, "workflow": "tp_program", "args": args, "idempotency_key": None},
-        now=clock.now(), lease_owner="owner-0", lease_expires_at=clock.now() + LEASE))
+    record, _ = await inner.create_run(
+        NewRun(
+            run_id=run_id,
+            workflow_name="tp_program",
+            args=args,
+            started_payload={
+                "v": 1,
+                "workflow": "tp_program",
+                "args": args,
+                "idempotency_key": None,
+            },
+            now=clock.now(),
+            lease_owner="owner-0",
+            lease_expires_at=clock.now() + LEASE,
+        )
+    )
     outcome = Outcome(status="", result=None, error=None, appends=0, run_id=run_id)
     for incarnation in range(1, 60):
-        engine = Engine(storage=storage, codec=codec, clock=clock,  # type: ignore[arg-type]
-                        owner=f"owner-{incarnation - 1}", settings=settings_)
+        engine = Engine(
+            storage=storage,
+            codec=codec,
+            clock=clock,  # type: ignore[arg-type]
+            owner=f"owner-{incarnation - 1}",
+            settings=settings_,
+        )
         try:
             await RunDriver(engine, record, program_workflow).drive()
         except Crash:
@@ -241,16 +258,21 @@ async def _drive(inner: Storage, ops: list[dict[str, Any]], crash_at: set[int]) 
         if current.wake_at is not None and current.wake_at > clock.now():
             clock.t = current.wake_at
         claimed = await inner.claim_runs(
-            owner=f"owner-{incarnation}", now=clock.now(), lease_expires_at=clock.now() + LEASE,
-            limit=1, run_ids=[run_id])
+            owner=f"owner-{incarnation}",
+            now=clock.now(),
+            lease_expires_at=clock.now() + LEASE,
+            limit=1,
+            run_ids=[run_id],
+        )
         assert [r.run_id for r in claimed] == [run_id], f"run not claimable: {current}"
         record = claimed[0]
     else:
         raise AssertionError("the run did not end after 60 incarnations")
     outcome.status = current.status.value
     outcome.result = current.result
-    outcome.error = None if current.error is None else (
-        current.error["type"], current.error["message"])
+    outcome.error = (
+        None if current.error is None else (current.error["type"], current.error["message"])
+    )
     outcome.appends = storage.appends
     outcome.events = await inner.load_events(run_id)
     return outcome
@@ -267,11 +289,18 @@ def check(make_storage: Any, ops: list[dict[str, Any]], where: list[float]) -> N
     event(f"outcome: {crashed.status}")
 
     assert (crashed.status, crashed.result, crashed.error) == (
-        reference.status, reference.result, reference.error)
+        reference.status,
+        reference.result,
+        reference.error,
+    )
     events = crashed.events
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
-    terminal = [e for e in events if e.type.value.startswith("workflow_") and e.type not in (
-        EventType.WORKFLOW_STARTED, EventType.WORKFLOW_RESUMED)]
+    terminal = [
+        e
+        for e in events
+        if e.type.value.startswith("workflow_")
+        and e.type not in (EventType.WORKFLOW_STARTED, EventType.WORKFLOW_RESUMED)
+    ]
     assert len(terminal) == 1
     assert terminal[0] is events[-1]
 
@@ -282,7 +311,8 @@ def check(make_storage: Any, ops: list[dict[str, Any]], where: list[float]) -> N
     for at_crash, snapshot in zip(crashed.completed_at_crash, crashed.exec_at_crash, strict=True):
         for step_id in at_crash:
             assert final[step_id] == snapshot[run, step_id], (
-                f"{step_id} executed after its completion was logged")
+                f"{step_id} executed after its completion was logged"
+            )
     # At most once per logged attempt, plus once per crash that caught it in flight.
     attempts = Counter(e.payload["step_id"] for e in events if e.type is EventType.STEP_STARTED)
     event(f"steps run again after a crash: {sum(final.values()) > sum(attempts.values())}")
@@ -318,5 +348,8 @@ def test_crashes_on_sqlite_storage(ops: list[dict[str, Any]], where: list[float]
     with tempfile.TemporaryDirectory() as directory:
         numbers = iter(range(1, 10))
         path = Path(directory)
-        check(lambda: SQLiteStorage(str(path / f"p{next(numbers)}.db"), synchronous="NORMAL"),
-              ops, where)
+        check(
+            lambda: SQLiteStorage(str(path / f"p{next(numbers)}.db"), synchronous="NORMAL"),
+            ops,
+            where,
+        )

@@ -44,20 +44,24 @@ class Log:
 
     def __init__(self, workflow_name: str, *args: Any) -> None:
         self.events: list[EventRecord] = []
-        self.add(EventType.WORKFLOW_STARTED, workflow=workflow_name,
-                 args={"args": list(args), "kwargs": {}}, idempotency_key=None)
+        self.add(
+            EventType.WORKFLOW_STARTED,
+            workflow=workflow_name,
+            args={"args": list(args), "kwargs": {}},
+            idempotency_key=None,
+        )
 
     def add(self, event_type: EventType, /, **payload: Any) -> Log:
         seq = len(self.events) + 1
-        self.events.append(
-            EventRecord(RUN_ID, seq, event_type, {"v": 1, **payload}, 1_000.0 + seq))
+        self.events.append(EventRecord(RUN_ID, seq, event_type, {"v": 1, **payload}, 1_000.0 + seq))
         return self
 
     def started(self, step_id: str, *args: Any, attempt: int = 1) -> Log:
         name = step_id.split("#")[0]
         encoded = {"args": list(args), "kwargs": {}} if attempt == 1 else None
-        return self.add(EventType.STEP_STARTED, step_id=step_id, name=name, attempt=attempt,
-                        args=encoded)
+        return self.add(
+            EventType.STEP_STARTED, step_id=step_id, name=name, attempt=attempt, args=encoded
+        )
 
     def completed(self, step_id: str, result: Any) -> Log:
         return self.add(EventType.STEP_COMPLETED, step_id=step_id, result=Codec().encode(result))
@@ -80,8 +84,9 @@ def activations() -> Iterator[list[WorkflowActivation]]:
 def activate(
     made: list[WorkflowActivation], wf: Workflow[..., Any], *args: Any
 ) -> WorkflowActivation:
-    activation = WorkflowActivation(run_id=RUN_ID, workflow=wf, args=args, kwargs={},
-                                    codec=Codec(), clock=FakeClock())
+    activation = WorkflowActivation(
+        run_id=RUN_ID, workflow=wf, args=args, kwargs={}, codec=Codec(), clock=FakeClock()
+    )
     made.append(activation)
     return activation
 
@@ -180,8 +185,13 @@ async def naps() -> str:
 
 def test_a_full_log_replays_to_the_result_without_executing(activations: list) -> None:
     EXECUTED.clear()
-    log = (Log("tr_sequence", 7).started("tr_a#1", 7).completed("tr_a#1", "LOGGED-A")
-           .started("tr_b#1", "LOGGED-A").completed("tr_b#1", {"from": "log"}))
+    log = (
+        Log("tr_sequence", 7)
+        .started("tr_a#1", 7)
+        .completed("tr_a#1", "LOGGED-A")
+        .started("tr_b#1", "LOGGED-A")
+        .completed("tr_b#1", {"from": "log"})
+    )
     activation = activate(activations, sequence, 7)
     turn = activation.replay(log.events)
     assert activation.divergence is None
@@ -203,14 +213,21 @@ def test_a_partial_log_replays_and_issues_the_next_command(activations: list) ->
     assert launched(turn) == [("step", "tr_b#1")]
     (event,) = turn.events
     assert event.type is EventType.STEP_STARTED
-    assert event.payload == {"v": 1, "step_id": "tr_b#1", "name": "tr_b", "attempt": 1,
-                             "args": {"args": ["LOGGED-A"], "kwargs": {}}}
+    assert event.payload == {
+        "v": 1,
+        "step_id": "tr_b#1",
+        "name": "tr_b",
+        "attempt": 1,
+        "args": {"args": ["LOGGED-A"], "kwargs": {}},
+    }
     assert sum(EXECUTED.values()) == 0
 
     # The new outcome goes in through deliver, and the code runs to its end.
     done = activation.deliver(
-        "tr_b#1", NewEvent(EventType.STEP_COMPLETED, {"v": 1, "step_id": "tr_b#1", "result": 3}),
-        value=3)
+        "tr_b#1",
+        NewEvent(EventType.STEP_COMPLETED, {"v": 1, "step_id": "tr_b#1", "result": 3}),
+        value=3,
+    )
     assert done.finished
     assert done.result == ["LOGGED-A", 3]
     assert [e.type for e in done.events] == [EventType.STEP_COMPLETED]
@@ -240,9 +257,12 @@ def test_side_effects_replay_their_logged_value(activations: list) -> None:
     codec = Codec()
     import uuid
 
-    log = (Log("tr_side_effects", "uuid4")
-           .add(EventType.SIDE_EFFECT_RECORDED, kind="uuid4", value=codec.encode(uuid.UUID(logged)))
-           .started("tr_a#1", 0).completed("tr_a#1", "a"))
+    log = (
+        Log("tr_side_effects", "uuid4")
+        .add(EventType.SIDE_EFFECT_RECORDED, kind="uuid4", value=codec.encode(uuid.UUID(logged)))
+        .started("tr_a#1", 0)
+        .completed("tr_a#1", "a")
+    )
     activation = activate(activations, side_effects, "uuid4")
     turn = activation.replay(log.events)
     assert activation.divergence is None
@@ -254,32 +274,54 @@ def test_side_effects_replay_their_logged_value(activations: list) -> None:
 
 def test_gather_replays_the_interleaving_in_the_log(activations: list) -> None:
     # y's first step finished first, so y's second step became tr_echo#3.
-    y_first = (Log("tr_interleaved").started("tr_echo#1", "x-1").started("tr_echo#2", "y-1")
-               .completed("tr_echo#2", "y-1").started("tr_echo#3", "y-2")
-               .completed("tr_echo#3", "y-2")
-               .completed("tr_echo#1", "x-1").started("tr_echo#4", "x-2")
-               .completed("tr_echo#4", "x-2"))
+    y_first = (
+        Log("tr_interleaved")
+        .started("tr_echo#1", "x-1")
+        .started("tr_echo#2", "y-1")
+        .completed("tr_echo#2", "y-1")
+        .started("tr_echo#3", "y-2")
+        .completed("tr_echo#3", "y-2")
+        .completed("tr_echo#1", "x-1")
+        .started("tr_echo#4", "x-2")
+        .completed("tr_echo#4", "x-2")
+    )
     activation = activate(activations, interleaved)
     turn = activation.replay(y_first.events)
     assert activation.divergence is None
-    assert turn.result == {"trace": ["y-1", "y-2", "x-1", "x-2"],
-                           "results": [["x-1", "x-2"], ["y-1", "y-2"]]}
+    assert turn.result == {
+        "trace": ["y-1", "y-2", "x-1", "x-2"],
+        "results": [["x-1", "x-2"], ["y-1", "y-2"]],
+    }
 
     # x first, then y, then both seconds: a different log, a different (logged) interleaving.
-    x_first = (Log("tr_interleaved").started("tr_echo#1", "x-1").started("tr_echo#2", "y-1")
-               .completed("tr_echo#1", "x-1").started("tr_echo#3", "x-2")
-               .completed("tr_echo#2", "y-1").started("tr_echo#4", "y-2")
-               .completed("tr_echo#4", "y-2").completed("tr_echo#3", "x-2"))
+    x_first = (
+        Log("tr_interleaved")
+        .started("tr_echo#1", "x-1")
+        .started("tr_echo#2", "y-1")
+        .completed("tr_echo#1", "x-1")
+        .started("tr_echo#3", "x-2")
+        .completed("tr_echo#2", "y-1")
+        .started("tr_echo#4", "y-2")
+        .completed("tr_echo#4", "y-2")
+        .completed("tr_echo#3", "x-2")
+    )
     activation = activate(activations, interleaved)
     turn = activation.replay(x_first.events)
     assert activation.divergence is None
-    assert turn.result == {"trace": ["x-1", "y-1", "y-2", "x-2"],
-                           "results": [["x-1", "x-2"], ["y-1", "y-2"]]}
+    assert turn.result == {
+        "trace": ["x-1", "y-1", "y-2", "x-2"],
+        "results": [["x-1", "x-2"], ["y-1", "y-2"]],
+    }
 
 
 def test_gather_partial_log_relaunches_what_was_in_flight(activations: list) -> None:
-    log = (Log("tr_interleaved").started("tr_echo#1", "x-1").started("tr_echo#2", "y-1")
-           .completed("tr_echo#2", "y-1").started("tr_echo#3", "y-2"))
+    log = (
+        Log("tr_interleaved")
+        .started("tr_echo#1", "x-1")
+        .started("tr_echo#2", "y-1")
+        .completed("tr_echo#2", "y-1")
+        .started("tr_echo#3", "y-2")
+    )
     activation = activate(activations, interleaved)
     turn = activation.replay(log.events)
     assert activation.divergence is None
@@ -333,8 +375,13 @@ def test_divergence_when_the_code_stops_calling_an_in_flight_step(activations: l
 
 
 def test_divergence_when_the_code_stops_calling_a_completed_step(activations: list) -> None:
-    log = (Log("tr_branchy", "a").started("tr_a#1", 0).completed("tr_a#1", "a0")
-           .started("tr_a#2", 1).completed("tr_a#2", "a1"))
+    log = (
+        Log("tr_branchy", "a")
+        .started("tr_a#1", 0)
+        .completed("tr_a#1", "a0")
+        .started("tr_a#2", 1)
+        .completed("tr_a#2", "a1")
+    )
     activation = activate(activations, branchy, "none")
     turn = activation.replay(log.events)
     err = activation.divergence
@@ -345,8 +392,13 @@ def test_divergence_when_the_code_stops_calling_a_completed_step(activations: li
 
 def test_divergence_when_a_gathered_step_disappears(activations: list) -> None:
     # Logged: gather(tr_a, tr_a), the second finished first. Today: one tr_a only.
-    log = (Log("tr_pair", True).started("tr_a#1", 1).started("tr_a#2", 2)
-           .completed("tr_a#2", "a2").completed("tr_a#1", "a1"))
+    log = (
+        Log("tr_pair", True)
+        .started("tr_a#1", 1)
+        .started("tr_a#2", 2)
+        .completed("tr_a#2", "a2")
+        .completed("tr_a#1", "a1")
+    )
     activation = activate(activations, pair, False)
     turn = activation.replay(log.events)
     err = activation.divergence
@@ -361,8 +413,10 @@ def test_divergence_when_a_gathered_step_disappears(activations: list) -> None:
 
 def test_divergence_of_a_side_effect_kind(activations: list) -> None:
     log = Log("tr_side_effects", "uuid4").add(
-        EventType.SIDE_EFFECT_RECORDED, kind="uuid4",
-        value=Codec().encode("12345678-1234-5678-1234-567812345678"))
+        EventType.SIDE_EFFECT_RECORDED,
+        kind="uuid4",
+        value=Codec().encode("12345678-1234-5678-1234-567812345678"),
+    )
     activation = activate(activations, side_effects, "random")
     turn = activation.replay(log.events)
     err = activation.divergence
@@ -398,9 +452,17 @@ def test_a_step_started_without_outcome_is_relaunched(activations: list) -> None
 
 
 def test_a_step_waiting_for_its_retry_is_relaunched_as_a_timer(activations: list) -> None:
-    log = (Log("tr_sequence", 4).started("tr_a#1", 4)
-           .add(EventType.STEP_RETRYING, step_id="tr_a#1", attempt=1,
-                error={"type": "ValueError", "message": "x", "traceback": ""}, retry_at=1_234.5))
+    log = (
+        Log("tr_sequence", 4)
+        .started("tr_a#1", 4)
+        .add(
+            EventType.STEP_RETRYING,
+            step_id="tr_a#1",
+            attempt=1,
+            error={"type": "ValueError", "message": "x", "traceback": ""},
+            retry_at=1_234.5,
+        )
+    )
     activation = activate(activations, sequence, 4)
     turn = activation.replay(log.events)
     (command,) = turn.launch

@@ -6,21 +6,18 @@ processes on an SQLite file, and ends only the processes it started, by pid.
 
 from __future__ import annotations
 
-import asyncio
-import os
 import subprocess
 import sys
 import textwrap
 import time
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from pyworkflow._engine.events import EVENT_FORMAT, RunStatus
-from pyworkflow.serialization import Codec
-from pyworkflow.storage import NewRun, RunRecord, SQLiteStorage
+from pyworkflow._engine.events import RunStatus
+from pyworkflow.storage import RunRecord
+from workers import WorkerProcesses, create_unleased_run, read_run, wait_for_run
 
 pytestmark = pytest.mark.slow
 
@@ -81,92 +78,31 @@ async def handed_over() -> str:
 
 
 @pytest.fixture
-def env(tmp_path: Path) -> dict[str, str]:
+def env(tmp_path: Path, worker_env: dict[str, str]) -> dict[str, str]:
     (tmp_path / "recoverywf.py").write_text(textwrap.dedent(MODULE))
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYWORKFLOW_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tmp_path), env.get("PYTHONPATH")) if p)
-    env["RECOVERY_DIR"] = str(tmp_path)
-    return env
+    worker_env["RECOVERY_DIR"] = str(tmp_path)
+    return worker_env
 
 
 @pytest.fixture
-def spawn(tmp_path: Path, env: dict[str, str]) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    log = tmp_path / "workers.log"
-
+def spawn(
+    tmp_path: Path, env: dict[str, str], worker_processes: WorkerProcesses
+) -> Callable[..., subprocess.Popen[bytes]]:
     def start(*flags: str) -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pyworkflow.cli",
-                    "worker",
-                    "run",
-                    "--module",
-                    "recoverywf",
-                    "--storage",
-                    f"sqlite:///{tmp_path / 'runs.db'}",
-                    "--poll-interval",
-                    "0.1",
-                    *flags,
-                ],
-                cwd=tmp_path,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        started.append(proc)
-        return proc
+        return worker_processes.spawn(
+            "recoverywf",
+            tmp_path / "runs.db",
+            "--poll-interval",
+            "0.1",
+            *flags,
+            log=tmp_path / "workers.log",
+        )
 
-    yield start
-    for proc in started:  # only what this test started, by pid
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-
-
-def _run(coro_fn: Callable[[SQLiteStorage], object], db: Path) -> object:
-    async def go() -> object:
-        storage = SQLiteStorage(str(db))
-        await storage.open()
-        try:
-            return await coro_fn(storage)  # type: ignore[misc]
-        finally:
-            await storage.close()
-
-    return asyncio.run(go())
-
-
-def _create_run(db: Path, workflow: str, *args: object) -> str:
-    """Create a run with no lease, the shape client.start() stores: only a worker runs it."""
-    codec = Codec()
-    encoded = codec.encode({"args": list(args), "kwargs": {}})
-    new = NewRun(
-        run_id=f"run_{uuid.uuid4().hex}",
-        workflow_name=workflow,
-        args=encoded,
-        started_payload={"v": EVENT_FORMAT, "workflow": workflow, "args": encoded},
-        now=time.time(),
-    )
-    record = _run(lambda s: s.create_run(new), db)
-    return record[0].run_id  # type: ignore[index]
-
-
-def _get(db: Path, run_id: str) -> RunRecord:
-    record = _run(lambda s: s.get_run(run_id), db)
-    assert isinstance(record, RunRecord)
-    return record
+    return start
 
 
 def _wait_terminal(db: Path, run_id: str, within: float) -> RunRecord:
-    deadline = time.monotonic() + within
-    while True:
-        record = _get(db, run_id)
-        if record.status.is_terminal:
-            return record
-        assert time.monotonic() < deadline, f"run still {record.status} after {within}s"
-        time.sleep(0.1)
+    return wait_for_run(db, run_id, lambda record: record.status.is_terminal, within)
 
 
 def _executions(tmp_path: Path, name: str) -> int:
@@ -180,16 +116,16 @@ def test_a_run_that_keeps_killing_its_worker_fails_after_bounded_recoveries(
     tmp_path: Path, spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     db = tmp_path / "runs.db"
-    run_id = _create_run(db, "doomed")
+    run_id = create_unleased_run(db, "doomed")
     deaths = 0
     deadline = time.monotonic() + 60
-    record = _get(db, run_id)
+    record = read_run(db, run_id)
     while not record.status.is_terminal:
         worker = spawn("--lease-seconds", "0.5", "--max-recoveries", "2")
         while worker.poll() is None and not record.status.is_terminal:
             assert time.monotonic() < deadline, f"{deaths} deaths, run still {record.status}"
             time.sleep(0.1)
-            record = _get(db, run_id)
+            record = read_run(db, run_id)
         if worker.poll() == -9:
             deaths += 1
     assert record.status is RunStatus.FAILED
@@ -204,7 +140,7 @@ def test_a_process_that_exits_cleanly_hands_its_runs_over_at_once(
     tmp_path: Path, env: dict[str, str], spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     db = tmp_path / "runs.db"
-    _create_run(db, "patient", 0.0)  # creates the schema before the worker opens it
+    create_unleased_run(db, "patient", 0.0)  # creates the schema before the worker opens it
     spawn("--lease-seconds", "30")
     script = f"""
 import asyncio, pyworkflow, recoverywf
@@ -244,7 +180,7 @@ def test_a_long_step_keeps_its_lease_and_runs_once(
     tmp_path: Path, spawn: Callable[..., subprocess.Popen[bytes]]
 ) -> None:
     db = tmp_path / "runs.db"
-    run_id = _create_run(db, "patient", 3.5)
+    run_id = create_unleased_run(db, "patient", 3.5)
     spawn("--lease-seconds", "1")
     spawn("--lease-seconds", "1")
     record = _wait_terminal(db, run_id, within=30)

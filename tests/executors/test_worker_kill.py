@@ -14,19 +14,16 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import textwrap
 import time
-import uuid
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.serialization import Codec
-from pyworkflow.storage import NewRun, SQLiteStorage
+from workers import WorkerProcesses, add_unleased_run, sqlite_storage
 
 pytestmark = pytest.mark.slow
 
@@ -80,53 +77,23 @@ def expected_result(n: int) -> int:
 
 
 async def _create_runs(db: Path, numbers: list[int]) -> dict[str, int]:
-    storage = SQLiteStorage(str(db))
-    await storage.open()
-    codec = Codec()
-    created = {}
-    try:
-        for n in numbers:
-            # The shape client.start() stores, but with no lease: only the worker runs it.
-            args = codec.encode({"args": [n], "kwargs": {}})
-            record, _ = await storage.create_run(
-                NewRun(
-                    run_id=f"run_{uuid.uuid4().hex}",
-                    workflow_name="chain",
-                    args=args,
-                    started_payload={
-                        "v": EVENT_FORMAT,
-                        "workflow": "chain",
-                        "args": args,
-                        "idempotency_key": None,
-                    },
-                    now=time.time(),
-                )
-            )
-            created[record.run_id] = n
-    finally:
-        await storage.close()
-    return created
+    async with sqlite_storage(db) as storage:
+        return {await add_unleased_run(storage, "chain", n): n for n in numbers}
 
 
 async def _completed_steps(db: Path, run_ids: list[str]) -> set[tuple[str, str]]:
-    storage = SQLiteStorage(str(db))
-    await storage.open()
-    try:
+    async with sqlite_storage(db) as storage:
         done = set()
         for run_id in run_ids:
             for event in await storage.load_events(run_id):
                 if event.type is EventType.STEP_COMPLETED:
                     done.add((run_id, event.payload["step_id"]))
         return done
-    finally:
-        await storage.close()
 
 
 async def _statuses(db: Path, run_ids: list[str]) -> dict[str, tuple[RunStatus, object]]:
-    storage = SQLiteStorage(str(db))
-    await storage.open()
     codec = Codec()
-    try:
+    async with sqlite_storage(db) as storage:
         out = {}
         for run_id in run_ids:
             record = await storage.get_run(run_id)
@@ -134,8 +101,6 @@ async def _statuses(db: Path, run_ids: list[str]) -> dict[str, tuple[RunStatus, 
             result = codec.decode(record.result) if record.status is RunStatus.COMPLETED else None
             out[run_id] = (record.status, result)
         return out
-    finally:
-        await storage.close()
 
 
 def _executions(side_effects: Path) -> Counter[tuple[str, str]]:
@@ -147,18 +112,8 @@ def _executions(side_effects: Path) -> Counter[tuple[str, str]]:
     return counts
 
 
-@pytest.fixture
-def processes() -> Iterator[list[subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-    yield started
-    for proc in started:  # only the processes this test started, by pid
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait()
-
-
 def test_runs_survive_repeated_kill_9_of_the_worker(
-    tmp_path: Path, processes: list[subprocess.Popen[bytes]]
+    tmp_path: Path, worker_env: dict[str, str], worker_processes: WorkerProcesses
 ) -> None:
     seed = int(os.environ.get("KILLTEST_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
@@ -167,37 +122,20 @@ def test_runs_survive_repeated_kill_9_of_the_worker(
     db = tmp_path / "runs.db"
     side_effects = tmp_path / "side_effects.log"
     log = tmp_path / "worker.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYWORKFLOW_")}
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(tmp_path), env.get("PYTHONPATH")) if p)
-    env["KILLTEST_SIDE_EFFECTS"] = str(side_effects)
+    worker_env["KILLTEST_SIDE_EFFECTS"] = str(side_effects)
 
     def start_worker() -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
             out.write(f"--- worker start at {time.monotonic() - began:.2f}s\n".encode())
-            out.flush()
-            proc = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "pyworkflow.cli",
-                    "worker",
-                    "run",
-                    "--module",
-                    "killwf",
-                    "--storage",
-                    f"sqlite:///{db}",
-                    "--lease-seconds",
-                    str(LEASE_SECONDS),
-                    "--poll-interval",
-                    "0.2",
-                ],
-                cwd=tmp_path,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        processes.append(proc)
-        return proc
+        return worker_processes.spawn(
+            "killwf",
+            db,
+            "--lease-seconds",
+            str(LEASE_SECONDS),
+            "--poll-interval",
+            "0.2",
+            log=log,
+        )
 
     def wait_ready() -> None:
         # SIGTERM before the worker installed its handlers would just kill it.

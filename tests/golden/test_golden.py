@@ -70,11 +70,11 @@ async def _record(monkeypatch: pytest.MonkeyPatch) -> None:
             document = {
                 "workflow": name,
                 "recorded_with_event_format": EVENT_FORMAT,
-                "events": [{"seq": e.seq, "type": e.type.value, "payload": e.data}
-                           for e in events],
+                "events": [{"seq": e.seq, "type": e.type.value, "payload": e.data} for e in events],
             }
-            (HERE / f"{name}.json").write_text(json.dumps(document, indent=1, sort_keys=True)
-                                               + "\n")
+            (HERE / f"{name}.json").write_text(
+                json.dumps(document, indent=1, sort_keys=True) + "\n"
+            )
     finally:
         await pyworkflow.shutdown()
 
@@ -98,17 +98,29 @@ async def test_record_when_asked(record_golden: bool, monkeypatch: pytest.Monkey
 def load(name: str) -> list[EventRecord]:
     document = json.loads((HERE / f"{name}.json").read_text())
     assert document["workflow"] == name
-    return [EventRecord(run_id=f"golden-{name}", seq=e["seq"], type=EventType(e["type"]),
-                        payload=e["payload"], created_at=0.0) for e in document["events"]]
+    return [
+        EventRecord(
+            run_id=f"golden-{name}",
+            seq=e["seq"],
+            type=EventType(e["type"]),
+            payload=e["payload"],
+            created_at=0.0,
+        )
+        for e in document["events"]
+    ]
 
 
 def replay(name: str, events: list[EventRecord]) -> tuple[WorkflowActivation, Any]:
     started = events[0].payload
     call = Codec().decode(started["args"])
     activation = WorkflowActivation(
-        run_id=events[0].run_id, workflow=registry.get_workflow(name),
-        args=tuple(call["args"]), kwargs=dict(call["kwargs"]), codec=Codec(),
-        clock=StoppedClock())
+        run_id=events[0].run_id,
+        workflow=registry.get_workflow(name),
+        args=tuple(call["args"]),
+        kwargs=dict(call["kwargs"]),
+        codec=Codec(),
+        clock=StoppedClock(),
+    )
     try:
         return activation, activation.replay(events)
     finally:
@@ -161,7 +173,13 @@ def test_every_prefix_replays_without_divergence(name: str) -> None:
 
 def test_golden_runs_cover_the_interesting_events() -> None:
     kinds = {e.type for name in GOLDEN for e in load(name)}
-    for kind in (EventType.STEP_RETRYING, EventType.STEP_FAILED, EventType.SLEEP_STARTED,
-                 EventType.SLEEP_COMPLETED, EventType.SIDE_EFFECT_RECORDED,
-                 EventType.WORKFLOW_FAILED, EventType.WORKFLOW_RESUMED):
+    for kind in (
+        EventType.STEP_RETRYING,
+        EventType.STEP_FAILED,
+        EventType.SLEEP_STARTED,
+        EventType.SLEEP_COMPLETED,
+        EventType.SIDE_EFFECT_RECORDED,
+        EventType.WORKFLOW_FAILED,
+        EventType.WORKFLOW_RESUMED,
+    ):
         assert kind in kinds, kind

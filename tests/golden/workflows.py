@@ -42,8 +42,11 @@ async def reserve(order: dict[str, Any]) -> str:
 
 @step(name="golden_confirm")
 async def confirm(order: dict[str, Any], reservation: str) -> dict[str, Any]:
-    return {"order": order["id"], "reservation": reservation,
-            "units": sum(i["qty"] for i in order["items"])}
+    return {
+        "order": order["id"],
+        "reservation": reservation,
+        "units": sum(i["qty"] for i in order["items"]),
+    }
 
 
 @workflow(name="golden_sequence")
@@ -70,8 +73,13 @@ async def golden_gather_sleep(skus: list[str]) -> dict[str, Any]:
     await sleep("50ms")
     jitter = random()
     more = await asyncio.gather(price(skus[0], 0), price(skus[-1], 0.01))
-    return {"batch": str(batch), "started": started.isoformat(), "total": sum(prices),
-            "again": list(more), "jitter": jitter}
+    return {
+        "batch": str(batch),
+        "started": started.isoformat(),
+        "total": sum(prices),
+        "again": list(more),
+        "jitter": jitter,
+    }
 
 
 # --- 3. a caught step failure, an uncaught one, and a resume -------------------------------------

@@ -411,7 +411,7 @@ def test_storage_url_options() -> None:
     normal = storage_from_url("sqlite:///x.db?synchronous=NORMAL")
     assert isinstance(normal, SQLiteStorage)
     assert normal.synchronous == "NORMAL"
-    with pytest.raises(ConfigurationError, match="unknown option.*sync"):
+    with pytest.raises(ConfigurationError, match=r"unknown option.*sync"):
         storage_from_url("sqlite:///x.db?sync=1")
     with pytest.raises(ConfigurationError, match="'5 parsecs'"):
         storage_from_url("sqlite:///x.db?synchronous=5 parsecs")

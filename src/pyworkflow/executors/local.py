@@ -20,6 +20,7 @@ import uuid
 from pyworkflow import registry
 from pyworkflow._engine.clock import Clock, SystemClock
 from pyworkflow._engine.driver import Engine, EngineSettings, RunDriver
+from pyworkflow._engine.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError, WorkflowNotFoundError
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import RunRecord, Storage
@@ -131,9 +132,26 @@ class LocalExecutor:
         return run_id in self._drivers
 
     async def serve(self) -> None:
-        """Work until cancelled: claim due runs, drive them, renew their leases."""
+        """Work until cancelled: claim due runs, drive them, renew their leases.
+
+        Runs of workflows not registered here are never claimed: they wait for a worker that
+        has them. Each such workflow is logged once, at start.
+        """
         self._ensure_background()
+        await self._log_foreign_runs()
         await asyncio.gather(*self._background)
+
+    async def _log_foreign_runs(self) -> None:
+        active = [RunStatus.PENDING, RunStatus.RUNNING, RunStatus.SUSPENDED]
+        try:
+            runs = await self.engine.storage.list_runs(statuses=active, limit=1000)
+        except PyWorkflowError as exc:
+            _log.warning("could not list waiting runs: %s", exc)
+            return
+        known = set(registry.workflow_names())
+        for run in runs:
+            if run.workflow_name not in known:
+                self._log_unknown(run.workflow_name)
 
     async def shutdown(self) -> None:
         """Stop claiming, hand every driven run back, and wait for the drivers to stop."""

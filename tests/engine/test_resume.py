@@ -1,0 +1,97 @@
+"""resume() of a failed run: a fresh retry budget, completed steps not rerun, unknown workflows."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+import pyworkflow
+from pyworkflow import (
+    EventType,
+    RunStatus,
+    WorkflowFailedError,
+    WorkflowNotFoundError,
+    step,
+    workflow,
+)
+from pyworkflow.storage.protocol import NewRun, Storage
+
+from .recording import CALLS, double, token
+from .run_log import assert_well_formed, events_of, types
+
+FLAGS: dict[str, bool] = {}
+
+
+@step(name="tw_flagged", max_retries=1, retry_delay=0.01)
+async def flagged(tok: str) -> str:
+    CALLS[tok, "flagged"] += 1
+    if not FLAGS.get(tok):
+        raise ValueError(f"flag {tok} is down")
+    return "flag up"
+
+
+@workflow(name="tw_resumable")
+async def resumable(tok: str) -> str:
+    first = await double(tok, 3)
+    return f"{first} {await flagged(tok)}"
+
+
+async def test_resume_a_failed_run_retries_the_step_with_a_fresh_budget(pw: Storage) -> None:
+    tok = token()
+    run_id = await pyworkflow.start(resumable, tok)
+    with pytest.raises(WorkflowFailedError):
+        await pyworkflow.get_workflow_result(run_id, timeout=10)
+    assert CALLS[tok, "flagged"] == 2
+
+    # Resumed without fixing anything: a fresh budget of 2 attempts, then failed again.
+    await pyworkflow.resume(run_id)
+    with pytest.raises(WorkflowFailedError):
+        await pyworkflow.get_workflow_result(run_id, timeout=10)
+    assert CALLS[tok, "flagged"] == 4
+
+    FLAGS[tok] = True
+    await pyworkflow.resume(run_id)
+    assert await pyworkflow.get_workflow_result(run_id, timeout=10) == "6 flag up"
+    assert CALLS[tok, "flagged"] == 5
+    assert CALLS[tok, "double"] == 1, "the step completed before the failure is not rerun"
+    events = await events_of(run_id)
+    assert_well_formed(events)
+    assert types(events).count(EventType.WORKFLOW_RESUMED) == 2
+    assert types(events).count(EventType.WORKFLOW_FAILED) == 2
+    assert types(events)[-1] is EventType.WORKFLOW_COMPLETED
+    run = await pyworkflow.get_workflow_run(run_id)
+    assert run.status is RunStatus.COMPLETED
+    assert run.error is None
+
+
+async def test_resume_of_an_unregistered_workflow_raises(pw: Storage) -> None:
+    await pyworkflow.list_workflow_runs()  # builds the runtime and opens the storage
+    record, _ = await pw.create_run(
+        NewRun(
+            run_id=f"run_ghost_{token()}",
+            workflow_name="tw_ghost_not_registered",
+            args={"args": [], "kwargs": {}},
+            started_payload={"v": 1},
+            now=time.time(),
+        )
+    )
+    before = await pw.load_events(record.run_id)
+    with pytest.raises(WorkflowNotFoundError) as info:
+        await pyworkflow.resume(record.run_id)
+    assert "tw_ghost_not_registered" in str(info.value)
+    assert await pw.load_events(record.run_id) == before
+
+
+async def test_resume_logs_the_fresh_attempt(pw: Storage) -> None:
+    tok = token()
+    run_id = await pyworkflow.start(resumable, tok)
+    with pytest.raises(WorkflowFailedError):
+        await pyworkflow.get_workflow_result(run_id, timeout=10)
+    FLAGS[tok] = True
+    await pyworkflow.resume(run_id)
+    assert await pyworkflow.get_workflow_result(run_id, timeout=10) == "6 flag up"
+    events = await events_of(run_id)
+    resumed = types(events).index(EventType.WORKFLOW_RESUMED)
+    after = [(e.type, e.data.get("step_id"), e.data.get("attempt")) for e in events[resumed:]]
+    assert (EventType.STEP_STARTED, "tw_flagged#1", 1) in after
