@@ -225,3 +225,32 @@ def test_db_upgrade_of_memory_storage_is_a_user_error(project: Path, env: dict[s
     result = run_cli(project, env, "db", "upgrade", "--storage", "memory://")
     assert result.returncode == 2
     assert "memory://" in one_line(result.stderr)
+
+
+def test_runs_of_a_workflow_this_worker_lacks_are_left_and_logged_once(
+    project: Path, env: dict[str, str], worker_processes: WorkerProcesses
+) -> None:
+    db = project / "w.db"
+    foreign = [create_unleased_run(db, "billing_cycle", n) for n in range(3)]
+    worker = Worker(
+        worker_processes,
+        "worker",
+        "run",
+        "-m",
+        "cliwf",
+        "--storage",
+        f"sqlite:///{db}",
+        "--poll-interval",
+        "0.1",
+    )
+    worker.wait_for("serving")
+    worker.wait_for("'billing_cycle' is not registered here")
+    mine = create_unleased_run(db, "hello", "you")
+    assert wait_status(db, mine, {RunStatus.COMPLETED}).status is RunStatus.COMPLETED
+    assert worker.stop() == 0
+    assert worker.output().count("'billing_cycle' is not registered here") == 1
+    for run_id in foreign:
+        record = read_run(db, run_id)
+        assert record.status is RunStatus.PENDING, "left for a worker that has the workflow"
+        assert record.recovery_count == 0
+        assert record.lease_owner is None
