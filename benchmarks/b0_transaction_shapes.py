@@ -9,6 +9,8 @@ shape of one step's append) issued from asyncio in four ways, each against the f
 - ``one hop``: raw ``sqlite3`` on a dedicated database thread; the coroutine hands the whole
   transaction (BEGIN IMMEDIATE, 3 statements, COMMIT) over once and awaits one future
   (``loop.run_in_executor`` on a one-thread pool): the shape ``SQLiteStorage`` uses.
+- ``the hop alone``: the same round trip to the thread with no SQL in it: what crossing
+  threads costs on this machine (a futex wake-up there, a self-pipe wake-up back).
 - ``aiosqlite``: ``await db.execute(...)`` three times, then ``await db.commit()``.
 - ``SQLAlchemy async``: an ``AsyncConnection`` of ``create_async_engine("sqlite+aiosqlite://")``,
   ``await conn.execute(core_stmt)`` three times, then ``await conn.commit()``.
@@ -109,6 +111,20 @@ async def one_hop(directory: str, n: int) -> float:
         return (time.perf_counter() - start) / n
     finally:
         await loop.run_in_executor(pool, state["con"].close)
+        pool.shutdown()
+
+
+async def empty_hop(directory: str, n: int) -> float:
+    pool = concurrent.futures.ThreadPoolExecutor(1)
+    loop = asyncio.get_running_loop()
+    try:
+        for _ in range(10):
+            await loop.run_in_executor(pool, int)
+        start = time.perf_counter()
+        for _ in range(n):
+            await loop.run_in_executor(pool, int)
+        return (time.perf_counter() - start) / n
+    finally:
         pool.shutdown()
 
 
@@ -247,6 +263,7 @@ async def pyworkflow_append(directory: str, n: int) -> float:
 SHAPES = {
     "raw sqlite3 3-stmt txn, inline (no hop)": inline,
     "one hop (raw sqlite3, db thread)": one_hop,
+    "the hop alone (no SQL)": empty_hop,
     "aiosqlite, 3 awaits + commit": aiosqlite_awaits,
     "SQLAlchemy async, 3 stmts + commit": sqlalchemy_async,
     "pyworkflow SQLiteStorage.append": pyworkflow_append,

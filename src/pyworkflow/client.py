@@ -138,25 +138,30 @@ async def start(
     encoded = _encode_call(definition, args, kwargs, runtime.codec)
     executor = runtime.executor
     now = executor.now()
+    # Lease the run to this process so it is driven at once, unless this process already
+    # drives as many runs as it may: then the run waits in storage for a free slot.
+    leased = executor.has_capacity()
+    started = {
+        "v": EVENT_FORMAT,
+        "workflow": definition.name,
+        "args": encoded,
+        "idempotency_key": idempotency_key,
+    }
     record, created = await runtime.storage.create_run(
         NewRun(
             run_id=f"run_{uuid.uuid4().hex}",
             workflow_name=definition.name,
             args=encoded,
-            started_payload={
-                "v": EVENT_FORMAT,
-                "workflow": definition.name,
-                "args": encoded,
-                "idempotency_key": idempotency_key,
-            },
+            started_payload=started,
             now=now,
             idempotency_key=idempotency_key,
-            lease_owner=executor.owner,
-            lease_expires_at=executor.lease_until(),
+            lease_owner=executor.owner if leased else None,
+            lease_expires_at=executor.lease_until() if leased else None,
         )
     )
-    if created:
-        executor.submit(record)
+    if created and leased:
+        first = EventRecord(record.run_id, 1, EventType.WORKFLOW_STARTED, started, now)
+        executor.submit(record, [first])
     else:
         executor.wake()
     return record.run_id
@@ -242,6 +247,7 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
         TimeoutError: ``timeout`` passed first.
     """
     runtime = await get_runtime()
+    executor = runtime.executor
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = 0.02
     while True:
@@ -259,11 +265,17 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
             raise InvalidRunStateError(
                 run_id, record.status.value, "following continue-as-new chains is not built yet"
             )
-        wait = pause if deadline is None else min(pause, deadline - time.monotonic())
-        if wait <= 0:
+        remaining = None if deadline is None else deadline - time.monotonic()
+        if remaining is not None and remaining <= 0:
             raise TimeoutError(f"run {run_id!r} is still {record.status.value} after {timeout}s")
-        await runtime.executor.wait_finished(run_id, wait)
-        pause = min(pause * 2, 1.0)
+        if executor.is_driving(run_id):
+            # Driven here: woken when it ends (or its driver stops), no polling needed.
+            wait = 3600.0 if remaining is None else remaining
+        else:
+            # Elsewhere, or waiting in storage: look again with backoff.
+            wait = pause if remaining is None else min(pause, remaining)
+            pause = min(pause * 2, 1.0)
+        await executor.wait_finished(run_id, wait)
 
 
 async def resume(run_id: str) -> None:
@@ -285,7 +297,7 @@ async def resume(run_id: str) -> None:
         )
     elif record.status.is_terminal:
         raise InvalidRunStateError(run_id, record.status.value, "only a failed run can resume")
-    runtime.executor.wake()
+    runtime.executor.wake(run_id)
 
 
 async def cancel_workflow(run_id: str, reason: str | None = None) -> bool:

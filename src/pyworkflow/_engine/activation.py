@@ -173,10 +173,10 @@ class WorkflowActivation:
         if self._closed:
             return
         self._closed = True
-        for task in asyncio.all_tasks(self._loop):
+        for task in self._loop.unfinished_tasks():
             task.cancel()
         self._loop.run_until_quiet()
-        for task in asyncio.all_tasks(self._loop):
+        for task in self._loop.unfinished_tasks():
             task.get_coro().close()
         self._loop.close()
 

@@ -24,7 +24,7 @@ from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
 from pyworkflow._engine.failures import error_record, rebuild_error
 from pyworkflow.exceptions import CancellationError, ConcurrencyConflictError, PyWorkflowError
 from pyworkflow.logging import run_logger
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, RunRecord
+from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewEvent, RunRecord
 
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock
@@ -79,7 +79,13 @@ class _Done:
 class RunDriver:
     """Executes the turns of one leased run until it lets the run go."""
 
-    def __init__(self, engine: Engine, run: RunRecord, workflow: Workflow[..., Any]) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        run: RunRecord,
+        workflow: Workflow[..., Any],
+        history: list[EventRecord] | None = None,
+    ) -> None:
         self._engine = engine
         self._run = run
         self._workflow = workflow
@@ -93,11 +99,13 @@ class RunDriver:
         self._log = run_logger(run.run_id, run.workflow_name)
         self._activation: WorkflowActivation | None = None
         self._check_pending = False
+        self._history = history
+        self._holds_lease = True
 
     @property
-    def finished(self) -> bool:
-        """True once the run's end is committed."""
-        return self._status.is_terminal
+    def holds_lease(self) -> bool:
+        """False once the driver's last commit released the run (it ended or suspended)."""
+        return self._holds_lease
 
     @property
     def run_id(self) -> str:
@@ -122,7 +130,8 @@ class RunDriver:
 
     async def _drive(self) -> None:
         engine, run = self._engine, self._run
-        events = await engine.storage.load_events(run.run_id)
+        events = self._history or await engine.storage.load_events(run.run_id)
+        self._history = None
         self._seq = events[-1].seq if events else run.last_seq
         call = engine.codec.decode(run.args)
         activation = self._activation = WorkflowActivation(
@@ -403,6 +412,7 @@ class RunDriver:
         )
         self._seq = result.last_seq
         self._status = status
+        self._holds_lease = not (release or turn.finished)
         if turn.finished:
             self._log.info("workflow %s", status.value)
             engine.on_finished(self._run.run_id)

@@ -16,6 +16,7 @@ import logging
 import os
 import socket
 import uuid
+from collections import OrderedDict
 
 from pyworkflow import registry
 from pyworkflow._engine.clock import Clock, SystemClock
@@ -23,11 +24,14 @@ from pyworkflow._engine.driver import Engine, EngineSettings, RunDriver
 from pyworkflow._engine.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError, WorkflowNotFoundError
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import RunRecord, Storage
+from pyworkflow.storage.protocol import EventRecord, RunRecord, Storage
 
 __all__ = ["LocalExecutor"]
 
 _log = logging.getLogger("pyworkflow.executor")
+
+# How many ended runs wait_finished() remembers, for callers that ask just after the end.
+_RECENTLY_FINISHED = 10_000
 
 
 class LocalExecutor:
@@ -66,6 +70,7 @@ class LocalExecutor:
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._driver_objects: dict[str, RunDriver] = {}
         self._finished_waiters: dict[str, list[asyncio.Future[None]]] = {}
+        self._recently_finished: OrderedDict[str, None] = OrderedDict()
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._unknown_logged: set[str] = set()
@@ -86,9 +91,14 @@ class LocalExecutor:
 
     # --- driving runs ----------------------------------------------------------------------------
 
-    def submit(self, run: RunRecord) -> None:
-        """Drive a run this process holds the lease of (e.g. one it just created)."""
+    def submit(self, run: RunRecord, history: list[EventRecord] | None = None) -> None:
+        """Drive a run this process holds the lease of (e.g. one it just created).
+
+        ``history``, when given, is the run's whole log (a run just created has one event),
+        which spares the driver a read.
+        """
         self._ensure_background()
+        self._recently_finished.pop(run.run_id, None)
         if run.run_id in self._drivers:
             return
         try:
@@ -97,7 +107,7 @@ class LocalExecutor:
             self._log_unknown(run.workflow_name)
             task = asyncio.get_running_loop().create_task(self._release(run.run_id))
         else:
-            driver = RunDriver(self.engine, run, workflow)
+            driver = RunDriver(self.engine, run, workflow, history)
             self._driver_objects[run.run_id] = driver
             task = asyncio.get_running_loop().create_task(driver.drive(), name=run.run_id)
         self._drivers[run.run_id] = task
@@ -106,13 +116,21 @@ class LocalExecutor:
     def wake(self, run_id: str | None = None) -> None:
         """Look at storage now rather than at the next poll (a run became due or changed)."""
         self._ensure_background()
+        if run_id is not None:
+            self._recently_finished.pop(run_id, None)  # e.g. resumed: it has not ended now
         driver = self._driver_objects.get(run_id) if run_id else None
         if driver is not None:
             driver.poke()
         self._wake.set()
 
     async def wait_finished(self, run_id: str, within: float) -> None:
-        """Wait up to ``within`` seconds for a run driven here to end (returns early otherwise)."""
+        """Wait up to ``within`` seconds for the run to end or its driver here to stop.
+
+        Returns at once if the run ended here a moment ago; callers read storage afterwards.
+        """
+        if run_id in self._recently_finished:
+            await asyncio.sleep(0)  # still a yield point for callers that loop on this
+            return
         waiter = asyncio.get_running_loop().create_future()
         self._finished_waiters.setdefault(run_id, []).append(waiter)
         try:
@@ -126,6 +144,10 @@ class LocalExecutor:
                 waiters.remove(waiter)
             if not waiters:
                 self._finished_waiters.pop(run_id, None)
+
+    def has_capacity(self) -> bool:
+        """True while this process drives fewer runs than ``max_concurrent_runs``."""
+        return len(self._drivers) < self.max_concurrent_runs
 
     def is_driving(self, run_id: str) -> bool:
         """True if this process currently drives the run."""
@@ -237,7 +259,7 @@ class LocalExecutor:
             for run_id in set(held) - kept:
                 task = self._drivers.get(run_id)
                 driver = self._driver_objects.get(run_id)
-                if driver is not None and driver.finished:
+                if driver is not None and not driver.holds_lease:
                     continue  # it released the lease itself, with its last commit
                 if task is not None:
                     _log.warning("lost the lease of run %s; dropping it", run_id)
@@ -261,11 +283,18 @@ class LocalExecutor:
     def _driver_done(self, run_id: str) -> None:
         task = self._drivers.pop(run_id, None)
         self._driver_objects.pop(run_id, None)
+        self._release_waiters(run_id)  # suspended or lost: waiters look at storage again
         if task is not None and not task.cancelled() and task.exception() is not None:
             _log.error("driver of run %s crashed", run_id, exc_info=task.exception())
         self._wake.set()
 
     def _finished(self, run_id: str) -> None:
+        self._recently_finished[run_id] = None
+        if len(self._recently_finished) > _RECENTLY_FINISHED:
+            self._recently_finished.popitem(last=False)
+        self._release_waiters(run_id)
+
+    def _release_waiters(self, run_id: str) -> None:
         for waiter in self._finished_waiters.pop(run_id, []):
             if not waiter.done():
                 waiter.set_result(None)

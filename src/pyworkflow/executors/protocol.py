@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pyworkflow.storage.protocol import RunRecord
+from pyworkflow.storage.protocol import EventRecord, RunRecord
 
 __all__ = ["Executor"]
 
@@ -26,7 +26,10 @@ class Executor(Protocol):
     def lease_until(self) -> float:
         """The expiry of a lease taken now."""
 
-    def submit(self, run: RunRecord) -> None:
+    def has_capacity(self) -> bool:
+        """Whether a run created now should be leased to this executor and driven at once."""
+
+    def submit(self, run: RunRecord, history: list[EventRecord] | None = None) -> None:
         """Start driving a run whose lease this executor's owner holds."""
 
     def wake(self, run_id: str | None = None) -> None:
@@ -34,6 +37,9 @@ class Executor(Protocol):
 
     async def wait_finished(self, run_id: str, within: float) -> None:
         """Wait up to ``within`` seconds for a run to end (may return early)."""
+
+    def is_driving(self, run_id: str) -> bool:
+        """True if this executor is driving the run right now."""
 
     async def serve(self) -> None:
         """Work until cancelled."""

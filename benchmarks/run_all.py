@@ -1,0 +1,156 @@
+"""Run every benchmark, each in its own process, and print a table of the ratios.
+
+Usage: ``.venv/bin/python benchmarks/run_all.py [--only B1,B3] [--json results.json]``
+
+Each benchmark prints its own figures and a ``RESULT {...}`` line; this script collects those.
+Every figure is a ratio against a baseline measured in the same run on the same disk (see
+_baseline.py); the machine may be shared, so each benchmark interleaves baseline and subject
+and reports medians. Always exits 0: these are measurements, not tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sqlite3
+import subprocess
+import sys
+import time
+from typing import Any
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+BENCHES = [
+    ("baseline", "_baseline.py"),
+    ("B0", "b0_transaction_shapes.py"),
+    ("B1", "b1_sequential.py"),
+    ("B2", "b2_concurrent.py"),
+    ("B3", "b3_replay.py"),
+    ("B4", "b4_memory.py"),
+]
+
+
+def run(script: str) -> tuple[dict[str, Any] | None, float, str]:
+    begin = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, os.path.join(HERE, script)], capture_output=True, text=True, check=False
+    )
+    elapsed = time.perf_counter() - begin
+    result = None
+    for line in proc.stdout.splitlines():
+        if line.startswith("RESULT "):
+            result = json.loads(line[len("RESULT ") :])
+        else:
+            print(line)
+    if proc.returncode != 0:
+        print(proc.stderr[-3000:])
+    return result, elapsed, proc.stderr
+
+
+def table(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    b = results.get("baseline")
+    if b:
+        rows.append(("floor: raw sqlite3 INSERT+COMMIT", f"{b['sqlite3_us']:.0f} us", "-", "-"))
+        rows.append(
+            (
+                "aiosqlite INSERT+COMMIT",
+                f"{b['aiosqlite_us']:.0f} us",
+                f"{b['aiosqlite_ratio']:.2f}x",
+                "-",
+            )
+        )
+    b0 = results.get("B0")
+    if b0:
+        for name, r in b0["shapes"].items():
+            rows.append((f"B0 {name}", f"{r['us']:.0f} us", f"{r['ratio']:.2f}x", "-"))
+    r = results.get("B1")
+    if r:
+        rows.append(
+            (
+                "B1 sequential: time per step",
+                f"{r['step_us']:.0f} us",
+                f"{r['ratio']:.2f}x",
+                f"{r['target']}: {_met(r['met'])}",
+            )
+        )
+    r = results.get("B2")
+    if r:
+        rows.append(
+            (
+                "B2 concurrent: steps/s vs commits/s",
+                f"{r['steps_per_s']:,.0f} steps/s",
+                f"{r['ratio']:.2f}x",
+                f"{r['target']}: {_met(r['met'])}",
+            )
+        )
+    r = results.get("B3")
+    if r:
+        for n, row in r["rows"].items():
+            rows.append(
+                (
+                    f"B3 resume {int(n):,} steps ({int(row['events']):,} events)",
+                    f"{row['total'] * 1e3:,.0f} ms",
+                    f"{row['ratio']:.1f}x json",
+                    f"{r['target']}: {_met(r['met'])}" if n == "10000" else "-",
+                )
+            )
+        growth = ", ".join(f"{k}: {v:.2f}" for k, v in r["growth"].items())
+        rows.append(
+            ("B3 growth exponents (1 = linear)", growth, "-", f"linear: {_met(r['linear'])}")
+        )
+    r = results.get("B4")
+    if r:
+        rows.append(
+            (
+                f"B4 RSS of {r['runs']:,} sleeping runs",
+                f"+{r['delta']:.1f} MB",
+                f"{r['idle']:.0f} -> {r['held']:.0f} MB",
+                f"{r['target']}: {_met(r['met'])}",
+            )
+        )
+    return rows
+
+
+def _met(ok: bool | None) -> str:
+    return "MET" if ok else "MISSED"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated names, e.g. B1,B3")
+    parser.add_argument("--json", help="also write the collected results to this file")
+    args = parser.parse_args()
+    only = None if not args.only else {n.strip() for n in args.only.split(",")}
+    results: dict[str, dict[str, Any]] = {}
+    for name, script in BENCHES:
+        if only and name not in only:
+            continue
+        print(f"=== {name} ({script})", flush=True)
+        result, elapsed, _ = run(script)
+        print(f"    ({elapsed:.0f} s)\n", flush=True)
+        if result is not None:
+            results[name] = result
+    stamp = datetime.datetime.now().astimezone().isoformat(timespec="minutes")
+    print(
+        f"Summary, {stamp}, Python {platform.python_version()}, SQLite "
+        f"{sqlite3.sqlite_version}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}"
+    )
+    rows = table(results)
+    widths = [
+        max(len(r[i]) for r in [("benchmark", "measured", "ratio", "target"), *rows])
+        for i in range(4)
+    ]
+    for row in [("benchmark", "measured", "ratio", "target"), *rows]:
+        print("  " + "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump({"when": stamp, "results": results}, fh, indent=2)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
