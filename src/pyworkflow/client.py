@@ -250,6 +250,9 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
     executor = runtime.executor
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = 0.02
+    if executor.is_driving(run_id):
+        # Driven here: wait for its end before the first read, which is then usually the last.
+        await executor.wait_finished(run_id, 3600.0 if timeout is None else timeout)
     while True:
         record = await _get(run_id)
         if record.status is RunStatus.COMPLETED:

@@ -121,6 +121,10 @@ class FailingCommit:
     def in_transaction(self) -> bool:
         return self.raw.in_transaction
 
+    @property
+    def total_changes(self) -> int:
+        return self.raw.total_changes
+
 
 async def test_a_failed_commit_fails_every_job_of_the_batch(
     store: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
@@ -415,3 +419,28 @@ def test_storage_url_options() -> None:
         storage_from_url("sqlite:///x.db?sync=1")
     with pytest.raises(ConfigurationError, match="'5 parsecs'"):
         storage_from_url("sqlite:///x.db?synchronous=5 parsecs")
+
+
+async def test_a_job_that_fails_after_writing_is_undone_alone(store: SQLiteStorage) -> None:
+    # The batch first runs without savepoints; a job failing after its first write makes the
+    # whole batch run again with a savepoint per job, so only that job's writes are undone.
+    for run_id in ("a", "b"):
+        await start_leased(store, run_id)
+
+    def write_then_fail(conn: Any) -> None:
+        conn.exec_driver_sql("UPDATE runs SET workflow_name = 'broken' WHERE run_id = 'a'")
+        raise RuntimeError("failed after writing")
+
+    gate = threading.Event()
+    held = asyncio.ensure_future(store._call(lambda _conn: gate.wait(5), sqlite_module._Job.ALONE))
+    failing = asyncio.ensure_future(store._call(write_then_fail, sqlite_module._Job.WRITE))
+    good = asyncio.ensure_future(store.append(step("b", 1)))
+    await asyncio.sleep(0.05)
+    gate.set()
+    await held
+    with pytest.raises(RuntimeError, match="failed after writing"):
+        await failing
+    assert (await good).last_seq == 3
+    record = await store.get_run("a")
+    assert record is not None
+    assert record.workflow_name != "broken"

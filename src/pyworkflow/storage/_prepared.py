@@ -13,6 +13,7 @@ boundary either way).
 
 from __future__ import annotations
 
+import collections
 from typing import Any
 
 import sqlalchemy as sa
@@ -57,6 +58,22 @@ class PreparedStatement:
         finally:
             cursor.close()
 
+    def first_named(self, conn: sa.Connection, params: dict[str, Any]) -> Any:
+        """Like :meth:`first`, but the row's columns are attributes (a named tuple)."""
+        compiled = self._compiled(conn)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(compiled.text, compiled.args(params))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            if compiled.row_type is None:
+                names = [column[0] for column in cursor.description]
+                compiled.row_type = collections.namedtuple("Row", names)  # type: ignore[misc]
+            return compiled.row_type._make(row)
+        finally:
+            cursor.close()
+
     def many(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         """Execute once per parameter set (one ``executemany``)."""
         compiled = self._compiled(conn)
@@ -70,7 +87,7 @@ class PreparedStatement:
 class _Compiled:
     """One dialect's SQL text of a :class:`PreparedStatement`, and how to lay out its parameters."""
 
-    __slots__ = ("literals", "names", "procs", "text")
+    __slots__ = ("literals", "names", "procs", "row_type", "text")
 
     def __init__(
         self,
@@ -80,6 +97,7 @@ class _Compiled:
         procs: dict[str, Any],
     ) -> None:
         self.text, self.names, self.literals, self.procs = text, names, literals, procs
+        self.row_type: Any = None  # the named tuple of a SELECT's rows, made on first use
 
     def args(self, params: dict[str, Any]) -> Any:
         """The driver's parameters: a tuple for positional paramstyles, else a dict."""

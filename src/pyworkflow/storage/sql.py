@@ -135,7 +135,7 @@ def create_run_txn(conn: sa.Connection, run: NewRun) -> tuple[RunRecord, bool]:
     values = {name: getattr(record, name) for name in _RUN_FIELDS}
     values["status"] = record.status.value
     values["args"] = _dumps(run.args)
-    conn.execute(INSERT_RUN, values)
+    INSERT_RUN.many(conn, [values])
     started = _event_row(run.run_id, 1, EventType.WORKFLOW_STARTED, run.started_payload, run.now)
     INSERT_EVENT.many(conn, [started])
     return record, True
@@ -313,7 +313,7 @@ def reopen_failed_run_txn(
 
 def get_run(conn: sa.Connection, run_id: str) -> RunRecord | None:
     """The run, or None."""
-    row = conn.execute(GET_RUN, {"b_run_id": run_id}).first()
+    row = GET_RUN.first_named(conn, {"b_run_id": run_id})
     return None if row is None else _run_from_row(row)
 
 

@@ -30,7 +30,7 @@ import sqlalchemy as sa
 from pyworkflow._engine.events import RunStatus
 from pyworkflow.exceptions import ConfigurationError, PyWorkflowError, StorageError
 from pyworkflow.storage import sql
-from pyworkflow.storage._dbthread import DatabaseThread, run_alone
+from pyworkflow.storage._dbthread import DatabaseThread, deliver_all, run_alone
 from pyworkflow.storage._dbthread import Job as _Job
 from pyworkflow.storage.migrate import (
     HEAD_REVISION,
@@ -67,35 +67,28 @@ def _translate(exc: BaseException, url: str) -> BaseException:
 
 
 def _run_batch(conn: sa.Connection, raw: sqlite3.Connection, batch: list[_Job], url: str) -> None:
-    """Run jobs in one ``BEGIN IMMEDIATE ... COMMIT``, each write in a SAVEPOINT; deliver each."""
+    """Run jobs in one ``BEGIN IMMEDIATE ... COMMIT``; each fails or succeeds alone; deliver each.
+
+    Jobs first run back to back. A job that fails before writing anything (a stale append, an
+    idempotency conflict: the common failures) needs no undo. Only when one fails after it
+    wrote is the transaction rolled back and the batch run again with a SAVEPOINT around each
+    job, so that failure undoes its own writes alone. Savepoints cost two statements per job,
+    a third of an append, so they are paid only when needed.
+    """
     # A caller cancelled before its job started gets nothing written (a benign racy read).
     batch = [job for job in batch if not job.future.cancelled()]
     if not any(job.kind == _Job.WRITE for job in batch):
-        for job in batch:
-            run_alone(conn, job, url, _translate)
+        deliver_all(batch, [run_alone(conn, job, url, _translate) for job in batch])
         return
-    outcomes: list[tuple[bool, Any]] = []
-    single = len(batch) == 1
     try:
         raw.execute("BEGIN IMMEDIATE")
-        for job in batch:
-            assert job.fn is not None
-            if single or job.kind == _Job.READ:
-                try:
-                    outcomes.append((True, job.fn(conn)))
-                except Exception as exc:
-                    outcomes.append((False, _translate(exc, url)))
-                continue
-            raw.execute("SAVEPOINT job")
-            try:
-                value = job.fn(conn)
-            except Exception as exc:
-                raw.execute("ROLLBACK TO job")
-                outcomes.append((False, _translate(exc, url)))
-            else:
-                outcomes.append((True, value))
-            raw.execute("RELEASE job")
-        if single and not outcomes[0][0]:
+        outcomes = _run_jobs(conn, raw, batch, url, isolate=False)
+        if outcomes is None:
+            raw.execute("ROLLBACK")
+            raw.execute("BEGIN IMMEDIATE")
+            outcomes = _run_jobs(conn, raw, batch, url, isolate=True)
+        assert outcomes is not None
+        if len(batch) == 1 and not outcomes[0][0]:
             raw.execute("ROLLBACK")
         else:
             raw.execute("COMMIT")
@@ -104,8 +97,32 @@ def _run_batch(conn: sa.Connection, raw: sqlite3.Connection, batch: list[_Job], 
             with contextlib.suppress(sqlite3.Error):
                 raw.execute("ROLLBACK")
         outcomes = [(False, _translate(exc, url)) for _ in batch]  # one exception per caller
-    for job, (ok, value) in zip(batch, outcomes, strict=True):
-        job.deliver(ok, value)
+    deliver_all(batch, outcomes)
+
+
+def _run_jobs(
+    conn: sa.Connection, raw: sqlite3.Connection, batch: list[_Job], url: str, *, isolate: bool
+) -> list[tuple[bool, Any]] | None:
+    """Each job's outcome; None if one failed after writing and ``isolate`` is off."""
+    outcomes: list[tuple[bool, Any]] = []
+    for job in batch:
+        assert job.fn is not None
+        if isolate:
+            raw.execute("SAVEPOINT job")
+        changes = raw.total_changes
+        try:
+            value = job.fn(conn)
+        except Exception as exc:
+            if isolate:
+                raw.execute("ROLLBACK TO job")
+            elif raw.total_changes != changes and len(batch) > 1:
+                return None
+            outcomes.append((False, _translate(exc, url)))
+        else:
+            outcomes.append((True, value))
+        if isolate:
+            raw.execute("RELEASE job")
+    return outcomes
 
 
 def _parse_path(path_or_url: str) -> str:

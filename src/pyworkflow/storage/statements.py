@@ -62,9 +62,9 @@ def _unindexed(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
 
 # --- fixed-shape statements, built once ---------------------------------------------------------
 
-GET_RUN = sa.select(runs).where(runs.c.run_id == _p("b_run_id", sa.String))
+GET_RUN = PreparedStatement(sa.select(runs).where(runs.c.run_id == _p("b_run_id", sa.String)))
 GET_RUN_BY_KEY = sa.select(runs).where(runs.c.idempotency_key == _p("b_key", sa.String))
-INSERT_RUN = sa.insert(runs)
+INSERT_RUN = PreparedStatement(sa.insert(runs))
 INSERT_EVENT = PreparedStatement(sa.insert(events))
 LOAD_EVENTS = (
     sa.select(events.c.seq, events.c.type, events.c.payload, events.c.created_at)
