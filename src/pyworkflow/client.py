@@ -137,33 +137,22 @@ async def start(
     runtime = await get_runtime()
     encoded = _encode_call(definition, args, kwargs, runtime.codec)
     executor = runtime.executor
-    now = executor.now()
-    # Lease the run to this process so it is driven at once, unless this process already
-    # drives as many runs as it may: then the run waits in storage for a free slot.
-    leased = executor.has_capacity()
     started = {
         "v": EVENT_FORMAT,
         "workflow": definition.name,
         "args": encoded,
         "idempotency_key": idempotency_key,
     }
-    record, created = await runtime.storage.create_run(
+    record, _ = await executor.create_run(
         NewRun(
             run_id=f"run_{uuid.uuid4().hex}",
             workflow_name=definition.name,
             args=encoded,
             started_payload=started,
-            now=now,
+            now=executor.now(),
             idempotency_key=idempotency_key,
-            lease_owner=executor.owner if leased else None,
-            lease_expires_at=executor.lease_until() if leased else None,
         )
     )
-    if created and leased:
-        first = EventRecord(record.run_id, 1, EventType.WORKFLOW_STARTED, started, now)
-        executor.submit(record, [first])
-    else:
-        executor.wake()
     return record.run_id
 
 

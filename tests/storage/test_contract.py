@@ -947,3 +947,29 @@ async def test_next_wake_at_counts_a_leased_run_from_when_it_can_be_recovered(
     await start(storage, "r2", now=T0 + 150)
     assert await storage.next_wake_at() == T0 + 150
     assert await storage.next_wake_at(workflow_names=["wf"]) == T0 + 150
+
+
+async def test_create_run_stores_the_first_turns_events_with_it(storage: Storage) -> None:
+    first = (
+        NewEvent(EventType.STEP_STARTED, {"v": 1, "step_id": "a#1", "attempt": 1}),
+        NewEvent(EventType.STEP_STARTED, {"v": 1, "step_id": "b#1", "attempt": 1}),
+    )
+    run = NewRun(
+        "first", "wf", [], {"v": 1}, now=100.0, lease_owner="w1", lease_expires_at=130.0,
+        first_events=first, status=RunStatus.RUNNING,
+    )
+    record, created = await storage.create_run(run)
+    assert created
+    assert (record.last_seq, record.status) == (3, RunStatus.RUNNING)
+    stored = await storage.get_run("first")
+    assert stored == record
+    events = await storage.load_events("first")
+    assert [(e.seq, e.type) for e in events] == [
+        (1, EventType.WORKFLOW_STARTED),
+        (2, EventType.STEP_STARTED),
+        (3, EventType.STEP_STARTED),
+    ]
+    assert events[2].payload == {"v": 1, "step_id": "b#1", "attempt": 1}
+    result = await storage.append(AppendWrite("first", "w1", 3, [], now=101.0,
+                                              lease_expires_at=131.0))
+    assert result.last_seq == 3

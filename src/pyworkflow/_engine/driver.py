@@ -101,6 +101,7 @@ class RunDriver:
         self._check_pending = False
         self._history = history
         self._holds_lease = True
+        self._prepared: Turn | None = None
 
     @property
     def holds_lease(self) -> bool:
@@ -128,13 +129,44 @@ class RunDriver:
 
     # --- the turn loop ---------------------------------------------------------------------
 
-    async def _drive(self) -> None:
+    def begin_new(self, started: EventRecord) -> tuple[NewEvent, ...]:
+        """For a run about to be stored: run its first turn now, before the run exists.
+
+        Returns the commands that turn issued, to be stored in the transaction that creates
+        the run (so a start costs no commit of its own); ``drive`` then launches them without
+        reading or replaying anything. Returns nothing when the first turn would end the run
+        at once: the run is then created plain and driven as usual.
+        """
+        self._seq = started.seq
+        activation = self._make_activation()
+        turn = activation.replay([started])
+        if turn.finished or activation.divergence is not None or not turn.events:
+            activation.close()
+            self._activation = None
+            self._history = [started]
+            return ()
+        self._prepared = turn
+        self._seq += len(turn.events)
+        busy = any(c.kind == "step" for c in turn.launch)
+        self._status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
+        return tuple(turn.events)
+
+    def discard(self) -> None:
+        """Let go of a driver that will not drive (its run was not created)."""
+        if self._activation is not None:
+            self._activation.close()
+            self._activation = None
+        self._prepared = None
+
+    @property
+    def status(self) -> RunStatus:
+        """The run's status as this driver last wrote it (or will, for a run being created)."""
+        return self._status
+
+    def _make_activation(self) -> WorkflowActivation:
         engine, run = self._engine, self._run
-        events = self._history or await engine.storage.load_events(run.run_id)
-        self._history = None
-        self._seq = events[-1].seq if events else run.last_seq
         call = engine.codec.decode(run.args)
-        activation = self._activation = WorkflowActivation(
+        self._activation = WorkflowActivation(
             run_id=run.run_id,
             workflow=self._workflow,
             args=tuple(call["args"]),
@@ -142,6 +174,22 @@ class RunDriver:
             codec=engine.codec,
             clock=engine.clock,
         )
+        return self._activation
+
+    async def _drive(self) -> None:
+        turn = self._prepared or await self._begin()
+        self._prepared = None
+        if turn is None:
+            return
+        await self._loop(turn)
+
+    async def _begin(self) -> Turn | None:
+        """Replay the log and commit the first turn; the turn to launch, or None if it ended."""
+        engine, run = self._engine, self._run
+        events = self._history or await engine.storage.load_events(run.run_id)
+        self._history = None
+        self._seq = events[-1].seq if events else run.last_seq
+        activation = self._make_activation()
         if run.recovery_count > engine.settings.max_recoveries:
             reason = (
                 f"run {run.run_id!r} was taken over {run.recovery_count} times without "
@@ -151,23 +199,25 @@ class RunDriver:
             await self._finish_failed(
                 {"type": "RecoveryLimitExceeded", "message": reason, "traceback": ""}
             )
-            return
+            return None
         turn = activation.replay(events)
         if activation.divergence is not None:
             self._log.error("%s", activation.divergence)
             await self._finish_failed(error_record(activation.divergence))
-            return
+            return None
         if run.cancel_requested and not activation.cancelled and not turn.finished:
             turn = _merge(turn, activation.request_cancel(run.cancel_reason))
-        # Always commit after a replay: it renews the lease, records any new commands and
-        # shows the run as running (or suspended) again after a take-over.
         for command in turn.launch:
             if command.kind == "step" and command.attempt == 0:
                 # Re-opened by resume(): its fresh budget starts with a logged attempt 1.
                 turn.events.append(_next_attempt(command))
+        # Always commit after a replay: it renews the lease, records any new commands and
+        # shows the run as running (or suspended) again after a take-over.
         await self._commit(turn, progressed=False)
-        if turn.finished:
-            return
+        return None if turn.finished else turn
+
+    async def _loop(self, turn: Turn) -> None:
+        """Launch what the code issued, then turn outcomes into commits until the run lets go."""
         self._launch(turn.launch)
         while True:
             if self._running_steps == 0 and self._suspend_due():

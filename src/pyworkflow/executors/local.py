@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import socket
@@ -21,10 +22,10 @@ from collections import OrderedDict
 from pyworkflow import registry
 from pyworkflow._engine.clock import Clock, SystemClock
 from pyworkflow._engine.driver import Engine, EngineSettings, RunDriver
-from pyworkflow._engine.events import RunStatus
+from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.exceptions import PyWorkflowError, WorkflowNotFoundError
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord, RunRecord, Storage
+from pyworkflow.storage.protocol import EventRecord, NewRun, RunRecord, Storage
 
 __all__ = ["LocalExecutor"]
 
@@ -91,12 +92,45 @@ class LocalExecutor:
 
     # --- driving runs ----------------------------------------------------------------------------
 
-    def submit(self, run: RunRecord, history: list[EventRecord] | None = None) -> None:
-        """Drive a run this process holds the lease of (e.g. one it just created).
+    async def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        """Store a new run and, room permitting, drive it here at once.
 
-        ``history``, when given, is the run's whole log (a run just created has one event),
-        which spares the driver a read.
+        The workflow's first turn runs before the run is stored, and the commands it issues
+        go into the transaction that creates the run: a start costs no commit of its own.
+        Past ``max_concurrent_runs`` the run is stored unleased and the claim loop takes it
+        when a slot frees. Returns the stored run and whether it was created (False: the
+        idempotency key named an existing run).
         """
+        storage = self.engine.storage
+        workflow = registry.get_workflow(new.workflow_name)
+        if not self.has_capacity():
+            record, created = await storage.create_run(new)
+            self.wake()
+            return record, created
+        leased = dataclasses.replace(
+            new, lease_owner=self.owner, lease_expires_at=self.lease_until()
+        )
+        driver = RunDriver(self.engine, leased.initial_record(), workflow)
+        started = EventRecord(
+            new.run_id, 1, EventType.WORKFLOW_STARTED, new.started_payload, new.now
+        )
+        first = driver.begin_new(started)
+        if first:
+            leased = dataclasses.replace(leased, first_events=first, status=driver.status)
+        try:
+            record, created = await storage.create_run(leased)
+        except BaseException:
+            driver.discard()
+            raise
+        if created:
+            self._adopt(run_id=record.run_id, driver=driver)
+        else:
+            driver.discard()
+            self.wake()
+        return record, created
+
+    def submit(self, run: RunRecord) -> None:
+        """Drive a run this process holds the lease of (e.g. one it just claimed)."""
         self._ensure_background()
         self._recently_finished.pop(run.run_id, None)
         if run.run_id in self._drivers:
@@ -107,11 +141,18 @@ class LocalExecutor:
             self._log_unknown(run.workflow_name)
             task = asyncio.get_running_loop().create_task(self._release(run.run_id))
         else:
-            driver = RunDriver(self.engine, run, workflow, history)
-            self._driver_objects[run.run_id] = driver
-            task = asyncio.get_running_loop().create_task(driver.drive(), name=run.run_id)
+            self._adopt(run.run_id, RunDriver(self.engine, run, workflow))
+            return
         self._drivers[run.run_id] = task
         task.add_done_callback(lambda _: self._driver_done(run.run_id))
+
+    def _adopt(self, run_id: str, driver: RunDriver) -> None:
+        self._ensure_background()
+        self._recently_finished.pop(run_id, None)
+        self._driver_objects[run_id] = driver
+        task = asyncio.get_running_loop().create_task(driver.drive(), name=run_id)
+        self._drivers[run_id] = task
+        task.add_done_callback(lambda _: self._driver_done(run_id))
 
     def wake(self, run_id: str | None = None) -> None:
         """Look at storage now rather than at the next poll (a run became due or changed)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pyworkflow.storage.protocol import EventRecord, RunRecord
+from pyworkflow.storage.protocol import NewRun, RunRecord
 
 __all__ = ["Executor"]
 
@@ -26,10 +26,13 @@ class Executor(Protocol):
     def lease_until(self) -> float:
         """The expiry of a lease taken now."""
 
+    async def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        """Store a new run (idempotently) and have it driven; see ``Storage.create_run``."""
+
     def has_capacity(self) -> bool:
         """Whether a run created now should be leased to this executor and driven at once."""
 
-    def submit(self, run: RunRecord, history: list[EventRecord] | None = None) -> None:
+    def submit(self, run: RunRecord) -> None:
         """Start driving a run whose lease this executor's owner holds."""
 
     def wake(self, run_id: str | None = None) -> None:

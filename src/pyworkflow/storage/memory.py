@@ -96,15 +96,11 @@ class MemoryStorage:
         if run.run_id in self._runs:
             raise StorageError(f"a run with id {run.run_id!r} already exists")
         record = dataclasses.replace(run.initial_record(), args=_copy(run.args))
-        started = EventRecord(
-            run_id=run.run_id,
-            seq=1,
-            type=EventType.WORKFLOW_STARTED,
-            payload=_copy(run.started_payload),
-            created_at=run.now,
-        )
         self._runs[run.run_id] = record
-        self._events[run.run_id] = [started]
+        self._events[run.run_id] = [
+            EventRecord(run.run_id, seq, type_, _copy(payload), run.now)
+            for seq, type_, payload in run.initial_events()
+        ]
         if run.idempotency_key is not None:
             self._keys[run.idempotency_key] = run.run_id
         return _copy(record), True

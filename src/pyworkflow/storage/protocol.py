@@ -87,7 +87,7 @@ class RunRecord:
 
 @dataclass(frozen=True, slots=True)
 class NewRun:
-    """A run to create together with its first event (WORKFLOW_STARTED, seq 1).
+    """A run to create together with its first events (WORKFLOW_STARTED at seq 1, ...).
 
     ``lease_owner``/``lease_expires_at`` let the starting process claim the run in the same
     transaction, so it can run it at once without a second round trip.
@@ -102,6 +102,17 @@ class NewRun:
     parent_run_id: str | None = None
     lease_owner: str | None = None
     lease_expires_at: float | None = None
+    first_events: tuple[NewEvent, ...] = ()
+    status: RunStatus = RunStatus.PENDING
+
+    def initial_events(self) -> list[tuple[int, EventType, dict[str, Any]]]:
+        """``(seq, type, payload)`` of the events the run starts with.
+
+        WORKFLOW_STARTED, then ``first_events``: the commands its starter's first turn issued,
+        stored in the same transaction so that starting a run costs no commit of its own.
+        """
+        started = (1, EventType.WORKFLOW_STARTED, self.started_payload)
+        return [started, *((seq, e.type, e.payload) for seq, e in enumerate(self.first_events, 2))]
 
     def initial_record(self) -> RunRecord:
         """The row this run starts as: pending, seq 1, leased when a lease was given."""
@@ -109,7 +120,7 @@ class NewRun:
         return RunRecord(
             run_id=self.run_id,
             workflow_name=self.workflow_name,
-            status=RunStatus.PENDING,
+            status=self.status,
             args=self.args,
             result=None,
             error=None,
@@ -124,7 +135,7 @@ class NewRun:
             lease_owner=self.lease_owner if leased else None,
             lease_expires_at=self.lease_expires_at if leased else None,
             recovery_count=0,
-            last_seq=1,
+            last_seq=1 + len(self.first_events),
             signal_seq=0,
             cancel_requested=False,
             cancel_reason=None,

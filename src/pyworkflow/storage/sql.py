@@ -136,8 +136,10 @@ def create_run_txn(conn: sa.Connection, run: NewRun) -> tuple[RunRecord, bool]:
     values["status"] = record.status.value
     values["args"] = _dumps(run.args)
     INSERT_RUN.many(conn, [values])
-    started = _event_row(run.run_id, 1, EventType.WORKFLOW_STARTED, run.started_payload, run.now)
-    INSERT_EVENT.many(conn, [started])
+    INSERT_EVENT.many(
+        conn,
+        [_event_row(run.run_id, seq, t, p, run.now) for seq, t, p in run.initial_events()],
+    )
     return record, True
 
 
