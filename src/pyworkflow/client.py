@@ -239,11 +239,13 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
     executor = runtime.executor
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = 0.02
+    ended: RunRecord | None = None
     if executor.is_driving(run_id):
-        # Driven here: wait for its end before the first read, which is then usually the last.
+        # Driven here: wait for its end, then take the row this process just committed.
         await executor.wait_finished(run_id, 3600.0 if timeout is None else timeout)
+        ended = executor.ended_here(run_id)
     while True:
-        record = await _get(run_id)
+        record, ended = ended or await _get(run_id), None
         if record.status is RunStatus.COMPLETED:
             return runtime.codec.decode(record.result)
         if record.status is RunStatus.FAILED:

@@ -13,6 +13,7 @@ result is handed to the workflow only together with the append that logs it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -60,7 +61,8 @@ class Engine:
     clock: Clock
     owner: str
     settings: EngineSettings = field(default_factory=EngineSettings)
-    on_finished: Callable[[str], None] = lambda run_id: None
+    on_finished: Callable[[RunRecord], None] = lambda record: None
+    """Called with the run's row as just committed, once it has ended."""
 
     def lease_until(self) -> float:
         """The expiry of a lease taken or renewed now."""
@@ -465,7 +467,20 @@ class RunDriver:
         self._holds_lease = not (release or turn.finished)
         if turn.finished:
             self._log.info("workflow %s", status.value)
-            engine.on_finished(self._run.run_id)
+            engine.on_finished(
+                dataclasses.replace(
+                    self._run,
+                    status=status,
+                    result=turn.result if status is RunStatus.COMPLETED else None,
+                    error=error if status is RunStatus.FAILED else None,
+                    updated_at=now,
+                    completed_at=now,
+                    wake_at=None,
+                    lease_owner=None,
+                    lease_expires_at=None,
+                    last_seq=result.last_seq,
+                )
+            )
         elif result.signal_seq > self._signals_seen:
             self.poke()  # an outside writer touched the run; _check_signals reads what
 

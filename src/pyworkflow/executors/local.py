@@ -71,7 +71,7 @@ class LocalExecutor:
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._driver_objects: dict[str, RunDriver] = {}
         self._finished_waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._recently_finished: OrderedDict[str, None] = OrderedDict()
+        self._recently_finished: OrderedDict[str, RunRecord] = OrderedDict()
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._unknown_logged: set[str] = set()
@@ -185,6 +185,13 @@ class LocalExecutor:
                 waiters.remove(waiter)
             if not waiters:
                 self._finished_waiters.pop(run_id, None)
+
+    def ended_here(self, run_id: str) -> RunRecord | None:
+        """The row of a run that ended here a moment ago, as committed; None otherwise.
+
+        Spares the caller of ``get_workflow_result`` a read of what this process just wrote.
+        """
+        return self._recently_finished.get(run_id)
 
     def has_capacity(self) -> bool:
         """True while this process drives fewer runs than ``max_concurrent_runs``."""
@@ -329,8 +336,9 @@ class LocalExecutor:
             _log.error("driver of run %s crashed", run_id, exc_info=task.exception())
         self._wake.set()
 
-    def _finished(self, run_id: str) -> None:
-        self._recently_finished[run_id] = None
+    def _finished(self, record: RunRecord) -> None:
+        run_id = record.run_id
+        self._recently_finished[run_id] = record
         if len(self._recently_finished) > _RECENTLY_FINISHED:
             self._recently_finished.popitem(last=False)
         self._release_waiters(run_id)

@@ -29,6 +29,9 @@ class Executor(Protocol):
     async def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
         """Store a new run (idempotently) and have it driven; see ``Storage.create_run``."""
 
+    def ended_here(self, run_id: str) -> RunRecord | None:
+        """The committed row of a run that just ended in this executor, if it remembers it."""
+
     def has_capacity(self) -> bool:
         """Whether a run created now should be leased to this executor and driven at once."""
 
