@@ -74,6 +74,16 @@ class PreparedStatement:
         finally:
             cursor.close()
 
+    def all(self, conn: sa.Connection, params: dict[str, Any]) -> list[Any]:
+        """Execute with one set of parameters; every row as a plain tuple."""
+        compiled = self._compiled(conn)
+        cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(compiled.text, compiled.args(params))
+            return list(cursor.fetchall())
+        finally:
+            cursor.close()
+
     def many(self, conn: sa.Connection, rows: list[dict[str, Any]]) -> None:
         """Execute once per parameter set (one ``executemany``)."""
         compiled = self._compiled(conn)

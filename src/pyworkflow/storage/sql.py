@@ -338,17 +338,16 @@ def list_runs(
 
 def load_events(conn: sa.Connection, run_id: str, after_seq: int = 0) -> list[EventRecord]:
     """Events of a run with ``seq > after_seq``, in seq order."""
-    rows = conn.execute(LOAD_EVENTS, {"b_run_id": run_id, "b_after": after_seq})
+    rows = LOAD_EVENTS.all(conn, {"b_run_id": run_id, "b_after": after_seq})
+    types = _EVENT_TYPES
+    # Hot on every resume (B3): plain tuples, and the enum looked up in a dict.
     return [
-        EventRecord(
-            run_id=run_id,
-            seq=row.seq,
-            type=EventType(row.type),
-            payload=_loads(row.payload),
-            created_at=float(row.created_at),
-        )
-        for row in rows
+        EventRecord(run_id, seq, types[type_], _loads(payload), float(created_at))
+        for seq, type_, payload, created_at in rows
     ]
+
+
+_EVENT_TYPES = {t.value: t for t in EventType}
 
 
 def next_wake_at(

@@ -66,7 +66,7 @@ GET_RUN = PreparedStatement(sa.select(runs).where(runs.c.run_id == _p("b_run_id"
 GET_RUN_BY_KEY = sa.select(runs).where(runs.c.idempotency_key == _p("b_key", sa.String))
 INSERT_RUN = PreparedStatement(sa.insert(runs))
 INSERT_EVENT = PreparedStatement(sa.insert(events))
-LOAD_EVENTS = (
+LOAD_EVENTS = PreparedStatement(
     sa.select(events.c.seq, events.c.type, events.c.payload, events.c.created_at)
     .where(events.c.run_id == _p("b_run_id", sa.String), events.c.seq > _p("b_after", sa.Integer))
     .order_by(events.c.seq)
