@@ -6,7 +6,6 @@ a typed error and leaves storage untouched.
 
 from __future__ import annotations
 
-import inspect
 import time
 import uuid
 from collections.abc import Collection
@@ -103,7 +102,7 @@ def _encode_call(
     wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], codec: Any
 ) -> Any:
     try:
-        bound = inspect.signature(wf.fn).bind(*args, **kwargs)
+        bound = wf.signature.bind(*args, **kwargs)
     except TypeError as exc:
         raise InputError(f"workflow {wf.name!r} cannot take these arguments: {exc}") from exc
     for name, value in bound.arguments.items():
