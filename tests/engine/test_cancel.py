@@ -98,3 +98,39 @@ async def test_cancel_of_a_completed_run_returns_false(pw: Storage) -> None:
     assert await pyworkflow.cancel_workflow(run_id) is False
     assert (await pyworkflow.get_workflow_run(run_id)).status is RunStatus.COMPLETED
     assert await events_of(run_id) == events
+
+
+async def test_a_cancelled_runs_log_replays_to_the_same_end(pw: Storage) -> None:
+    # Replay (a take-over, the replay checker) must reach the same end from the log alone.
+    from pyworkflow._engine.activation import WorkflowActivation
+    from pyworkflow.serialization import Codec
+
+    started.clear()
+    run_id = await pyworkflow.start(tc_two_steps)
+    deadline = time.monotonic() + 3
+    while not started:
+        assert time.monotonic() < deadline, "the first step never started"
+        await asyncio.sleep(0.01)
+    await pyworkflow.cancel_workflow(run_id, reason="stop")
+    with pytest.raises(WorkflowCancelledError):
+        await pyworkflow.get_workflow_result(run_id, timeout=10)
+    log = await pw.load_events(run_id)
+
+    class Clock:
+        def now(self) -> float:
+            return 0.0
+
+        async def sleep_until(self, deadline: float) -> None:
+            raise AssertionError("replay needs no timer")
+
+    activation = WorkflowActivation(
+        run_id=run_id, workflow=tc_two_steps, args=(), kwargs={}, codec=Codec(), clock=Clock()
+    )
+    try:
+        turn = activation.replay(log)
+        assert activation.divergence is None
+        assert turn.finished
+        assert turn.cancelled
+        assert turn.events == [], "everything the code did is already in the log"
+    finally:
+        activation.close()

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine.activation import Command, Turn, WorkflowActivation
 from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
-from pyworkflow._engine.context import StepContext
+from pyworkflow._engine.context import StepContext, current_activation, current_step
 from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
 from pyworkflow._engine.failures import error_record, rebuild_error
 from pyworkflow.exceptions import CancellationError, ConcurrencyConflictError, PyWorkflowError
@@ -104,6 +104,7 @@ class RunDriver:
         self._history = history
         self._holds_lease = True
         self._prepared: Turn | None = None
+        self._inline: tuple[Command, StepContext] | None = None
 
     @property
     def holds_lease(self) -> bool:
@@ -213,6 +214,7 @@ class RunDriver:
             if command.kind == "step" and command.attempt == 0:
                 # Re-opened by resume(): its fresh budget starts with a logged attempt 1.
                 turn.events.append(_next_attempt(command))
+        turn = self._refuse_unstarted(turn)
         # Always commit after a replay: it renews the lease, records any new commands and
         # shows the run as running (or suspended) again after a take-over.
         await self._commit(turn, progressed=False)
@@ -226,12 +228,17 @@ class RunDriver:
                 await self._commit(Turn(), progressed=False, release=True)
                 self._log.info("suspended until %s", min(self._timers.values()))
                 return
-            turn = self._apply(await self._inbox.get())
+            item = await self._next_item()
+            turn = Turn()
+            if self._check_pending:
+                # Before the outcomes: a cancel seen now is logged ahead of what the code
+                # does next, so the next primitive raises CancellationError.
+                self._check_pending = False
+                turn = await self._check_signals()
+            turn = _merge(turn, self._apply(item))
             while not self._inbox.empty() and not turn.finished:
                 turn = _merge(turn, self._apply(self._inbox.get_nowait()))
-            if self._check_pending and not turn.finished:
-                self._check_pending = False
-                turn = _merge(turn, await self._check_signals())
+            turn = self._refuse_unstarted(turn)
             if not turn.events and not turn.finished:
                 continue
             await self._commit(turn, progressed=True)
@@ -353,20 +360,38 @@ class RunDriver:
                 self._start_timer(command, command.wake_at, "timer")
             elif command.retry_at is not None:
                 self._start_timer(command, command.retry_at, "retry_due")
-            elif (
-                activation.cancelled
-                and command.attempt <= 1
-                and command.command_id not in (self._tasks)
-            ):
-                self._cancel_unstarted(command)
             else:
-                self._start_attempt(command)
+                self._start_attempt(command, alone=len(commands) == 1)
 
-    def _cancel_unstarted(self, command: Command) -> None:
-        # A step not yet started is not started once the run is cancelled; the workflow sees
-        # CancellationError where it awaits it.
-        if not command.future.done():
-            command.future.set_exception(CancellationError(self._run.cancel_reason))
+    def _refuse_unstarted(self, turn: Turn) -> Turn:
+        """In a cancelled run, fail the steps about to start instead of starting them.
+
+        Each gets a logged STEP_FAILED carrying CancellationError, so the workflow sees the
+        error where it awaits the step, and a replay sees the same.
+        """
+        activation = self._activation
+        assert activation is not None
+        while activation.cancelled and not turn.finished:
+            unstarted = [
+                c
+                for c in turn.launch
+                if c.kind == "step" and c.retry_at is None and c.command_id not in self._tasks
+            ]
+            if not unstarted:
+                return turn
+            turn.launch = [c for c in turn.launch if c not in unstarted]
+            for command in unstarted:
+                error = CancellationError(self._run.cancel_reason)
+                event = NewEvent(
+                    EventType.STEP_FAILED,
+                    {
+                        "v": EVENT_FORMAT,
+                        "step_id": command.command_id,
+                        "error": error_record(error),
+                    },
+                )
+                turn = _merge(turn, activation.deliver(command.command_id, event, error=error))
+        return turn
 
     def _start_timer(self, command: Command, wake_at: float, kind: str) -> None:
         self._timers[command.command_id] = wake_at
@@ -378,7 +403,7 @@ class RunDriver:
 
         self._spawn(command.command_id, fire())
 
-    def _start_attempt(self, command: Command) -> None:
+    def _start_attempt(self, command: Command, *, alone: bool = False) -> None:
         definition = command.definition
         assert definition is not None
         attempt = max(command.attempt, 1)
@@ -386,14 +411,44 @@ class RunDriver:
         context = StepContext(
             self._run.run_id, self._run.workflow_name, command.command_id, command.name, attempt
         )
-        inbox, codec = self._inbox, self._engine.codec
         self._running_steps += 1
+        if alone and not self._tasks and self._inbox.empty():
+            # The only thing in flight: the loop awaits it directly (see _run_inline).
+            self._inline = (command, context)
+            return
+        inbox, codec = self._inbox, self._engine.codec
 
         async def execute() -> None:
             result = await run_attempt(definition, context, command.args, command.kwargs, codec)
             inbox.put_nowait(_Done(command, "attempt", result))
 
         self._spawn(command.command_id, execute(), attempt_context(context))
+
+    async def _next_item(self) -> _Done:
+        if self._inline is None:
+            return await self._inbox.get()
+        return await self._run_inline()
+
+    async def _run_inline(self) -> _Done:
+        """Run the one step in flight in the driver's own task.
+
+        A sequential workflow has one step in flight at a time; awaiting it here spares a
+        task, a queue hand-off and a loop iteration per step. The step still sees only its
+        step context, set around the call.
+        """
+        assert self._inline is not None
+        (command, context), self._inline = self._inline, None
+        assert command.definition is not None
+        activation_token = current_activation.set(None)
+        step_token = current_step.set(context)
+        try:
+            result = await run_attempt(
+                command.definition, context, command.args, command.kwargs, self._engine.codec
+            )
+        finally:
+            current_step.reset(step_token)
+            current_activation.reset(activation_token)
+        return _Done(command, "attempt", result)
 
     def _spawn(self, key: str, coro: Any, context: Any = None) -> None:
         task = asyncio.get_running_loop().create_task(coro, context=context)
@@ -517,12 +572,14 @@ def _next_attempt(command: Command) -> NewEvent:
 
 
 def _merge(first: Turn, second: Turn) -> Turn:
+    """``first`` followed by ``second``; the run's end, if either reached it, is kept."""
     first.events.extend(second.events)
     first.launch.extend(second.launch)
-    first.finished, first.result, first.error, first.cancelled = (
-        second.finished,
-        second.result,
-        second.error,
-        second.cancelled,
-    )
+    if second.finished:
+        first.finished, first.result, first.error, first.cancelled = (
+            True,
+            second.result,
+            second.error,
+            second.cancelled,
+        )
     return first

@@ -12,7 +12,7 @@ import importlib
 import traceback
 from typing import Any
 
-from pyworkflow.exceptions import StepFailedError
+from pyworkflow.exceptions import CancellationError, StepFailedError
 
 __all__ = ["error_record", "rebuild_error", "type_path"]
 
@@ -61,6 +61,8 @@ def rebuild_error(record: dict[str, Any], step_id: str) -> BaseException:
         cls = _import_class(type_name)
     except Exception:
         cls = None
+    if cls is CancellationError:
+        return CancellationError(message or None)
     if cls is not None and issubclass(cls, Exception):
         args = record.get("args")
         try:
