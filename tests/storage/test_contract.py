@@ -955,8 +955,15 @@ async def test_create_run_stores_the_first_turns_events_with_it(storage: Storage
         NewEvent(EventType.STEP_STARTED, {"v": 1, "step_id": "b#1", "attempt": 1}),
     )
     run = NewRun(
-        "first", "wf", [], {"v": 1}, now=100.0, lease_owner="w1", lease_expires_at=130.0,
-        first_events=first, status=RunStatus.RUNNING,
+        "first",
+        "wf",
+        [],
+        {"v": 1},
+        now=100.0,
+        lease_owner="w1",
+        lease_expires_at=130.0,
+        first_events=first,
+        status=RunStatus.RUNNING,
     )
     record, created = await storage.create_run(run)
     assert created
@@ -970,6 +977,7 @@ async def test_create_run_stores_the_first_turns_events_with_it(storage: Storage
         (3, EventType.STEP_STARTED),
     ]
     assert events[2].payload == {"v": 1, "step_id": "b#1", "attempt": 1}
-    result = await storage.append(AppendWrite("first", "w1", 3, [], now=101.0,
-                                              lease_expires_at=131.0))
+    result = await storage.append(
+        AppendWrite("first", "w1", 3, [], now=101.0, lease_expires_at=131.0)
+    )
     assert result.last_seq == 3
