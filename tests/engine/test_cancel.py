@@ -42,7 +42,8 @@ async def long_sleep(tok: str, seconds: float) -> str:
     return "woke"
 
 
-async def test_cancel_while_a_step_runs(pw: Storage) -> None:
+async def cancel_during_the_first_step() -> str:
+    """Start tc_two_steps, cancel it while its first step runs, wait for the end."""
     started.clear()
     run_id = await pyworkflow.start(tc_two_steps)
     deadline = time.monotonic() + 3
@@ -52,6 +53,11 @@ async def test_cancel_while_a_step_runs(pw: Storage) -> None:
     assert await pyworkflow.cancel_workflow(run_id, reason="stop") is True
     with pytest.raises(pyworkflow.WorkflowCancelledError, match="stop"):
         await pyworkflow.get_workflow_result(run_id, timeout=10)
+    return run_id
+
+
+async def test_cancel_while_a_step_runs(pw: Storage) -> None:
+    run_id = await cancel_during_the_first_step()
     assert started == ["first"], "a step not yet started is not started after a cancel"
     kinds = [e.type for e in await pyworkflow.get_workflow_events(run_id)]
     assert kinds[-3:] == [
@@ -105,15 +111,7 @@ async def test_a_cancelled_runs_log_replays_to_the_same_end(pw: Storage) -> None
     from pyworkflow._engine.activation import WorkflowActivation
     from pyworkflow.serialization import Codec
 
-    started.clear()
-    run_id = await pyworkflow.start(tc_two_steps)
-    deadline = time.monotonic() + 3
-    while not started:
-        assert time.monotonic() < deadline, "the first step never started"
-        await asyncio.sleep(0.01)
-    await pyworkflow.cancel_workflow(run_id, reason="stop")
-    with pytest.raises(WorkflowCancelledError):
-        await pyworkflow.get_workflow_result(run_id, timeout=10)
+    run_id = await cancel_during_the_first_step()
     log = await pw.load_events(run_id)
 
     class Clock:

@@ -13,6 +13,7 @@ import os
 import click
 
 from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.options import storage_option
 from pyworkflow.config import DEFAULT_STORAGE
 from pyworkflow.storage import SQLiteStorage, storage_from_url
 from pyworkflow.storage.migrate import HEAD_REVISION
@@ -26,13 +27,7 @@ def db() -> None:
 
 
 @db.command("upgrade")
-@click.option(
-    "--storage",
-    metavar="URL",
-    default=None,
-    help="Storage URL, e.g. sqlite:///app.db; default PYWORKFLOW_STORAGE, else "
-    "sqlite:///pyworkflow.db.",
-)
+@storage_option
 def upgrade(storage: str | None) -> None:
     """Create or migrate the schema of the storage at URL to this version's."""
     url = storage or os.environ.get("PYWORKFLOW_STORAGE") or DEFAULT_STORAGE

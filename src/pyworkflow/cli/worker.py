@@ -24,6 +24,7 @@ import click
 
 from pyworkflow import registry
 from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.options import storage_option
 from pyworkflow.config import configure, configured_modules, get_runtime, shutdown
 from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
 from pyworkflow.executors.local import LocalExecutor
@@ -50,13 +51,7 @@ def worker() -> None:
     help="Import path of a module defining workflows (repeatable); also PYWORKFLOW_MODULES, "
     "comma separated.",
 )
-@click.option(
-    "--storage",
-    metavar="URL",
-    default=None,
-    help="Storage URL, e.g. sqlite:///app.db; default PYWORKFLOW_STORAGE, else "
-    "sqlite:///pyworkflow.db.",
-)
+@storage_option
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
