@@ -19,8 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from pyworkflow._engine import entries
 from pyworkflow._engine.context import current_activation
-from pyworkflow._engine.events import EVENT_FORMAT, EventType
+from pyworkflow._engine.events import EventType
 from pyworkflow._engine.failures import error_record, rebuild_error
 from pyworkflow._engine.loop import WorkflowLoop
 from pyworkflow._engine.replay import (
@@ -153,8 +154,7 @@ class WorkflowActivation:
 
     def request_cancel(self, reason: str | None) -> Turn:
         """Log CANCELLATION_REQUESTED and raise CancellationError into pending timers."""
-        event = NewEvent(EventType.CANCELLATION_REQUESTED, {"v": EVENT_FORMAT, "reason": reason})
-        self._turn.events.append(event)
+        self._turn.events.append(entries.cancellation_requested(reason))
         self._apply_cancel(reason)
         self._quiet()
         return self._take_turn()
@@ -198,18 +198,7 @@ class WorkflowActivation:
         future = self._loop.create_future()
         command = Command("step", command_id, definition.name, future, definition, args, kwargs)
         if self._match(command):
-            self._turn.events.append(
-                NewEvent(
-                    EventType.STEP_STARTED,
-                    {
-                        "v": EVENT_FORMAT,
-                        "step_id": command_id,
-                        "name": definition.name,
-                        "attempt": 1,
-                        "args": encoded,
-                    },
-                )
-            )
+            self._turn.events.append(entries.step_started(command_id, definition.name, 1, encoded))
             command.attempt = 1
             self._turn.launch.append(command)
         return await future
@@ -220,16 +209,7 @@ class WorkflowActivation:
         future = self._loop.create_future()
         command = Command("sleep", command_id, "sleep", future, wake_at=wake_at)
         if self._match(command):
-            self._turn.events.append(
-                NewEvent(
-                    EventType.SLEEP_STARTED,
-                    {
-                        "v": EVENT_FORMAT,
-                        "sleep_id": command_id,
-                        "wake_at": wake_at,
-                    },
-                )
-            )
+            self._turn.events.append(entries.sleep_started(command_id, wake_at))
             self._turn.launch.append(command)
         await future
 
@@ -247,16 +227,7 @@ class WorkflowActivation:
             value: _T = self._codec.decode(logged.payload["value"])
             return value
         value = make()
-        self._turn.events.append(
-            NewEvent(
-                EventType.SIDE_EFFECT_RECORDED,
-                {
-                    "v": EVENT_FORMAT,
-                    "kind": kind,
-                    "value": self._codec.encode(value),
-                },
-            )
-        )
+        self._turn.events.append(entries.side_effect_recorded(kind, self._codec.encode(value)))
         return value
 
     def now(self) -> float:

@@ -18,11 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine.activation import Command, Turn, WorkflowActivation
-from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
-from pyworkflow._engine.context import StepContext, current_activation, current_step
-from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+from pyworkflow._engine import entries
+from pyworkflow._engine.activation import Turn, WorkflowActivation
+from pyworkflow._engine.events import RunStatus
 from pyworkflow._engine.failures import error_record, rebuild_error
+from pyworkflow._engine.inflight import Arrival, InFlight
 from pyworkflow.exceptions import CancellationError, ConcurrencyConflictError, PyWorkflowError
 from pyworkflow.logging import run_logger
 from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewEvent, RunRecord
@@ -69,15 +69,6 @@ class Engine:
         return self.clock.now() + self.settings.lease_seconds
 
 
-@dataclass(slots=True)
-class _Done:
-    """An inbox item: an attempt ended, or a timer or a signal fired."""
-
-    command: Command | None
-    kind: str
-    result: AttemptResult | None = None
-
-
 class RunDriver:
     """Executes the turns of one leased run until it lets the run go."""
 
@@ -94,17 +85,18 @@ class RunDriver:
         self._seq = run.last_seq
         self._signals_seen = run.signal_seq
         self._status = run.status
-        self._inbox: asyncio.Queue[_Done] = asyncio.Queue()
-        self._tasks: dict[str, asyncio.Task[None]] = {}
-        self._running_steps = 0
-        self._timers: dict[str, float] = {}
+        self._inflight = InFlight(
+            run_id=run.run_id,
+            workflow_name=run.workflow_name,
+            clock=engine.clock,
+            codec=engine.codec,
+        )
         self._log = run_logger(run.run_id, run.workflow_name)
         self._activation: WorkflowActivation | None = None
         self._check_pending = False
         self._history = history
         self._holds_lease = True
         self._prepared: Turn | None = None
-        self._inline: tuple[Command, StepContext] | None = None
 
     @property
     def holds_lease(self) -> bool:
@@ -126,7 +118,7 @@ class RunDriver:
             await self._hand_back()
             raise
         finally:
-            self._stop_tasks()
+            self._inflight.stop()
             if self._activation is not None:
                 self._activation.close()
 
@@ -213,7 +205,8 @@ class RunDriver:
         for command in turn.launch:
             if command.kind == "step" and command.attempt == 0:
                 # Re-opened by resume(): its fresh budget starts with a logged attempt 1.
-                turn.events.append(_next_attempt(command))
+                command.attempt += 1
+                turn.events.append(entries.step_started(command.command_id, command.name, 1))
         turn = self._refuse_unstarted(turn)
         # Always commit after a replay: it renews the lease, records any new commands and
         # shows the run as running (or suspended) again after a take-over.
@@ -222,34 +215,35 @@ class RunDriver:
 
     async def _loop(self, turn: Turn) -> None:
         """Launch what the code issued, then turn outcomes into commits until the run lets go."""
-        self._launch(turn.launch)
+        inflight = self._inflight
+        inflight.launch(turn.launch)
         while True:
-            if self._running_steps == 0 and self._suspend_due():
+            if inflight.running_steps == 0 and self._suspend_due():
                 await self._commit(Turn(), progressed=False, release=True)
-                self._log.info("suspended until %s", min(self._timers.values()))
+                self._log.info("suspended until %s", inflight.earliest_timer())
                 return
-            item = await self._next_item()
+            arrival = await inflight.next()
             turn = Turn()
             if self._check_pending:
                 # Before the outcomes: a cancel seen now is logged ahead of what the code
                 # does next, so the next primitive raises CancellationError.
                 self._check_pending = False
                 turn = await self._check_signals()
-            turn = _merge(turn, self._apply(item))
-            while not self._inbox.empty() and not turn.finished:
-                turn = _merge(turn, self._apply(self._inbox.get_nowait()))
+            turn = _merge(turn, self._apply(arrival))
+            while not turn.finished and (ready := inflight.ready()) is not None:
+                turn = _merge(turn, self._apply(ready))
             turn = self._refuse_unstarted(turn)
             if not turn.events and not turn.finished:
                 continue
             await self._commit(turn, progressed=True)
             if turn.finished:
                 return
-            self._launch(turn.launch)
+            inflight.launch(turn.launch)
 
     def poke(self) -> None:
         """An outside writer touched the run (e.g. a cancel request): look at its row."""
         self._check_pending = True
-        self._inbox.put_nowait(_Done(None, "wake"))
+        self._inflight.wake()
 
     async def _check_signals(self) -> Turn:
         run = await self._engine.storage.get_run(self._run.run_id)
@@ -264,104 +258,52 @@ class RunDriver:
         return Turn()
 
     def _suspend_due(self) -> bool:
-        """Let the run go if it only waits on timers beyond the horizon (or on nothing)."""
-        if not self._timers:
+        """Let the run go if it only waits on timers beyond the horizon."""
+        first = self._inflight.earliest_timer()
+        if first is None:
             return False
-        first = min(self._timers.values())
         return first - self._engine.clock.now() > self._engine.settings.horizon_seconds
 
-    def _apply(self, item: _Done) -> Turn:
+    def _apply(self, arrival: Arrival) -> Turn:
+        """The turn one outcome makes: logged, and fed to the workflow if it is one."""
         activation = self._activation
         assert activation is not None
-        command = item.command
-        if item.kind == "wake":
+        command = arrival.command
+        if command is None:  # a "wake": _check_signals reads the row
             return Turn()
-        assert command is not None
-        if item.kind == "timer":
-            self._timers.pop(command.command_id, None)
-            event = NewEvent(
-                EventType.SLEEP_COMPLETED, {"v": EVENT_FORMAT, "sleep_id": command.command_id}
-            )
-            return activation.deliver(command.command_id, event)
-        if item.kind == "retry_due":
-            self._timers.pop(command.command_id, None)
+        step_id = command.command_id
+        if arrival.kind == "timer":
+            return activation.deliver(step_id, entries.sleep_completed(step_id))
+        if arrival.kind == "retry_due":
             command.retry_at = None
-            return Turn(events=[_next_attempt(command)], launch=[command])
-        result = item.result
+            command.attempt += 1
+            return Turn(
+                events=[entries.step_started(step_id, command.name, command.attempt)],
+                launch=[command],
+            )
+        result = arrival.result
         assert result is not None
-        self._running_steps -= 1
+        extra = {"step_id": step_id, "attempt": command.attempt}
         if result.ok:
-            self._log.info(
-                "step %s completed",
-                command.command_id,
-                extra={"step_id": command.command_id, "attempt": command.attempt},
-            )
-            event = NewEvent(
-                EventType.STEP_COMPLETED,
-                {
-                    "v": EVENT_FORMAT,
-                    "step_id": command.command_id,
-                    "result": result.encoded,
-                },
-            )
-            return activation.deliver(command.command_id, event, value=result.value)
+            self._log.info("step %s completed", step_id, extra=extra)
+            event = entries.step_completed(step_id, result.encoded)
+            return activation.deliver(step_id, event, value=result.value)
+        assert result.record is not None
         if result.retry_in is not None:
-            retry_at = self._engine.clock.now() + result.retry_in
             self._log.warning(
                 "step %s attempt %d failed, retrying in %.3gs: %s",
-                command.command_id,
+                step_id,
                 command.attempt,
                 result.retry_in,
                 result.error,
-                extra={"step_id": command.command_id, "attempt": command.attempt},
+                extra=extra,
             )
-            command.retry_at = retry_at
-            return Turn(
-                events=[
-                    NewEvent(
-                        EventType.STEP_RETRYING,
-                        {
-                            "v": EVENT_FORMAT,
-                            "step_id": command.command_id,
-                            "attempt": command.attempt,
-                            "error": result.record,
-                            "retry_at": retry_at,
-                        },
-                    )
-                ],
-                launch=[command],
-            )
-        self._log.error(
-            "step %s failed: %s",
-            command.command_id,
-            result.error,
-            extra={"step_id": command.command_id, "attempt": command.attempt},
-        )
-        assert result.record is not None
-        event = NewEvent(
-            EventType.STEP_FAILED,
-            {
-                "v": EVENT_FORMAT,
-                "step_id": command.command_id,
-                "error": result.record,
-            },
-        )
-        error = rebuild_error(result.record, command.command_id)
-        return activation.deliver(command.command_id, event, error=error)
-
-    # --- launching work ------------------------------------------------------------------------
-
-    def _launch(self, commands: list[Command]) -> None:
-        activation = self._activation
-        assert activation is not None
-        for command in commands:
-            if command.kind == "sleep":
-                assert command.wake_at is not None
-                self._start_timer(command, command.wake_at, "timer")
-            elif command.retry_at is not None:
-                self._start_timer(command, command.retry_at, "retry_due")
-            else:
-                self._start_attempt(command, alone=len(commands) == 1)
+            command.retry_at = self._engine.clock.now() + result.retry_in
+            event = entries.step_retrying(step_id, command.attempt, result.record, command.retry_at)
+            return Turn(events=[event], launch=[command])
+        self._log.error("step %s failed: %s", step_id, result.error, extra=extra)
+        error = rebuild_error(result.record, step_id)
+        return activation.deliver(step_id, entries.step_failed(step_id, result.record), error=error)
 
     def _refuse_unstarted(self, turn: Turn) -> Turn:
         """In a cancelled run, fail the steps about to start instead of starting them.
@@ -375,92 +317,18 @@ class RunDriver:
             unstarted = [
                 c
                 for c in turn.launch
-                if c.kind == "step" and c.retry_at is None and c.command_id not in self._tasks
+                if c.kind == "step"
+                and c.retry_at is None
+                and not self._inflight.is_started(c.command_id)
             ]
             if not unstarted:
                 return turn
             turn.launch = [c for c in turn.launch if c not in unstarted]
             for command in unstarted:
                 error = CancellationError(self._run.cancel_reason)
-                event = NewEvent(
-                    EventType.STEP_FAILED,
-                    {
-                        "v": EVENT_FORMAT,
-                        "step_id": command.command_id,
-                        "error": error_record(error),
-                    },
-                )
+                event = entries.step_failed(command.command_id, error_record(error))
                 turn = _merge(turn, activation.deliver(command.command_id, event, error=error))
         return turn
-
-    def _start_timer(self, command: Command, wake_at: float, kind: str) -> None:
-        self._timers[command.command_id] = wake_at
-        clock, inbox = self._engine.clock, self._inbox
-
-        async def fire() -> None:
-            await clock.sleep_until(wake_at)
-            inbox.put_nowait(_Done(command, kind))
-
-        self._spawn(command.command_id, fire())
-
-    def _start_attempt(self, command: Command, *, alone: bool = False) -> None:
-        definition = command.definition
-        assert definition is not None
-        attempt = max(command.attempt, 1)
-        command.attempt = attempt
-        context = StepContext(
-            self._run.run_id, self._run.workflow_name, command.command_id, command.name, attempt
-        )
-        self._running_steps += 1
-        if alone and not self._tasks and self._inbox.empty():
-            # The only thing in flight: the loop awaits it directly (see _run_inline).
-            self._inline = (command, context)
-            return
-        inbox, codec = self._inbox, self._engine.codec
-
-        async def execute() -> None:
-            result = await run_attempt(definition, context, command.args, command.kwargs, codec)
-            inbox.put_nowait(_Done(command, "attempt", result))
-
-        self._spawn(command.command_id, execute(), attempt_context(context))
-
-    async def _next_item(self) -> _Done:
-        if self._inline is None:
-            return await self._inbox.get()
-        return await self._run_inline()
-
-    async def _run_inline(self) -> _Done:
-        """Run the one step in flight in the driver's own task.
-
-        A sequential workflow has one step in flight at a time; awaiting it here spares a
-        task, a queue hand-off and a loop iteration per step. The step still sees only its
-        step context, set around the call.
-        """
-        assert self._inline is not None
-        (command, context), self._inline = self._inline, None
-        assert command.definition is not None
-        activation_token = current_activation.set(None)
-        step_token = current_step.set(context)
-        try:
-            result = await run_attempt(
-                command.definition, context, command.args, command.kwargs, self._engine.codec
-            )
-        finally:
-            current_step.reset(step_token)
-            current_activation.reset(activation_token)
-        return _Done(command, "attempt", result)
-
-    def _spawn(self, key: str, coro: Any, context: Any = None) -> None:
-        task = asyncio.get_running_loop().create_task(coro, context=context)
-        self._tasks[key] = task
-        task.add_done_callback(
-            lambda t: self._tasks.pop(key, None) if self._tasks.get(key) is t else None
-        )
-
-    def _stop_tasks(self) -> None:
-        for task in list(self._tasks.values()):
-            task.cancel()
-        self._tasks.clear()
 
     # --- storage ---------------------------------------------------------------------------------
 
@@ -468,39 +336,23 @@ class RunDriver:
         engine = self._engine
         now = engine.clock.now()
         error = turn.error
+        events = turn.events
         if turn.finished:
-            if turn.cancelled:
-                status = RunStatus.CANCELLED
-                events = [
-                    *turn.events,
-                    NewEvent(
-                        EventType.WORKFLOW_CANCELLED,
-                        {"v": EVENT_FORMAT, "reason": self._run.cancel_reason},
-                    ),
-                ]
-            elif error is not None:
-                status = RunStatus.FAILED
-                events = [
-                    *turn.events,
-                    NewEvent(EventType.WORKFLOW_FAILED, {"v": EVENT_FORMAT, "error": error}),
-                ]
-            else:
-                status = RunStatus.COMPLETED
-                events = [
-                    *turn.events,
-                    NewEvent(
-                        EventType.WORKFLOW_COMPLETED, {"v": EVENT_FORMAT, "result": turn.result}
-                    ),
-                ]
+            status, ended = entries.workflow_ended(
+                cancelled=turn.cancelled,
+                error=error,
+                result=turn.result,
+                reason=self._run.cancel_reason,
+            )
+            events = [*events, ended]
         else:
-            events = turn.events
-            busy = self._running_steps or any(
+            busy = self._inflight.running_steps or any(
                 c.kind == "step" and c.retry_at is None for c in turn.launch
             )
             status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
         wake_at = now
-        if release and self._timers:
-            wake_at = min(self._timers.values())
+        if release:
+            wake_at = self._inflight.earliest_timer() or now
         result = await engine.storage.append(
             AppendWrite(
                 run_id=self._run.run_id,
@@ -554,21 +406,6 @@ class RunDriver:
             )
         except (PyWorkflowError, asyncio.CancelledError):
             self._log.warning("could not hand the run back; its lease will expire instead")
-
-
-def _next_attempt(command: Command) -> NewEvent:
-    """Count the command's next attempt and the STEP_STARTED that logs it."""
-    command.attempt += 1
-    return NewEvent(
-        EventType.STEP_STARTED,
-        {
-            "v": EVENT_FORMAT,
-            "step_id": command.command_id,
-            "name": command.name,
-            "attempt": command.attempt,
-            "args": None,
-        },
-    )
 
 
 def _merge(first: Turn, second: Turn) -> Turn:

@@ -1,0 +1,81 @@
+"""The events the engine writes, each built in one place.
+
+Their payload shapes are the log format that running workflows and golden histories depend on:
+change one only together with ``EVENT_FORMAT`` and a reader for the old shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+from pyworkflow.storage.protocol import NewEvent
+
+__all__ = [
+    "cancellation_requested",
+    "side_effect_recorded",
+    "sleep_completed",
+    "sleep_started",
+    "step_completed",
+    "step_failed",
+    "step_retrying",
+    "step_started",
+    "workflow_ended",
+]
+
+
+def _event(type_: EventType, /, **payload: Any) -> NewEvent:
+    return NewEvent(type_, {"v": EVENT_FORMAT, **payload})
+
+
+def step_started(step_id: str, name: str, attempt: int, args: Any = None) -> NewEvent:
+    """An attempt of a step begins; attempt 1 (with the encoded arguments) is the command."""
+    return _event(EventType.STEP_STARTED, step_id=step_id, name=name, attempt=attempt, args=args)
+
+
+def step_completed(step_id: str, result: Any) -> NewEvent:
+    """A step's encoded result."""
+    return _event(EventType.STEP_COMPLETED, step_id=step_id, result=result)
+
+
+def step_retrying(step_id: str, attempt: int, error: dict[str, Any], retry_at: float) -> NewEvent:
+    """An attempt failed; the next starts at ``retry_at`` (a durable timer)."""
+    return _event(
+        EventType.STEP_RETRYING, step_id=step_id, attempt=attempt, error=error, retry_at=retry_at
+    )
+
+
+def step_failed(step_id: str, error: dict[str, Any]) -> NewEvent:
+    """A step failed for good; the workflow sees the error."""
+    return _event(EventType.STEP_FAILED, step_id=step_id, error=error)
+
+
+def sleep_started(sleep_id: str, wake_at: float) -> NewEvent:
+    """A durable timer, with its absolute wake time."""
+    return _event(EventType.SLEEP_STARTED, sleep_id=sleep_id, wake_at=wake_at)
+
+
+def sleep_completed(sleep_id: str) -> NewEvent:
+    """A durable timer came due."""
+    return _event(EventType.SLEEP_COMPLETED, sleep_id=sleep_id)
+
+
+def side_effect_recorded(kind: str, value: Any) -> NewEvent:
+    """The encoded value of ``now()``, ``uuid4()`` or ``random()``."""
+    return _event(EventType.SIDE_EFFECT_RECORDED, kind=kind, value=value)
+
+
+def cancellation_requested(reason: str | None) -> NewEvent:
+    """The lease holder saw a cancel request."""
+    return _event(EventType.CANCELLATION_REQUESTED, reason=reason)
+
+
+def workflow_ended(
+    *, cancelled: bool, error: dict[str, Any] | None, result: Any, reason: str | None
+) -> tuple[RunStatus, NewEvent]:
+    """The run's terminal status and the event that records it."""
+    if cancelled:
+        return RunStatus.CANCELLED, _event(EventType.WORKFLOW_CANCELLED, reason=reason)
+    if error is not None:
+        return RunStatus.FAILED, _event(EventType.WORKFLOW_FAILED, error=error)
+    return RunStatus.COMPLETED, _event(EventType.WORKFLOW_COMPLETED, result=result)

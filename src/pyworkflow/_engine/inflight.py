@@ -1,0 +1,153 @@
+"""What one run is waiting on: its running steps and its timers, and the inbox of their outcomes.
+
+The driver launches commands here and takes outcomes back one at a time (``next``), in the
+order they arrived, so it can feed them to the workflow in that order. A step that is the only
+thing in flight runs in the driver's own task (``next`` awaits it): a sequential workflow, the
+common case, then costs no task, queue hand-off or extra loop iteration per step.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
+from pyworkflow._engine.context import StepContext, current_activation, current_step
+
+if TYPE_CHECKING:
+    from pyworkflow._engine.activation import Command
+    from pyworkflow._engine.clock import Clock
+    from pyworkflow.serialization import Codec
+
+__all__ = ["Arrival", "InFlight"]
+
+
+@dataclass(slots=True)
+class Arrival:
+    """An outcome in the inbox.
+
+    ``kind``: ``"attempt"`` (a step attempt ended, see ``result``), ``"timer"`` (a sleep came
+    due), ``"retry_due"`` (a step's retry delay passed) or ``"wake"`` (look at the run's row).
+    """
+
+    command: Command | None
+    kind: str
+    result: AttemptResult | None = None
+
+
+class InFlight:
+    """The steps and timers of one run, and the inbox their outcomes arrive in."""
+
+    def __init__(self, *, run_id: str, workflow_name: str, clock: Clock, codec: Codec) -> None:
+        self._run_id, self._workflow_name = run_id, workflow_name
+        self._clock, self._codec = clock, codec
+        self._inbox: asyncio.Queue[Arrival] = asyncio.Queue()
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._timers: dict[str, float] = {}
+        self._inline: tuple[Command, StepContext] | None = None
+        self.running_steps = 0
+
+    # --- launching -----------------------------------------------------------------------------
+
+    def launch(self, commands: list[Command]) -> None:
+        """Start the steps and timers of ``commands`` (already logged)."""
+        for command in commands:
+            if command.kind == "sleep":
+                assert command.wake_at is not None
+                self._start_timer(command, command.wake_at, "timer")
+            elif command.retry_at is not None:
+                self._start_timer(command, command.retry_at, "retry_due")
+            else:
+                self._start_attempt(command, alone=len(commands) == 1)
+
+    def is_started(self, command_id: str) -> bool:
+        """True if the command's step or timer is under way."""
+        return command_id in self._tasks
+
+    def earliest_timer(self) -> float | None:
+        """The wake time of the first pending timer, or None."""
+        return min(self._timers.values()) if self._timers else None
+
+    def wake(self) -> None:
+        """Put a ``"wake"`` arrival in the inbox (an outside writer touched the run)."""
+        self._inbox.put_nowait(Arrival(None, "wake"))
+
+    def stop(self) -> None:
+        """Cancel every step and timer still under way."""
+        for task in list(self._tasks.values()):
+            task.cancel()
+        self._tasks.clear()
+
+    # --- taking outcomes -------------------------------------------------------------------------
+
+    async def next(self) -> Arrival:
+        """The next outcome: the inline step's, else the first in the inbox."""
+        arrival = await (self._inbox.get() if self._inline is None else self._run_inline())
+        return self._settle(arrival)
+
+    def ready(self) -> Arrival | None:
+        """An outcome that has already arrived, or None."""
+        return None if self._inbox.empty() else self._settle(self._inbox.get_nowait())
+
+    def _settle(self, arrival: Arrival) -> Arrival:
+        if arrival.command is not None:
+            if arrival.kind == "attempt":
+                self.running_steps -= 1
+            else:
+                self._timers.pop(arrival.command.command_id, None)
+        return arrival
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def _start_timer(self, command: Command, wake_at: float, kind: str) -> None:
+        self._timers[command.command_id] = wake_at
+        clock, inbox = self._clock, self._inbox
+
+        async def fire() -> None:
+            await clock.sleep_until(wake_at)
+            inbox.put_nowait(Arrival(command, kind))
+
+        self._spawn(command.command_id, fire())
+
+    def _start_attempt(self, command: Command, *, alone: bool) -> None:
+        definition = command.definition
+        assert definition is not None
+        command.attempt = max(command.attempt, 1)
+        context = StepContext(
+            self._run_id, self._workflow_name, command.command_id, command.name, command.attempt
+        )
+        self.running_steps += 1
+        if alone and not self._tasks and self._inbox.empty():
+            self._inline = (command, context)
+            return
+        inbox, codec = self._inbox, self._codec
+
+        async def execute() -> None:
+            result = await run_attempt(definition, context, command.args, command.kwargs, codec)
+            inbox.put_nowait(Arrival(command, "attempt", result))
+
+        self._spawn(command.command_id, execute(), attempt_context(context))
+
+    async def _run_inline(self) -> Arrival:
+        """Run the one step in flight in the caller's task, in its own step context."""
+        assert self._inline is not None
+        (command, context), self._inline = self._inline, None
+        assert command.definition is not None
+        activation_token = current_activation.set(None)
+        step_token = current_step.set(context)
+        try:
+            result = await run_attempt(
+                command.definition, context, command.args, command.kwargs, self._codec
+            )
+        finally:
+            current_step.reset(step_token)
+            current_activation.reset(activation_token)
+        return Arrival(command, "attempt", result)
+
+    def _spawn(self, key: str, coro: Any, context: Any = None) -> None:
+        task = asyncio.get_running_loop().create_task(coro, context=context)
+        self._tasks[key] = task
+        task.add_done_callback(
+            lambda t: self._tasks.pop(key, None) if self._tasks.get(key) is t else None
+        )
