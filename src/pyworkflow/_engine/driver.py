@@ -77,7 +77,6 @@ class RunDriver:
         engine: Engine,
         run: RunRecord,
         workflow: Workflow[..., Any],
-        history: list[EventRecord] | None = None,
     ) -> None:
         self._engine = engine
         self._run = run
@@ -94,7 +93,7 @@ class RunDriver:
         self._log = run_logger(run.run_id, run.workflow_name)
         self._activation: WorkflowActivation | None = None
         self._check_pending = False
-        self._history = history
+        self._history: list[EventRecord] | None = None  # the log, when already known
         self._holds_lease = True
         self._prepared: Turn | None = None
 

@@ -46,7 +46,6 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         self._ready: collections.deque[asyncio.Handle] = collections.deque()
         self._closed = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self.errors: list[BaseException] = []
 
     # --- what the activation calls -----------------------------------------------------------
 
@@ -128,12 +127,8 @@ class WorkflowLoop(asyncio.AbstractEventLoop):
         return self._closed
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
-        """Keep errors of abandoned tasks for the activation instead of printing them."""
-        exc = context.get("exception")
-        if isinstance(exc, BaseException):
-            self.errors.append(exc)
-        else:
-            _log.debug("workflow loop: %s", context.get("message"))
+        """Log errors of abandoned workflow tasks (e.g. a gather branch after the run ended)."""
+        _log.debug("workflow loop: %s", context.get("message"), exc_info=context.get("exception"))
 
     def time(self) -> float:
         """Refused: workflow code reads time through ``pyworkflow.now()``."""

@@ -23,7 +23,7 @@ from pyworkflow import registry
 from pyworkflow._engine.clock import Clock, SystemClock
 from pyworkflow._engine.driver import Engine, EngineSettings, RunDriver
 from pyworkflow._engine.events import EventType, RunStatus
-from pyworkflow.exceptions import PyWorkflowError, WorkflowNotFoundError
+from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import EventRecord, NewRun, RunRecord, Storage
 
@@ -128,23 +128,6 @@ class LocalExecutor:
             driver.discard()
             self.wake()
         return record, created
-
-    def submit(self, run: RunRecord) -> None:
-        """Drive a run this process holds the lease of (e.g. one it just claimed)."""
-        self._ensure_background()
-        self._recently_finished.pop(run.run_id, None)
-        if run.run_id in self._drivers:
-            return
-        try:
-            workflow = registry.get_workflow(run.workflow_name)
-        except WorkflowNotFoundError:
-            self._log_unknown(run.workflow_name)
-            task = asyncio.get_running_loop().create_task(self._release(run.run_id))
-        else:
-            self._adopt(run.run_id, RunDriver(self.engine, run, workflow))
-            return
-        self._drivers[run.run_id] = task
-        task.add_done_callback(lambda _: self._driver_done(run.run_id))
 
     def _adopt(self, run_id: str, driver: RunDriver) -> None:
         self._ensure_background()
@@ -285,7 +268,9 @@ class LocalExecutor:
         for run in claimed:
             if run.recovery_count:
                 _log.warning("taking over run %s (recovery %d)", run.run_id, run.recovery_count)
-            self.submit(run)
+            # Claims only name workflows registered here, so the lookup cannot miss.
+            workflow = registry.get_workflow(run.workflow_name)
+            self._adopt(run.run_id, RunDriver(self.engine, run, workflow))
 
     async def _heartbeat_loop(self) -> None:
         engine = self.engine
@@ -314,12 +299,6 @@ class LocalExecutor:
                     task.cancel()
 
     # --- bookkeeping -----------------------------------------------------------------------------
-
-    async def _release(self, run_id: str) -> None:
-        engine = self.engine
-        await engine.storage.release_runs(
-            owner=engine.owner, run_ids=[run_id], now=engine.clock.now()
-        )
 
     def _log_unknown(self, name: str) -> None:
         if name not in self._unknown_logged:

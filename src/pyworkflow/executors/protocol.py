@@ -35,9 +35,6 @@ class Executor(Protocol):
     def has_capacity(self) -> bool:
         """Whether a run created now should be leased to this executor and driven at once."""
 
-    def submit(self, run: RunRecord) -> None:
-        """Start driving a run whose lease this executor's owner holds."""
-
     def wake(self, run_id: str | None = None) -> None:
         """A run became due or was changed by an outside writer: look at storage now."""
 
