@@ -30,6 +30,9 @@ BENCHES = [
     ("B2", "b2_concurrent.py"),
     ("B3", "b3_replay.py"),
     ("B4", "b4_memory.py"),
+    ("B5", "b5_virtual_clock.py"),
+    ("B6", "b6_postgres.py"),
+    ("B7", "b7_scale_out.py"),
 ]
 
 
@@ -110,6 +113,47 @@ def table(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]
                 f"+{r['delta']:.1f} MB",
                 f"{r['idle']:.0f} -> {r['held']:.0f} MB",
                 f"{r['target']}: {_met(r['met'])}",
+            )
+        )
+    r = results.get("B5")
+    if r:
+        rows.append(
+            (
+                "B5 100 steps + 7-day sleeps, virtual clock",
+                f"{r['sleeping_us'] / 1e3:,.1f} ms",
+                f"{r['ratio']:.2f}x no sleep ({r['skip_ratio']:.2f}x sleep(0))",
+                f"{r['target']}: {_met(r['met'])}",
+            )
+        )
+    r = results.get("B6")
+    if r:
+        rows.append(
+            ("floor: raw asyncpg INSERT (autocommit)", f"{r['floor_us']:.0f} us", "1x", "-")
+        )
+        rows.append(
+            (
+                "B6 B1 on PostgreSQL: time per step",
+                f"{r['b1_step_us']:.0f} us",
+                f"{r['b1_ratio']:.2f}x",
+                f"<= 2.5x: {_met(r['b1_ratio'] <= 2.5)}",
+            )
+        )
+        rows.append(
+            (
+                "B6 B2 on PostgreSQL: steps/s vs commits/s",
+                f"{r['b2_steps_per_s']:,.0f} steps/s",
+                f"{r['b2_ratio']:.2f}x",
+                f">= 2x: {_met(r['b2_ratio'] >= 2.0)}",
+            )
+        )
+    r = results.get("B7")
+    if r:
+        rows.append(
+            (
+                "B7 scale-out: 2 workers vs 1 (PostgreSQL)",
+                f"{r['one_worker']:,.0f} -> {r['two_workers']:,.0f} steps/s",
+                f"{r['ratio']:.2f}x",
+                f">= 1.3x: {_met(r['met'])}",
             )
         )
     return rows

@@ -1,7 +1,8 @@
 """Fixtures shared by the test suites; none is autouse, so other test dirs are untouched.
 
 ``pw_memory`` / ``pw_sqlite`` configure the process-wide pyworkflow runtime on a fresh storage
-and shut it down afterwards; ``pw`` is the same, parametrised over both backends. Each yields
+and shut it down afterwards (``pw_postgres`` on a fresh schema of the session's PostgreSQL
+database); ``pw`` is the same, parametrised over the three backends. Each yields
 the storage object so a test can look at it directly.
 
 ``configure()`` keeps settings across calls, so each fixture saves the settings it found and puts
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 
 import pyworkflow
+from postgres_server import PostgresServer
 from pyworkflow import config
 from pyworkflow.storage import MemoryStorage, SQLiteStorage
 from pyworkflow.storage.protocol import Storage
@@ -54,6 +56,8 @@ async def _configured(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> Asyn
         yield storage
     finally:
         await pyworkflow.shutdown()
+        # Also when the runtime never opened it (a test that used the storage directly).
+        await storage.close()
 
 
 @pytest.fixture
@@ -70,16 +74,42 @@ async def pw_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIte
         yield storage
 
 
-@pytest.fixture(params=["memory", "sqlite"])
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
 async def pw(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[Storage]:
     """pyworkflow configured on each backend in turn."""
-    storage: Storage = (
-        MemoryStorage() if request.param == "memory" else SQLiteStorage(str(tmp_path / "pw.db"))
-    )
+    storage: Storage
+    if request.param == "memory":
+        storage = MemoryStorage()
+    elif request.param == "sqlite":
+        storage = SQLiteStorage(str(tmp_path / "pw.db"))
+    else:
+        from pyworkflow.storage.postgres import PostgresStorage
+
+        storage = PostgresStorage(request.getfixturevalue("postgres_server").fresh_url())
     async for configured in _configured(storage, monkeypatch):
         yield configured
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """The local PostgreSQL server, with a database made for this session and dropped after."""
+    server = PostgresServer()
+    server.create()
+    yield server
+    server.drop()
+
+
+@pytest.fixture
+async def pw_postgres(
+    monkeypatch: pytest.MonkeyPatch, postgres_server: PostgresServer
+) -> AsyncIterator[Storage]:
+    """pyworkflow configured on a fresh schema of the session's PostgreSQL database."""
+    from pyworkflow.storage.postgres import PostgresStorage
+
+    async for storage in _configured(PostgresStorage(postgres_server.fresh_url()), monkeypatch):
+        yield storage
 
 
 @pytest.fixture

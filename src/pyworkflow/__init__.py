@@ -27,7 +27,7 @@ from pyworkflow.client import (
     start,
 )
 from pyworkflow.config import configure, shutdown
-from pyworkflow.determinism import in_workflow, now, random, uuid4
+from pyworkflow.determinism import deprecate_patch, in_workflow, now, patched, random, uuid4
 from pyworkflow.exceptions import (
     CancellationError,
     ConcurrencyConflictError,
@@ -36,6 +36,7 @@ from pyworkflow.exceptions import (
     FatalError,
     IdempotencyConflictError,
     InputError,
+    InvalidChangeIdError,
     InvalidDurationError,
     InvalidRunStateError,
     NonDeterminismError,
@@ -71,6 +72,7 @@ __all__ = [
     "FatalError",
     "IdempotencyConflictError",
     "InputError",
+    "InvalidChangeIdError",
     "InvalidDurationError",
     "InvalidRunStateError",
     "NonDeterminismError",
@@ -97,6 +99,7 @@ __all__ = [
     "WorkflowRun",
     "cancel_workflow",
     "configure",
+    "deprecate_patch",
     "get_step_context",
     "get_workflow_events",
     "get_workflow_result",
@@ -104,6 +107,7 @@ __all__ = [
     "in_workflow",
     "list_workflow_runs",
     "now",
+    "patched",
     "random",
     "resume",
     "run",

@@ -12,8 +12,10 @@ event loop; a new event loop gets a new executor over the same storage.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +27,7 @@ from pyworkflow.executors.protocol import Executor
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import Storage, storage_from_url
 
-__all__ = ["Runtime", "configure", "get_runtime", "shutdown"]
+__all__ = ["Runtime", "configure", "get_runtime", "shutdown", "use_runtime"]
 
 DEFAULT_STORAGE = "sqlite:///pyworkflow.db"
 _EXECUTORS = ("local",)
@@ -166,3 +168,21 @@ async def shutdown() -> None:
     if _storage is not None:
         await _storage.close()
         _storage = None
+
+
+@contextlib.contextmanager
+def use_runtime(runtime: Runtime) -> Iterator[Runtime]:
+    """Route the public API (``start``, ``run``, the queries) to ``runtime`` inside the block.
+
+    The test toolkit's hook: a ``WorkflowEnvironment`` installs its own storage, executor and
+    virtual clock here, and on exit the process's settings and runtime are put back as they
+    were, so one test's environment does not leak into another test's ``configure()`` state.
+    Calling ``configure()`` inside the block drops the installed runtime.
+    """
+    global _settings, _storage, _runtime
+    saved = _settings, _storage, _runtime
+    _storage, _runtime = runtime.storage, runtime
+    try:
+        yield runtime
+    finally:
+        _settings, _storage, _runtime = saved

@@ -14,6 +14,10 @@ the same order every time it runs with the same log:
    code (the workflow loop refuses them with a clear error).
 4. Do not branch on mutable global state, environment variables or wall-clock time read
    directly; if a value may change between deploys, read it in a step.
+5. To change the commands a deployed workflow issues while runs of it are in flight, branch
+   on ``patched("change-id")``: runs recorded by the old code keep taking the old branch,
+   new runs take the new one. Once no old run is left, keep only the new branch behind
+   ``deprecate_patch("change-id")``; once no run that saw the patch is left, drop that too.
 
 A replay that issues a different command (kind or name) than the log holds at the same position
 raises ``NonDeterminismError`` before anything executes.
@@ -26,10 +30,15 @@ from __future__ import annotations
 import random as _random
 import uuid as _uuid
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from pyworkflow._engine.context import current_activation, current_step
+from pyworkflow.exceptions import InvalidChangeIdError, NotInWorkflowError
 
-__all__ = ["in_workflow", "now", "random", "uuid4"]
+if TYPE_CHECKING:
+    from pyworkflow._engine.activation import WorkflowActivation
+
+__all__ = ["deprecate_patch", "in_workflow", "now", "patched", "random", "uuid4"]
 
 
 def in_workflow() -> bool:
@@ -64,3 +73,62 @@ def random() -> float:
     if activation is None or current_step.get() is not None:
         return _random.random()
     return activation.side_effect("random", _random.random)
+
+
+def patched(change_id: str) -> bool:
+    """Whether this run takes the new branch of a code change (versioning of running workflows).
+
+    True for a run that reaches the call under code that has the change: a marker is
+    recorded, so the run keeps getting True on every replay. False for a run whose history
+    was recorded by code from before the change (its log goes on, at this point, with what
+    the old code did): it keeps taking the old branch and its log still replays. The answer
+    holds for the rest of the run: a later ``patched`` with the same id returns the same.
+
+    Example:
+        >>> @workflow()
+        ... async def checkout(order_id: str) -> str:
+        ...     order = await load_order(order_id)
+        ...     if patched("fraud-check"):
+        ...         await check_fraud(order)    # runs started after the deploy
+        ...     return await charge(order)      # both kinds of run
+
+    Raises:
+        NotInWorkflowError: called outside workflow code (e.g. in a step).
+        InvalidChangeIdError: ``change_id`` is not a non-empty string.
+    """
+    return _workflow_activation("patched", change_id).patched(change_id)
+
+
+def deprecate_patch(change_id: str) -> None:
+    """Mark where ``patched(change_id)`` was, once every run that took the old branch ended.
+
+    The code keeps only the new branch; runs that recorded the patch's marker still replay
+    (the marker is consumed here), and so do runs started after the deploy (they record
+    nothing). Remove the call once no run that saw the patch is left.
+
+    Example:
+        >>> @workflow()
+        ... async def checkout(order_id: str) -> str:
+        ...     order = await load_order(order_id)
+        ...     deprecate_patch("fraud-check")
+        ...     await check_fraud(order)
+        ...     return await charge(order)
+
+    Raises:
+        NotInWorkflowError: called outside workflow code (e.g. in a step).
+        InvalidChangeIdError: ``change_id`` is not a non-empty string.
+    """
+    _workflow_activation("deprecate_patch", change_id).deprecate_patch(change_id)
+
+
+def _workflow_activation(function: str, change_id: object) -> WorkflowActivation:
+    if not isinstance(change_id, str) or not change_id.strip():
+        raise InvalidChangeIdError(change_id)
+    activation = current_activation.get()
+    if activation is None or current_step.get() is not None:
+        where = "in a step" if current_step.get() is not None else "outside a workflow"
+        raise NotInWorkflowError(
+            f"{function}({change_id!r}) was called {where}; it only has a meaning in workflow "
+            "code, where it decides which branch a run's history takes"
+        )
+    return activation

@@ -15,6 +15,7 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   ├── IdempotencyConflictError    an idempotency key already used by another workflow
     │   ├── WorkflowCalledDirectlyError a @workflow function awaited like a plain coroutine
     │   ├── NotInWorkflowError          a workflow primitive called outside workflow code
+    │   ├── InvalidChangeIdError        patched() / deprecate_patch() given no usable change id
     │   └── InvalidRunStateError        e.g. resume() of a run that has not failed
     ├── StepError                       raised by user steps to steer retries
     │   ├── FatalError                  fail at once, no retry
@@ -27,6 +28,7 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     ├── ConfigurationError              bad configure() / PYWORKFLOW_* value
     └── StorageError                    a storage backend failed; driver errors chained as cause
         ├── SchemaVersionError          database schema older or newer than this code
+        ├── StorageUnavailableError     the database cannot be reached (down, restarting)
         └── ConcurrencyConflictError    optimistic append lost (stale seq or lease)
 
     CancellationError (BaseException)   raised into workflow code after cancel_workflow(), so a
@@ -45,6 +47,7 @@ __all__ = [
     "FatalError",
     "IdempotencyConflictError",
     "InputError",
+    "InvalidChangeIdError",
     "InvalidDurationError",
     "InvalidRunStateError",
     "NonDeterminismError",
@@ -59,6 +62,7 @@ __all__ = [
     "StepFailedError",
     "StepTimeoutError",
     "StorageError",
+    "StorageUnavailableError",
     "WorkflowCalledDirectlyError",
     "WorkflowCancelledError",
     "WorkflowDefinitionError",
@@ -181,6 +185,21 @@ class WorkflowCalledDirectlyError(InputError):
 
 class NotInWorkflowError(InputError):
     """A workflow-only primitive was used outside workflow code (e.g. in a step)."""
+
+
+class InvalidChangeIdError(InputError):
+    """``patched`` or ``deprecate_patch`` was given something other than a non-empty string.
+
+    Attributes:
+        change_id: the value as given.
+    """
+
+    def __init__(self, change_id: object) -> None:
+        self.change_id = change_id
+        super().__init__(
+            f"{change_id!r} is not a change id; pass a non-empty string naming the change, "
+            "e.g. patched('fraud-check')"
+        )
 
 
 class InvalidRunStateError(InputError):
@@ -318,6 +337,21 @@ class StorageError(PyWorkflowError):
 
 class SchemaVersionError(StorageError):
     """The database schema is older or newer than this version of pyworkflow expects."""
+
+
+class StorageUnavailableError(StorageError):
+    """The database cannot be reached: refused, down, restarting, or the connection dropped.
+
+    Raised after the storage's own reconnection attempts ran out; the message names the URL
+    (password masked) and what to check.
+
+    Attributes:
+        url: the database, password masked.
+    """
+
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__(f"cannot reach the database at {url}: {detail}")
+        self.url = url
 
 
 class ConcurrencyConflictError(StorageError):

@@ -5,7 +5,7 @@ import inspect
 
 import pytest
 
-PUBLIC_MODULES = ["pyworkflow", "pyworkflow.storage", "pyworkflow.executors"]
+PUBLIC_MODULES = ["pyworkflow", "pyworkflow.storage", "pyworkflow.executors", "pyworkflow.testing"]
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)

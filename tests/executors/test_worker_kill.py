@@ -2,7 +2,8 @@
 
 The workflow module lives in tmp_path; each step execution appends one fsync'ed line to a
 side-effect file outside the engine. Runs are created straight through the storage API with no
-lease, so only the worker executes them. After each SIGKILL (with the worker dead, so nothing
+lease, so only the worker executes them, on SQLite (a file in tmp_path) and on PostgreSQL (a
+fresh schema of the session's database). After each SIGKILL (with the worker dead, so nothing
 moves) the test reads the event log: a step whose STEP_COMPLETED is logged then must never be
 executed again (DESIGN §2.1). A step in flight at a kill may run again (at-least-once).
 """
@@ -17,13 +18,16 @@ import subprocess
 import textwrap
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.serialization import Codec
-from workers import WorkerProcesses, add_unleased_run, sqlite_storage
+from pyworkflow.storage import Storage, storage_from_url
+from workers import WorkerProcesses, add_unleased_run
 
 pytestmark = pytest.mark.slow
 
@@ -76,13 +80,30 @@ def expected_result(n: int) -> int:
     return sum((n + i) * 2 + 1 for i in range(STEPS))
 
 
-async def _create_runs(db: Path, numbers: list[int]) -> dict[str, int]:
-    async with sqlite_storage(db) as storage:
+@pytest.fixture(params=["sqlite", "postgres"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.db'}"
+    return str(request.getfixturevalue("postgres_server").fresh_url())
+
+
+@asynccontextmanager
+async def opened(url: str) -> AsyncIterator[Storage]:
+    storage = storage_from_url(url)
+    await storage.open()
+    try:
+        yield storage
+    finally:
+        await storage.close()
+
+
+async def _create_runs(url: str, numbers: list[int]) -> dict[str, int]:
+    async with opened(url) as storage:
         return {await add_unleased_run(storage, "chain", n): n for n in numbers}
 
 
-async def _completed_steps(db: Path, run_ids: list[str]) -> set[tuple[str, str]]:
-    async with sqlite_storage(db) as storage:
+async def _completed_steps(url: str, run_ids: list[str]) -> set[tuple[str, str]]:
+    async with opened(url) as storage:
         done = set()
         for run_id in run_ids:
             for event in await storage.load_events(run_id):
@@ -91,9 +112,9 @@ async def _completed_steps(db: Path, run_ids: list[str]) -> set[tuple[str, str]]
         return done
 
 
-async def _statuses(db: Path, run_ids: list[str]) -> dict[str, tuple[RunStatus, object]]:
+async def _statuses(url: str, run_ids: list[str]) -> dict[str, tuple[RunStatus, object]]:
     codec = Codec()
-    async with sqlite_storage(db) as storage:
+    async with opened(url) as storage:
         out = {}
         for run_id in run_ids:
             record = await storage.get_run(run_id)
@@ -113,13 +134,15 @@ def _executions(side_effects: Path) -> Counter[tuple[str, str]]:
 
 
 def test_runs_survive_repeated_kill_9_of_the_worker(
-    tmp_path: Path, worker_env: dict[str, str], worker_processes: WorkerProcesses
+    tmp_path: Path,
+    storage_url: str,
+    worker_env: dict[str, str],
+    worker_processes: WorkerProcesses,
 ) -> None:
     seed = int(os.environ.get("KILLTEST_SEED", time.time_ns() % 1_000_000))
     rng = random.Random(seed)
     began = time.monotonic()
     (tmp_path / "killwf.py").write_text(textwrap.dedent(WORKFLOW_MODULE))
-    db = tmp_path / "runs.db"
     side_effects = tmp_path / "side_effects.log"
     log = tmp_path / "worker.log"
     worker_env["KILLTEST_SIDE_EFFECTS"] = str(side_effects)
@@ -127,9 +150,13 @@ def test_runs_survive_repeated_kill_9_of_the_worker(
     def start_worker() -> subprocess.Popen[bytes]:
         with log.open("ab") as out:
             out.write(f"--- worker start at {time.monotonic() - began:.2f}s\n".encode())
-        return worker_processes.spawn(
+        return worker_processes.start(
+            "worker",
+            "run",
+            "--module",
             "killwf",
-            db,
+            "--storage",
+            storage_url,
             "--lease-seconds",
             str(LEASE_SECONDS),
             "--poll-interval",
@@ -140,14 +167,14 @@ def test_runs_survive_repeated_kill_9_of_the_worker(
     def wait_ready() -> None:
         # SIGTERM before the worker installed its handlers would just kill it.
         deadline = time.monotonic() + 15
-        while " serving sqlite:" not in log.read_text().rsplit("--- worker start", 1)[-1]:
+        while " serving " not in log.read_text().rsplit("--- worker start", 1)[-1]:
             assert time.monotonic() < deadline, f"worker did not start; {context()}"
             time.sleep(0.05)
 
     def context() -> str:
         return f"seed={seed} (rerun with KILLTEST_SEED={seed}); worker log:\n{log.read_text()}"
 
-    runs = asyncio.run(_create_runs(db, list(range(0, 800, 100))))
+    runs = asyncio.run(_create_runs(storage_url, list(range(0, 800, 100))))
     # Invariant (DESIGN §2.1): (run, step) completed in the log -> executions seen at that time.
     frozen: dict[tuple[str, str], int] = {}
     kills = 0
@@ -159,15 +186,17 @@ def test_runs_survive_repeated_kill_9_of_the_worker(
         worker.wait()
         kills += 1
         executions = _executions(side_effects)
-        for key in asyncio.run(_completed_steps(db, list(runs))):
+        for key in asyncio.run(_completed_steps(storage_url, list(runs))):
             frozen.setdefault(key, executions[key])
         # New runs while no worker is alive, so that every kill finds runs in flight.
-        runs.update(asyncio.run(_create_runs(db, [1000 * kills + 10 * i for i in range(3)])))
+        runs.update(
+            asyncio.run(_create_runs(storage_url, [1000 * kills + 10 * i for i in range(3)]))
+        )
         worker = start_worker()
 
     deadline = time.monotonic() + 40
     while True:
-        statuses = asyncio.run(_statuses(db, list(runs)))
+        statuses = asyncio.run(_statuses(storage_url, list(runs)))
         if all(status.is_terminal for status, _ in statuses.values()):
             break
         assert time.monotonic() < deadline, f"runs did not finish: {statuses}; {context()}"
@@ -179,7 +208,7 @@ def test_runs_survive_repeated_kill_9_of_the_worker(
     for run_id, n in runs.items():
         assert statuses[run_id] == (RunStatus.COMPLETED, expected_result(n)), context()
     executions = _executions(side_effects)
-    completed = asyncio.run(_completed_steps(db, list(runs)))
+    completed = asyncio.run(_completed_steps(storage_url, list(runs)))
     assert completed == {(run_id, f"work#{i + 1}") for run_id in runs for i in range(STEPS)}
     assert set(executions) == completed, "a step ran that the log does not know"
     for key, count_then in frozen.items():

@@ -8,6 +8,7 @@ Layering (an arrow means "may import"; nothing imports upwards):
                         all of them        ->  _engine.entries, _engine.context, _engine.events,
                                                _engine.signals, _engine.failures,
                                                _engine.clock, exceptions, serialization
+    testing (replay checker)  ->  _engine.activation, _engine.replay   (replays, never drives)
 
 The engine imports neither SQL nor Celery (DESIGN §2.8): storage reaches it only through
 ``pyworkflow.storage.protocol``. ``activation`` is pure (no I/O): it turns logged events and new

@@ -9,6 +9,12 @@ Invariant (DESIGN §2.2): commands are numbered when the code first awaits them,
 FIFO order, and compared with the log by kind and name at the same position. A mismatch is
 recorded, never raised into user code (where ``except`` could hide it); the driver checks
 ``divergence`` after every quiet point, before anything executes.
+
+Versioning: ``patched(change_id)`` is True where the log has its marker or where the code runs
+past the log (it then logs the marker); False where the log goes on without one, because the
+run was recorded by code from before the change. The answer is kept per change id for the rest
+of the run. A False takes no position, so step ids (``name#n``) and the positions of the
+commands after it are those of the old code.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyworkflow._engine import entries
 from pyworkflow._engine.context import current_activation
-from pyworkflow._engine.events import EventType
+from pyworkflow._engine.events import PATCH_KIND, EventType
 from pyworkflow._engine.failures import error_record, rebuild_error
 from pyworkflow._engine.loop import WorkflowLoop
 from pyworkflow._engine.replay import (
@@ -102,6 +108,8 @@ class WorkflowActivation:
         self._history = History()
         self._cursor = 0
         self._position = 0
+        self._outcomes_left = 0
+        self._patches: dict[str, bool] = {}
         self._turn = Turn()
         self._closed = False
         self.cancelled = False
@@ -116,12 +124,15 @@ class WorkflowActivation:
         context = contextvars.copy_context()
         context.run(current_activation.set, self)
         self._root = self._loop.spawn(self.workflow.fn(*self._args, **self._kwargs), context)
+        self._outcomes_left = len(history.outcomes)
         self._quiet()
         for event in history.outcomes:
             if self.divergence is not None or self._root.done():
                 break
+            self._outcomes_left -= 1
             self._resolve_logged(event)
             self._quiet()
+        self._outcomes_left = 0
         if self.divergence is None:
             # Every logged command must have been issued again by now: each one followed, in
             # the log, only outcomes that were all fed back above.
@@ -162,6 +173,11 @@ class WorkflowActivation:
     def pending(self) -> list[Command]:
         """Commands issued and not yet resolved."""
         return list(self._pending.values())
+
+    @property
+    def position(self) -> int:
+        """How many commands the code has issued so far, logged or new."""
+        return self._position
 
     @property
     def done(self) -> bool:
@@ -230,6 +246,33 @@ class WorkflowActivation:
         self._turn.events.append(entries.side_effect_recorded(kind, self._codec.encode(value)))
         return value
 
+    def patched(self, change_id: str) -> bool:
+        """Whether this run takes the new branch of change ``change_id``.
+
+        True when the next logged command is this change's marker (consumed), or when the code
+        runs past the log (the marker is logged); False, taking no position, while the log
+        goes on with what the code before the change did. Kept for the rest of the run.
+        """
+        self._check_live()
+        known = self._patches.get(change_id)
+        if known is not None:
+            return known
+        if self._take_marker(change_id):
+            decided = True
+        elif self._replaying():
+            decided = False
+        else:
+            self._position += 1
+            self._turn.events.append(entries.patch_marker(change_id))
+            decided = True
+        self._patches[change_id] = decided
+        return decided
+
+    def deprecate_patch(self, change_id: str) -> None:
+        """Consume the marker of ``change_id`` if the log has it here; never log one."""
+        self._check_live()
+        self._take_marker(change_id)
+
     def now(self) -> float:
         """The executor's clock (for new timers and side effects)."""
         return self._clock.now()
@@ -251,6 +294,23 @@ class WorkflowActivation:
     def _next_logged(self) -> EventRecord | None:
         commands = self._history.commands
         return commands[self._cursor] if self._cursor < len(commands) else None
+
+    def _replaying(self) -> bool:
+        """True while the log goes on: commands or outcomes still to replay, or a logged end.
+
+        Past that point the code issues what the log never saw, i.e. it runs as new code.
+        """
+        history = self._history
+        return self._cursor < len(history.commands) or self._outcomes_left > 0 or history.ended
+
+    def _take_marker(self, change_id: str) -> bool:
+        """Consume the next logged command if it is the marker of ``change_id``."""
+        logged = self._next_logged()
+        if logged is None or command_signature(logged) != (PATCH_KIND, change_id):
+            return False
+        self._cursor += 1
+        self._position += 1
+        return True
 
     def _match(self, command: Command) -> bool:
         """Register a command; True if it is new (past the log), False if it was logged."""

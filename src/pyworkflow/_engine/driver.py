@@ -30,6 +30,7 @@ from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewEvent, RunR
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock
     from pyworkflow.serialization import Codec
+    from pyworkflow.step import StepDefinition
     from pyworkflow.storage.protocol import Storage
     from pyworkflow.workflow import Workflow
 
@@ -63,6 +64,8 @@ class Engine:
     settings: EngineSettings = field(default_factory=EngineSettings)
     on_finished: Callable[[RunRecord], None] = lambda record: None
     """Called with the run's row as just committed, once it has ended."""
+    resolve_step: Callable[[StepDefinition], StepDefinition] | None = None
+    """The definition whose function an attempt runs; the test toolkit swaps in fakes here."""
 
     def lease_until(self) -> float:
         """The expiry of a lease taken or renewed now."""
@@ -89,6 +92,7 @@ class RunDriver:
             workflow_name=run.workflow_name,
             clock=engine.clock,
             codec=engine.codec,
+            resolve_step=engine.resolve_step,
         )
         self._log = run_logger(run.run_id, run.workflow_name)
         self._activation: WorkflowActivation | None = None

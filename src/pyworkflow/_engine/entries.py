@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+from pyworkflow._engine.events import EVENT_FORMAT, PATCH_KIND, EventType, RunStatus
 from pyworkflow.storage.protocol import NewEvent
 
 __all__ = [
     "cancellation_requested",
+    "patch_marker",
     "side_effect_recorded",
     "sleep_completed",
     "sleep_started",
@@ -63,6 +64,14 @@ def sleep_completed(sleep_id: str) -> NewEvent:
 def side_effect_recorded(kind: str, value: Any) -> NewEvent:
     """The encoded value of ``now()``, ``uuid4()`` or ``random()``."""
     return _event(EventType.SIDE_EFFECT_RECORDED, kind=kind, value=value)
+
+
+def patch_marker(change_id: str) -> NewEvent:
+    """``patched(change_id)`` ran under code that has the change (see ``PATCH_KIND``).
+
+    ``value`` is always True, so a reader that only knows side effects sees a recorded bool.
+    """
+    return _event(EventType.SIDE_EFFECT_RECORDED, kind=PATCH_KIND, change_id=change_id, value=True)
 
 
 def cancellation_requested(reason: str | None) -> NewEvent:

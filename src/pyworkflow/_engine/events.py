@@ -11,6 +11,7 @@ import enum
 __all__ = [
     "COMMAND_EVENTS",
     "EVENT_FORMAT",
+    "PATCH_KIND",
     "TERMINAL_STATUSES",
     "EventType",
     "RunStatus",
@@ -18,6 +19,15 @@ __all__ = [
 
 EVENT_FORMAT = 1
 """Version of the event payload shapes; bump it with a reader for the old shape."""
+
+
+PATCH_KIND = "patched"
+"""The ``kind`` of the SIDE_EFFECT_RECORDED event that marks a ``patched(change_id)`` call.
+
+Its payload: ``{"v", "kind": "patched", "change_id", "value": true}``. A patch marker is a
+recorded decision like ``now()``'s value, so it shares that event type (DESIGN §7) instead of
+adding one that older readers would not know.
+"""
 
 
 class EventType(enum.StrEnum):

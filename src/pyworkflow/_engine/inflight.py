@@ -9,6 +9,7 @@ common case, then costs no task, queue hand-off or extra loop iteration per step
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ if TYPE_CHECKING:
     from pyworkflow._engine.activation import Command
     from pyworkflow._engine.clock import Clock
     from pyworkflow.serialization import Codec
+    from pyworkflow.step import StepDefinition
 
 __all__ = ["Arrival", "InFlight"]
 
@@ -39,9 +41,18 @@ class Arrival:
 class InFlight:
     """The steps and timers of one run, and the inbox their outcomes arrive in."""
 
-    def __init__(self, *, run_id: str, workflow_name: str, clock: Clock, codec: Codec) -> None:
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        workflow_name: str,
+        clock: Clock,
+        codec: Codec,
+        resolve_step: Callable[[StepDefinition], StepDefinition] | None = None,
+    ) -> None:
         self._run_id, self._workflow_name = run_id, workflow_name
         self._clock, self._codec = clock, codec
+        self._resolve_step = resolve_step
         self._inbox: asyncio.Queue[Arrival] = asyncio.Queue()
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, float] = {}
@@ -110,18 +121,25 @@ class InFlight:
 
         self._spawn(command.command_id, fire())
 
-    def _start_attempt(self, command: Command, *, alone: bool) -> None:
+    def _definition(self, command: Command) -> StepDefinition:
+        """The step definition an attempt of ``command`` runs (a fake, under the test toolkit)."""
         definition = command.definition
         assert definition is not None
+        return definition if self._resolve_step is None else self._resolve_step(definition)
+
+    def _start_attempt(self, command: Command, *, alone: bool) -> None:
         command.attempt = max(command.attempt, 1)
         context = StepContext(
             self._run_id, self._workflow_name, command.command_id, command.name, command.attempt
         )
         self.running_steps += 1
-        if alone and not self._tasks and self._inbox.empty():
+        # A finished task (a timer that just fired) leaves _tasks only in its done callback,
+        # which runs after this: it must not keep the step from running inline.
+        if alone and self._inbox.empty() and all(t.done() for t in self._tasks.values()):
             self._inline = (command, context)
             return
         inbox, codec = self._inbox, self._codec
+        definition = self._definition(command)
 
         async def execute() -> None:
             result = await run_attempt(definition, context, command.args, command.kwargs, codec)
@@ -133,12 +151,12 @@ class InFlight:
         """Run the one step in flight in the caller's task, in its own step context."""
         assert self._inline is not None
         (command, context), self._inline = self._inline, None
-        assert command.definition is not None
+        definition = self._definition(command)
         activation_token = current_activation.set(None)
         step_token = current_step.set(context)
         try:
             result = await run_attempt(
-                command.definition, context, command.args, command.kwargs, self._codec
+                definition, context, command.args, command.kwargs, self._codec
             )
         finally:
             current_step.reset(step_token)

@@ -4,6 +4,11 @@ Replay (DESIGN §2.2) needs three things from the log: the commands in the order
 issued (matched by position: kind and name, never arguments), the outcomes in the order they
 were logged (fed back one at a time), and the retry state of steps still in flight.
 
+A patch marker (``patched("x")``, a ``SIDE_EFFECT_RECORDED`` of kind ``"patched"``) is a command
+like any other, named by its change id, so a log that has one where the code issues something
+else diverges; ``patched`` itself decides, by looking at the next logged command, whether the
+run's history predates the change (see ``WorkflowActivation.patched``).
+
 ``WORKFLOW_RESUMED`` (a failed run resumed by hand) re-opens the failures that ended the run:
 the ``STEP_FAILED`` events logged together with the ``WORKFLOW_FAILED`` it resumes are no
 longer outcomes, so those steps run again with a fresh retry budget, while a failure the
@@ -16,10 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyworkflow._engine.events import EventType
-from pyworkflow.storage.protocol import EventRecord
+from pyworkflow._engine.events import PATCH_KIND, EventType
+from pyworkflow.storage.protocol import EventRecord, NewEvent
 
-__all__ = ["History", "StepProgress", "describe_command", "read_history"]
+__all__ = ["History", "StepProgress", "command_signature", "describe_command", "read_history"]
 
 _OUTCOMES = frozenset(
     {
@@ -27,6 +32,14 @@ _OUTCOMES = frozenset(
         EventType.STEP_FAILED,
         EventType.SLEEP_COMPLETED,
         EventType.CANCELLATION_REQUESTED,
+    }
+)
+_ENDS = frozenset(
+    {
+        EventType.WORKFLOW_COMPLETED,
+        EventType.WORKFLOW_FAILED,
+        EventType.WORKFLOW_CANCELLED,
+        EventType.WORKFLOW_CONTINUED_AS_NEW,
     }
 )
 
@@ -48,21 +61,34 @@ class History:
     steps: dict[str, StepProgress] = field(default_factory=dict)
     last_seq: int = 0
     cancel_requested: bool = False
+    ended: bool = False
+    """The log records the run's end (and no ``resume`` re-opened it)."""
 
 
 def describe_command(kind: str, name: str) -> str:
-    """How a command reads in a NonDeterminismError: ``step 'charge'``, ``sleep``."""
-    return f"{kind} {name!r}" if kind == "step" else kind if kind == "sleep" else f"{name}()"
+    """How a command reads in a NonDeterminismError: ``step 'charge'``, ``sleep``, ``now()``."""
+    if kind == "step":
+        return f"step {name!r}"
+    if kind == "sleep":
+        return kind
+    if kind == PATCH_KIND:
+        return f"patched({name!r})"
+    return f"{name}()"
 
 
-def command_signature(event: EventRecord) -> tuple[str, str]:
-    """(kind, name) of a logged command, as compared with a new one."""
+def command_signature(event: EventRecord | NewEvent) -> tuple[str, str]:
+    """(kind, name) of a logged command, as compared with a new one.
+
+    A patch marker's name is its change id, so ``patched("a")`` and ``patched("b")`` differ.
+    """
     payload = event.payload
     if event.type is EventType.STEP_STARTED:
         return "step", payload["name"]
     if event.type is EventType.SLEEP_STARTED:
         return "sleep", "sleep"
     if event.type is EventType.SIDE_EFFECT_RECORDED:
+        if payload["kind"] == PATCH_KIND:
+            return PATCH_KIND, payload["change_id"]
         return "side_effect", payload["kind"]
     return event.type.value, str(payload.get("name", ""))
 
@@ -113,4 +139,8 @@ def read_history(events: Sequence[EventRecord]) -> History:
             history.outcomes.append(event)
         elif kind is EventType.SLEEP_STARTED or kind is EventType.SIDE_EFFECT_RECORDED:
             history.commands.append(event)
+        elif kind in _ENDS:
+            history.ended = True
+        elif kind is EventType.WORKFLOW_RESUMED:
+            history.ended = False
     return history

@@ -1,4 +1,4 @@
-"""The ``pyworkflow`` command: a long-lived worker and database maintenance.
+"""The ``pyworkflow`` command: workflows, runs, a long-lived worker and database maintenance.
 
 Each command is one synchronous entry point that runs one ``asyncio.run(...)`` (see
 ``bridge.py``); logging is configured here and nowhere else in the package.
@@ -7,6 +7,8 @@ Example:
     .. code-block:: console
 
         $ pyworkflow worker run --module myapp.workflows --storage sqlite:///app.db
+        $ pyworkflow workflows run onboarding -m myapp.workflows --arg user_id=u-42
+        $ pyworkflow runs list --status failed --since 1d --json
         $ pyworkflow --log-format json worker run --concurrency 50
         $ pyworkflow db upgrade --storage sqlite:///app.db
 """
@@ -18,7 +20,10 @@ import click
 from pyworkflow import __version__
 from pyworkflow.cli.db import db
 from pyworkflow.cli.logs import LOG_FORMATS, setup_logging
+from pyworkflow.cli.replay import replay
+from pyworkflow.cli.runs import runs
 from pyworkflow.cli.worker import worker
+from pyworkflow.cli.workflows import workflows
 
 __all__ = ["main"]
 
@@ -42,9 +47,12 @@ __all__ = ["main"]
     help="Least severe level logged.",
 )
 def main(log_format: str, log_level: str) -> None:
-    """Durable workflows as plain async Python: workers and maintenance."""
+    """Durable workflows as plain async Python: run and inspect workflows, serve, maintain."""
     setup_logging(log_format, log_level.upper())
 
 
+main.add_command(workflows)
+main.add_command(runs)
 main.add_command(worker)
 main.add_command(db)
+main.add_command(replay)

@@ -1,24 +1,34 @@
 """``pyworkflow db upgrade``: bring a database's schema to this pyworkflow's version.
 
 The storage upgrades the way it does when it opens with ``auto_upgrade=True``: under the
-database's write lock (so a worker opening the file at the same moment does not migrate it
-too), through ``storage.migrate.upgrade_to_head``, in one transaction. A fresh file gets the
-whole schema.
+database's write lock (SQLite) or an advisory lock (PostgreSQL), so a worker opening the
+database at the same moment does not migrate it too, through ``storage.migrate.upgrade_to_head``,
+in one transaction. A fresh database gets the whole schema (a missing PostgreSQL database is
+created first).
 """
 
 from __future__ import annotations
 
 import os
+from typing import Protocol, runtime_checkable
 
 import click
 
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.options import storage_option
 from pyworkflow.config import DEFAULT_STORAGE
-from pyworkflow.storage import SQLiteStorage, storage_from_url
+from pyworkflow.storage import Storage, storage_from_url
 from pyworkflow.storage.migrate import HEAD_REVISION
 
 __all__ = ["db"]
+
+
+@runtime_checkable
+class _SchemaOwner(Storage, Protocol):
+    """A storage with a schema, as SQLite and PostgreSQL have (asyncpg is optional: no import)."""
+
+    create: bool
+    auto_upgrade: bool
 
 
 @click.group()
@@ -36,7 +46,7 @@ def upgrade(storage: str | None) -> None:
 
 async def _upgrade(url: str) -> None:
     store = storage_from_url(url)
-    if not isinstance(store, SQLiteStorage):
+    if not isinstance(store, _SchemaOwner):
         fail(f"storage {store.url!r} has no schema to upgrade; only SQL storages do")
     store.create = True
     store.auto_upgrade = True

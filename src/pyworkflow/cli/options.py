@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-__all__ = ["storage_option"]
+__all__ = ["json_option", "modules_option", "storage_option"]
 
 storage_option = click.option(
     "--storage",
@@ -14,3 +14,23 @@ storage_option = click.option(
     "sqlite:///pyworkflow.db.",
 )
 """``--storage URL``: where runs live."""
+
+modules_option = click.option(
+    "--module",
+    "-m",
+    "modules",
+    multiple=True,
+    metavar="MODULE",
+    help="Import path of a module defining workflows (repeatable); also PYWORKFLOW_MODULES "
+    "(or PYWORKFLOW_MODULE), comma separated.",
+)
+"""``--module MODULE`` (repeatable): where the user's workflows are defined."""
+
+json_option = click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    default=False,
+    help="Print JSON for machines instead of tables (keys documented in `pyworkflow.cli.shapes`).",
+)
+"""``--json``: machine-readable output with stable keys, documented in ``cli/shapes.py``."""

@@ -11,9 +11,9 @@ over immediately instead of waiting for the lease to expire.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import logging
+import math
 import os
 import socket
 import uuid
@@ -25,7 +25,7 @@ from pyworkflow._engine.driver import Engine, EngineSettings, RunDriver
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord, NewRun, RunRecord, Storage
+from pyworkflow.storage.protocol import ChangeNotifier, EventRecord, NewRun, RunRecord, Storage
 
 __all__ = ["LocalExecutor"]
 
@@ -43,7 +43,8 @@ class LocalExecutor:
         codec: how values are encoded.
         clock: where time comes from (the test toolkit passes a virtual one).
         settings: lease, horizon and recovery limits.
-        poll_interval: the longest the claim loop sleeps between two looks at storage.
+        poll_interval: the longest the claim loop sleeps between two looks at storage
+            (``math.inf``: only when woken or when storage says a run comes due).
         max_concurrent_runs: how many runs this process drives at once.
     """
 
@@ -75,6 +76,7 @@ class LocalExecutor:
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._unknown_logged: set[str] = set()
+        self._subscribed = False
         self._stopping = False
 
     @property
@@ -155,6 +157,7 @@ class LocalExecutor:
         if run_id in self._recently_finished:
             await asyncio.sleep(0)  # still a yield point for callers that loop on this
             return
+        self._subscribe()  # so that a run ending in another process wakes this waiter
         waiter = asyncio.get_running_loop().create_future()
         self._finished_waiters.setdefault(run_id, []).append(waiter)
         try:
@@ -209,6 +212,10 @@ class LocalExecutor:
     async def shutdown(self) -> None:
         """Stop claiming, hand every driven run back, and wait for the drivers to stop."""
         self._stopping = True
+        storage = self.engine.storage
+        if self._subscribed and isinstance(storage, ChangeNotifier):
+            storage.unsubscribe(self._on_change)
+            self._subscribed = False
         for task in self._background:
             task.cancel()
         drivers = list(self._drivers.values())
@@ -223,6 +230,7 @@ class LocalExecutor:
         self._stopping = False
         if self._background and not all(t.done() for t in self._background):
             return
+        self._subscribe()
         loop = asyncio.get_running_loop()
         self._background = [
             loop.create_task(self._claim_loop(), name="pyworkflow-claim"),
@@ -240,17 +248,35 @@ class LocalExecutor:
             except PyWorkflowError as exc:
                 _log.warning("claiming runs failed, retrying: %s", exc)
                 next_wake = None
-            delay = self.poll_interval
+            deadline = engine.clock.now() + self.poll_interval
             if next_wake is not None:
-                delay = min(delay, max(0.0, next_wake - engine.clock.now()))
+                deadline = min(deadline, next_wake)
             self._wake.clear()
             if self._stopping:
                 return
-            # Not asyncio.wait_for: on 3.11 it can swallow a cancellation that arrives together
-            # with the wake-up, and shutdown would wait forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._wake.wait()
+            await self._wait_woken(deadline)
+
+    async def _wait_woken(self, deadline: float) -> None:
+        """Wait for ``wake()`` or for the clock to pass ``deadline`` (infinite: no timer).
+
+        The deadline goes through the engine's clock, not an asyncio timeout, so that a virtual
+        clock (the test toolkit's) sees it. Not asyncio.wait_for: on 3.11 it can swallow a
+        cancellation that arrives together with the wake-up, and shutdown would wait forever.
+        """
+        if not math.isfinite(deadline):
+            await self._wake.wait()
+            return
+        clock, wake = self.engine.clock, self._wake
+
+        async def ring() -> None:
+            await clock.sleep_until(deadline)
+            wake.set()
+
+        timer = asyncio.get_running_loop().create_task(ring(), name="pyworkflow-claim-timer")
+        try:
+            await wake.wait()
+        finally:
+            timer.cancel()
 
     async def _claim_once(self) -> None:
         free = self.max_concurrent_runs - len(self._drivers)
@@ -275,7 +301,7 @@ class LocalExecutor:
     async def _heartbeat_loop(self) -> None:
         engine = self.engine
         while True:
-            await asyncio.sleep(engine.settings.lease_seconds / 3)
+            await engine.clock.sleep_until(engine.clock.now() + engine.settings.lease_seconds / 3)
             held = list(self._drivers)
             if not held:
                 continue
@@ -297,6 +323,21 @@ class LocalExecutor:
                 if task is not None:
                     _log.warning("lost the lease of run %s; dropping it", run_id)
                     task.cancel()
+
+    # --- notifications from storage -------------------------------------------------------------
+
+    def _subscribe(self) -> None:
+        """Hear from storages that push changes (PostgreSQL's LISTEN/NOTIFY); others are polled."""
+        storage = self.engine.storage
+        if not self._subscribed and isinstance(storage, ChangeNotifier):
+            storage.subscribe(self._on_change)
+            self._subscribed = True
+
+    def _on_change(self, kind: str, run_id: str) -> None:
+        if kind == "ended":
+            self._release_waiters(run_id)  # they read the run's end from storage
+        else:
+            self._wake.set()  # a run became due: claim it now, not at the next poll
 
     # --- bookkeeping -----------------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Where runs and their event logs live: the Storage protocol and its backends.
 
 ``memory://`` keeps everything in the process (tests, scripts); ``sqlite:///path.db`` is one
-file on one machine, shared by its processes. Pass either as an object or a URL to
-``configure(storage=...)``.
+file on one machine, shared by its processes; ``postgresql://user@host/db`` is one database for
+any number of workers on any machines (``pip install 'pyworkflow[postgres]'``). Pass any of them
+as an object or a URL to ``configure(storage=...)``.
 
 Example:
     >>> storage = storage_from_url("sqlite:///pyworkflow.db")
@@ -13,6 +14,7 @@ Example:
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 from pyworkflow.exceptions import ConfigurationError
@@ -20,6 +22,7 @@ from pyworkflow.storage.memory import MemoryStorage
 from pyworkflow.storage.protocol import (
     AppendResult,
     AppendWrite,
+    ChangeNotifier,
     EventRecord,
     NewEvent,
     NewRun,
@@ -29,13 +32,18 @@ from pyworkflow.storage.protocol import (
 )
 from pyworkflow.storage.sqlite import SQLiteStorage
 
+if TYPE_CHECKING:
+    from pyworkflow.storage.postgres import PostgresStorage
+
 __all__ = [
     "AppendResult",
     "AppendWrite",
+    "ChangeNotifier",
     "EventRecord",
     "MemoryStorage",
     "NewEvent",
     "NewRun",
+    "PostgresStorage",
     "RunCursor",
     "RunRecord",
     "SQLiteStorage",
@@ -43,7 +51,25 @@ __all__ = [
     "storage_from_url",
 ]
 
-_ACCEPTED = "'memory://' or 'sqlite:///path.db'"
+_ACCEPTED = "'memory://', 'sqlite:///path.db' or 'postgresql://user@host/database'"
+
+
+def __getattr__(name: str) -> Any:
+    # PostgresStorage needs asyncpg, an optional dependency: imported on first use only.
+    if name == "PostgresStorage":
+        return _postgres_storage_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _postgres_storage_class() -> type[PostgresStorage]:
+    try:
+        from pyworkflow.storage.postgres import PostgresStorage
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"PostgreSQL storage needs asyncpg ({exc}); install it with "
+            "pip install 'pyworkflow[postgres]'"
+        ) from exc
+    return PostgresStorage
 
 
 def _mask(url: str) -> str:
@@ -57,7 +83,9 @@ def storage_from_url(url: str) -> Storage:
     Args:
         url: ``memory://`` or ``sqlite:///relative.db`` / ``sqlite:////absolute/path.db``,
             optionally with ``?synchronous=NORMAL`` (faster; a power cut may lose the last
-            commits, a killed process loses nothing).
+            commits, a killed process loses nothing); ``postgresql://user:password@host/db``
+            (also ``postgresql+asyncpg://``), with options ``pool_size``, ``statement_timeout``,
+            ``create`` and ``auto_upgrade`` (see :class:`PostgresStorage`).
 
     Returns:
         An unopened storage.
@@ -82,8 +110,5 @@ def storage_from_url(url: str) -> Storage:
             )
         return SQLiteStorage(url, synchronous=options.get("synchronous", "FULL"))
     if scheme in ("postgresql", "postgresql+asyncpg", "postgres"):
-        raise ConfigurationError(
-            f"storage {_mask(url)!r}: the PostgreSQL backend is not available yet in this "
-            f"version of pyworkflow; use {_ACCEPTED}"
-        )
+        return _postgres_storage_class()(url)
     raise ConfigurationError(f"storage {_mask(url)!r} is not a storage URL; use {_ACCEPTED}")

@@ -100,7 +100,10 @@ def needs_upgrade(revision: str | None, *, url: str, create: bool, auto_upgrade:
         return False
     if revision is None:
         if not create:
-            raise StorageError(f"{url} has no pyworkflow schema (and create=False)")
+            raise StorageError(
+                f"{url} has no pyworkflow schema (and create=False); create it with "
+                f"`pyworkflow db upgrade --storage {url}`"
+            )
     elif revision not in REVISIONS:
         raise SchemaVersionError(
             f"{url} has schema revision {revision!r}, written by a newer pyworkflow than this "

@@ -23,7 +23,7 @@ Rules every backend keeps (the contract suite in tests/storage checks each):
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -32,6 +32,7 @@ from pyworkflow._engine.events import EventType, RunStatus
 __all__ = [
     "AppendResult",
     "AppendWrite",
+    "ChangeNotifier",
     "EventRecord",
     "NewEvent",
     "NewRun",
@@ -280,3 +281,21 @@ class Storage(Protocol):
         A leased run counts at the later of its ``wake_at`` and its lease expiry: that is when
         a crashed holder's run can be taken over.
         """
+
+
+@runtime_checkable
+class ChangeNotifier(Protocol):
+    """What a storage that can push changes offers besides ``Storage`` (PostgreSQL does).
+
+    Executors subscribe to wake at once instead of at their next poll: ``("runnable", run_id)``
+    when an outside writer made a run due (claim it), ``("ended", run_id)`` when a run reached
+    a terminal status (its waiters can read the result), and ``("runnable", "*")`` when
+    notifications may have been missed (look at storage). Notifications only wake: storage
+    stays the truth and polling stays the fallback.
+    """
+
+    def subscribe(self, callback: Callable[[str, str], None]) -> None:
+        """Call ``callback(kind, run_id)`` for each change, on this event loop."""
+
+    def unsubscribe(self, callback: Callable[[str, str], None]) -> None:
+        """Stop calling ``callback``."""

@@ -2,10 +2,11 @@
 
 Each function binds values to a statement of ``statements.py``, runs it and turns rows into the
 records of ``protocol.py``; JSON values are encoded and decoded here. These are plain synchronous
-functions over a :class:`sqlalchemy.Connection`. Functions whose names end in ``_txn`` write, and
-run inside a transaction the caller opened and commits (SQLite's database thread, or PostgreSQL's
-``AsyncConnection.run_sync``); they never begin, commit or roll back themselves, so a caller can
-group several of them in one transaction. The read functions need no transaction. Semantics are
+functions over a :class:`sqlalchemy.Connection` (SQLite's database thread runs them; PostgreSQL
+runs the same statements through asyncpg, in ``postgres.py``, and shares ``rows.py`` with this
+module). Functions whose names end in ``_txn`` write, and run inside a transaction the caller
+opened and commits; they never begin, commit or roll back themselves, so a caller can group
+several of them in one transaction. The read functions need no transaction. Semantics are
 the ones in ``protocol.py``'s docstrings.
 
 Invariant kept by every write here: a terminal run has ``wake_at`` NULL and no lease, so the
@@ -15,20 +16,12 @@ queries for runnable runs (``statements.py``) walk the ``wake_at`` index in orde
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from collections.abc import Collection
-from typing import Any, NoReturn
+from typing import Any
 
 import sqlalchemy as sa
 
 from pyworkflow._engine.events import EventType, RunStatus
-from pyworkflow.exceptions import (
-    ConcurrencyConflictError,
-    IdempotencyConflictError,
-    InvalidRunStateError,
-    RunNotFoundError,
-)
 from pyworkflow.storage.protocol import (
     AppendResult,
     AppendWrite,
@@ -36,6 +29,19 @@ from pyworkflow.storage.protocol import (
     NewRun,
     RunCursor,
     RunRecord,
+)
+from pyworkflow.storage.rows import (
+    append_params,
+    append_refused,
+    claim_params,
+    claimed_runs,
+    earliest_wake,
+    event_values,
+    events_from_rows,
+    idempotent_twin,
+    new_run_values,
+    reopen_refused,
+    run_from_row,
 )
 from pyworkflow.storage.statements import (
     APPEND,
@@ -68,52 +74,6 @@ __all__ = [
     "request_cancel_txn",
 ]
 
-_dumps = json.JSONEncoder(separators=(",", ":")).encode
-_loads = json.loads
-
-_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
-
-
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def _event_row(run_id: str, seq: int, type_: EventType, payload: Any, now: float) -> dict[str, Any]:
-    return {
-        "run_id": run_id,
-        "seq": seq,
-        "type": type_.value,
-        "payload": _dumps(payload),
-        "created_at": now,
-    }
-
-
-def _run_from_row(row: sa.Row[Any]) -> RunRecord:
-    return RunRecord(
-        run_id=row.run_id,
-        workflow_name=row.workflow_name,
-        status=RunStatus(row.status),
-        args=_loads(row.args),
-        result=None if row.result is None else _loads(row.result),
-        error=None if row.error is None else _loads(row.error),
-        idempotency_key=row.idempotency_key,
-        parent_run_id=row.parent_run_id,
-        # float(): SQLite's RETURNING hands back REAL values before column affinity, so an
-        # integral time would come back as an int.
-        created_at=float(row.created_at),
-        updated_at=float(row.updated_at),
-        completed_at=_float_or_none(row.completed_at),
-        wake_at=_float_or_none(row.wake_at),
-        lease_owner=row.lease_owner,
-        lease_expires_at=_float_or_none(row.lease_expires_at),
-        recovery_count=row.recovery_count,
-        last_seq=row.last_seq,
-        signal_seq=row.signal_seq,
-        cancel_requested=bool(row.cancel_requested),
-        cancel_reason=row.cancel_reason,
-    )
-
-
 # --- writes (inside the caller's transaction) ---------------------------------------------------
 
 
@@ -126,20 +86,11 @@ def create_run_txn(conn: sa.Connection, run: NewRun) -> tuple[RunRecord, bool]:
     if run.idempotency_key is not None:
         row = conn.execute(GET_RUN_BY_KEY, {"b_key": run.idempotency_key}).first()
         if row is not None:
-            if row.workflow_name != run.workflow_name:
-                raise IdempotencyConflictError(
-                    run.idempotency_key, row.workflow_name, run.workflow_name
-                )
-            return _run_from_row(row), False
-    record = run.initial_record()
-    values = {name: getattr(record, name) for name in _RUN_FIELDS}
-    values["status"] = record.status.value
-    values["args"] = _dumps(run.args)
+            return idempotent_twin(run, row), False
+    record, values = new_run_values(run)
     INSERT_RUN.many(conn, [values])
-    INSERT_EVENT.many(
-        conn,
-        [_event_row(run.run_id, seq, t, p, run.now) for seq, t, p in run.initial_events()],
-    )
+    first = [(t, p) for _, t, p in run.initial_events()]
+    INSERT_EVENT.many(conn, event_values(run.run_id, 1, first, run.now))
     return record, True
 
 
@@ -150,58 +101,15 @@ def append_txn(conn: sa.Connection, write: AppendWrite) -> AppendResult:
         ConcurrencyConflictError: the seq or the lease is stale; nothing was written.
         RunNotFoundError: no such run.
     """
-    terminal = write.status is not None and write.status.is_terminal
-    releasing = terminal or write.lease_expires_at is None
-    last_seq = write.expected_seq + len(write.events)
-    result_json = None
-    if write.result is not None or write.status is RunStatus.COMPLETED:
-        result_json = _dumps(write.result)
-    row = APPEND.first(
-        conn,
-        {
-            "b_run_id": write.run_id,
-            "b_expected": write.expected_seq,
-            "b_owner": write.owner,
-            "b_last_seq": last_seq,
-            "b_status": None if write.status is None else write.status.value,
-            "b_now": write.now,
-            "b_check_signals": releasing and not terminal,
-            "b_signals_seen": write.signals_seen,
-            # Terminal runs leave the runnable index: wake_at NULL, lease released.
-            "b_wake_at": None if terminal else write.wake_at,
-            "b_new_owner": None if releasing else write.owner,
-            "b_lease_expires_at": None if releasing else write.lease_expires_at,
-            "b_result": result_json,
-            "b_error": None if write.error is None else _dumps(write.error),
-            "b_completed_at": write.now if terminal else None,
-            "b_progressed": write.progressed,
-        },
-    )
-    if row is None:
-        _raise_append_conflict(conn, write)
+    params = append_params(write)
+    row = APPEND.first(conn, params)
+    if row is None:  # a cold path: one extra read to say why
+        raise append_refused(write, conn.execute(RUN_STATE, {"b_run_id": write.run_id}).first())
     if write.events:
-        first = write.expected_seq + 1
-        rows = [
-            _event_row(write.run_id, seq, event.type, event.payload, write.now)
-            for seq, event in enumerate(write.events, first)
-        ]
-        INSERT_EVENT.many(conn, rows)
+        new = [(event.type, event.payload) for event in write.events]
+        INSERT_EVENT.many(conn, event_values(write.run_id, write.expected_seq + 1, new, write.now))
     signal_seq, cancel_requested = row
-    return AppendResult(last_seq, signal_seq, bool(cancel_requested))
-
-
-def _raise_append_conflict(conn: sa.Connection, write: AppendWrite) -> NoReturn:
-    """Say why an append was refused (a cold path: one extra read)."""
-    row = conn.execute(RUN_STATE, {"b_run_id": write.run_id}).first()
-    if row is None:
-        raise RunNotFoundError(write.run_id)
-    if row.last_seq != write.expected_seq:
-        reason = f"the run's last seq is {row.last_seq} (stale seq)"
-    elif row.lease_owner is None:
-        reason = f"{write.owner!r} holds no lease on it (run is {row.status})"
-    else:
-        reason = f"its lease is held by {row.lease_owner!r}, not {write.owner!r} (stale lease)"
-    raise ConcurrencyConflictError(write.run_id, write.expected_seq, reason)
+    return AppendResult(params["b_last_seq"], signal_seq, bool(cancel_requested))
 
 
 def claim_runs_txn(
@@ -213,7 +121,6 @@ def claim_runs_txn(
     limit: int,
     workflow_names: Collection[str] | None = None,
     run_ids: Collection[str] | None = None,
-    skip_locked: bool = False,
 ) -> list[RunRecord]:
     """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first.
 
@@ -225,28 +132,20 @@ def claim_runs_txn(
         limit: at most this many runs.
         workflow_names: only runs of these workflows.
         run_ids: only these runs.
-        skip_locked: lock candidates with ``FOR UPDATE SKIP LOCKED`` (PostgreSQL, where
-            writers are concurrent; SQLite serialises writers and ignores it).
     """
-    if limit <= 0 or (run_ids is not None and not run_ids):
+    params = claim_params(
+        owner=owner,
+        now=now,
+        lease_expires_at=lease_expires_at,
+        limit=limit,
+        workflow_names=workflow_names,
+        run_ids=run_ids,
+    )
+    if params is None:
         return []
-    if workflow_names is not None and not workflow_names:
-        return []
-    params: dict[str, Any] = {
-        "b_now": now,
-        "b_limit": limit,
-        "b_owner": owner,
-        "b_lease_expires_at": lease_expires_at,
-    }
-    if workflow_names is not None:
-        params["b_names"] = list(workflow_names)
-    if run_ids is not None:
-        params["b_ids"] = list(run_ids)
-    stmt = claim_runs_statement(workflow_names is not None, run_ids is not None, skip_locked)
-    records = [_run_from_row(row) for row in conn.execute(stmt, params)]
-    # RETURNING promises no order.
-    records.sort(key=lambda r: (r.wake_at or 0.0, r.run_id))
-    return records
+    # SQLite serialises writers (BEGIN IMMEDIATE): no row locks to skip.
+    stmt = claim_runs_statement("b_names" in params, "b_ids" in params, skip_locked=False)
+    return claimed_runs(conn.execute(stmt, params))
 
 
 def renew_leases_txn(
@@ -301,13 +200,11 @@ def reopen_failed_run_txn(
     """
     row = conn.execute(REOPEN_FAILED_RUN, {"b_run_id": run_id, "b_now": now}).first()
     if row is None:
-        current = conn.execute(RUN_STATE, {"b_run_id": run_id}).first()
-        if current is None:
-            raise RunNotFoundError(run_id)
-        raise InvalidRunStateError(run_id, current.status, "only a failed run can be resumed")
-    resumed = _event_row(run_id, row.last_seq, EventType.WORKFLOW_RESUMED, payload, now)
-    INSERT_EVENT.many(conn, [resumed])
-    return _run_from_row(row)
+        raise reopen_refused(run_id, conn.execute(RUN_STATE, {"b_run_id": run_id}).first())
+    record = run_from_row(row)
+    resumed = [(EventType.WORKFLOW_RESUMED, payload)]
+    INSERT_EVENT.many(conn, event_values(run_id, record.last_seq, resumed, now))
+    return record
 
 
 # --- reads ---------------------------------------------------------------------------------------
@@ -316,7 +213,7 @@ def reopen_failed_run_txn(
 def get_run(conn: sa.Connection, run_id: str) -> RunRecord | None:
     """The run, or None."""
     row = GET_RUN.first_named(conn, {"b_run_id": run_id})
-    return None if row is None else _run_from_row(row)
+    return None if row is None else run_from_row(row)
 
 
 def list_runs(
@@ -333,21 +230,14 @@ def list_runs(
     stmt = list_runs_statement(
         statuses=statuses, workflow_name=workflow_name, limit=limit, before=before
     )
-    return [_run_from_row(row) for row in conn.execute(stmt)]
+    return [run_from_row(row) for row in conn.execute(stmt)]
 
 
 def load_events(conn: sa.Connection, run_id: str, after_seq: int = 0) -> list[EventRecord]:
     """Events of a run with ``seq > after_seq``, in seq order."""
-    rows = LOAD_EVENTS.all(conn, {"b_run_id": run_id, "b_after": after_seq})
-    types = _EVENT_TYPES
-    # Hot on every resume (B3): plain tuples, and the enum looked up in a dict.
-    return [
-        EventRecord(run_id, seq, types[type_], _loads(payload), float(created_at))
-        for seq, type_, payload, created_at in rows
-    ]
-
-
-_EVENT_TYPES = {t.value: t for t in EventType}
+    return events_from_rows(
+        run_id, LOAD_EVENTS.all(conn, {"b_run_id": run_id, "b_after": after_seq})
+    )
 
 
 def next_wake_at(
@@ -366,5 +256,4 @@ def next_wake_at(
     first_free = conn.execute(free, params).scalar()
     params["b_bound"] = float("inf") if first_free is None else first_free
     first_leased = conn.execute(leased, params).scalar()
-    times = [float(t) for t in (first_free, first_leased) if t is not None]
-    return min(times, default=None)
+    return earliest_wake(first_free, first_leased)

@@ -8,19 +8,25 @@ parameter, so a call only binds and executes (SQLAlchemy's compiled cache then s
 too). Bound parameters are named ``b_*`` so they never collide with column names in ``UPDATE``
 ``SET`` clauses.
 
-Invariant kept by every write in ``sql.py``: a terminal run has ``wake_at`` NULL and no lease, so
-the queries for runnable runs walk the ``wake_at`` index in order and stop after ``limit`` rows.
-Their status and workflow terms are wrapped by :func:`_unindexed`: without statistics SQLite's
-planner would otherwise pick the status or workflow index and sort, reading every such run.
+Invariant kept by every write (``sql.py`` and ``postgres.py``): a terminal run has ``wake_at``
+NULL and no lease. So a ``wake_at`` that is set already means a live run, and the queries for
+runnable runs walk the ``wake_at`` index in order and stop after ``limit`` rows. They carry no
+status term on purpose: PostgreSQL's planner, guessing at its selectivity, would rather sort
+every live run than walk the index. Their workflow term is wrapped by :func:`_unindexed`:
+without statistics SQLite's planner would otherwise pick the workflow index and sort, reading
+every run of those workflows.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import visitors
 
 from pyworkflow._engine.events import RunStatus
 from pyworkflow.storage._prepared import PreparedStatement
@@ -29,6 +35,7 @@ from pyworkflow.storage.schema import events, runs
 
 __all__ = [
     "APPEND",
+    "APPEND_FIELDS",
     "GET_RUN",
     "GET_RUN_BY_KEY",
     "INSERT_EVENT",
@@ -39,6 +46,7 @@ __all__ = [
     "REOPEN_FAILED_RUN",
     "REQUEST_CANCEL",
     "RUN_STATE",
+    "append_update",
     "claim_runs_statement",
     "list_runs_statement",
     "next_wake_at_statements",
@@ -60,6 +68,54 @@ def _unindexed(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
     return column.op("||", return_type=sa.String)(sa.literal_column("''"))
 
 
+class _InList(sa.ColumnElement[bool]):
+    """``column IN`` a list, rendered the way each dialect wants.
+
+    The list is either bound at execution as the parameter ``name`` or fixed in the statement
+    (``values``). SQLite gets ``IN (?, ?, ...)``; PostgreSQL gets ``column = ANY($n)`` with one
+    array parameter, so the SQL text does not change with the list's length and asyncpg's
+    prepared-statement cache keeps serving it.
+    """
+
+    type = sa.Boolean()
+    inherit_cache = True
+    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's declaration, read as a class attribute)
+        ("column", visitors.InternalTraversal.dp_clauseelement),
+        ("name", visitors.InternalTraversal.dp_string),
+        ("values", visitors.InternalTraversal.dp_plain_obj),
+    ]
+
+    def __init__(
+        self, column: sa.ColumnElement[Any], name: str | None, values: tuple[str, ...] | None
+    ) -> None:
+        self.column, self.name, self.values = column, name, values
+
+
+@compiles(_InList)
+def _in_list_default(element: _InList, compiler: Any, **kw: Any) -> str:
+    if element.values is not None:
+        return str(compiler.process(element.column.in_(element.values), **kw))
+    listed = element.column.in_(sa.bindparam(element.name, expanding=True))
+    return str(compiler.process(listed, **kw))
+
+
+@compiles(_InList, "postgresql")
+def _in_list_postgresql(element: _InList, compiler: Any, **kw: Any) -> str:
+    array_type = postgresql.ARRAY(element.column.type)
+    if element.values is not None:
+        array = sa.bindparam(None, list(element.values), type_=array_type, unique=True)
+    else:
+        array = sa.bindparam(element.name, type_=array_type)
+    return str(compiler.process(element.column == sa.any_(array), **kw))
+
+
+def _in(
+    column: sa.ColumnElement[Any], name: str | None = None, *, values: Collection[str] = ()
+) -> sa.ColumnElement[bool]:
+    """``column`` is one of the list bound as ``name``, or of ``values`` (see :class:`_InList`)."""
+    return _InList(column, name, None if name is not None else tuple(values))
+
+
 # --- fixed-shape statements, built once ---------------------------------------------------------
 
 GET_RUN = PreparedStatement(sa.select(runs).where(runs.c.run_id == _p("b_run_id", sa.String)))
@@ -72,39 +128,68 @@ LOAD_EVENTS = PreparedStatement(
     .order_by(events.c.seq)
 )
 
-# Invariant (DESIGN §2.3): the append is refused unless the writer saw the run's last seq and
-# holds its lease; one conditional UPDATE decides, so two writers cannot both pass.
-APPEND = PreparedStatement(
-    sa.update(runs)
-    .where(
-        runs.c.run_id == _p("b_run_id", sa.String),
-        runs.c.last_seq == _p("b_expected", sa.Integer),
-        runs.c.lease_owner == _p("b_owner", sa.String),
-    )
-    .values(
-        last_seq=_p("b_last_seq", sa.Integer),
-        status=sa.func.coalesce(_p("b_status", sa.String), runs.c.status),
-        updated_at=_p("b_now", sa.Float),
-        # A writer that lets go of the run without having seen the latest outside signal
-        # leaves it due at once, so the signal is not lost to the race.
-        wake_at=sa.case(
-            (
-                sa.and_(
-                    _p("b_check_signals", sa.Boolean),
-                    runs.c.signal_seq > _p("b_signals_seen", sa.Integer),
+APPEND_FIELDS: dict[str, Any] = {
+    "run_id": sa.String,
+    "expected": sa.Integer,
+    "owner": sa.String,
+    "last_seq": sa.Integer,
+    "status": sa.String,
+    "now": sa.Float,
+    "check_signals": sa.Boolean,
+    "signals_seen": sa.Integer,
+    "wake_at": sa.Float,
+    "new_owner": sa.String,
+    "lease_expires_at": sa.Float,
+    "result": sa.Text,
+    "error": sa.Text,
+    "completed_at": sa.Float,
+    "progressed": sa.Boolean,
+}
+"""The values of one append (bound as ``b_<name>``; see ``rows.append_params``) and their types."""
+
+
+def append_update(value: Callable[[str], Any]) -> sa.Update:
+    """The UPDATE of an append, with ``value(name)`` the SQL for each of :data:`APPEND_FIELDS`.
+
+    Written once for both shapes: one write's bound parameters (:data:`APPEND`), or a column of
+    a batch of writes (PostgreSQL's group commit, ``_pg_statements.APPEND_BATCH``).
+    """
+    # Invariant (DESIGN §2.3): the append is refused unless the writer saw the run's last seq
+    # and holds its lease; one conditional UPDATE decides, so two writers cannot both pass.
+    return (
+        sa.update(runs)
+        .where(
+            runs.c.run_id == value("run_id"),
+            runs.c.last_seq == value("expected"),
+            runs.c.lease_owner == value("owner"),
+        )
+        .values(
+            last_seq=value("last_seq"),
+            status=sa.func.coalesce(value("status"), runs.c.status),
+            updated_at=value("now"),
+            # A writer that lets go of the run without having seen the latest outside signal
+            # leaves it due at once, so the signal is not lost to the race.
+            wake_at=sa.case(
+                (
+                    sa.and_(value("check_signals"), runs.c.signal_seq > value("signals_seen")),
+                    value("now"),
                 ),
-                _p("b_now", sa.Float),
+                else_=value("wake_at"),
             ),
-            else_=_p("b_wake_at", sa.Float),
-        ),
-        lease_owner=_p("b_new_owner", sa.String),
-        lease_expires_at=_p("b_lease_expires_at", sa.Float),
-        result=sa.func.coalesce(_p("b_result", sa.Text), runs.c.result),
-        error=sa.func.coalesce(_p("b_error", sa.Text), runs.c.error),
-        completed_at=sa.func.coalesce(_p("b_completed_at", sa.Float), runs.c.completed_at),
-        recovery_count=sa.case((_p("b_progressed", sa.Boolean), 0), else_=runs.c.recovery_count),
+            lease_owner=value("new_owner"),
+            lease_expires_at=value("lease_expires_at"),
+            result=sa.func.coalesce(value("result"), runs.c.result),
+            error=sa.func.coalesce(value("error"), runs.c.error),
+            completed_at=sa.func.coalesce(value("completed_at"), runs.c.completed_at),
+            recovery_count=sa.case((value("progressed"), 0), else_=runs.c.recovery_count),
+        )
     )
-    .returning(runs.c.signal_seq, runs.c.cancel_requested)
+
+
+APPEND = PreparedStatement(
+    append_update(lambda name: _p(f"b_{name}", APPEND_FIELDS[name])).returning(
+        runs.c.signal_seq, runs.c.cancel_requested
+    )
 )
 
 # Why a write was refused (a cold path): the run's seq, lease holder and status.
@@ -115,7 +200,7 @@ RUN_STATE = sa.select(runs.c.last_seq, runs.c.lease_owner, runs.c.status).where(
 RENEW_LEASES = (
     sa.update(runs)
     .where(
-        runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)),
+        _in(runs.c.run_id, "b_ids"),
         runs.c.lease_owner == _p("b_owner", sa.String),
     )
     .values(lease_expires_at=_p("b_lease_expires_at", sa.Float), updated_at=_p("b_now", sa.Float))
@@ -125,7 +210,7 @@ RENEW_LEASES = (
 RELEASE_RUNS = (
     sa.update(runs)
     .where(
-        runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)),
+        _in(runs.c.run_id, "b_ids"),
         runs.c.lease_owner == _p("b_owner", sa.String),
     )
     .values(
@@ -138,7 +223,7 @@ RELEASE_RUNS = (
 
 REQUEST_CANCEL = (
     sa.update(runs)
-    .where(runs.c.run_id == _p("b_run_id", sa.String), runs.c.status.in_(_LIVE))
+    .where(runs.c.run_id == _p("b_run_id", sa.String), _in(runs.c.status, values=_LIVE))
     .values(
         cancel_requested=True,
         cancel_reason=_p("b_reason", sa.Text),
@@ -181,19 +266,16 @@ def claim_runs_statement(by_names: bool, by_ids: bool, skip_locked: bool) -> sa.
     candidates = (
         sa.select(runs.c.run_id)
         .where(
-            runs.c.wake_at <= now,
-            _unindexed(runs.c.status).in_(_LIVE),
+            runs.c.wake_at <= now,  # set only on live runs (module docstring)
             sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at <= now),
         )
         .order_by(runs.c.wake_at)
         .limit(_p("b_limit", sa.Integer))
     )
     if by_names:
-        candidates = candidates.where(
-            _unindexed(runs.c.workflow_name).in_(sa.bindparam("b_names", expanding=True))
-        )
+        candidates = candidates.where(_in(_unindexed(runs.c.workflow_name), "b_names"))
     if by_ids:
-        candidates = candidates.where(runs.c.run_id.in_(sa.bindparam("b_ids", expanding=True)))
+        candidates = candidates.where(_in(runs.c.run_id, "b_ids"))
     if skip_locked:
         candidates = candidates.with_for_update(skip_locked=True)
     return (
@@ -217,9 +299,9 @@ def next_wake_at_statements(by_names: bool) -> tuple[sa.Select[Any], sa.Select[A
 
     The second is bounded by ``b_bound``, the first's answer (infinity when there is none).
     """
-    live_due = [runs.c.wake_at.is_not(None), _unindexed(runs.c.status).in_(_LIVE)]
+    live_due: list[sa.ColumnElement[bool]] = [runs.c.wake_at.is_not(None)]  # live runs only
     if by_names:
-        names = _unindexed(runs.c.workflow_name).in_(sa.bindparam("b_names", expanding=True))
+        names = _in(_unindexed(runs.c.workflow_name), "b_names")
         live_due.append(names)
     # The first unleased run in wake_at order: an index scan that stops at once.
     free = (

@@ -1,7 +1,8 @@
 """The storage contract: every method of the Storage protocol, every rule of its docstrings.
 
 Each test runs against every backend (see conftest.py). Times are plain floats from a fake clock
-starting at T0; no test sleeps.
+starting at T0 (storage_calls.py); no test sleeps. The optional ChangeNotifier protocol has its
+own file, test_notifications.py.
 """
 
 from __future__ import annotations
@@ -10,6 +11,18 @@ import asyncio
 from typing import Any
 
 import pytest
+from storage_calls import (
+    LEASE,
+    NESTED,
+    T0,
+    claim,
+    ids_claimable,
+    new_run,
+    run_of,
+    start,
+    step_events,
+    turn,
+)
 
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.exceptions import (
@@ -29,104 +42,6 @@ from pyworkflow.storage.protocol import (
     RunRecord,
     Storage,
 )
-
-T0 = 1_700_000_000.0
-LEASE = 30.0
-
-NESTED: dict[str, Any] = {
-    "v": 1,
-    "text": 'héllo wörld — 日本語 🚀 \u0000-free "quoted" \\ back',
-    "numbers": [0, -1, 2**53, 1.5, -0.25, 1e-300],
-    "flags": [True, False, None],
-    "empty": {"list": [], "dict": {}, "string": ""},
-    "deep": {"a": {"b": {"c": [{"d": [1, [2, [3, {"e": "ü"}]]]}]}}},
-    "ключ": "значение",
-}
-
-
-def new_run(
-    run_id: str,
-    *,
-    workflow: str = "wf",
-    now: float = T0,
-    key: str | None = None,
-    args: Any = None,
-    payload: dict[str, Any] | None = None,
-    owner: str | None = None,
-    lease_expires_at: float | None = None,
-    parent: str | None = None,
-) -> NewRun:
-    return NewRun(
-        run_id=run_id,
-        workflow_name=workflow,
-        args={"args": [1, 2], "kwargs": {}} if args is None else args,
-        started_payload={"v": 1, "input": run_id} if payload is None else payload,
-        now=now,
-        idempotency_key=key,
-        parent_run_id=parent,
-        lease_owner=owner,
-        lease_expires_at=lease_expires_at,
-    )
-
-
-async def start(storage: Storage, run_id: str, **kwargs: Any) -> RunRecord:
-    record, created = await storage.create_run(new_run(run_id, **kwargs))
-    assert created
-    return record
-
-
-async def claim(storage: Storage, run_id: str, owner: str = "w1", now: float = T0) -> RunRecord:
-    claimed = await storage.claim_runs(
-        owner=owner, now=now, lease_expires_at=now + LEASE, limit=10, run_ids=[run_id]
-    )
-    assert [r.run_id for r in claimed] == [run_id]
-    return claimed[0]
-
-
-async def run_of(storage: Storage, run_id: str) -> RunRecord:
-    record = await storage.get_run(run_id)
-    assert record is not None
-    return record
-
-
-async def turn(
-    storage: Storage,
-    run_id: str,
-    owner: str = "w1",
-    *,
-    now: float = T0,
-    events: list[NewEvent] | None = None,
-    expected_seq: int | None = None,
-    keep_lease: bool = True,
-    **changes: Any,
-) -> AppendResult:
-    """Append as ``owner``, by default at the run's current seq and keeping the lease."""
-    if expected_seq is None:
-        expected_seq = (await run_of(storage, run_id)).last_seq
-    return await storage.append(
-        AppendWrite(
-            run_id=run_id,
-            owner=owner,
-            expected_seq=expected_seq,
-            events=events or [],
-            now=now,
-            lease_expires_at=now + LEASE if keep_lease else None,
-            **changes,
-        )
-    )
-
-
-def step_events(n: int, tag: str = "s") -> list[NewEvent]:
-    return [NewEvent(EventType.STEP_COMPLETED, {"v": 1, "step": f"{tag}#{i}"}) for i in range(n)]
-
-
-async def ids_claimable(storage: Storage, now: float, owner: str = "probe") -> list[str]:
-    """Claim everything due at ``now`` (as a throwaway owner) and return the ids."""
-    claimed = await storage.claim_runs(
-        owner=owner, now=now, lease_expires_at=now + LEASE, limit=1000
-    )
-    return [r.run_id for r in claimed]
-
 
 # --- the protocol itself -------------------------------------------------------------------------
 
@@ -250,6 +165,20 @@ async def test_idempotency_key_of_another_workflow_raises_and_writes_nothing(
     assert await storage.load_events("r2") == []
     assert await storage.get_run("r1") == first
     assert [r.run_id for r in await storage.list_runs()] == ["r1"]
+
+
+async def test_concurrent_starts_with_one_idempotency_key_make_one_run(storage: Storage) -> None:
+    outcomes = await asyncio.gather(
+        *(storage.create_run(new_run(f"r{i}", key="once", now=T0 + i)) for i in range(10))
+    )
+    assert sum(created for _, created in outcomes) == 1
+    (winner,) = {record.run_id for record, _ in outcomes}
+    assert [r.run_id for r in await storage.list_runs()] == [winner]
+    assert len(await storage.load_events(winner)) == 1
+    for i in range(10):
+        if f"r{i}" != winner:
+            assert await storage.get_run(f"r{i}") is None
+            assert await storage.load_events(f"r{i}") == []
 
 
 async def test_runs_without_idempotency_key_never_collide(storage: Storage) -> None:
@@ -386,11 +315,27 @@ async def test_append_to_an_unleased_run_conflicts(storage: Storage) -> None:
     assert len(await storage.load_events("r1")) == 1
 
 
-async def test_append_to_an_unknown_run_raises(storage: Storage) -> None:
+async def test_append_to_an_unknown_run_raises_run_not_found(storage: Storage) -> None:
     write = AppendWrite(run_id="nope", owner="w1", expected_seq=1, events=step_events(1), now=T0)
-    with pytest.raises((RunNotFoundError, ConcurrencyConflictError)):
+    with pytest.raises(RunNotFoundError) as info:
         await storage.append(write)
+    assert info.value.run_id == "nope"
     assert await storage.load_events("nope") == []
+    assert await storage.get_run("nope") is None
+
+
+async def test_append_without_result_or_error_keeps_the_stored_ones(storage: Storage) -> None:
+    # Protocol: "result/error of None leave the stored ones unchanged".
+    await start(storage, "r1")
+    await claim(storage, "r1")
+    error = {"type": "ValueError", "message": "first attempt"}
+    await turn(storage, "r1", events=step_events(1), result={"partial": [1]}, error=error)
+    await turn(storage, "r1", events=step_events(1, "t"), status=RunStatus.RUNNING)
+    record = await run_of(storage, "r1")
+    assert (record.result, record.error) == ({"partial": [1]}, error)
+    await turn(storage, "r1", status=RunStatus.COMPLETED, result={"total": 2})
+    record = await run_of(storage, "r1")
+    assert (record.result, record.error) == ({"total": 2}, error)
 
 
 async def test_a_worker_whose_lease_expired_cannot_write_after_its_successor(
@@ -873,6 +818,7 @@ async def test_list_runs_newest_first_with_filters(storage: Storage) -> None:
         "s2"
     ]
     assert ids(await storage.list_runs(statuses=[])) == []
+    assert ids(await storage.list_runs(limit=0)) == []
     assert ids(await storage.list_runs(workflow_name="nope")) == []
     assert (await storage.list_runs(workflow_name="pay"))[0] == await run_of(storage, "p2")
 
@@ -918,6 +864,7 @@ async def test_next_wake_at(storage: Storage) -> None:
     assert await storage.next_wake_at(workflow_names=["a"]) == T0 + 20
     assert await storage.next_wake_at(workflow_names={"a", "b"}) == T0 + 10
     assert await storage.next_wake_at(workflow_names=["zz"]) is None
+    assert await storage.next_wake_at(workflow_names=[]) is None
 
     # b1 suspends until later; then it ends: only a1 remains
     await claim(storage, "b1", now=T0 + 10)

@@ -1,0 +1,271 @@
+"""``pyworkflow runs``: list runs, look at one, cancel or resume it.
+
+Every command works on the storage of ``--storage`` (``PYWORKFLOW_STORAGE``) and none executes a
+run: ``runs cancel`` records a cancel request and ``runs resume`` reopens a failed run, and the
+workers do the rest. Only ``runs resume`` needs ``--module``: like ``pyworkflow.resume`` it
+checks that the run's workflow exists. ``--json`` output keys are in ``cli/shapes.py``.
+
+Example:
+    .. code-block:: console
+
+        $ pyworkflow runs list --status failed --since 1d
+        $ pyworkflow runs show run_4b1e...
+        $ pyworkflow runs cancel run_4b1e... --reason "customer left"
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import click
+
+from pyworkflow._engine.events import RunStatus
+from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.inputs import parse_moment
+from pyworkflow.cli.options import json_option, modules_option, storage_option
+from pyworkflow.cli.session import session
+from pyworkflow.cli.shapes import decode, emit, event_shape, run_shape
+from pyworkflow.cli.timeline import step_attempts, timeline
+from pyworkflow.client import cancel_workflow, resume
+from pyworkflow.config import Runtime
+from pyworkflow.storage.protocol import RunCursor, RunRecord
+
+__all__ = ["runs"]
+
+# Rows read per query while skipping runs newer than --until (filtered here, see _page).
+_SCAN_BATCH = 500
+
+_run_id_argument = click.argument("run_id", metavar="RUN_ID")
+
+
+@click.group()
+def runs() -> None:
+    """List workflow runs, inspect one, cancel or resume it."""
+
+
+async def _get(runtime: Runtime, run_id: str, what: str = "") -> RunRecord:
+    record = await runtime.storage.get_run(run_id)
+    if record is None:
+        given = f" ({what})" if what else ""
+        fail(
+            f"no workflow run with id {run_id!r}{given} in {runtime.storage.url}; check the id "
+            "and --storage (`pyworkflow runs list` shows the runs there)"
+        )
+    return record
+
+
+@runs.command("list")
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice([s.value for s in RunStatus]),
+    help="Only runs in this status (repeatable).",
+)
+@click.option("--workflow", default=None, metavar="NAME", help="Only runs of this workflow.")
+@click.option(
+    "--since",
+    default=None,
+    metavar="WHEN",
+    help="Only runs created at or after WHEN: a duration back from now (1h, 2d) or an ISO "
+    "date-time (local time without an offset).",
+)
+@click.option(
+    "--until", default=None, metavar="WHEN", help="Only runs created before WHEN (as --since)."
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Runs per page."
+)
+@click.option(
+    "--before",
+    default=None,
+    metavar="RUN_ID",
+    help="Page on: the runs created before this one (the cursor the previous page printed).",
+)
+@storage_option
+@json_option
+def list_runs(
+    statuses: tuple[str, ...],
+    workflow: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int,
+    before: str | None,
+    storage: str | None,
+    as_json: bool,
+) -> None:
+    """List runs, newest first, a page at a time."""
+    now = time.time()
+    start = None if since is None else parse_moment("--since", since, now)
+    end = None if until is None else parse_moment("--until", until, now)
+    run_command(_list(storage, statuses, workflow, start, end, limit, before, as_json))
+
+
+async def _list(
+    storage: str | None,
+    statuses: tuple[str, ...],
+    workflow: str | None,
+    since: float | None,
+    until: float | None,
+    limit: int,
+    before: str | None,
+    as_json: bool,
+) -> None:
+    async with session(storage) as runtime:
+        cursor = None
+        if before is not None:
+            last = await _get(runtime, before, "given as --before")
+            cursor = RunCursor(last.created_at, last.run_id)
+        wanted = [RunStatus(s) for s in statuses] or None
+        page, more = await _page(runtime, wanted, workflow, since, until, limit, cursor)
+    next_before = page[-1].run_id if more else None
+    if as_json:
+        emit({"runs": [run_shape(r) for r in page], "next_before": next_before})
+    else:
+        # rich takes ~90 ms to import: only output for people loads it.
+        from pyworkflow.cli import tables
+
+        tables.print_runs(tables.console(), page, next_before)
+
+
+async def _page(
+    runtime: Runtime,
+    statuses: list[RunStatus] | None,
+    workflow: str | None,
+    since: float | None,
+    until: float | None,
+    limit: int,
+    cursor: RunCursor | None,
+) -> tuple[list[RunRecord], bool]:
+    """Up to ``limit`` runs and whether older ones match too.
+
+    Storage filters by status and workflow and pages by (created_at, run_id); it has no time
+    filter yet, so the time range is applied here: newest first, ``since`` ends the scan at the
+    first older run, ``until`` skips the newer ones (a scan over them, in batches).
+    """
+    found: list[RunRecord] = []
+    batch = limit + 1 if until is None else max(limit + 1, _SCAN_BATCH)
+    while True:
+        rows = await runtime.storage.list_runs(
+            statuses=statuses, workflow_name=workflow, limit=batch, before=cursor
+        )
+        for row in rows:
+            if since is not None and row.created_at < since:
+                return found, False
+            if until is not None and row.created_at >= until:
+                continue
+            found.append(row)
+            if len(found) > limit:
+                return found[:limit], True
+        if len(rows) < batch:
+            return found, False
+        cursor = RunCursor(rows[-1].created_at, rows[-1].run_id)
+
+
+@runs.command("show")
+@_run_id_argument
+@storage_option
+@json_option
+def show(run_id: str, storage: str | None, as_json: bool) -> None:
+    """Show a run: status, arguments, result or error, its timeline and step attempts."""
+    run_command(_show(run_id, storage, as_json))
+
+
+async def _show(run_id: str, storage: str | None, as_json: bool) -> None:
+    async with session(storage) as runtime:
+        record = await _get(runtime, run_id)
+        events = await runtime.storage.load_events(run_id)
+        codec = runtime.codec
+        arguments = decode(codec, record.args)
+        result = decode(codec, record.result) if record.status is RunStatus.COMPLETED else None
+        entries = timeline(events, codec)
+        attempts = step_attempts(events)
+    if as_json:
+        document: dict[str, Any] = run_shape(record)
+        document.update(
+            args=arguments,
+            result=result,
+            error=record.error,
+            timeline=[e.shape() for e in entries],
+            steps=[a.shape() for a in attempts],
+        )
+        emit(document)
+    else:
+        from pyworkflow.cli import tables
+
+        tables.print_run(tables.console(), record, arguments, result, entries, attempts)
+
+
+@runs.command("history")
+@_run_id_argument
+@storage_option
+@json_option
+def history(run_id: str, storage: str | None, as_json: bool) -> None:
+    """Print a run's event log as stored, in order."""
+    run_command(_history(run_id, storage, as_json))
+
+
+async def _history(run_id: str, storage: str | None, as_json: bool) -> None:
+    async with session(storage) as runtime:
+        await _get(runtime, run_id)
+        events = await runtime.storage.load_events(run_id)
+    if as_json:
+        emit({"run_id": run_id, "events": [event_shape(e) for e in events]})
+    else:
+        from pyworkflow.cli import tables
+
+        tables.print_history(tables.console(), events)
+
+
+@runs.command("cancel")
+@_run_id_argument
+@click.option("--reason", default=None, help="Why; recorded with the cancellation.")
+@storage_option
+@json_option
+def cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) -> None:
+    """Ask a run to stop: it sees CancellationError at its next step, sleep or hook."""
+    run_command(_cancel(run_id, reason, storage, as_json))
+
+
+async def _cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) -> None:
+    async with session(storage) as runtime:
+        await _get(runtime, run_id)
+        requested = await cancel_workflow(run_id, reason=reason)
+        record = await _get(runtime, run_id)
+    status = record.status.value
+    if as_json:
+        emit({"run_id": run_id, "cancel_requested": requested, "status": status})
+    elif requested:
+        click.echo(
+            f"cancellation of run {run_id} requested; it stops at its next step, sleep or "
+            "hook once a worker runs it"
+        )
+    else:
+        click.echo(f"run {run_id} has already ended ({status}); nothing to cancel")
+
+
+@runs.command("resume")
+@_run_id_argument
+@modules_option
+@storage_option
+@json_option
+def resume_run(run_id: str, modules: tuple[str, ...], storage: str | None, as_json: bool) -> None:
+    """Continue a failed run: its failed steps run again with a fresh retry budget."""
+    run_command(_resume(run_id, modules, storage, as_json))
+
+
+async def _resume(
+    run_id: str, modules: tuple[str, ...], storage: str | None, as_json: bool
+) -> None:
+    async with session(storage, modules) as runtime:
+        before = await _get(runtime, run_id)
+        await resume(run_id)
+    resumed = before.status is RunStatus.FAILED
+    status = RunStatus.PENDING.value if resumed else before.status.value
+    if as_json:
+        emit({"run_id": run_id, "resumed": resumed, "status": status})
+    elif resumed:
+        click.echo(f"run {run_id} resumed; a worker runs its failed steps again")
+    else:
+        click.echo(f"run {run_id} is {status}, not failed; nothing to resume")

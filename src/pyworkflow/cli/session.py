@@ -1,0 +1,110 @@
+"""A command's connection to pyworkflow: the user's modules, the storage, and what it may drive.
+
+Every command but ``worker run`` and ``db upgrade`` goes through :func:`session`. It finds the
+user's modules relative to the working directory (as ``worker run`` does), refuses a SQLite
+file that does not exist instead of creating an empty one (a mistyped ``--storage`` would
+otherwise show "no runs" and leave a stray file), and limits how many runs this process drives:
+none for commands that only look or write a request (``runs cancel`` must not start executing
+the run it cancels), one for ``workflows run``, so that the command does not become a worker for
+every due run in the database.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from pyworkflow import registry
+from pyworkflow.cli.bridge import fail
+from pyworkflow.config import (
+    DEFAULT_STORAGE,
+    Runtime,
+    configure,
+    configured_modules,
+    get_runtime,
+    shutdown,
+)
+from pyworkflow.executors.local import LocalExecutor
+from pyworkflow.storage import SQLiteStorage, Storage, storage_from_url
+
+__all__ = ["import_workflows", "session"]
+
+
+def _modules(given: Sequence[str]) -> list[str]:
+    # PYWORKFLOW_MODULE (singular) is the name the issue's users know; configure() reads the
+    # plural one itself.
+    single = os.environ.get("PYWORKFLOW_MODULE", "")
+    extra = [m.strip() for m in single.split(",") if m.strip()]
+    return [*given, *(m for m in extra if m not in given)]
+
+
+def import_workflows(modules: Sequence[str], *, required: bool = True) -> list[str]:
+    """Import ``--module``/``PYWORKFLOW_MODULE(S)`` and return the registered workflow names.
+
+    Args:
+        modules: the ``--module`` values.
+        required: fail (exit 2) when no workflow ends up registered.
+
+    Raises:
+        ConfigurationError: a module cannot be imported (the message names it).
+    """
+    # Like other Python tools, find the user's modules relative to where the command starts,
+    # also when launched through the console script (whose sys.path lacks the cwd).
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    configure(modules=_modules(modules) or None)
+    registry.import_modules(configured_modules())
+    names = registry.workflow_names()
+    if required and not names:
+        fail(
+            "no workflows found: pass --module MODULE (or set PYWORKFLOW_MODULES) naming the "
+            "modules that define them"
+        )
+    return names
+
+
+def _storage(url: str | None, *, create: bool) -> Storage:
+    """The storage ``url`` names, unopened; a missing SQLite file is an error unless ``create``."""
+    store = storage_from_url(url or os.environ.get("PYWORKFLOW_STORAGE") or DEFAULT_STORAGE)
+    if isinstance(store, SQLiteStorage) and store.path != ":memory:":
+        if not create and not os.path.exists(store.path):
+            fail(
+                f"no database at {store.url!r}: check --storage or PYWORKFLOW_STORAGE "
+                "(a worker, `pyworkflow workflows run` or `pyworkflow db upgrade` creates it)"
+            )
+        store.create = create
+    return store
+
+
+@asynccontextmanager
+async def session(
+    storage: str | None,
+    modules: Sequence[str] = (),
+    *,
+    create: bool = False,
+    drive: int = 0,
+) -> AsyncIterator[Runtime]:
+    """Configure pyworkflow for one command, yield its runtime, then shut it down.
+
+    Args:
+        storage: ``--storage`` (else ``PYWORKFLOW_STORAGE``, else ``sqlite:///pyworkflow.db``).
+        modules: ``--module`` values; none is fine for commands that only read runs.
+        create: create a missing SQLite file (only commands that start runs do).
+        drive: how many runs this process may execute at once.
+
+    Raises:
+        ConfigurationError: a bad storage URL or an unimportable module.
+    """
+    store = _storage(storage, create=create)
+    import_workflows(modules, required=False)
+    configure(storage=store)
+    try:
+        runtime = await get_runtime()
+        if isinstance(runtime.executor, LocalExecutor):
+            runtime.executor.max_concurrent_runs = drive
+        yield runtime
+    finally:
+        await shutdown()

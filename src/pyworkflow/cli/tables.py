@@ -1,0 +1,234 @@
+"""What commands print for people: ``rich`` tables, colour on terminals, plain text in pipes.
+
+Machines use ``--json`` instead (``cli/shapes.py``); nothing here is a stable format. Markup is
+off, so text from the database (error messages, values) is printed as it is, brackets and all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich import box
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from pyworkflow.cli.shapes import Undecodable, jsonable
+from pyworkflow.cli.timeline import (
+    StepAttempt,
+    TimelineEntry,
+    format_call,
+    format_duration,
+    format_time,
+    short,
+)
+from pyworkflow.storage.protocol import EventRecord, RunRecord
+
+__all__ = [
+    "console",
+    "print_history",
+    "print_run",
+    "print_runs",
+    "print_workflow",
+    "print_workflows",
+    "status_text",
+]
+
+_STATUS_STYLES = {
+    "pending": "dim",
+    "running": "cyan",
+    "suspended": "magenta",
+    "completed": "green",
+    "failed": "bold red",
+    "cancelled": "yellow",
+    "continued_as_new": "blue",
+}
+_OUTCOME_STYLES = {"completed": "green", "failed": "bold red", "retried": "yellow"}
+
+
+def console() -> Console:
+    """A console on stdout; in a pipe it is wide, so that ids are never folded for ``grep``."""
+    wide = not sys.stdout.isatty() and "COLUMNS" not in os.environ
+    return Console(markup=False, emoji=False, highlight=False, width=200 if wide else None)
+
+
+def status_text(status: str) -> Text:
+    """A run status, coloured on terminals."""
+    return Text(status, style=_STATUS_STYLES.get(status, ""))
+
+
+def _table(*columns: str) -> Table:
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("RUN ID", "STEP"))
+    return table
+
+
+def _took(record: RunRecord) -> str:
+    if record.completed_at is None:
+        return "-"
+    return format_duration(record.completed_at - record.created_at)
+
+
+def print_runs(out: Console, records: Sequence[RunRecord], next_before: str | None) -> None:
+    """``runs list``: one row per run, then how to get the next page."""
+    if not records:
+        out.print("no runs match")
+        return
+    table = _table("RUN ID", "WORKFLOW", "STATUS", "CREATED (UTC)", "TOOK")
+    for r in records:
+        table.add_row(
+            r.run_id,
+            r.workflow_name,
+            status_text(r.status.value),
+            format_time(r.created_at),
+            _took(r),
+        )
+    out.print(table)
+    if next_before is not None:
+        out.print(f"more runs: add --before {next_before}")
+
+
+def _pretty(value: Any) -> str:
+    if isinstance(value, Undecodable):
+        return short(value, limit=1000)
+    return json.dumps(jsonable(value), indent=2, ensure_ascii=False)
+
+
+def print_run(
+    out: Console,
+    record: RunRecord,
+    arguments: Any,
+    result: Any,
+    entries: Sequence[TimelineEntry],
+    attempts: Sequence[StepAttempt],
+) -> None:
+    """``runs show``: the run, its arguments and outcome, its timeline and step attempts."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("run", record.run_id)
+    facts.add_row("workflow", record.workflow_name)
+    facts.add_row("status", status_text(record.status.value))
+    facts.add_row("created", f"{format_time(record.created_at)} UTC")
+    if record.completed_at is not None:
+        facts.add_row("ended", f"{format_time(record.completed_at)} UTC (took {_took(record)})")
+    if record.status.value == "suspended" and record.wake_at is not None:
+        facts.add_row("wakes", f"{format_time(record.wake_at)} UTC")
+    if record.idempotency_key:
+        facts.add_row("idempotency key", record.idempotency_key)
+    if record.parent_run_id:
+        facts.add_row("parent run", record.parent_run_id)
+    if record.recovery_count:
+        facts.add_row("recoveries", str(record.recovery_count))
+    if record.cancel_requested and not record.status.is_terminal:
+        facts.add_row("cancel", f"requested: {record.cancel_reason or 'no reason given'}")
+    facts.add_row("args", format_call(record.workflow_name, arguments))
+    if record.status.value == "completed":
+        facts.add_row("result", _pretty(result))
+    if record.error:
+        facts.add_row(
+            "error", f"{record.error.get('type', '?')}: {record.error.get('message', '')}"
+        )
+    out.print(facts)
+    if record.error and record.error.get("traceback"):
+        out.print()
+        out.print(Text(str(record.error["traceback"]).rstrip(), style="red"))
+    out.print()
+    timeline = _table("SEQ", "AT (UTC)", "+PREV", "+START", "EVENT", "DETAIL")
+    for e in entries:
+        timeline.add_row(
+            str(e.seq),
+            format_time(e.timestamp, precise=True),
+            format_duration(e.since_previous),
+            format_duration(e.since_start),
+            e.type,
+            e.summary,
+        )
+    out.print(Text("Timeline", style="bold"))
+    out.print(timeline)
+    if attempts:
+        steps = _table("STEP", "ATTEMPT", "STARTED (UTC)", "TOOK", "OUTCOME", "ERROR")
+        for a in attempts:
+            error = f"{a.error.get('type', '?')}: {a.error.get('message', '')}" if a.error else ""
+            steps.add_row(
+                a.step_id,
+                str(a.attempt),
+                format_time(a.started_at, precise=True),
+                "-" if a.duration is None else format_duration(a.duration),
+                Text(a.outcome, style=_OUTCOME_STYLES.get(a.outcome, "")),
+                error,
+            )
+        out.print(Text("Step attempts", style="bold"))
+        out.print(steps)
+
+
+def print_history(out: Console, events: Sequence[EventRecord]) -> None:
+    """``runs history``: every event with its payload as stored."""
+    table = _table("SEQ", "TIMESTAMP (UTC)", "TYPE", "DATA")
+    for e in events:
+        data = {k: v for k, v in e.payload.items() if k != "v"}
+        table.add_row(
+            str(e.seq),
+            format_time(e.created_at, precise=True),
+            e.type.value,
+            json.dumps(data, ensure_ascii=False, separators=(",", ":")),
+        )
+    out.print(table)
+
+
+def _duration_or_dash(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)
+
+
+def print_workflows(out: Console, described: Sequence[dict[str, Any]]) -> None:
+    """``workflows list``: one row per registered workflow."""
+    table = _table("NAME", "PARAMETERS", "MAX DURATION", "STEPS")
+    for w in described:
+        steps = ", ".join(s["name"] for s in w["steps"]) or "-"
+        table.add_row(w["name"], w["signature"], _duration_or_dash(w["max_duration"]), steps)
+    out.print(table)
+
+
+def print_workflow(out: Console, w: dict[str, Any]) -> None:
+    """``workflows info``: one workflow, its parameters and the steps its code calls."""
+    facts = Table.grid(padding=(0, 2))
+    facts.add_column(style="bold")
+    facts.add_column()
+    facts.add_row("workflow", w["name"])
+    facts.add_row("function", w["function"])
+    facts.add_row("signature", w["name"] + w["signature"])
+    facts.add_row("max duration", _duration_or_dash(w["max_duration"]))
+    if w["doc"]:
+        facts.add_row("doc", w["doc"])
+    out.print(facts)
+    if w["parameters"]:
+        params = _table("PARAMETER", "TYPE", "REQUIRED", "DEFAULT")
+        for p in w["parameters"]:
+            params.add_row(
+                p["name"],
+                p["annotation"] or "-",
+                "yes" if p["required"] else "no",
+                p["default"] or "-",
+            )
+        out.print(params)
+    if w["steps"]:
+        steps = _table("STEP", "MAX RETRIES", "RETRY DELAY", "TIMEOUT", "FORCE LOCAL")
+        for s in w["steps"]:
+            delay = s["retry_delay"]
+            if isinstance(delay, list):
+                delay = ", ".join(format_duration(d) for d in delay)
+            elif not isinstance(delay, str):
+                delay = format_duration(delay)
+            steps.add_row(
+                s["name"],
+                str(s["max_retries"]),
+                delay,
+                _duration_or_dash(s["timeout"]),
+                "yes" if s["force_local"] else "no",
+            )
+        out.print(steps)

@@ -1,0 +1,179 @@
+"""PostgreSQL's writes in one round trip: the shared statements composed with data-modifying CTEs.
+
+Why this exists: on PostgreSQL each statement is a network round trip, and a transaction of
+``BEGIN``, an UPDATE, an INSERT and ``COMMIT`` costs about 2.5x a single-row commit (B1 on
+PostgreSQL). PostgreSQL runs data-modifying CTEs inside one statement, and a statement sent
+outside a transaction block commits on its own; so each write here is one statement: one round
+trip, one commit. The conditions stay those of ``statements.py`` (these wrap its statements), so
+the two backends cannot drift apart in what they accept.
+
+Notifications ride along: ``pg_notify`` in the same statement is delivered when it commits and
+not at all when it rolls back, so a listener never hears of a change that did not happen.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+
+from pyworkflow._engine.events import EventType
+from pyworkflow.storage.schema import events, runs
+from pyworkflow.storage.statements import (
+    APPEND_FIELDS,
+    RELEASE_RUNS,
+    REOPEN_FAILED_RUN,
+    REQUEST_CANCEL,
+    append_update,
+)
+
+__all__ = [
+    "APPEND_BATCH",
+    "CREATE_RUN_ONE_TRIP",
+    "NOTIFY_CHANNEL",
+    "RELEASE_RUNS_NOTIFYING",
+    "REOPEN_ONE_TRIP",
+    "REQUEST_CANCEL_NOTIFYING",
+]
+
+NOTIFY_CHANNEL = "pyworkflow"
+"""The LISTEN/NOTIFY channel, suffixed ``.<schema>`` for a storage in its own schema; statements
+take it as ``b_channel``. Payloads: ``runnable <run_id>`` (an outside writer made the run due: a
+worker should claim it now) and ``ended <run_id>`` (waiters should read its result)."""
+
+
+def _p(name: str, type_: Any) -> Any:
+    return sa.bindparam(name, type_=type_)
+
+
+def _notify(kind: str, run_id: Any) -> Any:
+    return sa.func.pg_notify(_p("b_channel", sa.Text), sa.literal(f"{kind} ", sa.Text) + run_id)
+
+
+def _log_events_if(guard: sa.CTE, run_id: Any) -> sa.CTE:
+    """Insert the events of arrays ``b_seqs``, ``b_types``, ``b_payloads`` if ``guard`` has a row.
+
+    The guard is the write to the run's row: no row back means it refused, and so no events.
+    """
+    new = (
+        sa.func.unnest(
+            _p("b_seqs", postgresql.ARRAY(sa.Integer)),
+            _p("b_types", postgresql.ARRAY(sa.String)),
+            _p("b_payloads", postgresql.ARRAY(sa.Text)),
+        )
+        .table_valued("seq", "type", "payload")
+        .render_derived(name="new")
+    )
+    rows = sa.select(run_id, new.c.seq, new.c.type, new.c.payload, _p("b_now", sa.Float)).where(
+        sa.select(guard.c[0]).exists()
+    )
+    columns = ["run_id", "seq", "type", "payload", "created_at"]
+    return sa.insert(events).from_select(columns, rows).cte("logged")
+
+
+# --- group commit: many runs' appends in one statement -----------------------------------------
+
+_writes = (
+    sa.func.unnest(
+        *(_p(f"b_{name}", postgresql.ARRAY(type_)) for name, type_ in APPEND_FIELDS.items()),
+        _p("b_notify", postgresql.ARRAY(sa.Boolean)),
+    )
+    .table_valued(*APPEND_FIELDS, "notify")
+    .render_derived(name="w")
+)
+_batch_advanced = (
+    append_update(lambda name: _writes.c[name])
+    .returning(runs.c.run_id, runs.c.signal_seq, runs.c.cancel_requested, _writes.c.notify)
+    .cte("advanced")
+)
+_batch_events = (
+    sa.func.unnest(
+        _p("b_ev_run_ids", postgresql.ARRAY(sa.String)),
+        _p("b_ev_seqs", postgresql.ARRAY(sa.Integer)),
+        _p("b_ev_types", postgresql.ARRAY(sa.String)),
+        _p("b_ev_payloads", postgresql.ARRAY(sa.Text)),
+        _p("b_ev_created", postgresql.ARRAY(sa.Float)),
+    )
+    .table_valued("run_id", "seq", "type", "payload", "created_at")
+    .render_derived(name="e")
+)
+_batch_logged = (
+    sa.insert(events)
+    .from_select(
+        ["run_id", "seq", "type", "payload", "created_at"],
+        sa.select(*_batch_events.c).where(
+            _batch_events.c.run_id.in_(sa.select(_batch_advanced.c.run_id))
+        ),
+    )
+    .cte("logged")
+)
+
+APPEND_BATCH = sa.select(
+    _batch_advanced.c.run_id,
+    _batch_advanced.c.signal_seq,
+    _batch_advanced.c.cancel_requested,
+    sa.case(
+        (_batch_advanced.c.notify, _notify("ended", _batch_advanced.c.run_id)),
+        else_=sa.null(),
+    ).label("notified"),
+).add_cte(_batch_logged)
+"""The appends of several runs (at most one write per run) and their events, in one statement.
+
+Every append parameter is an array (``b_<name>`` of ``statements.APPEND_FIELDS``, one element per
+write, plus ``b_notify``), and so are the events (``b_ev_*``, one element per event). A row comes
+back for each write that was accepted; a write without a row was refused and wrote nothing. So
+concurrent runs share one round trip and one commit, as SQLite's group commit shares one."""
+
+_created = (
+    postgresql.insert(runs)
+    .values({column.name: _p(f"b_{column.name}", column.type) for column in runs.c})
+    # Invariant (DESIGN §1): the unique idempotency key decides between concurrent starters;
+    # the loser inserts nothing and reads the winner's run.
+    .on_conflict_do_nothing()
+    .returning(runs.c.run_id)
+    .cte("created")
+)
+
+CREATE_RUN_ONE_TRIP = sa.select(
+    _created.c.run_id,
+    # ``runnable <run_id>`` when nobody leased it at creation (``b_notify``).
+    sa.select(_notify("runnable", _created.c.run_id))
+    .where(_p("b_notify", sa.Boolean))
+    .scalar_subquery(),
+).add_cte(_log_events_if(_created, _p("b_run_id", sa.String)))
+"""A run's row (parameters ``b_<column>``) and its first events, in one statement.
+
+No row back: the idempotency key (or the run id) was taken, and nothing was written."""
+
+
+def _notifying(update: sa.Update) -> sa.Select[Any]:
+    """Run ``update`` and notify ``runnable <run_id>`` for each run it changed."""
+    changed = update.returning(runs.c.run_id).cte("changed")
+    return sa.select(changed.c.run_id, _notify("runnable", changed.c.run_id))
+
+
+REQUEST_CANCEL_NOTIFYING = _notifying(REQUEST_CANCEL)
+"""``statements.REQUEST_CANCEL``, waking a worker to act on it."""
+
+RELEASE_RUNS_NOTIFYING = _notifying(RELEASE_RUNS)
+"""``statements.RELEASE_RUNS``, so another worker takes the runs over at once."""
+
+
+_reopened = REOPEN_FAILED_RUN.cte("reopened")
+_resumed = sa.insert(events).from_select(
+    ["run_id", "seq", "type", "payload", "created_at"],
+    sa.select(
+        _reopened.c.run_id,
+        _reopened.c.last_seq,
+        sa.literal(EventType.WORKFLOW_RESUMED.value, sa.String),
+        _p("b_payload", sa.Text),
+        _p("b_now", sa.Float),
+    ),
+)
+
+REOPEN_ONE_TRIP = sa.select(
+    *_reopened.c, _notify("runnable", _reopened.c.run_id).label("notified")
+).add_cte(_resumed.cte("resumed"))
+"""``statements.REOPEN_FAILED_RUN``, its WORKFLOW_RESUMED event (``b_payload``, JSON text) at
+the run's new last seq, and a wake-up for workers; the run's new row comes back, or no row."""

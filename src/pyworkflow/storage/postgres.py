@@ -1,0 +1,477 @@
+"""PostgreSQL storage: asyncpg, one round trip per write, SKIP LOCKED claims, LISTEN/NOTIFY.
+
+What is PostgreSQL's lives here: URL options, the connection pool, schema creation under an
+advisory lock, reconnection, error translation, notifications. The statements are the shared
+ones of ``statements.py`` (composed into single statements by ``_pg_statements.py``), compiled
+for asyncpg by ``_pg_query.py``; rows and records are converted by ``rows.py``, as for SQLite.
+
+Concurrency: many workers, on many machines, share one database. Every write is one statement
+in its own implicit transaction; the conditional UPDATEs of ``statements.py`` decide races
+(PostgreSQL re-checks a row's condition after waiting for its lock), and claims lock candidates
+with ``FOR UPDATE SKIP LOCKED``, so two workers never claim one run and never wait on each
+other.
+
+Reconnection: a statement that fails because the connection is gone (the server restarted) is
+retried on a fresh connection, with backoff, for up to ``reconnect_timeout`` seconds. A retried
+write whose first attempt did commit is recognised (its run id exists; its run's row already
+shows it) and reported as done, not as a conflict.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Collection
+from typing import Any, TypeVar
+
+import asyncpg
+
+from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.exceptions import PyWorkflowError, StorageError
+from pyworkflow.storage import _pg_statements as one_trip
+from pyworkflow.storage._pg_batch import AppendGroup
+from pyworkflow.storage._pg_listen import ChangeListener, Subscriber
+from pyworkflow.storage._pg_query import PgQuery, compile_once_off
+from pyworkflow.storage._pg_schema import PgSettings, ensure_schema, parse_url
+from pyworkflow.storage.protocol import (
+    AppendResult,
+    AppendWrite,
+    EventRecord,
+    NewRun,
+    RunCursor,
+    RunRecord,
+)
+from pyworkflow.storage.rows import (
+    claim_params,
+    claimed_runs,
+    earliest_wake,
+    event_values,
+    events_from_rows,
+    idempotent_twin,
+    new_run_values,
+    reopen_refused,
+    run_from_row,
+)
+from pyworkflow.storage.statements import (
+    GET_RUN,
+    GET_RUN_BY_KEY,
+    LOAD_EVENTS,
+    RENEW_LEASES,
+    RUN_STATE,
+    claim_runs_statement,
+    list_runs_statement,
+    next_wake_at_statements,
+)
+
+__all__ = ["PostgresStorage"]
+
+_T = TypeVar("_T")
+
+# Compiled once, at import: every call only lays out parameters.
+_CREATE_RUN = PgQuery(one_trip.CREATE_RUN_ONE_TRIP)
+_REQUEST_CANCEL = PgQuery(one_trip.REQUEST_CANCEL_NOTIFYING)
+_RELEASE_RUNS = PgQuery(one_trip.RELEASE_RUNS_NOTIFYING)
+_REOPEN = PgQuery(one_trip.REOPEN_ONE_TRIP)
+_GET_RUN = PgQuery(GET_RUN.stmt)
+_GET_RUN_BY_KEY = PgQuery(GET_RUN_BY_KEY)
+_RUN_STATE = PgQuery(RUN_STATE)
+_LOAD_EVENTS = PgQuery(LOAD_EVENTS.stmt)
+_RENEW_LEASES = PgQuery(RENEW_LEASES)
+_CLAIM = {
+    (by_names, by_ids): PgQuery(claim_runs_statement(by_names, by_ids, skip_locked=True))
+    for by_names in (False, True)
+    for by_ids in (False, True)
+}
+_NEXT_WAKE = {
+    by_names: tuple(map(PgQuery, next_wake_at_statements(by_names))) for by_names in (False, True)
+}
+
+# The connection is gone or cannot be made: worth a retry on a new one.
+_CONNECTION_LOST = (
+    OSError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+def _event_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "b_seqs": [row["seq"] for row in rows],
+        "b_types": [row["type"] for row in rows],
+        "b_payloads": [row["payload"] for row in rows],
+    }
+
+
+class PostgresStorage:
+    """Storage in a PostgreSQL database, shared by any number of workers on any machines.
+
+    Args:
+        url: ``postgresql://user:password@host:port/database`` (also ``postgresql+asyncpg://``
+            and ``postgres://``). Query options, also accepted as arguments: ``pool_size``,
+            ``statement_timeout`` (a duration: ``30s``), ``create`` and ``auto_upgrade``
+            (``true``/``false``), ``schema``; any other option goes to asyncpg
+            (``sslmode=require``, say).
+        pool_size: connections this process keeps open at most (default 10).
+        statement_timeout: the server cancels a statement running longer (default: none).
+        create: create the database, when missing, and the schema (default True).
+        auto_upgrade: migrate an older schema on open (default True); when False, an older
+            schema raises SchemaVersionError naming ``pyworkflow db upgrade``.
+        schema: keep pyworkflow's tables in this PostgreSQL schema (created when missing)
+            instead of the user's default one.
+        reconnect_timeout: how long a statement keeps retrying while the server is unreachable.
+
+    Example:
+        >>> storage = PostgresStorage("postgresql://app@db.internal/app?pool_size=20")
+        >>> await storage.open()  # doctest: +SKIP
+    """
+
+    url: str
+    """The URL with its password masked."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_size: int | None = None,
+        statement_timeout: float | None = None,
+        create: bool | None = None,
+        auto_upgrade: bool | None = None,
+        schema: str | None = None,
+        reconnect_timeout: float = 30.0,
+    ) -> None:
+        self.settings: PgSettings = parse_url(
+            url,
+            pool_size=pool_size,
+            statement_timeout=statement_timeout,
+            create=create,
+            auto_upgrade=auto_upgrade,
+            schema=schema,
+        )
+        self.url = self.settings.masked_url
+        self.reconnect_timeout = reconnect_timeout
+        self._pool: asyncpg.Pool | None = None
+        # Pools and listeners belong to one event loop; a storage used from a new loop (a
+        # second asyncio.run in a script) opens new ones there.
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._opening: asyncio.Lock | None = None
+        self._schema_ready = False
+        self._appends: AppendGroup | None = None
+        self._listener = ChangeListener(self._connect, self.settings.channel, self.url)
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return f"PostgresStorage({self.url!r})"
+
+    @property
+    def create(self) -> bool:
+        """Whether a missing database and schema are created on open."""
+        return self.settings.create
+
+    @create.setter
+    def create(self, value: bool) -> None:
+        self.settings.create = value
+
+    @property
+    def auto_upgrade(self) -> bool:
+        """Whether an older schema is migrated on open."""
+        return self.settings.auto_upgrade
+
+    @auto_upgrade.setter
+    def auto_upgrade(self, value: bool) -> None:
+        self.settings.auto_upgrade = value
+
+    # --- life cycle ------------------------------------------------------------------------------
+
+    async def open(self) -> None:
+        """Create or check the schema and open the pool. Idempotent.
+
+        Raises:
+            StorageUnavailableError: the server cannot be reached; the message says what to check.
+            SchemaVersionError: the schema is newer than this pyworkflow, or older and
+                ``auto_upgrade`` is False.
+        """
+        if self._closed:
+            raise StorageError(f"PostgreSQL storage {self.url} is closed")
+        loop = asyncio.get_running_loop()
+        if self._pool is not None and self._loop is loop:
+            return
+        if self._loop is not loop or self._opening is None:
+            self._forget_loop()
+            self._loop, self._opening = loop, asyncio.Lock()
+        async with self._opening:
+            if self._pool is not None:
+                return
+            try:
+                if not self._schema_ready:
+                    await ensure_schema(self.settings)
+                    self._schema_ready = True
+                self._pool = await asyncpg.create_pool(
+                    self.settings.dsn,
+                    min_size=1,
+                    max_size=self.settings.pool_size,
+                    server_settings=self.settings.server_settings,
+                    **self.settings.connect_kwargs,
+                )
+                self._appends = AppendGroup(
+                    self._run, self.settings.channel, max_batches=self.settings.pool_size
+                )
+            except PyWorkflowError:
+                raise
+            except _CONNECTION_LOST as exc:
+                raise self.settings.unreachable(exc) from exc
+            except asyncpg.PostgresError as exc:
+                raise StorageError(f"PostgreSQL storage {self.url}: {exc}") from exc
+
+    def _forget_loop(self) -> None:
+        """Drop the pool and listener of a previous event loop (which may be closed by now)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            with contextlib.suppress(Exception):  # its loop is gone: just drop the sockets
+                pool.terminate()
+        self._listener = ChangeListener(self._connect, self.settings.channel, self.url)
+        self._appends = None
+
+    async def close(self) -> None:
+        """Stop listening and close every connection. Idempotent."""
+        self._closed = True
+        await self._listener.close()
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def _connect(self) -> asyncpg.Connection:
+        return await asyncpg.connect(
+            self.settings.dsn,
+            server_settings=self.settings.server_settings,
+            **self.settings.connect_kwargs,
+        )
+
+    # --- notifications ---------------------------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> None:
+        """Call ``callback(kind, run_id)`` when another process changes a run.
+
+        ``kind`` is ``"runnable"`` (a run became due: claim it) or ``"ended"`` (a run reached a
+        terminal status). After a lost connection, ``("runnable", "*")``: look at storage.
+        """
+        if self._loop is not asyncio.get_running_loop():
+            self._forget_loop()
+            self._loop, self._opening = asyncio.get_running_loop(), asyncio.Lock()
+        self._listener.subscribe(callback)
+
+    def unsubscribe(self, callback: Subscriber) -> None:
+        """Stop calling ``callback``."""
+        self._listener.unsubscribe(callback)
+
+    # --- the bridge to the pool ----------------------------------------------------------------
+
+    async def _run(self, fn: Callable[[asyncpg.Connection, bool], Awaitable[_T]]) -> _T:
+        """``fn(conn, retried)`` on a pooled connection, retried while the connection is lost."""
+        if self._pool is None or self._loop is not asyncio.get_running_loop():
+            await self.open()
+        pool = self._pool
+        assert pool is not None
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.05
+        retried = False
+        while True:
+            try:
+                async with pool.acquire() as conn:
+                    return await fn(conn, retried)
+            except PyWorkflowError:
+                raise
+            except _CONNECTION_LOST as exc:
+                if time.monotonic() + delay > deadline:
+                    raise self.settings.unreachable(exc) from exc
+            except asyncpg.PostgresError as exc:
+                raise StorageError(f"PostgreSQL storage {self.url}: {exc}") from exc
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+            retried = True
+
+    # --- the protocol ---------------------------------------------------------------------------
+
+    async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
+        """Insert a run and its first events in one statement; see ``Storage.create_run``."""
+        record, values = new_run_values(run)
+        params = {f"b_{name}": value for name, value in values.items()}
+        first = [(t, p) for _, t, p in run.initial_events()]
+        params.update(_event_arrays(event_values(run.run_id, 1, first, run.now)))
+        params["b_now"] = run.now
+        params["b_notify"] = record.lease_owner is None
+        params["b_channel"] = self.settings.channel
+
+        async def create(conn: asyncpg.Connection, retried: bool) -> tuple[RunRecord, bool]:
+            if await _CREATE_RUN.fetchrow(conn, params) is not None:
+                return record, True
+            if run.idempotency_key is not None:
+                row = await _GET_RUN_BY_KEY.fetchrow(conn, {"b_key": run.idempotency_key})
+                if row is not None and not (retried and row["run_id"] == run.run_id):
+                    return idempotent_twin(run, row), False
+            if retried and await _RUN_STATE.fetchrow(conn, {"b_run_id": run.run_id}):
+                return record, True  # our first attempt committed before the connection broke
+            raise StorageError(f"PostgreSQL storage {self.url}: run id {run.run_id!r} is taken")
+
+        return await self._run(create)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or None."""
+
+        async def get(conn: asyncpg.Connection, _retried: bool) -> RunRecord | None:
+            row = await _GET_RUN.fetchrow(conn, {"b_run_id": run_id})
+            return None if row is None else run_from_row(row)
+
+        return await self._run(get)
+
+    async def list_runs(
+        self,
+        *,
+        statuses: Collection[RunStatus] | None = None,
+        workflow_name: str | None = None,
+        limit: int = 100,
+        before: RunCursor | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first, filtered, keyset-paged; see ``Storage.list_runs``."""
+        if limit <= 0 or (statuses is not None and not statuses):
+            return []
+        sql, args = compile_once_off(
+            list_runs_statement(
+                statuses=statuses, workflow_name=workflow_name, limit=limit, before=before
+            )
+        )
+
+        async def list_(conn: asyncpg.Connection, _retried: bool) -> list[RunRecord]:
+            return [run_from_row(row) for row in await conn.fetch(sql, *args)]
+
+        return await self._run(list_)
+
+    async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+        params = {"b_run_id": run_id, "b_after": after_seq}
+
+        async def load(conn: asyncpg.Connection, _retried: bool) -> list[EventRecord]:
+            return events_from_rows(run_id, await _LOAD_EVENTS.fetch(conn, params))
+
+        return await self._run(load)
+
+    async def append(self, write: AppendWrite) -> AppendResult:
+        """Apply one turn atomically; concurrent appends share a statement (``_pg_batch``)."""
+        if self._appends is None or self._loop is not asyncio.get_running_loop():
+            await self.open()
+        assert self._appends is not None
+        return await self._appends.submit(write)
+
+    async def claim_runs(
+        self,
+        *,
+        owner: str,
+        now: float,
+        lease_expires_at: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+        run_ids: Collection[str] | None = None,
+    ) -> list[RunRecord]:
+        """Lease up to ``limit`` runnable runs (``FOR UPDATE SKIP LOCKED``)."""
+        params = claim_params(
+            owner=owner,
+            now=now,
+            lease_expires_at=lease_expires_at,
+            limit=limit,
+            workflow_names=workflow_names,
+            run_ids=run_ids,
+        )
+        if params is None:
+            return []
+        query = _CLAIM["b_names" in params, "b_ids" in params]
+
+        async def claim(conn: asyncpg.Connection, _retried: bool) -> list[RunRecord]:
+            return claimed_runs(await query.fetch(conn, params))
+
+        return await self._run(claim)
+
+    async def renew_leases(
+        self, *, owner: str, run_ids: Collection[str], now: float, lease_expires_at: float
+    ) -> set[str]:
+        """Extend the leases ``owner`` still holds; returns the ids it still holds."""
+        if not run_ids:
+            return set()
+        params = {
+            "b_ids": list(run_ids),
+            "b_owner": owner,
+            "b_now": now,
+            "b_lease_expires_at": lease_expires_at,
+        }
+
+        async def renew(conn: asyncpg.Connection, _retried: bool) -> set[str]:
+            return {row["run_id"] for row in await _RENEW_LEASES.fetch(conn, params)}
+
+        return await self._run(renew)
+
+    async def release_runs(self, *, owner: str, run_ids: Collection[str], now: float) -> None:
+        """Drop the leases and make the runs due at once; other workers are notified."""
+        if not run_ids:
+            return
+        params = {
+            "b_ids": list(run_ids),
+            "b_owner": owner,
+            "b_now": now,
+            "b_channel": self.settings.channel,
+        }
+
+        async def release(conn: asyncpg.Connection, _retried: bool) -> None:
+            await _RELEASE_RUNS.fetch(conn, params)
+
+        await self._run(release)
+
+    async def request_cancel(self, run_id: str, *, now: float, reason: str | None) -> bool:
+        """Record a cancel request, make the run due and notify; False if it has ended."""
+        params = {
+            "b_run_id": run_id,
+            "b_now": now,
+            "b_reason": reason,
+            "b_channel": self.settings.channel,
+        }
+
+        async def cancel(conn: asyncpg.Connection, _retried: bool) -> bool:
+            return bool(await _REQUEST_CANCEL.fetch(conn, params))
+
+        return await self._run(cancel)
+
+    async def reopen_failed_run(
+        self, run_id: str, *, now: float, payload: dict[str, Any]
+    ) -> RunRecord:
+        """Append WORKFLOW_RESUMED to a failed run and make it pending and due, atomically."""
+        (resumed,) = event_values(run_id, 0, [(EventType.WORKFLOW_RESUMED, payload)], now)
+        params = {
+            "b_run_id": run_id,
+            "b_now": now,
+            "b_payload": resumed["payload"],
+            "b_channel": self.settings.channel,
+        }
+
+        async def reopen(conn: asyncpg.Connection, _retried: bool) -> RunRecord:
+            row = await _REOPEN.fetchrow(conn, params)
+            if row is None:
+                raise reopen_refused(run_id, await _RUN_STATE.fetchrow(conn, {"b_run_id": run_id}))
+            return run_from_row(tuple(row)[:-1])  # without the notification's column
+
+        return await self._run(reopen)
+
+    async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
+        """When the next run becomes claimable, or None; see ``Storage.next_wake_at``."""
+        if workflow_names is not None and not workflow_names:
+            return None
+        free, leased = _NEXT_WAKE[workflow_names is not None]
+        params: dict[str, Any] = {} if workflow_names is None else {"b_names": list(workflow_names)}
+
+        async def next_wake(conn: asyncpg.Connection, _retried: bool) -> float | None:
+            first_free = await free.fetchval(conn, params)
+            bound = float("inf") if first_free is None else first_free
+            first_leased = await leased.fetchval(conn, {**params, "b_bound": bound})
+            return earliest_wake(first_free, first_leased)
+
+        return await self._run(next_wake)

@@ -1,0 +1,216 @@
+"""Rows and records: how SQL backends bind a record's values and read rows back.
+
+Shared by every SQL backend (``sql.py`` for SQLite, ``postgres.py``), so that what a write
+stores and what a read returns cannot differ between them. JSON values (arguments, results,
+errors, payloads) are encoded and decoded here; rows are read by position, in the column order
+of ``schema.py``, so SQLAlchemy rows, named tuples and asyncpg Records all serve.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Collection, Iterable, Sequence
+from typing import Any
+
+from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.exceptions import (
+    ConcurrencyConflictError,
+    IdempotencyConflictError,
+    InvalidRunStateError,
+    PyWorkflowError,
+    RunNotFoundError,
+)
+from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewRun, RunRecord
+
+__all__ = [
+    "append_params",
+    "append_refused",
+    "claim_params",
+    "claimed_runs",
+    "earliest_wake",
+    "event_values",
+    "events_from_rows",
+    "idempotent_twin",
+    "new_run_values",
+    "reopen_refused",
+    "run_from_row",
+]
+
+_dumps = json.JSONEncoder(separators=(",", ":")).encode
+_loads = json.loads
+
+_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
+
+
+def _float_or_none(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def run_from_row(row: Sequence[Any]) -> RunRecord:
+    """A row of ``runs`` (all columns, in table order) as a record.
+
+    Positional, so that SQLAlchemy rows, named tuples and asyncpg Records all serve.
+    """
+    (
+        run_id, workflow_name, status, args, result, error, idempotency_key, parent_run_id,
+        created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
+        recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
+    ) = row  # fmt: skip
+    return RunRecord(
+        run_id=run_id,
+        workflow_name=workflow_name,
+        status=RunStatus(status),
+        args=_loads(args),
+        result=None if result is None else _loads(result),
+        error=None if error is None else _loads(error),
+        idempotency_key=idempotency_key,
+        parent_run_id=parent_run_id,
+        # float(): SQLite's RETURNING hands back REAL values before column affinity, so an
+        # integral time would come back as an int.
+        created_at=float(created_at),
+        updated_at=float(updated_at),
+        completed_at=_float_or_none(completed_at),
+        wake_at=_float_or_none(wake_at),
+        lease_owner=lease_owner,
+        lease_expires_at=_float_or_none(lease_expires_at),
+        recovery_count=recovery_count,
+        last_seq=last_seq,
+        signal_seq=signal_seq,
+        cancel_requested=bool(cancel_requested),
+        cancel_reason=cancel_reason,
+    )
+
+
+def new_run_values(run: NewRun) -> tuple[RunRecord, dict[str, Any]]:
+    """The record a new run starts as, and its ``runs`` row keyed by column name."""
+    record = run.initial_record()
+    values = {name: getattr(record, name) for name in _RUN_FIELDS}
+    values["status"] = record.status.value
+    values["args"] = _dumps(run.args)
+    return record, values
+
+
+def idempotent_twin(run: NewRun, row: Sequence[Any]) -> RunRecord:
+    """The run that already holds ``run``'s idempotency key.
+
+    Raises:
+        IdempotencyConflictError: it is a run of another workflow.
+    """
+    twin = run_from_row(row)
+    assert run.idempotency_key is not None  # only a keyed run has a twin
+    if twin.workflow_name != run.workflow_name:
+        raise IdempotencyConflictError(run.idempotency_key, twin.workflow_name, run.workflow_name)
+    return twin
+
+
+def append_params(write: AppendWrite) -> dict[str, Any]:
+    """The ``b_*`` parameters of ``statements.APPEND`` for a write."""
+    terminal = write.status is not None and write.status.is_terminal
+    releasing = terminal or write.lease_expires_at is None
+    result_json = None
+    if write.result is not None or write.status is RunStatus.COMPLETED:
+        result_json = _dumps(write.result)
+    return {
+        "b_run_id": write.run_id,
+        "b_expected": write.expected_seq,
+        "b_owner": write.owner,
+        "b_last_seq": write.expected_seq + len(write.events),
+        "b_status": None if write.status is None else write.status.value,
+        "b_now": write.now,
+        "b_check_signals": releasing and not terminal,
+        "b_signals_seen": write.signals_seen,
+        # Terminal runs leave the runnable index: wake_at NULL, lease released.
+        "b_wake_at": None if terminal else write.wake_at,
+        "b_new_owner": None if releasing else write.owner,
+        "b_lease_expires_at": None if releasing else write.lease_expires_at,
+        "b_result": result_json,
+        "b_error": None if write.error is None else _dumps(write.error),
+        "b_completed_at": write.now if terminal else None,
+        "b_progressed": write.progressed,
+    }
+
+
+def event_values(
+    run_id: str, first_seq: int, events: Iterable[tuple[EventType, Any]], now: float
+) -> list[dict[str, Any]]:
+    """Rows of ``events`` numbered from ``first_seq``."""
+    return [
+        {"run_id": run_id, "seq": seq, "type": type_.value, "payload": _dumps(payload),
+         "created_at": now}
+        for seq, (type_, payload) in enumerate(events, first_seq)
+    ]  # fmt: skip
+
+
+def append_refused(write: AppendWrite, state: Sequence[Any] | None) -> PyWorkflowError:
+    """Why an append was refused, from the run's ``RUN_STATE`` row (None: no such run)."""
+    if state is None:
+        return RunNotFoundError(write.run_id)
+    last_seq, lease_owner, status = state
+    if last_seq != write.expected_seq:
+        reason = f"the run's last seq is {last_seq} (stale seq)"
+    elif lease_owner is None:
+        reason = f"{write.owner!r} holds no lease on it (run is {status})"
+    else:
+        reason = f"its lease is held by {lease_owner!r}, not {write.owner!r} (stale lease)"
+    return ConcurrencyConflictError(write.run_id, write.expected_seq, reason)
+
+
+def reopen_refused(run_id: str, state: Sequence[Any] | None) -> PyWorkflowError:
+    """Why a run could not be reopened, from its ``RUN_STATE`` row (None: no such run)."""
+    if state is None:
+        return RunNotFoundError(run_id)
+    return InvalidRunStateError(run_id, state[2], "only a failed run can be resumed")
+
+
+def claimed_runs(rows: Iterable[Sequence[Any]]) -> list[RunRecord]:
+    """Claimed rows as records, earliest ``wake_at`` first (RETURNING promises no order)."""
+    records = [run_from_row(row) for row in rows]
+    records.sort(key=lambda r: (r.wake_at or 0.0, r.run_id))
+    return records
+
+
+_EVENT_TYPES = {t.value: t for t in EventType}
+
+
+def events_from_rows(run_id: str, rows: Iterable[Sequence[Any]]) -> list[EventRecord]:
+    """``LOAD_EVENTS`` rows (seq, type, payload, created_at) as records."""
+    types = _EVENT_TYPES
+    # Hot on every resume (B3): plain tuples, and the enum looked up in a dict.
+    return [
+        EventRecord(run_id, seq, types[type_], _loads(payload), float(created_at))
+        for seq, type_, payload, created_at in rows
+    ]
+
+
+def claim_params(
+    *,
+    owner: str,
+    now: float,
+    lease_expires_at: float,
+    limit: int,
+    workflow_names: Collection[str] | None,
+    run_ids: Collection[str] | None,
+) -> dict[str, Any] | None:
+    """The parameters of ``claim_runs_statement``, or None when nothing can be claimed."""
+    if limit <= 0 or (run_ids is not None and not run_ids):
+        return None
+    if workflow_names is not None and not workflow_names:
+        return None
+    params: dict[str, Any] = {
+        "b_now": now,
+        "b_limit": limit,
+        "b_owner": owner,
+        "b_lease_expires_at": lease_expires_at,
+    }
+    if workflow_names is not None:
+        params["b_names"] = list(workflow_names)
+    if run_ids is not None:
+        params["b_ids"] = list(run_ids)
+    return params
+
+
+def earliest_wake(first_free: Any, first_leased: Any) -> float | None:
+    """The answer of ``next_wake_at`` from its two queries' results."""
+    times = [float(t) for t in (first_free, first_leased) if t is not None]
+    return min(times, default=None)

@@ -1,0 +1,93 @@
+"""LISTEN/NOTIFY on PostgreSQL: workers and waiters hear of changes instead of polling for them.
+
+A real ``pyworkflow worker run`` process polls storage only every 30 s here, so anything it does
+sooner was woken by a notification from this process (or the other way round).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import pytest
+
+import pyworkflow
+from pyworkflow import RunStatus
+from pyworkflow.storage.postgres import PostgresStorage
+from workers import WorkerProcesses, add_unleased_run
+
+pytestmark = pytest.mark.slow
+
+MODULE = """
+import asyncio
+from pyworkflow import step, workflow
+
+@step()
+async def wk_pause(seconds: float) -> float:
+    await asyncio.sleep(seconds)
+    return seconds
+
+@workflow()
+async def wk_flow(seconds: float) -> float:
+    return await wk_pause(seconds)
+"""
+
+
+async def _wait_until(predicate: object, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not await predicate():  # type: ignore[operator]
+        assert time.monotonic() < deadline, f"not within {within}s"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_worker_claims_a_run_made_due_elsewhere_at_once(
+    pw_postgres: PostgresStorage,
+    tmp_path: Path,
+    worker_processes: WorkerProcesses,
+) -> None:
+    (tmp_path / "wk_module.py").write_text(MODULE)
+    log = tmp_path / "worker.log"
+    worker_processes.start(
+        "worker", "run", "--module", "wk_module", "--storage", _url(pw_postgres),
+        "--poll-interval", "30", log=log,
+    )  # fmt: skip
+    # The worker polls once at start; give it time to start and go to sleep on its long poll.
+    await asyncio.sleep(3.0)
+    begun = time.monotonic()
+    run_id = await add_unleased_run(pw_postgres, "wk_flow", 0.0)  # type: ignore[arg-type]
+
+    async def done() -> bool:
+        record = await pw_postgres.get_run(run_id)
+        return record is not None and record.status is RunStatus.COMPLETED
+
+    await _wait_until(done, within=10.0)
+    assert time.monotonic() - begun < 5.0, log.read_text()
+
+
+def _url(storage: PostgresStorage) -> str:
+    return storage.url  # no password on the test server, so the masked URL is the URL
+
+
+async def test_a_waiter_hears_that_a_run_ended_in_another_process(
+    pw_postgres: PostgresStorage,
+    tmp_path: Path,
+    worker_processes: WorkerProcesses,
+) -> None:
+    (tmp_path / "wk_module.py").write_text(MODULE)
+    log = tmp_path / "worker.log"
+    worker_processes.start(
+        "worker", "run", "--module", "wk_module", "--storage", _url(pw_postgres),
+        "--poll-interval", "0.2", log=log,
+    )  # fmt: skip
+    # Runs of ~3 s: by their end, a caller polling with backoff looks only once a second.
+    run_ids = [await add_unleased_run(pw_postgres, "wk_flow", 3.0) for _ in range(3)]  # type: ignore[arg-type]
+    lags = []
+    for run_id in run_ids:
+        assert await pyworkflow.get_workflow_result(run_id, timeout=30) == 3.0
+        returned = time.time()
+        record = await pw_postgres.get_run(run_id)
+        assert record is not None
+        assert record.completed_at is not None
+        lags.append(returned - record.completed_at)
+    assert max(lags) < 0.3, (lags, log.read_text())

@@ -1,0 +1,309 @@
+"""Schema management on PostgreSQL: creation, versions, and migrations that equal schema.py.
+
+Mirrors tests/storage/test_migrations.py and the schema-version tests of test_sqlite.py for
+PostgreSQL: each test works in a fresh schema of the session's database (``?schema=``), or in a
+database of its own where the test is about databases, dropped at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from postgres_server import PostgresServer
+from pyworkflow.exceptions import SchemaVersionError, StorageError
+from pyworkflow.storage import migrate
+from pyworkflow.storage.postgres import PostgresStorage
+from pyworkflow.storage.protocol import NewRun
+from pyworkflow.storage.schema import metadata
+from workers import cli, subprocess_env
+
+T = TypeVar("T")
+
+
+@pytest.fixture
+async def admin(postgres_server: PostgresServer) -> AsyncIterator[asyncpg.Connection]:
+    """A plain connection to the session's database, outside any storage."""
+    conn = await asyncpg.connect(postgres_server.url)
+    try:
+        yield conn
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def own_database(postgres_server: PostgresServer) -> AsyncIterator[str]:
+    """The name of a database that does not exist yet; dropped at the end if a test made it."""
+    name = f"{postgres_server.database}_own"
+    conn = await asyncpg.connect(postgres_server.admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield name
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+async def database_exists(postgres_server: PostgresServer, name: str) -> bool:
+    conn = await asyncpg.connect(postgres_server.admin_url)
+    try:
+        return bool(await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name))
+    finally:
+        await conn.close()
+
+
+def database_url(postgres_server: PostgresServer, name: str, query: str = "") -> str:
+    base, _, _ = postgres_server.url.rpartition("/")
+    return f"{base}/{name}{query}"
+
+
+async def opened(url: str, **options: Any) -> PostgresStorage:
+    storage = PostgresStorage(url, **options)
+    await storage.open()
+    return storage
+
+
+# --- creating a database and a schema ------------------------------------------------------------
+
+
+async def test_a_missing_database_is_created_on_open(
+    postgres_server: PostgresServer, own_database: str
+) -> None:
+    storage = await opened(database_url(postgres_server, own_database))
+    assert await database_exists(postgres_server, own_database)
+    _, created = await storage.create_run(NewRun("r1", "wf", [], {}, now=1.0))
+    assert created
+    await storage.close()
+
+
+async def test_create_false_refuses_a_missing_database_and_names_the_command(
+    postgres_server: PostgresServer, own_database: str
+) -> None:
+    url = database_url(postgres_server, own_database, "?create=false")
+    storage = PostgresStorage(url)
+    with pytest.raises(StorageError) as info:
+        await storage.open()
+    assert "pyworkflow db upgrade" in str(info.value)
+    assert repr(own_database) in str(info.value)
+    assert not await database_exists(postgres_server, own_database)
+    await storage.close()
+
+
+async def test_create_false_refuses_a_missing_schema_and_names_the_command(
+    postgres_server: PostgresServer,
+) -> None:
+    storage = PostgresStorage(postgres_server.fresh_url(create="false"))
+    with pytest.raises(StorageError) as info:
+        await storage.open()
+    await storage.close()
+    assert "pyworkflow db upgrade" in str(info.value)
+
+
+async def test_db_upgrade_creates_the_schema_that_create_false_refused(
+    postgres_server: PostgresServer, admin: asyncpg.Connection
+) -> None:
+    url = postgres_server.fresh_url(create="false")
+    storage = PostgresStorage(url)
+    with pytest.raises(StorageError, match="create=False"):
+        await storage.open()
+    await storage.close()
+    schema = storage.settings.schema
+    tables = "SELECT count(*) FROM pg_tables WHERE schemaname = $1"
+    assert await admin.fetchval(tables, schema) == 0
+
+    upgrade = await asyncio.to_thread(
+        subprocess.run,
+        cli("db", "upgrade", "--storage", url),
+        env=subprocess_env(Path.cwd()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert f"revision {migrate.HEAD_REVISION}" in upgrade.stdout
+    assert "secret" not in upgrade.stdout
+    assert await admin.fetchval(tables, schema) == 3  # runs, events, alembic_version
+    storage = await opened(url)  # still create=false: it opens now
+    assert await storage.get_run("r1") is None
+    await storage.close()
+
+
+async def test_storages_opening_a_fresh_schema_at_once_create_it_once(
+    postgres_server: PostgresServer, admin: asyncpg.Connection
+) -> None:
+    # Several workers started together on a new schema: each must open. Five rounds, as a
+    # round of six loses the race only most of the time.
+    for _ in range(5):
+        url = postgres_server.fresh_url()
+        storages = [PostgresStorage(url) for _ in range(6)]
+        try:
+            await asyncio.gather(*(storage.open() for storage in storages))
+            schema = storages[0].settings.schema
+            versions = await admin.fetch(f'SELECT version_num FROM "{schema}".alembic_version')
+            assert [row["version_num"] for row in versions] == [migrate.HEAD_REVISION]
+        finally:
+            for storage in storages:
+                await storage.close()
+
+
+async def test_storages_opening_a_missing_database_at_once_create_it_once(
+    postgres_server: PostgresServer, own_database: str
+) -> None:
+    url = database_url(postgres_server, own_database)
+    storages = [PostgresStorage(url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(storage.open() for storage in storages))
+    finally:
+        for storage in storages:
+            await storage.close()
+    assert await database_exists(postgres_server, own_database)
+
+
+# --- schema versions -----------------------------------------------------------------------------
+
+
+async def made_schema(postgres_server: PostgresServer, **options: str) -> tuple[str, str]:
+    """A fresh schema created by a storage: its URL and its name."""
+    url = postgres_server.fresh_url(**options)
+    storage = await opened(url)
+    await storage.close()
+    assert storage.settings.schema is not None
+    return url, storage.settings.schema
+
+
+async def test_an_older_schema_without_auto_upgrade_names_the_command(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url, _ = await made_schema(postgres_server)
+    # Pretend this pyworkflow knows a newer revision than the one the schema has.
+    monkeypatch.setattr(migrate, "REVISIONS", (*migrate.REVISIONS, "9000"))
+    monkeypatch.setattr(migrate, "HEAD_REVISION", "9000")
+    storage = PostgresStorage(url, auto_upgrade=False)
+    with pytest.raises(SchemaVersionError) as info:
+        await storage.open()
+    assert f"pyworkflow db upgrade --storage {storage.url}" in str(info.value)
+    assert "?schema=" in storage.url  # the command the user copies names the same schema
+    assert "older" in str(info.value)
+    await storage.close()
+
+
+async def test_a_newer_schema_is_refused(
+    postgres_server: PostgresServer, admin: asyncpg.Connection
+) -> None:
+    url, schema = await made_schema(postgres_server)
+    await admin.execute(f"UPDATE \"{schema}\".alembic_version SET version_num = '9999_future'")
+    for options in ({}, {"auto_upgrade": False}):
+        storage = PostgresStorage(url, **options)  # type: ignore[arg-type]
+        with pytest.raises(SchemaVersionError, match="newer pyworkflow") as info:
+            await storage.open()
+        assert "'9999_future'" in str(info.value)
+        await storage.close()
+
+
+async def test_tables_without_a_version_are_refused(
+    postgres_server: PostgresServer, admin: asyncpg.Connection
+) -> None:
+    url = postgres_server.fresh_url()
+    schema = PostgresStorage(url).settings.schema
+    await admin.execute(f'CREATE SCHEMA "{schema}"; CREATE TABLE "{schema}".runs (id int)')
+    with pytest.raises(SchemaVersionError, match="no schema version"):
+        await PostgresStorage(url).open()
+    assert await admin.fetchval(f'SELECT count(*) FROM "{schema}".runs') == 0
+
+
+async def test_reopening_an_up_to_date_schema_keeps_its_data(
+    postgres_server: PostgresServer,
+) -> None:
+    url, _ = await made_schema(postgres_server)
+    first = await opened(url)
+    await first.create_run(NewRun("r1", "wf", [], {}, now=1.0))
+    await first.close()
+    second = await opened(url, create=False, auto_upgrade=False)
+    assert (await second.get_run("r1")) is not None
+    await second.close()
+
+
+# --- the migrations build exactly schema.py ------------------------------------------------------
+
+
+async def on_schema(
+    postgres_server: PostgresServer, schema: str, use: Callable[[sa.Connection], T]
+) -> T:
+    """``use(connection)`` on a sync SQLAlchemy connection whose search_path is ``schema``."""
+
+    async def connect() -> Any:
+        return await asyncpg.connect(postgres_server.url, server_settings={"search_path": schema})
+
+    engine = create_async_engine(
+        "postgresql+asyncpg://", async_creator=connect, poolclass=sa.NullPool
+    )
+    try:
+        async with engine.connect() as conn:
+            return await conn.run_sync(use)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def migrated(postgres_server: PostgresServer) -> str:
+    """A schema built by the storage (through the Alembic migrations): its name."""
+    _, schema = await made_schema(postgres_server)
+    return schema
+
+
+async def test_the_migrations_build_exactly_schema_py(
+    postgres_server: PostgresServer, migrated: str
+) -> None:
+    def differences(conn: sa.Connection) -> list[Any]:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    assert await on_schema(postgres_server, migrated, differences) == []
+
+
+async def test_the_migrations_build_the_same_indexes_and_constraints(
+    postgres_server: PostgresServer, migrated: str
+) -> None:
+    def check(conn: sa.Connection) -> None:
+        inspector = sa.inspect(conn)
+        assert inspector.default_schema_name == migrated
+        for table in metadata.sorted_tables:
+            built = {
+                ix["name"]: ix["column_names"]
+                for ix in inspector.get_indexes(table.name)
+                if "duplicates_constraint" not in ix  # a UNIQUE constraint's own index
+            }
+            declared = {ix.name: [c.name for c in ix.columns] for ix in table.indexes}
+            assert built == declared, table.name
+            primary_key = inspector.get_pk_constraint(table.name)
+            assert primary_key["constrained_columns"] == [c.name for c in table.primary_key]
+        uniques = inspector.get_unique_constraints("runs")
+        assert [(u["name"], u["column_names"]) for u in uniques] == [
+            ("uq_runs_idempotency_key", ["idempotency_key"])
+        ]
+        assert migrate.current_revision(conn, "test") == migrate.HEAD_REVISION
+
+    await on_schema(postgres_server, migrated, check)
+
+
+async def test_upgrading_an_up_to_date_schema_changes_nothing(
+    postgres_server: PostgresServer, migrated: str
+) -> None:
+    def upgrade_and_compare(conn: sa.Connection) -> list[Any]:
+        with conn.begin():
+            migrate.upgrade_to_head(conn)
+        context = MigrationContext.configure(conn)
+        assert context.get_current_revision() == migrate.HEAD_REVISION
+        return list(compare_metadata(context, metadata))
+
+    assert await on_schema(postgres_server, migrated, upgrade_and_compare) == []
