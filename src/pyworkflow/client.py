@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from pyworkflow import registry
+from pyworkflow import registry, retention
 from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
 from pyworkflow.config import get_runtime
+from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import (
     InputError,
     InvalidRunStateError,
@@ -34,6 +35,7 @@ __all__ = [
     "get_workflow_result",
     "get_workflow_run",
     "list_workflow_runs",
+    "prune_runs",
     "resume",
     "run",
     "start",
@@ -344,3 +346,48 @@ async def list_workflow_runs(
         statuses=statuses, workflow_name=workflow_name, limit=limit, before=cursor
     )
     return [_to_public(r, runtime.codec) for r in records]
+
+
+async def prune_runs(
+    older_than: str | float | timedelta,
+    *,
+    batch_size: int = retention.DEFAULT_BATCH_SIZE,
+    on_progress: Callable[[int], None] | None = None,
+) -> int:
+    """Delete runs that ended more than ``older_than`` ago, with their event logs.
+
+    Retention for a database that would otherwise grow forever. Only ended runs go (completed,
+    failed, cancelled, continued as new), counted from when they ended, never from when they
+    started; a running, suspended or pending run is never touched, however old. Deletion goes
+    in batches of ``batch_size`` runs, each its own transaction, so workers sharing the
+    database wait on no long lock. A pruned run is gone for good: its id is unknown afterwards
+    and its idempotency key starts a new run. Workers can do the same on a schedule
+    (``configure(retention="30d")``, ``pyworkflow worker run --retention 30d``).
+
+    Example:
+        >>> deleted = await prune_runs("30d")
+        >>> deleted = await prune_runs(timedelta(weeks=2), batch_size=1000)
+
+    Args:
+        older_than: a duration (``"30d"``, ``"12h"``, seconds, a ``timedelta``), measured
+            back from the executor's clock.
+        batch_size: runs deleted per transaction.
+        on_progress: called after each batch with the number of runs deleted so far.
+
+    Returns:
+        How many runs were deleted.
+
+    Raises:
+        InvalidDurationError: ``older_than`` is not a duration; nothing is deleted.
+        InputError: ``batch_size`` is below 1; nothing is deleted.
+    """
+    age = parse_duration(older_than)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise InputError(f"batch_size must be a whole number of runs >= 1, not {batch_size!r}")
+    runtime = await get_runtime()
+    return await retention.delete_ended_runs(
+        runtime.storage,
+        ended_before=runtime.executor.now() - age,
+        batch_size=batch_size,
+        on_progress=on_progress,
+    )

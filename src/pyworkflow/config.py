@@ -3,7 +3,10 @@
 Every setting also comes from a ``PYWORKFLOW_*`` environment variable (an explicit
 ``configure`` argument wins): ``PYWORKFLOW_STORAGE`` (default ``sqlite:///pyworkflow.db``),
 ``PYWORKFLOW_EXECUTOR`` (``local``), ``PYWORKFLOW_SECRET_KEY``, ``PYWORKFLOW_MODULES`` (comma
-separated), ``PYWORKFLOW_ALLOW_PICKLE`` (``1``/``0``).
+separated), ``PYWORKFLOW_ALLOW_PICKLE`` (``1``/``0``), ``PYWORKFLOW_TRACING`` (``1``/``0``).
+
+``PYWORKFLOW_RETENTION`` (a duration such as ``30d``) has the local executor delete runs that
+ended longer ago than that, in the background (``configure(retention=...)``).
 
 The runtime (opened storage, codec, executor) is built lazily on first use, on the running
 event loop; a new event loop gets a new executor over the same storage.
@@ -17,11 +20,14 @@ import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 from pyworkflow import registry
+from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.driver import EngineSettings
-from pyworkflow.exceptions import ConfigurationError
+from pyworkflow.durations import parse_duration
+from pyworkflow.exceptions import ConfigurationError, InvalidDurationError
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.executors.protocol import Executor
 from pyworkflow.serialization import Codec
@@ -41,6 +47,8 @@ class _Settings:
     modules: list[str] = field(default_factory=list)
     allow_pickle: bool | None = None
     engine: EngineSettings = field(default_factory=EngineSettings)
+    retention: float | None = None
+    tracing: bool | None = None
 
 
 @dataclass
@@ -68,6 +76,8 @@ def configure(
     lease_seconds: float | None = None,
     horizon_seconds: float | None = None,
     max_recoveries: int | None = None,
+    retention: str | float | timedelta | None = None,
+    tracing: bool | None = None,
 ) -> None:
     """Choose storage, executor and security settings for this process.
 
@@ -83,17 +93,26 @@ def configure(
         lease_seconds: how long a worker's claim on a run lasts without a heartbeat.
         horizon_seconds: a run waiting longer than this lets go of its coroutine.
         max_recoveries: take-overs without progress before a run is failed.
+        retention: a duration (``"30d"``); the local executor then deletes runs that ended
+            longer ago than that, with their events, at start and hourly (see ``prune_runs``).
+        tracing: True emits OpenTelemetry spans for run turns and step attempts (the ``otel``
+            extra; see ``pyworkflow.tracing``), False stops them.
 
     Raises:
-        ConfigurationError: an unknown executor or storage URL scheme.
+        ConfigurationError: an unknown executor or storage URL scheme, or ``tracing=True``
+            without OpenTelemetry installed.
+        InvalidDurationError: ``retention`` is not a duration.
     """
     global _settings, _storage, _runtime
+    keep = None if retention is None else parse_duration(retention)
     if executor is not None and executor not in _EXECUTORS:
         raise ConfigurationError(
             f"unknown executor {executor!r}; this version has: {', '.join(_EXECUTORS)}"
         )
     if isinstance(storage, str):
         storage_from_url(storage)  # validate the scheme now, not at first use
+    if tracing is not None:
+        _set_tracing(tracing, source="configure(tracing=True)")
     knobs: dict[str, Any] = {
         "lease_seconds": lease_seconds,
         "horizon_seconds": horizon_seconds,
@@ -109,9 +128,36 @@ def configure(
         modules=list(modules) if modules is not None else _settings.modules,
         allow_pickle=allow_pickle if allow_pickle is not None else _settings.allow_pickle,
         engine=engine,
+        retention=keep if keep is not None else _settings.retention,
+        tracing=tracing if tracing is not None else _settings.tracing,
     )
     _storage = None
     _runtime = None
+
+
+def _set_tracing(on: bool, source: str) -> None:
+    if not on:
+        engine_tracing.install(None)
+        return
+    try:
+        from pyworkflow import tracing
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"{source} needs OpenTelemetry, which is not installed; pip install 'pyworkflow[otel]'"
+        ) from exc
+    if not tracing.is_instrumented():  # keep a provider given to instrument() by hand
+        tracing.instrument()
+
+
+def _retention() -> float | None:
+    """Seconds to keep ended runs, from configure() or PYWORKFLOW_RETENTION; None: forever."""
+    if _settings.retention is not None:
+        return _settings.retention
+    text = os.environ.get("PYWORKFLOW_RETENTION", "").strip()
+    try:
+        return parse_duration(text) if text else None
+    except InvalidDurationError as exc:
+        raise ConfigurationError(f"PYWORKFLOW_RETENTION: {exc}") from exc
 
 
 def configured_modules() -> list[str]:
@@ -149,12 +195,16 @@ async def get_runtime() -> Runtime:
             f"unknown executor {executor_name!r} (PYWORKFLOW_EXECUTOR); "
             f"this version has: {', '.join(_EXECUTORS)}"
         )
+    env_tracing = os.environ.get("PYWORKFLOW_TRACING", "").strip().lower()
+    if _settings.tracing is None and env_tracing in ("1", "true", "yes"):
+        _set_tracing(True, source="PYWORKFLOW_TRACING=1")
+    retention = _retention()
     if _storage is None:
         _storage = _build_storage()
     await _storage.open()
     registry.import_modules(configured_modules())
     codec = _build_codec()
-    executor = LocalExecutor(_storage, codec, settings=_settings.engine)
+    executor = LocalExecutor(_storage, codec, settings=_settings.engine, retention=retention)
     _runtime = Runtime(storage=_storage, codec=codec, executor=executor, loop=loop)
     return _runtime
 

@@ -5,7 +5,13 @@ import inspect
 
 import pytest
 
-PUBLIC_MODULES = ["pyworkflow", "pyworkflow.storage", "pyworkflow.executors", "pyworkflow.testing"]
+PUBLIC_MODULES = [
+    "pyworkflow",
+    "pyworkflow.executors",
+    "pyworkflow.storage",
+    "pyworkflow.testing",
+    "pyworkflow.tracing",
+]
 
 
 @pytest.mark.parametrize("module_name", PUBLIC_MODULES)

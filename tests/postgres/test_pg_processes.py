@@ -200,7 +200,7 @@ def test_two_processes_draining_one_queue_never_claim_the_same_run(
 
     on_postgres(url, fill)
     pair = agents[:2]
-    drain = {"op": "drain", "url": url, "batch": 5, "pause": 0.005}
+    drain = {"op": "drain", "url": url, "batch": 5, "pause": 0.01}
     replies = at_once(pair, [{**drain, "owner": agent.name} for agent in pair])
     first, second = (reply["ok"] for reply in replies)
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pyworkflow._engine import tracing
 from pyworkflow._engine.context import StepContext, current_activation, current_step
 from pyworkflow._engine.failures import error_record
 from pyworkflow.durations import parse_duration
@@ -22,12 +24,15 @@ from pyworkflow.exceptions import (
     SerializationError,
     StepTimeoutError,
 )
+from pyworkflow.logging import run_logger
 
 if TYPE_CHECKING:
     from pyworkflow.serialization import Codec
     from pyworkflow.step import StepDefinition
 
 __all__ = ["AttemptResult", "attempt_context", "run_attempt"]
+
+_log = logging.getLogger("pyworkflow.run")
 
 
 @dataclass(slots=True)
@@ -64,6 +69,8 @@ def attempt_context(context: StepContext) -> contextvars.Context:
     step_context = contextvars.Context()
     step_context.run(current_activation.set, None)
     step_context.run(current_step.set, context)
+    if tracing.current is not None:
+        tracing.current.carry(step_context)
     return step_context
 
 
@@ -78,6 +85,26 @@ async def run_attempt(
 
     Run it in a task made with ``attempt_context(context)``.
     """
+    if _log.isEnabledFor(logging.DEBUG):
+        run_logger(
+            context.run_id, context.workflow_name, step_id=context.step_id, attempt=context.attempt
+        ).debug("step %s attempt %d started", context.step_id, context.attempt)
+    tracer = tracing.current
+    if tracer is None:
+        return await _execute(definition, context, args, kwargs, codec)
+    with tracer.attempt(context) as trace:
+        result = await _execute(definition, context, args, kwargs, codec)
+        trace.finished(result.error, result.retry_in)
+        return result
+
+
+async def _execute(
+    definition: StepDefinition,
+    context: StepContext,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    codec: Codec,
+) -> AttemptResult:
     try:
         if definition.timeout is None:
             value = await definition.fn(*args, **kwargs)

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine import entries
+from pyworkflow._engine import entries, tracing
 from pyworkflow._engine.activation import Turn, WorkflowActivation
 from pyworkflow._engine.events import RunStatus
 from pyworkflow._engine.failures import error_record, rebuild_error
@@ -95,6 +97,7 @@ class RunDriver:
             resolve_step=engine.resolve_step,
         )
         self._log = run_logger(run.run_id, run.workflow_name)
+        self._trace = tracing.NO_TRACE
         self._activation: WorkflowActivation | None = None
         self._check_pending = False
         self._history: list[EventRecord] | None = None  # the log, when already known
@@ -111,19 +114,25 @@ class RunDriver:
         """The run this driver owns."""
         return self._run.run_id
 
+    @property
+    def workflow_name(self) -> str:
+        """The workflow of the run this driver owns."""
+        return self._run.workflow_name
+
     async def drive(self) -> None:
         """Run turns until the run ends, suspends past the horizon, or the lease is lost."""
-        try:
-            await self._drive()
-        except ConcurrencyConflictError as exc:
-            self._log.warning("lost the run to another worker: %s", exc)
-        except asyncio.CancelledError:
-            await self._hand_back()
-            raise
-        finally:
-            self._inflight.stop()
-            if self._activation is not None:
-                self._activation.close()
+        with tracing.turn(self._run.run_id, self._run.workflow_name) as self._trace:
+            try:
+                await self._drive()
+            except ConcurrencyConflictError as exc:
+                self._log.warning("lost the run to another worker: %s", exc)
+            except asyncio.CancelledError:
+                await self._hand_back()
+                raise
+            finally:
+                self._inflight.stop()
+                if self._activation is not None:
+                    self._activation.close()
 
     # --- the turn loop ---------------------------------------------------------------------
 
@@ -187,6 +196,7 @@ class RunDriver:
         events = self._history or await engine.storage.load_events(run.run_id)
         self._history = None
         self._seq = events[-1].seq if events else run.last_seq
+        self._log.debug("replaying %d events (recovery %d)", len(events), run.recovery_count)
         activation = self._make_activation()
         if run.recovery_count > engine.settings.max_recoveries:
             reason = (
@@ -204,6 +214,7 @@ class RunDriver:
             await self._finish_failed(error_record(activation.divergence))
             return None
         if run.cancel_requested and not activation.cancelled and not turn.finished:
+            self._log.info("cancellation requested: %s", run.cancel_reason)
             turn = _merge(turn, activation.request_cancel(run.cancel_reason))
         for command in turn.launch:
             if command.kind == "step" and command.attempt == 0:
@@ -223,7 +234,9 @@ class RunDriver:
         while True:
             if inflight.running_steps == 0 and self._suspend_due():
                 await self._commit(Turn(), progressed=False, release=True)
-                self._log.info("suspended until %s", inflight.earliest_timer())
+                if self._log.isEnabledFor(logging.INFO):
+                    wake = datetime.fromtimestamp(inflight.earliest_timer() or 0.0, UTC)
+                    self._log.info("suspended until %s", wake.isoformat(timespec="seconds"))
                 return
             arrival = await inflight.next()
             turn = Turn()
@@ -257,6 +270,7 @@ class RunDriver:
         self._signals_seen = run.signal_seq
         if run.cancel_requested and not activation.cancelled:
             self._run = run
+            self._log.info("cancellation requested: %s", run.cancel_reason)
             return activation.request_cancel(run.cancel_reason)
         return Turn()
 
@@ -375,8 +389,13 @@ class RunDriver:
         self._seq = result.last_seq
         self._status = status
         self._holds_lease = not (release or turn.finished)
+        if not self._holds_lease:
+            self._trace.released(status.value, error if status is RunStatus.FAILED else None)
         if turn.finished:
-            self._log.info("workflow %s", status.value)
+            if status is RunStatus.FAILED and error:
+                self._log.error("workflow failed: %s: %s", error.get("type"), error.get("message"))
+            else:
+                self._log.info("workflow %s", status.value)
             engine.on_finished(
                 dataclasses.replace(
                     self._run,

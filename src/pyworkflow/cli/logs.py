@@ -1,8 +1,8 @@
 """Log handlers for the command line: the library configures none, the CLI configures these.
 
 Records go to stderr, one line each: readable text (time, level, logger, message, where the
-message of a run's record starts with ``[run_id]`` and a step's record ends with its step id)
-or, with ``--log-format json``, one JSON object per line through ``JsonFormatter``.
+message of a run's record starts with ``[run_id]`` and a step's record ends with its step id
+and attempt) or, with ``--log-format json``, one JSON object per line through ``JsonFormatter``.
 """
 
 from __future__ import annotations
@@ -19,10 +19,13 @@ LOG_FORMATS = ("text", "json")
 
 
 class TextFormatter(logging.Formatter):
-    """``2024-05-01 12:00:00,123 INFO    pyworkflow.run [run_ab12] step charge#1 completed``.
+    """One line a record: time, level, logger, message, then what the message leaves out.
 
-    A record carrying a step id (see ``pyworkflow.logging.RunLogger``) ends with
-    ``(step=charge#1 attempt=2)`` unless its message already names the step.
+    ``2024-05-01 12:00:00,123 INFO    pyworkflow.run [run_ab12] step c#1 completed (attempt=2)``
+
+    A run's own records start with ``[run_id]`` (see ``pyworkflow.logging.RunLogger``). The
+    run fields a record carries that its message does not state follow in parentheses:
+    ``run=`` (your records, through ``RunContextFilter``), ``step=`` and ``attempt=``.
     """
 
     def __init__(self) -> None:
@@ -31,12 +34,20 @@ class TextFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         """Render ``record`` as one line (a traceback, if any, follows on the next lines)."""
         line = super().format(record)
+        message = record.getMessage()
+        run_id = getattr(record, "run_id", None)
         step_id = getattr(record, "step_id", None)
-        if step_id and step_id not in record.getMessage():
-            attempt = getattr(record, "attempt", None)
-            suffix = f" attempt={attempt}" if attempt else ""
+        attempt = getattr(record, "attempt", None)
+        fields = []
+        if run_id and run_id not in message:
+            fields.append(f"run={run_id}")
+        if step_id and step_id not in message:
+            fields.append(f"step={step_id}")
+        if step_id and attempt and "attempt" not in message:
+            fields.append(f"attempt={attempt}")
+        if fields:
             first, sep, rest = line.partition("\n")
-            line = f"{first} (step={step_id}{suffix}){sep}{rest}"
+            line = f"{first} ({' '.join(fields)}){sep}{rest}"
         return line
 
 

@@ -1,9 +1,10 @@
-"""``pyworkflow runs``: list runs, look at one, cancel or resume it.
+"""``pyworkflow runs``: list runs, look at one, cancel or resume it, prune ended ones.
 
 Every command works on the storage of ``--storage`` (``PYWORKFLOW_STORAGE``) and none executes a
 run: ``runs cancel`` records a cancel request and ``runs resume`` reopens a failed run, and the
-workers do the rest. Only ``runs resume`` needs ``--module``: like ``pyworkflow.resume`` it
-checks that the run's workflow exists. ``--json`` output keys are in ``cli/shapes.py``.
+workers do the rest. ``runs prune`` deletes runs that ended long ago, with their events. Only
+``runs resume`` needs ``--module``: like ``pyworkflow.resume`` it checks that the run's workflow
+exists. ``--json`` output keys are in ``cli/shapes.py``.
 
 Example:
     .. code-block:: console
@@ -11,24 +12,29 @@ Example:
         $ pyworkflow runs list --status failed --since 1d
         $ pyworkflow runs show run_4b1e...
         $ pyworkflow runs cancel run_4b1e... --reason "customer left"
+        $ pyworkflow runs prune --older-than 30d --dry-run
 """
 
 from __future__ import annotations
 
+import sys
 import time
 from typing import Any
 
 import click
 
-from pyworkflow._engine.events import RunStatus
+from pyworkflow import retention
+from pyworkflow._engine.events import TERMINAL_STATUSES, RunStatus
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.inputs import parse_moment
 from pyworkflow.cli.options import json_option, modules_option, storage_option
 from pyworkflow.cli.session import session
-from pyworkflow.cli.shapes import decode, emit, event_shape, run_shape
+from pyworkflow.cli.shapes import decode, emit, event_shape, iso, run_shape
 from pyworkflow.cli.timeline import step_attempts, timeline
 from pyworkflow.client import cancel_workflow, resume
 from pyworkflow.config import Runtime
+from pyworkflow.durations import parse_duration
+from pyworkflow.exceptions import InvalidDurationError
 from pyworkflow.storage.protocol import RunCursor, RunRecord
 
 __all__ = ["runs"]
@@ -269,3 +275,90 @@ async def _resume(
         click.echo(f"run {run_id} resumed; a worker runs its failed steps again")
     else:
         click.echo(f"run {run_id} is {status}, not failed; nothing to resume")
+
+
+@runs.command("prune")
+@click.option(
+    "--older-than",
+    required=True,
+    metavar="DURATION",
+    help="Delete runs that ended longer ago than this: 30d, 12h, 1w2d ...",
+)
+@click.option(
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=retention.DEFAULT_BATCH_SIZE,
+    show_default=True,
+    help="Runs deleted per transaction.",
+)
+@click.option("--dry-run", is_flag=True, help="Count the runs that would go; delete nothing.")
+@storage_option
+@json_option
+def prune(
+    older_than: str, batch_size: int, dry_run: bool, storage: str | None, as_json: bool
+) -> None:
+    """Delete runs that ended (completed, failed, cancelled) long ago, with their events.
+
+    Live runs (pending, running, suspended) are never deleted, however old. Workers can do the
+    same every hour: `pyworkflow worker run --retention 30d`.
+    """
+    try:
+        age = parse_duration(older_than)
+    except InvalidDurationError as exc:
+        fail(f"--older-than {exc}")
+    run_command(_prune(age, batch_size, dry_run, storage, as_json))
+
+
+async def _prune(
+    age: float, batch_size: int, dry_run: bool, storage: str | None, as_json: bool
+) -> None:
+    async with session(storage) as runtime:
+        ended_before = runtime.executor.now() - age
+        if dry_run:
+            count = await _count_ended(runtime, ended_before)
+        else:
+            # Progress on a terminal only: in a pipe or a cron log it would be noise.
+            progress = _show_progress if sys.stderr.isatty() and not as_json else None
+            count = await retention.delete_ended_runs(
+                runtime.storage,
+                ended_before=ended_before,
+                batch_size=batch_size,
+                on_progress=progress,
+            )
+            if progress is not None and count:
+                click.echo(err=True)  # end the progress line
+    before = iso(ended_before)
+    if as_json:
+        emit(
+            {
+                "ended_before": before,
+                "dry_run": dry_run,
+                "would_delete" if dry_run else "deleted": count,
+            }
+        )
+    elif dry_run:
+        click.echo(f"would delete {count} runs that ended before {before} (dry run: none deleted)")
+    else:
+        click.echo(f"deleted {count} runs that ended before {before}, with their events")
+
+
+def _show_progress(deleted: int) -> None:
+    click.echo(f"\rpruning: {deleted} runs deleted", nl=False, err=True)
+
+
+async def _count_ended(runtime: Runtime, ended_before: float) -> int:
+    """How many runs ``runs prune`` would delete: ended, and before ``ended_before``.
+
+    Only runs created before the bound can have ended before it, so the scan starts there and
+    walks older runs by keyset, a page at a time.
+    """
+    count = 0
+    cursor = RunCursor(ended_before, "")
+    while True:
+        rows = await runtime.storage.list_runs(
+            statuses=TERMINAL_STATUSES, limit=_SCAN_BATCH, before=cursor
+        )
+        count += sum(r.completed_at is not None and r.completed_at < ended_before for r in rows)
+        if len(rows) < _SCAN_BATCH:
+            return count
+        cursor = RunCursor(rows[-1].created_at, rows[-1].run_id)

@@ -105,6 +105,8 @@ async def session(
         runtime = await get_runtime()
         if isinstance(runtime.executor, LocalExecutor):
             runtime.executor.max_concurrent_runs = drive
+            # PYWORKFLOW_RETENTION is for workers: looking at runs must never delete any.
+            runtime.executor.retention = None
         yield runtime
     finally:
         await shutdown()

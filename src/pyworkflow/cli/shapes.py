@@ -40,7 +40,8 @@ A **workflow** (``workflows list``: ``{"workflows": [...]}``, ``workflows info``
 ``workflows run``: JSON Lines, ``{"event": event}`` per event as it is logged, then
 ``{"run": run}``; with ``--no-wait``, ``{"run_id": RUN_ID}``. ``runs cancel``:
 ``{"run_id", "cancel_requested", "status"}``; ``runs resume``: ``{"run_id", "resumed",
-"status"}``.
+"status"}``. ``runs prune``: ``{"ended_before", "dry_run", "deleted"}``, with ``would_delete``
+in place of ``deleted`` for ``--dry-run``.
 """
 
 from __future__ import annotations

@@ -6,6 +6,9 @@ workflows register, opens the storage (``--storage``, ``PYWORKFLOW_STORAGE``, el
 claims runs started by other processes, wakes runs whose timer is due, and takes over runs
 whose lease expired because their worker died.
 
+With ``--retention 30d`` (or ``PYWORKFLOW_RETENTION``) it also deletes runs that ended more than
+30 days ago, with their events, at start and then hourly, a batch at a time, and logs how many.
+
 SIGTERM or SIGINT drains it: it stops claiming, hands every run it drives back to storage (so
 another worker takes them over at once rather than after the lease) and exits 0. A second
 signal during the drain exits at once; the leases of the runs still held then simply expire.
@@ -26,7 +29,7 @@ from pyworkflow import registry
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.options import storage_option
 from pyworkflow.config import configure, configured_modules, get_runtime, shutdown
-from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
+from pyworkflow.exceptions import ConfigurationError, InvalidDurationError, PyWorkflowError
 from pyworkflow.executors.local import LocalExecutor
 
 __all__ = ["worker"]
@@ -78,6 +81,13 @@ def worker() -> None:
     help="Take-overs of a run without progress (its worker keeps dying) before the run is "
     "failed (default 5).",
 )
+@click.option(
+    "--retention",
+    default=None,
+    metavar="DURATION",
+    help="Delete runs that ended longer ago than this (e.g. 30d), with their events: at start, "
+    "then hourly; also PYWORKFLOW_RETENTION. Default: keep every run.",
+)
 def run(
     modules: tuple[str, ...],
     storage: str | None,
@@ -85,6 +95,7 @@ def run(
     lease_seconds: float | None,
     poll_interval: float | None,
     max_recoveries: int | None,
+    retention: str | None,
 ) -> None:
     """Execute workflow runs until SIGTERM or SIGINT, then hand them back and exit."""
     # Like other Python servers, find the user's modules relative to where the worker starts,
@@ -98,9 +109,10 @@ def run(
             modules=list(modules) or None,
             lease_seconds=lease_seconds,
             max_recoveries=max_recoveries,
+            retention=retention,
         )
     except PyWorkflowError as exc:
-        fail(str(exc))
+        fail(f"--retention {exc}" if isinstance(exc, InvalidDurationError) else str(exc))
     run_command(_serve(concurrency, poll_interval))
 
 
@@ -125,10 +137,12 @@ async def _serve(concurrency: int | None, poll_interval: float | None) -> None:
                 executor.max_concurrent_runs = concurrency
             if poll_interval is not None:
                 executor.poll_interval = poll_interval
+            keeps = executor.retention
+            kept = "" if keeps is None else f", retention {keeps / 86400:g} days"
             limits = (
                 f" (concurrency {executor.max_concurrent_runs}, lease "
                 f"{executor.engine.settings.lease_seconds:g}s, poll "
-                f"{executor.poll_interval:g}s)"
+                f"{executor.poll_interval:g}s{kept})"
             )
         else:
             limits = ""

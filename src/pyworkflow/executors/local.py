@@ -11,6 +11,7 @@ over immediately instead of waiting for the lease to expire.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import dataclasses
 import logging
 import math
@@ -18,12 +19,14 @@ import os
 import socket
 import uuid
 from collections import OrderedDict
+from datetime import UTC, datetime
 
-from pyworkflow import registry
+from pyworkflow import registry, retention
 from pyworkflow._engine.clock import Clock, SystemClock
 from pyworkflow._engine.driver import Engine, EngineSettings, RunDriver
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.exceptions import PyWorkflowError
+from pyworkflow.logging import run_logger
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import ChangeNotifier, EventRecord, NewRun, RunRecord, Storage
 
@@ -46,6 +49,10 @@ class LocalExecutor:
         poll_interval: the longest the claim loop sleeps between two looks at storage
             (``math.inf``: only when woken or when storage says a run comes due).
         max_concurrent_runs: how many runs this process drives at once.
+        retention: seconds; when set, runs that ended longer ago than this are deleted in the
+            background (``pyworkflow.retention``), at start and then every
+            ``retention_interval`` seconds. None keeps every run.
+        retention_interval: seconds between two background prunes.
     """
 
     def __init__(
@@ -57,6 +64,8 @@ class LocalExecutor:
         settings: EngineSettings | None = None,
         poll_interval: float = 1.0,
         max_concurrent_runs: int = 1000,
+        retention: float | None = None,
+        retention_interval: float = 3600.0,
     ) -> None:
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.engine = Engine(
@@ -69,6 +78,8 @@ class LocalExecutor:
         )
         self.poll_interval = poll_interval
         self.max_concurrent_runs = max_concurrent_runs
+        self.retention = retention
+        self.retention_interval = retention_interval
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._driver_objects: dict[str, RunDriver] = {}
         self._finished_waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -232,10 +243,21 @@ class LocalExecutor:
             return
         self._subscribe()
         loop = asyncio.get_running_loop()
+        # A fresh context: runs claimed later must not inherit whatever the first caller had
+        # set (its trace span above all, which would adopt every claimed turn).
         self._background = [
-            loop.create_task(self._claim_loop(), name="pyworkflow-claim"),
-            loop.create_task(self._heartbeat_loop(), name="pyworkflow-heartbeat"),
+            loop.create_task(
+                self._claim_loop(), name="pyworkflow-claim", context=contextvars.Context()
+            ),
+            loop.create_task(
+                self._heartbeat_loop(), name="pyworkflow-heartbeat", context=contextvars.Context()
+            ),
         ]
+        if self.retention is not None:
+            pruning = self._retention_loop(self.retention)
+            self._background.append(
+                loop.create_task(pruning, name="pyworkflow-prune", context=contextvars.Context())
+            )
 
     async def _claim_loop(self) -> None:
         engine = self.engine
@@ -293,7 +315,9 @@ class LocalExecutor:
         )
         for run in claimed:
             if run.recovery_count:
-                _log.warning("taking over run %s (recovery %d)", run.run_id, run.recovery_count)
+                run_logger(run.run_id, run.workflow_name, name=_log.name).warning(
+                    "taking over run from a dead worker (recovery %d)", run.recovery_count
+                )
             # Claims only name workflows registered here, so the lookup cannot miss.
             workflow = registry.get_workflow(run.workflow_name)
             self._adopt(run.run_id, RunDriver(self.engine, run, workflow))
@@ -321,8 +345,26 @@ class LocalExecutor:
                 if driver is not None and not driver.holds_lease:
                     continue  # it released the lease itself, with its last commit
                 if task is not None:
-                    _log.warning("lost the lease of run %s; dropping it", run_id)
+                    workflow = driver.workflow_name if driver is not None else None
+                    run_logger(run_id, workflow, name=_log.name).warning(
+                        "lost the lease of the run; dropping it"
+                    )
                     task.cancel()
+
+    async def _retention_loop(self, keep: float) -> None:
+        """Delete the runs that ended more than ``keep`` seconds ago, now and then."""
+        clock = self.engine.clock
+        while True:
+            bound = clock.now() - keep
+            try:
+                deleted = await retention.delete_ended_runs(self.engine.storage, ended_before=bound)
+            except PyWorkflowError as exc:
+                _log.warning("pruning ended runs failed, trying again later: %s", exc)
+            else:
+                if deleted:
+                    before = datetime.fromtimestamp(bound, UTC).isoformat(timespec="seconds")
+                    _log.info("retention: deleted %d runs that ended before %s", deleted, before)
+            await clock.sleep_until(clock.now() + self.retention_interval)
 
     # --- notifications from storage -------------------------------------------------------------
 
@@ -345,15 +387,20 @@ class LocalExecutor:
         if name not in self._unknown_logged:
             self._unknown_logged.add(name)
             _log.warning(
-                "workflow %r is not registered here; leaving its runs to a worker that has it", name
+                "workflow %r is not registered here; leaving its runs to a worker that has it",
+                name,
+                extra={"workflow": name},
             )
 
     def _driver_done(self, run_id: str) -> None:
         task = self._drivers.pop(run_id, None)
-        self._driver_objects.pop(run_id, None)
+        driver = self._driver_objects.pop(run_id, None)
         self._release_waiters(run_id)  # suspended or lost: waiters look at storage again
         if task is not None and not task.cancelled() and task.exception() is not None:
-            _log.error("driver of run %s crashed", run_id, exc_info=task.exception())
+            workflow = driver.workflow_name if driver is not None else None
+            run_logger(run_id, workflow, name=_log.name).error(
+                "the run's driver crashed", exc_info=task.exception()
+            )
         self._wake.set()
 
     def _finished(self, record: RunRecord) -> None:

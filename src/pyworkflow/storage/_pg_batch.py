@@ -23,7 +23,7 @@ from typing import Any
 
 import asyncpg
 
-from pyworkflow.exceptions import PyWorkflowError, StorageUnavailableError
+from pyworkflow.exceptions import PyWorkflowError, StorageError, StorageUnavailableError
 from pyworkflow.storage import _pg_statements as one_trip
 from pyworkflow.storage._pg_query import PgQuery
 from pyworkflow.storage.protocol import AppendResult, AppendWrite
@@ -74,7 +74,10 @@ class AppendGroup:
         try:
             while self._queue:
                 batch = self._take()
-                outcomes = await self._send([write for write, _ in batch])
+                try:
+                    outcomes = await self._send([write for write, _ in batch])
+                except Exception as exc:  # a bug of ours: fail the batch, never leave it hanging
+                    outcomes = [StorageError(f"append failed: {exc!r}") for _ in batch]
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue  # its caller was cancelled; the write may still have committed

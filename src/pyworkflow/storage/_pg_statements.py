@@ -22,9 +22,11 @@ from pyworkflow._engine.events import EventType
 from pyworkflow.storage.schema import events, runs
 from pyworkflow.storage.statements import (
     APPEND_FIELDS,
+    ENDED_RUNS,
     RELEASE_RUNS,
     REOPEN_FAILED_RUN,
     REQUEST_CANCEL,
+    RUN_OWNED_TABLES,
     append_update,
 )
 
@@ -32,6 +34,7 @@ __all__ = [
     "APPEND_BATCH",
     "CREATE_RUN_ONE_TRIP",
     "NOTIFY_CHANNEL",
+    "PRUNE_ONE_TRIP",
     "RELEASE_RUNS_NOTIFYING",
     "REOPEN_ONE_TRIP",
     "REQUEST_CANCEL_NOTIFYING",
@@ -177,3 +180,29 @@ REOPEN_ONE_TRIP = sa.select(
 ).add_cte(_resumed.cte("resumed"))
 """``statements.REOPEN_FAILED_RUN``, its WORKFLOW_RESUMED event (``b_payload``, JSON text) at
 the run's new last seq, and a wake-up for workers; the run's new row comes back, or no row."""
+
+
+# Oldest first, in ix_runs_created's order: the planner then walks that index and stops after
+# ``b_limit`` rows, also in a generic plan. Without an order it picks a sequential scan, which
+# stops early only while the runs to delete sit at the front of the table. Candidates are locked
+# with SKIP LOCKED: a run another statement is changing right now (a resume reopening it) is
+# left for the next call instead of waited on, and a row that changed since the statement's
+# snapshot is checked again, so it goes only if it still qualifies.
+_candidates = ENDED_RUNS.order_by(runs.c.created_at).with_for_update(skip_locked=True)
+_pruned = (
+    sa.delete(runs)
+    .where(runs.c.run_id.in_(_candidates.scalar_subquery()))
+    .returning(runs.c.run_id)
+    .cte("pruned")
+)
+
+PRUNE_ONE_TRIP = sa.select(_pruned.c.run_id).add_cte(
+    *(
+        sa.delete(table)
+        .where(table.c.run_id.in_(sa.select(_pruned.c.run_id)))
+        .cte(f"pruned_{table.name}")
+        for table in RUN_OWNED_TABLES
+    )
+)
+"""``statements.ENDED_RUNS`` deleted with their rows in ``statements.RUN_OWNED_TABLES``, in one
+statement (``b_ended_before``, ``b_limit``); the ids of the deleted runs come back."""

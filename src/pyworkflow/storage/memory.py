@@ -1,6 +1,6 @@
 """MemoryStorage: the Storage protocol kept in a few dicts, for tests and the test toolkit.
 
-This backend is the reference semantics of the contract suite (tests/storage): every rule of
+This backend is the reference semantics of the contract suite (tests/contract): every rule of
 ``protocol.py`` is written here as plainly as possible, so that a disagreement between it and a
 SQL backend points at the SQL. It persists nothing and shares nothing between processes.
 
@@ -382,3 +382,27 @@ class MemoryStorage:
             and (names is None or r.workflow_name in names)
         ]
         return min(times, default=None)
+
+    # --- retention ----------------------------------------------------------------------------
+
+    async def delete_ended_runs(self, *, ended_before: float, limit: int) -> list[str]:
+        """Delete up to ``limit`` runs that ended before ``ended_before``, with their events.
+
+        Oldest ends first. A run's idempotency key goes with it, so the key can start a new run.
+
+        Returns:
+            The ids of the deleted runs.
+        """
+        ended = sorted(
+            (r.completed_at, r.run_id)
+            for r in self._runs.values()
+            if r.status.is_terminal and r.completed_at is not None and r.completed_at < ended_before
+        )
+        gone = [run_id for _, run_id in ended[: max(limit, 0)]]
+        for run_id in gone:
+            record = self._runs.pop(run_id)
+            # Every per-run store goes here too (issue 5's hooks: one more pop).
+            self._events.pop(run_id, None)
+            if record.idempotency_key is not None:
+                self._keys.pop(record.idempotency_key, None)
+        return gone

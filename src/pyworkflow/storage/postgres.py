@@ -73,6 +73,7 @@ _CREATE_RUN = PgQuery(one_trip.CREATE_RUN_ONE_TRIP)
 _REQUEST_CANCEL = PgQuery(one_trip.REQUEST_CANCEL_NOTIFYING)
 _RELEASE_RUNS = PgQuery(one_trip.RELEASE_RUNS_NOTIFYING)
 _REOPEN = PgQuery(one_trip.REOPEN_ONE_TRIP)
+_PRUNE = PgQuery(one_trip.PRUNE_ONE_TRIP)
 _GET_RUN = PgQuery(GET_RUN.stmt)
 _GET_RUN_BY_KEY = PgQuery(GET_RUN_BY_KEY)
 _RUN_STATE = PgQuery(RUN_STATE)
@@ -95,6 +96,10 @@ _CONNECTION_LOST = (
     asyncpg.CannotConnectNowError,
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
+    # "cannot switch to state ...": a connection left mid-operation when its socket broke.
+    asyncpg.InternalClientError,
+    # The server is full for now (max_connections): wait for a slot like for a restart.
+    asyncpg.TooManyConnectionsError,
 )
 
 
@@ -211,7 +216,7 @@ class PostgresStorage:
                     self._schema_ready = True
                 self._pool = await asyncpg.create_pool(
                     self.settings.dsn,
-                    min_size=1,
+                    min_size=0,  # no floor to restore (and log about) while the server restarts
                     max_size=self.settings.pool_size,
                     server_settings=self.settings.server_settings,
                     **self.settings.connect_kwargs,
@@ -281,14 +286,20 @@ class PostgresStorage:
         while True:
             try:
                 async with pool.acquire() as conn:
-                    return await fn(conn, retried)
+                    try:
+                        return await fn(conn, retried)
+                    except _CONNECTION_LOST:
+                        conn.terminate()  # never hand a broken connection out again
+                        raise
             except PyWorkflowError:
                 raise
             except _CONNECTION_LOST as exc:
                 if time.monotonic() + delay > deadline:
                     raise self.settings.unreachable(exc) from exc
-            except asyncpg.PostgresError as exc:
-                raise StorageError(f"PostgreSQL storage {self.url}: {exc}") from exc
+            except Exception as exc:  # any other driver error: ours to translate, chained
+                raise StorageError(
+                    f"PostgreSQL storage {self.url}: {type(exc).__name__}: {exc}"
+                ) from exc
             await asyncio.sleep(delay)
             delay = min(delay * 2, 1.0)
             retried = True
@@ -475,3 +486,17 @@ class PostgresStorage:
             return earliest_wake(first_free, first_leased)
 
         return await self._run(next_wake)
+
+    async def delete_ended_runs(self, *, ended_before: float, limit: int) -> list[str]:
+        """Delete up to ``limit`` runs that ended before ``ended_before`` and their rows, at once.
+
+        One statement (``PRUNE_ONE_TRIP``); runs locked by another statement are skipped.
+        """
+        if limit <= 0:
+            return []
+        params = {"b_ended_before": ended_before, "b_limit": limit}
+
+        async def prune(conn: asyncpg.Connection, _retried: bool) -> list[str]:
+            return [row["run_id"] for row in await _PRUNE.fetch(conn, params)]
+
+        return await self._run(prune)

@@ -5,7 +5,7 @@ float seconds since the epoch, always passed in by the caller from the executor'
 virtual clock drives the same queries. Values (arguments, results, event payloads) arrive already
 encoded as JSON-compatible trees; storage stores and returns them without interpreting them.
 
-Rules every backend keeps (the contract suite in tests/storage checks each):
+Rules every backend keeps (the contract suite in tests/contract checks each):
 
 - ``append`` is all or nothing and optimistic: it states the ``seq`` it expects to follow and the
   lease owner it holds; a stale one raises ConcurrencyConflictError and writes nothing.
@@ -280,6 +280,16 @@ class Storage(Protocol):
 
         A leased run counts at the later of its ``wake_at`` and its lease expiry: that is when
         a crashed holder's run can be taken over.
+        """
+
+    async def delete_ended_runs(self, *, ended_before: float, limit: int) -> list[str]:
+        """Delete up to ``limit`` ended runs with ``completed_at < ended_before``, and their rows.
+
+        Retention: a run in a terminal status goes with its events (and every other row that
+        belongs to it) in one transaction per call; a live run is never touched, nor a failed
+        run that ``resume`` reopened meanwhile. Which qualifying runs go first is unspecified;
+        call again until fewer than ``limit`` come back. A deleted run's idempotency key is
+        free again. Returns the ids of the runs deleted (empty when ``limit <= 0``).
         """
 
 

@@ -45,6 +45,8 @@ from pyworkflow.storage.rows import (
 )
 from pyworkflow.storage.statements import (
     APPEND,
+    DELETE_ENDED_RUNS,
+    DELETE_RUN_ROWS,
     GET_RUN,
     GET_RUN_BY_KEY,
     INSERT_EVENT,
@@ -64,6 +66,7 @@ __all__ = [
     "append_txn",
     "claim_runs_txn",
     "create_run_txn",
+    "delete_ended_runs_txn",
     "get_run",
     "list_runs",
     "load_events",
@@ -205,6 +208,27 @@ def reopen_failed_run_txn(
     resumed = [(EventType.WORKFLOW_RESUMED, payload)]
     INSERT_EVENT.many(conn, event_values(run_id, record.last_seq, resumed, now))
     return record
+
+
+# At most this many ids per ``IN (...)`` list: far below SQLite's limit on bound parameters.
+_IDS_PER_STATEMENT = 500
+
+
+def delete_ended_runs_txn(conn: sa.Connection, *, ended_before: float, limit: int) -> list[str]:
+    """Delete up to ``limit`` ended runs with ``completed_at < ended_before``, and their rows.
+
+    Returns:
+        The ids of the deleted runs.
+    """
+    if limit <= 0:
+        return []
+    params = {"b_ended_before": ended_before, "b_limit": limit}
+    gone = [row.run_id for row in conn.execute(DELETE_ENDED_RUNS, params)]
+    for start in range(0, len(gone), _IDS_PER_STATEMENT):
+        chunk = gone[start : start + _IDS_PER_STATEMENT]
+        for statement in DELETE_RUN_ROWS:
+            conn.execute(statement, {"b_ids": chunk})
+    return gone
 
 
 # --- reads ---------------------------------------------------------------------------------------

@@ -390,3 +390,10 @@ class SQLiteStorage:
         return await self._call(
             lambda c: sql.next_wake_at(c, workflow_names=workflow_names), _Job.READ
         )
+
+    async def delete_ended_runs(self, *, ended_before: float, limit: int) -> list[str]:
+        """Delete up to ``limit`` runs that ended before ``ended_before``, with their events."""
+        return await self._call(
+            lambda c: sql.delete_ended_runs_txn(c, ended_before=ended_before, limit=limit),
+            _Job.WRITE,
+        )

@@ -36,6 +36,9 @@ from pyworkflow.storage.schema import events, runs
 __all__ = [
     "APPEND",
     "APPEND_FIELDS",
+    "DELETE_ENDED_RUNS",
+    "DELETE_RUN_ROWS",
+    "ENDED_RUNS",
     "GET_RUN",
     "GET_RUN_BY_KEY",
     "INSERT_EVENT",
@@ -45,6 +48,7 @@ __all__ = [
     "RENEW_LEASES",
     "REOPEN_FAILED_RUN",
     "REQUEST_CANCEL",
+    "RUN_OWNED_TABLES",
     "RUN_STATE",
     "append_update",
     "claim_runs_statement",
@@ -53,6 +57,7 @@ __all__ = [
 ]
 
 _LIVE = sorted(s.value for s in RunStatus if not s.is_terminal)
+_ENDED = sorted(s.value for s in RunStatus if s.is_terminal)
 
 
 def _p(name: str, type_: sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]]) -> Any:
@@ -78,6 +83,9 @@ class _InList(sa.ColumnElement[bool]):
     """
 
     type = sa.Boolean()
+    # A comparison, not a boolean column: otherwise SQLite gets ``IN (...) = 1``, which no
+    # index serves (every lease renewal and pruned run's delete would scan its table).
+    _is_implicitly_boolean = True
     inherit_cache = True
     _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's declaration, read as a class attribute)
         ("column", visitors.InternalTraversal.dp_clauseelement),
@@ -248,6 +256,39 @@ REOPEN_FAILED_RUN = (
     .returning(*runs.c)
 )
 
+
+# --- retention: deleting ended runs -------------------------------------------------------------
+
+RUN_OWNED_TABLES: tuple[sa.Table, ...] = (events,)
+"""Tables whose rows belong to one run (a ``run_id`` column): a pruned run's rows go from each.
+
+Both backends build their deletes from this tuple, so a new per-run table (issue 5's ``hooks``)
+is one more entry here and nothing else."""
+
+ENDED_RUNS = (
+    sa.select(runs.c.run_id)
+    .where(
+        _in(runs.c.status, values=_ENDED),
+        # Implied by the next term (a run ends after it starts), and what lets the scan be an
+        # index range over the runs created before the bound (SQLite: ix_runs_status_created).
+        runs.c.created_at < _p("b_ended_before", sa.Float),
+        runs.c.completed_at < _p("b_ended_before", sa.Float),
+    )
+    # No ORDER BY: any qualifying runs will do, so the scan stops after ``b_limit`` of them.
+    # (PostgreSQL adds one, see ``_pg_statements.PRUNE_ONE_TRIP``.)
+    .limit(_p("b_limit", sa.Integer))
+)
+"""Up to ``b_limit`` ids of runs in a terminal status that ended before ``b_ended_before``."""
+
+DELETE_ENDED_RUNS = (
+    sa.delete(runs).where(runs.c.run_id.in_(ENDED_RUNS.scalar_subquery())).returning(runs.c.run_id)
+)
+"""Delete the rows of :data:`ENDED_RUNS`, returning their ids (then :data:`DELETE_RUN_ROWS`)."""
+
+DELETE_RUN_ROWS = tuple(
+    sa.delete(table).where(_in(table.c.run_id, "b_ids")) for table in RUN_OWNED_TABLES
+)
+"""For each of :data:`RUN_OWNED_TABLES`: delete the rows of the runs listed in ``b_ids``."""
 
 # --- statements whose shape depends on the call, built once per shape --------------------------
 

@@ -76,6 +76,7 @@ class WorkflowEnvironment:
 
     Example:
         >>> async with WorkflowEnvironment() as env:  # doctest: +SKIP
+        ...     started = env.now()
         ...     env.override_step(send_email, lambda to, subject, body: {"id": "fake"})
         ...     assert await env.run(onboarding, "user-42") == {"id": "fake"}
         ...     assert env.now() - started >= timedelta(days=7)
