@@ -240,13 +240,16 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
     executor = runtime.executor
     deadline = None if timeout is None else time.monotonic() + timeout
     pause = 0.02
-    ended: RunRecord | None = None
-    if executor.is_driving(run_id):
-        # Driven here: wait for its end, then take the row this process just committed.
-        await executor.wait_finished(run_id, 3600.0 if timeout is None else timeout)
-        ended = executor.ended_here(run_id)
     while True:
-        record, ended = ended or await _get(run_id), None
+        remaining = None if deadline is None else deadline - time.monotonic()
+        # A run that ended here a moment ago: the row this process just committed.
+        record = executor.ended_here(run_id)
+        if record is None and executor.is_driving(run_id) and (remaining is None or remaining > 0):
+            # Driven here: its driver wakes us when it ends (or stops); no storage reads
+            # meanwhile, even if something else (a notification) wakes us first.
+            await executor.wait_finished(run_id, 3600.0 if remaining is None else remaining)
+            continue
+        record = record or await _get(run_id)
         if record.status is RunStatus.COMPLETED:
             return runtime.codec.decode(record.result)
         if record.status is RunStatus.FAILED:
@@ -260,16 +263,12 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
             raise InvalidRunStateError(
                 run_id, record.status.value, "following continue-as-new chains is not built yet"
             )
-        remaining = None if deadline is None else deadline - time.monotonic()
         if remaining is not None and remaining <= 0:
             raise TimeoutError(f"run {run_id!r} is still {record.status.value} after {timeout}s")
-        if executor.is_driving(run_id):
-            # Driven here: woken when it ends (or its driver stops), no polling needed.
-            wait = 3600.0 if remaining is None else remaining
-        else:
-            # Elsewhere, or waiting in storage: look again with backoff.
-            wait = pause if remaining is None else min(pause, remaining)
-            pause = min(pause * 2, 1.0)
+        # Elsewhere, or waiting in storage: look again with backoff (a storage that notifies
+        # wakes us sooner when the run ends).
+        wait = pause if remaining is None else min(pause, remaining)
+        pause = min(pause * 2, 1.0)
         await executor.wait_finished(run_id, wait)
 
 

@@ -367,9 +367,14 @@ class RunDriver:
                 c.kind == "step" and c.retry_at is None for c in turn.launch
             )
             status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
-        wake_at = now
         if release:
             wake_at = self._inflight.earliest_timer() or now
+        else:
+            # Invariant (DESIGN §2.5): a leased run keeps a wake-up time no later than its lease's
+            # expiry, so that it is recovered if we die. The one it has already does; leaving it
+            # unchanged lets PostgreSQL update the row in place (HOT) instead of rewriting every
+            # index entry of the run at each step.
+            wake_at = now if self._run.wake_at is None else self._run.wake_at
         result = await engine.storage.append(
             AppendWrite(
                 run_id=self._run.run_id,

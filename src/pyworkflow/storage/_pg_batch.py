@@ -4,7 +4,8 @@ Why: each append alone is a round trip and a commit, and on a small machine Post
 commit, not the disk, bounds how many steps per second concurrent runs reach (B2 on PostgreSQL).
 So appends queue here; up to ``max_batches`` batches are in flight at once (each on a pooled
 connection), and whatever queued meanwhile goes out together as one ``APPEND_BATCH`` statement.
-A lone append (B1) still leaves at once, in a batch of one.
+A lone append (B1) leaves at once from its caller's task, as a statement of its own
+(``APPEND_ONE``, cheaper than a batch of one).
 
 Each write still succeeds or fails on its own: a write the statement refused (stale seq or
 lease) gets its own error; a statement that fails as a whole (which a correct write never
@@ -33,6 +34,7 @@ from pyworkflow.storage.statements import APPEND_FIELDS, GET_RUN, RUN_STATE
 __all__ = ["AppendGroup"]
 
 _APPEND_BATCH = PgQuery(one_trip.APPEND_BATCH)
+_APPEND_ONE = PgQuery(one_trip.APPEND_ONE)
 _GET_RUN = PgQuery(GET_RUN.stmt)
 _RUN_STATE = PgQuery(RUN_STATE)
 _MAX_BATCH = 200
@@ -61,14 +63,28 @@ class AppendGroup:
 
     async def submit(self, write: AppendWrite) -> AppendResult:
         """Append ``write`` in the next batch; its own result or error."""
+        if not self._queue and self._in_flight < self._max_batches:
+            # Nobody waiting: send it alone from the caller's task, with no hand-off.
+            self._in_flight += 1
+            try:
+                (outcome,) = await self._send([write])
+            finally:
+                self._in_flight -= 1
+                self._start_draining()
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
         future: asyncio.Future[AppendResult] = asyncio.get_running_loop().create_future()
         self._queue.append((write, future))
-        if self._in_flight < self._max_batches:
+        self._start_draining()
+        return await future
+
+    def _start_draining(self) -> None:
+        if self._queue and self._in_flight < self._max_batches:
             self._in_flight += 1
             task = asyncio.get_running_loop().create_task(self._drain(), name="pyworkflow-append")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
-        return await future
 
     async def _drain(self) -> None:
         try:
@@ -121,6 +137,8 @@ class AppendGroup:
         self, conn: asyncpg.Connection, writes: list[AppendWrite], retried: bool
     ) -> list[Outcome]:
         params = [append_params(write) for write in writes]
+        if len(writes) == 1:
+            return [await self._execute_one(conn, writes[0], params[0], retried)]
         batch: dict[str, Any] = {
             f"b_{name}": [p[f"b_{name}"] for p in params] for name in APPEND_FIELDS
         }
@@ -158,6 +176,25 @@ class AppendGroup:
             else:
                 outcomes.append(await _refused(conn, write, p["b_last_seq"], retried))
         return outcomes
+
+    async def _execute_one(
+        self, conn: asyncpg.Connection, write: AppendWrite, params: dict[str, Any], retried: bool
+    ) -> Outcome:
+        rows = event_values(
+            write.run_id,
+            write.expected_seq + 1,
+            [(event.type, event.payload) for event in write.events],
+            write.now,
+        )
+        params["b_seqs"] = [row["seq"] for row in rows]
+        params["b_types"] = [row["type"] for row in rows]
+        params["b_payloads"] = [row["payload"] for row in rows]
+        params["b_notify"] = write.status is not None and write.status.is_terminal
+        params["b_channel"] = self._channel
+        row = await _APPEND_ONE.fetchrow(conn, params)
+        if row is None:
+            return await _refused(conn, write, params["b_last_seq"], retried)
+        return AppendResult(params["b_last_seq"], row["signal_seq"], row["cancel_requested"])
 
 
 async def _refused(

@@ -103,6 +103,15 @@ _CONNECTION_LOST = (
 )
 
 
+async def _keep_session(_conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset of a connection going back to the pool.
+
+    Its reset is a round trip per statement (``RESET ALL``, ``UNLISTEN *``, ...), doubling the
+    cost of every call; our statements leave no session state behind (no LISTEN, SET or
+    session-level lock on pooled connections), so there is nothing to reset.
+    """
+
+
 def _event_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "b_seqs": [row["seq"] for row in rows],
@@ -218,6 +227,7 @@ class PostgresStorage:
                     self.settings.dsn,
                     min_size=0,  # no floor to restore (and log about) while the server restarts
                     max_size=self.settings.pool_size,
+                    reset=_keep_session,
                     server_settings=self.settings.server_settings,
                     **self.settings.connect_kwargs,
                 )
