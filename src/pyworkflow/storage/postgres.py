@@ -1,9 +1,11 @@
 """PostgreSQL storage: asyncpg, one round trip per write, SKIP LOCKED claims, LISTEN/NOTIFY.
 
-What is PostgreSQL's lives here: URL options, the connection pool, schema creation under an
-advisory lock, reconnection, error translation, notifications. The statements are the shared
-ones of ``statements.py`` (composed into single statements by ``_pg_statements.py``), compiled
-for asyncpg by ``_pg_query.py``; rows and records are converted by ``rows.py``, as for SQLite.
+The Storage protocol on PostgreSQL. Its parts, each in a module of its own: URL options and
+schema creation under an advisory lock (``_pg_schema.py``), the pool, reconnection and error
+translation (``_pg_connections.py``), group commit of appends (``_pg_batch.py``) and LISTEN
+(``_pg_listen.py``). The statements are the shared ones of ``statements.py`` (composed into
+single statements by ``_pg_statements.py``), compiled for asyncpg by ``_pg_query.py``; rows
+and records are converted by ``rows.py``, as for SQLite.
 
 Concurrency: many workers, on many machines, share one database. Every write is one statement
 in its own implicit transaction; the conditional UPDATEs of ``statements.py`` decide races
@@ -19,21 +21,18 @@ shows it) and reported as done, not as a conflict.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import time
-from collections.abc import Awaitable, Callable, Collection
+from collections.abc import Collection
 from typing import Any, TypeVar
 
 import asyncpg
 
 from pyworkflow._engine.events import EventType, RunStatus
-from pyworkflow.exceptions import PyWorkflowError, StorageError
+from pyworkflow.exceptions import StorageError
 from pyworkflow.storage import _pg_statements as one_trip
-from pyworkflow.storage._pg_batch import AppendGroup
-from pyworkflow.storage._pg_listen import ChangeListener, Subscriber
+from pyworkflow.storage._pg_connections import PgConnections
+from pyworkflow.storage._pg_listen import Subscriber
 from pyworkflow.storage._pg_query import PgQuery, compile_once_off
-from pyworkflow.storage._pg_schema import PgSettings, ensure_schema, parse_url
+from pyworkflow.storage._pg_schema import PgSettings, parse_url
 from pyworkflow.storage.protocol import (
     AppendResult,
     AppendWrite,
@@ -87,29 +86,6 @@ _CLAIM = {
 _NEXT_WAKE = {
     by_names: tuple(map(PgQuery, next_wake_at_statements(by_names))) for by_names in (False, True)
 }
-
-# The connection is gone or cannot be made: worth a retry on a new one.
-_CONNECTION_LOST = (
-    OSError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError,
-    asyncpg.CrashShutdownError,
-    # "cannot switch to state ...": a connection left mid-operation when its socket broke.
-    asyncpg.InternalClientError,
-    # The server is full for now (max_connections): wait for a slot like for a restart.
-    asyncpg.TooManyConnectionsError,
-)
-
-
-async def _keep_session(_conn: asyncpg.Connection) -> None:
-    """Skip asyncpg's reset of a connection going back to the pool.
-
-    Its reset is a round trip per statement (``RESET ALL``, ``UNLISTEN *``, ...), doubling the
-    cost of every call; our statements leave no session state behind (no LISTEN, SET or
-    session-level lock on pooled connections), so there is nothing to reset.
-    """
 
 
 def _event_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -166,16 +142,7 @@ class PostgresStorage:
             schema=schema,
         )
         self.url = self.settings.masked_url
-        self.reconnect_timeout = reconnect_timeout
-        self._pool: asyncpg.Pool | None = None
-        # Pools and listeners belong to one event loop; a storage used from a new loop (a
-        # second asyncio.run in a script) opens new ones there.
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._opening: asyncio.Lock | None = None
-        self._schema_ready = False
-        self._appends: AppendGroup | None = None
-        self._listener = ChangeListener(self._connect, self.settings.channel, self.url)
-        self._closed = False
+        self._db = PgConnections(self.settings, reconnect_timeout=reconnect_timeout)
 
     def __repr__(self) -> str:
         return f"PostgresStorage({self.url!r})"
@@ -208,64 +175,11 @@ class PostgresStorage:
             SchemaVersionError: the schema is newer than this pyworkflow, or older and
                 ``auto_upgrade`` is False.
         """
-        if self._closed:
-            raise StorageError(f"PostgreSQL storage {self.url} is closed")
-        loop = asyncio.get_running_loop()
-        if self._pool is not None and self._loop is loop:
-            return
-        if self._loop is not loop or self._opening is None:
-            self._forget_loop()
-            self._loop, self._opening = loop, asyncio.Lock()
-        async with self._opening:
-            if self._pool is not None:
-                return
-            try:
-                if not self._schema_ready:
-                    await ensure_schema(self.settings)
-                    self._schema_ready = True
-                self._pool = await asyncpg.create_pool(
-                    self.settings.dsn,
-                    min_size=0,  # no floor to restore (and log about) while the server restarts
-                    max_size=self.settings.pool_size,
-                    reset=_keep_session,
-                    server_settings=self.settings.server_settings,
-                    **self.settings.connect_kwargs,
-                )
-                self._appends = AppendGroup(
-                    self._run, self.settings.channel, max_batches=self.settings.pool_size
-                )
-            except PyWorkflowError:
-                raise
-            except _CONNECTION_LOST as exc:
-                raise self.settings.unreachable(exc) from exc
-            except asyncpg.PostgresError as exc:
-                raise StorageError(f"PostgreSQL storage {self.url}: {exc}") from exc
-
-    def _forget_loop(self) -> None:
-        """Drop the pool and listener of a previous event loop (which may be closed by now)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            with contextlib.suppress(Exception):  # its loop is gone: just drop the sockets
-                pool.terminate()
-        self._listener = ChangeListener(self._connect, self.settings.channel, self.url)
-        self._appends = None
+        await self._db.open()
 
     async def close(self) -> None:
         """Stop listening and close every connection. Idempotent."""
-        self._closed = True
-        await self._listener.close()
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
-
-    async def _connect(self) -> asyncpg.Connection:
-        return await asyncpg.connect(
-            self.settings.dsn,
-            server_settings=self.settings.server_settings,
-            **self.settings.connect_kwargs,
-        )
-
-    # --- notifications ---------------------------------------------------------------------------
+        await self._db.close()
 
     def subscribe(self, callback: Subscriber) -> None:
         """Call ``callback(kind, run_id)`` when another process changes a run.
@@ -273,46 +187,11 @@ class PostgresStorage:
         ``kind`` is ``"runnable"`` (a run became due: claim it) or ``"ended"`` (a run reached a
         terminal status). After a lost connection, ``("runnable", "*")``: look at storage.
         """
-        if self._loop is not asyncio.get_running_loop():
-            self._forget_loop()
-            self._loop, self._opening = asyncio.get_running_loop(), asyncio.Lock()
-        self._listener.subscribe(callback)
+        self._db.subscribe(callback)
 
     def unsubscribe(self, callback: Subscriber) -> None:
         """Stop calling ``callback``."""
-        self._listener.unsubscribe(callback)
-
-    # --- the bridge to the pool ----------------------------------------------------------------
-
-    async def _run(self, fn: Callable[[asyncpg.Connection, bool], Awaitable[_T]]) -> _T:
-        """``fn(conn, retried)`` on a pooled connection, retried while the connection is lost."""
-        if self._pool is None or self._loop is not asyncio.get_running_loop():
-            await self.open()
-        pool = self._pool
-        assert pool is not None
-        deadline = time.monotonic() + self.reconnect_timeout
-        delay = 0.05
-        retried = False
-        while True:
-            try:
-                async with pool.acquire() as conn:
-                    try:
-                        return await fn(conn, retried)
-                    except _CONNECTION_LOST:
-                        conn.terminate()  # never hand a broken connection out again
-                        raise
-            except PyWorkflowError:
-                raise
-            except _CONNECTION_LOST as exc:
-                if time.monotonic() + delay > deadline:
-                    raise self.settings.unreachable(exc) from exc
-            except Exception as exc:  # any other driver error: ours to translate, chained
-                raise StorageError(
-                    f"PostgreSQL storage {self.url}: {type(exc).__name__}: {exc}"
-                ) from exc
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
-            retried = True
+        self._db.unsubscribe(callback)
 
     # --- the protocol ---------------------------------------------------------------------------
 
@@ -337,7 +216,7 @@ class PostgresStorage:
                 return record, True  # our first attempt committed before the connection broke
             raise StorageError(f"PostgreSQL storage {self.url}: run id {run.run_id!r} is taken")
 
-        return await self._run(create)
+        return await self._db.run(create)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or None."""
@@ -346,7 +225,7 @@ class PostgresStorage:
             row = await _GET_RUN.fetchrow(conn, {"b_run_id": run_id})
             return None if row is None else run_from_row(row)
 
-        return await self._run(get)
+        return await self._db.run(get)
 
     async def list_runs(
         self,
@@ -368,7 +247,7 @@ class PostgresStorage:
         async def list_(conn: asyncpg.Connection, _retried: bool) -> list[RunRecord]:
             return [run_from_row(row) for row in await conn.fetch(sql, *args)]
 
-        return await self._run(list_)
+        return await self._db.run(list_)
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order."""
@@ -377,14 +256,11 @@ class PostgresStorage:
         async def load(conn: asyncpg.Connection, _retried: bool) -> list[EventRecord]:
             return events_from_rows(run_id, await _LOAD_EVENTS.fetch(conn, params))
 
-        return await self._run(load)
+        return await self._db.run(load)
 
     async def append(self, write: AppendWrite) -> AppendResult:
         """Apply one turn atomically; concurrent appends share a statement (``_pg_batch``)."""
-        if self._appends is None or self._loop is not asyncio.get_running_loop():
-            await self.open()
-        assert self._appends is not None
-        return await self._appends.submit(write)
+        return await self._db.append(write)
 
     async def claim_runs(
         self,
@@ -412,7 +288,7 @@ class PostgresStorage:
         async def claim(conn: asyncpg.Connection, _retried: bool) -> list[RunRecord]:
             return claimed_runs(await query.fetch(conn, params))
 
-        return await self._run(claim)
+        return await self._db.run(claim)
 
     async def renew_leases(
         self, *, owner: str, run_ids: Collection[str], now: float, lease_expires_at: float
@@ -430,7 +306,7 @@ class PostgresStorage:
         async def renew(conn: asyncpg.Connection, _retried: bool) -> set[str]:
             return {row["run_id"] for row in await _RENEW_LEASES.fetch(conn, params)}
 
-        return await self._run(renew)
+        return await self._db.run(renew)
 
     async def release_runs(self, *, owner: str, run_ids: Collection[str], now: float) -> None:
         """Drop the leases and make the runs due at once; other workers are notified."""
@@ -446,7 +322,7 @@ class PostgresStorage:
         async def release(conn: asyncpg.Connection, _retried: bool) -> None:
             await _RELEASE_RUNS.fetch(conn, params)
 
-        await self._run(release)
+        await self._db.run(release)
 
     async def request_cancel(self, run_id: str, *, now: float, reason: str | None) -> bool:
         """Record a cancel request, make the run due and notify; False if it has ended."""
@@ -460,7 +336,7 @@ class PostgresStorage:
         async def cancel(conn: asyncpg.Connection, _retried: bool) -> bool:
             return bool(await _REQUEST_CANCEL.fetch(conn, params))
 
-        return await self._run(cancel)
+        return await self._db.run(cancel)
 
     async def reopen_failed_run(
         self, run_id: str, *, now: float, payload: dict[str, Any]
@@ -480,7 +356,7 @@ class PostgresStorage:
                 raise reopen_refused(run_id, await _RUN_STATE.fetchrow(conn, {"b_run_id": run_id}))
             return run_from_row(tuple(row)[:-1])  # without the notification's column
 
-        return await self._run(reopen)
+        return await self._db.run(reopen)
 
     async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
         """When the next run becomes claimable, or None; see ``Storage.next_wake_at``."""
@@ -495,7 +371,7 @@ class PostgresStorage:
             first_leased = await leased.fetchval(conn, {**params, "b_bound": bound})
             return earliest_wake(first_free, first_leased)
 
-        return await self._run(next_wake)
+        return await self._db.run(next_wake)
 
     async def delete_ended_runs(self, *, ended_before: float, limit: int) -> list[str]:
         """Delete up to ``limit`` runs that ended before ``ended_before`` and their rows, at once.
@@ -509,4 +385,4 @@ class PostgresStorage:
         async def prune(conn: asyncpg.Connection, _retried: bool) -> list[str]:
             return [row["run_id"] for row in await _PRUNE.fetch(conn, params)]
 
-        return await self._run(prune)
+        return await self._db.run(prune)
