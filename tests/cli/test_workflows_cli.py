@@ -96,7 +96,14 @@ class Cli:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            # As in a terminal: a test run started in the background (bash `&`) would pass on
+            # an ignored SIGINT, and Python then keeps ignoring Ctrl-C, as it should.
+            preexec_fn=_default_sigint,
         )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 @pytest.fixture
