@@ -46,12 +46,7 @@ async def test_a_worker_claims_a_run_made_due_elsewhere_at_once(
     tmp_path: Path,
     worker_processes: WorkerProcesses,
 ) -> None:
-    (tmp_path / "wk_module.py").write_text(MODULE)
-    log = tmp_path / "worker.log"
-    worker_processes.start(
-        "worker", "run", "--module", "wk_module", "--storage", _url(pw_postgres),
-        "--poll-interval", "30", log=log,
-    )  # fmt: skip
+    log = _start_worker(pw_postgres, tmp_path, worker_processes, poll_interval=30)
     # The worker polls once at start; give it time to start and go to sleep on its long poll.
     await asyncio.sleep(3.0)
     begun = time.monotonic()
@@ -65,8 +60,16 @@ async def test_a_worker_claims_a_run_made_due_elsewhere_at_once(
     assert time.monotonic() - begun < 5.0, log.read_text()
 
 
-def _url(storage: PostgresStorage) -> str:
-    return storage.url  # no password on the test server, so the masked URL is the URL
+def _start_worker(
+    storage: PostgresStorage, tmp_path: Path, processes: WorkerProcesses, *, poll_interval: float
+) -> Path:
+    """A real worker for ``MODULE`` on ``storage``'s schema; returns its log file."""
+    (tmp_path / "wk_module.py").write_text(MODULE)
+    log = tmp_path / "worker.log"
+    # No password on the test server, so the masked URL is the URL.
+    args = ["--module", "wk_module", "--storage", storage.url]
+    processes.start("worker", "run", *args, "--poll-interval", str(poll_interval), log=log)
+    return log
 
 
 async def test_a_waiter_hears_that_a_run_ended_in_another_process(
@@ -74,12 +77,7 @@ async def test_a_waiter_hears_that_a_run_ended_in_another_process(
     tmp_path: Path,
     worker_processes: WorkerProcesses,
 ) -> None:
-    (tmp_path / "wk_module.py").write_text(MODULE)
-    log = tmp_path / "worker.log"
-    worker_processes.start(
-        "worker", "run", "--module", "wk_module", "--storage", _url(pw_postgres),
-        "--poll-interval", "0.2", log=log,
-    )  # fmt: skip
+    log = _start_worker(pw_postgres, tmp_path, worker_processes, poll_interval=0.2)
     # Runs of ~3 s: by their end, a caller polling with backoff looks only once a second.
     run_ids = [await add_unleased_run(pw_postgres, "wk_flow", 3.0) for _ in range(3)]  # type: ignore[arg-type]
     lags = []
