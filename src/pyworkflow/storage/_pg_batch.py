@@ -28,7 +28,13 @@ from pyworkflow.exceptions import PyWorkflowError, StorageError, StorageUnavaila
 from pyworkflow.storage import _pg_statements as one_trip
 from pyworkflow.storage._pg_query import PgQuery
 from pyworkflow.storage.protocol import AppendResult, AppendWrite
-from pyworkflow.storage.rows import append_params, append_refused, event_values, run_from_row
+from pyworkflow.storage.rows import (
+    append_params,
+    append_refused,
+    appended_event_values,
+    ends_run,
+    run_from_row,
+)
 from pyworkflow.storage.statements import APPEND_FIELDS, GET_RUN, RUN_STATE
 
 __all__ = ["AppendGroup"]
@@ -142,18 +148,9 @@ class AppendGroup:
         batch: dict[str, Any] = {
             f"b_{name}": [p[f"b_{name}"] for p in params] for name in APPEND_FIELDS
         }
-        batch["b_notify"] = [w.status is not None and w.status.is_terminal for w in writes]
+        batch["b_notify"] = [ends_run(write) for write in writes]
         batch["b_channel"] = self._channel
-        rows = [
-            row
-            for write in writes
-            for row in event_values(
-                write.run_id,
-                write.expected_seq + 1,
-                [(event.type, event.payload) for event in write.events],
-                write.now,
-            )
-        ]
+        rows = [row for write in writes for row in appended_event_values(write)]
         for column, key in (
             ("run_id", "b_ev_run_ids"),
             ("seq", "b_ev_seqs"),
@@ -162,16 +159,13 @@ class AppendGroup:
             ("created_at", "b_ev_created"),
         ):
             batch[key] = [row[column] for row in rows]
-        accepted = {
-            row["run_id"]: AppendResult(0, row["signal_seq"], row["cancel_requested"])
-            for row in await _APPEND_BATCH.fetch(conn, batch)
-        }
+        accepted = {row["run_id"]: row for row in await _APPEND_BATCH.fetch(conn, batch)}
         outcomes: list[Outcome] = []
         for write, p in zip(writes, params, strict=True):
             done = accepted.get(write.run_id)
             if done is not None:
                 outcomes.append(
-                    AppendResult(p["b_last_seq"], done.signal_seq, done.cancel_requested)
+                    AppendResult(p["b_last_seq"], done["signal_seq"], done["cancel_requested"])
                 )
             else:
                 outcomes.append(await _refused(conn, write, p["b_last_seq"], retried))
@@ -180,16 +174,8 @@ class AppendGroup:
     async def _execute_one(
         self, conn: asyncpg.Connection, write: AppendWrite, params: dict[str, Any], retried: bool
     ) -> Outcome:
-        rows = event_values(
-            write.run_id,
-            write.expected_seq + 1,
-            [(event.type, event.payload) for event in write.events],
-            write.now,
-        )
-        params["b_seqs"] = [row["seq"] for row in rows]
-        params["b_types"] = [row["type"] for row in rows]
-        params["b_payloads"] = [row["payload"] for row in rows]
-        params["b_notify"] = write.status is not None and write.status.is_terminal
+        params.update(one_trip.event_arrays(appended_event_values(write)))
+        params["b_notify"] = ends_run(write)
         params["b_channel"] = self._channel
         row = await _APPEND_ONE.fetchrow(conn, params)
         if row is None:

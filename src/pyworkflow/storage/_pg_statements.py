@@ -40,6 +40,7 @@ __all__ = [
     "RELEASE_RUNS_NOTIFYING",
     "REOPEN_ONE_TRIP",
     "REQUEST_CANCEL_NOTIFYING",
+    "event_arrays",
 ]
 
 NOTIFY_CHANNEL = "pyworkflow"
@@ -54,6 +55,15 @@ def _p(name: str, type_: Any) -> Any:
 
 def _notify(kind: str, run_id: Any) -> Any:
     return sa.func.pg_notify(_p("b_channel", sa.Text), sa.literal(f"{kind} ", sa.Text) + run_id)
+
+
+def event_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
+    """The ``b_seqs``, ``b_types`` and ``b_payloads`` of one run's event rows (``rows.py``)."""
+    return {
+        "b_seqs": [row["seq"] for row in rows],
+        "b_types": [row["type"] for row in rows],
+        "b_payloads": [row["payload"] for row in rows],
+    }
 
 
 def _log_events_if(guard: sa.CTE, run_id: Any) -> sa.CTE:

@@ -22,7 +22,7 @@ shows it) and reported as done, not as a conflict.
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Any, TypeVar
+from typing import Any
 
 import asyncpg
 
@@ -47,6 +47,7 @@ from pyworkflow.storage.rows import (
     earliest_wake,
     event_values,
     events_from_rows,
+    first_event_values,
     idempotent_twin,
     new_run_values,
     reopen_refused,
@@ -64,8 +65,6 @@ from pyworkflow.storage.statements import (
 )
 
 __all__ = ["PostgresStorage"]
-
-_T = TypeVar("_T")
 
 # Compiled once, at import: every call only lays out parameters.
 _CREATE_RUN = PgQuery(one_trip.CREATE_RUN_ONE_TRIP)
@@ -86,14 +85,6 @@ _CLAIM = {
 _NEXT_WAKE = {
     by_names: tuple(map(PgQuery, next_wake_at_statements(by_names))) for by_names in (False, True)
 }
-
-
-def _event_arrays(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "b_seqs": [row["seq"] for row in rows],
-        "b_types": [row["type"] for row in rows],
-        "b_payloads": [row["payload"] for row in rows],
-    }
 
 
 class PostgresStorage:
@@ -199,8 +190,7 @@ class PostgresStorage:
         """Insert a run and its first events in one statement; see ``Storage.create_run``."""
         record, values = new_run_values(run)
         params = {f"b_{name}": value for name, value in values.items()}
-        first = [(t, p) for _, t, p in run.initial_events()]
-        params.update(_event_arrays(event_values(run.run_id, 1, first, run.now)))
+        params.update(one_trip.event_arrays(first_event_values(run)))
         params["b_now"] = run.now
         params["b_notify"] = record.lease_owner is None
         params["b_channel"] = self.settings.channel

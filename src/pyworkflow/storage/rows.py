@@ -26,11 +26,14 @@ from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewRun, RunRec
 __all__ = [
     "append_params",
     "append_refused",
+    "appended_event_values",
     "claim_params",
     "claimed_runs",
     "earliest_wake",
+    "ends_run",
     "event_values",
     "events_from_rows",
+    "first_event_values",
     "idempotent_twin",
     "new_run_values",
     "reopen_refused",
@@ -140,6 +143,22 @@ def event_values(
          "created_at": now}
         for seq, (type_, payload) in enumerate(events, first_seq)
     ]  # fmt: skip
+
+
+def first_event_values(run: NewRun) -> list[dict[str, Any]]:
+    """Rows of the events a new run starts with (WORKFLOW_STARTED at seq 1, ...)."""
+    return event_values(run.run_id, 1, [(t, p) for _, t, p in run.initial_events()], run.now)
+
+
+def appended_event_values(write: AppendWrite) -> list[dict[str, Any]]:
+    """Rows of the events an append adds, numbered after the seq it expects."""
+    new = [(event.type, event.payload) for event in write.events]
+    return event_values(write.run_id, write.expected_seq + 1, new, write.now)
+
+
+def ends_run(write: AppendWrite) -> bool:
+    """Whether the append gives the run a terminal status."""
+    return write.status is not None and write.status.is_terminal
 
 
 def append_refused(write: AppendWrite, state: Sequence[Any] | None) -> PyWorkflowError:

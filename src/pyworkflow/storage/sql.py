@@ -33,11 +33,13 @@ from pyworkflow.storage.protocol import (
 from pyworkflow.storage.rows import (
     append_params,
     append_refused,
+    appended_event_values,
     claim_params,
     claimed_runs,
     earliest_wake,
     event_values,
     events_from_rows,
+    first_event_values,
     idempotent_twin,
     new_run_values,
     reopen_refused,
@@ -92,8 +94,7 @@ def create_run_txn(conn: sa.Connection, run: NewRun) -> tuple[RunRecord, bool]:
             return idempotent_twin(run, row), False
     record, values = new_run_values(run)
     INSERT_RUN.many(conn, [values])
-    first = [(t, p) for _, t, p in run.initial_events()]
-    INSERT_EVENT.many(conn, event_values(run.run_id, 1, first, run.now))
+    INSERT_EVENT.many(conn, first_event_values(run))
     return record, True
 
 
@@ -109,8 +110,7 @@ def append_txn(conn: sa.Connection, write: AppendWrite) -> AppendResult:
     if row is None:  # a cold path: one extra read to say why
         raise append_refused(write, conn.execute(RUN_STATE, {"b_run_id": write.run_id}).first())
     if write.events:
-        new = [(event.type, event.payload) for event in write.events]
-        INSERT_EVENT.many(conn, event_values(write.run_id, write.expected_seq + 1, new, write.now))
+        INSERT_EVENT.many(conn, appended_event_values(write))
     signal_seq, cancel_requested = row
     return AppendResult(params["b_last_seq"], signal_seq, bool(cancel_requested))
 
