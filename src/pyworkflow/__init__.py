@@ -13,11 +13,13 @@ Example:
 """
 
 from pyworkflow._engine.context import StepContext, get_step_context
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow._engine.events import EventType, HookStatus, RunStatus
+from pyworkflow.children import ChildWorkflowHandle
 from pyworkflow.client import (
     WorkflowEvent,
     WorkflowRun,
     cancel_workflow,
+    get_workflow_chain,
     get_workflow_events,
     get_workflow_result,
     get_workflow_run,
@@ -31,14 +33,20 @@ from pyworkflow.config import configure, shutdown
 from pyworkflow.determinism import deprecate_patch, in_workflow, now, patched, random, uuid4
 from pyworkflow.exceptions import (
     CancellationError,
+    ChildWorkflowCancelledError,
+    ChildWorkflowFailedError,
     ConcurrencyConflictError,
     ConfigurationError,
     DefinitionError,
     FatalError,
+    HookAlreadyReceivedError,
+    HookExpiredError,
+    HookNotFoundError,
     IdempotencyConflictError,
     InputError,
     InvalidChangeIdError,
     InvalidDurationError,
+    InvalidHookPayloadError,
     InvalidRunStateError,
     NonDeterminismError,
     NotInWorkflowError,
@@ -57,8 +65,18 @@ from pyworkflow.exceptions import (
     WorkflowDefinitionError,
     WorkflowFailedError,
     WorkflowNotFoundError,
+    WorkflowTimeoutError,
 )
-from pyworkflow.primitives import sleep
+from pyworkflow.hooks import HookInfo, list_hooks, resume_hook
+from pyworkflow.primitives import (
+    TypedHook,
+    continue_as_new,
+    define_hook,
+    hook,
+    shield,
+    sleep,
+    start_child_workflow,
+)
 from pyworkflow.step import step
 from pyworkflow.workflow import Workflow, workflow
 
@@ -66,15 +84,24 @@ __version__ = "0.1.0"
 
 __all__ = [
     "CancellationError",
+    "ChildWorkflowCancelledError",
+    "ChildWorkflowFailedError",
+    "ChildWorkflowHandle",
     "ConcurrencyConflictError",
     "ConfigurationError",
     "DefinitionError",
     "EventType",
     "FatalError",
+    "HookAlreadyReceivedError",
+    "HookExpiredError",
+    "HookInfo",
+    "HookNotFoundError",
+    "HookStatus",
     "IdempotencyConflictError",
     "InputError",
     "InvalidChangeIdError",
     "InvalidDurationError",
+    "InvalidHookPayloadError",
     "InvalidRunStateError",
     "NonDeterminismError",
     "NotInWorkflowError",
@@ -90,6 +117,7 @@ __all__ = [
     "StepFailedError",
     "StepTimeoutError",
     "StorageError",
+    "TypedHook",
     "Workflow",
     "WorkflowCalledDirectlyError",
     "WorkflowCancelledError",
@@ -98,24 +126,33 @@ __all__ = [
     "WorkflowFailedError",
     "WorkflowNotFoundError",
     "WorkflowRun",
+    "WorkflowTimeoutError",
     "cancel_workflow",
     "configure",
+    "continue_as_new",
+    "define_hook",
     "deprecate_patch",
     "get_step_context",
+    "get_workflow_chain",
     "get_workflow_events",
     "get_workflow_result",
     "get_workflow_run",
+    "hook",
     "in_workflow",
+    "list_hooks",
     "list_workflow_runs",
     "now",
     "patched",
     "prune_runs",
     "random",
     "resume",
+    "resume_hook",
     "run",
+    "shield",
     "shutdown",
     "sleep",
     "start",
+    "start_child_workflow",
     "step",
     "uuid4",
     "workflow",

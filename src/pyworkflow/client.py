@@ -7,7 +7,6 @@ a typed error and leaves storage untouched.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -15,6 +14,7 @@ from typing import Any, ParamSpec, TypeVar
 
 from pyworkflow import registry, retention
 from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+from pyworkflow._engine.starts import encode_call, new_run
 from pyworkflow.config import get_runtime
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import (
@@ -24,13 +24,14 @@ from pyworkflow.exceptions import (
     WorkflowCancelledError,
     WorkflowFailedError,
 )
-from pyworkflow.storage.protocol import EventRecord, NewRun, RunCursor, RunRecord
+from pyworkflow.storage.protocol import EventRecord, RunCursor, RunRecord
 from pyworkflow.workflow import Workflow
 
 __all__ = [
     "WorkflowEvent",
     "WorkflowRun",
     "cancel_workflow",
+    "get_workflow_chain",
     "get_workflow_events",
     "get_workflow_result",
     "get_workflow_run",
@@ -62,6 +63,8 @@ class WorkflowRun:
         created_at, updated_at, completed_at: aware UTC datetimes.
         wake_at: when a suspended run wakes, if it waits on a timer.
         idempotency_key, parent_run_id, recovery_count: as stored.
+        parent_close_policy: for a child, ``"cancel"`` or ``"abandon"``.
+        continued_from, continued_to: its neighbours in a continue-as-new chain.
     """
 
     run_id: str
@@ -76,6 +79,9 @@ class WorkflowRun:
     idempotency_key: str | None
     parent_run_id: str | None
     recovery_count: int
+    parent_close_policy: str | None = None
+    continued_from: str | None = None
+    continued_to: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,18 +104,6 @@ def _resolve(wf: Workflow[..., Any] | str) -> Workflow[..., Any]:
             f"{wf!r} is not a workflow; decorate an async function with @workflow() first"
         )
     return wf
-
-
-def _encode_call(
-    wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], codec: Any
-) -> Any:
-    try:
-        bound = wf.signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        raise InputError(f"workflow {wf.name!r} cannot take these arguments: {exc}") from exc
-    for name, value in bound.arguments.items():
-        codec.encode(value, path=f"argument {name!r} of workflow {wf.name!r}")
-    return codec.encode({"args": list(args), "kwargs": kwargs})
 
 
 async def start(
@@ -136,23 +130,10 @@ async def start(
     """
     definition = _resolve(wf)
     runtime = await get_runtime()
-    encoded = _encode_call(definition, args, kwargs, runtime.codec)
+    encoded = encode_call(definition, args, kwargs, runtime.codec)
     executor = runtime.executor
-    started = {
-        "v": EVENT_FORMAT,
-        "workflow": definition.name,
-        "args": encoded,
-        "idempotency_key": idempotency_key,
-    }
     record, _ = await executor.create_run(
-        NewRun(
-            run_id=f"run_{uuid.uuid4().hex}",
-            workflow_name=definition.name,
-            args=encoded,
-            started_payload=started,
-            now=executor.now(),
-            idempotency_key=idempotency_key,
-        )
+        new_run(definition, encoded, now=executor.now(), idempotency_key=idempotency_key)
     )
     return record.run_id
 
@@ -205,6 +186,9 @@ def _to_public(record: RunRecord, codec: Any) -> WorkflowRun:
         idempotency_key=record.idempotency_key,
         parent_run_id=record.parent_run_id,
         recovery_count=record.recovery_count,
+        parent_close_policy=record.parent_close_policy,
+        continued_from=record.continued_from,
+        continued_to=record.continued_to,
     )
 
 
@@ -259,10 +243,9 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
             )
         if record.status is RunStatus.CANCELLED:
             raise WorkflowCancelledError(run_id, record.cancel_reason)
-        if record.status is RunStatus.CONTINUED_AS_NEW:
-            raise InvalidRunStateError(
-                run_id, record.status.value, "following continue-as-new chains is not built yet"
-            )
+        if record.status is RunStatus.CONTINUED_AS_NEW and record.continued_to:
+            run_id = record.continued_to  # follow the chain to its last run
+            continue
         if remaining is not None and remaining <= 0:
             raise TimeoutError(f"run {run_id!r} is still {record.status.value} after {timeout}s")
         # Elsewhere, or waiting in storage: look again with backoff (a storage that notifies
@@ -390,3 +373,21 @@ async def prune_runs(
         batch_size=batch_size,
         on_progress=on_progress,
     )
+
+
+async def get_workflow_chain(run_id: str) -> list[WorkflowRun]:
+    """Every run of the continue-as-new chain ``run_id`` belongs to, first to last.
+
+    Raises:
+        RunNotFoundError: no such run.
+    """
+    runtime = await get_runtime()
+    storage = runtime.storage
+    record = await _get(run_id)
+    while record.continued_from and (earlier := await storage.get_run(record.continued_from)):
+        record = earlier
+    chain = [record]
+    while record.continued_to and (later := await storage.get_run(record.continued_to)):
+        record = later
+        chain.append(record)
+    return [_to_public(r, runtime.codec) for r in chain]

@@ -25,7 +25,7 @@ from typing import Any
 
 from pyworkflow import registry
 from pyworkflow._engine import tracing as engine_tracing
-from pyworkflow._engine.driver import EngineSettings
+from pyworkflow._engine.engine import EngineSettings
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import ConfigurationError, InvalidDurationError
 from pyworkflow.executors.local import LocalExecutor

@@ -16,7 +16,12 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   ├── WorkflowCalledDirectlyError a @workflow function awaited like a plain coroutine
     │   ├── NotInWorkflowError          a workflow primitive called outside workflow code
     │   ├── InvalidChangeIdError        patched() / deprecate_patch() given no usable change id
-    │   └── InvalidRunStateError        e.g. resume() of a run that has not failed
+    │   ├── InvalidRunStateError        e.g. resume() of a run that has not failed
+    │   ├── HookNotFoundError           resume_hook(): unknown token, or its run has ended
+    │   ├── HookAlreadyReceivedError    resume_hook(): the hook already took a payload
+    │   ├── HookExpiredError            resume_hook() after the timeout (also raised in the
+    │   │                               workflow when the hook times out)
+    │   └── InvalidHookPayloadError     resume_hook(): the payload does not fit the hook's type
     ├── StepError                       raised by user steps to steer retries
     │   ├── FatalError                  fail at once, no retry
     │   └── RetryableError              retry, optionally after ``retry_after``
@@ -24,6 +29,9 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     ├── StepTimeoutError                a step attempt overran its ``timeout``
     ├── WorkflowFailedError             a run ended failed (caller side)
     ├── WorkflowCancelledError          a run ended cancelled (caller side)
+    ├── WorkflowTimeoutError            a run overran its workflow's ``max_duration``
+    ├── ChildWorkflowFailedError        a child run failed (raised in its parent)
+    │   └── ChildWorkflowCancelledError a child run was cancelled
     ├── NonDeterminismError             replay diverged from the log
     ├── ConfigurationError              bad configure() / PYWORKFLOW_* value
     └── StorageError                    a storage backend failed; driver errors chained as cause
@@ -41,14 +49,20 @@ from typing import Any
 
 __all__ = [
     "CancellationError",
+    "ChildWorkflowCancelledError",
+    "ChildWorkflowFailedError",
     "ConcurrencyConflictError",
     "ConfigurationError",
     "DefinitionError",
     "FatalError",
+    "HookAlreadyReceivedError",
+    "HookExpiredError",
+    "HookNotFoundError",
     "IdempotencyConflictError",
     "InputError",
     "InvalidChangeIdError",
     "InvalidDurationError",
+    "InvalidHookPayloadError",
     "InvalidRunStateError",
     "NonDeterminismError",
     "NotInWorkflowError",
@@ -68,6 +82,7 @@ __all__ = [
     "WorkflowDefinitionError",
     "WorkflowFailedError",
     "WorkflowNotFoundError",
+    "WorkflowTimeoutError",
 ]
 
 
@@ -248,6 +263,59 @@ class RetryableError(StepError):
         super().__init__(message)
 
 
+class HookNotFoundError(InputError):
+    """No hook has this token, or the hook's run has ended.
+
+    Attributes:
+        token_hint: the first characters of the token, enough to tell tokens apart in a log.
+    """
+
+    def __init__(self, token_hint: str, detail: str = "no hook has this token") -> None:
+        self.token_hint = token_hint
+        self.detail = detail
+        super().__init__(f"hook token {token_hint!r}...: {detail}")
+
+
+class HookAlreadyReceivedError(InputError):
+    """The hook already took a payload; a hook is delivered once.
+
+    Attributes:
+        run_id: the hook's run.
+        hook_id: the hook's id in that run, e.g. ``"hook:approval#1"``.
+    """
+
+    def __init__(self, run_id: str, hook_id: str) -> None:
+        self.run_id, self.hook_id = run_id, hook_id
+        super().__init__(f"hook {hook_id!r} of run {run_id!r} has already received a payload")
+
+
+class HookExpiredError(InputError):
+    """The hook's timeout passed: ``resume_hook`` is refused, and the workflow sees this error.
+
+    Attributes:
+        run_id: the hook's run.
+        hook_id: the hook's id in that run.
+    """
+
+    def __init__(self, run_id: str, hook_id: str) -> None:
+        self.run_id, self.hook_id = run_id, hook_id
+        super().__init__(f"hook {hook_id!r} of run {run_id!r} expired before a payload arrived")
+
+
+class InvalidHookPayloadError(InputError):
+    """A ``resume_hook`` payload does not fit the typed hook's payload type.
+
+    Attributes:
+        hook_name: the hook's name.
+        field: the offending field (dotted path), or ``""`` for the payload as a whole.
+    """
+
+    def __init__(self, hook_name: str, field: str, detail: str) -> None:
+        self.hook_name, self.field = hook_name, field
+        where = f"field {field!r}" if field else "the payload"
+        super().__init__(f"payload for hook {hook_name!r} refused: {where}: {detail}")
+
+
 # --- runtime errors ----------------------------------------------------------------------------
 
 
@@ -304,6 +372,48 @@ class WorkflowCancelledError(PyWorkflowError):
         self.reason = reason
         suffix = f": {reason}" if reason else ""
         super().__init__(f"workflow run {run_id!r} was cancelled{suffix}")
+
+
+class WorkflowTimeoutError(PyWorkflowError, TimeoutError):
+    """A run overran its workflow's ``max_duration`` and was failed.
+
+    Attributes:
+        run_id: the run.
+        max_duration: the limit, in seconds.
+    """
+
+    def __init__(self, run_id: str, max_duration: float) -> None:
+        self.run_id, self.max_duration = run_id, max_duration
+        super().__init__(f"workflow run {run_id!r} exceeded its max_duration of {max_duration:g}s")
+
+
+class ChildWorkflowFailedError(PyWorkflowError):
+    """A child run failed; raised in the parent where it waits for the child.
+
+    Attributes:
+        child_run_id: the child run (the last of its continue-as-new chain).
+        workflow_name: the child's workflow.
+        error_type: qualified name of the exception that ended the child.
+        error_message: its message.
+    """
+
+    def __init__(
+        self, child_run_id: str, workflow_name: str, error_type: str, error_message: str
+    ) -> None:
+        self.child_run_id, self.workflow_name = child_run_id, workflow_name
+        self.error_type, self.error_message = error_type, error_message
+        super().__init__(
+            f"child workflow {workflow_name!r} (run {child_run_id!r}) failed: "
+            f"{error_type}: {error_message}"
+        )
+
+
+class ChildWorkflowCancelledError(ChildWorkflowFailedError):
+    """A child run was cancelled; a ``ChildWorkflowFailedError`` with ``error_type`` Cancelled."""
+
+    def __init__(self, child_run_id: str, workflow_name: str, reason: str | None = None) -> None:
+        super().__init__(child_run_id, workflow_name, "Cancelled", reason or "cancelled")
+        self.reason = reason
 
 
 class NonDeterminismError(PyWorkflowError):

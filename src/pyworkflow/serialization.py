@@ -80,6 +80,11 @@ class Codec:
         self._key = secret_key.encode() if isinstance(secret_key, str) else secret_key
         self._allow_pickle = allow_pickle
 
+    @property
+    def signing_key(self) -> bytes | None:
+        """The configured secret key (also the key hook tokens are derived with), or None."""
+        return self._key
+
     def encode(self, value: object, *, path: str = "value") -> Any:
         """Encode ``value`` to a tree that ``json.dumps`` accepts (with ``allow_nan=False``).
 

@@ -7,13 +7,16 @@ as the scenario it checks.
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
-from pyworkflow._engine.events import EventType
+from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.storage.protocol import (
     AppendResult,
     AppendWrite,
+    HookRecord,
     NewEvent,
+    NewHook,
     NewRun,
     RunRecord,
     Storage,
@@ -44,6 +47,8 @@ def new_run(
     owner: str | None = None,
     lease_expires_at: float | None = None,
     parent: str | None = None,
+    policy: str | None = None,
+    continued_from: str | None = None,
 ) -> NewRun:
     return NewRun(
         run_id=run_id,
@@ -55,6 +60,8 @@ def new_run(
         parent_run_id=parent,
         lease_owner=owner,
         lease_expires_at=lease_expires_at,
+        parent_close_policy=policy,
+        continued_from=continued_from,
     )
 
 
@@ -115,3 +122,83 @@ async def ids_claimable(storage: Storage, now: float, owner: str = "probe") -> l
         owner=owner, now=now, lease_expires_at=now + LEASE, limit=1000
     )
     return [r.run_id for r in claimed]
+
+
+# --- hooks ---------------------------------------------------------------------------------------
+
+
+def token_hash(token: str) -> str:
+    """What the engine stores of a token: its hex SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_hook(token: str, *, expires_at: float | None = None, name: str = "approval") -> NewHook:
+    """A hook whose token is ``token`` and whose id in its run is ``hook:<token>``."""
+    return NewHook(
+        token_hash=token_hash(token),
+        hook_id=f"hook:{token}",
+        name=name,
+        payload_type="app.models:Approval",
+        expires_at=expires_at,
+    )
+
+
+def hook_created(hook: NewHook) -> NewEvent:
+    return NewEvent(EventType.HOOK_CREATED, {"v": 1, "hook_id": hook.hook_id, "name": hook.name})
+
+
+async def waiting_on(
+    storage: Storage, run_id: str, *hooks: NewHook, now: float = T0, owner: str = "w1"
+) -> AppendResult:
+    """Start ``run_id`` and suspend it on ``hooks``: unleased, waking only on a signal."""
+    await start(storage, run_id, now=now)
+    await claim(storage, run_id, owner, now=now)
+    return await turn(
+        storage,
+        run_id,
+        owner,
+        now=now,
+        events=[hook_created(h) for h in hooks],
+        hooks=list(hooks),
+        status=RunStatus.SUSPENDED,
+        wake_at=None,
+        keep_lease=False,
+    )
+
+
+async def hook_of(storage: Storage, token: str) -> HookRecord:
+    record = await storage.get_hook(token_hash(token))
+    assert record is not None
+    return record
+
+
+async def end(
+    storage: Storage,
+    run_id: str,
+    status: RunStatus = RunStatus.COMPLETED,
+    *,
+    now: float = T0,
+    owner: str = "w1",
+    new_runs: list[NewRun] | None = None,
+) -> AppendResult:
+    """Claim ``run_id`` (if ``owner`` does not hold it) and end it with ``status`` at ``now``."""
+    if (await run_of(storage, run_id)).lease_owner != owner:
+        await claim(storage, run_id, owner, now=now)
+    return await turn(
+        storage,
+        run_id,
+        owner,
+        now=now,
+        events=[NewEvent(ENDINGS[status], {"v": 1})],
+        status=status,
+        keep_lease=False,
+        new_runs=new_runs or [],
+    )
+
+
+ENDINGS = {
+    RunStatus.COMPLETED: EventType.WORKFLOW_COMPLETED,
+    RunStatus.FAILED: EventType.WORKFLOW_FAILED,
+    RunStatus.CANCELLED: EventType.WORKFLOW_CANCELLED,
+    RunStatus.CONTINUED_AS_NEW: EventType.WORKFLOW_CONTINUED_AS_NEW,
+}

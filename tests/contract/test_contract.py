@@ -928,3 +928,12 @@ async def test_create_run_stores_the_first_turns_events_with_it(storage: Storage
         AppendWrite("first", "w1", 3, [], now=101.0, lease_expires_at=131.0)
     )
     assert result.last_seq == 3
+
+
+async def test_a_second_cancel_request_keeps_the_first_reason(storage: Storage) -> None:
+    # Cancelling twice is harmless: the run ends with the reason it was first given.
+    await start(storage, "r")
+    assert await storage.request_cancel("r", now=T0, reason="first") is True
+    assert await storage.request_cancel("r", now=T0 + 1, reason="second") is True
+    record = await run_of(storage, "r")
+    assert (record.cancel_requested, record.cancel_reason, record.signal_seq) == (True, "first", 2)

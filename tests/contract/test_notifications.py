@@ -13,10 +13,21 @@ import asyncio
 import itertools
 
 import pytest
-from storage_calls import T0, claim, new_run, start, step_events, turn
+from storage_calls import (
+    T0,
+    claim,
+    end,
+    new_hook,
+    new_run,
+    start,
+    step_events,
+    token_hash,
+    turn,
+    waiting_on,
+)
 
 from pyworkflow._engine.events import EventType, RunStatus
-from pyworkflow.exceptions import ConcurrencyConflictError
+from pyworkflow.exceptions import ConcurrencyConflictError, HookAlreadyReceivedError
 from pyworkflow.storage.memory import MemoryStorage
 from pyworkflow.storage.postgres import PostgresStorage
 from pyworkflow.storage.protocol import ChangeNotifier, NewEvent, Storage
@@ -152,3 +163,38 @@ async def test_an_unsubscribed_callback_hears_nothing_more(notifier_pair: Pair) 
     await writer.create_run(new_run("r1"))
     assert await kept.heard_by_now(writer) == [("runnable", "r1")]
     assert dropped.heard == []
+
+
+async def test_a_delivered_hook_wakes_its_run_and_a_refused_one_is_not_heard(
+    notifier_pair: Pair,
+) -> None:
+    listener, writer = notifier_pair
+    await waiting_on(writer, "r1", new_hook("t1"))
+    ears = Ears()
+    await tuned_in(listener, writer, ears)
+
+    await writer.deliver_hook(token_hash("t1"), {"ok": True}, now=T0 + 1)
+    await ears.hear("runnable", "r1")
+    ears.heard.clear()
+
+    with pytest.raises(HookAlreadyReceivedError):
+        await writer.deliver_hook(token_hash("t1"), {"again": True}, now=T0 + 2)
+    assert await ears.heard_by_now(writer) == []
+
+
+async def test_a_runs_end_wakes_the_relatives_it_touched(notifier_pair: Pair) -> None:
+    listener, writer = notifier_pair
+    await start(writer, "p")
+    await start(writer, "c1", parent="p", policy="cancel")
+    await start(writer, "gc-cancel", parent="c1", policy="cancel")
+    await start(writer, "gc-abandon", parent="c1", policy="abandon")
+    await claim(writer, "c1")
+    ears = Ears()
+    await tuned_in(listener, writer, ears)
+
+    await end(writer, "c1", now=T0 + 1)
+
+    await ears.hear("runnable", "p")
+    await ears.hear("runnable", "gc-cancel")
+    await ears.hear("ended", "c1")
+    assert ("runnable", "gc-abandon") not in await ears.heard_by_now(writer)

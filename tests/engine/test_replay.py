@@ -16,7 +16,8 @@ import pytest
 
 import pyworkflow
 from pyworkflow import EventType, NonDeterminismError, RunStatus, sleep, step, workflow
-from pyworkflow._engine.activation import Turn, WorkflowActivation
+from pyworkflow._engine.activation import WorkflowActivation
+from pyworkflow._engine.commands import Turn
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import EventRecord, NewEvent, Storage
 from pyworkflow.workflow import Workflow

@@ -33,7 +33,8 @@ from pyworkflow import (
     step,
     workflow,
 )
-from pyworkflow._engine.activation import Turn, WorkflowActivation
+from pyworkflow._engine.activation import WorkflowActivation
+from pyworkflow._engine.commands import Turn
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import EventRecord, NewEvent, Storage
 from pyworkflow.testing import replay_history

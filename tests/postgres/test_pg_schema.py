@@ -16,15 +16,18 @@ from typing import Any, TypeVar
 import asyncpg
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from postgres_server import PostgresServer
+from pyworkflow._engine.events import EventType, HookStatus
 from pyworkflow.exceptions import SchemaVersionError, StorageError
 from pyworkflow.storage import migrate
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import NewRun
+from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewHook, NewRun
 from pyworkflow.storage.schema import metadata
 from workers import cli, subprocess_env
 
@@ -141,7 +144,7 @@ async def test_db_upgrade_creates_the_schema_that_create_false_refused(
     assert upgrade.returncode == 0, upgrade.stderr
     assert f"revision {migrate.HEAD_REVISION}" in upgrade.stdout
     assert "secret" not in upgrade.stdout
-    assert await admin.fetchval(tables, schema) == 3  # runs, events, alembic_version
+    assert await admin.fetchval(tables, schema) == 4  # runs, events, hooks, alembic_version
     storage = await opened(url)  # still create=false: it opens now
     assert await storage.get_run("r1") is None
     await storage.close()
@@ -283,10 +286,14 @@ async def test_the_migrations_build_the_same_indexes_and_constraints(
             assert built == declared, table.name
             primary_key = inspector.get_pk_constraint(table.name)
             assert primary_key["constrained_columns"] == [c.name for c in table.primary_key]
-        uniques = inspector.get_unique_constraints("runs")
-        assert [(u["name"], u["column_names"]) for u in uniques] == [
-            ("uq_runs_idempotency_key", ["idempotency_key"])
-        ]
+        uniques = {
+            table: [(u["name"], u["column_names"]) for u in inspector.get_unique_constraints(table)]
+            for table in ("runs", "hooks")
+        }
+        assert uniques == {
+            "runs": [("uq_runs_idempotency_key", ["idempotency_key"])],
+            "hooks": [("uq_hooks_run_id_hook_id", ["run_id", "hook_id"])],
+        }
         assert migrate.current_revision(conn, "test") == migrate.HEAD_REVISION
 
     await on_schema(postgres_server, migrated, check)
@@ -303,3 +310,70 @@ async def test_upgrading_an_up_to_date_schema_changes_nothing(
         return list(compare_metadata(context, metadata))
 
     assert await on_schema(postgres_server, migrated, upgrade_and_compare) == []
+
+
+async def test_db_upgrade_brings_a_revision_0001_schema_to_head(
+    postgres_server: PostgresServer, admin: asyncpg.Connection
+) -> None:
+    url = postgres_server.fresh_url()
+    schema = PostgresStorage(url).settings.schema
+    await admin.execute(f'CREATE SCHEMA "{schema}"')
+
+    def build_0001(conn: sa.Connection) -> None:
+        with conn.begin():
+            config = Config()
+            config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+
+    await on_schema(postgres_server, schema, build_0001)
+    # A live run of that older pyworkflow, in the columns it knew.
+    await admin.execute(
+        f'INSERT INTO "{schema}".runs (run_id, workflow_name, status, args, created_at, '
+        "updated_at, wake_at, last_seq) VALUES ('old-1', 'wf', 'pending', '[1]', 1, 1, 1, 1)"
+    )
+    await admin.execute(
+        f"INSERT INTO \"{schema}\".events VALUES ('old-1', 1, 'workflow_started', '{{}}', 1)"
+    )
+
+    upgrade = await asyncio.to_thread(
+        subprocess.run,
+        cli("db", "upgrade", "--storage", url),
+        env=subprocess_env(Path.cwd()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+
+    def differences(conn: sa.Connection) -> list[Any]:
+        assert migrate.current_revision(conn, "test") == migrate.HEAD_REVISION
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        return list(compare_metadata(context, metadata))
+
+    assert await on_schema(postgres_server, schema, differences) == []
+    storage = await opened(url, create=False, auto_upgrade=False)
+    try:
+        old = await storage.get_run("old-1")
+        assert old is not None
+        assert (old.args, old.parent_close_policy, old.continued_to) == ([1], None, None)
+        await storage.claim_runs(owner="w1", now=1.0, lease_expires_at=60.0, limit=1)
+        hook = NewHook(token_hash="ab" * 32, hook_id="hook:approval#1", name="approval")
+        await storage.append(
+            AppendWrite(
+                run_id="old-1",
+                owner="w1",
+                expected_seq=1,
+                events=[NewEvent(EventType.HOOK_CREATED, {"v": 1})],
+                now=2.0,
+                hooks=[hook],
+                new_runs=[NewRun("child-1", "wf", [], {}, now=2.0, parent_run_id="old-1")],
+            )
+        )
+        children = await storage.list_runs(parent_run_id="old-1")
+        assert [child.run_id for child in children] == ["child-1"]
+        stored = await storage.get_hook("ab" * 32)
+        assert stored is not None
+        assert stored.status is HookStatus.WAITING
+    finally:
+        await storage.close()

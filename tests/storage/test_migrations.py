@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from pyworkflow.storage import migrate
+from pyworkflow._engine.events import EventType, HookStatus
+from pyworkflow.storage import Storage, migrate
+from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewHook, NewRun
 from pyworkflow.storage.schema import metadata
+from pyworkflow.storage.sqlite import SQLiteStorage
+from workers import cli, subprocess_env
 
 
 @pytest.fixture
@@ -39,10 +46,14 @@ def test_the_migrations_build_the_same_indexes_and_constraints(migrated: sa.Conn
         assert built == declared, table.name
         primary_key = inspector.get_pk_constraint(table.name)
         assert primary_key["constrained_columns"] == [c.name for c in table.primary_key]
-    uniques = inspector.get_unique_constraints("runs")
-    assert [(u["name"], u["column_names"]) for u in uniques] == [
-        ("uq_runs_idempotency_key", ["idempotency_key"])
-    ]
+    uniques = {
+        table: [(u["name"], u["column_names"]) for u in inspector.get_unique_constraints(table)]
+        for table in ("runs", "hooks")
+    }
+    assert uniques == {
+        "runs": [("uq_runs_idempotency_key", ["idempotency_key"])],
+        "hooks": [("uq_hooks_run_id_hook_id", ["run_id", "hook_id"])],
+    }
 
 
 def test_the_database_records_the_head_revision(migrated: sa.Connection) -> None:
@@ -63,7 +74,8 @@ def test_the_migrations_ship_inside_the_package() -> None:
     assert directory.parent == Path(migrate.__file__).parent
     assert (directory / "env.py").is_file()
     assert (directory / "script.py.mako").is_file()
-    assert list((directory / "versions").glob("0001_*.py"))
+    for revision in migrate.REVISIONS:
+        assert list((directory / "versions").glob(f"{revision}_*.py"))
 
 
 def test_upgrading_an_up_to_date_database_changes_nothing(migrated: sa.Connection) -> None:
@@ -72,3 +84,93 @@ def test_upgrading_an_up_to_date_database_changes_nothing(migrated: sa.Connectio
     context = MigrationContext.configure(migrated)
     assert context.get_current_revision() == migrate.HEAD_REVISION
     assert compare_metadata(context, metadata) == []
+
+
+# --- upgrading a database that an earlier pyworkflow made ---------------------------------------
+
+T0 = 1_700_000_000.0
+
+
+def upgrade_to(conn: sa.Connection, revision: str) -> None:
+    """Migrate ``conn``'s database to ``revision`` only, as that older pyworkflow did."""
+    config = Config()
+    config.set_main_option("script_location", str(migrate.MIGRATIONS_DIR))
+    config.attributes["connection"] = conn
+    command.upgrade(config, revision)
+
+
+def old_run_rows(conn: sa.Connection) -> None:
+    """A pending run and its first event, as revision 0001's columns hold them."""
+    conn.execute(
+        sa.text(
+            "INSERT INTO runs (run_id, workflow_name, status, args, created_at, updated_at, "
+            "wake_at, last_seq, signal_seq, recovery_count, cancel_requested) "
+            "VALUES ('old-1', 'wf', 'pending', '[1]', :t, :t, :t, 1, 0, 0, false)"
+        ),
+        {"t": T0},
+    )
+    conn.execute(
+        sa.text(
+            "INSERT INTO events (run_id, seq, type, payload, created_at) "
+            "VALUES ('old-1', 1, 'workflow_started', '{}', :t)"
+        ),
+        {"t": T0},
+    )
+
+
+async def use_the_upgraded_run(storage: Storage) -> None:
+    """The old run reads back, runs, and creates a hook and a child in one append."""
+    old = await storage.get_run("old-1")
+    assert old is not None
+    assert old.args == [1]
+    assert (old.parent_close_policy, old.continued_from, old.continued_to) == (None, None, None)
+    (claimed,) = await storage.claim_runs(owner="w1", now=T0, lease_expires_at=T0 + 60, limit=1)
+    assert claimed.run_id == "old-1"
+    child = NewRun("child-1", "wf", [], {}, now=T0 + 1, parent_run_id="old-1")
+    hook = NewHook(token_hash="ab" * 32, hook_id="hook:approval#1", name="approval")
+    await storage.append(
+        AppendWrite(
+            run_id="old-1",
+            owner="w1",
+            expected_seq=1,
+            events=[NewEvent(EventType.HOOK_CREATED, {"v": 1})],
+            now=T0 + 1,
+            hooks=[hook],
+            new_runs=[child],
+        )
+    )
+    assert [r.run_id for r in await storage.list_runs(parent_run_id="old-1")] == ["child-1"]
+    stored = await storage.get_hook("ab" * 32)
+    assert stored is not None
+    assert (stored.run_id, stored.status) == ("old-1", HookStatus.WAITING)
+
+
+async def test_db_upgrade_brings_a_revision_0001_database_to_head(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        upgrade_to(conn, "0001")
+        old_run_rows(conn)
+    engine.dispose()
+
+    upgrade = await asyncio.to_thread(
+        subprocess.run,
+        cli("db", "upgrade", "--storage", f"sqlite:///{path}"),
+        env=subprocess_env(Path.cwd()),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert upgrade.returncode == 0, upgrade.stderr
+    assert f"revision {migrate.HEAD_REVISION}" in upgrade.stdout
+
+    with engine.connect() as conn:
+        assert migrate.current_revision(conn, "test") == migrate.HEAD_REVISION
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+    engine.dispose()
+    storage = SQLiteStorage(str(path), create=False, auto_upgrade=False)  # no migration left
+    try:
+        await use_the_upgraded_run(storage)
+    finally:
+        await storage.close()

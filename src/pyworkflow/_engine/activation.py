@@ -22,23 +22,25 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pyworkflow._engine import entries
-from pyworkflow._engine.context import current_activation
+from pyworkflow._engine.commands import Command, Turn
+from pyworkflow._engine.context import current_activation, current_step, shielded
 from pyworkflow._engine.events import PATCH_KIND, EventType
-from pyworkflow._engine.failures import error_record, rebuild_error
+from pyworkflow._engine.failures import error_record
 from pyworkflow._engine.loop import WorkflowLoop
+from pyworkflow._engine.outcomes import settle
 from pyworkflow._engine.replay import (
     History,
     command_signature,
     describe_command,
+    outcome_command_id,
     read_history,
 )
-from pyworkflow._engine.signals import EvictedSignal
+from pyworkflow._engine.signals import ContinueAsNewSignal, EvictedSignal
 from pyworkflow.exceptions import CancellationError, NonDeterminismError, SerializationError
-from pyworkflow.storage.protocol import EventRecord, NewEvent
+from pyworkflow.storage.protocol import EventRecord, NewEvent, NewHook, NewRun
 
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock
@@ -46,41 +48,9 @@ if TYPE_CHECKING:
     from pyworkflow.step import StepDefinition
     from pyworkflow.workflow import Workflow
 
-__all__ = ["Command", "Turn", "WorkflowActivation"]
+__all__ = ["WorkflowActivation"]
 
 _T = TypeVar("_T")
-
-
-@dataclass(slots=True, eq=False)
-class Command:
-    """Something workflow code asked for: a step or a timer.
-
-    ``args``/``kwargs`` are the live values for a local step; ``attempt`` and ``retry_at`` come
-    from the log when a replayed step was already in flight.
-    """
-
-    kind: str
-    command_id: str
-    name: str
-    future: asyncio.Future[Any]
-    definition: StepDefinition | None = None
-    args: tuple[Any, ...] = ()
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    wake_at: float | None = None
-    attempt: int = 0
-    retry_at: float | None = None
-
-
-@dataclass(slots=True)
-class Turn:
-    """What one quiet point produced."""
-
-    events: list[NewEvent] = field(default_factory=list)
-    launch: list[Command] = field(default_factory=list)
-    finished: bool = False
-    result: Any = None
-    error: dict[str, Any] | None = None
-    cancelled: bool = False
 
 
 class WorkflowActivation:
@@ -123,6 +93,8 @@ class WorkflowActivation:
         self._history = history = read_history(events)
         context = contextvars.copy_context()
         context.run(current_activation.set, self)
+        # Started from inside a step (a child run a step starts): this is workflow code now.
+        context.run(current_step.set, None)
         self._root = self._loop.spawn(self.workflow.fn(*self._args, **self._kwargs), context)
         self._outcomes_left = len(history.outcomes)
         self._quiet()
@@ -163,6 +135,19 @@ class WorkflowActivation:
         self._quiet()
         return self._take_turn()
 
+    def deliver_outcome(self, event: NewEvent) -> Turn:
+        """Record an outcome from the outside (a hook's payload, a child's end) and go on."""
+        self._turn.events.append(event)
+        command = self._pending.pop(outcome_command_id(event), None)
+        if command is not None:
+            settle(event, command, self._codec, self.run_id)
+        self._quiet()
+        return self._take_turn()
+
+    def outside_waits(self) -> list[Command]:
+        """Pending hooks and children: what only an outside writer can resolve."""
+        return [c for c in self._pending.values() if c.kind in ("hook", "child")]
+
     def request_cancel(self, reason: str | None) -> Turn:
         """Log CANCELLATION_REQUESTED and raise CancellationError into pending timers."""
         self._turn.events.append(entries.cancellation_requested(reason))
@@ -173,6 +158,11 @@ class WorkflowActivation:
     def pending(self) -> list[Command]:
         """Commands issued and not yet resolved."""
         return list(self._pending.values())
+
+    @property
+    def codec(self) -> Codec:
+        """The codec values of this run are encoded with."""
+        return self._codec
 
     @property
     def position(self) -> int:
@@ -221,13 +211,45 @@ class WorkflowActivation:
 
     async def sleep_until(self, wake_at: float) -> None:
         """Issue a durable timer and wait for it."""
-        command_id = self._next_id("sleep")
-        future = self._loop.create_future()
-        command = Command("sleep", command_id, "sleep", future, wake_at=wake_at)
-        if self._match(command):
-            self._turn.events.append(entries.sleep_started(command_id, wake_at))
-            self._turn.launch.append(command)
-        await future
+        command = self.issue("sleep", "sleep", "sleep", wake_at=wake_at)
+        if command.logged is None:
+            self.record(entries.sleep_started(command.command_id, wake_at), launch=command)
+        await command.future
+
+    def issue(self, kind: str, counter: str, name: str, **fields: Any) -> Command:
+        """Number a new command (``counter#n``) and match it against the log.
+
+        ``command.logged`` is its logged event when the log has it; when it is new, the caller
+        records it with :meth:`record`. After a divergence it raises EvictedSignal (the driver
+        reports the divergence).
+        """
+        command = Command(kind, self._next_id(counter), name, self._loop.create_future(), **fields)
+        if not self._match(command) and command.logged is None:
+            raise EvictedSignal
+        return command
+
+    def record(
+        self,
+        event: NewEvent,
+        *,
+        launch: Command | None = None,
+        hook: NewHook | None = None,
+        new_run: NewRun | None = None,
+    ) -> None:
+        """Add a new command's event (and the rows it creates) to the turn being built."""
+        turn = self._turn
+        turn.events.append(event)
+        if launch is not None:
+            turn.launch.append(launch)
+        if hook is not None:
+            turn.hooks.append(hook)
+        if new_run is not None:
+            turn.new_runs.append(new_run)
+
+    def continue_as_new(self, encoded_call: Any) -> ContinueAsNewSignal:
+        """The signal that ends the code and starts a new run with ``encoded_call``."""
+        self._check_live()
+        return ContinueAsNewSignal(encoded_call)
 
     def side_effect(self, kind: str, make: Callable[[], _T]) -> _T:
         """Return the logged value of the next ``kind`` side effect, or make and log one."""
@@ -282,7 +304,7 @@ class WorkflowActivation:
     def _check_live(self) -> None:
         if self._closed or self.divergence is not None:
             raise EvictedSignal
-        if self.cancelled:
+        if self.cancelled and not shielded.get():
             raise CancellationError(self.cancel_reason)
 
     def _next_id(self, name: str) -> str:
@@ -316,6 +338,7 @@ class WorkflowActivation:
         """Register a command; True if it is new (past the log), False if it was logged."""
         position = self._position
         self._position += 1
+        command.shielded = shielded.get()
         self._pending[command.command_id] = command
         logged = self._next_logged()
         if logged is None:
@@ -324,11 +347,13 @@ class WorkflowActivation:
             self._diverge(position, logged, describe_command(command.kind, command.name))
             return False
         self._cursor += 1
+        command.logged = logged
         payload = logged.payload
         if command.kind == "sleep":
             command.wake_at = payload["wake_at"]
         else:
-            progress = self._history.steps.get(command.command_id)
+            steps = self._history.steps
+            progress = steps.get(command.command_id) if command.kind == "step" else None
             if progress is not None:
                 command.attempt, command.retry_at = progress.attempt, progress.retry_at
         return False
@@ -348,24 +373,19 @@ class WorkflowActivation:
         if event.type is EventType.CANCELLATION_REQUESTED:
             self._apply_cancel(payload.get("reason"))
             return
-        command_id = str(payload.get("step_id") or payload.get("sleep_id"))
-        command = self._pending.pop(command_id, None)
+        command = self._pending.pop(outcome_command_id(event), None)
         if command is None:
             # The log has an outcome for a command the code has not issued this time: the
             # first logged command still unmatched is the one it stopped issuing.
             self._diverge(self._cursor, self._next_logged(), None)
             return
-        if event.type is EventType.STEP_COMPLETED:
-            command.future.set_result(self._codec.decode(payload["result"]))
-        elif event.type is EventType.STEP_FAILED:
-            command.future.set_exception(rebuild_error(payload["error"], command.command_id))
-        else:
-            command.future.set_result(None)
+        settle(event, command, self._codec, self.run_id)
 
     def _apply_cancel(self, reason: str | None) -> None:
+        """Interrupt every wait except steps (a running step finishes) and shielded commands."""
         self.cancelled, self.cancel_reason = True, reason
         for command in list(self._pending.values()):
-            if command.kind == "sleep":
+            if command.kind != "step" and not command.shielded:
                 del self._pending[command.command_id]
                 command.future.set_exception(CancellationError(reason))
 
@@ -383,7 +403,9 @@ class WorkflowActivation:
             turn.cancelled = True
             return turn
         exc = root.exception()
-        if isinstance(exc, CancellationError):
+        if isinstance(exc, ContinueAsNewSignal):
+            turn.continued = exc.encoded
+        elif isinstance(exc, CancellationError):
             turn.cancelled = True
         elif exc is not None:
             turn.error = error_record(exc)

@@ -22,6 +22,14 @@ class Clock(Protocol):
     async def sleep_until(self, deadline: float) -> None:
         """Return once ``now() >= deadline`` (or soon after)."""
 
+    async def skip_to(self, deadline: float) -> bool:
+        """Make ``deadline`` the time now, if this clock may; True if it did.
+
+        Only a virtual clock can, and only when nothing else works or waits for an earlier
+        time: the skip is then what it would do anyway a moment later, and the driver may fire
+        the timer in the turn that set it, sparing a turn and a commit (DESIGN §6).
+        """
+
 
 class SystemClock:
     """Wall-clock time; the default of every executor."""
@@ -35,3 +43,7 @@ class SystemClock:
         delay = deadline - time.time()
         if delay > 0:
             await asyncio.sleep(delay)
+
+    async def skip_to(self, deadline: float) -> bool:
+        """Wall-clock time cannot skip: False."""
+        return False

@@ -8,7 +8,7 @@ decide whether they are in a workflow, in a step, or in plain code.
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from pyworkflow.exceptions import NotInWorkflowError
@@ -21,12 +21,15 @@ __all__ = [
     "current_activation",
     "current_step",
     "get_step_context",
+    "shielded",
 ]
 
 current_activation: ContextVar[WorkflowActivation | None] = ContextVar(
     "pyworkflow_activation", default=None
 )
 current_step: ContextVar[StepContext | None] = ContextVar("pyworkflow_step", default=None)
+shielded: ContextVar[bool] = ContextVar("pyworkflow_shielded", default=False)
+"""True inside ``async with shield():`` in workflow code (per task; ``gather`` branches inherit)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +51,8 @@ class StepContext:
     step_id: str
     step_name: str
     attempt: int
+    children_started: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    """How many children of each workflow this attempt started (their idempotency keys)."""
 
     @property
     def idempotency_key(self) -> str:

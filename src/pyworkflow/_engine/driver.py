@@ -15,63 +15,30 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine import entries, tracing
-from pyworkflow._engine.activation import Turn, WorkflowActivation
+from pyworkflow._engine import arrivals, entries, hook_tokens, outside, tracing
+from pyworkflow._engine.activation import WorkflowActivation
+from pyworkflow._engine.commands import Turn
+from pyworkflow._engine.engine import Engine
 from pyworkflow._engine.events import RunStatus
-from pyworkflow._engine.failures import error_record, rebuild_error
+from pyworkflow._engine.failures import error_record
 from pyworkflow._engine.inflight import Arrival, InFlight
-from pyworkflow.exceptions import CancellationError, ConcurrencyConflictError, PyWorkflowError
+from pyworkflow._engine.starts import new_run
+from pyworkflow.exceptions import (
+    ConcurrencyConflictError,
+    PyWorkflowError,
+    WorkflowTimeoutError,
+)
 from pyworkflow.logging import run_logger
-from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewEvent, RunRecord
+from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewEvent, NewRun, RunRecord
 
 if TYPE_CHECKING:
-    from pyworkflow._engine.clock import Clock
-    from pyworkflow.serialization import Codec
-    from pyworkflow.step import StepDefinition
-    from pyworkflow.storage.protocol import Storage
     from pyworkflow.workflow import Workflow
 
-__all__ = ["Engine", "EngineSettings", "RunDriver"]
-
-
-@dataclass(frozen=True, slots=True)
-class EngineSettings:
-    """Knobs of the turn loop.
-
-    Attributes:
-        lease_seconds: how long a lease lasts without renewal; a dead worker's runs are taken
-            over this long after its last heartbeat.
-        horizon_seconds: a run waiting longer than this lets go of its coroutine and lease.
-        max_recoveries: take-overs of a run without progress before it is failed.
-    """
-
-    lease_seconds: float = 15.0
-    horizon_seconds: float = 5.0
-    max_recoveries: int = 5
-
-
-@dataclass(slots=True)
-class Engine:
-    """What every driver of a process shares."""
-
-    storage: Storage
-    codec: Codec
-    clock: Clock
-    owner: str
-    settings: EngineSettings = field(default_factory=EngineSettings)
-    on_finished: Callable[[RunRecord], None] = lambda record: None
-    """Called with the run's row as just committed, once it has ended."""
-    resolve_step: Callable[[StepDefinition], StepDefinition] | None = None
-    """The definition whose function an attempt runs; the test toolkit swaps in fakes here."""
-
-    def lease_until(self) -> float:
-        """The expiry of a lease taken or renewed now."""
-        return self.clock.now() + self.settings.lease_seconds
+__all__ = ["RunDriver"]
 
 
 class RunDriver:
@@ -103,6 +70,8 @@ class RunDriver:
         self._history: list[EventRecord] | None = None  # the log, when already known
         self._holds_lease = True
         self._prepared: Turn | None = None
+        self._prepared_committed = True
+        self._deadline: float | None = None
 
     @property
     def holds_lease(self) -> bool:
@@ -145,6 +114,7 @@ class RunDriver:
         at once: the run is then created plain and driven as usual.
         """
         self._seq = started.seq
+        self._deadline = started.payload.get("deadline")
         activation = self._make_activation()
         turn = activation.replay([started])
         if turn.finished or activation.divergence is not None or not turn.events:
@@ -153,6 +123,10 @@ class RunDriver:
             self._history = [started]
             return ()
         self._prepared = turn
+        if turn.hooks or turn.new_runs:
+            # Rows that creating a run cannot write: the turn becomes the run's first append.
+            self._prepared_committed = False
+            return ()
         self._seq += len(turn.events)
         busy = any(c.kind == "step" for c in turn.launch)
         self._status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
@@ -188,6 +162,8 @@ class RunDriver:
         self._prepared = None
         if turn is None:
             return
+        if not self._prepared_committed:
+            await self._commit(turn, progressed=False)
         await self._loop(turn)
 
     async def _begin(self) -> Turn | None:
@@ -196,6 +172,8 @@ class RunDriver:
         events = self._history or await engine.storage.load_events(run.run_id)
         self._history = None
         self._seq = events[-1].seq if events else run.last_seq
+        if events:
+            self._deadline = events[0].payload.get("deadline")
         self._log.debug("replaying %d events (recovery %d)", len(events), run.recovery_count)
         activation = self._make_activation()
         if run.recovery_count > engine.settings.max_recoveries:
@@ -213,9 +191,15 @@ class RunDriver:
             self._log.error("%s", activation.divergence)
             await self._finish_failed(error_record(activation.divergence))
             return None
+        if self._deadline is not None and engine.clock.now() >= self._deadline:
+            await self._time_out()
+            return None
         if run.cancel_requested and not activation.cancelled and not turn.finished:
             self._log.info("cancellation requested: %s", run.cancel_reason)
             turn = _merge(turn, activation.request_cancel(run.cancel_reason))
+        if not turn.finished:
+            # Hooks delivered and children ended while the run was let go.
+            turn = _merge(turn, await outside.collect(engine.storage, activation))
         for command in turn.launch:
             if command.kind == "step" and command.attempt == 0:
                 # Re-opened by resume(): its fresh budget starts with a logged attempt 1.
@@ -230,25 +214,35 @@ class RunDriver:
     async def _loop(self, turn: Turn) -> None:
         """Launch what the code issued, then turn outcomes into commits until the run lets go."""
         inflight = self._inflight
+        if self._deadline is not None:
+            inflight.set_deadline(self._deadline)
         inflight.launch(turn.launch)
         while True:
             if inflight.running_steps == 0 and self._suspend_due():
                 await self._commit(Turn(), progressed=False, release=True)
                 if self._log.isEnabledFor(logging.INFO):
-                    wake = datetime.fromtimestamp(inflight.earliest_timer() or 0.0, UTC)
-                    self._log.info("suspended until %s", wake.isoformat(timespec="seconds"))
+                    first = inflight.earliest_timer()
+                    until = (
+                        "a hook or child"
+                        if first is None
+                        else (datetime.fromtimestamp(first, UTC).isoformat(timespec="seconds"))
+                    )
+                    self._log.info("suspended until %s", until)
                 return
-            arrival = await inflight.next()
+            arrival: Arrival | None = await inflight.next()
             turn = Turn()
             if self._check_pending:
                 # Before the outcomes: a cancel seen now is logged ahead of what the code
                 # does next, so the next primitive raises CancellationError.
                 self._check_pending = False
                 turn = await self._check_signals()
-            turn = _merge(turn, self._apply(arrival))
-            while not turn.finished and (ready := inflight.ready()) is not None:
-                turn = _merge(turn, self._apply(ready))
-            turn = self._refuse_unstarted(turn)
+            while arrival is not None and not turn.finished:
+                if arrival.kind == "deadline":
+                    await self._time_out()
+                    return
+                turn = _merge(turn, await self._arrive(arrival))
+                arrival = inflight.ready()
+            turn = await self._sleep_through(self._refuse_unstarted(turn))
             if not turn.events and not turn.finished:
                 continue
             await self._commit(turn, progressed=True)
@@ -268,84 +262,69 @@ class RunDriver:
         if run is None or run.signal_seq <= self._signals_seen:
             return Turn()
         self._signals_seen = run.signal_seq
+        turn = Turn()
         if run.cancel_requested and not activation.cancelled:
             self._run = run
             self._log.info("cancellation requested: %s", run.cancel_reason)
-            return activation.request_cancel(run.cancel_reason)
-        return Turn()
+            turn = activation.request_cancel(run.cancel_reason)
+        if not turn.finished:
+            turn = _merge(turn, await outside.collect(self._engine.storage, activation))
+        return turn
 
     def _suspend_due(self) -> bool:
-        """Let the run go if it only waits on timers beyond the horizon."""
-        first = self._inflight.earliest_timer()
-        if first is None:
-            return False
-        return first - self._engine.clock.now() > self._engine.settings.horizon_seconds
+        """Let the run go if it waits on nothing due within the horizon.
 
-    def _apply(self, arrival: Arrival) -> Turn:
-        """The turn one outcome makes: logged, and fed to the workflow if it is one."""
+        Hooks and children have no time: a run that waits only on them (and on timers beyond
+        the horizon) is let go at once, and their outside writer makes it due again; except
+        under an infinite horizon (the test environment), which keeps every waiting run.
+        """
+        first = self._inflight.earliest_timer()
+        horizon = self._engine.settings.horizon_seconds
+        if first is not None and first - self._engine.clock.now() <= horizon:
+            return False
+        if first is not None:
+            return True
+        activation = self._activation
+        waits_outside = activation is not None and bool(activation.outside_waits())
+        return waits_outside and math.isfinite(horizon)
+
+    async def _sleep_through(self, turn: Turn) -> Turn:
+        """Fire the turn's new timers in the turn itself when the clock can skip to them.
+
+        Under the test environment's virtual clock, a run that only sets a timer while
+        nothing else happens would see the clock jump to it at once; firing it here logs the
+        same events (SLEEP_STARTED, SLEEP_COMPLETED, then what the code does next) in one
+        append instead of two, and nothing runs between them.
+        """
+        activation, clock = self._activation, self._engine.clock
+        assert activation is not None
+        while not turn.finished and turn.launch and self._inflight.running_steps == 0:
+            if any(c.kind != "sleep" or c.wake_at is None for c in turn.launch):
+                return turn
+            first = min(c.wake_at for c in turn.launch if c.wake_at is not None)
+            earlier = self._inflight.earliest_timer()
+            if (earlier is not None and earlier <= first) or not await clock.skip_to(first):
+                return turn
+            due, turn.launch = turn.launch, []
+            for command in due:
+                event = entries.sleep_completed(command.command_id)
+                turn = _merge(turn, activation.deliver(command.command_id, event))
+        return turn
+
+    async def _arrive(self, arrival: Arrival) -> Turn:
+        """The turn one arrival makes: its outcome logged and fed to the workflow."""
         activation = self._activation
         assert activation is not None
-        command = arrival.command
-        if command is None:  # a "wake": _check_signals reads the row
-            return Turn()
-        step_id = command.command_id
-        if arrival.kind == "timer":
-            return activation.deliver(step_id, entries.sleep_completed(step_id))
-        if arrival.kind == "retry_due":
-            command.retry_at = None
-            command.attempt += 1
-            return Turn(
-                events=[entries.step_started(step_id, command.name, command.attempt)],
-                launch=[command],
-            )
-        result = arrival.result
-        assert result is not None
-        extra = {"step_id": step_id, "attempt": command.attempt}
-        if result.ok:
-            self._log.info("step %s completed", step_id, extra=extra)
-            event = entries.step_completed(step_id, result.encoded)
-            return activation.deliver(step_id, event, value=result.value)
-        assert result.record is not None
-        if result.retry_in is not None:
-            self._log.warning(
-                "step %s attempt %d failed, retrying in %.3gs: %s",
-                step_id,
-                command.attempt,
-                result.retry_in,
-                result.error,
-                extra=extra,
-            )
-            command.retry_at = self._engine.clock.now() + result.retry_in
-            event = entries.step_retrying(step_id, command.attempt, result.record, command.retry_at)
-            return Turn(events=[event], launch=[command])
-        self._log.error("step %s failed: %s", step_id, result.error, extra=extra)
-        error = rebuild_error(result.record, step_id)
-        return activation.deliver(step_id, entries.step_failed(step_id, result.record), error=error)
+        if arrival.kind == "hook_timeout" and arrival.command is not None:
+            return await outside.expire_hook(self._engine.storage, activation, arrival.command)
+        return arrivals.outcome_turn(activation, arrival, self._engine.clock.now(), self._log)
 
     def _refuse_unstarted(self, turn: Turn) -> Turn:
-        """In a cancelled run, fail the steps about to start instead of starting them.
-
-        Each gets a logged STEP_FAILED carrying CancellationError, so the workflow sees the
-        error where it awaits the step, and a replay sees the same.
-        """
         activation = self._activation
         assert activation is not None
-        while activation.cancelled and not turn.finished:
-            unstarted = [
-                c
-                for c in turn.launch
-                if c.kind == "step"
-                and c.retry_at is None
-                and not self._inflight.is_started(c.command_id)
-            ]
-            if not unstarted:
-                return turn
-            turn.launch = [c for c in turn.launch if c not in unstarted]
-            for command in unstarted:
-                error = CancellationError(self._run.cancel_reason)
-                event = entries.step_failed(command.command_id, error_record(error))
-                turn = _merge(turn, activation.deliver(command.command_id, event, error=error))
-        return turn
+        return arrivals.refuse_unstarted(
+            activation, turn, self._inflight.is_started, self._run.cancel_reason
+        )
 
     # --- storage ---------------------------------------------------------------------------------
 
@@ -354,12 +333,18 @@ class RunDriver:
         now = engine.clock.now()
         error = turn.error
         events = turn.events
+        new_runs = turn.new_runs
+        continued_to = None
         if turn.finished:
+            if turn.continued is not None:
+                successor = self._successor(turn.continued, now)
+                new_runs, continued_to = [*new_runs, successor], successor.run_id
             status, ended = entries.workflow_ended(
                 cancelled=turn.cancelled,
                 error=error,
                 result=turn.result,
                 reason=self._run.cancel_reason,
+                continued_to=continued_to,
             )
             events = [*events, ended]
         else:
@@ -367,30 +352,39 @@ class RunDriver:
                 c.kind == "step" and c.retry_at is None for c in turn.launch
             )
             status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
+        wake_at: float | None
         if release:
-            wake_at = self._inflight.earliest_timer() or now
+            # No timer: only an outside writer (a hook's payload, a child's end) wakes it.
+            wake_at = self._inflight.earliest_timer()
         else:
             # Invariant (DESIGN §2.5): a leased run keeps a wake-up time no later than its lease's
             # expiry, so that it is recovered if we die. The one it has already does; leaving it
             # unchanged lets PostgreSQL update the row in place (HOT) instead of rewriting every
             # index entry of the run at each step.
             wake_at = now if self._run.wake_at is None else self._run.wake_at
-        result = await engine.storage.append(
-            AppendWrite(
-                run_id=self._run.run_id,
-                owner=engine.owner,
-                expected_seq=self._seq,
-                events=events,
-                now=now,
-                status=status,
-                wake_at=None if turn.finished else wake_at,
-                lease_expires_at=None if (release or turn.finished) else engine.lease_until(),
-                result=turn.result if status is RunStatus.COMPLETED else None,
-                error=error if status is RunStatus.FAILED else None,
-                progressed=progressed,
-                signals_seen=self._signals_seen,
-            )
+        write = AppendWrite(
+            run_id=self._run.run_id,
+            owner=engine.owner,
+            expected_seq=self._seq,
+            events=events,
+            now=now,
+            status=status,
+            wake_at=None if turn.finished else wake_at,
+            lease_expires_at=None if (release or turn.finished) else engine.lease_until(),
+            result=turn.result if status is RunStatus.COMPLETED else None,
+            error=error if status is RunStatus.FAILED else None,
+            progressed=progressed,
+            signals_seen=self._signals_seen,
+            hooks=turn.hooks,
+            new_runs=new_runs,
         )
+        try:
+            result = await engine.storage.append(write)
+        finally:
+            if turn.hooks:
+                hook_tokens.pending_rows.difference_update(h.token_hash for h in turn.hooks)
+        if new_runs:
+            engine.on_new_runs([r.run_id for r in new_runs])
         self._seq = result.last_seq
         self._status = status
         self._holds_lease = not (release or turn.finished)
@@ -413,13 +407,33 @@ class RunDriver:
                     lease_owner=None,
                     lease_expires_at=None,
                     last_seq=result.last_seq,
+                    continued_to=continued_to,
                 )
             )
         elif result.signal_seq > self._signals_seen:
             self.poke()  # an outside writer touched the run; _check_signals reads what
 
+    def _successor(self, encoded_call: Any, now: float) -> NewRun:
+        """The run a ``continue_as_new`` starts: same workflow and parent, fresh history."""
+        run = self._run
+        return new_run(
+            self._workflow,
+            encoded_call,
+            now=now,
+            parent_run_id=run.parent_run_id,
+            parent_close_policy=run.parent_close_policy,
+            continued_from=run.run_id,
+        )
+
     async def _finish_failed(self, record: dict[str, Any]) -> None:
         await self._commit(Turn(finished=True, error=record), progressed=False)
+
+    async def _time_out(self) -> None:
+        """Fail the run that passed its deadline; running steps are abandoned."""
+        limit = self._workflow.max_duration or 0.0
+        error = WorkflowTimeoutError(self._run.run_id, limit)
+        self._log.error("%s", error)
+        await self._finish_failed(error_record(error))
 
     async def _hand_back(self) -> None:
         """On shutdown: give the lease back so another worker takes the run at once."""
@@ -437,13 +451,4 @@ class RunDriver:
 
 def _merge(first: Turn, second: Turn) -> Turn:
     """``first`` followed by ``second``; the run's end, if either reached it, is kept."""
-    first.events.extend(second.events)
-    first.launch.extend(second.launch)
-    if second.finished:
-        first.finished, first.result, first.error, first.cancelled = (
-            True,
-            second.result,
-            second.error,
-            second.cancelled,
-        )
-    return first
+    return first.merge(second)

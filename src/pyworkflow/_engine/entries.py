@@ -13,6 +13,11 @@ from pyworkflow.storage.protocol import NewEvent
 
 __all__ = [
     "cancellation_requested",
+    "child_ended",
+    "child_started",
+    "hook_created",
+    "hook_expired",
+    "hook_received",
     "patch_marker",
     "side_effect_recorded",
     "sleep_completed",
@@ -79,10 +84,79 @@ def cancellation_requested(reason: str | None) -> NewEvent:
     return _event(EventType.CANCELLATION_REQUESTED, reason=reason)
 
 
+def hook_created(
+    hook_id: str, name: str, nonce: str, expires_at: float | None, payload_type: str | None
+) -> NewEvent:
+    """A hook now waits; ``nonce`` re-derives its token on replay (never the token itself)."""
+    return _event(
+        EventType.HOOK_CREATED,
+        hook_id=hook_id,
+        name=name,
+        nonce=nonce,
+        expires_at=expires_at,
+        payload_type=payload_type,
+    )
+
+
+def hook_received(hook_id: str, payload: Any) -> NewEvent:
+    """A hook's encoded payload, delivered by ``resume_hook``."""
+    return _event(EventType.HOOK_RECEIVED, hook_id=hook_id, payload=payload)
+
+
+def hook_expired(hook_id: str) -> NewEvent:
+    """A hook's timeout passed before a payload arrived."""
+    return _event(EventType.HOOK_EXPIRED, hook_id=hook_id)
+
+
+def child_started(
+    child_id: str, workflow: str, child_run_id: str, *, wait: bool, policy: str
+) -> NewEvent:
+    """A child run was created (in the same transaction as this event)."""
+    return _event(
+        EventType.CHILD_WORKFLOW_STARTED,
+        child_id=child_id,
+        name=workflow,
+        child_run_id=child_run_id,
+        wait=wait,
+        parent_close_policy=policy,
+    )
+
+
+def child_ended(
+    child_id: str, child_run_id: str, status: RunStatus, *, result: Any, error: Any, reason: Any
+) -> NewEvent:
+    """A child run (the last of its continue-as-new chain) ended."""
+    if status is RunStatus.COMPLETED:
+        return _event(
+            EventType.CHILD_WORKFLOW_COMPLETED,
+            child_id=child_id,
+            child_run_id=child_run_id,
+            result=result,
+        )
+    if status is RunStatus.FAILED:
+        failed = EventType.CHILD_WORKFLOW_FAILED
+        return _event(failed, child_id=child_id, child_run_id=child_run_id, error=error)
+    return _event(
+        EventType.CHILD_WORKFLOW_CANCELLED,
+        child_id=child_id,
+        child_run_id=child_run_id,
+        reason=reason,
+    )
+
+
 def workflow_ended(
-    *, cancelled: bool, error: dict[str, Any] | None, result: Any, reason: str | None
+    *,
+    cancelled: bool,
+    error: dict[str, Any] | None,
+    result: Any,
+    reason: str | None,
+    continued_to: str | None = None,
 ) -> tuple[RunStatus, NewEvent]:
     """The run's terminal status and the event that records it."""
+    if continued_to is not None:
+        return RunStatus.CONTINUED_AS_NEW, _event(
+            EventType.WORKFLOW_CONTINUED_AS_NEW, new_run_id=continued_to
+        )
     if cancelled:
         return RunStatus.CANCELLED, _event(EventType.WORKFLOW_CANCELLED, reason=reason)
     if error is not None:

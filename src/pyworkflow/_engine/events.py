@@ -14,6 +14,7 @@ __all__ = [
     "PATCH_KIND",
     "TERMINAL_STATUSES",
     "EventType",
+    "HookStatus",
     "RunStatus",
 ]
 
@@ -67,6 +68,14 @@ COMMAND_EVENTS = frozenset(
         EventType.CHILD_WORKFLOW_STARTED,
     }
 )
+
+
+class HookStatus(enum.StrEnum):
+    """Where a hook stands: ``waiting`` for a payload, ``received`` one, or ``expired``."""
+
+    WAITING = "waiting"
+    RECEIVED = "received"
+    EXPIRED = "expired"
 
 
 class RunStatus(enum.StrEnum):

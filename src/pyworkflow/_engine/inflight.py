@@ -17,12 +17,14 @@ from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_atte
 from pyworkflow._engine.context import StepContext, current_activation, current_step
 
 if TYPE_CHECKING:
-    from pyworkflow._engine.activation import Command
     from pyworkflow._engine.clock import Clock
+    from pyworkflow._engine.commands import Command
     from pyworkflow.serialization import Codec
     from pyworkflow.step import StepDefinition
 
 __all__ = ["Arrival", "InFlight"]
+
+_DEADLINE = "\x00deadline"  # the timers key of the run's deadline (no command id looks so)
 
 
 @dataclass(slots=True)
@@ -30,7 +32,9 @@ class Arrival:
     """An outcome in the inbox.
 
     ``kind``: ``"attempt"`` (a step attempt ended, see ``result``), ``"timer"`` (a sleep came
-    due), ``"retry_due"`` (a step's retry delay passed) or ``"wake"`` (look at the run's row).
+    due), ``"retry_due"`` (a step's retry delay passed), ``"hook_timeout"`` (a hook's timeout
+    passed), ``"deadline"`` (the run's ``max_duration`` passed) or ``"wake"`` (look at the
+    run's row).
     """
 
     command: Command | None
@@ -67,10 +71,26 @@ class InFlight:
             if command.kind == "sleep":
                 assert command.wake_at is not None
                 self._start_timer(command, command.wake_at, "timer")
+            elif command.kind == "hook":
+                if command.wake_at is not None:
+                    self._start_timer(command, command.wake_at, "hook_timeout")
+            elif command.kind == "child":
+                pass  # its end arrives as an outside signal
             elif command.retry_at is not None:
                 self._start_timer(command, command.retry_at, "retry_due")
             else:
                 self._start_attempt(command, alone=len(commands) == 1)
+
+    def set_deadline(self, deadline: float) -> None:
+        """Arrive as ``"deadline"`` when the run's ``max_duration`` has passed."""
+        self._timers[_DEADLINE] = deadline
+        clock, inbox = self._clock, self._inbox
+
+        async def fire() -> None:
+            await clock.sleep_until(deadline)
+            inbox.put_nowait(Arrival(None, "deadline"))
+
+        self._spawn(_DEADLINE, fire())
 
     def is_started(self, command_id: str) -> bool:
         """True if the command's step or timer is under way."""

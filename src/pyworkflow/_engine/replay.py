@@ -24,16 +24,41 @@ from typing import Any
 from pyworkflow._engine.events import PATCH_KIND, EventType
 from pyworkflow.storage.protocol import EventRecord, NewEvent
 
-__all__ = ["History", "StepProgress", "command_signature", "describe_command", "read_history"]
+__all__ = [
+    "History",
+    "StepProgress",
+    "command_signature",
+    "describe_command",
+    "outcome_command_id",
+    "read_history",
+]
 
 _OUTCOMES = frozenset(
     {
         EventType.STEP_COMPLETED,
         EventType.STEP_FAILED,
         EventType.SLEEP_COMPLETED,
+        EventType.HOOK_RECEIVED,
+        EventType.HOOK_EXPIRED,
+        EventType.CHILD_WORKFLOW_COMPLETED,
+        EventType.CHILD_WORKFLOW_FAILED,
+        EventType.CHILD_WORKFLOW_CANCELLED,
         EventType.CANCELLATION_REQUESTED,
     }
 )
+_COMMANDS = frozenset(
+    {
+        EventType.SLEEP_STARTED,
+        EventType.SIDE_EFFECT_RECORDED,
+        EventType.HOOK_CREATED,
+        EventType.CHILD_WORKFLOW_STARTED,
+    }
+)
+_COMMAND_KINDS = {
+    EventType.STEP_STARTED: "step",
+    EventType.HOOK_CREATED: "hook",
+    EventType.CHILD_WORKFLOW_STARTED: "child",
+}
 _ENDS = frozenset(
     {
         EventType.WORKFLOW_COMPLETED,
@@ -67,8 +92,10 @@ class History:
 
 def describe_command(kind: str, name: str) -> str:
     """How a command reads in a NonDeterminismError: ``step 'charge'``, ``sleep``, ``now()``."""
-    if kind == "step":
-        return f"step {name!r}"
+    if kind in ("step", "hook"):
+        return f"{kind} {name!r}"
+    if kind == "child":
+        return f"child workflow {name!r}"
     if kind == "sleep":
         return kind
     if kind == PATCH_KIND:
@@ -82,8 +109,9 @@ def command_signature(event: EventRecord | NewEvent) -> tuple[str, str]:
     A patch marker's name is its change id, so ``patched("a")`` and ``patched("b")`` differ.
     """
     payload = event.payload
-    if event.type is EventType.STEP_STARTED:
-        return "step", payload["name"]
+    kind = _COMMAND_KINDS.get(event.type)
+    if kind is not None:
+        return kind, payload["name"]
     if event.type is EventType.SLEEP_STARTED:
         return "sleep", "sleep"
     if event.type is EventType.SIDE_EFFECT_RECORDED:
@@ -91,6 +119,15 @@ def command_signature(event: EventRecord | NewEvent) -> tuple[str, str]:
             return PATCH_KIND, payload["change_id"]
         return "side_effect", payload["kind"]
     return event.type.value, str(payload.get("name", ""))
+
+
+def outcome_command_id(event: EventRecord | NewEvent) -> str:
+    """The id of the command an outcome event resolves (``name#n``, ``sleep#n``, ...)."""
+    payload = event.payload
+    for key in ("step_id", "sleep_id", "hook_id", "child_id"):
+        if key in payload:
+            return str(payload[key])
+    return ""
 
 
 def _reopened_failures(events: Sequence[EventRecord]) -> set[int]:
@@ -137,7 +174,7 @@ def read_history(events: Sequence[EventRecord]) -> History:
             if kind is EventType.CANCELLATION_REQUESTED:
                 history.cancel_requested = True
             history.outcomes.append(event)
-        elif kind is EventType.SLEEP_STARTED or kind is EventType.SIDE_EFFECT_RECORDED:
+        elif kind in _COMMANDS:
             history.commands.append(event)
         elif kind in _ENDS:
             history.ended = True

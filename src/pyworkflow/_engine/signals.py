@@ -6,7 +6,7 @@ or a sleep cannot swallow them. Users never construct them.
 
 from __future__ import annotations
 
-__all__ = ["EvictedSignal"]
+__all__ = ["ContinueAsNewSignal", "EvictedSignal"]
 
 
 class EvictedSignal(BaseException):
@@ -16,3 +16,15 @@ class EvictedSignal(BaseException):
     ``finally:`` block that then calls a primitive gets this signal instead of issuing a command
     nobody will record.
     """
+
+
+class ContinueAsNewSignal(BaseException):
+    """Raised by ``continue_as_new`` to end the workflow code; carries the new run's call.
+
+    Attributes:
+        encoded: the encoded ``{"args": [...], "kwargs": {...}}`` of the new run.
+    """
+
+    def __init__(self, encoded: object) -> None:
+        super().__init__("continue as new")
+        self.encoded = encoded

@@ -9,6 +9,7 @@ Example:
         $ pyworkflow worker run --module myapp.workflows --storage sqlite:///app.db
         $ pyworkflow workflows run onboarding -m myapp.workflows --arg user_id=u-42
         $ pyworkflow runs list --status failed --since 1d --json
+        $ pyworkflow hooks resume hk_3Jx... --payload '{"approved": true}'
         $ pyworkflow --log-format json worker run --concurrency 50
         $ pyworkflow db upgrade --storage sqlite:///app.db
 """
@@ -19,6 +20,7 @@ import click
 
 from pyworkflow import __version__
 from pyworkflow.cli.db import db
+from pyworkflow.cli.hooks import hooks
 from pyworkflow.cli.logs import LOG_FORMATS, setup_logging
 from pyworkflow.cli.replay import replay
 from pyworkflow.cli.runs import runs
@@ -53,6 +55,7 @@ def main(log_format: str, log_level: str) -> None:
 
 main.add_command(workflows)
 main.add_command(runs)
+main.add_command(hooks)
 main.add_command(worker)
 main.add_command(db)
 main.add_command(replay)

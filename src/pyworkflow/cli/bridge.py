@@ -24,11 +24,11 @@ USER_ERROR = 2
 """Exit code of a user's mistake (the same as click's usage errors)."""
 
 
-def fail(message: str) -> NoReturn:
-    """Print ``pyworkflow: error: message`` as one line on stderr and exit with code 2."""
+def fail(message: str, code: int = USER_ERROR) -> NoReturn:
+    """Print ``pyworkflow: error: message`` as one line on stderr and exit with ``code``."""
     one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
     click.echo(f"pyworkflow: error: {one_line}", err=True)
-    raise SystemExit(USER_ERROR)
+    raise SystemExit(code)
 
 
 def run_command(coro: Coroutine[Any, Any, T]) -> T:

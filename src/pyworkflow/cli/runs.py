@@ -4,13 +4,15 @@ Every command works on the storage of ``--storage`` (``PYWORKFLOW_STORAGE``) and
 run: ``runs cancel`` records a cancel request and ``runs resume`` reopens a failed run, and the
 workers do the rest. ``runs prune`` deletes runs that ended long ago, with their events. Only
 ``runs resume`` needs ``--module``: like ``pyworkflow.resume`` it checks that the run's workflow
-exists. ``--json`` output keys are in ``cli/shapes.py``.
+exists. ``runs children`` and ``runs chain`` (a run's child runs, its continue-as-new chain)
+live in ``cli/families.py``. ``--json`` output keys are in ``cli/shapes.py``.
 
 Example:
     .. code-block:: console
 
         $ pyworkflow runs list --status failed --since 1d
         $ pyworkflow runs show run_4b1e...
+        $ pyworkflow runs children run_4b1e...
         $ pyworkflow runs cancel run_4b1e... --reason "customer left"
         $ pyworkflow runs prune --older-than 30d --dry-run
 """
@@ -24,23 +26,27 @@ from typing import Any
 import click
 
 from pyworkflow import retention
-from pyworkflow._engine.events import TERMINAL_STATUSES, RunStatus
+from pyworkflow._engine.events import TERMINAL_STATUSES, HookStatus, RunStatus
 from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.families import chain, children
 from pyworkflow.cli.inputs import parse_moment
 from pyworkflow.cli.options import json_option, modules_option, storage_option
-from pyworkflow.cli.session import session
-from pyworkflow.cli.shapes import decode, emit, event_shape, iso, run_shape
+from pyworkflow.cli.session import require_run, session
+from pyworkflow.cli.shapes import decode, emit, event_shape, hook_shape, iso, run_shape
 from pyworkflow.cli.timeline import step_attempts, timeline
 from pyworkflow.client import cancel_workflow, resume
 from pyworkflow.config import Runtime
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import InvalidDurationError
+from pyworkflow.hooks import list_hooks
 from pyworkflow.storage.protocol import RunCursor, RunRecord
 
 __all__ = ["runs"]
 
 # Rows read per query while skipping runs newer than --until (filtered here, see _page).
 _SCAN_BATCH = 500
+# Children ``runs show`` lists; ``runs children`` pages through all of them.
+_CHILDREN_SHOWN = 20
 
 _run_id_argument = click.argument("run_id", metavar="RUN_ID")
 
@@ -50,15 +56,8 @@ def runs() -> None:
     """List workflow runs, inspect one, cancel or resume it."""
 
 
-async def _get(runtime: Runtime, run_id: str, what: str = "") -> RunRecord:
-    record = await runtime.storage.get_run(run_id)
-    if record is None:
-        given = f" ({what})" if what else ""
-        fail(
-            f"no workflow run with id {run_id!r}{given} in {runtime.storage.url}; check the id "
-            "and --storage (`pyworkflow runs list` shows the runs there)"
-        )
-    return record
+runs.add_command(children)
+runs.add_command(chain)
 
 
 @runs.command("list")
@@ -121,7 +120,7 @@ async def _list(
     async with session(storage) as runtime:
         cursor = None
         if before is not None:
-            last = await _get(runtime, before, "given as --before")
+            last = await require_run(runtime, before, "given as --before")
             cursor = RunCursor(last.created_at, last.run_id)
         wanted = [RunStatus(s) for s in statuses] or None
         page, more = await _page(runtime, wanted, workflow, since, until, limit, cursor)
@@ -174,19 +173,23 @@ async def _page(
 @storage_option
 @json_option
 def show(run_id: str, storage: str | None, as_json: bool) -> None:
-    """Show a run: status, arguments, result or error, its timeline and step attempts."""
+    """Show a run: status, arguments, result or error, timeline, steps, children, hooks."""
     run_command(_show(run_id, storage, as_json))
 
 
 async def _show(run_id: str, storage: str | None, as_json: bool) -> None:
     async with session(storage) as runtime:
-        record = await _get(runtime, run_id)
+        record = await require_run(runtime, run_id)
         events = await runtime.storage.load_events(run_id)
+        children = await runtime.storage.list_runs(parent_run_id=run_id, limit=_CHILDREN_SHOWN + 1)
+        waiting = await list_hooks(run_id=run_id, status=HookStatus.WAITING)
         codec = runtime.codec
         arguments = decode(codec, record.args)
         result = decode(codec, record.result) if record.status is RunStatus.COMPLETED else None
         entries = timeline(events, codec)
         attempts = step_attempts(events)
+    more_children = len(children) > _CHILDREN_SHOWN
+    children = children[:_CHILDREN_SHOWN]
     if as_json:
         document: dict[str, Any] = run_shape(record)
         document.update(
@@ -195,12 +198,17 @@ async def _show(run_id: str, storage: str | None, as_json: bool) -> None:
             error=record.error,
             timeline=[e.shape() for e in entries],
             steps=[a.shape() for a in attempts],
+            children=[run_shape(c) for c in children],
+            more_children=more_children,
+            waiting_hooks=[hook_shape(h) for h in waiting],
         )
         emit(document)
     else:
         from pyworkflow.cli import tables
 
-        tables.print_run(tables.console(), record, arguments, result, entries, attempts)
+        out = tables.console()
+        tables.print_run(out, record, arguments, result, entries, attempts)
+        tables.print_run_family(out, record, children, more_children, waiting)
 
 
 @runs.command("history")
@@ -214,7 +222,7 @@ def history(run_id: str, storage: str | None, as_json: bool) -> None:
 
 async def _history(run_id: str, storage: str | None, as_json: bool) -> None:
     async with session(storage) as runtime:
-        await _get(runtime, run_id)
+        await require_run(runtime, run_id)
         events = await runtime.storage.load_events(run_id)
     if as_json:
         emit({"run_id": run_id, "events": [event_shape(e) for e in events]})
@@ -236,9 +244,9 @@ def cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) 
 
 async def _cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) -> None:
     async with session(storage) as runtime:
-        await _get(runtime, run_id)
+        await require_run(runtime, run_id)
         requested = await cancel_workflow(run_id, reason=reason)
-        record = await _get(runtime, run_id)
+        record = await require_run(runtime, run_id)
     status = record.status.value
     if as_json:
         emit({"run_id": run_id, "cancel_requested": requested, "status": status})
@@ -265,7 +273,7 @@ async def _resume(
     run_id: str, modules: tuple[str, ...], storage: str | None, as_json: bool
 ) -> None:
     async with session(storage, modules) as runtime:
-        before = await _get(runtime, run_id)
+        before = await require_run(runtime, run_id)
         await resume(run_id)
     resumed = before.status is RunStatus.FAILED
     status = RunStatus.PENDING.value if resumed else before.status.value

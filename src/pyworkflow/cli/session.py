@@ -28,8 +28,9 @@ from pyworkflow.config import (
 )
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.storage import SQLiteStorage, Storage, storage_from_url
+from pyworkflow.storage.protocol import RunRecord
 
-__all__ = ["import_workflows", "session"]
+__all__ = ["import_workflows", "require_run", "session"]
 
 
 def _modules(given: Sequence[str]) -> list[str]:
@@ -110,3 +111,22 @@ async def session(
         yield runtime
     finally:
         await shutdown()
+
+
+async def require_run(runtime: Runtime, run_id: str, what: str = "") -> RunRecord:
+    """The stored run ``run_id``, or exit 2 with a line saying where to look.
+
+    Args:
+        runtime: the session's runtime.
+        run_id: the id the user typed.
+        what: how the user gave it, when not as the command's RUN_ID (e.g. ``"given as
+            --before"``).
+    """
+    record = await runtime.storage.get_run(run_id)
+    if record is None:
+        given = f" ({what})" if what else ""
+        fail(
+            f"no workflow run with id {run_id!r}{given} in {runtime.storage.url}; check the id "
+            "and --storage (`pyworkflow runs list` shows the runs there)"
+        )
+    return record

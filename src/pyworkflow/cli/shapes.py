@@ -11,10 +11,14 @@ A **run** (``runs list``, ``runs show``, ``workflows run``):
     ``run_id``, ``workflow``, ``status`` (pending, running, suspended, completed, failed,
     cancelled, continued_as_new), ``created_at``, ``updated_at``, ``completed_at``,
     ``wake_at`` (when a suspended run wakes on a timer), ``idempotency_key``,
-    ``parent_run_id``, ``recovery_count``, ``cancel_requested``.
+    ``parent_run_id``, ``recovery_count``, ``cancel_requested``, ``parent_close_policy``
+    (a child's: ``cancel`` or ``abandon``), ``continued_from`` and ``continued_to`` (the runs
+    before and after it in a continue-as-new chain).
     ``runs show`` and ``workflows run`` add ``args`` (``{"args": [...], "kwargs": {...}}``),
     ``result``, ``error`` (``{"type", "message", "traceback"}`` or null); ``runs show`` also
-    ``timeline`` (entries below) and ``steps`` (attempts below).
+    ``timeline`` (entries below), ``steps`` (attempts below), ``children`` (the newest 20 child
+    runs), ``more_children`` (true when it has more: ``runs children`` lists them all) and
+    ``waiting_hooks`` (hooks below).
 
 ``runs list``: ``{"runs": [run, ...], "next_before": RUN_ID or null}``; pass ``next_before`` as
 ``--before`` for the next (older) page; null means this page is the last.
@@ -37,6 +41,15 @@ A **workflow** (``workflows list``: ``{"workflows": [...]}``, ``workflows info``
 ``max_duration``, ``steps`` (the steps its own code calls by name: ``name``,
 ``max_retries``, ``retry_delay``, ``timeout``, ``force_local``), ``doc``.
 
+``runs children``: ``{"run_id", "children": [run, ...], "next_before"}``, newest first,
+paged as ``runs list``. ``runs chain``: ``{"run_id", "chain": [run, ...]}``, first run to last,
+each run with ``args`` and ``given`` (true for the run named on the command line).
+
+A **hook** (``hooks list``: ``{"hooks": [...]}``, ``hooks resume``): ``run_id``, ``hook_id``
+(``hook:name#n``), ``name``, ``status`` (``waiting``, ``received``, ``expired``),
+``payload_type`` (``"module:QualName"`` of a typed hook, else null), ``created_at``,
+``expires_at``, ``received_at``. Never a token: only its hash is stored.
+
 ``workflows run``: JSON Lines, ``{"event": event}`` per event as it is logged, then
 ``{"run": run}``; with ``--no-wait``, ``{"run_id": RUN_ID}``. ``runs cancel``:
 ``{"run_id", "cancel_requested", "status"}``; ``runs resume``: ``{"run_id", "resumed",
@@ -58,6 +71,7 @@ from uuid import UUID
 import click
 
 from pyworkflow.exceptions import SerializationError
+from pyworkflow.hooks import HookInfo
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import EventRecord, RunRecord
 
@@ -66,6 +80,7 @@ __all__ = [
     "decode",
     "emit",
     "event_shape",
+    "hook_shape",
     "iso",
     "jsonable",
     "run_shape",
@@ -136,6 +151,23 @@ def run_shape(record: RunRecord) -> dict[str, Any]:
         "parent_run_id": record.parent_run_id,
         "recovery_count": record.recovery_count,
         "cancel_requested": record.cancel_requested,
+        "parent_close_policy": record.parent_close_policy,
+        "continued_from": record.continued_from,
+        "continued_to": record.continued_to,
+    }
+
+
+def hook_shape(info: HookInfo) -> dict[str, Any]:
+    """The keys of a hook in JSON output: never its token."""
+    return {
+        "run_id": info.run_id,
+        "hook_id": info.hook_id,
+        "name": info.name,
+        "status": info.status.value,
+        "payload_type": info.payload_type,
+        "created_at": info.created_at.isoformat(),
+        "expires_at": None if info.expires_at is None else info.expires_at.isoformat(),
+        "received_at": None if info.received_at is None else info.received_at.isoformat(),
     }
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from rich import box
@@ -26,12 +28,17 @@ from pyworkflow.cli.timeline import (
     format_time,
     short,
 )
+from pyworkflow.hooks import HookInfo
 from pyworkflow.storage.protocol import EventRecord, RunRecord
 
 __all__ = [
     "console",
+    "print_chain",
+    "print_children",
     "print_history",
+    "print_hooks",
     "print_run",
+    "print_run_family",
     "print_runs",
     "print_workflow",
     "print_workflows",
@@ -47,7 +54,12 @@ _STATUS_STYLES = {
     "cancelled": "yellow",
     "continued_as_new": "blue",
 }
+_HOOK_STYLES = {"waiting": "magenta", "received": "green", "expired": "yellow"}
 _OUTCOME_STYLES = {"completed": "green", "failed": "bold red", "retried": "yellow"}
+_POLICIES = {
+    "cancel": "cancel (cancelled if the parent ends first)",
+    "abandon": "abandon (runs on if the parent ends first)",
+}
 
 
 def console() -> Console:
@@ -64,7 +76,7 @@ def status_text(status: str) -> Text:
 def _table(*columns: str) -> Table:
     table = Table(box=box.SIMPLE_HEAD, pad_edge=False, show_edge=False)
     for column in columns:
-        table.add_column(column, no_wrap=column in ("RUN ID", "STEP"))
+        table.add_column(column, no_wrap=column in ("RUN ID", "STEP", "HOOK ID"))
     return table
 
 
@@ -123,6 +135,14 @@ def print_run(
         facts.add_row("idempotency key", record.idempotency_key)
     if record.parent_run_id:
         facts.add_row("parent run", record.parent_run_id)
+    if record.parent_close_policy:
+        facts.add_row(
+            "parent close", _POLICIES.get(record.parent_close_policy, record.parent_close_policy)
+        )
+    if record.continued_from:
+        facts.add_row("continued from", record.continued_from)
+    if record.continued_to:
+        facts.add_row("continued to", record.continued_to)
     if record.recovery_count:
         facts.add_row("recoveries", str(record.recovery_count))
     if record.cancel_requested and not record.status.is_terminal:
@@ -165,6 +185,111 @@ def print_run(
             )
         out.print(Text("Step attempts", style="bold"))
         out.print(steps)
+
+
+def _when(moment: datetime | None) -> str:
+    return format_time(None if moment is None else moment.timestamp())
+
+
+def _hooks_table(hooks: Sequence[HookInfo], *, with_run: bool) -> Table:
+    columns = ["HOOK ID", "NAME", "STATUS", "PAYLOAD TYPE", "CREATED (UTC)", "EXPIRES (UTC)"]
+    table = _table(*(["RUN ID"] if with_run else []), *columns, "RECEIVED (UTC)")
+    now = time.time()
+    for h in hooks:
+        expires = _when(h.expires_at)
+        if h.status.value == "waiting" and h.expires_at and h.expires_at.timestamp() <= now:
+            # Past its timeout, but the run's worker has not marked it expired yet.
+            expires += " (passed)"
+        table.add_row(
+            *([h.run_id] if with_run else []),
+            h.hook_id,
+            h.name,
+            Text(h.status.value, style=_HOOK_STYLES.get(h.status.value, "")),
+            h.payload_type or "-",
+            _when(h.created_at),
+            expires,
+            _when(h.received_at),
+        )
+    return table
+
+
+def print_hooks(out: Console, hooks: Sequence[HookInfo]) -> None:
+    """``hooks list``: one row per hook, newest first; tokens are not stored, so never shown."""
+    if not hooks:
+        out.print("no hooks match")
+        return
+    out.print(_hooks_table(hooks, with_run=True))
+
+
+def _children_table(records: Sequence[RunRecord]) -> Table:
+    table = _table("RUN ID", "WORKFLOW", "STATUS", "POLICY", "CREATED (UTC)", "ENDED (UTC)")
+    for r in records:
+        table.add_row(
+            r.run_id,
+            r.workflow_name,
+            status_text(r.status.value),
+            r.parent_close_policy or "-",
+            format_time(r.created_at),
+            format_time(r.completed_at),
+        )
+    return table
+
+
+def print_run_family(
+    out: Console,
+    record: RunRecord,
+    children: Sequence[RunRecord],
+    more_children: bool,
+    waiting_hooks: Sequence[HookInfo],
+) -> None:
+    """``runs show``, after the timeline: the run's children and the hooks it waits on."""
+    if children:
+        out.print(Text("Children (newest first)", style="bold"))
+        out.print(_children_table(children))
+        if more_children:
+            out.print(f"more children: pyworkflow runs children {record.run_id}")
+    if waiting_hooks:
+        out.print(Text("Waiting hooks", style="bold"))
+        out.print(_hooks_table(waiting_hooks, with_run=False))
+
+
+def print_children(
+    out: Console,
+    run_id: str,
+    records: Sequence[RunRecord],
+    next_before: str | None,
+    *,
+    paged: bool = False,
+) -> None:
+    """``runs children``: a run's child runs, newest first, then how to get the next page."""
+    if not records:
+        out.print(f"run {run_id} has {'no more' if paged else 'no'} child runs")
+        return
+    out.print(_children_table(records))
+    if next_before is not None:
+        out.print(f"more children: add --before {next_before}")
+
+
+def print_chain(
+    out: Console, records: Sequence[RunRecord], arguments: Sequence[Any], given: str
+) -> None:
+    """``runs chain``: the continue-as-new chain first to last, ``>`` marking ``given``."""
+    if records[0].continued_from:
+        out.print(f"(continued from run {records[0].continued_from}, which is no longer stored)")
+    table = _table("", "#", "RUN ID", "STATUS", "CREATED (UTC)", "TOOK", "ARGS")
+    for position, (r, args) in enumerate(zip(records, arguments, strict=True), start=1):
+        table.add_row(
+            ">" if r.run_id == given else "",
+            str(position),
+            r.run_id,
+            status_text(r.status.value),
+            format_time(r.created_at),
+            _took(r),
+            format_call(r.workflow_name, args),
+        )
+    out.print(table)
+    if records[-1].continued_to:
+        out.print(f"(continued to run {records[-1].continued_to}, which is no longer stored)")
 
 
 def print_history(out: Console, events: Sequence[EventRecord]) -> None:

@@ -2,7 +2,8 @@
 
 Everything here is derived from the log alone, so ``runs show`` describes runs whose workflow
 code this process does not have. Values in summaries are decoded with the given codec and cut
-short; ``runs history`` shows payloads whole.
+short; ``runs history`` shows payloads whole. A summary never shows a hook's nonce: without a
+configured secret key, the nonce and the run's ids are enough to derive the hook's token.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ __all__ = [
 ]
 
 _SHORT = 60
+# Payload keys a summary never prints: the format version, and a hook's token nonce.
+_UNSHOWN = frozenset({"v", "nonce"})
 _RUN_ENDED = frozenset(
     {
         EventType.WORKFLOW_COMPLETED,
@@ -89,15 +92,22 @@ def _error(record: Any) -> str:
     return f"{record.get('type', '?')}: {record.get('message', '')}"
 
 
-def summarize(event: EventRecord, codec: Codec) -> str:
-    """What one event says, in one line."""
+def _until(moment: Any, since: float) -> str:
+    """``in 2h00m, at 2024-05-01 12:00:00`` for a stored wake-up or expiry time."""
+    at = float(moment)
+    return f"in {format_duration(at - since)}, at {format_time(at)}"
+
+
+def _summaries(event: EventRecord, codec: Codec) -> dict[EventType, Callable[[], str]]:
     data = event.payload
-    kind = event.type
 
     def value(key: str) -> str:
         return short(decode(codec, data.get(key)))
 
-    summaries: dict[EventType, Callable[[], str]] = {
+    def child() -> str:
+        return f"{data['child_id']} ({data['child_run_id']})"
+
+    return {
         EventType.WORKFLOW_STARTED: lambda: (
             format_call(str(data.get("workflow", "?")), decode(codec, data.get("args")))
             + (f" key={data['idempotency_key']!r}" if data.get("idempotency_key") else "")
@@ -105,6 +115,7 @@ def summarize(event: EventRecord, codec: Codec) -> str:
         EventType.WORKFLOW_COMPLETED: lambda: f"-> {value('result')}",
         EventType.WORKFLOW_FAILED: lambda: _error(data.get("error")),
         EventType.WORKFLOW_CANCELLED: lambda: str(data.get("reason") or ""),
+        EventType.WORKFLOW_CONTINUED_AS_NEW: lambda: f"continued as {data['new_run_id']}",
         EventType.WORKFLOW_RESUMED: lambda: "resumed by hand: failed steps retry afresh",
         EventType.STEP_STARTED: lambda: f"{data.get('step_id')} attempt {data.get('attempt')}",
         EventType.STEP_COMPLETED: lambda: f"{data.get('step_id')} -> {value('result')}",
@@ -127,12 +138,44 @@ def summarize(event: EventRecord, codec: Codec) -> str:
             else f"{data.get('kind')}() = {value('value')}"
         ),
         EventType.CANCELLATION_REQUESTED: lambda: str(data.get("reason") or ""),
+        # Never the nonce: without a secret key, it and the run's ids give the token away.
+        EventType.HOOK_CREATED: lambda: (
+            f"{data['hook_id']} waits for a payload"
+            + (f" of type {data['payload_type']}" if data.get("payload_type") else "")
+            + (
+                f"; expires {_until(data['expires_at'], event.created_at)}"
+                if data.get("expires_at") is not None
+                else ""
+            )
+        ),
+        EventType.HOOK_RECEIVED: lambda: f"{data['hook_id']} received {value('payload')}",
+        EventType.HOOK_EXPIRED: lambda: f"{data['hook_id']} expired before a payload arrived",
+        EventType.CHILD_WORKFLOW_STARTED: lambda: (
+            f"{data['child_id']} started as {data['child_run_id']}, "
+            f"{'awaited' if data.get('wait', True) else 'not awaited'}, "
+            f"parent close policy {data.get('parent_close_policy')}"
+        ),
+        EventType.CHILD_WORKFLOW_COMPLETED: lambda: f"{child()} -> {value('result')}",
+        EventType.CHILD_WORKFLOW_FAILED: lambda: f"{child()} failed: {_error(data.get('error'))}",
+        EventType.CHILD_WORKFLOW_CANCELLED: lambda: (
+            f"{child()} cancelled" + (f": {data['reason']}" if data.get("reason") else "")
+        ),
     }
-    make = summaries.get(kind)
+
+
+def summarize(event: EventRecord, codec: Codec) -> str:
+    """What one event says, in one line.
+
+    An event this version cannot describe (a type added later, a payload of another shape)
+    reads as its fields, ``key=value``, rather than failing the command.
+    """
+    make = _summaries(event, codec).get(event.type)
     if make is not None:
-        return make()
-    # Events this version does not describe yet (hooks, children): their fields as they are.
-    return ", ".join(f"{k}={short(v)}" for k, v in data.items() if k != "v")
+        try:
+            return make()
+        except (KeyError, TypeError, ValueError):
+            pass
+    return ", ".join(f"{k}={short(v)}" for k, v in event.payload.items() if k not in _UNSHOWN)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,14 +18,16 @@ import math
 import os
 import socket
 import uuid
-from collections import OrderedDict
 from datetime import UTC, datetime
 
 from pyworkflow import registry, retention
 from pyworkflow._engine.clock import Clock, SystemClock
-from pyworkflow._engine.driver import Engine, EngineSettings, RunDriver
+from pyworkflow._engine.context import current_activation, current_step
+from pyworkflow._engine.driver import RunDriver
+from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.exceptions import PyWorkflowError
+from pyworkflow.executors._endings import Endings
 from pyworkflow.logging import run_logger
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import ChangeNotifier, EventRecord, NewRun, RunRecord, Storage
@@ -33,9 +35,6 @@ from pyworkflow.storage.protocol import ChangeNotifier, EventRecord, NewRun, Run
 __all__ = ["LocalExecutor"]
 
 _log = logging.getLogger("pyworkflow.executor")
-
-# How many ended runs wait_finished() remembers, for callers that ask just after the end.
-_RECENTLY_FINISHED = 10_000
 
 
 class LocalExecutor:
@@ -75,6 +74,7 @@ class LocalExecutor:
             owner=owner,
             settings=settings or EngineSettings(),
             on_finished=self._finished,
+            on_new_runs=lambda run_ids: self._wake.set(),
         )
         self.poll_interval = poll_interval
         self.max_concurrent_runs = max_concurrent_runs
@@ -82,8 +82,7 @@ class LocalExecutor:
         self.retention_interval = retention_interval
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._driver_objects: dict[str, RunDriver] = {}
-        self._finished_waiters: dict[str, list[asyncio.Future[None]]] = {}
-        self._recently_finished: OrderedDict[str, RunRecord] = OrderedDict()
+        self._endings = Endings()
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._unknown_logged: set[str] = set()
@@ -144,17 +143,22 @@ class LocalExecutor:
 
     def _adopt(self, run_id: str, driver: RunDriver) -> None:
         self._ensure_background()
-        self._recently_finished.pop(run_id, None)
+        self._endings.forget(run_id)
         self._driver_objects[run_id] = driver
-        task = asyncio.get_running_loop().create_task(driver.drive(), name=run_id)
+        # The caller's context minus any step it runs in (a step may start a child run): the
+        # driver's own steps and workflow code set their own.
+        context = contextvars.copy_context()
+        context.run(current_step.set, None)
+        context.run(current_activation.set, None)
+        task = asyncio.get_running_loop().create_task(driver.drive(), name=run_id, context=context)
         self._drivers[run_id] = task
-        task.add_done_callback(lambda _: self._driver_done(run_id))
+        task.add_done_callback(lambda done: self._driver_done(run_id, done))
 
     def wake(self, run_id: str | None = None) -> None:
         """Look at storage now rather than at the next poll (a run became due or changed)."""
         self._ensure_background()
         if run_id is not None:
-            self._recently_finished.pop(run_id, None)  # e.g. resumed: it has not ended now
+            self._endings.forget(run_id)  # e.g. resumed: it has not ended now
         driver = self._driver_objects.get(run_id) if run_id else None
         if driver is not None:
             driver.poke()
@@ -165,30 +169,18 @@ class LocalExecutor:
 
         Returns at once if the run ended here a moment ago; callers read storage afterwards.
         """
-        if run_id in self._recently_finished:
+        if run_id in self._endings:
             await asyncio.sleep(0)  # still a yield point for callers that loop on this
             return
         self._subscribe()  # so that a run ending in another process wakes this waiter
-        waiter = asyncio.get_running_loop().create_future()
-        self._finished_waiters.setdefault(run_id, []).append(waiter)
-        try:
-            async with asyncio.timeout(within):
-                await waiter
-        except TimeoutError:
-            pass
-        finally:
-            waiters = self._finished_waiters.get(run_id, [])
-            if waiter in waiters:
-                waiters.remove(waiter)
-            if not waiters:
-                self._finished_waiters.pop(run_id, None)
+        await self._endings.wait(run_id, within)
 
     def ended_here(self, run_id: str) -> RunRecord | None:
         """The row of a run that ended here a moment ago, as committed; None otherwise.
 
         Spares the caller of ``get_workflow_result`` a read of what this process just wrote.
         """
-        return self._recently_finished.get(run_id)
+        return self._endings.get(run_id)
 
     def has_capacity(self) -> bool:
         """True while this process drives fewer runs than ``max_concurrent_runs``."""
@@ -229,11 +221,20 @@ class LocalExecutor:
             self._subscribed = False
         for task in self._background:
             task.cancel()
+        held = list(self._drivers)
         drivers = list(self._drivers.values())
         for task in drivers:
             task.cancel()
         await asyncio.gather(*self._background, *drivers, return_exceptions=True)
         self._background.clear()
+        if held:
+            # A driver cancelled before its first step never reached its own hand-back: give
+            # back whatever this process still holds (release_runs skips runs it no longer
+            # owns), so the runs are taken over at once, not after their leases lapse.
+            try:
+                await storage.release_runs(owner=self.owner, run_ids=held, now=self.now())
+            except PyWorkflowError as exc:
+                _log.warning("could not hand runs back at shutdown (leases will lapse): %s", exc)
 
     # --- background loops ----------------------------------------------------------------------
 
@@ -377,9 +378,12 @@ class LocalExecutor:
 
     def _on_change(self, kind: str, run_id: str) -> None:
         if kind == "ended":
-            self._release_waiters(run_id)  # they read the run's end from storage
-        else:
-            self._wake.set()  # a run became due: claim it now, not at the next poll
+            self._endings.release(run_id)  # they read the run's end from storage
+            return
+        driver = self._driver_objects.get(run_id)
+        if driver is not None:
+            driver.poke()  # an outside writer touched a run driven here: a cancel, a hook ...
+        self._wake.set()  # a run became due: claim it now, not at the next poll
 
     # --- bookkeeping -----------------------------------------------------------------------------
 
@@ -392,11 +396,15 @@ class LocalExecutor:
                 extra={"workflow": name},
             )
 
-    def _driver_done(self, run_id: str) -> None:
-        task = self._drivers.pop(run_id, None)
+    def _driver_done(self, run_id: str, task: asyncio.Task[None]) -> None:
+        if self._drivers.get(run_id) is not task:
+            # The run was claimed again (e.g. a child's end woke it) before this callback ran:
+            # the newer driver owns the bookkeeping now.
+            return
+        del self._drivers[run_id]
         driver = self._driver_objects.pop(run_id, None)
-        self._release_waiters(run_id)  # suspended or lost: waiters look at storage again
-        if task is not None and not task.cancelled() and task.exception() is not None:
+        self._endings.release(run_id)  # suspended or lost: waiters look at storage again
+        if not task.cancelled() and task.exception() is not None:
             workflow = driver.workflow_name if driver is not None else None
             run_logger(run_id, workflow, name=_log.name).error(
                 "the run's driver crashed", exc_info=task.exception()
@@ -404,18 +412,12 @@ class LocalExecutor:
         # The claim loop looks again when this run may need it (it let go of a live run: a
         # timer to wake for, or a hand-back) or when a full executor has a slot again. A run
         # that simply ended needs nothing, and sparing the look saves two queries per run.
-        ended = run_id in self._recently_finished
+        ended = run_id in self._endings
         if not ended or len(self._drivers) + 1 >= self.max_concurrent_runs:
             self._wake.set()
 
     def _finished(self, record: RunRecord) -> None:
-        run_id = record.run_id
-        self._recently_finished[run_id] = record
-        if len(self._recently_finished) > _RECENTLY_FINISHED:
-            self._recently_finished.popitem(last=False)
-        self._release_waiters(run_id)
-
-    def _release_waiters(self, run_id: str) -> None:
-        for waiter in self._finished_waiters.pop(run_id, []):
-            if not waiter.done():
-                waiter.set_result(None)
+        self._endings.ended(record)
+        if record.parent_run_id is not None:
+            # Storage made the parent due with this end; look now, not at the next poll.
+            self.wake(record.parent_run_id)

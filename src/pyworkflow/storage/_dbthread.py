@@ -10,8 +10,9 @@ sync connection. An async method puts a :class:`Job` (a function of the connecti
 
 Group commit: the thread takes every queued READ and WRITE job (up to :data:`MAX_BATCH`) and hands
 them to the backend's ``run_batch`` at once, which runs them in one transaction and delivers each
-outcome (``sqlite.py``: ``BEGIN IMMEDIATE``, a SAVEPOINT per write, ``COMMIT``). An ALONE job runs
-by itself, outside any transaction of ours; a STOP job closes the connection and ends the thread.
+outcome (``_sqlite_batch.py``: ``BEGIN IMMEDIATE``, savepoints when needed, ``COMMIT``). An
+ALONE job runs by itself, outside any transaction of ours; a STOP job closes the connection and
+ends the thread.
 The backend also says what its driver errors become (``translate``); ours pass through.
 
 Only the SQLite backend needs this (asyncpg is async itself), so messages name SQLite storage.

@@ -7,6 +7,12 @@ connection), and whatever queued meanwhile goes out together as one ``APPEND_BAT
 A lone append (B1) leaves at once from its caller's task, as a statement of its own
 (``APPEND_ONE``, cheaper than a batch of one).
 
+Appends that end their runs reach other runs' rows too (children, parent: ``_pg_effects``): a
+batch holding one goes out as ``APPEND_BATCH_ENDING``, which does that as well (one ending per
+run, and B2's runs all end: endings need the shared commit as much as steps do); a batch of
+plain appends keeps the smaller ``APPEND_BATCH``. An append that creates hooks or runs goes
+alone, whatever the queue holds, as one ``append_with_effects`` statement.
+
 Each write still succeeds or fails on its own: a write the statement refused (stale seq or
 lease) gets its own error; a statement that fails as a whole (which a correct write never
 causes) is retried one write at a time, so only the faulty write fails. A batch holds at most
@@ -25,6 +31,7 @@ from typing import Any
 import asyncpg
 
 from pyworkflow.exceptions import PyWorkflowError, StorageError, StorageUnavailableError
+from pyworkflow.storage import _pg_effects
 from pyworkflow.storage import _pg_statements as one_trip
 from pyworkflow.storage._pg_query import PgQuery
 from pyworkflow.storage.protocol import AppendResult, AppendWrite
@@ -32,7 +39,9 @@ from pyworkflow.storage.rows import (
     append_params,
     append_refused,
     appended_event_values,
+    effect_params,
     ends_run,
+    plain_append,
     run_from_row,
 )
 from pyworkflow.storage.statements import APPEND_FIELDS, GET_RUN, RUN_STATE
@@ -41,6 +50,12 @@ __all__ = ["AppendGroup"]
 
 _APPEND_BATCH = PgQuery(one_trip.APPEND_BATCH)
 _APPEND_ONE = PgQuery(one_trip.APPEND_ONE)
+_APPEND_BATCH_ENDING = PgQuery(_pg_effects.APPEND_BATCH_ENDING)
+_APPEND_WITH_EFFECTS = {
+    (with_hooks, with_runs): PgQuery(_pg_effects.append_with_effects(with_hooks, with_runs))
+    for with_hooks in (False, True)
+    for with_runs in (False, True)
+}
 _GET_RUN = PgQuery(GET_RUN.stmt)
 _RUN_STATE = PgQuery(RUN_STATE)
 _MAX_BATCH = 200
@@ -69,6 +84,13 @@ class AppendGroup:
 
     async def submit(self, write: AppendWrite) -> AppendResult:
         """Append ``write`` in the next batch; its own result or error."""
+        if write.hooks or write.new_runs:
+            # A statement of its own (module docstring), not counted against the batches:
+            # such appends are few, and the pool bounds them.
+            (outcome,) = await self._send([write])
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
         if not self._queue and self._in_flight < self._max_batches:
             # Nobody waiting: send it alone from the caller's task, with no hand-off.
             self._in_flight += 1
@@ -145,11 +167,18 @@ class AppendGroup:
         params = [append_params(write) for write in writes]
         if len(writes) == 1:
             return [await self._execute_one(conn, writes[0], params[0], retried)]
-        batch: dict[str, Any] = {
-            f"b_{name}": [p[f"b_{name}"] for p in params] for name in APPEND_FIELDS
-        }
-        batch["b_notify"] = [ends_run(write) for write in writes]
+        ends = [ends_run(write) for write in writes]
+        ending = any(ends)
+        fields: dict[str, Any] = APPEND_FIELDS
+        if ending:
+            fields = _pg_effects.ENDING_FIELDS
+            for write, p, end in zip(writes, params, ends, strict=True):
+                p.update(effect_params(write), b_notify=end)
+        batch: dict[str, Any] = {f"b_{name}": [p[f"b_{name}"] for p in params] for name in fields}
+        batch["b_notify"] = ends
         batch["b_channel"] = self._channel
+        if ending:
+            batch["b_ending_ids"] = [w.run_id for w, end in zip(writes, ends, strict=True) if end]
         rows = [row for write in writes for row in appended_event_values(write)]
         for column, key in (
             ("run_id", "b_ev_run_ids"),
@@ -159,7 +188,8 @@ class AppendGroup:
             ("created_at", "b_ev_created"),
         ):
             batch[key] = [row[column] for row in rows]
-        accepted = {row["run_id"]: row for row in await _APPEND_BATCH.fetch(conn, batch)}
+        query = _APPEND_BATCH_ENDING if ending else _APPEND_BATCH
+        accepted = {row["run_id"]: row for row in await query.fetch(conn, batch)}
         outcomes: list[Outcome] = []
         for write, p in zip(writes, params, strict=True):
             done = accepted.get(write.run_id)
@@ -167,6 +197,8 @@ class AppendGroup:
                 outcomes.append(
                     AppendResult(p["b_last_seq"], done["signal_seq"], done["cancel_requested"])
                 )
+            elif ending:  # stale, or left out for a relative's end: alone says which
+                outcomes.append(await self._execute_one(conn, write, p, retried))
             else:
                 outcomes.append(await _refused(conn, write, p["b_last_seq"], retried))
         return outcomes
@@ -177,7 +209,12 @@ class AppendGroup:
         params.update(one_trip.event_arrays(appended_event_values(write)))
         params["b_notify"] = ends_run(write)
         params["b_channel"] = self._channel
-        row = await _APPEND_ONE.fetchrow(conn, params)
+        query = _APPEND_ONE
+        if not plain_append(write):
+            params.update(effect_params(write))
+            params.update(_pg_effects.effect_arrays(write))
+            query = _APPEND_WITH_EFFECTS[bool(write.hooks), bool(write.new_runs)]
+        row = await query.fetchrow(conn, params)
         if row is None:
             return await _refused(conn, write, params["b_last_seq"], retried)
         return AppendResult(params["b_last_seq"], row["signal_seq"], row["cancel_requested"])

@@ -184,6 +184,13 @@ class PgConnections:
             except _CONNECTION_LOST as exc:
                 if time.monotonic() + delay > deadline:
                     raise self.settings.unreachable(exc) from exc
+            except asyncpg.DeadlockDetectedError as exc:
+                # A parent and its child ending at once each lock their own row, then the
+                # other's (a cancel request, a signal); PostgreSQL breaks the cycle by rolling
+                # one statement back whole. Every statement here commits on its own, so the
+                # function may run again (as a retry: its caller checks what committed).
+                if time.monotonic() + delay > deadline:
+                    raise StorageError(f"PostgreSQL storage {self.url}: {exc}") from exc
             except Exception as exc:  # any other driver error: ours to translate, chained
                 raise StorageError(
                     f"PostgreSQL storage {self.url}: {type(exc).__name__}: {exc}"

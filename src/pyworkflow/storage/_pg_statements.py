@@ -41,6 +41,9 @@ __all__ = [
     "REOPEN_ONE_TRIP",
     "REQUEST_CANCEL_NOTIFYING",
     "event_arrays",
+    "log_batch_events",
+    "log_events_if",
+    "notify",
 ]
 
 NOTIFY_CHANNEL = "pyworkflow"
@@ -53,7 +56,8 @@ def _p(name: str, type_: Any) -> Any:
     return sa.bindparam(name, type_=type_)
 
 
-def _notify(kind: str, run_id: Any) -> Any:
+def notify(kind: str, run_id: Any) -> Any:
+    """``pg_notify`` of ``<kind> <run_id>`` on the channel ``b_channel``."""
     return sa.func.pg_notify(_p("b_channel", sa.Text), sa.literal(f"{kind} ", sa.Text) + run_id)
 
 
@@ -66,7 +70,7 @@ def event_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
     }
 
 
-def _log_events_if(guard: sa.CTE, run_id: Any) -> sa.CTE:
+def log_events_if(guard: sa.CTE, run_id: Any) -> sa.CTE:
     """Insert the events of arrays ``b_seqs``, ``b_types``, ``b_payloads`` if ``guard`` has a row.
 
     The guard is the write to the run's row: no row back means it refused, and so no events.
@@ -95,10 +99,10 @@ APPEND_ONE = sa.select(
     _advanced.c.signal_seq,
     _advanced.c.cancel_requested,
     # ``ended <run_id>`` when the run reached a terminal status (``b_notify``).
-    sa.select(_notify("ended", _p("b_run_id", sa.String)))
+    sa.select(notify("ended", _p("b_run_id", sa.String)))
     .where(_p("b_notify", sa.Boolean))
     .scalar_subquery(),
-).add_cte(_log_events_if(_advanced, _p("b_run_id", sa.String)))
+).add_cte(log_events_if(_advanced, _p("b_run_id", sa.String)))
 """``statements.APPEND`` and its events (``b_seqs``, ``b_types``, ``b_payloads``) in one statement.
 
 No row back: the seq or the lease was stale, and nothing was written. A lone append (B1) takes
@@ -119,37 +123,38 @@ _batch_advanced = (
     .returning(runs.c.run_id, runs.c.signal_seq, runs.c.cancel_requested, _writes.c.notify)
     .cte("advanced")
 )
-_batch_events = (
-    sa.func.unnest(
-        _p("b_ev_run_ids", postgresql.ARRAY(sa.String)),
-        _p("b_ev_seqs", postgresql.ARRAY(sa.Integer)),
-        _p("b_ev_types", postgresql.ARRAY(sa.String)),
-        _p("b_ev_payloads", postgresql.ARRAY(sa.Text)),
-        _p("b_ev_created", postgresql.ARRAY(sa.Float)),
+
+
+def log_batch_events(advanced: sa.CTE) -> sa.CTE:
+    """Insert the events given as arrays ``b_ev_*`` of the writes ``advanced`` accepted.
+
+    One element per event; ``advanced`` returns the ids of the runs whose writes went through.
+    """
+    given = (
+        sa.func.unnest(
+            _p("b_ev_run_ids", postgresql.ARRAY(sa.String)),
+            _p("b_ev_seqs", postgresql.ARRAY(sa.Integer)),
+            _p("b_ev_types", postgresql.ARRAY(sa.String)),
+            _p("b_ev_payloads", postgresql.ARRAY(sa.Text)),
+            _p("b_ev_created", postgresql.ARRAY(sa.Float)),
+        )
+        .table_valued("run_id", "seq", "type", "payload", "created_at")
+        .render_derived(name="e")
     )
-    .table_valued("run_id", "seq", "type", "payload", "created_at")
-    .render_derived(name="e")
-)
-_batch_logged = (
-    sa.insert(events)
-    .from_select(
-        ["run_id", "seq", "type", "payload", "created_at"],
-        sa.select(*_batch_events.c).where(
-            _batch_events.c.run_id.in_(sa.select(_batch_advanced.c.run_id))
-        ),
-    )
-    .cte("logged")
-)
+    accepted = sa.select(*given.c).where(given.c.run_id.in_(sa.select(advanced.c.run_id)))
+    columns = ["run_id", "seq", "type", "payload", "created_at"]
+    return sa.insert(events).from_select(columns, accepted).cte("logged")
+
 
 APPEND_BATCH = sa.select(
     _batch_advanced.c.run_id,
     _batch_advanced.c.signal_seq,
     _batch_advanced.c.cancel_requested,
     sa.case(
-        (_batch_advanced.c.notify, _notify("ended", _batch_advanced.c.run_id)),
+        (_batch_advanced.c.notify, notify("ended", _batch_advanced.c.run_id)),
         else_=sa.null(),
     ).label("notified"),
-).add_cte(_batch_logged)
+).add_cte(log_batch_events(_batch_advanced))
 """The appends of several runs (at most one write per run) and their events, in one statement.
 
 Every append parameter is an array (``b_<name>`` of ``statements.APPEND_FIELDS``, one element per
@@ -170,10 +175,10 @@ _created = (
 CREATE_RUN_ONE_TRIP = sa.select(
     _created.c.run_id,
     # ``runnable <run_id>`` when nobody leased it at creation (``b_notify``).
-    sa.select(_notify("runnable", _created.c.run_id))
+    sa.select(notify("runnable", _created.c.run_id))
     .where(_p("b_notify", sa.Boolean))
     .scalar_subquery(),
-).add_cte(_log_events_if(_created, _p("b_run_id", sa.String)))
+).add_cte(log_events_if(_created, _p("b_run_id", sa.String)))
 """A run's row (parameters ``b_<column>``) and its first events, in one statement.
 
 No row back: the idempotency key (or the run id) was taken, and nothing was written."""
@@ -182,7 +187,7 @@ No row back: the idempotency key (or the run id) was taken, and nothing was writ
 def _notifying(update: sa.Update) -> sa.Select[Any]:
     """Run ``update`` and notify ``runnable <run_id>`` for each run it changed."""
     changed = update.returning(runs.c.run_id).cte("changed")
-    return sa.select(changed.c.run_id, _notify("runnable", changed.c.run_id))
+    return sa.select(changed.c.run_id, notify("runnable", changed.c.run_id))
 
 
 REQUEST_CANCEL_NOTIFYING = _notifying(REQUEST_CANCEL)
@@ -205,7 +210,7 @@ _resumed = sa.insert(events).from_select(
 )
 
 REOPEN_ONE_TRIP = sa.select(
-    *_reopened.c, _notify("runnable", _reopened.c.run_id).label("notified")
+    *_reopened.c, notify("runnable", _reopened.c.run_id).label("notified")
 ).add_cte(_resumed.cte("resumed"))
 """``statements.REOPEN_FAILED_RUN``, its WORKFLOW_RESUMED event (``b_payload``, JSON text) at
 the run's new last seq, and a wake-up for workers; the run's new row comes back, or no row."""

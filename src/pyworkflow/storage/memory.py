@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Collection
 from typing import Any, TypeVar
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow._engine.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     IdempotencyConflictError,
@@ -25,10 +25,13 @@ from pyworkflow.exceptions import (
     RunNotFoundError,
     StorageError,
 )
+from pyworkflow.storage._memory_family import created_runs, ending_updates, signalled
+from pyworkflow.storage._memory_hooks import HookTable
 from pyworkflow.storage.protocol import (
     AppendResult,
     AppendWrite,
     EventRecord,
+    HookRecord,
     NewRun,
     RunCursor,
     RunRecord,
@@ -39,8 +42,24 @@ __all__ = ["MemoryStorage"]
 _T = TypeVar("_T")
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _copy(value: _T) -> _T:
-    """A deep copy of a JSON-compatible tree, so stored state never aliases a caller's."""
+    """A deep copy of a JSON-compatible tree, so stored state never aliases a caller's.
+
+    JSON trees (what the engine stores) are copied directly, several times faster than
+    ``copy.deepcopy``; records and anything else go through ``deepcopy``.
+    """
+    kind = type(value)
+    if kind in _SCALARS:
+        return value
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}  # type: ignore[attr-defined, return-value]
+    if kind is list:
+        return [_copy(v) for v in value]  # type: ignore[attr-defined, return-value]
+    if kind is EventRecord:
+        return dataclasses.replace(value, payload=_copy(value.payload))  # type: ignore[attr-defined, type-var]
     return copy.deepcopy(value)
 
 
@@ -62,6 +81,7 @@ class MemoryStorage:
         self._runs: dict[str, RunRecord] = {}
         self._events: dict[str, list[EventRecord]] = {}
         self._keys: dict[str, str] = {}  # idempotency key -> run id
+        self._hooks = HookTable()
 
     async def open(self) -> None:
         """Do nothing: there is nothing to connect to."""
@@ -117,6 +137,7 @@ class MemoryStorage:
         workflow_name: str | None = None,
         limit: int = 100,
         before: RunCursor | None = None,
+        parent_run_id: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first by ``(created_at, run_id)``, filtered, one page of ``limit``.
 
@@ -125,6 +146,7 @@ class MemoryStorage:
             workflow_name: keep runs of this workflow (None: any).
             limit: the page size.
             before: the cursor of the last run of the previous page; the page starts after it.
+            parent_run_id: keep the children of this run (None: any run).
         """
         wanted = None if statuses is None else set(statuses)
         rows = [
@@ -132,6 +154,7 @@ class MemoryStorage:
             for r in self._runs.values()
             if (wanted is None or r.status in wanted)
             and (workflow_name is None or r.workflow_name == workflow_name)
+            and (parent_run_id is None or r.parent_run_id == parent_run_id)
             and (before is None or (r.created_at, r.run_id) < (before.created_at, before.run_id))
         ]
         rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
@@ -148,12 +171,15 @@ class MemoryStorage:
 
         A terminal status clears ``wake_at`` and the lease and sets ``completed_at``. Releasing
         the lease while ``signal_seq`` is ahead of ``write.signals_seen`` makes the run due at
-        once, so a signal that raced the turn is not lost.
+        once, so a signal that raced the turn is not lost. ``write.hooks`` and
+        ``write.new_runs`` are created with the turn; a terminal status also reaches the run's
+        children and parent (see ``_memory_family.ending_updates``).
 
         Raises:
             RunNotFoundError: there is no such run.
             ConcurrencyConflictError: ``write.owner`` does not hold the lease, or the run's
                 ``last_seq`` is not ``write.expected_seq``; nothing is written.
+            StorageError: a new hook or run repeats a stored one's key; nothing is written.
         """
         record = self._runs.get(write.run_id)
         if record is None:
@@ -169,6 +195,8 @@ class MemoryStorage:
             raise ConcurrencyConflictError(
                 write.run_id, write.expected_seq, f"the run is at seq {record.last_seq}"
             )
+        self._hooks.check_new(write.run_id, write.hooks)
+        new_runs = created_runs(write, self._runs, self._keys)
         events = [
             EventRecord(
                 run_id=write.run_id,
@@ -204,8 +232,19 @@ class MemoryStorage:
             recovery_count=0 if write.progressed else record.recovery_count,
             last_seq=write.expected_seq + len(events),
         )
+        # Everything is validated: from here on, write it all.
+        self._hooks.insert(write.run_id, write.hooks, write.now)
+        for new_record, new_events in new_runs:
+            self._runs[new_record.run_id] = new_record
+            self._events[new_record.run_id] = new_events
+            if new_record.idempotency_key is not None:
+                self._keys[new_record.idempotency_key] = new_record.run_id
+            if new_record.continued_from == write.run_id:
+                updated = dataclasses.replace(updated, continued_to=new_record.run_id)
         self._runs[write.run_id] = updated
         self._events[write.run_id].extend(events)
+        if status.is_terminal:
+            self._runs.update(ending_updates(self._runs, updated, write.now))
         return AppendResult(
             last_seq=updated.last_seq,
             signal_seq=updated.signal_seq,
@@ -317,15 +356,38 @@ class MemoryStorage:
         record = self._runs.get(run_id)
         if record is None or record.status.is_terminal:
             return False
-        self._runs[run_id] = dataclasses.replace(
-            record,
-            cancel_requested=True,
-            cancel_reason=reason,
-            signal_seq=record.signal_seq + 1,
-            wake_at=now,
-            updated_at=now,
-        )
+        self._runs[run_id] = signalled(record, now, cancel_requested=True, cancel_reason=reason)
         return True
+
+    async def get_hook(self, token_hash: str) -> HookRecord | None:
+        """The hook whose token hashes to ``token_hash``, or None."""
+        return self._hooks.get(token_hash)
+
+    async def list_hooks(
+        self, *, run_id: str | None = None, status: HookStatus | None = None, limit: int = 100
+    ) -> list[HookRecord]:
+        """Hooks newest first (by ``created_at``), of one run and/or in one status."""
+        return self._hooks.select(run_id=run_id, status=status, limit=limit)
+
+    async def deliver_hook(self, token_hash: str, payload: Any, *, now: float) -> HookRecord:
+        """Store a waiting hook's payload, bump its run's ``signal_seq`` and make it due.
+
+        Raises HookNotFoundError, HookAlreadyReceivedError or HookExpiredError, writing
+        nothing (see ``Storage.deliver_hook``).
+        """
+        run_id = self._hooks.run_of(token_hash)
+        run = None if run_id is None else self._runs.get(run_id)
+        received = self._hooks.deliver(token_hash, payload, now, run)
+        assert run is not None  # deliver() raised otherwise
+        self._runs[run.run_id] = signalled(run, now)
+        return received
+
+    async def expire_hook(self, run_id: str, hook_id: str, *, now: float) -> HookRecord:
+        """Turn a waiting hook expired; returns it as it stands (a delivery may have won).
+
+        Raises HookNotFoundError if the run has no such hook.
+        """
+        return self._hooks.expire(run_id, hook_id)
 
     async def reopen_failed_run(
         self, run_id: str, *, now: float, payload: dict[str, Any]
@@ -386,7 +448,7 @@ class MemoryStorage:
     # --- retention ----------------------------------------------------------------------------
 
     async def delete_ended_runs(self, *, ended_before: float, limit: int) -> list[str]:
-        """Delete up to ``limit`` runs that ended before ``ended_before``, with their events.
+        """Delete up to ``limit`` runs that ended before ``ended_before``, with their events, hooks.
 
         Oldest ends first. A run's idempotency key goes with it, so the key can start a new run.
 
@@ -401,8 +463,9 @@ class MemoryStorage:
         gone = [run_id for _, run_id in ended[: max(limit, 0)]]
         for run_id in gone:
             record = self._runs.pop(run_id)
-            # Every per-run store goes here too (issue 5's hooks: one more pop).
+            # Every per-run store goes here too.
             self._events.pop(run_id, None)
+            self._hooks.delete_run(run_id)
             if record.idempotency_key is not None:
                 self._keys.pop(record.idempotency_key, None)
         return gone

@@ -2,10 +2,11 @@
 
 The Storage protocol on PostgreSQL. Its parts, each in a module of its own: URL options and
 schema creation under an advisory lock (``_pg_schema.py``), the pool, reconnection and error
-translation (``_pg_connections.py``), group commit of appends (``_pg_batch.py``) and LISTEN
-(``_pg_listen.py``). The statements are the shared ones of ``statements.py`` (composed into
-single statements by ``_pg_statements.py``), compiled for asyncpg by ``_pg_query.py``; rows
-and records are converted by ``rows.py``, as for SQLite.
+translation (``_pg_connections.py``), group commit of appends (``_pg_batch.py``), LISTEN
+(``_pg_listen.py``) and the hook methods (``_pg_hooks.py``). The statements are the shared
+ones of ``statements.py`` (composed into single statements by ``_pg_statements.py``, and by
+``_pg_effects.py`` for the writes that reach other runs' rows), compiled for asyncpg by
+``_pg_query.py``; rows and records are converted by ``rows.py``, as for SQLite.
 
 Concurrency: many workers, on many machines, share one database. Every write is one statement
 in its own implicit transaction; the conditional UPDATEs of ``statements.py`` decide races
@@ -30,6 +31,7 @@ from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.exceptions import StorageError
 from pyworkflow.storage import _pg_statements as one_trip
 from pyworkflow.storage._pg_connections import PgConnections
+from pyworkflow.storage._pg_hooks import PgHookMethods
 from pyworkflow.storage._pg_listen import Subscriber
 from pyworkflow.storage._pg_query import PgQuery, compile_once_off
 from pyworkflow.storage._pg_schema import PgSettings, parse_url
@@ -87,7 +89,7 @@ _NEXT_WAKE = {
 }
 
 
-class PostgresStorage:
+class PostgresStorage(PgHookMethods):
     """Storage in a PostgreSQL database, shared by any number of workers on any machines.
 
     Args:
@@ -224,13 +226,18 @@ class PostgresStorage:
         workflow_name: str | None = None,
         limit: int = 100,
         before: RunCursor | None = None,
+        parent_run_id: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered, keyset-paged; see ``Storage.list_runs``."""
         if limit <= 0 or (statuses is not None and not statuses):
             return []
         sql, args = compile_once_off(
             list_runs_statement(
-                statuses=statuses, workflow_name=workflow_name, limit=limit, before=before
+                statuses=statuses,
+                workflow_name=workflow_name,
+                limit=limit,
+                before=before,
+                parent_run_id=parent_run_id,
             )
         )
 

@@ -16,9 +16,20 @@ Rules every backend keeps (the contract suite in tests/contract checks each):
 - A lease is held while ``now < lease_expires_at``; a lapsed lease nobody else claimed still
   belongs to its owner (it may renew or append). A run leased at creation gets
   ``wake_at = lease_expires_at``, so it is recovered if its starter dies before its first turn.
-- Outside writers (``request_cancel``) never append events: they set their own columns, bump
-  ``signal_seq`` and make the run due. A lease holder that releases a run without having seen
-  the latest ``signal_seq`` leaves it due at once, so no signal is lost to a race.
+- Outside writers (``request_cancel``, ``deliver_hook``, a child's end) never append events:
+  they set their own columns or rows, bump ``signal_seq`` and make the run due. A lease holder
+  that releases a run without having seen the latest ``signal_seq`` leaves it due at once, so
+  no signal is lost to a race.
+- An append that ends a run (a terminal status) in the same transaction: requests cancellation
+  of the run's live children whose ``parent_close_policy`` is ``"cancel"`` (as
+  ``request_cancel`` with reason ``"parent run <id> ended"``), and, unless the run ended
+  ``continued_as_new``, signals its live parent (``signal_seq + 1``, due at once) so the
+  parent's lease holder can log the child's end. Runs in ``new_runs`` are created by the same
+  transaction; one whose ``continued_from`` is the appending run sets that run's
+  ``continued_to``.
+- Hooks belong to a run: created only by the run's appends (``AppendWrite.hooks``), delivered by
+  outside callers (``deliver_hook``), expired by the lease holder (``expire_hook``). A token is
+  stored only as its hash.
 """
 
 from __future__ import annotations
@@ -27,14 +38,16 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow._engine.events import EventType, HookStatus, RunStatus
 
 __all__ = [
     "AppendResult",
     "AppendWrite",
     "ChangeNotifier",
     "EventRecord",
+    "HookRecord",
     "NewEvent",
+    "NewHook",
     "NewRun",
     "RunCursor",
     "RunRecord",
@@ -84,6 +97,47 @@ class RunRecord:
     signal_seq: int
     cancel_requested: bool
     cancel_reason: str | None
+    parent_close_policy: str | None = None
+    """For a child run: ``"cancel"`` (cancelled when its parent ends) or ``"abandon"``."""
+    continued_from: str | None = None
+    """The run that continued as new into this one."""
+    continued_to: str | None = None
+    """The run this one continued as new into."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewHook:
+    """A hook row, created by the append that logs its HOOK_CREATED.
+
+    Attributes:
+        token_hash: hex SHA-256 of the token; the token itself is never stored.
+        hook_id: the hook's command id in its run, e.g. ``"hook:approval#1"``.
+        name: the name the workflow gave it.
+        payload_type: import path of the payload type (``"pkg.mod:Model"``), or None.
+        expires_at: when it times out, or None.
+    """
+
+    token_hash: str
+    hook_id: str
+    name: str
+    payload_type: str | None = None
+    expires_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HookRecord:
+    """One stored hook. ``payload`` is the encoded payload once received."""
+
+    token_hash: str
+    run_id: str
+    hook_id: str
+    name: str
+    status: HookStatus
+    payload: Any
+    payload_type: str | None
+    created_at: float
+    expires_at: float | None
+    received_at: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,6 +159,8 @@ class NewRun:
     lease_expires_at: float | None = None
     first_events: tuple[NewEvent, ...] = ()
     status: RunStatus = RunStatus.PENDING
+    parent_close_policy: str | None = None
+    continued_from: str | None = None
 
     def initial_events(self) -> list[tuple[int, EventType, dict[str, Any]]]:
         """``(seq, type, payload)`` of the events the run starts with.
@@ -140,6 +196,8 @@ class NewRun:
             signal_seq=0,
             cancel_requested=False,
             cancel_reason=None,
+            parent_close_policy=self.parent_close_policy,
+            continued_from=self.continued_from,
         )
 
 
@@ -160,6 +218,9 @@ class AppendWrite:
         error: the error record, when the run failed.
         progressed: an outcome was recorded, so the run's recovery count starts again.
         signals_seen: the ``signal_seq`` the writer has acted on (see the module docstring).
+        hooks: hook rows to create with this write (their HOOK_CREATED is in ``events``).
+        new_runs: runs to create with this write, unleased and due at once: child runs
+            (``parent_run_id`` is this run) and the run a continue-as-new starts.
     """
 
     run_id: str
@@ -174,6 +235,8 @@ class AppendWrite:
     error: dict[str, Any] | None = None
     progressed: bool = False
     signals_seen: int = 0
+    hooks: Sequence[NewHook] = ()
+    new_runs: Sequence[NewRun] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,8 +287,13 @@ class Storage(Protocol):
         workflow_name: str | None = None,
         limit: int = 100,
         before: RunCursor | None = None,
+        parent_run_id: str | None = None,
     ) -> list[RunRecord]:
-        """Runs newest first, filtered; pass the last record's cursor as ``before`` to page on."""
+        """Runs newest first, filtered; pass the last record's cursor as ``before`` to page on.
+
+        ``parent_run_id`` lists the children of that run (including the runs their
+        continue-as-new started, which keep the parent).
+        """
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order."""
@@ -273,6 +341,37 @@ class Storage(Protocol):
         """Append WORKFLOW_RESUMED to a failed run and make it pending and due, atomically.
 
         Raises RunNotFoundError, or InvalidRunStateError if the run has not failed.
+        """
+
+    async def get_hook(self, token_hash: str) -> HookRecord | None:
+        """The hook whose token hashes to ``token_hash``, or None."""
+
+    async def list_hooks(
+        self, *, run_id: str | None = None, status: HookStatus | None = None, limit: int = 100
+    ) -> list[HookRecord]:
+        """Hooks newest first, of one run and/or in one status."""
+
+    async def deliver_hook(self, token_hash: str, payload: Any, *, now: float) -> HookRecord:
+        """Store a hook's payload and signal its run, atomically; returns the updated hook.
+
+        Only a hook that is ``waiting``, not past ``expires_at`` (``now < expires_at``), of a run
+        that has not ended, takes a payload; of concurrent calls exactly one succeeds. The run
+        gets ``signal_seq + 1`` and is due at once.
+
+        Raises (writing nothing):
+            HookNotFoundError: no such hook, or its run has ended.
+            HookAlreadyReceivedError: it already has a payload.
+            HookExpiredError: it expired, or ``now`` is past its ``expires_at``.
+        """
+
+    async def expire_hook(self, run_id: str, hook_id: str, *, now: float) -> HookRecord:
+        """The lease holder's timeout of a hook: ``waiting`` becomes ``expired``.
+
+        Returns the hook as it now stands: ``expired`` (also if it already was), or
+        ``received`` when a delivery won the race (log that payload instead).
+
+        Raises:
+            HookNotFoundError: the run has no such hook.
         """
 
     async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:

@@ -13,15 +13,18 @@ import json
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow._engine.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
+    HookAlreadyReceivedError,
+    HookExpiredError,
+    HookNotFoundError,
     IdempotencyConflictError,
     InvalidRunStateError,
     PyWorkflowError,
     RunNotFoundError,
 )
-from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewRun, RunRecord
+from pyworkflow.storage.protocol import AppendWrite, EventRecord, HookRecord, NewRun, RunRecord
 
 __all__ = [
     "append_params",
@@ -30,18 +33,29 @@ __all__ = [
     "claim_params",
     "claimed_runs",
     "earliest_wake",
+    "effect_params",
+    "encode",
     "ends_run",
     "event_values",
     "events_from_rows",
     "first_event_values",
+    "hook_from_row",
+    "hook_not_found",
+    "hook_refused",
+    "hook_values",
     "idempotent_twin",
     "new_run_values",
+    "plain_append",
     "reopen_refused",
     "run_from_row",
+    "spawned_run_values",
 ]
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
 _loads = json.loads
+
+encode = _dumps
+"""A JSON value as the text stored for it (compact, as every JSON column holds it)."""
 
 _RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
 
@@ -59,6 +73,7 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         run_id, workflow_name, status, args, result, error, idempotency_key, parent_run_id,
         created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
         recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
+        parent_close_policy, continued_from, continued_to,
     ) = row  # fmt: skip
     return RunRecord(
         run_id=run_id,
@@ -82,6 +97,9 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         signal_seq=signal_seq,
         cancel_requested=bool(cancel_requested),
         cancel_reason=cancel_reason,
+        parent_close_policy=parent_close_policy,
+        continued_from=continued_from,
+        continued_to=continued_to,
     )
 
 
@@ -161,6 +179,72 @@ def ends_run(write: AppendWrite) -> bool:
     return write.status is not None and write.status.is_terminal
 
 
+def plain_append(write: AppendWrite) -> bool:
+    """Whether the append only advances its run: no hooks, no new runs, no end.
+
+    Plain appends (nearly all of them) take the fast path: ``statements.APPEND`` and, on
+    PostgreSQL, the group commit. The others also write other rows (``effect_params``).
+    """
+    return not write.hooks and not write.new_runs and not ends_run(write)
+
+
+def effect_params(write: AppendWrite) -> dict[str, Any]:
+    """The ``b_*`` parameters that ``statements.APPEND_WITH_EFFECTS`` adds to ``append_params``.
+
+    ``b_continued_to`` (the new run that continues this one, or None), ``b_cancel_reason``
+    (for the children its end cancels), ``b_ends`` and ``b_signal_parent`` (whether the
+    end signals the parent: not for a continue-as-new, whose successor takes its place).
+    """
+    continued = [run.run_id for run in write.new_runs if run.continued_from == write.run_id]
+    ends = ends_run(write)
+    return {
+        "b_continued_to": continued[-1] if continued else None,
+        "b_cancel_reason": f"parent run {write.run_id} ended",
+        "b_ends": ends,
+        "b_signal_parent": ends and write.status is not RunStatus.CONTINUED_AS_NEW,
+    }
+
+
+def hook_values(write: AppendWrite) -> list[dict[str, Any]]:
+    """Rows of ``hooks`` for the hooks an append creates: waiting, created at its ``now``."""
+    return [
+        {"token_hash": hook.token_hash, "run_id": write.run_id, "hook_id": hook.hook_id,
+         "name": hook.name, "status": HookStatus.WAITING.value, "payload": None,
+         "payload_type": hook.payload_type, "created_at": write.now,
+         "expires_at": hook.expires_at, "received_at": None}
+        for hook in write.hooks
+    ]  # fmt: skip
+
+
+def spawned_run_values(write: AppendWrite) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows of ``runs`` and ``events`` for the runs an append creates (``write.new_runs``).
+
+    Each as ``create_run`` makes it, but unleased and pending, due at its ``now``. A child that
+    the same append's end cancels (the append is terminal, the child is its own and of policy
+    ``"cancel"``) is stored with that request already made, exactly as ``CANCEL_CHILDREN``
+    would leave it: that statement only sees the runs that existed before the append.
+    """
+    runs: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    ends = ends_run(write)
+    for new in write.new_runs:
+        unleased = dataclasses.replace(
+            new, lease_owner=None, lease_expires_at=None, status=RunStatus.PENDING
+        )
+        _, values = new_run_values(unleased)
+        if ends and new.parent_run_id == write.run_id and new.parent_close_policy != "abandon":
+            values.update(
+                cancel_requested=True,
+                cancel_reason=f"parent run {write.run_id} ended",
+                signal_seq=values["signal_seq"] + 1,
+                wake_at=write.now,
+                updated_at=write.now,
+            )
+        runs.append(values)
+        events.extend(first_event_values(unleased))
+    return runs, events
+
+
 def append_refused(write: AppendWrite, state: Sequence[Any] | None) -> PyWorkflowError:
     """Why an append was refused, from the run's ``RUN_STATE`` row (None: no such run)."""
     if state is None:
@@ -187,6 +271,55 @@ def claimed_runs(rows: Iterable[Sequence[Any]]) -> list[RunRecord]:
     records = [run_from_row(row) for row in rows]
     records.sort(key=lambda r: (r.wake_at or 0.0, r.run_id))
     return records
+
+
+def hook_from_row(row: Sequence[Any]) -> HookRecord:
+    """A row of ``hooks`` (all columns, in table order) as a record."""
+    (
+        token_hash, run_id, hook_id, name, status, payload, payload_type, created_at,
+        expires_at, received_at,
+    ) = row  # fmt: skip
+    return HookRecord(
+        token_hash=token_hash,
+        run_id=run_id,
+        hook_id=hook_id,
+        name=name,
+        status=HookStatus(status),
+        payload=None if payload is None else _loads(payload),
+        payload_type=payload_type,
+        created_at=float(created_at),
+        expires_at=_float_or_none(expires_at),
+        received_at=_float_or_none(received_at),
+    )
+
+
+def hook_refused(
+    token_hash: str, now: float, state: Sequence[Any] | None
+) -> PyWorkflowError | None:
+    """Why a delivery was refused, from the hook's ``HOOK_STATE`` row (None: no such hook).
+
+    None when the row as read now would take the payload: it changed since the refusal (a
+    failed run was resumed meanwhile), and the delivery may be tried again.
+    """
+    if state is None:
+        return HookNotFoundError(token_hash[:8], "no hook has this token")
+    hook, run_status = hook_from_row(state[:-1]), state[-1]
+    if run_status is None:
+        return HookNotFoundError(token_hash[:8], f"its run {hook.run_id} no longer exists")
+    if RunStatus(run_status).is_terminal:
+        return HookNotFoundError(token_hash[:8], f"its run {hook.run_id} has ended ({run_status})")
+    if hook.status is HookStatus.RECEIVED:
+        return HookAlreadyReceivedError(hook.run_id, hook.hook_id)
+    if hook.status is HookStatus.EXPIRED or (
+        hook.expires_at is not None and now >= hook.expires_at
+    ):
+        return HookExpiredError(hook.run_id, hook.hook_id)
+    return None
+
+
+def hook_not_found(run_id: str, hook_id: str) -> HookNotFoundError:
+    """The error of ``expire_hook`` for a hook the run does not have."""
+    return HookNotFoundError(hook_id[:8], f"run {run_id} has no hook {hook_id!r}")
 
 
 _EVENT_TYPES = {t.value: t for t in EventType}

@@ -16,13 +16,18 @@ Hot queries and their indexes:
 - listing newest first, keyset on ``(created_at, run_id)``, optionally by status or workflow ->
   ``ix_runs_created``, ``ix_runs_status_created``, ``ix_runs_workflow_created``.
 - a run's log in ``seq`` order -> the primary key ``(run_id, seq)`` of ``events``.
+- a run's children (``list_runs(parent_run_id=)``, and the children an ending run cancels) ->
+  ``ix_runs_parent_run_id``.
+- a hook by its token -> the primary key ``token_hash`` of ``hooks``; a run's hooks (and
+  retention's delete of them) -> ``uq_hooks_run_id_hook_id``; hooks by status, newest first ->
+  ``ix_hooks_status_created``.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["VERSION_TABLE", "events", "metadata", "runs"]
+__all__ = ["VERSION_TABLE", "events", "hooks", "metadata", "runs"]
 
 metadata = sa.MetaData(
     naming_convention={
@@ -61,13 +66,18 @@ runs = sa.Table(
     sa.Column("signal_seq", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("cancel_reason", sa.Text, nullable=True),
+    # Child runs and continue-as-new chains (columns after this one came with revision 0002).
+    sa.Column("parent_close_policy", sa.String, nullable=True),
+    sa.Column("continued_from", sa.String, nullable=True),
+    sa.Column("continued_to", sa.String, nullable=True),
     sa.Index("ix_runs_wake_at", "wake_at"),
     sa.Index("ix_runs_created", "created_at", "run_id"),
     sa.Index("ix_runs_status_created", "status", "created_at", "run_id"),
     sa.Index("ix_runs_workflow_created", "workflow_name", "created_at", "run_id"),
     sa.Index("ix_runs_parent_run_id", "parent_run_id"),
 )
-"""One row per run; mirrors ``protocol.RunRecord``."""
+"""One row per run; mirrors ``protocol.RunRecord`` (same columns, same order: rows are read by
+position, ``rows.run_from_row``)."""
 
 events = sa.Table(
     "events",
@@ -80,6 +90,26 @@ events = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
 )
 """The append-only event log, one row per event."""
+
+hooks = sa.Table(
+    "hooks",
+    metadata,
+    # The token itself is never stored: a leaked database cannot resume anyone's hook.
+    sa.Column("token_hash", sa.String, primary_key=True),
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("hook_id", sa.String, nullable=False),
+    sa.Column("name", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("payload", sa.Text, nullable=True),
+    sa.Column("payload_type", sa.Text, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=True),
+    sa.Column("received_at", sa.Float, nullable=True),
+    sa.UniqueConstraint("run_id", "hook_id", name="uq_hooks_run_id_hook_id"),
+    sa.Index("ix_hooks_status_created", "status", "created_at"),
+)
+"""One row per hook a run created; mirrors ``protocol.HookRecord``. Written by the run's appends
+(creation), ``deliver_hook`` (an outside writer) and ``expire_hook`` (the lease holder)."""
 
 VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 """Alembic's version table, read directly so that opening a database need not import Alembic.

@@ -21,11 +21,13 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow._engine.events import EventType, HookStatus, RunStatus
+from pyworkflow.exceptions import StorageError
 from pyworkflow.storage.protocol import (
     AppendResult,
     AppendWrite,
     EventRecord,
+    HookRecord,
     NewRun,
     RunCursor,
     RunRecord,
@@ -37,21 +39,37 @@ from pyworkflow.storage.rows import (
     claim_params,
     claimed_runs,
     earliest_wake,
+    effect_params,
+    encode,
     event_values,
     events_from_rows,
     first_event_values,
+    hook_from_row,
+    hook_not_found,
+    hook_refused,
+    hook_values,
     idempotent_twin,
     new_run_values,
+    plain_append,
     reopen_refused,
     run_from_row,
+    spawned_run_values,
 )
 from pyworkflow.storage.statements import (
     APPEND,
+    APPEND_WITH_EFFECTS,
+    CANCEL_CHILDREN,
     DELETE_ENDED_RUNS,
     DELETE_RUN_ROWS,
+    DELIVER_HOOK,
+    EXPIRE_HOOK,
+    GET_HOOK,
+    GET_HOOK_OF_RUN,
     GET_RUN,
     GET_RUN_BY_KEY,
+    HOOK_STATE,
     INSERT_EVENT,
+    INSERT_HOOK,
     INSERT_RUN,
     LOAD_EVENTS,
     RELEASE_RUNS,
@@ -59,7 +77,9 @@ from pyworkflow.storage.statements import (
     REOPEN_FAILED_RUN,
     REQUEST_CANCEL,
     RUN_STATE,
+    SIGNAL_RUN,
     claim_runs_statement,
+    list_hooks_statement,
     list_runs_statement,
     next_wake_at_statements,
 )
@@ -69,7 +89,11 @@ __all__ = [
     "claim_runs_txn",
     "create_run_txn",
     "delete_ended_runs_txn",
+    "deliver_hook_txn",
+    "expire_hook_txn",
+    "get_hook",
     "get_run",
+    "list_hooks",
     "list_runs",
     "load_events",
     "next_wake_at",
@@ -106,12 +130,47 @@ def append_txn(conn: sa.Connection, write: AppendWrite) -> AppendResult:
         RunNotFoundError: no such run.
     """
     params = append_params(write)
+    if not plain_append(write):
+        return _append_with_effects_txn(conn, write, params)
     row = APPEND.first(conn, params)
     if row is None:  # a cold path: one extra read to say why
         raise append_refused(write, conn.execute(RUN_STATE, {"b_run_id": write.run_id}).first())
     if write.events:
         INSERT_EVENT.many(conn, appended_event_values(write))
     signal_seq, cancel_requested = row
+    return AppendResult(params["b_last_seq"], signal_seq, bool(cancel_requested))
+
+
+def _append_with_effects_txn(
+    conn: sa.Connection, write: AppendWrite, params: dict[str, Any]
+) -> AppendResult:
+    """An append that also writes other rows: its hooks, its new runs, its end's side effects.
+
+    The side effects run before the new runs are inserted, as on PostgreSQL (where one
+    statement's parts see the rows as they were before it): ``spawned_run_values`` stores a
+    child that this very append's end cancels with the request already made.
+    """
+    params.update(effect_params(write))
+    row = APPEND_WITH_EFFECTS.first(conn, params)
+    if row is None:
+        raise append_refused(write, conn.execute(RUN_STATE, {"b_run_id": write.run_id}).first())
+    if write.events:
+        INSERT_EVENT.many(conn, appended_event_values(write))
+    signal_seq, cancel_requested, parent_run_id = row
+    if params["b_ends"]:
+        reason = params["b_cancel_reason"]
+        conn.execute(
+            CANCEL_CHILDREN,
+            {"b_run_id": write.run_id, "b_now": write.now, "b_cancel_reason": reason},
+        )
+        if params["b_signal_parent"] and parent_run_id is not None:
+            conn.execute(SIGNAL_RUN, {"b_run_id": parent_run_id, "b_now": write.now})
+    if write.hooks:
+        INSERT_HOOK.many(conn, hook_values(write))
+    if write.new_runs:
+        spawned, first_events = spawned_run_values(write)
+        INSERT_RUN.many(conn, spawned)
+        INSERT_EVENT.many(conn, first_events)
     return AppendResult(params["b_last_seq"], signal_seq, bool(cancel_requested))
 
 
@@ -231,6 +290,42 @@ def delete_ended_runs_txn(conn: sa.Connection, *, ended_before: float, limit: in
     return gone
 
 
+def deliver_hook_txn(
+    conn: sa.Connection, token_hash: str, payload: Any, *, now: float
+) -> HookRecord:
+    """Store a waiting hook's payload and signal its run; see ``Storage.deliver_hook``.
+
+    Raises (having written nothing):
+        HookNotFoundError, HookAlreadyReceivedError, HookExpiredError: see ``rows.hook_refused``.
+    """
+    params = {"b_token_hash": token_hash, "b_payload": encode(payload), "b_now": now}
+    row = conn.execute(DELIVER_HOOK, params).first()
+    if row is None:  # a cold path: read why
+        state = conn.execute(HOOK_STATE, {"b_token_hash": token_hash}).first()
+        # Within one write transaction nothing changed between the two: always an error.
+        raise hook_refused(token_hash, now, state) or StorageError(
+            f"hook {token_hash[:8]!r}... was refused but looks deliverable"
+        )
+    hook = hook_from_row(row)
+    conn.execute(SIGNAL_RUN, {"b_run_id": hook.run_id, "b_now": now})
+    return hook
+
+
+def expire_hook_txn(conn: sa.Connection, run_id: str, hook_id: str) -> HookRecord:
+    """Turn a waiting hook expired; returns it as it stands (a delivery may have won).
+
+    Raises:
+        HookNotFoundError: the run has no such hook.
+    """
+    params = {"b_run_id": run_id, "b_hook_id": hook_id}
+    row = conn.execute(EXPIRE_HOOK, params).first()
+    if row is None:
+        row = conn.execute(GET_HOOK_OF_RUN, params).first()
+        if row is None:
+            raise hook_not_found(run_id, hook_id)
+    return hook_from_row(row)
+
+
 # --- reads ---------------------------------------------------------------------------------------
 
 
@@ -247,14 +342,39 @@ def list_runs(
     workflow_name: str | None = None,
     limit: int = 100,
     before: RunCursor | None = None,
+    parent_run_id: str | None = None,
 ) -> list[RunRecord]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged."""
     if limit <= 0 or (statuses is not None and not statuses):
         return []
     stmt = list_runs_statement(
-        statuses=statuses, workflow_name=workflow_name, limit=limit, before=before
+        statuses=statuses,
+        workflow_name=workflow_name,
+        limit=limit,
+        before=before,
+        parent_run_id=parent_run_id,
     )
     return [run_from_row(row) for row in conn.execute(stmt)]
+
+
+def get_hook(conn: sa.Connection, token_hash: str) -> HookRecord | None:
+    """The hook whose token hashes to ``token_hash``, or None."""
+    row = conn.execute(GET_HOOK, {"b_token_hash": token_hash}).first()
+    return None if row is None else hook_from_row(row)
+
+
+def list_hooks(
+    conn: sa.Connection,
+    *,
+    run_id: str | None = None,
+    status: HookStatus | None = None,
+    limit: int = 100,
+) -> list[HookRecord]:
+    """Hooks newest first, of one run and/or in one status."""
+    if limit <= 0:
+        return []
+    stmt = list_hooks_statement(run_id=run_id, status=status, limit=limit)
+    return [hook_from_row(row) for row in conn.execute(stmt)]
 
 
 def load_events(conn: sa.Connection, run_id: str, after_seq: int = 0) -> list[EventRecord]:

@@ -3,11 +3,12 @@
 Each storage runs its work on a database thread of its own (``_dbthread.py``: why, and how jobs
 are queued and batched) holding one SQLAlchemy sync connection, the pysqlite driver in autocommit
 mode so that we issue ``BEGIN IMMEDIATE`` / ``COMMIT`` ourselves. What is SQLite's lives here:
-URL parsing, pragmas, the schema check, error translation, and how a batch of jobs runs.
+URL parsing, pragmas and the schema check; how a batch of jobs runs, and error translation, in
+``_sqlite_batch.py``.
 
-Group commit: a batch runs in one ``BEGIN IMMEDIATE ... COMMIT``, each write inside its own
-SAVEPOINT, so one job's error (a stale append, say) rolls back only that job and reaches only its
-caller, while the others share one durable commit. A failed COMMIT fails every job of the batch.
+Group commit: a batch runs in one ``BEGIN IMMEDIATE ... COMMIT``, each write failing on its own,
+so one job's error (a stale append, say) rolls back only that job and reaches only its caller,
+while the others share one durable commit. A failed COMMIT fails every job of the batch.
 Batches of reads only run without a transaction.
 
 Other processes may open the same file: ``BEGIN IMMEDIATE`` takes SQLite's write lock up front
@@ -19,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Collection
@@ -27,11 +27,13 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from pyworkflow._engine.events import RunStatus
-from pyworkflow.exceptions import ConfigurationError, PyWorkflowError, StorageError
+from pyworkflow._engine.events import HookStatus, RunStatus
+from pyworkflow.exceptions import ConfigurationError, StorageError
 from pyworkflow.storage import sql
-from pyworkflow.storage._dbthread import DatabaseThread, deliver_all, run_alone
+from pyworkflow.storage._dbthread import DatabaseThread
 from pyworkflow.storage._dbthread import Job as _Job
+from pyworkflow.storage._sqlite_batch import run_batch as _run_batch
+from pyworkflow.storage._sqlite_batch import translate as _translate
 from pyworkflow.storage.migrate import (
     HEAD_REVISION,
     current_revision,
@@ -42,6 +44,7 @@ from pyworkflow.storage.protocol import (
     AppendResult,
     AppendWrite,
     EventRecord,
+    HookRecord,
     NewRun,
     RunCursor,
     RunRecord,
@@ -52,77 +55,6 @@ __all__ = ["SQLiteStorage"]
 _T = TypeVar("_T")
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
-
-
-def _translate(exc: BaseException, url: str) -> BaseException:
-    """Driver errors become StorageError (cause chained); ours and programming errors pass."""
-    if isinstance(exc, PyWorkflowError) or not isinstance(
-        exc, sqlite3.Error | sa.exc.SQLAlchemyError
-    ):
-        return exc
-    detail = exc.orig if isinstance(exc, sa.exc.DBAPIError) else exc
-    error = StorageError(f"SQLite storage {url}: {type(detail).__name__}: {detail}")
-    error.__cause__ = exc
-    return error
-
-
-def _run_batch(conn: sa.Connection, raw: sqlite3.Connection, batch: list[_Job], url: str) -> None:
-    """Run jobs in one ``BEGIN IMMEDIATE ... COMMIT``; each fails or succeeds alone; deliver each.
-
-    Jobs first run back to back. A job that fails before writing anything (a stale append, an
-    idempotency conflict: the common failures) needs no undo. Only when one fails after it
-    wrote is the transaction rolled back and the batch run again with a SAVEPOINT around each
-    job, so that failure undoes its own writes alone. Savepoints cost two statements per job,
-    a third of an append, so they are paid only when needed.
-    """
-    # A caller cancelled before its job started gets nothing written (a benign racy read).
-    batch = [job for job in batch if not job.future.cancelled()]
-    if not any(job.kind == _Job.WRITE for job in batch):
-        deliver_all(batch, [run_alone(conn, job, url, _translate) for job in batch])
-        return
-    try:
-        raw.execute("BEGIN IMMEDIATE")
-        outcomes = _run_jobs(conn, raw, batch, url, isolate=False)
-        if outcomes is None:
-            raw.execute("ROLLBACK")
-            raw.execute("BEGIN IMMEDIATE")
-            outcomes = _run_jobs(conn, raw, batch, url, isolate=True)
-        assert outcomes is not None
-        if len(batch) == 1 and not outcomes[0][0]:
-            raw.execute("ROLLBACK")
-        else:
-            raw.execute("COMMIT")
-    except Exception as exc:  # BEGIN, a savepoint or COMMIT failed: nothing of the batch holds
-        if raw.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                raw.execute("ROLLBACK")
-        outcomes = [(False, _translate(exc, url)) for _ in batch]  # one exception per caller
-    deliver_all(batch, outcomes)
-
-
-def _run_jobs(
-    conn: sa.Connection, raw: sqlite3.Connection, batch: list[_Job], url: str, *, isolate: bool
-) -> list[tuple[bool, Any]] | None:
-    """Each job's outcome; None if one failed after writing and ``isolate`` is off."""
-    outcomes: list[tuple[bool, Any]] = []
-    for job in batch:
-        assert job.fn is not None
-        if isolate:
-            raw.execute("SAVEPOINT job")
-        changes = raw.total_changes
-        try:
-            value = job.fn(conn)
-        except Exception as exc:
-            if isolate:
-                raw.execute("ROLLBACK TO job")
-            elif raw.total_changes != changes and len(batch) > 1:
-                return None
-            outcomes.append((False, _translate(exc, url)))
-        else:
-            outcomes.append((True, value))
-        if isolate:
-            raw.execute("RELEASE job")
-    return outcomes
 
 
 def _parse_path(path_or_url: str) -> str:
@@ -313,11 +245,17 @@ class SQLiteStorage:
         workflow_name: str | None = None,
         limit: int = 100,
         before: RunCursor | None = None,
+        parent_run_id: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered, keyset-paged; see ``Storage.list_runs``."""
         return await self._call(
             lambda c: sql.list_runs(
-                c, statuses=statuses, workflow_name=workflow_name, limit=limit, before=before
+                c,
+                statuses=statuses,
+                workflow_name=workflow_name,
+                limit=limit,
+                before=before,
+                parent_run_id=parent_run_id,
             ),
             _Job.READ,
         )
@@ -384,6 +322,28 @@ class SQLiteStorage:
         return await self._call(
             lambda c: sql.reopen_failed_run_txn(c, run_id, now=now, payload=payload), _Job.WRITE
         )
+
+    async def get_hook(self, token_hash: str) -> HookRecord | None:
+        """The hook whose token hashes to ``token_hash``, or None."""
+        return await self._call(lambda c: sql.get_hook(c, token_hash), _Job.READ)
+
+    async def list_hooks(
+        self, *, run_id: str | None = None, status: HookStatus | None = None, limit: int = 100
+    ) -> list[HookRecord]:
+        """Hooks newest first, of one run and/or in one status."""
+        return await self._call(
+            lambda c: sql.list_hooks(c, run_id=run_id, status=status, limit=limit), _Job.READ
+        )
+
+    async def deliver_hook(self, token_hash: str, payload: Any, *, now: float) -> HookRecord:
+        """Store a waiting hook's payload and signal its run; see ``Storage.deliver_hook``."""
+        return await self._call(
+            lambda c: sql.deliver_hook_txn(c, token_hash, payload, now=now), _Job.WRITE
+        )
+
+    async def expire_hook(self, run_id: str, hook_id: str, *, now: float) -> HookRecord:
+        """Turn a waiting hook expired; returns it as it stands (a delivery may have won)."""
+        return await self._call(lambda c: sql.expire_hook_txn(c, run_id, hook_id), _Job.WRITE)
 
     async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
         """The earliest ``wake_at`` of a live run nobody holds, or None."""

@@ -12,7 +12,7 @@ Invariant kept by every write (``sql.py`` and ``postgres.py``): a terminal run h
 NULL and no lease. So a ``wake_at`` that is set already means a live run, and the queries for
 runnable runs walk the ``wake_at`` index in order and stop after ``limit`` rows. They carry no
 status term on purpose: PostgreSQL's planner, guessing at its selectivity, would rather sort
-every live run than walk the index. Their workflow term is wrapped by :func:`_unindexed`:
+every live run than walk the index. Their workflow term is wrapped by ``_sql_terms.unindexed``:
 without statistics SQLite's planner would otherwise pick the workflow index and sort, reading
 every run of those workflows.
 """
@@ -24,24 +24,30 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql import visitors
 
-from pyworkflow._engine.events import RunStatus
+from pyworkflow._engine.events import HookStatus, RunStatus
 from pyworkflow.storage._prepared import PreparedStatement
+from pyworkflow.storage._sql_terms import in_list, unindexed
 from pyworkflow.storage.protocol import RunCursor
-from pyworkflow.storage.schema import events, runs
+from pyworkflow.storage.schema import events, hooks, runs
 
 __all__ = [
     "APPEND",
     "APPEND_FIELDS",
+    "APPEND_WITH_EFFECTS",
+    "CANCEL_CHILDREN",
     "DELETE_ENDED_RUNS",
     "DELETE_RUN_ROWS",
+    "DELIVER_HOOK",
     "ENDED_RUNS",
+    "EXPIRE_HOOK",
+    "GET_HOOK",
+    "GET_HOOK_OF_RUN",
     "GET_RUN",
     "GET_RUN_BY_KEY",
+    "HOOK_STATE",
     "INSERT_EVENT",
+    "INSERT_HOOK",
     "INSERT_RUN",
     "LOAD_EVENTS",
     "RELEASE_RUNS",
@@ -50,10 +56,14 @@ __all__ = [
     "REQUEST_CANCEL",
     "RUN_OWNED_TABLES",
     "RUN_STATE",
+    "SIGNAL_RUN",
     "append_update",
+    "cancelled_with_parent",
     "claim_runs_statement",
+    "list_hooks_statement",
     "list_runs_statement",
     "next_wake_at_statements",
+    "outside_write",
 ]
 
 _LIVE = sorted(s.value for s in RunStatus if not s.is_terminal)
@@ -63,65 +73,6 @@ _ENDED = sorted(s.value for s in RunStatus if s.is_terminal)
 def _p(name: str, type_: sa.types.TypeEngine[Any] | type[sa.types.TypeEngine[Any]]) -> Any:
     """A typed bound parameter (typed so PostgreSQL drivers know what they bind)."""
     return sa.bindparam(name, type_=type_)
-
-
-def _unindexed(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:
-    """``column || ''``: the same value, but no index serves it (SQLite's unary ``+``, portably).
-
-    So the planner walks ``ix_runs_wake_at`` in order instead of another index and a sort.
-    """
-    return column.op("||", return_type=sa.String)(sa.literal_column("''"))
-
-
-class _InList(sa.ColumnElement[bool]):
-    """``column IN`` a list, rendered the way each dialect wants.
-
-    The list is either bound at execution as the parameter ``name`` or fixed in the statement
-    (``values``). SQLite gets ``IN (?, ?, ...)``; PostgreSQL gets ``column = ANY($n)`` with one
-    array parameter, so the SQL text does not change with the list's length and asyncpg's
-    prepared-statement cache keeps serving it.
-    """
-
-    type = sa.Boolean()
-    # A comparison, not a boolean column: otherwise SQLite gets ``IN (...) = 1``, which no
-    # index serves (every lease renewal and pruned run's delete would scan its table).
-    _is_implicitly_boolean = True
-    inherit_cache = True
-    _traverse_internals = [  # noqa: RUF012 (SQLAlchemy's declaration, read as a class attribute)
-        ("column", visitors.InternalTraversal.dp_clauseelement),
-        ("name", visitors.InternalTraversal.dp_string),
-        ("values", visitors.InternalTraversal.dp_plain_obj),
-    ]
-
-    def __init__(
-        self, column: sa.ColumnElement[Any], name: str | None, values: tuple[str, ...] | None
-    ) -> None:
-        self.column, self.name, self.values = column, name, values
-
-
-@compiles(_InList)
-def _in_list_default(element: _InList, compiler: Any, **kw: Any) -> str:
-    if element.values is not None:
-        return str(compiler.process(element.column.in_(element.values), **kw))
-    listed = element.column.in_(sa.bindparam(element.name, expanding=True))
-    return str(compiler.process(listed, **kw))
-
-
-@compiles(_InList, "postgresql")
-def _in_list_postgresql(element: _InList, compiler: Any, **kw: Any) -> str:
-    array_type = postgresql.ARRAY(element.column.type)
-    if element.values is not None:
-        array = sa.bindparam(None, list(element.values), type_=array_type, unique=True)
-    else:
-        array = sa.bindparam(element.name, type_=array_type)
-    return str(compiler.process(element.column == sa.any_(array), **kw))
-
-
-def _in(
-    column: sa.ColumnElement[Any], name: str | None = None, *, values: Collection[str] = ()
-) -> sa.ColumnElement[bool]:
-    """``column`` is one of the list bound as ``name``, or of ``values`` (see :class:`_InList`)."""
-    return _InList(column, name, None if name is not None else tuple(values))
 
 
 # --- fixed-shape statements, built once ---------------------------------------------------------
@@ -156,15 +107,18 @@ APPEND_FIELDS: dict[str, Any] = {
 """The values of one append (bound as ``b_<name>``; see ``rows.append_params``) and their types."""
 
 
-def append_update(value: Callable[[str], Any]) -> sa.Update:
+def append_update(value: Callable[[str], Any], *, continues: bool = False) -> sa.Update:
     """The UPDATE of an append, with ``value(name)`` the SQL for each of :data:`APPEND_FIELDS`.
 
-    Written once for both shapes: one write's bound parameters (:data:`APPEND`), or a column of
-    a batch of writes (PostgreSQL's group commit, ``_pg_statements.APPEND_BATCH``).
+    Written once for every shape: one write's bound parameters (:data:`APPEND`), or a column of
+    a batch of writes (PostgreSQL's group commit, ``_pg_statements.APPEND_BATCH``). With
+    ``continues`` it also sets ``continued_to`` from ``value("continued_to")`` (NULL keeps it),
+    for the appends that start a run (:data:`APPEND_WITH_EFFECTS`); plain appends leave that
+    column alone, so their statement stays as small as it was.
     """
     # Invariant (DESIGN §2.3): the append is refused unless the writer saw the run's last seq
     # and holds its lease; one conditional UPDATE decides, so two writers cannot both pass.
-    return (
+    update = (
         sa.update(runs)
         .where(
             runs.c.run_id == value("run_id"),
@@ -192,6 +146,11 @@ def append_update(value: Callable[[str], Any]) -> sa.Update:
             recovery_count=sa.case((value("progressed"), 0), else_=runs.c.recovery_count),
         )
     )
+    if continues:
+        update = update.values(
+            continued_to=sa.func.coalesce(value("continued_to"), runs.c.continued_to)
+        )
+    return update
 
 
 APPEND = PreparedStatement(
@@ -199,6 +158,15 @@ APPEND = PreparedStatement(
         runs.c.signal_seq, runs.c.cancel_requested
     )
 )
+
+APPEND_WITH_EFFECTS = PreparedStatement(
+    append_update(
+        lambda name: _p(f"b_{name}", APPEND_FIELDS.get(name, sa.String)), continues=True
+    ).returning(runs.c.signal_seq, runs.c.cancel_requested, runs.c.parent_run_id)
+)
+""":data:`APPEND` for an append that creates hooks or runs or ends its run (``rows.py``'s
+``plain_append`` tells): it also sets ``continued_to`` (``b_continued_to``) and returns the
+run's ``parent_run_id``, for the side effects its end has (``sql.append_txn``)."""
 
 # Why a write was refused (a cold path): the run's seq, lease holder and status.
 RUN_STATE = sa.select(runs.c.last_seq, runs.c.lease_owner, runs.c.status).where(
@@ -208,7 +176,7 @@ RUN_STATE = sa.select(runs.c.last_seq, runs.c.lease_owner, runs.c.status).where(
 RENEW_LEASES = (
     sa.update(runs)
     .where(
-        _in(runs.c.run_id, "b_ids"),
+        in_list(runs.c.run_id, "b_ids"),
         runs.c.lease_owner == _p("b_owner", sa.String),
     )
     .values(lease_expires_at=_p("b_lease_expires_at", sa.Float), updated_at=_p("b_now", sa.Float))
@@ -218,7 +186,7 @@ RENEW_LEASES = (
 RELEASE_RUNS = (
     sa.update(runs)
     .where(
-        _in(runs.c.run_id, "b_ids"),
+        in_list(runs.c.run_id, "b_ids"),
         runs.c.lease_owner == _p("b_owner", sa.String),
     )
     .values(
@@ -229,17 +197,58 @@ RELEASE_RUNS = (
     )
 )
 
-REQUEST_CANCEL = (
-    sa.update(runs)
-    .where(runs.c.run_id == _p("b_run_id", sa.String), _in(runs.c.status, values=_LIVE))
-    .values(
-        cancel_requested=True,
-        cancel_reason=_p("b_reason", sa.Text),
-        signal_seq=runs.c.signal_seq + 1,
-        wake_at=_p("b_now", sa.Float),
-        updated_at=_p("b_now", sa.Float),
+
+def outside_write(
+    which: sa.ColumnElement[bool], *, now: Any = None, signals: Any = 1, **changes: Any
+) -> sa.Update:
+    """An outside writer's UPDATE of the live runs ``which`` picks (DESIGN §7).
+
+    ``changes``, ``signal_seq + signals`` and due at ``now`` (default: ``b_now``): the lease
+    holder, if any, sees the new ``signal_seq`` in its next AppendResult or leaves the run due
+    when it lets go. A run that has ended is never touched: its ``wake_at`` stays NULL (module
+    docstring).
+    """
+    at = _p("b_now", sa.Float) if now is None else now
+    return (
+        sa.update(runs)
+        .where(which, in_list(runs.c.status, values=_LIVE))
+        .values(**changes, signal_seq=runs.c.signal_seq + signals, wake_at=at, updated_at=at)
     )
+
+
+def _first_reason(reason: Any) -> sa.ColumnElement[Any]:
+    """``reason`` for a run's first cancel request; a later one keeps the first's reason."""
+    return sa.case((runs.c.cancel_requested, runs.c.cancel_reason), else_=reason)
+
+
+REQUEST_CANCEL = outside_write(
+    runs.c.run_id == _p("b_run_id", sa.String),
+    cancel_requested=True,
+    cancel_reason=_first_reason(_p("b_reason", sa.Text)),
 )
+
+SIGNAL_RUN = outside_write(runs.c.run_id == _p("b_run_id", sa.String))
+"""Wake run ``b_run_id``: a hook of it was delivered, or a child of it ended."""
+
+
+def cancelled_with_parent(policy: sa.ColumnElement[Any]) -> sa.ColumnElement[bool]:
+    """Whether a child of this ``parent_close_policy`` goes when its parent ends.
+
+    It does for ``"cancel"`` and for NULL (the default policy), not for ``"abandon"``.
+    """
+    return sa.or_(policy.is_(None), policy == "cancel")
+
+
+CANCEL_CHILDREN = outside_write(
+    sa.and_(
+        runs.c.parent_run_id == _p("b_run_id", sa.String),
+        cancelled_with_parent(runs.c.parent_close_policy),
+    ),
+    cancel_requested=True,
+    cancel_reason=_first_reason(_p("b_cancel_reason", sa.Text)),
+)
+"""What the end of run ``b_run_id`` does to its live children of policy ``"cancel"``: what
+:data:`REQUEST_CANCEL` does, with the reason ``b_cancel_reason``."""
 
 REOPEN_FAILED_RUN = (
     sa.update(runs)
@@ -257,18 +266,70 @@ REOPEN_FAILED_RUN = (
 )
 
 
+# --- hooks --------------------------------------------------------------------------------------
+
+INSERT_HOOK = PreparedStatement(sa.insert(hooks))
+GET_HOOK = sa.select(hooks).where(hooks.c.token_hash == _p("b_token_hash", sa.String))
+GET_HOOK_OF_RUN = sa.select(hooks).where(
+    hooks.c.run_id == _p("b_run_id", sa.String), hooks.c.hook_id == _p("b_hook_id", sa.String)
+)
+
+DELIVER_HOOK = (
+    sa.update(hooks)
+    .where(
+        hooks.c.token_hash == _p("b_token_hash", sa.String),
+        hooks.c.status == HookStatus.WAITING.value,
+        sa.or_(hooks.c.expires_at.is_(None), hooks.c.expires_at > _p("b_now", sa.Float)),
+        sa.select(runs.c.run_id)
+        .where(runs.c.run_id == hooks.c.run_id, in_list(runs.c.status, values=_LIVE))
+        .exists(),
+    )
+    .values(
+        status=HookStatus.RECEIVED.value,
+        payload=_p("b_payload", sa.Text),
+        received_at=_p("b_now", sa.Float),
+    )
+    .returning(*hooks.c)
+)
+"""Store a payload in hook ``b_token_hash`` if it is waiting, not expired, of a live run.
+
+One conditional UPDATE decides between concurrent deliveries (PostgreSQL re-checks the row's
+status after waiting for its lock), so exactly one wins; then :data:`SIGNAL_RUN` wakes the run.
+No row back: nothing was written, and :data:`HOOK_STATE` says why."""
+
+HOOK_STATE = (
+    sa.select(hooks, runs.c.status.label("run_status"))
+    .select_from(hooks.outerjoin(runs, runs.c.run_id == hooks.c.run_id))
+    .where(hooks.c.token_hash == _p("b_token_hash", sa.String))
+)
+"""Why a delivery was refused (a cold path): the hook's row and its run's status."""
+
+EXPIRE_HOOK = (
+    sa.update(hooks)
+    .where(
+        hooks.c.run_id == _p("b_run_id", sa.String),
+        hooks.c.hook_id == _p("b_hook_id", sa.String),
+        hooks.c.status == HookStatus.WAITING.value,
+    )
+    .values(status=HookStatus.EXPIRED.value)
+    .returning(*hooks.c)
+)
+"""Expire a waiting hook; no row back when it was not waiting (then read it: a delivery may
+have won) or does not exist."""
+
+
 # --- retention: deleting ended runs -------------------------------------------------------------
 
-RUN_OWNED_TABLES: tuple[sa.Table, ...] = (events,)
+RUN_OWNED_TABLES: tuple[sa.Table, ...] = (events, hooks)
 """Tables whose rows belong to one run (a ``run_id`` column): a pruned run's rows go from each.
 
-Both backends build their deletes from this tuple, so a new per-run table (issue 5's ``hooks``)
-is one more entry here and nothing else."""
+Both backends build their deletes from this tuple, so a new per-run table is one more entry here
+and nothing else."""
 
 ENDED_RUNS = (
     sa.select(runs.c.run_id)
     .where(
-        _in(runs.c.status, values=_ENDED),
+        in_list(runs.c.status, values=_ENDED),
         # Implied by the next term (a run ends after it starts), and what lets the scan be an
         # index range over the runs created before the bound (SQLite: ix_runs_status_created).
         runs.c.created_at < _p("b_ended_before", sa.Float),
@@ -286,7 +347,7 @@ DELETE_ENDED_RUNS = (
 """Delete the rows of :data:`ENDED_RUNS`, returning their ids (then :data:`DELETE_RUN_ROWS`)."""
 
 DELETE_RUN_ROWS = tuple(
-    sa.delete(table).where(_in(table.c.run_id, "b_ids")) for table in RUN_OWNED_TABLES
+    sa.delete(table).where(in_list(table.c.run_id, "b_ids")) for table in RUN_OWNED_TABLES
 )
 """For each of :data:`RUN_OWNED_TABLES`: delete the rows of the runs listed in ``b_ids``."""
 
@@ -314,9 +375,9 @@ def claim_runs_statement(by_names: bool, by_ids: bool, skip_locked: bool) -> sa.
         .limit(_p("b_limit", sa.Integer))
     )
     if by_names:
-        candidates = candidates.where(_in(_unindexed(runs.c.workflow_name), "b_names"))
+        candidates = candidates.where(in_list(unindexed(runs.c.workflow_name), "b_names"))
     if by_ids:
-        candidates = candidates.where(_in(runs.c.run_id, "b_ids"))
+        candidates = candidates.where(in_list(runs.c.run_id, "b_ids"))
     if skip_locked:
         candidates = candidates.with_for_update(skip_locked=True)
     return (
@@ -342,7 +403,7 @@ def next_wake_at_statements(by_names: bool) -> tuple[sa.Select[Any], sa.Select[A
     """
     live_due: list[sa.ColumnElement[bool]] = [runs.c.wake_at.is_not(None)]  # live runs only
     if by_names:
-        names = _in(_unindexed(runs.c.workflow_name), "b_names")
+        names = in_list(unindexed(runs.c.workflow_name), "b_names")
         live_due.append(names)
     # The first unleased run in wake_at order: an index scan that stops at once.
     free = (
@@ -371,12 +432,15 @@ def list_runs_statement(
     workflow_name: str | None,
     limit: int,
     before: RunCursor | None,
+    parent_run_id: str | None = None,
 ) -> sa.Select[Any]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged.
 
     Built per call: its shape depends on the filters and it is off the hot path.
     """
     stmt = sa.select(runs)
+    if parent_run_id is not None:
+        stmt = stmt.where(runs.c.parent_run_id == parent_run_id)
     if statuses is not None:
         stmt = stmt.where(runs.c.status.in_(sorted(RunStatus(s).value for s in statuses)))
     if workflow_name is not None:
@@ -385,3 +449,18 @@ def list_runs_statement(
         key = sa.tuple_(runs.c.created_at, runs.c.run_id)
         stmt = stmt.where(key < sa.tuple_(sa.literal(before.created_at), sa.literal(before.run_id)))
     return stmt.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
+
+
+def list_hooks_statement(
+    *, run_id: str | None, status: HookStatus | None, limit: int
+) -> sa.Select[Any]:
+    """Hooks newest first (``created_at``, then ``token_hash``, descending), filtered.
+
+    Built per call, like :func:`list_runs_statement`.
+    """
+    stmt = sa.select(hooks)
+    if run_id is not None:
+        stmt = stmt.where(hooks.c.run_id == run_id)
+    if status is not None:
+        stmt = stmt.where(hooks.c.status == HookStatus(status).value)
+    return stmt.order_by(hooks.c.created_at.desc(), hooks.c.token_hash.desc()).limit(limit)

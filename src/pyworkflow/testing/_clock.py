@@ -34,6 +34,9 @@ __all__ = ["VirtualClock"]
 # after this many consecutive passes with no work reported.
 _FALLBACK_QUIET_PASSES = 50
 
+# How many loop passes skip_to lets queued callbacks run before it gives up on skipping.
+_SKIP_PASSES = 4
+
 
 class VirtualClock:
     """The test environment's clock: virtual seconds since the epoch, moved by hand or by autojump.
@@ -99,6 +102,32 @@ class VirtualClock:
         except asyncio.CancelledError:
             self._forget_abandoned()
             raise
+
+    async def skip_to(self, deadline: float) -> bool:
+        """Jump to ``deadline`` at once if autojump would: nothing works, nothing comes earlier.
+
+        The caller (a run's driver, about to set a timer for ``deadline``) then fires that timer
+        itself instead of sleeping on it. Callbacks already queued (another task's next step, a
+        finished task's bookkeeping) run first, for a few loop passes; work in progress
+        elsewhere (a step, a storage call) means no.
+        """
+        if deadline <= self._now:
+            return True
+        loop = asyncio.get_running_loop()
+        for _ in range(_SKIP_PASSES):
+            if not self._autojumpers or self._advancing or self._busy:
+                return False
+            # The autojump task itself may be queued (it settles by yielding): it is no work.
+            if _ready_callbacks(loop, besides=self._jumper) == 0:
+                break
+            await asyncio.sleep(0)
+        else:
+            return False
+        first = self._next_deadline()
+        if (first is not None and first <= deadline) or deadline - self._now > self.max_skip:
+            return False
+        self._fire(deadline)
+        return True
 
     # --- moving time -----------------------------------------------------------------------------
 
@@ -238,11 +267,18 @@ class VirtualClock:
             self._abandoned = 0
 
 
-def _ready_callbacks(loop: asyncio.AbstractEventLoop) -> int | None:
+def _ready_callbacks(
+    loop: asyncio.AbstractEventLoop, besides: asyncio.Task[None] | None = None
+) -> int | None:
     """How many callbacks wait in the loop's run queue, or None if it cannot be read.
 
     CPython's event loops keep it in ``_ready``; reading it is the only exact way to tell
-    "every task waits" from "a task is about to run" without owning the loop.
+    "every task waits" from "a task is about to run" without owning the loop. A step of the
+    task ``besides`` is not counted.
     """
     ready = getattr(loop, "_ready", None)
-    return len(ready) if isinstance(ready, collections.deque) else None
+    if not isinstance(ready, collections.deque):
+        return None
+    if besides is None:
+        return len(ready)
+    return sum(1 for h in ready if getattr(h._callback, "__self__", None) is not besides)

@@ -23,8 +23,10 @@ from datetime import UTC, datetime, timedelta
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast
 
-from pyworkflow import client
-from pyworkflow._engine.driver import EngineSettings
+from pyworkflow import client, hooks
+from pyworkflow._engine.engine import EngineSettings
+from pyworkflow._engine.events import EventType
+from pyworkflow._engine.hook_tokens import derive_token
 from pyworkflow.config import Runtime, use_runtime
 from pyworkflow.durations import resolve_wake_time
 from pyworkflow.exceptions import ConfigurationError, InputError
@@ -240,6 +242,48 @@ class WorkflowEnvironment:
         target = resolve_wake_time(duration, self.clock.now())
         self._check_open()
         await self.clock.advance(max(0.0, target - self.clock.now()))
+
+    # --- hooks -----------------------------------------------------------------------------------
+
+    async def hook_token(self, run_id: str, name: str) -> str:
+        """The token of the run's waiting hook ``name``: what its ``on_created`` was given.
+
+        Lets a test deliver a payload without capturing the token. Work under way settles first.
+
+        Raises:
+            InputError: the run has no hook of that name waiting.
+        """
+        self._check_open()
+        await self.clock.advance(0)
+        created: dict[str, str] = {}
+        for event in await self._storage.load_events(run_id):
+            payload = event.payload
+            if event.type is EventType.HOOK_CREATED and payload["name"] == name:
+                created[payload["hook_id"]] = payload["nonce"]
+            elif event.type in (EventType.HOOK_RECEIVED, EventType.HOOK_EXPIRED):
+                created.pop(payload["hook_id"], None)
+        if not created:
+            raise InputError(f"run {run_id!r} has no hook named {name!r} waiting")
+        hook_id, nonce = next(iter(created.items()))
+        return derive_token(self._codec.signing_key, run_id, hook_id, nonce)
+
+    async def resume_hook(self, run_id: str, name: str, payload: Any = None) -> None:
+        """Deliver ``payload`` to the run's waiting hook ``name``, then let the run go on.
+
+        The same path as ``pyworkflow.resume_hook`` (typed payloads are validated), with the
+        token looked up for you.
+
+        Example:
+            >>> run_id = await env.start(expense, "r-1")  # doctest: +SKIP
+            >>> await env.resume_hook(run_id, "approval", {"approved": True})  # doctest: +SKIP
+
+        Raises:
+            InputError: the run has no hook of that name waiting.
+            InvalidHookPayloadError: the payload does not fit a typed hook.
+        """
+        token = await self.hook_token(run_id, name)
+        await hooks.resume_hook(token, payload)
+        await self.clock.advance(0)
 
     # --- steps and storage -----------------------------------------------------------------------
 

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyworkflow import registry
-from pyworkflow._engine.activation import Turn, WorkflowActivation
+from pyworkflow._engine.activation import WorkflowActivation
+from pyworkflow._engine.commands import Turn
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow._engine.replay import command_signature, describe_command
 from pyworkflow.exceptions import (
@@ -118,6 +119,9 @@ class _ReplayClock:
 
     async def sleep_until(self, deadline: float) -> None:
         raise AssertionError("the replay checker never waits on a timer")
+
+    async def skip_to(self, deadline: float) -> bool:
+        return False
 
 
 # --- replaying -----------------------------------------------------------------------------------

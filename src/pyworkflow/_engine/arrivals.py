@@ -1,0 +1,100 @@
+"""What an arrival from the run's in-flight work means: the turn that logs it.
+
+A step attempt ends (completed, retrying, failed), a sleep or a retry delay comes due: each
+becomes events, and for outcomes the workflow code is fed and runs to its next quiet point.
+In a cancelled run, the steps that workflow code then issues are refused rather than started.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+from pyworkflow._engine import entries
+from pyworkflow._engine.commands import Turn
+from pyworkflow._engine.failures import error_record, rebuild_error
+from pyworkflow.exceptions import CancellationError
+
+if TYPE_CHECKING:
+    import logging
+
+    from pyworkflow._engine.activation import WorkflowActivation
+    from pyworkflow._engine.inflight import Arrival
+
+__all__ = ["outcome_turn", "refuse_unstarted"]
+
+
+def outcome_turn(
+    activation: WorkflowActivation,
+    arrival: Arrival,
+    now: float,
+    log: logging.LoggerAdapter[logging.Logger] | logging.Logger,
+) -> Turn:
+    """The turn a step attempt's end, a sleep's end or a retry delay's end makes."""
+    command = arrival.command
+    if command is None:  # a "wake": the driver reads the run's row
+        return Turn()
+    step_id = command.command_id
+    if arrival.kind == "timer":
+        return activation.deliver(step_id, entries.sleep_completed(step_id))
+    if arrival.kind == "retry_due":
+        command.retry_at = None
+        command.attempt += 1
+        return Turn(
+            events=[entries.step_started(step_id, command.name, command.attempt)],
+            launch=[command],
+        )
+    result = arrival.result
+    assert result is not None
+    extra = {"step_id": step_id, "attempt": command.attempt}
+    if result.ok:
+        log.info("step %s completed", step_id, extra=extra)
+        event = entries.step_completed(step_id, result.encoded)
+        return activation.deliver(step_id, event, value=result.value)
+    assert result.record is not None
+    if result.retry_in is not None:
+        log.warning(
+            "step %s attempt %d failed, retrying in %.3gs: %s",
+            step_id,
+            command.attempt,
+            result.retry_in,
+            result.error,
+            extra=extra,
+        )
+        command.retry_at = now + result.retry_in
+        event = entries.step_retrying(step_id, command.attempt, result.record, command.retry_at)
+        return Turn(events=[event], launch=[command])
+    log.error("step %s failed: %s", step_id, result.error, extra=extra)
+    error = rebuild_error(result.record, step_id)
+    return activation.deliver(step_id, entries.step_failed(step_id, result.record), error=error)
+
+
+def refuse_unstarted(
+    activation: WorkflowActivation,
+    turn: Turn,
+    is_started: Callable[[str], bool],
+    reason: str | None,
+) -> Turn:
+    """In a cancelled run, fail the steps about to start instead of starting them.
+
+    Each gets a logged STEP_FAILED carrying CancellationError, so the workflow sees the error
+    where it awaits the step, and a replay sees the same. Steps issued inside ``shield()`` are
+    cleanup the workflow asked for: they start.
+    """
+    while activation.cancelled and not turn.finished:
+        unstarted = [
+            c
+            for c in turn.launch
+            if c.kind == "step"
+            and not c.shielded
+            and c.retry_at is None
+            and not is_started(c.command_id)
+        ]
+        if not unstarted:
+            return turn
+        turn.launch = [c for c in turn.launch if c not in unstarted]
+        for command in unstarted:
+            error = CancellationError(reason)
+            event = entries.step_failed(command.command_id, error_record(error))
+            turn = turn.merge(activation.deliver(command.command_id, event, error=error))
+    return turn

@@ -1,0 +1,73 @@
+"""What workflow code asks for (``Command``) and what one quiet point of it produced (``Turn``).
+
+The activation makes both; the driver commits a turn's events and rows in one append and
+launches its commands once they are committed (DESIGN §2.1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pyworkflow.storage.protocol import EventRecord, NewEvent, NewHook, NewRun
+
+if TYPE_CHECKING:
+    from pyworkflow.step import StepDefinition
+
+__all__ = ["Command", "Turn"]
+
+
+@dataclass(slots=True, eq=False)
+class Command:
+    """Something workflow code asked for: a step, a timer, a hook or a child run.
+
+    ``args``/``kwargs`` are the live values for a local step; ``attempt`` and ``retry_at`` come
+    from the log when a replayed step was already in flight. ``wake_at`` is a sleep's wake time
+    or a hook's timeout; ``target`` a child's run id. ``shielded``: issued inside ``shield()``,
+    so a cancel request does not interrupt it. ``logged``: its event, when replayed.
+    """
+
+    kind: str
+    command_id: str
+    name: str
+    future: asyncio.Future[Any]
+    definition: StepDefinition | None = None
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    wake_at: float | None = None
+    attempt: int = 0
+    retry_at: float | None = None
+    target: str | None = None
+    shielded: bool = False
+    logged: EventRecord | None = None
+
+
+@dataclass(slots=True)
+class Turn:
+    """What one quiet point produced.
+
+    ``hooks`` and ``new_runs`` are rows to create with the turn's append (a hook's row, a
+    child run); ``continued`` is the encoded call of the run a ``continue_as_new`` starts.
+    """
+
+    events: list[NewEvent] = field(default_factory=list)
+    launch: list[Command] = field(default_factory=list)
+    hooks: list[NewHook] = field(default_factory=list)
+    new_runs: list[NewRun] = field(default_factory=list)
+    finished: bool = False
+    result: Any = None
+    error: dict[str, Any] | None = None
+    cancelled: bool = False
+    continued: Any = None
+
+    def merge(self, other: Turn) -> Turn:
+        """This turn followed by ``other``; the run's end, if either reached it, is kept."""
+        self.events.extend(other.events)
+        self.launch.extend(other.launch)
+        self.hooks.extend(other.hooks)
+        self.new_runs.extend(other.new_runs)
+        if other.finished:
+            self.finished, self.result, self.error = True, other.result, other.error
+            self.cancelled, self.continued = other.cancelled, other.continued
+        return self

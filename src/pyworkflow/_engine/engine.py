@@ -1,0 +1,54 @@
+"""What every run driver of a process shares: storage, codec, clock, lease owner, settings."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from pyworkflow.storage.protocol import RunRecord
+
+if TYPE_CHECKING:
+    from pyworkflow._engine.clock import Clock
+    from pyworkflow.serialization import Codec
+    from pyworkflow.step import StepDefinition
+    from pyworkflow.storage.protocol import Storage
+
+__all__ = ["Engine", "EngineSettings"]
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """Knobs of the turn loop.
+
+    Attributes:
+        lease_seconds: how long a lease lasts without renewal; a dead worker's runs are taken
+            over this long after its last heartbeat.
+        horizon_seconds: a run waiting longer than this lets go of its coroutine and lease.
+        max_recoveries: take-overs of a run without progress before it is failed.
+    """
+
+    lease_seconds: float = 15.0
+    horizon_seconds: float = 5.0
+    max_recoveries: int = 5
+
+
+@dataclass(slots=True)
+class Engine:
+    """What every driver of a process shares."""
+
+    storage: Storage
+    codec: Codec
+    clock: Clock
+    owner: str
+    settings: EngineSettings = field(default_factory=EngineSettings)
+    on_finished: Callable[[RunRecord], None] = lambda record: None
+    """Called with the run's row as just committed, once it has ended."""
+    on_new_runs: Callable[[list[str]], None] = lambda run_ids: None
+    """Called with the ids of runs a commit just created (children, a continuation)."""
+    resolve_step: Callable[[StepDefinition], StepDefinition] | None = None
+    """The definition whose function an attempt runs; the test toolkit swaps in fakes here."""
+
+    def lease_until(self) -> float:
+        """The expiry of a lease taken or renewed now."""
+        return self.clock.now() + self.settings.lease_seconds

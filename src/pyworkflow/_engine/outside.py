@@ -1,0 +1,98 @@
+"""Turning what outside writers left in storage into the run's own events (DESIGN §7).
+
+``resume_hook`` stores a payload in the hook's row and a child's end its own run row; each
+then makes the run due. Only the run's lease holder logs them, here: HOOK_RECEIVED for each
+waiting hook whose row has a payload, CHILD_WORKFLOW_* for each waited-on child whose
+continue-as-new chain has ended, in the order they happened. A hook whose timeout fires is
+expired in storage first, so a delivery racing the timeout either wins (its payload is
+logged) or is refused with HookExpiredError, never both.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyworkflow._engine import entries
+from pyworkflow._engine.commands import Turn
+from pyworkflow._engine.events import TERMINAL_STATUSES, HookStatus, RunStatus
+from pyworkflow.storage.protocol import NewEvent, RunCursor, RunRecord
+
+if TYPE_CHECKING:
+    from pyworkflow._engine.activation import WorkflowActivation
+    from pyworkflow._engine.commands import Command
+    from pyworkflow.storage.protocol import Storage
+
+__all__ = ["collect", "expire_hook"]
+
+_PAGE = 1000
+
+
+async def collect(storage: Storage, activation: WorkflowActivation) -> Turn:
+    """The turn that logs every delivered hook and ended child the run waits on."""
+    waits = activation.outside_waits()
+    turn = Turn()
+    if not waits:
+        return turn
+    run_id = activation.run_id
+    arrivals: list[tuple[float, Command, NewEvent]] = []
+    hooks = {c.command_id: c for c in waits if c.kind == "hook"}
+    if hooks:
+        received = await storage.list_hooks(
+            run_id=run_id, status=HookStatus.RECEIVED, limit=len(hooks) + 10_000
+        )
+        for hook in received:
+            command = hooks.get(hook.hook_id)
+            if command is not None:
+                event = entries.hook_received(hook.hook_id, hook.payload)
+                arrivals.append((hook.received_at or 0.0, command, event))
+    children = [c for c in waits if c.kind == "child"]
+    if children:
+        ended = await _ended_children(storage, run_id)
+        for command in children:
+            last = _chain_end(ended, command.target)
+            if last is not None:
+                event = entries.child_ended(
+                    command.command_id,
+                    last.run_id,
+                    last.status,
+                    result=last.result,
+                    error=last.error,
+                    reason=last.cancel_reason,
+                )
+                arrivals.append((last.completed_at or 0.0, command, event))
+    arrivals.sort(key=lambda a: a[0])
+    for _, _command, event in arrivals:
+        turn.merge(activation.deliver_outcome(event))
+        if turn.finished:
+            break
+    return turn
+
+
+async def expire_hook(storage: Storage, activation: WorkflowActivation, command: Command) -> Turn:
+    """The hook's timeout passed: log its expiry, or the payload that arrived just before."""
+    hook = await storage.expire_hook(activation.run_id, command.command_id, now=activation.now())
+    if hook.status is HookStatus.RECEIVED:
+        return activation.deliver_outcome(entries.hook_received(hook.hook_id, hook.payload))
+    return activation.deliver_outcome(entries.hook_expired(command.command_id))
+
+
+async def _ended_children(storage: Storage, run_id: str) -> dict[str, RunRecord]:
+    """The run's ended children (with their continuations), by run id."""
+    ended: dict[str, RunRecord] = {}
+    cursor = None
+    while True:
+        page = await storage.list_runs(
+            statuses=TERMINAL_STATUSES, parent_run_id=run_id, limit=_PAGE, before=cursor
+        )
+        ended.update((r.run_id, r) for r in page)
+        if len(page) < _PAGE:
+            return ended
+        cursor = RunCursor(page[-1].created_at, page[-1].run_id)
+
+
+def _chain_end(ended: dict[str, RunRecord], run_id: str | None) -> RunRecord | None:
+    """The child's last run if its chain has ended (not continued), else None."""
+    record = ended.get(run_id) if run_id else None
+    while record is not None and record.status is RunStatus.CONTINUED_AS_NEW:
+        record = ended.get(record.continued_to) if record.continued_to else None
+    return record if record is not None and record.status in TERMINAL_STATUSES else None

@@ -1,0 +1,126 @@
+"""Delivering hook payloads from outside: ``resume_hook`` and the hooks of a run.
+
+``resume_hook`` is the outside writer of DESIGN §7: it never appends to the run's log. It finds
+the hook by the hash of its token, validates a typed hook's payload against the type recorded
+with it (importing it by path, so the caller needs no workflow code), encodes the payload, and
+stores it with one conditional write that also makes the run due. The run's lease holder then
+logs HOOK_RECEIVED. Every refusal is typed and writes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from pyworkflow import _payload_types
+from pyworkflow._engine.events import HookStatus
+from pyworkflow._engine.hook_tokens import hash_token, pending_rows, token_hint
+from pyworkflow.config import get_runtime
+from pyworkflow.exceptions import HookNotFoundError
+from pyworkflow.storage.protocol import HookRecord, Storage
+
+__all__ = ["HookInfo", "list_hooks", "resume_hook"]
+
+_ROW_WAIT = 5.0  # seconds resume_hook waits for the row of a token handed out in this process
+
+
+@dataclass(frozen=True, slots=True)
+class HookInfo:
+    """A hook as listings show it: never its token.
+
+    Attributes:
+        run_id: the run waiting on it.
+        hook_id: its id in the run, e.g. ``"hook:approval#1"``.
+        name: the name the workflow gave it.
+        status: ``waiting``, ``received`` or ``expired``.
+        payload_type: import path of its payload type, or None.
+        created_at / expires_at / received_at: when it was created, times out, got its payload.
+    """
+
+    run_id: str
+    hook_id: str
+    name: str
+    status: HookStatus
+    payload_type: str | None
+    created_at: datetime
+    expires_at: datetime | None
+    received_at: datetime | None
+
+
+def _info(record: HookRecord) -> HookInfo:
+    def when(value: float | None) -> datetime | None:
+        return None if value is None else datetime.fromtimestamp(value, UTC)
+
+    return HookInfo(
+        run_id=record.run_id,
+        hook_id=record.hook_id,
+        name=record.name,
+        status=record.status,
+        payload_type=record.payload_type,
+        created_at=datetime.fromtimestamp(record.created_at, UTC),
+        expires_at=when(record.expires_at),
+        received_at=when(record.received_at),
+    )
+
+
+async def resume_hook(token: str, payload: Any = None) -> HookInfo:
+    """Deliver ``payload`` to the hook that handed out ``token``; the run wakes and goes on.
+
+    Safe from any process: concurrent calls with one token apply exactly one payload.
+
+    Example:
+        >>> await resume_hook(token, {"approved": True, "reviewer": "ana"})
+
+    Returns:
+        The hook, now ``received``.
+
+    Raises:
+        HookNotFoundError: no hook has this token, or its run has ended.
+        HookAlreadyReceivedError: the hook already took a payload.
+        HookExpiredError: the hook's timeout has passed.
+        InvalidHookPayloadError: the payload does not fit the typed hook (names the field).
+        SerializationError: the payload cannot be encoded.
+    """
+    if not isinstance(token, str) or not token:
+        raise HookNotFoundError(repr(token)[:10], "a hook token is a non-empty string")
+    runtime = await get_runtime()
+    storage = runtime.storage
+    token_hash = hash_token(token)
+    hook = await _find(storage, token_hash)
+    if hook is None:
+        raise HookNotFoundError(token_hint(token))
+    if hook.status is HookStatus.WAITING and hook.payload_type is not None:
+        # Only a hook that can still take a payload validates it: a second delivery or a late
+        # one hears that, not a complaint about its payload.
+        payload_type = _payload_types.load_type(hook.payload_type)
+        payload = _payload_types.validate(hook.name, payload_type, payload)
+    encoded = runtime.codec.encode(payload, path=f"payload of hook {hook.name!r}")
+    try:
+        delivered = await storage.deliver_hook(token_hash, encoded, now=runtime.executor.now())
+    except HookNotFoundError as exc:
+        raise HookNotFoundError(token_hint(token), exc.detail) from None
+    runtime.executor.wake(delivered.run_id)
+    return _info(delivered)
+
+
+async def _find(storage: Storage, token_hash: str) -> HookRecord | None:
+    """The hook, waiting a moment for one whose creating turn is still being committed here."""
+    deadline = time.monotonic() + _ROW_WAIT
+    while True:
+        hook = await storage.get_hook(token_hash)
+        if hook is not None or token_hash not in pending_rows or time.monotonic() > deadline:
+            return hook
+        await asyncio.sleep(0.005)
+
+
+async def list_hooks(
+    *, run_id: str | None = None, status: HookStatus | str | None = None, limit: int = 100
+) -> list[HookInfo]:
+    """Hooks newest first, of one run and/or in one status (never their tokens)."""
+    runtime = await get_runtime()
+    wanted = None if status is None else HookStatus(status)
+    records = await runtime.storage.list_hooks(run_id=run_id, status=wanted, limit=limit)
+    return [_info(r) for r in records]
