@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -68,6 +69,21 @@ class WorkerProcesses:
             "worker", "run", "--module", module, "--storage", f"sqlite:///{db}", *flags, log=log
         )
 
+    def start_marked(
+        self, module: str, storage_url: str, *flags: str, log: Path, since: float
+    ) -> subprocess.Popen[bytes]:
+        """``pyworkflow worker run`` for ``module`` on ``storage_url``, polling every 0.2 s.
+
+        A ``--- worker start at <t>s`` line (seconds since ``since``) goes into ``log`` first,
+        so a test that restarts workers can show which one said what.
+        """
+        with log.open("ab") as out:
+            out.write(f"--- worker start at {time.monotonic() - since:.2f}s\n".encode())
+        return self.start(
+            "worker", "run", "--module", module, "--storage", storage_url,
+            "--poll-interval", "0.2", *flags, log=log,
+        )  # fmt: skip
+
     def kill_started(self) -> None:
         """Kill (by pid) whichever of the started processes still runs, and reap them all."""
         for proc in self.started:
@@ -85,6 +101,16 @@ async def sqlite_storage(db: Path) -> AsyncIterator[SQLiteStorage]:
         yield storage
     finally:
         await storage.close()
+
+
+def executions_in(side_effects: Path) -> Counter[tuple[str, str]]:
+    """How often each ``(run_id, step_id)`` ran, from a log of ``run_id step_id ...`` lines."""
+    counts: Counter[tuple[str, str]] = Counter()
+    if side_effects.exists():
+        for line in side_effects.read_text().splitlines():
+            run_id, step_id, *_ = line.split()
+            counts[run_id, step_id] += 1
+    return counts
 
 
 def on_sqlite(db: Path, use: Callable[[SQLiteStorage], Awaitable[T]]) -> T:

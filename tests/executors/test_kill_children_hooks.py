@@ -20,7 +20,6 @@ import signal
 import subprocess
 import textwrap
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from pyworkflow import HookAlreadyReceivedError, HookNotFoundError
 from pyworkflow import config as pw_config
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.storage.protocol import Storage
-from workers import WorkerProcesses, add_unleased_run
+from workers import WorkerProcesses, add_unleased_run, executions_in
 
 pytestmark = pytest.mark.slow
 
@@ -122,15 +121,6 @@ async def storage_url(
         await pyworkflow.shutdown()
 
 
-def executions_of(side_effects: Path) -> Counter[tuple[str, str]]:
-    counts: Counter[tuple[str, str]] = Counter()
-    if side_effects.exists():
-        for line in side_effects.read_text().splitlines():
-            run_id, step_id, *_ = line.split()
-            counts[run_id, step_id] += 1
-    return counts
-
-
 def tokens_in(directory: Path) -> dict[int, str]:
     return {int(p.name): p.read_text() for p in directory.iterdir() if p.name.isdigit()}
 
@@ -177,20 +167,8 @@ async def test_parents_waiting_on_a_child_and_a_hook_survive_kill_9(
         return f"seed={seed} (rerun with KILLTEST_SEED={seed}); worker log:\n{log.read_text()}"
 
     def start_worker() -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
-            out.write(f"--- worker start at {time.monotonic() - began:.2f}s\n".encode())
-        return worker_processes.start(
-            "worker",
-            "run",
-            "--module",
-            "killhooks",
-            "--storage",
-            storage_url,
-            "--lease-seconds",
-            str(LEASE_SECONDS),
-            "--poll-interval",
-            "0.2",
-            log=log,
+        return worker_processes.start_marked(
+            "killhooks", storage_url, "--lease-seconds", str(LEASE_SECONDS), log=log, since=began
         )
 
     delivered: dict[int, str] = {}
@@ -216,7 +194,7 @@ async def test_parents_waiting_on_a_child_and_a_hook_survive_kill_9(
         assert worker.poll() is None, f"worker exited by itself; {context()}"
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
-        executions = executions_of(side_effects)
+        executions = executions_in(side_effects)
         for key in await completed_steps(await family(list(parents))):
             frozen.setdefault(key, executions[key])
         await deliver_some(0.5)  # with no worker alive: the next one logs it
@@ -260,7 +238,7 @@ async def test_parents_waiting_on_a_child_and_a_hook_survive_kill_9(
         with pytest.raises((HookAlreadyReceivedError, HookNotFoundError)):
             await pyworkflow.resume_hook(hook_token, {"approved": "again"})
 
-    executions = executions_of(side_effects)
+    executions = executions_in(side_effects)
     completed = await completed_steps(await family(list(parents)))
     assert set(executions) == completed, "a step ran that the log does not know"
     for key, count_then in frozen.items():

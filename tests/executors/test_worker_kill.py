@@ -17,7 +17,6 @@ import signal
 import subprocess
 import textwrap
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -27,7 +26,7 @@ import pytest
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import Storage, storage_from_url
-from workers import WorkerProcesses, add_unleased_run
+from workers import WorkerProcesses, add_unleased_run, executions_in
 
 pytestmark = pytest.mark.slow
 
@@ -124,15 +123,6 @@ async def _statuses(url: str, run_ids: list[str]) -> dict[str, tuple[RunStatus, 
         return out
 
 
-def _executions(side_effects: Path) -> Counter[tuple[str, str]]:
-    counts: Counter[tuple[str, str]] = Counter()
-    if side_effects.exists():
-        for line in side_effects.read_text().splitlines():
-            run_id, step_id, *_ = line.split()
-            counts[run_id, step_id] += 1
-    return counts
-
-
 def test_runs_survive_repeated_kill_9_of_the_worker(
     tmp_path: Path,
     storage_url: str,
@@ -148,20 +138,8 @@ def test_runs_survive_repeated_kill_9_of_the_worker(
     worker_env["KILLTEST_SIDE_EFFECTS"] = str(side_effects)
 
     def start_worker() -> subprocess.Popen[bytes]:
-        with log.open("ab") as out:
-            out.write(f"--- worker start at {time.monotonic() - began:.2f}s\n".encode())
-        return worker_processes.start(
-            "worker",
-            "run",
-            "--module",
-            "killwf",
-            "--storage",
-            storage_url,
-            "--lease-seconds",
-            str(LEASE_SECONDS),
-            "--poll-interval",
-            "0.2",
-            log=log,
+        return worker_processes.start_marked(
+            "killwf", storage_url, "--lease-seconds", str(LEASE_SECONDS), log=log, since=began
         )
 
     def wait_ready() -> None:
@@ -198,7 +176,7 @@ def test_runs_survive_repeated_kill_9_of_the_worker(
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait()
         kills += 1
-        executions = _executions(side_effects)
+        executions = executions_in(side_effects)
         for key in asyncio.run(_completed_steps(storage_url, list(runs))):
             frozen.setdefault(key, executions[key])
         # New runs while no worker is alive, so that every kill finds runs in flight.
@@ -220,7 +198,7 @@ def test_runs_survive_repeated_kill_9_of_the_worker(
 
     for run_id, n in runs.items():
         assert statuses[run_id] == (RunStatus.COMPLETED, expected_result(n)), context()
-    executions = _executions(side_effects)
+    executions = executions_in(side_effects)
     completed = asyncio.run(_completed_steps(storage_url, list(runs)))
     assert completed == {(run_id, f"work#{i + 1}") for run_id in runs for i in range(STEPS)}
     assert set(executions) == completed, "a step ran that the log does not know"

@@ -178,6 +178,22 @@ class VirtualClock:
                 self._idle.set()
                 self._poke()
 
+    @contextlib.contextmanager
+    def waiting(self) -> Iterator[None]:
+        """Inside work (a step), a wait on something else (a child run): not work meanwhile.
+
+        Without it a step waiting for a child that sleeps would hold time still forever.
+        """
+        self._busy -= 1
+        if not self._busy:
+            self._idle.set()
+            self._poke()
+        try:
+            yield
+        finally:
+            self._busy += 1
+            self._idle.clear()
+
     async def settle(self) -> None:
         """Return once nothing is working and no callback is ready to run."""
         loop = asyncio.get_running_loop()

@@ -24,6 +24,7 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar, cast
 
 from pyworkflow import client, hooks
+from pyworkflow._engine.context import current_step
 from pyworkflow._engine.engine import EngineSettings
 from pyworkflow._engine.events import EventType
 from pyworkflow._engine.hook_tokens import derive_token
@@ -63,8 +64,13 @@ class _EnvironmentExecutor(LocalExecutor):
         self._virtual_clock = clock
 
     async def wait_finished(self, run_id: str, within: float) -> None:
-        """Wait for the run to end, skipping time whenever nothing works meanwhile."""
-        with self._virtual_clock.autojumping():
+        """Wait for the run to end, skipping time whenever nothing works meanwhile.
+
+        A step waiting this way (on a child it started) stops counting as work meanwhile.
+        """
+        clock = self._virtual_clock
+        in_step = current_step.get() is not None
+        with clock.autojumping(), clock.waiting() if in_step else contextlib.nullcontext():
             await super().wait_finished(run_id, within)
 
 

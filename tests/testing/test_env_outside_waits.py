@@ -1,0 +1,110 @@
+"""WorkflowEnvironment with hooks and children: resume_hook by name, timeouts on the virtual
+clock, a step waiting on a child that sleeps, an on_created that calls a step."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+
+import pytest
+
+import pyworkflow
+from pyworkflow import (
+    EventType,
+    HookExpiredError,
+    InputError,
+    RunStatus,
+    hook,
+    sleep,
+    start_child_workflow,
+    step,
+    workflow,
+)
+from pyworkflow.testing import WorkflowEnvironment
+
+CALLS: Counter[str] = Counter()
+START = datetime(2030, 1, 1, tzinfo=UTC)
+
+
+@step(name="tow_mail")
+async def mail(token: str) -> str:
+    CALLS["mail"] += 1
+    return token[:3]
+
+
+@workflow(name="tow_approval")
+async def approval() -> list[str]:
+    async def ask(token: str) -> None:
+        await mail(token)  # a step: its result replays from the log
+
+    answer = await hook("approve", timeout="7d", on_created=ask)
+    return ["approved", answer]
+
+
+@workflow(name="tow_late_approval")
+async def late_approval() -> str:
+    try:
+        await hook("approve", timeout="2d")
+    except HookExpiredError:
+        await sleep("5d")  # still running, so a late payload hears "expired", not "not found"
+        return "expired"
+    return "answered"
+
+
+@workflow(name="tow_napping_child")
+async def napping_child(x: int) -> int:
+    await sleep("3h")
+    return x * 2
+
+
+@step(name="tow_step_waits_for_child")
+async def step_waits_for_child(x: int) -> int:
+    value: int = await start_child_workflow(napping_child, x)
+    return value
+
+
+@workflow(name="tow_parent")
+async def parent(x: int) -> int:
+    return await step_waits_for_child(x)
+
+
+async def test_resume_hook_by_run_and_name_after_on_created_called_a_step() -> None:
+    CALLS.clear()
+    async with WorkflowEnvironment(start_time=START) as env:
+        run_id = await env.start(approval)
+        await env.advance("1d")
+        await env.resume_hook(run_id, "approve", "yes")
+        assert await env.result(run_id) == ["approved", "yes"]
+        types = [e.type for e in await env.events(run_id)]
+    assert types == [
+        EventType.WORKFLOW_STARTED,
+        EventType.HOOK_CREATED,
+        EventType.STEP_STARTED,
+        EventType.STEP_COMPLETED,
+        EventType.HOOK_RECEIVED,
+        EventType.WORKFLOW_COMPLETED,
+    ]
+    assert CALLS["mail"] == 1
+
+
+async def test_a_hook_times_out_on_the_virtual_clock_and_then_refuses_payloads() -> None:
+    async with WorkflowEnvironment(start_time=START) as env:
+        run_id = await env.start(late_approval)
+        token = await env.hook_token(run_id, "approve")
+        await env.advance("3d")
+        with pytest.raises(HookExpiredError):
+            await pyworkflow.resume_hook(token, "too late")
+        with pytest.raises(InputError, match="no hook named 'approve' waiting"):
+            await env.hook_token(run_id, "approve")
+        assert await env.result(run_id) == "expired"
+        with pytest.raises(pyworkflow.HookNotFoundError, match="has ended"):
+            await pyworkflow.resume_hook(token, "later still")
+
+
+async def test_a_step_waiting_on_a_sleeping_child_lets_time_skip() -> None:
+    async with WorkflowEnvironment(start_time=START) as env:
+        run_id = await env.start(parent, 21)
+        assert await env.result(run_id, timeout=10) == 42
+        (child,) = await env.storage.list_runs(parent_run_id=run_id)
+        assert child.status is RunStatus.COMPLETED
+        assert env.now() >= START.replace(hour=3)
