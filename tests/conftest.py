@@ -19,6 +19,8 @@ processes it started; tests/workers.py holds it and the helpers that create and 
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -30,6 +32,10 @@ from pyworkflow import config
 from pyworkflow.storage import MemoryStorage, SQLiteStorage
 from pyworkflow.storage.protocol import Storage
 from workers import WorkerProcesses, subprocess_env
+
+# Hook tokens made without a secret_key use this machine's key file (hook_tokens.py): the suite
+# keeps its own, shared with the worker processes it starts, and leaves ~/.pyworkflow alone.
+os.environ.setdefault("PYWORKFLOW_HOME", tempfile.mkdtemp(prefix="pyworkflow-home-"))
 
 # Short enough that a test never waits on them, long enough that no run is taken over while its
 # worker is alive.

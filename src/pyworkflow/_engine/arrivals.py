@@ -19,9 +19,10 @@ if TYPE_CHECKING:
     import logging
 
     from pyworkflow._engine.activation import WorkflowActivation
-    from pyworkflow._engine.inflight import Arrival
+    from pyworkflow._engine.clock import Clock
+    from pyworkflow._engine.inflight import Arrival, InFlight
 
-__all__ = ["outcome_turn", "refuse_unstarted"]
+__all__ = ["outcome_turn", "refuse_unstarted", "sleep_through"]
 
 
 def outcome_turn(
@@ -97,4 +98,28 @@ def refuse_unstarted(
             error = CancellationError(reason)
             event = entries.step_failed(command.command_id, error_record(error))
             turn = turn.merge(activation.deliver(command.command_id, event, error=error))
+    return turn
+
+
+async def sleep_through(
+    activation: WorkflowActivation, inflight: InFlight, clock: Clock, turn: Turn
+) -> Turn:
+    """Fire the turn's new timers in the turn itself when the clock can skip to them.
+
+    Under the test environment's virtual clock, a run that only sets a timer while nothing
+    else happens would see the clock jump to it at once; firing it here logs the same events
+    (SLEEP_STARTED, SLEEP_COMPLETED, then what the code does next) in one append instead of
+    two, and nothing runs between them. The system clock never skips: this returns ``turn``.
+    """
+    while not turn.finished and turn.launch and inflight.running_steps == 0:
+        if any(c.kind != "sleep" or c.wake_at is None for c in turn.launch):
+            return turn
+        first = min(c.wake_at for c in turn.launch if c.wake_at is not None)
+        earlier = inflight.earliest_timer()
+        if (earlier is not None and earlier <= first) or not await clock.skip_to(first):
+            return turn
+        due, turn.launch = turn.launch, []
+        for command in due:
+            event = entries.sleep_completed(command.command_id)
+            turn = turn.merge(activation.deliver(command.command_id, event))
     return turn

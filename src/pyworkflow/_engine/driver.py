@@ -196,10 +196,10 @@ class RunDriver:
             return None
         if run.cancel_requested and not activation.cancelled and not turn.finished:
             self._log.info("cancellation requested: %s", run.cancel_reason)
-            turn = _merge(turn, activation.request_cancel(run.cancel_reason))
+            turn = turn.merge(activation.request_cancel(run.cancel_reason))
         if not turn.finished:
             # Hooks delivered and children ended while the run was let go.
-            turn = _merge(turn, await outside.collect(engine.storage, activation))
+            turn = turn.merge(await outside.collect(engine.storage, activation))
         for command in turn.launch:
             if command.kind == "step" and command.attempt == 0:
                 # Re-opened by resume(): its fresh budget starts with a logged attempt 1.
@@ -213,7 +213,8 @@ class RunDriver:
 
     async def _loop(self, turn: Turn) -> None:
         """Launch what the code issued, then turn outcomes into commits until the run lets go."""
-        inflight = self._inflight
+        inflight, activation = self._inflight, self._activation
+        assert activation is not None
         if self._deadline is not None:
             inflight.set_deadline(self._deadline)
         inflight.launch(turn.launch)
@@ -240,9 +241,10 @@ class RunDriver:
                 if arrival.kind == "deadline":
                     await self._time_out()
                     return
-                turn = _merge(turn, await self._arrive(arrival))
+                turn = turn.merge(await self._arrive(arrival))
                 arrival = inflight.ready()
-            turn = await self._sleep_through(self._refuse_unstarted(turn))
+            turn = self._refuse_unstarted(turn)
+            turn = await arrivals.sleep_through(activation, inflight, self._engine.clock, turn)
             if not turn.events and not turn.finished:
                 continue
             await self._commit(turn, progressed=True)
@@ -268,7 +270,7 @@ class RunDriver:
             self._log.info("cancellation requested: %s", run.cancel_reason)
             turn = activation.request_cancel(run.cancel_reason)
         if not turn.finished:
-            turn = _merge(turn, await outside.collect(self._engine.storage, activation))
+            turn = turn.merge(await outside.collect(self._engine.storage, activation))
         return turn
 
     def _suspend_due(self) -> bool:
@@ -287,29 +289,6 @@ class RunDriver:
         activation = self._activation
         waits_outside = activation is not None and bool(activation.outside_waits())
         return waits_outside and math.isfinite(horizon)
-
-    async def _sleep_through(self, turn: Turn) -> Turn:
-        """Fire the turn's new timers in the turn itself when the clock can skip to them.
-
-        Under the test environment's virtual clock, a run that only sets a timer while
-        nothing else happens would see the clock jump to it at once; firing it here logs the
-        same events (SLEEP_STARTED, SLEEP_COMPLETED, then what the code does next) in one
-        append instead of two, and nothing runs between them.
-        """
-        activation, clock = self._activation, self._engine.clock
-        assert activation is not None
-        while not turn.finished and turn.launch and self._inflight.running_steps == 0:
-            if any(c.kind != "sleep" or c.wake_at is None for c in turn.launch):
-                return turn
-            first = min(c.wake_at for c in turn.launch if c.wake_at is not None)
-            earlier = self._inflight.earliest_timer()
-            if (earlier is not None and earlier <= first) or not await clock.skip_to(first):
-                return turn
-            due, turn.launch = turn.launch, []
-            for command in due:
-                event = entries.sleep_completed(command.command_id)
-                turn = _merge(turn, activation.deliver(command.command_id, event))
-        return turn
 
     async def _arrive(self, arrival: Arrival) -> Turn:
         """The turn one arrival makes: its outcome logged and fed to the workflow."""
@@ -447,8 +426,3 @@ class RunDriver:
             )
         except (PyWorkflowError, asyncio.CancelledError):
             self._log.warning("could not hand the run back; its lease will expire instead")
-
-
-def _merge(first: Turn, second: Turn) -> Turn:
-    """``first`` followed by ``second``; the run's end, if either reached it, is kept."""
-    return first.merge(second)

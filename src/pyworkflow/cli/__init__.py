@@ -20,6 +20,7 @@ import click
 
 from pyworkflow import __version__
 from pyworkflow.cli.db import db
+from pyworkflow.cli.export import export
 from pyworkflow.cli.hooks import hooks
 from pyworkflow.cli.logs import LOG_FORMATS, setup_logging
 from pyworkflow.cli.replay import replay
@@ -54,6 +55,7 @@ def main(log_format: str, log_level: str) -> None:
 
 
 main.add_command(workflows)
+runs.add_command(export)  # here, not in runs.py: cli/export.py imports runs.py
 main.add_command(runs)
 main.add_command(hooks)
 main.add_command(worker)

@@ -30,7 +30,7 @@ from pyworkflow._engine.events import TERMINAL_STATUSES, HookStatus, RunStatus
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.families import chain, children
 from pyworkflow.cli.inputs import parse_moment
-from pyworkflow.cli.options import json_option, modules_option, storage_option
+from pyworkflow.cli.options import json_option, modules_option, run_filter_options, storage_option
 from pyworkflow.cli.session import require_run, session
 from pyworkflow.cli.shapes import decode, emit, event_shape, hook_shape, iso, run_shape
 from pyworkflow.cli.timeline import step_attempts, timeline
@@ -61,24 +61,7 @@ runs.add_command(chain)
 
 
 @runs.command("list")
-@click.option(
-    "--status",
-    "statuses",
-    multiple=True,
-    type=click.Choice([s.value for s in RunStatus]),
-    help="Only runs in this status (repeatable).",
-)
-@click.option("--workflow", default=None, metavar="NAME", help="Only runs of this workflow.")
-@click.option(
-    "--since",
-    default=None,
-    metavar="WHEN",
-    help="Only runs created at or after WHEN: a duration back from now (1h, 2d) or an ISO "
-    "date-time (local time without an offset).",
-)
-@click.option(
-    "--until", default=None, metavar="WHEN", help="Only runs created before WHEN (as --since)."
-)
+@run_filter_options
 @click.option(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Runs per page."
 )
@@ -123,7 +106,7 @@ async def _list(
             last = await require_run(runtime, before, "given as --before")
             cursor = RunCursor(last.created_at, last.run_id)
         wanted = [RunStatus(s) for s in statuses] or None
-        page, more = await _page(runtime, wanted, workflow, since, until, limit, cursor)
+        page, more = await page_of_runs(runtime, wanted, workflow, since, until, limit, cursor)
     next_before = page[-1].run_id if more else None
     if as_json:
         emit({"runs": [run_shape(r) for r in page], "next_before": next_before})
@@ -134,7 +117,7 @@ async def _list(
         tables.print_runs(tables.console(), page, next_before)
 
 
-async def _page(
+async def page_of_runs(
     runtime: Runtime,
     statuses: list[RunStatus] | None,
     workflow: str | None,

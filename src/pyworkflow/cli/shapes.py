@@ -41,6 +41,9 @@ A **workflow** (``workflows list``: ``{"workflows": [...]}``, ``workflows info``
 ``max_duration``, ``steps`` (the steps its own code calls by name: ``name``,
 ``max_retries``, ``retry_delay``, ``timeout``, ``force_local``), ``doc``.
 
+``runs export``: ``{"exported": N, "directory": DIR, "files": [path, ...]}`` (absolute paths,
+newest run first), each file a history in ``pyworkflow.testing.save_history``'s format.
+
 ``runs children``: ``{"run_id", "children": [run, ...], "next_before"}``, newest first,
 paged as ``runs list``. ``runs chain``: ``{"run_id", "chain": [run, ...]}``, first run to last,
 each run with ``args`` and ``given`` (true for the run named on the command line).

@@ -1,0 +1,202 @@
+"""``pyworkflow runs export``: write many runs' event logs to a directory, one JSON file each.
+
+Each selected run's history goes to ``DIR/<run_id>.json`` in the export format of
+``pyworkflow.testing.save_history``, the files ``pyworkflow replay --file`` and
+``pyworkflow.testing.load_history`` read: keep the histories of a release's runs to check the
+next release against, or hand one to a bug report. The runs are picked with the filters of
+``runs list`` (its options, and its keyset paging through the matching runs, newest first), or
+named with ``--run-id``; every named run is looked up before anything is written, so a mistyped
+id fails the command with one line and no file. A progress bar shows on a terminal.
+
+An existing file of the same name is replaced: exporting again refreshes the directory. Each
+file is written under a temporary name and renamed into place, so an interrupted export never
+leaves a half-written history where ``replay --file`` would read it.
+
+``--json`` prints ``{"exported": N, "directory": DIR, "files": [PATH, ...]}``, the directory
+and the files as absolute paths, newest run first.
+
+Example:
+    .. code-block:: console
+
+        $ pyworkflow runs export --out histories/ --workflow checkout --status suspended
+        $ pyworkflow replay -m myapp.workflows --file histories/run_4b1e....json
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import click
+
+from pyworkflow._engine.events import RunStatus
+from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.inputs import parse_moment
+from pyworkflow.cli.options import json_option, run_filter_options, storage_option
+from pyworkflow.cli.runs import page_of_runs
+from pyworkflow.cli.session import require_run, session
+from pyworkflow.cli.shapes import emit
+from pyworkflow.config import Runtime
+from pyworkflow.storage.protocol import EventRecord, RunCursor
+from pyworkflow.testing import save_history
+
+__all__ = ["export"]
+
+# Runs selected per query while paging through the matching ones.
+_PAGE = 500
+
+
+@click.command("export")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    metavar="DIR",
+    help="Directory to write DIR/<run_id>.json in (created when missing).",
+)
+@run_filter_options
+@click.option(
+    "--run-id",
+    "run_ids",
+    multiple=True,
+    metavar="RUN_ID",
+    help="Export this run (repeatable) instead of the runs the filters select.",
+)
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    metavar="N",
+    help="Export at most this many runs, the newest; default: every run that matches.",
+)
+@storage_option
+@json_option
+def export(
+    out: Path,
+    run_ids: tuple[str, ...],
+    statuses: tuple[str, ...],
+    workflow: str | None,
+    since: str | None,
+    until: str | None,
+    limit: int | None,
+    storage: str | None,
+    as_json: bool,
+) -> None:
+    """Write runs' event logs to DIR/<run_id>.json, for `pyworkflow replay --file`."""
+    filtered = bool(statuses) or any(v is not None for v in (workflow, since, until, limit))
+    if run_ids and filtered:
+        fail(
+            "--run-id names the runs to export and cannot be combined with --status, "
+            "--workflow, --since, --until or --limit; pass either the ids or the filters"
+        )
+    now = time.time()
+    start = None if since is None else parse_moment("--since", since, now)
+    end = None if until is None else parse_moment("--until", until, now)
+    if out.exists() and not out.is_dir():
+        fail(
+            f"--out {str(out)!r} is a file, not a directory; name a directory to write the "
+            "histories in (it is created when missing)"
+        )
+    wanted = [RunStatus(s) for s in statuses] or None
+    files = run_command(_export(out, run_ids, wanted, workflow, start, end, limit, storage))
+    if as_json:
+        directory = out.resolve()
+        emit(
+            {
+                "exported": len(files),
+                "directory": str(directory),
+                "files": [str(directory / f.name) for f in files],
+            }
+        )
+    else:
+        click.echo(f"{len(files)} run{'' if len(files) == 1 else 's'} exported to {out}")
+
+
+async def _export(
+    out: Path,
+    run_ids: Sequence[str],
+    statuses: list[RunStatus] | None,
+    workflow: str | None,
+    since: float | None,
+    until: float | None,
+    limit: int | None,
+    storage: str | None,
+) -> list[Path]:
+    """Select the runs, then write each one's history; returns the files written."""
+    async with session(storage) as runtime:
+        if run_ids:
+            selected = list(dict.fromkeys(run_ids))  # once each, in the order given
+            for run_id in selected:
+                await require_run(runtime, run_id, "given as --run-id")
+        else:
+            selected = await _matching(runtime, statuses, workflow, since, until, limit)
+        # Only now, with the storage opened and every id found: a mistake creates no directory.
+        _make_directory(out)
+        written: list[Path] = []
+        with contextlib.ExitStack() as stack:
+            bar: Any = None
+            # Off a terminal (a pipe, CI logs) a bar would only print its label.
+            if selected and sys.stderr.isatty():
+                bar = stack.enter_context(
+                    click.progressbar(length=len(selected), label="exporting", file=sys.stderr)
+                )
+            for run_id in selected:
+                events = await runtime.storage.load_events(run_id)
+                if events:
+                    written.append(_write(events, out / f"{run_id}.json"))
+                else:
+                    # Every stored run has its WORKFLOW_STARTED: this one was pruned meanwhile.
+                    click.echo(
+                        f"pyworkflow: run {run_id} was deleted during the export; skipped",
+                        err=True,
+                    )
+                if bar is not None:
+                    bar.update(1)
+    return written
+
+
+async def _matching(
+    runtime: Runtime,
+    statuses: list[RunStatus] | None,
+    workflow: str | None,
+    since: float | None,
+    until: float | None,
+    limit: int | None,
+) -> list[str]:
+    """The ids of the runs the filters select, newest first, paged as ``runs list`` pages.
+
+    Only ids are kept (the histories are read one run at a time later), so that the progress
+    bar knows its length before the first file is written.
+    """
+    selected: list[str] = []
+    cursor = None
+    while True:
+        want = _PAGE if limit is None else min(_PAGE, limit - len(selected))
+        page, more = await page_of_runs(runtime, statuses, workflow, since, until, want, cursor)
+        selected += [r.run_id for r in page]
+        if not more or len(selected) == limit:
+            return selected
+        cursor = RunCursor(page[-1].created_at, page[-1].run_id)
+
+
+def _make_directory(out: Path) -> None:
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        fail(f"cannot create the --out directory {str(out)!r}: {exc.strerror or exc}")
+
+
+def _write(events: Sequence[EventRecord], path: Path) -> Path:
+    """Write one history to ``path`` through a temporary file; a failure is one line, exit 2."""
+    partial = path.with_name(f"{path.name}.partial")
+    try:
+        save_history(events, partial)
+        os.replace(partial, path)
+    except OSError as exc:
+        fail(f"cannot write {str(path)!r}: {exc.strerror or exc}")
+    return path
