@@ -1,4 +1,4 @@
-"""PostgreSQL connections: the pool, reconnection, group commit and LISTEN, per event loop.
+"""PostgreSQL connections: the pool, reconnection, group commits and LISTEN, per event loop.
 
 ``PostgresStorage`` runs every statement through :meth:`PgConnections.run`: a pooled
 connection, and, when the connection is gone (the server restarted, the network dropped), a
@@ -7,7 +7,7 @@ is a retry, so a write whose first attempt did commit can tell (see ``postgres.p
 errors are translated here: an unreachable server is StorageUnavailableError naming the URL
 and what to check, any other driver error a StorageError with the cause chained.
 
-Pools, the append group and the listener belong to one event loop; a storage used from a new
+Pools, the write groups and the listener belong to one event loop; a storage used from a new
 loop (a second ``asyncio.run`` in a script) opens new ones there and drops the old.
 """
 
@@ -23,9 +23,10 @@ import asyncpg
 
 from pyworkflow.exceptions import PyWorkflowError, StorageError
 from pyworkflow.storage._pg_batch import AppendGroup
+from pyworkflow.storage._pg_creates import CreateGroup
 from pyworkflow.storage._pg_listen import ChangeListener, Subscriber
 from pyworkflow.storage._pg_schema import PgSettings, ensure_schema
-from pyworkflow.storage.protocol import AppendResult, AppendWrite
+from pyworkflow.storage.protocol import AppendResult, AppendWrite, NewRun, RunRecord
 
 __all__ = ["PgConnections"]
 
@@ -72,6 +73,7 @@ class PgConnections:
         self._opening: asyncio.Lock | None = None
         self._schema_ready = False
         self._appends: AppendGroup | None = None
+        self._creates: CreateGroup | None = None
         self._listener = ChangeListener(self._connect, settings.channel, self.url)
         self._closed = False
 
@@ -109,6 +111,9 @@ class PgConnections:
                 self._appends = AppendGroup(
                     self.run, self.settings.channel, max_batches=self.settings.pool_size
                 )
+                self._creates = CreateGroup(
+                    self.run, self.settings.channel, self.url, self.settings.pool_size
+                )
             except PyWorkflowError:
                 raise
             except _CONNECTION_LOST as exc:
@@ -124,6 +129,7 @@ class PgConnections:
                 pool.terminate()
         self._listener = ChangeListener(self._connect, self.settings.channel, self.url)
         self._appends = None
+        self._creates = None
 
     async def close(self) -> None:
         """Stop listening and close every connection. Idempotent."""
@@ -161,6 +167,13 @@ class PgConnections:
             await self.open()
         assert self._appends is not None
         return await self._appends.submit(write)
+
+    async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
+        """Create a run through this loop's group commit (``_pg_creates``)."""
+        if self._creates is None or self._loop is not asyncio.get_running_loop():
+            await self.open()
+        assert self._creates is not None
+        return await self._creates.submit(run)
 
     async def run(self, fn: Callable[[asyncpg.Connection, bool], Awaitable[_T]]) -> _T:
         """``fn(conn, retried)`` on a pooled connection, retried while the connection is lost."""

@@ -34,6 +34,7 @@ from pyworkflow.storage.statements import (
 __all__ = [
     "APPEND_BATCH",
     "APPEND_ONE",
+    "CREATE_RUN_BATCH",
     "CREATE_RUN_ONE_TRIP",
     "NOTIFY_CHANNEL",
     "PRUNE_ONE_TRIP",
@@ -182,6 +183,34 @@ CREATE_RUN_ONE_TRIP = sa.select(
 """A run's row (parameters ``b_<column>``) and its first events, in one statement.
 
 No row back: the idempotency key (or the run id) was taken, and nothing was written."""
+
+
+_new_runs = (
+    sa.func.unnest(*(_p(f"b_{column.name}", postgresql.ARRAY(column.type)) for column in runs.c))
+    .table_valued(*(column.name for column in runs.c))
+    .render_derived(name="n")
+)
+_batch_created = (
+    postgresql.insert(runs)
+    .from_select([column.name for column in runs.c], sa.select(*_new_runs.c))
+    .on_conflict_do_nothing()  # as CREATE_RUN_ONE_TRIP: the loser reads the winner's run
+    .returning(runs.c.run_id, runs.c.lease_owner.is_(None).label("unleased"))
+    .cte("created")
+)
+
+CREATE_RUN_BATCH = sa.select(
+    _batch_created.c.run_id,
+    sa.case(
+        (_batch_created.c.unleased, notify("runnable", _batch_created.c.run_id)),
+        else_=sa.null(),
+    ).label("notified"),
+).add_cte(log_batch_events(_batch_created))
+"""The rows of several new runs (at most one per run id) and their first events, in one statement.
+
+Every ``b_<column>`` is an array, one element per run, and so are the events (``b_ev_*``, one
+element per event). A row comes back for each run created; a run without a row was not written
+(its idempotency key or id was taken). A run nobody leased is announced ``runnable``, as
+``CREATE_RUN_ONE_TRIP`` does."""
 
 
 def _notifying(update: sa.Update) -> sa.Select[Any]:

@@ -2,7 +2,8 @@
 
 The Storage protocol on PostgreSQL. Its parts, each in a module of its own: URL options and
 schema creation under an advisory lock (``_pg_schema.py``), the pool, reconnection and error
-translation (``_pg_connections.py``), group commit of appends (``_pg_batch.py``), LISTEN
+translation (``_pg_connections.py``), group commit (``_pg_group.py``) of appends
+(``_pg_batch.py``) and run creations (``_pg_creates.py``), LISTEN
 (``_pg_listen.py``) and the hook methods (``_pg_hooks.py``). The statements are the shared
 ones of ``statements.py`` (composed into single statements by ``_pg_statements.py``, and by
 ``_pg_effects.py`` for the writes that reach other runs' rows), compiled for asyncpg by
@@ -28,7 +29,6 @@ from typing import Any
 import asyncpg
 
 from pyworkflow._engine.events import EventType, RunStatus
-from pyworkflow.exceptions import StorageError
 from pyworkflow.storage import _pg_statements as one_trip
 from pyworkflow.storage._pg_connections import PgConnections
 from pyworkflow.storage._pg_hooks import PgHookMethods
@@ -49,15 +49,11 @@ from pyworkflow.storage.rows import (
     earliest_wake,
     event_values,
     events_from_rows,
-    first_event_values,
-    idempotent_twin,
-    new_run_values,
     reopen_refused,
     run_from_row,
 )
 from pyworkflow.storage.statements import (
     GET_RUN,
-    GET_RUN_BY_KEY,
     LOAD_EVENTS,
     RENEW_LEASES,
     RUN_STATE,
@@ -69,13 +65,11 @@ from pyworkflow.storage.statements import (
 __all__ = ["PostgresStorage"]
 
 # Compiled once, at import: every call only lays out parameters.
-_CREATE_RUN = PgQuery(one_trip.CREATE_RUN_ONE_TRIP)
 _REQUEST_CANCEL = PgQuery(one_trip.REQUEST_CANCEL_NOTIFYING)
 _RELEASE_RUNS = PgQuery(one_trip.RELEASE_RUNS_NOTIFYING)
 _REOPEN = PgQuery(one_trip.REOPEN_ONE_TRIP)
 _PRUNE = PgQuery(one_trip.PRUNE_ONE_TRIP)
 _GET_RUN = PgQuery(GET_RUN.stmt)
-_GET_RUN_BY_KEY = PgQuery(GET_RUN_BY_KEY)
 _RUN_STATE = PgQuery(RUN_STATE)
 _LOAD_EVENTS = PgQuery(LOAD_EVENTS.stmt)
 _RENEW_LEASES = PgQuery(RENEW_LEASES)
@@ -189,26 +183,11 @@ class PostgresStorage(PgHookMethods):
     # --- the protocol ---------------------------------------------------------------------------
 
     async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
-        """Insert a run and its first events in one statement; see ``Storage.create_run``."""
-        record, values = new_run_values(run)
-        params = {f"b_{name}": value for name, value in values.items()}
-        params.update(one_trip.event_arrays(first_event_values(run)))
-        params["b_now"] = run.now
-        params["b_notify"] = record.lease_owner is None
-        params["b_channel"] = self.settings.channel
+        """Insert a run and its first events in one statement; see ``Storage.create_run``.
 
-        async def create(conn: asyncpg.Connection, retried: bool) -> tuple[RunRecord, bool]:
-            if await _CREATE_RUN.fetchrow(conn, params) is not None:
-                return record, True
-            if run.idempotency_key is not None:
-                row = await _GET_RUN_BY_KEY.fetchrow(conn, {"b_key": run.idempotency_key})
-                if row is not None and not (retried and row["run_id"] == run.run_id):
-                    return idempotent_twin(run, row), False
-            if retried and await _RUN_STATE.fetchrow(conn, {"b_run_id": run.run_id}):
-                return record, True  # our first attempt committed before the connection broke
-            raise StorageError(f"PostgreSQL storage {self.url}: run id {run.run_id!r} is taken")
-
-        return await self._db.run(create)
+        Runs started at once share a statement (``_pg_creates``).
+        """
+        return await self._db.create_run(run)
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or None."""
