@@ -113,3 +113,21 @@ async def test_unleased_runs_started_together_each_wake_a_worker(
     finally:
         await listener.close()
         await storage.close()
+
+
+async def test_starts_made_while_one_is_under_way_leave_together_not_one_per_connection(
+    postgres_server: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Ten connections: room for ten statements at once, yet the starts of one pass of the
+    # event loop need only one (each statement is a commit the server pays for).
+    storage = PostgresStorage(postgres_server.fresh_url(pool_size="10"))
+    batches = Counting(pg_creates._CREATE_RUN_BATCH)
+    monkeypatch.setattr(pg_creates, "_CREATE_RUN_BATCH", batches)
+    await storage.open()
+    try:
+        results = await asyncio.gather(*(storage.create_run(new(f"r{i}")) for i in range(50)))
+        assert all(created for _, created in results)
+        assert batches.sizes == [49]  # the first went alone, the other 49 in one statement
+        assert len(await storage.list_runs(limit=100)) == 50
+    finally:
+        await storage.close()

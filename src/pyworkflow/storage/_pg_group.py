@@ -4,8 +4,10 @@ Why: each write alone is a round trip and a commit, and on a small machine Postg
 commit, and the client's per-statement cost, not the disk, bound how many steps per second
 concurrent runs reach (B2 on PostgreSQL). So writes queue here; up to ``max_batches`` batches
 are in flight at once (each on a pooled connection), and whatever queued meanwhile goes out
-together as one statement. A lone write (B1) leaves at once from its caller's task, with no
-hand-off to another task.
+together as one statement. A write made while nothing is under way (B1) leaves at once from
+its caller's task, with no hand-off to another task; a write made while one is under way queues,
+even with connections free, so that the writes of one pass of the event loop (a burst of starts,
+runs whose steps ended together) share one statement rather than one commit each.
 
 Each write still succeeds or fails on its own: a statement that fails as a whole (which a
 correct write never causes) is retried one write at a time, so only the faulty write fails. A
@@ -58,6 +60,7 @@ class WriteGroup(Generic[W, R]):
         self._max_batches = max(1, max_batches)
         self._queue: deque[tuple[W, asyncio.Future[R]]] = deque()
         self._in_flight = 0
+        self._drain_due = False  # a drain task is started and has not taken its batch yet
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def _execute(
@@ -68,8 +71,8 @@ class WriteGroup(Generic[W, R]):
 
     async def submit(self, write: W) -> R:
         """Send ``write`` in the next batch; its own result or error."""
-        if not self._queue and self._in_flight < self._max_batches:
-            # Nobody waiting: send it alone from the caller's task, with no hand-off.
+        if not self._in_flight:
+            # Nothing under way (B1): send it alone from the caller's task, with no hand-off.
             self._in_flight += 1
             try:
                 return await self._send_alone(write)
@@ -88,16 +91,21 @@ class WriteGroup(Generic[W, R]):
         return outcome
 
     def _start_draining(self) -> None:
-        if self._queue and self._in_flight < self._max_batches:
+        # One drain task at a time waits to take a batch: whatever queues before it runs (the
+        # writes of one pass of the event loop, say) leaves together, in one statement.
+        if self._queue and not self._drain_due and self._in_flight < self._max_batches:
             self._in_flight += 1
+            self._drain_due = True
             task = asyncio.get_running_loop().create_task(self._drain(), name="pyworkflow-write")
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
 
     async def _drain(self) -> None:
+        self._drain_due = False  # this task takes the next batch now
         try:
             while self._queue:
                 batch = self._take()
+                self._start_draining()  # for what is left of the queue, or queues meanwhile
                 try:
                     outcomes = await self._send([write for write, _ in batch])
                 except Exception as exc:  # a bug of ours: fail the batch, never leave it hanging
