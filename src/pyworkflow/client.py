@@ -258,7 +258,8 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
 async def resume(run_id: str) -> None:
     """Continue a failed run: its failed steps run again with a fresh retry budget.
 
-    A run that is waiting or running is simply made to look at storage again.
+    A workflow with a ``max_duration`` gets it afresh, counted from now. A run that is
+    waiting or running is simply made to look at storage again.
 
     Raises:
         RunNotFoundError: no such run.
@@ -266,12 +267,14 @@ async def resume(run_id: str) -> None:
         InvalidRunStateError: the run completed or was cancelled.
     """
     record = await _get(run_id)
-    registry.get_workflow(record.workflow_name)
+    definition = registry.get_workflow(record.workflow_name)
     runtime = await get_runtime()
     if record.status is RunStatus.FAILED:
-        await runtime.storage.reopen_failed_run(
-            run_id, now=runtime.executor.now(), payload={"v": EVENT_FORMAT}
-        )
+        now = runtime.executor.now()
+        payload: dict[str, Any] = {"v": EVENT_FORMAT}
+        if definition.max_duration is not None:
+            payload["deadline"] = now + definition.max_duration
+        await runtime.storage.reopen_failed_run(run_id, now=now, payload=payload)
     elif record.status.is_terminal:
         raise InvalidRunStateError(run_id, record.status.value, "only a failed run can resume")
     runtime.executor.wake(run_id)

@@ -108,3 +108,22 @@ async def test_a_step_waiting_on_a_sleeping_child_lets_time_skip() -> None:
         (child,) = await env.storage.list_runs(parent_run_id=run_id)
         assert child.status is RunStatus.COMPLETED
         assert env.now() >= START.replace(hour=3)
+
+
+@workflow(name="tow_limited", max_duration="1d")
+async def limited(answer_after: str) -> str:
+    return str(await hook("answer", timeout=answer_after))
+
+
+async def test_resuming_a_run_that_overran_max_duration_gives_it_the_limit_afresh() -> None:
+    async with WorkflowEnvironment(start_time=START) as env:
+        run_id = await env.start(limited, "30d")
+        await env.advance("2d")
+        failed = await env.get_run(run_id)
+        assert failed.status is RunStatus.FAILED
+        assert "WorkflowTimeoutError" in (failed.error or {}).get("type", "")
+        await pyworkflow.resume(run_id)
+        await env.advance("1h")  # within the new limit: waiting again, not failed at once
+        assert (await env.get_run(run_id)).status is RunStatus.SUSPENDED
+        await env.resume_hook(run_id, "answer", "late but in time")
+        assert await env.result(run_id) == "late but in time"

@@ -23,7 +23,7 @@ from pyworkflow._engine import arrivals, entries, hook_tokens, outside, tracing
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.commands import Turn
 from pyworkflow._engine.engine import Engine
-from pyworkflow._engine.events import RunStatus
+from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow._engine.failures import error_record
 from pyworkflow._engine.inflight import Arrival, InFlight
 from pyworkflow._engine.starts import new_run
@@ -172,8 +172,7 @@ class RunDriver:
         events = self._history or await engine.storage.load_events(run.run_id)
         self._history = None
         self._seq = events[-1].seq if events else run.last_seq
-        if events:
-            self._deadline = events[0].payload.get("deadline")
+        self._deadline = _deadline_of(events)
         self._log.debug("replaying %d events (recovery %d)", len(events), run.recovery_count)
         activation = self._make_activation()
         if run.recovery_count > engine.settings.max_recoveries:
@@ -426,3 +425,13 @@ class RunDriver:
             )
         except (PyWorkflowError, asyncio.CancelledError):
             self._log.warning("could not hand the run back; its lease will expire instead")
+
+
+def _deadline_of(events: list[EventRecord]) -> float | None:
+    """The run's ``max_duration`` deadline: the last resume's, else the start's, else None."""
+    for event in reversed(events):
+        resumed_anew = event.type is EventType.WORKFLOW_RESUMED and "deadline" in event.payload
+        if resumed_anew or event.type is EventType.WORKFLOW_STARTED:
+            deadline: float | None = event.payload.get("deadline")
+            return deadline
+    return None
