@@ -169,11 +169,6 @@ class WorkflowActivation:
         """How many commands the code has issued so far, logged or new."""
         return self._position
 
-    @property
-    def done(self) -> bool:
-        """True once the workflow function has returned or raised."""
-        return self._root is not None and self._root.done()
-
     def close(self) -> None:
         """Let go of the code: cancel its tasks so their ``finally`` blocks run, then stop."""
         if self._closed:
@@ -185,6 +180,9 @@ class WorkflowActivation:
         for task in self._loop.unfinished_tasks():
             task.get_coro().close()
         self._loop.close()
+        # The root task's context holds this activation: dropping the task breaks that cycle,
+        # so a run's objects are freed when its driver lets go, not by a full GC later.
+        self._root = None
 
     # --- called from workflow code (through primitives) ----------------------------------------
 
