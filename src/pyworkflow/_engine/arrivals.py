@@ -7,6 +7,7 @@ In a cancelled run, the steps that workflow code then issues are refused rather 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -16,13 +17,11 @@ from pyworkflow._engine.failures import error_record, rebuild_error
 from pyworkflow.exceptions import CancellationError
 
 if TYPE_CHECKING:
-    import logging
-
     from pyworkflow._engine.activation import WorkflowActivation
     from pyworkflow._engine.clock import Clock
     from pyworkflow._engine.inflight import Arrival, InFlight
 
-__all__ = ["outcome_turn", "refuse_unstarted", "sleep_through"]
+__all__ = ["only_timers", "outcome_turn", "refuse_unstarted", "sleep_through"]
 
 
 def outcome_turn(
@@ -49,7 +48,8 @@ def outcome_turn(
     assert result is not None
     extra = {"step_id": step_id, "attempt": command.attempt}
     if result.ok:
-        log.info("step %s completed", step_id, extra=extra)
+        if log.isEnabledFor(logging.INFO):  # off by default: spare the record's making
+            log.info("step %s completed", step_id, extra=extra)
         event = entries.step_completed(step_id, result.encoded)
         return activation.deliver(step_id, event, value=result.value)
     assert result.record is not None
@@ -111,9 +111,7 @@ async def sleep_through(
     (SLEEP_STARTED, SLEEP_COMPLETED, then what the code does next) in one append instead of
     two, and nothing runs between them. The system clock never skips: this returns ``turn``.
     """
-    while not turn.finished and turn.launch and inflight.running_steps == 0:
-        if any(c.kind != "sleep" or c.wake_at is None for c in turn.launch):
-            return turn
+    while only_timers(turn, inflight):
         first = min(c.wake_at for c in turn.launch if c.wake_at is not None)
         earlier = inflight.earliest_timer()
         if (earlier is not None and earlier <= first) or not await clock.skip_to(first):
@@ -123,3 +121,13 @@ async def sleep_through(
             event = entries.sleep_completed(command.command_id)
             turn = turn.merge(activation.deliver(command.command_id, event))
     return turn
+
+
+def only_timers(turn: Turn, inflight: InFlight) -> bool:
+    """True when the turn only sets timers while nothing runs: what ``sleep_through`` fires."""
+    return (
+        not turn.finished
+        and bool(turn.launch)
+        and inflight.running_steps == 0
+        and all(c.kind == "sleep" and c.wake_at is not None for c in turn.launch)
+    )

@@ -243,7 +243,8 @@ class RunDriver:
                 turn = turn.merge(await self._arrive(arrival))
                 arrival = inflight.ready()
             turn = self._refuse_unstarted(turn)
-            turn = await arrivals.sleep_through(activation, inflight, self._engine.clock, turn)
+            if arrivals.only_timers(turn, inflight):
+                turn = await arrivals.sleep_through(activation, inflight, self._engine.clock, turn)
             if not turn.events and not turn.finished:
                 continue
             await self._commit(turn, progressed=True)
