@@ -240,9 +240,9 @@ class WorkflowActivation:
         if launch is not None:
             turn.launch.append(launch)
         if hook is not None:
-            turn.hooks.append(hook)
+            turn.hooks += (hook,)
         if new_run is not None:
-            turn.new_runs.append(new_run)
+            turn.new_runs += (new_run,)
 
     def continue_as_new(self, encoded_call: Any) -> ContinueAsNewSignal:
         """The signal that ends the code and starts a new run with ``encoded_call``."""

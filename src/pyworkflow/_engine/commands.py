@@ -48,13 +48,14 @@ class Turn:
     """What one quiet point produced.
 
     ``hooks`` and ``new_runs`` are rows to create with the turn's append (a hook's row, a
-    child run); ``continued`` is the encoded call of the run a ``continue_as_new`` starts.
+    child run); rare, so tuples (an empty one costs nothing, and a turn is made per step).
+    ``continued`` is the encoded call of the run a ``continue_as_new`` starts.
     """
 
     events: list[NewEvent] = field(default_factory=list)
     launch: list[Command] = field(default_factory=list)
-    hooks: list[NewHook] = field(default_factory=list)
-    new_runs: list[NewRun] = field(default_factory=list)
+    hooks: tuple[NewHook, ...] = ()
+    new_runs: tuple[NewRun, ...] = ()
     finished: bool = False
     result: Any = None
     error: dict[str, Any] | None = None
@@ -65,8 +66,8 @@ class Turn:
         """This turn followed by ``other``; the run's end, if either reached it, is kept."""
         self.events.extend(other.events)
         self.launch.extend(other.launch)
-        self.hooks.extend(other.hooks)
-        self.new_runs.extend(other.new_runs)
+        self.hooks += other.hooks
+        self.new_runs += other.new_runs
         if other.finished:
             self.finished, self.result, self.error = True, other.result, other.error
             self.cancelled, self.continued = other.cancelled, other.continued

@@ -317,7 +317,7 @@ class RunDriver:
         if turn.finished:
             if turn.continued is not None:
                 successor = self._successor(turn.continued, now)
-                new_runs, continued_to = [*new_runs, successor], successor.run_id
+                new_runs, continued_to = (*new_runs, successor), successor.run_id
             status, ended = entries.workflow_ended(
                 cancelled=turn.cancelled,
                 error=error,
