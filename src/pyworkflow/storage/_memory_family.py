@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from pyworkflow._engine.events import RunStatus
@@ -72,9 +72,11 @@ def _rows_of(new: NewRun) -> tuple[RunRecord, list[EventRecord]]:
 
 
 def ending_updates(
-    runs: Mapping[str, RunRecord], ended: RunRecord, now: float
+    runs: Mapping[str, RunRecord], children: Iterable[RunRecord], ended: RunRecord, now: float
 ) -> dict[str, RunRecord]:
     """What the end of ``ended`` (its new, terminal row) does to the other runs, by run id.
+
+    ``children`` are the rows of the runs whose parent it is.
 
     Its live children with policy ``"cancel"`` (or none) get a cancel request, as
     ``request_cancel`` would make; ``"abandon"`` children and ended ones are left alone. Unless
@@ -82,10 +84,9 @@ def ending_updates(
     signalled, so the parent's lease holder logs the child's end.
     """
     updates: dict[str, RunRecord] = {}
-    for child in runs.values():
+    for child in children:
         if (
-            child.parent_run_id == ended.run_id
-            and not child.status.is_terminal
+            not child.status.is_terminal
             and child.parent_close_policy in (None, "cancel")
         ):
             updates[child.run_id] = signalled(

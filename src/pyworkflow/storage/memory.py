@@ -81,6 +81,9 @@ class MemoryStorage:
         self._runs: dict[str, RunRecord] = {}
         self._events: dict[str, list[EventRecord]] = {}
         self._keys: dict[str, str] = {}  # idempotency key -> run id
+        # parent run id -> its children's ids: a run's end reaches them without a scan of
+        # every run (which made a burst of N runs O(N^2)).
+        self._children: dict[str, set[str]] = {}
         self._hooks = HookTable()
 
     async def open(self) -> None:
@@ -116,7 +119,7 @@ class MemoryStorage:
         if run.run_id in self._runs:
             raise StorageError(f"a run with id {run.run_id!r} already exists")
         record = dataclasses.replace(run.initial_record(), args=_copy(run.args))
-        self._runs[run.run_id] = record
+        self._insert(record)
         self._events[run.run_id] = [
             EventRecord(run.run_id, seq, type_, _copy(payload), run.now)
             for seq, type_, payload in run.initial_events()
@@ -235,7 +238,7 @@ class MemoryStorage:
         # Everything is validated: from here on, write it all.
         self._hooks.insert(write.run_id, write.hooks, write.now)
         for new_record, new_events in new_runs:
-            self._runs[new_record.run_id] = new_record
+            self._insert(new_record)
             self._events[new_record.run_id] = new_events
             if new_record.idempotency_key is not None:
                 self._keys[new_record.idempotency_key] = new_record.run_id
@@ -244,12 +247,19 @@ class MemoryStorage:
         self._runs[write.run_id] = updated
         self._events[write.run_id].extend(events)
         if status.is_terminal:
-            self._runs.update(ending_updates(self._runs, updated, write.now))
+            children = [self._runs[c] for c in self._children.get(write.run_id, ())]
+            self._runs.update(ending_updates(self._runs, children, updated, write.now))
         return AppendResult(
             last_seq=updated.last_seq,
             signal_seq=updated.signal_seq,
             cancel_requested=updated.cancel_requested,
         )
+
+    def _insert(self, record: RunRecord) -> None:
+        """Store a new run's row (and, for a child, its place under its parent)."""
+        self._runs[record.run_id] = record
+        if record.parent_run_id is not None:
+            self._children.setdefault(record.parent_run_id, set()).add(record.run_id)
 
     # --- leases -------------------------------------------------------------------------------
 
@@ -465,6 +475,9 @@ class MemoryStorage:
             record = self._runs.pop(run_id)
             # Every per-run store goes here too.
             self._events.pop(run_id, None)
+            self._children.pop(run_id, None)
+            if record.parent_run_id is not None:
+                self._children.get(record.parent_run_id, set()).discard(run_id)
             self._hooks.delete_run(run_id)
             if record.idempotency_key is not None:
                 self._keys.pop(record.idempotency_key, None)
