@@ -231,7 +231,7 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
         if record is None and executor.is_driving(run_id) and (remaining is None or remaining > 0):
             # Driven here: its driver wakes us when it ends (or stops); no storage reads
             # meanwhile, even if something else (a notification) wakes us first.
-            await executor.wait_finished(run_id, 3600.0 if remaining is None else remaining)
+            await executor.wait_finished(run_id, remaining)
             continue
         record = record or await _get(run_id)
         if record.status is RunStatus.COMPLETED:

@@ -93,8 +93,9 @@ class WorkflowActivation:
         self._history = history = read_history(events)
         context = contextvars.copy_context()
         context.run(current_activation.set, self)
-        # Started from inside a step (a child run a step starts): this is workflow code now.
-        context.run(current_step.set, None)
+        if current_step.get() is not None:
+            # Started from inside a step (a child run a step starts): this is workflow code now.
+            context.run(current_step.set, None)
         self._root = self._loop.spawn(self.workflow.fn(*self._args, **self._kwargs), context)
         self._outcomes_left = len(history.outcomes)
         self._quiet()

@@ -189,7 +189,10 @@ class InFlight:
         assert self._inline is not None
         (command, context), self._inline = self._inline, None
         definition = self._definition(command)
-        activation_token = current_activation.set(None)
+        # The driver's task runs no workflow code: its activation is None already, as a rule.
+        activation_token = None
+        if current_activation.get() is not None:
+            activation_token = current_activation.set(None)
         step_token = current_step.set(context)
         try:
             result = await run_attempt(
@@ -197,7 +200,8 @@ class InFlight:
             )
         finally:
             current_step.reset(step_token)
-            current_activation.reset(activation_token)
+            if activation_token is not None:
+                current_activation.reset(activation_token)
         return Arrival(command, "attempt", result)
 
     def _spawn(self, key: str, coro: Any, context: Any = None) -> None:

@@ -49,13 +49,16 @@ class Endings:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def wait(self, run_id: str, within: float) -> None:
-        """Wait up to ``within`` seconds for :meth:`release` of the run."""
+    async def wait(self, run_id: str, within: float | None) -> None:
+        """Wait up to ``within`` seconds (None: no limit) for :meth:`release` of the run."""
         waiter = asyncio.get_running_loop().create_future()
         self._waiters.setdefault(run_id, []).append(waiter)
         try:
-            async with asyncio.timeout(within):
-                await waiter
+            if within is None:
+                await waiter  # no timer armed: a burst of waiting callers costs none each
+            else:
+                async with asyncio.timeout(within):
+                    await waiter
         except TimeoutError:
             pass
         finally:

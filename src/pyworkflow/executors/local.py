@@ -146,13 +146,16 @@ class LocalExecutor:
         self._endings.forget(run_id)
         self._driver_objects[run_id] = driver
         # The caller's context minus any step it runs in (a step may start a child run): the
-        # driver's own steps and workflow code set their own.
+        # driver's own steps and workflow code set their own. A variable is set only when it
+        # is not None already: each set gives the context new mapping objects, kept by the run.
         context = contextvars.copy_context()
-        context.run(current_step.set, None)
-        context.run(current_activation.set, None)
+        if current_step.get() is not None:
+            context.run(current_step.set, None)
+        if current_activation.get() is not None:
+            context.run(current_activation.set, None)
         task = asyncio.get_running_loop().create_task(driver.drive(), name=run_id, context=context)
         self._drivers[run_id] = task
-        task.add_done_callback(lambda done: self._driver_done(run_id, done))
+        task.add_done_callback(self._driver_done)  # no closure per run: the task's name is its id
 
     def wake(self, run_id: str | None = None) -> None:
         """Look at storage now rather than at the next poll (a run became due or changed)."""
@@ -164,8 +167,8 @@ class LocalExecutor:
             driver.poke()
         self._wake.set()
 
-    async def wait_finished(self, run_id: str, within: float) -> None:
-        """Wait up to ``within`` seconds for the run to end or its driver here to stop.
+    async def wait_finished(self, run_id: str, within: float | None) -> None:
+        """Wait up to ``within`` seconds (None: no limit) for the run to end or its driver to stop.
 
         Returns at once if the run ended here a moment ago; callers read storage afterwards.
         """
@@ -396,7 +399,8 @@ class LocalExecutor:
                 extra={"workflow": name},
             )
 
-    def _driver_done(self, run_id: str, task: asyncio.Task[None]) -> None:
+    def _driver_done(self, task: asyncio.Task[None]) -> None:
+        run_id = task.get_name()  # _adopt names each driver's task after its run
         if self._drivers.get(run_id) is not task:
             # The run was claimed again (e.g. a child's end woke it) before this callback ran:
             # the newer driver owns the bookkeeping now.

@@ -38,8 +38,8 @@ class Executor(Protocol):
     def wake(self, run_id: str | None = None) -> None:
         """A run became due or was changed by an outside writer: look at storage now."""
 
-    async def wait_finished(self, run_id: str, within: float) -> None:
-        """Wait up to ``within`` seconds for a run to end (may return early)."""
+    async def wait_finished(self, run_id: str, within: float | None) -> None:
+        """Wait up to ``within`` seconds (None: no limit) for a run to end (may return early)."""
 
     def is_driving(self, run_id: str) -> bool:
         """True if this executor is driving the run right now."""

@@ -63,13 +63,10 @@ class AppendGroup(WriteGroup[AppendWrite, AppendResult]):
         super().__init__(run, max_batches)
         self._channel = channel
 
-    async def submit(self, write: AppendWrite) -> AppendResult:
-        """Append ``write`` in the next batch; its own result or error."""
-        if write.hooks or write.new_runs:
-            # A statement of its own (module docstring), not counted against the batches:
-            # such appends are few, and the pool bounds them.
-            return await self._send_alone(write)
-        return await super().submit(write)
+    def _goes_alone(self, write: AppendWrite) -> bool:
+        # A statement of its own (module docstring), not counted against the batches: such
+        # appends are few, and the pool bounds them.
+        return bool(write.hooks or write.new_runs)
 
     async def _execute(
         self, conn: asyncpg.Connection, writes: list[AppendWrite], retried: bool

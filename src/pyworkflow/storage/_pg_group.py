@@ -69,8 +69,14 @@ class WriteGroup(Generic[W, R]):
         """Write ``writes`` (one per run) on ``conn``; one result or error per write, in order."""
         raise NotImplementedError
 
+    def _goes_alone(self, write: W) -> bool:
+        """Whether ``write`` takes a statement of its own whatever is queued (no, by default)."""
+        return False
+
     async def submit(self, write: W) -> R:
         """Send ``write`` in the next batch; its own result or error."""
+        if self._goes_alone(write):
+            return await self._send_alone(write)
         if not self._in_flight:
             # Nothing under way (B1): send it alone from the caller's task, with no hand-off.
             self._in_flight += 1

@@ -63,7 +63,7 @@ class _EnvironmentExecutor(LocalExecutor):
         )
         self._virtual_clock = clock
 
-    async def wait_finished(self, run_id: str, within: float) -> None:
+    async def wait_finished(self, run_id: str, within: float | None) -> None:
         """Wait for the run to end, skipping time whenever nothing works meanwhile.
 
         A step waiting this way (on a child it started) stops counting as work meanwhile.
