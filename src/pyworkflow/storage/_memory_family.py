@@ -85,10 +85,7 @@ def ending_updates(
     """
     updates: dict[str, RunRecord] = {}
     for child in children:
-        if (
-            not child.status.is_terminal
-            and child.parent_close_policy in (None, "cancel")
-        ):
+        if not child.status.is_terminal and child.parent_close_policy in (None, "cancel"):
             updates[child.run_id] = signalled(
                 child,
                 now,
