@@ -13,13 +13,11 @@ import json
 import os
 import pty
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 from inprocess_cli import InProcessCli
-from test_runs_cli import NEWEST_FIRST, SEED, Cli, one_line, project
+from test_runs_cli import NEWEST_FIRST, Cli, one_line, seed_runs
 
 from pyworkflow.testing import load_history
 from workers import cli, on_sqlite
@@ -28,21 +26,7 @@ from workers import cli, on_sqlite
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, dict[str, str]]:
     """The runs of test_runs_cli's seed script, and their ids by name."""
-    path = tmp_path_factory.mktemp("export")
-    env = project(path)
-    (path / "seed.py").write_text(textwrap.dedent(SEED))
-    db = path / "runs.db"
-    seed = subprocess.run(
-        [sys.executable, "seed.py", str(db)],
-        cwd=path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert seed.returncode == 0, seed.stderr
-    return Cli(path, env, db), json.loads(seed.stdout)
+    return seed_runs(tmp_path_factory.mktemp("export"))
 
 
 @pytest.fixture

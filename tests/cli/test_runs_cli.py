@@ -171,7 +171,11 @@ def project(path: Path) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, dict[str, str]]:
     """A database with the module docstring's six runs, and their ids by name."""
-    path = tmp_path_factory.mktemp("runs")
+    return seed_runs(tmp_path_factory.mktemp("runs"))
+
+
+def seed_runs(path: Path) -> tuple[Cli, dict[str, str]]:
+    """Write the project and its seeded database in ``path``: the CLI on it, the run ids."""
     env = project(path)
     (path / "seed.py").write_text(textwrap.dedent(SEED))
     db = path / "runs.db"
