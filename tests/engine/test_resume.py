@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 import pyworkflow
 from pyworkflow import (
     EventType,
+    FatalError,
     RunStatus,
     WorkflowFailedError,
     WorkflowNotFoundError,
@@ -95,3 +97,42 @@ async def test_resume_logs_the_fresh_attempt(pw: Storage) -> None:
     resumed = types(events).index(EventType.WORKFLOW_RESUMED)
     after = [(e.type, e.data.get("step_id"), e.data.get("attempt")) for e in events[resumed:]]
     assert (EventType.STEP_STARTED, "tw_flagged#1", 1) in after
+
+
+_attempts: list[str] = []
+
+
+@step(name="tr_slow_fatal", max_retries=0)
+async def slow_fatal(tok: str) -> str:
+    _attempts.append(tok)
+    await asyncio.sleep(0.3)
+    raise FatalError("the step gives up")
+
+
+@workflow(name="tr_cancel_then_fail")
+async def cancel_then_fail(tok: str) -> str:
+    return await slow_fatal(tok)
+
+
+async def test_a_cancel_request_made_before_the_run_failed_stands_after_resume(
+    pw_memory: Storage,
+) -> None:
+    # The request reached the run while its step ran; the step then failed the run. Resuming
+    # the failed run does not forget the request: the step is not run again, the run ends
+    # cancelled (issue 5's decision for reopen_failed_run).
+    tok = token()
+    run_id = await pyworkflow.start(cancel_then_fail, tok)
+    deadline = time.monotonic() + 5
+    while tok not in _attempts:
+        assert time.monotonic() < deadline, "the step never started"
+        await asyncio.sleep(0.01)
+    assert await pyworkflow.cancel_workflow(run_id, reason="stop") is True
+    with pytest.raises(pyworkflow.WorkflowFailedError):
+        await pyworkflow.get_workflow_result(run_id, timeout=10)
+    await pyworkflow.resume(run_id)
+    with pytest.raises(pyworkflow.WorkflowCancelledError, match="stop"):
+        await pyworkflow.get_workflow_result(run_id, timeout=10)
+    assert _attempts.count(tok) == 1, "the cancelled run's step ran again"
+    events = await events_of(run_id)
+    assert_well_formed(events)
+    assert types(events)[-1] is EventType.WORKFLOW_CANCELLED
