@@ -31,9 +31,20 @@ from pyworkflow.storage import NewRun, RunRecord, SQLiteStorage
 T = TypeVar("T")
 
 
+KILL_EFFECTS = Path(__file__).with_name("kill_effects.py")
+"""The module the kill tests' workflows import; copy it next to them."""
+
+
 def subprocess_env(importable: Path) -> dict[str, str]:
-    """This process's environment without ``PYWORKFLOW_*`` settings, ``importable`` on the path."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYWORKFLOW_")}
+    """This process's environment without ``PYWORKFLOW_*`` settings, ``importable`` on the path.
+
+    ``PYWORKFLOW_HOME`` stays: the suite's processes share one hook token key (conftest.py).
+    """
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("PYWORKFLOW_") or k == "PYWORKFLOW_HOME"
+    }
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(importable), env.get("PYTHONPATH")) if p)
     return env
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -31,7 +32,7 @@ from pyworkflow import HookAlreadyReceivedError, HookNotFoundError
 from pyworkflow import config as pw_config
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.storage.protocol import Storage
-from workers import WorkerProcesses, add_unleased_run, executions_in
+from workers import KILL_EFFECTS, WorkerProcesses, add_unleased_run, executions_in
 
 pytestmark = pytest.mark.slow
 
@@ -43,23 +44,12 @@ WORKFLOW_MODULE = """
 import asyncio
 import os
 import random
-import time
 
-from pyworkflow import get_step_context, hook, sleep, start_child_workflow, step, workflow
+from pyworkflow import hook, sleep, start_child_workflow, step, workflow
 
-SIDE_EFFECTS = os.environ["KILLTEST_SIDE_EFFECTS"]
+from kill_effects import record_execution
+
 TOKENS = os.environ["KILLTEST_TOKENS"]
-
-
-def record_execution() -> None:
-    ctx = get_step_context()
-    line = f"{ctx.run_id} {ctx.step_id} {ctx.attempt} {time.time():.6f} {os.getpid()}\\n"
-    fd = os.open(SIDE_EFFECTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 @step(name="kh_work")
@@ -156,6 +146,7 @@ async def test_parents_waiting_on_a_child_and_a_hook_survive_kill_9(
     rng = random.Random(seed)
     began = time.monotonic()
     (tmp_path / "killhooks.py").write_text(textwrap.dedent(WORKFLOW_MODULE))
+    shutil.copy(KILL_EFFECTS, tmp_path)
     side_effects = tmp_path / "side_effects.log"
     token_dir = tmp_path / "tokens"
     token_dir.mkdir()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -26,7 +27,7 @@ import pytest
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import Storage, storage_from_url
-from workers import WorkerProcesses, add_unleased_run, executions_in
+from workers import KILL_EFFECTS, WorkerProcesses, add_unleased_run, executions_in
 
 pytestmark = pytest.mark.slow
 
@@ -36,24 +37,11 @@ LEASE_SECONDS = 2
 
 WORKFLOW_MODULE = """
 import asyncio
-import os
 import random
-import time
 
-from pyworkflow import get_step_context, sleep, step, workflow
+from pyworkflow import sleep, step, workflow
 
-SIDE_EFFECTS = os.environ["KILLTEST_SIDE_EFFECTS"]
-
-
-def record_execution() -> None:
-    ctx = get_step_context()
-    line = f"{ctx.run_id} {ctx.step_id} {ctx.attempt} {time.time():.6f} {os.getpid()}\\n"
-    fd = os.open(SIDE_EFFECTS, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-    try:
-        os.write(fd, line.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+from kill_effects import record_execution
 
 
 @step()
@@ -133,6 +121,7 @@ def test_runs_survive_repeated_kill_9_of_the_worker(
     rng = random.Random(seed)
     began = time.monotonic()
     (tmp_path / "killwf.py").write_text(textwrap.dedent(WORKFLOW_MODULE))
+    shutil.copy(KILL_EFFECTS, tmp_path)
     side_effects = tmp_path / "side_effects.log"
     log = tmp_path / "worker.log"
     worker_env["KILLTEST_SIDE_EFFECTS"] = str(side_effects)
