@@ -28,7 +28,8 @@ from pyworkflow.cli import main
 
 def _without_settings(patch: pytest.MonkeyPatch) -> None:
     patch.setattr(config, "_settings", config._settings)
-    for name in [n for n in os.environ if n.startswith("PYWORKFLOW_")]:
+    # PYWORKFLOW_HOME stays: the suite's hook token key (conftest.py), not a setting under test.
+    for name in [n for n in os.environ if n.startswith("PYWORKFLOW_") and n != "PYWORKFLOW_HOME"]:
         patch.delenv(name)
 
 

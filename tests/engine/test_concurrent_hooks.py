@@ -22,6 +22,7 @@ import pyworkflow
 from pyworkflow import EventType, HookAlreadyReceivedError, resume_hook
 from pyworkflow import config as pw_config
 from pyworkflow.storage.protocol import Storage
+from workers import subprocess_env
 
 from .hook_workflows import two_hooks, typed_dict
 from .recording import token
@@ -83,8 +84,7 @@ DELIVER_SCRIPT = textwrap.dedent(
 
 
 async def run_script(script: str, *args: str) -> list[Any]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYWORKFLOW_")}
-    env["PYTHONPATH"] = str(TESTS_DIR)
+    env = subprocess_env(TESTS_DIR)
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",

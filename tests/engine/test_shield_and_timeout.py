@@ -36,6 +36,7 @@ from pyworkflow import (
     workflow,
 )
 from pyworkflow.storage.protocol import Storage
+from workers import subprocess_env
 
 from .recording import CALLS, double, token, two_steps
 from .run_log import assert_well_formed, events_of, failure_of, of_type, types, wait_status
@@ -335,8 +336,7 @@ START_SCRIPT = textwrap.dedent(
 def test_concurrent_starts_with_one_key_from_several_processes(tmp_path: Path) -> None:
     (tmp_path / "keyedwf.py").write_text(KEYED_MODULE)
     url = f"sqlite:///{tmp_path / 'keyed.db'}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYWORKFLOW_")}
-    env["PYTHONPATH"] = str(tmp_path)
+    env = subprocess_env(tmp_path)
     go = str(tmp_path / "go")
     processes, per_process = 5, 10
     procs = [
