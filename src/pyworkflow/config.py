@@ -2,8 +2,12 @@
 
 Every setting also comes from a ``PYWORKFLOW_*`` environment variable (an explicit
 ``configure`` argument wins): ``PYWORKFLOW_STORAGE`` (default ``sqlite:///pyworkflow.db``),
-``PYWORKFLOW_EXECUTOR`` (``local``), ``PYWORKFLOW_SECRET_KEY``, ``PYWORKFLOW_MODULES`` (comma
-separated), ``PYWORKFLOW_ALLOW_PICKLE`` (``1``/``0``), ``PYWORKFLOW_TRACING`` (``1``/``0``).
+``PYWORKFLOW_EXECUTOR`` (``local`` or ``celery``), ``PYWORKFLOW_BROKER`` (the Celery broker),
+``PYWORKFLOW_DISPATCH_GRACE`` (seconds, Celery), ``PYWORKFLOW_SECRET_KEY``,
+``PYWORKFLOW_MODULES`` (comma separated), ``PYWORKFLOW_ALLOW_PICKLE`` (``1``/``0``),
+``PYWORKFLOW_TRACING`` (``1``/``0``), ``PYWORKFLOW_LEASE_SECONDS`` and
+``PYWORKFLOW_MAX_RECOVERIES`` (for workers started by a command line that has no such option,
+such as ``celery worker``).
 
 ``PYWORKFLOW_RETENTION`` (a duration such as ``30d``) has the local executor delete runs that
 ended longer ago than that, in the background (``configure(retention=...)``).
@@ -36,7 +40,7 @@ from pyworkflow.storage import Storage, storage_from_url
 __all__ = ["Runtime", "configure", "get_runtime", "shutdown", "use_runtime"]
 
 DEFAULT_STORAGE = "sqlite:///pyworkflow.db"
-_EXECUTORS = ("local",)
+_EXECUTORS = ("local", "celery")
 
 
 @dataclass
@@ -47,8 +51,13 @@ class _Settings:
     modules: list[str] = field(default_factory=list)
     allow_pickle: bool | None = None
     engine: EngineSettings = field(default_factory=EngineSettings)
+    # The engine knobs given to configure(): the environment fills in only the others.
+    engine_given: frozenset[str] = frozenset()
     retention: float | None = None
     tracing: bool | None = None
+    broker: str | None = None
+    celery_app: Any = None
+    dispatch_grace: float | None = None
 
 
 @dataclass
@@ -78,6 +87,9 @@ def configure(
     max_recoveries: int | None = None,
     retention: str | float | timedelta | None = None,
     tracing: bool | None = None,
+    broker: str | None = None,
+    celery_app: Any = None,
+    dispatch_grace: float | None = None,
 ) -> None:
     """Choose storage, executor and security settings for this process.
 
@@ -86,7 +98,7 @@ def configure(
 
     Args:
         storage: a Storage object or URL: ``memory://``, ``sqlite:///path.db``.
-        executor: ``"local"`` (the default).
+        executor: ``"local"`` (the default) or ``"celery"``.
         secret_key: signs pickled payloads; a payload failing the check is refused.
         modules: import paths holding workflows, for workers and the CLI.
         allow_pickle: False refuses values that need pickle.
@@ -97,6 +109,11 @@ def configure(
             longer ago than that, with their events, at start and hourly (see ``prune_runs``).
         tracing: True emits OpenTelemetry spans for run turns and step attempts (the ``otel``
             extra; see ``pyworkflow.tracing``), False stops them.
+        broker: with ``executor="celery"``: the broker URL (``redis://...``, ``amqp://...``).
+        celery_app: with ``executor="celery"``: your own Celery app, instead of one made for
+            ``broker`` (``pyworkflow.executors.celery.install(app)`` adds our tasks to it).
+        dispatch_grace: with ``executor="celery"``: seconds a sent task may wait in the
+            broker's queue before storage sends it again (default 60).
 
     Raises:
         ConfigurationError: an unknown executor or storage URL scheme, or ``tracing=True``
@@ -128,8 +145,12 @@ def configure(
         modules=list(modules) if modules is not None else _settings.modules,
         allow_pickle=allow_pickle if allow_pickle is not None else _settings.allow_pickle,
         engine=engine,
+        engine_given=_settings.engine_given | {k for k, v in knobs.items() if v is not None},
         retention=keep if keep is not None else _settings.retention,
         tracing=tracing if tracing is not None else _settings.tracing,
+        broker=broker if broker is not None else _settings.broker,
+        celery_app=celery_app if celery_app is not None else _settings.celery_app,
+        dispatch_grace=dispatch_grace if dispatch_grace is not None else _settings.dispatch_grace,
     )
     _storage = None
     _runtime = None
@@ -166,12 +187,14 @@ def configured_modules() -> list[str]:
     return [*_settings.modules, *(m for m in env if m not in _settings.modules)]
 
 
-def _build_storage() -> Storage:
+def build_storage() -> Storage:
+    """A new storage object for the configured URL (or the configured object itself)."""
     chosen = _settings.storage or os.environ.get("PYWORKFLOW_STORAGE") or DEFAULT_STORAGE
     return chosen if not isinstance(chosen, str) else storage_from_url(chosen)
 
 
-def _build_codec() -> Codec:
+def build_codec() -> Codec:
+    """The codec for the configured secret key and pickle setting."""
     key = _settings.secret_key or os.environ.get("PYWORKFLOW_SECRET_KEY") or None
     allow = _settings.allow_pickle
     if allow is None:
@@ -200,13 +223,88 @@ async def get_runtime() -> Runtime:
         _set_tracing(True, source="PYWORKFLOW_TRACING=1")
     retention = _retention()
     if _storage is None:
-        _storage = _build_storage()
+        _storage = build_storage()
     await _storage.open()
     registry.import_modules(configured_modules())
-    codec = _build_codec()
-    executor = LocalExecutor(_storage, codec, settings=_settings.engine, retention=retention)
+    codec = build_codec()
+    executor: Executor
+    if executor_name == "celery":
+        executor = _celery_executor(_storage, codec)
+    else:
+        executor = LocalExecutor(_storage, codec, settings=engine_settings(), retention=retention)
     _runtime = Runtime(storage=_storage, codec=codec, executor=executor, loop=loop)
     return _runtime
+
+
+def _celery_executor(storage: Storage, codec: Codec) -> Executor:
+    try:
+        from pyworkflow.executors.celery import CeleryExecutor, create_app
+    except ImportError as exc:
+        raise ConfigurationError(
+            f"executor 'celery' needs Celery, which is not installed ({exc}); "
+            "pip install 'pyworkflow[celery]'"
+        ) from exc
+    app = _settings.celery_app
+    if app is None:
+        app = _settings.celery_app = create_app(_settings.broker)
+    return CeleryExecutor(
+        storage, codec, app, settings=engine_settings(), dispatch_grace=dispatch_grace()
+    )
+
+
+_ENGINE_ENV = {
+    "lease_seconds": ("PYWORKFLOW_LEASE_SECONDS", float),
+    "max_recoveries": ("PYWORKFLOW_MAX_RECOVERIES", int),
+}
+
+
+def engine_settings() -> EngineSettings:
+    """The lease, horizon and recovery settings: ``configure``'s, else the environment's."""
+    from_env: dict[str, Any] = {}
+    for knob, (variable, kind) in _ENGINE_ENV.items():
+        text = os.environ.get(variable, "").strip()
+        if knob in _settings.engine_given or not text:
+            continue
+        try:
+            value = kind(text)
+        except ValueError as exc:
+            raise ConfigurationError(f"{variable}: not a positive number: {text!r}") from exc
+        if not value > 0:
+            raise ConfigurationError(f"{variable}: not a positive number: {text!r}")
+        from_env[knob] = value
+    return dataclasses.replace(_settings.engine, **from_env)
+
+
+def dispatch_grace() -> float:
+    """Seconds a Celery task may wait in its queue before it is sent again."""
+    if _settings.dispatch_grace is not None:
+        return _settings.dispatch_grace
+    text = os.environ.get("PYWORKFLOW_DISPATCH_GRACE", "").strip()
+    try:
+        return float(text) if text else 60.0
+    except ValueError as exc:
+        raise ConfigurationError(
+            f"PYWORKFLOW_DISPATCH_GRACE: not a number of seconds: {text!r}"
+        ) from exc
+
+
+def current_runtime() -> Runtime | None:
+    """The runtime built for the running loop, if any (no building)."""
+    return _runtime
+
+
+def uses_celery_app(app: Any) -> bool:
+    """True if the Celery executor is configured with ``app``."""
+    return _settings.executor == "celery" and _settings.celery_app is app
+
+
+def forget_inherited() -> None:
+    """In a process just forked: drop the parent's storage and runtime without closing them.
+
+    Their connections belong to the parent; this process opens its own on first use.
+    """
+    global _storage, _runtime
+    _storage, _runtime = None, None
 
 
 async def shutdown() -> None:

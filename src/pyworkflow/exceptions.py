@@ -11,6 +11,8 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   ├── InvalidDurationError        "5 parsecs", "-1s", NaN, a naive datetime
     │   ├── SerializationError          a value that cannot be encoded (names the argument)
     │   ├── WorkflowNotFoundError       no workflow registered under that name
+    │   ├── StepNotFoundError           no step registered under that name (a Celery worker
+    │   │                               that lacks the step's module)
     │   ├── RunNotFoundError            no run with that id
     │   ├── IdempotencyConflictError    an idempotency key already used by another workflow
     │   ├── WorkflowCalledDirectlyError a @workflow function awaited like a plain coroutine
@@ -74,6 +76,7 @@ __all__ = [
     "StepDefinitionError",
     "StepError",
     "StepFailedError",
+    "StepNotFoundError",
     "StepTimeoutError",
     "StorageError",
     "StorageUnavailableError",
@@ -154,6 +157,22 @@ class WorkflowNotFoundError(InputError):
             listed = ", ".join(repr(k) for k in sorted(known)[:10]) or "none"
             hint = f"; registered here: {listed} (is the module in 'modules' / --module?)"
         super().__init__(f"no workflow named {name!r} is registered{hint}")
+
+
+class StepNotFoundError(InputError):
+    """No step is registered under this name in this process.
+
+    Attributes:
+        name: the step name asked for.
+    """
+
+    def __init__(self, name: str, known: list[str] | None = None) -> None:
+        self.name = name
+        hint = ""
+        if known is not None:
+            listed = ", ".join(repr(k) for k in sorted(known)[:10]) or "none"
+            hint = f"; registered here: {listed} (is the module in 'modules' / --module?)"
+        super().__init__(f"no step named {name!r} is registered{hint}")
 
 
 class RunNotFoundError(InputError):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pyworkflow.exceptions import (
     ConfigurationError,
     StepDefinitionError,
+    StepNotFoundError,
     WorkflowDefinitionError,
     WorkflowNotFoundError,
 )
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from pyworkflow.workflow import Workflow
 
 __all__ = [
+    "get_step",
     "get_workflow",
     "import_modules",
     "register_step",
@@ -70,6 +72,18 @@ def get_workflow(name: str) -> Workflow[..., Any]:
         return _workflows[name]
     except KeyError:
         raise WorkflowNotFoundError(name, known=list(_workflows)) from None
+
+
+def get_step(name: str) -> StepDefinition:
+    """The step registered under ``name``.
+
+    Raises:
+        StepNotFoundError: nothing is registered under that name in this process.
+    """
+    try:
+        return _steps[name]
+    except KeyError:
+        raise StepNotFoundError(name, known=list(_steps)) from None
 
 
 def workflow_names() -> list[str]:

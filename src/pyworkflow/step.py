@@ -36,6 +36,7 @@ class StepDefinition:
         retry: how often and how long to retry.
         timeout: seconds one attempt may take, or None.
         force_local: run inline in the orchestrating process (matters on Celery).
+        queue: the Celery queue its attempts are sent to (None: the default queue).
     """
 
     fn: Callable[..., Coroutine[Any, Any, Any]]
@@ -43,6 +44,7 @@ class StepDefinition:
     retry: RetryPolicy
     timeout: float | None
     force_local: bool
+    queue: str | None = None
 
 
 def step(
@@ -52,6 +54,7 @@ def step(
     retry_delay: str | float | timedelta | list[Any] | tuple[Any, ...] = "exponential",
     timeout: str | float | timedelta | None = None,
     force_local: bool = False,
+    queue: str | None = None,
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]:
     """Register an async function as a step.
 
@@ -67,6 +70,9 @@ def step(
             durations, one per retry (the last repeats).
         timeout: a duration one attempt may take; an overrun fails that attempt.
         force_local: run inline in the orchestrating process, with the same durability.
+        queue: on the Celery executor, the queue this step's attempts go to, so that only
+            workers started with ``-Q <queue>`` execute it (e.g. the ones allowed to send
+            email). Ignored by the local executor.
 
     Raises:
         StepDefinitionError: not an async function, or a bad option.
@@ -84,12 +90,19 @@ def step(
                 raise StepDefinitionError(f"{where}: timeout: {exc}") from exc
             if limit <= 0:
                 raise StepDefinitionError(f"{where}: timeout must be positive, not {timeout!r}")
+        if queue is not None and (not isinstance(queue, str) or not queue.strip()):
+            raise StepDefinitionError(f"{where}: queue must be a non-empty string, not {queue!r}")
+        if queue is not None and force_local:
+            raise StepDefinitionError(
+                f"{where}: a force_local step runs in the orchestrator; it cannot have a queue"
+            )
         definition = StepDefinition(
             fn=fn,
             name=name or fn.__name__,
             retry=RetryPolicy.from_options(max_retries, retry_delay, where=where),
             timeout=limit,
             force_local=force_local,
+            queue=queue,
         )
         registry.register_step(definition)
 

@@ -5,6 +5,9 @@
 tests (the hypothesis state machine) can build and open storages on their own event loop.
 ``storage`` is one opened storage built by it.
 
+``sharing`` is five opened storage objects on one database, as five processes would have, for
+the races between them (one object five times over for memory, which cannot share).
+
 ``notifier_pair`` is for the optional ``ChangeNotifier`` protocol: two opened storage objects on
 one database, for each backend whose storage class implements it (the first listens, the second
 writes, as two processes would). The list is computed from the classes, so a backend that gains
@@ -75,6 +78,27 @@ async def storage(make_storage: StorageFactory) -> AsyncIterator[Storage]:
         yield store
     finally:
         await store.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def sharing(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[list[Storage]]:
+    """Five opened storages on one database, as five processes would have.
+
+    A memory database cannot be shared between objects: there, the five are one object.
+    """
+    storages: list[Storage]
+    if request.param == "memory":
+        storages = [MemoryStorage()] * 5
+    else:
+        make = _one_database(request.param, tmp_path, request)
+        storages = [make() for _ in range(5)]
+    for store in storages:
+        await store.open()
+    try:
+        yield storages
+    finally:
+        for store in storages:
+            await store.close()
 
 
 @pytest.fixture(params=NOTIFYING)

@@ -8,8 +8,6 @@ stored only as its hash; ``new_hook("t1")`` has token ``t1`` and id ``hook:t1``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from storage_calls import (
@@ -37,10 +35,7 @@ from pyworkflow.exceptions import (
     HookNotFoundError,
     StorageError,
 )
-from pyworkflow.storage.memory import MemoryStorage
-from pyworkflow.storage.postgres import PostgresStorage
 from pyworkflow.storage.protocol import EventRecord, HookRecord, RunRecord, Storage
-from pyworkflow.storage.sqlite import SQLiteStorage
 
 Snapshot = tuple[HookRecord | None, RunRecord, list[EventRecord]]
 
@@ -303,29 +298,6 @@ async def test_deleting_an_ended_run_deletes_its_hooks(storage: Storage) -> None
 
 
 # --- races ---------------------------------------------------------------------------------------
-
-
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
-async def sharing(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[list[Storage]]:
-    """Five opened storages on one database, as five processes would have.
-
-    A memory database cannot be shared between objects: there, the five are one object.
-    """
-    storages: list[Storage]
-    if request.param == "memory":
-        storages = [MemoryStorage()] * 5
-    elif request.param == "sqlite":
-        storages = [SQLiteStorage(str(tmp_path / "shared.db")) for _ in range(5)]
-    else:
-        url = request.getfixturevalue("postgres_server").fresh_url()
-        storages = [PostgresStorage(url) for _ in range(5)]
-    for store in storages:
-        await store.open()
-    try:
-        yield storages
-    finally:
-        for store in storages:
-            await store.close()
 
 
 async def test_of_50_concurrent_deliveries_exactly_one_wins(sharing: list[Storage]) -> None:

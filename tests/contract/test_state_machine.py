@@ -2,9 +2,11 @@
 
 Rules create runs (with idempotency keys from a small pool), append (sometimes stale, sometimes
 as the wrong owner), claim, renew, release, cancel, reopen, suspend a run on a hook, deliver and
-expire hooks, and move the clock; after every step the invariants compare every run, event and
-hook and the listings with the model. Runs against every backend of conftest.py. State machines
-are sync, so each machine instance owns a private event loop and a fresh storage built on it.
+expire hooks, and move the clock; the rules of a broker-driven executor (step leases, taking due
+runs, claiming sent runs) are in ``machine_dispatch.py``. After every step the invariants compare
+every run, event, hook and step lease and the listings with the model. Runs against every
+backend of conftest.py. State machines are sync, so each machine instance owns a private event
+loop and a fresh storage built on it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from hypothesis.stateful import (
     rule,
     run_state_machine_as_test,
 )
+from machine_dispatch import DispatchRules
 from storage_calls import new_hook, token_hash
 
 from pyworkflow._engine.events import EventType, HookStatus, RunStatus
@@ -45,6 +48,7 @@ from pyworkflow.storage.protocol import (
     NewEvent,
     NewRun,
     RunRecord,
+    StepLease,
     Storage,
 )
 
@@ -102,7 +106,7 @@ def observed(record: RunRecord) -> dict[str, Any]:
 OUTCOMES = ["keep", "timer", "signal", "complete", "fail", "cancel"]
 
 
-class StorageMachine(RuleBasedStateMachine):
+class StorageMachine(DispatchRules, RuleBasedStateMachine):
     """Drives one fresh storage and the model with the same calls."""
 
     factory: ClassVar[StorageFactory]
@@ -118,6 +122,7 @@ class StorageMachine(RuleBasedStateMachine):
         self.model: dict[str, ModelRun] = {}
         self.keys: dict[str, str] = {}
         self.hooks: dict[str, HookRecord] = {}  # token -> the hook as the model expects it
+        self.step_leases: dict[tuple[str, str], StepLease] = {}
 
     def call(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return self.loop.run_until_complete(coro)

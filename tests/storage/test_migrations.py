@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 
 from pyworkflow._engine.events import EventType, HookStatus
 from pyworkflow.storage import Storage, migrate
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewHook, NewRun
+from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewHook, NewRun, StepLease
 from pyworkflow.storage.schema import metadata
 from pyworkflow.storage.sqlite import SQLiteStorage
 from workers import cli, subprocess_env
@@ -174,3 +174,30 @@ async def test_db_upgrade_brings_a_revision_0001_database_to_head(tmp_path: Path
         await use_the_upgraded_run(storage)
     finally:
         await storage.close()
+
+
+async def test_opening_a_revision_0002_database_upgrades_it_to_take_step_leases(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        upgrade_to(conn, "0002")
+        old_run_rows(conn)
+    engine.dispose()
+
+    storage = SQLiteStorage(str(path))  # auto_upgrade: opening migrates
+    try:
+        taken = await storage.acquire_step(
+            "old-1", "s#1", attempt=1, owner="w1", now=T0, lease_expires_at=T0 + 60
+        )
+        assert taken == StepLease("old-1", "s#1", 1, "w1", T0 + 60, 1)
+        await use_the_upgraded_run(storage)
+    finally:
+        await storage.close()
+
+    with engine.connect() as conn:
+        assert migrate.current_revision(conn, "test") == migrate.HEAD_REVISION
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        assert compare_metadata(context, metadata) == []
+    engine.dispose()

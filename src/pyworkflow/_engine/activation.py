@@ -355,6 +355,7 @@ class WorkflowActivation:
             progress = steps.get(command.command_id) if command.kind == "step" else None
             if progress is not None:
                 command.attempt, command.retry_at = progress.attempt, progress.retry_at
+                command.started_at = progress.started_at
         return False
 
     def _diverge(self, position: int, logged: EventRecord | None, issued: str | None) -> None:

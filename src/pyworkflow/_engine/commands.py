@@ -26,6 +26,7 @@ class Command:
     from the log when a replayed step was already in flight. ``wake_at`` is a sleep's wake time
     or a hook's timeout; ``target`` a child's run id. ``shielded``: issued inside ``shield()``,
     so a cancel request does not interrupt it. ``logged``: its event, when replayed.
+    ``started_at``: when a replayed step's latest attempt was logged as started.
     """
 
     kind: str
@@ -41,6 +42,7 @@ class Command:
     target: str | None = None
     shielded: bool = False
     logged: EventRecord | None = None
+    started_at: float | None = None
 
 
 @dataclass(slots=True)

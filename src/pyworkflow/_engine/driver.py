@@ -19,9 +19,9 @@ import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine import arrivals, entries, hook_tokens, outside, tracing
+from pyworkflow._engine import arrivals, entries, hook_tokens, outside, remote, tracing
 from pyworkflow._engine.activation import WorkflowActivation
-from pyworkflow._engine.commands import Turn
+from pyworkflow._engine.commands import Command, Turn
 from pyworkflow._engine.engine import Engine
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow._engine.failures import error_record
@@ -42,13 +42,24 @@ __all__ = ["RunDriver"]
 
 
 class RunDriver:
-    """Executes the turns of one leased run until it lets the run go."""
+    """Executes the turns of one leased run until it lets the run go.
+
+    Args:
+        engine: what the process's drivers share.
+        run: the run's row, as leased.
+        workflow: its workflow.
+        finished: an attempt executed elsewhere (a Celery step task) whose outcome this
+            driver logs instead of executing the step.
+        history: the run's log, when the caller has just read it.
+    """
 
     def __init__(
         self,
         engine: Engine,
         run: RunRecord,
         workflow: Workflow[..., Any],
+        finished: remote.FinishedAttempt | None = None,
+        history: list[EventRecord] | None = None,
     ) -> None:
         self._engine = engine
         self._run = run
@@ -62,12 +73,15 @@ class RunDriver:
             clock=engine.clock,
             codec=engine.codec,
             resolve_step=engine.resolve_step,
+            remote=engine.remote,
+            finished=finished,
         )
+        self._finished_step = finished.step_id if finished is not None else None
         self._log = run_logger(run.run_id, run.workflow_name)
         self._trace = tracing.NO_TRACE
         self._activation: WorkflowActivation | None = None
         self._check_pending = False
-        self._history: list[EventRecord] | None = None  # the log, when already known
+        self._history = history  # the log, when already known
         self._holds_lease = True
         self._prepared: Turn | None = None
         self._prepared_committed = True
@@ -131,6 +145,11 @@ class RunDriver:
         busy = any(c.kind == "step" for c in turn.launch)
         self._status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
         return tuple(turn.events)
+
+    @property
+    def prepared_launch(self) -> list[Command]:
+        """What the first turn of ``begin_new`` launches once the run is stored."""
+        return list(self._prepared.launch) if self._prepared is not None else []
 
     def discard(self) -> None:
         """Let go of a driver that will not drive (its run was not created)."""
@@ -205,6 +224,15 @@ class RunDriver:
                 command.attempt += 1
                 turn.events.append(entries.step_started(command.command_id, command.name, 1))
         turn = self._refuse_unstarted(turn)
+        if engine.remote is not None:
+            if not turn.finished:
+                await remote.hold_replayed(
+                    engine, self._inflight, turn, self.run_id, self._finished_step, self._log
+                )
+            if not (turn.events or turn.hooks or turn.new_runs or turn.finished):
+                # Nothing to record: the claim took the lease, and the turn that follows
+                # (the step's outcome, or letting the run go) writes the run's row.
+                return turn
         # Always commit after a replay: it renews the lease, records any new commands and
         # shows the run as running (or suspended) again after a take-over.
         await self._commit(turn, progressed=False)
@@ -217,17 +245,11 @@ class RunDriver:
         if self._deadline is not None:
             inflight.set_deadline(self._deadline)
         inflight.launch(turn.launch)
+        await self._send_remote()
         while True:
             if inflight.running_steps == 0 and self._suspend_due():
                 await self._commit(Turn(), progressed=False, release=True)
-                if self._log.isEnabledFor(logging.INFO):
-                    first = inflight.earliest_timer()
-                    until = (
-                        "a hook or child"
-                        if first is None
-                        else (datetime.fromtimestamp(first, UTC).isoformat(timespec="seconds"))
-                    )
-                    self._log.info("suspended until %s", until)
+                self._log_suspended()
                 return
             arrival: Arrival | None = await inflight.next()
             turn = Turn()
@@ -247,10 +269,39 @@ class RunDriver:
                 turn = await arrivals.sleep_through(activation, inflight, self._engine.clock, turn)
             if not turn.events and not turn.finished:
                 continue
+            if (
+                self._engine.remote is not None
+                and not turn.finished
+                and not remote.runs_here(self._engine.remote, turn)
+            ):
+                # Only timers and remote steps: nothing executes here, so launching before the
+                # commit is safe, and the commit that logs them can let the run go as well.
+                inflight.launch(turn.launch)
+                release = inflight.running_steps == 0 and self._suspend_due()
+                await self._commit(turn, progressed=True, release=release)
+                await self._send_remote()
+                if release:
+                    self._log_suspended()
+                    return
+                continue
             await self._commit(turn, progressed=True)
             if turn.finished:
                 return
             inflight.launch(turn.launch)
+            await self._send_remote()
+
+    async def _send_remote(self) -> None:
+        await remote.send_launched(self._engine.remote, self._inflight, self.run_id)
+
+    def _log_suspended(self) -> None:
+        if self._log.isEnabledFor(logging.INFO):
+            first = self._inflight.earliest_wake()
+            until = (
+                "a hook or child"
+                if first is None
+                else (datetime.fromtimestamp(first, UTC).isoformat(timespec="seconds"))
+            )
+            self._log.info("suspended until %s", until)
 
     def poke(self) -> None:
         """An outside writer touched the run (e.g. a cancel request): look at its row."""
@@ -288,6 +339,7 @@ class RunDriver:
             return True
         activation = self._activation
         waits_outside = activation is not None and bool(activation.outside_waits())
+        waits_outside = waits_outside or bool(self._inflight.remote_watch)
         return waits_outside and math.isfinite(horizon)
 
     async def _arrive(self, arrival: Arrival) -> Turn:
@@ -327,14 +379,16 @@ class RunDriver:
             )
             events = [*events, ended]
         else:
-            busy = self._inflight.running_steps or any(
-                c.kind == "step" and c.retry_at is None for c in turn.launch
+            busy = (
+                self._inflight.running_steps
+                or self._inflight.remote_watch
+                or any(c.kind == "step" and c.retry_at is None for c in turn.launch)
             )
             status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
         wake_at: float | None
         if release:
             # No timer: only an outside writer (a hook's payload, a child's end) wakes it.
-            wake_at = self._inflight.earliest_timer()
+            wake_at = self._inflight.earliest_wake()
         else:
             # Invariant (DESIGN §2.5): a leased run keeps a wake-up time no later than its lease's
             # expiry, so that it is recovered if we die. The one it has already does; leaving it

@@ -10,6 +10,7 @@ from pyworkflow.storage.protocol import RunRecord
 
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock
+    from pyworkflow._engine.remote import StepSender
     from pyworkflow.serialization import Codec
     from pyworkflow.step import StepDefinition
     from pyworkflow.storage.protocol import Storage
@@ -48,6 +49,8 @@ class Engine:
     """Called with the ids of runs a commit just created (children, a continuation)."""
     resolve_step: Callable[[StepDefinition], StepDefinition] | None = None
     """The definition whose function an attempt runs; the test toolkit swaps in fakes here."""
+    remote: StepSender | None = None
+    """Where steps executed away from the driver go (Celery); None executes every step here."""
 
     def lease_until(self) -> float:
         """The expiry of a lease taken or renewed now."""

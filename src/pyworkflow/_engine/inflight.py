@@ -16,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
 from pyworkflow._engine.context import StepContext, current_activation, current_step
+from pyworkflow._engine.remote import RemoteStep
 
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock
     from pyworkflow._engine.commands import Command
+    from pyworkflow._engine.remote import FinishedAttempt, StepSender
     from pyworkflow.serialization import Codec
     from pyworkflow.step import StepDefinition
 
@@ -54,8 +56,15 @@ class InFlight:
         clock: Clock,
         codec: Codec,
         resolve_step: Callable[[StepDefinition], StepDefinition] | None = None,
+        remote: StepSender | None = None,
+        finished: FinishedAttempt | None = None,
     ) -> None:
         self._run_id, self._workflow_name = run_id, workflow_name
+        self._remote = remote
+        self._finished = finished
+        # Remote steps in flight, by command id: when to look at each again (its watchdog).
+        self.remote_watch: dict[str, float] = {}
+        self._to_send: list[RemoteStep] = []
         self._clock, self._codec = clock, codec
         self._resolve_step = resolve_step
         # A deque and one waiter rather than an asyncio.Queue: a run in flight is a few
@@ -82,8 +91,40 @@ class InFlight:
                 pass  # its end arrives as an outside signal
             elif command.retry_at is not None:
                 self._start_timer(command, command.retry_at, "retry_due")
+            elif self._take_finished(command):
+                pass
+            elif self._remote is not None and self._remote.is_remote(self._definition(command)):
+                self._to_send.append(RemoteStep(command.command_id, command.name, command.attempt))
+                self.remote_watch[command.command_id] = self._clock.now() + (
+                    self._remote.dispatch_grace
+                )
             else:
                 self._start_attempt(command, alone=len(commands) == 1)
+
+    def _take_finished(self, command: Command) -> bool:
+        """Arrive at once with the outcome of an attempt executed elsewhere, if it is this one."""
+        finished = self._finished
+        if finished is None or finished.step_id != command.command_id:
+            return False
+        self._finished = None
+        if finished.attempt != command.attempt:
+            return False  # a stale attempt's outcome: the log has moved on
+        self.running_steps += 1
+        self._put(Arrival(command, "attempt", finished.result))
+        return True
+
+    def hold_remote(self, commands: list[Command], watch: dict[str, float]) -> None:
+        """Track replayed remote steps that are alive elsewhere; ``watch``: when to look again.
+
+        They are not launched (nor sent again): a worker runs them or their message waits.
+        """
+        for command in commands:
+            self.remote_watch[command.command_id] = watch[command.command_id]
+
+    def take_unsent(self) -> list[RemoteStep]:
+        """The remote steps launched since the last call, to send now that they are logged."""
+        unsent, self._to_send = self._to_send, []
+        return unsent
 
     def set_deadline(self, deadline: float) -> None:
         """Arrive as ``"deadline"`` when the run's ``max_duration`` has passed."""
@@ -97,12 +138,20 @@ class InFlight:
         self._spawn(_DEADLINE, fire())
 
     def is_started(self, command_id: str) -> bool:
-        """True if the command's step or timer is under way."""
-        return command_id in self._tasks
+        """True if the command's step or timer is under way (here or sent away)."""
+        return command_id in self._tasks or command_id in self.remote_watch
 
     def earliest_timer(self) -> float | None:
         """The wake time of the first pending timer, or None."""
         return min(self._timers.values()) if self._timers else None
+
+    def earliest_wake(self) -> float | None:
+        """The first pending timer or remote step watchdog, or None."""
+        first = self.earliest_timer()
+        if self.remote_watch:
+            watchdog = min(self.remote_watch.values())
+            first = watchdog if first is None else min(first, watchdog)
+        return first
 
     def wake(self) -> None:
         """Put a ``"wake"`` arrival in the inbox (an outside writer touched the run)."""

@@ -75,6 +75,8 @@ class StepProgress:
 
     attempt: int = 0
     retry_at: float | None = None
+    started_at: float | None = None
+    """When the latest attempt's STEP_STARTED was logged (a step sent away is due by then)."""
 
 
 @dataclass(slots=True)
@@ -162,6 +164,7 @@ def read_history(events: Sequence[EventRecord]) -> History:
             step_id = payload["step_id"]
             progress = history.steps.setdefault(step_id, StepProgress())
             progress.attempt, progress.retry_at = payload["attempt"], None
+            progress.started_at = event.created_at
             if step_id not in seen_steps:
                 seen_steps.add(step_id)
                 history.commands.append(event)

@@ -9,6 +9,10 @@ whose lease expired because their worker died.
 With ``--retention 30d`` (or ``PYWORKFLOW_RETENTION``) it also deletes runs that ended more than
 30 days ago, with their events, at start and then hourly, a batch at a time, and logs how many.
 
+With ``--executor celery`` it is a Celery worker instead (the same as ``celery -A
+pyworkflow.celery worker``, with these options): it executes the tasks the broker
+(``--broker``, ``PYWORKFLOW_BROKER``) hands it, and sweeps storage for runs that came due.
+
 SIGTERM or SIGINT drains it: it stops claiming, hands every run it drives back to storage (so
 another worker takes them over at once rather than after the lease) and exits 0. A second
 signal during the drain exits at once; the leases of the runs still held then simply expire.
@@ -82,6 +86,27 @@ def worker() -> None:
     "failed (default 5).",
 )
 @click.option(
+    "--executor",
+    type=click.Choice(["local", "celery"]),
+    default="local",
+    show_default=True,
+    help="local: claim runs from storage in this process; celery: be a Celery worker.",
+)
+@click.option(
+    "--broker",
+    default=None,
+    metavar="URL",
+    help="With --executor celery: the broker (redis://..., amqp://...); also PYWORKFLOW_BROKER.",
+)
+@click.option(
+    "--queues",
+    "-Q",
+    default=None,
+    metavar="NAMES",
+    help="With --executor celery: comma-separated queues to consume (default: pyworkflow); "
+    "add the queues named by @step(queue=...).",
+)
+@click.option(
     "--retention",
     default=None,
     metavar="DURATION",
@@ -95,6 +120,9 @@ def run(
     lease_seconds: float | None,
     poll_interval: float | None,
     max_recoveries: int | None,
+    executor: str,
+    broker: str | None,
+    queues: str | None,
     retention: str | None,
 ) -> None:
     """Execute workflow runs until SIGTERM or SIGINT, then hand them back and exit."""
@@ -113,7 +141,35 @@ def run(
         )
     except PyWorkflowError as exc:
         fail(f"--retention {exc}" if isinstance(exc, InvalidDurationError) else str(exc))
+    if executor == "celery":
+        _celery_worker(broker, concurrency, queues)
+        return
     run_command(_serve(concurrency, poll_interval))
+
+
+def _celery_worker(broker: str | None, concurrency: int | None, queues: str | None) -> None:
+    """Become a Celery worker of pyworkflow's app (``celery -A pyworkflow.celery worker``)."""
+    try:
+        from pyworkflow.executors.celery import create_app
+    except ImportError as exc:
+        fail(f"--executor celery needs Celery ({exc}); pip install 'pyworkflow[celery]'")
+    try:
+        registry.import_modules(configured_modules())
+    except PyWorkflowError as exc:
+        fail(str(exc))
+    if not registry.workflow_names():
+        fail(
+            "no workflows found: pass --module MODULE (or set PYWORKFLOW_MODULES) naming "
+            "the modules that define them"
+        )
+    app = create_app(broker)
+    configure(executor="celery", celery_app=app)
+    argv = ["worker", "--loglevel=INFO"]
+    if concurrency is not None:
+        argv.append(f"--concurrency={concurrency}")
+    if queues:
+        argv.append(f"--queues={queues}")
+    app.worker_main(argv)
 
 
 async def _serve(concurrency: int | None, poll_interval: float | None) -> None:

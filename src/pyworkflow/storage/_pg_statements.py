@@ -13,6 +13,7 @@ not at all when it rolls back, so a listener never hears of a change that did no
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,6 +30,7 @@ from pyworkflow.storage.statements import (
     REQUEST_CANCEL,
     RUN_OWNED_TABLES,
     append_update,
+    runnable_runs,
 )
 
 __all__ = [
@@ -45,6 +47,7 @@ __all__ = [
     "log_batch_events",
     "log_events_if",
     "notify",
+    "take_due_one_trip",
 ]
 
 NOTIFY_CHANNEL = "pyworkflow"
@@ -269,3 +272,26 @@ PRUNE_ONE_TRIP = sa.select(_pruned.c.run_id).add_cte(
 )
 """``statements.ENDED_RUNS`` deleted with their rows in ``statements.RUN_OWNED_TABLES``, in one
 statement (``b_ended_before``, ``b_limit``); the ids of the deleted runs come back."""
+
+
+@functools.cache
+def take_due_one_trip(by_names: bool) -> sa.Select[Any]:
+    """``take_due_runs`` in one statement: ``statements.take_due_statements`` run as one.
+
+    The candidates (``statements.runnable_runs``) are locked with ``FOR UPDATE SKIP LOCKED``,
+    so concurrent takers split the due runs between them without waiting on each other, and a
+    run another taker changed since this statement's snapshot is checked again (it is no longer
+    due: it is skipped). ``(run_id, wake_at)`` comes back for each run taken, the ``wake_at``
+    it had (``rows.taken_ids`` orders them).
+    """
+    picked = runnable_runs(runs.c.run_id, runs.c.wake_at, by_names=by_names, skip_locked=True).cte(
+        "picked"
+    )
+    taken = (
+        sa.update(runs)
+        .where(runs.c.run_id == picked.c.run_id)
+        .values(wake_at=_p("b_until", sa.Float))
+        .returning(runs.c.run_id, picked.c.wake_at)
+        .cte("taken")
+    )
+    return sa.select(taken.c.run_id, taken.c.wake_at)

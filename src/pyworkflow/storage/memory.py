@@ -27,6 +27,7 @@ from pyworkflow.exceptions import (
 )
 from pyworkflow.storage._memory_family import created_runs, ending_updates, signalled
 from pyworkflow.storage._memory_hooks import HookTable
+from pyworkflow.storage._memory_steps import MemoryStepMethods, StepLeaseTable
 from pyworkflow.storage.protocol import (
     AppendResult,
     AppendWrite,
@@ -63,7 +64,7 @@ def _copy(value: _T) -> _T:
     return copy.deepcopy(value)
 
 
-class MemoryStorage:
+class MemoryStorage(MemoryStepMethods):
     """The Storage protocol in memory: for tests and the test toolkit, not for production.
 
     Nothing survives the process. Use it where a database would only slow a test down; the
@@ -85,6 +86,7 @@ class MemoryStorage:
         # every run (which made a burst of N runs O(N^2)).
         self._children: dict[str, set[str]] = {}
         self._hooks = HookTable()
+        self._steps = StepLeaseTable()
 
     async def open(self) -> None:
         """Do nothing: there is nothing to connect to."""
@@ -263,13 +265,25 @@ class MemoryStorage:
 
     # --- leases -------------------------------------------------------------------------------
 
-    def _runnable(self, record: RunRecord, now: float) -> bool:
-        """Not terminal, due, and nobody holds an unexpired lease on it."""
+    def _runnable(
+        self,
+        record: RunRecord,
+        now: float,
+        names: Collection[str] | None = None,
+        *,
+        due_only: bool = True,
+    ) -> bool:
+        """Whether ``claim_runs`` may take the run.
+
+        Not terminal, due (with a wake-up time at all, unless ``due_only``), of one of
+        ``names`` (None: any), and nobody holds an unexpired lease on it.
+        """
         return (
             not record.status.is_terminal
             and record.wake_at is not None
-            and record.wake_at <= now
+            and (record.wake_at <= now or not due_only)
             and (record.lease_expires_at is None or record.lease_expires_at <= now)
+            and (names is None or record.workflow_name in names)
         )
 
     async def claim_runs(
@@ -281,6 +295,7 @@ class MemoryStorage:
         limit: int,
         workflow_names: Collection[str] | None = None,
         run_ids: Collection[str] | None = None,
+        due_only: bool = True,
     ) -> list[RunRecord]:
         """Lease up to ``limit`` runnable runs to ``owner``, earliest ``wake_at`` first.
 
@@ -291,6 +306,8 @@ class MemoryStorage:
             limit: the most runs to claim.
             workflow_names: claim only runs of these workflows (None: any).
             run_ids: claim only these runs (None: any).
+            due_only: only runs whose ``wake_at`` has come; False also takes live runs whose
+                ``wake_at`` is still ahead (see ``Storage.claim_runs``).
 
         Returns:
             The claimed runs, leased to ``owner``; their status is left as it was. A run taken
@@ -301,9 +318,7 @@ class MemoryStorage:
         candidates = [
             r
             for r in self._runs.values()
-            if self._runnable(r, now)
-            and (names is None or r.workflow_name in names)
-            and (ids is None or r.run_id in ids)
+            if self._runnable(r, now, names, due_only=due_only) and (ids is None or r.run_id in ids)
         ]
         candidates.sort(key=lambda r: (r.wake_at, r.run_id))
         claimed = []
@@ -319,6 +334,29 @@ class MemoryStorage:
             self._runs[record.run_id] = updated
             claimed.append(_copy(updated))
         return claimed
+
+    async def take_due_runs(
+        self,
+        *,
+        now: float,
+        until: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+    ) -> list[str]:
+        """Set ``wake_at = until`` on up to ``limit`` runnable runs; their ids, earliest first.
+
+        The runs ``claim_runs`` would claim; nothing else about them changes.
+        """
+        names = None if workflow_names is None else set(workflow_names)
+        due = sorted(
+            (r.wake_at, run_id)
+            for run_id, r in self._runs.items()
+            if r.wake_at is not None and self._runnable(r, now, names)
+        )
+        taken = [run_id for _, run_id in due[: max(limit, 0)]]
+        for run_id in taken:
+            self._runs[run_id] = dataclasses.replace(self._runs[run_id], wake_at=until)
+        return taken
 
     async def renew_leases(
         self, *, owner: str, run_ids: Collection[str], now: float, lease_expires_at: float
@@ -479,6 +517,7 @@ class MemoryStorage:
             if record.parent_run_id is not None:
                 self._children.get(record.parent_run_id, set()).discard(run_id)
             self._hooks.delete_run(run_id)
+            self._steps.delete_run(run_id)
             if record.idempotency_key is not None:
                 self._keys.pop(record.idempotency_key, None)
         return gone

@@ -3,11 +3,12 @@
 The Storage protocol on PostgreSQL. Its parts, each in a module of its own: URL options and
 schema creation under an advisory lock (``_pg_schema.py``), the pool, reconnection and error
 translation (``_pg_connections.py``), group commit (``_pg_group.py``) of appends
-(``_pg_batch.py``) and run creations (``_pg_creates.py``), LISTEN
-(``_pg_listen.py``) and the hook methods (``_pg_hooks.py``). The statements are the shared
-ones of ``statements.py`` (composed into single statements by ``_pg_statements.py``, and by
-``_pg_effects.py`` for the writes that reach other runs' rows), compiled for asyncpg by
-``_pg_query.py``; rows and records are converted by ``rows.py``, as for SQLite.
+(``_pg_batch.py``) and run creations (``_pg_creates.py``), LISTEN (``_pg_listen.py``), the hook
+methods (``_pg_hooks.py``) and the step-lease methods (``_pg_steps.py``). The statements are
+the shared ones of ``statements.py`` and ``_step_statements.py`` (composed into single
+statements by ``_pg_statements.py``, and by ``_pg_effects.py`` for the writes that reach other
+runs' rows), compiled for asyncpg by ``_pg_query.py``; rows and records are converted by
+``rows.py``, as for SQLite.
 
 Concurrency: many workers, on many machines, share one database. Every write is one statement
 in its own implicit transaction; the conditional UPDATEs of ``statements.py`` decide races
@@ -35,6 +36,7 @@ from pyworkflow.storage._pg_hooks import PgHookMethods
 from pyworkflow.storage._pg_listen import Subscriber
 from pyworkflow.storage._pg_query import PgQuery, compile_once_off
 from pyworkflow.storage._pg_schema import PgSettings, parse_url
+from pyworkflow.storage._pg_steps import PgStepMethods
 from pyworkflow.storage.protocol import (
     AppendResult,
     AppendWrite,
@@ -51,6 +53,7 @@ from pyworkflow.storage.rows import (
     events_from_rows,
     reopen_refused,
     run_from_row,
+    taken_ids,
 )
 from pyworkflow.storage.statements import (
     GET_RUN,
@@ -74,16 +77,20 @@ _RUN_STATE = PgQuery(RUN_STATE)
 _LOAD_EVENTS = PgQuery(LOAD_EVENTS.stmt)
 _RENEW_LEASES = PgQuery(RENEW_LEASES)
 _CLAIM = {
-    (by_names, by_ids): PgQuery(claim_runs_statement(by_names, by_ids, skip_locked=True))
+    (by_names, by_ids, due_only): PgQuery(
+        claim_runs_statement(by_names, by_ids, skip_locked=True, due_only=due_only)
+    )
     for by_names in (False, True)
     for by_ids in (False, True)
+    for due_only in (False, True)
 }
+_TAKE_DUE = {by_names: PgQuery(one_trip.take_due_one_trip(by_names)) for by_names in (False, True)}
 _NEXT_WAKE = {
     by_names: tuple(map(PgQuery, next_wake_at_statements(by_names))) for by_names in (False, True)
 }
 
 
-class PostgresStorage(PgHookMethods):
+class PostgresStorage(PgHookMethods, PgStepMethods):
     """Storage in a PostgreSQL database, shared by any number of workers on any machines.
 
     Args:
@@ -247,6 +254,7 @@ class PostgresStorage(PgHookMethods):
         limit: int,
         workflow_names: Collection[str] | None = None,
         run_ids: Collection[str] | None = None,
+        due_only: bool = True,
     ) -> list[RunRecord]:
         """Lease up to ``limit`` runnable runs (``FOR UPDATE SKIP LOCKED``)."""
         params = claim_params(
@@ -259,12 +267,37 @@ class PostgresStorage(PgHookMethods):
         )
         if params is None:
             return []
-        query = _CLAIM["b_names" in params, "b_ids" in params]
+        query = _CLAIM["b_names" in params, "b_ids" in params, due_only]
 
         async def claim(conn: asyncpg.Connection, _retried: bool) -> list[RunRecord]:
             return claimed_runs(await query.fetch(conn, params))
 
         return await self._db.run(claim)
+
+    async def take_due_runs(
+        self,
+        *,
+        now: float,
+        until: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+    ) -> list[str]:
+        """Set ``wake_at = until`` on up to ``limit`` runnable runs, in one statement.
+
+        Candidates are locked with ``FOR UPDATE SKIP LOCKED``, as claims are, so concurrent
+        takers split the runs. Ids come back earliest ``wake_at`` first.
+        """
+        if limit <= 0 or (workflow_names is not None and not workflow_names):
+            return []
+        params: dict[str, Any] = {"b_now": now, "b_until": until, "b_limit": limit}
+        if workflow_names is not None:
+            params["b_names"] = list(workflow_names)
+        query = _TAKE_DUE[workflow_names is not None]
+
+        async def take(conn: asyncpg.Connection, _retried: bool) -> list[str]:
+            return taken_ids(await query.fetch(conn, params))
+
+        return await self._db.run(take)
 
     async def renew_leases(
         self, *, owner: str, run_ids: Collection[str], now: float, lease_expires_at: float

@@ -30,6 +30,9 @@ Rules every backend keeps (the contract suite in tests/contract checks each):
 - Hooks belong to a run: created only by the run's appends (``AppendWrite.hooks``), delivered by
   outside callers (``deliver_hook``), expired by the lease holder (``expire_hook``). A token is
   stored only as its hash.
+- Step leases belong to a run too (retention deletes them with it). They guard one attempt of a
+  step that runs away from its run's driver (a Celery step task): the run itself is not leased
+  meanwhile, so a step lease never touches the run's row, and the run's row never waits on it.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ __all__ = [
     "NewRun",
     "RunCursor",
     "RunRecord",
+    "StepLease",
     "Storage",
 ]
 
@@ -161,6 +165,9 @@ class NewRun:
     status: RunStatus = RunStatus.PENDING
     parent_close_policy: str | None = None
     continued_from: str | None = None
+    wake_at: float | None = None
+    """For an unleased run: when it is first due (None: at ``now``). A run whose first steps
+    were sent to workers at its creation is due only at their watchdog time."""
 
     def initial_events(self) -> list[tuple[int, EventType, dict[str, Any]]]:
         """``(seq, type, payload)`` of the events the run starts with.
@@ -188,7 +195,7 @@ class NewRun:
             completed_at=None,
             # Invariant (DESIGN §2.5): a leased run still has a wake-up time, so that it is
             # claimed again (as a recovery) if its starter dies before its first append.
-            wake_at=self.lease_expires_at if leased else self.now,
+            wake_at=self.lease_expires_at if leased else (self.wake_at or self.now),
             lease_owner=self.lease_owner if leased else None,
             lease_expires_at=self.lease_expires_at if leased else None,
             recovery_count=0,
@@ -246,6 +253,32 @@ class AppendResult:
     last_seq: int
     signal_seq: int
     cancel_requested: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StepLease:
+    """The lease of one attempt of a step executed away from its run's driver (a Celery step task).
+
+    Duplicate broker messages for one attempt find its lease taken and stand back; a worker
+    executing a long step renews it (heartbeat); and ``deliveries`` counts how often the attempt
+    was taken, so a step that keeps killing its worker can be failed after a bounded number.
+
+    Attributes:
+        run_id: the step's run.
+        step_id: the step's id in its run (``name#n``).
+        attempt: the attempt the lease is for (1, 2, ...).
+        owner: who holds it (a worker's id for that task), or None.
+        lease_expires_at: when it lapses unless renewed, or None.
+        deliveries: how many times this attempt was taken (acquired); a worker that keeps
+            dying shows here.
+    """
+
+    run_id: str
+    step_id: str
+    attempt: int
+    owner: str | None
+    lease_expires_at: float | None
+    deliveries: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -317,11 +350,35 @@ class Storage(Protocol):
         limit: int,
         workflow_names: Collection[str] | None = None,
         run_ids: Collection[str] | None = None,
+        due_only: bool = True,
     ) -> list[RunRecord]:
         """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first.
 
         ``workflow_names`` limits the claim to workflows this worker can run; ``run_ids`` to
         given runs. A run whose previous lease expired gets ``recovery_count + 1``.
+
+        ``due_only=False`` (meant for ``run_ids``) also claims runs whose ``wake_at`` has not
+        come: any live run with a ``wake_at`` (so not a run waiting only on an outside signal)
+        and a free or lapsed lease. A process told to drive a given run (a broker message: a
+        step finished, or a sweeper sent it) takes it although its ``wake_at`` is a watchdog
+        time still ahead.
+        """
+
+    async def take_due_runs(
+        self,
+        *,
+        now: float,
+        until: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+    ) -> list[str]:
+        """Take up to ``limit`` runnable runs to announce, earliest ``wake_at`` first.
+
+        For a sweeper that sends one broker message per due run instead of running it: the
+        runs ``claim_runs`` would claim (due, free or lapsed lease, of ``workflow_names``) get
+        ``wake_at = until`` and their ids come back; lease, status and recovery count stay as
+        they were. A run so taken is not due again before ``until``, so a lost message is sent
+        again only then. Concurrent callers never get the same run.
         """
 
     async def renew_leases(
@@ -380,6 +437,49 @@ class Storage(Protocol):
         A leased run counts at the later of its ``wake_at`` and its lease expiry: that is when
         a crashed holder's run can be taken over.
         """
+
+    async def acquire_step(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        attempt: int,
+        owner: str,
+        now: float,
+        lease_expires_at: float,
+    ) -> StepLease | None:
+        """Take the lease of attempt ``attempt`` of a step before executing it.
+
+        The row is created when missing. It is taken when it has no owner, its lease lapsed
+        (``lease_expires_at <= now``), ``owner`` already holds it, or it belongs to another
+        attempt (then it starts afresh: deliveries 0). Taking sets owner and lease and adds one
+        to ``deliveries``; the row comes back as stored.
+
+        Returns None and writes nothing when another owner holds a live lease on the same
+        attempt, or when the run is unknown or has ended (terminal status). Of concurrent calls
+        by different owners, exactly one succeeds.
+        """
+
+    async def renew_step(
+        self, run_id: str, step_id: str, *, owner: str, now: float, lease_expires_at: float
+    ) -> bool:
+        """Extend the step lease ``owner`` holds (also a lapsed one nobody else took).
+
+        False, writing nothing, when the row is gone or another owner holds it. (``now`` is the
+        caller's clock, as for ``renew_leases``; a step lease row keeps no time of its own.)
+        """
+
+    async def release_step(self, run_id: str, step_id: str, *, owner: str) -> None:
+        """Delete the step's lease row if ``owner`` holds it; otherwise do nothing.
+
+        Called once the attempt's outcome is logged, or the attempt is over. The lease only
+        keeps two executions of one attempt apart: a late duplicate message finds no row and
+        takes the attempt afresh, so whether the attempt still needs executing is the log's
+        to say.
+        """
+
+    async def list_step_leases(self, run_id: str) -> list[StepLease]:
+        """The run's step lease rows, by ``step_id``."""
 
     async def delete_ended_runs(self, *, ended_before: float, limit: int) -> list[str]:
         """Delete up to ``limit`` ended runs with ``completed_at < ended_before``, and their rows.

@@ -24,7 +24,14 @@ from pyworkflow.exceptions import (
     PyWorkflowError,
     RunNotFoundError,
 )
-from pyworkflow.storage.protocol import AppendWrite, EventRecord, HookRecord, NewRun, RunRecord
+from pyworkflow.storage.protocol import (
+    AppendWrite,
+    EventRecord,
+    HookRecord,
+    NewRun,
+    RunRecord,
+    StepLease,
+)
 
 __all__ = [
     "append_params",
@@ -49,6 +56,8 @@ __all__ = [
     "reopen_refused",
     "run_from_row",
     "spawned_run_values",
+    "step_lease_from_row",
+    "taken_ids",
 ]
 
 _dumps = json.JSONEncoder(separators=(",", ":")).encode
@@ -271,6 +280,24 @@ def claimed_runs(rows: Iterable[Sequence[Any]]) -> list[RunRecord]:
     records = [run_from_row(row) for row in rows]
     records.sort(key=lambda r: (r.wake_at or 0.0, r.run_id))
     return records
+
+
+def taken_ids(rows: Iterable[Sequence[Any]]) -> list[str]:
+    """The ids of ``(run_id, wake_at)`` rows (``take_due_runs``), earliest ``wake_at`` first."""
+    return [run_id for run_id, _ in sorted(rows, key=lambda row: (float(row[1]), row[0]))]
+
+
+def step_lease_from_row(row: Sequence[Any]) -> StepLease:
+    """A row of ``step_leases`` (all columns, in table order) as a record."""
+    run_id, step_id, attempt, owner, lease_expires_at, deliveries = row
+    return StepLease(
+        run_id=run_id,
+        step_id=step_id,
+        attempt=int(attempt),
+        owner=owner,
+        lease_expires_at=_float_or_none(lease_expires_at),
+        deliveries=int(deliveries),
+    )
 
 
 def hook_from_row(row: Sequence[Any]) -> HookRecord:

@@ -21,13 +21,15 @@ Hot queries and their indexes:
 - a hook by its token -> the primary key ``token_hash`` of ``hooks``; a run's hooks (and
   retention's delete of them) -> ``uq_hooks_run_id_hook_id``; hooks by status, newest first ->
   ``ix_hooks_status_created``.
+- a step's lease, a run's step leases (and retention's delete of them) -> the primary key
+  ``(run_id, step_id)`` of ``step_leases``.
 """
 
 from __future__ import annotations
 
 import sqlalchemy as sa
 
-__all__ = ["VERSION_TABLE", "events", "hooks", "metadata", "runs"]
+__all__ = ["VERSION_TABLE", "events", "hooks", "metadata", "runs", "step_leases"]
 
 metadata = sa.MetaData(
     naming_convention={
@@ -110,6 +112,23 @@ hooks = sa.Table(
 )
 """One row per hook a run created; mirrors ``protocol.HookRecord``. Written by the run's appends
 (creation), ``deliver_hook`` (an outside writer) and ``expire_hook`` (the lease holder)."""
+
+step_leases = sa.Table(
+    "step_leases",
+    metadata,
+    sa.Column("run_id", sa.String, primary_key=True),
+    sa.Column("step_id", sa.String, primary_key=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    # Who executes the attempt now: duplicate broker messages for it find the lease taken.
+    sa.Column("owner", sa.String, nullable=True),
+    sa.Column("lease_expires_at", sa.Float, nullable=True),
+    # Invariant (DESIGN §2.5): how often the attempt was taken, so a step that keeps killing
+    # its worker is bounded by storage, not by the broker's redelivery count.
+    sa.Column("deliveries", sa.Integer, nullable=False, server_default=sa.text("0")),
+)
+"""One row per step attempt executed away from its run's driver (a Celery step task); mirrors
+``protocol.StepLease``. Written only by ``acquire_step``, ``renew_step`` and ``release_step``
+(revision 0003)."""
 
 VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 """Alembic's version table, read directly so that opening a database need not import Alembic.

@@ -54,6 +54,7 @@ from pyworkflow.storage.rows import (
     reopen_refused,
     run_from_row,
     spawned_run_values,
+    taken_ids,
 )
 from pyworkflow.storage.statements import (
     APPEND,
@@ -82,6 +83,7 @@ from pyworkflow.storage.statements import (
     list_hooks_statement,
     list_runs_statement,
     next_wake_at_statements,
+    take_due_statements,
 )
 
 __all__ = [
@@ -101,9 +103,13 @@ __all__ = [
     "renew_leases_txn",
     "reopen_failed_run_txn",
     "request_cancel_txn",
+    "take_due_runs_txn",
 ]
 
 # --- writes (inside the caller's transaction) ---------------------------------------------------
+
+# At most this many ids per ``IN (...)`` list: far below SQLite's limit on bound parameters.
+_IDS_PER_STATEMENT = 500
 
 
 def create_run_txn(conn: sa.Connection, run: NewRun) -> tuple[RunRecord, bool]:
@@ -183,6 +189,7 @@ def claim_runs_txn(
     limit: int,
     workflow_names: Collection[str] | None = None,
     run_ids: Collection[str] | None = None,
+    due_only: bool = True,
 ) -> list[RunRecord]:
     """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first.
 
@@ -194,6 +201,7 @@ def claim_runs_txn(
         limit: at most this many runs.
         workflow_names: only runs of these workflows.
         run_ids: only these runs.
+        due_only: only runs whose ``wake_at`` has come (see ``Storage.claim_runs``).
     """
     params = claim_params(
         owner=owner,
@@ -206,8 +214,34 @@ def claim_runs_txn(
     if params is None:
         return []
     # SQLite serialises writers (BEGIN IMMEDIATE): no row locks to skip.
-    stmt = claim_runs_statement("b_names" in params, "b_ids" in params, skip_locked=False)
+    stmt = claim_runs_statement(
+        "b_names" in params, "b_ids" in params, skip_locked=False, due_only=due_only
+    )
     return claimed_runs(conn.execute(stmt, params))
+
+
+def take_due_runs_txn(
+    conn: sa.Connection,
+    *,
+    now: float,
+    until: float,
+    limit: int,
+    workflow_names: Collection[str] | None = None,
+) -> list[str]:
+    """Set ``wake_at = until`` on up to ``limit`` runnable runs; their ids, earliest first.
+
+    Two statements in the caller's write transaction, which SQLite holds alone.
+    """
+    if limit <= 0 or (workflow_names is not None and not workflow_names):
+        return []
+    due, take = take_due_statements(workflow_names is not None)
+    params: dict[str, Any] = {"b_now": now, "b_limit": limit}
+    if workflow_names is not None:
+        params["b_names"] = list(workflow_names)
+    taken = taken_ids(conn.execute(due, params))
+    for start in range(0, len(taken), _IDS_PER_STATEMENT):
+        conn.execute(take, {"b_ids": taken[start : start + _IDS_PER_STATEMENT], "b_until": until})
+    return taken
 
 
 def renew_leases_txn(
@@ -267,10 +301,6 @@ def reopen_failed_run_txn(
     resumed = [(EventType.WORKFLOW_RESUMED, payload)]
     INSERT_EVENT.many(conn, event_values(run_id, record.last_seq, resumed, now))
     return record
-
-
-# At most this many ids per ``IN (...)`` list: far below SQLite's limit on bound parameters.
-_IDS_PER_STATEMENT = 500
 
 
 def delete_ended_runs_txn(conn: sa.Connection, *, ended_before: float, limit: int) -> list[str]:

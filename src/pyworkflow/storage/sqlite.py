@@ -4,7 +4,7 @@ Each storage runs its work on a database thread of its own (``_dbthread.py``: wh
 are queued and batched) holding one SQLAlchemy sync connection, the pysqlite driver in autocommit
 mode so that we issue ``BEGIN IMMEDIATE`` / ``COMMIT`` ourselves. What is SQLite's lives here:
 URL parsing, pragmas and the schema check; how a batch of jobs runs, and error translation, in
-``_sqlite_batch.py``.
+``_sqlite_batch.py``; the step-lease methods in ``_sqlite_steps.py``.
 
 Group commit: a batch runs in one ``BEGIN IMMEDIATE ... COMMIT``, each write failing on its own,
 so one job's error (a stale append, say) rolls back only that job and reaches only its caller,
@@ -34,6 +34,7 @@ from pyworkflow.storage._dbthread import DatabaseThread
 from pyworkflow.storage._dbthread import Job as _Job
 from pyworkflow.storage._sqlite_batch import run_batch as _run_batch
 from pyworkflow.storage._sqlite_batch import translate as _translate
+from pyworkflow.storage._sqlite_steps import SQLiteStepMethods
 from pyworkflow.storage.migrate import (
     HEAD_REVISION,
     current_revision,
@@ -73,7 +74,7 @@ def _parse_path(path_or_url: str) -> str:
     return path
 
 
-class SQLiteStorage:
+class SQLiteStorage(SQLiteStepMethods):
     """Storage in one SQLite file, for one machine: WAL, one database thread, group commit.
 
     Several processes on the same machine may share the file (workers, the CLI): writers are
@@ -277,6 +278,7 @@ class SQLiteStorage:
         limit: int,
         workflow_names: Collection[str] | None = None,
         run_ids: Collection[str] | None = None,
+        due_only: bool = True,
     ) -> list[RunRecord]:
         """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first."""
         return await self._call(
@@ -288,6 +290,23 @@ class SQLiteStorage:
                 limit=limit,
                 workflow_names=workflow_names,
                 run_ids=run_ids,
+                due_only=due_only,
+            ),
+            _Job.WRITE,
+        )
+
+    async def take_due_runs(
+        self,
+        *,
+        now: float,
+        until: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+    ) -> list[str]:
+        """Set ``wake_at = until`` on up to ``limit`` runnable runs; their ids, earliest first."""
+        return await self._call(
+            lambda c: sql.take_due_runs_txn(
+                c, now=now, until=until, limit=limit, workflow_names=workflow_names
             ),
             _Job.WRITE,
         )

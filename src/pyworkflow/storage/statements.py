@@ -29,7 +29,7 @@ from pyworkflow._engine.events import HookStatus, RunStatus
 from pyworkflow.storage._prepared import PreparedStatement
 from pyworkflow.storage._sql_terms import in_list, unindexed
 from pyworkflow.storage.protocol import RunCursor
-from pyworkflow.storage.schema import events, hooks, runs
+from pyworkflow.storage.schema import events, hooks, runs, step_leases
 
 __all__ = [
     "APPEND",
@@ -64,6 +64,8 @@ __all__ = [
     "list_runs_statement",
     "next_wake_at_statements",
     "outside_write",
+    "runnable_runs",
+    "take_due_statements",
 ]
 
 _LIVE = sorted(s.value for s in RunStatus if not s.is_terminal)
@@ -320,7 +322,7 @@ have won) or does not exist."""
 
 # --- retention: deleting ended runs -------------------------------------------------------------
 
-RUN_OWNED_TABLES: tuple[sa.Table, ...] = (events, hooks)
+RUN_OWNED_TABLES: tuple[sa.Table, ...] = (events, hooks, step_leases)
 """Tables whose rows belong to one run (a ``run_id`` column): a pruned run's rows go from each.
 
 Both backends build their deletes from this tuple, so a new per-run table is one more entry here
@@ -354,23 +356,33 @@ DELETE_RUN_ROWS = tuple(
 # --- statements whose shape depends on the call, built once per shape --------------------------
 
 
-@functools.cache
-def claim_runs_statement(by_names: bool, by_ids: bool, skip_locked: bool) -> sa.Update:
-    """Lease up to ``b_limit`` runnable runs, earliest ``wake_at`` first, returning their rows.
+def runnable_runs(
+    *columns: sa.ColumnElement[Any],
+    by_names: bool,
+    by_ids: bool = False,
+    skip_locked: bool = False,
+    due_only: bool = True,
+) -> sa.Select[Any]:
+    """``columns`` of up to ``b_limit`` runnable runs, earliest ``wake_at`` first.
+
+    Runnable: due by ``b_now`` (any ``wake_at`` at all when not ``due_only``) with a free lease
+    or one that lapsed by ``b_now``. What :func:`claim_runs_statement` leases and
+    :func:`take_due_statements` takes.
 
     Args:
+        columns: what to select of each run.
         by_names: only runs of the workflows in ``b_names``.
         by_ids: only the runs in ``b_ids``.
         skip_locked: lock candidates with ``FOR UPDATE SKIP LOCKED``.
+        due_only: only runs whose ``wake_at`` has come.
     """
     now = _p("b_now", sa.Float)
     # Invariant (DESIGN §2.5): due timers and expired leases are found by this indexed query.
+    # ``wake_at`` is set only on live runs (module docstring): ``IS NOT NULL`` means live.
+    wakes = runs.c.wake_at <= now if due_only else runs.c.wake_at.is_not(None)
     candidates = (
-        sa.select(runs.c.run_id)
-        .where(
-            runs.c.wake_at <= now,  # set only on live runs (module docstring)
-            sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at <= now),
-        )
+        sa.select(*columns)
+        .where(wakes, sa.or_(runs.c.lease_owner.is_(None), runs.c.lease_expires_at <= now))
         .order_by(runs.c.wake_at)
         .limit(_p("b_limit", sa.Integer))
     )
@@ -380,6 +392,28 @@ def claim_runs_statement(by_names: bool, by_ids: bool, skip_locked: bool) -> sa.
         candidates = candidates.where(in_list(runs.c.run_id, "b_ids"))
     if skip_locked:
         candidates = candidates.with_for_update(skip_locked=True)
+    return candidates
+
+
+@functools.cache
+def claim_runs_statement(
+    by_names: bool, by_ids: bool, skip_locked: bool, due_only: bool = True
+) -> sa.Update:
+    """Lease up to ``b_limit`` runnable runs, earliest ``wake_at`` first, returning their rows.
+
+    Args:
+        by_names: only runs of the workflows in ``b_names``.
+        by_ids: only the runs in ``b_ids``.
+        skip_locked: lock candidates with ``FOR UPDATE SKIP LOCKED``.
+        due_only: only runs whose ``wake_at`` has come (see ``Storage.claim_runs``).
+    """
+    candidates = runnable_runs(
+        runs.c.run_id,
+        by_names=by_names,
+        by_ids=by_ids,
+        skip_locked=skip_locked,
+        due_only=due_only,
+    )
     return (
         sa.update(runs)
         .where(runs.c.run_id.in_(candidates.scalar_subquery()))
@@ -389,10 +423,29 @@ def claim_runs_statement(by_names: bool, by_ids: bool, skip_locked: bool) -> sa.
             + sa.case((runs.c.lease_owner.is_(None), 0), else_=1),
             lease_owner=_p("b_owner", sa.String),
             lease_expires_at=_p("b_lease_expires_at", sa.Float),
-            updated_at=now,
+            updated_at=_p("b_now", sa.Float),
         )
         .returning(*runs.c)
     )
+
+
+@functools.cache
+def take_due_statements(by_names: bool) -> tuple[sa.Select[Any], sa.Update]:
+    """``take_due_runs`` in two statements, for a backend that serialises its writers (SQLite).
+
+    The first selects ``run_id, wake_at`` of up to ``b_limit`` runnable runs (``b_now``,
+    ``b_names``), earliest first; the second sets ``wake_at = b_until`` on the runs in
+    ``b_ids``. Run in one write transaction, nothing comes between them. (PostgreSQL runs them
+    as one statement that locks its candidates: ``_pg_statements.take_due_one_trip``.)
+    """
+    due = runnable_runs(runs.c.run_id, runs.c.wake_at, by_names=by_names)
+    # Only wake_at moves: the lease, status and recovery count are the claimer's business.
+    take = (
+        sa.update(runs)
+        .where(in_list(runs.c.run_id, "b_ids"))
+        .values(wake_at=_p("b_until", sa.Float))
+    )
+    return due, take
 
 
 @functools.cache

@@ -1,0 +1,25 @@
+"""The Celery executor: the same workflows on Celery workers (``pip install 'pyworkflow[celery]'``).
+
+Layout: ``executor`` (``CeleryExecutor``: sending tasks, driving a run in a task, the sweep),
+``remote_attempts`` (one step attempt in a step task), ``app`` (the tasks, delivery settings and
+worker signals), ``sweeper`` (the worker bootstep that sweeps storage), ``_loop`` (the sync
+bridge: one event loop per worker process). Users point Celery at ``pyworkflow.celery``.
+"""
+
+from pyworkflow.executors.celery.app import broker_url, create_app, install
+from pyworkflow.executors.celery.executor import (
+    ADVANCE_TASK,
+    DEFAULT_QUEUE,
+    STEP_TASK,
+    CeleryExecutor,
+)
+
+__all__ = [
+    "ADVANCE_TASK",
+    "DEFAULT_QUEUE",
+    "STEP_TASK",
+    "CeleryExecutor",
+    "broker_url",
+    "create_app",
+    "install",
+]

@@ -1,0 +1,158 @@
+"""The Celery app: pyworkflow's two tasks, their delivery settings, and the worker's set-up.
+
+``create_app(broker)`` makes an app; ``install(app)`` adds pyworkflow to a user's own app.
+Either way a worker started with ``celery -A <module> worker`` then:
+
+- imports the user's workflow modules (``PYWORKFLOW_MODULES`` / ``configure(modules=...)``)
+  before it forks its pool, so every pool process knows them;
+- opens storage in each pool process after the fork, never inheriting a connection;
+- runs every task body on one long-lived event loop per process (``_loop``);
+- runs the sweeper in a thread of its main process (``sweeper``), so timers, hooks, children
+  and lost messages need no ``celery beat``. ``PYWORKFLOW_SWEEP_INTERVAL=0`` turns it off
+  (for a deployment that runs it elsewhere, e.g. one ``pyworkflow worker run
+  --executor celery``).
+
+Delivery settings are the ones that make a killed worker lose nothing: ``acks_late`` (a message
+is acknowledged only when its task is done) with ``reject_on_worker_lost`` (a pool process that
+dies mid-task has its message delivered again), and a prefetch of one.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from celery import Celery, signals
+
+from pyworkflow import config
+from pyworkflow.executors.celery._loop import run_in_process_loop
+from pyworkflow.executors.celery.executor import (
+    ADVANCE_TASK,
+    DEFAULT_QUEUE,
+    STEP_TASK,
+    CeleryExecutor,
+)
+
+if TYPE_CHECKING:
+    from celery import Task
+
+__all__ = ["DEFAULT_BROKER", "broker_url", "create_app", "install"]
+
+DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
+
+_worker_app: Celery | None = None
+
+
+def broker_url() -> str:
+    """The broker named by ``PYWORKFLOW_BROKER`` (else ``CELERY_BROKER_URL``, else local Redis)."""
+    return (
+        os.environ.get("PYWORKFLOW_BROKER") or os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER
+    )
+
+
+def create_app(broker: str | None = None, *, visibility_timeout: float | None = None) -> Celery:
+    """A Celery app carrying pyworkflow's tasks.
+
+    Example:
+        >>> app = create_app("redis://localhost:6379/0")  # then: celery -A mymod worker
+
+    Args:
+        broker: the broker URL (Redis or RabbitMQ); default: ``broker_url()``.
+        visibility_timeout: Redis only: seconds after which a message taken by a worker that
+            vanished is delivered again (also ``PYWORKFLOW_VISIBILITY_TIMEOUT``; Celery's
+            default is an hour).
+    """
+    app = Celery("pyworkflow", broker=broker or broker_url(), set_as_current=False)
+    timeout = visibility_timeout
+    if timeout is None and os.environ.get("PYWORKFLOW_VISIBILITY_TIMEOUT"):
+        timeout = float(os.environ["PYWORKFLOW_VISIBILITY_TIMEOUT"])
+    if timeout is not None:
+        app.conf.broker_transport_options = {"visibility_timeout": timeout}
+    install(app)
+    return app
+
+
+def install(app: Celery) -> Celery:
+    """Add pyworkflow's tasks and worker set-up to ``app``; returns it.
+
+    Example:
+        >>> install(my_app)
+        >>> configure(executor="celery", celery_app=my_app)
+    """
+    app.conf.update(
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        task_default_queue=DEFAULT_QUEUE,
+        task_ignore_result=True,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+    )
+    options: dict[str, Any] = {
+        "bind": True,
+        "acks_late": True,
+        "reject_on_worker_lost": True,
+        "ignore_result": True,
+    }
+    app.task(name=ADVANCE_TASK, **options)(_advance)
+    app.task(name=STEP_TASK, **options)(_step)
+    from pyworkflow.executors.celery.sweeper import SweeperStep
+
+    app.steps["worker"].add(SweeperStep)
+    return app
+
+
+def _executor(task: Task[Any, Any]) -> CeleryExecutor:
+    runtime = config.current_runtime()
+    executor = runtime.executor if runtime is not None else None
+    if not isinstance(executor, CeleryExecutor):
+        raise RuntimeError("pyworkflow task ran outside a runtime with the Celery executor")
+    return executor
+
+
+def _advance(task: Task[Any, Any], run_id: str) -> None:
+    """``pyworkflow.advance``: drive the run as far as it goes here."""
+
+    async def body() -> None:
+        await _runtime_for(task.app)
+        await _executor(task).advance(run_id)
+
+    run_in_process_loop(body())
+
+
+def _step(task: Task[Any, Any], run_id: str, step_id: str, attempt: int) -> None:
+    """``pyworkflow.step``: execute one attempt of a step and log its outcome."""
+    # One owner per delivery: a redelivered message is a new delivery and waits for the lease
+    # of one that may still be running (Redis redelivers after its visibility timeout).
+    delivery = f"{task.request.id}:{task.request.hostname}:{os.getpid()}"
+
+    async def body() -> None:
+        await _runtime_for(task.app)
+        await _executor(task).execute_step(run_id, step_id, attempt, delivery)
+
+    run_in_process_loop(body())
+
+
+async def _runtime_for(app: Celery) -> None:
+    """Make sure this process's runtime is the Celery executor over ``app``."""
+    if not config.uses_celery_app(app):
+        config.configure(executor="celery", celery_app=app)
+    await config.get_runtime()
+
+
+def _on_worker_init(sender: Any = None, **_: Any) -> None:
+    """In the worker's main process, before the pool forks: import the user's modules."""
+    global _worker_app
+    _worker_app = getattr(sender, "app", None)
+    from pyworkflow import registry
+
+    registry.import_modules(config.configured_modules())
+
+
+def _on_worker_process_init(**_: Any) -> None:
+    """In each pool process just forked: forget any storage or runtime of the parent."""
+    config.forget_inherited()
+
+
+signals.worker_init.connect(_on_worker_init, weak=False)
+signals.worker_process_init.connect(_on_worker_process_init, weak=False)

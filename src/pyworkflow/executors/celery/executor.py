@@ -1,0 +1,355 @@
+"""``CeleryExecutor``: runs' turns and steps happen in Celery tasks, wherever a worker takes them.
+
+Two tasks carry everything, and their messages name ids only (DESIGN §2.5; payloads stay in
+storage):
+
+- ``pyworkflow.advance(run_id)``: take the run's lease and drive it as far as it goes here:
+  replay, record, run ``force_local`` steps inline, send the other steps away, let it go.
+- ``pyworkflow.step(run_id, step_id, attempt)``: execute one attempt of a step under a step
+  lease, then take the run's lease and drive the turn that logs the outcome (and sends the
+  next step). A step costs one broker hop.
+
+The same class serves a client process (``start`` stores the run and sends ``advance``;
+``get_workflow_result`` waits on storage, woken by notifications where storage has them) and
+the sweeper (``serve``): storage, not the broker, is the truth, so a periodic look at storage
+sends ``advance`` for every run that came due: a timer, a hook's payload, a child's end, a
+lease that lapsed because a worker died, or a watchdog of steps whose messages were lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from pyworkflow import registry
+from pyworkflow._engine.clock import Clock, SystemClock
+from pyworkflow._engine.driver import RunDriver
+from pyworkflow._engine.engine import Engine, EngineSettings
+from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow._engine.remote import FinishedAttempt, RemoteStep
+from pyworkflow.exceptions import PyWorkflowError
+from pyworkflow.executors._endings import Endings
+from pyworkflow.executors.celery import remote_attempts
+from pyworkflow.storage.protocol import ChangeNotifier, EventRecord, NewRun, RunRecord, Storage
+
+if TYPE_CHECKING:
+    from celery import Celery
+    from pyworkflow.serialization import Codec
+    from pyworkflow.step import StepDefinition
+
+__all__ = ["ADVANCE_TASK", "DEFAULT_QUEUE", "STEP_TASK", "CeleryExecutor"]
+
+_log = logging.getLogger("pyworkflow.celery")
+
+ADVANCE_TASK = "pyworkflow.advance"
+"""The orchestration task: ``(run_id)``."""
+STEP_TASK = "pyworkflow.step"
+"""The step task: ``(run_id, step_id, attempt)``."""
+DEFAULT_QUEUE = "pyworkflow"
+"""Where both tasks go unless a step names its own ``queue``."""
+
+_SWEEP_BATCH = 500
+
+
+class CeleryExecutor:
+    """Runs workflows on Celery workers.
+
+    Args:
+        storage: where runs live; shared by every worker and client.
+        codec: how values are encoded.
+        app: the Celery app whose broker carries the tasks (``pyworkflow.celery.app``, or
+            the user's own app after ``pyworkflow.executors.celery.install(app)``).
+        clock: where time comes from.
+        settings: lease, horizon and recovery limits (``lease_seconds`` is also the step
+            lease: a worker that dies mid-step has the step sent again once it lapses).
+        dispatch_grace: seconds a sent task may wait in the broker's queue before storage
+            sends it again (a message lost with a restarted broker costs at most this).
+        sweep_interval: the longest pause of ``serve`` between two looks at storage.
+    """
+
+    def __init__(
+        self,
+        storage: Storage,
+        codec: Codec,
+        app: Celery,
+        *,
+        clock: Clock | None = None,
+        settings: EngineSettings | None = None,
+        dispatch_grace: float = 60.0,
+        sweep_interval: float = 1.0,
+    ) -> None:
+        owner = f"celery:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.app = app
+        self.engine = Engine(
+            storage=storage,
+            codec=codec,
+            clock=clock or SystemClock(),
+            owner=owner,
+            settings=settings or EngineSettings(),
+            on_finished=self._finished,
+            on_new_runs=self._new_runs,
+            remote=self,
+        )
+        self._dispatch_grace = dispatch_grace
+        self.sweep_interval = sweep_interval
+        self._endings = Endings()
+        self._subscribed = False
+        self._woken = asyncio.Event()
+
+    # --- the Executor protocol (client side) -------------------------------------------------
+
+    @property
+    def owner(self) -> str:
+        """This process's lease owner id: ``celery:host:pid:random``."""
+        return self.engine.owner
+
+    def now(self) -> float:
+        """The executor's clock."""
+        return self.engine.clock.now()
+
+    def lease_until(self) -> float:
+        """The expiry of a lease taken now."""
+        return self.engine.lease_until()
+
+    async def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
+        """Store the run and send its first tasks.
+
+        The workflow's first turn runs here, before the run is stored (as on the local
+        executor). When that turn only issues steps executed on workers, the run is stored
+        with their STEP_STARTED events and the step tasks are sent at once: no ``advance``
+        hop. Otherwise the run is stored due and ``advance`` is sent. Should the broker be
+        unreachable, the run is stored all the same and storage sends it again later (the
+        sweeper, after ``dispatch_grace``).
+        """
+        storage = self.engine.storage
+        driver = RunDriver(
+            self.engine, new.initial_record(), registry.get_workflow(new.workflow_name)
+        )
+        started = EventRecord(
+            new.run_id, 1, EventType.WORKFLOW_STARTED, new.started_payload, new.now
+        )
+        first = driver.begin_new(started)
+        launch = driver.prepared_launch
+        driver.discard()
+        sends = [
+            RemoteStep(c.command_id, c.name, c.attempt)
+            for c in launch
+            if c.kind == "step"
+            and c.retry_at is None
+            and c.definition is not None
+            and self.is_remote(c.definition)
+        ]
+        if first and sends and len(sends) == len(launch):
+            new = dataclasses.replace(
+                new,
+                first_events=first,
+                status=RunStatus.RUNNING,
+                wake_at=new.now + self._dispatch_grace,  # the steps' watchdog
+            )
+        else:
+            sends = []
+        record, created = await storage.create_run(new)
+        if created and sends:
+            await self.send(record.run_id, sends)
+        elif created:
+            self.send_advance(record.run_id)
+        return record, created
+
+    def ended_here(self, run_id: str) -> RunRecord | None:
+        """The row of a run that ended in this process a moment ago, if remembered."""
+        return self._endings.get(run_id)
+
+    def has_capacity(self) -> bool:
+        """Always False: runs are driven by workers, never by the process that starts them."""
+        return False
+
+    def wake(self, run_id: str | None = None) -> None:
+        """An outside writer made the run due (resume, cancel, a hook): send ``advance`` now."""
+        if run_id is not None:
+            self._endings.forget(run_id)
+            self.send_advance(run_id)
+        self._woken.set()
+
+    async def wait_finished(self, run_id: str, within: float | None) -> None:
+        """Wait up to ``within`` seconds for the run to end (woken early by notifications)."""
+        self._subscribe()
+        await self._endings.wait(run_id, within)
+
+    def is_driving(self, run_id: str) -> bool:
+        """Always False: a client process drives nothing."""
+        return False
+
+    async def serve(self) -> None:
+        """Sweep until cancelled: send ``advance`` for each run that came due in storage."""
+        self._subscribe()
+        engine = self.engine
+        while True:
+            names = registry.workflow_names() or None
+            now = engine.clock.now()
+            next_wake: float | None = None
+            try:
+                due = await engine.storage.take_due_runs(
+                    now=now,
+                    until=now + self._dispatch_grace,
+                    limit=_SWEEP_BATCH,
+                    workflow_names=names,
+                )
+                for run_id in due:
+                    self.send_advance(run_id)
+                if len(due) == _SWEEP_BATCH:
+                    continue  # more are due: no pause
+                next_wake = await engine.storage.next_wake_at(workflow_names=names)
+            except PyWorkflowError as exc:
+                _log.warning("sweeping due runs failed, retrying: %s", exc)
+            pause = self.sweep_interval
+            if next_wake is not None:
+                pause = max(0.0, min(pause, next_wake - engine.clock.now()))
+            self._woken.clear()
+            try:
+                async with asyncio.timeout(pause):
+                    await self._woken.wait()
+            except TimeoutError:
+                pass
+
+    async def shutdown(self) -> None:
+        """Stop hearing notifications; nothing is driven here to hand back."""
+        storage = self.engine.storage
+        if self._subscribed and isinstance(storage, ChangeNotifier):
+            storage.unsubscribe(self._on_change)
+            self._subscribed = False
+
+    # --- StepSender: where the driver's remote steps go --------------------------------------
+
+    @property
+    def dispatch_grace(self) -> float:
+        """Seconds a sent step may wait for a worker before storage sends it again."""
+        return self._dispatch_grace
+
+    def is_remote(self, definition: StepDefinition) -> bool:
+        """Every step but a ``force_local`` one runs in a step task."""
+        return not definition.force_local
+
+    async def send(self, run_id: str, steps: Sequence[RemoteStep]) -> None:
+        """Send a step task for each attempt (its STEP_STARTED is committed)."""
+        for step in steps:
+            queue = registry.get_step(step.name).queue or DEFAULT_QUEUE
+            self._send(STEP_TASK, (run_id, step.step_id, step.attempt), queue)
+
+    # --- the worker side: what the tasks call -------------------------------------------------
+
+    async def advance(self, run_id: str) -> None:
+        """Take the run's lease and drive it here until it lets go; quietly nothing if taken."""
+        engine = self.engine
+        claimed = await engine.storage.claim_runs(
+            owner=engine.owner,
+            now=engine.clock.now(),
+            lease_expires_at=engine.lease_until(),
+            limit=1,
+            run_ids=[run_id],
+            due_only=False,
+        )
+        if not claimed:
+            _log.debug("run %s is held elsewhere or has ended", run_id, extra={"run_id": run_id})
+            return
+        await self.drive(claimed[0])
+
+    async def drive(
+        self,
+        run: RunRecord,
+        finished: FinishedAttempt | None = None,
+        history: list[EventRecord] | None = None,
+    ) -> None:
+        """Drive a run this process has just leased, renewing the lease while it runs."""
+        try:
+            workflow = registry.get_workflow(run.workflow_name)
+        except PyWorkflowError as exc:
+            _log.error("cannot drive run %s: %s", run.run_id, exc, extra={"run_id": run.run_id})
+            await self.engine.storage.release_runs(
+                owner=self.owner, run_ids=[run.run_id], now=self.now()
+            )
+            return
+        driver = RunDriver(self.engine, run, workflow, finished=finished, history=history)
+        loop = asyncio.get_running_loop()
+        task = loop.create_task(driver.drive(), name=run.run_id)
+        beat = loop.create_task(self._renew_lease(driver, task))
+        try:
+            await asyncio.wait({task})  # a task the heartbeat cancelled (lease lost) is no error
+        finally:
+            beat.cancel()
+            if not task.done():
+                task.cancel()
+        if not task.cancelled():
+            task.result()
+
+    async def execute_step(self, run_id: str, step_id: str, attempt: int, delivery: str) -> None:
+        """Execute one attempt of a step, then log its outcome (see ``remote_attempts``)."""
+        await remote_attempts.execute(self, run_id, step_id, attempt, delivery)
+
+    # --- internals -------------------------------------------------------------------------------
+
+    def send_advance(self, run_id: str) -> None:
+        """Send the orchestration task for a run."""
+        self._send(ADVANCE_TASK, (run_id,), DEFAULT_QUEUE)
+
+    def _send(self, task: str, args: tuple[Any, ...], queue: str) -> None:
+        try:
+            self.app.send_task(task, args=args, queue=queue)
+        except Exception as exc:  # kombu raises many kinds; storage keeps the truth anyway
+            _log.warning(
+                "could not send %s%r to the broker (%s: %s); the sweeper sends it again",
+                task,
+                args,
+                type(exc).__name__,
+                exc,
+                extra={"run_id": args[0]},
+            )
+
+    async def _renew_lease(self, driver: RunDriver, task: asyncio.Task[None]) -> None:
+        """Heartbeat of the run's lease while a ``force_local`` step or a short wait runs."""
+        engine = self.engine
+        while not task.done():
+            await asyncio.sleep(engine.settings.lease_seconds / 3)
+            if not driver.holds_lease:
+                return
+            try:
+                kept = await engine.storage.renew_leases(
+                    owner=engine.owner,
+                    run_ids=[driver.run_id],
+                    now=engine.clock.now(),
+                    lease_expires_at=engine.lease_until(),
+                )
+            except PyWorkflowError as exc:
+                _log.warning("renewing the lease of %s failed: %s", driver.run_id, exc)
+                continue
+            if driver.run_id not in kept and driver.holds_lease:
+                _log.warning("lost the lease of run %s; dropping it", driver.run_id)
+                task.cancel()
+                return
+
+    def _finished(self, record: RunRecord) -> None:
+        self._endings.ended(record)
+        if record.parent_run_id is not None:
+            # Storage made the parent due with this end: advance it now, not at the next sweep.
+            self.send_advance(record.parent_run_id)
+
+    def _new_runs(self, run_ids: list[str]) -> None:
+        for run_id in run_ids:  # children and continuations are created due at once
+            self.send_advance(run_id)
+
+    def _subscribe(self) -> None:
+        storage = self.engine.storage
+        if not self._subscribed and isinstance(storage, ChangeNotifier):
+            storage.subscribe(self._on_change)
+            self._subscribed = True
+
+    def _on_change(self, kind: str, run_id: str) -> None:
+        if kind == "ended":
+            self._endings.release(run_id)
+        else:
+            self._woken.set()

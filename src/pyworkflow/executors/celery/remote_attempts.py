@@ -1,0 +1,188 @@
+"""One attempt of a step on a Celery worker, and the turn that logs its outcome.
+
+The order is what keeps DESIGN §2.1 under duplicate and redelivered messages:
+
+1. Take the attempt's *step lease* (``Storage.acquire_step``). A delivery that finds another
+   delivery executing the attempt exits; so does one whose run has ended.
+2. Read the log *after* taking the lease. An attempt whose outcome is logged (a duplicate
+   message that came late), or that the log has moved past, is not executed.
+3. Execute the attempt while a heartbeat renews the step lease. A delivery taken more than
+   ``max_recoveries`` times (its worker keeps dying) is not executed: its attempt fails for good
+   with the reason, a count kept in storage.
+4. Take the run's lease and drive the run with the outcome known: that turn logs the outcome
+   and sends the next step. The run's one-writer rule (DESIGN §2.3) makes the first outcome
+   logged the only one; a second delivery's is dropped on replay.
+5. Drop the step lease.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from pyworkflow import registry
+from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
+from pyworkflow._engine.context import StepContext
+from pyworkflow._engine.events import EventType
+from pyworkflow._engine.remote import FinishedAttempt
+from pyworkflow.exceptions import PyWorkflowError
+from pyworkflow.logging import run_logger
+
+if TYPE_CHECKING:
+    from pyworkflow.executors.celery.executor import CeleryExecutor
+    from pyworkflow.storage.protocol import EventRecord
+
+__all__ = ["execute"]
+
+_log = logging.getLogger("pyworkflow.celery")
+
+_OUTCOMES = frozenset({EventType.STEP_COMPLETED, EventType.STEP_FAILED, EventType.STEP_RETRYING})
+
+
+def _open_attempt(events: list[EventRecord], step_id: str, attempt: int) -> tuple[str, Any] | None:
+    """The step's name and encoded call if ``attempt`` is started and has no outcome yet."""
+    name: str | None = None
+    call: Any = None
+    latest, settled = 0, False
+    for event in events:
+        payload = event.payload
+        if payload.get("step_id") != step_id:
+            continue
+        if event.type is EventType.STEP_STARTED:
+            if name is None:  # the command: the first attempt's event carries the call
+                name, call = payload["name"], payload.get("args")
+            latest, settled = payload["attempt"], False
+        elif event.type in _OUTCOMES:
+            settled = True
+    if name is None or latest != attempt or settled:
+        return None
+    return name, call
+
+
+async def execute(
+    executor: CeleryExecutor, run_id: str, step_id: str, attempt: int, delivery: str
+) -> None:
+    """Execute attempt ``attempt`` of ``step_id`` of ``run_id`` and log its outcome."""
+    engine = executor.engine
+    storage, clock, settings = engine.storage, engine.clock, engine.settings
+    log = run_logger(run_id, None, step_id=step_id, attempt=attempt)
+    lease = await storage.acquire_step(
+        run_id,
+        step_id,
+        attempt=attempt,
+        owner=delivery,
+        now=clock.now(),
+        lease_expires_at=clock.now() + settings.lease_seconds,
+    )
+    if lease is None:
+        log.debug(
+            "step %s attempt %d is being executed elsewhere, or its run ended", step_id, attempt
+        )
+        return
+    beat = asyncio.get_running_loop().create_task(_heartbeat(executor, run_id, step_id, delivery))
+    try:
+        events = await storage.load_events(run_id)
+        found = _open_attempt(events, step_id, attempt)
+        if found is None:
+            log.debug("step %s attempt %d is settled already; not executed", step_id, attempt)
+            return
+        name, call = found
+        workflow_name = events[0].payload.get("workflow", "?") if events else "?"
+        context = StepContext(run_id, workflow_name, step_id, name, attempt)
+        if lease.deliveries > settings.max_recoveries:
+            result = _delivery_limit(step_id, lease.deliveries)
+            log.error("%s", result.record and result.record["message"])
+        else:
+            try:
+                definition = registry.get_step(name)
+            except PyWorkflowError as exc:
+                # Another worker may have the step's module: leave it to the watchdog.
+                log.error("cannot execute step %s here: %s", step_id, exc)
+                return
+            if engine.resolve_step is not None:
+                definition = engine.resolve_step(definition)
+            decoded = engine.codec.decode(call) if call is not None else {}
+            args, kwargs = tuple(decoded.get("args", ())), dict(decoded.get("kwargs", {}))
+            result = await asyncio.get_running_loop().create_task(
+                run_attempt(definition, context, args, kwargs, engine.codec),
+                context=attempt_context(context),
+            )
+        await _log_outcome(executor, run_id, FinishedAttempt(step_id, attempt, result), events)
+    finally:
+        beat.cancel()
+        try:
+            await storage.release_step(run_id, step_id, owner=delivery)
+        except PyWorkflowError as exc:  # it lapses on its own; the log is what counts
+            log.warning("could not drop the step lease: %s", exc)
+
+
+def _delivery_limit(step_id: str, deliveries: int) -> AttemptResult:
+    message = (
+        f"step {step_id!r} was delivered {deliveries} times without finishing: the worker "
+        "executing it keeps dying (killed, out of memory?); it is not tried again"
+    )
+    record = {"type": "RecoveryLimitExceeded", "message": message, "traceback": ""}
+    return AttemptResult(ok=False, record=record, error=RuntimeError(message), retry_in=None)
+
+
+async def _log_outcome(
+    executor: CeleryExecutor, run_id: str, finished: FinishedAttempt, events: list[EventRecord]
+) -> None:
+    """Take the run's lease, waiting while another task holds it, and drive the next turn.
+
+    Another holder is a short turn of the same run (a sibling step's outcome, a timer) or a
+    ``force_local`` step; its lease lapses within ``lease_seconds`` should it have died.
+    """
+    engine = executor.engine
+    storage, clock = engine.storage, engine.clock
+    give_up = clock.now() + 2 * engine.settings.lease_seconds
+    pause = 0.005
+    while True:
+        claimed = await storage.claim_runs(
+            owner=engine.owner,
+            now=clock.now(),
+            lease_expires_at=engine.lease_until(),
+            limit=1,
+            run_ids=[run_id],
+            due_only=False,
+        )
+        if claimed:
+            break
+        run = await storage.get_run(run_id)
+        if run is None or run.status.is_terminal:
+            return
+        if clock.now() > give_up:
+            run_logger(run_id, run.workflow_name, step_id=finished.step_id).warning(
+                "could not take the run to log the outcome of step %s; it will be sent again",
+                finished.step_id,
+            )
+            return
+        await asyncio.sleep(pause)
+        pause = min(pause * 2, 0.5)
+    run = claimed[0]
+    last = events[-1].seq if events else 0
+    if run.last_seq != last:
+        events = events + await storage.load_events(run_id, after_seq=last)
+    await executor.drive(run, finished=finished, history=events)
+
+
+async def _heartbeat(executor: CeleryExecutor, run_id: str, step_id: str, delivery: str) -> None:
+    engine = executor.engine
+    every = engine.settings.lease_seconds / 3
+    while True:
+        await asyncio.sleep(every)
+        try:
+            kept = await engine.storage.renew_step(
+                run_id,
+                step_id,
+                owner=delivery,
+                now=engine.clock.now(),
+                lease_expires_at=engine.clock.now() + engine.settings.lease_seconds,
+            )
+        except PyWorkflowError as exc:
+            _log.warning("renewing the lease of step %s failed: %s", step_id, exc)
+            continue
+        if not kept:
+            _log.warning("lost the lease of step %s of run %s", step_id, run_id)
+            return

@@ -1,0 +1,94 @@
+"""The sweeper: a thread in each Celery worker's main process that looks at storage.
+
+Storage, not the broker, is the truth (DESIGN §2.5). Durable timers are stored wake-up times,
+never ETA messages (which Redis delivers again after its visibility timeout and which vanish
+with a purged queue), and a message can be lost with a broker restarted without persistence.
+So the sweeper asks storage, every ``PYWORKFLOW_SWEEP_INTERVAL`` seconds (default 1) or at
+once when PostgreSQL notifies it, which runs came due, and sends ``advance`` for each.
+``Storage.take_due_runs`` hands each due run to one sweeper only, and makes it due again after
+the executor's dispatch grace should that message be lost too.
+
+It runs in the main process, after the pool has forked, on its own event loop and storage
+connection, which no pool process uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from typing import Any
+
+from celery import bootsteps
+
+from pyworkflow import config
+
+__all__ = ["SweeperStep"]
+
+_log = logging.getLogger("pyworkflow.celery")
+
+
+class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is untyped
+    """A worker bootstep that runs ``CeleryExecutor.serve`` in a thread."""
+
+    requires = ("celery.worker.components:Pool",)
+
+    def __init__(self, parent: Any, **kwargs: Any) -> None:
+        super().__init__(parent, **kwargs)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._interval = float(os.environ.get("PYWORKFLOW_SWEEP_INTERVAL", "1") or 1)
+
+    def start(self, parent: Any) -> None:
+        """Start the sweeper thread (not when ``PYWORKFLOW_SWEEP_INTERVAL`` is 0)."""
+        if self._interval <= 0:
+            _log.info("sweeper off (PYWORKFLOW_SWEEP_INTERVAL=0)")
+            return
+        app = parent.app
+        self._thread = threading.Thread(
+            target=self._run, args=(app,), name="pyworkflow-sweeper", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self, parent: Any) -> None:
+        """Cancel the sweep and wait a little for the thread to close its storage."""
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self, app: Any) -> None:
+        self._loop = loop = asyncio.new_event_loop()
+        try:
+            self._task = loop.create_task(self._sweep(app))
+            with contextlib.suppress(asyncio.CancelledError):
+                loop.run_until_complete(self._task)
+        except Exception:
+            _log.exception("the sweeper stopped")
+        finally:
+            loop.close()
+
+    async def _sweep(self, app: Any) -> None:
+        from pyworkflow.executors.celery.executor import CeleryExecutor
+
+        storage = config.build_storage()
+        await storage.open()
+        executor = CeleryExecutor(
+            storage,
+            config.build_codec(),
+            app,
+            settings=config.engine_settings(),
+            dispatch_grace=config.dispatch_grace(),
+            sweep_interval=self._interval,
+        )
+        _log.info("sweeper serving %s every %gs", storage.url, self._interval)
+        try:
+            await executor.serve()
+        finally:
+            await executor.shutdown()
+            await storage.close()

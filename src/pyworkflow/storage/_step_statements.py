@@ -1,0 +1,130 @@
+"""The statements of step leases, written once: a companion of ``statements.py``.
+
+A step lease guards one attempt of a step executed away from its run's driver (a Celery step
+task; ``protocol.StepLease``). Taking one is an upsert decided by one statement: ``INSERT ...
+ON CONFLICT DO UPDATE ... WHERE`` creates the row or takes it over only when the ``WHERE``
+allows, and only while the run is live, so of concurrent takers exactly one gets a row back
+(PostgreSQL waits for a competing insert or update of the row and then evaluates the ``WHERE``
+on the row as that one left it; SQLite serialises its writers). Core has no dialect-neutral
+upsert, so :func:`acquire_step_statement` builds the one statement with a dialect's ``insert``;
+everything it says is written here once.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+
+from pyworkflow._engine.events import RunStatus
+from pyworkflow.storage._sql_terms import in_list
+from pyworkflow.storage.schema import runs, step_leases
+
+__all__ = [
+    "LIST_STEP_LEASES",
+    "RELEASE_STEP",
+    "RENEW_STEP",
+    "STEP_LEASE",
+    "acquire_step_statement",
+]
+
+_LIVE = sorted(s.value for s in RunStatus if not s.is_terminal)
+
+# Each dialect's INSERT with ``on_conflict_do_update``; both take the same arguments.
+_INSERTS: dict[str, Callable[[sa.Table], Any]] = {
+    "sqlite": sqlite.insert,
+    "postgresql": postgresql.insert,
+}
+
+
+def _p(name: str, type_: type[sa.types.TypeEngine[Any]]) -> Any:
+    """A typed bound parameter (typed so PostgreSQL drivers know what they bind)."""
+    return sa.bindparam(name, type_=type_)
+
+
+def _this_step() -> sa.ColumnElement[bool]:
+    return sa.and_(
+        step_leases.c.run_id == _p("b_run_id", sa.String),
+        step_leases.c.step_id == _p("b_step_id", sa.String),
+    )
+
+
+@functools.cache
+def acquire_step_statement(dialect: str) -> Any:
+    """Take the lease of attempt ``b_attempt`` of step ``b_step_id`` of run ``b_run_id``.
+
+    For ``b_owner`` until ``b_lease_expires_at``, as of ``b_now``; the row comes back as
+    stored, or no row when the lease was refused (see ``Storage.acquire_step``) and nothing
+    was written.
+
+    Args:
+        dialect: ``"sqlite"`` or ``"postgresql"``: whose ``INSERT ... ON CONFLICT`` to build.
+    """
+    live_run = (
+        sa.select(runs.c.run_id)
+        .where(runs.c.run_id == _p("b_run_id", sa.String), in_list(runs.c.status, values=_LIVE))
+        .exists()
+    )
+    # A SELECT of the new row, empty unless the run is live: an unknown or ended run gets no
+    # row inserted, so none conflicts and none is updated either. (SQLite needs this WHERE
+    # anyway: an INSERT ... SELECT before ON CONFLICT must have one.)
+    new_row = sa.select(
+        _p("b_run_id", sa.String),
+        _p("b_step_id", sa.String),
+        _p("b_attempt", sa.Integer),
+        _p("b_owner", sa.String),
+        _p("b_lease_expires_at", sa.Float),
+        sa.literal(1, sa.Integer),
+    ).where(live_run)
+    insert = _INSERTS[dialect](step_leases).from_select(
+        ["run_id", "step_id", "attempt", "owner", "lease_expires_at", "deliveries"], new_row
+    )
+    taken, stored = insert.excluded, step_leases.c
+    return insert.on_conflict_do_update(
+        index_elements=[stored.run_id, stored.step_id],
+        set_={
+            "attempt": taken.attempt,
+            "owner": taken.owner,
+            "lease_expires_at": taken.lease_expires_at,
+            # Another attempt starts afresh; the same one counts one more delivery.
+            "deliveries": sa.case(
+                (stored.attempt == taken.attempt, stored.deliveries + 1), else_=1
+            ),
+        },
+        # One executor per attempt: a live lease of another owner on the same attempt refuses
+        # (a duplicate broker message); anything else is taken.
+        where=sa.or_(
+            stored.owner.is_(None),
+            stored.lease_expires_at <= _p("b_now", sa.Float),
+            stored.owner == taken.owner,
+            stored.attempt != taken.attempt,
+        ),
+    ).returning(*step_leases.c)
+
+
+STEP_LEASE = sa.select(step_leases).where(_this_step())
+"""The lease row of step ``b_step_id`` of run ``b_run_id`` (a cold path: a retried acquire)."""
+
+RENEW_STEP = (
+    sa.update(step_leases)
+    .where(_this_step(), step_leases.c.owner == _p("b_owner", sa.String))
+    .values(lease_expires_at=_p("b_lease_expires_at", sa.Float))
+    .returning(step_leases.c.run_id)
+)
+"""Extend the lease of ``b_owner`` (also one that lapsed: nobody else took it); no row back
+when the row is gone or held by another owner."""
+
+RELEASE_STEP = sa.delete(step_leases).where(
+    _this_step(), step_leases.c.owner == _p("b_owner", sa.String)
+)
+"""Delete the lease row if ``b_owner`` holds it."""
+
+LIST_STEP_LEASES = (
+    sa.select(step_leases)
+    .where(step_leases.c.run_id == _p("b_run_id", sa.String))
+    .order_by(step_leases.c.step_id)
+)
+"""The step lease rows of run ``b_run_id``, by ``step_id``."""
