@@ -203,7 +203,6 @@ def one_round() -> dict[str, float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args()
     rounds = [one_round() for _ in range(args.rounds)]
     med = {k: base.median([r[k] for r in rounds]) for k in rounds[0]}
@@ -238,16 +237,15 @@ def main() -> int:
             f"throughput {r['wf_throughput'] / r['raw_throughput']:.2f}x, "
             f"force_local {r['celery_local'] / r['local_local']:.2f}x"
         )
-    if args.json:
-        base.emit(
-            {
-                "name": "B8",
-                "latency_ratio": latency,
-                "throughput_ratio": throughput,
-                "force_local_ratio": local,
-                **med,
-            }
-        )
+    base.emit(
+        {
+            "bench": "B8",
+            "latency_ratio": latency,
+            "throughput_ratio": throughput,
+            "force_local_ratio": local,
+            **med,
+        }
+    )
     return 0
 
 

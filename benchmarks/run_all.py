@@ -33,6 +33,7 @@ BENCHES = [
     ("B5", "b5_virtual_clock.py"),
     ("B6", "b6_postgres.py"),
     ("B7", "b7_scale_out.py"),
+    ("B8", "b8_celery.py"),
 ]
 
 
@@ -154,6 +155,32 @@ def table(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]
                 f"{r['one_worker']:,.0f} -> {r['two_workers']:,.0f} steps/s",
                 f"{r['ratio']:.2f}x",
                 f">= 1.3x: {_met(r['met'])}",
+            )
+        )
+    r = results.get("B8")
+    if r:
+        rows.append(
+            (
+                "B8 Celery: 10-step workflow, per step vs raw round trip",
+                f"{r['wf_latency'] * 1e6:,.0f} us",
+                f"{r['latency_ratio']:.2f}x",
+                f"<= 2x: {_met(r['latency_ratio'] <= 2.0)}",
+            )
+        )
+        rows.append(
+            (
+                "B8 Celery: 500 x 3 steps, steps/s vs raw tasks/s",
+                f"{r['wf_throughput']:,.0f} steps/s",
+                f"{r['throughput_ratio']:.2f}x",
+                f">= 0.35x: {_met(r['throughput_ratio'] >= 0.35)}",
+            )
+        )
+        rows.append(
+            (
+                "B8 Celery: force_local step vs local executor",
+                f"{r['celery_local'] * 1e6:,.0f} us",
+                f"{r['force_local_ratio']:.2f}x",
+                f"<= 1.2x: {_met(r['force_local_ratio'] <= 1.2)}",
             )
         )
     return rows

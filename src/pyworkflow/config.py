@@ -40,6 +40,8 @@ from pyworkflow.storage import Storage, storage_from_url
 __all__ = ["Runtime", "configure", "get_runtime", "shutdown", "use_runtime"]
 
 DEFAULT_STORAGE = "sqlite:///pyworkflow.db"
+CELERY_HORIZON_SECONDS = 1.0
+"""The Celery executor's ``horizon_seconds`` unless configured."""
 _EXECUTORS = ("local", "celery")
 
 
@@ -247,9 +249,14 @@ def _celery_executor(storage: Storage, codec: Codec) -> Executor:
     app = _settings.celery_app
     if app is None:
         app = _settings.celery_app = create_app(_settings.broker)
-    return CeleryExecutor(
-        storage, codec, app, settings=engine_settings(), dispatch_grace=dispatch_grace()
-    )
+    settings = engine_settings()
+    if "horizon_seconds" not in _settings.engine_given:
+        # A Celery worker is shared by every run: it waits in-process for short timers only
+        # (a retry delay of 1 s); longer ones go back to storage and the sweeper.
+        settings = dataclasses.replace(
+            settings, horizon_seconds=min(settings.horizon_seconds, CELERY_HORIZON_SECONDS)
+        )
+    return CeleryExecutor(storage, codec, app, settings=settings, dispatch_grace=dispatch_grace())
 
 
 _ENGINE_ENV = {

@@ -7,7 +7,9 @@ import pytest
 
 PUBLIC_MODULES = [
     "pyworkflow",
+    "pyworkflow.celery",
     "pyworkflow.executors",
+    "pyworkflow.executors.celery",
     "pyworkflow.storage",
     "pyworkflow.testing",
     "pyworkflow.tracing",

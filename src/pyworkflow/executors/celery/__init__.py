@@ -16,9 +16,9 @@ from pyworkflow.executors.celery.executor import (
 
 __all__ = [
     "ADVANCE_TASK",
+    "CeleryExecutor",
     "DEFAULT_QUEUE",
     "STEP_TASK",
-    "CeleryExecutor",
     "broker_url",
     "create_app",
     "install",

@@ -43,7 +43,12 @@ if TYPE_CHECKING:
     from pyworkflow.serialization import Codec
     from pyworkflow.step import StepDefinition
 
-__all__ = ["ADVANCE_TASK", "DEFAULT_QUEUE", "STEP_TASK", "CeleryExecutor"]
+__all__ = [
+    "ADVANCE_TASK",
+    "CeleryExecutor",
+    "DEFAULT_QUEUE",
+    "STEP_TASK",
+]
 
 _log = logging.getLogger("pyworkflow.celery")
 

@@ -31,7 +31,7 @@ from pyworkflow.logging import run_logger
 
 if TYPE_CHECKING:
     from pyworkflow.executors.celery.executor import CeleryExecutor
-    from pyworkflow.storage.protocol import EventRecord
+    from pyworkflow.storage.protocol import EventRecord, StepLease
 
 __all__ = ["execute"]
 
@@ -65,20 +65,11 @@ async def execute(
 ) -> None:
     """Execute attempt ``attempt`` of ``step_id`` of ``run_id`` and log its outcome."""
     engine = executor.engine
-    storage, clock, settings = engine.storage, engine.clock, engine.settings
+    storage, settings = engine.storage, engine.settings
     log = run_logger(run_id, None, step_id=step_id, attempt=attempt)
-    lease = await storage.acquire_step(
-        run_id,
-        step_id,
-        attempt=attempt,
-        owner=delivery,
-        now=clock.now(),
-        lease_expires_at=clock.now() + settings.lease_seconds,
-    )
+    lease = await _acquire(executor, run_id, step_id, attempt, delivery)
     if lease is None:
-        log.debug(
-            "step %s attempt %d is being executed elsewhere, or its run ended", step_id, attempt
-        )
+        log.debug("attempt %d of step %s runs elsewhere, or its run ended", attempt, step_id)
         return
     beat = asyncio.get_running_loop().create_task(_heartbeat(executor, run_id, step_id, delivery))
     try:
@@ -115,6 +106,41 @@ async def execute(
             await storage.release_step(run_id, step_id, owner=delivery)
         except PyWorkflowError as exc:  # it lapses on its own; the log is what counts
             log.warning("could not drop the step lease: %s", exc)
+
+
+async def _acquire(
+    executor: CeleryExecutor, run_id: str, step_id: str, attempt: int, delivery: str
+) -> StepLease | None:
+    """Take the attempt's step lease, waiting a while for one held by another delivery.
+
+    A message delivered again after its worker was killed mid-step finds that worker's lease
+    still live: waiting for it to lapse (at most two lease periods; the holder, if alive,
+    renews it meanwhile) makes the recovery take ``lease_seconds`` rather than the run's
+    watchdog (``dispatch_grace``). A holder still renewing after that is alive: this delivery
+    is a duplicate and ends.
+    """
+    engine = executor.engine
+    storage, clock, lease_seconds = engine.storage, engine.clock, engine.settings.lease_seconds
+    give_up = clock.now() + 2 * lease_seconds
+    while True:
+        now = clock.now()
+        lease = await storage.acquire_step(
+            run_id,
+            step_id,
+            attempt=attempt,
+            owner=delivery,
+            now=now,
+            lease_expires_at=now + lease_seconds,
+        )
+        if lease is not None:
+            return lease
+        held = {row.step_id: row for row in await storage.list_step_leases(run_id)}.get(step_id)
+        if held is None or held.attempt != attempt or held.lease_expires_at is None:
+            return None  # the run ended, or the attempt was settled and its row dropped
+        wait = held.lease_expires_at - clock.now() + 0.05
+        if clock.now() + wait > give_up:
+            return None
+        await asyncio.sleep(max(wait, 0.05))
 
 
 def _delivery_limit(step_id: str, deliveries: int) -> AttemptResult:
