@@ -7,19 +7,6 @@ bridge: one event loop per worker process). Users point Celery at ``pyworkflow.c
 """
 
 from pyworkflow.executors.celery.app import broker_url, create_app, install
-from pyworkflow.executors.celery.executor import (
-    ADVANCE_TASK,
-    DEFAULT_QUEUE,
-    STEP_TASK,
-    CeleryExecutor,
-)
+from pyworkflow.executors.celery.executor import CeleryExecutor
 
-__all__ = [
-    "ADVANCE_TASK",
-    "CeleryExecutor",
-    "DEFAULT_QUEUE",
-    "STEP_TASK",
-    "broker_url",
-    "create_app",
-    "install",
-]
+__all__ = ["CeleryExecutor", "broker_url", "create_app", "install"]

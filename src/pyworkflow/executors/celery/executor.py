@@ -40,15 +40,11 @@ from pyworkflow.storage.protocol import ChangeNotifier, EventRecord, NewRun, Run
 
 if TYPE_CHECKING:
     from celery import Celery
+
     from pyworkflow.serialization import Codec
     from pyworkflow.step import StepDefinition
 
-__all__ = [
-    "ADVANCE_TASK",
-    "CeleryExecutor",
-    "DEFAULT_QUEUE",
-    "STEP_TASK",
-]
+__all__ = ["ADVANCE_TASK", "DEFAULT_QUEUE", "STEP_TASK", "CeleryExecutor"]
 
 _log = logging.getLogger("pyworkflow.celery")
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow import registry
@@ -158,11 +159,13 @@ async def _log_outcome(
     """Take the run's lease, waiting while another task holds it, and drive the next turn.
 
     Another holder is a short turn of the same run (a sibling step's outcome, a timer) or a
-    ``force_local`` step; its lease lapses within ``lease_seconds`` should it have died.
+    ``force_local`` step, which may run long: the outcome waits for it rather than be dropped
+    (which would execute the step again). A holder that died lets its lease lapse within
+    ``lease_seconds``, and the claim then takes the run over.
     """
     engine = executor.engine
     storage, clock = engine.storage, engine.clock
-    give_up = clock.now() + 2 * engine.settings.lease_seconds
+    told = clock.now() + engine.settings.lease_seconds
     pause = 0.005
     while True:
         claimed = await storage.claim_runs(
@@ -178,12 +181,14 @@ async def _log_outcome(
         run = await storage.get_run(run_id)
         if run is None or run.status.is_terminal:
             return
-        if clock.now() > give_up:
-            run_logger(run_id, run.workflow_name, step_id=finished.step_id).warning(
-                "could not take the run to log the outcome of step %s; it will be sent again",
+        if clock.now() > told:
+            told = math.inf
+            run_logger(run_id, run.workflow_name, step_id=finished.step_id).info(
+                "step %s finished; waiting for %s, which holds the run (a force_local step?), "
+                "to log its outcome",
                 finished.step_id,
+                run.lease_owner,
             )
-            return
         await asyncio.sleep(pause)
         pause = min(pause * 2, 0.5)
     run = claimed[0]

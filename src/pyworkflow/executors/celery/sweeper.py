@@ -9,7 +9,9 @@ once when PostgreSQL notifies it, which runs came due, and sends ``advance`` for
 the executor's dispatch grace should that message be lost too.
 
 It runs in the main process, after the pool has forked, on its own event loop and storage
-connection, which no pool process uses.
+connection, which no pool process uses. Should storage fail it (a database still starting when
+the worker does, an error the sweep did not expect), the sweeper starts again after a pause
+rather than leave the worker running without it: timers and lost messages would wait forever.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from pyworkflow import config
 __all__ = ["SweeperStep"]
 
 _log = logging.getLogger("pyworkflow.celery")
+
+_FIRST_PAUSE = 0.5
+_LONGEST_PAUSE = 10.0
 
 
 class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is untyped
@@ -65,7 +70,7 @@ class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
     def _run(self, app: Any) -> None:
         self._loop = loop = asyncio.new_event_loop()
         try:
-            self._task = loop.create_task(self._sweep(app))
+            self._task = loop.create_task(self._sweep_until_stopped(app))
             with contextlib.suppress(asyncio.CancelledError):
                 loop.run_until_complete(self._task)
         except Exception:
@@ -73,22 +78,40 @@ class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
         finally:
             loop.close()
 
+    async def _sweep_until_stopped(self, app: Any) -> None:
+        """Sweep; after a failure (storage unreachable, say) start again, with backoff."""
+        pause = _FIRST_PAUSE
+        while True:
+            try:
+                await self._sweep(app)
+            except Exception as exc:  # anything: a dead sweeper would fail silently
+                _log.warning(
+                    "the sweeper failed (%s: %s); starting it again in %gs",
+                    type(exc).__name__,
+                    exc,
+                    pause,
+                )
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, _LONGEST_PAUSE)
+
     async def _sweep(self, app: Any) -> None:
         from pyworkflow.executors.celery.executor import CeleryExecutor
 
         storage = config.build_storage()
-        await storage.open()
-        executor = CeleryExecutor(
-            storage,
-            config.build_codec(),
-            app,
-            settings=config.engine_settings(),
-            dispatch_grace=config.dispatch_grace(),
-            sweep_interval=self._interval,
-        )
-        _log.info("sweeper serving %s every %gs", storage.url, self._interval)
         try:
-            await executor.serve()
+            await storage.open()
+            executor = CeleryExecutor(
+                storage,
+                config.build_codec(),
+                app,
+                settings=config.engine_settings(),
+                dispatch_grace=config.dispatch_grace(),
+                sweep_interval=self._interval,
+            )
+            _log.info("sweeper serving %s every %gs", storage.url, self._interval)
+            try:
+                await executor.serve()
+            finally:
+                await executor.shutdown()
         finally:
-            await executor.shutdown()
             await storage.close()
