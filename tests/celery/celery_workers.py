@@ -191,16 +191,27 @@ class CeleryWorkers:
         env: dict[str, str] | None = None,
         name: str | None = None,
         wait: bool = True,
+        via_cli: bool = False,
     ) -> Worker:
-        """Start one worker (``-Q queues`` if given) and, unless ``wait=False``, wait for it."""
+        """Start one worker (``-Q queues`` if given) and, unless ``wait=False``, wait for it.
+
+        ``via_cli``: start it as ``pyworkflow worker run --executor celery`` instead (its
+        Celery node name is then ``celery@host``, so ``name`` must be ``"celery"``).
+        """
         name = name or f"w{next(self._names)}"
         log = self.workdir / f"{name}.log"
-        args = [
-            sys.executable, "-m", "celery", "-A", "pyworkflow.celery", "worker",
-            "-c", str(concurrency), "--loglevel=INFO", "-n", f"{name}@%h",
-            # No mingle/gossip/heartbeat: each costs start-up time and tests need none of them.
-            "--without-mingle", "--without-gossip", "--without-heartbeat",
-        ]  # fmt: skip
+        if via_cli:
+            args = [
+                sys.executable, "-m", "pyworkflow.cli", "worker", "run", "--executor", "celery",
+                "--concurrency", str(concurrency),
+            ]  # fmt: skip
+        else:
+            args = [
+                sys.executable, "-m", "celery", "-A", "pyworkflow.celery", "worker",
+                "-c", str(concurrency), "--loglevel=INFO", "-n", f"{name}@%h",
+                # No mingle/gossip/heartbeat: each costs start-up time and tests need none.
+                "--without-mingle", "--without-gossip", "--without-heartbeat",
+            ]  # fmt: skip
         if queues:
             args += ["-Q", queues]
         offset = log.stat().st_size if log.exists() else 0
