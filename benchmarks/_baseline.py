@@ -112,6 +112,21 @@ def emit(result: dict[str, Any]) -> None:
     print("RESULT " + json.dumps(result), flush=True)
 
 
+def postgres_cpu() -> float:
+    """CPU seconds used so far by every PostgreSQL server process on this machine."""
+    import psutil  # only the PostgreSQL benchmarks need it
+
+    total = 0.0
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] in ("postgres", "postmaster"):
+            try:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            except psutil.Error:
+                pass
+    return total
+
+
 def floors(directory: str, rounds: int = 5, n: int = 300) -> dict[str, float]:
     """Median seconds per commit of both baselines over interleaved rounds."""
     raw: list[float] = []

@@ -55,25 +55,13 @@ async def completed(conn: asyncpg.Connection, schema: str) -> int:
     return int(await conn.fetchval(sql))
 
 
-def postgres_cpu() -> float:
-    total = 0.0
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] in ("postgres", "postmaster"):
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-    return total
-
-
 async def one_round(workers: int, runs: int) -> dict[str, float]:
     schema = f"scale_{uuid.uuid4().hex[:8]}"
     url = f"{URL}?schema={schema}"
     await store_runs(url, runs)
     env = {**os.environ, "PYTHONPATH": HERE, "PYWORKFLOW_STORAGE": url}
     conn = await asyncpg.connect(URL)
-    pg_before = postgres_cpu()
+    pg_before = base.postgres_cpu()
     command = [sys.executable, "-m", "pyworkflow.cli", "--log-level", "warning", "worker", "run"]
     command += ["--module", "_scale_workflows", "--concurrency", "200"]
     procs = [
@@ -97,7 +85,7 @@ async def one_round(workers: int, runs: int) -> dict[str, float]:
         assert t_low is not None, "the runs did not complete"
         assert t_high is not None, "the runs did not complete"
         cpu = [sum(psutil.Process(p.pid).cpu_times()[:2]) for p in procs]
-        pg_cpu = postgres_cpu() - pg_before
+        pg_cpu = base.postgres_cpu() - pg_before
     finally:
         for p in procs:
             p.send_signal(signal.SIGTERM)

@@ -163,18 +163,6 @@ async def with_runtime(body: Any, **settings: Any) -> Any:
         await pyworkflow.shutdown()
 
 
-def postgres_cpu() -> float:
-    total = 0.0
-    for proc in psutil.process_iter(["name"]):
-        if proc.info["name"] in ("postgres", "postmaster"):
-            try:
-                times = proc.cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                pass
-    return total
-
-
 def one_round() -> dict[str, float]:
     redis.Redis.from_url(bench.BROKER).flushdb()
     storage = f"{PG}?schema=b8_{uuid.uuid4().hex[:8]}"
@@ -186,9 +174,9 @@ def one_round() -> dict[str, float]:
         out["raw_latency"] = raw_latency()
         out["wf_latency"] = asyncio.run(with_runtime(wf_latency(), **celery))
         out["raw_throughput"] = raw_throughput()
-        cpu0, pg0 = worker_cpu(worker), postgres_cpu()
+        cpu0, pg0 = worker_cpu(worker), base.postgres_cpu()
         out["wf_throughput"] = asyncio.run(with_runtime(wf_throughput(), **celery))
-        out["worker_cpu"], out["pg_cpu"] = worker_cpu(worker) - cpu0, postgres_cpu() - pg0
+        out["worker_cpu"], out["pg_cpu"] = worker_cpu(worker) - cpu0, base.postgres_cpu() - pg0
         out["celery_local"], out["celery_fixed"] = asyncio.run(
             with_runtime(local_steps(), **celery)
         )

@@ -143,6 +143,14 @@ class SerializationError(InputError):
         super().__init__(message)
 
 
+def _registered(known: list[str] | None) -> str:
+    """What a not-found error adds: the names registered here, and where to look."""
+    if known is None:
+        return ""
+    listed = ", ".join(repr(k) for k in sorted(known)[:10]) or "none"
+    return f"; registered here: {listed} (is the module in 'modules' / --module?)"
+
+
 class WorkflowNotFoundError(InputError):
     """No workflow is registered under this name in this process.
 
@@ -152,11 +160,7 @@ class WorkflowNotFoundError(InputError):
 
     def __init__(self, name: str, known: list[str] | None = None) -> None:
         self.name = name
-        hint = ""
-        if known is not None:
-            listed = ", ".join(repr(k) for k in sorted(known)[:10]) or "none"
-            hint = f"; registered here: {listed} (is the module in 'modules' / --module?)"
-        super().__init__(f"no workflow named {name!r} is registered{hint}")
+        super().__init__(f"no workflow named {name!r} is registered{_registered(known)}")
 
 
 class StepNotFoundError(InputError):
@@ -168,11 +172,7 @@ class StepNotFoundError(InputError):
 
     def __init__(self, name: str, known: list[str] | None = None) -> None:
         self.name = name
-        hint = ""
-        if known is not None:
-            listed = ", ".join(repr(k) for k in sorted(known)[:10]) or "none"
-            hint = f"; registered here: {listed} (is the module in 'modules' / --module?)"
-        super().__init__(f"no step named {name!r} is registered{hint}")
+        super().__init__(f"no step named {name!r} is registered{_registered(known)}")
 
 
 class RunNotFoundError(InputError):

@@ -29,16 +29,17 @@ from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._endings import Endings
+from pyworkflow.executors._engine_backed import EngineBacked
 from pyworkflow.logging import run_logger
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import ChangeNotifier, EventRecord, NewRun, RunRecord, Storage
+from pyworkflow.storage.protocol import EventRecord, NewRun, RunRecord, Storage
 
 __all__ = ["LocalExecutor"]
 
 _log = logging.getLogger("pyworkflow.executor")
 
 
-class LocalExecutor:
+class LocalExecutor(EngineBacked):
     """Runs workflow turns in this process.
 
     Args:
@@ -87,21 +88,7 @@ class LocalExecutor:
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._unknown_logged: set[str] = set()
-        self._subscribed = False
         self._stopping = False
-
-    @property
-    def owner(self) -> str:
-        """This process's lease owner id: ``host:pid:random``."""
-        return self.engine.owner
-
-    def now(self) -> float:
-        """The executor's clock."""
-        return self.engine.clock.now()
-
-    def lease_until(self) -> float:
-        """The expiry of a lease taken now."""
-        return self.engine.lease_until()
 
     # --- driving runs ----------------------------------------------------------------------------
 
@@ -220,10 +207,7 @@ class LocalExecutor:
     async def shutdown(self) -> None:
         """Stop claiming, hand every driven run back, and wait for the drivers to stop."""
         self._stopping = True
-        storage = self.engine.storage
-        if self._subscribed and isinstance(storage, ChangeNotifier):
-            storage.unsubscribe(self._on_change)
-            self._subscribed = False
+        self._unsubscribe()
         for task in self._background:
             task.cancel()
         held = list(self._drivers)
@@ -237,7 +221,9 @@ class LocalExecutor:
             # back whatever this process still holds (release_runs skips runs it no longer
             # owns), so the runs are taken over at once, not after their leases lapse.
             try:
-                await storage.release_runs(owner=self.owner, run_ids=held, now=self.now())
+                await self.engine.storage.release_runs(
+                    owner=self.owner, run_ids=held, now=self.now()
+                )
             except PyWorkflowError as exc:
                 _log.warning("could not hand runs back at shutdown (leases will lapse): %s", exc)
 
@@ -373,13 +359,6 @@ class LocalExecutor:
             await clock.sleep_until(clock.now() + self.retention_interval)
 
     # --- notifications from storage -------------------------------------------------------------
-
-    def _subscribe(self) -> None:
-        """Hear from storages that push changes (PostgreSQL's LISTEN/NOTIFY); others are polled."""
-        storage = self.engine.storage
-        if not self._subscribed and isinstance(storage, ChangeNotifier):
-            storage.subscribe(self._on_change)
-            self._subscribed = True
 
     def _on_change(self, kind: str, run_id: str) -> None:
         if kind == "ended":

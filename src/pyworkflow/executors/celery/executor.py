@@ -35,8 +35,9 @@ from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow._engine.remote import FinishedAttempt, RemoteStep
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._endings import Endings
+from pyworkflow.executors._engine_backed import EngineBacked
 from pyworkflow.executors.celery import remote_attempts
-from pyworkflow.storage.protocol import ChangeNotifier, EventRecord, NewRun, RunRecord, Storage
+from pyworkflow.storage.protocol import EventRecord, NewRun, RunRecord, Storage
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -58,7 +59,7 @@ DEFAULT_QUEUE = "pyworkflow"
 _SWEEP_BATCH = 500
 
 
-class CeleryExecutor:
+class CeleryExecutor(EngineBacked):
     """Runs workflows on Celery workers.
 
     Args:
@@ -100,23 +101,9 @@ class CeleryExecutor:
         self._dispatch_grace = dispatch_grace
         self.sweep_interval = sweep_interval
         self._endings = Endings()
-        self._subscribed = False
         self._woken = asyncio.Event()
 
     # --- the Executor protocol (client side) -------------------------------------------------
-
-    @property
-    def owner(self) -> str:
-        """This process's lease owner id: ``celery:host:pid:random``."""
-        return self.engine.owner
-
-    def now(self) -> float:
-        """The executor's clock."""
-        return self.engine.clock.now()
-
-    def lease_until(self) -> float:
-        """The expiry of a lease taken now."""
-        return self.engine.lease_until()
 
     async def create_run(self, new: NewRun) -> tuple[RunRecord, bool]:
         """Store the run and send its first tasks.
@@ -220,10 +207,7 @@ class CeleryExecutor:
 
     async def shutdown(self) -> None:
         """Stop hearing notifications; nothing is driven here to hand back."""
-        storage = self.engine.storage
-        if self._subscribed and isinstance(storage, ChangeNotifier):
-            storage.unsubscribe(self._on_change)
-            self._subscribed = False
+        self._unsubscribe()
 
     # --- StepSender: where the driver's remote steps go --------------------------------------
 
@@ -342,12 +326,6 @@ class CeleryExecutor:
     def _new_runs(self, run_ids: list[str]) -> None:
         for run_id in run_ids:  # children and continuations are created due at once
             self.send_advance(run_id)
-
-    def _subscribe(self) -> None:
-        storage = self.engine.storage
-        if not self._subscribed and isinstance(storage, ChangeNotifier):
-            storage.subscribe(self._on_change)
-            self._subscribed = True
 
     def _on_change(self, kind: str, run_id: str) -> None:
         if kind == "ended":
