@@ -9,8 +9,8 @@ per round. Measured, interleaved over the rounds:
   Target: <= 2x.
 - throughput: 500 workflows x 3 no-op steps started at once, steps/s until all completed, vs
   raw no-op tasks/s (2,000 sent at once, all results awaited). Target: >= 0.35x.
-- force_local: workflows of 5 and of 25 ``force_local`` steps on Celery (one advance task
-  runs them all inline); the per-step latency is the slope, (T(25) - T(5)) / 20, so the run's
+- force_local: workflows of 5 and of 45 ``force_local`` steps on Celery (one advance task
+  runs them all inline); the per-step latency is the slope, (T(45) - T(5)) / 40, so the run's
   fixed cost (a broker hop to start it, and the client hearing of its end) is left out and
   reported apart. The same on the local executor and the same storage. Target: <= 1.2x.
 
@@ -142,16 +142,16 @@ async def wf_throughput(runs: int = 500) -> float:
     return runs * 3 / (time.perf_counter() - start)
 
 
-async def local_steps(runs: int = 10) -> tuple[float, float]:
+async def local_steps(runs: int = 20) -> tuple[float, float]:
     """Per-step slope and fixed cost per run of workflows of ``force_local`` steps."""
     await pyworkflow.run(bench.b8_local_steps, 5)
     times = {}
-    for n in (5, 25):
+    for n in (5, 45):
         start = time.perf_counter()
         for _ in range(runs):
             await pyworkflow.run(bench.b8_local_steps, n)
         times[n] = (time.perf_counter() - start) / runs
-    slope = (times[25] - times[5]) / 20
+    slope = (times[45] - times[5]) / 40
     return slope, times[5] - 5 * slope
 
 

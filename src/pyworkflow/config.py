@@ -73,6 +73,7 @@ class Runtime:
 
 
 _settings = _Settings()
+_made_apps: dict[str | None, Any] = {}  # Celery apps made for configure(broker=...)
 _storage: Storage | None = None
 _runtime: Runtime | None = None
 
@@ -248,7 +249,11 @@ def _celery_executor(storage: Storage, codec: Codec) -> Executor:
         ) from exc
     app = _settings.celery_app
     if app is None:
-        app = _settings.celery_app = create_app(_settings.broker)
+        # One app per broker URL, made once: a later configure(broker=...) gets its own.
+        broker = _settings.broker
+        app = _made_apps.get(broker)
+        if app is None:
+            app = _made_apps[broker] = create_app(broker)
     settings = engine_settings()
     if "horizon_seconds" not in _settings.engine_given:
         # A Celery worker is shared by every run: it waits in-process for short timers only

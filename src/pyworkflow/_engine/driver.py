@@ -245,7 +245,8 @@ class RunDriver:
         if self._deadline is not None:
             inflight.set_deadline(self._deadline)
         inflight.launch(turn.launch)
-        await self._send_remote()
+        if self._engine.remote is not None:
+            await self._send_remote()
         while True:
             if inflight.running_steps == 0 and self._suspend_due():
                 await self._commit(Turn(), progressed=False, release=True)
@@ -288,7 +289,8 @@ class RunDriver:
             if turn.finished:
                 return
             inflight.launch(turn.launch)
-            await self._send_remote()
+            if self._engine.remote is not None:
+                await self._send_remote()
 
     async def _send_remote(self) -> None:
         await remote.send_launched(self._engine.remote, self._inflight, self.run_id)

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["Arrival", "InFlight"]
 
 _DEADLINE = "\x00deadline"  # the timers key of the run's deadline (no command id looks so)
+# Never written to: with no step sender, no step is sent away (see InFlight.__init__).
+_NEVER_WATCHED: dict[str, float] = {}
+_NEVER_SENT: list[RemoteStep] = []
 
 
 @dataclass(slots=True)
@@ -63,8 +66,9 @@ class InFlight:
         self._remote = remote
         self._finished = finished
         # Remote steps in flight, by command id: when to look at each again (its watchdog).
-        self.remote_watch: dict[str, float] = {}
-        self._to_send: list[RemoteStep] = []
+        # Without a sender nothing is ever added: share empty ones (fewer objects per run).
+        self.remote_watch: dict[str, float] = {} if remote is not None else _NEVER_WATCHED
+        self._to_send: list[RemoteStep] = [] if remote is not None else _NEVER_SENT
         self._clock, self._codec = clock, codec
         self._resolve_step = resolve_step
         # A deque and one waiter rather than an asyncio.Queue: a run in flight is a few
