@@ -49,6 +49,26 @@ async def where(tag: str) -> dict[str, Any]:
     return {"tag": tag, "pid": os.getpid()}
 
 
+@step(name="cf_loop_of")
+async def loop_of(i: int) -> list[int]:
+    """The process and the event loop this attempt ran on."""
+    await asyncio.sleep(0)
+    return [os.getpid(), id(asyncio.get_running_loop())]
+
+
+@step(name="cf_context")
+async def context_of() -> dict[str, Any]:
+    """What ``get_step_context()`` says on the worker."""
+    ctx = get_step_context()
+    return {
+        "run_id": ctx.run_id,
+        "workflow": ctx.workflow_name,
+        "step_id": ctx.step_id,
+        "attempt": ctx.attempt,
+        "key": ctx.idempotency_key,
+    }
+
+
 @step(name="cf_local_where", force_local=True)
 async def local_where() -> int:
     """Inline in the orchestrating turn: the process driving the run."""
@@ -183,6 +203,16 @@ async def fan_out(n: int) -> list[Any]:
     flat = await asyncio.gather(*(add(i, n) for i in range(4)))
     nested = await asyncio.gather(*(branch(i) for i in range(3)))
     return [list(flat), list(nested)]
+
+
+@workflow(name="cf_loops")
+async def loops(n: int) -> list[list[int]]:
+    return [await loop_of(i) for i in range(n)]
+
+
+@workflow(name="cf_contexts")
+async def contexts() -> list[dict[str, Any]]:
+    return [await context_of(), await context_of()]
 
 
 @workflow(name="cf_nap")

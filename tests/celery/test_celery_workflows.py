@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 import pytest
 from celery_flows import (
+    contexts,
     countdown,
     fails_at_once,
     fan_out,
@@ -51,6 +52,21 @@ def on(deployed: Deployment, client: Callable[[Deployment], None]) -> Deployment
     """This process connected to the module's deployment."""
     client(deployed)
     return deployed
+
+
+async def test_a_step_on_a_worker_knows_its_run_and_position(on: Deployment) -> None:
+    run_id = await pyworkflow.start(contexts)
+    first, second = await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN)
+
+    for n, seen in enumerate((first, second), 1):
+        step_id = f"cf_context#{n}"
+        assert seen == {
+            "run_id": run_id,
+            "workflow": "cf_contexts",
+            "step_id": step_id,
+            "attempt": 1,
+            "key": f"{run_id}:{step_id}",
+        }
 
 
 async def test_sequential_steps(on: Deployment) -> None:
