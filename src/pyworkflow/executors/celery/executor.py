@@ -57,6 +57,7 @@ DEFAULT_QUEUE = "pyworkflow"
 """Where both tasks go unless a step names its own ``queue``."""
 
 _SWEEP_BATCH = 500
+_SHORTEST_PAUSE = 0.05
 
 
 class CeleryExecutor(EngineBacked):
@@ -197,7 +198,8 @@ class CeleryExecutor(EngineBacked):
                 _log.warning("sweeping due runs failed, retrying: %s", exc)
             pause = self.sweep_interval
             if next_wake is not None:
-                pause = max(0.0, min(pause, next_wake - engine.clock.now()))
+                # Never a busy loop: a run due but not takeable yet is looked at again soon.
+                pause = max(_SHORTEST_PAUSE, min(pause, next_wake - engine.clock.now()))
             self._woken.clear()
             try:
                 async with asyncio.timeout(pause):
@@ -229,7 +231,11 @@ class CeleryExecutor(EngineBacked):
     # --- the worker side: what the tasks call -------------------------------------------------
 
     async def advance(self, run_id: str) -> None:
-        """Take the run's lease and drive it here until it lets go; quietly nothing if taken."""
+        """Take the run's lease and drive it here until it lets go; quietly nothing if taken.
+
+        Only runs of workflows registered here are taken: one of another workflow is left to
+        a worker that has it (the sweeper sends it again after ``dispatch_grace``).
+        """
         engine = self.engine
         claimed = await engine.storage.claim_runs(
             owner=engine.owner,
@@ -238,9 +244,14 @@ class CeleryExecutor(EngineBacked):
             limit=1,
             run_ids=[run_id],
             due_only=False,
+            workflow_names=registry.workflow_names(),
         )
         if not claimed:
-            _log.debug("run %s is held elsewhere or has ended", run_id, extra={"run_id": run_id})
+            _log.debug(
+                "run %s is held elsewhere, has ended, or is of a workflow not registered here",
+                run_id,
+                extra={"run_id": run_id},
+            )
             return
         await self.drive(claimed[0])
 
