@@ -37,7 +37,8 @@ from celery_runs import events, types
 from celery_workers import Deployment
 
 import pyworkflow
-from pyworkflow import EventType, RunStatus, WorkflowFailedError
+from pyworkflow import EventType, RunStatus, WorkflowFailedError, config
+from pyworkflow.testing import replay_runs
 from workers import executions_in
 
 pytestmark = pytest.mark.slow
@@ -207,3 +208,23 @@ async def test_a_first_turn_of_recorded_values_and_a_force_local_step(on: Deploy
         "cf_local_where#1",
         "cf_where#1",
     ]
+
+
+async def test_histories_written_on_celery_replay_on_todays_code(on: Deployment) -> None:
+    # The log a Celery deployment writes is the one the local executor writes: the replay
+    # checker (what a user runs before a deploy) replays it without divergence.
+    run_ids = [
+        await pyworkflow.start(sequence, 2),
+        await pyworkflow.start(fan_out, 3),
+        await pyworkflow.start(retrying, 1),
+        await pyworkflow.start(local),
+    ]
+    for run_id in run_ids:
+        await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN)
+
+    storage = (await config.get_runtime()).storage
+    results = await replay_runs(storage, run_ids=run_ids)
+
+    assert [r.run_id for r in results] == run_ids
+    assert all(r.ok for r in results), [(r.divergence, r.error) for r in results]
+    assert all(r.event_count > 4 for r in results)
