@@ -50,6 +50,9 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkflowActivation"]
 
+_PAST_THE_LOG = History()
+"""The history of an activation past its log (shared, never written to)."""
+
 _T = TypeVar("_T")
 
 
@@ -75,12 +78,12 @@ class WorkflowActivation:
         self._root: asyncio.Task[Any] | None = None
         self._counters: dict[str, int] = {}
         self._pending: dict[str, Command] = {}
-        self._history = History()
+        self._history = _PAST_THE_LOG
         self._cursor = 0
         self._position = 0
         self._outcomes_left = 0
         self._patches: dict[str, bool] = {}
-        self._turn = Turn()
+        self._turn: Turn | None = None  # made when something is recorded (fewer objects)
         self._closed = False
         self.cancelled = False
         self.cancel_reason: str | None = None
@@ -110,6 +113,10 @@ class WorkflowActivation:
             # Every logged command must have been issued again by now: each one followed, in
             # the log, only outcomes that were all fed back above.
             self._check_log_consumed()
+        if self.divergence is None and not history.ended:
+            # The log is consumed: from here on the code runs past it. Let its copy go (a run
+            # in flight is that many objects fewer for the garbage collector to walk).
+            self._history, self._cursor = _PAST_THE_LOG, 0
         turn = self._take_turn()
         if self.divergence is None:
             # Commands logged but without an outcome were in flight: launch them again.
@@ -126,7 +133,7 @@ class WorkflowActivation:
         error: BaseException | None = None,
     ) -> Turn:
         """Record a new outcome, let the code run to its next quiet point, return the turn."""
-        self._turn.events.append(event)
+        self._recording().events.append(event)
         command = self._pending.pop(command_id, None)
         if command is not None and not command.future.done():
             if error is not None:
@@ -138,7 +145,7 @@ class WorkflowActivation:
 
     def deliver_outcome(self, event: NewEvent) -> Turn:
         """Record an outcome from the outside (a hook's payload, a child's end) and go on."""
-        self._turn.events.append(event)
+        self._recording().events.append(event)
         command = self._pending.pop(outcome_command_id(event), None)
         if command is not None:
             settle(event, command, self._codec, self.run_id)
@@ -151,7 +158,7 @@ class WorkflowActivation:
 
     def request_cancel(self, reason: str | None) -> Turn:
         """Log CANCELLATION_REQUESTED and raise CancellationError into pending timers."""
-        self._turn.events.append(entries.cancellation_requested(reason))
+        self._recording().events.append(entries.cancellation_requested(reason))
         self._apply_cancel(reason)
         self._quiet()
         return self._take_turn()
@@ -203,9 +210,10 @@ class WorkflowActivation:
         future = self._loop.create_future()
         command = Command("step", command_id, definition.name, future, definition, args, kwargs)
         if self._match(command):
-            self._turn.events.append(entries.step_started(command_id, definition.name, 1, encoded))
+            turn = self._recording()
+            turn.events.append(entries.step_started(command_id, definition.name, 1, encoded))
             command.attempt = 1
-            self._turn.launch.append(command)
+            turn.launch.append(command)
         return await future
 
     async def sleep_until(self, wake_at: float) -> None:
@@ -236,7 +244,7 @@ class WorkflowActivation:
         new_run: NewRun | None = None,
     ) -> None:
         """Add a new command's event (and the rows it creates) to the turn being built."""
-        turn = self._turn
+        turn = self._recording()
         turn.events.append(event)
         if launch is not None:
             turn.launch.append(launch)
@@ -264,7 +272,8 @@ class WorkflowActivation:
             value: _T = self._codec.decode(logged.payload["value"])
             return value
         value = make()
-        self._turn.events.append(entries.side_effect_recorded(kind, self._codec.encode(value)))
+        event = entries.side_effect_recorded(kind, self._codec.encode(value))
+        self._recording().events.append(event)
         return value
 
     def patched(self, change_id: str) -> bool:
@@ -284,7 +293,7 @@ class WorkflowActivation:
             decided = False
         else:
             self._position += 1
-            self._turn.events.append(entries.patch_marker(change_id))
+            self._recording().events.append(entries.patch_marker(change_id))
             decided = True
         self._patches[change_id] = decided
         return decided
@@ -392,8 +401,14 @@ class WorkflowActivation:
     def _quiet(self) -> None:
         self._loop.run_until_quiet()
 
+    def _recording(self) -> Turn:
+        """The turn being built, made on first use."""
+        if self._turn is None:
+            self._turn = Turn()
+        return self._turn
+
     def _take_turn(self) -> Turn:
-        turn, self._turn = self._turn, Turn()
+        turn, self._turn = self._turn or Turn(), None
         root = self._root
         if self.divergence is not None or root is None or not root.done():
             return turn
