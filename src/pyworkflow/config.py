@@ -270,20 +270,32 @@ _ENGINE_ENV = {
 }
 
 
+def _env_positive(variable: str, kind: type[float] | type[int]) -> float | None:
+    """The positive number in the environment variable, None when it is unset.
+
+    Raises:
+        ConfigurationError: it holds anything but a positive number (the message names it).
+    """
+    text = os.environ.get(variable, "").strip()
+    if not text:
+        return None
+    try:
+        value = kind(text)
+    except ValueError as exc:
+        raise ConfigurationError(f"{variable}: not a positive number: {text!r}") from exc
+    if not value > 0:
+        raise ConfigurationError(f"{variable}: not a positive number: {text!r}")
+    return value
+
+
 def engine_settings() -> EngineSettings:
     """The lease, horizon and recovery settings: ``configure``'s, else the environment's."""
     from_env: dict[str, Any] = {}
     for knob, (variable, kind) in _ENGINE_ENV.items():
-        text = os.environ.get(variable, "").strip()
-        if knob in _settings.engine_given or not text:
-            continue
-        try:
-            value = kind(text)
-        except ValueError as exc:
-            raise ConfigurationError(f"{variable}: not a positive number: {text!r}") from exc
-        if not value > 0:
-            raise ConfigurationError(f"{variable}: not a positive number: {text!r}")
-        from_env[knob] = value
+        if knob not in _settings.engine_given:
+            value = _env_positive(variable, kind)
+            if value is not None:
+                from_env[knob] = value
     return dataclasses.replace(_settings.engine, **from_env)
 
 
@@ -291,18 +303,20 @@ def dispatch_grace() -> float:
     """Seconds a Celery task may wait in its queue before it is sent again."""
     if _settings.dispatch_grace is not None:
         return _settings.dispatch_grace
-    text = os.environ.get("PYWORKFLOW_DISPATCH_GRACE", "").strip()
-    try:
-        return float(text) if text else 60.0
-    except ValueError as exc:
-        raise ConfigurationError(
-            f"PYWORKFLOW_DISPATCH_GRACE: not a number of seconds: {text!r}"
-        ) from exc
+    value = _env_positive("PYWORKFLOW_DISPATCH_GRACE", float)
+    return 60.0 if value is None else value
 
 
-def current_runtime() -> Runtime | None:
-    """The runtime built for the running loop, if any (no building)."""
-    return _runtime
+def sweep_interval() -> float:
+    """Seconds between a Celery worker's looks at storage (``PYWORKFLOW_SWEEP_INTERVAL``, 1).
+
+    ``0`` turns that worker's sweeper off.
+    """
+    text = os.environ.get("PYWORKFLOW_SWEEP_INTERVAL", "").strip()
+    if text in ("0", "0.0"):
+        return 0.0
+    value = _env_positive("PYWORKFLOW_SWEEP_INTERVAL", float)
+    return 1.0 if value is None else value
 
 
 def uses_celery_app(app: Any) -> bool:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
 from pyworkflow._engine.context import StepContext, current_activation, current_step
-from pyworkflow._engine.remote import RemoteStep
+from pyworkflow._engine.remote import RemoteStep, sent_away
 
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock
@@ -97,7 +97,7 @@ class InFlight:
                 self._start_timer(command, command.retry_at, "retry_due")
             elif self._take_finished(command):
                 pass
-            elif self._remote is not None and self._remote.is_remote(self._definition(command)):
+            elif self._remote is not None and sent_away(self._remote, command):
                 self._to_send.append(RemoteStep(command.command_id, command.name, command.attempt))
                 self.remote_watch[command.command_id] = self._clock.now() + (
                     self._remote.dispatch_grace

@@ -42,6 +42,7 @@ __all__ = [
     "plan_redispatch",
     "runs_here",
     "send_launched",
+    "sent_away",
 ]
 
 
@@ -112,7 +113,7 @@ def plan_redispatch(
     return resend, watch
 
 
-def _sent_away(remote: StepSender | None, command: Command) -> bool:
+def sent_away(remote: StepSender | None, command: Command) -> bool:
     """True for a step attempt to execute elsewhere (not a retry delay, not ``force_local``)."""
     return (
         remote is not None
@@ -126,7 +127,7 @@ def _sent_away(remote: StepSender | None, command: Command) -> bool:
 def runs_here(remote: StepSender, turn: Turn) -> bool:
     """True if the turn launches a step that this process executes."""
     return any(
-        c.kind == "step" and c.retry_at is None and not _sent_away(remote, c) for c in turn.launch
+        c.kind == "step" and c.retry_at is None and not sent_away(remote, c) for c in turn.launch
     )
 
 
@@ -149,7 +150,7 @@ async def hold_replayed(
     away = [
         c
         for c in turn.launch
-        if _sent_away(remote, c) and c.command_id not in fresh and c.command_id != finished_step
+        if sent_away(remote, c) and c.command_id not in fresh and c.command_id != finished_step
     ]
     if remote is None or not away:
         return

@@ -40,8 +40,6 @@ __all__ = ["DEFAULT_BROKER", "broker_url", "create_app", "install"]
 
 DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
-_worker_app: Celery | None = None
-
 
 def broker_url() -> str:
     """The broker named by ``PYWORKFLOW_BROKER`` (else ``CELERY_BROKER_URL``, else local Redis)."""
@@ -102,20 +100,11 @@ def install(app: Celery) -> Celery:
     return app
 
 
-def _executor(task: Task[Any, Any]) -> CeleryExecutor:
-    runtime = config.current_runtime()
-    executor = runtime.executor if runtime is not None else None
-    if not isinstance(executor, CeleryExecutor):
-        raise RuntimeError("pyworkflow task ran outside a runtime with the Celery executor")
-    return executor
-
-
 def _advance(task: Task[Any, Any], run_id: str) -> None:
     """``pyworkflow.advance``: drive the run as far as it goes here."""
 
     async def body() -> None:
-        await _runtime_for(task.app)
-        await _executor(task).advance(run_id)
+        await (await _executor_for(task.app)).advance(run_id)
 
     run_in_process_loop(body())
 
@@ -127,23 +116,23 @@ def _step(task: Task[Any, Any], run_id: str, step_id: str, attempt: int) -> None
     delivery = f"{task.request.id}:{task.request.hostname}:{os.getpid()}"
 
     async def body() -> None:
-        await _runtime_for(task.app)
-        await _executor(task).execute_step(run_id, step_id, attempt, delivery)
+        await (await _executor_for(task.app)).execute_step(run_id, step_id, attempt, delivery)
 
     run_in_process_loop(body())
 
 
-async def _runtime_for(app: Celery) -> None:
-    """Make sure this process's runtime is the Celery executor over ``app``."""
+async def _executor_for(app: Celery) -> CeleryExecutor:
+    """This process's Celery executor over ``app``, configured and opened on first use."""
     if not config.uses_celery_app(app):
         config.configure(executor="celery", celery_app=app)
-    await config.get_runtime()
+    executor = (await config.get_runtime()).executor
+    if not isinstance(executor, CeleryExecutor):
+        raise RuntimeError("pyworkflow task ran outside a runtime with the Celery executor")
+    return executor
 
 
-def _on_worker_init(sender: Any = None, **_: Any) -> None:
+def _on_worker_init(**_: Any) -> None:
     """In the worker's main process, before the pool forks: import the user's modules."""
-    global _worker_app
-    _worker_app = getattr(sender, "app", None)
     from pyworkflow import registry
 
     registry.import_modules(config.configured_modules())

@@ -32,7 +32,7 @@ from pyworkflow._engine.clock import Clock, SystemClock
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.events import EventType, RunStatus
-from pyworkflow._engine.remote import FinishedAttempt, RemoteStep
+from pyworkflow._engine.remote import FinishedAttempt, RemoteStep, sent_away
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._endings import Endings
 from pyworkflow.executors._engine_backed import EngineBacked
@@ -126,14 +126,7 @@ class CeleryExecutor(EngineBacked):
         first = driver.begin_new(started)
         launch = driver.prepared_launch
         driver.discard()
-        sends = [
-            RemoteStep(c.command_id, c.name, c.attempt)
-            for c in launch
-            if c.kind == "step"
-            and c.retry_at is None
-            and c.definition is not None
-            and self.is_remote(c.definition)
-        ]
+        sends = [RemoteStep(c.command_id, c.name, c.attempt) for c in launch if sent_away(self, c)]
         if first and sends and len(sends) == len(launch):
             new = dataclasses.replace(
                 new,

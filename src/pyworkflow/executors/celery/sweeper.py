@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import threading
 from typing import Any
 
@@ -45,7 +44,7 @@ class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._task: asyncio.Task[None] | None = None
-        self._interval = float(os.environ.get("PYWORKFLOW_SWEEP_INTERVAL", "1") or 1)
+        self._interval = config.sweep_interval()
 
     def start(self, parent: Any) -> None:
         """Start the sweeper thread (not when ``PYWORKFLOW_SWEEP_INTERVAL`` is 0)."""
