@@ -5,7 +5,8 @@ Every setting also comes from a ``PYWORKFLOW_*`` environment variable (an explic
 ``PYWORKFLOW_EXECUTOR`` (``local`` or ``celery``), ``PYWORKFLOW_BROKER`` (the Celery broker),
 ``PYWORKFLOW_DISPATCH_GRACE`` (seconds, Celery), ``PYWORKFLOW_SECRET_KEY``,
 ``PYWORKFLOW_MODULES`` (comma separated), ``PYWORKFLOW_ALLOW_PICKLE`` (``1``/``0``),
-``PYWORKFLOW_TRACING`` (``1``/``0``), ``PYWORKFLOW_LEASE_SECONDS`` and
+``PYWORKFLOW_TRACING`` (``1``/``0``), ``PYWORKFLOW_GC_FREEZE`` (``1``/``0``, see
+``pyworkflow._heap``), ``PYWORKFLOW_LEASE_SECONDS`` and
 ``PYWORKFLOW_MAX_RECOVERIES`` (for workers started by a command line that has no such option,
 such as ``celery worker``).
 
@@ -13,7 +14,8 @@ such as ``celery worker``).
 ended longer ago than that, in the background (``configure(retention=...)``).
 
 The runtime (opened storage, codec, executor) is built lazily on first use, on the running
-event loop; a new event loop gets a new executor over the same storage.
+event loop, once however many callers ask at the same moment; a new event loop gets a new
+executor over the same storage.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from typing import Any
 from pyworkflow import registry
 from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.engine import EngineSettings
+from pyworkflow._heap import freeze_startup_heap
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import ConfigurationError, InvalidDurationError
 from pyworkflow.executors.local import LocalExecutor
@@ -60,6 +63,7 @@ class _Settings:
     broker: str | None = None
     celery_app: Any = None
     dispatch_grace: float | None = None
+    gc_freeze: bool | None = None
 
 
 @dataclass
@@ -76,6 +80,8 @@ _settings = _Settings()
 _made_apps: dict[str | None, Any] = {}  # Celery apps made for configure(broker=...)
 _storage: Storage | None = None
 _runtime: Runtime | None = None
+# Held while a runtime is built, so that concurrent first callers share one (per event loop).
+_building: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
 
 def configure(
@@ -93,6 +99,7 @@ def configure(
     broker: str | None = None,
     celery_app: Any = None,
     dispatch_grace: float | None = None,
+    gc_freeze: bool | None = None,
 ) -> None:
     """Choose storage, executor and security settings for this process.
 
@@ -117,6 +124,9 @@ def configure(
             ``broker`` (``pyworkflow.executors.celery.install(app)`` adds our tasks to it).
         dispatch_grace: with ``executor="celery"``: seconds a sent task may wait in the
             broker's queue before storage sends it again (default 60).
+        gc_freeze: True (the default) freezes the objects alive when the process's first
+            runtime starts, so that garbage collections stop walking them (``pyworkflow._heap``
+            says why and what it costs); False leaves the collector alone.
 
     Raises:
         ConfigurationError: an unknown executor or storage URL scheme, or ``tracing=True``
@@ -154,6 +164,7 @@ def configure(
         broker=broker if broker is not None else _settings.broker,
         celery_app=celery_app if celery_app is not None else _settings.celery_app,
         dispatch_grace=dispatch_grace if dispatch_grace is not None else _settings.dispatch_grace,
+        gc_freeze=gc_freeze if gc_freeze is not None else _settings.gc_freeze,
     )
     _storage = None
     _runtime = None
@@ -201,28 +212,35 @@ def build_codec() -> Codec:
     key = _settings.secret_key or os.environ.get("PYWORKFLOW_SECRET_KEY") or None
     allow = _settings.allow_pickle
     if allow is None:
-        allow = os.environ.get("PYWORKFLOW_ALLOW_PICKLE", "1").strip().lower() not in (
-            "0",
-            "false",
-            "no",
-        )
+        allow = _env_flag("PYWORKFLOW_ALLOW_PICKLE", default=True)
     return Codec(secret_key=key, allow_pickle=allow)
 
 
 async def get_runtime() -> Runtime:
     """The runtime for the running event loop, built and opened on first use."""
-    global _storage, _runtime
+    global _building
     loop = asyncio.get_running_loop()
     if _runtime is not None and _runtime.loop is loop:
         return _runtime
+    if _building is None or _building[0] is not loop:
+        _building = (loop, asyncio.Lock())
+    async with _building[1]:
+        # Callers that waited here find the runtime the first one built: one executor per
+        # loop, not one per concurrent caller (each would claim and drive runs of its own).
+        if _runtime is not None and _runtime.loop is loop:
+            return _runtime
+        return await _build_runtime(loop)
+
+
+async def _build_runtime(loop: asyncio.AbstractEventLoop) -> Runtime:
+    global _storage, _runtime
     executor_name = _settings.executor or os.environ.get("PYWORKFLOW_EXECUTOR") or "local"
     if executor_name not in _EXECUTORS:
         raise ConfigurationError(
             f"unknown executor {executor_name!r} (PYWORKFLOW_EXECUTOR); "
             f"this version has: {', '.join(_EXECUTORS)}"
         )
-    env_tracing = os.environ.get("PYWORKFLOW_TRACING", "").strip().lower()
-    if _settings.tracing is None and env_tracing in ("1", "true", "yes"):
+    if _settings.tracing is None and _env_flag("PYWORKFLOW_TRACING", default=False):
         _set_tracing(True, source="PYWORKFLOW_TRACING=1")
     retention = _retention()
     if _storage is None:
@@ -236,6 +254,9 @@ async def get_runtime() -> Runtime:
     else:
         executor = LocalExecutor(_storage, codec, settings=engine_settings(), retention=retention)
     _runtime = Runtime(storage=_storage, codec=codec, executor=executor, loop=loop)
+    freeze = _settings.gc_freeze
+    if freeze if freeze is not None else _env_flag("PYWORKFLOW_GC_FREEZE", default=True):
+        freeze_startup_heap()  # after the modules and the storage: they live as long
     return _runtime
 
 
@@ -268,6 +289,23 @@ _ENGINE_ENV = {
     "lease_seconds": ("PYWORKFLOW_LEASE_SECONDS", float),
     "max_recoveries": ("PYWORKFLOW_MAX_RECOVERIES", int),
 }
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
+
+
+def _env_flag(variable: str, *, default: bool) -> bool:
+    """The yes/no in the environment variable (``1``/``0``, ``true``/``false``, ...).
+
+    Raises:
+        ConfigurationError: it holds anything else (the message names the variable).
+    """
+    text = os.environ.get(variable, "").strip().lower()
+    if not text:
+        return default
+    if text in _TRUE or text in _FALSE:
+        return text in _TRUE
+    raise ConfigurationError(f"{variable}: expected 1 or 0 (true/false, yes/no), not {text!r}")
 
 
 def _env_positive(variable: str, kind: type[float] | type[int]) -> float | None:

@@ -1,0 +1,137 @@
+"""The process's runtime: built once however many callers ask first, and its heap freeze.
+
+The freeze is process-wide and happens once per process, so its tests run small scripts in
+fresh interpreters and read what they print.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+
+import pytest
+
+import pyworkflow
+from pyworkflow import config
+from pyworkflow.exceptions import ConfigurationError
+from pyworkflow.storage import MemoryStorage
+
+
+@pytest.fixture
+def fresh_memory_runtime() -> Iterator[None]:
+    saved = config._settings, config._storage, config._runtime
+    pyworkflow.configure(storage=MemoryStorage())
+    try:
+        yield
+    finally:
+        config._settings, config._storage, config._runtime = saved
+
+
+async def test_concurrent_first_callers_share_one_runtime(fresh_memory_runtime: None) -> None:
+    # Before: each caller that arrived while the first was opening storage built its own
+    # executor, whose claim loop then ran (and warned) until the process ended.
+    runtimes = await asyncio.gather(*[config.get_runtime() for _ in range(20)])
+    try:
+        assert len({id(r) for r in runtimes}) == 1
+        assert len({id(r.executor) for r in runtimes}) == 1
+    finally:
+        await pyworkflow.shutdown()
+
+
+async def test_concurrent_first_runs_leave_no_stray_executor(
+    fresh_memory_runtime: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    @pyworkflow.step()
+    async def add_one(x: int) -> int:
+        return x + 1
+
+    @pyworkflow.workflow(name="test_runtime.concurrent_first")
+    async def concurrent_first(x: int) -> int:
+        return await add_one(x)
+
+    results = await asyncio.gather(*[pyworkflow.run(concurrent_first, i) for i in range(10)])
+    assert results == [i + 1 for i in range(10)]
+    await pyworkflow.shutdown()
+    await asyncio.sleep(0.05)
+    claim_tasks = [t for t in asyncio.all_tasks() if t.get_name() == "pyworkflow-claim"]
+    assert claim_tasks == []
+    assert "claiming runs failed" not in caplog.text
+
+
+_SCRIPT = """
+import asyncio, gc, json, sys
+import pyworkflow
+from pyworkflow.storage import MemoryStorage
+
+@pyworkflow.step()
+async def double(x: int) -> int:
+    return 2 * x
+
+@pyworkflow.workflow(name="heap.double")
+async def twice(x: int) -> int:
+    return await double(x)
+
+settings = json.loads(sys.argv[1])
+pyworkflow.configure(storage=MemoryStorage(), **settings)
+before = gc.get_freeze_count()
+assert asyncio.run(pyworkflow.run(twice, 2)) == 4
+first = gc.get_freeze_count()
+garbage_later = [[i] for i in range(1000)]  # alive at the second runtime's start
+assert asyncio.run(pyworkflow.run(twice, 3)) == 6  # a new event loop: a second runtime
+print(json.dumps({"before": before, "first": first, "second": gc.get_freeze_count()}))
+"""
+
+
+def _freeze_counts(settings: dict[str, object], env: dict[str, str]) -> dict[str, int]:
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_SCRIPT), json.dumps(settings)],
+        capture_output=True,
+        text=True,
+        env={**_base_env(), **env},
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    counts: dict[str, int] = json.loads(done.stdout.strip().splitlines()[-1])
+    return counts
+
+
+def _base_env() -> dict[str, str]:
+    import os
+
+    return {k: v for k, v in os.environ.items() if k != "PYWORKFLOW_GC_FREEZE"}
+
+
+def test_first_runtime_freezes_the_heap_once() -> None:
+    counts = _freeze_counts({}, {})
+    assert counts["before"] == 0
+    assert counts["first"] > 10_000  # the modules pyworkflow and its storage imported
+    # Once per process: the second runtime froze nothing more (the 1,000 lists made in between
+    # stay collectable); frozen objects freed since, by reference counting, leave the count.
+    assert counts["second"] <= counts["first"]
+
+
+@pytest.mark.parametrize(
+    ("settings", "env"),
+    [({"gc_freeze": False}, {}), ({}, {"PYWORKFLOW_GC_FREEZE": "0"})],
+    ids=["configure", "environment"],
+)
+def test_heap_freeze_can_be_turned_off(settings: dict[str, object], env: dict[str, str]) -> None:
+    assert _freeze_counts(settings, env) == {"before": 0, "first": 0, "second": 0}
+
+
+def test_configure_wins_over_the_environment() -> None:
+    counts = _freeze_counts({"gc_freeze": True}, {"PYWORKFLOW_GC_FREEZE": "0"})
+    assert counts["first"] > 0
+
+
+@pytest.mark.parametrize("variable", ["PYWORKFLOW_GC_FREEZE", "PYWORKFLOW_ALLOW_PICKLE"])
+async def test_a_flag_that_is_not_yes_or_no_is_named(
+    variable: str, fresh_memory_runtime: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, "sometimes")
+    with pytest.raises(ConfigurationError, match=f"{variable}: expected 1 or 0"):
+        await config.get_runtime()
