@@ -4,6 +4,7 @@ getting its own answer: created, the existing run of its idempotency key, or its
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import asyncpg
@@ -24,7 +25,7 @@ class Counting:
         self.query, self.sizes = query, []
 
     async def fetch(self, conn: asyncpg.Connection, params: dict[str, Any]) -> list[Any]:
-        self.sizes.append(len(params["b_run_id"]))
+        self.sizes.append(len(json.loads(params["b_runs"])))
         return await self.query.fetch(conn, params)  # type: ignore[no-any-return]
 
 

@@ -10,6 +10,7 @@ by rolling one statement back, and the storage runs that statement again.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -104,7 +105,7 @@ class Counting:
         self.query, self.sizes = query, []
 
     async def fetch(self, conn: asyncpg.Connection, params: dict[str, Any]) -> list[Any]:
-        self.sizes.append(len(params["b_run_id"]))
+        self.sizes.append(len(json.loads(params["b_writes"])))
         return await self.query.fetch(conn, params)  # type: ignore[no-any-return]
 
 

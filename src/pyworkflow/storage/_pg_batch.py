@@ -28,11 +28,12 @@ from pyworkflow.storage.rows import (
     append_refused,
     appended_event_values,
     effect_params,
+    encode,
     ends_run,
     plain_append,
     run_from_row,
 )
-from pyworkflow.storage.statements import APPEND_FIELDS, GET_RUN, RUN_STATE
+from pyworkflow.storage.statements import GET_RUN, RUN_STATE
 
 __all__ = ["AppendGroup"]
 
@@ -76,25 +77,20 @@ class AppendGroup(WriteGroup[AppendWrite, AppendResult]):
             return [await self._execute_one(conn, writes[0], params[0], retried)]
         ends = [ends_run(write) for write in writes]
         ending = any(ends)
-        fields: dict[str, Any] = APPEND_FIELDS
+        for write, p, end in zip(writes, params, ends, strict=True):
+            p["b_notify"] = end
+            if ending:
+                p.update(effect_params(write))
+        batch: dict[str, Any] = {
+            "b_writes": encode(params),
+            "b_events": encode(
+                [row for write in writes for row in appended_event_values(write, encoded=False)]
+            ),
+            "b_channel": self._channel,
+        }
         if ending:
-            fields = _pg_effects.ENDING_FIELDS
-            for write, p, end in zip(writes, params, ends, strict=True):
-                p.update(effect_params(write), b_notify=end)
-        batch: dict[str, Any] = {f"b_{name}": [p[f"b_{name}"] for p in params] for name in fields}
-        batch["b_notify"] = ends
-        batch["b_channel"] = self._channel
-        if ending:
+            batch["b_run_ids"] = [w.run_id for w in writes]
             batch["b_ending_ids"] = [w.run_id for w, end in zip(writes, ends, strict=True) if end]
-        rows = [row for write in writes for row in appended_event_values(write)]
-        for column, key in (
-            ("run_id", "b_ev_run_ids"),
-            ("seq", "b_ev_seqs"),
-            ("type", "b_ev_types"),
-            ("payload", "b_ev_payloads"),
-            ("created_at", "b_ev_created"),
-        ):
-            batch[key] = [row[column] for row in rows]
         query = _APPEND_BATCH_ENDING if ending else _APPEND_BATCH
         accepted = {row["run_id"]: row for row in await query.fetch(conn, batch)}
         outcomes: list[Outcome] = []

@@ -10,8 +10,6 @@ says which: the key's existing run, the run itself, or a taken id.
 
 from __future__ import annotations
 
-from typing import Any
-
 import asyncpg
 
 from pyworkflow.exceptions import PyWorkflowError, StorageError
@@ -19,8 +17,7 @@ from pyworkflow.storage import _pg_statements as one_trip
 from pyworkflow.storage._pg_group import RunOnConnection, WriteGroup
 from pyworkflow.storage._pg_query import PgQuery
 from pyworkflow.storage.protocol import NewRun, RunRecord
-from pyworkflow.storage.rows import first_event_values, idempotent_twin, new_run_values
-from pyworkflow.storage.schema import runs
+from pyworkflow.storage.rows import encode, first_event_values, idempotent_twin, new_run_values
 from pyworkflow.storage.statements import GET_RUN_BY_KEY, RUN_STATE
 
 __all__ = ["CreateGroup"]
@@ -29,15 +26,6 @@ _CREATE_RUN = PgQuery(one_trip.CREATE_RUN_ONE_TRIP)
 _CREATE_RUN_BATCH = PgQuery(one_trip.CREATE_RUN_BATCH)
 _GET_RUN_BY_KEY = PgQuery(GET_RUN_BY_KEY)
 _RUN_STATE = PgQuery(RUN_STATE)
-_COLUMNS = tuple(column.name for column in runs.c)
-_EVENT_ARRAYS = (
-    ("run_id", "b_ev_run_ids"),
-    ("seq", "b_ev_seqs"),
-    ("type", "b_ev_types"),
-    ("payload", "b_ev_payloads"),
-    ("created_at", "b_ev_created"),
-)
-
 Created = tuple[RunRecord, bool]
 
 
@@ -62,13 +50,13 @@ class CreateGroup(WriteGroup[NewRun, Created]):
         if len(writes) == 1:
             return [await self._create_one(conn, writes[0], retried)]
         made = [new_run_values(new) for new in writes]
-        batch: dict[str, Any] = {
-            f"b_{name}": [values[name] for _, values in made] for name in _COLUMNS
+        batch = {
+            "b_runs": encode([values for _, values in made]),
+            "b_events": encode(
+                [row for new in writes for row in first_event_values(new, encoded=False)]
+            ),
+            "b_channel": self._channel,
         }
-        rows = [row for new in writes for row in first_event_values(new)]
-        for column, key in _EVENT_ARRAYS:
-            batch[key] = [row[column] for row in rows]
-        batch["b_channel"] = self._channel
         created = {row["run_id"] for row in await _CREATE_RUN_BATCH.fetch(conn, batch)}
         outcomes: list[Created | BaseException] = []
         for new, (record, _) in zip(writes, made, strict=True):

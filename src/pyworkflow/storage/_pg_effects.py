@@ -22,12 +22,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from pyworkflow.storage._pg_statements import log_batch_events, log_events_if, notify
+from pyworkflow.storage._pg_statements import (
+    BATCH_APPEND_COLUMNS,
+    json_rows,
+    log_batch_events,
+    log_events_if,
+    notify,
+)
 from pyworkflow.storage.protocol import AppendWrite
 from pyworkflow.storage.rows import hook_values, spawned_run_values
 from pyworkflow.storage.schema import events, hooks, runs
 from pyworkflow.storage.statements import (
-    APPEND_FIELDS,
     APPEND_WITH_EFFECTS,
     CANCEL_CHILDREN,
     DELIVER_HOOK,
@@ -39,7 +44,7 @@ from pyworkflow.storage.statements import (
 __all__ = [
     "APPEND_BATCH_ENDING",
     "DELIVER_HOOK_NOTIFYING",
-    "ENDING_FIELDS",
+    "ENDING_COLUMNS",
     "append_with_effects",
     "effect_arrays",
 ]
@@ -126,18 +131,14 @@ def effect_arrays(write: AppendWrite) -> dict[str, Any]:
 
 # --- group commit of ending appends -------------------------------------------------------------
 
-ENDING_FIELDS: dict[str, Any] = {**APPEND_FIELDS, "notify": sa.Boolean, "signal_parent": sa.Boolean}
-"""The arrays of :data:`APPEND_BATCH_ENDING` (``b_<name>``, an element per write); ``notify``
-marks the writes that end their runs."""
+ENDING_COLUMNS: dict[str, Any] = {**BATCH_APPEND_COLUMNS, "b_signal_parent": sa.Boolean}
+"""The keys of a write in the ``b_writes`` of :data:`APPEND_BATCH_ENDING`: ``b_notify`` marks the
+writes that end their runs, ``b_signal_parent`` those whose end signals their parent."""
 
-_w = (
-    sa.func.unnest(*(_p(f"b_{n}", postgresql.ARRAY(t)) for n, t in ENDING_FIELDS.items()))
-    .table_valued(*ENDING_FIELDS)
-    .render_derived(name="w")
-)
+_w = json_rows("b_writes", ENDING_COLUMNS, "w")
 _parent = runs.c.parent_run_id
 _ended = (
-    append_update(lambda name: _w.c[name])
+    append_update(lambda name: _w.c[f"b_{name}"])
     .where(
         # Left for a statement of its own, so that no row is changed twice: a write whose
         # parent ends in the batch (``b_ending_ids``), and an ending whose parent is in it.
@@ -147,8 +148,8 @@ _ended = (
                 sa.or_(
                     _parent == sa.any_(_p("b_ending_ids", postgresql.ARRAY(sa.String))),
                     sa.and_(
-                        _w.c.notify,
-                        _parent == sa.any_(_p("b_run_id", postgresql.ARRAY(sa.String))),
+                        _w.c.b_notify,
+                        _parent == sa.any_(_p("b_run_ids", postgresql.ARRAY(sa.String))),
                     ),
                 )
             ),
@@ -159,9 +160,9 @@ _ended = (
         runs.c.signal_seq,
         runs.c.cancel_requested,
         runs.c.parent_run_id,
-        _w.c.notify,
-        _w.c.signal_parent,
-        _w.c.now,
+        _w.c.b_notify.label("notify"),
+        _w.c.b_signal_parent.label("signal_parent"),
+        _w.c.b_now.label("now"),
     )
     .cte("advanced")
 )
@@ -216,12 +217,12 @@ APPEND_BATCH_ENDING = sa.select(
 ).add_cte(log_batch_events(_ended))
 """``_pg_statements.APPEND_BATCH`` for a batch in which some appends end their runs (none creates
 hooks or runs), with what ``append_with_effects`` does for each ending: cancel requests to its
-children, a signal to its parent. Arrays: ``b_<name>`` of :data:`ENDING_FIELDS`, and the events'
-``b_ev_*``. A batch of plain appends only keeps ``APPEND_BATCH``, which does less.
+children, a signal to its parent. The writes: ``b_writes`` (keys :data:`ENDING_COLUMNS`), their
+events ``b_events``. A batch of plain appends only keeps ``APPEND_BATCH``, which does less.
 
-Also ``b_ending_ids``: the runs of the writes that end them. A row comes back for each write
-that went through; a write without one was refused (stale) or left out because its run's parent
-is in the batch and one of the two ends: send it alone, after."""
+Also two arrays: ``b_run_ids``, the runs of the batch, and ``b_ending_ids``, those it ends. A
+row comes back for each write that went through; a write without one was refused (stale) or left
+out because its run's parent is in the batch and one of the two ends: send it alone, after."""
 
 
 # --- delivering a hook --------------------------------------------------------------------------

@@ -44,6 +44,7 @@ __all__ = [
     "REOPEN_ONE_TRIP",
     "REQUEST_CANCEL_NOTIFYING",
     "event_arrays",
+    "json_rows",
     "log_batch_events",
     "log_events_if",
     "notify",
@@ -63,6 +64,33 @@ def _p(name: str, type_: Any) -> Any:
 def notify(kind: str, run_id: Any) -> Any:
     """``pg_notify`` of ``<kind> <run_id>`` on the channel ``b_channel``."""
     return sa.func.pg_notify(_p("b_channel", sa.Text), sa.literal(f"{kind} ", sa.Text) + run_id)
+
+
+def json_rows(param: str, columns: dict[str, Any], name: str) -> Any:
+    """The rows of the JSON array bound as ``param``: an object per row, typed as ``columns``.
+
+    Why batches travel as one JSON document, not an array per column: asyncpg encodes arrays
+    element by element in Python (with an ``isinstance`` against ``collections.abc`` for each
+    element), which cost the client ~25 us a write for the sixteen arrays of an append; the C
+    JSON encoder writes a whole batch in a few us a write, and PostgreSQL parses it once. Keys
+    not in ``columns`` are ignored. A column of type JSON keeps its value's text as written (an
+    event's payload, stored as that text); a TEXT column takes a JSON string's content.
+    """
+    return (
+        sa.func.json_to_recordset(sa.cast(_p(param, sa.Text), postgresql.JSON))
+        .table_valued(*(sa.column(column, type_) for column, type_ in columns.items()))
+        .render_derived(name=name, with_types=True)
+    )
+
+
+EVENT_COLUMNS: dict[str, Any] = {
+    "run_id": sa.String,
+    "seq": sa.Integer,
+    "type": sa.String,
+    "payload": postgresql.JSON,
+    "created_at": sa.Float,
+}
+"""The keys of an event in ``b_events`` (``rows.event_values(..., encoded=False)``)."""
 
 
 def event_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
@@ -114,38 +142,33 @@ this rather than :data:`APPEND_BATCH`, whose join of sixteen arrays costs ~150 u
 
 # --- group commit: many runs' appends in one statement -----------------------------------------
 
-_writes = (
-    sa.func.unnest(
-        *(_p(f"b_{name}", postgresql.ARRAY(type_)) for name, type_ in APPEND_FIELDS.items()),
-        _p("b_notify", postgresql.ARRAY(sa.Boolean)),
-    )
-    .table_valued(*APPEND_FIELDS, "notify")
-    .render_derived(name="w")
-)
+BATCH_APPEND_COLUMNS: dict[str, Any] = {
+    **{f"b_{name}": type_ for name, type_ in APPEND_FIELDS.items()},
+    "b_notify": sa.Boolean,
+}
+"""The keys of a write in ``b_writes``: ``rows.append_params`` and ``b_notify``."""
+
+_writes = json_rows("b_writes", BATCH_APPEND_COLUMNS, "w")
 _batch_advanced = (
-    append_update(lambda name: _writes.c[name])
-    .returning(runs.c.run_id, runs.c.signal_seq, runs.c.cancel_requested, _writes.c.notify)
+    append_update(lambda name: _writes.c[f"b_{name}"])
+    .returning(runs.c.run_id, runs.c.signal_seq, runs.c.cancel_requested, _writes.c.b_notify)
     .cte("advanced")
 )
 
 
 def log_batch_events(advanced: sa.CTE) -> sa.CTE:
-    """Insert the events given as arrays ``b_ev_*`` of the writes ``advanced`` accepted.
+    """Insert the events of ``b_events`` (:data:`EVENT_COLUMNS`) of the runs ``advanced`` returns.
 
-    One element per event; ``advanced`` returns the ids of the runs whose writes went through.
+    ``advanced`` returns the ids of the runs whose writes went through.
     """
-    given = (
-        sa.func.unnest(
-            _p("b_ev_run_ids", postgresql.ARRAY(sa.String)),
-            _p("b_ev_seqs", postgresql.ARRAY(sa.Integer)),
-            _p("b_ev_types", postgresql.ARRAY(sa.String)),
-            _p("b_ev_payloads", postgresql.ARRAY(sa.Text)),
-            _p("b_ev_created", postgresql.ARRAY(sa.Float)),
-        )
-        .table_valued("run_id", "seq", "type", "payload", "created_at")
-        .render_derived(name="e")
-    )
-    accepted = sa.select(*given.c).where(given.c.run_id.in_(sa.select(advanced.c.run_id)))
+    given = json_rows("b_events", EVENT_COLUMNS, "e")
+    accepted = sa.select(
+        given.c.run_id,
+        given.c.seq,
+        given.c.type,
+        sa.cast(given.c.payload, sa.Text),
+        given.c.created_at,
+    ).where(given.c.run_id.in_(sa.select(advanced.c.run_id)))
     columns = ["run_id", "seq", "type", "payload", "created_at"]
     return sa.insert(events).from_select(columns, accepted).cte("logged")
 
@@ -155,16 +178,17 @@ APPEND_BATCH = sa.select(
     _batch_advanced.c.signal_seq,
     _batch_advanced.c.cancel_requested,
     sa.case(
-        (_batch_advanced.c.notify, notify("ended", _batch_advanced.c.run_id)),
+        (_batch_advanced.c.b_notify, notify("ended", _batch_advanced.c.run_id)),
         else_=sa.null(),
     ).label("notified"),
 ).add_cte(log_batch_events(_batch_advanced))
 """The appends of several runs (at most one write per run) and their events, in one statement.
 
-Every append parameter is an array (``b_<name>`` of ``statements.APPEND_FIELDS``, one element per
-write, plus ``b_notify``), and so are the events (``b_ev_*``, one element per event). A row comes
-back for each write that was accepted; a write without a row was refused and wrote nothing. So
-concurrent runs share one round trip and one commit, as SQLite's group commit shares one."""
+The writes are one JSON document (``b_writes``: an object per write, keys
+:data:`BATCH_APPEND_COLUMNS`), and so are their events (``b_events``, :data:`EVENT_COLUMNS`). A
+row comes back for each write that was accepted; a write without a row was refused and wrote
+nothing. So concurrent runs share one round trip and one commit, as SQLite's group commit
+shares one."""
 
 _created = (
     postgresql.insert(runs)
@@ -188,11 +212,7 @@ CREATE_RUN_ONE_TRIP = sa.select(
 No row back: the idempotency key (or the run id) was taken, and nothing was written."""
 
 
-_new_runs = (
-    sa.func.unnest(*(_p(f"b_{column.name}", postgresql.ARRAY(column.type)) for column in runs.c))
-    .table_valued(*(column.name for column in runs.c))
-    .render_derived(name="n")
-)
+_new_runs = json_rows("b_runs", {column.name: column.type for column in runs.c}, "n")
 _batch_created = (
     postgresql.insert(runs)
     .from_select([column.name for column in runs.c], sa.select(*_new_runs.c))
@@ -210,10 +230,10 @@ CREATE_RUN_BATCH = sa.select(
 ).add_cte(log_batch_events(_batch_created))
 """The rows of several new runs (at most one per run id) and their first events, in one statement.
 
-Every ``b_<column>`` is an array, one element per run, and so are the events (``b_ev_*``, one
-element per event). A row comes back for each run created; a run without a row was not written
-(its idempotency key or id was taken). A run nobody leased is announced ``runnable``, as
-``CREATE_RUN_ONE_TRIP`` does."""
+The runs are one JSON document (``b_runs``: an object per run, keyed by column, as
+``rows.new_run_values`` gives them), and so are their events (``b_events``). A row comes back
+for each run created; a run without a row was not written (its idempotency key or id was
+taken). A run nobody leased is announced ``runnable``, as ``CREATE_RUN_ONE_TRIP`` does."""
 
 
 def _notifying(update: sa.Update) -> sa.Select[Any]:

@@ -192,25 +192,40 @@ def append_params(write: AppendWrite) -> dict[str, Any]:
 
 
 def event_values(
-    run_id: str, first_seq: int, events: Iterable[tuple[EventType, Any]], now: float
+    run_id: str,
+    first_seq: int,
+    events: Iterable[tuple[EventType, Any]],
+    now: float,
+    *,
+    encoded: bool = True,
 ) -> list[dict[str, Any]]:
-    """Rows of ``events`` numbered from ``first_seq``."""
+    """Rows of ``events`` numbered from ``first_seq``.
+
+    Payloads as their JSON text; with ``encoded=False`` as the JSON values themselves, for a
+    statement that takes its rows as one JSON document (PostgreSQL's batches).
+    """
+    encode_payload = _dumps if encoded else _as_is
     return [
-        {"run_id": run_id, "seq": seq, "type": type_.value, "payload": _dumps(payload),
+        {"run_id": run_id, "seq": seq, "type": type_.value, "payload": encode_payload(payload),
          "created_at": now}
         for seq, (type_, payload) in enumerate(events, first_seq)
     ]  # fmt: skip
 
 
-def first_event_values(run: NewRun) -> list[dict[str, Any]]:
+def _as_is(value: Any) -> Any:
+    return value
+
+
+def first_event_values(run: NewRun, *, encoded: bool = True) -> list[dict[str, Any]]:
     """Rows of the events a new run starts with (WORKFLOW_STARTED at seq 1, ...)."""
-    return event_values(run.run_id, 1, [(t, p) for _, t, p in run.initial_events()], run.now)
+    started = [(t, p) for _, t, p in run.initial_events()]
+    return event_values(run.run_id, 1, started, run.now, encoded=encoded)
 
 
-def appended_event_values(write: AppendWrite) -> list[dict[str, Any]]:
+def appended_event_values(write: AppendWrite, *, encoded: bool = True) -> list[dict[str, Any]]:
     """Rows of the events an append adds, numbered after the seq it expects."""
     new = [(event.type, event.payload) for event in write.events]
-    return event_values(write.run_id, write.expected_seq + 1, new, write.now)
+    return event_values(write.run_id, write.expected_seq + 1, new, write.now, encoded=encoded)
 
 
 def ends_run(write: AppendWrite) -> bool:
