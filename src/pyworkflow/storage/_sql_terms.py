@@ -56,7 +56,10 @@ class _InList(sa.ColumnElement[bool]):
 @compiles(_InList)
 def _in_list_default(element: _InList, compiler: Any, **kw: Any) -> str:
     if element.values is not None:
-        return str(compiler.process(element.column.in_(element.values), **kw))
+        # Written into the text (they are the statement's own constants, statuses say): a
+        # fixed statement then needs no expanding parameter, so it can be a PreparedStatement.
+        fixed = element.column.in_(element.values)
+        return str(compiler.process(fixed, **{**kw, "literal_binds": True}))
     listed = element.column.in_(sa.bindparam(element.name, expanding=True))
     return str(compiler.process(listed, **kw))
 
