@@ -14,10 +14,11 @@ import asyncpg
 
 from pyworkflow.exceptions import PyWorkflowError, StorageError
 from pyworkflow.storage import _pg_statements as one_trip
+from pyworkflow.storage._json_text import encode
 from pyworkflow.storage._pg_group import RunOnConnection, WriteGroup
 from pyworkflow.storage._pg_query import PgQuery
 from pyworkflow.storage.protocol import NewRun, RunRecord
-from pyworkflow.storage.rows import encode, first_event_values, idempotent_twin, new_run_values
+from pyworkflow.storage.rows import first_event_values, idempotent_twin, new_run_values
 from pyworkflow.storage.statements import GET_RUN_BY_KEY, RUN_STATE
 
 __all__ = ["CreateGroup"]
