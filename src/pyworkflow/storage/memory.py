@@ -50,7 +50,8 @@ def _copy(value: _T) -> _T:
     """A deep copy of a JSON-compatible tree, so stored state never aliases a caller's.
 
     JSON trees (what the engine stores) are copied directly, several times faster than
-    ``copy.deepcopy``; records and anything else go through ``deepcopy``.
+    ``copy.deepcopy``, and so are the JSON values of events and runs (every start returned
+    its run through ``deepcopy``: 15% of a burst of starts); anything else goes through it.
     """
     kind = type(value)
     if kind in _SCALARS:
@@ -61,6 +62,13 @@ def _copy(value: _T) -> _T:
         return [_copy(v) for v in value]  # type: ignore[attr-defined, return-value]
     if kind is EventRecord:
         return dataclasses.replace(value, payload=_copy(value.payload))  # type: ignore[attr-defined, type-var]
+    if kind is RunRecord:  # frozen: only its JSON values can be changed in place
+        return dataclasses.replace(  # type: ignore[type-var]
+            value,
+            args=_copy(value.args),  # type: ignore[attr-defined]
+            result=_copy(value.result),  # type: ignore[attr-defined]
+            error=_copy(value.error),  # type: ignore[attr-defined]
+        )
     return copy.deepcopy(value)
 
 
