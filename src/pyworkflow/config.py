@@ -240,6 +240,9 @@ async def _build_runtime(loop: asyncio.AbstractEventLoop) -> Runtime:
             f"unknown executor {executor_name!r} (PYWORKFLOW_EXECUTOR); "
             f"this version has: {', '.join(_EXECUTORS)}"
         )
+    freeze = _settings.gc_freeze
+    if freeze is None:  # read before anything is built: a bad value leaves nothing behind
+        freeze = _env_flag("PYWORKFLOW_GC_FREEZE", default=True)
     if _settings.tracing is None and _env_flag("PYWORKFLOW_TRACING", default=False):
         _set_tracing(True, source="PYWORKFLOW_TRACING=1")
     retention = _retention()
@@ -254,8 +257,7 @@ async def _build_runtime(loop: asyncio.AbstractEventLoop) -> Runtime:
     else:
         executor = LocalExecutor(_storage, codec, settings=engine_settings(), retention=retention)
     _runtime = Runtime(storage=_storage, codec=codec, executor=executor, loop=loop)
-    freeze = _settings.gc_freeze
-    if freeze if freeze is not None else _env_flag("PYWORKFLOW_GC_FREEZE", default=True):
+    if freeze:
         freeze_startup_heap()  # after the modules and the storage: they live as long
     return _runtime
 
