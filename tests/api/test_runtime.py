@@ -8,30 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 
 import pytest
 
 import pyworkflow
 from pyworkflow import config
 from pyworkflow.exceptions import ConfigurationError
-from pyworkflow.storage import MemoryStorage
+from pyworkflow.storage.protocol import Storage
 
 
-@pytest.fixture
-def fresh_memory_runtime() -> Iterator[None]:
-    saved = config._settings, config._storage, config._runtime
-    pyworkflow.configure(storage=MemoryStorage())
-    try:
-        yield
-    finally:
-        config._settings, config._storage, config._runtime = saved
-
-
-async def test_concurrent_first_callers_share_one_runtime(fresh_memory_runtime: None) -> None:
+# On a storage whose open() really waits (a thread, a connection): the race needs a suspension.
+async def test_concurrent_first_callers_share_one_runtime(pw_sqlite: Storage) -> None:
     # Before: each caller that arrived while the first was opening storage built its own
     # executor, whose claim loop then ran (and warned) until the process ended.
     runtimes = await asyncio.gather(*[config.get_runtime() for _ in range(20)])
@@ -43,7 +34,7 @@ async def test_concurrent_first_callers_share_one_runtime(fresh_memory_runtime: 
 
 
 async def test_concurrent_first_runs_leave_no_stray_executor(
-    fresh_memory_runtime: None, caplog: pytest.LogCaptureFixture
+    pw_sqlite: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
     @pyworkflow.step()
     async def add_one(x: int) -> int:
@@ -100,8 +91,6 @@ def _freeze_counts(settings: dict[str, object], env: dict[str, str]) -> dict[str
 
 
 def _base_env() -> dict[str, str]:
-    import os
-
     return {k: v for k, v in os.environ.items() if k != "PYWORKFLOW_GC_FREEZE"}
 
 
@@ -130,7 +119,7 @@ def test_configure_wins_over_the_environment() -> None:
 
 @pytest.mark.parametrize("variable", ["PYWORKFLOW_GC_FREEZE", "PYWORKFLOW_ALLOW_PICKLE"])
 async def test_a_flag_that_is_not_yes_or_no_is_named(
-    variable: str, fresh_memory_runtime: None, monkeypatch: pytest.MonkeyPatch
+    variable: str, pw_memory: Storage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv(variable, "sometimes")
     for _ in range(2):  # and nothing half-built that a second call would then return

@@ -71,10 +71,11 @@ def json_rows(param: str, columns: dict[str, Any], name: str) -> Any:
 
     Why batches travel as one JSON document, not an array per column: asyncpg encodes arrays
     element by element in Python (with an ``isinstance`` against ``collections.abc`` for each
-    element), which cost the client ~25 us a write for the sixteen arrays of an append; the C
-    JSON encoder writes a whole batch in a few us a write, and PostgreSQL parses it once. Keys
-    not in ``columns`` are ignored. A column of type JSON keeps its value's text as written (an
-    event's payload, stored as that text); a TEXT column takes a JSON string's content.
+    element, a tenth of a batch's client time), on top of the lists we built per column; one
+    document from the C JSON encoder replaces both, and PostgreSQL parses it once (2% fewer
+    instructions per B2 step, ``BENCHMARKS.md``). Keys not in ``columns`` are ignored. A
+    column of type JSON keeps its value's text as written (an event's payload, stored as that
+    text); a TEXT column takes a JSON string's content.
     """
     return (
         sa.func.json_to_recordset(sa.cast(_p(param, sa.Text), postgresql.JSON))
@@ -138,7 +139,9 @@ APPEND_ONE = sa.select(
 """``statements.APPEND`` and its events (``b_seqs``, ``b_types``, ``b_payloads``) in one statement.
 
 No row back: the seq or the lease was stale, and nothing was written. A lone append (B1) takes
-this rather than :data:`APPEND_BATCH`, whose join of sixteen arrays costs ~150 us more a call."""
+this rather than :data:`APPEND_BATCH`: binding one write's values directly spares it the
+batch's unpacking of a document and its join by run id (when batches were sixteen arrays, that
+cost ~150 us more a call)."""
 
 # --- group commit: many runs' appends in one statement -----------------------------------------
 
