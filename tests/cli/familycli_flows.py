@@ -158,7 +158,7 @@ async def finish(url: str, run_id: str) -> Any:
     """Drive ``run_id`` to its end on the storage at ``url``, as a worker would; its result."""
     pyworkflow.configure(storage=url)
     runtime = await get_runtime()
-    runtime.executor.wake()  # start claiming due runs, as a worker does
+    runtime.executor.serve_in_background()  # claim due runs, as a worker does
     try:
         return await pyworkflow.get_workflow_result(run_id, timeout=20)
     finally:

@@ -8,6 +8,7 @@ own file, test_notifications.py.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -649,8 +650,9 @@ async def test_an_expired_lease_lets_another_owner_claim_and_counts_a_recovery(
     record = await claim(storage, "r1", owner="w2", now=later)
     assert (record.lease_owner, record.lease_expires_at) == ("w2", later + LEASE)
     assert record.recovery_count == 1
+    assert record.previous_owner == "w1", "a take-over names whose lease lapsed"
     assert record.status is RunStatus.PENDING
-    assert await run_of(storage, "r1") == record
+    assert await run_of(storage, "r1") == dataclasses.replace(record, previous_owner=None)
 
 
 # --- renew_leases / release_runs -----------------------------------------------------------------

@@ -59,10 +59,18 @@ async def child_of(storage: Storage, run_id: str, within: float = 5.0) -> RunRec
     return children[0]
 
 
-async def restart() -> None:
-    """Stop this process's executor (it hands its runs back) and start a new one.
+# The restarted workers' serve() tasks: kept so they are not collected while they run.
+_SERVING: set[asyncio.Task[None]] = set()
 
-    As a new process would, over the same storage: the runs are replayed from their logs.
+
+async def restart() -> None:
+    """Stop this process's executor (it hands its runs back) and start a new worker.
+
+    As a new worker process would, over the same storage: the runs are replayed from their
+    logs. (Calls such as ``resume_hook`` only write; they do not make a process a worker.)
     """
     await (await pw_config.get_runtime()).executor.shutdown()
     pyworkflow.configure()  # the next call builds a new executor
+    serving = asyncio.create_task((await pw_config.get_runtime()).executor.serve())
+    _SERVING.add(serving)
+    serving.add_done_callback(_SERVING.discard)

@@ -6,6 +6,7 @@ processes on an SQLite file, and ends only the processes it started, by pid.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -15,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from pyworkflow._engine.events import RunStatus
-from pyworkflow.storage import RunRecord
-from workers import WorkerProcesses, create_unleased_run, read_run, wait_for_run
+from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.storage import EventRecord, RunRecord
+from workers import WorkerProcesses, cli, create_unleased_run, on_sqlite, read_run, wait_for_run
 
 pytestmark = pytest.mark.slow
 
@@ -174,6 +175,64 @@ asyncio.run(main())
     assert record.recovery_count == 0, "a hand-over is not a recovery"
     assert _executions(tmp_path, "flag") == 2
     assert taken_over_after < 10, "far sooner than the 30 s lease would allow"
+    # The second execution is in the history: the hand-back cut attempt 1, attempt 2 re-ran it.
+    events = _events(db, run_id)
+    (cut,) = [e for e in events if e.type is EventType.WORKFLOW_INTERRUPTED]
+    assert cut.payload["owner"] is None
+    assert cut.payload["steps"] == [{"step_id": "wait_for_flag#1", "attempt": 1}]
+    assert _started_attempts(events, "wait_for_flag#1") == [1, 2]
+
+
+def test_a_step_cut_short_by_kill_9_shows_in_the_history(
+    tmp_path: Path, env: dict[str, str], spawn: Callable[..., subprocess.Popen[bytes]]
+) -> None:
+    db = tmp_path / "runs.db"
+    run_id = create_unleased_run(db, "patient", 2.0)
+    first = spawn("--lease-seconds", "1")
+    deadline = time.monotonic() + 20
+    while _executions(tmp_path, "long") < 1:
+        assert time.monotonic() < deadline, "the step never started"
+        time.sleep(0.05)
+    first.kill()  # SIGKILL, mid-step
+    first.wait()
+    spawn("--lease-seconds", "1")
+    record = _wait_terminal(db, run_id, within=30)
+    assert record.status is RunStatus.COMPLETED
+    assert _executions(tmp_path, "long") == 2
+
+    events = _events(db, run_id)
+    (cut,) = [e for e in events if e.type is EventType.WORKFLOW_INTERRUPTED]
+    assert f":{first.pid}:" in cut.payload["owner"], "names the worker that died"
+    assert cut.payload["recovery"] == 1
+    assert cut.payload["steps"] == [{"step_id": "long_step#1", "attempt": 1}]
+    assert _started_attempts(events, "long_step#1") == [1, 2]
+
+    shown = subprocess.run(
+        cli("runs", "show", run_id, "--json", "--storage", f"sqlite:///{db}"),
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    view = json.loads(shown.stdout)
+    attempts = [(a["attempt"], a["outcome"]) for a in view["steps"]]
+    assert attempts == [(1, "interrupted"), (2, "completed")]
+    (line,) = [e for e in view["timeline"] if e["type"] == "workflow_interrupted"]
+    assert f":{first.pid}:" in line["summary"]
+    assert "long_step#1 attempt 1" in line["summary"]
+
+
+def _events(db: Path, run_id: str) -> list[EventRecord]:
+    return on_sqlite(db, lambda storage: storage.load_events(run_id))
+
+
+def _started_attempts(events: list[EventRecord], step_id: str) -> list[int]:
+    return [
+        e.payload["attempt"]
+        for e in events
+        if e.type is EventType.STEP_STARTED and e.payload["step_id"] == step_id
+    ]
 
 
 def test_a_long_step_keeps_its_lease_and_runs_once(

@@ -99,6 +99,27 @@ async def _completed_steps(url: str, run_ids: list[str]) -> set[tuple[str, str]]
         return done
 
 
+async def _logged_attempts(url: str, run_ids: list[str]) -> dict[tuple[str, str], list[int]]:
+    """The attempts each step's STEP_STARTED events record, in log order."""
+    async with opened(url) as storage:
+        attempts: dict[tuple[str, str], list[int]] = {}
+        for run_id in run_ids:
+            for event in await storage.load_events(run_id):
+                if event.type is EventType.STEP_STARTED:
+                    key = (run_id, event.payload["step_id"])
+                    attempts.setdefault(key, []).append(event.payload["attempt"])
+        return attempts
+
+
+def _executed_attempts(side_effects: Path) -> dict[tuple[str, str], list[int]]:
+    """The attempt number each execution of each step saw (``kill_effects`` lines)."""
+    seen: dict[tuple[str, str], list[int]] = {}
+    for line in side_effects.read_text().splitlines():
+        run_id, step_id, attempt, *_ = line.split()
+        seen.setdefault((run_id, step_id), []).append(int(attempt))
+    return seen
+
+
 async def _statuses(url: str, run_ids: list[str]) -> dict[str, tuple[RunStatus, object]]:
     codec = Codec()
     async with opened(url) as storage:
@@ -202,9 +223,15 @@ def test_runs_survive_repeated_kill_9_of_the_worker(
         # The workflow is sequential: a kill interrupts at most one step of a run.
         duplicates = sum(c - 1 for (r, _), c in executions.items() if r == run_id)
         assert duplicates <= kills, f"run {run_id}: {duplicates} re-executions; {context()}"
+    # Every execution is explained by the history alone: each ran as an attempt that the log
+    # started, and no attempt ran twice (one cut short by a kill runs again as the next one).
+    logged = asyncio.run(_logged_attempts(storage_url, list(runs)))
+    for key, seen in _executed_attempts(side_effects).items():
+        assert len(seen) == len(set(seen)), f"{key}: an attempt ran twice {seen}; {context()}"
+        assert set(seen) <= set(logged[key]), f"{key}: ran {seen}, log {logged[key]}"
     text = log.read_text()
     assert "Traceback" not in text, context()
-    assert "taking over run" in text, f"no kill hit a leased run; {context()}"
+    assert "taken over from" in text, f"no kill hit a leased run; {context()}"
     assert frozen, f"no step had completed at any kill; {context()}"
     print(
         f"seed={seed} kills={kills} runs={len(runs)} re-executions="

@@ -196,15 +196,15 @@ async def test_a_taken_over_run_is_logged_with_its_ids(
             status=RunStatus.RUNNING,
         )
     )
-    runtime.executor.wake()
+    runtime.executor.serve_in_background()  # a worker: it claims the run
     await pyworkflow.get_workflow_result(run_id, timeout=10)
 
-    executor = [r for r in _records(json_lines) if r["logger"] == "pyworkflow.executor"]
-    taken = [r for r in executor if r.get("run_id") == run_id]
+    of_run = [r for r in _records(json_lines) if r.get("run_id") == run_id]
+    taken = [r for r in of_run if "taken over" in r["message"]]
     assert len(taken) == 1
     assert taken[0]["level"] == "WARNING"
     assert taken[0]["workflow"] == "obs_order"
-    assert "taking over" in taken[0]["message"]
+    assert "taken over from dead-host:1:deadbeef" in taken[0]["message"]
 
 
 async def test_text_lines_show_the_ids_the_message_leaves_out(pw_memory: Storage) -> None:

@@ -12,13 +12,8 @@ executed exactly once: the worker stayed alive, so even a step in flight must no
 from __future__ import annotations
 
 import asyncio
-import os
 import re
-import shutil
 import signal
-import socket
-import subprocess
-import tempfile
 import textwrap
 import time
 from collections import Counter
@@ -27,6 +22,7 @@ from pathlib import Path
 
 import pytest
 
+from private_postgres import PrivateServer, private_server
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.exceptions import StorageUnavailableError
 from pyworkflow.serialization import Codec
@@ -36,7 +32,6 @@ from workers import WorkerProcesses, add_unleased_run
 
 pytestmark = pytest.mark.slow
 
-PG_BIN = Path(os.environ.get("PYWORKFLOW_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 RUNS = 20
 STEPS = 8
 
@@ -69,62 +64,11 @@ async def chain(n: int) -> int:
 """.replace("STEPS", str(STEPS))
 
 
-class PrivateServer:
-    """A PostgreSQL instance of this module's own, run as the ``postgres`` user (initdb refuses
-    root). Only this instance is ever stopped or restarted, by its data directory."""
-
-    def __init__(self) -> None:
-        self.dir = Path(tempfile.mkdtemp(prefix="pwtest-pg-"))
-        self.data = self.dir / "data"
-        self.log = self.dir / "server.log"
-        with socket.socket() as probe:  # a free port (the kernel picks; closed before use)
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/pw"
-        if os.geteuid() == 0:
-            shutil.chown(self.dir, "postgres", "postgres")
-
-    def _pg(self, tool: str, *args: str, timeout: float = 60) -> None:
-        command = [str(PG_BIN / tool), *args]
-        if os.geteuid() == 0:
-            command = ["runuser", "-u", "postgres", "--", *command]
-        # Output to a file, not a pipe: a server that pg_ctl starts would hold a pipe open.
-        with (self.dir / "tools.log").open("a+") as out:
-            done = subprocess.run(
-                command, stdin=subprocess.DEVNULL, stdout=out, stderr=out, timeout=timeout
-            )
-            out.seek(0)
-            assert done.returncode == 0, f"{tool} {args}:\n{out.read()}\n{self.server_log()}"
-
-    def server_log(self) -> str:
-        return self.log.read_text() if self.log.exists() else ""
-
-    def init(self) -> None:
-        self._pg("initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "--no-sync")
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off"
-        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "start")
-
-    def restart(self, mode: str) -> None:
-        self._pg("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-m", mode, "-w", "restart")
-
-    def stop(self, mode: str = "immediate") -> None:
-        self._pg("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
-
-
 @pytest.fixture(scope="module")
 def server() -> Iterator[PrivateServer]:
-    """One private instance for the module (initdb costs seconds); removed at the end."""
-    instance = PrivateServer()
-    try:
-        instance.init()
-        instance.start()
+    """One private instance for the module; removed at the end."""
+    with private_server() as instance:
         yield instance
-    finally:
-        if (instance.data / "postmaster.pid").exists():
-            instance.stop()
-        shutil.rmtree(instance.dir, ignore_errors=True)
 
 
 async def _create_runs(url: str, count: int) -> dict[str, int]:

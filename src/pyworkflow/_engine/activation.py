@@ -365,6 +365,7 @@ class WorkflowActivation:
             if progress is not None:
                 command.attempt, command.retry_at = progress.attempt, progress.retry_at
                 command.started_at = progress.started_at
+                command.interrupted = progress.interrupted
         return False
 
     def _diverge(self, position: int, logged: EventRecord | None, issued: str | None) -> None:

@@ -51,9 +51,13 @@ class AttemptResult:
     retry_in: float | None = None
 
 
-def _retry_delay(definition: StepDefinition, attempt: int, exc: BaseException) -> float | None:
+def _retry_delay(
+    definition: StepDefinition, context: StepContext, exc: BaseException
+) -> float | None:
     if isinstance(exc, FatalError | SerializationError):
         return None
+    # Attempts a crash or a hand-over cut short ran again, but they did not fail: no retry spent.
+    attempt = context.attempt - context.interrupted
     if attempt >= definition.retry.max_attempts:
         return None
     if isinstance(exc, RetryableError) and exc.retry_after is not None:
@@ -123,6 +127,6 @@ async def _execute(
             ok=False,
             error=exc,
             record=error_record(exc),
-            retry_in=_retry_delay(definition, context.attempt, exc),
+            retry_in=_retry_delay(definition, context, exc),
         )
     return AttemptResult(ok=True, value=value, encoded=encoded)

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Protocol
+from collections.abc import Awaitable
+from typing import Protocol, TypeVar
 
-__all__ = ["Clock", "SystemClock"]
+__all__ = ["Clock", "SystemClock", "within"]
+
+_T = TypeVar("_T")
 
 
 class Clock(Protocol):
@@ -47,3 +50,21 @@ class SystemClock:
     async def skip_to(self, deadline: float) -> bool:
         """Wall-clock time cannot skip: False."""
         return False
+
+
+async def within(clock: Clock, deadline: float, work: Awaitable[_T]) -> _T:
+    """``await work``, or TimeoutError once ``clock`` passes ``deadline`` (``work`` is cancelled).
+
+    On the engine's clock rather than an asyncio timeout, so that a virtual clock sees it.
+    """
+    task = asyncio.ensure_future(work)
+    timer = asyncio.ensure_future(clock.sleep_until(deadline))
+    try:
+        await asyncio.wait((task, timer), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        timer.cancel()
+        if not task.done():
+            task.cancel()
+    if task.cancelled():
+        raise TimeoutError(f"no answer before the deadline {deadline:.3f}")
+    return task.result()

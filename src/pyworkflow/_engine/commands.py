@@ -27,6 +27,8 @@ class Command:
     or a hook's timeout; ``target`` a child's run id. ``shielded``: issued inside ``shield()``,
     so a cancel request does not interrupt it. ``logged``: its event, when replayed.
     ``started_at``: when a replayed step's latest attempt was logged as started.
+    ``interrupted``: how many of a step's attempts were cut short by a crash or a hand-over
+    (they spend none of its retries).
     """
 
     kind: str
@@ -43,6 +45,7 @@ class Command:
     shielded: bool = False
     logged: EventRecord | None = None
     started_at: float | None = None
+    interrupted: int = 0
 
 
 @dataclass(slots=True)

@@ -41,7 +41,10 @@ class StepContext:
         workflow_name: that run's workflow.
         step_id: the step's position id, ``name#n``.
         step_name: the step's registered name.
-        attempt: 1 for the first attempt, 2 for the first retry, ...
+        attempt: 1 for the first attempt, 2 for the next, ...: a retry after a failure, or a
+            re-run of an attempt that a crash or a hand-over cut short.
+        interrupted: how many of this step's attempts were cut short that way (the run's
+            history says when and why: WORKFLOW_INTERRUPTED); they spend none of its retries.
         idempotency_key: ``"{run_id}:{step_id}"``, the same for every attempt and after every
             recovery: pass it to outside systems so a re-executed step does not act twice.
     """
@@ -51,6 +54,7 @@ class StepContext:
     step_id: str
     step_name: str
     attempt: int
+    interrupted: int = 0
     children_started: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     """How many children of each workflow this attempt started (their idempotency keys)."""
 

@@ -19,7 +19,15 @@ import math
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine import arrivals, entries, hook_tokens, outside, remote, tracing
+from pyworkflow._engine import (
+    arrivals,
+    entries,
+    hook_tokens,
+    interruptions,
+    outside,
+    remote,
+    tracing,
+)
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.commands import Command, Turn
 from pyworkflow._engine.engine import Engine
@@ -33,7 +41,14 @@ from pyworkflow.exceptions import (
     WorkflowTimeoutError,
 )
 from pyworkflow.logging import run_logger
-from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewEvent, NewRun, RunRecord
+from pyworkflow.storage.protocol import (
+    SUSPECT_RECOVERIES,
+    AppendWrite,
+    EventRecord,
+    NewEvent,
+    NewRun,
+    RunRecord,
+)
 
 if TYPE_CHECKING:
     from pyworkflow.workflow import Workflow
@@ -86,6 +101,17 @@ class RunDriver:
         self._prepared: Turn | None = None
         self._prepared_committed = True
         self._deadline: float | None = None
+        self._suspect = run.recovery_count >= SUSPECT_RECOVERIES
+
+    @property
+    def suspect(self) -> bool:
+        """True while the run is a suspect (``SUSPECT_RECOVERIES``) that has made no progress.
+
+        Taken over again and again without logging an outcome, it may be what kills its
+        workers; the executor drives one such run at a time, so that a crash is charged to it
+        and not to every run beside it.
+        """
+        return self._suspect
 
     @property
     def holds_lease(self) -> bool:
@@ -218,6 +244,7 @@ class RunDriver:
         if not turn.finished:
             # Hooks delivered and children ended while the run was let go.
             turn = turn.merge(await outside.collect(engine.storage, activation))
+        turn = interruptions.log_reruns(turn, run, engine.remote, self._log)
         for command in turn.launch:
             if command.kind == "step" and command.attempt == 0:
                 # Re-opened by resume(): its fresh budget starts with a logged attempt 1.
@@ -423,6 +450,8 @@ class RunDriver:
         self._seq = result.last_seq
         self._status = status
         self._holds_lease = not (release or turn.finished)
+        if progressed:
+            self._suspect = False  # storage reset its recovery count with this commit
         if not self._holds_lease:
             self._trace.released(status.value, error if status is RunStatus.FAILED else None)
         if turn.finished:

@@ -27,6 +27,7 @@ __all__ = [
     "step_retrying",
     "step_started",
     "workflow_ended",
+    "workflow_interrupted",
 ]
 
 
@@ -141,6 +142,26 @@ def child_ended(
         child_id=child_id,
         child_run_id=child_run_id,
         reason=reason,
+    )
+
+
+def workflow_interrupted(
+    owner: str | None, recovery: int, steps: list[tuple[str, int]]
+) -> NewEvent:
+    """A driver took the run on after its previous one stopped without logging everything.
+
+    Args:
+        owner: the lease owner whose lease lapsed (its process died or stalled), or None when
+            the run was handed back (a clean stop with a step still running).
+        recovery: the run's take-overs in a row without progress, this one included.
+        steps: ``(step_id, attempt)`` of each attempt that was in flight and runs again, as
+            the next attempt, right after this event.
+    """
+    return _event(
+        EventType.WORKFLOW_INTERRUPTED,
+        owner=owner,
+        recovery=recovery,
+        steps=[{"step_id": step_id, "attempt": attempt} for step_id, attempt in steps],
     )
 
 

@@ -40,6 +40,9 @@ class EventType(enum.StrEnum):
     WORKFLOW_CANCELLED = "workflow_cancelled"
     WORKFLOW_CONTINUED_AS_NEW = "workflow_continued_as_new"
     WORKFLOW_RESUMED = "workflow_resumed"
+    WORKFLOW_INTERRUPTED = "workflow_interrupted"
+    """The run was taken over from a worker whose lease lapsed, or handed back mid-step: which
+    step attempts were cut short (each runs again as its own, next attempt)."""
     STEP_STARTED = "step_started"
     STEP_COMPLETED = "step_completed"
     STEP_FAILED = "step_failed"

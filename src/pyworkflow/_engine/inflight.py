@@ -220,7 +220,12 @@ class InFlight:
     def _start_attempt(self, command: Command, *, alone: bool) -> None:
         command.attempt = max(command.attempt, 1)
         context = StepContext(
-            self._run_id, self._workflow_name, command.command_id, command.name, command.attempt
+            self._run_id,
+            self._workflow_name,
+            command.command_id,
+            command.name,
+            command.attempt,
+            command.interrupted,
         )
         self.running_steps += 1
         # A finished task (a timer that just fired) leaves _tasks only in its done callback,

@@ -77,6 +77,9 @@ class StepProgress:
     retry_at: float | None = None
     started_at: float | None = None
     """When the latest attempt's STEP_STARTED was logged (a step sent away is due by then)."""
+    interrupted: int = 0
+    """Attempts cut short by a crash or a hand-over (WORKFLOW_INTERRUPTED): they ran again as
+    attempts of their own, but they spend none of the step's retries."""
 
 
 @dataclass(slots=True)
@@ -183,4 +186,7 @@ def read_history(events: Sequence[EventRecord]) -> History:
             history.ended = True
         elif kind is EventType.WORKFLOW_RESUMED:
             history.ended = False
+        elif kind is EventType.WORKFLOW_INTERRUPTED:
+            for cut in payload.get("steps", ()):
+                history.steps.setdefault(cut["step_id"], StepProgress()).interrupted += 1
     return history

@@ -92,6 +92,18 @@ def _error(record: Any) -> str:
     return f"{record.get('type', '?')}: {record.get('message', '')}"
 
 
+def _interruption(data: dict[str, Any]) -> str:
+    """How a WORKFLOW_INTERRUPTED reads: whose lease lapsed, which attempts run again."""
+    owner = data.get("owner")
+    head = (
+        f"taken over from {owner} (its lease lapsed), recovery {data.get('recovery')}"
+        if owner
+        else "taken on after a hand-back"
+    )
+    cut = [f"{s['step_id']} attempt {s['attempt']}" for s in data.get("steps", ())]
+    return head + (f"; cut short, running again: {', '.join(cut)}" if cut else "")
+
+
 def _until(moment: Any, since: float) -> str:
     """``in 2h00m, at 2024-05-01 12:00:00`` for a stored wake-up or expiry time."""
     at = float(moment)
@@ -117,6 +129,7 @@ def _summaries(event: EventRecord, codec: Codec) -> dict[EventType, Callable[[],
         EventType.WORKFLOW_CANCELLED: lambda: str(data.get("reason") or ""),
         EventType.WORKFLOW_CONTINUED_AS_NEW: lambda: f"continued as {data['new_run_id']}",
         EventType.WORKFLOW_RESUMED: lambda: "resumed by hand: failed steps retry afresh",
+        EventType.WORKFLOW_INTERRUPTED: lambda: _interruption(data),
         EventType.STEP_STARTED: lambda: f"{data.get('step_id')} attempt {data.get('attempt')}",
         EventType.STEP_COMPLETED: lambda: f"{data.get('step_id')} -> {value('result')}",
         EventType.STEP_RETRYING: lambda: (
@@ -282,6 +295,10 @@ def step_attempts(events: Sequence[EventRecord]) -> list[StepAttempt]:
             close(step_id, event.created_at, "retried", data.get("error"))
         elif event.type is EventType.STEP_FAILED:
             close(step_id, event.created_at, "failed", data.get("error"))
+        elif event.type is EventType.WORKFLOW_INTERRUPTED:
+            # Its worker died (or let the run go) mid-attempt; the next attempt re-runs it.
+            for cut in data.get("steps", ()):
+                close(str(cut.get("step_id", "")), event.created_at, "interrupted")
         elif event.type in _RUN_ENDED:
             # e.g. cancelled while a step ran: that attempt's outcome was never logged.
             for open_id in list(open_by_step):

@@ -27,6 +27,7 @@ from pyworkflow._engine.context import current_activation, current_step
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow._engine.heartbeat import keep_leases
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._endings import Endings
 from pyworkflow.executors._engine_backed import EngineBacked
@@ -103,6 +104,7 @@ class LocalExecutor(EngineBacked):
         """
         storage = self.engine.storage
         workflow = registry.get_workflow(new.workflow_name)
+        self.serve_in_background()  # a process that starts runs executes them (DESIGN §3)
         if not self.has_capacity():
             record, created = await storage.create_run(new)
             self.wake()
@@ -130,7 +132,7 @@ class LocalExecutor(EngineBacked):
         return record, created
 
     def _adopt(self, run_id: str, driver: RunDriver) -> None:
-        self._ensure_background()
+        self.serve_in_background()
         self._endings.forget(run_id)
         self._driver_objects[run_id] = driver
         # The caller's context minus any step it runs in (a step may start a child run): the
@@ -147,8 +149,12 @@ class LocalExecutor(EngineBacked):
         task.add_done_callback(functools.partial(self._driver_done, run_id))
 
     def wake(self, run_id: str | None = None) -> None:
-        """Look at storage now rather than at the next poll (a run became due or changed)."""
-        self._ensure_background()
+        """Look at storage now rather than at the next poll (a run became due or changed).
+
+        Only wakes what already works here: a process that merely writes from outside (a
+        cancel, a resume, a hook's payload) does not become a worker by doing so; the process
+        that drives the run, or a worker, takes it from storage.
+        """
         if run_id is not None:
             self._endings.forget(run_id)  # e.g. resumed: it has not ended now
         driver = self._driver_objects.get(run_id) if run_id else None
@@ -188,7 +194,7 @@ class LocalExecutor(EngineBacked):
         Runs of workflows not registered here are never claimed: they wait for a worker that
         has them. Each such workflow is logged once, at start.
         """
-        self._ensure_background()
+        self.serve_in_background()
         await self._log_foreign_runs()
         await asyncio.gather(*self._background)
 
@@ -229,7 +235,12 @@ class LocalExecutor(EngineBacked):
 
     # --- background loops ----------------------------------------------------------------------
 
-    def _ensure_background(self) -> None:
+    def serve_in_background(self) -> None:
+        """Claim due runs and renew leases in background tasks, as ``serve`` does; idempotent.
+
+        For a process that is a worker besides its own work (the test environment, a process
+        that starts runs); ``serve`` itself waits until cancelled.
+        """
         self._stopping = False
         if self._background and not all(t.done() for t in self._background):
             return
@@ -298,50 +309,63 @@ class LocalExecutor(EngineBacked):
         if free <= 0 or not names:
             return
         engine = self.engine
-        claimed = await engine.storage.claim_runs(
+        claim = functools.partial(
+            engine.storage.claim_runs,
             owner=engine.owner,
             now=engine.clock.now(),
             lease_expires_at=engine.lease_until(),
-            limit=free,
             workflow_names=names,
         )
+        # Suspects (runs taken over again and again without progress) one at a time: when one
+        # kills this process, the runs beside it are charged a recovery once, as on any crash,
+        # but it alone is charged each time, so it alone reaches the recovery limit.
+        claimed = await claim(limit=free, suspects=False)
+        if len(claimed) < free and not any(d.suspect for d in self._driver_objects.values()):
+            claimed += await claim(limit=1, suspects=True)
         for run in claimed:
-            if run.recovery_count:
-                run_logger(run.run_id, run.workflow_name, name=_log.name).warning(
-                    "taking over run from a dead worker (recovery %d)", run.recovery_count
-                )
+            if run.run_id in self._drivers:
+                # Its lease lapsed while a driver here still winds down (it was given up): that
+                # driver hands it back, and a later claim takes it. Never two drivers of a run.
+                continue
             # Claims only name workflows registered here, so the lookup cannot miss.
             workflow = registry.get_workflow(run.workflow_name)
             self._adopt(run.run_id, RunDriver(self.engine, run, workflow))
 
     async def _heartbeat_loop(self) -> None:
+        """Renew the leases of the runs driven here; give up any that may lapse (``heartbeat``)."""
         engine = self.engine
-        while True:
-            await engine.clock.sleep_until(engine.clock.now() + engine.settings.lease_seconds / 3)
-            held = list(self._drivers)
-            if not held:
+        storage = engine.storage
+
+        def held() -> list[str]:
+            return [run_id for run_id, d in self._driver_objects.items() if d.holds_lease]
+
+        async def renew(run_ids: list[str], expiry: float) -> set[str]:
+            now = engine.clock.now()
+            return await storage.renew_leases(
+                owner=engine.owner, run_ids=run_ids, now=now, lease_expires_at=expiry
+            )
+
+        await keep_leases(
+            clock=engine.clock,
+            lease_seconds=engine.settings.lease_seconds,
+            held=held,
+            renew=renew,
+            lost=self._give_up,
+            log=_log,
+        )
+
+    def _give_up(self, run_ids: list[str], why: str) -> None:
+        """Stop driving these runs at once: their drivers and steps are cancelled."""
+        for run_id in run_ids:
+            task = self._drivers.get(run_id)
+            driver = self._driver_objects.get(run_id)
+            if task is None or task.done() or task.cancelling():
                 continue
-            try:
-                kept = await engine.storage.renew_leases(
-                    owner=engine.owner,
-                    run_ids=held,
-                    now=engine.clock.now(),
-                    lease_expires_at=engine.lease_until(),
-                )
-            except PyWorkflowError as exc:
-                _log.warning("renewing leases failed: %s", exc)
-                continue
-            for run_id in set(held) - kept:
-                task = self._drivers.get(run_id)
-                driver = self._driver_objects.get(run_id)
-                if driver is not None and not driver.holds_lease:
-                    continue  # it released the lease itself, with its last commit
-                if task is not None:
-                    workflow = driver.workflow_name if driver is not None else None
-                    run_logger(run_id, workflow, name=_log.name).warning(
-                        "lost the lease of the run; dropping it"
-                    )
-                    task.cancel()
+            if driver is not None and not driver.holds_lease:
+                continue  # it released the lease itself, with its last commit
+            workflow = driver.workflow_name if driver is not None else None
+            run_logger(run_id, workflow, name=_log.name).warning("%s", why)
+            task.cancel()
 
     async def _retention_loop(self, keep: float) -> None:
         """Delete the runs that ended more than ``keep`` seconds ago, now and then."""

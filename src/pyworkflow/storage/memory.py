@@ -29,6 +29,7 @@ from pyworkflow.storage._memory_family import created_runs, ending_updates, sign
 from pyworkflow.storage._memory_hooks import HookTable
 from pyworkflow.storage._memory_steps import MemoryStepMethods, StepLeaseTable
 from pyworkflow.storage.protocol import (
+    SUSPECT_RECOVERIES,
     AppendResult,
     AppendWrite,
     EventRecord,
@@ -44,6 +45,12 @@ _T = TypeVar("_T")
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def _suspect(record: RunRecord) -> bool:
+    """Whether claiming the (runnable) run now makes it a suspect (``SUSPECT_RECOVERIES``)."""
+    lapsed = record.lease_owner is not None
+    return record.recovery_count + (1 if lapsed else 0) >= SUSPECT_RECOVERIES
 
 
 def _copy(value: _T) -> _T:
@@ -304,6 +311,7 @@ class MemoryStorage(MemoryStepMethods):
         workflow_names: Collection[str] | None = None,
         run_ids: Collection[str] | None = None,
         due_only: bool = True,
+        suspects: bool | None = None,
     ) -> list[RunRecord]:
         """Lease up to ``limit`` runnable runs to ``owner``, earliest ``wake_at`` first.
 
@@ -316,17 +324,21 @@ class MemoryStorage(MemoryStepMethods):
             run_ids: claim only these runs (None: any).
             due_only: only runs whose ``wake_at`` has come; False also takes live runs whose
                 ``wake_at`` is still ahead (see ``Storage.claim_runs``).
+            suspects: only suspects, none of them, or either (see ``Storage.claim_runs``).
 
         Returns:
             The claimed runs, leased to ``owner``; their status is left as it was. A run taken
-            over from an expired lease has its ``recovery_count`` raised by one.
+            over from an expired lease has its ``recovery_count`` raised by one and names the
+            lease's owner in ``previous_owner``.
         """
         names = None if workflow_names is None else set(workflow_names)
         ids = None if run_ids is None else set(run_ids)
         candidates = [
             r
             for r in self._runs.values()
-            if self._runnable(r, now, names, due_only=due_only) and (ids is None or r.run_id in ids)
+            if self._runnable(r, now, names, due_only=due_only)
+            and (ids is None or r.run_id in ids)
+            and (suspects is None or _suspect(r) is suspects)
         ]
         candidates.sort(key=lambda r: (r.wake_at, r.run_id))
         claimed = []
@@ -340,7 +352,7 @@ class MemoryStorage(MemoryStepMethods):
                 updated_at=now,
             )
             self._runs[record.run_id] = updated
-            claimed.append(_copy(updated))
+            claimed.append(dataclasses.replace(_copy(updated), previous_owner=record.lease_owner))
         return claimed
 
     async def take_due_runs(

@@ -77,12 +77,13 @@ _RUN_STATE = PgQuery(RUN_STATE)
 _LOAD_EVENTS = PgQuery(LOAD_EVENTS.stmt)
 _RENEW_LEASES = PgQuery(RENEW_LEASES)
 _CLAIM = {
-    (by_names, by_ids, due_only): PgQuery(
-        claim_runs_statement(by_names, by_ids, skip_locked=True, due_only=due_only)
+    (by_names, by_ids, due_only, suspects): PgQuery(
+        claim_runs_statement(by_names, by_ids, due_only=due_only, suspects=suspects)
     )
     for by_names in (False, True)
     for by_ids in (False, True)
     for due_only in (False, True)
+    for suspects in (None, False, True)
 }
 _TAKE_DUE = {by_names: PgQuery(one_trip.take_due_one_trip(by_names)) for by_names in (False, True)}
 _NEXT_WAKE = {
@@ -255,8 +256,9 @@ class PostgresStorage(PgHookMethods, PgStepMethods):
         workflow_names: Collection[str] | None = None,
         run_ids: Collection[str] | None = None,
         due_only: bool = True,
+        suspects: bool | None = None,
     ) -> list[RunRecord]:
-        """Lease up to ``limit`` runnable runs (``FOR UPDATE SKIP LOCKED``)."""
+        """Lease up to ``limit`` runnable runs (``FOR UPDATE SKIP LOCKED``), in one statement."""
         params = claim_params(
             owner=owner,
             now=now,
@@ -267,7 +269,7 @@ class PostgresStorage(PgHookMethods, PgStepMethods):
         )
         if params is None:
             return []
-        query = _CLAIM["b_names" in params, "b_ids" in params, due_only]
+        query = _CLAIM["b_names" in params, "b_ids" in params, due_only, suspects]
 
         async def claim(conn: asyncpg.Connection, _retried: bool) -> list[RunRecord]:
             return claimed_runs(await query.fetch(conn, params))

@@ -44,6 +44,7 @@ from typing import Any, Protocol, runtime_checkable
 from pyworkflow._engine.events import EventType, HookStatus, RunStatus
 
 __all__ = [
+    "SUSPECT_RECOVERIES",
     "AppendResult",
     "AppendWrite",
     "ChangeNotifier",
@@ -57,6 +58,17 @@ __all__ = [
     "StepLease",
     "Storage",
 ]
+
+
+SUSPECT_RECOVERIES = 2
+"""A run taken over this many times in a row without progress is a *suspect*.
+
+One take-over is the ordinary recovery from a dead worker, and every run that worker held
+shares it, so a killed process's runs are all taken over at once. A second one in a row means
+the run may be what kills its workers: a claim can then ask for suspects apart
+(``claim_runs(suspects=...)``), so an executor can hold one at a time and a crash is charged
+to the run that caused it rather than to every run beside it.
+"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +119,9 @@ class RunRecord:
     """The run that continued as new into this one."""
     continued_to: str | None = None
     """The run this one continued as new into."""
+    previous_owner: str | None = None
+    """Only on a record ``claim_runs`` returned: the owner whose lapsed lease the claim took
+    over (a take-over from a dead or stalled worker); None when the lease was free."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -351,11 +366,17 @@ class Storage(Protocol):
         workflow_names: Collection[str] | None = None,
         run_ids: Collection[str] | None = None,
         due_only: bool = True,
+        suspects: bool | None = None,
     ) -> list[RunRecord]:
         """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first.
 
         ``workflow_names`` limits the claim to workflows this worker can run; ``run_ids`` to
-        given runs. A run whose previous lease expired gets ``recovery_count + 1``.
+        given runs. A run whose previous lease expired gets ``recovery_count + 1``, and its
+        record names that lease's owner in ``previous_owner``.
+
+        ``suspects=True`` claims only runs that this claim takes over for at least the
+        ``SUSPECT_RECOVERIES``-th time in a row without progress (counting this claim's
+        recovery), ``False`` only the others, ``None`` either.
 
         ``due_only=False`` (meant for ``run_ids``) also claims runs whose ``wake_at`` has not
         come: any live run with a ``wake_at`` (so not a run waiting only on an outside signal)

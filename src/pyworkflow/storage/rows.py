@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Collection, Iterable, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from pyworkflow._engine.events import EventType, HookStatus, RunStatus
@@ -33,6 +33,7 @@ from pyworkflow.storage.protocol import (
     RunRecord,
     StepLease,
 )
+from pyworkflow.storage.schema import runs
 
 __all__ = [
     "append_params",
@@ -288,9 +289,27 @@ def reopen_refused(run_id: str, state: Sequence[Any] | None) -> PyWorkflowError:
     return InvalidRunStateError(run_id, state[2], "only a failed run can be resumed")
 
 
-def claimed_runs(rows: Iterable[Sequence[Any]]) -> list[RunRecord]:
-    """Claimed rows as records, earliest ``wake_at`` first (RETURNING promises no order)."""
-    records = [run_from_row(row) for row in rows]
+_RUN_COLUMNS = len(runs.c)
+
+
+def claimed_runs(
+    rows: Iterable[Sequence[Any]], previous_owners: Mapping[str, str | None] | None = None
+) -> list[RunRecord]:
+    """Claimed rows as records, earliest ``wake_at`` first (RETURNING promises no order).
+
+    Each record's ``previous_owner`` comes from ``previous_owners`` (by run id) or, without
+    it, from the column that follows the run's own in each row (``claim_runs_statement``).
+    """
+    records = []
+    for row in rows:
+        record = run_from_row(row[:_RUN_COLUMNS])
+        if previous_owners is None:
+            previous = row[_RUN_COLUMNS]
+        else:
+            previous = previous_owners.get(record.run_id)
+        if previous is not None:  # a take-over: rare, so the copy costs nothing in bulk
+            record = dataclasses.replace(record, previous_owner=previous)
+        records.append(record)
     records.sort(key=lambda r: (r.wake_at or 0.0, r.run_id))
     return records
 

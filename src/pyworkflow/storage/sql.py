@@ -61,6 +61,7 @@ from pyworkflow.storage.statements import (
     APPEND,
     APPEND_WITH_EFFECTS,
     CANCEL_CHILDREN,
+    CLAIM_BY_IDS,
     DELETE_ENDED_RUNS,
     DELETE_RUN_ROWS,
     DELIVER_HOOK,
@@ -80,7 +81,7 @@ from pyworkflow.storage.statements import (
     REQUEST_CANCEL,
     RUN_STATE,
     SIGNAL_RUN,
-    claim_runs_statement,
+    claim_candidates_statement,
     list_hooks_statement,
     list_runs_statement,
     next_wake_at_statements,
@@ -194,8 +195,14 @@ def claim_runs_txn(
     workflow_names: Collection[str] | None = None,
     run_ids: Collection[str] | None = None,
     due_only: bool = True,
+    suspects: bool | None = None,
 ) -> list[RunRecord]:
     """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first.
+
+    Two statements in the caller's write transaction, which SQLite holds alone (so nothing
+    comes between them and there are no row locks to skip): pick the candidates with their
+    lease owners, then lease them. (SQLite's RETURNING cannot name the owner the claim
+    replaced, which a take-over logs: PostgreSQL does it in one statement.)
 
     Args:
         conn: a connection inside a write transaction.
@@ -206,6 +213,7 @@ def claim_runs_txn(
         workflow_names: only runs of these workflows.
         run_ids: only these runs.
         due_only: only runs whose ``wake_at`` has come (see ``Storage.claim_runs``).
+        suspects: only suspects, none of them, or either (see ``Storage.claim_runs``).
     """
     params = claim_params(
         owner=owner,
@@ -217,11 +225,19 @@ def claim_runs_txn(
     )
     if params is None:
         return []
-    # SQLite serialises writers (BEGIN IMMEDIATE): no row locks to skip.
-    stmt = claim_runs_statement(
-        "b_names" in params, "b_ids" in params, skip_locked=False, due_only=due_only
+    candidates = claim_candidates_statement(
+        "b_names" in params, "b_ids" in params, due_only, suspects
     )
-    return claimed_runs(conn.execute(stmt, params))
+    # Not dict(result): a result has keys(), so dict() would read it as a mapping.
+    owners: dict[str, str | None] = {row[0]: row[1] for row in conn.execute(candidates, params)}
+    if not owners:
+        return []
+    ids = list(owners)
+    rows: list[sa.Row[Any]] = []
+    for start in range(0, len(ids), _IDS_PER_STATEMENT):
+        chunk = {**params, "b_ids": ids[start : start + _IDS_PER_STATEMENT]}
+        rows.extend(conn.execute(CLAIM_BY_IDS, chunk))
+    return claimed_runs(rows, owners)
 
 
 def take_due_runs_txn(

@@ -279,6 +279,7 @@ class SQLiteStorage(SQLiteStepMethods):
         workflow_names: Collection[str] | None = None,
         run_ids: Collection[str] | None = None,
         due_only: bool = True,
+        suspects: bool | None = None,
     ) -> list[RunRecord]:
         """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first."""
         return await self._call(
@@ -291,6 +292,7 @@ class SQLiteStorage(SQLiteStepMethods):
                 workflow_names=workflow_names,
                 run_ids=run_ids,
                 due_only=due_only,
+                suspects=suspects,
             ),
             _Job.WRITE,
         )

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from pyworkflow._engine.events import HookStatus, RunStatus
 from pyworkflow.storage._prepared import PreparedStatement
 from pyworkflow.storage._sql_terms import in_list, unindexed
-from pyworkflow.storage.protocol import RunCursor
+from pyworkflow.storage.protocol import SUSPECT_RECOVERIES, RunCursor
 from pyworkflow.storage.schema import events, hooks, runs, step_leases
 
 __all__ = [
@@ -36,6 +36,7 @@ __all__ = [
     "APPEND_FIELDS",
     "APPEND_WITH_EFFECTS",
     "CANCEL_CHILDREN",
+    "CLAIM_BY_IDS",
     "DELETE_ENDED_RUNS",
     "DELETE_RUN_ROWS",
     "DELIVER_HOOK",
@@ -59,12 +60,14 @@ __all__ = [
     "SIGNAL_RUN",
     "append_update",
     "cancelled_with_parent",
+    "claim_candidates_statement",
     "claim_runs_statement",
     "list_hooks_statement",
     "list_runs_statement",
     "next_wake_at_statements",
     "outside_write",
     "runnable_runs",
+    "suspect_runs",
     "take_due_statements",
 ]
 
@@ -356,12 +359,23 @@ DELETE_RUN_ROWS = tuple(
 # --- statements whose shape depends on the call, built once per shape --------------------------
 
 
+def suspect_runs() -> sa.ColumnElement[bool]:
+    """Runs a claim now would take over for at least the ``SUSPECT_RECOVERIES``-th time in a row.
+
+    A candidate's lease is free or lapsed, so a lease owner still set means a lapsed lease: the
+    claim counts one more recovery (``claim_runs_statement``).
+    """
+    recoveries = runs.c.recovery_count + sa.case((runs.c.lease_owner.is_(None), 0), else_=1)
+    return recoveries >= SUSPECT_RECOVERIES
+
+
 def runnable_runs(
     *columns: sa.ColumnElement[Any],
     by_names: bool,
     by_ids: bool = False,
     skip_locked: bool = False,
     due_only: bool = True,
+    suspects: bool | None = None,
 ) -> sa.Select[Any]:
     """``columns`` of up to ``b_limit`` runnable runs, earliest ``wake_at`` first.
 
@@ -375,6 +389,8 @@ def runnable_runs(
         by_ids: only the runs in ``b_ids``.
         skip_locked: lock candidates with ``FOR UPDATE SKIP LOCKED``.
         due_only: only runs whose ``wake_at`` has come.
+        suspects: True: only suspect runs (:func:`suspect_runs`); False: none of them; None:
+            either.
     """
     now = _p("b_now", sa.Float)
     # Invariant (DESIGN §2.5): due timers and expired leases are found by this indexed query.
@@ -390,43 +406,87 @@ def runnable_runs(
         candidates = candidates.where(in_list(unindexed(runs.c.workflow_name), "b_names"))
     if by_ids:
         candidates = candidates.where(in_list(runs.c.run_id, "b_ids"))
+    if suspects is not None:
+        candidates = candidates.where(suspect_runs() if suspects else sa.not_(suspect_runs()))
     if skip_locked:
         candidates = candidates.with_for_update(skip_locked=True)
     return candidates
 
 
+def _claim_values() -> dict[str, Any]:
+    """What a claim sets on each run it takes (the values read are the row's before it)."""
+    return {
+        # A lease still set here has expired: its holder died or stalled, one recovery.
+        "recovery_count": runs.c.recovery_count
+        + sa.case((runs.c.lease_owner.is_(None), 0), else_=1),
+        "lease_owner": _p("b_owner", sa.String),
+        "lease_expires_at": _p("b_lease_expires_at", sa.Float),
+        "updated_at": _p("b_now", sa.Float),
+    }
+
+
 @functools.cache
 def claim_runs_statement(
-    by_names: bool, by_ids: bool, skip_locked: bool, due_only: bool = True
+    by_names: bool, by_ids: bool, due_only: bool = True, suspects: bool | None = None
 ) -> sa.Update:
-    """Lease up to ``b_limit`` runnable runs, earliest ``wake_at`` first, returning their rows.
+    """Lease up to ``b_limit`` runnable runs in one statement, returning their rows.
+
+    Each row comes back with one more column, ``previous_owner``: the owner of the lapsed
+    lease the claim took over (NULL when the lease was free). Candidates are locked with
+    ``FOR UPDATE SKIP LOCKED``, so concurrent claimers split the runs; ``UPDATE ... FROM``
+    lets RETURNING name a value of the row as it was. For PostgreSQL (SQLite's RETURNING sees
+    only the updated table: :data:`CLAIM_BY_IDS`).
 
     Args:
         by_names: only runs of the workflows in ``b_names``.
         by_ids: only the runs in ``b_ids``.
-        skip_locked: lock candidates with ``FOR UPDATE SKIP LOCKED``.
         due_only: only runs whose ``wake_at`` has come (see ``Storage.claim_runs``).
+        suspects: only suspects, none of them, or either (see :func:`runnable_runs`).
     """
     candidates = runnable_runs(
         runs.c.run_id,
+        runs.c.lease_owner.label("previous_owner"),
         by_names=by_names,
         by_ids=by_ids,
-        skip_locked=skip_locked,
+        skip_locked=True,
         due_only=due_only,
-    )
+        suspects=suspects,
+    ).subquery("candidates")
     return (
         sa.update(runs)
-        .where(runs.c.run_id.in_(candidates.scalar_subquery()))
-        .values(
-            # A lease still set here has expired: its holder died or stalled, one recovery.
-            recovery_count=runs.c.recovery_count
-            + sa.case((runs.c.lease_owner.is_(None), 0), else_=1),
-            lease_owner=_p("b_owner", sa.String),
-            lease_expires_at=_p("b_lease_expires_at", sa.Float),
-            updated_at=_p("b_now", sa.Float),
-        )
-        .returning(*runs.c)
+        .where(runs.c.run_id == candidates.c.run_id)
+        .values(**_claim_values())
+        .returning(*runs.c, candidates.c.previous_owner)
     )
+
+
+@functools.cache
+def claim_candidates_statement(
+    by_names: bool, by_ids: bool, due_only: bool = True, suspects: bool | None = None
+) -> sa.Select[Any]:
+    """``run_id, lease_owner`` of the runs a claim takes (then :data:`CLAIM_BY_IDS`), for SQLite.
+
+    Arguments as for :func:`claim_runs_statement`.
+    """
+    return runnable_runs(
+        runs.c.run_id,
+        runs.c.lease_owner,
+        by_names=by_names,
+        by_ids=by_ids,
+        due_only=due_only,
+        suspects=suspects,
+    )
+
+
+CLAIM_BY_IDS = (
+    sa.update(runs)
+    .where(in_list(runs.c.run_id, "b_ids"))
+    .values(**_claim_values())
+    .returning(*runs.c)
+)
+"""Lease the runs in ``b_ids``, returning their rows: the second half of a claim on a backend
+that serialises its writers (SQLite), after :func:`runnable_runs` picked the candidates (and
+their previous owners) in the same write transaction."""
 
 
 @functools.cache

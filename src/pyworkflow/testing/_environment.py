@@ -144,7 +144,8 @@ class WorkflowEnvironment:
             loop = asyncio.get_running_loop()
             runtime = Runtime(storage=tracked, codec=self._codec, executor=executor, loop=loop)
             stack.enter_context(use_runtime(runtime))
-            executor.wake()  # start claiming: an earlier process may have left runs here
+            # A worker from the start: an earlier process may have left runs here.
+            executor.serve_in_background()
         except BaseException:
             await stack.aclose()
             raise
