@@ -65,6 +65,8 @@ async def within(clock: Clock, deadline: float, work: Awaitable[_T]) -> _T:
         timer.cancel()
         if not task.done():
             task.cancel()
-    if task.cancelled():
+            # Whatever it ends with now is nobody's business: retrieve it, so it is not logged.
+            task.add_done_callback(lambda t: t.cancelled() or t.exception())
+    if not task.done() or task.cancelled():
         raise TimeoutError(f"no answer before the deadline {deadline:.3f}")
     return task.result()

@@ -135,6 +135,9 @@ class RunDriver:
                 await self._drive()
             except ConcurrencyConflictError as exc:
                 self._log.warning("lost the run to another worker: %s", exc)
+            except _LeaseInDoubt as exc:
+                self._log.warning("%s; letting the run go", exc)
+                await self._hand_back()
             except asyncio.CancelledError:
                 await self._hand_back()
                 raise
@@ -447,6 +450,11 @@ class RunDriver:
                 hook_tokens.pending_rows.difference_update(h.token_hash for h in turn.hooks)
         if new_runs:
             engine.on_new_runs([r.run_id for r in new_runs])
+        if write.lease_expires_at is not None and not engine.lease_holds(write.lease_expires_at):
+            raise _LeaseInDoubt(
+                f"the commit came back {engine.clock.now() - now:.1f}s after it was made, too "
+                "late to be sure the run's lease still holds (storage slow or unreachable)"
+            )
         self._seq = result.last_seq
         self._status = status
         self._holds_lease = not (release or turn.finished)
@@ -521,3 +529,7 @@ def _deadline_of(events: list[EventRecord]) -> float | None:
             deadline: float | None = event.payload.get("deadline")
             return deadline
     return None
+
+
+class _LeaseInDoubt(Exception):
+    """A commit came back so late that the run's lease may have lapsed meanwhile."""

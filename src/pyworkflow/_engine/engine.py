@@ -55,3 +55,13 @@ class Engine:
     def lease_until(self) -> float:
         """The expiry of a lease taken or renewed now."""
         return self.clock.now() + self.settings.lease_seconds
+
+    def lease_holds(self, lease_expires_at: float) -> bool:
+        """Whether a lease expiring at ``lease_expires_at`` may still be acted on now.
+
+        Invariant (DESIGN §2.3): an owner acts on a run only while it can prove it holds it.
+        Until a third of a lease before its expiry, the margin the heartbeat keeps too
+        (``heartbeat.keep_leases``): a write that storage took that long to answer (an outage,
+        retried on a new connection) may have come back with a lease already lapsing.
+        """
+        return self.clock.now() < lease_expires_at - self.settings.lease_seconds / 3

@@ -124,11 +124,15 @@ class LocalExecutor(EngineBacked):
         except BaseException:
             driver.discard()
             raise
-        if created:
-            self._adopt(run_id=record.run_id, driver=driver)
-        else:
+        if not created:
             driver.discard()
             self.wake()
+        elif not self.engine.lease_holds(leased.lease_expires_at or 0.0):
+            # Storage answered too late to be sure of the lease (an outage): hand it back.
+            driver.discard()
+            await self._hand_back([record.run_id], "created too late to be sure of its lease")
+        else:
+            self._adopt(run_id=record.run_id, driver=driver)
         return record, created
 
     def _adopt(self, run_id: str, driver: RunDriver) -> None:
@@ -226,12 +230,21 @@ class LocalExecutor(EngineBacked):
             # A driver cancelled before its first step never reached its own hand-back: give
             # back whatever this process still holds (release_runs skips runs it no longer
             # owns), so the runs are taken over at once, not after their leases lapse.
-            try:
-                await self.engine.storage.release_runs(
-                    owner=self.owner, run_ids=held, now=self.now()
-                )
-            except PyWorkflowError as exc:
-                _log.warning("could not hand runs back at shutdown (leases will lapse): %s", exc)
+            await self._hand_back(held, "shutting down")
+
+    async def _hand_back(self, run_ids: list[str], why: str) -> None:
+        """Release these runs' leases (those still ours) so that they are due at once."""
+        try:
+            await self.engine.storage.release_runs(
+                owner=self.owner, run_ids=run_ids, now=self.now()
+            )
+        except PyWorkflowError as exc:
+            _log.warning(
+                "could not hand %d runs back (%s); their leases will lapse: %s",
+                len(run_ids),
+                why,
+                exc,
+            )
 
     # --- background loops ----------------------------------------------------------------------
 
@@ -322,6 +335,10 @@ class LocalExecutor(EngineBacked):
         claimed = await claim(limit=free, suspects=False)
         if len(claimed) < free and not any(d.suspect for d in self._driver_objects.values()):
             claimed += await claim(limit=1, suspects=True)
+        if claimed and not engine.lease_holds(claim.keywords["lease_expires_at"]):
+            # Storage answered too late to be sure of the leases (an outage): hand them back.
+            await self._hand_back([run.run_id for run in claimed], "claimed too late to drive")
+            return
         for run in claimed:
             if run.run_id in self._drivers:
                 # Its lease lapsed while a driver here still winds down (it was given up): that

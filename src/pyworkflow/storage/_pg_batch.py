@@ -22,7 +22,7 @@ from pyworkflow.storage import _pg_effects
 from pyworkflow.storage import _pg_statements as one_trip
 from pyworkflow.storage._pg_group import RunOnConnection, WriteGroup
 from pyworkflow.storage._pg_query import PgQuery
-from pyworkflow.storage.protocol import AppendResult, AppendWrite
+from pyworkflow.storage.protocol import AppendResult, AppendWrite, EventRecord, RunRecord
 from pyworkflow.storage.rows import (
     append_params,
     append_refused,
@@ -30,10 +30,11 @@ from pyworkflow.storage.rows import (
     effect_params,
     encode,
     ends_run,
+    events_from_rows,
     plain_append,
     run_from_row,
 )
-from pyworkflow.storage.statements import GET_RUN, RUN_STATE
+from pyworkflow.storage.statements import GET_RUN, LOAD_EVENTS, RUN_STATE
 
 __all__ = ["AppendGroup"]
 
@@ -47,6 +48,7 @@ _APPEND_WITH_EFFECTS = {
 }
 _GET_RUN = PgQuery(GET_RUN.stmt)
 _RUN_STATE = PgQuery(RUN_STATE)
+_LOAD_EVENTS = PgQuery(LOAD_EVENTS.stmt)
 
 Outcome = AppendResult | BaseException
 
@@ -126,10 +128,34 @@ class AppendGroup(WriteGroup[AppendWrite, AppendResult]):
 async def _refused(
     conn: asyncpg.Connection, write: AppendWrite, last_seq: int, retried: bool
 ) -> Outcome:
-    """Why a write got no row (a cold path), or its result if a lost attempt had committed."""
+    """Why a write got no row (a cold path), or its result if a lost attempt had committed.
+
+    A write retried on a new connection (the first one broke with the write in flight) may
+    find its own first attempt committed. Only the stored run and events can prove it: the
+    run's seq is where the write would have put it, its lease is as the write left it, and the
+    events after the expected seq are the write's own. A seq alone proves nothing: a worker
+    that took the run over meanwhile may have logged the same number of events, and the
+    writer must then learn that it lost the run, not drive on without its lease.
+    """
     if retried:
         current = await _GET_RUN.fetchrow(conn, {"b_run_id": write.run_id})
         if current is not None and current["last_seq"] == last_seq:
-            stored = run_from_row(current)
-            return AppendResult(last_seq, stored.signal_seq, stored.cancel_requested)
+            run = run_from_row(current)
+            after = {"b_run_id": write.run_id, "b_after": write.expected_seq}
+            stored = events_from_rows(write.run_id, await _LOAD_EVENTS.fetch(conn, after))
+            if _is_own_write(write, run, stored):
+                return AppendResult(last_seq, run.signal_seq, run.cancel_requested)
     return append_refused(write, await _RUN_STATE.fetchrow(conn, {"b_run_id": write.run_id}))
+
+
+def _is_own_write(write: AppendWrite, run: RunRecord, stored: list[EventRecord]) -> bool:
+    """Whether ``run`` and its ``stored`` events (after the expected seq) are ``write``'s."""
+    keeps_lease = write.lease_expires_at is not None
+    if run.lease_owner != (write.owner if keeps_lease else None):
+        return False
+    if len(stored) != len(write.events):
+        return False
+    return all(
+        s.type is w.type and encode(s.payload) == encode(w.payload)
+        for s, w in zip(stored, write.events, strict=True)
+    )
