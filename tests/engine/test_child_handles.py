@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -35,7 +36,7 @@ from pyworkflow import (
 )
 from pyworkflow.exceptions import StorageUnavailableError
 from pyworkflow.storage.protocol import Storage
-from pyworkflow.testing import replay_run
+from pyworkflow.testing import WorkflowEnvironment, replay_run
 
 from .recording import double, token
 from .run_log import assert_well_formed, events_of, of_type, types, wait_status
@@ -97,6 +98,18 @@ async def cancels(tok: str, reason: str) -> list[Any]:
     again = await handle.cancel("once more")
     await hook("after", on_created=keep(tok, "after"))
     return [sent, outcome, ended, again]
+
+
+@workflow(name="tchh_cancels_at_once")
+async def cancels_at_once(tok: str) -> list[Any]:
+    handle = await start_child_workflow(
+        waiting_child, tok, wait_for_completion=False, parent_close_policy="abandon"
+    )
+    sent = await handle.cancel("changed my mind")  # in the turn whose append creates the child
+    try:
+        return [sent, "not cancelled", await handle.result()]
+    except ChildWorkflowCancelledError as exc:
+        return [sent, type(exc).__name__, exc.reason]
 
 
 @workflow(name="tchh_waits_on_handle")
@@ -207,6 +220,32 @@ async def test_cancel_in_workflow_code_is_a_logged_command(
     assert requested.data["child_run_id"] == kid.run_id
     assert requested.data["reason"] == "enough"
     assert (await replay_run(pw, run_id)).ok
+
+
+async def test_a_child_cancelled_in_the_turn_that_starts_it(pw: Storage) -> None:
+    run_id = await pyworkflow.start(cancels_at_once, token())
+    result = await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN)
+    assert result == [True, "ChildWorkflowCancelledError", "changed my mind"]
+    kid = await child_of(pw, run_id)
+    assert kid.status is RunStatus.CANCELLED
+    assert kid.cancel_reason == "changed my mind"
+    assert child_events(await events_of(run_id)) == [
+        EventType.CHILD_WORKFLOW_STARTED,
+        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED,
+        EventType.CHILD_WORKFLOW_CANCELLED,
+    ]
+
+
+async def test_cancel_wakes_a_child_the_test_environment_keeps_in_memory() -> None:
+    # Under the test environment's infinite horizon a child waiting on a hook keeps its
+    # coroutine and reads its row only when woken: the parent's request must wake it.
+    tok = token()
+    async with WorkflowEnvironment(start_time=datetime(2030, 1, 1, tzinfo=UTC)) as env:
+        run_id = await env.start(cancels, tok, "enough")
+        await env.resume_hook(run_id, "go", None)
+        await env.resume_hook(run_id, "after", None)
+        result = await env.result(run_id, timeout=RESULT_WITHIN)
+    assert result[:2] == [True, ["ChildWorkflowCancelledError", "enough"]]
 
 
 async def test_a_cancel_lost_by_a_crash_is_made_at_the_take_over(
