@@ -12,8 +12,8 @@ from a read of storage (DESIGN §2.2):
   too: False, recording nothing, once the child's end is logged; else True. The driver makes
   the request on the child's row once the append that logs it is committed (an outside write:
   only the child's lease holder appends to the child's log, DESIGN §7), and a replay does not
-  make it again. A take-over makes again a logged request that the child's row does not show:
-  its process died, or the request failed, between the append and the request.
+  make it again. The next driver of the run makes again a logged request that the child's row
+  does not show: its process died, or the request failed, between the append and the request.
 """
 
 from __future__ import annotations
@@ -100,10 +100,11 @@ async def request_logged(engine: Engine, events: Sequence[NewEvent]) -> None:
 
 
 async def request_unanswered(engine: Engine, events: Sequence[EventRecord]) -> None:
-    """At a take-over: make again each logged request that the child's row does not show.
+    """When a driver takes the run: make again each logged request the child's row lacks.
 
-    Only requests whose child's end is not logged are looked at; one the child holds already
-    (its row has a cancel request, or it has ended) is left alone, so replay sends nothing.
+    The driver that logged it died (or its request failed) before the request was made. Only
+    requests whose child's end is not logged are looked at, and one the child holds already
+    (its row has a cancel request, or it has ended) is left alone: a replay sends nothing.
     """
     requested: list[dict[str, Any]] = []
     ended: set[str] = set()
