@@ -1,10 +1,11 @@
 """Child runs seen from outside the engine: the handle, and children started by steps.
 
-A child started by workflow code is a durable command (``WorkflowActivation.start_child``);
-its handle's ``result()`` awaited in workflow code waits on the logged outcome. Everywhere
-else (a step, a script) the handle reads storage: ``result()`` waits with backoff from 1 s to
-10 s, woken sooner when the executor hears the run end (a local run, or a storage that
-notifies). A run that continued as new is followed to the end of its chain.
+A child started by workflow code is a durable command (``waits.start_child``); in that
+workflow its handle answers from the parent's log (``_engine/child_handles.py``): status,
+a logged cancel, a durable ``result()``. Everywhere else (a step, a script) the handle reads
+storage: ``result()`` waits with backoff from 1 s to 10 s, woken sooner when the executor
+hears the run end (a local run, or a storage that notifies). A run that continued as new is
+followed to the end of its chain.
 
 A step cannot log commands, so a child it starts is made idempotent instead: its key is the
 step's idempotency key plus the child's position in the step, so a retried or recovered step
@@ -17,9 +18,12 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any
 
+from pyworkflow._engine import child_handles
+from pyworkflow._engine.context import current_activation
 from pyworkflow._engine.events import RunStatus
 from pyworkflow._engine.starts import encode_call, new_run
 from pyworkflow.config import get_runtime
+from pyworkflow.determinism import in_workflow
 from pyworkflow.exceptions import (
     ChildWorkflowCancelledError,
     ChildWorkflowFailedError,
@@ -27,6 +31,7 @@ from pyworkflow.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from pyworkflow._engine.commands import Command
     from pyworkflow._engine.context import StepContext
     from pyworkflow.storage.protocol import RunRecord
     from pyworkflow.workflow import Workflow
@@ -53,50 +58,100 @@ async def last_run_of_chain(run_id: str) -> RunRecord:
 class ChildWorkflowHandle:
     """A child run started with ``wait_for_completion=False``.
 
+    In the workflow code that started the child, the handle is replay-safe: it answers from
+    the parent's log, never from a read of storage (whose answer a replay would not repeat).
+    ``get_status()`` is ``running`` from the child's start until the parent logs its end, then
+    ``completed``, ``failed`` or ``cancelled``; the parent logs the end of every child it
+    started, awaited or not, at its first turn after the child ended (that end wakes it), and
+    a replay gives each call the answer it got the first time. So poll with a durable wait
+    between looks (``await sleep("1m")``), or simply await ``result()``. ``cancel()`` is a
+    logged command; ``result()`` waits durably, holding no worker. Everywhere else (a step, a
+    script) each method reads storage when called.
+
+    Example:
+        >>> audit = await start_child_workflow(audit_trail, order_id, wait_for_completion=False)
+        >>> while await audit.is_running():
+        ...     await sleep("10m")
+        >>> if await audit.get_status() is RunStatus.FAILED:
+        ...     await alert_ops(audit.run_id)
+
     Attributes:
         run_id: the child's run id (the first of its chain, if it continues as new).
         workflow_name: the child's workflow.
     """
 
-    def __init__(
-        self, run_id: str, workflow_name: str, *, outcome: asyncio.Future[Any] | None = None
-    ) -> None:
+    def __init__(self, run_id: str, workflow_name: str, *, started: Command | None = None) -> None:
         self.run_id = run_id
         self.workflow_name = workflow_name
-        self._outcome = outcome
+        self._started = started  # the start command, when workflow code started the child
 
     def __repr__(self) -> str:
         return f"ChildWorkflowHandle({self.run_id!r}, {self.workflow_name!r})"
 
+    def _started_here(self) -> Command | None:
+        """The child's start command, when called in the workflow code of the run that started it.
+
+        None elsewhere: in a step, in plain code, or in workflow code that got a handle it did
+        not start (which then reaches the client and is refused, ``ClientCallInWorkflowError``).
+        """
+        started = self._started
+        if started is None or not in_workflow() or _in_other_loop(started.future):
+            return None
+        return started
+
     async def get_status(self) -> RunStatus:
-        """The status of the child (of the last run of its chain), read from storage now."""
+        """The status of the child (of the last run of its chain).
+
+        In the workflow that started it: ``running`` until the parent's log has the child's
+        end, then ``completed``, ``failed`` or ``cancelled`` (the same on every replay).
+        Elsewhere: the status stored now (``pending``, ``running``, ``suspended`` ...).
+        """
+        started = self._started_here()
+        if started is not None:
+            return child_handles.logged_status(started)
         return (await last_run_of_chain(self.run_id)).status
 
     async def is_running(self) -> bool:
-        """True while the child has not ended."""
+        """True while the child has not ended (in workflow code: while its end is not logged)."""
         return not (await self.get_status()).is_terminal
 
     async def is_terminal(self) -> bool:
-        """True once the child has ended."""
+        """True once the child has ended (in workflow code: once its end is logged)."""
         return (await self.get_status()).is_terminal
 
     async def result(self, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (documented name)
         """Wait for the child to end and return its result.
 
-        In the workflow that started the child this is a durable wait (the outcome is logged);
-        elsewhere it checks storage with backoff from 1 s to 10 s.
+        In the workflow that started the child this is a durable wait, like awaiting
+        ``start_child_workflow(...)``: the parent suspends until the child's end is logged
+        (``timeout`` is not applied there: workflow code has no timers but durable ones).
+        Elsewhere it checks storage with backoff from 1 s to 10 s.
 
         Raises:
             ChildWorkflowFailedError: the child failed (``ChildWorkflowCancelledError``: it
                 was cancelled).
             TimeoutError: ``timeout`` seconds passed first (not in workflow code).
         """
-        if self._outcome is not None and not _in_other_loop(self._outcome):
-            return await self._outcome
+        started = self._started_here()
+        if started is not None:
+            return await started.future
         return await wait_for_child(self.run_id, self.workflow_name, timeout)
 
     async def cancel(self, reason: str | None = None) -> bool:
-        """Ask the child to stop; False if it has already ended."""
+        """Ask the child to stop; False if it has already ended.
+
+        In the workflow that started the child this is a logged command
+        (CHILD_WORKFLOW_CANCEL_REQUESTED): the request reaches the child once the parent's
+        turn is committed, and a replay does not make it again. Its answer comes from the
+        log: False, recording nothing, once the child's end is logged, else True (a child
+        that ends first on its own keeps its own end). Await ``result()`` to see the child's
+        end, ``ChildWorkflowCancelledError`` once the request took effect.
+        """
+        started = self._started_here()
+        if started is not None:
+            activation = current_activation.get()
+            assert activation is not None
+            return child_handles.cancel(activation, started, reason)
         from pyworkflow.client import cancel_workflow
 
         record = await last_run_of_chain(self.run_id)

@@ -33,6 +33,7 @@ from pyworkflow import registry
 from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.engine import EngineSettings
 from pyworkflow._heap import freeze_startup_heap
+from pyworkflow.determinism import refuse_client_call
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import ConfigurationError, InvalidDurationError
 from pyworkflow.executors.local import LocalExecutor
@@ -222,6 +223,7 @@ async def get_runtime() -> Runtime:
     loop = asyncio.get_running_loop()
     if _runtime is not None and _runtime.loop is loop:
         return _runtime
+    refuse_client_call()  # workflow code runs on a loop of its own: never a runtime's loop
     if _building is None or _building[0] is not loop:
         _building = (loop, asyncio.Lock())
     async with _building[1]:

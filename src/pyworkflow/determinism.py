@@ -4,7 +4,9 @@ Workflow code is replayed from the log after a restart, so it must issue the sam
 the same order every time it runs with the same log:
 
 1. All I/O goes in steps. Workflow code awaits only steps, ``sleep``, and ``asyncio.gather``
-   of coroutines that do the same.
+   of coroutines that do the same. The client (``start``, ``get_workflow_run``,
+   ``resume_hook`` ...) is I/O too: in workflow code it raises ``ClientCallInWorkflowError``;
+   the primitives (``start_child_workflow`` and its handle, ``hook``) do what it would.
 2. Clock, randomness and ids come from ``now()``, ``random()`` and ``uuid4()`` here: the first
    run records each value, replays return the recorded one.
 3. Allowed concurrency: ``asyncio.gather`` (and ``create_task`` awaited later). Its branches
@@ -27,13 +29,18 @@ Outside workflow code the helpers simply return fresh values.
 
 from __future__ import annotations
 
+import inspect
 import random as _random
 import uuid as _uuid
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from pyworkflow._engine.context import current_activation, current_step
-from pyworkflow.exceptions import InvalidChangeIdError, NotInWorkflowError
+from pyworkflow.exceptions import (
+    ClientCallInWorkflowError,
+    InvalidChangeIdError,
+    NotInWorkflowError,
+)
 
 if TYPE_CHECKING:
     from pyworkflow._engine.activation import WorkflowActivation
@@ -132,3 +139,53 @@ def _workflow_activation(function: str, change_id: object) -> WorkflowActivation
             "code, where it decides which branch a run's history takes"
         )
     return activation
+
+
+_INSTEAD = {
+    "start": "start a child with start_child_workflow(wf, ..., wait_for_completion=False)",
+    "run": "await start_child_workflow(wf, ...)",
+    "get_workflow_result": "await the child's result (start_child_workflow, handle.result())",
+    "get_workflow_run": "ask the ChildWorkflowHandle of a child (handle.get_status())",
+    "get_workflow_chain": "ask the ChildWorkflowHandle of a child (handle.get_status())",
+    "cancel_workflow": "cancel a child through its ChildWorkflowHandle (handle.cancel())",
+}
+_USE_PRIMITIVES = "use the workflow primitives (start_child_workflow and its handle, hook, sleep)"
+_OWN_HANDLE = (
+    "call it on the handle that start_child_workflow(..., wait_for_completion=False) "
+    "returned in this run (this handle's child was not started here)"
+)
+
+
+def refuse_client_call() -> None:
+    """Raise ClientCallInWorkflowError when workflow code (not a step) calls the client.
+
+    Called where every client call gets its runtime: there, workflow code would read or write
+    storage from the workflow's own loop, which runs no I/O (SQLite's thread would call back
+    into it and wait forever), and replay could not repeat the answer.
+    """
+    if not in_workflow():
+        return
+    call = _client_call()
+    if call.startswith("ChildWorkflowHandle."):
+        instead = _OWN_HANDLE
+    else:
+        instead = _INSTEAD.get(call, _USE_PRIMITIVES)
+    raise ClientCallInWorkflowError(f"{call}()", instead)
+
+
+def _client_call() -> str:
+    """The pyworkflow function the user's code called: the outermost pyworkflow frame.
+
+    Found from the stack, on this error path only, so the message names what the user wrote
+    (``run()``, not the ``start()`` it calls) for every client function, present and future.
+    """
+    name = "get_runtime"
+    frame = inspect.currentframe()
+    frame = frame.f_back if frame is not None else None
+    while frame is not None:
+        module = frame.f_globals.get("__name__", "")
+        if module != "pyworkflow" and not module.startswith("pyworkflow."):
+            break
+        name = frame.f_code.co_qualname
+        frame = frame.f_back
+    return name

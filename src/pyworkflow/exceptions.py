@@ -17,6 +17,8 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   ├── IdempotencyConflictError    an idempotency key already used by another workflow
     │   ├── WorkflowCalledDirectlyError a @workflow function awaited like a plain coroutine
     │   ├── NotInWorkflowError          a workflow primitive called outside workflow code
+    │   ├── ClientCallInWorkflowError   a client call (start, get_workflow_run ...) made by
+    │   │                               workflow code: it belongs in a step
     │   ├── InvalidChangeIdError        patched() / deprecate_patch() given no usable change id
     │   ├── InvalidRunStateError        e.g. resume() of a run that has not failed
     │   ├── HookNotFoundError           resume_hook(): unknown token, or its run has ended
@@ -53,6 +55,7 @@ __all__ = [
     "CancellationError",
     "ChildWorkflowCancelledError",
     "ChildWorkflowFailedError",
+    "ClientCallInWorkflowError",
     "ConcurrencyConflictError",
     "ConfigurationError",
     "DefinitionError",
@@ -219,6 +222,24 @@ class WorkflowCalledDirectlyError(InputError):
 
 class NotInWorkflowError(InputError):
     """A workflow-only primitive was used outside workflow code (e.g. in a step)."""
+
+
+class ClientCallInWorkflowError(InputError):
+    """Workflow code called a client function, which reads or writes storage as it runs.
+
+    Its answer would differ on replay, and the workflow's loop cannot wait on I/O: a step can
+    make the call, and the workflow primitives cover what workflow code needs.
+
+    Attributes:
+        call: the call, e.g. ``"get_workflow_run()"``.
+    """
+
+    def __init__(self, call: str, instead: str) -> None:
+        self.call = call
+        super().__init__(
+            f"{call} cannot be called in workflow code: it reads or writes storage now, which "
+            f"a replay would not repeat; make the call in a step, or {instead}"
+        )
 
 
 class InvalidChangeIdError(InputError):

@@ -211,13 +211,13 @@ async def start_child_workflow(
         )
     activation = _workflow_activation("start_child_workflow()")
     encoded = encode_call(definition, args, kwargs, activation.codec)
-    run_id, outcome = waits.start_child(
+    command = waits.start_child(
         activation, definition, encoded, wait=wait_for_completion, policy=parent_close_policy
     )
-    handle = ChildWorkflowHandle(run_id, definition.name, outcome=outcome)
     if wait_for_completion:
-        return await outcome
-    return handle
+        return await command.future
+    assert command.target is not None
+    return ChildWorkflowHandle(command.target, definition.name, started=command)
 
 
 def continue_as_new(*args: Any, **kwargs: Any) -> Any:

@@ -182,3 +182,25 @@ def test_summaries_of_cancelled_children_and_of_payloads_of_another_shape() -> N
     odd = event(EventType.HOOK_CREATED, name="approval", nonce="secret-ish", expires_at="soon")
     assert summarize(odd, codec) == 'name="approval", expires_at="soon"'
     assert summarize(event(EventType.WORKFLOW_CONTINUED_AS_NEW), codec) == ""
+
+
+def test_summary_of_a_cancel_a_parent_requested_through_the_handle() -> None:
+    codec = Codec()
+    requested = event(
+        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED,
+        cancel_id="cancel:x#1",
+        child_id="child:x#1",
+        name="x",
+        child_run_id="run_c",
+        reason="not needed",
+    )
+    assert summarize(requested, codec) == "child:x#1 (run_c) asked to cancel: not needed"
+    without_reason = event(
+        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED,
+        cancel_id="cancel:x#1",
+        child_id="child:x#1",
+        name="x",
+        child_run_id="run_c",
+        reason=None,
+    )
+    assert summarize(without_reason, codec) == "child:x#1 (run_c) asked to cancel"

@@ -223,16 +223,21 @@ class WorkflowActivation:
             self.record(entries.sleep_started(command.command_id, wake_at), launch=command)
         await command.future
 
-    def issue(self, kind: str, counter: str, name: str, **fields: Any) -> Command:
+    def issue(
+        self, kind: str, counter: str, name: str, *, waits: bool = True, **fields: Any
+    ) -> Command:
         """Number a new command (``counter#n``) and match it against the log.
 
         ``command.logged`` is its logged event when the log has it; when it is new, the caller
         records it with :meth:`record`. After a divergence it raises EvictedSignal (the driver
-        reports the divergence).
+        reports the divergence). ``waits=False``: a command with no outcome to wait for (a
+        child's cancel), which is done once recorded and never launched again on replay.
         """
         command = Command(kind, self._next_id(counter), name, self._loop.create_future(), **fields)
         if not self._match(command) and command.logged is None:
             raise EvictedSignal
+        if not waits:
+            del self._pending[command.command_id]
         return command
 
     def record(

@@ -29,6 +29,7 @@ from pyworkflow._engine import (
     tracing,
 )
 from pyworkflow._engine.activation import WorkflowActivation
+from pyworkflow._engine.child_handles import logs_request, request_logged, request_unanswered
 from pyworkflow._engine.commands import Command, Turn
 from pyworkflow._engine.engine import Engine
 from pyworkflow._engine.events import EventType, RunStatus
@@ -219,6 +220,8 @@ class RunDriver:
         engine, run = self._engine, self._run
         events = self._history or await engine.storage.load_events(run.run_id)
         self._history = None
+        # A child's cancel logged by a driver that died before making the request.
+        await request_unanswered(engine, events)
         self._seq = events[-1].seq if events else run.last_seq
         self._deadline = _deadline_of(events)
         self._log.debug("replaying %d events (recovery %d)", len(events), run.recovery_count)
@@ -484,6 +487,8 @@ class RunDriver:
             )
         elif result.signal_seq > self._signals_seen:
             self.poke()  # an outside writer touched the run; _check_signals reads what
+        if logs_request(events):
+            await request_logged(engine, events)  # a command takes effect once logged
 
     def _successor(self, encoded_call: Any, now: float) -> NewRun:
         """The run a ``continue_as_new`` starts: same workflow and parent, fresh history."""

@@ -47,6 +47,9 @@ class Engine:
     """Called with the run's row as just committed, once it has ended."""
     on_new_runs: Callable[[list[str]], None] = lambda run_ids: None
     """Called with the ids of runs a commit just created (children, a continuation)."""
+    on_signalled: Callable[[str], None] = lambda run_id: None
+    """Called with the id of a run a driver just wrote to as an outside writer (a child's
+    cancel request): the executor wakes it, as ``cancel_workflow`` does."""
     resolve_step: Callable[[StepDefinition], StepDefinition] | None = None
     """The definition whose function an attempt runs; the test toolkit swaps in fakes here."""
     remote: StepSender | None = None

@@ -13,6 +13,7 @@ from pyworkflow.storage.protocol import NewEvent
 
 __all__ = [
     "cancellation_requested",
+    "child_cancel_requested",
     "child_ended",
     "child_started",
     "hook_created",
@@ -120,6 +121,23 @@ def child_started(
         child_run_id=child_run_id,
         wait=wait,
         parent_close_policy=policy,
+    )
+
+
+def child_cancel_requested(
+    cancel_id: str, child_id: str, workflow: str, child_run_id: str, reason: str | None
+) -> NewEvent:
+    """Workflow code cancelled its child ``child_id`` through the handle (a command).
+
+    The driver makes the request on the child's row once this is committed (DESIGN §7).
+    """
+    return _event(
+        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED,
+        cancel_id=cancel_id,
+        child_id=child_id,
+        name=workflow,
+        child_run_id=child_run_id,
+        reason=reason,
     )
 
 

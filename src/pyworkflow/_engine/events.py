@@ -56,6 +56,7 @@ class EventType(enum.StrEnum):
     CHILD_WORKFLOW_COMPLETED = "child_workflow_completed"
     CHILD_WORKFLOW_FAILED = "child_workflow_failed"
     CHILD_WORKFLOW_CANCELLED = "child_workflow_cancelled"
+    CHILD_WORKFLOW_CANCEL_REQUESTED = "child_workflow_cancel_requested"
     CANCELLATION_REQUESTED = "cancellation_requested"
     SIDE_EFFECT_RECORDED = "side_effect_recorded"
 
@@ -69,6 +70,7 @@ COMMAND_EVENTS = frozenset(
         EventType.SIDE_EFFECT_RECORDED,
         EventType.HOOK_CREATED,
         EventType.CHILD_WORKFLOW_STARTED,
+        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED,
     }
 )
 

@@ -52,12 +52,14 @@ _COMMANDS = frozenset(
         EventType.SIDE_EFFECT_RECORDED,
         EventType.HOOK_CREATED,
         EventType.CHILD_WORKFLOW_STARTED,
+        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED,
     }
 )
 _COMMAND_KINDS = {
     EventType.STEP_STARTED: "step",
     EventType.HOOK_CREATED: "hook",
     EventType.CHILD_WORKFLOW_STARTED: "child",
+    EventType.CHILD_WORKFLOW_CANCEL_REQUESTED: "child_cancel",
 }
 _ENDS = frozenset(
     {
@@ -101,6 +103,8 @@ def describe_command(kind: str, name: str) -> str:
         return f"{kind} {name!r}"
     if kind == "child":
         return f"child workflow {name!r}"
+    if kind == "child_cancel":
+        return f"cancel of child workflow {name!r}"
     if kind == "sleep":
         return kind
     if kind == PATCH_KIND:

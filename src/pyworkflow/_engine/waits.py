@@ -7,7 +7,6 @@ run. Their outcomes arrive from outside writers (``outside.py``).
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from pyworkflow.storage.protocol import NewHook
 
 if TYPE_CHECKING:
     from pyworkflow._engine.activation import WorkflowActivation
+    from pyworkflow._engine.commands import Command
     from pyworkflow.workflow import Workflow
 
 __all__ = ["start_child", "wait_hook"]
@@ -68,8 +68,8 @@ def start_child(
     *,
     wait: bool,
     policy: str,
-) -> tuple[str, asyncio.Future[Any]]:
-    """Issue a child run; returns its run id and the future of its outcome.
+) -> Command:
+    """Issue a child run; returns its command (``target``: its run id; ``future``: its outcome).
 
     The child is created by the append that logs CHILD_WORKFLOW_STARTED, so no replay or
     crash starts it twice (once logged, its id comes from the log).
@@ -93,4 +93,4 @@ def start_child(
     else:
         command.target = command.logged.payload["child_run_id"]
     assert command.target is not None
-    return command.target, command.future
+    return command

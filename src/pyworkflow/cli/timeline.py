@@ -173,6 +173,9 @@ def _summaries(event: EventRecord, codec: Codec) -> dict[EventType, Callable[[],
         EventType.CHILD_WORKFLOW_CANCELLED: lambda: (
             f"{child()} cancelled" + (f": {data['reason']}" if data.get("reason") else "")
         ),
+        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED: lambda: (
+            f"{child()} asked to cancel" + (f": {data['reason']}" if data.get("reason") else "")
+        ),
     }
 
 

@@ -78,6 +78,7 @@ class LocalExecutor(EngineBacked):
             settings=settings or EngineSettings(),
             on_finished=self._finished,
             on_new_runs=lambda run_ids: self._wake.set(),
+            on_signalled=self.wake,
         )
         self.poll_interval = poll_interval
         self.max_concurrent_runs = max_concurrent_runs

@@ -97,6 +97,7 @@ class CeleryExecutor(EngineBacked):
             settings=settings or EngineSettings(),
             on_finished=self._finished,
             on_new_runs=self._new_runs,
+            on_signalled=self.wake,
             remote=self,
         )
         self._dispatch_grace = dispatch_grace
