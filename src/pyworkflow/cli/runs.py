@@ -226,7 +226,7 @@ def cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) 
 
 
 async def _cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) -> None:
-    async with session(storage) as runtime:
+    async with session(storage, writes=True) as runtime:
         await require_run(runtime, run_id)
         requested = await cancel_workflow(run_id, reason=reason)
         record = await require_run(runtime, run_id)
@@ -255,7 +255,7 @@ def resume_run(run_id: str, modules: tuple[str, ...], storage: str | None, as_js
 async def _resume(
     run_id: str, modules: tuple[str, ...], storage: str | None, as_json: bool
 ) -> None:
-    async with session(storage, modules) as runtime:
+    async with session(storage, modules, writes=True) as runtime:
         before = await require_run(runtime, run_id)
         await resume(run_id)
     resumed = before.status is RunStatus.FAILED
@@ -303,7 +303,7 @@ def prune(
 async def _prune(
     age: float, batch_size: int, dry_run: bool, storage: str | None, as_json: bool
 ) -> None:
-    async with session(storage) as runtime:
+    async with session(storage, writes=True) as runtime:
         ended_before = runtime.executor.now() - age
         if dry_run:
             count = await _count_ended(runtime, ended_before)
