@@ -15,7 +15,7 @@ from pathlib import Path
 
 import asyncpg
 import sqlalchemy as sa
-from inprocess_cli import InProcessCli
+from inprocess_cli import Family, InProcessCli
 
 from postgres_server import PostgresServer
 from pyworkflow.storage.migrate import current_revision, upgrade_to_head
@@ -118,3 +118,31 @@ def test_a_missing_postgres_schema_is_an_error_and_is_not_created(
         assert result.exit_code == 2, (args, result.output)
         assert "pyworkflow db upgrade --storage" in one_line_error(result)
         assert schema not in asyncio.run(schemas(postgres_server)), args
+
+
+def test_workflows_list_and_info_take_storage(family: Family) -> None:
+    listed = family.cli.json("workflows", "list", "-m", "familycli_flows")
+    assert "familycli_review" in [w["name"] for w in listed["workflows"]]
+    described = family.cli.json("workflows", "info", "familycli_review", "-m", "familycli_flows")
+    assert described["name"] == "familycli_review"
+
+
+def test_an_exported_folder_replays(family: Family, tmp_path: Path) -> None:
+    out = tmp_path / "histories"
+    exported = family.cli.json("runs", "export", "--out", str(out))
+    assert exported["exported"] >= 10
+    (out / "notes.txt").write_text("not a history: only *.json files are read")
+    report = family.cli.json("replay", "-m", "familycli_flows", "--file", str(out))
+    assert report["replayed"] == exported["exported"]
+    assert report["ok"], report
+    assert sorted(r["run_id"] for r in report["runs"]) == sorted(
+        Path(f).stem for f in exported["files"]
+    )
+
+
+def test_a_folder_without_histories_is_a_mistake(family: Family, tmp_path: Path) -> None:
+    result = family.cli("replay", "-m", "familycli_flows", "--file", str(tmp_path))
+    assert result.exit_code == 2, result.output
+    line = one_line_error(result)
+    assert str(tmp_path) in line
+    assert "*.json" in line
