@@ -27,17 +27,15 @@ import click
 
 from pyworkflow import retention
 from pyworkflow._engine.events import TERMINAL_STATUSES, HookStatus, RunStatus
-from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.bridge import run_command
 from pyworkflow.cli.families import chain, children
-from pyworkflow.cli.inputs import parse_moment
+from pyworkflow.cli.inputs import parse_cli_duration, parse_moment
 from pyworkflow.cli.options import json_option, modules_option, run_filter_options, storage_option
 from pyworkflow.cli.session import require_run, session
 from pyworkflow.cli.shapes import decode, emit, event_shape, hook_shape, iso, run_shape
 from pyworkflow.cli.timeline import step_attempts, timeline
 from pyworkflow.client import cancel_workflow, resume
 from pyworkflow.config import Runtime
-from pyworkflow.durations import parse_duration
-from pyworkflow.exceptions import InvalidDurationError
 from pyworkflow.hooks import list_hooks
 from pyworkflow.storage.protocol import RunCursor, RunRecord
 
@@ -293,10 +291,7 @@ def prune(
     Live runs (pending, running, suspended) are never deleted, however old. Workers can do the
     same every hour: `pyworkflow worker run --retention 30d`.
     """
-    try:
-        age = parse_duration(older_than)
-    except InvalidDurationError as exc:
-        fail(f"--older-than {exc}")
+    age = parse_cli_duration("--older-than", older_than)
     run_command(_prune(age, batch_size, dry_run, storage, as_json))
 
 
