@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pyworkflow._engine.events import RunStatus
 from pyworkflow._engine.starts import encode_call, new_run
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["ChildWorkflowHandle", "last_run_of_chain", "start_child_from_step"]
 
 _FIRST_PAUSE, _LONGEST_PAUSE = 1.0, 10.0
+_R = TypeVar("_R")
 
 
 async def last_run_of_chain(run_id: str) -> RunRecord:
@@ -50,8 +51,8 @@ async def last_run_of_chain(run_id: str) -> RunRecord:
     return record
 
 
-class ChildWorkflowHandle:
-    """A child run started with ``wait_for_completion=False``.
+class ChildWorkflowHandle(Generic[_R]):
+    """A child run started with ``wait_for_completion=False``; ``_R`` is its result's type.
 
     Attributes:
         run_id: the child's run id (the first of its chain, if it continues as new).
