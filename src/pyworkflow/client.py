@@ -149,8 +149,16 @@ async def start(  # type: ignore[misc]  # P.kwargs may not hold idempotency_key:
     return record.run_id
 
 
-async def run(wf: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+@overload
+async def run(wf: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
+@overload
+async def run(
+    wf: Workflow[..., R], *args: Any, idempotency_key: str | None, **kwargs: Any
+) -> R: ...
+async def run(wf: Workflow[..., R], *args: Any, **kwargs: Any) -> R:
     """Start a run and wait for its result: the one-liner for scripts and tests.
+
+    Takes ``start``'s ``idempotency_key``; see there.
 
     Example:
         >>> receipt = await run(checkout, cart_id="c-1")

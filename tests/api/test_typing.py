@@ -52,8 +52,10 @@ async def main() -> None:
     run_id = await start(total, 3)
     reveal_type(run_id)  # R: str
     await start(total, 3, idempotency_key="order-3")
+    once = await run(total, 4, idempotency_key="order-4")
+    reveal_type(once)  # R: dict[str, int]
     await start("total", "anything")
-    await run(total, "two")  # E: arg-type
+    await run(total, "two")  # E: call-overload
     await run(total, 2, colour="red")  # E: call-arg
     await start(total, "three")  # E: call-overload
     await double("four")  # E: arg-type

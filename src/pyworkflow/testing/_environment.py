@@ -174,7 +174,7 @@ class WorkflowEnvironment:
         self._check_open()
         return await client.start(wf, *args, idempotency_key=idempotency_key, **kwargs)
 
-    async def run(self, wf: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> R:
+    async def run(self, wf: Workflow[P, R], *args: Any, **kwargs: Any) -> R:
         """Start a run and return its result, skipping time while it waits.
 
         Raises:
