@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import typing
+import warnings
 from typing import Any, is_typeddict
 
 from pyworkflow.exceptions import ConfigurationError, InvalidHookPayloadError
@@ -30,9 +31,12 @@ def _is_pydantic(tp: Any) -> bool:
 def check_payload_type(name: str, tp: Any) -> None:
     """Refuse a payload type ``resume_hook`` could not validate or import.
 
+    A type defined in ``__main__`` (the script being run) is only warned about: it imports
+    in this process, not in another.
+
     Raises:
         InvalidHookPayloadError: not a pydantic model, dataclass or TypedDict, or defined
-            where no other process can import it (inside a function).
+            where no process can import it (inside a function).
     """
     if not (_is_pydantic(tp) or dataclasses.is_dataclass(tp) or is_typeddict(tp)):
         raise InvalidHookPayloadError(
@@ -44,6 +48,19 @@ def check_payload_type(name: str, tp: Any) -> None:
             "",
             f"payload type {tp.__qualname__!r} is defined inside a function; "
             "define it at module level so resume_hook can import it",
+        )
+    if tp.__module__ == "__main__":
+        # A warning, not an error: in this very process resume_hook can import it (a script
+        # that resumes its own hooks works). stacklevel 3: the user's define_hook() call.
+        type_name = tp.__qualname__
+        warnings.warn(
+            f"hook {name!r}: payload type {type_name} is defined in the script being run, so it "
+            f"is recorded as '__main__:{type_name}', which no other process can import: "
+            "`pyworkflow hooks resume` and resume_hook() in another process cannot validate "
+            f"payloads; move {type_name} into a module of its own (e.g. payloads.py) and import "
+            "it from there",
+            UserWarning,
+            stacklevel=3,
         )
 
 

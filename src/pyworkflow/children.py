@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pyworkflow._engine import child_handles
 from pyworkflow._engine.context import current_activation
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 __all__ = ["ChildWorkflowHandle", "last_run_of_chain", "start_child_from_step"]
 
 _FIRST_PAUSE, _LONGEST_PAUSE = 1.0, 10.0
+_R = TypeVar("_R")
 
 
 async def last_run_of_chain(run_id: str) -> RunRecord:
@@ -55,8 +56,8 @@ async def last_run_of_chain(run_id: str) -> RunRecord:
     return record
 
 
-class ChildWorkflowHandle:
-    """A child run started with ``wait_for_completion=False``.
+class ChildWorkflowHandle(Generic[_R]):
+    """A child run started with ``wait_for_completion=False``; ``_R`` is its result's type.
 
     In the workflow code that started the child, the handle is replay-safe: it answers from
     the parent's log, never from a read of storage (whose answer a replay would not repeat).

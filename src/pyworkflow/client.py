@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 from pyworkflow import registry, retention
 from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
@@ -106,7 +106,18 @@ def _resolve(wf: Workflow[..., Any] | str) -> Workflow[..., Any]:
     return wf
 
 
+# Typed for users (py.typed): a call without options checks the arguments against the
+# workflow's signature. A keyword of start's own cannot sit beside P.kwargs (PEP 612), so a call
+# with idempotency_key, or by name, is checked less.
+@overload
+async def start(wf: Workflow[P, Any], *args: P.args, **kwargs: P.kwargs) -> str: ...
+@overload
 async def start(
+    wf: Workflow[..., Any] | str, *args: Any, idempotency_key: str | None, **kwargs: Any
+) -> str: ...
+@overload
+async def start(wf: str, *args: Any, **kwargs: Any) -> str: ...
+async def start(  # type: ignore[misc]  # P.kwargs may not hold idempotency_key: it is start's
     wf: Workflow[..., Any] | str,
     *args: Any,
     idempotency_key: str | None = None,
@@ -138,8 +149,16 @@ async def start(
     return record.run_id
 
 
-async def run(wf: Workflow[P, R], *args: Any, **kwargs: Any) -> R:
+@overload
+async def run(wf: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
+@overload
+async def run(
+    wf: Workflow[..., R], *args: Any, idempotency_key: str | None, **kwargs: Any
+) -> R: ...
+async def run(wf: Workflow[..., R], *args: Any, **kwargs: Any) -> R:
     """Start a run and wait for its result: the one-liner for scripts and tests.
+
+    Takes ``start``'s ``idempotency_key``; see there.
 
     Example:
         >>> receipt = await run(checkout, cart_id="c-1")

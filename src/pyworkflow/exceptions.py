@@ -23,14 +23,14 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   ├── InvalidRunStateError        e.g. resume() of a run that has not failed
     │   ├── HookNotFoundError           resume_hook(): unknown token, or its run has ended
     │   ├── HookAlreadyReceivedError    resume_hook(): the hook already took a payload
-    │   ├── HookExpiredError            resume_hook() after the timeout (also raised in the
-    │   │                               workflow when the hook times out)
     │   └── InvalidHookPayloadError     resume_hook(): the payload does not fit the hook's type
     ├── StepError                       raised by user steps to steer retries
     │   ├── FatalError                  fail at once, no retry
     │   └── RetryableError              retry, optionally after ``retry_after``
     ├── StepFailedError                 a step failed and its exception class cannot be rebuilt
     ├── StepTimeoutError                a step attempt overran its ``timeout``
+    ├── HookExpiredError                a hook timed out (at hook(), or a late resume_hook());
+    │                                   a timeout, not bad input: ``except ValueError`` misses it
     ├── WorkflowFailedError             a run ended failed (caller side)
     ├── WorkflowCancelledError          a run ended cancelled (caller side)
     ├── WorkflowTimeoutError            a run overran its workflow's ``max_duration``
@@ -123,10 +123,11 @@ class InvalidDurationError(InputError):
 
     Attributes:
         value: the value as given.
+        reason: why it is not one (``"negative"``, ``"a unit is required"`` ...), or None.
     """
 
     def __init__(self, value: object, reason: str | None = None) -> None:
-        self.value = value
+        self.value, self.reason = value, reason
         hint = "use '30s', '5m', '1h30m', a number of seconds or a timedelta"
         detail = f" ({reason})" if reason else ""
         super().__init__(f"{value!r} is not a duration{detail}; {hint}")
@@ -329,19 +330,6 @@ class HookAlreadyReceivedError(InputError):
         super().__init__(f"hook {hook_id!r} of run {run_id!r} has already received a payload")
 
 
-class HookExpiredError(InputError):
-    """The hook's timeout passed: ``resume_hook`` is refused, and the workflow sees this error.
-
-    Attributes:
-        run_id: the hook's run.
-        hook_id: the hook's id in that run.
-    """
-
-    def __init__(self, run_id: str, hook_id: str) -> None:
-        self.run_id, self.hook_id = run_id, hook_id
-        super().__init__(f"hook {hook_id!r} of run {run_id!r} expired before a payload arrived")
-
-
 class InvalidHookPayloadError(InputError):
     """A ``resume_hook`` payload does not fit the typed hook's payload type.
 
@@ -382,6 +370,19 @@ class StepTimeoutError(PyWorkflowError, TimeoutError):
         self.step_name = step_name
         self.timeout = timeout
         super().__init__(f"step {step_name!r} exceeded its timeout of {timeout:g}s")
+
+
+class HookExpiredError(PyWorkflowError, TimeoutError):
+    """The hook's timeout passed: the workflow sees this error, and ``resume_hook`` is refused.
+
+    Attributes:
+        run_id: the hook's run.
+        hook_id: the hook's id in that run.
+    """
+
+    def __init__(self, run_id: str, hook_id: str) -> None:
+        self.run_id, self.hook_id = run_id, hook_id
+        super().__init__(f"hook {hook_id!r} of run {run_id!r} expired before a payload arrived")
 
 
 class WorkflowFailedError(PyWorkflowError):

@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
 from pyworkflow import _payload_types, registry
 from pyworkflow._engine import waits
@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 _P = TypeVar("_P")
+_A = ParamSpec("_A")
+_R = TypeVar("_R")
 _POLICIES = ("cancel", "abandon")
 
 OnCreated = Callable[[str], Awaitable[None] | None]
@@ -172,7 +174,52 @@ def define_hook(name: str, payload_type: type[_P]) -> TypedHook[_P]:
     return TypedHook(name, payload_type)
 
 
+# Typed for users (py.typed): the child's result type, or a handle of it when
+# wait_for_completion is False. Options cannot sit beside P.kwargs (PEP 612): only a call
+# without them has its arguments checked against the child's signature.
+@overload
+async def start_child_workflow(wf: Workflow[_A, _R], *args: _A.args, **kwargs: _A.kwargs) -> _R: ...
+@overload
 async def start_child_workflow(
+    wf: Workflow[..., _R],
+    *args: Any,
+    wait_for_completion: Literal[True] = ...,
+    parent_close_policy: str,
+    **kwargs: Any,
+) -> _R: ...
+@overload
+async def start_child_workflow(
+    wf: Workflow[..., _R],
+    *args: Any,
+    wait_for_completion: Literal[True],
+    parent_close_policy: str = ...,
+    **kwargs: Any,
+) -> _R: ...
+@overload
+async def start_child_workflow(
+    wf: Workflow[..., _R],
+    *args: Any,
+    wait_for_completion: Literal[False],
+    parent_close_policy: str = ...,
+    **kwargs: Any,
+) -> ChildWorkflowHandle[_R]: ...
+@overload
+async def start_child_workflow(
+    wf: Workflow[..., _R],
+    *args: Any,
+    wait_for_completion: bool,
+    parent_close_policy: str = ...,
+    **kwargs: Any,
+) -> _R | ChildWorkflowHandle[_R]: ...
+@overload
+async def start_child_workflow(
+    wf: str,
+    *args: Any,
+    wait_for_completion: bool = ...,
+    parent_close_policy: str = ...,
+    **kwargs: Any,
+) -> Any: ...
+async def start_child_workflow(  # type: ignore[misc]  # P.kwargs may not hold the options
     wf: Workflow[..., Any] | str,
     *args: Any,
     wait_for_completion: bool = True,
@@ -217,7 +264,10 @@ async def start_child_workflow(
     if wait_for_completion:
         return await command.future
     assert command.target is not None
-    return ChildWorkflowHandle(command.target, definition.name, started=command)
+    handle: ChildWorkflowHandle[Any] = ChildWorkflowHandle(
+        command.target, definition.name, started=command
+    )
+    return handle
 
 
 def continue_as_new(*args: Any, **kwargs: Any) -> Any:

@@ -8,6 +8,7 @@ definition error, while importing the same module twice (reloads, ``python -m``)
 from __future__ import annotations
 
 import importlib
+import traceback
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
@@ -101,8 +102,27 @@ def import_modules(modules: Iterable[str]) -> None:
         try:
             importlib.import_module(module)
         except Exception as exc:  # a user module may fail to import in any way
-            raise ConfigurationError(
-                f"cannot import workflow module {module!r}: {type(exc).__name__}: {exc}; "
-                "check --module / "
-                "PYWORKFLOW_MODULES and that it is on sys.path"
-            ) from exc
+            raise ConfigurationError(_import_failure(module, exc)) from exc
+
+
+def _import_failure(module: str, exc: Exception) -> str:
+    """Why ``module`` did not import: missing itself, or found and failing inside."""
+    missing = exc.name if isinstance(exc, ModuleNotFoundError) else None
+    if missing is not None and (module == missing or module.startswith(missing + ".")):
+        return (
+            f"cannot import workflow module {module!r}: no module named {missing!r}; check "
+            "--module / PYWORKFLOW_MODULES and that it is on sys.path (run from the project's "
+            "directory, or set PYTHONPATH)"
+        )
+    # Found, but its code failed: say where, from the innermost frame of the traceback.
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({frames[-1].filename}, line {frames[-1].lineno})" if frames else ""
+    hint = (
+        f"install {missing!r} in this environment"
+        if missing is not None
+        else "fix the error, or what it depends on"
+    )
+    return (
+        f"workflow module {module!r} was found but failed to import: "
+        f"{type(exc).__name__}: {exc}{where}; {hint}"
+    )

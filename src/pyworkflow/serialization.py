@@ -7,9 +7,11 @@ sets, datetimes (aware or naive, as they were), dates, times, timedeltas, UUIDs,
 bytes, NaN and infinities, dicts with other keys, enum members, dataclasses, pydantic models and
 named tuples. Classes are stored by import path and imported again to decode.
 
-Anything else is pickled with cloudpickle under the tag ``"pickle"``. Unpickling runs code: with a
-``secret_key`` every pickle is HMAC-SHA256 signed and one with a missing or wrong signature is
-refused; ``allow_pickle=False`` refuses pickle both ways.
+Live objects of this process (open files, sockets, locks, generators, threads, connections) are
+refused, each saying what to hand over instead (``_codec_refusals``). Anything else is pickled
+with cloudpickle under the tag ``"pickle"``. Unpickling runs code: with a ``secret_key`` every
+pickle is HMAC-SHA256 signed and one with a missing or wrong signature is refused;
+``allow_pickle=False`` refuses pickle both ways.
 """
 
 from __future__ import annotations
@@ -33,30 +35,16 @@ from zoneinfo import ZoneInfo
 
 import cloudpickle
 
+from pyworkflow._codec_refusals import NO_PICKLE_HINT as _NO_PICKLE_HINT
+from pyworkflow._codec_refusals import PLAIN, live_object
+from pyworkflow._codec_refusals import Failure as _Failure
+from pyworkflow._codec_refusals import type_name as _type_name
 from pyworkflow.exceptions import ConfigurationError, SerializationError
 
 __all__ = ["Codec"]
 
 TAG = "__pw__"
-_NO_PICKLE_HINT = (
-    "pickle is disabled (allow_pickle=False); make it a dataclass, a pydantic model or JSON "
-    "types (dict, list, str, int, float, bool, None), or configure allow_pickle=True"
-)
 _DEC = "cannot be decoded"
-
-
-class _Failure(Exception):
-    """Raised deep in a tree; each container on the way up prepends its key to ``keys``."""
-
-    def __init__(self, type_name: str, reason: str, verb: str = "cannot be serialized") -> None:
-        super().__init__(reason)
-        self.type_name, self.reason, self.verb = type_name, reason, verb
-        self.keys: list[str] = []
-
-    def error(self, path: str) -> SerializationError:
-        where = path + "".join(reversed(self.keys))
-        message = f"{where} (a {self.type_name}) {self.verb}: {self.reason}"
-        return SerializationError(message, path=where, type_name=self.type_name)
 
 
 class Codec:
@@ -85,24 +73,27 @@ class Codec:
         """The configured secret key (also the key hook tokens are derived with), or None."""
         return self._key
 
-    def encode(self, value: object, *, path: str = "value") -> Any:
+    def encode(self, value: object, *, path: str = "value", result: bool = False) -> Any:
         """Encode ``value`` to a tree that ``json.dumps`` accepts (with ``allow_nan=False``).
 
         Args:
             value: anything; see the module docstring for what stays JSON.
             path: how error messages name the value, e.g. ``"argument 'items'"``.
+            result: the value is a step's or a workflow's result: a refusal says what to
+                return instead, not what to pass.
 
         Returns:
             A tree of dict, list, str, int, float, bool and None.
 
         Raises:
             SerializationError: naming the path inside ``value`` (``"argument 'items'[2]"``) and
-                the type, when a part cannot be pickled or pickle is disabled.
+                the type, when a part is a live object of this process (a file, a lock ...),
+                cannot be pickled, or pickle is disabled.
         """
         try:
             return self._enc(value)
         except _Failure as failure:
-            raise failure.error(path) from failure.__cause__
+            raise failure.error(path, result=result) from failure.__cause__
         except RecursionError:
             deep = _Failure(_type_name(value), "it is nested too deeply or contains itself")
             raise deep.error(path) from None
@@ -223,13 +214,15 @@ class Codec:
             raise
 
     def _enc_pickle(self, v: Any) -> Any:
+        refused = live_object(v)  # before pickle, which would copy some of them wrongly
+        if refused is not None:
+            raise refused
         if not self._allow_pickle:
             raise _Failure(_type_name(v), _NO_PICKLE_HINT)
         try:
             data = cloudpickle.dumps(v)
         except Exception as exc:
-            failure = _Failure(_type_name(v), f"{exc}; pass plain data, or create it in the step")
-            raise failure from exc
+            raise _Failure(_type_name(v), str(exc), advice=PLAIN) from exc
         node = {TAG: "pickle", "type": _type_name(v), "data": base64.b64encode(data).decode()}
         if self._key is not None:
             node["sig"] = hmac.new(self._key, data, hashlib.sha256).hexdigest()
@@ -287,11 +280,6 @@ class Codec:
             return cloudpickle.loads(data)
         except Exception as exc:
             raise _Failure(type_name, f"unpickling failed: {exc!r}", _DEC) from exc
-
-
-def _type_name(v: object) -> str:
-    t = type(v)
-    return t.__qualname__ if t.__module__ == "builtins" else f"{t.__module__}.{t.__qualname__}"
 
 
 # Weak keys: classes made at run time (in a loop, in tests) must not be kept alive by the cache.

@@ -7,6 +7,9 @@ nothing is written (the hook still waits, the log and the run's signals are unch
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,6 +17,7 @@ import pytest
 import pyworkflow
 from pyworkflow import HookStatus, InvalidHookPayloadError, RunStatus, define_hook, resume_hook
 from pyworkflow.storage.protocol import Storage
+from workers import subprocess_env
 
 from .hook_payloads import Approval, Reviewer
 from .hook_workflows import typed_dataclass, typed_dict, typed_pydantic
@@ -134,3 +138,49 @@ def test_define_hook_refuses_a_type_it_cannot_validate() -> None:
 
     with pytest.raises(InvalidHookPayloadError, match="module level"):
         define_hook("inner", Inner)
+
+
+SCRIPT = """
+from dataclasses import dataclass
+
+from pyworkflow import define_hook
+
+
+@dataclass
+class Decision:
+    approved: bool
+
+
+decision = define_hook("decision", Decision)
+print("defined")
+"""
+
+
+def test_a_payload_type_of_the_script_being_run_is_warned_about(tmp_path: Path) -> None:
+    (tmp_path / "approvals.py").write_text(SCRIPT)
+    ran = subprocess.run(
+        [sys.executable, "approvals.py"],
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert ran.stdout == "defined\n"  # a warning, not an error: in this process it works
+    warning = ran.stderr
+    assert "approvals.py:12: UserWarning" in warning  # where define_hook was called
+    assert "'__main__:Decision'" in warning
+    assert "no other process can import" in warning
+    assert "move Decision into a module" in warning
+    # Imported as a module, the type is recorded by its module's name: nothing to warn about.
+    imported = subprocess.run(
+        [sys.executable, "-c", "import approvals"],
+        cwd=tmp_path,
+        env=subprocess_env(tmp_path),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert imported.stderr == ""

@@ -51,6 +51,18 @@ async def late_approval() -> str:
     return "answered"
 
 
+@workflow(name="tow_parses_answer")
+async def parses_answer() -> str:
+    try:
+        try:
+            answer = await hook("approve", timeout="2d")
+            return f"approved {int(answer)}"
+        except ValueError:  # meant for int(): a payload that is not a number
+            return "not a number"
+    except HookExpiredError:
+        return "expired"
+
+
 @workflow(name="tow_napping_child")
 async def napping_child(x: int) -> int:
     await sleep("3h")
@@ -99,6 +111,21 @@ async def test_a_hook_times_out_on_the_virtual_clock_and_then_refuses_payloads()
         assert await env.result(run_id) == "expired"
         with pytest.raises(pyworkflow.HookNotFoundError, match="has ended"):
             await pyworkflow.resume_hook(token, "later still")
+
+
+async def test_except_value_error_does_not_swallow_a_hook_timeout() -> None:
+    async with WorkflowEnvironment(start_time=START) as env:
+        answered = await env.start(parses_answer)
+        await env.resume_hook(answered, "approve", "yes")
+        assert await env.result(answered) == "not a number"
+        assert await env.run(parses_answer) == "expired"
+        # A payload that comes too late is refused by the same error, no ValueError either.
+        late = await env.start(late_approval)
+        token = await env.hook_token(late, "approve")
+        await env.advance("3d")
+        with pytest.raises(HookExpiredError) as refused:
+            await pyworkflow.resume_hook(token, "too late")
+    assert not isinstance(refused.value, ValueError)
 
 
 async def test_a_step_waiting_on_a_sleeping_child_lets_time_skip() -> None:

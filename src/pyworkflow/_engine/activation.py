@@ -39,6 +39,7 @@ from pyworkflow._engine.replay import (
     read_history,
 )
 from pyworkflow._engine.signals import ContinueAsNewSignal, EvictedSignal
+from pyworkflow._engine.step_arguments import encode_step_call
 from pyworkflow.exceptions import CancellationError, NonDeterminismError, SerializationError
 from pyworkflow.storage.protocol import EventRecord, NewEvent, NewHook, NewRun
 
@@ -203,10 +204,7 @@ class WorkflowActivation:
         if self._next_logged() is None:
             # Past the log: encode before numbering the position, so a bad argument raises
             # here, records nothing, and replays the same way.
-            encoded = self._codec.encode(
-                {"args": list(args), "kwargs": kwargs},
-                path=f"arguments of step {command_id!r}",
-            )
+            encoded = encode_step_call(definition, command_id, args, kwargs, self._codec)
         future = self._loop.create_future()
         command = Command("step", command_id, definition.name, future, definition, args, kwargs)
         if self._match(command):
@@ -432,7 +430,7 @@ class WorkflowActivation:
             turn.error = error_record(exc)
         else:
             try:
-                turn.result = self._codec.encode(root.result(), path="workflow result")
+                turn.result = self._codec.encode(root.result(), path="workflow result", result=True)
             except SerializationError as err:
                 turn.error = error_record(err)
         return turn

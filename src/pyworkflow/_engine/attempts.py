@@ -121,7 +121,7 @@ async def _execute(
                 if not deadline.expired():
                     raise  # the step's own TimeoutError, not our deadline
                 raise StepTimeoutError(definition.name, definition.timeout) from exc
-        encoded = codec.encode(value, path=f"result of step {context.step_id!r}")
+        encoded = codec.encode(value, path=f"result of step {context.step_id!r}", result=True)
     except Exception as exc:
         return AttemptResult(
             ok=False,

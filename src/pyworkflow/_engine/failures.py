@@ -1,23 +1,42 @@
 """Exceptions as plain data in the log, and back.
 
-A failure is logged as ``{"type", "message", "traceback"}`` and rebuilt from the type's import
-path and the message, never through pickle (DESIGN §1): the original class when it can be
-imported and constructed from its message, ``StepFailedError`` otherwise. The same record gives
-the same exception on every replay.
+A failure is logged as ``{"type", "message", "traceback"}``, plus ``"args"`` when the
+exception's arguments are plain scalars and ``"attributes"``: its instance attributes that
+the codec can encode without pickle (``StepTimeoutError.timeout``, a user error's ``code``).
+It is rebuilt from the type's import path, never through pickle (DESIGN §1), as the original
+class whenever that class can be imported, so ``except TheirType`` catches it on the first
+execution and on every replay alike:
+
+1. calling the class with the logged arguments (or the message), as old logs need, kept
+   only if it gives back the logged message;
+2. else, for constructors that take something other than the message (several required or
+   keyword-only arguments, a message formatted from them), the instance is made without
+   calling ``__init__``, as pickle does: ``cls.__new__``, the logged ``args``, the attributes;
+3. else (a ``__str__`` that needs an attribute that could not be logged) the same, in a
+   subclass of the class whose ``__str__`` gives the logged message.
+
+``StepFailedError`` stands in only for a class that cannot be imported or instantiated. The
+same record gives the same exception on every replay.
 """
 
 from __future__ import annotations
 
 import importlib
+import math
 import traceback
 from typing import Any
 
 from pyworkflow.exceptions import CancellationError, StepFailedError
+from pyworkflow.serialization import Codec
 
 __all__ = ["error_record", "rebuild_error", "type_path"]
 
 
-_PLAIN = frozenset({str, int, float, bool, type(None)})
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+# No pickle either way: an error's attributes are data, and decoding them runs no code.
+_ATTRIBUTES = Codec(allow_pickle=False)
+# Python's own bookkeeping, not what the error says.
+_NOT_ATTRIBUTES = frozenset({"__notes__"})
 
 
 def type_path(cls: type) -> str:
@@ -27,16 +46,38 @@ def type_path(cls: type) -> str:
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
+def _scalar(value: object) -> bool:
+    if type(value) is float:
+        return math.isfinite(value)  # NaN and infinities are not JSON: the log refuses them
+    return type(value) in _SCALARS
+
+
+def _attributes(exc: BaseException) -> dict[str, Any]:
+    """The instance attributes of ``exc`` that encode without pickle, encoded."""
+    encoded: dict[str, Any] = {}
+    for name, value in vars(exc).items():
+        if name in _NOT_ATTRIBUTES:
+            continue
+        try:
+            encoded[name] = _ATTRIBUTES.encode(value, path=f"attribute {name!r}")
+        except Exception:  # a connection, a response object...: the message tells of it
+            continue
+    return encoded
+
+
 def error_record(exc: BaseException) -> dict[str, Any]:
-    """The loggable record of an exception: type path, message, traceback text."""
+    """The loggable record of an exception: type path, message, traceback text, and data."""
     record: dict[str, Any] = {
         "type": type_path(type(exc)),
         "message": str(exc),
         "traceback": "".join(traceback.format_exception(exc)),
     }
     # Plain constructor arguments rebuild the exception exactly (str(KeyError("k")) is "'k'").
-    if exc.args and all(type(a) in _PLAIN for a in exc.args):
+    if exc.args and all(_scalar(a) for a in exc.args):
         record["args"] = list(exc.args)
+    attributes = _attributes(exc)
+    if attributes:
+        record["attributes"] = attributes
     return record
 
 
@@ -54,6 +95,68 @@ def _import_class(path: str) -> type | None:
     return None
 
 
+def _decoded(attributes: Any) -> dict[str, Any]:
+    if not isinstance(attributes, dict):
+        return {}
+    decoded = {}
+    for name, value in attributes.items():
+        try:
+            decoded[name] = _ATTRIBUTES.decode(value)
+        except Exception:  # e.g. a class that no longer exists: the rest still come back
+            continue
+    return decoded
+
+
+def _says(exc: BaseException, message: str) -> bool:
+    try:
+        return str(exc) == message
+    except Exception:  # a __str__ that needs what the log could not keep
+        return False
+
+
+def _called(cls: type[Exception], args: tuple[Any, ...], attributes: dict[str, Any]) -> Exception:
+    exc = cls(*args)
+    exc.__dict__.update(attributes)
+    return exc
+
+
+def _made(cls: type[Exception], args: tuple[Any, ...], attributes: dict[str, Any]) -> Exception:
+    # What unpickling does, minus the constructor, which may want other arguments.
+    exc = cls.__new__(cls, *args)
+    exc.args = args
+    exc.__dict__.update(attributes)
+    return exc
+
+
+def _telling(cls: type[Exception], message: str) -> type[Exception]:
+    """A subclass of ``cls`` under the same names whose ``__str__`` is the logged message."""
+
+    def __str__(self: Exception) -> str:
+        return message
+
+    names = {"__module__": cls.__module__, "__qualname__": cls.__qualname__, "__doc__": cls.__doc__}
+    return type(cls.__name__, (cls,), {**names, "__str__": __str__})
+
+
+def _rebuilt(cls: type[Exception], record: dict[str, Any]) -> Exception | None:
+    """``cls`` rebuilt from ``record`` saying the logged message, or None if it cannot be."""
+    message = str(record.get("message", ""))
+    logged_args = record.get("args")
+    args = tuple(logged_args) if isinstance(logged_args, list) else (message,)
+    attributes = _decoded(record.get("attributes"))
+    for build in (_called, _made):
+        try:
+            exc = build(cls, args, attributes)
+        except Exception:
+            continue
+        if _says(exc, message):
+            return exc
+    try:
+        return _made(_telling(cls, message), args, attributes)
+    except Exception:  # a class that cannot be subclassed or made without its constructor
+        return None
+
+
 def rebuild_error(record: dict[str, Any], step_id: str) -> BaseException:
     """The exception a workflow sees for a failed step's logged ``record``."""
     type_name, message = record.get("type", ""), record.get("message", "")
@@ -64,12 +167,8 @@ def rebuild_error(record: dict[str, Any], step_id: str) -> BaseException:
     if cls is CancellationError:
         return CancellationError(message or None)
     if cls is not None and issubclass(cls, Exception):
-        args = record.get("args")
-        try:
-            exc = cls(*args) if isinstance(args, list) else cls(message)
-        except Exception:
-            pass
-        else:
+        exc = _rebuilt(cls, record)
+        if exc is not None:
             exc.__notes__ = [
                 f"raised by step {step_id!r}; logged traceback:\n{record.get('traceback', '')}"
             ]

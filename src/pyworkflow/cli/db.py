@@ -10,25 +10,17 @@ created first).
 from __future__ import annotations
 
 import os
-from typing import Protocol, runtime_checkable
 
 import click
 
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.options import storage_option
+from pyworkflow.cli.session import SchemaOwner
 from pyworkflow.config import DEFAULT_STORAGE
-from pyworkflow.storage import Storage, storage_from_url
+from pyworkflow.storage import storage_from_url
 from pyworkflow.storage.migrate import HEAD_REVISION
 
 __all__ = ["db"]
-
-
-@runtime_checkable
-class _SchemaOwner(Storage, Protocol):
-    """A storage with a schema, as SQLite and PostgreSQL have (asyncpg is optional: no import)."""
-
-    create: bool
-    auto_upgrade: bool
 
 
 @click.group()
@@ -46,7 +38,7 @@ def upgrade(storage: str | None) -> None:
 
 async def _upgrade(url: str) -> None:
     store = storage_from_url(url)
-    if not isinstance(store, _SchemaOwner):
+    if not isinstance(store, SchemaOwner):
         fail(f"storage {store.url!r} has no schema to upgrade; only SQL storages do")
     store.create = True
     store.auto_upgrade = True

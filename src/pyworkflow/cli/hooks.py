@@ -155,7 +155,7 @@ def _payload(text: str | None, path: Path | None) -> Any:
 async def _resume(
     token: str, payload: Any, modules: tuple[str, ...], storage: str | None, as_json: bool
 ) -> None:
-    async with session(storage, modules):
+    async with session(storage, modules, writes=True):
         try:
             info = await resume_hook(token, payload)
         except HookNotFoundError as exc:

@@ -27,7 +27,7 @@ from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import InvalidDurationError
 from pyworkflow.workflow import Workflow
 
-__all__ = ["parse_moment", "workflow_arguments"]
+__all__ = ["parse_cli_duration", "parse_moment", "workflow_arguments"]
 
 _ARG_FORMS = (
     "write --arg NAME=VALUE, e.g. --arg user_id=u-1 --arg count=3 (VALUE is read as JSON "
@@ -100,6 +100,22 @@ def workflow_arguments(
             "pass each as --arg NAME=VALUE, or all as --args-json"
         )
     return args, kwargs
+
+
+def parse_cli_duration(option: str, text: str) -> float:
+    """The seconds of a duration typed for ``option``; a bad one exits 2 with one line.
+
+    ``parse_duration``'s own hint offers a number of seconds or a timedelta, which a program
+    can pass; a shell word needs its unit, and this hint says so.
+    """
+    try:
+        return parse_duration(text)
+    except InvalidDurationError as exc:
+        why = f" ({exc.reason})" if exc.reason else ""
+        fail(
+            f"{option} {text!r} is not a duration{why}; type a number with its unit: 30s, 5m, "
+            "1h30m, 2d or 1w (units ms, s, m, h, d, w, largest first)"
+        )
 
 
 def parse_moment(option: str, text: str, now: float) -> float:

@@ -3,7 +3,8 @@
 Each run's history is replayed against the workflows of ``--module`` by the replay checker
 (``pyworkflow.testing.replay_runs``): nothing executes and nothing is written. By default it
 replays every run of every workflow the modules define; ``--workflow`` narrows that down,
-``--run-id`` names runs, ``--file`` replays exported histories (``save_history``'s format) and
+``--run-id`` names runs, ``--file`` replays exported histories (``save_history``'s format; a
+folder stands for every ``*.json`` file in it, as ``runs export --out DIR`` writes them) and
 needs no database. A progress bar shows on a terminal.
 
 Exit codes: 0 when every history replayed, 1 when one diverged or could not be replayed, 2 for
@@ -24,7 +25,9 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -61,9 +64,10 @@ _DIVERGED = 1
     "--file",
     "files",
     multiple=True,
-    type=click.Path(dir_okay=False),
+    type=click.Path(),
     metavar="PATH",
-    help="Replay a history exported as JSON (repeatable); needs no database.",
+    help="Replay a history exported as JSON, or every *.json file of a folder such as `runs "
+    "export --out DIR` writes (repeatable); needs no database.",
 )
 @click.option(
     "--status",
@@ -100,7 +104,7 @@ async def _replay(
 ) -> list[ReplayResult]:
     import_workflows(modules)
     # Read every file before replaying anything, so a bad one fails the command at once.
-    histories = [load_history(path) for path in files]
+    histories = [load_history(path) for path in _history_files(files)]
     for history in histories:
         registry.get_workflow(history.workflow_name)
     use_storage = bool(run_ids or workflows or not files)
@@ -136,6 +140,24 @@ async def _replay(
                     "(`pyworkflow runs list` shows the runs there)"
                 )
     return results
+
+
+def _history_files(paths: tuple[str, ...]) -> list[str]:
+    """The files ``--file`` names, a folder standing for its ``*.json`` files, in name order."""
+    files: list[str] = []
+    for path in paths:
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        # Only *.json: an export's files, not the .partial of an interrupted one or a README.
+        found = sorted(str(p) for p in Path(path).glob("*.json") if p.is_file())
+        if not found:
+            fail(
+                f"no history files (*.json) in the folder {path!r}; "
+                "`pyworkflow runs export --out DIR` writes them"
+            )
+        files += found
+    return files
 
 
 def _report(results: list[ReplayResult], as_json: bool) -> None:

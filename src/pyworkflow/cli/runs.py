@@ -27,17 +27,15 @@ import click
 
 from pyworkflow import retention
 from pyworkflow._engine.events import TERMINAL_STATUSES, HookStatus, RunStatus
-from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.bridge import run_command
 from pyworkflow.cli.families import chain, children
-from pyworkflow.cli.inputs import parse_moment
+from pyworkflow.cli.inputs import parse_cli_duration, parse_moment
 from pyworkflow.cli.options import json_option, modules_option, run_filter_options, storage_option
 from pyworkflow.cli.session import require_run, session
 from pyworkflow.cli.shapes import decode, emit, event_shape, hook_shape, iso, run_shape
 from pyworkflow.cli.timeline import step_attempts, timeline
 from pyworkflow.client import cancel_workflow, resume
 from pyworkflow.config import Runtime
-from pyworkflow.durations import parse_duration
-from pyworkflow.exceptions import InvalidDurationError
 from pyworkflow.hooks import list_hooks
 from pyworkflow.storage.protocol import RunCursor, RunRecord
 
@@ -226,7 +224,7 @@ def cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) 
 
 
 async def _cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) -> None:
-    async with session(storage) as runtime:
+    async with session(storage, writes=True) as runtime:
         await require_run(runtime, run_id)
         requested = await cancel_workflow(run_id, reason=reason)
         record = await require_run(runtime, run_id)
@@ -255,7 +253,7 @@ def resume_run(run_id: str, modules: tuple[str, ...], storage: str | None, as_js
 async def _resume(
     run_id: str, modules: tuple[str, ...], storage: str | None, as_json: bool
 ) -> None:
-    async with session(storage, modules) as runtime:
+    async with session(storage, modules, writes=True) as runtime:
         before = await require_run(runtime, run_id)
         await resume(run_id)
     resumed = before.status is RunStatus.FAILED
@@ -293,17 +291,14 @@ def prune(
     Live runs (pending, running, suspended) are never deleted, however old. Workers can do the
     same every hour: `pyworkflow worker run --retention 30d`.
     """
-    try:
-        age = parse_duration(older_than)
-    except InvalidDurationError as exc:
-        fail(f"--older-than {exc}")
+    age = parse_cli_duration("--older-than", older_than)
     run_command(_prune(age, batch_size, dry_run, storage, as_json))
 
 
 async def _prune(
     age: float, batch_size: int, dry_run: bool, storage: str | None, as_json: bool
 ) -> None:
-    async with session(storage) as runtime:
+    async with session(storage, writes=True) as runtime:
         ended_before = runtime.executor.now() - age
         if dry_run:
             count = await _count_ended(runtime, ended_before)

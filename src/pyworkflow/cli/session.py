@@ -7,6 +7,11 @@ otherwise show "no runs" and leave a stray file), and limits how many runs this 
 none for commands that only look or write a request (``runs cancel`` must not start executing
 the run it cancels), one for ``workflows run``, so that the command does not become a worker for
 every due run in the database.
+
+A command that only reads (the default) opens the storage as it finds it: it creates no
+database, file or schema and migrates none, so a typo in ``--storage`` is an error naming the
+database and ``pyworkflow db upgrade --storage URL`` is how one is made. Commands that write
+(``writes=True``) open it as they always have.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import os
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from typing import Protocol, runtime_checkable
 
 from pyworkflow import registry
 from pyworkflow.cli.bridge import fail
@@ -30,7 +36,15 @@ from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.storage import SQLiteStorage, Storage, storage_from_url
 from pyworkflow.storage.protocol import RunRecord
 
-__all__ = ["import_workflows", "require_run", "session"]
+__all__ = ["SchemaOwner", "import_workflows", "require_run", "session"]
+
+
+@runtime_checkable
+class SchemaOwner(Storage, Protocol):
+    """A storage with a schema, as SQLite and PostgreSQL have (asyncpg is optional: no import)."""
+
+    create: bool
+    auto_upgrade: bool
 
 
 def _modules(given: Sequence[str]) -> list[str]:
@@ -67,16 +81,23 @@ def import_workflows(modules: Sequence[str], *, required: bool = True) -> list[s
     return names
 
 
-def _storage(url: str | None, *, create: bool) -> Storage:
-    """The storage ``url`` names, unopened; a missing SQLite file is an error unless ``create``."""
+def _storage(url: str | None, *, create: bool, writes: bool) -> Storage:
+    """The storage ``url`` names, unopened.
+
+    A missing SQLite file is an error unless ``create``; unless ``writes``, opening it creates
+    and migrates nothing (a PostgreSQL database or schema included).
+    """
     store = storage_from_url(url or os.environ.get("PYWORKFLOW_STORAGE") or DEFAULT_STORAGE)
     if isinstance(store, SQLiteStorage) and store.path != ":memory:":
         if not create and not os.path.exists(store.path):
             fail(
-                f"no database at {store.url!r}: check --storage or PYWORKFLOW_STORAGE "
-                "(a worker, `pyworkflow workflows run` or `pyworkflow db upgrade` creates it)"
+                f"no database at {store.url!r}: check --storage or PYWORKFLOW_STORAGE; create "
+                f"one with `pyworkflow db upgrade --storage {store.url}` (a worker or "
+                "`pyworkflow workflows run` creates it too)"
             )
         store.create = create
+    if not writes and isinstance(store, SchemaOwner):
+        store.create = store.auto_upgrade = False
     return store
 
 
@@ -85,6 +106,7 @@ async def session(
     storage: str | None,
     modules: Sequence[str] = (),
     *,
+    writes: bool = False,
     create: bool = False,
     drive: int = 0,
 ) -> AsyncIterator[Runtime]:
@@ -93,13 +115,16 @@ async def session(
     Args:
         storage: ``--storage`` (else ``PYWORKFLOW_STORAGE``, else ``sqlite:///pyworkflow.db``).
         modules: ``--module`` values; none is fine for commands that only read runs.
-        create: create a missing SQLite file (only commands that start runs do).
+        writes: the command changes runs (cancel, resume, deliver a payload, start); without
+            it nothing is created or migrated, and a missing database is an error.
+        create: create a missing SQLite file (only commands that start runs do; implies
+            ``writes``).
         drive: how many runs this process may execute at once.
 
     Raises:
         ConfigurationError: a bad storage URL or an unimportable module.
     """
-    store = _storage(storage, create=create)
+    store = _storage(storage, create=create, writes=writes or create)
     import_workflows(modules, required=False)
     configure(storage=store)
     try:

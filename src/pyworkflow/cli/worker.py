@@ -31,9 +31,10 @@ import click
 
 from pyworkflow import registry
 from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.inputs import parse_cli_duration
 from pyworkflow.cli.options import storage_option
 from pyworkflow.config import configure, configured_modules, get_runtime, shutdown
-from pyworkflow.exceptions import ConfigurationError, InvalidDurationError, PyWorkflowError
+from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
 from pyworkflow.executors.local import LocalExecutor
 
 __all__ = ["worker"]
@@ -131,6 +132,8 @@ def run(
     cwd = os.getcwd()
     if "" not in sys.path and cwd not in sys.path:
         sys.path.insert(0, cwd)
+    if retention is not None:
+        parse_cli_duration("--retention", retention)  # a shell user's hint, before configure's
     try:
         configure(
             storage=storage,
@@ -140,7 +143,7 @@ def run(
             retention=retention,
         )
     except PyWorkflowError as exc:
-        fail(f"--retention {exc}" if isinstance(exc, InvalidDurationError) else str(exc))
+        fail(str(exc))
     if executor == "celery":
         _celery_worker(broker, concurrency, queues)
         return

@@ -71,9 +71,13 @@ def _find(name: str) -> Workflow[..., Any]:
 
 @workflows.command("list")
 @modules_option
+@storage_option
 @json_option
-def list_workflows(modules: tuple[str, ...], as_json: bool) -> None:
-    """List the workflows the modules register: parameters, max duration, steps."""
+def list_workflows(modules: tuple[str, ...], storage: str | None, as_json: bool) -> None:
+    """List the workflows the modules register: parameters, max duration, steps.
+
+    The list comes from the code: --storage is taken, as every command takes it, and unused.
+    """
     described = [describe_workflow(registry.get_workflow(n)) for n in _load(modules)]
     if as_json:
         emit({"workflows": described})
@@ -87,9 +91,14 @@ def list_workflows(modules: tuple[str, ...], as_json: bool) -> None:
 @workflows.command("info")
 @click.argument("name")
 @modules_option
+@storage_option
 @json_option
-def info(name: str, modules: tuple[str, ...], as_json: bool) -> None:
-    """Describe one workflow: signature, parameters, the steps it calls and their options."""
+def info(name: str, modules: tuple[str, ...], storage: str | None, as_json: bool) -> None:
+    """Describe one workflow: signature, parameters, the steps it calls and their options.
+
+    The description comes from the code: --storage is taken, as every command takes it, and
+    unused.
+    """
     _load(modules)
     described = describe_workflow(_find(name))
     if as_json:

@@ -184,7 +184,8 @@ async def ensure_schema(settings: PgSettings) -> None:
         if not settings.create:
             raise StorageError(
                 f"{settings.masked_url}: database {settings.database!r} does not exist (and "
-                "create=false); create it, or run `pyworkflow db upgrade`"
+                "create=false); check the URL, or create it with "
+                f"`pyworkflow db upgrade --storage {settings.masked_url}`"
             ) from None
         await _create_database(settings)
         probe = await _connect(settings)

@@ -157,7 +157,10 @@ class SQLiteStorage(SQLiteStepMethods):
                 parent = os.path.dirname(os.path.abspath(self.path))
                 os.makedirs(parent, exist_ok=True)
             elif not os.path.exists(self.path):
-                raise StorageError(f"{self.url}: no such database file (and create=False)")
+                raise StorageError(
+                    f"{self.url}: no such database file (and create=False); check the path, "
+                    f"or create it with `pyworkflow db upgrade --storage {self.url}`"
+                )
         engine = sa.create_engine(
             f"sqlite+pysqlite:///{self.path}",
             poolclass=sa.pool.NullPool,
