@@ -41,6 +41,8 @@ os.environ.setdefault("PYWORKFLOW_HOME", tempfile.mkdtemp(prefix="pyworkflow-hom
 # worker is alive.
 LEASE_SECONDS = 10.0
 HORIZON_SECONDS = 5.0
+# A test that stops its executor while a step still runs waits this long for it (a drain).
+DRAIN_SECONDS = 0.5
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -56,7 +58,10 @@ async def _configured(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> Asyn
     # Put back whatever settings were there before: configure() merges into them.
     monkeypatch.setattr(config, "_settings", config._settings)
     pyworkflow.configure(
-        storage=storage, lease_seconds=LEASE_SECONDS, horizon_seconds=HORIZON_SECONDS
+        storage=storage,
+        lease_seconds=LEASE_SECONDS,
+        horizon_seconds=HORIZON_SECONDS,
+        drain_seconds=DRAIN_SECONDS,
     )
     try:
         yield storage

@@ -65,6 +65,7 @@ class _Settings:
     celery_app: Any = None
     dispatch_grace: float | None = None
     gc_freeze: bool | None = None
+    drain_seconds: float | None = None
 
 
 @dataclass
@@ -101,6 +102,7 @@ def configure(
     celery_app: Any = None,
     dispatch_grace: float | None = None,
     gc_freeze: bool | None = None,
+    drain_seconds: float | None = None,
 ) -> None:
     """Choose storage, executor and security settings for this process.
 
@@ -128,6 +130,8 @@ def configure(
         gc_freeze: True (the default) freezes the objects alive when the process's first
             runtime starts, so that garbage collections stop walking them (``pyworkflow._heap``
             says why and what it costs); False leaves the collector alone.
+        drain_seconds: at ``shutdown()`` (a worker's SIGTERM), how long the step attempts
+            running then may take to end and be logged before they are cancelled (default 10).
 
     Raises:
         ConfigurationError: an unknown executor or storage URL scheme, or ``tracing=True``
@@ -166,6 +170,7 @@ def configure(
         celery_app=celery_app if celery_app is not None else _settings.celery_app,
         dispatch_grace=dispatch_grace if dispatch_grace is not None else _settings.dispatch_grace,
         gc_freeze=gc_freeze if gc_freeze is not None else _settings.gc_freeze,
+        drain_seconds=drain_seconds if drain_seconds is not None else _settings.drain_seconds,
     )
     _storage = None
     _runtime = None
@@ -257,7 +262,13 @@ async def _build_runtime(loop: asyncio.AbstractEventLoop) -> Runtime:
     if executor_name == "celery":
         executor = _celery_executor(_storage, codec)
     else:
-        executor = LocalExecutor(_storage, codec, settings=engine_settings(), retention=retention)
+        executor = LocalExecutor(
+            _storage,
+            codec,
+            settings=engine_settings(),
+            retention=retention,
+            drain_seconds=10.0 if _settings.drain_seconds is None else _settings.drain_seconds,
+        )
     _runtime = Runtime(storage=_storage, codec=codec, executor=executor, loop=loop)
     if freeze:
         freeze_startup_heap()  # after the modules and the storage: they live as long

@@ -191,6 +191,8 @@ def test_sigterm_hands_a_running_run_back(
         "30",
         "--poll-interval",
         "0.2",
+        "--drain-timeout",  # the held step does not end: hand it back soon
+        "0.5",
     )
     first = Worker(worker_processes, *args)
     first.wait_for("serving")

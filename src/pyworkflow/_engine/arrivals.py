@@ -11,8 +11,9 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pyworkflow._engine import entries
+from pyworkflow._engine import entries, hook_tokens
 from pyworkflow._engine.commands import Turn
+from pyworkflow._engine.events import EventType
 from pyworkflow._engine.failures import error_record, rebuild_error
 from pyworkflow.exceptions import CancellationError
 
@@ -21,7 +22,23 @@ if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock
     from pyworkflow._engine.inflight import Arrival, InFlight
 
-__all__ = ["only_timers", "outcome_turn", "refuse_unstarted", "sleep_through"]
+__all__ = ["only_timers", "outcome_turn", "outcomes_only", "refuse_unstarted", "sleep_through"]
+
+# What happened, as opposed to what the workflow code asked for next.
+_OUTCOMES = frozenset(
+    {
+        EventType.STEP_COMPLETED,
+        EventType.STEP_FAILED,
+        EventType.STEP_RETRYING,
+        EventType.SLEEP_COMPLETED,
+        EventType.HOOK_RECEIVED,
+        EventType.HOOK_EXPIRED,
+        EventType.CHILD_WORKFLOW_COMPLETED,
+        EventType.CHILD_WORKFLOW_FAILED,
+        EventType.CHILD_WORKFLOW_CANCELLED,
+        EventType.CANCELLATION_REQUESTED,
+    }
+)
 
 
 def outcome_turn(
@@ -68,6 +85,19 @@ def outcome_turn(
     log.error("step %s failed: %s", step_id, result.error, extra=extra)
     error = rebuild_error(result.record, step_id)
     return activation.deliver(step_id, entries.step_failed(step_id, result.record), error=error)
+
+
+def outcomes_only(turn: Turn) -> Turn:
+    """The part of a (not finishing) turn that logs what happened, without what comes next.
+
+    For a driver that stops (``RunDriver.drain``): the outcomes of attempts and timers are
+    logged so they never run again, while the commands the code issued after them (steps,
+    timers, hooks, children, recorded values) are left out and launch nothing. The log so cut
+    is one the code replays to the same point, issuing those commands anew.
+    """
+    if turn.hooks:
+        hook_tokens.pending_rows.difference_update(h.token_hash for h in turn.hooks)
+    return Turn(events=[e for e in turn.events if e.type in _OUTCOMES])
 
 
 def refuse_unstarted(

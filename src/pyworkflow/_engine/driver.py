@@ -103,6 +103,7 @@ class RunDriver:
         self._prepared_committed = True
         self._deadline: float | None = None
         self._suspect = run.recovery_count >= SUSPECT_RECOVERIES
+        self._draining = False
 
     @property
     def suspect(self) -> bool:
@@ -281,6 +282,9 @@ class RunDriver:
         if self._engine.remote is not None:
             await self._send_remote()
         while True:
+            if self._draining and inflight.running_steps == 0:
+                await self._hand_back()
+                return
             if inflight.running_steps == 0 and self._suspend_due():
                 await self._commit(Turn(), progressed=False, release=True)
                 self._log_suspended()
@@ -299,6 +303,11 @@ class RunDriver:
                 turn = turn.merge(await self._arrive(arrival))
                 arrival = inflight.ready()
             turn = self._refuse_unstarted(turn)
+            if self._draining and not turn.finished:
+                turn = arrivals.outcomes_only(turn)
+                if turn.events:
+                    await self._commit(turn, progressed=True)
+                continue
             if arrivals.only_timers(turn, inflight):
                 turn = await arrivals.sleep_through(activation, inflight, self._engine.clock, turn)
             if not turn.events and not turn.finished:
@@ -337,6 +346,16 @@ class RunDriver:
                 else (datetime.fromtimestamp(first, UTC).isoformat(timespec="seconds"))
             )
             self._log.info("suspended until %s", until)
+
+    def drain(self) -> None:
+        """Let the run go once the step attempts running now have ended and are logged.
+
+        For a process that stops: what runs now may finish (it would otherwise run again
+        elsewhere), nothing new starts (the commands the code issues meanwhile are not
+        logged: the next driver replays and issues them again), then the run is handed back.
+        """
+        self._draining = True
+        self._inflight.wake()
 
     def poke(self) -> None:
         """An outside writer touched the run (e.g. a cancel request): look at its row."""
@@ -524,6 +543,7 @@ class RunDriver:
             )
         except (PyWorkflowError, asyncio.CancelledError):
             self._log.warning("could not hand the run back; its lease will expire instead")
+        self._holds_lease = False
 
 
 def _deadline_of(events: list[EventRecord]) -> float | None:

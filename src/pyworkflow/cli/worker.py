@@ -87,6 +87,13 @@ def worker() -> None:
     "failed (default 5).",
 )
 @click.option(
+    "--drain-timeout",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="On SIGTERM, seconds the steps running then may take to finish (their outcomes are "
+    "logged, nothing new starts) before their runs are handed back (default 10).",
+)
+@click.option(
     "--executor",
     type=click.Choice(["local", "celery"]),
     default="local",
@@ -121,6 +128,7 @@ def run(
     lease_seconds: float | None,
     poll_interval: float | None,
     max_recoveries: int | None,
+    drain_timeout: float | None,
     executor: str,
     broker: str | None,
     queues: str | None,
@@ -141,6 +149,7 @@ def run(
             lease_seconds=lease_seconds,
             max_recoveries=max_recoveries,
             retention=retention,
+            drain_seconds=drain_timeout,
         )
     except PyWorkflowError as exc:
         fail(str(exc))

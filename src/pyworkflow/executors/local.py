@@ -39,6 +39,8 @@ __all__ = ["LocalExecutor"]
 
 _log = logging.getLogger("pyworkflow.executor")
 
+_HEARTBEAT = "pyworkflow-heartbeat"
+
 
 class LocalExecutor(EngineBacked):
     """Runs workflow turns in this process.
@@ -55,6 +57,9 @@ class LocalExecutor(EngineBacked):
             background (``pyworkflow.retention``), at start and then every
             ``retention_interval`` seconds. None keeps every run.
         retention_interval: seconds between two background prunes.
+        drain_seconds: at shutdown, how long the step attempts running then may take to end
+            (their outcomes are logged, nothing new starts) before they are cancelled and their
+            runs handed back; 0 hands back at once.
     """
 
     def __init__(
@@ -68,6 +73,7 @@ class LocalExecutor(EngineBacked):
         max_concurrent_runs: int = 1000,
         retention: float | None = None,
         retention_interval: float = 3600.0,
+        drain_seconds: float = 10.0,
     ) -> None:
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.engine = Engine(
@@ -84,6 +90,7 @@ class LocalExecutor(EngineBacked):
         self.max_concurrent_runs = max_concurrent_runs
         self.retention = retention
         self.retention_interval = retention_interval
+        self.drain_seconds = drain_seconds
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._driver_objects: dict[str, RunDriver] = {}
         self._endings = Endings()
@@ -216,14 +223,27 @@ class LocalExecutor(EngineBacked):
                 self._log_unknown(run.workflow_name)
 
     async def shutdown(self) -> None:
-        """Stop claiming, hand every driven run back, and wait for the drivers to stop."""
+        """Stop claiming, let running steps finish, hand every run back, and wait for the drivers.
+
+        The step attempts running now get up to ``drain_seconds`` to end; their outcomes are
+        logged (so they never run again elsewhere) and nothing new starts. Then every run is
+        handed back, steps still running are cancelled (they run again elsewhere, as the
+        history shows), and the drivers stop.
+        """
         self._stopping = True
-        self._unsubscribe()
+        heartbeat = [t for t in self._background if t.get_name() == _HEARTBEAT]
         for task in self._background:
-            task.cancel()
+            if task not in heartbeat:  # leases are renewed while running steps finish
+                task.cancel()
+        drivers = list(self._drivers.values())
+        if drivers and self.drain_seconds > 0:
+            for driver in self._driver_objects.values():
+                driver.drain()
+            await asyncio.wait(drivers, timeout=self.drain_seconds)
+        self._unsubscribe()
         held = list(self._drivers)
         drivers = list(self._drivers.values())
-        for task in drivers:
+        for task in [*drivers, *heartbeat]:
             task.cancel()
         await asyncio.gather(*self._background, *drivers, return_exceptions=True)
         self._background.clear()
@@ -267,7 +287,7 @@ class LocalExecutor(EngineBacked):
                 self._claim_loop(), name="pyworkflow-claim", context=contextvars.Context()
             ),
             loop.create_task(
-                self._heartbeat_loop(), name="pyworkflow-heartbeat", context=contextvars.Context()
+                self._heartbeat_loop(), name=_HEARTBEAT, context=contextvars.Context()
             ),
         ]
         if self.retention is not None:

@@ -60,6 +60,9 @@ class _EnvironmentExecutor(LocalExecutor):
             clock=clock,
             settings=EngineSettings(lease_seconds=_LEASE_SECONDS, horizon_seconds=math.inf),
             poll_interval=math.inf,
+            # Leaving the environment hands its runs back at once: a test's steps do not
+            # outlive it (a test of draining configures a runtime of its own).
+            drain_seconds=0.0,
         )
         self._virtual_clock = clock
 
