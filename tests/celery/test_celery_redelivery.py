@@ -22,6 +22,7 @@ from celery_runs import wait_for
 from celery_workers import Deployment
 
 import pyworkflow
+from pyworkflow import EventType
 from workers import executions_in
 
 pytestmark = pytest.mark.slow
@@ -82,6 +83,13 @@ async def test_a_step_killed_mid_way_runs_again_within_the_lease(
     assert executions_in(side_effects) == {(run_id, "cf_slow#1"): 2}
     # Lapse (<= 2 s) + the step (2 s) + slack for this machine; far below the 60 s grace.
     assert recovered_in < 15, f"{recovered_in:.1f}s\n{deployed.context()}"
+    # The second execution is in the history: attempt 1 was cut short, attempt 2 ran.
+    events = await pyworkflow.get_workflow_events(run_id)
+    (cut,) = [e for e in events if e.type is EventType.WORKFLOW_INTERRUPTED]
+    assert cut.data["reason"] == "redelivered"
+    assert cut.data["steps"] == [{"step_id": "cf_slow#1", "attempt": 1}]
+    started = [e.data["attempt"] for e in events if e.type is EventType.STEP_STARTED]
+    assert started == [1, 2]
 
 
 async def test_a_step_beside_a_long_force_local_step_executes_once(

@@ -100,6 +100,7 @@ OUR_ERRORS: list[Exception] = [
     errors.IdempotencyConflictError("key", "a", "b"),
     errors.WorkflowCalledDirectlyError("wf"),
     errors.NotInWorkflowError("not in a workflow"),
+    errors.ClientCallInWorkflowError("get_workflow_run()", "use a step"),
     errors.InvalidChangeIdError(""),
     errors.InvalidRunStateError("run_1", "completed", "only a failed run can be resumed"),
     errors.HookNotFoundError("abcd"),

@@ -92,6 +92,7 @@ class RunDriver:
             remote=engine.remote,
             finished=finished,
         )
+        self._finished = finished
         self._finished_step = finished.step_id if finished is not None else None
         self._log = run_logger(run.run_id, run.workflow_name)
         self._trace = tracing.NO_TRACE
@@ -251,7 +252,7 @@ class RunDriver:
         if not turn.finished:
             # Hooks delivered and children ended while the run was let go.
             turn = turn.merge(await outside.collect(engine.storage, activation))
-        turn = interruptions.log_reruns(turn, run, engine.remote, self._log)
+        turn = interruptions.log_reruns(turn, run, engine.remote, self._log, self._finished)
         for command in turn.launch:
             if command.kind == "step" and command.attempt == 0:
                 # Re-opened by resume(): its fresh budget starts with a logged attempt 1.

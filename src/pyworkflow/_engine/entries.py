@@ -164,22 +164,25 @@ def child_ended(
 
 
 def workflow_interrupted(
-    owner: str | None, recovery: int, steps: list[tuple[str, int]]
+    owner: str | None, recovery: int, steps: list[tuple[str, int]], reason: str
 ) -> NewEvent:
     """A driver took the run on after its previous one stopped without logging everything.
 
     Args:
-        owner: the lease owner whose lease lapsed (its process died or stalled), or None when
-            the run was handed back (a clean stop with a step still running).
+        owner: the lease owner whose lease lapsed (its process died or stalled), or None.
         recovery: the run's take-overs in a row without progress, this one included.
-        steps: ``(step_id, attempt)`` of each attempt that was in flight and runs again, as
-            the next attempt, right after this event.
+        steps: ``(step_id, attempt)`` of each attempt that was cut short; each runs again (or
+            ran again, on a Celery worker) as the step's next attempt, logged right after.
+        reason: ``"lease lapsed"`` (taken over from ``owner``), ``"handed back"`` (a clean
+            stop with a step still running) or ``"redelivered"`` (a Celery step task whose
+            worker died; the broker delivered the attempt again).
     """
     return _event(
         EventType.WORKFLOW_INTERRUPTED,
         owner=owner,
         recovery=recovery,
         steps=[{"step_id": step_id, "attempt": attempt} for step_id, attempt in steps],
+        reason=reason,
     )
 
 

@@ -111,7 +111,7 @@ class InFlight:
         if finished is None or finished.step_id != command.command_id:
             return False
         self._finished = None
-        if finished.attempt != command.attempt:
+        if finished.attempt + finished.cut_short != command.attempt:
             return False  # a stale attempt's outcome: the log has moved on
         self.running_steps += 1
         self._put(Arrival(command, "attempt", finished.result))

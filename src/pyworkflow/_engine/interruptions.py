@@ -20,8 +20,8 @@ from pyworkflow._engine import entries
 from pyworkflow._engine.remote import sent_away
 
 if TYPE_CHECKING:
-    from pyworkflow._engine.commands import Turn
-    from pyworkflow._engine.remote import StepSender
+    from pyworkflow._engine.commands import Command, Turn
+    from pyworkflow._engine.remote import FinishedAttempt, StepSender
     from pyworkflow.storage.protocol import RunRecord
 
 __all__ = ["log_reruns"]
@@ -32,13 +32,16 @@ def log_reruns(
     run: RunRecord,
     remote: StepSender | None,
     log: logging.LoggerAdapter[logging.Logger] | logging.Logger,
+    finished: FinishedAttempt | None = None,
 ) -> Turn:
     """Log the take-over of ``run`` and re-run its cut attempts as new ones, in ``turn``.
 
     ``turn`` is the first turn after a replay: its ``launch`` holds the replayed steps still in
     flight. Those that were executed here, or by a worker that is gone, had an attempt cut
     short (steps sent away to another worker are that worker's business: see ``remote``).
-    Nothing is logged when the run was neither taken over nor cut mid-step.
+    ``finished`` is an attempt a Celery step task has just executed: when earlier deliveries
+    of it died mid-execution (``cut_short``), it ran as a later attempt, which is logged here
+    with the cut ones. Nothing is logged when nothing was cut and the run was not taken over.
     """
     cut = [
         c
@@ -49,22 +52,44 @@ def log_reruns(
         and c.retry_at is None  # waiting out a retry delay is no attempt in flight
         and not sent_away(remote, c)
     ]
-    if not cut and run.previous_owner is None:
-        return turn
-    reruns = []
+    reruns: list[tuple[str, int]] = []
+    starts = []
     for command in cut:
         reruns.append((command.command_id, command.attempt))
         command.attempt += 1
         command.interrupted += 1
+        starts.append(entries.step_started(command.command_id, command.name, command.attempt))
+    redelivered = _redelivered(turn, finished)
+    if redelivered is not None and finished is not None:
+        for _ in range(finished.cut_short):
+            reruns.append((redelivered.command_id, redelivered.attempt))
+            redelivered.attempt += 1
+            redelivered.interrupted += 1
+            starts.append(
+                entries.step_started(redelivered.command_id, redelivered.name, redelivered.attempt)
+            )
+    if not reruns and run.previous_owner is None:
+        return turn
     taken_from = run.previous_owner
-    event = entries.workflow_interrupted(taken_from, run.recovery_count, reruns)
-    starts = [entries.step_started(c.command_id, c.name, c.attempt) for c in cut]
+    reason = "lease lapsed" if taken_from else "redelivered" if redelivered else "handed back"
+    event = entries.workflow_interrupted(taken_from, run.recovery_count, reruns, reason)
     turn.events[0:0] = [event, *starts]
-    what = (
-        f"taken over from {taken_from}, whose lease lapsed (recovery {run.recovery_count})"
-        if taken_from
-        else "taken on after a hand-back mid-step"
-    )
+    what = {
+        "lease lapsed": f"taken over from {taken_from}, whose lease lapsed "
+        f"(recovery {run.recovery_count})",
+        "redelivered": "a step's earlier deliveries died mid-execution",
+        "handed back": "taken on after a hand-back mid-step",
+    }[reason]
     again = ", ".join(f"{step_id} (attempt {n} was cut short)" for step_id, n in reruns)
     log.warning("%s; running again: %s", what, again or "nothing")
     return turn
+
+
+def _redelivered(turn: Turn, finished: FinishedAttempt | None) -> Command | None:
+    """The command of ``finished`` if earlier deliveries of its attempt were cut short."""
+    if finished is None or not finished.cut_short:
+        return None
+    for command in turn.launch:
+        if command.command_id == finished.step_id and command.attempt == finished.attempt:
+            return command
+    return None  # the log has moved on: the outcome is stale and will be dropped

@@ -57,11 +57,17 @@ class RemoteStep:
 
 @dataclass(frozen=True, slots=True)
 class FinishedAttempt:
-    """An attempt executed away from the driver; the driver logs it instead of running it."""
+    """An attempt executed away from the driver; the driver logs it instead of running it.
+
+    ``attempt`` is the attempt the broker message named. ``cut_short``: how many earlier
+    deliveries of it died mid-execution; the execution that finished then ran as attempt
+    ``attempt + cut_short`` (the driver logs the cut ones, ``interruptions``).
+    """
 
     step_id: str
     attempt: int
     result: AttemptResult
+    cut_short: int = 0
 
 
 class StepSender(Protocol):

@@ -95,11 +95,13 @@ def _error(record: Any) -> str:
 def _interruption(data: dict[str, Any]) -> str:
     """How a WORKFLOW_INTERRUPTED reads: whose lease lapsed, which attempts run again."""
     owner = data.get("owner")
-    head = (
-        f"taken over from {owner} (its lease lapsed), recovery {data.get('recovery')}"
-        if owner
-        else "taken on after a hand-back"
-    )
+    reason = data.get("reason") or ("lease lapsed" if owner else "handed back")
+    if reason == "lease lapsed":
+        head = f"taken over from {owner} (its lease lapsed), recovery {data.get('recovery')}"
+    elif reason == "redelivered":
+        head = "a step task delivered again: the worker executing it died"
+    else:
+        head = "taken on after a hand-back"
     cut = [f"{s['step_id']} attempt {s['attempt']}" for s in data.get("steps", ())]
     return head + (f"; cut short, running again: {', '.join(cut)}" if cut else "")
 

@@ -61,6 +61,17 @@ def _open_attempt(events: list[EventRecord], step_id: str, attempt: int) -> tupl
     return name, call
 
 
+def _interrupted_before(events: list[EventRecord], step_id: str) -> int:
+    """How many attempts of the step the log records as cut short (WORKFLOW_INTERRUPTED)."""
+    return sum(
+        1
+        for event in events
+        if event.type is EventType.WORKFLOW_INTERRUPTED
+        for cut in event.payload.get("steps", ())
+        if cut.get("step_id") == step_id
+    )
+
+
 async def execute(
     executor: CeleryExecutor, run_id: str, step_id: str, attempt: int, delivery: str
 ) -> None:
@@ -81,7 +92,17 @@ async def execute(
             return
         name, call = found
         workflow_name = events[0].payload.get("workflow", "?") if events else "?"
-        context = StepContext(run_id, workflow_name, step_id, name, attempt)
+        # Earlier deliveries of this attempt took its lease and died mid-execution: this one
+        # runs as the next attempt, which the turn logging its outcome records (interruptions).
+        cut = lease.deliveries - 1
+        context = StepContext(
+            run_id,
+            workflow_name,
+            step_id,
+            name,
+            attempt + cut,
+            _interrupted_before(events, step_id) + cut,
+        )
         if lease.deliveries > settings.max_recoveries:
             result = _delivery_limit(step_id, lease.deliveries)
             log.error("%s", result.record and result.record["message"])
@@ -100,7 +121,8 @@ async def execute(
                 run_attempt(definition, context, args, kwargs, engine.codec),
                 context=attempt_context(context),
             )
-        await _log_outcome(executor, run_id, FinishedAttempt(step_id, attempt, result), events)
+        finished = FinishedAttempt(step_id, attempt, result, cut_short=cut)
+        await _log_outcome(executor, run_id, finished, events)
     finally:
         beat.cancel()
         try:
