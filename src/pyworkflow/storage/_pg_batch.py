@@ -20,6 +20,7 @@ import asyncpg
 
 from pyworkflow.storage import _pg_effects
 from pyworkflow.storage import _pg_statements as one_trip
+from pyworkflow.storage._decoding import run_from_row
 from pyworkflow.storage._pg_group import RunOnConnection, WriteGroup
 from pyworkflow.storage._pg_query import PgQuery
 from pyworkflow.storage.protocol import AppendResult, AppendWrite
@@ -31,7 +32,6 @@ from pyworkflow.storage.rows import (
     encode,
     ends_run,
     plain_append,
-    run_from_row,
 )
 from pyworkflow.storage.statements import GET_RUN, RUN_STATE
 

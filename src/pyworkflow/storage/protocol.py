@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from pyworkflow._engine.events import EventType, HookStatus, RunStatus
+from pyworkflow.exceptions import CorruptRecordError
 
 __all__ = [
     "AppendResult",
@@ -107,6 +108,9 @@ class RunRecord:
     """The run that continued as new into this one."""
     continued_to: str | None = None
     """The run this one continued as new into."""
+    damage: CorruptRecordError | None = None
+    """Set when a cell of the stored row could not be read back: the error names the column,
+    whose field reads as a stand-in (None; ``failed`` for a status). Never stored."""
 
 
 @dataclass(frozen=True, slots=True)
