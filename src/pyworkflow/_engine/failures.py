@@ -13,8 +13,9 @@ import traceback
 from typing import Any
 
 from pyworkflow.exceptions import CancellationError, StepFailedError
+from pyworkflow.storage.protocol import RunRecord
 
-__all__ = ["error_record", "rebuild_error", "type_path"]
+__all__ = ["error_record", "rebuild_error", "takeover_refusal", "type_path"]
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -38,6 +39,24 @@ def error_record(exc: BaseException) -> dict[str, Any]:
     if exc.args and all(type(a) in _PLAIN for a in exc.args):
         record["args"] = list(exc.args)
     return record
+
+
+def takeover_refusal(run: RunRecord, max_recoveries: int) -> dict[str, Any] | None:
+    """Why a run just taken must fail before it is replayed, as an error record; or None.
+
+    Either it was taken over more than ``max_recoveries`` times without progress (its worker
+    keeps dying, or its driver keeps crashing, on it), or its stored row is damaged: a record
+    that cannot be read now never will be, so retrying it would only loop.
+    """
+    if run.recovery_count > max_recoveries:
+        reason = (
+            f"run {run.run_id!r} was taken over {run.recovery_count} times without "
+            "progress: its worker keeps dying while running it"
+        )
+        return {"type": "RecoveryLimitExceeded", "message": reason, "traceback": ""}
+    if run.damage is not None:
+        return error_record(run.damage)
+    return None
 
 
 def _import_class(path: str) -> type | None:
