@@ -4,6 +4,7 @@ Every option that takes a duration (``sleep``, ``hook(timeout=...)``, ``retry_de
 ``timeout``) goes through :func:`parse_duration`, so they all accept and refuse the same values.
 Durations are returned as float seconds. Timers are stored as absolute epoch seconds
 (:func:`resolve_wake_time`), never as "remaining time", so a restart does not stretch a sleep.
+:func:`to_datetime` turns a stored time back into a datetime for people, whatever is stored.
 
 Accepted strings are one or more ``<number><unit>`` parts, largest unit first, optionally
 separated by whitespace: ``"1w2d"``, ``"1h30m"``, ``"1.5h"``, ``"500ms"``. Units: ``w`` (weeks),
@@ -16,11 +17,11 @@ from __future__ import annotations
 import functools
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pyworkflow.exceptions import InvalidDurationError
 
-__all__ = ["parse_duration", "resolve_wake_time"]
+__all__ = ["fits_datetime", "parse_duration", "resolve_wake_time", "to_datetime"]
 
 _NUMBER = r"\d+(?:\.\d+)?"
 # One regex for the whole string: each unit at most once, largest first. Compiled once because
@@ -110,6 +111,39 @@ def resolve_wake_time(value: str | int | float | timedelta | datetime, now: floa
             )
         return value.timestamp()
     return now + parse_duration(value)
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def to_datetime(moment: float) -> datetime:
+    """Epoch seconds as an aware UTC datetime, also for a time no datetime can hold.
+
+    Stored times are floats, and one written by an older version or by hand may lie outside
+    ``datetime``'s years 1 to 9999 (``sleep(10**20)`` once stored ``1e20``). Such a time is
+    shown as the nearest datetime there is, ``datetime.max`` (or ``datetime.min``, also for
+    NaN), in UTC, so that showing it never fails; :func:`fits_datetime` tells them apart.
+
+    Example:
+        >>> to_datetime(0.0)
+        datetime.datetime(1970, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
+        >>> to_datetime(1e20).year
+        9999
+    """
+    try:
+        return datetime.fromtimestamp(moment, UTC)
+    except (OverflowError, ValueError, OSError):
+        return _LATEST if moment > 0 else _EARLIEST
+
+
+def fits_datetime(moment: float) -> bool:
+    """Whether epoch seconds name a time a ``datetime`` can hold (years 1 to 9999, UTC)."""
+    try:
+        datetime.fromtimestamp(moment, UTC)
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
 
 
 def _as_float(value: float) -> float:

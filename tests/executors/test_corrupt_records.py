@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -21,10 +21,12 @@ import pytest
 
 import pyworkflow
 from corrupt_cells import TRUNCATED_JSON, WRONG_TYPE_JSON, add_run, set_cell
-from pyworkflow import RunStatus, WorkflowFailedError
+from pyworkflow import CorruptRecordError, RunStatus, WorkflowFailedError
+from pyworkflow._engine import entries
 from pyworkflow.config import get_runtime
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.storage import RunRecord, Storage
+from pyworkflow.storage.protocol import AppendWrite
 
 CORRUPT = "pyworkflow.exceptions.CorruptRecordError"
 
@@ -193,3 +195,68 @@ async def test_a_run_whose_driver_crashes_before_replay_ends_failed_after_its_re
     assert record.error is not None
     assert record.error["type"] == "RecoveryLimitExceeded"
     assert "taken over 3 times" in record.error["message"]
+
+
+@pyworkflow.workflow(name="cr_napper")
+async def napper() -> str:
+    await pyworkflow.sleep("1h")
+    return "rested"
+
+
+@pyworkflow.workflow(name="cr_parent")
+async def parent() -> str:
+    try:
+        return f"child returned {await pyworkflow.start_child_workflow(napper)!r}"
+    except pyworkflow.ChildWorkflowFailedError as exc:
+        return f"child failed: {exc.error_type}: {exc.error_message}"
+
+
+async def _until(check: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, f"not within {within}s"
+        await asyncio.sleep(0.02)
+
+
+@cell_backends
+async def test_a_run_whose_outcome_cannot_be_read_is_failed_for_its_waiters(
+    pw: Storage,
+) -> None:
+    runtime = await get_runtime()
+    executor = runtime.executor
+    assert isinstance(executor, LocalExecutor)
+    executor.poll_interval = 0.05
+    parent_id = await pyworkflow.start(parent)
+
+    async def both_suspended() -> bool:
+        children = await pw.list_runs(parent_run_id=parent_id, limit=1)
+        runs = [await pw.get_run(parent_id), *children]
+        return len(runs) == 2 and all(r and r.status is RunStatus.SUSPENDED for r in runs)
+
+    await _until(both_suspended)
+    (child,) = await pw.list_runs(parent_run_id=parent_id, limit=1)
+    # The child completes elsewhere (no claims here meanwhile), then its result cell is damaged.
+    executor.max_concurrent_runs = 0
+    now = time.time()
+    (taken,) = await pw.claim_runs(
+        owner="elsewhere", now=now, lease_expires_at=now + 60, limit=1,
+        run_ids=[child.run_id], due_only=False,
+    )  # fmt: skip
+    status, ended = entries.workflow_ended(cancelled=False, error=None, result=7, reason=None)
+    await pw.append(
+        AppendWrite(child.run_id, "elsewhere", taken.last_seq, [ended], now, status, result=7)
+    )
+    await set_cell(pw, "runs", "result", TRUNCATED_JSON, run_id=child.run_id)
+    executor.max_concurrent_runs = 1000
+    executor.wake()
+
+    told = await pyworkflow.get_workflow_result(parent_id, timeout=10)
+    assert told.startswith(f"child failed: {CORRUPT}: corrupt runs.result of run {child.run_id!r}")
+    with pytest.raises(CorruptRecordError) as info:
+        await pyworkflow.get_workflow_result(child.run_id)
+    assert (info.value.table, info.value.column) == ("runs", "result")
+    view = await pyworkflow.get_workflow_run(child.run_id)
+    assert view.status is RunStatus.COMPLETED
+    assert view.result is None
+    assert view.damage is not None
+    assert "runs.result" in view.damage

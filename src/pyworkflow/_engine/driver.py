@@ -16,7 +16,6 @@ import asyncio
 import dataclasses
 import logging
 import math
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine import arrivals, entries, hook_tokens, outside, remote, tracing
@@ -27,6 +26,7 @@ from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow._engine.failures import error_record, takeover_refusal
 from pyworkflow._engine.inflight import Arrival, InFlight
 from pyworkflow._engine.starts import decode_call, new_run
+from pyworkflow.durations import to_datetime
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     CorruptRecordError,
@@ -305,7 +305,7 @@ class RunDriver:
             until = (
                 "a hook or child"
                 if first is None
-                else (datetime.fromtimestamp(first, UTC).isoformat(timespec="seconds"))
+                else to_datetime(first).isoformat(timespec="seconds")
             )
             self._log.info("suspended until %s", until)
 

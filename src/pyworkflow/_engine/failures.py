@@ -12,10 +12,11 @@ import importlib
 import traceback
 from typing import Any
 
-from pyworkflow.exceptions import CancellationError, StepFailedError
+from pyworkflow._engine.events import RunStatus
+from pyworkflow.exceptions import CancellationError, CorruptRecordError, StepFailedError
 from pyworkflow.storage.protocol import RunRecord
 
-__all__ = ["error_record", "rebuild_error", "takeover_refusal", "type_path"]
+__all__ = ["error_record", "rebuild_error", "takeover_refusal", "type_path", "unreadable_outcome"]
 
 
 _PLAIN = frozenset({str, int, float, bool, type(None)})
@@ -57,6 +58,23 @@ def takeover_refusal(run: RunRecord, max_recoveries: int) -> dict[str, Any] | No
     if run.damage is not None:
         return error_record(run.damage)
     return None
+
+
+def unreadable_outcome(record: RunRecord) -> CorruptRecordError | None:
+    """The damage that hides how an ended run ended (its status, result or error), or None.
+
+    A waiter must raise it rather than read the stand-in: a completed run whose result cell is
+    damaged would otherwise seem to have returned None.
+    """
+    damage = record.damage
+    if damage is None:
+        return None
+    hidden = {
+        "status",
+        "result" if record.status is RunStatus.COMPLETED else "status",
+        "error" if record.status is RunStatus.FAILED else "status",
+    }
+    return damage if damage.column in hidden else None
 
 
 def _import_class(path: str) -> type | None:
