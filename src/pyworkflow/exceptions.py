@@ -123,10 +123,11 @@ class InvalidDurationError(InputError):
 
     Attributes:
         value: the value as given.
+        reason: why it is refused (``"negative"``, ``"NaN"`` ...), or None.
     """
 
     def __init__(self, value: object, reason: str | None = None) -> None:
-        self.value = value
+        self.value, self.reason = value, reason
         hint = "use '30s', '5m', '1h30m', a number of seconds or a timedelta"
         detail = f" ({reason})" if reason else ""
         super().__init__(f"{value!r} is not a duration{detail}; {hint}")
