@@ -52,7 +52,7 @@ def takeover_refusal(run: RunRecord, max_recoveries: int) -> dict[str, Any] | No
     if run.recovery_count > max_recoveries:
         reason = (
             f"run {run.run_id!r} was taken over {run.recovery_count} times without "
-            "progress: its worker keeps dying while running it"
+            "progress: its worker keeps dying, or failing (see its log), while running it"
         )
         return {"type": "RecoveryLimitExceeded", "message": reason, "traceback": ""}
     if run.damage is not None:
@@ -69,12 +69,8 @@ def unreadable_outcome(record: RunRecord) -> CorruptRecordError | None:
     damage = record.damage
     if damage is None:
         return None
-    hidden = {
-        "status",
-        "result" if record.status is RunStatus.COMPLETED else "status",
-        "error" if record.status is RunStatus.FAILED else "status",
-    }
-    return damage if damage.column in hidden else None
+    outcome = {RunStatus.COMPLETED: "result", RunStatus.FAILED: "error"}.get(record.status)
+    return damage if damage.column in ("status", outcome) else None
 
 
 def _import_class(path: str) -> type | None:
