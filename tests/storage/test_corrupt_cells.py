@@ -63,8 +63,14 @@ async def test_a_run_with_a_corrupt_cell_reads_as_damaged_and_others_read_whole(
     assert record.args is None
     assert (record.workflow_name, record.status, record.last_seq) == ("wf", RunStatus.PENDING, 1)
 
+    bad_status = await add_run(storage, "wf", 4)
+    await set_cell(storage, "runs", "status", "halfway", run_id=bad_status)
     listed = {r.run_id: r for r in await storage.list_runs(limit=10)}
-    assert set(listed) == {sound, truncated, wrong_error}
+    assert set(listed) == {sound, truncated, wrong_error, bad_status}
+    assert listed[bad_status].damage is not None
+    _assert_names(listed[bad_status].damage, "runs", bad_status, "status")
+    assert listed[bad_status].status is RunStatus.FAILED  # a stand-in; damage says why
+    assert listed[bad_status].args == {"args": [4], "kwargs": {}}
     assert listed[sound].damage is None
     assert listed[sound].args == {"args": [1], "kwargs": {}}
     assert listed[wrong_error].damage is not None

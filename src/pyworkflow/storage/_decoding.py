@@ -9,8 +9,9 @@ What happens then depends on the row:
 
 - A row of ``runs`` still reads: a listing or a claim returns many runs at once (a claim has
   already taken their leases), and one damaged row must not lose the others. The record gets
-  ``damage`` set to the error and the bad field a stand-in (None; ``failed`` for a status), so
-  the driver fails the run with that reason and a listing shows what is damaged.
+  ``damage`` set to the error and the bad field a stand-in (None; 0.0 for a creation or update
+  time; ``failed`` for a status), so the driver fails the run with that reason and a listing
+  shows what is damaged.
 - A row of ``events`` or ``hooks`` raises: a run whose log or hook cannot be read cannot be
   replayed, and its driver fails it.
 

@@ -110,7 +110,8 @@ class RunRecord:
     """The run this one continued as new into."""
     damage: CorruptRecordError | None = None
     """Set when a cell of the stored row could not be read back: the error names the column,
-    whose field reads as a stand-in (None; ``failed`` for a status). Never stored."""
+    whose field reads as a stand-in (None; 0.0 for a creation or update time; ``failed`` for
+    a status). Never stored."""
 
 
 @dataclass(frozen=True, slots=True)
