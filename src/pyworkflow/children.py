@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from pyworkflow._engine import child_handles
 from pyworkflow._engine.context import current_activation
 from pyworkflow._engine.events import RunStatus
+from pyworkflow._engine.failures import type_path, unreadable_outcome
 from pyworkflow._engine.starts import encode_call, new_run
 from pyworkflow.config import get_runtime
 from pyworkflow.determinism import in_workflow
@@ -171,6 +172,12 @@ async def wait_for_child(run_id: str, workflow_name: str, timeout: float | None)
     pause = _FIRST_PAUSE
     while True:
         record = await last_run_of_chain(run_id)
+        if (damage := unreadable_outcome(record)) is not None:
+            # As its parent's log has it (outside.collect): failed, never a None result.
+            error_type = type_path(type(damage))
+            raise ChildWorkflowFailedError(
+                record.run_id, workflow_name, error_type, str(damage)
+            ) from damage
         if record.status is RunStatus.COMPLETED:
             return runtime.codec.decode(record.result)
         if record.status is RunStatus.FAILED:

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Collection
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
 
 from pyworkflow import registry, retention
-from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+from pyworkflow._engine.events import EVENT_FORMAT, RunStatus
+from pyworkflow._engine.failures import unreadable_outcome
 from pyworkflow._engine.starts import encode_call, new_run
+from pyworkflow._run_views import WorkflowEvent, WorkflowRun, event_view, run_view
 from pyworkflow.config import get_runtime
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import (
@@ -24,7 +25,7 @@ from pyworkflow.exceptions import (
     WorkflowCancelledError,
     WorkflowFailedError,
 )
-from pyworkflow.storage.protocol import EventRecord, RunCursor, RunRecord
+from pyworkflow.storage.protocol import RunCursor, RunRecord
 from pyworkflow.workflow import Workflow
 
 __all__ = [
@@ -44,55 +45,6 @@ __all__ = [
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-
-def _dt(value: float | None) -> datetime | None:
-    return None if value is None else datetime.fromtimestamp(value, UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowRun:
-    """A run as callers see it.
-
-    Attributes:
-        run_id: the run's id.
-        workflow_name: its workflow.
-        status: pending, running, suspended, completed, failed, cancelled, continued_as_new.
-        result: the decoded result once completed.
-        error: ``{"type", "message", "traceback"}`` once failed.
-        created_at, updated_at, completed_at: aware UTC datetimes.
-        wake_at: when a suspended run wakes, if it waits on a timer.
-        idempotency_key, parent_run_id, recovery_count: as stored.
-        parent_close_policy: for a child, ``"cancel"`` or ``"abandon"``.
-        continued_from, continued_to: its neighbours in a continue-as-new chain.
-    """
-
-    run_id: str
-    workflow_name: str
-    status: RunStatus
-    result: Any
-    error: dict[str, Any] | None
-    created_at: datetime
-    updated_at: datetime
-    completed_at: datetime | None
-    wake_at: datetime | None
-    idempotency_key: str | None
-    parent_run_id: str | None
-    recovery_count: int
-    parent_close_policy: str | None = None
-    continued_from: str | None = None
-    continued_to: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class WorkflowEvent:
-    """One event of a run's log: ``seq``, ``type``, ``timestamp`` and its ``data``."""
-
-    run_id: str
-    seq: int
-    type: EventType
-    timestamp: datetime
-    data: dict[str, Any]
 
 
 def _resolve(wf: Workflow[..., Any] | str) -> Workflow[..., Any]:
@@ -183,32 +135,15 @@ async def _get(run_id: str) -> RunRecord:
 async def get_workflow_run(run_id: str) -> WorkflowRun:
     """The run's status, timestamps and result or error.
 
+    A run whose stored row is damaged, or whose result cannot be decoded here, is returned all
+    the same: its ``damage`` says what, naming the table, run and column.
+
     Raises:
         RunNotFoundError: no such run.
     """
     record = await _get(run_id)
     runtime = await get_runtime()
-    return _to_public(record, runtime.codec)
-
-
-def _to_public(record: RunRecord, codec: Any) -> WorkflowRun:
-    return WorkflowRun(
-        run_id=record.run_id,
-        workflow_name=record.workflow_name,
-        status=record.status,
-        result=codec.decode(record.result) if record.status is RunStatus.COMPLETED else None,
-        error=record.error,
-        created_at=datetime.fromtimestamp(record.created_at, UTC),
-        updated_at=datetime.fromtimestamp(record.updated_at, UTC),
-        completed_at=_dt(record.completed_at),
-        wake_at=_dt(record.wake_at) if record.status is RunStatus.SUSPENDED else None,
-        idempotency_key=record.idempotency_key,
-        parent_run_id=record.parent_run_id,
-        recovery_count=record.recovery_count,
-        parent_close_policy=record.parent_close_policy,
-        continued_from=record.continued_from,
-        continued_to=record.continued_to,
-    )
+    return run_view(record, runtime.codec)
 
 
 async def get_workflow_events(run_id: str) -> list[WorkflowEvent]:
@@ -216,14 +151,12 @@ async def get_workflow_events(run_id: str) -> list[WorkflowEvent]:
 
     Raises:
         RunNotFoundError: no such run.
+        CorruptRecordError: an event cannot be read back (naming it); the run's driver fails
+            such a run.
     """
     await _get(run_id)
     runtime = await get_runtime()
-    events: list[EventRecord] = await runtime.storage.load_events(run_id)
-    return [
-        WorkflowEvent(e.run_id, e.seq, e.type, datetime.fromtimestamp(e.created_at, UTC), e.payload)
-        for e in events
-    ]
+    return [event_view(e) for e in await runtime.storage.load_events(run_id)]
 
 
 async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (the documented API name)
@@ -238,6 +171,7 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
         WorkflowFailedError: the run failed.
         WorkflowCancelledError: the run was cancelled.
         TimeoutError: ``timeout`` passed first.
+        CorruptRecordError: the run ended but how (its status, result or error) cannot be read.
     """
     runtime = await get_runtime()
     executor = runtime.executor
@@ -253,6 +187,8 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
             await executor.wait_finished(run_id, remaining)
             continue
         record = record or await _get(run_id)
+        if (damage := unreadable_outcome(record)) is not None:
+            raise damage
         if record.status is RunStatus.COMPLETED:
             return runtime.codec.decode(record.result)
         if record.status is RunStatus.FAILED:
@@ -325,6 +261,10 @@ async def list_workflow_runs(
 ) -> list[WorkflowRun]:
     """Runs newest first; pass the last run id of a page as ``before`` for the next page.
 
+    One bad run never hides the others: a run whose stored row is damaged, or whose result
+    cannot be decoded here, is listed all the same, its ``damage`` saying what (see
+    ``WorkflowRun``).
+
     Example:
         >>> page = await list_workflow_runs(status="failed", limit=50)
         >>> older = await list_workflow_runs(status="failed", limit=50, before=page[-1].run_id)
@@ -349,7 +289,7 @@ async def list_workflow_runs(
     records = await runtime.storage.list_runs(
         statuses=statuses, workflow_name=workflow_name, limit=limit, before=cursor
     )
-    return [_to_public(r, runtime.codec) for r in records]
+    return [run_view(r, runtime.codec) for r in records]
 
 
 async def prune_runs(
@@ -412,4 +352,4 @@ async def get_workflow_chain(run_id: str) -> list[WorkflowRun]:
     while record.continued_to and (later := await storage.get_run(record.continued_to)):
         record = later
         chain.append(record)
-    return [_to_public(r, runtime.codec) for r in chain]
+    return [run_view(r, runtime.codec) for r in chain]

@@ -4,11 +4,21 @@ Every option that takes a duration (``sleep``, ``hook(timeout=...)``, ``retry_de
 ``timeout``) goes through :func:`parse_duration`, so they all accept and refuse the same values.
 Durations are returned as float seconds. Timers are stored as absolute epoch seconds
 (:func:`resolve_wake_time`), never as "remaining time", so a restart does not stretch a sleep.
+:func:`to_datetime` turns a stored time back into a datetime for people, whatever is stored.
 
 Accepted strings are one or more ``<number><unit>`` parts, largest unit first, optionally
 separated by whitespace: ``"1w2d"``, ``"1h30m"``, ``"1.5h"``, ``"500ms"``. Units: ``w`` (weeks),
 ``d``, ``h``, ``m`` (minutes), ``s``, ``ms``. A bare number in a string (``"30"``) is refused: a
 unit is required, so ``"30"`` cannot be mistaken for minutes.
+
+No duration is longer than 100 years (:data:`MAX_DURATION_SECONDS`), and ``sleep`` takes no
+datetime more than 100 years ahead. Every time pyworkflow stores is a float of epoch seconds
+(``now + duration``) that must come back as a ``datetime`` when a run is shown, and a datetime
+ends with the year 9999: ``sleep(10**20)`` was once stored as ``wake_at=1e20``, and every query
+that showed the run failed from then on. A fixed bound rather than "until the year 9999" keeps
+the rule the same for every option (a step's ``timeout`` has no ``now``), leaves any clock before
+the year 9899 far from the edge, keeps such times precise to a few microseconds in a float, and
+is longer than any timer, timeout or retry delay a real workflow waits for.
 """
 
 from __future__ import annotations
@@ -16,11 +26,22 @@ from __future__ import annotations
 import functools
 import math
 import re
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from pyworkflow.exceptions import InvalidDurationError
 
-__all__ = ["parse_duration", "resolve_wake_time"]
+__all__ = [
+    "MAX_DURATION_SECONDS",
+    "fits_datetime",
+    "parse_duration",
+    "resolve_wake_time",
+    "to_datetime",
+]
+
+MAX_DURATION_SECONDS = 100 * 365.25 * 86400.0
+"""The longest duration accepted: 100 years (36,525 days), 3,155,760,000 seconds."""
+
+_TOO_LONG = "too large: longer than 100 years, the most pyworkflow accepts"
 
 _NUMBER = r"\d+(?:\.\d+)?"
 # One regex for the whole string: each unit at most once, largest first. Compiled once because
@@ -48,12 +69,12 @@ def parse_duration(value: str | int | float | timedelta) -> float:
             ``timedelta``. Zero is allowed.
 
     Returns:
-        The duration in seconds, finite and ``>= 0``.
+        The duration in seconds, ``>= 0`` and at most :data:`MAX_DURATION_SECONDS`.
 
     Raises:
         InvalidDurationError: for anything else (``"5 parsecs"``, ``""``, ``"-1s"``, a negative
-            number, NaN, infinity, ``True``, ``None``, a negative ``timedelta``, other types);
-            the message quotes the value and says why.
+            number, NaN, infinity, more than 100 years, ``True``, ``None``, a negative
+            ``timedelta``, other types); the message quotes the value and says why.
 
     Example:
         >>> parse_duration("1h30m")
@@ -82,6 +103,8 @@ def parse_duration(value: str | int | float | timedelta) -> float:
         raise InvalidDurationError(value, "not finite")
     if seconds < 0:
         raise InvalidDurationError(value, "negative")
+    if seconds > MAX_DURATION_SECONDS:
+        raise InvalidDurationError(value, _TOO_LONG)
     return seconds
 
 
@@ -96,8 +119,8 @@ def resolve_wake_time(value: str | int | float | timedelta | datetime, now: floa
         Epoch seconds. An aware datetime in the past is returned as is: the timer is due.
 
     Raises:
-        InvalidDurationError: for a naive datetime (its instant is ambiguous) or an invalid
-            duration.
+        InvalidDurationError: for a naive datetime (its instant is ambiguous), one more than 100
+            years after ``now`` or before the year 1 in UTC, or an invalid duration.
 
     Example:
         >>> resolve_wake_time("1m", now=1000.0)
@@ -108,8 +131,46 @@ def resolve_wake_time(value: str | int | float | timedelta | datetime, now: floa
             raise InvalidDurationError(
                 value, "a naive datetime; pass tzinfo, e.g. datetime(..., tzinfo=timezone.utc)"
             )
-        return value.timestamp()
+        moment = value.timestamp()
+        if moment - now > MAX_DURATION_SECONDS:
+            raise InvalidDurationError(value, "more than 100 years from now, the most accepted")
+        if not fits_datetime(moment):
+            raise InvalidDurationError(value, "before the year 1 in UTC")
+        return moment
     return now + parse_duration(value)
+
+
+_EARLIEST = datetime.min.replace(tzinfo=UTC)
+_LATEST = datetime.max.replace(tzinfo=UTC)
+
+
+def to_datetime(moment: float) -> datetime:
+    """Epoch seconds as an aware UTC datetime, also for a time no datetime can hold.
+
+    Stored times are floats, and one written by an older version or by hand may lie outside
+    ``datetime``'s years 1 to 9999 (``sleep(10**20)`` once stored ``1e20``). Such a time is
+    shown as the nearest datetime there is, ``datetime.max`` (or ``datetime.min``, also for
+    NaN), in UTC, so that showing it never fails; :func:`fits_datetime` tells them apart.
+
+    Example:
+        >>> to_datetime(0.0)
+        datetime.datetime(1970, 1, 1, 0, 0, tzinfo=datetime.timezone.utc)
+        >>> to_datetime(1e20).year
+        9999
+    """
+    try:
+        return datetime.fromtimestamp(moment, UTC)
+    except (OverflowError, ValueError, OSError):
+        return _LATEST if moment > 0 else _EARLIEST
+
+
+def fits_datetime(moment: float) -> bool:
+    """Whether epoch seconds name a time a ``datetime`` can hold (years 1 to 9999, UTC)."""
+    try:
+        datetime.fromtimestamp(moment, UTC)
+    except (OverflowError, ValueError, OSError):
+        return False
+    return True
 
 
 def _as_float(value: float) -> float:
@@ -131,6 +192,8 @@ def _parse_text(text: str) -> float:
         seconds += float(parts["ms"]) / 1000.0
     if not math.isfinite(seconds):
         raise InvalidDurationError(text, "too large")
+    if seconds > MAX_DURATION_SECONDS:
+        raise InvalidDurationError(text, _TOO_LONG)
     return seconds
 
 

@@ -41,7 +41,9 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     └── StorageError                    a storage backend failed; driver errors chained as cause
         ├── SchemaVersionError          database schema older or newer than this code
         ├── StorageUnavailableError     the database cannot be reached (down, restarting)
-        └── ConcurrencyConflictError    optimistic append lost (stale seq or lease)
+        ├── ConcurrencyConflictError    optimistic append lost (stale seq or lease)
+        └── CorruptRecordError          a stored cell that cannot be read back (names the
+                                        table, run and column)
 
     CancellationError (BaseException)   raised into workflow code after cancel_workflow(), so a
                                         user's ``except Exception:`` cannot swallow it
@@ -58,6 +60,7 @@ __all__ = [
     "ClientCallInWorkflowError",
     "ConcurrencyConflictError",
     "ConfigurationError",
+    "CorruptRecordError",
     "DefinitionError",
     "FatalError",
     "HookAlreadyReceivedError",
@@ -123,7 +126,8 @@ class InvalidDurationError(InputError):
 
     Attributes:
         value: the value as given.
-        reason: why it is not one (``"negative"``, ``"a unit is required"`` ...), or None.
+        reason: why it is refused (``"negative"``, ``"a unit is required"``, ``"NaN"`` ...), or
+            None.
     """
 
     def __init__(self, value: object, reason: str | None = None) -> None:
@@ -517,6 +521,45 @@ class ConcurrencyConflictError(StorageError):
         self.run_id = run_id
         self.expected_seq = expected_seq
         super().__init__(f"append to run {run_id!r} after seq {expected_seq} refused: {reason}")
+
+
+class CorruptRecordError(StorageError):
+    """A stored value that cannot be read back: not JSON, or not of the shape it must have.
+
+    Damage done outside pyworkflow (a flipped byte, a torn write, a hand edit). A run whose
+    record or log cannot be read is failed with this error as its reason, never retried.
+
+    Attributes:
+        table: the table, e.g. ``"runs"``, ``"events"``, ``"hooks"``.
+        run_id: the run the row belongs to.
+        column: the column, e.g. ``"args"``, ``"payload"``.
+        value: the stored value, cut to its first 200 characters.
+        seq: the event's ``seq``, for a row of ``events``; None otherwise.
+    """
+
+    def __init__(
+        self,
+        table: str,
+        run_id: str,
+        column: str,
+        value: object,
+        reason: str,
+        *,
+        seq: int | None = None,
+    ) -> None:
+        self.table, self.run_id, self.column, self.seq = table, run_id, column, seq
+        text = value if isinstance(value, str) else repr(value)
+        self.value = text if len(text) <= 200 else text[:200] + "..."
+        where = "" if seq is None else f" (seq {seq})"
+        super().__init__(
+            f"corrupt {table}.{column} of run {run_id!r}{where}: {reason}; "
+            f"stored value {_excerpt(text)}"
+        )
+
+
+def _excerpt(text: str) -> str:
+    """The start of a stored value, quoted, short enough for a log line or a status line."""
+    return repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
 
 
 class CancellationError(BaseException):

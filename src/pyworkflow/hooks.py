@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pyworkflow import _payload_types
 from pyworkflow._engine.events import HookStatus
 from pyworkflow._engine.hook_tokens import hash_token, pending_rows, token_hint
 from pyworkflow.config import get_runtime
+from pyworkflow.durations import to_datetime
 from pyworkflow.exceptions import HookNotFoundError
 from pyworkflow.storage.protocol import HookRecord, Storage
 
@@ -52,7 +53,8 @@ class HookInfo:
 
 def _info(record: HookRecord) -> HookInfo:
     def when(value: float | None) -> datetime | None:
-        return None if value is None else datetime.fromtimestamp(value, UTC)
+        # An expiry stored before durations were bounded may lie past year 9999.
+        return None if value is None else to_datetime(value)
 
     return HookInfo(
         run_id=record.run_id,
@@ -60,7 +62,7 @@ def _info(record: HookRecord) -> HookInfo:
         name=record.name,
         status=record.status,
         payload_type=record.payload_type,
-        created_at=datetime.fromtimestamp(record.created_at, UTC),
+        created_at=to_datetime(record.created_at),
         expires_at=when(record.expires_at),
         received_at=when(record.received_at),
     )

@@ -8,6 +8,7 @@ none (DESIGN §1).
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -75,9 +76,9 @@ async def sleep(duration: str | float | timedelta | datetime) -> None:
     if activation is not None and current_step.get() is None:
         await activation.sleep_until(resolve_wake_time(duration, activation.now()))
         return
-    loop = asyncio.get_running_loop()
-    wake_at = resolve_wake_time(duration, loop.time())
-    await asyncio.sleep(max(0.0, wake_at - loop.time()))
+    # The wall clock, not the loop's: an aware datetime names a wall-clock instant.
+    now = time.time()
+    await asyncio.sleep(max(0.0, resolve_wake_time(duration, now) - now))
 
 
 async def _hook(

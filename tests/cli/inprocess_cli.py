@@ -34,11 +34,11 @@ def _without_settings(patch: pytest.MonkeyPatch) -> None:
 
 
 class InProcessCli:
-    """Runs ``pyworkflow *args --storage sqlite:///db`` in this process."""
+    """Runs ``pyworkflow *args --storage sqlite:///db`` (or ``--storage url``) in this process."""
 
-    def __init__(self, db: Path) -> None:
+    def __init__(self, db: Path, url: str | None = None) -> None:
         self.db = db
-        self.url = f"sqlite:///{db}"
+        self.url = url or f"sqlite:///{db}"
 
     def __call__(self, *args: str, stdin: str | None = None) -> Result:
         logger = logging.getLogger("pyworkflow")

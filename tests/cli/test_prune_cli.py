@@ -223,6 +223,7 @@ def test_progress_shows_on_a_terminal(project: Path, worker_env: dict[str, str])
 MISTAKES = [
     (["runs", "prune", "--older-than", "5 parsecs"], "'5 parsecs'"),
     (["runs", "prune", "--older-than", "-30d"], "'-30d'"),
+    (["runs", "prune", "--older-than", "1000000w"], "'1000000w' is not a duration (too large"),
     (["runs", "prune", "--older-than", "30d", "--storage", "sqlite:///nowhere.db"], "no database"),
     (["worker", "run", "-m", "prunewf", "--retention", "forever"], "--retention 'forever'"),
 ]

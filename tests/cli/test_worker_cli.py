@@ -125,6 +125,31 @@ def test_bad_storage_url_names_the_accepted_schemes(
     assert "hunter2" not in line
 
 
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("--lease-seconds", "1e20"),
+        ("--lease-seconds", "0"),
+        ("--poll-interval", "1e20"),
+        ("--retention", "1000000w"),
+    ],
+)
+def test_a_duration_option_past_a_century_is_one_line_and_exit_2(
+    project: Path, env: dict[str, str], option: str, value: str
+) -> None:
+    # Before durations were bounded, such a worker started, and leased runs until 1e20.
+    args = ["worker", "run", "--module", "cliwf", "--storage", "sqlite:///w.db", option, value]
+    result = subprocess.run(
+        cli(*args), cwd=project, env=env, capture_output=True, text=True, timeout=20, check=False
+    )
+    assert result.returncode == 2, result.stderr
+    line = result.stderr.strip().splitlines()[-1]
+    assert option in line
+    assert value in line
+    assert "Traceback" not in result.stderr
+    assert not (project / "w.db").exists()
+
+
 def test_a_worker_without_workflows_refuses_to_start(project: Path, env: dict[str, str]) -> None:
     result = run_cli(project, env, "worker", "run", "--storage", "sqlite:///w.db")
     assert result.returncode == 2

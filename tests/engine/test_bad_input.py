@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import threading
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -170,8 +170,20 @@ async def test_a_step_outside_a_workflow_is_a_plain_coroutine(pw: Storage) -> No
         (float("nan"), "nan"),
         (-3, "-3"),
         (math.inf, "inf"),
+        (10**20, "100000000000000000000"),
+        ("1000000w", "'1000000w'"),
+        (datetime(9999, 1, 1, tzinfo=UTC), "9999"),
     ],
-    ids=["parsecs", "negative-string", "nan", "negative-number", "infinite"],
+    ids=[
+        "parsecs",
+        "negative-string",
+        "nan",
+        "negative-number",
+        "infinite",
+        "over-a-century",
+        "over-a-century-string",
+        "datetime-year-9999",
+    ],
 )
 async def test_bad_sleep_duration_fails_the_run(pw: Storage, duration: Any, quoted: str) -> None:
     run_id = await pyworkflow.start(sleeps, duration)
@@ -229,10 +241,13 @@ async def test_unencodable_workflow_result_fails_the_run(pw: Storage) -> None:
         ({"timeout": "-1s"}, "-1s"),
         ({"timeout": float("nan")}, "nan"),
         ({"timeout": 0}, "0"),
+        ({"timeout": 10**20}, "100000000000000000000"),
         ({"retry_delay": "5 parsecs"}, "5 parsecs"),
         ({"retry_delay": "-1s"}, "-1s"),
         ({"retry_delay": float("nan")}, "nan"),
         ({"retry_delay": ["1s", "soon"]}, "soon"),
+        ({"retry_delay": 10**20}, "100000000000000000000"),
+        ({"retry_delay": ["1s", "6000w"]}, "6000w"),
         ({"retry_delay": []}, "[]"),
         ({"max_retries": -1}, "-1"),
         ({"max_retries": True}, "True"),
@@ -248,14 +263,15 @@ def test_bad_step_options(options: dict[str, Any], quoted: str) -> None:
     assert_typed(info.value, quoted, "bad")
 
 
-def test_bad_workflow_max_duration() -> None:
+@pytest.mark.parametrize("max_duration", ["5 parsecs", 10**20])
+def test_bad_workflow_max_duration(max_duration: Any) -> None:
     with pytest.raises(WorkflowDefinitionError) as info:
 
-        @workflow(name="tb_never_registered_wf", max_duration="5 parsecs")
+        @workflow(name="tb_never_registered_wf", max_duration=max_duration)
         async def bad() -> None:
             pass
 
-    assert_typed(info.value, "5 parsecs", "bad")
+    assert_typed(info.value, str(max_duration), "bad")
 
 
 def test_sync_functions_are_refused() -> None:

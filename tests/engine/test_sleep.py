@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -109,6 +110,15 @@ async def test_sleep_in_a_step_is_asyncio_sleep(pw: Storage) -> None:
     events = await events_of(run_id)
     assert of_type(events, EventType.SLEEP_STARTED) == []
     assert of_type(events, EventType.SLEEP_COMPLETED) == []
+
+
+async def test_sleep_until_a_datetime_outside_workflow_code_waits_until_then() -> None:
+    # As in a step: an aware datetime is a wall-clock instant, not one of the loop's clock.
+    when = datetime.now(UTC) + timedelta(milliseconds=50)
+    started = time.monotonic()
+    await asyncio.wait_for(sleep(when), timeout=5)
+    assert datetime.now(UTC) >= when
+    assert time.monotonic() - started < 2
 
 
 async def test_now_uuid_random_are_recorded_and_replayed(pw: Storage) -> None:

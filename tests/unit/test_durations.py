@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from pyworkflow.durations import parse_duration, resolve_wake_time
+from pyworkflow.durations import MAX_DURATION_SECONDS, parse_duration, resolve_wake_time
 from pyworkflow.exceptions import InputError, InvalidDurationError
 
 
@@ -89,7 +89,7 @@ def test_parse_duration_huge_string_is_refused() -> None:
 
 
 @given(
-    st.integers(0, 10**6),
+    st.integers(0, 36_000),
     st.integers(0, 23),
     st.integers(0, 59),
     st.integers(0, 59),
@@ -102,9 +102,42 @@ def test_parse_duration_compound_equals_sum(d: int, h: int, m: int, s: int, ms: 
     assert parse_duration(timedelta(seconds=expected)) == pytest.approx(expected)
 
 
-@given(st.floats(min_value=0, allow_infinity=False))
+@given(st.floats(min_value=0, max_value=MAX_DURATION_SECONDS))
 def test_parse_duration_non_negative_numbers_pass_through(value: float) -> None:
     assert parse_duration(value) == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        10**20,
+        1e20,
+        MAX_DURATION_SECONDS + 1,
+        "1000000w",
+        "5300w",
+        "40000d",
+        timedelta(days=36526),
+        timedelta.max,
+    ],
+)
+def test_parse_duration_refuses_more_than_a_hundred_years(value: object) -> None:
+    with pytest.raises(InvalidDurationError) as info:
+        parse_duration(value)  # type: ignore[arg-type]
+    assert str(info.value).startswith(repr(value))
+    assert "100 years" in str(info.value)
+    assert info.value.value is value
+
+
+def test_parse_duration_accepts_a_hundred_years() -> None:
+    assert parse_duration(MAX_DURATION_SECONDS) == MAX_DURATION_SECONDS
+    assert parse_duration("5200w") == 5200 * 604800.0
+    assert parse_duration(timedelta(days=36525)) == MAX_DURATION_SECONDS
+
+
+def test_every_accepted_duration_from_now_can_be_shown_as_a_datetime() -> None:
+    now = datetime(2500, 1, 1, tzinfo=UTC).timestamp()
+    wake = resolve_wake_time(MAX_DURATION_SECONDS, now)
+    assert datetime.fromtimestamp(wake, UTC).year == 2600
 
 
 @given(st.text(max_size=12))
@@ -142,6 +175,35 @@ def test_resolve_wake_time_refuses_naive_datetime() -> None:
     with pytest.raises(InvalidDurationError, match=r"naive.*tzinfo") as info:
         resolve_wake_time(naive, now=0.0)
     assert str(info.value).startswith(repr(naive))
+
+
+@pytest.mark.parametrize(
+    "when",
+    [
+        datetime(9999, 12, 31, 23, tzinfo=timezone(timedelta(hours=-5))),
+        datetime(9999, 1, 1, tzinfo=UTC),
+        datetime(2200, 1, 1, tzinfo=UTC),
+    ],
+)
+def test_resolve_wake_time_refuses_a_datetime_over_a_hundred_years_ahead(when: datetime) -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+    with pytest.raises(InvalidDurationError) as info:
+        resolve_wake_time(when, now=now)
+    assert str(info.value).startswith(repr(when))
+    assert "100 years" in str(info.value)
+
+
+def test_resolve_wake_time_refuses_a_datetime_no_datetime_can_show() -> None:
+    before_year_one = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=5)))
+    with pytest.raises(InvalidDurationError, match="year 1") as info:
+        resolve_wake_time(before_year_one, now=0.0)
+    assert str(info.value).startswith(repr(before_year_one))
+
+
+def test_resolve_wake_time_accepts_a_datetime_a_century_ahead() -> None:
+    now = datetime(2025, 1, 1, tzinfo=UTC).timestamp()
+    when = datetime(2124, 12, 31, tzinfo=UTC)
+    assert resolve_wake_time(when, now=now) == when.timestamp()
 
 
 def test_resolve_wake_time_refuses_bad_duration() -> None:

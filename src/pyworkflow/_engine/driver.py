@@ -16,7 +16,6 @@ import asyncio
 import dataclasses
 import logging
 import math
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine import (
@@ -33,11 +32,13 @@ from pyworkflow._engine.child_handles import logs_request, request_logged, reque
 from pyworkflow._engine.commands import Command, Turn
 from pyworkflow._engine.engine import Engine
 from pyworkflow._engine.events import EventType, RunStatus
-from pyworkflow._engine.failures import error_record
+from pyworkflow._engine.failures import error_record, takeover_refusal
 from pyworkflow._engine.inflight import Arrival, InFlight
-from pyworkflow._engine.starts import new_run
+from pyworkflow._engine.starts import decode_call, new_run
+from pyworkflow.durations import to_datetime
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
+    CorruptRecordError,
     PyWorkflowError,
     WorkflowTimeoutError,
 )
@@ -197,12 +198,12 @@ class RunDriver:
 
     def _make_activation(self) -> WorkflowActivation:
         engine, run = self._engine, self._run
-        call = engine.codec.decode(run.args)
+        args, kwargs = decode_call(run, engine.codec)
         self._activation = WorkflowActivation(
             run_id=run.run_id,
             workflow=self._workflow,
-            args=tuple(call["args"]),
-            kwargs=dict(call["kwargs"]),
+            args=args,
+            kwargs=kwargs,
             codec=engine.codec,
             clock=engine.clock,
         )
@@ -219,6 +220,19 @@ class RunDriver:
 
     async def _begin(self) -> Turn | None:
         """Replay the log and commit the first turn; the turn to launch, or None if it ended."""
+        # Before anything reads the run's values: a driver that crashed on them at every
+        # take-over would otherwise never get here, and the run would be taken over forever.
+        refusal = takeover_refusal(self._run, self._engine.settings.max_recoveries)
+        if refusal is None:
+            try:
+                return await self._replay()
+            except CorruptRecordError as exc:  # its log cannot be read: never will, either
+                refusal = error_record(exc)
+        self._log.error("%s", refusal["message"])
+        await self._finish_failed(refusal)
+        return None
+
+    async def _replay(self) -> Turn | None:
         engine, run = self._engine, self._run
         events = self._history or await engine.storage.load_events(run.run_id)
         self._history = None
@@ -228,16 +242,6 @@ class RunDriver:
         self._deadline = _deadline_of(events)
         self._log.debug("replaying %d events (recovery %d)", len(events), run.recovery_count)
         activation = self._make_activation()
-        if run.recovery_count > engine.settings.max_recoveries:
-            reason = (
-                f"run {run.run_id!r} was taken over {run.recovery_count} times without "
-                "progress: its worker keeps dying while running it"
-            )
-            self._log.error(reason)
-            await self._finish_failed(
-                {"type": "RecoveryLimitExceeded", "message": reason, "traceback": ""}
-            )
-            return None
         turn = activation.replay(events)
         if activation.divergence is not None:
             self._log.error("%s", activation.divergence)
@@ -344,7 +348,7 @@ class RunDriver:
             until = (
                 "a hook or child"
                 if first is None
-                else (datetime.fromtimestamp(first, UTC).isoformat(timespec="seconds"))
+                else to_datetime(first).isoformat(timespec="seconds")
             )
             self._log.info("suspended until %s", until)
 

@@ -26,10 +26,12 @@ import math
 import traceback
 from typing import Any
 
-from pyworkflow.exceptions import CancellationError, StepFailedError
+from pyworkflow._engine.events import RunStatus
+from pyworkflow.exceptions import CancellationError, CorruptRecordError, StepFailedError
 from pyworkflow.serialization import Codec
+from pyworkflow.storage.protocol import RunRecord
 
-__all__ = ["error_record", "rebuild_error", "type_path"]
+__all__ = ["error_record", "rebuild_error", "takeover_refusal", "type_path", "unreadable_outcome"]
 
 
 _SCALARS = frozenset({str, int, float, bool, type(None)})
@@ -79,6 +81,37 @@ def error_record(exc: BaseException) -> dict[str, Any]:
     if attributes:
         record["attributes"] = attributes
     return record
+
+
+def takeover_refusal(run: RunRecord, max_recoveries: int) -> dict[str, Any] | None:
+    """Why a run just taken must fail before it is replayed, as an error record; or None.
+
+    Either it was taken over more than ``max_recoveries`` times without progress (its worker
+    keeps dying, or its driver keeps crashing, on it), or its stored row is damaged: a record
+    that cannot be read now never will be, so retrying it would only loop.
+    """
+    if run.recovery_count > max_recoveries:
+        reason = (
+            f"run {run.run_id!r} was taken over {run.recovery_count} times without "
+            "progress: its worker keeps dying, or failing (see its log), while running it"
+        )
+        return {"type": "RecoveryLimitExceeded", "message": reason, "traceback": ""}
+    if run.damage is not None:
+        return error_record(run.damage)
+    return None
+
+
+def unreadable_outcome(record: RunRecord) -> CorruptRecordError | None:
+    """The damage that hides how an ended run ended (its status, result or error), or None.
+
+    A waiter must raise it rather than read the stand-in: a completed run whose result cell is
+    damaged would otherwise seem to have returned None.
+    """
+    damage = record.damage
+    if damage is None:
+        return None
+    outcome = {RunStatus.COMPLETED: "result", RunStatus.FAILED: "error"}.get(record.status)
+    return damage if damage.column in ("status", outcome) else None
 
 
 def _import_class(path: str) -> type | None:

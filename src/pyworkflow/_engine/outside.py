@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from pyworkflow._engine import entries
 from pyworkflow._engine.commands import Turn
 from pyworkflow._engine.events import TERMINAL_STATUSES, HookStatus, RunStatus
+from pyworkflow._engine.failures import error_record, unreadable_outcome
 from pyworkflow.storage.protocol import NewEvent, RunCursor, RunRecord
 
 if TYPE_CHECKING:
@@ -51,12 +52,14 @@ async def collect(storage: Storage, activation: WorkflowActivation) -> Turn:
         for command in children:
             last = _chain_end(ended, command.target)
             if last is not None:
+                # A child whose outcome cannot be read failed, for its parent: never a None.
+                damage = unreadable_outcome(last)
                 event = entries.child_ended(
                     command.command_id,
                     last.run_id,
-                    last.status,
+                    last.status if damage is None else RunStatus.FAILED,
                     result=last.result,
-                    error=last.error,
+                    error=last.error if damage is None else error_record(damage),
                     reason=last.cancel_reason,
                 )
                 arrivals.append((last.completed_at or 0.0, command, event))

@@ -8,18 +8,19 @@ timers are stored absolute times; the driver fails a run that passes its deadlin
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine.events import EVENT_FORMAT
-from pyworkflow.exceptions import InputError
-from pyworkflow.storage.protocol import NewRun
+from pyworkflow.exceptions import CorruptRecordError, InputError
+from pyworkflow.storage.protocol import NewRun, RunRecord
 
 if TYPE_CHECKING:
     from pyworkflow.serialization import Codec
     from pyworkflow.workflow import Workflow
 
-__all__ = ["encode_call", "new_run", "new_run_id"]
+__all__ = ["decode_call", "encode_call", "new_run", "new_run_id"]
 
 
 def new_run_id() -> str:
@@ -47,6 +48,24 @@ def encode_call(
     for name, value in bound.arguments.items():
         codec.encode(value, path=f"argument {name!r} of workflow {wf.name!r}")
     return codec.encode({"args": list(args), "kwargs": kwargs})
+
+
+def decode_call(run: RunRecord, codec: Codec) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The positional and keyword arguments a stored run was started with.
+
+    Raises:
+        CorruptRecordError: its stored ``args`` is not the ``{"args", "kwargs"}`` that
+            :func:`encode_call` makes (a value of another type parses, then fails here).
+        SerializationError: a value in them cannot be decoded in this process (a class that
+            is gone, a pickle refused).
+    """
+    call = codec.decode(run.args)
+    if type(call) is dict and type(call.get("args")) is list and type(call.get("kwargs")) is dict:
+        return tuple(call["args"]), call["kwargs"]
+    stored = json.dumps(run.args, default=repr)
+    raise CorruptRecordError(
+        "runs", run.run_id, "args", stored, 'not a call ({"args": [...], "kwargs": {...}})'
+    )
 
 
 def new_run(

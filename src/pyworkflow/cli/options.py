@@ -8,10 +8,46 @@ from typing import Any, TypeVar
 import click
 
 from pyworkflow._engine.events import RunStatus
+from pyworkflow.durations import parse_duration
+from pyworkflow.exceptions import InvalidDurationError
 
-__all__ = ["json_option", "modules_option", "run_filter_options", "storage_option"]
+__all__ = ["SECONDS", "json_option", "modules_option", "run_filter_options", "storage_option"]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
+
+
+# Not click.ParamType[float, str]: generic only in newer click (pyproject allows 8.1).
+class _Seconds(click.ParamType):  # type: ignore[type-arg]
+    """A positive number of seconds (``15``, ``0.5``) or a duration (``30s``), bounded as all are.
+
+    Through ``parse_duration``, so a value past its 100 years is refused like any other
+    duration, quoted, instead of becoming a lease or a poll that ends after the year 9999.
+    """
+
+    name = "seconds"
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        try:
+            seconds = parse_duration(_number_or_text(value))
+        except InvalidDurationError as exc:
+            # Quoting what was typed ("1e20"), not the number it became (1e+20).
+            self.fail(f"{value!r} is not a duration ({exc.reason})", param, ctx)
+        if seconds <= 0:
+            self.fail(f"{value!r} is not a positive number of seconds", param, ctx)
+        return seconds
+
+
+def _number_or_text(value: Any) -> Any:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return value  # a duration such as "30s", or something parse_duration refuses
+
+
+SECONDS = _Seconds()
+"""Click type of options that take seconds (``--lease-seconds``, ``--poll-interval``)."""
 
 storage_option = click.option(
     "--storage",

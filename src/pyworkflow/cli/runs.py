@@ -27,6 +27,7 @@ import click
 
 from pyworkflow import retention
 from pyworkflow._engine.events import TERMINAL_STATUSES, HookStatus, RunStatus
+from pyworkflow._run_views import damage_of
 from pyworkflow.cli.bridge import run_command
 from pyworkflow.cli.families import chain, children
 from pyworkflow.cli.inputs import parse_cli_duration, parse_moment
@@ -36,6 +37,7 @@ from pyworkflow.cli.shapes import decode, emit, event_shape, hook_shape, iso, ru
 from pyworkflow.cli.timeline import step_attempts, timeline
 from pyworkflow.client import cancel_workflow, resume
 from pyworkflow.config import Runtime
+from pyworkflow.exceptions import CorruptRecordError
 from pyworkflow.hooks import list_hooks
 from pyworkflow.storage.protocol import RunCursor, RunRecord
 
@@ -159,9 +161,14 @@ def show(run_id: str, storage: str | None, as_json: bool) -> None:
 
 
 async def _show(run_id: str, storage: str | None, as_json: bool) -> None:
+    unreadable_log = None
     async with session(storage) as runtime:
         record = await require_run(runtime, run_id)
-        events = await runtime.storage.load_events(run_id)
+        try:
+            events = await runtime.storage.load_events(run_id)
+        except CorruptRecordError as exc:
+            # Show the run all the same, and why its timeline is empty.
+            events, unreadable_log = [], str(exc)
         children = await runtime.storage.list_runs(parent_run_id=run_id, limit=_CHILDREN_SHOWN + 1)
         waiting = await list_hooks(run_id=run_id, status=HookStatus.WAITING)
         codec = runtime.codec
@@ -171,9 +178,11 @@ async def _show(run_id: str, storage: str | None, as_json: bool) -> None:
         attempts = step_attempts(events)
     more_children = len(children) > _CHILDREN_SHOWN
     children = children[:_CHILDREN_SHOWN]
+    damage = "; ".join(d for d in (damage_of(record), unreadable_log) if d) or None
     if as_json:
         document: dict[str, Any] = run_shape(record)
         document.update(
+            damage=damage,
             args=arguments,
             result=result,
             error=record.error,
@@ -188,7 +197,7 @@ async def _show(run_id: str, storage: str | None, as_json: bool) -> None:
         from pyworkflow.cli import tables
 
         out = tables.console()
-        tables.print_run(out, record, arguments, result, entries, attempts)
+        tables.print_run(out, record, arguments, result, entries, attempts, damage)
         tables.print_run_family(out, record, children, more_children, waiting)
 
 

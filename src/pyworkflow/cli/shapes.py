@@ -13,12 +13,15 @@ A **run** (``runs list``, ``runs show``, ``workflows run``):
     ``wake_at`` (when a suspended run wakes on a timer), ``idempotency_key``,
     ``parent_run_id``, ``recovery_count``, ``cancel_requested``, ``parent_close_policy``
     (a child's: ``cancel`` or ``abandon``), ``continued_from`` and ``continued_to`` (the runs
-    before and after it in a continue-as-new chain).
+    before and after it in a continue-as-new chain), ``damage`` (null for a sound run, else
+    what of it cannot be read or shown, naming table, run and column: ``"corrupt runs.args of
+    run 'run_...': not valid JSON ..."``; the values it names are null).
     ``runs show`` and ``workflows run`` add ``args`` (``{"args": [...], "kwargs": {...}}``),
     ``result``, ``error`` (``{"type", "message", "traceback"}`` or null); ``runs show`` also
     ``timeline`` (entries below), ``steps`` (attempts below), ``children`` (the newest 20 child
     runs), ``more_children`` (true when it has more: ``runs children`` lists them all) and
-    ``waiting_hooks`` (hooks below).
+    ``waiting_hooks`` (hooks below). In ``runs show`` a log that cannot be read adds its
+    damage to ``damage``, and ``timeline`` and ``steps`` are empty.
 
 ``runs list``: ``{"runs": [run, ...], "next_before": RUN_ID or null}``; pass ``next_before`` as
 ``--before`` for the next (older) page; null means this page is the last.
@@ -66,13 +69,15 @@ import base64
 import dataclasses
 import enum
 import json
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
 import click
 
+from pyworkflow._run_views import damage_of
+from pyworkflow.durations import to_datetime
 from pyworkflow.exceptions import SerializationError
 from pyworkflow.hooks import HookInfo
 from pyworkflow.serialization import Codec
@@ -108,7 +113,7 @@ def decode(codec: Codec, tree: Any) -> Any:
 
 def iso(moment: float | None) -> str | None:
     """Epoch seconds as an ISO 8601 UTC string; None stays None."""
-    return None if moment is None else datetime.fromtimestamp(moment, UTC).isoformat()
+    return None if moment is None else to_datetime(moment).isoformat()
 
 
 def jsonable(value: Any) -> Any:
@@ -157,6 +162,7 @@ def run_shape(record: RunRecord) -> dict[str, Any]:
         "parent_close_policy": record.parent_close_policy,
         "continued_from": record.continued_from,
         "continued_to": record.continued_to,
+        "damage": damage_of(record),
     }
 
 

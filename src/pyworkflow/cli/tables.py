@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pyworkflow._run_views import damage_of
 from pyworkflow.cli.shapes import Undecodable, jsonable
 from pyworkflow.cli.timeline import (
     StepAttempt,
@@ -101,6 +102,9 @@ def print_runs(out: Console, records: Sequence[RunRecord], next_before: str | No
             _took(r),
         )
     out.print(table)
+    for r in records:
+        if (damage := damage_of(r)) is not None:
+            out.print(Text(f"damaged: {damage}", style="bold red"), soft_wrap=True)
     if next_before is not None:
         out.print(f"more runs: add --before {next_before}")
 
@@ -118,14 +122,21 @@ def print_run(
     result: Any,
     entries: Sequence[TimelineEntry],
     attempts: Sequence[StepAttempt],
+    damage: str | None = None,
 ) -> None:
-    """``runs show``: the run, its arguments and outcome, its timeline and step attempts."""
+    """``runs show``: the run, its arguments and outcome, its timeline and step attempts.
+
+    ``damage``: what of the run cannot be read or shown (its row, its log), printed by its
+    status.
+    """
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
     facts.add_row("run", record.run_id)
     facts.add_row("workflow", record.workflow_name)
     facts.add_row("status", status_text(record.status.value))
+    if damage is not None:
+        facts.add_row("damaged", Text(damage, style="bold red"))
     facts.add_row("created", f"{format_time(record.created_at)} UTC")
     if record.completed_at is not None:
         facts.add_row("ended", f"{format_time(record.completed_at)} UTC (took {_took(record)})")

@@ -11,11 +11,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from pyworkflow._engine.events import EventType
 from pyworkflow.cli.shapes import Undecodable, decode, iso, jsonable
+from pyworkflow.durations import to_datetime
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import EventRecord
 
@@ -48,7 +48,7 @@ def format_time(moment: float | None, *, precise: bool = False) -> str:
     """``2024-05-01 12:00:00`` in UTC (with milliseconds when ``precise``); ``-`` for None."""
     if moment is None:
         return "-"
-    when = datetime.fromtimestamp(moment, UTC)
+    when = to_datetime(moment)  # a time beyond year 9999 shows as its last second
     text = when.strftime("%Y-%m-%d %H:%M:%S")
     return f"{text}.{when.microsecond // 1000:03d}" if precise else text
 

@@ -32,7 +32,7 @@ import click
 from pyworkflow import registry
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.inputs import parse_cli_duration
-from pyworkflow.cli.options import storage_option
+from pyworkflow.cli.options import SECONDS, storage_option
 from pyworkflow.config import configure, configured_modules, get_runtime, shutdown
 from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
 from pyworkflow.executors.local import LocalExecutor
@@ -68,14 +68,14 @@ def worker() -> None:
 )
 @click.option(
     "--lease-seconds",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=None,
     help="How long a claim on a run lasts without a heartbeat: a dead worker's runs are "
     "taken over this long after it died (default 15).",
 )
 @click.option(
     "--poll-interval",
-    type=click.FloatRange(min=0, min_open=True),
+    type=SECONDS,
     default=None,
     help="Longest pause, in seconds, between two looks at storage for due runs (default 1).",
 )

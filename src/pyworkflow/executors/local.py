@@ -307,6 +307,11 @@ class LocalExecutor(EngineBacked):
             except PyWorkflowError as exc:
                 _log.warning("claiming runs failed, retrying: %s", exc)
                 next_wake = None
+            except Exception:
+                # A bug, or a value storage could not read: if this loop ended, so would the
+                # worker's serve() and every run it would claim. Log it whole and go on.
+                _log.exception("claiming runs failed unexpectedly, retrying")
+                next_wake = None
             deadline = engine.clock.now() + self.poll_interval
             if next_wake is not None:
                 deadline = min(deadline, next_wake)

@@ -20,6 +20,7 @@ import asyncpg
 
 from pyworkflow.storage import _pg_effects
 from pyworkflow.storage import _pg_statements as one_trip
+from pyworkflow.storage._decoding import events_from_rows, run_from_row
 from pyworkflow.storage._pg_group import RunOnConnection, WriteGroup
 from pyworkflow.storage._pg_query import PgQuery
 from pyworkflow.storage.protocol import AppendResult, AppendWrite, EventRecord, RunRecord
@@ -30,9 +31,7 @@ from pyworkflow.storage.rows import (
     effect_params,
     encode,
     ends_run,
-    events_from_rows,
     plain_append,
-    run_from_row,
 )
 from pyworkflow.storage.statements import GET_RUN, LOAD_EVENTS, RUN_STATE
 

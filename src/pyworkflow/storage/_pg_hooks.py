@@ -15,11 +15,12 @@ import asyncpg
 from pyworkflow._engine.events import HookStatus
 from pyworkflow.exceptions import StorageError
 from pyworkflow.storage import _pg_effects
+from pyworkflow.storage._decoding import hook_from_row
 from pyworkflow.storage._pg_connections import PgConnections
 from pyworkflow.storage._pg_query import PgQuery, compile_once_off
 from pyworkflow.storage._pg_schema import PgSettings
 from pyworkflow.storage.protocol import HookRecord
-from pyworkflow.storage.rows import encode, hook_from_row, hook_not_found, hook_refused
+from pyworkflow.storage.rows import encode, hook_not_found, hook_refused
 from pyworkflow.storage.statements import (
     EXPIRE_HOOK,
     GET_HOOK,

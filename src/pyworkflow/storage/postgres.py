@@ -31,6 +31,7 @@ import asyncpg
 
 from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.storage import _pg_statements as one_trip
+from pyworkflow.storage._decoding import events_from_rows, run_from_row
 from pyworkflow.storage._pg_connections import PgConnections
 from pyworkflow.storage._pg_hooks import PgHookMethods
 from pyworkflow.storage._pg_listen import Subscriber
@@ -50,9 +51,7 @@ from pyworkflow.storage.rows import (
     claimed_runs,
     earliest_wake,
     event_values,
-    events_from_rows,
     reopen_refused,
-    run_from_row,
     taken_ids,
 )
 from pyworkflow.storage.statements import (

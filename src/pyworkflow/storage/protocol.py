@@ -42,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
 from pyworkflow._engine.events import EventType, HookStatus, RunStatus
+from pyworkflow.exceptions import CorruptRecordError
 
 __all__ = [
     "SUSPECT_RECOVERIES",
@@ -122,6 +123,10 @@ class RunRecord:
     previous_owner: str | None = None
     """Only on a record ``claim_runs`` returned: the owner whose lapsed lease the claim took
     over (a take-over from a dead or stalled worker); None when the lease was free."""
+    damage: CorruptRecordError | None = None
+    """Set when a cell of the stored row could not be read back: the error names the column,
+    whose field reads as a stand-in (None; 0.0 for a creation or update time; ``failed`` for
+    a status). Never stored."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,14 +2,14 @@
 
 Shared by every SQL backend (``sql.py`` for SQLite, ``postgres.py``), so that what a write
 stores and what a read returns cannot differ between them. JSON values (arguments, results,
-errors, payloads) are encoded and decoded here; rows are read by position, in the column order
-of ``schema.py``, so SQLAlchemy rows, named tuples and asyncpg Records all serve.
+errors, payloads) are encoded here and decoded in ``_decoding.py``, the one place that names a
+damaged cell; rows are read by position, in the column order of ``schema.py``, so SQLAlchemy
+rows, named tuples and asyncpg Records all serve.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -24,11 +24,10 @@ from pyworkflow.exceptions import (
     PyWorkflowError,
     RunNotFoundError,
 )
+from pyworkflow.storage._decoding import hook_from_row, run_from_row
 from pyworkflow.storage._json_text import encode
 from pyworkflow.storage.protocol import (
     AppendWrite,
-    EventRecord,
-    HookRecord,
     NewRun,
     RunRecord,
     StepLease,
@@ -46,9 +45,7 @@ __all__ = [
     "encode",
     "ends_run",
     "event_values",
-    "events_from_rows",
     "first_event_values",
-    "hook_from_row",
     "hook_not_found",
     "hook_refused",
     "hook_values",
@@ -56,59 +53,14 @@ __all__ = [
     "new_run_values",
     "plain_append",
     "reopen_refused",
-    "run_from_row",
     "spawned_run_values",
     "step_lease_from_row",
     "taken_ids",
 ]
 
 
-_loads = json.loads
-
-_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord))
-
-
-def _float_or_none(value: Any) -> float | None:
-    return None if value is None else float(value)
-
-
-def run_from_row(row: Sequence[Any]) -> RunRecord:
-    """A row of ``runs`` (all columns, in table order) as a record.
-
-    Positional, so that SQLAlchemy rows, named tuples and asyncpg Records all serve.
-    """
-    (
-        run_id, workflow_name, status, args, result, error, idempotency_key, parent_run_id,
-        created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
-        recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
-        parent_close_policy, continued_from, continued_to,
-    ) = row  # fmt: skip
-    return RunRecord(
-        run_id=run_id,
-        workflow_name=workflow_name,
-        status=RunStatus(status),
-        args=_loads(args),
-        result=None if result is None else _loads(result),
-        error=None if error is None else _loads(error),
-        idempotency_key=idempotency_key,
-        parent_run_id=parent_run_id,
-        # float(): SQLite's RETURNING hands back REAL values before column affinity, so an
-        # integral time would come back as an int.
-        created_at=float(created_at),
-        updated_at=float(updated_at),
-        completed_at=_float_or_none(completed_at),
-        wake_at=_float_or_none(wake_at),
-        lease_owner=lease_owner,
-        lease_expires_at=_float_or_none(lease_expires_at),
-        recovery_count=recovery_count,
-        last_seq=last_seq,
-        signal_seq=signal_seq,
-        cancel_requested=bool(cancel_requested),
-        cancel_reason=cancel_reason,
-        parent_close_policy=parent_close_policy,
-        continued_from=continued_from,
-        continued_to=continued_to,
-    )
+# The columns of ``runs``: every field of a record but what reading it back adds.
+_RUN_FIELDS = tuple(f.name for f in dataclasses.fields(RunRecord) if f.name != "damage")
 
 
 def new_run_values(run: NewRun) -> tuple[RunRecord, dict[str, Any]]:
@@ -327,28 +279,8 @@ def step_lease_from_row(row: Sequence[Any]) -> StepLease:
         step_id=step_id,
         attempt=int(attempt),
         owner=owner,
-        lease_expires_at=_float_or_none(lease_expires_at),
+        lease_expires_at=None if lease_expires_at is None else float(lease_expires_at),
         deliveries=int(deliveries),
-    )
-
-
-def hook_from_row(row: Sequence[Any]) -> HookRecord:
-    """A row of ``hooks`` (all columns, in table order) as a record."""
-    (
-        token_hash, run_id, hook_id, name, status, payload, payload_type, created_at,
-        expires_at, received_at,
-    ) = row  # fmt: skip
-    return HookRecord(
-        token_hash=token_hash,
-        run_id=run_id,
-        hook_id=hook_id,
-        name=name,
-        status=HookStatus(status),
-        payload=None if payload is None else _loads(payload),
-        payload_type=payload_type,
-        created_at=float(created_at),
-        expires_at=_float_or_none(expires_at),
-        received_at=_float_or_none(received_at),
     )
 
 
@@ -379,19 +311,6 @@ def hook_refused(
 def hook_not_found(run_id: str, hook_id: str) -> HookNotFoundError:
     """The error of ``expire_hook`` for a hook the run does not have."""
     return HookNotFoundError(hook_id[:8], f"run {run_id} has no hook {hook_id!r}")
-
-
-_EVENT_TYPES = {t.value: t for t in EventType}
-
-
-def events_from_rows(run_id: str, rows: Iterable[Sequence[Any]]) -> list[EventRecord]:
-    """``LOAD_EVENTS`` rows (seq, type, payload, created_at) as records."""
-    types = _EVENT_TYPES
-    # Hot on every resume (B3): plain tuples, and the enum looked up in a dict.
-    return [
-        EventRecord(run_id, seq, types[type_], _loads(payload), float(created_at))
-        for seq, type_, payload, created_at in rows
-    ]
 
 
 def claim_params(

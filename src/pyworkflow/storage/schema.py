@@ -79,7 +79,7 @@ runs = sa.Table(
     sa.Index("ix_runs_parent_run_id", "parent_run_id"),
 )
 """One row per run; mirrors ``protocol.RunRecord`` (same columns, same order: rows are read by
-position, ``rows.run_from_row``)."""
+position, ``_decoding.run_from_row``)."""
 
 events = sa.Table(
     "events",

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from pyworkflow._engine.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import StorageError
+from pyworkflow.storage._decoding import events_from_rows, hook_from_row, run_from_row
 from pyworkflow.storage._prepared import PreparedStatement
 from pyworkflow.storage.protocol import (
     AppendResult,
@@ -43,9 +44,7 @@ from pyworkflow.storage.rows import (
     effect_params,
     encode,
     event_values,
-    events_from_rows,
     first_event_values,
-    hook_from_row,
     hook_not_found,
     hook_refused,
     hook_values,
@@ -53,7 +52,6 @@ from pyworkflow.storage.rows import (
     new_run_values,
     plain_append,
     reopen_refused,
-    run_from_row,
     spawned_run_values,
     taken_ids,
 )
@@ -404,7 +402,7 @@ def list_runs(
         before=before,
         parent_run_id=parent_run_id,
     )
-    return [run_from_row(row) for row in conn.execute(stmt)]
+    return [run_from_row(row) for row in conn.execute(stmt).all()]
 
 
 def get_hook(conn: sa.Connection, token_hash: str) -> HookRecord | None:
@@ -424,7 +422,7 @@ def list_hooks(
     if limit <= 0:
         return []
     stmt = list_hooks_statement(run_id=run_id, status=status, limit=limit)
-    return [hook_from_row(row) for row in conn.execute(stmt)]
+    return [hook_from_row(row) for row in conn.execute(stmt).all()]
 
 
 def load_events(conn: sa.Connection, run_id: str, after_seq: int = 0) -> list[EventRecord]:

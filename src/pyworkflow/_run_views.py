@@ -1,0 +1,129 @@
+"""How callers see stored runs and events: ``WorkflowRun`` and ``WorkflowEvent``.
+
+A view never fails on what is stored, because a listing shows many runs and one bad run must not
+hide the others. A run whose row storage read back damaged (a cell that is not JSON, or not of
+its shape: ``RunRecord.damage``), or whose result this process cannot decode (its class is not
+importable here, a pickle refused), or a stored time no ``datetime`` can hold (``1e20``, written
+before durations were bounded), still gets a view: its ``damage`` says what is wrong, naming the
+table, the run and the column. A value that cannot be read reads as None; a time is shown as
+the nearest datetime there is (``durations.to_datetime``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.durations import fits_datetime, to_datetime
+from pyworkflow.exceptions import SerializationError
+from pyworkflow.serialization import Codec
+from pyworkflow.storage.protocol import EventRecord, RunRecord
+
+__all__ = ["WorkflowEvent", "WorkflowRun", "damage_of", "event_view", "run_view"]
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowRun:
+    """A run as callers see it.
+
+    Attributes:
+        run_id: the run's id.
+        workflow_name: its workflow.
+        status: pending, running, suspended, completed, failed, cancelled, continued_as_new.
+        result: the decoded result once completed.
+        error: ``{"type", "message", "traceback"}`` once failed.
+        created_at, updated_at, completed_at: aware UTC datetimes.
+        wake_at: when a suspended run wakes, if it waits on a timer.
+        idempotency_key, parent_run_id, recovery_count: as stored.
+        parent_close_policy: for a child, ``"cancel"`` or ``"abandon"``.
+        continued_from, continued_to: its neighbours in a continue-as-new chain.
+        damage: None for a sound run; else what of it cannot be read or shown, e.g.
+            ``"corrupt runs.args of run 'run_...': not valid JSON (...)"``. The values it names
+            read as None, a time as ``datetime.max`` or ``datetime.min`` (UTC).
+    """
+
+    run_id: str
+    workflow_name: str
+    status: RunStatus
+    result: Any
+    error: dict[str, Any] | None
+    created_at: datetime
+    updated_at: datetime
+    completed_at: datetime | None
+    wake_at: datetime | None
+    idempotency_key: str | None
+    parent_run_id: str | None
+    recovery_count: int
+    parent_close_policy: str | None = None
+    continued_from: str | None = None
+    continued_to: str | None = None
+    damage: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class WorkflowEvent:
+    """One event of a run's log: ``seq``, ``type``, ``timestamp`` and its ``data``."""
+
+    run_id: str
+    seq: int
+    type: EventType
+    timestamp: datetime
+    data: dict[str, Any]
+
+
+_SHOWN_TIMES = ("created_at", "updated_at", "completed_at", "wake_at")
+
+
+def _dt(value: float | None) -> datetime | None:
+    return None if value is None else to_datetime(value)
+
+
+def damage_of(record: RunRecord) -> str | None:
+    """What of a stored run cannot be read or shown, naming table, run and column; or None."""
+    problems = [] if record.damage is None else [str(record.damage)]
+    for column in _SHOWN_TIMES:
+        moment = getattr(record, column)
+        if moment is not None and not fits_datetime(moment):
+            problems.append(
+                f"runs.{column} of run {record.run_id!r} holds {moment!r}, a time no datetime "
+                f"can hold (shown as {to_datetime(moment).isoformat()})"
+            )
+    return "; ".join(problems) or None
+
+
+def run_view(record: RunRecord, codec: Codec) -> WorkflowRun:
+    """The caller's view of a stored run; never raises for what is stored (module docstring)."""
+    damage = damage_of(record)
+    result = None
+    if record.status is RunStatus.COMPLETED:
+        try:
+            result = codec.decode(record.result)
+        except SerializationError as exc:
+            problem = f"the result of run {record.run_id!r} cannot be decoded here: {exc}"
+            damage = problem if damage is None else f"{damage}; {problem}"
+    return WorkflowRun(
+        run_id=record.run_id,
+        workflow_name=record.workflow_name,
+        status=record.status,
+        result=result,
+        error=record.error,
+        created_at=to_datetime(record.created_at),
+        updated_at=to_datetime(record.updated_at),
+        completed_at=_dt(record.completed_at),
+        wake_at=_dt(record.wake_at) if record.status is RunStatus.SUSPENDED else None,
+        idempotency_key=record.idempotency_key,
+        parent_run_id=record.parent_run_id,
+        recovery_count=record.recovery_count,
+        parent_close_policy=record.parent_close_policy,
+        continued_from=record.continued_from,
+        continued_to=record.continued_to,
+        damage=damage,
+    )
+
+
+def event_view(event: EventRecord) -> WorkflowEvent:
+    """The caller's view of a logged event."""
+    when = to_datetime(event.created_at)
+    return WorkflowEvent(event.run_id, event.seq, event.type, when, event.payload)
