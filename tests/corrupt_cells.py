@@ -12,16 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-import time
-import uuid
-from typing import Any
 
 import asyncpg
 
-from pyworkflow._engine.events import EVENT_FORMAT
-from pyworkflow.serialization import Codec
-from pyworkflow.storage import NewRun, SQLiteStorage, Storage
+from pyworkflow.storage import SQLiteStorage, Storage
 from pyworkflow.storage.postgres import PostgresStorage
+from workers import add_unleased_run
 
 TRUNCATED_JSON = '{"args": [21], "kwar'
 """A JSON text cut short: what a torn write or a flipped byte leaves."""
@@ -30,26 +26,7 @@ WRONG_TYPE_JSON = '"12345"'
 """Parseable JSON of the wrong type: a string where an object belongs."""
 
 
-async def add_run(
-    storage: Storage, workflow: str, *args: object, call: dict[str, Any] | None = None
-) -> str:
-    """Create an unleased run of ``workflow(*args)`` (or of the encoded ``call``), due now."""
-    encoded = call if call is not None else Codec().encode({"args": list(args), "kwargs": {}})
-    record, _ = await storage.create_run(
-        NewRun(
-            run_id=f"run_{uuid.uuid4().hex}",
-            workflow_name=workflow,
-            args=encoded,
-            started_payload={
-                "v": EVENT_FORMAT,
-                "workflow": workflow,
-                "args": encoded,
-                "idempotency_key": None,
-            },
-            now=time.time(),
-        )
-    )
-    return record.run_id
+add_run = add_unleased_run  # the workers' helper: it creates a run as start() stores it
 
 
 async def set_cell(

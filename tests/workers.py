@@ -22,11 +22,11 @@ from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pyworkflow._engine.events import EVENT_FORMAT
 from pyworkflow.serialization import Codec
-from pyworkflow.storage import NewRun, RunRecord, SQLiteStorage
+from pyworkflow.storage import NewRun, RunRecord, SQLiteStorage, Storage
 
 T = TypeVar("T")
 
@@ -134,9 +134,15 @@ def on_sqlite(db: Path, use: Callable[[SQLiteStorage], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
-async def add_unleased_run(storage: SQLiteStorage, workflow: str, *args: object) -> str:
-    """Create a run as ``client.start()`` stores it, but with no lease: only a worker runs it."""
-    encoded = Codec().encode({"args": list(args), "kwargs": {}})
+async def add_unleased_run(
+    storage: Storage, workflow: str, *args: object, call: dict[str, Any] | None = None
+) -> str:
+    """Create a run as ``client.start()`` stores it, but with no lease: only a worker runs it.
+
+    ``call``: the encoded call to store instead of ``workflow(*args)``'s (a test of what a
+    worker makes of a call it cannot decode).
+    """
+    encoded = call if call is not None else Codec().encode({"args": list(args), "kwargs": {}})
     record, _ = await storage.create_run(
         NewRun(
             run_id=f"run_{uuid.uuid4().hex}",

@@ -123,6 +123,7 @@ OUR_ERRORS: list[Exception] = [
     errors.SchemaVersionError("schema 9 is newer than this code"),
     errors.StorageUnavailableError("postgresql://localhost/x", "connection refused"),
     errors.ConcurrencyConflictError("run_1", 4, "stale seq"),
+    errors.CorruptRecordError("events", "run_1", "payload", '{"trunc', "not JSON", seq=3),
 ]
 RAISED = USER_ERRORS + OUR_ERRORS
 EXECUTIONS: list[list[str]] = []

@@ -1,13 +1,15 @@
 """A process that only writes from outside (cancel, resume) does not become a worker.
 
 A script imports the workflows (as an application does), cancels or resumes one run and exits.
-Another run is due in the same SQLite file the whole time. The script must not claim it nor
-execute any of its steps: that is a worker's job, and a script that exits a moment later would
-leave a half-run step to be run again by the real worker.
+Another run is due in the same storage (an SQLite file, a PostgreSQL schema) the whole time.
+The script must not claim it nor execute any of its steps: that is a worker's job, and a
+script that exits a moment later would leave a half-run step to be run again by the real
+worker.
 """
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 import textwrap
@@ -16,7 +18,8 @@ from pathlib import Path
 import pytest
 
 from pyworkflow import RunStatus
-from workers import create_unleased_run, read_run
+from pyworkflow.storage import RunRecord, storage_from_url
+from workers import add_unleased_run
 
 pytestmark = pytest.mark.slow
 
@@ -61,26 +64,52 @@ asyncio.run(main())
 """
 
 
+@pytest.fixture(params=["sqlite", "postgres"])
+def storage_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'runs.db'}"
+    return str(request.getfixturevalue("postgres_server").fresh_url())
+
+
+async def _create(url: str, workflow: str, *args: object) -> str:
+    storage = storage_from_url(url)
+    await storage.open()
+    try:
+        return await add_unleased_run(storage, workflow, *args)
+    finally:
+        await storage.close()
+
+
+async def _read(url: str, run_id: str) -> RunRecord:
+    storage = storage_from_url(url)
+    await storage.open()
+    try:
+        record = await storage.get_run(run_id)
+        assert record is not None
+        return record
+    finally:
+        await storage.close()
+
+
 @pytest.mark.parametrize("call", ["cancel", "resume"])
 def test_a_process_that_cancels_or_resumes_executes_nothing(
-    tmp_path: Path, worker_env: dict[str, str], call: str
+    tmp_path: Path, worker_env: dict[str, str], storage_url: str, call: str
 ) -> None:
     (tmp_path / "outsidewf.py").write_text(textwrap.dedent(MODULE))
     effects = tmp_path / "effects.log"
     worker_env["OUTSIDE_EFFECTS"] = str(effects)
-    db = tmp_path / "runs.db"
-    due = create_unleased_run(db, "close_order", "o-1")
-    target = create_unleased_run(db, "nap")
+    due = asyncio.run(_create(storage_url, "close_order", "o-1"))
+    target = asyncio.run(_create(storage_url, "nap"))
     subprocess.run(
-        [sys.executable, "-c", SCRIPT, f"sqlite:///{db}", call, target],
+        [sys.executable, "-c", SCRIPT, storage_url, call, target],
         cwd=tmp_path,
         env=worker_env,
         check=True,
         timeout=60,
     )
     assert not effects.exists(), f"the script executed a step: {effects.read_text()}"
-    record = read_run(db, due)
+    record = asyncio.run(_read(storage_url, due))
     assert (record.status, record.lease_owner) == (RunStatus.PENDING, None)
     assert record.last_seq == 1, "nothing was logged for the due run"
     if call == "cancel":
-        assert read_run(db, target).cancel_requested
+        assert asyncio.run(_read(storage_url, target)).cancel_requested

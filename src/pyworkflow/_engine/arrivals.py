@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from pyworkflow._engine import entries, hook_tokens
 from pyworkflow._engine.commands import Turn
-from pyworkflow._engine.events import EventType
+from pyworkflow._engine.events import OUTCOME_EVENTS, EventType
 from pyworkflow._engine.failures import error_record, rebuild_error
 from pyworkflow.exceptions import CancellationError
 
@@ -24,21 +24,9 @@ if TYPE_CHECKING:
 
 __all__ = ["only_timers", "outcome_turn", "outcomes_only", "refuse_unstarted", "sleep_through"]
 
-# What happened, as opposed to what the workflow code asked for next.
-_OUTCOMES = frozenset(
-    {
-        EventType.STEP_COMPLETED,
-        EventType.STEP_FAILED,
-        EventType.STEP_RETRYING,
-        EventType.SLEEP_COMPLETED,
-        EventType.HOOK_RECEIVED,
-        EventType.HOOK_EXPIRED,
-        EventType.CHILD_WORKFLOW_COMPLETED,
-        EventType.CHILD_WORKFLOW_FAILED,
-        EventType.CHILD_WORKFLOW_CANCELLED,
-        EventType.CANCELLATION_REQUESTED,
-    }
-)
+# What happened, as opposed to what the workflow code asked for next: the outcomes replay feeds
+# back, and a failed attempt's STEP_RETRYING (the failure happened; its retry is a timer).
+_HAPPENED = OUTCOME_EVENTS | {EventType.STEP_RETRYING}
 
 
 def outcome_turn(
@@ -97,7 +85,7 @@ def outcomes_only(turn: Turn) -> Turn:
     """
     if turn.hooks:
         hook_tokens.pending_rows.difference_update(h.token_hash for h in turn.hooks)
-    return Turn(events=[e for e in turn.events if e.type in _OUTCOMES])
+    return Turn(events=[e for e in turn.events if e.type in _HAPPENED])
 
 
 def refuse_unstarted(

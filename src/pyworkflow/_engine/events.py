@@ -11,6 +11,7 @@ import enum
 __all__ = [
     "COMMAND_EVENTS",
     "EVENT_FORMAT",
+    "OUTCOME_EVENTS",
     "PATCH_KIND",
     "TERMINAL_STATUSES",
     "EventType",
@@ -73,6 +74,22 @@ COMMAND_EVENTS = frozenset(
         EventType.CHILD_WORKFLOW_CANCEL_REQUESTED,
     }
 )
+
+OUTCOME_EVENTS = frozenset(
+    {
+        EventType.STEP_COMPLETED,
+        EventType.STEP_FAILED,
+        EventType.SLEEP_COMPLETED,
+        EventType.HOOK_RECEIVED,
+        EventType.HOOK_EXPIRED,
+        EventType.CHILD_WORKFLOW_COMPLETED,
+        EventType.CHILD_WORKFLOW_FAILED,
+        EventType.CHILD_WORKFLOW_CANCELLED,
+        EventType.CANCELLATION_REQUESTED,
+    }
+)
+"""What happened to a command (a step's end, a timer's, a hook's payload, a child's end), and
+a cancel request: replay feeds these to the code one at a time, in log order."""
 
 
 class HookStatus(enum.StrEnum):

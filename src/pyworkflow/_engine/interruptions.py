@@ -81,7 +81,7 @@ def log_reruns(
         "handed back": "taken on after a hand-back mid-step",
     }[reason]
     again = ", ".join(f"{step_id} (attempt {n} was cut short)" for step_id, n in reruns)
-    log.warning("%s; running again: %s", what, again or "nothing")
+    log.warning("%s%s", what, f"; running again: {again}" if again else "")
     return turn
 
 

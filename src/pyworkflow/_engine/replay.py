@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyworkflow._engine.events import PATCH_KIND, EventType
+from pyworkflow._engine.events import OUTCOME_EVENTS, PATCH_KIND, EventType
 from pyworkflow.storage.protocol import EventRecord, NewEvent
 
 __all__ = [
@@ -33,19 +33,7 @@ __all__ = [
     "read_history",
 ]
 
-_OUTCOMES = frozenset(
-    {
-        EventType.STEP_COMPLETED,
-        EventType.STEP_FAILED,
-        EventType.SLEEP_COMPLETED,
-        EventType.HOOK_RECEIVED,
-        EventType.HOOK_EXPIRED,
-        EventType.CHILD_WORKFLOW_COMPLETED,
-        EventType.CHILD_WORKFLOW_FAILED,
-        EventType.CHILD_WORKFLOW_CANCELLED,
-        EventType.CANCELLATION_REQUESTED,
-    }
-)
+_OUTCOMES = OUTCOME_EVENTS
 _COMMANDS = frozenset(
     {
         EventType.SLEEP_STARTED,
