@@ -245,10 +245,16 @@ class WorkflowActivation:
         launch: Command | None = None,
         hook: NewHook | None = None,
         new_run: NewRun | None = None,
+        child_cancel: bool = False,
     ) -> None:
-        """Add a new command's event (and the rows it creates) to the turn being built."""
+        """Add a new command's event (and the rows it creates) to the turn being built.
+
+        ``child_cancel``: the event is a child's cancel, whose request follows the commit.
+        """
         turn = self._recording()
         turn.events.append(event)
+        if child_cancel:
+            turn.child_cancels += (event.payload,)
         if launch is not None:
             turn.launch.append(launch)
         if hook is not None:

@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from pyworkflow._engine.activation import WorkflowActivation
     from pyworkflow._engine.commands import Command
     from pyworkflow._engine.engine import Engine
-    from pyworkflow.storage.protocol import EventRecord, NewEvent, RunRecord, Storage
+    from pyworkflow.storage.protocol import EventRecord, RunRecord, Storage
 
-__all__ = ["cancel", "logged_status", "logs_request", "request_logged", "request_unanswered"]
+__all__ = ["cancel", "logged_status", "request_logged", "request_unanswered"]
 
 _REQUESTED = EventType.CHILD_WORKFLOW_CANCEL_REQUESTED
 _CHILD_ENDS = frozenset(
@@ -79,7 +79,8 @@ def cancel(activation: WorkflowActivation, started: Command, reason: str | None)
         activation.record(
             entries.child_cancel_requested(
                 command.command_id, started.command_id, name, started.target, reason
-            )
+            ),
+            child_cancel=True,
         )
     return True
 
@@ -87,16 +88,10 @@ def cancel(activation: WorkflowActivation, started: Command, reason: str | None)
 # --- driver side ---------------------------------------------------------------------------------
 
 
-def logs_request(events: Sequence[NewEvent]) -> bool:
-    """True if ``events`` (an append) log a child's cancel: the driver then makes the request."""
-    return any(event.type is _REQUESTED for event in events)
-
-
-async def request_logged(engine: Engine, events: Sequence[NewEvent]) -> None:
-    """Make the cancel requests that a just-committed append logged."""
-    for event in events:
-        if event.type is _REQUESTED:
-            await _request(engine, event.payload)
+async def request_logged(engine: Engine, requests: Sequence[dict[str, Any]]) -> None:
+    """Make the cancel requests (event payloads) that a just-committed append logged."""
+    for payload in requests:
+        await _request(engine, payload)
 
 
 async def request_unanswered(engine: Engine, events: Sequence[EventRecord]) -> None:

@@ -61,6 +61,9 @@ class Turn:
     launch: list[Command] = field(default_factory=list)
     hooks: tuple[NewHook, ...] = ()
     new_runs: tuple[NewRun, ...] = ()
+    child_cancels: tuple[dict[str, Any], ...] = ()
+    """Payloads of the turn's CHILD_WORKFLOW_CANCEL_REQUESTED events: requests the driver makes
+    once the append that logs them has committed (``child_handles``)."""
     finished: bool = False
     result: Any = None
     error: dict[str, Any] | None = None
@@ -73,6 +76,7 @@ class Turn:
         self.launch.extend(other.launch)
         self.hooks += other.hooks
         self.new_runs += other.new_runs
+        self.child_cancels += other.child_cancels
         if other.finished:
             self.finished, self.result, self.error = True, other.result, other.error
             self.cancelled, self.continued = other.cancelled, other.continued

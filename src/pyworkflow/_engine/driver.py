@@ -28,7 +28,7 @@ from pyworkflow._engine import (
     tracing,
 )
 from pyworkflow._engine.activation import WorkflowActivation
-from pyworkflow._engine.child_handles import logs_request, request_logged, request_unanswered
+from pyworkflow._engine.child_handles import request_logged, request_unanswered
 from pyworkflow._engine.commands import Command, Turn
 from pyworkflow._engine.engine import Engine
 from pyworkflow._engine.events import EventType, RunStatus
@@ -511,8 +511,8 @@ class RunDriver:
             )
         elif result.signal_seq > self._signals_seen:
             self.poke()  # an outside writer touched the run; _check_signals reads what
-        if logs_request(events):
-            await request_logged(engine, events)  # a command takes effect once logged
+        if turn.child_cancels:
+            await request_logged(engine, turn.child_cancels)  # it takes effect once logged
 
     def _successor(self, encoded_call: Any, now: float) -> NewRun:
         """The run a ``continue_as_new`` starts: same workflow and parent, fresh history."""

@@ -144,7 +144,6 @@ class LocalExecutor(EngineBacked):
         return record, created
 
     def _adopt(self, run_id: str, driver: RunDriver) -> None:
-        self.serve_in_background()
         self._endings.forget(run_id)
         self._driver_objects[run_id] = driver
         # The caller's context minus any step it runs in (a step may start a child run): the
