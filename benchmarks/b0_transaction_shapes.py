@@ -190,7 +190,8 @@ async def sqlalchemy_async(directory: str, n: int) -> float:
 
 
 async def pyworkflow_append(directory: str, n: int) -> float:
-    from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+    from pyworkflow._engine.event_kinds import EVENT_FORMAT
+    from pyworkflow.events import EventType, RunStatus
     from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun
     from pyworkflow.storage.sqlite import SQLiteStorage
 

@@ -36,7 +36,8 @@ import pyworkflow
 from pyworkflow import sleep, start, step, workflow
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.clock import SystemClock
-from pyworkflow._engine.events import EVENT_FORMAT, EventType, RunStatus
+from pyworkflow._engine.event_kinds import EVENT_FORMAT
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun
 from pyworkflow.storage.sqlite import SQLiteStorage

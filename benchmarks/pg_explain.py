@@ -18,7 +18,7 @@ from typing import Any
 
 import asyncpg
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage._pg_query import PgQuery, compile_once_off
 from pyworkflow.storage.postgres import _CLAIM, _GET_RUN, _LOAD_EVENTS, _NEXT_WAKE, PostgresStorage
 from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun, RunCursor

@@ -24,7 +24,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pyworkflow._engine.events import EVENT_FORMAT
+from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import NewRun, RunRecord, SQLiteStorage, Storage
 

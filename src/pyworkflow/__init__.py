@@ -13,7 +13,6 @@ Example:
 """
 
 from pyworkflow._engine.context import StepContext, get_step_context
-from pyworkflow._engine.events import EventType, HookStatus, RunStatus
 from pyworkflow.children import ChildWorkflowHandle
 from pyworkflow.client import (
     WorkflowEvent,
@@ -31,6 +30,7 @@ from pyworkflow.client import (
 )
 from pyworkflow.config import configure, shutdown
 from pyworkflow.determinism import deprecate_patch, in_workflow, now, patched, random, uuid4
+from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import (
     CancellationError,
     ChildWorkflowCancelledError,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow.durations import fits_datetime, to_datetime
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import SerializationError
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import EventRecord, RunRecord

@@ -20,11 +20,11 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from pyworkflow._engine import child_handles
 from pyworkflow._engine.context import current_activation
-from pyworkflow._engine.events import RunStatus
 from pyworkflow._engine.failures import type_path, unreadable_outcome
 from pyworkflow._engine.starts import encode_call, new_run
 from pyworkflow.config import get_runtime
 from pyworkflow.determinism import in_workflow
+from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import (
     ChildWorkflowCancelledError,
     ChildWorkflowFailedError,

@@ -12,12 +12,13 @@ from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
 
 from pyworkflow import registry, retention
-from pyworkflow._engine.events import EVENT_FORMAT, RunStatus
+from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow._engine.failures import unreadable_outcome
 from pyworkflow._engine.starts import encode_call, new_run
 from pyworkflow._run_views import WorkflowEvent, WorkflowRun, event_view, run_view
 from pyworkflow.config import get_runtime
 from pyworkflow.durations import parse_duration
+from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import (
     InputError,
     InvalidRunStateError,

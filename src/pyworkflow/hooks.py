@@ -16,10 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from pyworkflow import _payload_types
-from pyworkflow._engine.events import HookStatus
 from pyworkflow._engine.hook_tokens import hash_token, pending_rows, token_hint
 from pyworkflow.config import get_runtime
 from pyworkflow.durations import to_datetime
+from pyworkflow.events import HookStatus
 from pyworkflow.exceptions import HookNotFoundError
 from pyworkflow.storage.protocol import HookRecord, Storage
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage import AppendWrite, NewEvent, NewRun, SQLiteStorage
 from workers import WorkerProcesses, cli, on_sqlite
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from workers import cli, on_sqlite, read_run, subprocess_env
 
 WORKFLOWS = """
@@ -73,7 +73,7 @@ import uuid
 
 import pyworkflow
 from pyworkflow import WorkflowFailedError
-from pyworkflow._engine.events import EVENT_FORMAT
+from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import NewRun, SQLiteStorage
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pyworkflow._engine.events import RunStatus
+from pyworkflow.events import RunStatus
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import RunRecord
 from workers import WorkerProcesses, cli, create_unleased_run, read_run, wait_for_run

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from pyworkflow._engine.events import RunStatus
+from pyworkflow.events import RunStatus
 from workers import cli, read_run
 
 WORKFLOWS = """

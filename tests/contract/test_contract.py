@@ -25,7 +25,7 @@ from storage_calls import (
     turn,
 )
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     IdempotencyConflictError,

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from storage_calls import LEASE, T0, claim, end, ids_claimable, run_of, start, turn
 
-from pyworkflow._engine.events import RunStatus
+from pyworkflow.events import RunStatus
 from pyworkflow.storage.protocol import RunRecord, Storage
 
 UNTIL = T0 + 60

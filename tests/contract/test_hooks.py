@@ -27,7 +27,7 @@ from storage_calls import (
     waiting_on,
 )
 
-from pyworkflow._engine.events import HookStatus, RunStatus
+from pyworkflow.events import HookStatus, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     HookAlreadyReceivedError,

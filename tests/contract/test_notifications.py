@@ -26,7 +26,7 @@ from storage_calls import (
     waiting_on,
 )
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import ConcurrencyConflictError, HookAlreadyReceivedError
 from pyworkflow.storage.memory import MemoryStorage
 from pyworkflow.storage.postgres import PostgresStorage

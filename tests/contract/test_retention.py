@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from storage_calls import LEASE, T0, claim, new_run, run_of, start, step_events, turn
 
-from pyworkflow._engine.events import TERMINAL_STATUSES, EventType, RunStatus
+from pyworkflow.events import TERMINAL_STATUSES, EventType, RunStatus
 from pyworkflow.storage.protocol import EventRecord, NewEvent, RunRecord, Storage
 
 ENDINGS = {

@@ -25,7 +25,7 @@ from storage_calls import (
     turn,
 )
 
-from pyworkflow._engine.events import TERMINAL_STATUSES, EventType, RunStatus
+from pyworkflow.events import TERMINAL_STATUSES, EventType, RunStatus
 from pyworkflow.exceptions import ConcurrencyConflictError
 from pyworkflow.storage.protocol import (
     EventRecord,

@@ -32,7 +32,7 @@ from hypothesis.stateful import (
 from machine_dispatch import DispatchRules
 from storage_calls import new_hook, token_hash
 
-from pyworkflow._engine.events import EventType, HookStatus, RunStatus
+from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     HookAlreadyReceivedError,

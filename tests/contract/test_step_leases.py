@@ -12,7 +12,7 @@ import asyncio
 
 from storage_calls import LEASE, T0, claim, end, run_of, start, turn
 
-from pyworkflow._engine.events import RunStatus
+from pyworkflow.events import RunStatus
 from pyworkflow.storage.protocol import StepLease, Storage
 
 STEP = "charge#1"

@@ -37,7 +37,7 @@ from hypothesis import HealthCheck, event, given, settings
 from pyworkflow import FatalError, get_step_context, sleep, step, workflow
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
-from pyworkflow._engine.events import EventType
+from pyworkflow.events import EventType
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import MemoryStorage, SQLiteStorage
 from pyworkflow.storage.protocol import AppendResult, AppendWrite, NewRun, Storage

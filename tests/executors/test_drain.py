@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage import EventRecord
 from workers import WorkerProcesses, create_unleased_run, on_sqlite, read_run, wait_for_run
 

@@ -30,7 +30,7 @@ import pytest
 import pyworkflow
 from pyworkflow import HookAlreadyReceivedError, HookNotFoundError
 from pyworkflow import config as pw_config
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage.protocol import Storage
 from workers import KILL_EFFECTS, WorkerProcesses, add_unleased_run, executions_in
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage import EventRecord, RunRecord
 from workers import WorkerProcesses, cli, create_unleased_run, on_sqlite, read_run, wait_for_run
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import Storage, storage_from_url
 from workers import KILL_EFFECTS, WorkerProcesses, add_unleased_run, executions_in

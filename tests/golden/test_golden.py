@@ -20,7 +20,8 @@ import pytest
 import pyworkflow
 from pyworkflow import registry
 from pyworkflow._engine.activation import WorkflowActivation
-from pyworkflow._engine.events import EVENT_FORMAT, EventType
+from pyworkflow._engine.event_kinds import EVENT_FORMAT
+from pyworkflow.events import EventType
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import MemoryStorage
 from pyworkflow.storage.protocol import EventRecord

@@ -28,7 +28,7 @@ import sys
 import time
 from typing import Any
 
-from pyworkflow._engine.events import EventType
+from pyworkflow.events import EventType
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.storage.postgres import PostgresStorage
 from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun

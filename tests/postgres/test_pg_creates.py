@@ -11,7 +11,7 @@ import asyncpg
 import pytest
 
 from postgres_server import PostgresServer
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import IdempotencyConflictError
 from pyworkflow.storage import _pg_creates as pg_creates
 from pyworkflow.storage.postgres import PostgresStorage

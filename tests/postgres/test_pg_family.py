@@ -18,7 +18,7 @@ import asyncpg
 import pytest
 
 from postgres_server import PostgresServer
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage import _pg_batch as pg_batch
 from pyworkflow.storage.postgres import PostgresStorage
 from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from private_postgres import PrivateServer, private_server
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage.postgres import PostgresStorage
 from workers import WorkerProcesses, add_unleased_run
 

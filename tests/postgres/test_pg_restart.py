@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from private_postgres import PrivateServer, private_server
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import StorageUnavailableError
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.postgres import PostgresStorage

@@ -23,7 +23,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from postgres_server import PostgresServer
-from pyworkflow._engine.events import EventType, HookStatus
+from pyworkflow.events import EventType, HookStatus
 from pyworkflow.exceptions import SchemaVersionError, StorageError
 from pyworkflow.storage import migrate
 from pyworkflow.storage.postgres import PostgresStorage

@@ -17,7 +17,7 @@ import pytest
 
 from corrupt_cells import TRUNCATED_JSON, WRONG_TYPE_JSON, add_run, set_cell
 from postgres_server import PostgresServer
-from pyworkflow._engine.events import EventType, HookStatus, RunStatus
+from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import CorruptRecordError, StorageError
 from pyworkflow.storage import SQLiteStorage, Storage
 from pyworkflow.storage.postgres import PostgresStorage

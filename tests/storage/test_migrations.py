@@ -15,7 +15,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
-from pyworkflow._engine.events import EventType, HookStatus
+from pyworkflow.events import EventType, HookStatus
 from pyworkflow.storage import Storage, migrate
 from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewHook, NewRun, StepLease
 from pyworkflow.storage.schema import metadata

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import ConcurrencyConflictError, SchemaVersionError, StorageError
 from pyworkflow.storage import migrate
 from pyworkflow.storage import sqlite as sqlite_module
@@ -304,7 +304,7 @@ CHILD = textwrap.dedent(
     """
     import asyncio, json, sys, time
     from pathlib import Path
-    from pyworkflow._engine.events import EventType, RunStatus
+    from pyworkflow.events import EventType, RunStatus
     from pyworkflow.exceptions import ConcurrencyConflictError
     from pyworkflow.storage.protocol import AppendWrite, NewEvent
     from pyworkflow.storage.sqlite import SQLiteStorage

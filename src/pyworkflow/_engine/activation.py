@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pyworkflow._engine import entries
 from pyworkflow._engine.commands import Command, Turn
 from pyworkflow._engine.context import current_activation, current_step, shielded
-from pyworkflow._engine.events import PATCH_KIND, EventType
+from pyworkflow._engine.event_kinds import PATCH_KIND
 from pyworkflow._engine.failures import error_record
 from pyworkflow._engine.loop import WorkflowLoop
 from pyworkflow._engine.outcomes import settle
@@ -40,6 +40,7 @@ from pyworkflow._engine.replay import (
 )
 from pyworkflow._engine.signals import ContinueAsNewSignal, EvictedSignal
 from pyworkflow._engine.step_arguments import encode_step_call
+from pyworkflow.events import EventType
 from pyworkflow.exceptions import CancellationError, NonDeterminismError, SerializationError
 from pyworkflow.storage.protocol import EventRecord, NewEvent, NewHook, NewRun
 

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING
 
 from pyworkflow._engine import entries, hook_tokens
 from pyworkflow._engine.commands import Turn
-from pyworkflow._engine.events import OUTCOME_EVENTS, EventType
+from pyworkflow._engine.event_kinds import OUTCOME_EVENTS
 from pyworkflow._engine.failures import error_record, rebuild_error
+from pyworkflow.events import EventType
 from pyworkflow.exceptions import CancellationError
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine import entries
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import ChildWorkflowCancelledError, ChildWorkflowFailedError, InputError
 
 if TYPE_CHECKING:

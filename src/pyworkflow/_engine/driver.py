@@ -31,11 +31,11 @@ from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.child_handles import request_logged, request_unanswered
 from pyworkflow._engine.commands import Command, Turn
 from pyworkflow._engine.engine import Engine
-from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow._engine.failures import error_record, takeover_refusal
 from pyworkflow._engine.inflight import Arrival, InFlight
 from pyworkflow._engine.starts import decode_call, new_run
 from pyworkflow.durations import to_datetime
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     CorruptRecordError,

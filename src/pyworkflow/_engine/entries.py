@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pyworkflow._engine.events import EVENT_FORMAT, PATCH_KIND, EventType, RunStatus
+from pyworkflow._engine.event_kinds import EVENT_FORMAT, PATCH_KIND
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage.protocol import NewEvent
 
 __all__ = [

@@ -26,7 +26,7 @@ import math
 import traceback
 from typing import Any
 
-from pyworkflow._engine.events import RunStatus
+from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import CancellationError, CorruptRecordError, StepFailedError
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import RunRecord

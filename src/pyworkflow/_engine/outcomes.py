@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine.events import EventType
 from pyworkflow._engine.failures import rebuild_error
+from pyworkflow.events import EventType
 from pyworkflow.exceptions import (
     ChildWorkflowCancelledError,
     ChildWorkflowFailedError,

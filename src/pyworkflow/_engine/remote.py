@@ -22,7 +22,7 @@ import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
-from pyworkflow._engine.events import EventType
+from pyworkflow.events import EventType
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence

@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyworkflow._engine.events import OUTCOME_EVENTS, PATCH_KIND, EventType
+from pyworkflow._engine.event_kinds import OUTCOME_EVENTS, PATCH_KIND
+from pyworkflow.events import EventType
 from pyworkflow.storage.protocol import EventRecord, NewEvent
 
 __all__ = [

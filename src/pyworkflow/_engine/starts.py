@@ -12,7 +12,7 @@ import json
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine.events import EVENT_FORMAT
+from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow.exceptions import CorruptRecordError, InputError
 from pyworkflow.storage.protocol import NewRun, RunRecord
 

@@ -34,7 +34,6 @@ from typing import Any
 
 import click
 
-from pyworkflow._engine.events import RunStatus
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.inputs import parse_moment
 from pyworkflow.cli.options import json_option, run_filter_options, storage_option
@@ -42,6 +41,7 @@ from pyworkflow.cli.runs import page_of_runs
 from pyworkflow.cli.session import require_run, session
 from pyworkflow.cli.shapes import emit
 from pyworkflow.config import Runtime
+from pyworkflow.events import RunStatus
 from pyworkflow.storage.protocol import EventRecord, RunCursor
 from pyworkflow.testing import save_history
 

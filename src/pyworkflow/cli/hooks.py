@@ -30,11 +30,11 @@ from typing import Any
 
 import click
 
-from pyworkflow._engine.events import HookStatus
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.options import json_option, modules_option, storage_option
 from pyworkflow.cli.session import require_run, session
 from pyworkflow.cli.shapes import emit, hook_shape
+from pyworkflow.events import HookStatus
 from pyworkflow.exceptions import (
     ConfigurationError,
     HookAlreadyReceivedError,

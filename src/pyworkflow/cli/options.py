@@ -7,8 +7,8 @@ from typing import Any, TypeVar
 
 import click
 
-from pyworkflow._engine.events import RunStatus
 from pyworkflow.durations import parse_duration
+from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import InvalidDurationError
 
 __all__ = ["SECONDS", "json_option", "modules_option", "run_filter_options", "storage_option"]

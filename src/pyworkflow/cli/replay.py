@@ -33,11 +33,11 @@ from typing import Any
 import click
 
 from pyworkflow import registry
-from pyworkflow._engine.events import RunStatus
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.options import json_option, modules_option, storage_option
 from pyworkflow.cli.session import import_workflows, session
 from pyworkflow.cli.shapes import emit
+from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import RunNotFoundError
 from pyworkflow.testing import ReplayResult, load_history, replay_history, replay_runs
 

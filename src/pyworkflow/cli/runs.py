@@ -26,7 +26,6 @@ from typing import Any
 import click
 
 from pyworkflow import retention
-from pyworkflow._engine.events import TERMINAL_STATUSES, HookStatus, RunStatus
 from pyworkflow._run_views import damage_of
 from pyworkflow.cli.bridge import run_command
 from pyworkflow.cli.families import chain, children
@@ -37,6 +36,7 @@ from pyworkflow.cli.shapes import decode, emit, event_shape, hook_shape, iso, ru
 from pyworkflow.cli.timeline import step_attempts, timeline
 from pyworkflow.client import cancel_workflow, resume
 from pyworkflow.config import Runtime
+from pyworkflow.events import TERMINAL_STATUSES, HookStatus, RunStatus
 from pyworkflow.exceptions import CorruptRecordError
 from pyworkflow.hooks import list_hooks
 from pyworkflow.storage.protocol import RunCursor, RunRecord

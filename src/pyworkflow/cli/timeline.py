@@ -13,9 +13,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyworkflow._engine.events import EventType
 from pyworkflow.cli.shapes import Undecodable, decode, iso, jsonable
 from pyworkflow.durations import to_datetime
+from pyworkflow.events import EventType
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import EventRecord
 

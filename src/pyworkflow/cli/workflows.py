@@ -29,7 +29,6 @@ import click
 from click.core import ParameterSource
 
 from pyworkflow import registry
-from pyworkflow._engine.events import RunStatus
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.describe import describe_workflow
 from pyworkflow.cli.inputs import workflow_arguments
@@ -39,6 +38,7 @@ from pyworkflow.cli.shapes import decode, emit, event_shape, run_shape
 from pyworkflow.cli.timeline import format_duration, format_time, short, summarize
 from pyworkflow.client import start
 from pyworkflow.config import Runtime
+from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError, RunNotFoundError
 from pyworkflow.storage.protocol import EventRecord, RunRecord
 from pyworkflow.workflow import Workflow

@@ -27,7 +27,7 @@ import json
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
-from pyworkflow._engine.events import EventType, HookStatus, RunStatus
+from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import CorruptRecordError
 from pyworkflow.storage.protocol import EventRecord, HookRecord, RunRecord
 

@@ -14,7 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from pyworkflow._engine.events import RunStatus
+from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import StorageError
 from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewRun, RunRecord
 

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from pyworkflow._engine.events import HookStatus
+from pyworkflow.events import HookStatus
 from pyworkflow.exceptions import (
     HookAlreadyReceivedError,
     HookExpiredError,

@@ -12,7 +12,7 @@ from typing import Any
 
 import asyncpg
 
-from pyworkflow._engine.events import HookStatus
+from pyworkflow.events import HookStatus
 from pyworkflow.exceptions import StorageError
 from pyworkflow.storage import _pg_effects
 from pyworkflow.storage._decoding import hook_from_row

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from pyworkflow._engine.events import EventType
+from pyworkflow.events import EventType
 from pyworkflow.storage.schema import events, runs
 from pyworkflow.storage.statements import (
     APPEND,

@@ -19,7 +19,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
-from pyworkflow._engine.events import RunStatus
+from pyworkflow.events import RunStatus
 from pyworkflow.storage._sql_terms import in_list
 from pyworkflow.storage.schema import runs, step_leases
 

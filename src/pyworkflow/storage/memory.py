@@ -17,7 +17,7 @@ import dataclasses
 from collections.abc import Collection
 from typing import Any, TypeVar
 
-from pyworkflow._engine.events import EventType, HookStatus, RunStatus
+from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     IdempotencyConflictError,

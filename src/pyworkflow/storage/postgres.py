@@ -29,7 +29,7 @@ from typing import Any
 
 import asyncpg
 
-from pyworkflow._engine.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage import _pg_statements as one_trip
 from pyworkflow.storage._decoding import events_from_rows, run_from_row
 from pyworkflow.storage._pg_connections import PgConnections

@@ -13,7 +13,7 @@ import dataclasses
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
-from pyworkflow._engine.events import EventType, HookStatus, RunStatus
+from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     HookAlreadyReceivedError,

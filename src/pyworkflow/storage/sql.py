@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pyworkflow._engine.events import EventType, HookStatus, RunStatus
+from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import StorageError
 from pyworkflow.storage._decoding import events_from_rows, hook_from_row, run_from_row
 from pyworkflow.storage._prepared import PreparedStatement

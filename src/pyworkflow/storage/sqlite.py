@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 
-from pyworkflow._engine.events import HookStatus, RunStatus
+from pyworkflow.events import HookStatus, RunStatus
 from pyworkflow.exceptions import ConfigurationError, StorageError
 from pyworkflow.storage import sql
 from pyworkflow.storage._dbthread import DatabaseThread

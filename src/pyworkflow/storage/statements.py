@@ -25,7 +25,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from pyworkflow._engine.events import HookStatus, RunStatus
+from pyworkflow.events import HookStatus, RunStatus
 from pyworkflow.storage._prepared import PreparedStatement
 from pyworkflow.storage._sql_terms import in_list, unindexed
 from pyworkflow.storage.protocol import SUSPECT_RECOVERIES, RunCursor

@@ -26,10 +26,10 @@ from typing import Any, ParamSpec, TypeVar, cast
 from pyworkflow import client, hooks
 from pyworkflow._engine.context import current_step
 from pyworkflow._engine.engine import EngineSettings
-from pyworkflow._engine.events import EventType
 from pyworkflow._engine.hook_tokens import derive_token
 from pyworkflow.config import Runtime, use_runtime
 from pyworkflow.durations import resolve_wake_time
+from pyworkflow.events import EventType
 from pyworkflow.exceptions import ConfigurationError, InputError
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.serialization import Codec

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pyworkflow._engine.events import EVENT_FORMAT, EventType
+from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow.client import WorkflowEvent
+from pyworkflow.events import EventType
 from pyworkflow.exceptions import InputError
 from pyworkflow.storage.protocol import EventRecord
 

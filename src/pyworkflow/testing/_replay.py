@@ -30,8 +30,8 @@ from typing import Any
 from pyworkflow import registry
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.commands import Turn
-from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow._engine.replay import command_signature, describe_command
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import (
     InputError,
     NonDeterminismError,

@@ -31,8 +31,8 @@ from pyworkflow import registry
 from pyworkflow._engine.clock import Clock, SystemClock
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
-from pyworkflow._engine.events import EventType, RunStatus
 from pyworkflow._engine.remote import FinishedAttempt, RemoteStep, sent_away
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._endings import Endings
 from pyworkflow.executors._engine_backed import EngineBacked

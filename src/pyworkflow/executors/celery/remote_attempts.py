@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from pyworkflow import registry
 from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
 from pyworkflow._engine.context import StepContext
-from pyworkflow._engine.events import EventType
 from pyworkflow._engine.remote import FinishedAttempt
+from pyworkflow.events import EventType
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.logging import run_logger
 

@@ -1,35 +1,15 @@
-"""Event types and run statuses: the vocabulary of the event log.
+"""The public vocabulary of runs: event types, run statuses and hook statuses.
 
-Event names are the ones users of the pyworkflow documentation know. Every payload carries
-``"v": EVENT_FORMAT`` so that a later change of a payload's shape can still read old logs.
+A leaf module, like ``exceptions``: storage, the CLI, executors, the read model and user code
+import these names from here (or from ``pyworkflow``), and none of them needs the engine for
+it. Event names are the ones users of the pyworkflow documentation know.
 """
 
 from __future__ import annotations
 
 import enum
 
-__all__ = [
-    "COMMAND_EVENTS",
-    "EVENT_FORMAT",
-    "OUTCOME_EVENTS",
-    "PATCH_KIND",
-    "TERMINAL_STATUSES",
-    "EventType",
-    "HookStatus",
-    "RunStatus",
-]
-
-EVENT_FORMAT = 1
-"""Version of the event payload shapes; bump it with a reader for the old shape."""
-
-
-PATCH_KIND = "patched"
-"""The ``kind`` of the SIDE_EFFECT_RECORDED event that marks a ``patched(change_id)`` call.
-
-Its payload: ``{"v", "kind": "patched", "change_id", "value": true}``. A patch marker is a
-recorded decision like ``now()``'s value, so it shares that event type (DESIGN §7) instead of
-adding one that older readers would not know.
-"""
+__all__ = ["TERMINAL_STATUSES", "EventType", "HookStatus", "RunStatus"]
 
 
 class EventType(enum.StrEnum):
@@ -60,36 +40,6 @@ class EventType(enum.StrEnum):
     CHILD_WORKFLOW_CANCEL_REQUESTED = "child_workflow_cancel_requested"
     CANCELLATION_REQUESTED = "cancellation_requested"
     SIDE_EFFECT_RECORDED = "side_effect_recorded"
-
-
-# Invariant (DESIGN §2.2): replay matches the code's commands against these events, in log order.
-# A STEP_STARTED is a command only for attempt 1; later attempts are the executor's bookkeeping.
-COMMAND_EVENTS = frozenset(
-    {
-        EventType.STEP_STARTED,
-        EventType.SLEEP_STARTED,
-        EventType.SIDE_EFFECT_RECORDED,
-        EventType.HOOK_CREATED,
-        EventType.CHILD_WORKFLOW_STARTED,
-        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED,
-    }
-)
-
-OUTCOME_EVENTS = frozenset(
-    {
-        EventType.STEP_COMPLETED,
-        EventType.STEP_FAILED,
-        EventType.SLEEP_COMPLETED,
-        EventType.HOOK_RECEIVED,
-        EventType.HOOK_EXPIRED,
-        EventType.CHILD_WORKFLOW_COMPLETED,
-        EventType.CHILD_WORKFLOW_FAILED,
-        EventType.CHILD_WORKFLOW_CANCELLED,
-        EventType.CANCELLATION_REQUESTED,
-    }
-)
-"""What happened to a command (a step's end, a timer's, a hook's payload, a child's end), and
-a cancel request: replay feeds these to the code one at a time, in log order."""
 
 
 class HookStatus(enum.StrEnum):
