@@ -30,7 +30,7 @@ import psutil
 
 import pyworkflow
 from pyworkflow import sleep, start, step, workflow
-from pyworkflow.config import get_runtime
+from pyworkflow.runtime import get_runtime
 
 if __package__ in (None, ""):
     sys.path.insert(0, os.path.dirname(__file__))

@@ -26,7 +26,7 @@ import asyncpg
 import psutil
 
 import pyworkflow
-from pyworkflow.config import get_runtime
+from pyworkflow.runtime import get_runtime
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 if HERE not in sys.path:

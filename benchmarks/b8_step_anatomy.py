@@ -26,7 +26,7 @@ if HERE not in sys.path:
 import _celery_bench_app as bench  # noqa: E402
 
 import pyworkflow  # noqa: E402
-from pyworkflow import config  # noqa: E402
+from pyworkflow import runtime as pw_runtime  # noqa: E402
 from pyworkflow.executors.celery import CeleryExecutor  # noqa: E402
 
 PG = os.environ.get("PYWORKFLOW_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1/pyworkflow_bench")
@@ -47,7 +47,7 @@ async def main(runs: int) -> None:
     broker = InMemoryBroker()
     url = f"{PG}?schema=anatomy_{uuid.uuid4().hex[:8]}"
     pyworkflow.configure(storage=url, executor="celery", celery_app=broker)
-    runtime = await config.get_runtime()
+    runtime = await pw_runtime.get_runtime()
     executor = runtime.executor
     assert isinstance(executor, CeleryExecutor)
     calls: collections.Counter[str] = collections.Counter()

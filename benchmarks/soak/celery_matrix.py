@@ -56,6 +56,7 @@ from celery_workers import RABBITMQ, CeleryWorkers, Worker, flush_redis, purge_r
 
 import pyworkflow  # noqa: E402
 from pyworkflow import config  # noqa: E402
+from pyworkflow import runtime as pw_runtime  # noqa: E402
 from pyworkflow.storage.protocol import Storage  # noqa: E402
 
 CELLS = ("redis-postgres", "redis-sqlite", "rabbitmq-postgres", "rabbitmq-sqlite")
@@ -115,7 +116,7 @@ class Soak:
         self.finished: set[str] = set()  # started runs seen ended (no need to ask again)
 
     async def storage(self) -> Storage:
-        return (await config.get_runtime()).storage
+        return (await pw_runtime.get_runtime()).storage
 
     async def top_up(self, in_flight: int) -> None:
         """Start runs of random workflows of the mix until ``in_flight`` are going."""

@@ -28,7 +28,7 @@ from pyworkflow.client import (
     run,
     start,
 )
-from pyworkflow.config import configure, shutdown
+from pyworkflow.config import configure
 from pyworkflow.determinism import deprecate_patch, in_workflow, now, patched, random, uuid4
 from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import (
@@ -80,6 +80,7 @@ from pyworkflow.primitives import (
     sleep,
     start_child_workflow,
 )
+from pyworkflow.runtime import shutdown
 from pyworkflow.step import step
 from pyworkflow.workflow import Workflow, workflow
 

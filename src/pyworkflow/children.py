@@ -22,7 +22,6 @@ from pyworkflow._engine import child_handles
 from pyworkflow._engine.context import current_activation
 from pyworkflow._engine.failures import type_path, unreadable_outcome
 from pyworkflow._engine.starts import encode_call, new_run
-from pyworkflow.config import get_runtime
 from pyworkflow.determinism import in_workflow
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import (
@@ -30,6 +29,7 @@ from pyworkflow.exceptions import (
     ChildWorkflowFailedError,
     RunNotFoundError,
 )
+from pyworkflow.runtime import get_runtime
 
 if TYPE_CHECKING:
     from pyworkflow._engine.commands import Command

@@ -16,7 +16,6 @@ from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow._engine.failures import unreadable_outcome
 from pyworkflow._engine.starts import encode_call, new_run
 from pyworkflow._run_views import WorkflowEvent, WorkflowRun, event_view, run_view
-from pyworkflow.config import get_runtime
 from pyworkflow.durations import parse_duration
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import (
@@ -26,6 +25,7 @@ from pyworkflow.exceptions import (
     WorkflowCancelledError,
     WorkflowFailedError,
 )
+from pyworkflow.runtime import get_runtime
 from pyworkflow.storage.protocol import RunCursor, RunRecord
 from pyworkflow.workflow import Workflow
 

@@ -13,40 +13,43 @@ such as ``celery worker``).
 ``PYWORKFLOW_RETENTION`` (a duration such as ``30d``) has the local executor delete runs that
 ended longer ago than that, in the background (``configure(retention=...)``).
 
-The runtime (opened storage, codec, executor) is built lazily on first use, on the running
-event loop, once however many callers ask at the same moment; a new event loop gets a new
-executor over the same storage.
+This module holds settings only; the process's runtime built from them (opened storage,
+codec, executor) is ``pyworkflow.runtime``'s. ``configure()`` makes the next call build anew.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import dataclasses
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from pyworkflow import registry
 from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.engine import EngineSettings
-from pyworkflow._heap import freeze_startup_heap
-from pyworkflow.determinism import refuse_client_call
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import ConfigurationError, InvalidDurationError
-from pyworkflow.executors.local import LocalExecutor
-from pyworkflow.executors.protocol import Executor
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import Storage, storage_from_url
 
-__all__ = ["Runtime", "configure", "get_runtime", "shutdown", "use_runtime"]
+__all__ = [
+    "DEFAULT_STORAGE",
+    "EXECUTORS",
+    "build_codec",
+    "build_storage",
+    "configure",
+    "configured_modules",
+    "dispatch_grace",
+    "engine_settings",
+    "sweep_interval",
+]
 
 DEFAULT_STORAGE = "sqlite:///pyworkflow.db"
 CELERY_HORIZON_SECONDS = 1.0
 """The Celery executor's ``horizon_seconds`` unless configured."""
-_EXECUTORS = ("local", "celery")
+EXECUTORS = ("local", "celery")
+"""The executors ``configure(executor=...)`` and ``PYWORKFLOW_EXECUTOR`` may name."""
+DEFAULT_DRAIN_SECONDS = 10.0
 
 
 @dataclass
@@ -68,22 +71,9 @@ class _Settings:
     drain_seconds: float | None = None
 
 
-@dataclass
-class Runtime:
-    """The storage, codec and executor of this process on one event loop."""
-
-    storage: Storage
-    codec: Codec
-    executor: Executor
-    loop: asyncio.AbstractEventLoop
-
-
 _settings = _Settings()
-_made_apps: dict[str | None, Any] = {}  # Celery apps made for configure(broker=...)
-_storage: Storage | None = None
-_runtime: Runtime | None = None
-# Held while a runtime is built, so that concurrent first callers share one (per event loop).
-_building: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+# Bumped by each configure(): a runtime built from older settings is built anew.
+_generation = 0
 
 
 def configure(
@@ -138,11 +128,11 @@ def configure(
             without OpenTelemetry installed.
         InvalidDurationError: ``retention`` is not a duration.
     """
-    global _settings, _storage, _runtime
+    global _settings, _generation
     keep = None if retention is None else parse_duration(retention)
-    if executor is not None and executor not in _EXECUTORS:
+    if executor is not None and executor not in EXECUTORS:
         raise ConfigurationError(
-            f"unknown executor {executor!r}; this version has: {', '.join(_EXECUTORS)}"
+            f"unknown executor {executor!r}; this version has: {', '.join(EXECUTORS)}"
         )
     if isinstance(storage, str):
         storage_from_url(storage)  # validate the scheme now, not at first use
@@ -172,8 +162,7 @@ def configure(
         gc_freeze=gc_freeze if gc_freeze is not None else _settings.gc_freeze,
         drain_seconds=drain_seconds if drain_seconds is not None else _settings.drain_seconds,
     )
-    _storage = None
-    _runtime = None
+    _generation += 1
 
 
 def _set_tracing(on: bool, source: str) -> None:
@@ -190,7 +179,68 @@ def _set_tracing(on: bool, source: str) -> None:
         tracing.instrument()
 
 
-def _retention() -> float | None:
+def generation() -> int:
+    """How many times ``configure()`` was called: a runtime remembers the one it was built at."""
+    return _generation
+
+
+def executor_name() -> str:
+    """The configured executor: ``configure``'s, else ``PYWORKFLOW_EXECUTOR``'s, else local.
+
+    Raises:
+        ConfigurationError: ``PYWORKFLOW_EXECUTOR`` names no executor of this version.
+    """
+    name = _settings.executor or os.environ.get("PYWORKFLOW_EXECUTOR") or "local"
+    if name not in EXECUTORS:
+        raise ConfigurationError(
+            f"unknown executor {name!r} (PYWORKFLOW_EXECUTOR); "
+            f"this version has: {', '.join(EXECUTORS)}"
+        )
+    return name
+
+
+def gc_freeze() -> bool:
+    """Whether to freeze the start-up heap (``configure(gc_freeze=)``, ``PYWORKFLOW_GC_FREEZE``)."""
+    chosen = _settings.gc_freeze
+    return _env_flag("PYWORKFLOW_GC_FREEZE", default=True) if chosen is None else chosen
+
+
+def start_tracing_from_env() -> None:
+    """Turn spans on if ``PYWORKFLOW_TRACING=1`` and ``configure(tracing=)`` said nothing."""
+    if _settings.tracing is None and _env_flag("PYWORKFLOW_TRACING", default=False):
+        _set_tracing(True, source="PYWORKFLOW_TRACING=1")
+
+
+def drain_seconds() -> float:
+    """How long a stopping executor lets running steps finish (``configure(drain_seconds=)``)."""
+    chosen = _settings.drain_seconds
+    return DEFAULT_DRAIN_SECONDS if chosen is None else chosen
+
+
+def celery_app() -> Any:
+    """The Celery app given to ``configure(celery_app=)``, or None."""
+    return _settings.celery_app
+
+
+def broker() -> str | None:
+    """The broker given to ``configure(broker=)``, or None (``PYWORKFLOW_BROKER`` then)."""
+    return _settings.broker
+
+
+def celery_engine_settings() -> EngineSettings:
+    """``engine_settings()`` for the Celery executor: a short horizon unless configured.
+
+    A Celery worker is shared by every run: it waits in-process for short timers only (a
+    retry delay of 1 s); longer ones go back to storage and the sweeper.
+    """
+    settings = engine_settings()
+    if "horizon_seconds" in _settings.engine_given:
+        return settings
+    horizon = min(settings.horizon_seconds, CELERY_HORIZON_SECONDS)
+    return dataclasses.replace(settings, horizon_seconds=horizon)
+
+
+def retention() -> float | None:
     """Seconds to keep ended runs, from configure() or PYWORKFLOW_RETENTION; None: forever."""
     if _settings.retention is not None:
         return _settings.retention
@@ -220,84 +270,6 @@ def build_codec() -> Codec:
     if allow is None:
         allow = _env_flag("PYWORKFLOW_ALLOW_PICKLE", default=True)
     return Codec(secret_key=key, allow_pickle=allow)
-
-
-async def get_runtime() -> Runtime:
-    """The runtime for the running event loop, built and opened on first use."""
-    global _building
-    loop = asyncio.get_running_loop()
-    if _runtime is not None and _runtime.loop is loop:
-        return _runtime
-    refuse_client_call()  # workflow code runs on a loop of its own: never a runtime's loop
-    if _building is None or _building[0] is not loop:
-        _building = (loop, asyncio.Lock())
-    async with _building[1]:
-        # Callers that waited here find the runtime the first one built: one executor per
-        # loop, not one per concurrent caller (each would claim and drive runs of its own).
-        if _runtime is not None and _runtime.loop is loop:
-            return _runtime
-        return await _build_runtime(loop)
-
-
-async def _build_runtime(loop: asyncio.AbstractEventLoop) -> Runtime:
-    global _storage, _runtime
-    executor_name = _settings.executor or os.environ.get("PYWORKFLOW_EXECUTOR") or "local"
-    if executor_name not in _EXECUTORS:
-        raise ConfigurationError(
-            f"unknown executor {executor_name!r} (PYWORKFLOW_EXECUTOR); "
-            f"this version has: {', '.join(_EXECUTORS)}"
-        )
-    freeze = _settings.gc_freeze
-    if freeze is None:  # read before anything is built: a bad value leaves nothing behind
-        freeze = _env_flag("PYWORKFLOW_GC_FREEZE", default=True)
-    if _settings.tracing is None and _env_flag("PYWORKFLOW_TRACING", default=False):
-        _set_tracing(True, source="PYWORKFLOW_TRACING=1")
-    retention = _retention()
-    if _storage is None:
-        _storage = build_storage()
-    await _storage.open()
-    registry.import_modules(configured_modules())
-    codec = build_codec()
-    executor: Executor
-    if executor_name == "celery":
-        executor = _celery_executor(_storage, codec)
-    else:
-        executor = LocalExecutor(
-            _storage,
-            codec,
-            settings=engine_settings(),
-            retention=retention,
-            drain_seconds=10.0 if _settings.drain_seconds is None else _settings.drain_seconds,
-        )
-    _runtime = Runtime(storage=_storage, codec=codec, executor=executor, loop=loop)
-    if freeze:
-        freeze_startup_heap()  # after the modules and the storage: they live as long
-    return _runtime
-
-
-def _celery_executor(storage: Storage, codec: Codec) -> Executor:
-    try:
-        from pyworkflow.executors.celery import CeleryExecutor, create_app
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"executor 'celery' needs Celery, which is not installed ({exc}); "
-            "pip install 'pyworkflow[celery]'"
-        ) from exc
-    app = _settings.celery_app
-    if app is None:
-        # One app per broker URL, made once: a later configure(broker=...) gets its own.
-        broker = _settings.broker
-        app = _made_apps.get(broker)
-        if app is None:
-            app = _made_apps[broker] = create_app(broker)
-    settings = engine_settings()
-    if "horizon_seconds" not in _settings.engine_given:
-        # A Celery worker is shared by every run: it waits in-process for short timers only
-        # (a retry delay of 1 s); longer ones go back to storage and the sweeper.
-        settings = dataclasses.replace(
-            settings, horizon_seconds=min(settings.horizon_seconds, CELERY_HORIZON_SECONDS)
-        )
-    return CeleryExecutor(storage, codec, app, settings=settings, dispatch_grace=dispatch_grace())
 
 
 _ENGINE_ENV = {
@@ -372,44 +344,17 @@ def sweep_interval() -> float:
     return 1.0 if value is None else value
 
 
+def snapshot() -> tuple[Any, int]:
+    """The settings as they are now, for ``restore`` (the test toolkit's ``use_runtime``)."""
+    return _settings, _generation
+
+
+def restore(saved: tuple[Any, int]) -> None:
+    """Put back settings taken by ``snapshot``."""
+    global _settings, _generation
+    _settings, _generation = saved
+
+
 def uses_celery_app(app: Any) -> bool:
     """True if the Celery executor is configured with ``app``."""
     return _settings.executor == "celery" and _settings.celery_app is app
-
-
-def forget_inherited() -> None:
-    """In a process just forked: drop the parent's storage and runtime without closing them.
-
-    Their connections belong to the parent; this process opens its own on first use.
-    """
-    global _storage, _runtime
-    _storage, _runtime = None, None
-
-
-async def shutdown() -> None:
-    """Hand back this process's runs and close its storage (also safe to skip)."""
-    global _storage, _runtime
-    runtime, _runtime = _runtime, None
-    if runtime is not None:
-        await runtime.executor.shutdown()
-    if _storage is not None:
-        await _storage.close()
-        _storage = None
-
-
-@contextlib.contextmanager
-def use_runtime(runtime: Runtime) -> Iterator[Runtime]:
-    """Route the public API (``start``, ``run``, the queries) to ``runtime`` inside the block.
-
-    The test toolkit's hook: a ``WorkflowEnvironment`` installs its own storage, executor and
-    virtual clock here, and on exit the process's settings and runtime are put back as they
-    were, so one test's environment does not leak into another test's ``configure()`` state.
-    Calling ``configure()`` inside the block drops the installed runtime.
-    """
-    global _settings, _storage, _runtime
-    saved = _settings, _storage, _runtime
-    _storage, _runtime = runtime.storage, runtime
-    try:
-        yield runtime
-    finally:
-        _settings, _storage, _runtime = saved

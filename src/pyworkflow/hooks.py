@@ -17,10 +17,10 @@ from typing import Any
 
 from pyworkflow import _payload_types
 from pyworkflow._engine.hook_tokens import hash_token, pending_rows, token_hint
-from pyworkflow.config import get_runtime
 from pyworkflow.durations import to_datetime
 from pyworkflow.events import HookStatus
 from pyworkflow.exceptions import HookNotFoundError
+from pyworkflow.runtime import get_runtime
 from pyworkflow.storage.protocol import HookRecord, Storage
 
 __all__ = ["HookInfo", "list_hooks", "resume_hook"]

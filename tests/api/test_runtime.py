@@ -16,7 +16,7 @@ import textwrap
 import pytest
 
 import pyworkflow
-from pyworkflow import config
+from pyworkflow import runtime as pw_runtime
 from pyworkflow.exceptions import ConfigurationError
 from pyworkflow.storage.protocol import Storage
 
@@ -25,7 +25,7 @@ from pyworkflow.storage.protocol import Storage
 async def test_concurrent_first_callers_share_one_runtime(pw_sqlite: Storage) -> None:
     # Before: each caller that arrived while the first was opening storage built its own
     # executor, whose claim loop then ran (and warned) until the process ended.
-    runtimes = await asyncio.gather(*[config.get_runtime() for _ in range(20)])
+    runtimes = await asyncio.gather(*[pw_runtime.get_runtime() for _ in range(20)])
     try:
         assert len({id(r) for r in runtimes}) == 1
         assert len({id(r.executor) for r in runtimes}) == 1
@@ -124,4 +124,4 @@ async def test_a_flag_that_is_not_yes_or_no_is_named(
     monkeypatch.setenv(variable, "sometimes")
     for _ in range(2):  # and nothing half-built that a second call would then return
         with pytest.raises(ConfigurationError, match=f"{variable}: expected 1 or 0"):
-            await config.get_runtime()
+            await pw_runtime.get_runtime()

@@ -7,14 +7,14 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from pyworkflow import config
+from pyworkflow import runtime as pw_runtime
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage.protocol import EventRecord, RunRecord, Storage
 
 
 async def storage() -> Storage:
     """The storage of this process's runtime (the deployment's, once ``client`` connected)."""
-    return (await config.get_runtime()).storage
+    return (await pw_runtime.get_runtime()).storage
 
 
 async def events(run_id: str) -> list[EventRecord]:

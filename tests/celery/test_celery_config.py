@@ -6,6 +6,7 @@ import pytest
 
 import pyworkflow
 from pyworkflow import config
+from pyworkflow import runtime as pw_runtime
 
 
 @pytest.fixture(autouse=True)
@@ -16,7 +17,7 @@ def _fresh_settings(monkeypatch: pytest.MonkeyPatch) -> None:
 async def _broker_in_use(broker: str) -> str:
     pyworkflow.configure(executor="celery", broker=broker, storage="memory://")
     try:
-        executor = (await config.get_runtime()).executor
+        executor = (await pw_runtime.get_runtime()).executor
         return str(executor.app.conf.broker_url)  # type: ignore[attr-defined]
     finally:
         await pyworkflow.shutdown()

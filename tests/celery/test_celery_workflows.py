@@ -37,7 +37,8 @@ from celery_runs import events, types
 from celery_workers import Deployment
 
 import pyworkflow
-from pyworkflow import EventType, RunStatus, WorkflowFailedError, config
+from pyworkflow import EventType, RunStatus, WorkflowFailedError
+from pyworkflow import runtime as pw_runtime
 from pyworkflow.testing import replay_runs
 from workers import executions_in
 
@@ -222,7 +223,7 @@ async def test_histories_written_on_celery_replay_on_todays_code(on: Deployment)
     for run_id in run_ids:
         await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN)
 
-    storage = (await config.get_runtime()).storage
+    storage = (await pw_runtime.get_runtime()).storage
     results = await replay_runs(storage, run_ids=run_ids)
 
     assert [r.run_id for r in results] == run_ids

@@ -34,7 +34,7 @@ from pyworkflow import (
     step,
     workflow,
 )
-from pyworkflow.config import get_runtime
+from pyworkflow.runtime import get_runtime
 
 TOKENS: dict[tuple[str, str], str] = {}
 """``(doc, hook name) -> token``, as ``on_created`` hands the tokens out."""

@@ -19,7 +19,7 @@ from inprocess_cli import InProcessCli
 import pyworkflow
 from corrupt_cells import TRUNCATED_JSON, add_run, set_cell
 from postgres_server import PostgresServer
-from pyworkflow.config import get_runtime
+from pyworkflow.runtime import get_runtime
 from pyworkflow.storage import SQLiteStorage, Storage
 from pyworkflow.storage.postgres import PostgresStorage
 

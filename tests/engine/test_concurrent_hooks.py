@@ -64,7 +64,7 @@ DELIVER_SCRIPT = textwrap.dedent(
 
     async def main():
         pyworkflow.configure(storage=url)
-        from pyworkflow.config import get_runtime
+        from pyworkflow.runtime import get_runtime
         await get_runtime()  # open the storage before the start signal
         open(go + "." + str(first), "w").close()
         while not os.path.exists(go):

@@ -23,8 +23,8 @@ from pyworkflow import (
     sleep,
     workflow,
 )
-from pyworkflow.config import get_runtime
 from pyworkflow.executors.local import LocalExecutor
+from pyworkflow.runtime import get_runtime
 from pyworkflow.storage.protocol import Storage
 
 from .recording import call_always_fails, token, two_steps

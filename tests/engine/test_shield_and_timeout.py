@@ -303,7 +303,7 @@ START_SCRIPT = textwrap.dedent(
     """
     import asyncio, json, os, sys, time
     import pyworkflow
-    from pyworkflow.config import get_runtime
+    from pyworkflow.runtime import get_runtime
     import keyedwf
 
     url, first, count, go = sys.argv[1:5]

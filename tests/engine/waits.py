@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import pyworkflow
 from pyworkflow import HookStatus, list_hooks
-from pyworkflow import config as pw_config
+from pyworkflow import runtime as pw_runtime
 from pyworkflow.storage.protocol import RunRecord, Storage
 
 # Every token each on_created call was handed, keyed "<test token>/<hook name>".
@@ -69,8 +69,8 @@ async def restart() -> None:
     As a new worker process would, over the same storage: the runs are replayed from their
     logs. (Calls such as ``resume_hook`` only write; they do not make a process a worker.)
     """
-    await (await pw_config.get_runtime()).executor.shutdown()
+    await (await pw_runtime.get_runtime()).executor.shutdown()
     pyworkflow.configure()  # the next call builds a new executor
-    serving = asyncio.create_task((await pw_config.get_runtime()).executor.serve())
+    serving = asyncio.create_task((await pw_runtime.get_runtime()).executor.serve())
     _SERVING.add(serving)
     serving.add_done_callback(_SERVING.discard)

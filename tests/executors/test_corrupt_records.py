@@ -23,8 +23,8 @@ import pyworkflow
 from corrupt_cells import TRUNCATED_JSON, WRONG_TYPE_JSON, add_run, set_cell
 from pyworkflow import CorruptRecordError, RunStatus, WorkflowFailedError
 from pyworkflow._engine import entries
-from pyworkflow.config import get_runtime
 from pyworkflow.executors.local import LocalExecutor
+from pyworkflow.runtime import get_runtime
 from pyworkflow.storage import RunRecord, Storage
 from pyworkflow.storage.protocol import AppendWrite
 

@@ -30,6 +30,7 @@ import pytest
 import pyworkflow
 from pyworkflow import HookAlreadyReceivedError, HookNotFoundError
 from pyworkflow import config as pw_config
+from pyworkflow import runtime as pw_runtime
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage.protocol import Storage
 from workers import KILL_EFFECTS, WorkerProcesses, add_unleased_run, executions_in
@@ -116,7 +117,7 @@ def tokens_in(directory: Path) -> dict[int, str]:
 
 
 async def storage() -> Storage:
-    return (await pw_config.get_runtime()).storage
+    return (await pw_runtime.get_runtime()).storage
 
 
 async def completed_steps(run_ids: list[str]) -> set[tuple[str, str]]:
@@ -207,7 +208,7 @@ async def test_parents_waiting_on_a_child_and_a_hook_survive_kill_9(
     worker.send_signal(signal.SIGTERM)
     assert worker.wait(timeout=15) == 0, context()
 
-    codec = (await pw_config.get_runtime()).codec
+    codec = (await pw_runtime.get_runtime()).codec
     for run_id, n in parents.items():
         record = await store.get_run(run_id)
         assert record is not None

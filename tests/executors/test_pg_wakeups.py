@@ -15,7 +15,7 @@ import pytest
 
 import pyworkflow
 from pyworkflow import RunStatus
-from pyworkflow.config import get_runtime
+from pyworkflow.runtime import get_runtime
 from pyworkflow.storage.postgres import PostgresStorage
 from workers import WorkerProcesses, add_unleased_run
 

@@ -16,9 +16,9 @@ import pyworkflow
 from pyworkflow import FatalError, step, workflow
 from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow.cli.logs import TextFormatter
-from pyworkflow.config import get_runtime
 from pyworkflow.events import RunStatus
 from pyworkflow.logging import JsonFormatter, RunContextFilter
+from pyworkflow.runtime import get_runtime
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import NewRun, Storage
 

@@ -5,8 +5,9 @@ Layering (an arrow means "may import"; nothing imports upwards):
     client, executors  ->  _engine.driver  ->  _engine.activation  ->  _engine.replay
                                           ->  _engine.inflight    ->  _engine.loop
                                                                   ->  _engine.attempts
-                        all of them        ->  _engine.entries, _engine.context, _engine.event_kinds,
-                                               _engine.signals, _engine.failures,
+                        all of them        ->  _engine.entries, _engine.context,
+                                               _engine.event_kinds, _engine.signals,
+                                               _engine.failures,
                                                _engine.clock, _engine.tracing, exceptions,
                                                events, serialization, logging
     testing (replay checker)  ->  _engine.activation, _engine.replay   (replays, never drives)

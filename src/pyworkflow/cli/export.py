@@ -40,8 +40,8 @@ from pyworkflow.cli.options import json_option, run_filter_options, storage_opti
 from pyworkflow.cli.runs import page_of_runs
 from pyworkflow.cli.session import require_run, session
 from pyworkflow.cli.shapes import emit
-from pyworkflow.config import Runtime
 from pyworkflow.events import RunStatus
+from pyworkflow.runtime import Runtime
 from pyworkflow.storage.protocol import EventRecord, RunCursor
 from pyworkflow.testing import save_history
 

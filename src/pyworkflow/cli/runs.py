@@ -35,10 +35,10 @@ from pyworkflow.cli.session import require_run, session
 from pyworkflow.cli.shapes import decode, emit, event_shape, hook_shape, iso, run_shape
 from pyworkflow.cli.timeline import step_attempts, timeline
 from pyworkflow.client import cancel_workflow, resume
-from pyworkflow.config import Runtime
 from pyworkflow.events import TERMINAL_STATUSES, HookStatus, RunStatus
 from pyworkflow.exceptions import CorruptRecordError
 from pyworkflow.hooks import list_hooks
+from pyworkflow.runtime import Runtime
 from pyworkflow.storage.protocol import RunCursor, RunRecord
 
 __all__ = ["runs"]

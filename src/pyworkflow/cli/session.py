@@ -24,15 +24,9 @@ from typing import Protocol, runtime_checkable
 
 from pyworkflow import registry
 from pyworkflow.cli.bridge import fail
-from pyworkflow.config import (
-    DEFAULT_STORAGE,
-    Runtime,
-    configure,
-    configured_modules,
-    get_runtime,
-    shutdown,
-)
+from pyworkflow.config import DEFAULT_STORAGE, configure, configured_modules
 from pyworkflow.executors.local import LocalExecutor
+from pyworkflow.runtime import Runtime, get_runtime, shutdown
 from pyworkflow.storage import SQLiteStorage, Storage, storage_from_url
 from pyworkflow.storage.protocol import RunRecord
 

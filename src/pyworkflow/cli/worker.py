@@ -33,9 +33,10 @@ from pyworkflow import registry
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.inputs import parse_cli_duration
 from pyworkflow.cli.options import SECONDS, storage_option
-from pyworkflow.config import configure, configured_modules, get_runtime, shutdown
+from pyworkflow.config import configure, configured_modules
 from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
 from pyworkflow.executors.local import LocalExecutor
+from pyworkflow.runtime import get_runtime, shutdown
 
 __all__ = ["worker"]
 

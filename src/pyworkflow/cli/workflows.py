@@ -37,9 +37,9 @@ from pyworkflow.cli.session import import_workflows, session
 from pyworkflow.cli.shapes import decode, emit, event_shape, run_shape
 from pyworkflow.cli.timeline import format_duration, format_time, short, summarize
 from pyworkflow.client import start
-from pyworkflow.config import Runtime
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError, RunNotFoundError
+from pyworkflow.runtime import Runtime
 from pyworkflow.storage.protocol import EventRecord, RunRecord
 from pyworkflow.workflow import Workflow
 

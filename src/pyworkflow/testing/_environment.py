@@ -27,11 +27,11 @@ from pyworkflow import client, hooks
 from pyworkflow._engine.context import current_step
 from pyworkflow._engine.engine import EngineSettings
 from pyworkflow._engine.hook_tokens import derive_token
-from pyworkflow.config import Runtime, use_runtime
 from pyworkflow.durations import resolve_wake_time
 from pyworkflow.events import EventType
 from pyworkflow.exceptions import ConfigurationError, InputError
 from pyworkflow.executors.local import LocalExecutor
+from pyworkflow.runtime import Runtime, use_runtime
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import MemoryStorage, Storage, storage_from_url
 from pyworkflow.testing._clock import VirtualClock

@@ -1,12 +1,14 @@
 """The Celery executor: the same workflows on Celery workers (``pip install 'pyworkflow[celery]'``).
 
 Layout: ``executor`` (``CeleryExecutor``: sending tasks, driving a run in a task, the sweep),
-``remote_attempts`` (one step attempt in a step task), ``app`` (the tasks, delivery settings and
+``remote_attempts`` (one step attempt in a step task), ``broker`` (the broker and the delivery
+settings), ``configured`` (this process's executor from the settings), ``app`` (the tasks and
 worker signals), ``sweeper`` (the worker bootstep that sweeps storage), ``_loop`` (the sync
 bridge: one event loop per worker process). Users point Celery at ``pyworkflow.celery``.
 """
 
-from pyworkflow.executors.celery.app import broker_url, create_app, install
+from pyworkflow.executors.celery.app import create_app, install
+from pyworkflow.executors.celery.broker import broker_url
 from pyworkflow.executors.celery.executor import CeleryExecutor
 
 __all__ = ["CeleryExecutor", "broker_url", "create_app", "install"]

@@ -12,9 +12,8 @@ Either way a worker started with ``celery -A <module> worker`` then:
   (for a deployment that runs it elsewhere, e.g. one ``pyworkflow worker run
   --executor celery``).
 
-Delivery settings are the ones that make a killed worker lose nothing: ``acks_late`` (a message
-is acknowledged only when its task is done) with ``reject_on_worker_lost`` (a pool process that
-dies mid-task has its message delivered again), and a prefetch of one.
+The delivery settings (``acks_late``, ``reject_on_worker_lost``, a prefetch of one) are
+``broker``'s; a client process only sends, with an app of its own (``configured``).
 """
 
 from __future__ import annotations
@@ -24,28 +23,15 @@ from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
 
-from pyworkflow import config
+from pyworkflow import config, runtime
 from pyworkflow.executors.celery._loop import run_in_process_loop
-from pyworkflow.executors.celery.executor import (
-    ADVANCE_TASK,
-    DEFAULT_QUEUE,
-    STEP_TASK,
-    CeleryExecutor,
-)
+from pyworkflow.executors.celery.broker import delivery_settings, sending_app
+from pyworkflow.executors.celery.executor import ADVANCE_TASK, STEP_TASK, CeleryExecutor
 
 if TYPE_CHECKING:
     from celery import Task
 
-__all__ = ["DEFAULT_BROKER", "broker_url", "create_app", "install"]
-
-DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
-
-
-def broker_url() -> str:
-    """The broker named by ``PYWORKFLOW_BROKER`` (else ``CELERY_BROKER_URL``, else local Redis)."""
-    return (
-        os.environ.get("PYWORKFLOW_BROKER") or os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER
-    )
+__all__ = ["create_app", "install"]
 
 
 def create_app(broker: str | None = None, *, visibility_timeout: float | None = None) -> Celery:
@@ -60,14 +46,7 @@ def create_app(broker: str | None = None, *, visibility_timeout: float | None = 
             vanished is delivered again (also ``PYWORKFLOW_VISIBILITY_TIMEOUT``; Celery's
             default is an hour).
     """
-    app = Celery("pyworkflow", broker=broker or broker_url(), set_as_current=False)
-    timeout = visibility_timeout
-    if timeout is None and os.environ.get("PYWORKFLOW_VISIBILITY_TIMEOUT"):
-        timeout = float(os.environ["PYWORKFLOW_VISIBILITY_TIMEOUT"])
-    if timeout is not None:
-        app.conf.broker_transport_options = {"visibility_timeout": timeout}
-    install(app)
-    return app
+    return install(sending_app(broker, visibility_timeout=visibility_timeout))
 
 
 def install(app: Celery) -> Celery:
@@ -77,15 +56,7 @@ def install(app: Celery) -> Celery:
         >>> install(my_app)
         >>> configure(executor="celery", celery_app=my_app)
     """
-    app.conf.update(
-        task_acks_late=True,
-        task_reject_on_worker_lost=True,
-        worker_prefetch_multiplier=1,
-        task_default_queue=DEFAULT_QUEUE,
-        task_ignore_result=True,
-        broker_connection_retry_on_startup=True,
-        worker_hijack_root_logger=False,
-    )
+    delivery_settings(app)
     options: dict[str, Any] = {
         "bind": True,
         "acks_late": True,
@@ -125,7 +96,7 @@ async def _executor_for(app: Celery) -> CeleryExecutor:
     """This process's Celery executor over ``app``, configured and opened on first use."""
     if not config.uses_celery_app(app):
         config.configure(executor="celery", celery_app=app)
-    executor = (await config.get_runtime()).executor
+    executor = (await runtime.get_runtime()).executor
     if not isinstance(executor, CeleryExecutor):
         raise RuntimeError("pyworkflow task ran outside a runtime with the Celery executor")
     return executor
@@ -140,7 +111,7 @@ def _on_worker_init(**_: Any) -> None:
 
 def _on_worker_process_init(**_: Any) -> None:
     """In each pool process just forked: forget any storage or runtime of the parent."""
-    config.forget_inherited()
+    runtime.forget_inherited()
 
 
 signals.worker_init.connect(_on_worker_init, weak=False)
