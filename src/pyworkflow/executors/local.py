@@ -26,14 +26,15 @@ from pyworkflow._engine.clock import Clock, SystemClock
 from pyworkflow._engine.context import current_activation, current_step
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
+from pyworkflow._engine.first_turn import first_turn
 from pyworkflow._engine.heartbeat import keep_leases
-from pyworkflow.events import EventType, RunStatus
+from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._endings import Endings
 from pyworkflow.executors._engine_backed import EngineBacked
 from pyworkflow.logging import run_logger
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord, NewRun, RunRecord, Storage
+from pyworkflow.storage.protocol import NewRun, RunRecord, Storage
 
 __all__ = ["LocalExecutor"]
 
@@ -120,11 +121,7 @@ class LocalExecutor(EngineBacked):
         leased = dataclasses.replace(
             new, lease_owner=self.owner, lease_expires_at=self.lease_until()
         )
-        driver = RunDriver(self.engine, leased.initial_record(), workflow)
-        started = EventRecord(
-            new.run_id, 1, EventType.WORKFLOW_STARTED, new.started_payload, new.now
-        )
-        first = driver.begin_new(started)
+        driver, first = first_turn(self.engine, leased, workflow)
         if first:
             leased = dataclasses.replace(leased, first_events=first, status=driver.status)
         try:

@@ -1,7 +1,8 @@
 """The Celery executor: the same workflows on Celery workers (``pip install 'pyworkflow[celery]'``).
 
-Layout: ``executor`` (``CeleryExecutor``: sending tasks, driving a run in a task, the sweep),
-``remote_attempts`` (one step attempt in a step task), ``broker`` (the broker and the delivery
+Layout: ``executor`` (``CeleryExecutor``: sending tasks, driving a run in a task, the sweep;
+the engine does the work: ``_engine.leased`` drives a run, ``_engine.remote_attempts``
+executes a step attempt), ``broker`` (the broker and the delivery
 settings), ``configured`` (this process's executor from the settings), ``app`` (the tasks and
 worker signals), ``sweeper`` (the worker bootstep that sweeps storage), ``_loop`` (the sync
 bridge: one event loop per worker process). Users point Celery at ``pyworkflow.celery``.

@@ -28,16 +28,17 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow import registry
+from pyworkflow._engine import remote_attempts
 from pyworkflow._engine.clock import Clock, SystemClock
-from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
-from pyworkflow._engine.remote import FinishedAttempt, RemoteStep, sent_away
-from pyworkflow.events import EventType, RunStatus
+from pyworkflow._engine.first_turn import first_turn
+from pyworkflow._engine.leased import drive_leased
+from pyworkflow._engine.remote import RemoteStep, sent_away
+from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._endings import Endings
 from pyworkflow.executors._engine_backed import EngineBacked
-from pyworkflow.executors.celery import remote_attempts
-from pyworkflow.storage.protocol import EventRecord, NewRun, RunRecord, Storage
+from pyworkflow.storage.protocol import NewRun, RunRecord, Storage
 
 if TYPE_CHECKING:
     from celery import Celery
@@ -118,13 +119,7 @@ class CeleryExecutor(EngineBacked):
         sweeper, after ``dispatch_grace``).
         """
         storage = self.engine.storage
-        driver = RunDriver(
-            self.engine, new.initial_record(), registry.get_workflow(new.workflow_name)
-        )
-        started = EventRecord(
-            new.run_id, 1, EventType.WORKFLOW_STARTED, new.started_payload, new.now
-        )
-        first = driver.begin_new(started)
+        driver, first = first_turn(self.engine, new, registry.get_workflow(new.workflow_name))
         launch = driver.prepared_launch
         driver.discard()
         sends = [RemoteStep(c.command_id, c.name, c.attempt) for c in launch if sent_away(self, c)]
@@ -249,37 +244,13 @@ class CeleryExecutor(EngineBacked):
             return
         await self.drive(claimed[0])
 
-    async def drive(
-        self,
-        run: RunRecord,
-        finished: FinishedAttempt | None = None,
-        history: list[EventRecord] | None = None,
-    ) -> None:
+    async def drive(self, run: RunRecord) -> None:
         """Drive a run this process has just leased, renewing the lease while it runs."""
-        try:
-            workflow = registry.get_workflow(run.workflow_name)
-        except PyWorkflowError as exc:
-            _log.error("cannot drive run %s: %s", run.run_id, exc, extra={"run_id": run.run_id})
-            await self.engine.storage.release_runs(
-                owner=self.owner, run_ids=[run.run_id], now=self.now()
-            )
-            return
-        driver = RunDriver(self.engine, run, workflow, finished=finished, history=history)
-        loop = asyncio.get_running_loop()
-        task = loop.create_task(driver.drive(), name=run.run_id)
-        beat = loop.create_task(self._renew_lease(driver, task))
-        try:
-            await asyncio.wait({task})  # a task the heartbeat cancelled (lease lost) is no error
-        finally:
-            beat.cancel()
-            if not task.done():
-                task.cancel()
-        if not task.cancelled():
-            task.result()
+        await drive_leased(self.engine, run)
 
     async def execute_step(self, run_id: str, step_id: str, attempt: int, delivery: str) -> None:
-        """Execute one attempt of a step, then log its outcome (see ``remote_attempts``)."""
-        await remote_attempts.execute(self, run_id, step_id, attempt, delivery)
+        """Execute one attempt of a step, then log its outcome (``_engine.remote_attempts``)."""
+        await remote_attempts.execute(self.engine, run_id, step_id, attempt, delivery)
 
     # --- internals -------------------------------------------------------------------------------
 
@@ -299,28 +270,6 @@ class CeleryExecutor(EngineBacked):
                 exc,
                 extra={"run_id": args[0]},
             )
-
-    async def _renew_lease(self, driver: RunDriver, task: asyncio.Task[None]) -> None:
-        """Heartbeat of the run's lease while a ``force_local`` step or a short wait runs."""
-        engine = self.engine
-        while not task.done():
-            await asyncio.sleep(engine.settings.lease_seconds / 3)
-            if not driver.holds_lease:
-                return
-            try:
-                kept = await engine.storage.renew_leases(
-                    owner=engine.owner,
-                    run_ids=[driver.run_id],
-                    now=engine.clock.now(),
-                    lease_expires_at=engine.lease_until(),
-                )
-            except PyWorkflowError as exc:
-                _log.warning("renewing the lease of %s failed: %s", driver.run_id, exc)
-                continue
-            if driver.run_id not in kept and driver.holds_lease:
-                _log.warning("lost the lease of run %s; dropping it", driver.run_id)
-                task.cancel()
-                return
 
     def _finished(self, record: RunRecord) -> None:
         self._endings.ended(record)

@@ -1,12 +1,16 @@
-"""One attempt of a step on a Celery worker, and the turn that logs its outcome.
+"""One attempt of a step executed away from its run's driver, and the turn that logs its outcome.
 
-The order is what keeps DESIGN §2.1 under duplicate and redelivered messages:
+The step-lease protocol of any executor that runs steps elsewhere (Celery's step task is one
+call of ``execute``). The order is what keeps DESIGN §2.1 under duplicate and redelivered
+messages:
 
 1. Take the attempt's *step lease* (``Storage.acquire_step``). A delivery that finds another
    delivery executing the attempt exits; so does one whose run has ended.
 2. Read the log *after* taking the lease. An attempt whose outcome is logged (a duplicate
    message that came late), or that the log has moved past, is not executed.
-3. Execute the attempt while a heartbeat renews the step lease. A delivery taken more than
+3. Execute the attempt while a heartbeat renews the step lease; should the lease be lost or
+   storage stop answering, the attempt is cancelled (another delivery may take it over). A
+   delivery taken more than
    ``max_recoveries`` times (its worker keeps dying) is not executed: its attempt fails for good
    with the reason, a count kept in storage.
 4. Take the run's lease and drive the run with the outcome known: that turn logs the outcome
@@ -25,13 +29,15 @@ from typing import TYPE_CHECKING, Any
 from pyworkflow import registry
 from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
 from pyworkflow._engine.context import StepContext
+from pyworkflow._engine.engine import Engine
+from pyworkflow._engine.heartbeat import keep_leases
+from pyworkflow._engine.leased import drive_leased
 from pyworkflow._engine.remote import FinishedAttempt
 from pyworkflow.events import EventType
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.logging import run_logger
 
 if TYPE_CHECKING:
-    from pyworkflow.executors.celery.executor import CeleryExecutor
     from pyworkflow.storage.protocol import EventRecord, StepLease
 
 __all__ = ["execute"]
@@ -72,18 +78,47 @@ def _interrupted_before(events: list[EventRecord], step_id: str) -> int:
     )
 
 
-async def execute(
-    executor: CeleryExecutor, run_id: str, step_id: str, attempt: int, delivery: str
-) -> None:
-    """Execute attempt ``attempt`` of ``step_id`` of ``run_id`` and log its outcome."""
-    engine = executor.engine
+async def execute(engine: Engine, run_id: str, step_id: str, attempt: int, delivery: str) -> None:
+    """Execute attempt ``attempt`` of ``step_id`` of ``run_id`` and log its outcome.
+
+    Args:
+        engine: this process's engine.
+        run_id: the run, as the message names it.
+        step_id: the step's id in its run.
+        attempt: the attempt the message names.
+        delivery: this delivery's step-lease owner id (a redelivered message is another).
+    """
     storage, settings = engine.storage, engine.settings
     log = run_logger(run_id, None, step_id=step_id, attempt=attempt)
-    lease = await _acquire(executor, run_id, step_id, attempt, delivery)
+    lease = await _acquire(engine, run_id, step_id, attempt, delivery)
     if lease is None:
         log.debug("attempt %d of step %s runs elsewhere, or its run ended", attempt, step_id)
         return
-    beat = asyncio.get_running_loop().create_task(_heartbeat(executor, run_id, step_id, delivery))
+    loop = asyncio.get_running_loop()
+    running: list[asyncio.Task[AttemptResult]] = []  # the attempt, once it runs
+
+    def lost(_ids: list[str], why: str) -> None:
+        log.warning("step lease: %s", why)
+        for task in running:
+            task.cancel()
+
+    async def renew(ids: list[str], expiry: float) -> set[str]:
+        now = engine.clock.now()
+        kept = await storage.renew_step(
+            run_id, step_id, owner=delivery, now=now, lease_expires_at=expiry
+        )
+        return set(ids) if kept else set()
+
+    beat = loop.create_task(
+        keep_leases(
+            clock=engine.clock,
+            lease_seconds=settings.lease_seconds,
+            held=lambda: [step_id],
+            renew=renew,
+            lost=lost,
+            log=log,
+        )
+    )
     try:
         events = await storage.load_events(run_id)
         found = _open_attempt(events, step_id, attempt)
@@ -117,14 +152,22 @@ async def execute(
                 definition = engine.resolve_step(definition)
             decoded = engine.codec.decode(call) if call is not None else {}
             args, kwargs = tuple(decoded.get("args", ())), dict(decoded.get("kwargs", {}))
-            result = await asyncio.get_running_loop().create_task(
-                run_attempt(definition, context, args, kwargs, engine.codec),
-                context=attempt_context(context),
+            running.append(
+                loop.create_task(
+                    run_attempt(definition, context, args, kwargs, engine.codec),
+                    context=attempt_context(context),
+                )
             )
+            await asyncio.wait(running)
+            if running[0].cancelled():
+                return  # its lease was lost: the delivery that took it over logs the outcome
+            result = running[0].result()
         finished = FinishedAttempt(step_id, attempt, result, cut_short=cut)
-        await _log_outcome(executor, run_id, finished, events)
+        await _log_outcome(engine, run_id, finished, events)
     finally:
         beat.cancel()
+        for task in running:
+            task.cancel()  # only when this task itself is cancelled mid-attempt
         try:
             await storage.release_step(run_id, step_id, owner=delivery)
         except PyWorkflowError as exc:  # it lapses on its own; the log is what counts
@@ -132,7 +175,7 @@ async def execute(
 
 
 async def _acquire(
-    executor: CeleryExecutor, run_id: str, step_id: str, attempt: int, delivery: str
+    engine: Engine, run_id: str, step_id: str, attempt: int, delivery: str
 ) -> StepLease | None:
     """Take the attempt's step lease, waiting a while for one held by another delivery.
 
@@ -142,7 +185,6 @@ async def _acquire(
     watchdog (``dispatch_grace``). A holder still renewing after that is alive: this delivery
     is a duplicate and ends.
     """
-    engine = executor.engine
     storage, clock, lease_seconds = engine.storage, engine.clock, engine.settings.lease_seconds
     give_up = clock.now() + 2 * lease_seconds
     while True:
@@ -176,7 +218,7 @@ def _delivery_limit(step_id: str, deliveries: int) -> AttemptResult:
 
 
 async def _log_outcome(
-    executor: CeleryExecutor, run_id: str, finished: FinishedAttempt, events: list[EventRecord]
+    engine: Engine, run_id: str, finished: FinishedAttempt, events: list[EventRecord]
 ) -> None:
     """Take the run's lease, waiting while another task holds it, and drive the next turn.
 
@@ -185,7 +227,6 @@ async def _log_outcome(
     (which would execute the step again). A holder that died lets its lease lapse within
     ``lease_seconds``, and the claim then takes the run over.
     """
-    engine = executor.engine
     storage, clock = engine.storage, engine.clock
     told = clock.now() + engine.settings.lease_seconds
     pause = 0.005
@@ -217,25 +258,4 @@ async def _log_outcome(
     last = events[-1].seq if events else 0
     if run.last_seq != last:
         events = events + await storage.load_events(run_id, after_seq=last)
-    await executor.drive(run, finished=finished, history=events)
-
-
-async def _heartbeat(executor: CeleryExecutor, run_id: str, step_id: str, delivery: str) -> None:
-    engine = executor.engine
-    every = engine.settings.lease_seconds / 3
-    while True:
-        await asyncio.sleep(every)
-        try:
-            kept = await engine.storage.renew_step(
-                run_id,
-                step_id,
-                owner=delivery,
-                now=engine.clock.now(),
-                lease_expires_at=engine.clock.now() + engine.settings.lease_seconds,
-            )
-        except PyWorkflowError as exc:
-            _log.warning("renewing the lease of step %s failed: %s", step_id, exc)
-            continue
-        if not kept:
-            _log.warning("lost the lease of step %s of run %s", step_id, run_id)
-            return
+    await drive_leased(engine, run, finished=finished, history=events)

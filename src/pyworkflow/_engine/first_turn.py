@@ -1,0 +1,36 @@
+"""A run's first turn, run before the run is stored: what every executor's start does.
+
+The workflow's code runs up to its first quiet point before the run's row exists, and the
+commands it issued go into the transaction that creates the run, so a start costs no commit of
+its own (DESIGN §6). The local executor then drives the run with the driver returned here; the
+Celery executor only reads what the turn launches (steps to send to workers) and lets it go.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from pyworkflow._engine.driver import RunDriver
+from pyworkflow.events import EventType
+from pyworkflow.storage.protocol import EventRecord, NewEvent, NewRun
+
+if TYPE_CHECKING:
+    from pyworkflow._engine.engine import Engine
+    from pyworkflow.workflow import Workflow
+
+__all__ = ["first_turn"]
+
+
+def first_turn(
+    engine: Engine, new: NewRun, workflow: Workflow[..., Any]
+) -> tuple[RunDriver, tuple[NewEvent, ...]]:
+    """The driver of ``new`` after its first turn, and the events its creation must carry.
+
+    No events when the turn cannot go into the creation (it ended the run at once, or created
+    hooks or child runs): the run is then created plain and the driver commits the turn.
+    ``driver.prepared_launch`` is what the turn launches once the run is stored; a driver that
+    will not drive must be let go with ``discard()``.
+    """
+    driver = RunDriver(engine, new.initial_record(), workflow)
+    started = EventRecord(new.run_id, 1, EventType.WORKFLOW_STARTED, new.started_payload, new.now)
+    return driver, driver.begin_new(started)
