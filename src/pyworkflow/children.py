@@ -18,6 +18,7 @@ import asyncio
 import time
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from pyworkflow._backoff import Backoff
 from pyworkflow._engine import child_handles
 from pyworkflow._engine.context import current_activation
 from pyworkflow._engine.failures import type_path, unreadable_outcome
@@ -169,7 +170,7 @@ async def wait_for_child(run_id: str, workflow_name: str, timeout: float | None)
     """Poll the child's chain until it ends; its result, or its failure as a child error."""
     runtime = await get_runtime()
     deadline = None if timeout is None else time.monotonic() + timeout
-    pause = _FIRST_PAUSE
+    pauses = Backoff(_FIRST_PAUSE, _LONGEST_PAUSE)
     while True:
         record = await last_run_of_chain(run_id)
         if (damage := unreadable_outcome(record)) is not None:
@@ -187,14 +188,13 @@ async def wait_for_child(run_id: str, workflow_name: str, timeout: float | None)
             )
         if record.status is RunStatus.CANCELLED:
             raise ChildWorkflowCancelledError(record.run_id, workflow_name, record.cancel_reason)
-        wait = pause
+        wait = pauses.next()
         if deadline is not None:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError(f"child run {run_id!r} has not ended after {timeout}s")
             wait = min(wait, remaining)
         await runtime.executor.wait_finished(record.run_id, wait)
-        pause = min(pause * 2, _LONGEST_PAUSE)
 
 
 async def start_child_from_step(

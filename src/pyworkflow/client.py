@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
 
 from pyworkflow import registry, retention
+from pyworkflow._backoff import Backoff
 from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow._engine.failures import unreadable_outcome
 from pyworkflow._engine.starts import encode_call, new_run
@@ -177,7 +178,7 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
     runtime = await get_runtime()
     executor = runtime.executor
     deadline = None if timeout is None else time.monotonic() + timeout
-    pause = 0.02
+    pauses = Backoff(0.02, 1.0)
     while True:
         remaining = None if deadline is None else deadline - time.monotonic()
         # A run that ended here a moment ago: the row this process just committed.
@@ -206,8 +207,8 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
             raise TimeoutError(f"run {run_id!r} is still {record.status.value} after {timeout}s")
         # Elsewhere, or waiting in storage: look again with backoff (a storage that notifies
         # wakes us sooner when the run ends).
+        pause = pauses.next()
         wait = pause if remaining is None else min(pause, remaining)
-        pause = min(pause * 2, 1.0)
         await executor.wait_finished(run_id, wait)
 
 

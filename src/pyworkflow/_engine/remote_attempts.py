@@ -27,6 +27,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow import registry
+from pyworkflow._backoff import Backoff
 from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
 from pyworkflow._engine.context import StepContext
 from pyworkflow._engine.engine import Engine
@@ -229,7 +230,7 @@ async def _log_outcome(
     """
     storage, clock = engine.storage, engine.clock
     told = clock.now() + engine.settings.lease_seconds
-    pause = 0.005
+    pauses = Backoff(0.005, 0.5)
     while True:
         claimed = await storage.claim_runs(
             owner=engine.owner,
@@ -252,8 +253,7 @@ async def _log_outcome(
                 finished.step_id,
                 run.lease_owner,
             )
-        await asyncio.sleep(pause)
-        pause = min(pause * 2, 0.5)
+        await asyncio.sleep(pauses.next())
     run = claimed[0]
     last = events[-1].seq if events else 0
     if run.last_seq != last:

@@ -29,6 +29,7 @@ import click
 from click.core import ParameterSource
 
 from pyworkflow import registry
+from pyworkflow._backoff import Backoff
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.describe import describe_workflow
 from pyworkflow.cli.inputs import workflow_arguments
@@ -187,7 +188,8 @@ async def _run(
 
 async def _follow(runtime: Runtime, run_id: str, as_json: bool) -> int:
     storage = runtime.storage
-    seen, previous, pause = 0, None, _MIN_PAUSE
+    seen, previous = 0, None
+    pauses = Backoff(_MIN_PAUSE, _MAX_PAUSE)
     try:
         while True:
             # The row before the events: a terminal row's last event is then already readable.
@@ -200,8 +202,9 @@ async def _follow(runtime: Runtime, run_id: str, as_json: bool) -> int:
                 seen, previous = event.seq, event.created_at
             if record.status.is_terminal:
                 break
-            pause = _MIN_PAUSE if events else min(pause * 2, _MAX_PAUSE)
-            await runtime.executor.wait_finished(run_id, pause)
+            if events:
+                pauses.reset()
+            await runtime.executor.wait_finished(run_id, pauses.next())
     except asyncio.CancelledError:  # Ctrl-C: the session hands the run back on the way out
         click.echo(
             f"stopped following run {run_id}; a worker continues it "

@@ -19,15 +19,15 @@ import math
 import os
 import socket
 import uuid
-from datetime import UTC, datetime
 
-from pyworkflow import registry, retention
+from pyworkflow import registry
 from pyworkflow._engine.clock import Clock, SystemClock
 from pyworkflow._engine.context import current_activation, current_step
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.first_turn import first_turn
 from pyworkflow._engine.heartbeat import keep_leases
+from pyworkflow._engine.periodic import PeriodicWork
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._endings import Endings
@@ -286,10 +286,16 @@ class LocalExecutor(EngineBacked):
                 self._heartbeat_loop(), name=_HEARTBEAT, context=contextvars.Context()
             ),
         ]
-        if self.retention is not None:
-            pruning = self._retention_loop(self.retention)
+        periodic = PeriodicWork(
+            self.engine, retention=self.retention, every=self.retention_interval
+        )
+        if periodic.has_work:
             self._background.append(
-                loop.create_task(pruning, name="pyworkflow-prune", context=contextvars.Context())
+                loop.create_task(
+                    periodic.run_forever(),
+                    name="pyworkflow-periodic",
+                    context=contextvars.Context(),
+                )
             )
 
     async def _claim_loop(self) -> None:
@@ -405,21 +411,6 @@ class LocalExecutor(EngineBacked):
             workflow = driver.workflow_name if driver is not None else None
             run_logger(run_id, workflow, name=_log.name).warning("%s", why)
             task.cancel()
-
-    async def _retention_loop(self, keep: float) -> None:
-        """Delete the runs that ended more than ``keep`` seconds ago, now and then."""
-        clock = self.engine.clock
-        while True:
-            bound = clock.now() - keep
-            try:
-                deleted = await retention.delete_ended_runs(self.engine.storage, ended_before=bound)
-            except PyWorkflowError as exc:
-                _log.warning("pruning ended runs failed, trying again later: %s", exc)
-            else:
-                if deleted:
-                    before = datetime.fromtimestamp(bound, UTC).isoformat(timespec="seconds")
-                    _log.info("retention: deleted %d runs that ended before %s", deleted, before)
-            await clock.sleep_until(clock.now() + self.retention_interval)
 
     # --- notifications from storage -------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from typing import TypeVar
 
 import asyncpg
 
+from pyworkflow._backoff import Backoff
 from pyworkflow.exceptions import PyWorkflowError, StorageError
 from pyworkflow.storage._pg_batch import AppendGroup
 from pyworkflow.storage._pg_creates import CreateGroup
@@ -182,9 +183,10 @@ class PgConnections:
         pool = self._pool
         assert pool is not None
         deadline = time.monotonic() + self.reconnect_timeout
-        delay = 0.05
+        delays = Backoff(0.05, 1.0)
         retried = False
         while True:
+            delay = delays.next()
             try:
                 async with pool.acquire() as conn:
                     try:
@@ -209,5 +211,4 @@ class PgConnections:
                     f"PostgreSQL storage {self.url}: {type(exc).__name__}: {exc}"
                 ) from exc
             await asyncio.sleep(delay)
-            delay = min(delay * 2, 1.0)
             retried = True

@@ -19,6 +19,8 @@ from typing import Any
 
 import asyncpg
 
+from pyworkflow._backoff import Backoff
+
 __all__ = ["ChangeListener"]
 
 _log = logging.getLogger("pyworkflow.storage.postgres")
@@ -79,22 +81,22 @@ class ChangeListener:
         self._deliver(kind, run_id)
 
     async def _listen(self) -> None:
-        delay = 0.1
+        delays = Backoff(0.1, 5.0)
         first = True
         while True:
             try:
                 conn = await self._connect()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+                delay = delays.next()
                 _log.warning("LISTEN on %s failed, retrying in %.1fs: %s", self._url, delay, exc)
                 await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
                 continue
             lost = asyncio.Event()
             try:
                 conn.add_termination_listener(lambda _conn, lost=lost: lost.set())
                 await conn.add_listener(self._channel, self._on_notification)
                 self.listening.set()
-                delay = 0.1
+                delays.reset()
                 if not first:  # what was sent while we were away is lost: look once
                     self._deliver("runnable", "*")
                 first = False

@@ -25,6 +25,8 @@ from typing import Any
 from celery import bootsteps
 
 from pyworkflow import config
+from pyworkflow._backoff import Backoff
+from pyworkflow._engine.periodic import PeriodicWork
 
 __all__ = ["SweeperStep"]
 
@@ -79,8 +81,9 @@ class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
 
     async def _sweep_until_stopped(self, app: Any) -> None:
         """Sweep; after a failure (storage unreachable, say) start again, with backoff."""
-        pause = _FIRST_PAUSE
+        pauses = Backoff(_FIRST_PAUSE, _LONGEST_PAUSE)
         while True:
+            pause = pauses.next()
             try:
                 await self._sweep(app)
             except Exception as exc:  # anything: a dead sweeper would fail silently
@@ -91,7 +94,6 @@ class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
                     pause,
                 )
             await asyncio.sleep(pause)
-            pause = min(pause * 2, _LONGEST_PAUSE)
 
     async def _sweep(self, app: Any) -> None:
         from pyworkflow.executors.celery.executor import CeleryExecutor
@@ -108,9 +110,13 @@ class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
                 sweep_interval=self._interval,
             )
             _log.info("sweeper serving %s every %gs", storage.url, self._interval)
+            periodic = PeriodicWork(executor.engine, retention=config.retention())
+            beside = asyncio.create_task(periodic.run_forever()) if periodic.has_work else None
             try:
                 await executor.serve()
             finally:
+                if beside is not None:
+                    beside.cancel()
                 await executor.shutdown()
         finally:
             await storage.close()
