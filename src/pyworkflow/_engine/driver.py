@@ -13,7 +13,6 @@ result is handed to the workflow only together with the append that logs it.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -33,9 +32,10 @@ from pyworkflow._engine.commands import Command, Turn
 from pyworkflow._engine.engine import Engine
 from pyworkflow._engine.failures import error_record, takeover_refusal
 from pyworkflow._engine.inflight import Arrival, InFlight
-from pyworkflow._engine.starts import decode_call, new_run
+from pyworkflow._engine.starts import decode_call
+from pyworkflow._engine.turn_writes import deadline_of, ended_record, turn_write
 from pyworkflow.durations import to_datetime
-from pyworkflow.events import EventType, RunStatus
+from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     CorruptRecordError,
@@ -45,10 +45,8 @@ from pyworkflow.exceptions import (
 from pyworkflow.logging import run_logger
 from pyworkflow.storage.protocol import (
     SUSPECT_RECOVERIES,
-    AppendWrite,
     EventRecord,
     NewEvent,
-    NewRun,
     RunRecord,
 )
 
@@ -239,7 +237,7 @@ class RunDriver:
         # A child's cancel logged by a driver that died before making the request.
         await request_unanswered(engine, events)
         self._seq = events[-1].seq if events else run.last_seq
-        self._deadline = _deadline_of(events)
+        self._deadline = deadline_of(events)
         self._log.debug("replaying %d events (recovery %d)", len(events), run.recovery_count)
         activation = self._make_activation()
         turn = activation.replay(events)
@@ -419,64 +417,35 @@ class RunDriver:
     # --- storage ---------------------------------------------------------------------------------
 
     async def _commit(self, turn: Turn, *, progressed: bool, release: bool = False) -> None:
-        engine = self._engine
+        engine, inflight = self._engine, self._inflight
         now = engine.clock.now()
-        error = turn.error
-        events = turn.events
-        new_runs = turn.new_runs
-        continued_to = None
-        if turn.finished:
-            if turn.continued is not None:
-                successor = self._successor(turn.continued, now)
-                new_runs, continued_to = (*new_runs, successor), successor.run_id
-            status, ended = entries.workflow_ended(
-                cancelled=turn.cancelled,
-                error=error,
-                result=turn.result,
-                reason=self._run.cancel_reason,
-                continued_to=continued_to,
-            )
-            events = [*events, ended]
-        else:
-            busy = (
-                self._inflight.running_steps
-                or self._inflight.remote_watch
-                or any(c.kind == "step" and c.retry_at is None for c in turn.launch)
-            )
-            status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
-        wake_at: float | None
-        if release:
-            # No timer: only an outside writer (a hook's payload, a child's end) wakes it.
-            wake_at = self._inflight.earliest_wake()
-        else:
-            # Invariant (DESIGN §2.5): a leased run keeps a wake-up time no later than its lease's
-            # expiry, so that it is recovered if we die. The one it has already does; leaving it
-            # unchanged lets PostgreSQL update the row in place (HOT) instead of rewriting every
-            # index entry of the run at each step.
-            wake_at = now if self._run.wake_at is None else self._run.wake_at
-        write = AppendWrite(
-            run_id=self._run.run_id,
+        busy = bool(
+            inflight.running_steps
+            or inflight.remote_watch
+            or any(c.kind == "step" and c.retry_at is None for c in turn.launch)
+        )
+        written = turn_write(
+            self._run,
+            self._workflow,
+            turn,
             owner=engine.owner,
             expected_seq=self._seq,
-            events=events,
             now=now,
-            status=status,
-            wake_at=None if turn.finished else wake_at,
-            lease_expires_at=None if (release or turn.finished) else engine.lease_until(),
-            result=turn.result if status is RunStatus.COMPLETED else None,
-            error=error if status is RunStatus.FAILED else None,
+            lease_until=engine.lease_until(),
+            busy=busy,
+            release=release,
+            released_wake_at=inflight.earliest_wake() if release else None,
             progressed=progressed,
             signals_seen=self._signals_seen,
-            hooks=turn.hooks,
-            new_runs=new_runs,
         )
+        write, status = written.write, written.status
         try:
             result = await engine.storage.append(write)
         finally:
             if turn.hooks:
                 hook_tokens.pending_rows.difference_update(h.token_hash for h in turn.hooks)
-        if new_runs:
-            engine.on_new_runs([r.run_id for r in new_runs])
+        if write.new_runs:
+            engine.on_new_runs([r.run_id for r in write.new_runs])
         if write.lease_expires_at is not None and not engine.lease_holds(write.lease_expires_at):
             raise _LeaseInDoubt(
                 f"the commit came back {engine.clock.now() - now:.1f}s after it was made, too "
@@ -488,43 +457,18 @@ class RunDriver:
         if progressed:
             self._suspect = False  # storage reset its recovery count with this commit
         if not self._holds_lease:
-            self._trace.released(status.value, error if status is RunStatus.FAILED else None)
+            self._trace.released(status.value, write.error)
         if turn.finished:
-            if status is RunStatus.FAILED and error:
+            error = write.error
+            if error:
                 self._log.error("workflow failed: %s: %s", error.get("type"), error.get("message"))
             else:
                 self._log.info("workflow %s", status.value)
-            engine.on_finished(
-                dataclasses.replace(
-                    self._run,
-                    status=status,
-                    result=turn.result if status is RunStatus.COMPLETED else None,
-                    error=error if status is RunStatus.FAILED else None,
-                    updated_at=now,
-                    completed_at=now,
-                    wake_at=None,
-                    lease_owner=None,
-                    lease_expires_at=None,
-                    last_seq=result.last_seq,
-                    continued_to=continued_to,
-                )
-            )
+            engine.on_finished(ended_record(self._run, written, result.last_seq))
         elif result.signal_seq > self._signals_seen:
             self.poke()  # an outside writer touched the run; _check_signals reads what
         if turn.child_cancels:
             await request_logged(engine, turn.child_cancels)  # it takes effect once logged
-
-    def _successor(self, encoded_call: Any, now: float) -> NewRun:
-        """The run a ``continue_as_new`` starts: same workflow and parent, fresh history."""
-        run = self._run
-        return new_run(
-            self._workflow,
-            encoded_call,
-            now=now,
-            parent_run_id=run.parent_run_id,
-            parent_close_policy=run.parent_close_policy,
-            continued_from=run.run_id,
-        )
 
     async def _finish_failed(self, record: dict[str, Any]) -> None:
         await self._commit(Turn(finished=True, error=record), progressed=False)
@@ -549,16 +493,6 @@ class RunDriver:
         except (PyWorkflowError, asyncio.CancelledError):
             self._log.warning("could not hand the run back; its lease will expire instead")
         self._holds_lease = False
-
-
-def _deadline_of(events: list[EventRecord]) -> float | None:
-    """The run's ``max_duration`` deadline: the last resume's, else the start's, else None."""
-    for event in reversed(events):
-        resumed_anew = event.type is EventType.WORKFLOW_RESUMED and "deadline" in event.payload
-        if resumed_anew or event.type is EventType.WORKFLOW_STARTED:
-            deadline: float | None = event.payload.get("deadline")
-            return deadline
-    return None
 
 
 class _LeaseInDoubt(Exception):
