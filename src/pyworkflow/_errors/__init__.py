@@ -1,0 +1,1 @@
+"""The classes of ``pyworkflow.exceptions``, by family; import them from there."""
