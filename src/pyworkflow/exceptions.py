@@ -47,6 +47,9 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
 
     CancellationError (BaseException)   raised into workflow code after cancel_workflow(), so a
                                         user's ``except Exception:`` cannot swallow it
+
+The classes are written by family in ``pyworkflow._errors`` (base, inputs, runs, storage);
+this module is where they are imported from, and the module their type paths name.
 """
 
 from __future__ import annotations
