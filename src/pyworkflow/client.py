@@ -26,7 +26,7 @@ from pyworkflow.exceptions import (
     WorkflowCancelledError,
     WorkflowFailedError,
 )
-from pyworkflow.storage.protocol import RunCursor, RunRecord
+from pyworkflow.storage.records import RunCursor, RunRecord
 from pyworkflow.workflow import Workflow
 
 __all__ = [

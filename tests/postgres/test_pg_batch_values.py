@@ -21,7 +21,7 @@ from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage import _pg_batch as pg_batch
 from pyworkflow.storage import _pg_creates as pg_creates
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun
 
 # Awkward on purpose: keys out of order, floats whose shortest repr is long, escapes, unicode
 # (written as \\u escapes), an empty key, nesting, big integers, and a string that looks like JSON.

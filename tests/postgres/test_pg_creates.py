@@ -15,7 +15,7 @@ from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import IdempotencyConflictError
 from pyworkflow.storage import _pg_creates as pg_creates
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import NewEvent, NewRun, RunRecord
+from pyworkflow.storage.records import NewEvent, NewRun, RunRecord
 
 
 class Counting:

@@ -21,7 +21,7 @@ from postgres_server import PostgresServer
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage import _pg_batch as pg_batch
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun
 
 LEASE = 1_000.0
 

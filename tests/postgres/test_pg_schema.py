@@ -27,7 +27,7 @@ from pyworkflow.events import EventType, HookStatus
 from pyworkflow.exceptions import SchemaVersionError, StorageError
 from pyworkflow.storage import migrate
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewHook, NewRun
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewHook, NewRun
 from pyworkflow.storage.schema import metadata
 from workers import cli, subprocess_env
 

@@ -17,7 +17,7 @@ from alembic.script import ScriptDirectory
 
 from pyworkflow.events import EventType, HookStatus
 from pyworkflow.storage import Storage, migrate
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewHook, NewRun, StepLease
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewHook, NewRun, StepLease
 from pyworkflow.storage.schema import metadata
 from pyworkflow.storage.sqlite import SQLiteStorage
 from workers import cli, subprocess_env

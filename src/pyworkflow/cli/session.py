@@ -34,7 +34,7 @@ from pyworkflow.config import (
 )
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.storage import SQLiteStorage, Storage, storage_from_url
-from pyworkflow.storage.protocol import RunRecord
+from pyworkflow.storage.records import RunRecord
 
 __all__ = ["SchemaOwner", "import_workflows", "require_run", "session"]
 

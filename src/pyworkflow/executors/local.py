@@ -33,7 +33,8 @@ from pyworkflow.executors._endings import Endings
 from pyworkflow.executors._engine_backed import EngineBacked
 from pyworkflow.logging import run_logger
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord, NewRun, RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import EventRecord, NewRun, RunRecord
 
 __all__ = ["LocalExecutor"]
 

@@ -19,16 +19,15 @@ from urllib.parse import parse_qsl
 
 from pyworkflow.exceptions import ConfigurationError
 from pyworkflow.storage.memory import MemoryStorage
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.protocol import ChangeNotifier, Storage
+from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
-    ChangeNotifier,
     EventRecord,
     NewEvent,
     NewRun,
     RunCursor,
     RunRecord,
-    Storage,
 )
 from pyworkflow.storage.sqlite import SQLiteStorage
 

@@ -23,7 +23,7 @@ from pyworkflow.storage import _pg_statements as one_trip
 from pyworkflow.storage._decoding import events_from_rows, run_from_row
 from pyworkflow.storage._pg_group import RunOnConnection, WriteGroup
 from pyworkflow.storage._pg_query import PgQuery
-from pyworkflow.storage.protocol import AppendResult, AppendWrite, EventRecord, RunRecord
+from pyworkflow.storage.records import AppendResult, AppendWrite, EventRecord, RunRecord
 from pyworkflow.storage.rows import (
     append_params,
     append_refused,

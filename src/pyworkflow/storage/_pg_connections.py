@@ -26,7 +26,7 @@ from pyworkflow.storage._pg_batch import AppendGroup
 from pyworkflow.storage._pg_creates import CreateGroup
 from pyworkflow.storage._pg_listen import ChangeListener, Subscriber
 from pyworkflow.storage._pg_schema import PgSettings, ensure_schema
-from pyworkflow.storage.protocol import AppendResult, AppendWrite, NewRun, RunRecord
+from pyworkflow.storage.records import AppendResult, AppendWrite, NewRun, RunRecord
 
 __all__ = ["PgConnections"]
 

@@ -17,7 +17,7 @@ from pyworkflow.storage import _pg_statements as one_trip
 from pyworkflow.storage._json_text import encode
 from pyworkflow.storage._pg_group import RunOnConnection, WriteGroup
 from pyworkflow.storage._pg_query import PgQuery
-from pyworkflow.storage.protocol import NewRun, RunRecord
+from pyworkflow.storage.records import NewRun, RunRecord
 from pyworkflow.storage.rows import first_event_values, idempotent_twin, new_run_values
 from pyworkflow.storage.statements import GET_RUN_BY_KEY, RUN_STATE
 

@@ -29,7 +29,7 @@ from pyworkflow.storage._pg_statements import (
     log_events_if,
     notify,
 )
-from pyworkflow.storage.protocol import AppendWrite
+from pyworkflow.storage.records import AppendWrite
 from pyworkflow.storage.rows import hook_values, spawned_run_values
 from pyworkflow.storage.schema import events, hooks, runs
 from pyworkflow.storage.statements import (

@@ -19,7 +19,7 @@ from pyworkflow.storage._decoding import hook_from_row
 from pyworkflow.storage._pg_connections import PgConnections
 from pyworkflow.storage._pg_query import PgQuery, compile_once_off
 from pyworkflow.storage._pg_schema import PgSettings
-from pyworkflow.storage.protocol import HookRecord
+from pyworkflow.storage.records import HookRecord
 from pyworkflow.storage.rows import encode, hook_not_found, hook_refused
 from pyworkflow.storage.statements import (
     EXPIRE_HOOK,

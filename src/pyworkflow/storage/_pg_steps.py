@@ -19,7 +19,7 @@ from pyworkflow.storage._step_statements import (
     STEP_LEASE,
     acquire_step_statement,
 )
-from pyworkflow.storage.protocol import StepLease
+from pyworkflow.storage.records import StepLease
 from pyworkflow.storage.rows import step_lease_from_row
 
 __all__ = ["PgStepMethods"]

@@ -1,7 +1,7 @@
 """The statements of step leases, written once: a companion of ``statements.py``.
 
 A step lease guards one attempt of a step executed away from its run's driver (a Celery step
-task; ``protocol.StepLease``). Taking one is an upsert decided by one statement: ``INSERT ...
+task; ``records.StepLease``). Taking one is an upsert decided by one statement: ``INSERT ...
 ON CONFLICT DO UPDATE ... WHERE`` creates the row or takes it over only when the ``WHERE``
 allows, and only while the run is live, so of concurrent takers exactly one gets a row back
 (PostgreSQL waits for a competing insert or update of the row and then evaluates the ``WHERE``

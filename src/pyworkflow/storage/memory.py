@@ -28,7 +28,7 @@ from pyworkflow.exceptions import (
 from pyworkflow.storage._memory_family import created_runs, ending_updates, signalled
 from pyworkflow.storage._memory_hooks import HookTable
 from pyworkflow.storage._memory_steps import MemoryStepMethods, StepLeaseTable
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.records import (
     SUSPECT_RECOVERIES,
     AppendResult,
     AppendWrite,

@@ -38,7 +38,7 @@ from pyworkflow.storage._pg_listen import Subscriber
 from pyworkflow.storage._pg_query import PgQuery, compile_once_off
 from pyworkflow.storage._pg_schema import PgSettings, parse_url
 from pyworkflow.storage._pg_steps import PgStepMethods
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
     EventRecord,

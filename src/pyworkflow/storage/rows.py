@@ -26,12 +26,7 @@ from pyworkflow.exceptions import (
 )
 from pyworkflow.storage._decoding import hook_from_row, run_from_row
 from pyworkflow.storage._json_text import encode
-from pyworkflow.storage.protocol import (
-    AppendWrite,
-    NewRun,
-    RunRecord,
-    StepLease,
-)
+from pyworkflow.storage.records import AppendWrite, NewRun, RunRecord, StepLease
 from pyworkflow.storage.schema import runs
 
 __all__ = [

@@ -41,7 +41,7 @@ from pyworkflow.storage.migrate import (
     needs_upgrade,
     upgrade_to_head,
 )
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
     EventRecord,

@@ -28,7 +28,7 @@ import sqlalchemy as sa
 from pyworkflow.events import HookStatus, RunStatus
 from pyworkflow.storage._prepared import PreparedStatement
 from pyworkflow.storage._sql_terms import in_list, unindexed
-from pyworkflow.storage.protocol import SUSPECT_RECOVERIES, RunCursor
+from pyworkflow.storage.records import SUSPECT_RECOVERIES, RunCursor
 from pyworkflow.storage.schema import events, hooks, runs, step_leases
 
 __all__ = [

@@ -37,7 +37,8 @@ from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._endings import Endings
 from pyworkflow.executors._engine_backed import EngineBacked
 from pyworkflow.executors.celery import remote_attempts
-from pyworkflow.storage.protocol import EventRecord, NewRun, RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import EventRecord, NewRun, RunRecord
 
 if TYPE_CHECKING:
     from celery import Celery

@@ -32,7 +32,7 @@ from pyworkflow.logging import run_logger
 
 if TYPE_CHECKING:
     from pyworkflow.executors.celery.executor import CeleryExecutor
-    from pyworkflow.storage.protocol import EventRecord, StepLease
+    from pyworkflow.storage.records import EventRecord, StepLease
 
 __all__ = ["execute"]
 
