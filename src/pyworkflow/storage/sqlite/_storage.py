@@ -29,18 +29,6 @@ import sqlalchemy as sa
 
 from pyworkflow.events import HookStatus, RunStatus
 from pyworkflow.exceptions import ConfigurationError, StorageError
-from pyworkflow.storage import sql
-from pyworkflow.storage._dbthread import DatabaseThread
-from pyworkflow.storage._dbthread import Job as _Job
-from pyworkflow.storage._sqlite_batch import run_batch as _run_batch
-from pyworkflow.storage._sqlite_batch import translate as _translate
-from pyworkflow.storage._sqlite_steps import SQLiteStepMethods
-from pyworkflow.storage.migrate import (
-    HEAD_REVISION,
-    current_revision,
-    needs_upgrade,
-    upgrade_to_head,
-)
 from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
@@ -50,6 +38,18 @@ from pyworkflow.storage.records import (
     RunCursor,
     RunRecord,
 )
+from pyworkflow.storage.sql import _transactions as sql
+from pyworkflow.storage.sql.migrate import (
+    HEAD_REVISION,
+    current_revision,
+    needs_upgrade,
+    upgrade_to_head,
+)
+from pyworkflow.storage.sqlite._batch import run_batch as _run_batch
+from pyworkflow.storage.sqlite._batch import translate as _translate
+from pyworkflow.storage.sqlite._steps import SQLiteStepMethods
+from pyworkflow.storage.sqlite._thread import DatabaseThread
+from pyworkflow.storage.sqlite._thread import Job as _Job
 
 __all__ = ["SQLiteStorage"]
 

@@ -23,8 +23,6 @@ import sqlalchemy as sa
 
 from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import StorageError
-from pyworkflow.storage._decoding import events_from_rows, hook_from_row, run_from_row
-from pyworkflow.storage._prepared import PreparedStatement
 from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
@@ -34,7 +32,9 @@ from pyworkflow.storage.records import (
     RunCursor,
     RunRecord,
 )
-from pyworkflow.storage.rows import (
+from pyworkflow.storage.sql._decoding import events_from_rows, hook_from_row, run_from_row
+from pyworkflow.storage.sql._prepared import PreparedStatement
+from pyworkflow.storage.sql._rows import (
     append_params,
     append_refused,
     appended_event_values,
@@ -55,7 +55,7 @@ from pyworkflow.storage.rows import (
     spawned_run_values,
     taken_ids,
 )
-from pyworkflow.storage.statements import (
+from pyworkflow.storage.sql._statements import (
     APPEND,
     APPEND_WITH_EFFECTS,
     CANCEL_CHILDREN,

@@ -25,8 +25,8 @@ from pyworkflow.exceptions import (
     StorageError,
     StorageUnavailableError,
 )
-from pyworkflow.storage._pg_statements import NOTIFY_CHANNEL
-from pyworkflow.storage.migrate import current_revision, needs_upgrade, upgrade_to_head
+from pyworkflow.storage.postgres._one_trip import NOTIFY_CHANNEL
+from pyworkflow.storage.sql.migrate import current_revision, needs_upgrade, upgrade_to_head
 
 __all__ = ["PgSettings", "ensure_schema", "parse_url"]
 

@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pyworkflow.events import RunStatus
-from pyworkflow.storage._sql_terms import in_list
-from pyworkflow.storage.schema import runs, step_leases
+from pyworkflow.storage.sql._terms import in_list
+from pyworkflow.storage.sql.schema import runs, step_leases
 
 __all__ = [
     "LIST_STEP_LEASES",

@@ -30,14 +30,13 @@ from typing import Any
 import asyncpg
 
 from pyworkflow.events import EventType, RunStatus
-from pyworkflow.storage import _pg_statements as one_trip
-from pyworkflow.storage._decoding import events_from_rows, run_from_row
-from pyworkflow.storage._pg_connections import PgConnections
-from pyworkflow.storage._pg_hooks import PgHookMethods
-from pyworkflow.storage._pg_listen import Subscriber
-from pyworkflow.storage._pg_query import PgQuery, compile_once_off
-from pyworkflow.storage._pg_schema import PgSettings, parse_url
-from pyworkflow.storage._pg_steps import PgStepMethods
+from pyworkflow.storage.postgres import _one_trip as one_trip
+from pyworkflow.storage.postgres._connections import PgConnections
+from pyworkflow.storage.postgres._hooks import PgHookMethods
+from pyworkflow.storage.postgres._listen import Subscriber
+from pyworkflow.storage.postgres._query import PgQuery, compile_once_off
+from pyworkflow.storage.postgres._settings import PgSettings, parse_url
+from pyworkflow.storage.postgres._steps import PgStepMethods
 from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
@@ -46,7 +45,8 @@ from pyworkflow.storage.records import (
     RunCursor,
     RunRecord,
 )
-from pyworkflow.storage.rows import (
+from pyworkflow.storage.sql._decoding import events_from_rows, run_from_row
+from pyworkflow.storage.sql._rows import (
     claim_params,
     claimed_runs,
     earliest_wake,
@@ -54,7 +54,7 @@ from pyworkflow.storage.rows import (
     reopen_refused,
     taken_ids,
 )
-from pyworkflow.storage.statements import (
+from pyworkflow.storage.sql._statements import (
     GET_RUN,
     LOAD_EVENTS,
     RENEW_LEASES,
