@@ -66,6 +66,11 @@ class MemoryStorage(MemoryLeaseMethods, MemoryStepMethods):
         self._hooks = HookTable()
         self._steps = StepLeaseTable()
 
+    @classmethod
+    def from_url(cls, url: str) -> MemoryStorage:
+        """A fresh MemoryStorage for ``memory://`` (the URL carries nothing more)."""
+        return cls()
+
     async def open(self) -> None:
         """Do nothing: there is nothing to connect to."""
 

@@ -141,6 +141,11 @@ class PostgresStorage(PgHookMethods, PgStepMethods):
     def __repr__(self) -> str:
         return f"PostgresStorage({self.url!r})"
 
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStorage:
+        """A PostgresStorage for ``url``, its options read from the URL's query (see the class)."""
+        return cls(url)
+
     @property
     def create(self) -> bool:
         """Whether a missing database and schema are created on open."""

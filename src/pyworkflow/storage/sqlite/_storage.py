@@ -24,11 +24,13 @@ import os
 import sqlite3
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 
 from pyworkflow.events import HookStatus, RunStatus
 from pyworkflow.exceptions import ConfigurationError, StorageError
+from pyworkflow.storage._backends import masked
 from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
@@ -126,6 +128,22 @@ class SQLiteStorage(SQLiteStepMethods):
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.url!r})"
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStorage:
+        """A SQLiteStorage for ``sqlite:///path.db``, with ``?synchronous=`` its only option.
+
+        Raises:
+            ConfigurationError: another option, or not a SQLite URL.
+        """
+        options = dict(parse_qsl(url.partition("?")[2], keep_blank_values=True))
+        unknown = sorted(set(options) - {"synchronous"})
+        if unknown:
+            raise ConfigurationError(
+                f"storage {masked(url)!r}: unknown option(s) {', '.join(unknown)}; "
+                "SQLite accepts ?synchronous=FULL (default) or ?synchronous=NORMAL"
+            )
+        return cls(url, synchronous=options.get("synchronous", "FULL"))
 
     # --- life cycle ------------------------------------------------------------------------------
 
