@@ -192,7 +192,7 @@ async def sqlalchemy_async(directory: str, n: int) -> float:
 async def pyworkflow_append(directory: str, n: int) -> float:
     from pyworkflow._engine.event_kinds import EVENT_FORMAT
     from pyworkflow.events import EventType, RunStatus
-    from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun
+    from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun
     from pyworkflow.storage.sqlite import SQLiteStorage
 
     storage = SQLiteStorage(os.path.join(directory, f"pw-{time.perf_counter_ns()}.db"))

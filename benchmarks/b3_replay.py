@@ -39,7 +39,7 @@ from pyworkflow._engine.clock import SystemClock
 from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun
 from pyworkflow.storage.sqlite import SQLiteStorage
 
 if __package__ in (None, ""):

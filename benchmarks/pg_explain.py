@@ -19,10 +19,16 @@ from typing import Any
 import asyncpg
 
 from pyworkflow.events import EventType, RunStatus
-from pyworkflow.storage._pg_query import PgQuery, compile_once_off
-from pyworkflow.storage.postgres import _CLAIM, _GET_RUN, _LOAD_EVENTS, _NEXT_WAKE, PostgresStorage
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun, RunCursor
-from pyworkflow.storage.statements import list_runs_statement
+from pyworkflow.storage.postgres._query import PgQuery, compile_once_off
+from pyworkflow.storage.postgres._storage import (
+    _CLAIM,
+    _GET_RUN,
+    _LOAD_EVENTS,
+    _NEXT_WAKE,
+    PostgresStorage,
+)
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun, RunCursor
+from pyworkflow.storage.sql._statements import list_runs_statement
 
 URL = os.environ.get(
     "PYWORKFLOW_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1/pyworkflow_bench"

@@ -2,7 +2,7 @@
 
 ``pw_memory`` / ``pw_sqlite`` configure the process-wide pyworkflow runtime on a fresh storage
 and shut it down afterwards (``pw_postgres`` on a fresh schema of the session's PostgreSQL
-database); ``pw`` is the same, parametrised over the three backends. Each yields
+database); ``pw`` is the same, parametrised over every backend (tests/backends.py). Each yields
 the storage object so a test can look at it directly.
 
 ``configure()`` keeps settings across calls, so each fixture saves the settings it found and puts
@@ -27,6 +27,7 @@ from pathlib import Path
 import pytest
 
 import pyworkflow
+from backends import BACKENDS, fresh_storages
 from postgres_server import PostgresServer
 from pyworkflow import config
 from pyworkflow.storage import MemoryStorage, SQLiteStorage
@@ -85,20 +86,12 @@ async def pw_sqlite(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AsyncIte
         yield storage
 
 
-@pytest.fixture(params=["memory", "sqlite", "postgres"])
+@pytest.fixture(params=BACKENDS)
 async def pw(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> AsyncIterator[Storage]:
-    """pyworkflow configured on each backend in turn."""
-    storage: Storage
-    if request.param == "memory":
-        storage = MemoryStorage()
-    elif request.param == "sqlite":
-        storage = SQLiteStorage(str(tmp_path / "pw.db"))
-    else:
-        from pyworkflow.storage.postgres import PostgresStorage
-
-        storage = PostgresStorage(request.getfixturevalue("postgres_server").fresh_url())
+    """pyworkflow configured on each backend in turn (tests/backends.py), a fresh database."""
+    storage = fresh_storages(request.param, tmp_path, request)()
     async for configured in _configured(storage, monkeypatch):
         yield configured
 

@@ -20,7 +20,8 @@ from _soak_flows import MIX
 
 import pyworkflow
 from pyworkflow import EventType, RunStatus
-from pyworkflow.storage.protocol import EventRecord, RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import EventRecord, RunRecord
 
 Key = tuple[str, str, int]
 """An attempt: (run id, step id, attempt)."""

@@ -19,7 +19,7 @@ from pyworkflow.durations import fits_datetime, to_datetime
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import SerializationError
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord, RunRecord
+from pyworkflow.storage.records import EventRecord, RunRecord
 
 __all__ = ["WorkflowEvent", "WorkflowRun", "damage_of", "event_view", "run_view"]
 

@@ -35,7 +35,7 @@ from pyworkflow.runtime import get_runtime
 if TYPE_CHECKING:
     from pyworkflow._engine.commands import Command
     from pyworkflow._engine.context import StepContext
-    from pyworkflow.storage.protocol import RunRecord
+    from pyworkflow.storage.records import RunRecord
     from pyworkflow.workflow import Workflow
 
 __all__ = ["ChildWorkflowHandle", "last_run_of_chain", "start_child_from_step"]

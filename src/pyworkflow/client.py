@@ -27,7 +27,7 @@ from pyworkflow.exceptions import (
     WorkflowFailedError,
 )
 from pyworkflow.runtime import get_runtime
-from pyworkflow.storage.protocol import RunCursor, RunRecord
+from pyworkflow.storage.records import RunCursor, RunRecord
 from pyworkflow.workflow import Workflow
 
 __all__ = [

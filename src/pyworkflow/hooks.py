@@ -21,7 +21,8 @@ from pyworkflow.durations import to_datetime
 from pyworkflow.events import HookStatus
 from pyworkflow.exceptions import HookNotFoundError
 from pyworkflow.runtime import get_runtime
-from pyworkflow.storage.protocol import HookRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import HookRecord
 
 __all__ = ["HookInfo", "list_hooks", "resume_hook"]
 

@@ -9,7 +9,8 @@ from typing import Any
 
 from pyworkflow import runtime as pw_runtime
 from pyworkflow.events import EventType, RunStatus
-from pyworkflow.storage.protocol import EventRecord, RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import EventRecord, RunRecord
 
 
 async def storage() -> Storage:

@@ -22,7 +22,7 @@ from celery_workers import Deployment, flush_redis, queued
 
 import pyworkflow
 from pyworkflow import EventType
-from pyworkflow.storage.protocol import EventRecord
+from pyworkflow.storage.records import EventRecord
 
 pytestmark = pytest.mark.slow
 

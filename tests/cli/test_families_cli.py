@@ -16,7 +16,7 @@ from inprocess_cli import Family
 from pyworkflow.cli.timeline import summarize
 from pyworkflow.events import EventType
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord
+from pyworkflow.storage.records import EventRecord
 
 CHAIN = ["chain_1", "chain_2", "chain_3", "chain_4"]
 

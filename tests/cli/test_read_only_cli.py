@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from inprocess_cli import Family, InProcessCli
 
 from postgres_server import PostgresServer
-from pyworkflow.storage.migrate import current_revision, upgrade_to_head
+from pyworkflow.storage.sql.migrate import current_revision, upgrade_to_head
 
 READ_ONLY = [
     ["runs", "list"],

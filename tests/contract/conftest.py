@@ -1,5 +1,7 @@
 """The storages under test: every test asking for ``storage`` runs once per backend.
 
+The backends are the one list of tests/backends.py (every backend of the scheme table).
+
 ``make_storage`` is the one parametrisation: it yields a factory of fresh, unopened storages
 (each SQLite one in a file of its own, each PostgreSQL one in a schema of its own), so that sync
 tests (the hypothesis state machine) can build and open storages on their own event loop.
@@ -16,58 +18,27 @@ writes, as two processes would). The list is computed from the classes, so a bac
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from pyworkflow.storage.memory import MemoryStorage
-from pyworkflow.storage.postgres import PostgresStorage
+from backends import BACKENDS, StorageFactory, fresh_storages, shared_url
+from pyworkflow.storage import MemoryStorage, storage_from_url
+from pyworkflow.storage._backends import backend_named
 from pyworkflow.storage.protocol import ChangeNotifier, Storage
-from pyworkflow.storage.sqlite import SQLiteStorage
 
-BACKENDS = ["memory", "sqlite", "postgres"]
-
-CLASSES: dict[str, type[Storage]] = {
-    "memory": MemoryStorage,
-    "sqlite": SQLiteStorage,
-    "postgres": PostgresStorage,
-}
-
-NOTIFYING = [backend for backend in BACKENDS if issubclass(CLASSES[backend], ChangeNotifier)]
+NOTIFYING = [
+    backend
+    for backend in BACKENDS
+    if issubclass(backend_named(backend).storage_class(), ChangeNotifier)
+]
 """Backends whose storage pushes changes (``ChangeNotifier``)."""
-
-StorageFactory = Callable[[], Storage]
-
-
-def _factory(backend: str, directory: Path, request: pytest.FixtureRequest) -> StorageFactory:
-    """Fresh storages, each on a database of its own."""
-    if backend == "memory":
-        return MemoryStorage
-    if backend == "sqlite":
-        numbers = itertools.count(1)
-        return lambda: SQLiteStorage(str(directory / f"wf-{next(numbers)}.db"))
-    if backend == "postgres":
-        server = request.getfixturevalue("postgres_server")
-        return lambda: PostgresStorage(server.fresh_url())
-    raise AssertionError(f"unknown backend {backend!r}")
-
-
-def _one_database(backend: str, directory: Path, request: pytest.FixtureRequest) -> StorageFactory:
-    """Storages that all open the same (fresh) database, as separate processes would."""
-    if backend == "sqlite":
-        path = str(directory / "shared.db")
-        return lambda: SQLiteStorage(path)
-    if backend == "postgres":
-        url = request.getfixturevalue("postgres_server").fresh_url()
-        return lambda: PostgresStorage(url)
-    raise AssertionError(f"{backend!r} cannot share a database between storage objects")
 
 
 @pytest.fixture(params=BACKENDS)
 def make_storage(request: pytest.FixtureRequest, tmp_path: Path) -> StorageFactory:
-    return _factory(request.param, tmp_path, request)
+    return fresh_storages(request.param, tmp_path, request)
 
 
 @pytest.fixture
@@ -90,8 +61,8 @@ async def sharing(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "memory":
         storages = [MemoryStorage()] * 5
     else:
-        make = _one_database(request.param, tmp_path, request)
-        storages = [make() for _ in range(5)]
+        url = shared_url(request.param, tmp_path, request)
+        storages = [storage_from_url(url) for _ in range(5)]
     for store in storages:
         await store.open()
     try:
@@ -106,8 +77,8 @@ async def notifier_pair(
     request: pytest.FixtureRequest, tmp_path: Path
 ) -> AsyncIterator[tuple[ChangeNotifier, Storage]]:
     """``(listener, writer)``: two opened storages on one database; the listener notifies."""
-    make = _one_database(request.param, tmp_path, request)
-    listener, writer = make(), make()
+    url = shared_url(request.param, tmp_path, request)
+    listener, writer = storage_from_url(url), storage_from_url(url)
     assert isinstance(listener, ChangeNotifier)
     await listener.open()
     await writer.open()

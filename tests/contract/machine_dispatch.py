@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, invariant, rule
 from storage_calls import LEASE
 
-from pyworkflow.storage.protocol import StepLease, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import StepLease
 
 _T = TypeVar("_T")
 

@@ -11,7 +11,8 @@ import hashlib
 from typing import Any
 
 from pyworkflow.events import EventType, RunStatus
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
     HookRecord,
@@ -19,7 +20,6 @@ from pyworkflow.storage.protocol import (
     NewHook,
     NewRun,
     RunRecord,
-    Storage,
 )
 
 T0 = 1_700_000_000.0

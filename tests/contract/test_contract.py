@@ -33,7 +33,8 @@ from pyworkflow.exceptions import (
     PyWorkflowError,
     RunNotFoundError,
 )
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
     EventRecord,
@@ -41,7 +42,6 @@ from pyworkflow.storage.protocol import (
     NewRun,
     RunCursor,
     RunRecord,
-    Storage,
 )
 
 # --- the protocol itself -------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from dataclasses import replace
 from storage_calls import LEASE, T0, claim, end, ids_claimable, run_of, start, turn
 
 from pyworkflow.events import RunStatus
-from pyworkflow.storage.protocol import RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import RunRecord
 
 UNTIL = T0 + 60
 

@@ -35,7 +35,8 @@ from pyworkflow.exceptions import (
     HookNotFoundError,
     StorageError,
 )
-from pyworkflow.storage.protocol import EventRecord, HookRecord, RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import EventRecord, HookRecord, RunRecord
 
 Snapshot = tuple[HookRecord | None, RunRecord, list[EventRecord]]
 

@@ -30,7 +30,8 @@ from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import ConcurrencyConflictError, HookAlreadyReceivedError
 from pyworkflow.storage.memory import MemoryStorage
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import ChangeNotifier, NewEvent, Storage
+from pyworkflow.storage.protocol import ChangeNotifier, Storage
+from pyworkflow.storage.records import NewEvent
 from pyworkflow.storage.sqlite import SQLiteStorage
 
 Pair = tuple[ChangeNotifier, Storage]

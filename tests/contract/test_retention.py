@@ -10,7 +10,8 @@ from __future__ import annotations
 from storage_calls import LEASE, T0, claim, new_run, run_of, start, step_events, turn
 
 from pyworkflow.events import TERMINAL_STATUSES, EventType, RunStatus
-from pyworkflow.storage.protocol import EventRecord, NewEvent, RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import EventRecord, NewEvent, RunRecord
 
 ENDINGS = {
     RunStatus.COMPLETED: EventType.WORKFLOW_COMPLETED,

@@ -27,13 +27,8 @@ from storage_calls import (
 
 from pyworkflow.events import TERMINAL_STATUSES, EventType, RunStatus
 from pyworkflow.exceptions import ConcurrencyConflictError
-from pyworkflow.storage.protocol import (
-    EventRecord,
-    NewEvent,
-    RunCursor,
-    RunRecord,
-    Storage,
-)
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import EventRecord, NewEvent, RunCursor, RunRecord
 
 ENDED = sorted(TERMINAL_STATUSES)
 CHILD_ENDINGS = [RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED]

@@ -42,14 +42,14 @@ from pyworkflow.exceptions import (
     InvalidRunStateError,
     RunNotFoundError,
 )
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import (
     AppendWrite,
     HookRecord,
     NewEvent,
     NewRun,
     RunRecord,
     StepLease,
-    Storage,
 )
 
 T0 = 1_700_000_000.0

@@ -13,7 +13,8 @@ import asyncio
 from storage_calls import LEASE, T0, claim, end, run_of, start, turn
 
 from pyworkflow.events import RunStatus
-from pyworkflow.storage.protocol import StepLease, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import StepLease
 
 STEP = "charge#1"
 

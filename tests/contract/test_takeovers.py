@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from storage_calls import LEASE, T0, claim, run_of, start, step_events, turn
 
-from pyworkflow.storage.protocol import SUSPECT_RECOVERIES, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import SUSPECT_RECOVERIES
 
 
 async def claim_all(

@@ -17,7 +17,8 @@ from typing import Any
 
 import pyworkflow
 from pyworkflow import EventType, RetryableError, RunStatus, hook, sleep, step, workflow
-from pyworkflow.storage.protocol import AppendWrite, NewRun, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import AppendWrite, NewRun
 
 from .run_log import failure_of
 

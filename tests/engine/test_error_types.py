@@ -20,7 +20,7 @@ from pyworkflow import exceptions as errors
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import MemoryStorage
-from pyworkflow.storage.protocol import EventRecord
+from pyworkflow.storage.records import EventRecord
 from pyworkflow.testing import WorkflowEnvironment
 
 START = datetime(2030, 1, 1, tzinfo=UTC)

@@ -40,7 +40,8 @@ from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow.events import EventType
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import MemoryStorage, SQLiteStorage
-from pyworkflow.storage.protocol import AppendResult, AppendWrite, NewRun, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import AppendResult, AppendWrite, NewRun
 
 LEASE = 30.0
 HORIZON = 5.0

@@ -19,7 +19,8 @@ from pyworkflow import EventType, NonDeterminismError, RunStatus, sleep, step, w
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.commands import Turn
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord, NewEvent, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import EventRecord, NewEvent
 from pyworkflow.workflow import Workflow
 
 RUN_ID = "run_replay_unit"

@@ -17,7 +17,8 @@ from pyworkflow import (
     step,
     workflow,
 )
-from pyworkflow.storage.protocol import NewRun, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import NewRun
 
 from .recording import CALLS, double, token
 from .run_log import assert_well_formed, events_of, types

@@ -36,7 +36,8 @@ from pyworkflow import (
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.commands import Turn
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord, NewEvent, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import EventRecord, NewEvent
 from pyworkflow.testing import replay_history
 from workers import WorkerProcesses, create_unleased_run, on_sqlite, wait_for_run
 

@@ -14,7 +14,8 @@ from collections.abc import Callable
 import pyworkflow
 from pyworkflow import HookStatus, list_hooks
 from pyworkflow import runtime as pw_runtime
-from pyworkflow.storage.protocol import RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import RunRecord
 
 # Every token each on_created call was handed, keyed "<test token>/<hook name>".
 TOKENS: dict[str, list[str]] = defaultdict(list)

@@ -26,7 +26,7 @@ from pyworkflow._engine import entries
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.runtime import get_runtime
 from pyworkflow.storage import RunRecord, Storage
-from pyworkflow.storage.protocol import AppendWrite
+from pyworkflow.storage.records import AppendWrite
 
 CORRUPT = "pyworkflow.exceptions.CorruptRecordError"
 

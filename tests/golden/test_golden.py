@@ -24,7 +24,7 @@ from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow.events import EventType
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import MemoryStorage
-from pyworkflow.storage.protocol import EventRecord
+from pyworkflow.storage.records import EventRecord
 
 from . import workflows
 

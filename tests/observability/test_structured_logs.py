@@ -20,7 +20,8 @@ from pyworkflow.events import RunStatus
 from pyworkflow.logging import JsonFormatter, RunContextFilter
 from pyworkflow.runtime import get_runtime
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import NewRun, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import NewRun
 
 ATTEMPTS: dict[str, int] = {}
 

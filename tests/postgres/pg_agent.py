@@ -31,7 +31,7 @@ from typing import Any
 from pyworkflow.events import EventType
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun
 
 # One storage at a time, with a small pool: the server is shared, its connections are few.
 POOL_SIZE = 4

@@ -18,10 +18,10 @@ import pytest
 
 from postgres_server import PostgresServer
 from pyworkflow.events import EventType, RunStatus
-from pyworkflow.storage import _pg_batch as pg_batch
-from pyworkflow.storage import _pg_creates as pg_creates
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun
+from pyworkflow.storage.postgres import _appends as pg_batch
+from pyworkflow.storage.postgres import _creates as pg_creates
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun
 
 # Awkward on purpose: keys out of order, floats whose shortest repr is long, escapes, unicode
 # (written as \\u escapes), an empty key, nesting, big integers, and a string that looks like JSON.

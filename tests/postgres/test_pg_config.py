@@ -24,7 +24,7 @@ from pyworkflow.exceptions import (
 )
 from pyworkflow.storage import storage_from_url
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import AppendWrite, NewRun
+from pyworkflow.storage.records import AppendWrite, NewRun
 
 CLOSED = "postgresql://u:secret@127.0.0.1:1/x"
 """Nothing listens on port 1; the password must never show."""

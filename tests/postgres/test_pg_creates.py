@@ -13,9 +13,9 @@ import pytest
 from postgres_server import PostgresServer
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import IdempotencyConflictError
-from pyworkflow.storage import _pg_creates as pg_creates
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import NewEvent, NewRun, RunRecord
+from pyworkflow.storage.postgres import _creates as pg_creates
+from pyworkflow.storage.records import NewEvent, NewRun, RunRecord
 
 
 class Counting:

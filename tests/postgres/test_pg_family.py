@@ -19,9 +19,9 @@ import pytest
 
 from postgres_server import PostgresServer
 from pyworkflow.events import EventType, RunStatus
-from pyworkflow.storage import _pg_batch as pg_batch
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun
+from pyworkflow.storage.postgres import _appends as pg_batch
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun
 
 LEASE = 1_000.0
 

@@ -23,7 +23,7 @@ import pytest
 
 from postgres_server import PostgresServer
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import NewRun
+from pyworkflow.storage.records import NewRun
 
 pytestmark = pytest.mark.slow
 

@@ -27,7 +27,7 @@ from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import StorageUnavailableError
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import NewRun
+from pyworkflow.storage.records import NewRun
 from workers import WorkerProcesses, add_unleased_run
 
 pytestmark = pytest.mark.slow

@@ -25,10 +25,10 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from postgres_server import PostgresServer
 from pyworkflow.events import EventType, HookStatus
 from pyworkflow.exceptions import SchemaVersionError, StorageError
-from pyworkflow.storage import migrate
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewHook, NewRun
-from pyworkflow.storage.schema import metadata
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewHook, NewRun
+from pyworkflow.storage.sql import migrate
+from pyworkflow.storage.sql.schema import metadata
 from workers import cli, subprocess_env
 
 T = TypeVar("T")

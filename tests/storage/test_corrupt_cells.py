@@ -21,7 +21,7 @@ from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import CorruptRecordError, StorageError
 from pyworkflow.storage import SQLiteStorage, Storage
 from pyworkflow.storage.postgres import PostgresStorage
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewHook
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewHook
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -19,10 +19,10 @@ import pytest
 
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import ConcurrencyConflictError, SchemaVersionError, StorageError
-from pyworkflow.storage import migrate
-from pyworkflow.storage import sqlite as sqlite_module
-from pyworkflow.storage.protocol import AppendWrite, NewEvent, NewRun
+from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun
+from pyworkflow.storage.sql import migrate
 from pyworkflow.storage.sqlite import SQLiteStorage
+from pyworkflow.storage.sqlite import _storage as sqlite_module
 
 T0 = 1_700_000_000.0
 LEASE = T0 + 3600
@@ -306,7 +306,7 @@ CHILD = textwrap.dedent(
     from pathlib import Path
     from pyworkflow.events import EventType, RunStatus
     from pyworkflow.exceptions import ConcurrencyConflictError
-    from pyworkflow.storage.protocol import AppendWrite, NewEvent
+    from pyworkflow.storage.records import AppendWrite, NewEvent
     from pyworkflow.storage.sqlite import SQLiteStorage
 
     mode, path, go, name = sys.argv[1:5]

@@ -42,7 +42,7 @@ from pyworkflow._engine.signals import ContinueAsNewSignal, EvictedSignal
 from pyworkflow._engine.step_arguments import encode_step_call
 from pyworkflow.events import EventType
 from pyworkflow.exceptions import CancellationError, NonDeterminismError, SerializationError
-from pyworkflow.storage.protocol import EventRecord, NewEvent, NewHook, NewRun
+from pyworkflow.storage.records import EventRecord, NewEvent, NewHook, NewRun
 
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock

@@ -29,7 +29,8 @@ if TYPE_CHECKING:
     from pyworkflow._engine.activation import WorkflowActivation
     from pyworkflow._engine.commands import Command
     from pyworkflow._engine.engine import Engine
-    from pyworkflow.storage.protocol import EventRecord, RunRecord, Storage
+    from pyworkflow.storage.protocol import Storage
+    from pyworkflow.storage.records import EventRecord, RunRecord
 
 __all__ = ["cancel", "logged_status", "request_logged", "request_unanswered"]
 

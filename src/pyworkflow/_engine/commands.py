@@ -10,7 +10,7 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow.storage.protocol import EventRecord, NewEvent, NewHook, NewRun
+from pyworkflow.storage.records import EventRecord, NewEvent, NewHook, NewRun
 
 if TYPE_CHECKING:
     from pyworkflow.step import StepDefinition

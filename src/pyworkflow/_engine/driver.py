@@ -43,7 +43,7 @@ from pyworkflow.exceptions import (
     WorkflowTimeoutError,
 )
 from pyworkflow.logging import run_logger
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.records import (
     SUSPECT_RECOVERIES,
     EventRecord,
     NewEvent,

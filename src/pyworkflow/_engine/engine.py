@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from pyworkflow.storage.protocol import RunRecord
+from pyworkflow.storage.records import RunRecord
 
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock

@@ -10,7 +10,7 @@ from typing import Any
 
 from pyworkflow._engine.event_kinds import EVENT_FORMAT, PATCH_KIND
 from pyworkflow.events import EventType, RunStatus
-from pyworkflow.storage.protocol import NewEvent
+from pyworkflow.storage.records import NewEvent
 
 __all__ = [
     "cancellation_requested",

@@ -29,7 +29,7 @@ from typing import Any
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import CancellationError, CorruptRecordError, StepFailedError
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import RunRecord
+from pyworkflow.storage.records import RunRecord
 
 __all__ = ["error_record", "rebuild_error", "takeover_refusal", "type_path", "unreadable_outcome"]
 

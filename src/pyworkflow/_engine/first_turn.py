@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow.events import EventType
-from pyworkflow.storage.protocol import EventRecord, NewEvent, NewRun
+from pyworkflow.storage.records import EventRecord, NewEvent, NewRun
 
 if TYPE_CHECKING:
     from pyworkflow._engine.engine import Engine

@@ -22,7 +22,7 @@ from pyworkflow._engine.remote import sent_away
 if TYPE_CHECKING:
     from pyworkflow._engine.commands import Command, Turn
     from pyworkflow._engine.remote import FinishedAttempt, StepSender
-    from pyworkflow.storage.protocol import RunRecord
+    from pyworkflow.storage.records import RunRecord
 
 __all__ = ["log_reruns"]
 

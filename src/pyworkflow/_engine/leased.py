@@ -18,7 +18,7 @@ from pyworkflow._engine.heartbeat import keep_leases
 from pyworkflow._engine.remote import FinishedAttempt
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.logging import run_logger
-from pyworkflow.storage.protocol import EventRecord, RunRecord
+from pyworkflow.storage.records import EventRecord, RunRecord
 
 __all__ = ["drive_leased"]
 

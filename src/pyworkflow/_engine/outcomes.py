@@ -20,7 +20,7 @@ from pyworkflow.exceptions import (
 if TYPE_CHECKING:
     from pyworkflow._engine.commands import Command
     from pyworkflow.serialization import Codec
-    from pyworkflow.storage.protocol import EventRecord, NewEvent
+    from pyworkflow.storage.records import EventRecord, NewEvent
 
 __all__ = ["settle"]
 

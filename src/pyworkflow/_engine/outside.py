@@ -16,7 +16,7 @@ from pyworkflow._engine import entries
 from pyworkflow._engine.commands import Turn
 from pyworkflow._engine.failures import error_record, unreadable_outcome
 from pyworkflow.events import TERMINAL_STATUSES, HookStatus, RunStatus
-from pyworkflow.storage.protocol import NewEvent, RunCursor, RunRecord
+from pyworkflow.storage.records import NewEvent, RunCursor, RunRecord
 
 if TYPE_CHECKING:
     from pyworkflow._engine.activation import WorkflowActivation

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from pyworkflow._engine.engine import Engine
     from pyworkflow._engine.inflight import InFlight
     from pyworkflow.step import StepDefinition
-    from pyworkflow.storage.protocol import StepLease
+    from pyworkflow.storage.records import StepLease
 
 __all__ = [
     "FinishedAttempt",

@@ -39,7 +39,7 @@ from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.logging import run_logger
 
 if TYPE_CHECKING:
-    from pyworkflow.storage.protocol import EventRecord, StepLease
+    from pyworkflow.storage.records import EventRecord, StepLease
 
 __all__ = ["execute"]
 

@@ -23,7 +23,7 @@ from typing import Any
 
 from pyworkflow._engine.event_kinds import OUTCOME_EVENTS, PATCH_KIND
 from pyworkflow.events import EventType
-from pyworkflow.storage.protocol import EventRecord, NewEvent
+from pyworkflow.storage.records import EventRecord, NewEvent
 
 __all__ = [
     "History",

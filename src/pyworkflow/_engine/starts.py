@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow.exceptions import CorruptRecordError, InputError
-from pyworkflow.storage.protocol import NewRun, RunRecord
+from pyworkflow.storage.records import NewRun, RunRecord
 
 if TYPE_CHECKING:
     from pyworkflow.serialization import Codec

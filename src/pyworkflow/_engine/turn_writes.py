@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from pyworkflow._engine import entries
 from pyworkflow._engine.starts import new_run
 from pyworkflow.events import EventType, RunStatus
-from pyworkflow.storage.protocol import AppendWrite, EventRecord, RunRecord
+from pyworkflow.storage.records import AppendWrite, EventRecord, RunRecord
 
 if TYPE_CHECKING:
     from pyworkflow._engine.commands import Turn

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine import entries, hook_tokens
 from pyworkflow._engine.starts import new_run
-from pyworkflow.storage.protocol import NewHook
+from pyworkflow.storage.records import NewHook
 
 if TYPE_CHECKING:
     from pyworkflow._engine.activation import WorkflowActivation

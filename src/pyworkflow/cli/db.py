@@ -18,7 +18,7 @@ from pyworkflow.cli.options import storage_option
 from pyworkflow.cli.session import SchemaOwner
 from pyworkflow.config import DEFAULT_STORAGE
 from pyworkflow.storage import storage_from_url
-from pyworkflow.storage.migrate import HEAD_REVISION
+from pyworkflow.storage.sql.migrate import HEAD_REVISION
 
 __all__ = ["db"]
 

@@ -42,7 +42,7 @@ from pyworkflow.cli.session import require_run, session
 from pyworkflow.cli.shapes import emit
 from pyworkflow.events import RunStatus
 from pyworkflow.runtime import Runtime
-from pyworkflow.storage.protocol import EventRecord, RunCursor
+from pyworkflow.storage.records import EventRecord, RunCursor
 from pyworkflow.testing import save_history
 
 __all__ = ["export"]

@@ -24,7 +24,8 @@ from pyworkflow.cli.bridge import run_command
 from pyworkflow.cli.options import json_option, storage_option
 from pyworkflow.cli.session import require_run, session
 from pyworkflow.cli.shapes import decode, emit, run_shape
-from pyworkflow.storage.protocol import RunCursor, RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import RunCursor, RunRecord
 
 __all__ = ["chain", "children"]
 

@@ -39,7 +39,7 @@ from pyworkflow.events import TERMINAL_STATUSES, HookStatus, RunStatus
 from pyworkflow.exceptions import CorruptRecordError
 from pyworkflow.hooks import list_hooks
 from pyworkflow.runtime import Runtime
-from pyworkflow.storage.protocol import RunCursor, RunRecord
+from pyworkflow.storage.records import RunCursor, RunRecord
 
 __all__ = ["runs"]
 

@@ -28,7 +28,7 @@ from pyworkflow.config import DEFAULT_STORAGE, configure, configured_modules
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.runtime import Runtime, get_runtime, shutdown
 from pyworkflow.storage import SQLiteStorage, Storage, storage_from_url
-from pyworkflow.storage.protocol import RunRecord
+from pyworkflow.storage.records import RunRecord
 
 __all__ = ["SchemaOwner", "import_workflows", "require_run", "session"]
 

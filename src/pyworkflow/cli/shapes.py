@@ -81,7 +81,7 @@ from pyworkflow.durations import to_datetime
 from pyworkflow.exceptions import SerializationError
 from pyworkflow.hooks import HookInfo
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord, RunRecord
+from pyworkflow.storage.records import EventRecord, RunRecord
 
 __all__ = [
     "Undecodable",

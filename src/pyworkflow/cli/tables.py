@@ -30,7 +30,7 @@ from pyworkflow.cli.timeline import (
     short,
 )
 from pyworkflow.hooks import HookInfo
-from pyworkflow.storage.protocol import EventRecord, RunRecord
+from pyworkflow.storage.records import EventRecord, RunRecord
 
 __all__ = [
     "console",

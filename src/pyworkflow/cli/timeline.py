@@ -17,7 +17,7 @@ from pyworkflow.cli.shapes import Undecodable, decode, iso, jsonable
 from pyworkflow.durations import to_datetime
 from pyworkflow.events import EventType
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord
+from pyworkflow.storage.records import EventRecord
 
 __all__ = [
     "StepAttempt",

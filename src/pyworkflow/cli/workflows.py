@@ -41,7 +41,7 @@ from pyworkflow.client import start
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError, RunNotFoundError
 from pyworkflow.runtime import Runtime
-from pyworkflow.storage.protocol import EventRecord, RunRecord
+from pyworkflow.storage.records import EventRecord, RunRecord
 from pyworkflow.workflow import Workflow
 
 __all__ = ["workflows"]

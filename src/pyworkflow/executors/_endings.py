@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 
-from pyworkflow.storage.protocol import RunRecord
+from pyworkflow.storage.records import RunRecord
 
 __all__ = ["Endings"]
 

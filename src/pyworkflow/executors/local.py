@@ -34,7 +34,8 @@ from pyworkflow.executors._endings import Endings
 from pyworkflow.executors._engine_backed import EngineBacked
 from pyworkflow.logging import run_logger
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import NewRun, RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import NewRun, RunRecord
 
 __all__ = ["LocalExecutor"]
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from pyworkflow.storage.protocol import NewRun, RunRecord
+from pyworkflow.storage.records import NewRun, RunRecord
 
 __all__ = ["Executor"]
 

@@ -13,22 +13,19 @@ Example:
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl
 
-from pyworkflow.exceptions import ConfigurationError
+from pyworkflow.storage._backends import backend_for, backend_named
 from pyworkflow.storage.memory import MemoryStorage
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.protocol import ChangeNotifier, Storage
+from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
-    ChangeNotifier,
     EventRecord,
     NewEvent,
     NewRun,
     RunCursor,
     RunRecord,
-    Storage,
 )
 from pyworkflow.storage.sqlite import SQLiteStorage
 
@@ -51,30 +48,12 @@ __all__ = [
     "storage_from_url",
 ]
 
-_ACCEPTED = "'memory://', 'sqlite:///path.db' or 'postgresql://user@host/database'"
-
 
 def __getattr__(name: str) -> Any:
     # PostgresStorage needs asyncpg, an optional dependency: imported on first use only.
     if name == "PostgresStorage":
-        return _postgres_storage_class()
+        return backend_named("postgres").storage_class()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def _postgres_storage_class() -> type[PostgresStorage]:
-    try:
-        from pyworkflow.storage.postgres import PostgresStorage
-    except ImportError as exc:
-        raise ConfigurationError(
-            f"PostgreSQL storage needs asyncpg ({exc}); install it with "
-            "pip install 'pyworkflow[postgres]'"
-        ) from exc
-    return PostgresStorage
-
-
-def _mask(url: str) -> str:
-    """The URL with any password replaced by ``***``."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def storage_from_url(url: str) -> Storage:
@@ -97,18 +76,6 @@ def storage_from_url(url: str) -> Storage:
         >>> type(storage_from_url("memory://")).__name__
         'MemoryStorage'
     """
-    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme == "memory":
-        return MemoryStorage()
-    if scheme in ("sqlite", "sqlite+pysqlite"):
-        options = dict(parse_qsl(url.partition("?")[2], keep_blank_values=True))
-        unknown = sorted(set(options) - {"synchronous"})
-        if unknown:
-            raise ConfigurationError(
-                f"storage {_mask(url)!r}: unknown option(s) {', '.join(unknown)}; "
-                "SQLite accepts ?synchronous=FULL (default) or ?synchronous=NORMAL"
-            )
-        return SQLiteStorage(url, synchronous=options.get("synchronous", "FULL"))
-    if scheme in ("postgresql", "postgresql+asyncpg", "postgres"):
-        return _postgres_storage_class()(url)
-    raise ConfigurationError(f"storage {_mask(url)!r} is not a storage URL; use {_ACCEPTED}")
+    # The scheme table (``_backends.BACKENDS``) says which backend serves the URL; that
+    # backend's class reads the rest of it.
+    return backend_for(url).from_url(url)

@@ -33,7 +33,7 @@ from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow.client import WorkflowEvent
 from pyworkflow.events import EventType
 from pyworkflow.exceptions import InputError
-from pyworkflow.storage.protocol import EventRecord
+from pyworkflow.storage.records import EventRecord
 
 __all__ = [
     "HISTORY_FORMAT",

@@ -39,7 +39,8 @@ from pyworkflow.exceptions import (
     RunNotFoundError,
 )
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import EventRecord, RunCursor, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import EventRecord, RunCursor
 from pyworkflow.testing._history import History, as_records
 from pyworkflow.workflow import Workflow
 

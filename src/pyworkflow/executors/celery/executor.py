@@ -38,7 +38,8 @@ from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._endings import Endings
 from pyworkflow.executors._engine_backed import EngineBacked
-from pyworkflow.storage.protocol import NewRun, RunRecord, Storage
+from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage.records import NewRun, RunRecord
 
 if TYPE_CHECKING:
     from celery import Celery

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 
 from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import CorruptRecordError
-from pyworkflow.storage.protocol import EventRecord, HookRecord, RunRecord
+from pyworkflow.storage.records import EventRecord, HookRecord, RunRecord
 
 __all__ = ["decode_json", "events_from_rows", "hook_from_row", "run_from_row"]
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import sqlalchemy
 
 from pyworkflow.exceptions import SchemaVersionError, StorageError
-from pyworkflow.storage.schema import VERSION_TABLE
+from pyworkflow.storage.sql.schema import VERSION_TABLE
 
 __all__ = [
     "HEAD_REVISION",

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from pyworkflow.storage.protocol import RunRecord, StepLease
+from pyworkflow.storage.records import RunRecord, StepLease
 
 __all__ = ["MemoryStepMethods", "StepLeaseTable"]
 

@@ -24,15 +24,10 @@ from pyworkflow.exceptions import (
     PyWorkflowError,
     RunNotFoundError,
 )
-from pyworkflow.storage._decoding import hook_from_row, run_from_row
-from pyworkflow.storage._json_text import encode
-from pyworkflow.storage.protocol import (
-    AppendWrite,
-    NewRun,
-    RunRecord,
-    StepLease,
-)
-from pyworkflow.storage.schema import runs
+from pyworkflow.storage.records import AppendWrite, NewRun, RunRecord, StepLease
+from pyworkflow.storage.sql._decoding import hook_from_row, run_from_row
+from pyworkflow.storage.sql._json_text import encode
+from pyworkflow.storage.sql.schema import runs
 
 __all__ = [
     "append_params",

@@ -10,17 +10,17 @@ from __future__ import annotations
 
 import asyncpg
 
-from pyworkflow.storage._pg_connections import PgConnections
-from pyworkflow.storage._pg_query import PgQuery
-from pyworkflow.storage._step_statements import (
+from pyworkflow.storage.postgres._connections import PgConnections
+from pyworkflow.storage.postgres._query import PgQuery
+from pyworkflow.storage.records import StepLease
+from pyworkflow.storage.sql._rows import step_lease_from_row
+from pyworkflow.storage.sql._step_statements import (
     LIST_STEP_LEASES,
     RELEASE_STEP,
     RENEW_STEP,
     STEP_LEASE,
     acquire_step_statement,
 )
-from pyworkflow.storage.protocol import StepLease
-from pyworkflow.storage.rows import step_lease_from_row
 
 __all__ = ["PgStepMethods"]
 

@@ -30,15 +30,14 @@ from typing import Any
 import asyncpg
 
 from pyworkflow.events import EventType, RunStatus
-from pyworkflow.storage import _pg_statements as one_trip
-from pyworkflow.storage._decoding import events_from_rows, run_from_row
-from pyworkflow.storage._pg_connections import PgConnections
-from pyworkflow.storage._pg_hooks import PgHookMethods
-from pyworkflow.storage._pg_listen import Subscriber
-from pyworkflow.storage._pg_query import PgQuery, compile_once_off
-from pyworkflow.storage._pg_schema import PgSettings, parse_url
-from pyworkflow.storage._pg_steps import PgStepMethods
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.postgres import _one_trip as one_trip
+from pyworkflow.storage.postgres._connections import PgConnections
+from pyworkflow.storage.postgres._hooks import PgHookMethods
+from pyworkflow.storage.postgres._listen import Subscriber
+from pyworkflow.storage.postgres._query import PgQuery, compile_once_off
+from pyworkflow.storage.postgres._settings import PgSettings, parse_url
+from pyworkflow.storage.postgres._steps import PgStepMethods
+from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
     EventRecord,
@@ -46,7 +45,8 @@ from pyworkflow.storage.protocol import (
     RunCursor,
     RunRecord,
 )
-from pyworkflow.storage.rows import (
+from pyworkflow.storage.sql._decoding import events_from_rows, run_from_row
+from pyworkflow.storage.sql._rows import (
     claim_params,
     claimed_runs,
     earliest_wake,
@@ -54,7 +54,7 @@ from pyworkflow.storage.rows import (
     reopen_refused,
     taken_ids,
 )
-from pyworkflow.storage.statements import (
+from pyworkflow.storage.sql._statements import (
     GET_RUN,
     LOAD_EVENTS,
     RENEW_LEASES,
@@ -140,6 +140,11 @@ class PostgresStorage(PgHookMethods, PgStepMethods):
 
     def __repr__(self) -> str:
         return f"PostgresStorage({self.url!r})"
+
+    @classmethod
+    def from_url(cls, url: str) -> PostgresStorage:
+        """A PostgresStorage for ``url``, its options read from the URL's query (see the class)."""
+        return cls(url)
 
     @property
     def create(self) -> bool:

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, TypeVar
 
 import sqlalchemy as sa
 
-from pyworkflow.storage._dbthread import Job
-from pyworkflow.storage._step_statements import (
+from pyworkflow.storage.records import StepLease
+from pyworkflow.storage.sql._rows import step_lease_from_row
+from pyworkflow.storage.sql._step_statements import (
     LIST_STEP_LEASES,
     RELEASE_STEP,
     RENEW_STEP,
     acquire_step_statement,
 )
-from pyworkflow.storage.protocol import StepLease
-from pyworkflow.storage.rows import step_lease_from_row
+from pyworkflow.storage.sqlite._thread import Job
 
 __all__ = [
     "SQLiteStepMethods",

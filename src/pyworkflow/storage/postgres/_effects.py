@@ -22,17 +22,16 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
-from pyworkflow.storage._pg_statements import (
+from pyworkflow.storage.postgres._one_trip import (
     BATCH_APPEND_COLUMNS,
     json_rows,
     log_batch_events,
     log_events_if,
     notify,
 )
-from pyworkflow.storage.protocol import AppendWrite
-from pyworkflow.storage.rows import hook_values, spawned_run_values
-from pyworkflow.storage.schema import events, hooks, runs
-from pyworkflow.storage.statements import (
+from pyworkflow.storage.records import AppendWrite
+from pyworkflow.storage.sql._rows import hook_values, spawned_run_values
+from pyworkflow.storage.sql._statements import (
     APPEND_WITH_EFFECTS,
     CANCEL_CHILDREN,
     DELIVER_HOOK,
@@ -40,6 +39,7 @@ from pyworkflow.storage.statements import (
     cancelled_with_parent,
     outside_write,
 )
+from pyworkflow.storage.sql.schema import events, hooks, runs
 
 __all__ = [
     "APPEND_BATCH_ENDING",

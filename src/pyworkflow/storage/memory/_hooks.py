@@ -20,7 +20,7 @@ from pyworkflow.exceptions import (
     HookNotFoundError,
     StorageError,
 )
-from pyworkflow.storage.protocol import HookRecord, NewHook, RunRecord
+from pyworkflow.storage.records import HookRecord, NewHook, RunRecord
 
 __all__ = ["HookTable"]
 

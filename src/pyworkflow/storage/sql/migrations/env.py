@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from pyworkflow.storage.schema import metadata
+from pyworkflow.storage.sql.schema import metadata
 
 config = context.config
 

@@ -1,7 +1,7 @@
 """The storage operations of SQL backends: transaction functions and reads, dialect-neutral.
 
 Each function binds values to a statement of ``statements.py``, runs it and turns rows into the
-records of ``protocol.py``; JSON values are encoded and decoded here. These are plain synchronous
+records of ``records.py``; JSON values are encoded and decoded here. These are plain synchronous
 functions over a :class:`sqlalchemy.Connection` (SQLite's database thread runs them; PostgreSQL
 runs the same statements through asyncpg, in ``postgres.py``, and shares ``rows.py`` with this
 module). Functions whose names end in ``_txn`` write, and run inside a transaction the caller
@@ -23,9 +23,7 @@ import sqlalchemy as sa
 
 from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import StorageError
-from pyworkflow.storage._decoding import events_from_rows, hook_from_row, run_from_row
-from pyworkflow.storage._prepared import PreparedStatement
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
     EventRecord,
@@ -34,7 +32,9 @@ from pyworkflow.storage.protocol import (
     RunCursor,
     RunRecord,
 )
-from pyworkflow.storage.rows import (
+from pyworkflow.storage.sql._decoding import events_from_rows, hook_from_row, run_from_row
+from pyworkflow.storage.sql._prepared import PreparedStatement
+from pyworkflow.storage.sql._rows import (
     append_params,
     append_refused,
     appended_event_values,
@@ -55,7 +55,7 @@ from pyworkflow.storage.rows import (
     spawned_run_values,
     taken_ids,
 )
-from pyworkflow.storage.statements import (
+from pyworkflow.storage.sql._statements import (
     APPEND,
     APPEND_WITH_EFFECTS,
     CANCEL_CHILDREN,

@@ -16,7 +16,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from pyworkflow.exceptions import PyWorkflowError, StorageError
-from pyworkflow.storage._dbthread import Job, deliver_all, run_alone
+from pyworkflow.storage.sqlite._thread import Job, deliver_all, run_alone
 
 __all__ = ["run_batch", "translate"]
 

@@ -18,13 +18,13 @@ from typing import Any
 
 import asyncpg
 
-from pyworkflow.storage import _pg_effects
-from pyworkflow.storage import _pg_statements as one_trip
-from pyworkflow.storage._decoding import events_from_rows, run_from_row
-from pyworkflow.storage._pg_group import RunOnConnection, WriteGroup
-from pyworkflow.storage._pg_query import PgQuery
-from pyworkflow.storage.protocol import AppendResult, AppendWrite, EventRecord, RunRecord
-from pyworkflow.storage.rows import (
+from pyworkflow.storage.postgres import _effects as effects
+from pyworkflow.storage.postgres import _one_trip as one_trip
+from pyworkflow.storage.postgres._group import RunOnConnection, WriteGroup
+from pyworkflow.storage.postgres._query import PgQuery
+from pyworkflow.storage.records import AppendResult, AppendWrite, EventRecord, RunRecord
+from pyworkflow.storage.sql._decoding import events_from_rows, run_from_row
+from pyworkflow.storage.sql._rows import (
     append_params,
     append_refused,
     appended_event_values,
@@ -33,15 +33,15 @@ from pyworkflow.storage.rows import (
     ends_run,
     plain_append,
 )
-from pyworkflow.storage.statements import GET_RUN, LOAD_EVENTS, RUN_STATE
+from pyworkflow.storage.sql._statements import GET_RUN, LOAD_EVENTS, RUN_STATE
 
 __all__ = ["AppendGroup"]
 
 _APPEND_BATCH = PgQuery(one_trip.APPEND_BATCH)
 _APPEND_ONE = PgQuery(one_trip.APPEND_ONE)
-_APPEND_BATCH_ENDING = PgQuery(_pg_effects.APPEND_BATCH_ENDING)
+_APPEND_BATCH_ENDING = PgQuery(effects.APPEND_BATCH_ENDING)
 _APPEND_WITH_EFFECTS = {
-    (with_hooks, with_runs): PgQuery(_pg_effects.append_with_effects(with_hooks, with_runs))
+    (with_hooks, with_runs): PgQuery(effects.append_with_effects(with_hooks, with_runs))
     for with_hooks in (False, True)
     for with_runs in (False, True)
 }
@@ -116,7 +116,7 @@ class AppendGroup(WriteGroup[AppendWrite, AppendResult]):
         query = _APPEND_ONE
         if not plain_append(write):
             params.update(effect_params(write))
-            params.update(_pg_effects.effect_arrays(write))
+            params.update(effects.effect_arrays(write))
             query = _APPEND_WITH_EFFECTS[bool(write.hooks), bool(write.new_runs)]
         row = await query.fetchrow(conn, params)
         if row is None:

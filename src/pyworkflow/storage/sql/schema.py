@@ -78,7 +78,7 @@ runs = sa.Table(
     sa.Index("ix_runs_workflow_created", "workflow_name", "created_at", "run_id"),
     sa.Index("ix_runs_parent_run_id", "parent_run_id"),
 )
-"""One row per run; mirrors ``protocol.RunRecord`` (same columns, same order: rows are read by
+"""One row per run; mirrors ``records.RunRecord`` (same columns, same order: rows are read by
 position, ``_decoding.run_from_row``)."""
 
 events = sa.Table(
@@ -110,7 +110,7 @@ hooks = sa.Table(
     sa.UniqueConstraint("run_id", "hook_id", name="uq_hooks_run_id_hook_id"),
     sa.Index("ix_hooks_status_created", "status", "created_at"),
 )
-"""One row per hook a run created; mirrors ``protocol.HookRecord``. Written by the run's appends
+"""One row per hook a run created; mirrors ``records.HookRecord``. Written by the run's appends
 (creation), ``deliver_hook`` (an outside writer) and ``expire_hook`` (the lease holder)."""
 
 step_leases = sa.Table(
@@ -127,7 +127,7 @@ step_leases = sa.Table(
     sa.Column("deliveries", sa.Integer, nullable=False, server_default=sa.text("0")),
 )
 """One row per step attempt executed away from its run's driver (a Celery step task); mirrors
-``protocol.StepLease``. Written only by ``acquire_step``, ``renew_step`` and ``release_step``
+``records.StepLease``. Written only by ``acquire_step``, ``renew_step`` and ``release_step``
 (revision 0003)."""
 
 VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))

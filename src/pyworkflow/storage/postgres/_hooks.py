@@ -14,14 +14,14 @@ import asyncpg
 
 from pyworkflow.events import HookStatus
 from pyworkflow.exceptions import StorageError
-from pyworkflow.storage import _pg_effects
-from pyworkflow.storage._decoding import hook_from_row
-from pyworkflow.storage._pg_connections import PgConnections
-from pyworkflow.storage._pg_query import PgQuery, compile_once_off
-from pyworkflow.storage._pg_schema import PgSettings
-from pyworkflow.storage.protocol import HookRecord
-from pyworkflow.storage.rows import encode, hook_not_found, hook_refused
-from pyworkflow.storage.statements import (
+from pyworkflow.storage.postgres import _effects as effects
+from pyworkflow.storage.postgres._connections import PgConnections
+from pyworkflow.storage.postgres._query import PgQuery, compile_once_off
+from pyworkflow.storage.postgres._settings import PgSettings
+from pyworkflow.storage.records import HookRecord
+from pyworkflow.storage.sql._decoding import hook_from_row
+from pyworkflow.storage.sql._rows import encode, hook_not_found, hook_refused
+from pyworkflow.storage.sql._statements import (
     EXPIRE_HOOK,
     GET_HOOK,
     GET_HOOK_OF_RUN,
@@ -31,7 +31,7 @@ from pyworkflow.storage.statements import (
 
 __all__ = ["PgHookMethods"]
 
-_DELIVER = PgQuery(_pg_effects.DELIVER_HOOK_NOTIFYING)
+_DELIVER = PgQuery(effects.DELIVER_HOOK_NOTIFYING)
 _HOOK_STATE = PgQuery(HOOK_STATE)
 _GET_HOOK = PgQuery(GET_HOOK)
 _GET_HOOK_OF_RUN = PgQuery(GET_HOOK_OF_RUN)

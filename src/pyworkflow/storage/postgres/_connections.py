@@ -23,11 +23,11 @@ import asyncpg
 
 from pyworkflow._backoff import Backoff
 from pyworkflow.exceptions import PyWorkflowError, StorageError
-from pyworkflow.storage._pg_batch import AppendGroup
-from pyworkflow.storage._pg_creates import CreateGroup
-from pyworkflow.storage._pg_listen import ChangeListener, Subscriber
-from pyworkflow.storage._pg_schema import PgSettings, ensure_schema
-from pyworkflow.storage.protocol import AppendResult, AppendWrite, NewRun, RunRecord
+from pyworkflow.storage.postgres._appends import AppendGroup
+from pyworkflow.storage.postgres._creates import CreateGroup
+from pyworkflow.storage.postgres._listen import ChangeListener, Subscriber
+from pyworkflow.storage.postgres._settings import PgSettings, ensure_schema
+from pyworkflow.storage.records import AppendResult, AppendWrite, NewRun, RunRecord
 
 __all__ = ["PgConnections"]
 

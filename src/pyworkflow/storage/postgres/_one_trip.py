@@ -20,8 +20,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from pyworkflow.events import EventType
-from pyworkflow.storage.schema import events, runs
-from pyworkflow.storage.statements import (
+from pyworkflow.storage.sql._statements import (
     APPEND,
     APPEND_FIELDS,
     ENDED_RUNS,
@@ -32,6 +31,7 @@ from pyworkflow.storage.statements import (
     append_update,
     runnable_runs,
 )
+from pyworkflow.storage.sql.schema import events, runs
 
 __all__ = [
     "APPEND_BATCH",

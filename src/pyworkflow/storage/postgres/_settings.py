@@ -25,13 +25,14 @@ from pyworkflow.exceptions import (
     StorageError,
     StorageUnavailableError,
 )
-from pyworkflow.storage._pg_statements import NOTIFY_CHANNEL
-from pyworkflow.storage.migrate import current_revision, needs_upgrade, upgrade_to_head
+from pyworkflow.storage._backends import backend_named
+from pyworkflow.storage.postgres._one_trip import NOTIFY_CHANNEL
+from pyworkflow.storage.sql.migrate import current_revision, needs_upgrade, upgrade_to_head
 
 __all__ = ["PgSettings", "ensure_schema", "parse_url"]
 
-SCHEMES = ("postgresql", "postgresql+asyncpg", "postgres")
-"""URL schemes that name a PostgreSQL storage."""
+SCHEMES = backend_named("postgres").schemes
+"""URL schemes that name a PostgreSQL storage (the scheme table's)."""
 
 # pg_advisory_xact_lock key held while the schema is checked or migrated ("pyworkfl" in hex).
 _SCHEMA_LOCK = 0x7079776F726B666C

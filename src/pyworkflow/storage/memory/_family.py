@@ -16,7 +16,7 @@ from typing import Any
 
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import StorageError
-from pyworkflow.storage.protocol import AppendWrite, EventRecord, NewRun, RunRecord
+from pyworkflow.storage.records import AppendWrite, EventRecord, NewRun, RunRecord
 
 __all__ = ["created_runs", "ending_updates", "signalled"]
 

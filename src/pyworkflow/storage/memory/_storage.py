@@ -12,10 +12,9 @@ passed in or got back cannot change what is stored, just as with a database.
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 from collections.abc import Collection
-from typing import Any, TypeVar
+from typing import Any
 
 from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import (
@@ -25,11 +24,12 @@ from pyworkflow.exceptions import (
     RunNotFoundError,
     StorageError,
 )
-from pyworkflow.storage._memory_family import created_runs, ending_updates, signalled
-from pyworkflow.storage._memory_hooks import HookTable
-from pyworkflow.storage._memory_steps import MemoryStepMethods, StepLeaseTable
-from pyworkflow.storage.protocol import (
-    SUSPECT_RECOVERIES,
+from pyworkflow.storage.memory._copies import copy_tree
+from pyworkflow.storage.memory._family import created_runs, ending_updates, signalled
+from pyworkflow.storage.memory._hooks import HookTable
+from pyworkflow.storage.memory._leases import MemoryLeaseMethods
+from pyworkflow.storage.memory._steps import MemoryStepMethods, StepLeaseTable
+from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
     EventRecord,
@@ -41,45 +41,8 @@ from pyworkflow.storage.protocol import (
 
 __all__ = ["MemoryStorage"]
 
-_T = TypeVar("_T")
 
-
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-
-
-def _suspect(record: RunRecord) -> bool:
-    """Whether claiming the (runnable) run now makes it a suspect (``SUSPECT_RECOVERIES``)."""
-    lapsed = record.lease_owner is not None
-    return record.recovery_count + (1 if lapsed else 0) >= SUSPECT_RECOVERIES
-
-
-def _copy(value: _T) -> _T:
-    """A deep copy of a JSON-compatible tree, so stored state never aliases a caller's.
-
-    JSON trees (what the engine stores) are copied directly, several times faster than
-    ``copy.deepcopy``, and so are the JSON values of events and runs (every start returned
-    its run through ``deepcopy``: 15% of a burst of starts); anything else goes through it.
-    """
-    kind = type(value)
-    if kind in _SCALARS:
-        return value
-    if kind is dict:
-        return {k: _copy(v) for k, v in value.items()}  # type: ignore[attr-defined, return-value]
-    if kind is list:
-        return [_copy(v) for v in value]  # type: ignore[attr-defined, return-value]
-    if kind is EventRecord:
-        return dataclasses.replace(value, payload=_copy(value.payload))  # type: ignore[attr-defined, type-var]
-    if kind is RunRecord:  # frozen: only its JSON values can be changed in place
-        return dataclasses.replace(  # type: ignore[type-var]
-            value,
-            args=_copy(value.args),  # type: ignore[attr-defined]
-            result=_copy(value.result),  # type: ignore[attr-defined]
-            error=_copy(value.error),  # type: ignore[attr-defined]
-        )
-    return copy.deepcopy(value)
-
-
-class MemoryStorage(MemoryStepMethods):
+class MemoryStorage(MemoryLeaseMethods, MemoryStepMethods):
     """The Storage protocol in memory: for tests and the test toolkit, not for production.
 
     Nothing survives the process. Use it where a database would only slow a test down; the
@@ -102,6 +65,11 @@ class MemoryStorage(MemoryStepMethods):
         self._children: dict[str, set[str]] = {}
         self._hooks = HookTable()
         self._steps = StepLeaseTable()
+
+    @classmethod
+    def from_url(cls, url: str) -> MemoryStorage:
+        """A fresh MemoryStorage for ``memory://`` (the URL carries nothing more)."""
+        return cls()
 
     async def open(self) -> None:
         """Do nothing: there is nothing to connect to."""
@@ -132,23 +100,23 @@ class MemoryStorage(MemoryStepMethods):
                 raise IdempotencyConflictError(
                     run.idempotency_key, existing.workflow_name, run.workflow_name
                 )
-            return _copy(existing), False
+            return copy_tree(existing), False
         if run.run_id in self._runs:
             raise StorageError(f"a run with id {run.run_id!r} already exists")
-        record = dataclasses.replace(run.initial_record(), args=_copy(run.args))
+        record = dataclasses.replace(run.initial_record(), args=copy_tree(run.args))
         self._insert(record)
         self._events[run.run_id] = [
-            EventRecord(run.run_id, seq, type_, _copy(payload), run.now)
+            EventRecord(run.run_id, seq, type_, copy_tree(payload), run.now)
             for seq, type_, payload in run.initial_events()
         ]
         if run.idempotency_key is not None:
             self._keys[run.idempotency_key] = run.run_id
-        return _copy(record), True
+        return copy_tree(record), True
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or None if there is no run with this id."""
         record = self._runs.get(run_id)
-        return None if record is None else _copy(record)
+        return None if record is None else copy_tree(record)
 
     async def list_runs(
         self,
@@ -178,11 +146,11 @@ class MemoryStorage(MemoryStepMethods):
             and (before is None or (r.created_at, r.run_id) < (before.created_at, before.run_id))
         ]
         rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
-        return [_copy(r) for r in rows[: max(limit, 0)]]
+        return [copy_tree(r) for r in rows[: max(limit, 0)]]
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order (empty for an unknown run)."""
-        return [_copy(e) for e in self._events.get(run_id, []) if e.seq > after_seq]
+        return [copy_tree(e) for e in self._events.get(run_id, []) if e.seq > after_seq]
 
     # --- the lease holder's writes ------------------------------------------------------------
 
@@ -193,7 +161,7 @@ class MemoryStorage(MemoryStepMethods):
         the lease while ``signal_seq`` is ahead of ``write.signals_seen`` makes the run due at
         once, so a signal that raced the turn is not lost. ``write.hooks`` and
         ``write.new_runs`` are created with the turn; a terminal status also reaches the run's
-        children and parent (see ``_memory_family.ending_updates``).
+        children and parent (see ``_family.ending_updates``).
 
         Raises:
             RunNotFoundError: there is no such run.
@@ -222,7 +190,7 @@ class MemoryStorage(MemoryStepMethods):
                 run_id=write.run_id,
                 seq=write.expected_seq + i,
                 type=event.type,
-                payload=_copy(event.payload),
+                payload=copy_tree(event.payload),
                 created_at=write.now,
             )
             for i, event in enumerate(write.events, start=1)
@@ -242,8 +210,8 @@ class MemoryStorage(MemoryStepMethods):
         updated = dataclasses.replace(
             record,
             status=status,
-            result=record.result if write.result is None else _copy(write.result),
-            error=record.error if write.error is None else _copy(write.error),
+            result=record.result if write.result is None else copy_tree(write.result),
+            error=record.error if write.error is None else copy_tree(write.error),
             updated_at=write.now,
             completed_at=completed_at,
             wake_at=wake_at,
@@ -279,136 +247,6 @@ class MemoryStorage(MemoryStepMethods):
             self._children.setdefault(record.parent_run_id, set()).add(record.run_id)
 
     # --- leases -------------------------------------------------------------------------------
-
-    def _runnable(
-        self,
-        record: RunRecord,
-        now: float,
-        names: Collection[str] | None = None,
-        *,
-        due_only: bool = True,
-    ) -> bool:
-        """Whether ``claim_runs`` may take the run.
-
-        Not terminal, due (with a wake-up time at all, unless ``due_only``), of one of
-        ``names`` (None: any), and nobody holds an unexpired lease on it.
-        """
-        return (
-            not record.status.is_terminal
-            and record.wake_at is not None
-            and (record.wake_at <= now or not due_only)
-            and (record.lease_expires_at is None or record.lease_expires_at <= now)
-            and (names is None or record.workflow_name in names)
-        )
-
-    async def claim_runs(
-        self,
-        *,
-        owner: str,
-        now: float,
-        lease_expires_at: float,
-        limit: int,
-        workflow_names: Collection[str] | None = None,
-        run_ids: Collection[str] | None = None,
-        due_only: bool = True,
-        suspects: bool | None = None,
-    ) -> list[RunRecord]:
-        """Lease up to ``limit`` runnable runs to ``owner``, earliest ``wake_at`` first.
-
-        Args:
-            owner: the claiming worker.
-            now: the executor's clock.
-            lease_expires_at: when the new leases lapse unless renewed.
-            limit: the most runs to claim.
-            workflow_names: claim only runs of these workflows (None: any).
-            run_ids: claim only these runs (None: any).
-            due_only: only runs whose ``wake_at`` has come; False also takes live runs whose
-                ``wake_at`` is still ahead (see ``Storage.claim_runs``).
-            suspects: only suspects, none of them, or either (see ``Storage.claim_runs``).
-
-        Returns:
-            The claimed runs, leased to ``owner``; their status is left as it was. A run taken
-            over from an expired lease has its ``recovery_count`` raised by one and names the
-            lease's owner in ``previous_owner``.
-        """
-        names = None if workflow_names is None else set(workflow_names)
-        ids = None if run_ids is None else set(run_ids)
-        candidates = [
-            r
-            for r in self._runs.values()
-            if self._runnable(r, now, names, due_only=due_only)
-            and (ids is None or r.run_id in ids)
-            and (suspects is None or _suspect(r) is suspects)
-        ]
-        candidates.sort(key=lambda r: (r.wake_at, r.run_id))
-        claimed = []
-        for record in candidates[: max(limit, 0)]:
-            recovered = record.lease_owner is not None  # its previous holder let the lease lapse
-            updated = dataclasses.replace(
-                record,
-                lease_owner=owner,
-                lease_expires_at=lease_expires_at,
-                recovery_count=record.recovery_count + (1 if recovered else 0),
-                updated_at=now,
-            )
-            self._runs[record.run_id] = updated
-            claimed.append(dataclasses.replace(_copy(updated), previous_owner=record.lease_owner))
-        return claimed
-
-    async def take_due_runs(
-        self,
-        *,
-        now: float,
-        until: float,
-        limit: int,
-        workflow_names: Collection[str] | None = None,
-    ) -> list[str]:
-        """Set ``wake_at = until`` on up to ``limit`` runnable runs; their ids, earliest first.
-
-        The runs ``claim_runs`` would claim; nothing else about them changes.
-        """
-        names = None if workflow_names is None else set(workflow_names)
-        due = sorted(
-            (r.wake_at, run_id)
-            for run_id, r in self._runs.items()
-            if r.wake_at is not None and self._runnable(r, now, names)
-        )
-        taken = [run_id for _, run_id in due[: max(limit, 0)]]
-        for run_id in taken:
-            self._runs[run_id] = dataclasses.replace(self._runs[run_id], wake_at=until)
-        return taken
-
-    async def renew_leases(
-        self, *, owner: str, run_ids: Collection[str], now: float, lease_expires_at: float
-    ) -> set[str]:
-        """Extend the leases ``owner`` still holds; returns the ids it still holds.
-
-        A lease that lapsed but that nobody else claimed is still ``owner``'s and is renewed.
-        """
-        held = {
-            run_id
-            for run_id in set(run_ids)
-            if run_id in self._runs and self._runs[run_id].lease_owner == owner
-        }
-        for run_id in held:
-            self._runs[run_id] = dataclasses.replace(
-                self._runs[run_id], lease_expires_at=lease_expires_at, updated_at=now
-            )
-        return held
-
-    async def release_runs(self, *, owner: str, run_ids: Collection[str], now: float) -> None:
-        """Hand back the runs ``owner`` holds (clean shutdown): drop the lease, make them due."""
-        for run_id in set(run_ids):
-            record = self._runs.get(run_id)
-            if record is None or record.lease_owner != owner:
-                continue
-            self._runs[run_id] = dataclasses.replace(
-                record,
-                lease_owner=None,
-                lease_expires_at=None,
-                wake_at=None if record.status.is_terminal else now,
-                updated_at=now,
-            )
 
     # --- outside writers ----------------------------------------------------------------------
 
@@ -477,7 +315,7 @@ class MemoryStorage(MemoryStepMethods):
             run_id=run_id,
             seq=record.last_seq + 1,
             type=EventType.WORKFLOW_RESUMED,
-            payload=_copy(payload),
+            payload=copy_tree(payload),
             created_at=now,
         )
         updated = dataclasses.replace(
@@ -494,24 +332,7 @@ class MemoryStorage(MemoryStepMethods):
         )
         self._runs[run_id] = updated
         self._events[run_id].append(resumed)
-        return _copy(updated)
-
-    async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
-        """The earliest time at which a non-terminal run becomes claimable, or None.
-
-        That is ``wake_at`` for a run nobody holds; for a leased run (the call takes no ``now``
-        to tell whether its lease lapsed) the later of ``wake_at`` and the lease's expiry, the
-        moment a crashed holder's run can be recovered.
-        """
-        names = None if workflow_names is None else set(workflow_names)
-        times = [
-            r.wake_at if r.lease_expires_at is None else max(r.wake_at, r.lease_expires_at)
-            for r in self._runs.values()
-            if not r.status.is_terminal
-            and r.wake_at is not None
-            and (names is None or r.workflow_name in names)
-        ]
-        return min(times, default=None)
+        return copy_tree(updated)
 
     # --- retention ----------------------------------------------------------------------------
 

@@ -24,24 +24,14 @@ import os
 import sqlite3
 from collections.abc import Callable, Collection
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 
 from pyworkflow.events import HookStatus, RunStatus
 from pyworkflow.exceptions import ConfigurationError, StorageError
-from pyworkflow.storage import sql
-from pyworkflow.storage._dbthread import DatabaseThread
-from pyworkflow.storage._dbthread import Job as _Job
-from pyworkflow.storage._sqlite_batch import run_batch as _run_batch
-from pyworkflow.storage._sqlite_batch import translate as _translate
-from pyworkflow.storage._sqlite_steps import SQLiteStepMethods
-from pyworkflow.storage.migrate import (
-    HEAD_REVISION,
-    current_revision,
-    needs_upgrade,
-    upgrade_to_head,
-)
-from pyworkflow.storage.protocol import (
+from pyworkflow.storage._backends import masked
+from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
     EventRecord,
@@ -50,6 +40,18 @@ from pyworkflow.storage.protocol import (
     RunCursor,
     RunRecord,
 )
+from pyworkflow.storage.sql import _transactions as sql
+from pyworkflow.storage.sql.migrate import (
+    HEAD_REVISION,
+    current_revision,
+    needs_upgrade,
+    upgrade_to_head,
+)
+from pyworkflow.storage.sqlite._batch import run_batch as _run_batch
+from pyworkflow.storage.sqlite._batch import translate as _translate
+from pyworkflow.storage.sqlite._steps import SQLiteStepMethods
+from pyworkflow.storage.sqlite._thread import DatabaseThread
+from pyworkflow.storage.sqlite._thread import Job as _Job
 
 __all__ = ["SQLiteStorage"]
 
@@ -126,6 +128,22 @@ class SQLiteStorage(SQLiteStepMethods):
 
     def __repr__(self) -> str:
         return f"SQLiteStorage({self.url!r})"
+
+    @classmethod
+    def from_url(cls, url: str) -> SQLiteStorage:
+        """A SQLiteStorage for ``sqlite:///path.db``, with ``?synchronous=`` its only option.
+
+        Raises:
+            ConfigurationError: another option, or not a SQLite URL.
+        """
+        options = dict(parse_qsl(url.partition("?")[2], keep_blank_values=True))
+        unknown = sorted(set(options) - {"synchronous"})
+        if unknown:
+            raise ConfigurationError(
+                f"storage {masked(url)!r}: unknown option(s) {', '.join(unknown)}; "
+                "SQLite accepts ?synchronous=FULL (default) or ?synchronous=NORMAL"
+            )
+        return cls(url, synchronous=options.get("synchronous", "FULL"))
 
     # --- life cycle ------------------------------------------------------------------------------
 

@@ -13,13 +13,13 @@ from __future__ import annotations
 import asyncpg
 
 from pyworkflow.exceptions import PyWorkflowError, StorageError
-from pyworkflow.storage import _pg_statements as one_trip
-from pyworkflow.storage._json_text import encode
-from pyworkflow.storage._pg_group import RunOnConnection, WriteGroup
-from pyworkflow.storage._pg_query import PgQuery
-from pyworkflow.storage.protocol import NewRun, RunRecord
-from pyworkflow.storage.rows import first_event_values, idempotent_twin, new_run_values
-from pyworkflow.storage.statements import GET_RUN_BY_KEY, RUN_STATE
+from pyworkflow.storage.postgres import _one_trip as one_trip
+from pyworkflow.storage.postgres._group import RunOnConnection, WriteGroup
+from pyworkflow.storage.postgres._query import PgQuery
+from pyworkflow.storage.records import NewRun, RunRecord
+from pyworkflow.storage.sql._json_text import encode
+from pyworkflow.storage.sql._rows import first_event_values, idempotent_twin, new_run_values
+from pyworkflow.storage.sql._statements import GET_RUN_BY_KEY, RUN_STATE
 
 __all__ = ["CreateGroup"]
 

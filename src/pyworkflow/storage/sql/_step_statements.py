@@ -1,7 +1,7 @@
 """The statements of step leases, written once: a companion of ``statements.py``.
 
 A step lease guards one attempt of a step executed away from its run's driver (a Celery step
-task; ``protocol.StepLease``). Taking one is an upsert decided by one statement: ``INSERT ...
+task; ``records.StepLease``). Taking one is an upsert decided by one statement: ``INSERT ...
 ON CONFLICT DO UPDATE ... WHERE`` creates the row or takes it over only when the ``WHERE``
 allows, and only while the run is live, so of concurrent takers exactly one gets a row back
 (PostgreSQL waits for a competing insert or update of the row and then evaluates the ``WHERE``
@@ -20,8 +20,8 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from pyworkflow.events import RunStatus
-from pyworkflow.storage._sql_terms import in_list
-from pyworkflow.storage.schema import runs, step_leases
+from pyworkflow.storage.sql._terms import in_list
+from pyworkflow.storage.sql.schema import runs, step_leases
 
 __all__ = [
     "LIST_STEP_LEASES",
