@@ -13,8 +13,8 @@ import re
 import pytest
 from inprocess_cli import Family
 
-from pyworkflow.cli.timeline import summarize
 from pyworkflow.events import EventType
+from pyworkflow.inspect import summarize
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import EventRecord
 

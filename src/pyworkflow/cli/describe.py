@@ -81,7 +81,7 @@ def _step(definition: StepDefinition) -> dict[str, Any]:
 
 
 def describe_workflow(definition: Workflow[..., Any]) -> dict[str, Any]:
-    """The workflow's JSON shape (keys documented in ``cli/shapes.py``)."""
+    """The workflow's JSON shape (keys documented in ``cli/json_output.py``)."""
     fn = definition.fn
     return {
         "name": definition.name,
