@@ -27,6 +27,7 @@ from pyworkflow.inspect import (
     RunPage,
     RunView,
     Undecodable,
+    WorkflowView,
     format_call,
     format_duration,
     format_time,
@@ -298,50 +299,47 @@ def _duration_or_dash(seconds: float | None) -> str:
     return "-" if seconds is None else format_duration(seconds)
 
 
-def print_workflows(out: Console, described: Sequence[dict[str, Any]]) -> None:
+def print_workflows(out: Console, described: Sequence[WorkflowView]) -> None:
     """``workflows list``: one row per registered workflow."""
     table = _table("NAME", "PARAMETERS", "MAX DURATION", "STEPS")
     for w in described:
-        steps = ", ".join(s["name"] for s in w["steps"]) or "-"
-        table.add_row(w["name"], w["signature"], _duration_or_dash(w["max_duration"]), steps)
+        steps = ", ".join(s.name for s in w.steps) or "-"
+        table.add_row(w.name, w.signature, _duration_or_dash(w.max_duration), steps)
     out.print(table)
 
 
-def print_workflow(out: Console, w: dict[str, Any]) -> None:
+def print_workflow(out: Console, w: WorkflowView) -> None:
     """``workflows info``: one workflow, its parameters and the steps its code calls."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("workflow", w["name"])
-    facts.add_row("function", w["function"])
-    facts.add_row("signature", w["name"] + w["signature"])
-    facts.add_row("max duration", _duration_or_dash(w["max_duration"]))
-    if w["doc"]:
-        facts.add_row("doc", w["doc"])
+    facts.add_row("workflow", w.name)
+    facts.add_row("function", w.function)
+    facts.add_row("signature", w.name + w.signature)
+    facts.add_row("max duration", _duration_or_dash(w.max_duration))
+    if w.doc:
+        facts.add_row("doc", w.doc)
     out.print(facts)
-    if w["parameters"]:
+    if w.parameters:
         params = _table("PARAMETER", "TYPE", "REQUIRED", "DEFAULT")
-        for p in w["parameters"]:
+        for p in w.parameters:
             params.add_row(
-                p["name"],
-                p["annotation"] or "-",
-                "yes" if p["required"] else "no",
-                p["default"] or "-",
+                p.name, p.annotation or "-", "yes" if p.required else "no", p.default or "-"
             )
         out.print(params)
-    if w["steps"]:
+    if w.steps:
         steps = _table("STEP", "MAX RETRIES", "RETRY DELAY", "TIMEOUT", "FORCE LOCAL")
-        for s in w["steps"]:
-            delay = s["retry_delay"]
+        for s in w.steps:
+            delay = s.retry_delay
             if isinstance(delay, list):
                 delay = ", ".join(format_duration(d) for d in delay)
             elif not isinstance(delay, str):
                 delay = format_duration(delay)
             steps.add_row(
-                s["name"],
-                str(s["max_retries"]),
+                s.name,
+                str(s.max_retries),
                 delay,
-                _duration_or_dash(s["timeout"]),
-                "yes" if s["force_local"] else "no",
+                _duration_or_dash(s.timeout),
+                "yes" if s.force_local else "no",
             )
         out.print(steps)

@@ -30,7 +30,6 @@ from click.core import ParameterSource
 
 from pyworkflow import registry
 from pyworkflow.cli.bridge import fail, run_command
-from pyworkflow.cli.describe import describe_workflow
 from pyworkflow.cli.inputs import workflow_arguments
 from pyworkflow.cli.json_output import emit
 from pyworkflow.cli.options import json_option, modules_option, storage_option
@@ -40,6 +39,7 @@ from pyworkflow.config import Runtime
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.inspect import (
+    describe_workflow,
     event_json,
     format_duration,
     format_time,
@@ -88,7 +88,7 @@ def list_workflows(modules: tuple[str, ...], storage: str | None, as_json: bool)
     """
     described = [describe_workflow(registry.get_workflow(n)) for n in _load(modules)]
     if as_json:
-        emit({"workflows": described})
+        emit({"workflows": [w.to_json() for w in described]})
     else:
         # rich takes ~90 ms to import: only output for people loads it.
         from pyworkflow.cli import tables
@@ -110,7 +110,7 @@ def info(name: str, modules: tuple[str, ...], storage: str | None, as_json: bool
     _load(modules)
     described = describe_workflow(_find(name))
     if as_json:
-        emit(described)
+        emit(described.to_json())
     else:
         from pyworkflow.cli import tables
 

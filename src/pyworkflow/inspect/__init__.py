@@ -1,5 +1,7 @@
 """The read model: runs, their timelines, step attempts, families and hooks, as readers show them.
 
+Registered workflows too (``describe_workflow``), read from the code rather than storage.
+
 The ``pyworkflow`` command renders these objects as tables and ``--json``; a web dashboard
 renders the same ones. Each reader is an async function that takes an opened ``Storage`` (and,
 where stored values are decoded, the ``Codec`` of the process) and returns plain frozen
@@ -55,12 +57,20 @@ from pyworkflow.inspect.summaries import summarize
 from pyworkflow.inspect.text import format_call, format_duration, format_time, short
 from pyworkflow.inspect.timeline import TimelineEntry, timeline
 from pyworkflow.inspect.values import Undecodable, decode, iso, jsonable
+from pyworkflow.inspect.workflows import (
+    ParameterView,
+    StepView,
+    WorkflowView,
+    describe_workflow,
+    steps_called,
+)
 
 __all__ = [
     "CHILDREN_SHOWN",
     "ChainLink",
     "ChildrenPage",
     "DecodedRun",
+    "ParameterView",
     "RunChain",
     "RunDetails",
     "RunFilter",
@@ -68,10 +78,13 @@ __all__ = [
     "RunPage",
     "RunView",
     "StepAttempt",
+    "StepView",
     "TimelineEntry",
     "Undecodable",
+    "WorkflowView",
     "count_ended_runs",
     "decode",
+    "describe_workflow",
     "event_json",
     "format_call",
     "format_duration",
@@ -90,6 +103,7 @@ __all__ = [
     "list_runs",
     "short",
     "step_attempts",
+    "steps_called",
     "summarize",
     "timeline",
 ]
