@@ -99,7 +99,9 @@ def export(
             f"--out {str(out)!r} is a file, not a directory; name a directory to write the "
             "histories in (it is created when missing)"
         )
-    wanted = RunFilter(tuple(RunStatus(s) for s in statuses), workflow, start, end)
+    wanted = RunFilter(
+        statuses=tuple(RunStatus(s) for s in statuses), workflow=workflow, since=start, until=end
+    )
     files = run_command(_export(out, run_ids, wanted, limit, storage))
     if as_json:
         directory = out.resolve()

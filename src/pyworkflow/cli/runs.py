@@ -98,7 +98,9 @@ async def _list(
     before: str | None,
     as_json: bool,
 ) -> None:
-    wanted = RunFilter(tuple(RunStatus(s) for s in statuses), workflow, since, until)
+    wanted = RunFilter(
+        statuses=tuple(RunStatus(s) for s in statuses), workflow=workflow, since=since, until=until
+    )
     async with session(storage) as runtime:
         notes = {} if before is None else {before: "given as --before"}
         with missing_runs_explained(runtime, notes):
