@@ -57,8 +57,9 @@ def timeline(events: Sequence[EventRecord], codec: Codec) -> list[TimelineEntry]
     """The events in order, each with the time since the previous one and since the start.
 
     Example:
-        >>> [e.summary for e in timeline(await get_history(storage, run_id).events, codec)]
-        ['checkout(cart_id="c-1")', 'charge#1 attempt 1', ...]
+        >>> history = await get_history(storage, run_id)
+        >>> [entry.summary for entry in timeline(history.events, Codec())][:2]
+        ['checkout(cart_id="c-1")', 'charge#1 attempt 1']
     """
     entries = []
     start = previous = events[0].created_at if events else 0.0
