@@ -51,22 +51,24 @@ class HookInfo:
     expires_at: datetime | None
     received_at: datetime | None
 
+    @classmethod
+    def from_record(cls, record: HookRecord) -> HookInfo:
+        """The listing of a stored hook (storage's ``list_hooks`` returns those)."""
 
-def _info(record: HookRecord) -> HookInfo:
-    def when(value: float | None) -> datetime | None:
-        # An expiry stored before durations were bounded may lie past year 9999.
-        return None if value is None else to_datetime(value)
+        def when(value: float | None) -> datetime | None:
+            # An expiry stored before durations were bounded may lie past year 9999.
+            return None if value is None else to_datetime(value)
 
-    return HookInfo(
-        run_id=record.run_id,
-        hook_id=record.hook_id,
-        name=record.name,
-        status=record.status,
-        payload_type=record.payload_type,
-        created_at=to_datetime(record.created_at),
-        expires_at=when(record.expires_at),
-        received_at=when(record.received_at),
-    )
+        return cls(
+            run_id=record.run_id,
+            hook_id=record.hook_id,
+            name=record.name,
+            status=record.status,
+            payload_type=record.payload_type,
+            created_at=to_datetime(record.created_at),
+            expires_at=when(record.expires_at),
+            received_at=when(record.received_at),
+        )
 
 
 async def resume_hook(token: str, payload: Any = None) -> HookInfo:
@@ -106,7 +108,7 @@ async def resume_hook(token: str, payload: Any = None) -> HookInfo:
     except HookNotFoundError as exc:
         raise HookNotFoundError(token_hint(token), exc.detail) from None
     runtime.executor.wake(delivered.run_id)
-    return _info(delivered)
+    return HookInfo.from_record(delivered)
 
 
 async def _find(storage: Storage, token_hash: str) -> HookRecord | None:
@@ -126,4 +128,4 @@ async def list_hooks(
     runtime = await get_runtime()
     wanted = None if status is None else HookStatus(status)
     records = await runtime.storage.list_hooks(run_id=run_id, status=wanted, limit=limit)
-    return [_info(r) for r in records]
+    return [HookInfo.from_record(r) for r in records]

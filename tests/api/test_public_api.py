@@ -10,6 +10,7 @@ PUBLIC_MODULES = [
     "pyworkflow.celery",
     "pyworkflow.executors",
     "pyworkflow.executors.celery",
+    "pyworkflow.inspect",
     "pyworkflow.storage",
     "pyworkflow.testing",
     "pyworkflow.tracing",

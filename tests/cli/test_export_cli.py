@@ -8,7 +8,6 @@ and replay with ``pyworkflow replay --file``.
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import pty
@@ -123,9 +122,8 @@ def test_filters_select_the_runs_written(
 def test_paging_through_many_pages(
     pyworkflow: Cli, ids: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Two runs a query: the keyset paging must walk every page once. (The package's `export`
-    # attribute is the click command, hence the import by name.)
-    monkeypatch.setattr(importlib.import_module("pyworkflow.cli.export"), "_PAGE", 2)
+    # Two runs a query: the read model's keyset paging must walk every page once.
+    monkeypatch.setattr("pyworkflow.inspect.runs._SCAN_BATCH", 2)
     here = InProcessCli(pyworkflow.db)
     for args, expected in [
         ([], NEWEST_FIRST),

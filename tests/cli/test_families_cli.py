@@ -13,11 +13,6 @@ import re
 import pytest
 from inprocess_cli import Family
 
-from pyworkflow.cli.timeline import summarize
-from pyworkflow.events import EventType
-from pyworkflow.serialization import Codec
-from pyworkflow.storage.records import EventRecord
-
 CHAIN = ["chain_1", "chain_2", "chain_3", "chain_4"]
 
 
@@ -165,42 +160,3 @@ def test_an_unknown_run_is_one_line_and_exit_2(family: Family, command: str) -> 
     assert result.stderr.startswith("pyworkflow: error: no workflow run with id 'run_nope'")
     assert len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == ""
-
-
-def event(kind: EventType, **data: object) -> EventRecord:
-    return EventRecord("run_1", 2, kind, {"v": 1, **data}, 1000.0)
-
-
-def test_summaries_of_cancelled_children_and_of_payloads_of_another_shape() -> None:
-    codec = Codec()
-    cancelled = event(
-        EventType.CHILD_WORKFLOW_CANCELLED, child_id="child:x#1", child_run_id="run_c", reason="r"
-    )
-    assert summarize(cancelled, codec) == "child:x#1 (run_c) cancelled: r"
-    # A payload this version does not know the shape of reads as its fields, never fails, and
-    # never shows a hook's nonce (with it, the run id is enough to derive an unsigned token).
-    odd = event(EventType.HOOK_CREATED, name="approval", nonce="secret-ish", expires_at="soon")
-    assert summarize(odd, codec) == 'name="approval", expires_at="soon"'
-    assert summarize(event(EventType.WORKFLOW_CONTINUED_AS_NEW), codec) == ""
-
-
-def test_summary_of_a_cancel_a_parent_requested_through_the_handle() -> None:
-    codec = Codec()
-    requested = event(
-        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED,
-        cancel_id="cancel:x#1",
-        child_id="child:x#1",
-        name="x",
-        child_run_id="run_c",
-        reason="not needed",
-    )
-    assert summarize(requested, codec) == "child:x#1 (run_c) asked to cancel: not needed"
-    without_reason = event(
-        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED,
-        cancel_id="cancel:x#1",
-        child_id="child:x#1",
-        name="x",
-        child_run_id="run_c",
-        reason=None,
-    )
-    assert summarize(without_reason, codec) == "child:x#1 (run_c) asked to cancel"

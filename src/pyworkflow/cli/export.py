@@ -36,19 +36,16 @@ import click
 
 from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.inputs import parse_moment
+from pyworkflow.cli.json_output import emit
 from pyworkflow.cli.options import json_option, run_filter_options, storage_option
-from pyworkflow.cli.runs import page_of_runs
-from pyworkflow.cli.session import require_run, session
-from pyworkflow.cli.shapes import emit
+from pyworkflow.cli.session import missing_runs_explained, session
 from pyworkflow.events import RunStatus
-from pyworkflow.runtime import Runtime
-from pyworkflow.storage.records import EventRecord, RunCursor
+from pyworkflow.exceptions import RunNotFoundError
+from pyworkflow.inspect import RunFilter, get_history, get_run, iter_runs
+from pyworkflow.storage import EventRecord
 from pyworkflow.testing import save_history
 
 __all__ = ["export"]
-
-# Runs selected per query while paging through the matching ones.
-_PAGE = 500
 
 
 @click.command("export")
@@ -102,8 +99,10 @@ def export(
             f"--out {str(out)!r} is a file, not a directory; name a directory to write the "
             "histories in (it is created when missing)"
         )
-    wanted = [RunStatus(s) for s in statuses] or None
-    files = run_command(_export(out, run_ids, wanted, workflow, start, end, limit, storage))
+    wanted = RunFilter(
+        statuses=tuple(RunStatus(s) for s in statuses), workflow=workflow, since=start, until=end
+    )
+    files = run_command(_export(out, run_ids, wanted, limit, storage))
     if as_json:
         directory = out.resolve()
         emit(
@@ -120,10 +119,7 @@ def export(
 async def _export(
     out: Path,
     run_ids: Sequence[str],
-    statuses: list[RunStatus] | None,
-    workflow: str | None,
-    since: float | None,
-    until: float | None,
+    wanted: RunFilter,
     limit: int | None,
     storage: str | None,
 ) -> list[Path]:
@@ -131,10 +127,13 @@ async def _export(
     async with session(storage) as runtime:
         if run_ids:
             selected = list(dict.fromkeys(run_ids))  # once each, in the order given
-            for run_id in selected:
-                await require_run(runtime, run_id, "given as --run-id")
+            with missing_runs_explained(runtime, dict.fromkeys(selected, "given as --run-id")):
+                for run_id in selected:
+                    await get_run(runtime.storage, run_id)
         else:
-            selected = await _matching(runtime, statuses, workflow, since, until, limit)
+            # Only ids are kept (the histories are read one run at a time below), so that the
+            # progress bar knows its length before the first file is written.
+            selected = [r.run_id async for r in iter_runs(runtime.storage, wanted, limit=limit)]
         # Only now, with the storage opened and every id found: a mistake creates no directory.
         _make_directory(out)
         written: list[Path] = []
@@ -146,7 +145,10 @@ async def _export(
                     click.progressbar(length=len(selected), label="exporting", file=sys.stderr)
                 )
             for run_id in selected:
-                events = await runtime.storage.load_events(run_id)
+                try:
+                    events = (await get_history(runtime.storage, run_id)).events
+                except RunNotFoundError:
+                    events = []
                 if events:
                     written.append(_write(events, out / f"{run_id}.json"))
                 else:
@@ -158,30 +160,6 @@ async def _export(
                 if bar is not None:
                     bar.update(1)
     return written
-
-
-async def _matching(
-    runtime: Runtime,
-    statuses: list[RunStatus] | None,
-    workflow: str | None,
-    since: float | None,
-    until: float | None,
-    limit: int | None,
-) -> list[str]:
-    """The ids of the runs the filters select, newest first, paged as ``runs list`` pages.
-
-    Only ids are kept (the histories are read one run at a time later), so that the progress
-    bar knows its length before the first file is written.
-    """
-    selected: list[str] = []
-    cursor = None
-    while True:
-        want = _PAGE if limit is None else min(_PAGE, limit - len(selected))
-        page, more = await page_of_runs(runtime, statuses, workflow, since, until, want, cursor)
-        selected += [r.run_id for r in page]
-        if not more or len(selected) == limit:
-            return selected
-        cursor = RunCursor(page[-1].created_at, page[-1].run_id)
 
 
 def _make_directory(out: Path) -> None:

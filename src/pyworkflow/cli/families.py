@@ -5,7 +5,8 @@ or its steps), with the runs their continue-as-new started; ``runs children`` pa
 them newest first, as ``runs list`` pages through runs. ``runs chain`` follows a run's
 continue-as-new links both ways and lists the chain first run to last, marking the run named.
 A run of the chain that retention has deleted ends the walk there: the runs next to it say
-where the chain went on (``continued_from``/``continued_to``).
+where the chain went on (``continued_from``/``continued_to``). Both come from the read model
+(``pyworkflow.inspect``); this module renders them.
 
 Example:
     .. code-block:: console
@@ -16,16 +17,13 @@ Example:
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import click
 
 from pyworkflow.cli.bridge import run_command
+from pyworkflow.cli.json_output import emit
 from pyworkflow.cli.options import json_option, storage_option
-from pyworkflow.cli.session import require_run, session
-from pyworkflow.cli.shapes import decode, emit, run_shape
-from pyworkflow.storage.protocol import Storage
-from pyworkflow.storage.records import RunCursor, RunRecord
+from pyworkflow.cli.session import missing_runs_explained, session
+from pyworkflow.inspect import get_chain, list_children
 
 __all__ = ["chain", "children"]
 
@@ -57,28 +55,18 @@ def children(
 async def _children(
     run_id: str, limit: int, before: str | None, storage: str | None, as_json: bool
 ) -> None:
+    # The command's own RUN_ID is named as such, also when --before repeats it.
+    notes = {} if before is None or before == run_id else {before: "given as --before"}
     async with session(storage) as runtime:
-        await require_run(runtime, run_id)
-        cursor = None
-        if before is not None:
-            last = await require_run(runtime, before, "given as --before")
-            cursor = RunCursor(last.created_at, last.run_id)
-        rows = await runtime.storage.list_runs(parent_run_id=run_id, limit=limit + 1, before=cursor)
-    page = rows[:limit]
-    next_before = page[-1].run_id if len(rows) > limit else None
+        with missing_runs_explained(runtime, notes):
+            page = await list_children(runtime.storage, run_id, limit=limit, before=before)
     if as_json:
-        emit(
-            {
-                "run_id": run_id,
-                "children": [run_shape(r) for r in page],
-                "next_before": next_before,
-            }
-        )
+        emit(page.to_json())
     else:
         # rich takes ~90 ms to import: only output for people loads it.
         from pyworkflow.cli import tables
 
-        tables.print_children(tables.console(), run_id, page, next_before, paged=bool(before))
+        tables.print_children(tables.console(), page, paged=bool(before))
 
 
 @click.command("chain")
@@ -92,46 +80,11 @@ def chain(run_id: str, storage: str | None, as_json: bool) -> None:
 
 async def _chain(run_id: str, storage: str | None, as_json: bool) -> None:
     async with session(storage) as runtime:
-        given = await require_run(runtime, run_id)
-        seen = {run_id}
-        earlier = await _follow(runtime.storage, given, lambda r: r.continued_from, seen)
-        later = await _follow(runtime.storage, given, lambda r: r.continued_to, seen)
-        runs = [*reversed(earlier), given, *later]
-        arguments = [decode(runtime.codec, r.args) for r in runs]
+        with missing_runs_explained(runtime):
+            found = await get_chain(runtime.storage, run_id, codec=runtime.codec)
     if as_json:
-        emit(
-            {
-                "run_id": run_id,
-                "chain": [
-                    {**run_shape(r), "args": a, "given": r.run_id == run_id}
-                    for r, a in zip(runs, arguments, strict=True)
-                ],
-            }
-        )
+        emit(found.to_json())
     else:
         from pyworkflow.cli import tables
 
-        tables.print_chain(tables.console(), runs, arguments, run_id)
-
-
-async def _follow(
-    storage: Storage,
-    start: RunRecord,
-    link: Callable[[RunRecord], str | None],
-    seen: set[str],
-) -> list[RunRecord]:
-    """The runs ``link`` leads to from ``start``, nearest first.
-
-    Stops at a run no longer stored (pruned) and, should the links ever loop, at a run seen
-    before, so that a damaged chain is shown rather than walked forever.
-    """
-    found: list[RunRecord] = []
-    record = start
-    while (next_id := link(record)) is not None and next_id not in seen:
-        following = await storage.get_run(next_id)
-        if following is None:
-            break
-        seen.add(next_id)
-        found.append(following)
-        record = following
-    return found
+        tables.print_chain(tables.console(), found)

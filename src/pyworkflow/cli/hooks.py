@@ -31,9 +31,9 @@ from typing import Any
 import click
 
 from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.json_output import emit
 from pyworkflow.cli.options import json_option, modules_option, storage_option
-from pyworkflow.cli.session import require_run, session
-from pyworkflow.cli.shapes import emit, hook_shape
+from pyworkflow.cli.session import missing_runs_explained, session
 from pyworkflow.events import HookStatus
 from pyworkflow.exceptions import (
     ConfigurationError,
@@ -41,7 +41,8 @@ from pyworkflow.exceptions import (
     HookExpiredError,
     HookNotFoundError,
 )
-from pyworkflow.hooks import list_hooks, resume_hook
+from pyworkflow.hooks import resume_hook
+from pyworkflow.inspect import hook_json, list_hooks
 
 __all__ = ["ALREADY_RECEIVED", "EXPIRED", "hooks"]
 
@@ -80,12 +81,13 @@ def list_command(
 async def _list(
     run_id: str | None, status: str | None, limit: int, storage: str | None, as_json: bool
 ) -> None:
+    wanted = None if status is None else HookStatus(status)
     async with session(storage) as runtime:
-        if run_id is not None:
-            await require_run(runtime, run_id, "given as --run")
-        found = await list_hooks(run_id=run_id, status=status, limit=limit)
+        notes = {} if run_id is None else {run_id: "given as --run"}
+        with missing_runs_explained(runtime, notes):
+            found = await list_hooks(runtime.storage, run_id=run_id, status=wanted, limit=limit)
     if as_json:
-        emit({"hooks": [hook_shape(h) for h in found]})
+        emit({"hooks": [hook_json(h) for h in found]})
     else:
         # rich takes ~90 ms to import: only output for people loads it.
         from pyworkflow.cli import tables
@@ -174,7 +176,7 @@ async def _resume(
                 "or PYTHONPATH), or name them with --module"
             )
     if as_json:
-        emit(hook_shape(info))
+        emit(hook_json(info))
     else:
         click.echo(
             f"delivered the payload to hook {info.name!r} ({info.hook_id}) of run {info.run_id}; "

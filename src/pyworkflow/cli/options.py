@@ -74,9 +74,12 @@ json_option = click.option(
     "as_json",
     is_flag=True,
     default=False,
-    help="Print JSON for machines instead of tables (keys documented in `pyworkflow.cli.shapes`).",
+    help=(
+        "Print JSON for machines instead of tables (keys documented in "
+        "`pyworkflow.cli.json_output`)."
+    ),
 )
-"""``--json``: machine-readable output with stable keys, documented in ``cli/shapes.py``."""
+"""``--json``: machine-readable output with stable keys, documented in ``cli/json_output.py``."""
 
 
 def run_filter_options(command: _F) -> _F:

@@ -34,9 +34,9 @@ import click
 
 from pyworkflow import registry
 from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.json_output import emit
 from pyworkflow.cli.options import json_option, modules_option, storage_option
 from pyworkflow.cli.session import import_workflows, session
-from pyworkflow.cli.shapes import emit
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import RunNotFoundError
 from pyworkflow.testing import ReplayResult, load_history, replay_history, replay_runs

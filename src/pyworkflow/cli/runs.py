@@ -5,7 +5,8 @@ run: ``runs cancel`` records a cancel request and ``runs resume`` reopens a fail
 workers do the rest. ``runs prune`` deletes runs that ended long ago, with their events. Only
 ``runs resume`` needs ``--module``: like ``pyworkflow.resume`` it checks that the run's workflow
 exists. ``runs children`` and ``runs chain`` (a run's child runs, its continue-as-new chain)
-live in ``cli/families.py``. ``--json`` output keys are in ``cli/shapes.py``.
+live in ``cli/families.py``. What they show comes from the read model (``pyworkflow.inspect``);
+``--json`` output keys are in ``cli/json_output.py``.
 
 Example:
     .. code-block:: console
@@ -21,32 +22,29 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Any
 
 import click
 
 from pyworkflow import retention
-from pyworkflow._run_views import damage_of
 from pyworkflow.cli.bridge import run_command
 from pyworkflow.cli.families import chain, children
 from pyworkflow.cli.inputs import parse_cli_duration, parse_moment
+from pyworkflow.cli.json_output import emit
 from pyworkflow.cli.options import json_option, modules_option, run_filter_options, storage_option
-from pyworkflow.cli.session import require_run, session
-from pyworkflow.cli.shapes import decode, emit, event_shape, hook_shape, iso, run_shape
-from pyworkflow.cli.timeline import step_attempts, timeline
+from pyworkflow.cli.session import missing_runs_explained, session
 from pyworkflow.client import cancel_workflow, resume
-from pyworkflow.events import TERMINAL_STATUSES, HookStatus, RunStatus
-from pyworkflow.exceptions import CorruptRecordError
-from pyworkflow.hooks import list_hooks
-from pyworkflow.runtime import Runtime
-from pyworkflow.storage.records import RunCursor, RunRecord
+from pyworkflow.events import RunStatus
+from pyworkflow.inspect import (
+    RunFilter,
+    count_ended_runs,
+    get_history,
+    get_run,
+    get_run_details,
+    iso,
+    list_runs,
+)
 
 __all__ = ["runs"]
-
-# Rows read per query while skipping runs newer than --until (filtered here, see _page).
-_SCAN_BATCH = 500
-# Children ``runs show`` lists; ``runs children`` pages through all of them.
-_CHILDREN_SHOWN = 20
 
 _run_id_argument = click.argument("run_id", metavar="RUN_ID")
 
@@ -73,7 +71,7 @@ runs.add_command(chain)
 )
 @storage_option
 @json_option
-def list_runs(
+def list_command(
     statuses: tuple[str, ...],
     workflow: str | None,
     since: str | None,
@@ -100,55 +98,20 @@ async def _list(
     before: str | None,
     as_json: bool,
 ) -> None:
+    wanted = RunFilter(
+        statuses=tuple(RunStatus(s) for s in statuses), workflow=workflow, since=since, until=until
+    )
     async with session(storage) as runtime:
-        cursor = None
-        if before is not None:
-            last = await require_run(runtime, before, "given as --before")
-            cursor = RunCursor(last.created_at, last.run_id)
-        wanted = [RunStatus(s) for s in statuses] or None
-        page, more = await page_of_runs(runtime, wanted, workflow, since, until, limit, cursor)
-    next_before = page[-1].run_id if more else None
+        notes = {} if before is None else {before: "given as --before"}
+        with missing_runs_explained(runtime, notes):
+            page = await list_runs(runtime.storage, wanted, limit=limit, before=before)
     if as_json:
-        emit({"runs": [run_shape(r) for r in page], "next_before": next_before})
+        emit(page.to_json())
     else:
         # rich takes ~90 ms to import: only output for people loads it.
         from pyworkflow.cli import tables
 
-        tables.print_runs(tables.console(), page, next_before)
-
-
-async def page_of_runs(
-    runtime: Runtime,
-    statuses: list[RunStatus] | None,
-    workflow: str | None,
-    since: float | None,
-    until: float | None,
-    limit: int,
-    cursor: RunCursor | None,
-) -> tuple[list[RunRecord], bool]:
-    """Up to ``limit`` runs and whether older ones match too.
-
-    Storage filters by status and workflow and pages by (created_at, run_id); it has no time
-    filter yet, so the time range is applied here: newest first, ``since`` ends the scan at the
-    first older run, ``until`` skips the newer ones (a scan over them, in batches).
-    """
-    found: list[RunRecord] = []
-    batch = limit + 1 if until is None else max(limit + 1, _SCAN_BATCH)
-    while True:
-        rows = await runtime.storage.list_runs(
-            statuses=statuses, workflow_name=workflow, limit=batch, before=cursor
-        )
-        for row in rows:
-            if since is not None and row.created_at < since:
-                return found, False
-            if until is not None and row.created_at >= until:
-                continue
-            found.append(row)
-            if len(found) > limit:
-                return found[:limit], True
-        if len(rows) < batch:
-            return found, False
-        cursor = RunCursor(rows[-1].created_at, rows[-1].run_id)
+        tables.print_runs(tables.console(), page)
 
 
 @runs.command("show")
@@ -161,44 +124,17 @@ def show(run_id: str, storage: str | None, as_json: bool) -> None:
 
 
 async def _show(run_id: str, storage: str | None, as_json: bool) -> None:
-    unreadable_log = None
     async with session(storage) as runtime:
-        record = await require_run(runtime, run_id)
-        try:
-            events = await runtime.storage.load_events(run_id)
-        except CorruptRecordError as exc:
-            # Show the run all the same, and why its timeline is empty.
-            events, unreadable_log = [], str(exc)
-        children = await runtime.storage.list_runs(parent_run_id=run_id, limit=_CHILDREN_SHOWN + 1)
-        waiting = await list_hooks(run_id=run_id, status=HookStatus.WAITING)
-        codec = runtime.codec
-        arguments = decode(codec, record.args)
-        result = decode(codec, record.result) if record.status is RunStatus.COMPLETED else None
-        entries = timeline(events, codec)
-        attempts = step_attempts(events)
-    more_children = len(children) > _CHILDREN_SHOWN
-    children = children[:_CHILDREN_SHOWN]
-    damage = "; ".join(d for d in (damage_of(record), unreadable_log) if d) or None
+        with missing_runs_explained(runtime):
+            details = await get_run_details(runtime.storage, run_id, codec=runtime.codec)
     if as_json:
-        document: dict[str, Any] = run_shape(record)
-        document.update(
-            damage=damage,
-            args=arguments,
-            result=result,
-            error=record.error,
-            timeline=[e.shape() for e in entries],
-            steps=[a.shape() for a in attempts],
-            children=[run_shape(c) for c in children],
-            more_children=more_children,
-            waiting_hooks=[hook_shape(h) for h in waiting],
-        )
-        emit(document)
+        emit(details.to_json())
     else:
         from pyworkflow.cli import tables
 
         out = tables.console()
-        tables.print_run(out, record, arguments, result, entries, attempts, damage)
-        tables.print_run_family(out, record, children, more_children, waiting)
+        tables.print_run(out, details)
+        tables.print_run_family(out, details)
 
 
 @runs.command("history")
@@ -212,14 +148,14 @@ def history(run_id: str, storage: str | None, as_json: bool) -> None:
 
 async def _history(run_id: str, storage: str | None, as_json: bool) -> None:
     async with session(storage) as runtime:
-        await require_run(runtime, run_id)
-        events = await runtime.storage.load_events(run_id)
+        with missing_runs_explained(runtime):
+            history = await get_history(runtime.storage, run_id)
     if as_json:
-        emit({"run_id": run_id, "events": [event_shape(e) for e in events]})
+        emit(history.to_json())
     else:
         from pyworkflow.cli import tables
 
-        tables.print_history(tables.console(), events)
+        tables.print_history(tables.console(), history.events)
 
 
 @runs.command("cancel")
@@ -234,10 +170,9 @@ def cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) 
 
 async def _cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) -> None:
     async with session(storage, writes=True) as runtime:
-        await require_run(runtime, run_id)
-        requested = await cancel_workflow(run_id, reason=reason)
-        record = await require_run(runtime, run_id)
-    status = record.status.value
+        with missing_runs_explained(runtime):
+            requested = await cancel_workflow(run_id, reason=reason)
+            status = (await get_run(runtime.storage, run_id)).status.value
     if as_json:
         emit({"run_id": run_id, "cancel_requested": requested, "status": status})
     elif requested:
@@ -263,7 +198,8 @@ async def _resume(
     run_id: str, modules: tuple[str, ...], storage: str | None, as_json: bool
 ) -> None:
     async with session(storage, modules, writes=True) as runtime:
-        before = await require_run(runtime, run_id)
+        with missing_runs_explained(runtime):
+            before = await get_run(runtime.storage, run_id)
         await resume(run_id)
     resumed = before.status is RunStatus.FAILED
     status = RunStatus.PENDING.value if resumed else before.status.value
@@ -310,7 +246,7 @@ async def _prune(
     async with session(storage, writes=True) as runtime:
         ended_before = runtime.executor.now() - age
         if dry_run:
-            count = await _count_ended(runtime, ended_before)
+            count = await count_ended_runs(runtime.storage, ended_before=ended_before)
         else:
             # Progress on a terminal only: in a pipe or a cron log it would be noise.
             progress = _show_progress if sys.stderr.isatty() and not as_json else None
@@ -339,21 +275,3 @@ async def _prune(
 
 def _show_progress(deleted: int) -> None:
     click.echo(f"\rpruning: {deleted} runs deleted", nl=False, err=True)
-
-
-async def _count_ended(runtime: Runtime, ended_before: float) -> int:
-    """How many runs ``runs prune`` would delete: ended, and before ``ended_before``.
-
-    Only runs created before the bound can have ended before it, so the scan starts there and
-    walks older runs by keyset, a page at a time.
-    """
-    count = 0
-    cursor = RunCursor(ended_before, "")
-    while True:
-        rows = await runtime.storage.list_runs(
-            statuses=TERMINAL_STATUSES, limit=_SCAN_BATCH, before=cursor
-        )
-        count += sum(r.completed_at is not None and r.completed_at < ended_before for r in rows)
-        if len(rows) < _SCAN_BATCH:
-            return count
-        cursor = RunCursor(rows[-1].created_at, rows[-1].run_id)

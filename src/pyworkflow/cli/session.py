@@ -18,19 +18,19 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from typing import Protocol, runtime_checkable
 
 from pyworkflow import registry
 from pyworkflow.cli.bridge import fail
 from pyworkflow.config import DEFAULT_STORAGE, configure, configured_modules
+from pyworkflow.exceptions import RunNotFoundError
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.runtime import Runtime, get_runtime, shutdown
 from pyworkflow.storage import SQLiteStorage, Storage, storage_from_url
-from pyworkflow.storage.records import RunRecord
 
-__all__ = ["SchemaOwner", "import_workflows", "require_run", "session"]
+__all__ = ["SchemaOwner", "import_workflows", "missing_runs_explained", "session"]
 
 
 @runtime_checkable
@@ -132,20 +132,23 @@ async def session(
         await shutdown()
 
 
-async def require_run(runtime: Runtime, run_id: str, what: str = "") -> RunRecord:
-    """The stored run ``run_id``, or exit 2 with a line saying where to look.
+@contextmanager
+def missing_runs_explained(
+    runtime: Runtime, notes: Mapping[str, str] | None = None
+) -> Iterator[None]:
+    """Turn a ``RunNotFoundError`` inside into exit 2 with a line saying where to look.
 
     Args:
-        runtime: the session's runtime.
-        run_id: the id the user typed.
-        what: how the user gave it, when not as the command's RUN_ID (e.g. ``"given as
-            --before"``).
+        runtime: the session's runtime (its storage is named in the line).
+        notes: how the user gave an id, when not as the command's RUN_ID, by id (e.g.
+            ``{before: "given as --before"}``).
     """
-    record = await runtime.storage.get_run(run_id)
-    if record is None:
-        given = f" ({what})" if what else ""
+    try:
+        yield
+    except RunNotFoundError as exc:
+        note = (notes or {}).get(exc.run_id)
+        given = f" ({note})" if note else ""
         fail(
-            f"no workflow run with id {run_id!r}{given} in {runtime.storage.url}; check the id "
-            "and --storage (`pyworkflow runs list` shows the runs there)"
+            f"no workflow run with id {exc.run_id!r}{given} in {runtime.storage.url}; check the "
+            "id and --storage (`pyworkflow runs list` shows the runs there)"
         )
-    return record

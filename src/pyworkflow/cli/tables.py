@@ -1,6 +1,6 @@
 """What commands print for people: ``rich`` tables, colour on terminals, plain text in pipes.
 
-Machines use ``--json`` instead (``cli/shapes.py``); nothing here is a stable format. Markup is
+Machines use ``--json`` instead (``cli/json_output.py``); nothing here is a stable format. Markup is
 off, so text from the database (error messages, values) is printed as it is, brackets and all.
 """
 
@@ -19,18 +19,22 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pyworkflow._run_views import damage_of
-from pyworkflow.cli.shapes import Undecodable, jsonable
-from pyworkflow.cli.timeline import (
-    StepAttempt,
-    TimelineEntry,
+from pyworkflow.hooks import HookInfo
+from pyworkflow.inspect import (
+    ChildrenPage,
+    RunChain,
+    RunDetails,
+    RunPage,
+    RunView,
+    Undecodable,
+    WorkflowView,
     format_call,
     format_duration,
     format_time,
+    jsonable,
     short,
 )
-from pyworkflow.hooks import HookInfo
-from pyworkflow.storage.records import EventRecord, RunRecord
+from pyworkflow.storage import EventRecord
 
 __all__ = [
     "console",
@@ -81,32 +85,30 @@ def _table(*columns: str) -> Table:
     return table
 
 
-def _took(record: RunRecord) -> str:
-    if record.completed_at is None:
-        return "-"
-    return format_duration(record.completed_at - record.created_at)
+def _took(run: RunView) -> str:
+    return "-" if run.took is None else format_duration(run.took)
 
 
-def print_runs(out: Console, records: Sequence[RunRecord], next_before: str | None) -> None:
+def print_runs(out: Console, page: RunPage) -> None:
     """``runs list``: one row per run, then how to get the next page."""
-    if not records:
+    if not page.runs:
         out.print("no runs match")
         return
     table = _table("RUN ID", "WORKFLOW", "STATUS", "CREATED (UTC)", "TOOK")
-    for r in records:
+    for r in page.runs:
         table.add_row(
             r.run_id,
-            r.workflow_name,
+            r.workflow,
             status_text(r.status.value),
             format_time(r.created_at),
             _took(r),
         )
     out.print(table)
-    for r in records:
-        if (damage := damage_of(r)) is not None:
-            out.print(Text(f"damaged: {damage}", style="bold red"), soft_wrap=True)
-    if next_before is not None:
-        out.print(f"more runs: add --before {next_before}")
+    for r in page.runs:
+        if r.damage is not None:
+            out.print(Text(f"damaged: {r.damage}", style="bold red"), soft_wrap=True)
+    if page.next_before is not None:
+        out.print(f"more runs: add --before {page.next_before}")
 
 
 def _pretty(value: Any) -> str:
@@ -115,63 +117,53 @@ def _pretty(value: Any) -> str:
     return json.dumps(jsonable(value), indent=2, ensure_ascii=False)
 
 
-def print_run(
-    out: Console,
-    record: RunRecord,
-    arguments: Any,
-    result: Any,
-    entries: Sequence[TimelineEntry],
-    attempts: Sequence[StepAttempt],
-    damage: str | None = None,
-) -> None:
+def print_run(out: Console, details: RunDetails) -> None:
     """``runs show``: the run, its arguments and outcome, its timeline and step attempts.
 
-    ``damage``: what of the run cannot be read or shown (its row, its log), printed by its
-    status.
+    What of the run cannot be read or shown (its row, its log) is printed by its status.
     """
+    run = details.run
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("run", record.run_id)
-    facts.add_row("workflow", record.workflow_name)
-    facts.add_row("status", status_text(record.status.value))
-    if damage is not None:
-        facts.add_row("damaged", Text(damage, style="bold red"))
-    facts.add_row("created", f"{format_time(record.created_at)} UTC")
-    if record.completed_at is not None:
-        facts.add_row("ended", f"{format_time(record.completed_at)} UTC (took {_took(record)})")
-    if record.status.value == "suspended" and record.wake_at is not None:
-        facts.add_row("wakes", f"{format_time(record.wake_at)} UTC")
-    if record.idempotency_key:
-        facts.add_row("idempotency key", record.idempotency_key)
-    if record.parent_run_id:
-        facts.add_row("parent run", record.parent_run_id)
-    if record.parent_close_policy:
+    facts.add_row("run", run.run_id)
+    facts.add_row("workflow", run.workflow)
+    facts.add_row("status", status_text(run.status.value))
+    if details.damage is not None:
+        facts.add_row("damaged", Text(details.damage, style="bold red"))
+    facts.add_row("created", f"{format_time(run.created_at)} UTC")
+    if run.completed_at is not None:
+        facts.add_row("ended", f"{format_time(run.completed_at)} UTC (took {_took(run)})")
+    if run.wake_at is not None:
+        facts.add_row("wakes", f"{format_time(run.wake_at)} UTC")
+    if run.idempotency_key:
+        facts.add_row("idempotency key", run.idempotency_key)
+    if run.parent_run_id:
+        facts.add_row("parent run", run.parent_run_id)
+    if run.parent_close_policy:
         facts.add_row(
-            "parent close", _POLICIES.get(record.parent_close_policy, record.parent_close_policy)
+            "parent close", _POLICIES.get(run.parent_close_policy, run.parent_close_policy)
         )
-    if record.continued_from:
-        facts.add_row("continued from", record.continued_from)
-    if record.continued_to:
-        facts.add_row("continued to", record.continued_to)
-    if record.recovery_count:
-        facts.add_row("recoveries", str(record.recovery_count))
-    if record.cancel_requested and not record.status.is_terminal:
-        facts.add_row("cancel", f"requested: {record.cancel_reason or 'no reason given'}")
-    facts.add_row("args", format_call(record.workflow_name, arguments))
-    if record.status.value == "completed":
-        facts.add_row("result", _pretty(result))
-    if record.error:
-        facts.add_row(
-            "error", f"{record.error.get('type', '?')}: {record.error.get('message', '')}"
-        )
+    if run.continued_from:
+        facts.add_row("continued from", run.continued_from)
+    if run.continued_to:
+        facts.add_row("continued to", run.continued_to)
+    if run.recovery_count:
+        facts.add_row("recoveries", str(run.recovery_count))
+    if run.cancel_requested and not run.status.is_terminal:
+        facts.add_row("cancel", f"requested: {run.cancel_reason or 'no reason given'}")
+    facts.add_row("args", format_call(run.workflow, details.arguments))
+    if run.status.value == "completed":
+        facts.add_row("result", _pretty(details.result))
+    if run.error:
+        facts.add_row("error", f"{run.error.get('type', '?')}: {run.error.get('message', '')}")
     out.print(facts)
-    if record.error and record.error.get("traceback"):
+    if run.error and run.error.get("traceback"):
         out.print()
-        out.print(Text(str(record.error["traceback"]).rstrip(), style="red"))
+        out.print(Text(str(run.error["traceback"]).rstrip(), style="red"))
     out.print()
     timeline = _table("SEQ", "AT (UTC)", "+PREV", "+START", "EVENT", "DETAIL")
-    for e in entries:
+    for e in details.timeline:
         timeline.add_row(
             str(e.seq),
             format_time(e.timestamp, precise=True),
@@ -182,9 +174,9 @@ def print_run(
         )
     out.print(Text("Timeline", style="bold"))
     out.print(timeline)
-    if attempts:
+    if details.steps:
         steps = _table("STEP", "ATTEMPT", "STARTED (UTC)", "TOOK", "OUTCOME", "ERROR")
-        for a in attempts:
+        for a in details.steps:
             error = f"{a.error.get('type', '?')}: {a.error.get('message', '')}" if a.error else ""
             steps.add_row(
                 a.step_id,
@@ -232,12 +224,12 @@ def print_hooks(out: Console, hooks: Sequence[HookInfo]) -> None:
     out.print(_hooks_table(hooks, with_run=True))
 
 
-def _children_table(records: Sequence[RunRecord]) -> Table:
+def _children_table(runs: Sequence[RunView]) -> Table:
     table = _table("RUN ID", "WORKFLOW", "STATUS", "POLICY", "CREATED (UTC)", "ENDED (UTC)")
-    for r in records:
+    for r in runs:
         table.add_row(
             r.run_id,
-            r.workflow_name,
+            r.workflow,
             status_text(r.status.value),
             r.parent_close_policy or "-",
             format_time(r.created_at),
@@ -246,61 +238,47 @@ def _children_table(records: Sequence[RunRecord]) -> Table:
     return table
 
 
-def print_run_family(
-    out: Console,
-    record: RunRecord,
-    children: Sequence[RunRecord],
-    more_children: bool,
-    waiting_hooks: Sequence[HookInfo],
-) -> None:
+def print_run_family(out: Console, details: RunDetails) -> None:
     """``runs show``, after the timeline: the run's children and the hooks it waits on."""
-    if children:
+    if details.children:
         out.print(Text("Children (newest first)", style="bold"))
-        out.print(_children_table(children))
-        if more_children:
-            out.print(f"more children: pyworkflow runs children {record.run_id}")
-    if waiting_hooks:
+        out.print(_children_table(details.children))
+        if details.more_children:
+            out.print(f"more children: pyworkflow runs children {details.run.run_id}")
+    if details.waiting_hooks:
         out.print(Text("Waiting hooks", style="bold"))
-        out.print(_hooks_table(waiting_hooks, with_run=False))
+        out.print(_hooks_table(details.waiting_hooks, with_run=False))
 
 
-def print_children(
-    out: Console,
-    run_id: str,
-    records: Sequence[RunRecord],
-    next_before: str | None,
-    *,
-    paged: bool = False,
-) -> None:
+def print_children(out: Console, page: ChildrenPage, *, paged: bool = False) -> None:
     """``runs children``: a run's child runs, newest first, then how to get the next page."""
-    if not records:
-        out.print(f"run {run_id} has {'no more' if paged else 'no'} child runs")
+    if not page.children:
+        out.print(f"run {page.run_id} has {'no more' if paged else 'no'} child runs")
         return
-    out.print(_children_table(records))
-    if next_before is not None:
-        out.print(f"more children: add --before {next_before}")
+    out.print(_children_table(page.children))
+    if page.next_before is not None:
+        out.print(f"more children: add --before {page.next_before}")
 
 
-def print_chain(
-    out: Console, records: Sequence[RunRecord], arguments: Sequence[Any], given: str
-) -> None:
-    """``runs chain``: the continue-as-new chain first to last, ``>`` marking ``given``."""
-    if records[0].continued_from:
-        out.print(f"(continued from run {records[0].continued_from}, which is no longer stored)")
+def print_chain(out: Console, chain: RunChain) -> None:
+    """``runs chain``: the continue-as-new chain first to last, ``>`` marking the run asked for."""
+    if chain.pruned_before:
+        out.print(f"(continued from run {chain.pruned_before}, which is no longer stored)")
     table = _table("", "#", "RUN ID", "STATUS", "CREATED (UTC)", "TOOK", "ARGS")
-    for position, (r, args) in enumerate(zip(records, arguments, strict=True), start=1):
+    for position, link in enumerate(chain.links, start=1):
+        r = link.run
         table.add_row(
-            ">" if r.run_id == given else "",
+            ">" if link.given else "",
             str(position),
             r.run_id,
             status_text(r.status.value),
             format_time(r.created_at),
             _took(r),
-            format_call(r.workflow_name, args),
+            format_call(r.workflow, link.arguments),
         )
     out.print(table)
-    if records[-1].continued_to:
-        out.print(f"(continued to run {records[-1].continued_to}, which is no longer stored)")
+    if chain.pruned_after:
+        out.print(f"(continued to run {chain.pruned_after}, which is no longer stored)")
 
 
 def print_history(out: Console, events: Sequence[EventRecord]) -> None:
@@ -321,50 +299,47 @@ def _duration_or_dash(seconds: float | None) -> str:
     return "-" if seconds is None else format_duration(seconds)
 
 
-def print_workflows(out: Console, described: Sequence[dict[str, Any]]) -> None:
+def print_workflows(out: Console, described: Sequence[WorkflowView]) -> None:
     """``workflows list``: one row per registered workflow."""
     table = _table("NAME", "PARAMETERS", "MAX DURATION", "STEPS")
     for w in described:
-        steps = ", ".join(s["name"] for s in w["steps"]) or "-"
-        table.add_row(w["name"], w["signature"], _duration_or_dash(w["max_duration"]), steps)
+        steps = ", ".join(s.name for s in w.steps) or "-"
+        table.add_row(w.name, w.signature, _duration_or_dash(w.max_duration), steps)
     out.print(table)
 
 
-def print_workflow(out: Console, w: dict[str, Any]) -> None:
+def print_workflow(out: Console, w: WorkflowView) -> None:
     """``workflows info``: one workflow, its parameters and the steps its code calls."""
     facts = Table.grid(padding=(0, 2))
     facts.add_column(style="bold")
     facts.add_column()
-    facts.add_row("workflow", w["name"])
-    facts.add_row("function", w["function"])
-    facts.add_row("signature", w["name"] + w["signature"])
-    facts.add_row("max duration", _duration_or_dash(w["max_duration"]))
-    if w["doc"]:
-        facts.add_row("doc", w["doc"])
+    facts.add_row("workflow", w.name)
+    facts.add_row("function", w.function)
+    facts.add_row("signature", w.name + w.signature)
+    facts.add_row("max duration", _duration_or_dash(w.max_duration))
+    if w.doc:
+        facts.add_row("doc", w.doc)
     out.print(facts)
-    if w["parameters"]:
+    if w.parameters:
         params = _table("PARAMETER", "TYPE", "REQUIRED", "DEFAULT")
-        for p in w["parameters"]:
+        for p in w.parameters:
             params.add_row(
-                p["name"],
-                p["annotation"] or "-",
-                "yes" if p["required"] else "no",
-                p["default"] or "-",
+                p.name, p.annotation or "-", "yes" if p.required else "no", p.default or "-"
             )
         out.print(params)
-    if w["steps"]:
+    if w.steps:
         steps = _table("STEP", "MAX RETRIES", "RETRY DELAY", "TIMEOUT", "FORCE LOCAL")
-        for s in w["steps"]:
-            delay = s["retry_delay"]
+        for s in w.steps:
+            delay = s.retry_delay
             if isinstance(delay, list):
                 delay = ", ".join(format_duration(d) for d in delay)
             elif not isinstance(delay, str):
                 delay = format_duration(delay)
             steps.add_row(
-                s["name"],
-                str(s["max_retries"]),
+                s.name,
+                str(s.max_retries),
                 delay,
-                _duration_or_dash(s["timeout"]),
-                "yes" if s["force_local"] else "no",
+                _duration_or_dash(s.timeout),
+                "yes" if s.force_local else "no",
             )
         out.print(steps)

@@ -31,17 +31,25 @@ from click.core import ParameterSource
 from pyworkflow import registry
 from pyworkflow._backoff import Backoff
 from pyworkflow.cli.bridge import fail, run_command
-from pyworkflow.cli.describe import describe_workflow
 from pyworkflow.cli.inputs import workflow_arguments
+from pyworkflow.cli.json_output import emit
 from pyworkflow.cli.options import json_option, modules_option, storage_option
 from pyworkflow.cli.session import import_workflows, session
-from pyworkflow.cli.shapes import decode, emit, event_shape, run_shape
-from pyworkflow.cli.timeline import format_duration, format_time, short, summarize
 from pyworkflow.client import start
 from pyworkflow.events import RunStatus
-from pyworkflow.exceptions import PyWorkflowError, RunNotFoundError
+from pyworkflow.exceptions import PyWorkflowError
+from pyworkflow.inspect import (
+    describe_workflow,
+    event_json,
+    format_duration,
+    format_time,
+    get_decoded_run,
+    get_history,
+    short,
+    summarize,
+)
 from pyworkflow.runtime import Runtime
-from pyworkflow.storage.records import EventRecord, RunRecord
+from pyworkflow.storage import EventRecord
 from pyworkflow.workflow import Workflow
 
 __all__ = ["workflows"]
@@ -81,7 +89,7 @@ def list_workflows(modules: tuple[str, ...], storage: str | None, as_json: bool)
     """
     described = [describe_workflow(registry.get_workflow(n)) for n in _load(modules)]
     if as_json:
-        emit({"workflows": described})
+        emit({"workflows": [w.to_json() for w in described]})
     else:
         # rich takes ~90 ms to import: only output for people loads it.
         from pyworkflow.cli import tables
@@ -103,7 +111,7 @@ def info(name: str, modules: tuple[str, ...], storage: str | None, as_json: bool
     _load(modules)
     described = describe_workflow(_find(name))
     if as_json:
-        emit(described)
+        emit(described.to_json())
     else:
         from pyworkflow.cli import tables
 
@@ -187,22 +195,18 @@ async def _run(
 
 
 async def _follow(runtime: Runtime, run_id: str, as_json: bool) -> int:
-    storage = runtime.storage
     seen, previous = 0, None
     pauses = Backoff(_MIN_PAUSE, _MAX_PAUSE)
     try:
         while True:
-            # The row before the events: a terminal row's last event is then already readable.
-            record = await storage.get_run(run_id)
-            if record is None:  # deleted while followed (e.g. by a retention job)
-                raise RunNotFoundError(run_id)
-            events = await storage.load_events(run_id, after_seq=seen)
-            for event in events:
+            # Raises RunNotFoundError when the run is deleted while followed (a retention job).
+            history = await get_history(runtime.storage, run_id, after_seq=seen)
+            for event in history.events:
                 _print_event(runtime, event, previous, as_json)
                 seen, previous = event.seq, event.created_at
-            if record.status.is_terminal:
+            if history.run.status.is_terminal:
                 break
-            if events:
+            if history.events:
                 pauses.reset()
             await runtime.executor.wait_finished(run_id, pauses.next())
     except asyncio.CancelledError:  # Ctrl-C: the session hands the run back on the way out
@@ -212,14 +216,14 @@ async def _follow(runtime: Runtime, run_id: str, as_json: bool) -> int:
             err=True,
         )
         raise
-    return _print_end(runtime, record, as_json)
+    return await _print_end(runtime, run_id, as_json)
 
 
 def _print_event(
     runtime: Runtime, event: EventRecord, previous: float | None, as_json: bool
 ) -> None:
     if as_json:
-        emit({"event": event_shape(event)}, indent=None)
+        emit({"event": event_json(event)}, indent=None)
         return
     since = "" if previous is None else "+" + format_duration(event.created_at - previous)
     clock = format_time(event.created_at, precise=True)[11:]
@@ -227,28 +231,25 @@ def _print_event(
     click.echo(line.rstrip())
 
 
-def _print_end(runtime: Runtime, record: RunRecord, as_json: bool) -> int:
-    completed = record.status is RunStatus.COMPLETED
-    result = decode(runtime.codec, record.result) if completed else None
-    code = 1 if record.status in (RunStatus.FAILED, RunStatus.CANCELLED) else 0
+async def _print_end(runtime: Runtime, run_id: str, as_json: bool) -> int:
+    ended = await get_decoded_run(runtime.storage, run_id, codec=runtime.codec)
+    run = ended.run
+    code = 1 if run.status in (RunStatus.FAILED, RunStatus.CANCELLED) else 0
     if as_json:
-        document = run_shape(record)
-        document.update(args=decode(runtime.codec, record.args), result=result, error=record.error)
-        emit({"run": document}, indent=None)
+        emit({"run": ended.to_json()}, indent=None)
         return code
-    took = format_duration((record.completed_at or record.updated_at) - record.created_at)
-    run_id = record.run_id
-    if completed:
-        click.echo(f"run {run_id} completed in {took}: {short(result, 200)}")
-    elif record.status is RunStatus.FAILED:
-        error = record.error or {}
+    took = format_duration((run.completed_at or run.updated_at) - run.created_at)
+    if run.status is RunStatus.COMPLETED:
+        click.echo(f"run {run_id} completed in {took}: {short(ended.result, 200)}")
+    elif run.status is RunStatus.FAILED:
+        error = run.error or {}
         click.echo(
             f"run {run_id} failed after {took}: {error.get('type', '?')}: "
             f"{error.get('message', '')} (traceback: pyworkflow runs show {run_id})"
         )
-    elif record.status is RunStatus.CANCELLED:
-        reason = f": {record.cancel_reason}" if record.cancel_reason else ""
+    elif run.status is RunStatus.CANCELLED:
+        reason = f": {run.cancel_reason}" if run.cancel_reason else ""
         click.echo(f"run {run_id} was cancelled after {took}{reason}")
     else:
-        click.echo(f"run {run_id} ended {record.status.value} after {took}")
+        click.echo(f"run {run_id} ended {run.status.value} after {took}")
     return code

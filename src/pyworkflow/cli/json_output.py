@@ -1,5 +1,8 @@
 """What ``--json`` prints: one JSON document per command, with these stable keys.
 
+The documents are the ``to_json()`` of the read model's objects (``pyworkflow.inspect``), put
+together per command as listed here; this module only prints them.
+
 Times are ISO 8601 strings in UTC (``"2024-05-01T12:00:00.123456+00:00"``), durations are
 float seconds, absent values are ``null``. Keys are only ever added, never renamed or removed.
 Values that workflows pass around (arguments, results) are decoded and then written as JSON:
@@ -65,130 +68,14 @@ in place of ``deleted`` for ``--dry-run``.
 
 from __future__ import annotations
 
-import base64
-import dataclasses
-import enum
 import json
-from datetime import date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
-from uuid import UUID
 
 import click
 
-from pyworkflow._run_views import damage_of
-from pyworkflow.durations import to_datetime
-from pyworkflow.exceptions import SerializationError
-from pyworkflow.hooks import HookInfo
-from pyworkflow.serialization import Codec
-from pyworkflow.storage.records import EventRecord, RunRecord
+from pyworkflow.inspect import jsonable
 
-__all__ = [
-    "Undecodable",
-    "decode",
-    "emit",
-    "event_shape",
-    "hook_shape",
-    "iso",
-    "jsonable",
-    "run_shape",
-]
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
-class Undecodable:
-    """A stored value this process cannot decode: kept encoded, with the reason."""
-
-    encoded: Any
-    reason: str
-
-
-def decode(codec: Codec, tree: Any) -> Any:
-    """``codec.decode(tree)``, or an ``Undecodable`` instead of failing the whole command."""
-    try:
-        return codec.decode(tree)
-    except SerializationError as exc:
-        return Undecodable(tree, str(exc))
-
-
-def iso(moment: float | None) -> str | None:
-    """Epoch seconds as an ISO 8601 UTC string; None stays None."""
-    return None if moment is None else to_datetime(moment).isoformat()
-
-
-def jsonable(value: Any) -> Any:
-    """A decoded value as plain JSON types (see the module docstring for the conversions)."""
-    if value is None or isinstance(value, str | int | float | bool):
-        return value
-    if isinstance(value, dict):
-        return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
-        return [jsonable(v) for v in value]
-    if isinstance(value, datetime | date | time):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return value.total_seconds()
-    if isinstance(value, UUID | Decimal):
-        return str(value)
-    if isinstance(value, bytes):
-        return base64.b64encode(value).decode("ascii")
-    if isinstance(value, enum.Enum):
-        return jsonable(value.value)
-    if isinstance(value, Undecodable):
-        return value.encoded
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    model_dump = getattr(value, "model_dump", None)
-    if callable(model_dump):  # a pydantic model
-        return jsonable(model_dump(mode="json"))
-    return repr(value)
-
-
-def run_shape(record: RunRecord) -> dict[str, Any]:
-    """The keys every run has in JSON output."""
-    waiting = record.status.value == "suspended"
-    return {
-        "run_id": record.run_id,
-        "workflow": record.workflow_name,
-        "status": record.status.value,
-        "created_at": iso(record.created_at),
-        "updated_at": iso(record.updated_at),
-        "completed_at": iso(record.completed_at),
-        "wake_at": iso(record.wake_at) if waiting else None,
-        "idempotency_key": record.idempotency_key,
-        "parent_run_id": record.parent_run_id,
-        "recovery_count": record.recovery_count,
-        "cancel_requested": record.cancel_requested,
-        "parent_close_policy": record.parent_close_policy,
-        "continued_from": record.continued_from,
-        "continued_to": record.continued_to,
-        "damage": damage_of(record),
-    }
-
-
-def hook_shape(info: HookInfo) -> dict[str, Any]:
-    """The keys of a hook in JSON output: never its token."""
-    return {
-        "run_id": info.run_id,
-        "hook_id": info.hook_id,
-        "name": info.name,
-        "status": info.status.value,
-        "payload_type": info.payload_type,
-        "created_at": info.created_at.isoformat(),
-        "expires_at": None if info.expires_at is None else info.expires_at.isoformat(),
-        "received_at": None if info.received_at is None else info.received_at.isoformat(),
-    }
-
-
-def event_shape(event: EventRecord) -> dict[str, Any]:
-    """One event of the log, its payload as stored."""
-    return {
-        "run_id": event.run_id,
-        "seq": event.seq,
-        "type": event.type.value,
-        "timestamp": iso(event.created_at),
-        "data": event.payload,
-    }
+__all__ = ["emit"]
 
 
 def emit(document: Any, *, indent: int | None = 2) -> None:

@@ -1,0 +1,150 @@
+"""One run in detail: its call and outcome decoded, its timeline, step attempts, children, hooks.
+
+What a run's own page shows. Nothing here fails on what is stored: a value this process cannot
+decode stays encoded (``Undecodable``), and a log that cannot be read leaves the timeline and
+the attempts empty and says why in ``damage``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pyworkflow.events import HookStatus, RunStatus
+from pyworkflow.exceptions import CorruptRecordError
+from pyworkflow.hooks import HookInfo
+from pyworkflow.inspect.attempts import StepAttempt, step_attempts
+from pyworkflow.inspect.hooks import hook_json
+from pyworkflow.inspect.runs import RunView, stored_run
+from pyworkflow.inspect.timeline import TimelineEntry, timeline
+from pyworkflow.inspect.values import decode, jsonable
+from pyworkflow.serialization import Codec
+from pyworkflow.storage import EventRecord, RunRecord, Storage
+
+__all__ = ["CHILDREN_SHOWN", "DecodedRun", "RunDetails", "get_decoded_run", "get_run_details"]
+
+CHILDREN_SHOWN = 20
+"""Children a run's details hold, the newest; ``list_children`` pages through all of them."""
+
+
+def _values(record: RunRecord, codec: Codec) -> tuple[Any, Any]:
+    arguments = decode(codec, record.args)
+    completed = record.status is RunStatus.COMPLETED
+    return arguments, decode(codec, record.result) if completed else None
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedRun:
+    """A run with its call and result decoded.
+
+    Attributes:
+        run: the run.
+        arguments: its ``{"args": [...], "kwargs": {...}}``, or ``Undecodable``.
+        result: its result once completed (else None), or ``Undecodable``.
+    """
+
+    run: RunView
+    arguments: Any
+    result: Any
+
+    def to_json(self) -> dict[str, Any]:
+        """The run's keys (``RunView``) with ``args``, ``result`` and ``error``."""
+        document = self.run.to_json()
+        document.update(
+            args=jsonable(self.arguments), result=jsonable(self.result), error=self.run.error
+        )
+        return document
+
+
+@dataclass(frozen=True, slots=True)
+class RunDetails:
+    """Everything a run's page shows.
+
+    Attributes:
+        run: the run.
+        arguments: its decoded call, or ``Undecodable``.
+        result: its decoded result once completed (else None), or ``Undecodable``.
+        damage: what of the run cannot be read or shown (its row, its log), or None.
+        timeline: its events, in order (empty when its log cannot be read).
+        steps: its step attempts, in the order they started.
+        children: its newest child runs, at most ``CHILDREN_SHOWN``.
+        more_children: True when it has more (``list_children`` pages through them all).
+        waiting_hooks: the hooks it waits on, newest first.
+    """
+
+    run: RunView
+    arguments: Any
+    result: Any
+    damage: str | None
+    timeline: list[TimelineEntry]
+    steps: list[StepAttempt]
+    children: list[RunView]
+    more_children: bool
+    waiting_hooks: list[HookInfo]
+
+    def to_json(self) -> dict[str, Any]:
+        """The run's keys (``RunView``, ``damage`` as here), then the rest.
+
+        ``args``, ``result``, ``error``, ``timeline`` (``TimelineEntry``), ``steps``
+        (``StepAttempt``), ``children`` (runs), ``more_children``, ``waiting_hooks`` (hooks).
+        """
+        document = self.run.to_json()
+        document.update(
+            damage=self.damage,
+            args=jsonable(self.arguments),
+            result=jsonable(self.result),
+            error=self.run.error,
+            timeline=[e.to_json() for e in self.timeline],
+            steps=[a.to_json() for a in self.steps],
+            children=[c.to_json() for c in self.children],
+            more_children=self.more_children,
+            waiting_hooks=[hook_json(h) for h in self.waiting_hooks],
+        )
+        return document
+
+
+async def get_decoded_run(storage: Storage, run_id: str, *, codec: Codec) -> DecodedRun:
+    """The run with its call and result decoded (with ``codec``).
+
+    Raises:
+        RunNotFoundError: no such run.
+    """
+    record = await stored_run(storage, run_id)
+    arguments, result = _values(record, codec)
+    return DecodedRun(RunView.from_record(record), arguments, result)
+
+
+async def get_run_details(storage: Storage, run_id: str, *, codec: Codec) -> RunDetails:
+    """Everything a run's page shows (see ``RunDetails``).
+
+    Example:
+        >>> details = await get_run_details(storage, run_id, codec=Codec())
+        >>> [(a.step_id, a.attempt, a.outcome) for a in details.steps]
+        [('charge#1', 1, 'retried'), ('charge#1', 2, 'completed')]
+
+    Raises:
+        RunNotFoundError: no such run.
+    """
+    record = await stored_run(storage, run_id)
+    unreadable_log = None
+    events: list[EventRecord]
+    try:
+        events = await storage.load_events(run_id)
+    except CorruptRecordError as exc:
+        # Show the run all the same, and why its timeline is empty.
+        events, unreadable_log = [], str(exc)
+    rows = await storage.list_runs(parent_run_id=run_id, limit=CHILDREN_SHOWN + 1)
+    waiting = await storage.list_hooks(run_id=run_id, status=HookStatus.WAITING)
+    run = RunView.from_record(record)
+    arguments, result = _values(record, codec)
+    return RunDetails(
+        run=run,
+        arguments=arguments,
+        result=result,
+        damage="; ".join(d for d in (run.damage, unreadable_log) if d) or None,
+        timeline=timeline(events, codec),
+        steps=step_attempts(events),
+        children=[RunView.from_record(r) for r in rows[:CHILDREN_SHOWN]],
+        more_children=len(rows) > CHILDREN_SHOWN,
+        waiting_hooks=[HookInfo.from_record(h) for h in waiting],
+    )
