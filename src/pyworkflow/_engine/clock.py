@@ -7,11 +7,12 @@ virtual clock and drive the very same code through a week of sleeps in milliseco
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Awaitable
 from typing import Protocol, TypeVar
 
-__all__ = ["Clock", "SystemClock", "within"]
+__all__ = ["Clock", "SystemClock", "until_set", "within"]
 
 _T = TypeVar("_T")
 
@@ -70,3 +71,25 @@ async def within(clock: Clock, deadline: float, work: Awaitable[_T]) -> _T:
     if not task.done() or task.cancelled():
         raise TimeoutError(f"no answer before the deadline {deadline:.3f}")
     return task.result()
+
+
+async def until_set(clock: Clock, event: asyncio.Event, deadline: float) -> None:
+    """Wait for ``event`` to be set or for ``clock`` to pass ``deadline`` (infinite: no timer).
+
+    On the engine's clock, so that a virtual clock sees the deadline. Not asyncio.wait_for: on
+    3.11 it can swallow a cancellation that arrives together with the event, and a shutdown
+    waiting on the waiter would wait forever.
+    """
+    if not math.isfinite(deadline):
+        await event.wait()
+        return
+
+    async def ring() -> None:
+        await clock.sleep_until(deadline)
+        event.set()
+
+    timer = asyncio.get_running_loop().create_task(ring(), name="pyworkflow-deadline")
+    try:
+        await event.wait()
+    finally:
+        timer.cancel()

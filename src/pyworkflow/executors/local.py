@@ -15,13 +15,12 @@ import contextvars
 import dataclasses
 import functools
 import logging
-import math
 import os
 import socket
 import uuid
 
 from pyworkflow import registry
-from pyworkflow._engine.clock import Clock, SystemClock
+from pyworkflow._engine.clock import Clock, SystemClock, until_set
 from pyworkflow._engine.context import current_activation, current_step
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
@@ -321,29 +320,7 @@ class LocalExecutor(EngineBacked):
             self._wake.clear()
             if self._stopping:
                 return
-            await self._wait_woken(deadline)
-
-    async def _wait_woken(self, deadline: float) -> None:
-        """Wait for ``wake()`` or for the clock to pass ``deadline`` (infinite: no timer).
-
-        The deadline goes through the engine's clock, not an asyncio timeout, so that a virtual
-        clock (the test toolkit's) sees it. Not asyncio.wait_for: on 3.11 it can swallow a
-        cancellation that arrives together with the wake-up, and shutdown would wait forever.
-        """
-        if not math.isfinite(deadline):
-            await self._wake.wait()
-            return
-        clock, wake = self.engine.clock, self._wake
-
-        async def ring() -> None:
-            await clock.sleep_until(deadline)
-            wake.set()
-
-        timer = asyncio.get_running_loop().create_task(ring(), name="pyworkflow-claim-timer")
-        try:
-            await wake.wait()
-        finally:
-            timer.cancel()
+            await until_set(self.engine.clock, self._wake, deadline)
 
     async def _claim_once(self) -> None:
         free = self.max_concurrent_runs - len(self._drivers)
