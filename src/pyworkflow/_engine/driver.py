@@ -130,6 +130,11 @@ class RunDriver:
         """The workflow of the run this driver owns."""
         return self._run.workflow_name
 
+    @property
+    def parent_run_id(self) -> str | None:
+        """The run that started this one as its child, if any."""
+        return self._run.parent_run_id
+
     async def drive(self) -> None:
         """Run turns until the run ends, suspends past the horizon, or the lease is lost."""
         with tracing.turn(self._run.run_id, self._run.workflow_name) as self._trace:

@@ -94,6 +94,12 @@ class LocalExecutor(EngineBacked):
         self.drain_seconds = drain_seconds
         self._drivers: dict[str, asyncio.Task[None]] = {}
         self._driver_objects: dict[str, RunDriver] = {}
+        # Runs claimed while their previous driver here was still letting them go: each is
+        # driven anew once that driver is done (never two drivers of one run).
+        self._claimed_meanwhile: dict[str, RunRecord] = {}
+        # The children driven here of each parent: a parent's end pokes them, since it
+        # requested their cancellation (parent_close_policy "cancel").
+        self._children: dict[str, set[str]] = {}
         self._endings = Endings()
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -143,6 +149,8 @@ class LocalExecutor(EngineBacked):
     def _adopt(self, run_id: str, driver: RunDriver) -> None:
         self._endings.forget(run_id)
         self._driver_objects[run_id] = driver
+        if (parent := driver.parent_run_id) is not None:
+            self._children.setdefault(parent, set()).add(run_id)
         # The caller's context minus any step it runs in (a step may start a child run): the
         # driver's own steps and workflow code set their own. A variable is set only when it
         # is not None already: each set gives the context new mapping objects, kept by the run.
@@ -237,7 +245,8 @@ class LocalExecutor(EngineBacked):
                 driver.drain()
             await asyncio.wait(drivers, timeout=self.drain_seconds)
         self._unsubscribe()
-        held = list(self._drivers)
+        held = [*self._drivers, *self._claimed_meanwhile]
+        self._claimed_meanwhile.clear()
         drivers = list(self._drivers.values())
         for task in [*drivers, *heartbeat]:
             task.cancel()
@@ -347,8 +356,9 @@ class LocalExecutor(EngineBacked):
             return
         for run in claimed:
             if run.run_id in self._drivers:
-                # Its lease lapsed while a driver here still winds down (it was given up): that
-                # driver hands it back, and a later claim takes it. Never two drivers of a run.
+                # Its driver here let it go a moment ago (or was given up) and still winds
+                # down: the new claim is driven when that driver is done, never beside it.
+                self._claimed_meanwhile[run.run_id] = run
                 continue
             # Claims only name workflows registered here, so the lookup cannot miss.
             workflow = registry.get_workflow(run.workflow_name)
@@ -425,6 +435,15 @@ class LocalExecutor(EngineBacked):
             run_logger(run_id, workflow, name=_log.name).error(
                 "the run's driver crashed", exc_info=task.exception()
             )
+        if driver is not None and (parent := driver.parent_run_id) is not None:
+            siblings = self._children.get(parent)
+            if siblings is not None:
+                siblings.discard(run_id)
+        claimed = self._claimed_meanwhile.pop(run_id, None)
+        if claimed is not None:
+            definition = registry.get_workflow(claimed.workflow_name)
+            self._adopt(run_id, RunDriver(self.engine, claimed, definition))
+            return
         # The claim loop looks again when this run may need it (it let go of a live run: a
         # timer to wake for, or a hand-back) or when a full executor has a slot again. A run
         # that simply ended needs nothing, and sparing the look saves two queries per run.
@@ -437,3 +456,7 @@ class LocalExecutor(EngineBacked):
         if record.parent_run_id is not None:
             # Storage made the parent due with this end; look now, not at the next poll.
             self.wake(record.parent_run_id)
+        for child in self._children.pop(record.run_id, ()):
+            # The end requested the cancellation of its children; those driven here hear it
+            # now (a storage that notifies would tell them too; memory and SQLite do not).
+            self.wake(child)
