@@ -94,7 +94,11 @@ def append_with_effects(with_hooks: bool, with_runs: bool) -> sa.Select[Any]:
     """
     advanced = APPEND_WITH_EFFECTS.cte("advanced")
     accepted = sa.select(advanced.c.signal_seq).exists()
-    cancelled = CANCEL_CHILDREN.where(_p("b_ends", sa.Boolean), accepted).cte("cancelled")
+    cancelled = (
+        CANCEL_CHILDREN.where(_p("b_ends", sa.Boolean), accepted)
+        .returning(runs.c.run_id)
+        .cte("cancelled")
+    )
     parent = sa.select(advanced.c.parent_run_id).where(_p("b_signal_parent", sa.Boolean))
     signalled = outside_write(runs.c.run_id.in_(parent)).returning(runs.c.run_id).cte("signalled")
     ctes = [log_events_if(advanced, _p("b_run_id", sa.String))]

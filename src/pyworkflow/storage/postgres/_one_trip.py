@@ -238,10 +238,10 @@ taken). A run nobody leased is announced ``runnable``, as ``CREATE_RUN_ONE_TRIP`
 def notifying(update: sa.Update) -> sa.Select[Any]:
     """``update`` announcing ``runnable <run_id>`` for each run it made due, in one statement.
 
-    ``update`` is an outside write that returns the ids of those runs: this is PostgreSQL's
-    ``Session.wake``.
+    ``update`` is an outside write (``runs.outside_write``, ``leases.RELEASE_RUNS``): this is
+    PostgreSQL's ``Session.wake``.
     """
-    changed = update.cte("changed")
+    changed = update.returning(runs.c.run_id).cte("changed")
     return sa.select(changed.c.run_id, notify("runnable", changed.c.run_id))
 
 

@@ -97,6 +97,10 @@ class PgSession(Session):
         """Every row of a statement."""
         return await compiled(statement).fetch(self._conn, params)
 
+    async def execute(self, statement: sa.Executable, params: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows; how many rows it changed."""
+        return await compiled(statement).execute(self._conn, params)
+
     async def insert(self, statement: sa.Executable, rows: list[dict[str, Any]]) -> None:
         """Run an INSERT once per row (asyncpg's ``executemany``)."""
         query = compiled(statement)
@@ -162,8 +166,7 @@ class PgSession(Session):
         """The ended runs and every row of theirs in one statement (``PRUNE_ONE_TRIP``)."""
         return [row[0] for row in await _PRUNE.fetch(self._conn, params)]
 
-    async def wake(self, statement: sa.Executable, params: dict[str, Any]) -> list[str]:
+    async def wake(self, statement: sa.Update, params: dict[str, Any]) -> int:
         """The outside write, announcing ``runnable <run_id>`` for each run it made due."""
         query = compiled(one_trip.notifying(statement))
-        rows = await query.fetch(self._conn, {**params, "b_channel": self._channel})
-        return [row[0] for row in rows]
+        return len(await query.fetch(self._conn, {**params, "b_channel": self._channel}))

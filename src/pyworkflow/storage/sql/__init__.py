@@ -10,18 +10,18 @@ SQLite (``storage/sqlite/``) and PostgreSQL (``storage/postgres/``) store the sa
   statements it runs, how its rows become records (``_decoding.py``) and how a refusal is
   explained (``_refusals.py``), each written once.
 - :class:`Session` (``_session.py``): what a script asks of a dialect. Primitives run one
-  statement (``first``, ``all``, ``insert``, ``query``); steps are the parts of a script that a
-  dialect may do in another shape: ``advance_run``, ``insert_run``, ``reopen_run``, ``deliver``,
-  ``claim``, ``take_due``, ``delete_ended``, ``wake``. Their default bodies run the shared
-  statements one after the other inside the script's transaction (SQLite); PostgreSQL overrides
-  them with single statements composed from the same pieces (one round trip, its
-  notifications, ``FOR UPDATE SKIP LOCKED``).
+  statement (``first``, ``all``, ``execute``, ``insert``, ``query``); steps are the parts of a
+  script that a dialect may do in another shape: ``advance_run``, ``insert_run``,
+  ``reopen_run``, ``deliver``, ``claim``, ``take_due``, ``delete_ended``, ``wake``. Their
+  default bodies run the shared statements one after the other inside the script's
+  transaction (SQLite); PostgreSQL overrides them with single statements composed from the
+  same pieces (one round trip, its notifications, ``FOR UPDATE SKIP LOCKED``).
 - :class:`SqlStorage` (``_storage.py``): the Storage protocol, each method running one script.
 
 What a new dialect implements (MySQL, say: a package under ``storage/`` and one line in
 ``storage/_backends.py``):
 
-1. a :class:`Session`: the four primitives on its driver, and overrides of the steps where
+1. a :class:`Session`: the five primitives on its driver, and overrides of the steps where
    the defaults do not hold (``claim`` and ``take_due`` assume nothing comes between their two
    statements; a dialect without ``INSERT ... ON CONFLICT`` overrides ``insert_run`` and takes
    the step-lease upsert from ``_statements/step_leases.py``);

@@ -4,8 +4,9 @@ A script (``_scripts/``) runs on one :class:`Session`: inside one transaction of
 when it writes (``SqlStorage._run``). It asks the session for two kinds of things:
 
 - *Primitives*, which every dialect implements: run one statement of ``_statements/`` and hand
-  back its rows (:meth:`Session.first`, :meth:`Session.all`, :meth:`Session.insert`), or a
-  statement built for one call (:meth:`Session.query`). Rows are read by position.
+  back its rows (:meth:`Session.first`, :meth:`Session.all`) or how many rows it changed
+  (:meth:`Session.execute`), insert rows (:meth:`Session.insert`), or run a statement built
+  for one call (:meth:`Session.query`). Rows are read by position.
 - *Steps*, the parts of a script that one dialect may do in another shape than the others: an
   append that advances its run and logs its events (:meth:`Session.advance_run`), a new run
   with its first events (:meth:`Session.insert_run`), a reopened run with its event
@@ -109,6 +110,10 @@ class Session(abc.ABC):
         """Like :meth:`first`, every row (none for a statement that returns none)."""
 
     @abc.abstractmethod
+    async def execute(self, statement: sa.Executable, params: Mapping[str, Any]) -> int:
+        """Like :meth:`first`, for a statement that returns no rows: how many rows it changed."""
+
+    @abc.abstractmethod
     async def insert(self, statement: sa.Executable, rows: list[dict[str, Any]]) -> None:
         """Run an INSERT once per row (keyed by column), in one call to the driver."""
 
@@ -162,7 +167,7 @@ class Session(abc.ABC):
 
         False, writing nothing, when its idempotency key or its id is taken.
         """
-        if await self.first(insert_new_run(self.dialect), values) is None:
+        if not await self.execute(insert_new_run(self.dialect), values):
             return False
         await self.insert(INSERT_EVENT, first_event_values(run))
         return True
@@ -220,7 +225,7 @@ class Session(abc.ABC):
         ids = [row[0] for row in taken]
         for start in range(0, len(ids), _IDS_PER_STATEMENT):
             chunk = {"b_ids": ids[start : start + _IDS_PER_STATEMENT], "b_until": params["b_until"]}
-            await self.all(take, chunk)
+            await self.execute(take, chunk)
         return taken
 
     async def delete_ended(self, params: dict[str, Any]) -> list[str]:
@@ -232,12 +237,12 @@ class Session(abc.ABC):
         for start in range(0, len(gone), _IDS_PER_STATEMENT):
             chunk = gone[start : start + _IDS_PER_STATEMENT]
             for statement in DELETE_RUN_ROWS:
-                await self.all(statement, {"b_ids": chunk})
+                await self.execute(statement, {"b_ids": chunk})
         return gone
 
-    async def wake(self, statement: sa.Executable, params: dict[str, Any]) -> list[str]:
-        """Run an outside write that makes runs due (it returns their ids); the ids.
+    async def wake(self, statement: sa.Update, params: dict[str, Any]) -> int:
+        """Run an outside write that makes runs due; how many it made due.
 
         A dialect that can push changes announces each run here (PostgreSQL: ``NOTIFY``).
         """
-        return [row[0] for row in await self.all(statement, params)]
+        return await self.execute(statement, params)

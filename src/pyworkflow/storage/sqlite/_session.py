@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from pyworkflow.storage.sql import Row, Session
 from pyworkflow.storage.sqlite._prepared import prepared
 
-__all__ = ["SqliteSession", "run_to_end"]
+__all__ = ["SessionCache", "SqliteSession", "run_to_end"]
 
 _T = TypeVar("_T")
 
@@ -48,6 +48,11 @@ class SqliteSession(Session):
         self._conn = conn
         self._driver: Any = conn.connection.dbapi_connection
 
+    @property
+    def connection(self) -> sa.Connection:
+        """The SQLAlchemy connection this session runs on."""
+        return self._conn
+
     async def first(self, statement: sa.Executable, params: Mapping[str, Any]) -> Row | None:
         """The first row of a statement, or None."""
         compiled = prepared(statement, self._conn.dialect)
@@ -75,6 +80,20 @@ class SqliteSession(Session):
         finally:
             cursor.close()
 
+    async def execute(self, statement: sa.Executable, params: Mapping[str, Any]) -> int:
+        """Run a statement that returns no rows; how many rows it changed."""
+        compiled = prepared(statement, self._conn.dialect)
+        if compiled is None:
+            changed: int = self._conn.execute(statement, dict(params)).rowcount
+            return changed
+        cursor = self._driver.cursor()
+        try:
+            cursor.execute(compiled.text, compiled.args(params))
+            changed = cursor.rowcount
+            return changed
+        finally:
+            cursor.close()
+
     async def insert(self, statement: sa.Executable, rows: list[dict[str, Any]]) -> None:
         """Run an INSERT once per row, in one ``executemany``."""
         compiled = prepared(statement, self._conn.dialect)
@@ -90,3 +109,23 @@ class SqliteSession(Session):
     async def query(self, statement: sa.Executable) -> list[Row]:
         """Every row of a statement built for one call."""
         return list(self._conn.execute(statement).all())
+
+
+class SessionCache:
+    """The session of the database thread's connection, made once rather than per script.
+
+    Only the database thread reads it. A storage reopened gets a new thread and connection,
+    and so a new session.
+    """
+
+    __slots__ = ("_session",)
+
+    def __init__(self) -> None:
+        self._session: SqliteSession | None = None
+
+    def of(self, conn: sa.Connection) -> SqliteSession:
+        """The session of ``conn``."""
+        session = self._session
+        if session is None or session.connection is not conn:
+            session = self._session = SqliteSession(conn)
+        return session

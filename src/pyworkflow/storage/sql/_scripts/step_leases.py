@@ -68,7 +68,7 @@ async def renew_step(
 
 async def release_step(db: Session, run_id: str, step_id: str, *, owner: str) -> None:
     """Delete the step's lease row if ``owner`` holds it."""
-    await db.all(RELEASE_STEP, {"b_run_id": run_id, "b_step_id": step_id, "b_owner": owner})
+    await db.execute(RELEASE_STEP, {"b_run_id": run_id, "b_step_id": step_id, "b_owner": owner})
 
 
 async def list_step_leases(db: Session, run_id: str) -> list[StepLease]:

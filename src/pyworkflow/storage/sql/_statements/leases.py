@@ -56,7 +56,6 @@ RELEASE_RUNS = (
         wake_at=param("b_now", sa.Float),
         updated_at=param("b_now", sa.Float),
     )
-    .returning(runs.c.run_id)
 )
 """Drop ``b_owner``'s leases on the runs in ``b_ids`` and make them due at ``b_now``."""
 

@@ -2,7 +2,8 @@
 
 An outside writer (``request_cancel``, a hook's delivery, a child's end) never appends to a
 run's log: :func:`outside_write` sets its own columns, bumps ``signal_seq`` and makes the run
-due, so only the lease holder turns the signal into events (DESIGN §7).
+due, so only the lease holder turns the signal into events (DESIGN §7). Outside writes return
+no rows (``Session.wake`` counts them); PostgreSQL adds a RETURNING to announce each run.
 """
 
 from __future__ import annotations
@@ -57,14 +58,14 @@ RUN_STATE = sa.select(runs.c.last_seq, runs.c.lease_owner, runs.c.status).where(
 def insert_new_run(dialect: str) -> Any:
     """Insert a run's row (values keyed by column) unless its id or idempotency key is taken.
 
-    Its ``run_id`` comes back, or no row: then nothing was written. Invariant (DESIGN §1): the
+    It changes no row when one is taken: then nothing was written. Invariant (DESIGN §1): the
     unique idempotency key decides between concurrent starters; the loser reads the winner's
-    run.
+    run. (No RETURNING: on SQLite it costs a temporary table per statement.)
 
     Args:
         dialect: whose ``INSERT ... ON CONFLICT DO NOTHING`` to build (``_terms.upsert``).
     """
-    return upsert(dialect, runs).on_conflict_do_nothing().returning(runs.c.run_id)
+    return upsert(dialect, runs).on_conflict_do_nothing()
 
 
 def outside_write(
@@ -93,10 +94,10 @@ REQUEST_CANCEL = outside_write(
     runs.c.run_id == param("b_run_id", sa.String),
     cancel_requested=True,
     cancel_reason=_first_reason(param("b_reason", sa.Text)),
-).returning(runs.c.run_id)
-"""Ask run ``b_run_id`` to cancel (reason ``b_reason``); its id comes back unless it ended."""
+)
+"""Ask run ``b_run_id`` to cancel (reason ``b_reason``); it changes no row if the run ended."""
 
-SIGNAL_RUN = outside_write(runs.c.run_id == param("b_run_id", sa.String)).returning(runs.c.run_id)
+SIGNAL_RUN = outside_write(runs.c.run_id == param("b_run_id", sa.String))
 """Wake run ``b_run_id``: a hook of it was delivered, or a child of it ended."""
 
 
@@ -115,7 +116,7 @@ CANCEL_CHILDREN = outside_write(
     ),
     cancel_requested=True,
     cancel_reason=_first_reason(param("b_cancel_reason", sa.Text)),
-).returning(runs.c.run_id)
+)
 """What the end of run ``b_run_id`` does to its live children of policy ``"cancel"``: what
 :data:`REQUEST_CANCEL` does, with the reason ``b_cancel_reason``."""
 
