@@ -25,7 +25,8 @@ from pyworkflow.exceptions import PyWorkflowError, StorageError
 from pyworkflow.storage.postgres._appends import AppendGroup
 from pyworkflow.storage.postgres._creates import CreateGroup
 from pyworkflow.storage.postgres._listen import ChangeListener, Subscriber
-from pyworkflow.storage.postgres._settings import PgSettings, ensure_schema
+from pyworkflow.storage.postgres._schema import ensure_schema
+from pyworkflow.storage.postgres._settings import PgSettings
 from pyworkflow.storage.records import AppendResult, AppendWrite, NewRun, RunRecord
 
 __all__ = ["PgConnections"]

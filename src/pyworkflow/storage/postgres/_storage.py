@@ -3,10 +3,10 @@
 The Storage protocol on PostgreSQL: the SQL backends' scripts (``storage/sql/``) run on
 PostgreSQL's session (``_session.py``), whose steps send each write as one statement composed
 of the shared statements (``_one_trip.py``, ``_effects.py``), compiled for asyncpg by
-``_query.py``. What else is PostgreSQL's, each in a module of its own: URL options and schema
-creation under an advisory lock (``_settings.py``), the pool, reconnection and error
-translation (``_connections.py``), group commit (``_group.py``) of appends (``_appends.py``)
-and run creations (``_creates.py``), and LISTEN (``_listen.py``).
+``_query.py``. What else is PostgreSQL's, each in a module of its own: URL options
+(``_settings.py``), schema creation under an advisory lock (``_schema.py``), the pool,
+reconnection and error translation (``_connections.py``), group commit (``_group.py``) of
+appends (``_appends.py``) and run creations (``_creates.py``), and LISTEN (``_listen.py``).
 
 Concurrency: many workers, on many machines, share one database. Every write is one statement
 in its own implicit transaction; the conditional UPDATEs of the shared statements decide races
