@@ -53,7 +53,7 @@ async def ensure_schema(settings: PgSettings) -> None:
 
     Raises:
         StorageError: the database is missing and ``create`` is False.
-        SchemaVersionError: see :func:`pyworkflow.storage.migrate.needs_upgrade`.
+        SchemaVersionError: see :func:`pyworkflow.storage.sql.migrate.needs_upgrade`.
     """
     from sqlalchemy.ext.asyncio import create_async_engine
 
