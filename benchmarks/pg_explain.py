@@ -2,7 +2,7 @@
 
 Fills a fresh schema through the storage API (20,000 runs of 8 events; 9 in 10 completed, the
 rest suspended with wake-up times spread over the next 1,000 s), runs ``ANALYZE``, then prints
-the plan of each hot query as ``postgres.py`` sends it: claiming due runs (rolled back), the
+the plan of each hot query as the PostgreSQL storage sends it: claiming due runs (rolled back), the
 next wake-up, a run's events, a run, and listing by status, by workflow and by keyset page.
 
 Run: ``.venv/bin/python benchmarks/pg_explain.py`` (``$PYWORKFLOW_BENCH_POSTGRES`` as in b6).
@@ -19,16 +19,13 @@ from typing import Any
 import asyncpg
 
 from pyworkflow.events import EventType, RunStatus
+from pyworkflow.storage.postgres import PostgresStorage
+from pyworkflow.storage.postgres._one_trip import claim_one_trip
 from pyworkflow.storage.postgres._query import PgQuery, compile_once_off
-from pyworkflow.storage.postgres._storage import (
-    _CLAIM,
-    _GET_RUN,
-    _LOAD_EVENTS,
-    _NEXT_WAKE,
-    PostgresStorage,
-)
+from pyworkflow.storage.postgres._session import compiled
 from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun, RunCursor
-from pyworkflow.storage.sql._statements import list_runs_statement
+from pyworkflow.storage.sql._statements.leases import next_wake_at_statements
+from pyworkflow.storage.sql._statements.runs import GET_RUN, LOAD_EVENTS, list_runs_statement
 
 URL = os.environ.get(
     "PYWORKFLOW_BENCH_POSTGRES", "postgresql://postgres@127.0.0.1/pyworkflow_bench"
@@ -73,20 +70,21 @@ async def main() -> None:
         await fill(storage, now)
         await conn.execute("ANALYZE")
         names = [f"wf{i}" for i in range(5)]
-        claim: PgQuery = _CLAIM[True, False]
+        claim: PgQuery = compiled(claim_one_trip(True, False))
         params = {"b_now": now + 50, "b_limit": 100, "b_owner": "x",
                   "b_lease_expires_at": now + 100, "b_names": names}  # fmt: skip
         claiming = conn.transaction()  # EXPLAIN ANALYZE runs the UPDATE: roll it back
         await claiming.start()
         await show(conn, "claim due runs", claim.sql, claim.args(params))
         await claiming.rollback()
-        free, leased = _NEXT_WAKE[True]
+        free, leased = map(compiled, next_wake_at_statements(True))
         await show(conn, "next wake-up: first free run", free.sql, free.args({"b_names": names}))
         bound = {"b_names": names, "b_bound": now + 5}
         await show(conn, "next wake-up: leased runs", leased.sql, leased.args(bound))
         one = {"b_run_id": "run_000123", "b_after": 0}
-        await show(conn, "events of a run", _LOAD_EVENTS.sql, _LOAD_EVENTS.args(one))
-        await show(conn, "a run", _GET_RUN.sql, _GET_RUN.args(one))
+        events, run = compiled(LOAD_EVENTS), compiled(GET_RUN)
+        await show(conn, "events of a run", events.sql, events.args(one))
+        await show(conn, "a run", run.sql, run.args(one))
         for title, stmt in [
             ("list by status", list_runs_statement(
                 statuses=[RunStatus.SUSPENDED], workflow_name=None, limit=50, before=None)),

@@ -1,9 +1,10 @@
 """A hypothesis state machine: the storage under test and a plain model, driven side by side.
 
 Rules create runs (with idempotency keys from a small pool), append (sometimes stale, sometimes
-as the wrong owner), claim, renew, release, cancel, reopen, suspend a run on a hook, deliver and
-expire hooks, and move the clock; the rules of a broker-driven executor (step leases, taking due
-runs, claiming sent runs) are in ``machine_dispatch.py``. After every step the invariants compare
+as the wrong owner), claim, renew, release, cancel, reopen and move the clock; the rules that
+suspend a run on a hook, deliver and expire hooks are in ``machine_hooks.py``, and those of a
+broker-driven executor (step leases, taking due runs, claiming sent runs) in
+``machine_dispatch.py``. After every step the invariants compare
 every run, event, hook and step lease and the listings with the model. Runs against every
 backend of conftest.py. State machines are sync, so each machine instance owns a private event
 loop and a fresh storage built on it.
@@ -12,7 +13,6 @@ loop and a fresh storage built on it.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -25,19 +25,15 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     invariant,
     multiple,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
 from machine_dispatch import DispatchRules
-from storage_calls import new_hook, token_hash
+from machine_hooks import HookRules
 
-from pyworkflow.events import EventType, HookStatus, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
-    HookAlreadyReceivedError,
-    HookExpiredError,
-    HookNotFoundError,
     IdempotencyConflictError,
     InvalidRunStateError,
     RunNotFoundError,
@@ -106,7 +102,7 @@ def observed(record: RunRecord) -> dict[str, Any]:
 OUTCOMES = ["keep", "timer", "signal", "complete", "fail", "cancel"]
 
 
-class StorageMachine(DispatchRules, RuleBasedStateMachine):
+class StorageMachine(HookRules, DispatchRules, RuleBasedStateMachine):
     """Drives one fresh storage and the model with the same calls."""
 
     factory: ClassVar[StorageFactory]
@@ -341,79 +337,6 @@ class StorageMachine(DispatchRules, RuleBasedStateMachine):
         run.lease_owner, run.lease_expires_at = None, None
         assert observed(record) == run.as_record()
 
-    def held(self) -> list[str]:
-        return sorted(r.run_id for r in self.model.values() if r.lease_owner is not None)
-
-    @precondition(held)
-    @rule(target=hooks, data=st.data(), timeout=st.sampled_from([None, 1.0, 7.0]))
-    def wait_on_hook(self, data: st.DataObject, timeout: float | None) -> str:
-        """The lease holder's turn that suspends its run on a new hook."""
-        run = self.model[data.draw(st.sampled_from(self.held()), label="run_id")]
-        run_id = run.run_id
-        token = f"{run_id}#{run.last_seq + 1}"  # unique: the turn moves the seq on
-        hook = new_hook(token, expires_at=None if timeout is None else self.now + timeout)
-        created = NewEvent(EventType.HOOK_CREATED, {"v": 1, "hook_id": hook.hook_id})
-        write = AppendWrite(
-            run_id=run_id,
-            owner=run.lease_owner,
-            expected_seq=run.last_seq,
-            events=[created],
-            now=self.now,
-            status=RunStatus.SUSPENDED,
-            signals_seen=run.signal_seq,
-            hooks=[hook],
-        )
-        appended = self.call(self.storage.append(write))
-        run.last_seq += 1
-        run.events.append((run.last_seq, created.type, created.payload))
-        run.status = RunStatus.SUSPENDED
-        run.wake_at, run.lease_owner, run.lease_expires_at = None, None, None
-        assert appended.last_seq == run.last_seq
-        self.hooks[token] = HookRecord(
-            token_hash=hook.token_hash,
-            run_id=run_id,
-            hook_id=hook.hook_id,
-            name=hook.name,
-            status=HookStatus.WAITING,
-            payload=None,
-            payload_type=hook.payload_type,
-            created_at=self.now,
-            expires_at=hook.expires_at,
-            received_at=None,
-        )
-        return token
-
-    @rule(token=hooks, n=st.integers(0, 9))
-    def deliver_hook(self, token: str, n: int) -> None:
-        hook = self.hooks[token]
-        deliver = self.storage.deliver_hook(token_hash(token), {"n": n}, now=self.now)
-        if self.model[hook.run_id].status.is_terminal:
-            with pytest.raises(HookNotFoundError):
-                self.call(deliver)
-        elif hook.status is HookStatus.RECEIVED:
-            with pytest.raises(HookAlreadyReceivedError):
-                self.call(deliver)
-        elif hook.status is HookStatus.EXPIRED or self.now >= (hook.expires_at or float("inf")):
-            with pytest.raises(HookExpiredError):
-                self.call(deliver)
-        else:
-            received = self.call(deliver)
-            hook = self.hooks[token] = dataclasses.replace(
-                hook, status=HookStatus.RECEIVED, payload={"n": n}, received_at=self.now
-            )
-            assert received == hook
-            run = self.model[hook.run_id]
-            run.signal_seq += 1
-            run.wake_at = self.now
-
-    @rule(token=hooks)
-    def expire_hook(self, token: str) -> None:
-        hook = self.hooks[token]
-        stands = self.call(self.storage.expire_hook(hook.run_id, hook.hook_id, now=self.now))
-        if hook.status is HookStatus.WAITING:
-            hook = self.hooks[token] = dataclasses.replace(hook, status=HookStatus.EXPIRED)
-        assert stands == hook
-
     @rule(seconds=st.sampled_from([0.0, 1.0, 7.0, LEASE + 1]))
     def tick(self, seconds: float) -> None:
         self.now += seconds
@@ -434,17 +357,6 @@ class StorageMachine(DispatchRules, RuleBasedStateMachine):
         )
         assert [r.run_id for r in listed] == [r.run_id for r in newest_first]
         assert self.call(self.storage.get_run("ghost")) is None
-
-    @invariant()
-    def hooks_agree_with_model(self) -> None:
-        for token, hook in self.hooks.items():
-            assert self.call(self.storage.get_hook(token_hash(token))) == hook
-        listed = self.call(self.storage.list_hooks(limit=1000))
-        assert sorted(h.token_hash for h in listed) == sorted(
-            h.token_hash for h in self.hooks.values()
-        )
-        created = [h.created_at for h in listed]
-        assert created == sorted(created, reverse=True), "newest first"
 
     @invariant()
     def next_wake_at_agrees(self) -> None:

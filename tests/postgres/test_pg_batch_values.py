@@ -1,6 +1,6 @@
 """What a batch stores is what a lone write stores, to the byte.
 
-PostgreSQL's batches (``_pg_batch``, ``_pg_creates``) send their writes as one JSON document
+PostgreSQL's batches (``postgres/_appends``, ``_creates``) send their writes as one JSON document
 and unpack it with ``json_to_recordset``; a lone write binds each value. Payloads, arguments and
 results are JSON text in their columns, and the two paths must leave the same text: same key
 order, same float digits, same escapes, a JSON string stored with its quotes, a completed run's

@@ -1,4 +1,4 @@
-"""Runs started at once share one statement on PostgreSQL (``_pg_creates``), each start still
+"""Runs started at once share one statement on PostgreSQL (``postgres/_creates``), each start still
 getting its own answer: created, the existing run of its idempotency key, or its own error."""
 
 from __future__ import annotations

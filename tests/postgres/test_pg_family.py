@@ -1,6 +1,6 @@
 """What PostgreSQL adds to the run-family contract: endings that share a statement or collide.
 
-Concurrent appends share one statement (``_pg_batch``), endings included: each ending still
+Concurrent appends share one statement (``postgres/_appends``), endings included: each ending still
 cancels its children and signals its parent exactly once, also when relatives end in the same
 batch. An ending append locks its own run's row and then its relatives'; a parent and its child
 ending at the same moment lock the same two rows in opposite orders, PostgreSQL breaks the cycle

@@ -1,8 +1,8 @@
 """Reading back a cell that was damaged on disk: a typed error naming the table, run and column.
 
-Each SQL backend decodes its JSON cells in one place (``storage/_decoding.py``). A run's row with
-a bad cell still reads (listings and claims must not lose the other runs): its record carries the
-damage, as a ``CorruptRecordError``, and the bad value reads as None. An event or hook that
+Each SQL backend decodes its JSON cells in one place (``storage/sql/_decoding.py``). A run's row
+with a bad cell still reads (listings and claims must not lose the other runs): its record carries
+the damage, as a ``CorruptRecordError``, and the bad value reads as None. An event or hook that
 cannot be read raises that error. Cells are damaged with plain SQL (tests/corrupt_cells.py); memory
 storage keeps Python objects, which no byte can damage.
 """
@@ -15,23 +15,17 @@ from pathlib import Path
 
 import pytest
 
+from backends import SHARED, fresh_storages
 from corrupt_cells import TRUNCATED_JSON, WRONG_TYPE_JSON, add_run, set_cell
-from postgres_server import PostgresServer
 from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import CorruptRecordError, StorageError
-from pyworkflow.storage import SQLiteStorage, Storage
-from pyworkflow.storage.postgres import PostgresStorage
+from pyworkflow.storage import Storage
 from pyworkflow.storage.records import AppendWrite, NewEvent, NewHook
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
+@pytest.fixture(params=SHARED)  # the backends that store bytes (memory keeps objects)
 async def storage(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Storage]:
-    store: Storage
-    if request.param == "sqlite":
-        store = SQLiteStorage(str(tmp_path / "cells.db"))
-    else:
-        server: PostgresServer = request.getfixturevalue("postgres_server")
-        store = PostgresStorage(server.fresh_url())
+    store = fresh_storages(request.param, tmp_path, request)()
     await store.open()
     try:
         yield store

@@ -2,9 +2,9 @@
 
 The storage upgrades the way it does when it opens with ``auto_upgrade=True``: under the
 database's write lock (SQLite) or an advisory lock (PostgreSQL), so a worker opening the
-database at the same moment does not migrate it too, through ``storage.migrate.upgrade_to_head``,
-in one transaction. A fresh database gets the whole schema (a missing PostgreSQL database is
-created first).
+database at the same moment does not migrate it too, through
+``storage.sql.migrate.upgrade_to_head``, in one transaction. A fresh database gets the whole
+schema (a missing PostgreSQL database is created first).
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 ``PostgresStorage`` runs every statement through :meth:`PgConnections.run`: a pooled
 connection, and, when the connection is gone (the server restarted, the network dropped), a
 retry on a new one with backoff for up to ``reconnect_timeout`` seconds; the function learns it
-is a retry, so a write whose first attempt did commit can tell (see ``postgres.py``). Driver
+is a retry, so a write whose first attempt did commit can tell (``Session.retried``). Driver
 errors are translated here: an unreachable server is StorageUnavailableError naming the URL
 and what to check, any other driver error a StorageError with the cause chained.
 
@@ -26,7 +26,8 @@ from pyworkflow.exceptions import PyWorkflowError, StorageError
 from pyworkflow.storage.postgres._appends import AppendGroup
 from pyworkflow.storage.postgres._creates import CreateGroup
 from pyworkflow.storage.postgres._listen import ChangeListener, Subscriber
-from pyworkflow.storage.postgres._settings import PgSettings, ensure_schema
+from pyworkflow.storage.postgres._schema import ensure_schema
+from pyworkflow.storage.postgres._settings import PgSettings
 from pyworkflow.storage.records import AppendResult, AppendWrite, NewRun, RunRecord
 
 __all__ = ["PgConnections"]
@@ -113,7 +114,7 @@ class PgConnections:
                     self.run, self.settings.channel, max_batches=self.settings.pool_size
                 )
                 self._creates = CreateGroup(
-                    self.run, self.settings.channel, self.url, self.settings.pool_size
+                    self.run, self.settings.channel, max_batches=self.settings.pool_size
                 )
             except PyWorkflowError:
                 raise
@@ -163,14 +164,14 @@ class PgConnections:
         self._listener.unsubscribe(callback)
 
     async def append(self, write: AppendWrite) -> AppendResult:
-        """Append through this loop's group commit (``_pg_batch``)."""
+        """Append through this loop's group commit (``_appends``)."""
         if self._appends is None or self._loop is not asyncio.get_running_loop():
             await self.open()
         assert self._appends is not None
         return await self._appends.submit(write)
 
     async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
-        """Create a run through this loop's group commit (``_pg_creates``)."""
+        """Create a run through this loop's group commit (``_creates``)."""
         if self._creates is None or self._loop is not asyncio.get_running_loop():
             await self.open()
         assert self._creates is not None

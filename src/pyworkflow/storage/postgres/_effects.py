@@ -2,9 +2,11 @@
 
 An append may create hooks and runs, and an append that ends its run cancels the run's
 ``"cancel"`` children and signals its parent (``protocol.py``); a delivered hook signals its
-run. As in ``_pg_statements.py``, each of these is one statement of data-modifying CTEs (one
-round trip, one commit) built on the shared statements of ``statements.py``, and wakes workers
-with ``runnable <run_id>`` for each run it made due.
+run. As in ``_one_trip.py``, each of these is one statement of data-modifying CTEs (one
+round trip, one commit) built on the shared statements of ``storage/sql/_statements/``, and
+wakes workers with ``runnable <run_id>`` for each run it made due. They are PostgreSQL's
+``Session.advance_run`` and ``Session.deliver`` (``_session.py``), and its group commit of
+appends that end their runs (``_appends.py``).
 
 What to watch for: the parts of one statement see the rows as they were before it, and
 PostgreSQL leaves it undefined which change holds when two parts change one row. So no
@@ -30,12 +32,11 @@ from pyworkflow.storage.postgres._one_trip import (
     notify,
 )
 from pyworkflow.storage.records import AppendWrite
-from pyworkflow.storage.sql._rows import hook_values, spawned_run_values
-from pyworkflow.storage.sql._statements import (
-    APPEND_WITH_EFFECTS,
+from pyworkflow.storage.sql._params import hook_values, spawned_run_values
+from pyworkflow.storage.sql._statements.appends import APPEND_WITH_EFFECTS, append_update
+from pyworkflow.storage.sql._statements.hooks import DELIVER_HOOK
+from pyworkflow.storage.sql._statements.runs import (
     CANCEL_CHILDREN,
-    DELIVER_HOOK,
-    append_update,
     cancelled_with_parent,
     outside_write,
 )
@@ -81,17 +82,17 @@ def _column_arrays(table: sa.Table, prefix: str, rows: Sequence[dict[str, Any]])
 
 @functools.cache
 def append_with_effects(with_hooks: bool, with_runs: bool) -> sa.Select[Any]:
-    """``APPEND_ONE`` for an append that is not plain (``rows.plain_append``), per shape.
+    """``APPEND_ONE`` for an append that is not plain (``_params.plain_append``), per shape.
 
     In the same statement, when the append is accepted: its hooks (``with_hooks``), its new
     runs and their first events (``with_runs``), and, when it ends the run (``b_ends``), the
     cancel request to its live ``"cancel"`` children and, unless it continued as new
     (``b_signal_parent``), the signal to its live parent. Parameters: those of ``APPEND_ONE``,
-    ``rows.effect_params`` and :func:`effect_arrays`. A child created here is not among the
-    children it cancels (the statement does not see it): ``rows.spawned_run_values`` stores it
+    ``_params.effect_params`` and :func:`effect_arrays`. A child created here is not among the
+    children it cancels (the statement does not see it): ``_params.spawned_run_values`` stores it
     cancelled already. No row back: stale seq or lease, nothing written.
     """
-    advanced = APPEND_WITH_EFFECTS.stmt.cte("advanced")  # type: ignore[attr-defined]
+    advanced = APPEND_WITH_EFFECTS.cte("advanced")
     accepted = sa.select(advanced.c.signal_seq).exists()
     cancelled = (
         CANCEL_CHILDREN.where(_p("b_ends", sa.Boolean), accepted)
@@ -215,7 +216,7 @@ APPEND_BATCH_ENDING = sa.select(
     sa.case((_ended.c.notify, notify("ended", _ended.c.run_id)), else_=sa.null()).label("notified"),
     _runnable_count(sa.select(_touched.c.run_id)).label("woken"),
 ).add_cte(log_batch_events(_ended))
-"""``_pg_statements.APPEND_BATCH`` for a batch in which some appends end their runs (none creates
+"""``_one_trip.APPEND_BATCH`` for a batch in which some appends end their runs (none creates
 hooks or runs), with what ``append_with_effects`` does for each ending: cancel requests to its
 children, a signal to its parent. The writes: ``b_writes`` (keys :data:`ENDING_COLUMNS`), their
 events ``b_events``. A batch of plain appends only keeps ``APPEND_BATCH``, which does less.
@@ -237,7 +238,7 @@ _hook_signalled = (
 DELIVER_HOOK_NOTIFYING = sa.select(
     *_delivered.c, _runnable_count(sa.select(_hook_signalled.c.run_id)).label("notified")
 )
-"""``statements.DELIVER_HOOK`` and ``statements.SIGNAL_RUN`` of its run, with a wake-up for
+"""``hooks.DELIVER_HOOK`` and ``runs.SIGNAL_RUN`` of its run, with a wake-up for
 workers, in one statement; the hook's new row comes back (and a last column), or no row.
 
 The run is signalled only if it is still live when its row is locked: a run that ended after

@@ -14,8 +14,8 @@ correct write never causes) is retried one write at a time, so only the faulty w
 batch holds at most one write per run: a second write of the same run waits for the next
 batch, after the first has committed.
 
-Subclasses say how a batch is written (:meth:`WriteGroup._execute`): appends (``_pg_batch``)
-and run creations (``_pg_creates``).
+Subclasses say how a batch is written (:meth:`WriteGroup._execute`): appends (``_appends``)
+and run creations (``_creates``).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import asyncpg
 
 from pyworkflow.exceptions import PyWorkflowError, StorageError, StorageUnavailableError
 
-__all__ = ["RunOnConnection", "WriteGroup"]
+__all__ = ["RunOnConnection", "WriteGroup", "outcome"]
 
 MAX_BATCH = 200
 
@@ -44,6 +44,19 @@ class _OfRun(Protocol):
 
 W = TypeVar("W", bound=_OfRun)
 R = TypeVar("R")
+T = TypeVar("T")
+
+
+async def outcome(script: Awaitable[T]) -> T | BaseException:
+    """What ``script`` returns, or the error it raises for its write: one write's outcome.
+
+    A batch hands each write its own result or error (:meth:`WriteGroup._execute`), so a
+    write's error is a value there, not raised.
+    """
+    try:
+        return await script
+    except PyWorkflowError as exc:
+        return exc
 
 
 class WriteGroup(Generic[W, R]):

@@ -1,6 +1,6 @@
 """LISTEN/NOTIFY for PostgreSQL storage: one connection that hears what other processes did.
 
-Writers notify on the storage's channel (``_pg_statements.NOTIFY_CHANNEL``) in the statement
+Writers notify on the storage's channel (``_one_trip.NOTIFY_CHANNEL``) in the statement
 that makes the change, so a notification arrives only for a committed change. The listener
 holds one connection of its own (a pooled one would go back to the pool and lose its LISTEN).
 When that connection

@@ -4,8 +4,10 @@ Why this exists: on PostgreSQL each statement is a network round trip, and a tra
 ``BEGIN``, an UPDATE, an INSERT and ``COMMIT`` costs about 2.5x a single-row commit (B1 on
 PostgreSQL). PostgreSQL runs data-modifying CTEs inside one statement, and a statement sent
 outside a transaction block commits on its own; so each write here is one statement: one round
-trip, one commit. The conditions stay those of ``statements.py`` (these wrap its statements), so
-the two backends cannot drift apart in what they accept.
+trip, one commit. The conditions stay those of ``storage/sql/_statements/`` (these wrap its
+statements), so the dialects cannot drift apart in what they accept. Each is an override of a
+step of the shared scripts (``_session.PgSession``), or PostgreSQL's group commit
+(``_appends.py``, ``_creates.py``).
 
 Notifications ride along: ``pg_notify`` in the same statement is delivered when it commits and
 not at all when it rolls back, so a listener never hears of a change that did not happen.
@@ -20,17 +22,10 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql
 
 from pyworkflow.events import EventType
-from pyworkflow.storage.sql._statements import (
-    APPEND,
-    APPEND_FIELDS,
-    ENDED_RUNS,
-    RELEASE_RUNS,
-    REOPEN_FAILED_RUN,
-    REQUEST_CANCEL,
-    RUN_OWNED_TABLES,
-    append_update,
-    runnable_runs,
-)
+from pyworkflow.storage.sql._statements.appends import APPEND, APPEND_FIELDS, append_update
+from pyworkflow.storage.sql._statements.leases import claim_values, runnable_runs
+from pyworkflow.storage.sql._statements.retention import ENDED_RUNS, RUN_OWNED_TABLES
+from pyworkflow.storage.sql._statements.runs import REOPEN_FAILED_RUN
 from pyworkflow.storage.sql.schema import events, runs
 
 __all__ = [
@@ -40,14 +35,14 @@ __all__ = [
     "CREATE_RUN_ONE_TRIP",
     "NOTIFY_CHANNEL",
     "PRUNE_ONE_TRIP",
-    "RELEASE_RUNS_NOTIFYING",
     "REOPEN_ONE_TRIP",
-    "REQUEST_CANCEL_NOTIFYING",
+    "claim_one_trip",
     "event_arrays",
     "json_rows",
     "log_batch_events",
     "log_events_if",
     "notify",
+    "notifying",
     "take_due_one_trip",
 ]
 
@@ -91,11 +86,11 @@ EVENT_COLUMNS: dict[str, Any] = {
     "payload": postgresql.JSON,
     "created_at": sa.Float,
 }
-"""The keys of an event in ``b_events`` (``rows.event_values(..., encoded=False)``)."""
+"""The keys of an event in ``b_events`` (``_params.event_values(..., encoded=False)``)."""
 
 
 def event_arrays(rows: list[dict[str, Any]]) -> dict[str, list[Any]]:
-    """The ``b_seqs``, ``b_types`` and ``b_payloads`` of one run's event rows (``rows.py``)."""
+    """The ``b_seqs``, ``b_types`` and ``b_payloads`` of one run's event rows (``_params.py``)."""
     return {
         "b_seqs": [row["seq"] for row in rows],
         "b_types": [row["type"] for row in rows],
@@ -126,7 +121,7 @@ def log_events_if(guard: sa.CTE, run_id: Any) -> sa.CTE:
 
 # --- one run's append in one statement ----------------------------------------------------------
 
-_advanced = APPEND.stmt.cte("advanced")  # type: ignore[attr-defined]
+_advanced = APPEND.cte("advanced")
 
 APPEND_ONE = sa.select(
     _advanced.c.signal_seq,
@@ -136,7 +131,7 @@ APPEND_ONE = sa.select(
     .where(_p("b_notify", sa.Boolean))
     .scalar_subquery(),
 ).add_cte(log_events_if(_advanced, _p("b_run_id", sa.String)))
-"""``statements.APPEND`` and its events (``b_seqs``, ``b_types``, ``b_payloads``) in one statement.
+"""``appends.APPEND`` and its events (``b_seqs``, ``b_types``, ``b_payloads``) in one statement.
 
 No row back: the seq or the lease was stale, and nothing was written. A lone append (B1) takes
 this rather than :data:`APPEND_BATCH`: binding one write's values directly spares it the
@@ -149,7 +144,7 @@ BATCH_APPEND_COLUMNS: dict[str, Any] = {
     **{f"b_{name}": type_ for name, type_ in APPEND_FIELDS.items()},
     "b_notify": sa.Boolean,
 }
-"""The keys of a write in ``b_writes``: ``rows.append_params`` and ``b_notify``."""
+"""The keys of a write in ``b_writes``: ``_params.append_params`` and ``b_notify``."""
 
 _writes = json_rows("b_writes", BATCH_APPEND_COLUMNS, "w")
 _batch_advanced = (
@@ -234,22 +229,20 @@ CREATE_RUN_BATCH = sa.select(
 """The rows of several new runs (at most one per run id) and their first events, in one statement.
 
 The runs are one JSON document (``b_runs``: an object per run, keyed by column, as
-``rows.new_run_values`` gives them), and so are their events (``b_events``). A row comes back
+``_params.new_run_values`` gives them), and so are their events (``b_events``). A row comes back
 for each run created; a run without a row was not written (its idempotency key or id was
 taken). A run nobody leased is announced ``runnable``, as ``CREATE_RUN_ONE_TRIP`` does."""
 
 
-def _notifying(update: sa.Update) -> sa.Select[Any]:
-    """Run ``update`` and notify ``runnable <run_id>`` for each run it changed."""
+@functools.cache
+def notifying(update: sa.Update) -> sa.Select[Any]:
+    """``update`` announcing ``runnable <run_id>`` for each run it made due, in one statement.
+
+    ``update`` is an outside write (``runs.outside_write``, ``leases.RELEASE_RUNS``): this is
+    PostgreSQL's ``Session.wake``.
+    """
     changed = update.returning(runs.c.run_id).cte("changed")
     return sa.select(changed.c.run_id, notify("runnable", changed.c.run_id))
-
-
-REQUEST_CANCEL_NOTIFYING = _notifying(REQUEST_CANCEL)
-"""``statements.REQUEST_CANCEL``, waking a worker to act on it."""
-
-RELEASE_RUNS_NOTIFYING = _notifying(RELEASE_RUNS)
-"""``statements.RELEASE_RUNS``, so another worker takes the runs over at once."""
 
 
 _reopened = REOPEN_FAILED_RUN.cte("reopened")
@@ -267,7 +260,7 @@ _resumed = sa.insert(events).from_select(
 REOPEN_ONE_TRIP = sa.select(
     *_reopened.c, notify("runnable", _reopened.c.run_id).label("notified")
 ).add_cte(_resumed.cte("resumed"))
-"""``statements.REOPEN_FAILED_RUN``, its WORKFLOW_RESUMED event (``b_payload``, JSON text) at
+"""``runs.REOPEN_FAILED_RUN``, its WORKFLOW_RESUMED event (``b_payload``, JSON text) at
 the run's new last seq, and a wake-up for workers; the run's new row comes back, or no row."""
 
 
@@ -293,19 +286,19 @@ PRUNE_ONE_TRIP = sa.select(_pruned.c.run_id).add_cte(
         for table in RUN_OWNED_TABLES
     )
 )
-"""``statements.ENDED_RUNS`` deleted with their rows in ``statements.RUN_OWNED_TABLES``, in one
+"""``retention.ENDED_RUNS`` deleted with their rows in ``retention.RUN_OWNED_TABLES``, in one
 statement (``b_ended_before``, ``b_limit``); the ids of the deleted runs come back."""
 
 
 @functools.cache
 def take_due_one_trip(by_names: bool) -> sa.Select[Any]:
-    """``take_due_runs`` in one statement: ``statements.take_due_statements`` run as one.
+    """``take_due_runs`` in one statement: ``leases.take_due_statements`` run as one.
 
-    The candidates (``statements.runnable_runs``) are locked with ``FOR UPDATE SKIP LOCKED``,
+    The candidates (``leases.runnable_runs``) are locked with ``FOR UPDATE SKIP LOCKED``,
     so concurrent takers split the due runs between them without waiting on each other, and a
     run another taker changed since this statement's snapshot is checked again (it is no longer
     due: it is skipped). ``(run_id, wake_at)`` comes back for each run taken, the ``wake_at``
-    it had (``rows.taken_ids`` orders them).
+    it had (``_decoding.taken_ids`` orders them).
     """
     picked = runnable_runs(runs.c.run_id, runs.c.wake_at, by_names=by_names, skip_locked=True).cte(
         "picked"
@@ -318,3 +311,38 @@ def take_due_one_trip(by_names: bool) -> sa.Select[Any]:
         .cte("taken")
     )
     return sa.select(taken.c.run_id, taken.c.wake_at)
+
+
+@functools.cache
+def claim_one_trip(
+    by_names: bool, by_ids: bool, due_only: bool = True, suspects: bool | None = None
+) -> sa.Update:
+    """Lease up to ``b_limit`` runnable runs in one statement, returning their rows.
+
+    Each row comes back with one more column, ``previous_owner``: the owner of the lapsed
+    lease the claim took over (NULL when the lease was free). Candidates are locked with
+    ``FOR UPDATE SKIP LOCKED``, so concurrent claimers split the runs; ``UPDATE ... FROM``
+    lets RETURNING name a value of the row as it was (SQLite's RETURNING sees only the updated
+    table: there a claim is the two statements of ``Session.claim``).
+
+    Args:
+        by_names: only runs of the workflows in ``b_names``.
+        by_ids: only the runs in ``b_ids``.
+        due_only: only runs whose ``wake_at`` has come (see ``Storage.claim_runs``).
+        suspects: only suspects, none of them, or either (see ``leases.runnable_runs``).
+    """
+    candidates = runnable_runs(
+        runs.c.run_id,
+        runs.c.lease_owner.label("previous_owner"),
+        by_names=by_names,
+        by_ids=by_ids,
+        skip_locked=True,
+        due_only=due_only,
+        suspects=suspects,
+    ).subquery("candidates")
+    return (
+        sa.update(runs)
+        .where(runs.c.run_id == candidates.c.run_id)
+        .values(**claim_values())
+        .returning(*runs.c, candidates.c.previous_owner)
+    )

@@ -13,7 +13,7 @@ compiled form.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import asyncpg
@@ -45,23 +45,23 @@ class PgQuery:
             for name in self._names
         ]
 
-    def args(self, params: dict[str, Any]) -> list[Any]:
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
         """The positional values for ``params`` (a missing ``b_*`` name is a KeyError)."""
         return [params[name] if name is not None else value for name, value in self._slots]
 
-    async def fetch(self, conn: asyncpg.Connection, params: dict[str, Any]) -> list[Any]:
+    async def fetch(self, conn: asyncpg.Connection, params: Mapping[str, Any]) -> list[Any]:
         """Every row, as asyncpg Records (mapping access by column name)."""
         return list(await conn.fetch(self.sql, *self.args(params)))
 
-    async def fetchrow(self, conn: asyncpg.Connection, params: dict[str, Any]) -> Any:
+    async def fetchrow(self, conn: asyncpg.Connection, params: Mapping[str, Any]) -> Any:
         """The first row, or None."""
         return await conn.fetchrow(self.sql, *self.args(params))
 
-    async def fetchval(self, conn: asyncpg.Connection, params: dict[str, Any]) -> Any:
+    async def fetchval(self, conn: asyncpg.Connection, params: Mapping[str, Any]) -> Any:
         """The first column of the first row, or None."""
         return await conn.fetchval(self.sql, *self.args(params))
 
-    async def execute(self, conn: asyncpg.Connection, params: dict[str, Any]) -> int:
+    async def execute(self, conn: asyncpg.Connection, params: Mapping[str, Any]) -> int:
         """Run it; the number of rows it changed."""
         status: str = await conn.execute(self.sql, *self.args(params))
         tail = status.rsplit(" ", 1)[-1]

@@ -1,41 +1,29 @@
-"""PostgreSQL settings and schema: the URL's options, and creating or migrating the database.
+"""PostgreSQL settings: how to reach the database, read from the URL and its options.
 
-Opening a PostgreSQL storage first makes sure the schema is this pyworkflow's, under an
-advisory lock so that workers starting together do not migrate twice: a missing database is
-created (``create``), a database without tables gets the whole schema through the Alembic
-migrations, an older one is migrated (``auto_upgrade``) and a newer one is refused. Alembic
-needs a synchronous connection, so this step alone goes through SQLAlchemy's async engine
-(``run_sync``) over asyncpg; the storage's own statements never do.
+The storage's URL carries asyncpg's connection options and ours (``pool_size``,
+``statement_timeout``, ``create``, ``auto_upgrade``, ``schema``); arguments given to the storage
+win over the URL's. :class:`PgSettings` also derives what follows from them: the LISTEN/NOTIFY
+channel of the schema, the session settings sent at connect, the message for a server that
+cannot be reached.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-import asyncpg
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from pyworkflow.durations import parse_duration
-from pyworkflow.exceptions import (
-    ConfigurationError,
-    InvalidDurationError,
-    StorageError,
-    StorageUnavailableError,
-)
+from pyworkflow.exceptions import ConfigurationError, InvalidDurationError, StorageUnavailableError
 from pyworkflow.storage._backends import backend_named
 from pyworkflow.storage.postgres._one_trip import NOTIFY_CHANNEL
-from pyworkflow.storage.sql.migrate import current_revision, needs_upgrade, upgrade_to_head
 
-__all__ = ["PgSettings", "ensure_schema", "parse_url"]
+__all__ = ["SCHEMES", "PgSettings", "parse_url", "quoted"]
 
 SCHEMES = backend_named("postgres").schemes
 """URL schemes that name a PostgreSQL storage (the scheme table's)."""
-
-# pg_advisory_xact_lock key held while the schema is checked or migrated ("pyworkfl" in hex).
-_SCHEMA_LOCK = 0x7079776F726B666C
 
 _OUR_OPTIONS = ("pool_size", "statement_timeout", "create", "auto_upgrade", "schema")
 _TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
@@ -66,7 +54,7 @@ class PgSettings:
         """Session settings sent at connect."""
         settings = {"application_name": "pyworkflow"}
         if self.schema is not None:
-            settings["search_path"] = _quoted(self.schema)
+            settings["search_path"] = quoted(self.schema)
         if self.statement_timeout is not None:
             settings["statement_timeout"] = str(round(self.statement_timeout * 1000))
         return settings
@@ -81,7 +69,8 @@ class PgSettings:
         )
 
 
-def _quoted(identifier: str) -> str:
+def quoted(identifier: str) -> str:
+    """``identifier`` as a quoted SQL identifier (a schema or database name)."""
     return '"' + identifier.replace('"', '""') + '"'
 
 
@@ -148,73 +137,3 @@ def parse_url(
         auto_upgrade=True if auto_upgrade is None else auto_upgrade,
         schema=schema,
     )
-
-
-async def _create_database(settings: PgSettings) -> None:
-    """CREATE DATABASE, connected to the server's ``postgres`` database."""
-    maintenance = dataclasses.replace(
-        settings, dsn=make_url(settings.dsn).set(database="postgres").render_as_string(False)
-    )
-    conn = await _connect(maintenance)
-    try:
-        await conn.execute(f"CREATE DATABASE {_quoted(settings.database)}")
-    except (asyncpg.DuplicateDatabaseError, asyncpg.UniqueViolationError):
-        pass  # another process created it first (the second error: at the very same moment)
-    finally:
-        await conn.close()
-
-
-async def _connect(settings: PgSettings) -> asyncpg.Connection:
-    return await asyncpg.connect(
-        settings.dsn, server_settings=settings.server_settings, **settings.connect_kwargs
-    )
-
-
-async def ensure_schema(settings: PgSettings) -> None:
-    """Create the database and schema, or check and migrate it, under an advisory lock.
-
-    Raises:
-        StorageError: the database is missing and ``create`` is False.
-        SchemaVersionError: see :func:`pyworkflow.storage.migrate.needs_upgrade`.
-    """
-    from sqlalchemy.ext.asyncio import create_async_engine
-
-    try:
-        probe = await _connect(settings)
-    except asyncpg.InvalidCatalogNameError:
-        if not settings.create:
-            raise StorageError(
-                f"{settings.masked_url}: database {settings.database!r} does not exist (and "
-                "create=false); check the URL, or create it with "
-                f"`pyworkflow db upgrade --storage {settings.masked_url}`"
-            ) from None
-        await _create_database(settings)
-        probe = await _connect(settings)
-    await probe.close()
-
-    async def connect() -> Any:
-        return await _connect(settings)
-
-    engine = create_async_engine(
-        "postgresql+asyncpg://", async_creator=connect, poolclass=sa.NullPool
-    )
-    try:
-        async with engine.begin() as conn:
-            await conn.execute(sa.select(sa.func.pg_advisory_xact_lock(_SCHEMA_LOCK)))
-            if settings.schema is not None and settings.create:
-                # Under the lock: two CREATE SCHEMA IF NOT EXISTS at once can still collide.
-                await conn.execute(sa.schema.CreateSchema(settings.schema, if_not_exists=True))
-            await conn.run_sync(_check_or_upgrade, settings)
-    finally:
-        await engine.dispose()
-
-
-def _check_or_upgrade(conn: sa.Connection, settings: PgSettings) -> None:
-    revision = current_revision(conn, settings.masked_url)
-    if needs_upgrade(
-        revision,
-        url=settings.masked_url,
-        create=settings.create,
-        auto_upgrade=settings.auto_upgrade,
-    ):
-        upgrade_to_head(conn)

@@ -1,9 +1,9 @@
 """Reading rows back as records: the one place a stored cell is decoded, and damage is named.
 
-Shared by every SQL backend (SQLite, PostgreSQL and its batches). A JSON cell that no longer
-parses (a flipped byte, a torn write, a hand edit) or does not have the shape the engine needs
-becomes a :class:`~pyworkflow.exceptions.CorruptRecordError` naming the table, the run and the
-column, through :func:`decode_json`: never a bare ``JSONDecodeError``.
+Shared by every SQL dialect (the scripts of ``_scripts/``, PostgreSQL's batches). A JSON cell
+that no longer parses (a flipped byte, a torn write, a hand edit) or does not have the shape the
+engine needs becomes a :class:`~pyworkflow.exceptions.CorruptRecordError` naming the table, the
+run and the column, through :func:`decode_json`: never a bare ``JSONDecodeError``.
 
 What happens then depends on the row:
 
@@ -23,15 +23,30 @@ statement running on the connection.
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import CorruptRecordError
-from pyworkflow.storage.records import EventRecord, HookRecord, RunRecord
+from pyworkflow.storage.records import EventRecord, HookRecord, RunRecord, StepLease
+from pyworkflow.storage.sql.schema import runs
 
-__all__ = ["decode_json", "events_from_rows", "hook_from_row", "run_from_row"]
+__all__ = [
+    "RUN_COLUMN",
+    "claimed_runs",
+    "decode_json",
+    "earliest_wake",
+    "events_from_rows",
+    "hook_from_row",
+    "run_from_row",
+    "step_lease_from_row",
+    "taken_ids",
+]
+
+RUN_COLUMN = {column.name: i for i, column in enumerate(runs.c)}
+"""Where each column of ``runs`` is in a row of all of them (rows are read by position)."""
 
 _T = TypeVar("_T")
 
@@ -281,3 +296,52 @@ def _event(run_id: str, row: Sequence[Any]) -> EventRecord:
     kind = _cell("events", run_id, "type", type_, _EVENT_TYPES.__getitem__, seq)
     moment = _cell("events", run_id, "created_at", created_at, float, seq)
     return EventRecord(run_id, seq, kind, value, moment)
+
+
+_RUN_COLUMNS = len(RUN_COLUMN)
+
+
+def claimed_runs(
+    rows: Iterable[Sequence[Any]], previous_owners: Mapping[str, str | None] | None = None
+) -> list[RunRecord]:
+    """Claimed rows as records, earliest ``wake_at`` first (RETURNING promises no order).
+
+    Each record's ``previous_owner`` comes from ``previous_owners`` (by run id) or, without
+    it, from the column that follows the run's own in each row (PostgreSQL's one-statement claim).
+    """
+    records = []
+    for row in rows:
+        record = run_from_row(row[:_RUN_COLUMNS])
+        if previous_owners is None:
+            previous = row[_RUN_COLUMNS]
+        else:
+            previous = previous_owners.get(record.run_id)
+        if previous is not None:  # a take-over: rare, so the copy costs nothing in bulk
+            record = dataclasses.replace(record, previous_owner=previous)
+        records.append(record)
+    records.sort(key=lambda r: (r.wake_at or 0.0, r.run_id))
+    return records
+
+
+def taken_ids(rows: Iterable[Sequence[Any]]) -> list[str]:
+    """The ids of ``(run_id, wake_at)`` rows (``take_due_runs``), earliest ``wake_at`` first."""
+    return [run_id for run_id, _ in sorted(rows, key=lambda row: (float(row[1]), row[0]))]
+
+
+def step_lease_from_row(row: Sequence[Any]) -> StepLease:
+    """A row of ``step_leases`` (all columns, in table order) as a record."""
+    run_id, step_id, attempt, owner, lease_expires_at, deliveries = row
+    return StepLease(
+        run_id=run_id,
+        step_id=step_id,
+        attempt=int(attempt),
+        owner=owner,
+        lease_expires_at=None if lease_expires_at is None else float(lease_expires_at),
+        deliveries=int(deliveries),
+    )
+
+
+def earliest_wake(first_free: Any, first_leased: Any) -> float | None:
+    """The answer of ``next_wake_at`` from its two queries' results."""
+    times = [float(t) for t in (first_free, first_leased) if t is not None]
+    return min(times, default=None)

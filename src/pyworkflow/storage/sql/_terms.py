@@ -1,9 +1,12 @@
-"""Terms of pyworkflow's SQL that each dialect renders its own way, for ``statements.py``.
+"""The terms that pyworkflow's statements (``_statements/``) are built of.
 
-:func:`in_list` is ``column IN`` a list: ``IN (?, ?, ...)`` on SQLite, ``= ANY($n)`` with one
-array parameter on PostgreSQL (so the SQL text does not change with the list's length and
-asyncpg's prepared-statement cache keeps serving it). :func:`unindexed` is a column's value that
-no index serves, which steers a planner off an index it would wrongly prefer.
+:func:`param` is a typed bound parameter, named ``b_*`` by the statements so that it never
+collides with a column name in an ``UPDATE ... SET``. :func:`in_list` is ``column IN`` a list:
+``IN (?, ?, ...)`` on SQLite, ``= ANY($n)`` with one array parameter on PostgreSQL (so the SQL
+text does not change with the list's length and asyncpg's prepared-statement cache keeps
+serving it). :func:`unindexed` is a column's value that no index serves, which steers a planner
+off an index it would wrongly prefer. :func:`upsert` is the INSERT of a dialect that can take
+``ON CONFLICT``, which Core has no dialect-neutral form of.
 """
 
 from __future__ import annotations
@@ -12,11 +15,38 @@ from collections.abc import Collection
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import visitors
 
-__all__ = ["in_list", "unindexed"]
+from pyworkflow.events import RunStatus
+
+__all__ = ["ENDED", "LIVE", "in_list", "param", "unindexed", "upsert"]
+
+LIVE = tuple(sorted(s.value for s in RunStatus if not s.is_terminal))
+"""The statuses of a run that has not ended."""
+
+ENDED = tuple(sorted(s.value for s in RunStatus if s.is_terminal))
+"""The statuses of a run that has ended."""
+
+# Each dialect's INSERT with ``on_conflict_do_nothing`` and ``on_conflict_do_update``; both take
+# the same arguments. A dialect without ``ON CONFLICT`` overrides the steps that use them.
+_UPSERTS: dict[str, Any] = {"sqlite": sqlite.insert, "postgresql": postgresql.insert}
+
+
+def param(name: str, type_: Any) -> Any:
+    """A typed bound parameter (typed so PostgreSQL drivers know what they bind)."""
+    return sa.bindparam(name, type_=type_)
+
+
+def upsert(dialect: str, table: sa.Table) -> Any:
+    """``INSERT INTO table`` that can take ``ON CONFLICT``, in ``dialect``'s construct.
+
+    Args:
+        dialect: ``"sqlite"`` or ``"postgresql"``.
+        table: the table to insert into.
+    """
+    return _UPSERTS[dialect](table)
 
 
 def unindexed(column: sa.ColumnElement[str]) -> sa.ColumnElement[str]:

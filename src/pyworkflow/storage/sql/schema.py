@@ -1,12 +1,12 @@
 """The SQL schema: SQLAlchemy Core tables, the single source of truth for every SQL backend.
 
-SQLite and PostgreSQL share these tables and the statements in ``statements.py``; the Alembic
+SQLite and PostgreSQL share these tables and the statements in ``_statements/``; the Alembic
 migrations in ``migrations/`` create exactly this (a test compares a migrated database with
 ``metadata``).
 
 Values that storage does not interpret (arguments, results, errors, event payloads) are JSON text
-in ``Text`` columns, encoded and decoded in ``sql.py``. Times are float seconds since the epoch from
-the executor's clock.
+in ``Text`` columns, encoded in ``_params.py`` and decoded in ``_decoding.py``. Times are float
+seconds since the epoch from the executor's clock.
 
 Hot queries and their indexes:
 

@@ -1,6 +1,6 @@
 """SQLite's group commit: a batch of jobs in one ``BEGIN IMMEDIATE ... COMMIT``, and its errors.
 
-The database thread (``_dbthread.py``) hands each batch of queued jobs to :func:`run_batch`. The
+The database thread (``_thread.py``) hands each batch of queued jobs to :func:`run_batch`. The
 batch runs in one transaction, each write succeeding or failing on its own: a job's error (a
 stale append, say) undoes only that job's writes and reaches only its caller, while the others
 share one durable commit. A failed COMMIT fails every job of the batch. Batches of reads only

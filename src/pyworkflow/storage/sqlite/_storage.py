@@ -1,10 +1,11 @@
 """SQLite storage: WAL, ``busy_timeout``, ``BEGIN IMMEDIATE`` and group commit.
 
-Each storage runs its work on a database thread of its own (``_dbthread.py``: why, and how jobs
-are queued and batched) holding one SQLAlchemy sync connection, the pysqlite driver in autocommit
-mode so that we issue ``BEGIN IMMEDIATE`` / ``COMMIT`` ourselves. What is SQLite's lives here:
-URL parsing, pragmas and the schema check; how a batch of jobs runs, and error translation, in
-``_sqlite_batch.py``; the step-lease methods in ``_sqlite_steps.py``.
+The writes and reads are the SQL backends' scripts (``storage/sql/``), run on SQLite's session
+(``_session.py``). What is SQLite's lives here and beside it: URL parsing, the pragmas and the
+schema check; the database thread that owns the connection (``_thread.py``: why, and how jobs
+are queued and batched), the pysqlite driver in autocommit mode so that we issue ``BEGIN
+IMMEDIATE`` / ``COMMIT`` ourselves; how a batch of jobs runs, and error translation
+(``_batch.py``).
 
 Group commit: a batch runs in one ``BEGIN IMMEDIATE ... COMMIT``, each write failing on its own,
 so one job's error (a stale append, say) rolls back only that job and reaches only its caller,
@@ -12,8 +13,9 @@ while the others share one durable commit. A failed COMMIT fails every job of th
 Batches of reads only run without a transaction.
 
 Other processes may open the same file: ``BEGIN IMMEDIATE`` takes SQLite's write lock up front
-(waiting up to ``busy_timeout``), so writers of all processes are serialised and the conditional
-UPDATEs of ``statements.py`` see each other's commits.
+(waiting up to ``busy_timeout``), so writers of all processes are serialised: the conditional
+UPDATEs of the scripts see each other's commits, and nothing comes between the two statements
+of a claim (``Session.claim``).
 """
 
 from __future__ import annotations
@@ -22,25 +24,15 @@ import asyncio
 import concurrent.futures
 import os
 import sqlite3
-from collections.abc import Callable, Collection
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import parse_qsl
 
 import sqlalchemy as sa
 
-from pyworkflow.events import HookStatus, RunStatus
 from pyworkflow.exceptions import ConfigurationError, StorageError
 from pyworkflow.storage._backends import masked
-from pyworkflow.storage.records import (
-    AppendResult,
-    AppendWrite,
-    EventRecord,
-    HookRecord,
-    NewRun,
-    RunCursor,
-    RunRecord,
-)
-from pyworkflow.storage.sql import _transactions as sql
+from pyworkflow.storage.sql import Script, SqlStorage
 from pyworkflow.storage.sql.migrate import (
     HEAD_REVISION,
     current_revision,
@@ -49,7 +41,7 @@ from pyworkflow.storage.sql.migrate import (
 )
 from pyworkflow.storage.sqlite._batch import run_batch as _run_batch
 from pyworkflow.storage.sqlite._batch import translate as _translate
-from pyworkflow.storage.sqlite._steps import SQLiteStepMethods
+from pyworkflow.storage.sqlite._session import SessionCache, run_to_end
 from pyworkflow.storage.sqlite._thread import DatabaseThread
 from pyworkflow.storage.sqlite._thread import Job as _Job
 
@@ -76,7 +68,7 @@ def _parse_path(path_or_url: str) -> str:
     return path
 
 
-class SQLiteStorage(SQLiteStepMethods):
+class SQLiteStorage(SqlStorage):
     """Storage in one SQLite file, for one machine: WAL, one database thread, group commit.
 
     Several processes on the same machine may share the file (workers, the CLI): writers are
@@ -123,6 +115,7 @@ class SQLiteStorage(SQLiteStepMethods):
         self.create = create
         self.auto_upgrade = auto_upgrade
         self._db: DatabaseThread | None = None
+        self._sessions = SessionCache()
         self._ready: concurrent.futures.Future[None] | None = None
         self._closed = False
 
@@ -250,152 +243,23 @@ class SQLiteStorage(SQLiteStepMethods):
         self._db.put(_Job(fn, kind, loop, future))
         return await future
 
-    # --- the protocol ---------------------------------------------------------------------------
+    async def _run(self, script: Script[_T], *, writes: bool) -> _T:
+        """Run ``script`` on the database thread, in the batch's transaction when it writes.
 
-    async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
-        """Insert a run and its WORKFLOW_STARTED event; see ``Storage.create_run``."""
-        return await self._call(lambda c: sql.create_run_txn(c, run), _Job.WRITE)
-
-    async def get_run(self, run_id: str) -> RunRecord | None:
-        """The run, or None."""
-        return await self._call(lambda c: sql.get_run(c, run_id), _Job.READ)
-
-    async def list_runs(
-        self,
-        *,
-        statuses: Collection[RunStatus] | None = None,
-        workflow_name: str | None = None,
-        limit: int = 100,
-        before: RunCursor | None = None,
-        parent_run_id: str | None = None,
-    ) -> list[RunRecord]:
-        """Runs newest first, filtered, keyset-paged; see ``Storage.list_runs``."""
-        return await self._call(
-            lambda c: sql.list_runs(
-                c,
-                statuses=statuses,
-                workflow_name=workflow_name,
-                limit=limit,
-                before=before,
-                parent_run_id=parent_run_id,
-            ),
-            _Job.READ,
+        ``_call`` written out: this is every storage call's path (B2 makes ~4 per step).
+        """
+        if self._ready is None or not self._ready.done():
+            await self.open()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[_T] = loop.create_future()
+        assert self._db is not None  # set by open(), never unset
+        sessions = self._sessions
+        self._db.put(
+            _Job(
+                lambda conn: run_to_end(script(sessions.of(conn))),
+                _Job.WRITE if writes else _Job.READ,
+                loop,
+                future,
+            )
         )
-
-    async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
-        """Events of a run with ``seq > after_seq``, in seq order."""
-        return await self._call(lambda c: sql.load_events(c, run_id, after_seq), _Job.READ)
-
-    async def append(self, write: AppendWrite) -> AppendResult:
-        """Apply one turn atomically, sharing a commit with concurrent appends."""
-        return await self._call(lambda c: sql.append_txn(c, write), _Job.WRITE)
-
-    async def claim_runs(
-        self,
-        *,
-        owner: str,
-        now: float,
-        lease_expires_at: float,
-        limit: int,
-        workflow_names: Collection[str] | None = None,
-        run_ids: Collection[str] | None = None,
-        due_only: bool = True,
-        suspects: bool | None = None,
-    ) -> list[RunRecord]:
-        """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first."""
-        return await self._call(
-            lambda c: sql.claim_runs_txn(
-                c,
-                owner=owner,
-                now=now,
-                lease_expires_at=lease_expires_at,
-                limit=limit,
-                workflow_names=workflow_names,
-                run_ids=run_ids,
-                due_only=due_only,
-                suspects=suspects,
-            ),
-            _Job.WRITE,
-        )
-
-    async def take_due_runs(
-        self,
-        *,
-        now: float,
-        until: float,
-        limit: int,
-        workflow_names: Collection[str] | None = None,
-    ) -> list[str]:
-        """Set ``wake_at = until`` on up to ``limit`` runnable runs; their ids, earliest first."""
-        return await self._call(
-            lambda c: sql.take_due_runs_txn(
-                c, now=now, until=until, limit=limit, workflow_names=workflow_names
-            ),
-            _Job.WRITE,
-        )
-
-    async def renew_leases(
-        self, *, owner: str, run_ids: Collection[str], now: float, lease_expires_at: float
-    ) -> set[str]:
-        """Extend the leases ``owner`` still holds; returns the ids it still holds."""
-        return await self._call(
-            lambda c: sql.renew_leases_txn(
-                c, owner=owner, run_ids=run_ids, now=now, lease_expires_at=lease_expires_at
-            ),
-            _Job.WRITE,
-        )
-
-    async def release_runs(self, *, owner: str, run_ids: Collection[str], now: float) -> None:
-        """Drop the leases and make the runs due at once."""
-        await self._call(
-            lambda c: sql.release_runs_txn(c, owner=owner, run_ids=run_ids, now=now), _Job.WRITE
-        )
-
-    async def request_cancel(self, run_id: str, *, now: float, reason: str | None) -> bool:
-        """Record a cancel request and make the run due; False if the run has ended."""
-        return await self._call(
-            lambda c: sql.request_cancel_txn(c, run_id, now=now, reason=reason), _Job.WRITE
-        )
-
-    async def reopen_failed_run(
-        self, run_id: str, *, now: float, payload: dict[str, Any]
-    ) -> RunRecord:
-        """Append WORKFLOW_RESUMED to a failed run and make it pending and due."""
-        return await self._call(
-            lambda c: sql.reopen_failed_run_txn(c, run_id, now=now, payload=payload), _Job.WRITE
-        )
-
-    async def get_hook(self, token_hash: str) -> HookRecord | None:
-        """The hook whose token hashes to ``token_hash``, or None."""
-        return await self._call(lambda c: sql.get_hook(c, token_hash), _Job.READ)
-
-    async def list_hooks(
-        self, *, run_id: str | None = None, status: HookStatus | None = None, limit: int = 100
-    ) -> list[HookRecord]:
-        """Hooks newest first, of one run and/or in one status."""
-        return await self._call(
-            lambda c: sql.list_hooks(c, run_id=run_id, status=status, limit=limit), _Job.READ
-        )
-
-    async def deliver_hook(self, token_hash: str, payload: Any, *, now: float) -> HookRecord:
-        """Store a waiting hook's payload and signal its run; see ``Storage.deliver_hook``."""
-        return await self._call(
-            lambda c: sql.deliver_hook_txn(c, token_hash, payload, now=now), _Job.WRITE
-        )
-
-    async def expire_hook(self, run_id: str, hook_id: str, *, now: float) -> HookRecord:
-        """Turn a waiting hook expired; returns it as it stands (a delivery may have won)."""
-        return await self._call(lambda c: sql.expire_hook_txn(c, run_id, hook_id), _Job.WRITE)
-
-    async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
-        """The earliest ``wake_at`` of a live run nobody holds, or None."""
-        return await self._call(
-            lambda c: sql.next_wake_at(c, workflow_names=workflow_names), _Job.READ
-        )
-
-    async def delete_ended_runs(self, *, ended_before: float, limit: int) -> list[str]:
-        """Delete up to ``limit`` runs that ended before ``ended_before``, with their events."""
-        return await self._call(
-            lambda c: sql.delete_ended_runs_txn(c, ended_before=ended_before, limit=limit),
-            _Job.WRITE,
-        )
+        return await future

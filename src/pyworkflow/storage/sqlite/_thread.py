@@ -4,13 +4,13 @@ Why this shape (measured against a raw ``sqlite3`` INSERT+COMMIT in WAL with
 ``synchronous=FULL``): one aiosqlite await per statement costs 2.4x, SQLAlchemy's async engine
 statement by statement 7.5x, while a whole transaction that crosses to a database thread once
 costs 1.1x. So a storage owns one :class:`DatabaseThread`, a daemon thread holding one SQLAlchemy
-sync connection. An async method puts a :class:`Job` (a function of the connection, from
-``sql.py``) on its queue and awaits a future of its own event loop, resolved with
-``call_soon_threadsafe``; any loop may call.
+sync connection. An async method puts a :class:`Job` (a function of the connection: a script
+of ``storage/sql/`` on SQLite's session) on its queue and awaits a future of its own event
+loop, resolved with ``call_soon_threadsafe``; any loop may call.
 
 Group commit: the thread takes every queued READ and WRITE job (up to :data:`MAX_BATCH`) and hands
 them to the backend's ``run_batch`` at once, which runs them in one transaction and delivers each
-outcome (``_sqlite_batch.py``: ``BEGIN IMMEDIATE``, savepoints when needed, ``COMMIT``). An
+outcome (``_batch.py``: ``BEGIN IMMEDIATE``, savepoints when needed, ``COMMIT``). An
 ALONE job runs by itself, outside any transaction of ours; a STOP job closes the connection and
 ends the thread.
 The backend also says what its driver errors become (``translate``); ours pass through.

@@ -1,4 +1,4 @@
-"""Alembic environment of pyworkflow, driven by pyworkflow.storage.migrate (no alembic.ini).
+"""Alembic environment of pyworkflow, driven by pyworkflow.storage.sql.migrate (no alembic.ini).
 
 Online, the caller hands over a SQLAlchemy Connection in ``config.attributes["connection"]``;
 when that connection is already inside a transaction (SQLite's ``BEGIN IMMEDIATE``), the
@@ -26,7 +26,7 @@ else:
     connection = config.attributes.get("connection")
     if connection is None:
         raise RuntimeError(
-            "pyworkflow migrations run through pyworkflow.storage.migrate.upgrade_to_head() "
+            "pyworkflow migrations run through pyworkflow.storage.sql.migrate.upgrade_to_head() "
             "or `pyworkflow db upgrade`, which pass a connection"
         )
     context.configure(

@@ -6,7 +6,7 @@ Create Date: ${create_date}
 
 Migrations are frozen history: spell the tables out here, never import schema.py, and keep
 schema.py equal to the head (tests/storage/test_migrations.py compares them). Add the new
-revision to REVISIONS in pyworkflow/storage/migrate.py.
+revision to REVISIONS in pyworkflow/storage/sql/migrate.py.
 """
 
 from __future__ import annotations

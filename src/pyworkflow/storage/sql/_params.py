@@ -1,56 +1,34 @@
-"""Rows and records: how SQL backends bind a record's values and read rows back.
+"""The values a write binds: a record's fields laid out as a statement's parameters and rows.
 
-Shared by every SQL backend (``sql.py`` for SQLite, ``postgres.py``), so that what a write
-stores and what a read returns cannot differ between them. JSON values (arguments, results,
-errors, payloads) are encoded here and decoded in ``_decoding.py``, the one place that names a
-damaged cell; rows are read by position, in the column order of ``schema.py``, so SQLAlchemy
-rows, named tuples and asyncpg Records all serve.
+Shared by every SQL dialect (the scripts of ``_scripts/`` and PostgreSQL's composed
+statements), so that what a write stores cannot differ between them. JSON values (arguments,
+results, errors, payloads) are encoded here, by one encoder (``_json_text.encode``), and
+decoded in ``_decoding.py``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection, Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable
 from typing import Any
 
 from pyworkflow.events import EventType, HookStatus, RunStatus
-from pyworkflow.exceptions import (
-    ConcurrencyConflictError,
-    HookAlreadyReceivedError,
-    HookExpiredError,
-    HookNotFoundError,
-    IdempotencyConflictError,
-    InvalidRunStateError,
-    PyWorkflowError,
-    RunNotFoundError,
-)
-from pyworkflow.storage.records import AppendWrite, NewRun, RunRecord, StepLease
-from pyworkflow.storage.sql._decoding import hook_from_row, run_from_row
+from pyworkflow.storage.records import AppendWrite, NewRun, RunRecord
 from pyworkflow.storage.sql._json_text import encode
-from pyworkflow.storage.sql.schema import runs
 
 __all__ = [
     "append_params",
-    "append_refused",
     "appended_event_values",
     "claim_params",
-    "claimed_runs",
-    "earliest_wake",
     "effect_params",
     "encode",
     "ends_run",
     "event_values",
     "first_event_values",
-    "hook_not_found",
-    "hook_refused",
     "hook_values",
-    "idempotent_twin",
     "new_run_values",
     "plain_append",
-    "reopen_refused",
     "spawned_run_values",
-    "step_lease_from_row",
-    "taken_ids",
 ]
 
 
@@ -67,21 +45,8 @@ def new_run_values(run: NewRun) -> tuple[RunRecord, dict[str, Any]]:
     return record, values
 
 
-def idempotent_twin(run: NewRun, row: Sequence[Any]) -> RunRecord:
-    """The run that already holds ``run``'s idempotency key.
-
-    Raises:
-        IdempotencyConflictError: it is a run of another workflow.
-    """
-    twin = run_from_row(row)
-    assert run.idempotency_key is not None  # only a keyed run has a twin
-    if twin.workflow_name != run.workflow_name:
-        raise IdempotencyConflictError(run.idempotency_key, twin.workflow_name, run.workflow_name)
-    return twin
-
-
 def append_params(write: AppendWrite) -> dict[str, Any]:
-    """The ``b_*`` parameters of ``statements.APPEND`` for a write."""
+    """The ``b_*`` parameters of ``appends.APPEND`` for a write."""
     terminal = write.status is not None and write.status.is_terminal
     releasing = terminal or write.lease_expires_at is None
     result_json = None
@@ -152,14 +117,14 @@ def ends_run(write: AppendWrite) -> bool:
 def plain_append(write: AppendWrite) -> bool:
     """Whether the append only advances its run: no hooks, no new runs, no end.
 
-    Plain appends (nearly all of them) take the fast path: ``statements.APPEND`` and, on
+    Plain appends (nearly all of them) take the fast path: ``appends.APPEND`` and, on
     PostgreSQL, the group commit. The others also write other rows (``effect_params``).
     """
     return not write.hooks and not write.new_runs and not ends_run(write)
 
 
 def effect_params(write: AppendWrite) -> dict[str, Any]:
-    """The ``b_*`` parameters that ``statements.APPEND_WITH_EFFECTS`` adds to ``append_params``.
+    """The ``b_*`` parameters that ``appends.APPEND_WITH_EFFECTS`` adds to ``append_params``.
 
     ``b_continued_to`` (the new run that continues this one, or None), ``b_cancel_reason``
     (for the children its end cancels), ``b_ends`` and ``b_signal_parent`` (whether the
@@ -215,99 +180,6 @@ def spawned_run_values(write: AppendWrite) -> tuple[list[dict[str, Any]], list[d
     return runs, events
 
 
-def append_refused(write: AppendWrite, state: Sequence[Any] | None) -> PyWorkflowError:
-    """Why an append was refused, from the run's ``RUN_STATE`` row (None: no such run)."""
-    if state is None:
-        return RunNotFoundError(write.run_id)
-    last_seq, lease_owner, status = state
-    if last_seq != write.expected_seq:
-        reason = f"the run's last seq is {last_seq} (stale seq)"
-    elif lease_owner is None:
-        reason = f"{write.owner!r} holds no lease on it (run is {status})"
-    else:
-        reason = f"its lease is held by {lease_owner!r}, not {write.owner!r} (stale lease)"
-    return ConcurrencyConflictError(write.run_id, write.expected_seq, reason)
-
-
-def reopen_refused(run_id: str, state: Sequence[Any] | None) -> PyWorkflowError:
-    """Why a run could not be reopened, from its ``RUN_STATE`` row (None: no such run)."""
-    if state is None:
-        return RunNotFoundError(run_id)
-    return InvalidRunStateError(run_id, state[2], "only a failed run can be resumed")
-
-
-_RUN_COLUMNS = len(runs.c)
-
-
-def claimed_runs(
-    rows: Iterable[Sequence[Any]], previous_owners: Mapping[str, str | None] | None = None
-) -> list[RunRecord]:
-    """Claimed rows as records, earliest ``wake_at`` first (RETURNING promises no order).
-
-    Each record's ``previous_owner`` comes from ``previous_owners`` (by run id) or, without
-    it, from the column that follows the run's own in each row (``claim_runs_statement``).
-    """
-    records = []
-    for row in rows:
-        record = run_from_row(row[:_RUN_COLUMNS])
-        if previous_owners is None:
-            previous = row[_RUN_COLUMNS]
-        else:
-            previous = previous_owners.get(record.run_id)
-        if previous is not None:  # a take-over: rare, so the copy costs nothing in bulk
-            record = dataclasses.replace(record, previous_owner=previous)
-        records.append(record)
-    records.sort(key=lambda r: (r.wake_at or 0.0, r.run_id))
-    return records
-
-
-def taken_ids(rows: Iterable[Sequence[Any]]) -> list[str]:
-    """The ids of ``(run_id, wake_at)`` rows (``take_due_runs``), earliest ``wake_at`` first."""
-    return [run_id for run_id, _ in sorted(rows, key=lambda row: (float(row[1]), row[0]))]
-
-
-def step_lease_from_row(row: Sequence[Any]) -> StepLease:
-    """A row of ``step_leases`` (all columns, in table order) as a record."""
-    run_id, step_id, attempt, owner, lease_expires_at, deliveries = row
-    return StepLease(
-        run_id=run_id,
-        step_id=step_id,
-        attempt=int(attempt),
-        owner=owner,
-        lease_expires_at=None if lease_expires_at is None else float(lease_expires_at),
-        deliveries=int(deliveries),
-    )
-
-
-def hook_refused(
-    token_hash: str, now: float, state: Sequence[Any] | None
-) -> PyWorkflowError | None:
-    """Why a delivery was refused, from the hook's ``HOOK_STATE`` row (None: no such hook).
-
-    None when the row as read now would take the payload: it changed since the refusal (a
-    failed run was resumed meanwhile), and the delivery may be tried again.
-    """
-    if state is None:
-        return HookNotFoundError(token_hash[:8], "no hook has this token")
-    hook, run_status = hook_from_row(state[:-1]), state[-1]
-    if run_status is None:
-        return HookNotFoundError(token_hash[:8], f"its run {hook.run_id} no longer exists")
-    if RunStatus(run_status).is_terminal:
-        return HookNotFoundError(token_hash[:8], f"its run {hook.run_id} has ended ({run_status})")
-    if hook.status is HookStatus.RECEIVED:
-        return HookAlreadyReceivedError(hook.run_id, hook.hook_id)
-    if hook.status is HookStatus.EXPIRED or (
-        hook.expires_at is not None and now >= hook.expires_at
-    ):
-        return HookExpiredError(hook.run_id, hook.hook_id)
-    return None
-
-
-def hook_not_found(run_id: str, hook_id: str) -> HookNotFoundError:
-    """The error of ``expire_hook`` for a hook the run does not have."""
-    return HookNotFoundError(hook_id[:8], f"run {run_id} has no hook {hook_id!r}")
-
-
 def claim_params(
     *,
     owner: str,
@@ -333,9 +205,3 @@ def claim_params(
     if run_ids is not None:
         params["b_ids"] = list(run_ids)
     return params
-
-
-def earliest_wake(first_free: Any, first_leased: Any) -> float | None:
-    """The answer of ``next_wake_at`` from its two queries' results."""
-    times = [float(t) for t in (first_free, first_leased) if t is not None]
-    return min(times, default=None)

@@ -1,4 +1,4 @@
-"""The statements of step leases, written once: a companion of ``statements.py``.
+"""The statements of step leases: taking, renewing, releasing and listing them.
 
 A step lease guards one attempt of a step executed away from its run's driver (a Celery step
 task; ``records.StepLease``). Taking one is an upsert decided by one statement: ``INSERT ...
@@ -6,21 +6,18 @@ ON CONFLICT DO UPDATE ... WHERE`` creates the row or takes it over only when the
 allows, and only while the run is live, so of concurrent takers exactly one gets a row back
 (PostgreSQL waits for a competing insert or update of the row and then evaluates the ``WHERE``
 on the row as that one left it; SQLite serialises its writers). Core has no dialect-neutral
-upsert, so :func:`acquire_step_statement` builds the one statement with a dialect's ``insert``;
-everything it says is written here once.
+upsert, so :func:`acquire_step_statement` builds the one statement with a dialect's ``insert``
+(``_terms.upsert``); everything it says is written here once.
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 
-from pyworkflow.events import RunStatus
-from pyworkflow.storage.sql._terms import in_list
+from pyworkflow.storage.sql._terms import LIVE, in_list, param, upsert
 from pyworkflow.storage.sql.schema import runs, step_leases
 
 __all__ = [
@@ -31,24 +28,11 @@ __all__ = [
     "acquire_step_statement",
 ]
 
-_LIVE = sorted(s.value for s in RunStatus if not s.is_terminal)
-
-# Each dialect's INSERT with ``on_conflict_do_update``; both take the same arguments.
-_INSERTS: dict[str, Callable[[sa.Table], Any]] = {
-    "sqlite": sqlite.insert,
-    "postgresql": postgresql.insert,
-}
-
-
-def _p(name: str, type_: type[sa.types.TypeEngine[Any]]) -> Any:
-    """A typed bound parameter (typed so PostgreSQL drivers know what they bind)."""
-    return sa.bindparam(name, type_=type_)
-
 
 def _this_step() -> sa.ColumnElement[bool]:
     return sa.and_(
-        step_leases.c.run_id == _p("b_run_id", sa.String),
-        step_leases.c.step_id == _p("b_step_id", sa.String),
+        step_leases.c.run_id == param("b_run_id", sa.String),
+        step_leases.c.step_id == param("b_step_id", sa.String),
     )
 
 
@@ -61,25 +45,25 @@ def acquire_step_statement(dialect: str) -> Any:
     was written.
 
     Args:
-        dialect: ``"sqlite"`` or ``"postgresql"``: whose ``INSERT ... ON CONFLICT`` to build.
+        dialect: whose ``INSERT ... ON CONFLICT`` to build (``_terms.upsert``).
     """
     live_run = (
         sa.select(runs.c.run_id)
-        .where(runs.c.run_id == _p("b_run_id", sa.String), in_list(runs.c.status, values=_LIVE))
+        .where(runs.c.run_id == param("b_run_id", sa.String), in_list(runs.c.status, values=LIVE))
         .exists()
     )
     # A SELECT of the new row, empty unless the run is live: an unknown or ended run gets no
     # row inserted, so none conflicts and none is updated either. (SQLite needs this WHERE
     # anyway: an INSERT ... SELECT before ON CONFLICT must have one.)
     new_row = sa.select(
-        _p("b_run_id", sa.String),
-        _p("b_step_id", sa.String),
-        _p("b_attempt", sa.Integer),
-        _p("b_owner", sa.String),
-        _p("b_lease_expires_at", sa.Float),
+        param("b_run_id", sa.String),
+        param("b_step_id", sa.String),
+        param("b_attempt", sa.Integer),
+        param("b_owner", sa.String),
+        param("b_lease_expires_at", sa.Float),
         sa.literal(1, sa.Integer),
     ).where(live_run)
-    insert = _INSERTS[dialect](step_leases).from_select(
+    insert = upsert(dialect, step_leases).from_select(
         ["run_id", "step_id", "attempt", "owner", "lease_expires_at", "deliveries"], new_row
     )
     taken, stored = insert.excluded, step_leases.c
@@ -98,7 +82,7 @@ def acquire_step_statement(dialect: str) -> Any:
         # (a duplicate broker message); anything else is taken.
         where=sa.or_(
             stored.owner.is_(None),
-            stored.lease_expires_at <= _p("b_now", sa.Float),
+            stored.lease_expires_at <= param("b_now", sa.Float),
             stored.owner == taken.owner,
             stored.attempt != taken.attempt,
         ),
@@ -110,21 +94,21 @@ STEP_LEASE = sa.select(step_leases).where(_this_step())
 
 RENEW_STEP = (
     sa.update(step_leases)
-    .where(_this_step(), step_leases.c.owner == _p("b_owner", sa.String))
-    .values(lease_expires_at=_p("b_lease_expires_at", sa.Float))
+    .where(_this_step(), step_leases.c.owner == param("b_owner", sa.String))
+    .values(lease_expires_at=param("b_lease_expires_at", sa.Float))
     .returning(step_leases.c.run_id)
 )
 """Extend the lease of ``b_owner`` (also one that lapsed: nobody else took it); no row back
 when the row is gone or held by another owner."""
 
 RELEASE_STEP = sa.delete(step_leases).where(
-    _this_step(), step_leases.c.owner == _p("b_owner", sa.String)
+    _this_step(), step_leases.c.owner == param("b_owner", sa.String)
 )
 """Delete the lease row if ``b_owner`` holds it."""
 
 LIST_STEP_LEASES = (
     sa.select(step_leases)
-    .where(step_leases.c.run_id == _p("b_run_id", sa.String))
+    .where(step_leases.c.run_id == param("b_run_id", sa.String))
     .order_by(step_leases.c.step_id)
 )
 """The step lease rows of run ``b_run_id``, by ``step_id``."""

@@ -1,0 +1,114 @@
+"""The scripts of runs: creating one, reading and listing them, reopening and cancelling one."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+from pyworkflow.events import RunStatus
+from pyworkflow.exceptions import StorageError
+from pyworkflow.storage.records import EventRecord, NewRun, RunCursor, RunRecord
+from pyworkflow.storage.sql._decoding import events_from_rows, run_from_row
+from pyworkflow.storage.sql._params import new_run_values
+from pyworkflow.storage.sql._refusals import idempotent_twin, reopen_refused
+from pyworkflow.storage.sql._session import Session
+from pyworkflow.storage.sql._statements.runs import (
+    GET_RUN,
+    GET_RUN_BY_KEY,
+    LOAD_EVENTS,
+    REQUEST_CANCEL,
+    RUN_STATE,
+    list_runs_statement,
+)
+
+__all__ = [
+    "create_run",
+    "get_run",
+    "list_runs",
+    "load_events",
+    "reopen_failed_run",
+    "request_cancel",
+]
+
+
+async def create_run(db: Session, run: NewRun) -> tuple[RunRecord, bool]:
+    """Insert a run and its first events, or return the idempotent twin.
+
+    Raises:
+        IdempotencyConflictError: the key belongs to a run of another workflow.
+        StorageError: the run id is taken.
+    """
+    record, values = new_run_values(run)
+    if await db.insert_run(run, record, values):
+        return record, True
+    # Nothing was written: the idempotency key or the run id is taken, or (on a retry) this
+    # very run was created by the attempt that lost its connection.
+    if run.idempotency_key is not None:
+        row = await db.first(GET_RUN_BY_KEY, {"b_key": run.idempotency_key})
+        if row is not None and not (db.retried and row[0] == run.run_id):
+            return idempotent_twin(run, row), False
+    if db.retried and await db.first(RUN_STATE, {"b_run_id": run.run_id}) is not None:
+        return record, True
+    raise StorageError(f"a run with id {run.run_id!r} already exists")
+
+
+async def get_run(db: Session, run_id: str) -> RunRecord | None:
+    """The run, or None."""
+    row = await db.first(GET_RUN, {"b_run_id": run_id})
+    return None if row is None else run_from_row(row)
+
+
+async def list_runs(
+    db: Session,
+    *,
+    statuses: Collection[RunStatus] | None,
+    workflow_name: str | None,
+    limit: int,
+    before: RunCursor | None,
+    parent_run_id: str | None,
+) -> list[RunRecord]:
+    """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged."""
+    if limit <= 0 or (statuses is not None and not statuses):
+        return []
+    statement = list_runs_statement(
+        statuses=statuses,
+        workflow_name=workflow_name,
+        limit=limit,
+        before=before,
+        parent_run_id=parent_run_id,
+    )
+    return [run_from_row(row) for row in await db.query(statement)]
+
+
+async def load_events(db: Session, run_id: str, after_seq: int) -> list[EventRecord]:
+    """Events of a run with ``seq > after_seq``, in seq order."""
+    rows = await db.all(LOAD_EVENTS, {"b_run_id": run_id, "b_after": after_seq})
+    return events_from_rows(run_id, rows)
+
+
+async def reopen_failed_run(
+    db: Session, run_id: str, *, now: float, payload: dict[str, Any]
+) -> RunRecord:
+    """Append WORKFLOW_RESUMED to a failed run and make it pending and due.
+
+    Raises:
+        RunNotFoundError: no such run.
+        InvalidRunStateError: the run has not failed.
+    """
+    row = await db.reopen_run(run_id, now, payload)
+    if row is None:
+        raise reopen_refused(run_id, await db.first(RUN_STATE, {"b_run_id": run_id}))
+    return run_from_row(row)
+
+
+async def request_cancel(db: Session, run_id: str, *, now: float, reason: str | None) -> bool:
+    """Record a cancel request, bump ``signal_seq`` and make the run due.
+
+    The lease, if any, stays with its holder: it sees the request in the AppendResult of its
+    next append, or leaves the run due when it releases it.
+
+    Returns:
+        True, or False if there is no such run or it has ended.
+    """
+    params = {"b_run_id": run_id, "b_now": now, "b_reason": reason}
+    return bool(await db.wake(REQUEST_CANCEL, params))

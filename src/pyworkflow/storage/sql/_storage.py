@@ -1,0 +1,266 @@
+"""SqlStorage: the Storage protocol on a SQL database, each method one script of ``_scripts/``.
+
+A dialect subclasses it and says how a script runs (:meth:`SqlStorage._run`: which connection,
+which transaction, which errors become ours) and how it opens and closes; the session it
+hands a script (``_session.Session``) runs the statements. Everything a method means is the
+script's, written once.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Callable, Collection, Coroutine
+from typing import Any, TypeVar
+
+from pyworkflow.events import HookStatus, RunStatus
+from pyworkflow.storage.records import (
+    AppendResult,
+    AppendWrite,
+    EventRecord,
+    HookRecord,
+    NewRun,
+    RunCursor,
+    RunRecord,
+    StepLease,
+)
+from pyworkflow.storage.sql._scripts import appends, hooks, leases, retention, runs, step_leases
+from pyworkflow.storage.sql._session import Session
+
+__all__ = ["Script", "SqlStorage"]
+
+_T = TypeVar("_T")
+
+Script = Callable[[Session], Coroutine[Any, Any, _T]]
+"""A script bound to its arguments: what ``SqlStorage._run`` runs on a session."""
+
+
+class SqlStorage(abc.ABC):
+    """The Storage protocol on a SQL database; a dialect implements the abstract methods.
+
+    Every protocol method runs one script (``_scripts/``) through :meth:`_run`, on a session
+    of the dialect, in one transaction when it writes.
+    """
+
+    url: str
+    """Where the data lives, password masked, for messages and logs."""
+
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and create or check the schema. Idempotent."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release connections and threads. Idempotent."""
+
+    @abc.abstractmethod
+    async def _run(self, script: Script[_T], *, writes: bool) -> _T:
+        """Run ``script`` on a session of this dialect; what it returns or raises.
+
+        ``writes``: the script writes, so it runs inside one write transaction (which it may
+        share with other scripts, each still succeeding or failing on its own). The dialect
+        translates its driver's errors into StorageError here, the cause chained.
+        """
+
+    # --- runs -----------------------------------------------------------------------------------
+
+    async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
+        """Insert a run and its first events in one transaction; see ``Storage.create_run``."""
+        return await self._run(lambda db: runs.create_run(db, run), writes=True)
+
+    async def get_run(self, run_id: str) -> RunRecord | None:
+        """The run, or None."""
+        return await self._run(lambda db: runs.get_run(db, run_id), writes=False)
+
+    async def list_runs(
+        self,
+        *,
+        statuses: Collection[RunStatus] | None = None,
+        workflow_name: str | None = None,
+        limit: int = 100,
+        before: RunCursor | None = None,
+        parent_run_id: str | None = None,
+    ) -> list[RunRecord]:
+        """Runs newest first, filtered, keyset-paged; see ``Storage.list_runs``."""
+        return await self._run(
+            lambda db: runs.list_runs(
+                db,
+                statuses=statuses,
+                workflow_name=workflow_name,
+                limit=limit,
+                before=before,
+                parent_run_id=parent_run_id,
+            ),
+            writes=False,
+        )
+
+    async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
+        """Events of a run with ``seq > after_seq``, in seq order."""
+        return await self._run(lambda db: runs.load_events(db, run_id, after_seq), writes=False)
+
+    async def append(self, write: AppendWrite) -> AppendResult:
+        """Apply one turn atomically; see ``Storage.append``."""
+        return await self._run(lambda db: appends.append(db, write), writes=True)
+
+    async def request_cancel(self, run_id: str, *, now: float, reason: str | None) -> bool:
+        """Record a cancel request and make the run due; False if the run has ended."""
+        return await self._run(
+            lambda db: runs.request_cancel(db, run_id, now=now, reason=reason), writes=True
+        )
+
+    async def reopen_failed_run(
+        self, run_id: str, *, now: float, payload: dict[str, Any]
+    ) -> RunRecord:
+        """Append WORKFLOW_RESUMED to a failed run and make it pending and due, atomically."""
+        return await self._run(
+            lambda db: runs.reopen_failed_run(db, run_id, now=now, payload=payload), writes=True
+        )
+
+    # --- leases ---------------------------------------------------------------------------------
+
+    async def claim_runs(
+        self,
+        *,
+        owner: str,
+        now: float,
+        lease_expires_at: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+        run_ids: Collection[str] | None = None,
+        due_only: bool = True,
+        suspects: bool | None = None,
+    ) -> list[RunRecord]:
+        """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first."""
+        return await self._run(
+            lambda db: leases.claim_runs(
+                db,
+                owner=owner,
+                now=now,
+                lease_expires_at=lease_expires_at,
+                limit=limit,
+                workflow_names=workflow_names,
+                run_ids=run_ids,
+                due_only=due_only,
+                suspects=suspects,
+            ),
+            writes=True,
+        )
+
+    async def take_due_runs(
+        self,
+        *,
+        now: float,
+        until: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+    ) -> list[str]:
+        """Set ``wake_at = until`` on up to ``limit`` runnable runs; their ids, earliest first."""
+        return await self._run(
+            lambda db: leases.take_due_runs(
+                db, now=now, until=until, limit=limit, workflow_names=workflow_names
+            ),
+            writes=True,
+        )
+
+    async def renew_leases(
+        self, *, owner: str, run_ids: Collection[str], now: float, lease_expires_at: float
+    ) -> set[str]:
+        """Extend the leases ``owner`` still holds; returns the ids it still holds."""
+        return await self._run(
+            lambda db: leases.renew_leases(
+                db, owner=owner, run_ids=run_ids, now=now, lease_expires_at=lease_expires_at
+            ),
+            writes=True,
+        )
+
+    async def release_runs(self, *, owner: str, run_ids: Collection[str], now: float) -> None:
+        """Drop the leases and make the runs due at once."""
+        await self._run(
+            lambda db: leases.release_runs(db, owner=owner, run_ids=run_ids, now=now), writes=True
+        )
+
+    async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
+        """When the next run becomes claimable, or None; see ``Storage.next_wake_at``."""
+        return await self._run(
+            lambda db: leases.next_wake_at(db, workflow_names=workflow_names), writes=False
+        )
+
+    # --- hooks ----------------------------------------------------------------------------------
+
+    async def get_hook(self, token_hash: str) -> HookRecord | None:
+        """The hook whose token hashes to ``token_hash``, or None."""
+        return await self._run(lambda db: hooks.get_hook(db, token_hash), writes=False)
+
+    async def list_hooks(
+        self, *, run_id: str | None = None, status: HookStatus | None = None, limit: int = 100
+    ) -> list[HookRecord]:
+        """Hooks newest first, of one run and/or in one status."""
+        return await self._run(
+            lambda db: hooks.list_hooks(db, run_id=run_id, status=status, limit=limit),
+            writes=False,
+        )
+
+    async def deliver_hook(self, token_hash: str, payload: Any, *, now: float) -> HookRecord:
+        """Store a waiting hook's payload and signal its run; see ``Storage.deliver_hook``."""
+        return await self._run(
+            lambda db: hooks.deliver_hook(db, token_hash, payload, now=now), writes=True
+        )
+
+    async def expire_hook(self, run_id: str, hook_id: str, *, now: float) -> HookRecord:
+        """Turn a waiting hook expired; returns it as it stands (a delivery may have won)."""
+        return await self._run(lambda db: hooks.expire_hook(db, run_id, hook_id), writes=True)
+
+    # --- step leases ----------------------------------------------------------------------------
+
+    async def acquire_step(
+        self,
+        run_id: str,
+        step_id: str,
+        *,
+        attempt: int,
+        owner: str,
+        now: float,
+        lease_expires_at: float,
+    ) -> StepLease | None:
+        """Take the lease of an attempt of a step; see ``Storage.acquire_step``."""
+        return await self._run(
+            lambda db: step_leases.acquire_step(
+                db,
+                run_id,
+                step_id,
+                attempt=attempt,
+                owner=owner,
+                now=now,
+                lease_expires_at=lease_expires_at,
+            ),
+            writes=True,
+        )
+
+    async def renew_step(
+        self, run_id: str, step_id: str, *, owner: str, now: float, lease_expires_at: float
+    ) -> bool:
+        """Extend ``owner``'s step lease; False when the row is gone or held by another."""
+        return await self._run(
+            lambda db: step_leases.renew_step(
+                db, run_id, step_id, owner=owner, lease_expires_at=lease_expires_at
+            ),
+            writes=True,
+        )
+
+    async def release_step(self, run_id: str, step_id: str, *, owner: str) -> None:
+        """Delete the step's lease row if ``owner`` holds it."""
+        await self._run(
+            lambda db: step_leases.release_step(db, run_id, step_id, owner=owner), writes=True
+        )
+
+    async def list_step_leases(self, run_id: str) -> list[StepLease]:
+        """The run's step lease rows, by ``step_id``."""
+        return await self._run(lambda db: step_leases.list_step_leases(db, run_id), writes=False)
+
+    # --- retention ------------------------------------------------------------------------------
+
+    async def delete_ended_runs(self, *, ended_before: float, limit: int) -> list[str]:
+        """Delete up to ``limit`` runs that ended before ``ended_before``, with their rows."""
+        return await self._run(
+            lambda db: retention.delete_ended_runs(db, ended_before=ended_before, limit=limit),
+            writes=True,
+        )
