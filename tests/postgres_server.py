@@ -1,6 +1,7 @@
-"""The local PostgreSQL server for tests: one database per test session, a schema per storage.
+"""The local PostgreSQL server for tests: one database per test process, a schema per storage.
 
-The session creates a database of its own (``pwtest_<pid>``) and drops it at the end; each
+Each test process (each pytest-xdist worker is one) creates a database of its own
+(``pwtest_<pid>``) when a test first needs it and drops it at the end of its session; each
 storage a test asks for lives in a fresh schema of it (``?schema=s<n>``), which costs a few
 milliseconds where a database would cost a few hundred. The server is the one ``.ci/run``
 starts; ``PYWORKFLOW_TEST_POSTGRES`` names another (an admin URL whose user may create

@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # the examples run as scripts
+
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 

@@ -94,6 +94,7 @@ def _base_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "PYWORKFLOW_GC_FREEZE"}
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_first_runtime_freezes_the_heap_once() -> None:
     counts = _freeze_counts({}, {})
     assert counts["before"] == 0
@@ -103,6 +104,7 @@ def test_first_runtime_freezes_the_heap_once() -> None:
     assert counts["second"] <= counts["first"]
 
 
+@pytest.mark.slow  # a fresh interpreter
 @pytest.mark.parametrize(
     ("settings", "env"),
     [({"gc_freeze": False}, {}), ({}, {"PYWORKFLOW_GC_FREEZE": "0"})],
@@ -112,6 +114,7 @@ def test_heap_freeze_can_be_turned_off(settings: dict[str, object], env: dict[st
     assert _freeze_counts(settings, env) == {"before": 0, "first": 0, "second": 0}
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_configure_wins_over_the_environment() -> None:
     counts = _freeze_counts({"gc_freeze": True}, {"PYWORKFLOW_GC_FREEZE": "0"})
     assert counts["first"] > 0

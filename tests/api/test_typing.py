@@ -15,7 +15,11 @@ import sys
 import zipfile
 from pathlib import Path
 
+import pytest
+
 from workers import subprocess_env
+
+pytestmark = pytest.mark.slow  # mypy and a wheel build, in processes of their own
 
 USER_MODULE = """
 from pyworkflow import ChildWorkflowHandle, run, start, start_child_workflow, step, workflow

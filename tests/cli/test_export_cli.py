@@ -21,6 +21,8 @@ from test_runs_cli import NEWEST_FIRST, Cli, one_line, seed_runs
 from pyworkflow.testing import load_history
 from workers import cli, on_sqlite
 
+pytestmark = pytest.mark.slow  # the CLI in processes of its own
+
 
 @pytest.fixture(scope="module")
 def seeded(tmp_path_factory: pytest.TempPathFactory) -> tuple[Cli, dict[str, str]]:

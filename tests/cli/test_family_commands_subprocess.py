@@ -20,10 +20,13 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import pytest
 from familycli_flows import finish
 from inprocess_cli import Family
 
 from workers import cli, subprocess_env
+
+pytestmark = pytest.mark.slow  # the CLI in processes of its own
 
 HERE = Path(__file__).parent
 DECISION = '{"approved": true, "reviewer": "ana"}'

@@ -12,6 +12,7 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
 from familycli_flows import finish
 from inprocess_cli import Family
 
@@ -173,6 +174,7 @@ def test_refusals_are_one_line_with_an_exit_code_and_deliver_nothing(
     assert pyworkflow.json("hooks", "list") == before
 
 
+@pytest.mark.slow  # the CLI in a process of its own
 def test_another_process_validates_by_importing_the_payload_type(own_family: Family) -> None:
     """As a user's shell would: where the workflow's module does not import, a clear refusal."""
     token = own_family.tokens["stdin", "approval"]

@@ -25,6 +25,8 @@ from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage import AppendWrite, NewEvent, NewRun, SQLiteStorage
 from workers import WorkerProcesses, cli, on_sqlite
 
+pytestmark = pytest.mark.slow  # the CLI and workers in processes of their own
+
 DAY = 86400.0
 
 WORKFLOWS = """

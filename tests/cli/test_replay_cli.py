@@ -20,6 +20,8 @@ import pytest
 
 from workers import cli, subprocess_env
 
+pytestmark = pytest.mark.slow  # the CLI in processes of its own
+
 SHOP = """
 from pyworkflow import patched, step, workflow
 

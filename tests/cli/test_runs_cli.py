@@ -24,6 +24,8 @@ import pytest
 from pyworkflow.events import EventType, RunStatus
 from workers import cli, on_sqlite, read_run, subprocess_env
 
+pytestmark = pytest.mark.slow  # the CLI in processes of its own
+
 WORKFLOWS = """
 from pyworkflow import FatalError, sleep, step, workflow
 

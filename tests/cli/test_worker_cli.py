@@ -18,6 +18,8 @@ from pyworkflow.serialization import Codec
 from pyworkflow.storage import RunRecord
 from workers import WorkerProcesses, cli, create_unleased_run, read_run, wait_for_run
 
+pytestmark = pytest.mark.slow  # workers and the CLI in processes of their own
+
 WORKFLOWS = """
 import asyncio
 import os

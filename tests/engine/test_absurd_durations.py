@@ -5,8 +5,8 @@ once logged ``wake_at=1e20``, and from then on ``get_workflow_run`` and every
 ``list_workflow_runs`` raised ``OverflowError``. Now the workflow sees ``InvalidDurationError``
 quoting the value, a ``RetryableError``'s absurd ``retry_after`` falls back to the step's own
 delay, and a time already stored out of range (by an older version, or by hand) is shown as the
-nearest datetime there is, the run view saying so, while the other runs list as usual. On every
-backend.
+nearest datetime there is, the run view saying so, while the other runs list as usual. The
+refusals run on the virtual clock (conftest.py); a stored time out of range, on every backend.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pyworkflow
 from pyworkflow import EventType, RetryableError, RunStatus, hook, sleep, step, workflow
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import AppendWrite, NewRun
+from pyworkflow.testing import WorkflowEnvironment
 
 from .run_log import failure_of
 
@@ -58,7 +59,7 @@ async def sleeper() -> str:
 
 
 async def test_sleep_of_an_absurd_duration_fails_the_run_and_queries_still_work(
-    pw: Storage,
+    env: WorkflowEnvironment,
 ) -> None:
     run_id = await pyworkflow.start(sleeper)
     err = await failure_of(run_id)
@@ -71,7 +72,7 @@ async def test_sleep_of_an_absurd_duration_fails_the_run_and_queries_still_work(
     assert [r.run_id for r in await pyworkflow.list_workflow_runs()] == [run_id]
 
 
-async def test_a_hook_timeout_of_an_absurd_duration_fails_the_run(pw: Storage) -> None:
+async def test_a_hook_timeout_of_an_absurd_duration_fails_the_run(env: WorkflowEnvironment) -> None:
     run_id = await pyworkflow.start(hook_forever)
     err = await failure_of(run_id)
     assert err.error_type == "pyworkflow.exceptions.InvalidDurationError"
@@ -79,7 +80,9 @@ async def test_a_hook_timeout_of_an_absurd_duration_fails_the_run(pw: Storage) -
     assert await pyworkflow.list_hooks(run_id=run_id) == []
 
 
-async def test_an_absurd_retry_after_falls_back_to_the_steps_retry_delay(pw: Storage) -> None:
+async def test_an_absurd_retry_after_falls_back_to_the_steps_retry_delay(
+    env: WorkflowEnvironment,
+) -> None:
     _tries["count"] = 0
     run_id = await pyworkflow.start(patient)
     assert await pyworkflow.get_workflow_result(run_id, timeout=5) == "served"
@@ -109,6 +112,7 @@ async def _stored_with_wake_at(storage: Storage, run_id: str, wake_at: float) ->
 
 
 async def test_a_stored_time_no_datetime_can_hold_never_stops_a_query(pw: Storage) -> None:
+    # On every backend (tests/conftest.py's ``pw``): what each one stores for such a time.
     sound = await pyworkflow.start(quick)
     await pyworkflow.get_workflow_result(sound, timeout=10)
     await _stored_with_wake_at(pw, "run_far", 1e20)

@@ -3,6 +3,8 @@
 DESIGN §2.4: every refusal happens before the first write. Refusals at a caller's ``start``
 leave no run behind; refusals inside workflow code (a bad sleep duration, an unencodable step
 argument) fail the run with the typed error recorded, and log no command for the bad call.
+On the virtual clock and memory storage (conftest.py); that no backend half-writes a refused
+call is the contract suite's.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from pyworkflow import (
 )
 from pyworkflow.registry import get_workflow
 from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .run_log import failure_of
 
@@ -101,7 +104,7 @@ def assert_typed(exc: BaseException, *quoted: str) -> None:
 # --- refused at start: nothing written -----------------------------------------------------------
 
 
-async def test_unknown_workflow_name(pw: Storage) -> None:
+async def test_unknown_workflow_name(env: WorkflowEnvironment) -> None:
     with pytest.raises(WorkflowNotFoundError) as info:
         await pyworkflow.start("nope")
     assert_typed(info.value, "'nope'")
@@ -109,21 +112,21 @@ async def test_unknown_workflow_name(pw: Storage) -> None:
     await no_runs()
 
 
-async def test_calling_a_workflow_directly(pw: Storage) -> None:
+async def test_calling_a_workflow_directly(env: WorkflowEnvironment) -> None:
     with pytest.raises(WorkflowCalledDirectlyError) as info:
         await takes(1)  # type: ignore[misc]
     assert_typed(info.value, "tb_takes")
     await no_runs()
 
 
-async def test_wrong_arguments_for_the_workflow(pw: Storage) -> None:
+async def test_wrong_arguments_for_the_workflow(env: WorkflowEnvironment) -> None:
     with pytest.raises(pyworkflow.InputError) as info:
         await pyworkflow.start(takes, 1, 2, 3)
     assert_typed(info.value, "tb_takes")
     await no_runs()
 
 
-async def test_an_argument_that_cannot_be_serialized(pw: Storage) -> None:
+async def test_an_argument_that_cannot_be_serialized(env: WorkflowEnvironment) -> None:
     with pytest.raises(SerializationError) as info:
         await pyworkflow.start(takes, threading.Lock())
     assert_typed(info.value, "'payload'", "lock")
@@ -134,7 +137,8 @@ async def test_an_argument_that_cannot_be_serialized(pw: Storage) -> None:
     await no_runs()
 
 
-async def test_a_plain_object_without_pickle(pw: Storage) -> None:
+async def test_a_plain_object_without_pickle(pw_memory: Storage) -> None:
+    # configure()'s setting, so on a runtime configure() builds (tests/conftest.py).
     pyworkflow.configure(allow_pickle=False)
     with pytest.raises(SerializationError) as info:
         await pyworkflow.start(takes, {"deep": [1, Opaque()]})
@@ -142,7 +146,7 @@ async def test_a_plain_object_without_pickle(pw: Storage) -> None:
     await no_runs()
 
 
-async def test_the_same_idempotency_key_for_another_workflow(pw: Storage) -> None:
+async def test_the_same_idempotency_key_for_another_workflow(env: WorkflowEnvironment) -> None:
     run_id = await pyworkflow.start(other, idempotency_key="shared-key")
     await pyworkflow.get_workflow_result(run_id, timeout=10)
     events = await pyworkflow.get_workflow_events(run_id)
@@ -153,7 +157,7 @@ async def test_the_same_idempotency_key_for_another_workflow(pw: Storage) -> Non
     assert await pyworkflow.get_workflow_events(run_id) == events
 
 
-async def test_a_step_outside_a_workflow_is_a_plain_coroutine(pw: Storage) -> None:
+async def test_a_step_outside_a_workflow_is_a_plain_coroutine(env: WorkflowEnvironment) -> None:
     assert await echo({"x": 1}) == {"x": 1}
     assert await echo(threading.Lock()) is not None  # no codec involved
     await no_runs()
@@ -185,7 +189,9 @@ async def test_a_step_outside_a_workflow_is_a_plain_coroutine(pw: Storage) -> No
         "datetime-year-9999",
     ],
 )
-async def test_bad_sleep_duration_fails_the_run(pw: Storage, duration: Any, quoted: str) -> None:
+async def test_bad_sleep_duration_fails_the_run(
+    env: WorkflowEnvironment, duration: Any, quoted: str
+) -> None:
     run_id = await pyworkflow.start(sleeps, duration)
     err = await failure_of(run_id)
     assert err.error_type == "pyworkflow.exceptions.InvalidDurationError"
@@ -194,7 +200,7 @@ async def test_bad_sleep_duration_fails_the_run(pw: Storage, duration: Any, quot
     assert [e.type for e in events] == [EventType.WORKFLOW_STARTED, EventType.WORKFLOW_FAILED]
 
 
-async def test_naive_datetime_for_sleep_fails_the_run(pw: Storage) -> None:
+async def test_naive_datetime_for_sleep_fails_the_run(env: WorkflowEnvironment) -> None:
     run_id = await pyworkflow.start(naive_sleep)
     err = await failure_of(run_id)
     assert err.error_type == "pyworkflow.exceptions.InvalidDurationError"
@@ -204,7 +210,7 @@ async def test_naive_datetime_for_sleep_fails_the_run(pw: Storage) -> None:
     assert EventType.SLEEP_STARTED not in [e.type for e in events]
 
 
-async def test_unencodable_step_argument_logs_no_command(pw: Storage) -> None:
+async def test_unencodable_step_argument_logs_no_command(env: WorkflowEnvironment) -> None:
     run_id = await pyworkflow.start(bad_step_arg)
     err = await failure_of(run_id)
     assert err.error_type == "pyworkflow.exceptions.SerializationError"
@@ -213,7 +219,7 @@ async def test_unencodable_step_argument_logs_no_command(pw: Storage) -> None:
     assert [e.type for e in events] == [EventType.WORKFLOW_STARTED, EventType.WORKFLOW_FAILED]
 
 
-async def test_unencodable_step_result_fails_without_retrying(pw: Storage) -> None:
+async def test_unencodable_step_result_fails_without_retrying(env: WorkflowEnvironment) -> None:
     run_id = await pyworkflow.start(bad_step_result)
     err = await failure_of(run_id)
     assert err.error_type == "pyworkflow.exceptions.SerializationError"
@@ -224,7 +230,7 @@ async def test_unencodable_step_result_fails_without_retrying(pw: Storage) -> No
     assert kinds.count(EventType.STEP_FAILED) == 1
 
 
-async def test_unencodable_workflow_result_fails_the_run(pw: Storage) -> None:
+async def test_unencodable_workflow_result_fails_the_run(env: WorkflowEnvironment) -> None:
     run_id = await pyworkflow.start(bad_result)
     err = await failure_of(run_id)
     assert err.error_type == "pyworkflow.exceptions.SerializationError"

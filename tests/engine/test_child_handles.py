@@ -6,7 +6,9 @@ replay; ``cancel()`` is a logged command whose request reaches the child once (n
 replay, and again after a crash that lost it); ``result()`` waits durably. Any other client call
 from workflow code raises ``ClientCallInWorkflowError`` at once, naming the call, instead of
 hanging the run (the bug of issue 14: the storage thread called back into the workflow's loop).
-Each test runs on memory, SQLite and PostgreSQL, with a deadline so that a hang fails fast.
+On the virtual clock and memory storage (conftest.py), but the refusal of client calls, which
+runs on memory, SQLite and PostgreSQL (the hang was a storage thread's); each with a deadline so
+that a hang fails fast.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from pyworkflow.testing import WorkflowEnvironment, replay_run
 
 from .recording import double, token
 from .run_log import assert_well_formed, events_of, of_type, types, wait_status
-from .waits import child_of, hook_token, keep, restart
+from .waits import child_of, hook_token, keep, restart, wait_suspended
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -138,10 +140,10 @@ def count_cancels(storage: Storage, monkeypatch: pytest.MonkeyPatch) -> list[str
 # --- status in workflow code ---------------------------------------------------------------------
 
 
-async def test_a_handle_answers_in_workflow_code(pw: Storage) -> None:
+async def test_a_handle_answers_in_workflow_code(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(asks, tok)
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     await resume_hook(await hook_token(tok, "release", kid.run_id), "done")
     result = await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN)
     assert result == [["running", True, False], "done", ["completed", False, True]]
@@ -151,20 +153,20 @@ async def test_a_handle_answers_in_workflow_code(pw: Storage) -> None:
         EventType.CHILD_WORKFLOW_STARTED,
         EventType.CHILD_WORKFLOW_COMPLETED,
     ]
-    assert (await replay_run(pw, run_id)).ok
+    assert (await replay_run(env.storage, run_id)).ok
 
 
-async def test_status_comes_from_the_log_the_same_on_replay(pw: Storage) -> None:
+async def test_status_comes_from_the_log_the_same_on_replay(env: WorkflowEnvironment) -> None:
     # The child ends while the parent waits on a hook: the parent logs the end of a child nobody
     # awaits, and after a restart the replayed code asks at the same log positions, so the first
     # answer is still "running" although the child has ended by then.
     tok = token()
     run_id = await pyworkflow.start(asks_across_restart, tok)
     go = await hook_token(tok, "go", run_id)
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     await wait_status(kid.run_id, RunStatus.COMPLETED, within=RESULT_WITHIN)
     await wait_logged(run_id, EventType.CHILD_WORKFLOW_COMPLETED)
-    await restart()
+    await restart(env)
     await resume_hook(go, None)
     result = await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN)
     assert result == [["running", True, False], ["completed", False, True]]
@@ -172,7 +174,7 @@ async def test_status_comes_from_the_log_the_same_on_replay(pw: Storage) -> None
     assert_well_formed(events)
     completed = of_type(events, EventType.CHILD_WORKFLOW_COMPLETED)
     assert [e.data["child_run_id"] for e in completed] == [kid.run_id]
-    assert (await replay_run(pw, run_id)).ok
+    assert (await replay_run(env.storage, run_id)).ok
 
 
 async def wait_logged(run_id: str, kind: EventType, within: float = RESULT_WITHIN) -> None:
@@ -186,20 +188,20 @@ async def wait_logged(run_id: str, kind: EventType, within: float = RESULT_WITHI
 
 
 async def test_cancel_in_workflow_code_is_a_logged_command(
-    pw: Storage, monkeypatch: pytest.MonkeyPatch
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tok = token()
     run_id = await pyworkflow.start(cancels, tok, "enough")
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     await hook_token(tok, "release", kid.run_id)
-    requests = count_cancels(pw, monkeypatch)
+    requests = count_cancels(env.storage, monkeypatch)
     await resume_hook(await hook_token(tok, "go", run_id), None)
     after = await hook_token(tok, "after", run_id, within=RESULT_WITHIN)
     cancelled = await wait_status(kid.run_id, RunStatus.CANCELLED, within=RESULT_WITHIN)
-    assert (await pw.get_run(kid.run_id)).cancel_reason == "enough"  # type: ignore[union-attr]
+    assert (await env.storage.get_run(kid.run_id)).cancel_reason == "enough"  # type: ignore[union-attr]
     assert cancelled.status is RunStatus.CANCELLED
     # A restart replays the parent past its logged cancel: the request is not made again.
-    await restart()
+    await restart(env)
     await resume_hook(after, None)
     result = await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN)
     assert result == [
@@ -219,14 +221,14 @@ async def test_cancel_in_workflow_code_is_a_logged_command(
     (requested,) = of_type(events, EventType.CHILD_WORKFLOW_CANCEL_REQUESTED)
     assert requested.data["child_run_id"] == kid.run_id
     assert requested.data["reason"] == "enough"
-    assert (await replay_run(pw, run_id)).ok
+    assert (await replay_run(env.storage, run_id)).ok
 
 
-async def test_a_child_cancelled_in_the_turn_that_starts_it(pw: Storage) -> None:
+async def test_a_child_cancelled_in_the_turn_that_starts_it(env: WorkflowEnvironment) -> None:
     run_id = await pyworkflow.start(cancels_at_once, token())
     result = await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN)
     assert result == [True, "ChildWorkflowCancelledError", "changed my mind"]
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     assert kid.status is RunStatus.CANCELLED
     assert kid.cancel_reason == "changed my mind"
     assert child_events(await events_of(run_id)) == [
@@ -249,17 +251,17 @@ async def test_cancel_wakes_a_child_the_test_environment_keeps_in_memory() -> No
 
 
 async def test_a_cancel_lost_by_a_crash_is_made_at_the_take_over(
-    pw: Storage, monkeypatch: pytest.MonkeyPatch
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # The driver logs the cancel, then dies before its request reaches the child (here: the
     # request fails). The run's next lease holder finds the logged cancel unanswered by the
     # child and makes the request.
-    pyworkflow.configure(lease_seconds=1.0)
     tok = token()
     run_id = await pyworkflow.start(cancels, tok, "lost once")
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     await hook_token(tok, "release", kid.run_id)
-    request_cancel = pw.request_cancel
+    # Patched before anything asks for it: the environment's storage proxy keeps what it found.
+    request_cancel = env.storage.request_cancel
     calls: list[str] = []
 
     async def fails_once(run_id: str, *, now: float, reason: str | None) -> bool:
@@ -268,8 +270,15 @@ async def test_a_cancel_lost_by_a_crash_is_made_at_the_take_over(
             raise StorageUnavailableError("test://", "the connection dropped")
         return await request_cancel(run_id, now=now, reason=reason)
 
-    monkeypatch.setattr(pw, "request_cancel", fails_once)
+    monkeypatch.setattr(env.storage, "request_cancel", fails_once)
     await resume_hook(await hook_token(tok, "go", run_id), None)
+    await env.advance(0)  # the driver logs the cancel, its request fails, the driver is gone
+    assert calls == [kid.run_id]
+    crashed = await env.storage.get_run(run_id)
+    assert crashed is not None
+    assert crashed.lease_expires_at is not None, "nobody handed the run back"
+    # Until its lease lapses (the environment's last a century) and the next holder takes over.
+    await env.clock.advance(crashed.lease_expires_at - env.clock.now())
     after = await hook_token(tok, "after", run_id, within=RESULT_WITHIN)
     await resume_hook(after, None)
     result = await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN)
@@ -282,13 +291,13 @@ async def test_a_cancel_lost_by_a_crash_is_made_at_the_take_over(
 # --- result() in workflow code -------------------------------------------------------------------
 
 
-async def test_result_in_workflow_code_waits_durably(pw: Storage) -> None:
+async def test_result_in_workflow_code_waits_durably(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(waits_on_handle, tok)
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     release = await hook_token(tok, "release", kid.run_id)
-    await wait_status(run_id, RunStatus.SUSPENDED)
-    await restart()
+    await wait_suspended(env, run_id)
+    await restart(env)
     await resume_hook(release, "late")
     assert await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN) == [
         kid.run_id,

@@ -4,7 +4,8 @@ What a user checks: the parent gets the child's result, or its failure as
 ``ChildWorkflowFailedError`` / ``ChildWorkflowCancelledError``; a ``ChildWorkflowHandle`` works
 from outside; when the parent ends, its unfinished children are cancelled unless abandoned; a
 child started by a step belongs to the step's run and a retried step gets the same child back;
-no replay or restart starts a child twice; a bad call starts nothing.
+no replay or restart starts a child twice; a bad call starts nothing. On the virtual clock and
+memory storage (conftest.py).
 """
 
 from __future__ import annotations
@@ -35,11 +36,13 @@ from pyworkflow import (
     step,
     workflow,
 )
+from pyworkflow import runtime as pw_runtime
 from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .recording import CALLS, double, token
 from .run_log import assert_well_formed, events_of, failure_of, of_type, types, wait_status
-from .waits import TOKENS, child_of, children_of, hook_token, keep, restart
+from .waits import TOKENS, child_of, children_of, hook_token, keep, poll, restart, wait_suspended
 
 
 @workflow(name="tch_child")
@@ -177,11 +180,11 @@ def child_events(events: list[pyworkflow.WorkflowEvent]) -> list[EventType]:
 # --- waiting for a child -------------------------------------------------------------------------
 
 
-async def test_the_parent_gets_the_childs_result(pw: Storage) -> None:
+async def test_the_parent_gets_the_childs_result(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent_waits, tok, 4)
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == 9
-    (kid,) = await children_of(pw, run_id)
+    (kid,) = await children_of(env.storage, run_id)
     assert kid.workflow_name == "tch_child"
     assert kid.status is RunStatus.COMPLETED
     assert (await pyworkflow.get_workflow_run(kid.run_id)).parent_run_id == run_id
@@ -197,12 +200,12 @@ async def test_the_parent_gets_the_childs_result(pw: Storage) -> None:
     assert CALLS[tok, "double"] == 1
 
 
-async def test_children_started_together_each_start_once(pw: Storage) -> None:
+async def test_children_started_together_each_start_once(env: WorkflowEnvironment) -> None:
     tok = token()
     result = await pyworkflow.run(parent_gathers, tok, 5)
     assert result == [0, 2, 4, 6, 8]
     run_id = (await pyworkflow.list_workflow_runs(workflow_name="tch_parent_gathers"))[0].run_id
-    kids = await children_of(pw, run_id)
+    kids = await children_of(env.storage, run_id)
     assert sorted(pw_args(k) for k in kids) == [[tok, i] for i in range(5)]
     assert CALLS[tok, "double"] == 5
 
@@ -211,7 +214,7 @@ def pw_args(record: Any) -> Any:
     return record.args["args"]
 
 
-async def test_a_childs_failure_reaches_the_parent(pw: Storage) -> None:
+async def test_a_childs_failure_reaches_the_parent(env: WorkflowEnvironment) -> None:
     result = await pyworkflow.run(parent_catches, "the child broke")
     name, error_type, message, workflow_name = result
     assert name == "ChildWorkflowFailedError"
@@ -220,7 +223,7 @@ async def test_a_childs_failure_reaches_the_parent(pw: Storage) -> None:
     assert workflow_name == "tch_failing_child"
 
 
-async def test_an_uncaught_child_failure_fails_the_parent(pw: Storage) -> None:
+async def test_an_uncaught_child_failure_fails_the_parent(env: WorkflowEnvironment) -> None:
     run_id = await pyworkflow.start(parent_uncaught, "boom")
     err = await failure_of(run_id)
     assert err.error_type.endswith("ChildWorkflowFailedError")
@@ -233,10 +236,10 @@ async def test_an_uncaught_child_failure_fails_the_parent(pw: Storage) -> None:
     ]
 
 
-async def test_a_cancelled_child_reaches_the_parent(pw: Storage) -> None:
+async def test_a_cancelled_child_reaches_the_parent(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent_of_cancelled, tok)
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     await hook_token(tok, "release", kid.run_id)
     assert await pyworkflow.cancel_workflow(kid.run_id, reason="not needed") is True
     result = await pyworkflow.get_workflow_result(run_id, timeout=10)
@@ -247,16 +250,19 @@ async def test_a_cancelled_child_reaches_the_parent(pw: Storage) -> None:
     ]
 
 
-async def test_a_parent_waiting_on_a_child_costs_nothing(pw: Storage) -> None:
+async def test_a_parent_waiting_on_a_child_costs_nothing(env: WorkflowEnvironment) -> None:
     # DESIGN §2.6: the parent waits as rows only, woken when the child ends.
     tok = token()
     run_id = await pyworkflow.start(parent_of_cancelled, tok)
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     release = await hook_token(tok, "release", kid.run_id)
-    await wait_status(run_id, RunStatus.SUSPENDED)
-    await asyncio.sleep(0.2)
+    await wait_suspended(env, run_id)
     before = await pyworkflow.get_workflow_run(run_id)
-    await asyncio.sleep(1.5)
+    # A day passes; the executor looks at storage now and then, as a polling worker would.
+    executor = (await pw_runtime.get_runtime()).executor
+    for _ in range(24):
+        executor.wake()
+        await env.advance("1h")
     after = await pyworkflow.get_workflow_run(run_id)
     assert after.updated_at == before.updated_at, "the waiting parent's row kept changing"
     await resume_hook(release, "go")
@@ -266,10 +272,10 @@ async def test_a_parent_waiting_on_a_child_costs_nothing(pw: Storage) -> None:
 # --- handles -------------------------------------------------------------------------------------
 
 
-async def test_a_handle_works_from_outside(pw: Storage) -> None:
+async def test_a_handle_works_from_outside(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent_handle, tok)
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     release = await hook_token(tok, "release", kid.run_id)
     handle = ChildWorkflowHandle(kid.run_id, "tch_hook_child")
 
@@ -291,10 +297,10 @@ async def test_a_handle_works_from_outside(pw: Storage) -> None:
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == [kid.run_id, "hello"]
 
 
-async def test_a_handle_cancels_the_child(pw: Storage) -> None:
+async def test_a_handle_cancels_the_child(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent_handle, tok)
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     await hook_token(tok, "release", kid.run_id)
     handle = ChildWorkflowHandle(kid.run_id, "tch_hook_child")
     assert await handle.cancel(reason="enough") is True
@@ -310,7 +316,9 @@ async def test_a_handle_cancels_the_child(pw: Storage) -> None:
 
 
 @pytest.mark.parametrize("policy", ["default", "cancel"])
-async def test_a_parent_that_ends_cancels_its_unfinished_children(pw: Storage, policy: str) -> None:
+async def test_a_parent_that_ends_cancels_its_unfinished_children(
+    env: WorkflowEnvironment, policy: str
+) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent_leaves, tok, policy)
     child_id = await pyworkflow.get_workflow_result(run_id, timeout=10)
@@ -328,12 +336,12 @@ async def test_a_parent_that_ends_cancels_its_unfinished_children(pw: Storage, p
             await resume_hook(handed[-1], "too late")
 
 
-async def test_an_abandoned_child_outlives_its_parent(pw: Storage) -> None:
+async def test_an_abandoned_child_outlives_its_parent(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent_leaves, tok, "abandon")
     child_id = await pyworkflow.get_workflow_result(run_id, timeout=10)
     release = await hook_token(tok, "release", child_id)
-    await asyncio.sleep(0.3)  # time for a wrong cancel to land
+    await env.advance("1h")  # time for a wrong cancel to land
     assert not (await pyworkflow.get_workflow_run(child_id)).status.is_terminal
     await resume_hook(release, "still here")
     assert await pyworkflow.get_workflow_result(child_id, timeout=10) == "still here"
@@ -345,11 +353,13 @@ async def test_an_abandoned_child_outlives_its_parent(pw: Storage) -> None:
 
 @pytest.mark.parametrize("wait", [True, False], ids=["waits", "handle"])
 @pytest.mark.parametrize("fail_first", [False, True], ids=["once", "retried"])
-async def test_a_step_starts_a_child_of_its_run(pw: Storage, wait: bool, fail_first: bool) -> None:
+async def test_a_step_starts_a_child_of_its_run(
+    env: WorkflowEnvironment, wait: bool, fail_first: bool
+) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent_step_child, tok, wait, fail_first)
     result = await pyworkflow.get_workflow_result(run_id, timeout=15)
-    kids = await children_of(pw, run_id)
+    kids = await children_of(env.storage, run_id)
     assert len(kids) == 1, "one child, however many attempts the step took"
     (kid,) = kids
     assert kid.parent_run_id == run_id
@@ -365,17 +375,17 @@ async def test_a_step_starts_a_child_of_its_run(pw: Storage, wait: bool, fail_fi
 # --- never twice ---------------------------------------------------------------------------------
 
 
-async def test_no_replay_or_restart_starts_a_child_twice(pw: Storage) -> None:
+async def test_no_replay_or_restart_starts_a_child_twice(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent_three, tok)
     for i in range(3):
-        kids = await wait_children(pw, run_id, i + 1)
+        kids = await wait_children(env.storage, run_id, i + 1)
         release = await hook_token(f"{tok}-{i}", "release", kids[i].run_id)
         if i == 1:
-            await restart()
+            await restart(env)
         await resume_hook(release, f"r{i}")
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == ["r0", "r1", "r2"]
-    kids = await children_of(pw, run_id)
+    kids = await children_of(env.storage, run_id)
     assert [pw_args(k) for k in kids] == [[f"{tok}-{i}"] for i in range(3)]
     events = await events_of(run_id)
     assert_well_formed(events)
@@ -403,17 +413,18 @@ async def wait_children(storage: Storage, run_id: str, n: int) -> list[Any]:
 # --- cancelling a parent that waits on a child ---------------------------------------------------
 
 
-async def test_cancel_a_parent_waiting_on_a_child(pw: Storage) -> None:
+async def test_cancel_a_parent_waiting_on_a_child(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent_cleans_up, tok)
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     release = await hook_token(tok, "release", kid.run_id)
-    began = time.monotonic()
+    began = env.now()
     assert await pyworkflow.cancel_workflow(run_id, reason="order withdrawn") is True
     with pytest.raises(WorkflowCancelledError, match="order withdrawn"):
         await pyworkflow.get_workflow_result(run_id, timeout=10)
-    assert time.monotonic() - began < 2
+    assert env.now() == began, "the cancel reached the waiting parent without waiting for a timer"
     assert CALLS[tok, "cleanup"] == 1
+    await poll(env)  # the parent's end made its child due (see waits.poll)
     await wait_status(kid.run_id, RunStatus.CANCELLED, within=5)
     events = await events_of(run_id)
     assert_well_formed(events)
@@ -437,7 +448,7 @@ async def test_cancel_a_parent_waiting_on_a_child(pw: Storage) -> None:
     ids=["policy", "unencodable", "signature", "unknown"],
 )
 async def test_a_bad_child_call_fails_the_parent_and_starts_nothing(
-    pw: Storage, wf: Any, args: tuple[Any, ...], error_type: str, quoted: str
+    env: WorkflowEnvironment, wf: Any, args: tuple[Any, ...], error_type: str, quoted: str
 ) -> None:
     run_id = await pyworkflow.start(wf, *args)
     err = await failure_of(run_id)
@@ -447,11 +458,11 @@ async def test_a_bad_child_call_fails_the_parent_and_starts_nothing(
         EventType.WORKFLOW_STARTED,
         EventType.WORKFLOW_FAILED,
     ]
-    assert await children_of(pw, run_id) == []
+    assert await children_of(env.storage, run_id) == []
     assert [r.run_id for r in await pyworkflow.list_workflow_runs()] == [run_id]
 
 
-async def test_a_child_outside_workflow_code_is_refused(pw: Storage) -> None:
+async def test_a_child_outside_workflow_code_is_refused(env: WorkflowEnvironment) -> None:
     with pytest.raises(NotInWorkflowError):
         await start_child_workflow(child, "t", 1)
     with pytest.raises(pyworkflow.InputError, match="orphan"):

@@ -1,7 +1,8 @@
 """Concurrent ``resume_hook`` calls on one token apply exactly one payload (issue 5).
 
-Fifty calls at once in this process, then fifty spread over five processes on SQLite and on
-PostgreSQL; and a typed payload validated in a process that never imported the workflow.
+Fifty calls at once in this process (on the virtual clock and memory storage, conftest.py; the
+race on each backend is the contract suite's), then fifty spread over five processes on SQLite
+and on PostgreSQL; and a typed payload validated in a process that never imported the workflow.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 import pyworkflow
 from pyworkflow import EventType, HookAlreadyReceivedError, resume_hook
 from pyworkflow import config as pw_config
-from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 from workers import subprocess_env
 
 from .hook_workflows import two_hooks, typed_dict
@@ -32,7 +33,7 @@ from .waits import hook_token
 TESTS_DIR = Path(__file__).resolve().parent.parent
 
 
-async def test_fifty_concurrent_deliveries_apply_one_payload(pw: Storage) -> None:
+async def test_fifty_concurrent_deliveries_apply_one_payload(env: WorkflowEnvironment) -> None:
     # The run waits on a second hook afterwards, so every loser finds it alive: a second
     # delivery, not a delivery to an ended run.
     tok = token()

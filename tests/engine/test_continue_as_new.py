@@ -3,7 +3,8 @@
 What a user checks: ``get_workflow_result`` of the first run returns the last run's result;
 ``get_workflow_chain`` lists every run in order with its status, from any run of the chain;
 each run's log is short and ends WORKFLOW_CONTINUED_AS_NEW; a child that continues as new
-still hands its parent the final result; bad arguments continue nothing.
+still hands its parent the final result; bad arguments continue nothing. On the virtual clock
+and memory storage (conftest.py).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from pyworkflow import (
     step,
     workflow,
 )
-from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .recording import CALLS, double, token
 from .run_log import assert_well_formed, events_of, failure_of, of_type, types
-from .waits import children_of
+from .waits import children_of, set_horizon
 
 
 @workflow(name="tcn_counter")
@@ -80,7 +81,7 @@ async def calls_continue_in_step() -> str:
     return await continue_in_step()
 
 
-async def test_a_chain_ends_with_the_last_runs_result(pw: Storage) -> None:
+async def test_a_chain_ends_with_the_last_runs_result(env: WorkflowEnvironment) -> None:
     tok = token()
     first = await pyworkflow.start(counter, tok, 0, 3)
     assert await pyworkflow.get_workflow_result(first, timeout=10) == [3, 6]
@@ -106,25 +107,35 @@ async def test_a_chain_ends_with_the_last_runs_result(pw: Storage) -> None:
     assert await pyworkflow.cancel_workflow(first) is False, "the first run has ended"
 
 
-async def test_run_follows_the_chain(pw: Storage) -> None:
+async def test_run_follows_the_chain(env: WorkflowEnvironment) -> None:
     assert await pyworkflow.run(counter, token(), 2, 4) == [4, 8]
 
 
-async def test_a_chain_through_suspended_runs(pw: Storage) -> None:
-    pyworkflow.configure(horizon_seconds=0.05)
+async def test_a_chain_through_suspended_runs(env: WorkflowEnvironment) -> None:
+    await set_horizon(0.05)
     first = await pyworkflow.start(sleepy_counter, 0, 2, nap=0.2)
+    # Time moves by hand: each run of the chain lets go of its coroutine and lease while it
+    # sleeps, and is claimed from storage when its timer is due.
+    for n in range(3):
+        await env.advance(0)  # the run's first turn settles: it suspends and lets go
+        chain = await pyworkflow.get_workflow_chain(first)
+        assert len(chain) == n + 1
+        sleeping = await env.storage.get_run(chain[-1].run_id)
+        assert sleeping is not None
+        assert (sleeping.status, sleeping.lease_owner) == (RunStatus.SUSPENDED, None)
+        await env.advance(0.2)
     assert await pyworkflow.get_workflow_result(first, timeout=15) == 2
     chain = await pyworkflow.get_workflow_chain(first)
     assert [r.status for r in chain] == [RunStatus.CONTINUED_AS_NEW] * 2 + [RunStatus.COMPLETED]
 
 
 async def test_a_child_that_continues_as_new_hands_its_parent_the_final_result(
-    pw: Storage,
+    env: WorkflowEnvironment,
 ) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent, tok, 2)
     assert await pyworkflow.get_workflow_result(run_id, timeout=15) == [2, 4]
-    kids = await children_of(pw, run_id)
+    kids = await children_of(env.storage, run_id)
     assert len(kids) == 3, "the child's chain, each run keeping the parent"
     assert {k.parent_run_id for k in kids} == {run_id}
     events = await events_of(run_id)
@@ -135,7 +146,7 @@ async def test_a_child_that_continues_as_new_hands_its_parent_the_final_result(
     ]
 
 
-async def test_a_handle_follows_the_childs_chain(pw: Storage) -> None:
+async def test_a_handle_follows_the_childs_chain(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(parent_handle, tok, 2)
     child_id, value = await pyworkflow.get_workflow_result(run_id, timeout=15)
@@ -150,7 +161,9 @@ async def test_a_handle_follows_the_childs_chain(pw: Storage) -> None:
     ("kind", "error_type"),
     [("unencodable", "SerializationError"), ("signature", "InputError")],
 )
-async def test_bad_arguments_continue_nothing(pw: Storage, kind: str, error_type: str) -> None:
+async def test_bad_arguments_continue_nothing(
+    env: WorkflowEnvironment, kind: str, error_type: str
+) -> None:
     run_id = await pyworkflow.start(bad_arguments, kind)
     err = await failure_of(run_id)
     assert err.error_type == f"pyworkflow.exceptions.{error_type}"
@@ -162,7 +175,7 @@ async def test_bad_arguments_continue_nothing(pw: Storage, kind: str, error_type
     assert [r.run_id for r in await pyworkflow.list_workflow_runs()] == [run_id]
 
 
-async def test_continue_as_new_outside_workflow_code_is_refused(pw: Storage) -> None:
+async def test_continue_as_new_outside_workflow_code_is_refused(env: WorkflowEnvironment) -> None:
     with pytest.raises(NotInWorkflowError):
         continue_as_new(1)
     message = await pyworkflow.run(calls_continue_in_step)

@@ -5,14 +5,13 @@ is unguessable, stable over replays and restarts, and storage keeps only its has
 run costs nothing; each refusal (unknown token, ended run, second delivery, timeout) is its own
 typed error and writes nothing; a hook times out into ``HookExpiredError`` the workflow can
 catch; ``hook()`` in a step says to move the call to workflow code. Typed payloads:
-test_typed_hooks.py; concurrent deliveries: test_concurrent_hooks.py.
+test_typed_hooks.py; concurrent deliveries: test_concurrent_hooks.py. On the virtual clock and
+memory storage (conftest.py), but for what SQLite writes to its file.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import time
 from pathlib import Path
 from typing import Any
 
@@ -37,14 +36,16 @@ from pyworkflow import (
     step,
     workflow,
 )
+from pyworkflow import runtime as pw_runtime
 from pyworkflow.storage import SQLiteStorage
 from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .hook_payloads import Shipping
 from .hook_workflows import shipping_hook, two_hooks, wait_for_approval
 from .recording import CALLS, token
-from .run_log import assert_well_formed, events_of, of_type, types, wait_status
-from .waits import TOKENS, hook_token, keep, restart
+from .run_log import assert_well_formed, events_of, of_type, types
+from .waits import TOKENS, hook_token, keep, restart, set_horizon, wait_suspended
 
 
 @step(name="th_cleanup")
@@ -108,11 +109,11 @@ async def hooks_by_name(run_id: str) -> dict[str, HookStatus]:
 # --- delivery ------------------------------------------------------------------------------------
 
 
-async def test_resume_hook_delivers_the_payload(pw: Storage) -> None:
+async def test_resume_hook_delivers_the_payload(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(wait_for_approval, tok)
     hook_tok = await hook_token(tok, "approval", run_id)
-    await wait_status(run_id, RunStatus.SUSPENDED)
+    await wait_suspended(env, run_id)
 
     info = await resume_hook(hook_tok, {"approved": True, "by": "ana"})
 
@@ -133,7 +134,9 @@ async def test_resume_hook_delivers_the_payload(pw: Storage) -> None:
     assert set(TOKENS[f"{tok}/approval"]) == {hook_tok}
 
 
-async def test_tokens_are_unguessable_and_not_derived_from_the_run(pw: Storage) -> None:
+async def test_tokens_are_unguessable_and_not_derived_from_the_run(
+    env: WorkflowEnvironment,
+) -> None:
     tok_a, tok_b = token(), token()
     run_a = await pyworkflow.start(wait_for_approval, tok_a)
     run_b = await pyworkflow.start(wait_for_approval, tok_b)
@@ -152,7 +155,7 @@ async def test_tokens_are_unguessable_and_not_derived_from_the_run(pw: Storage) 
         await pyworkflow.cancel_workflow(run_id)
 
 
-async def test_storage_and_listings_hold_no_token(pw: Storage) -> None:
+async def test_storage_and_listings_hold_no_token(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(wait_for_approval, tok)
     hook_tok = await hook_token(tok, "approval", run_id)
@@ -163,7 +166,7 @@ async def test_storage_and_listings_hold_no_token(pw: Storage) -> None:
             assert hook_tok.removeprefix("hk_") not in repr(shown)
 
     infos = await list_hooks(run_id=run_id)
-    records = await pw.list_hooks(run_id=run_id)
+    records = await env.storage.list_hooks(run_id=run_id)
     events = await events_of(run_id)
     assert [r.token_hash for r in records] == [hashlib.sha256(hook_tok.encode()).hexdigest()]
     assert not hasattr(infos[0], "token")
@@ -173,7 +176,7 @@ async def test_storage_and_listings_hold_no_token(pw: Storage) -> None:
     await resume_hook(hook_tok, "ok")
     await pyworkflow.get_workflow_result(run_id, timeout=10)
     infos = await list_hooks(run_id=run_id)
-    records = await pw.list_hooks(run_id=run_id)
+    records = await env.storage.list_hooks(run_id=run_id)
     events = await events_of(run_id)
     assert_no_token()
 
@@ -194,12 +197,12 @@ async def test_the_database_file_holds_no_token(pw_sqlite: Storage) -> None:
         assert hook_tok.removeprefix("hk_").encode() not in data
 
 
-async def test_tokens_survive_a_restart_of_the_process(pw: Storage) -> None:
+async def test_tokens_survive_a_restart_of_the_process(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(two_hooks, tok)
     await resume_hook(await hook_token(tok, "first", run_id), "one")
     second = await hook_token(tok, "second", run_id)
-    await restart()
+    await restart(env)
     await resume_hook(second, "two")
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == ["one", "two"]
     assert len(set(TOKENS[f"{tok}/first"])) == 1
@@ -212,17 +215,20 @@ async def test_tokens_survive_a_restart_of_the_process(pw: Storage) -> None:
     ]
 
 
-async def test_a_run_waiting_on_a_hook_costs_nothing(pw: Storage) -> None:
+async def test_a_run_waiting_on_a_hook_costs_nothing(env: WorkflowEnvironment) -> None:
     # DESIGN §2.6: a waiting run is rows only. Nothing claims and replays it until the
     # payload comes: its row stays as it was, and on_created is not called again and again.
     tok = token()
     run_id = await pyworkflow.start(wait_for_approval, tok)
     hook_tok = await hook_token(tok, "approval", run_id)
-    await wait_status(run_id, RunStatus.SUSPENDED)
-    await asyncio.sleep(0.2)
+    await wait_suspended(env, run_id)
     before = await pyworkflow.get_workflow_run(run_id)
     handed = len(TOKENS[f"{tok}/approval"])
-    await asyncio.sleep(1.5)
+    # A day passes; the executor looks at storage now and then, as a polling worker would.
+    executor = (await pw_runtime.get_runtime()).executor
+    for _ in range(24):
+        executor.wake()
+        await env.advance("1h")
     after = await pyworkflow.get_workflow_run(run_id)
     assert len(TOKENS[f"{tok}/approval"]) == handed, "the waiting run was replayed meanwhile"
     assert after.updated_at == before.updated_at, "the waiting run's row kept changing"
@@ -230,7 +236,9 @@ async def test_a_run_waiting_on_a_hook_costs_nothing(pw: Storage) -> None:
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == {"got": "ok"}
 
 
-async def test_a_token_handed_out_by_on_created_is_deliverable_at_once(pw: Storage) -> None:
+async def test_a_token_handed_out_by_on_created_is_deliverable_at_once(
+    env: WorkflowEnvironment,
+) -> None:
     # A user's on_created stores or mails the token; whoever receives it may use it at once.
     tok = token()
     run_id = await pyworkflow.start(wait_for_approval, tok)
@@ -243,7 +251,7 @@ async def test_a_token_handed_out_by_on_created_is_deliverable_at_once(pw: Stora
 # --- refusals ------------------------------------------------------------------------------------
 
 
-async def test_an_unknown_token_is_not_found(pw: Storage) -> None:
+async def test_an_unknown_token_is_not_found(env: WorkflowEnvironment) -> None:
     for bad in ["hk_" + "A" * 43, "run_123:approval", ""]:
         with pytest.raises(HookNotFoundError):
             await resume_hook(bad, {"x": 1})
@@ -251,7 +259,7 @@ async def test_an_unknown_token_is_not_found(pw: Storage) -> None:
     assert await pyworkflow.list_workflow_runs() == []
 
 
-async def test_a_hook_of_a_cancelled_run_is_not_found(pw: Storage) -> None:
+async def test_a_hook_of_a_cancelled_run_is_not_found(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(wait_for_approval, tok)
     hook_tok = await hook_token(tok, "approval", run_id)
@@ -265,7 +273,7 @@ async def test_a_hook_of_a_cancelled_run_is_not_found(pw: Storage) -> None:
     assert (await pyworkflow.get_workflow_run(run_id)).status is RunStatus.CANCELLED
 
 
-async def test_a_hook_of_a_completed_run_is_not_found(pw: Storage) -> None:
+async def test_a_hook_of_a_completed_run_is_not_found(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(wait_for_approval, tok)
     hook_tok = await hook_token(tok, "approval", run_id)
@@ -277,7 +285,7 @@ async def test_a_hook_of_a_completed_run_is_not_found(pw: Storage) -> None:
     assert await events_of(run_id) == events
 
 
-async def test_a_second_delivery_is_refused(pw: Storage) -> None:
+async def test_a_second_delivery_is_refused(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(two_hooks, tok)
     first = await hook_token(tok, "first", run_id)
@@ -301,17 +309,20 @@ async def test_a_second_delivery_is_refused(pw: Storage) -> None:
 
 
 @pytest.mark.parametrize("where", ["in-process", "suspended"])
-async def test_a_hook_times_out(pw: Storage, where: str) -> None:
+async def test_a_hook_times_out(env: WorkflowEnvironment, where: str) -> None:
     if where == "suspended":
         # The run lets go of its coroutine: the timeout is a stored timer that wakes it.
-        pyworkflow.configure(horizon_seconds=0.1)
+        await set_horizon(0.1)
     timeout = 0.3 if where == "in-process" else 1.0
     tok = token()
-    began = time.monotonic()
+    began = env.clock.now()
     run_id = await pyworkflow.start(with_timeout, tok, timeout)
     first = await hook_token(tok, "approval", run_id)
-    after = await hook_token(tok, "after", run_id, within=timeout + 5)
-    assert time.monotonic() - began >= timeout
+    await env.advance(timeout - 0.001)
+    assert await hooks_by_name(run_id) == {"approval": HookStatus.WAITING}, "not yet"
+    await env.advance(0.001)
+    after = await hook_token(tok, "after", run_id)
+    assert env.clock.now() - began == pytest.approx(timeout, abs=1e-6)
 
     with pytest.raises(HookExpiredError) as info:
         await resume_hook(first, "late")
@@ -332,7 +343,7 @@ async def test_a_hook_times_out(pw: Storage, where: str) -> None:
     assert [e.data["hook_id"] for e in of_type(events, EventType.HOOK_RECEIVED)] == ["hook:after#1"]
 
 
-async def test_a_hook_with_an_empty_name_fails_the_run(pw: Storage) -> None:
+async def test_a_hook_with_an_empty_name_fails_the_run(env: WorkflowEnvironment) -> None:
     run_id = await pyworkflow.start(empty_name)
     with pytest.raises(pyworkflow.WorkflowFailedError) as info:
         await pyworkflow.get_workflow_result(run_id, timeout=10)
@@ -344,16 +355,16 @@ async def test_a_hook_with_an_empty_name_fails_the_run(pw: Storage) -> None:
     assert await list_hooks(run_id=run_id) == []
 
 
-async def test_cancel_a_run_waiting_on_a_hook(pw: Storage) -> None:
+async def test_cancel_a_run_waiting_on_a_hook(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(cancel_cleanup, tok)
     hook_tok = await hook_token(tok, "approval", run_id)
-    await wait_status(run_id, RunStatus.SUSPENDED)
-    began = time.monotonic()
+    await wait_suspended(env, run_id)
+    began = env.now()
     assert await pyworkflow.cancel_workflow(run_id, reason="withdrawn") is True
     with pytest.raises(WorkflowCancelledError, match="withdrawn"):
         await pyworkflow.get_workflow_result(run_id, timeout=10)
-    assert time.monotonic() - began < 2
+    assert env.now() == began, "the cancel reached the waiting run without waiting for a timer"
     assert CALLS[tok, "cleanup"] == 1, "the shielded cleanup step ran once"
     events = await events_of(run_id)
     assert_well_formed(events)
@@ -370,7 +381,7 @@ async def test_cancel_a_run_waiting_on_a_hook(pw: Storage) -> None:
 
 
 @pytest.mark.parametrize("kind", ["hook", "define_hook", "typed_hook"])
-async def test_a_hook_inside_a_step_says_to_move_it(pw: Storage, kind: str) -> None:
+async def test_a_hook_inside_a_step_says_to_move_it(env: WorkflowEnvironment, kind: str) -> None:
     name, message = await pyworkflow.run(calls_primitive_in_step, kind)
     assert name == "NotInWorkflowError"
     assert "inside a step" in message
@@ -379,7 +390,7 @@ async def test_a_hook_inside_a_step_says_to_move_it(pw: Storage, kind: str) -> N
         assert "move the call to workflow code" in message
 
 
-async def test_a_hook_outside_any_workflow_is_refused(pw: Storage) -> None:
+async def test_a_hook_outside_any_workflow_is_refused(env: WorkflowEnvironment) -> None:
     with pytest.raises(NotInWorkflowError, match="workflow code"):
         await hook("nowhere")
     with pytest.raises(NotInWorkflowError, match="workflow code"):

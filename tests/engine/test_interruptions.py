@@ -15,7 +15,7 @@ import pytest
 
 import pyworkflow
 from pyworkflow import EventType, get_step_context, step, workflow
-from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .recording import token
 from .run_log import assert_well_formed, events_of, of_type, types
@@ -29,7 +29,7 @@ async def _cut_short_or_fail(tok: str) -> None:
     ctx = get_step_context()
     SEEN.append((tok, ctx.attempt, ctx.interrupted))
     if ctx.interrupted == 0:
-        await asyncio.sleep(3600)  # still running when the executor stops
+        await asyncio.sleep(3600)  # still running when the executor stops (real time)
     raise ValueError(f"attempt {ctx.attempt} failed")
 
 
@@ -60,11 +60,13 @@ async def _first_execution(tok: str) -> None:
 
 
 @pytest.mark.parametrize("retries", [0, 1])
-async def test_an_attempt_cut_short_runs_again_as_the_next_one(pw: Storage, retries: int) -> None:
+async def test_an_attempt_cut_short_runs_again_as_the_next_one(
+    env: WorkflowEnvironment, retries: int
+) -> None:
     tok = token()
     run_id = await pyworkflow.start(flow, tok, retries)
     await _first_execution(tok)
-    await restart()  # hands the run back mid-step; a new executor takes it on
+    await restart(env)  # hands the run back mid-step; a new executor takes it on
 
     last = 2 + retries
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == f"attempt {last} failed"

@@ -1,14 +1,18 @@
 """Retention through the public API: ``prune_runs`` and ``configure(retention=...)``.
 
-On every backend. Runs are made "old" by running them while the executor's clock is set ten
-days back (``Shifted``, a wall clock with an offset), then setting it to now; real workflows
-produce the rows and events, so what is pruned is what users have in their databases.
+On the virtual clock and memory storage (conftest.py): runs are made "old" by running them,
+then letting ten days pass; real workflows produce the rows and events, so what is pruned is
+what users have in their databases. What each backend deletes is the contract suite's
+(tests/contract/test_retention.py). The background pruning of ``configure(retention=...)``
+runs on a runtime ``configure`` builds, its clock set ten days back (``Shifted``, a wall clock
+with an offset) while the old runs run.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 import pytest
@@ -26,6 +30,7 @@ from pyworkflow import (
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.runtime import get_runtime
 from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .recording import call_always_fails, token, two_steps
 
@@ -58,32 +63,31 @@ async def executor() -> LocalExecutor:
     return found
 
 
-@pytest.fixture
-async def clock(pw: Storage) -> Shifted:
-    shifted = Shifted()
-    (await executor()).engine.clock = shifted
-    return shifted
-
-
-async def old_and_new_runs(clock: Shifted) -> dict[str, str]:
+async def old_and_new_runs(ten_days_pass: Callable[[], Awaitable[None]]) -> dict[str, str]:
     """Ten days ago: one run completed, one failed, one went to sleep for 30 days. Now: one ran."""
     tok = token()
-    clock.offset = -10 * DAY
     ids = {"completed": await pyworkflow.start(two_steps, tok, 1)}
     assert await pyworkflow.get_workflow_result(ids["completed"], timeout=10) == 3
     ids["failed"] = await pyworkflow.start(call_always_fails, tok)
     with pytest.raises(WorkflowFailedError):
         await pyworkflow.get_workflow_result(ids["failed"], timeout=10)
     ids["sleeping"] = await pyworkflow.start(sleeper)
-    clock.offset = 0.0
+    await ten_days_pass()
     ids["recent"] = await pyworkflow.start(two_steps, tok, 2)
     assert await pyworkflow.get_workflow_result(ids["recent"], timeout=10) == 5
     assert (await pyworkflow.get_workflow_run(ids["sleeping"])).status is RunStatus.SUSPENDED
     return ids
 
 
-async def test_prune_runs_deletes_old_ended_runs_with_their_events(clock: Shifted) -> None:
-    ids = await old_and_new_runs(clock)
+@pytest.fixture
+def ten_days_pass(env: WorkflowEnvironment) -> Callable[[], Awaitable[None]]:
+    return lambda: env.advance("10d")
+
+
+async def test_prune_runs_deletes_old_ended_runs_with_their_events(
+    ten_days_pass: Callable[[], Awaitable[None]],
+) -> None:
+    ids = await old_and_new_runs(ten_days_pass)
     recent_events = await pyworkflow.get_workflow_events(ids["recent"])
 
     assert await pyworkflow.prune_runs("1d") == 2
@@ -101,33 +105,34 @@ async def test_prune_runs_deletes_old_ended_runs_with_their_events(clock: Shifte
     assert await pyworkflow.prune_runs(timedelta(days=1)) == 0
 
 
-async def test_nothing_goes_while_younger_than_the_bound(clock: Shifted) -> None:
-    ids = await old_and_new_runs(clock)
+async def test_nothing_goes_while_younger_than_the_bound(
+    ten_days_pass: Callable[[], Awaitable[None]],
+) -> None:
+    ids = await old_and_new_runs(ten_days_pass)
     assert await pyworkflow.prune_runs("11d") == 0
     assert await pyworkflow.prune_runs(20 * DAY) == 0
     listed = {r.run_id for r in await pyworkflow.list_workflow_runs()}
     assert listed == set(ids.values())
 
 
-async def test_prune_runs_goes_in_batches_and_reports_progress(clock: Shifted) -> None:
+async def test_prune_runs_goes_in_batches_and_reports_progress(env: WorkflowEnvironment) -> None:
     tok = token()
-    clock.offset = -2 * DAY
     old = [await pyworkflow.start(two_steps, tok, i) for i in range(5)]
     for run_id in old:
         await pyworkflow.get_workflow_result(run_id, timeout=10)
-    clock.offset = 0.0
+    await env.advance("2d")
     progress: list[int] = []
     assert await pyworkflow.prune_runs("1d", batch_size=2, on_progress=progress.append) == 5
     assert progress == [2, 4, 5]
     assert await pyworkflow.list_workflow_runs() == []
 
 
-# Bad input is refused before storage is touched: one backend shows it. The run just ended,
-# so a bad value read as "0s" would delete it.
+# Bad input is refused before storage is touched. The run just ended, so a bad value read as
+# "0s" would delete it.
 
 
 @pytest.mark.parametrize("older_than", ["5 parsecs", "-1d", float("nan"), "", None])
-async def test_a_bad_duration_deletes_nothing(pw_memory: Storage, older_than: object) -> None:
+async def test_a_bad_duration_deletes_nothing(env: WorkflowEnvironment, older_than: object) -> None:
     run_id = await pyworkflow.start(two_steps, token(), 1)
     await pyworkflow.get_workflow_result(run_id, timeout=10)
     with pytest.raises(InvalidDurationError) as info:
@@ -138,7 +143,9 @@ async def test_a_bad_duration_deletes_nothing(pw_memory: Storage, older_than: ob
 
 
 @pytest.mark.parametrize("batch_size", [0, -5, True, 2.5])
-async def test_a_bad_batch_size_deletes_nothing(pw_memory: Storage, batch_size: object) -> None:
+async def test_a_bad_batch_size_deletes_nothing(
+    env: WorkflowEnvironment, batch_size: object
+) -> None:
     run_id = await pyworkflow.start(two_steps, token(), 1)
     await pyworkflow.get_workflow_result(run_id, timeout=10)
     with pytest.raises(InputError, match="batch_size"):
@@ -146,14 +153,19 @@ async def test_a_bad_batch_size_deletes_nothing(pw_memory: Storage, batch_size: 
     assert (await pyworkflow.get_workflow_run(run_id)).status is RunStatus.COMPLETED
 
 
-async def test_configured_retention_prunes_in_the_background(pw: Storage) -> None:
+async def test_configured_retention_prunes_in_the_background(pw_memory: Storage) -> None:
     pyworkflow.configure(retention="1d")
     clock = Shifted()
     runner = await executor()
     assert runner.retention == DAY
     runner.engine.clock = clock
     runner.retention_interval = 0.05  # "hourly", sped up
-    ids = await old_and_new_runs(clock)
+    clock.offset = -10 * DAY
+
+    async def ten_days_pass() -> None:
+        clock.offset = 0.0
+
+    ids = await old_and_new_runs(ten_days_pass)
     deadline = time.monotonic() + 10
     while len(await pyworkflow.list_workflow_runs()) > 2:
         assert time.monotonic() < deadline, await pyworkflow.list_workflow_runs()

@@ -1,7 +1,8 @@
 """run and start, the queries (get_workflow_run/result/events, list_workflow_runs), idempotency.
 
-Like the other engine tests: on every backend, through the public API, with the steps and
-workflows several modules share (and the ``CALLS`` counter) in ``recording.py``.
+Like the other engine tests: on the virtual clock and memory storage (conftest.py), through the
+public API, with the steps and workflows several modules share (and the ``CALLS`` counter) in
+``recording.py``. What each backend stores and lists is the contract suite's (tests/contract).
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import pytest
 
 import pyworkflow
 from pyworkflow import EventType, IdempotencyConflictError, RunStatus, WorkflowFailedError, workflow
-from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .recording import CALLS, call_always_fails, token, two_steps
 from .run_log import assert_well_formed, events_of, of_type, types
@@ -21,7 +22,7 @@ async def other_workflow(tok: str) -> str:
     return tok
 
 
-async def test_run_returns_the_result_and_logs_each_step(pw: Storage) -> None:
+async def test_run_returns_the_result_and_logs_each_step(env: WorkflowEnvironment) -> None:
     tok = token()
     assert await pyworkflow.run(two_steps, tok, 20) == 41
     (record,) = await pyworkflow.list_workflow_runs(workflow_name="tw_two_steps")
@@ -43,7 +44,7 @@ async def test_run_returns_the_result_and_logs_each_step(pw: Storage) -> None:
     assert CALLS[tok, "add"] == 1
 
 
-async def test_start_then_get_result_and_run(pw: Storage) -> None:
+async def test_start_then_get_result_and_run(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(two_steps, tok, x=1)
     assert run_id.startswith("run_")
@@ -63,7 +64,7 @@ async def test_start_then_get_result_and_run(pw: Storage) -> None:
     assert await pyworkflow.get_workflow_result(run_id2) == 7
 
 
-async def test_list_workflow_runs_filters_and_pages(pw: Storage) -> None:
+async def test_list_workflow_runs_filters_and_pages(env: WorkflowEnvironment) -> None:
     tok = token()
     ids = [await pyworkflow.start(two_steps, tok, i) for i in range(5)]
     failed = await pyworkflow.start(call_always_fails, tok)
@@ -112,7 +113,7 @@ async def test_list_workflow_runs_filters_and_pages(pw: Storage) -> None:
     assert named_pages == [r.run_id for r in by_name]
 
 
-async def test_idempotency_key_returns_the_same_run(pw: Storage) -> None:
+async def test_idempotency_key_returns_the_same_run(env: WorkflowEnvironment) -> None:
     tok = token()
     key = f"order-{tok}"
     first = await pyworkflow.start(two_steps, tok, 1, idempotency_key=key)

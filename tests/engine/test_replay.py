@@ -15,13 +15,15 @@ from typing import Any
 import pytest
 
 import pyworkflow
-from pyworkflow import EventType, NonDeterminismError, RunStatus, sleep, step, workflow
+from pyworkflow import EventType, NonDeterminismError, sleep, step, workflow
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.commands import Turn
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import EventRecord, NewEvent
+from pyworkflow.testing import WorkflowEnvironment
 from pyworkflow.workflow import Workflow
+
+from .waits import set_horizon, wait_suspended
 
 RUN_ID = "run_replay_unit"
 EXECUTED: Counter[str] = Counter()
@@ -514,17 +516,12 @@ async def changes_its_mind(key: str) -> str:
     return first
 
 
-async def test_the_engine_fails_a_divergent_run(pw: Storage) -> None:
-    pyworkflow.configure(horizon_seconds=0.1)
-    key = f"key-{id(pw)}"
+async def test_the_engine_fails_a_divergent_run(env: WorkflowEnvironment) -> None:
+    await set_horizon(0.1)
+    key = f"key-{id(env)}"
     MODE[key] = "a"
     run_id = await pyworkflow.start(changes_its_mind, key)
-    for _ in range(300):
-        if (await pyworkflow.get_workflow_run(run_id)).status is RunStatus.SUSPENDED:
-            break
-        await asyncio.sleep(0.01)
-    else:
-        pytest.fail("the run never suspended")
+    await wait_suspended(env, run_id)
     MODE[key] = "b"  # a deploy changed the code while the run slept past the horizon
     with pytest.raises(pyworkflow.WorkflowFailedError) as info:
         await pyworkflow.get_workflow_result(run_id, timeout=10)

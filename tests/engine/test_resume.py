@@ -17,8 +17,8 @@ from pyworkflow import (
     step,
     workflow,
 )
-from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import NewRun
+from pyworkflow.testing import WorkflowEnvironment
 
 from .recording import CALLS, double, token
 from .run_log import assert_well_formed, events_of, types
@@ -40,7 +40,9 @@ async def resumable(tok: str) -> str:
     return f"{first} {await flagged(tok)}"
 
 
-async def test_resume_a_failed_run_retries_the_step_with_a_fresh_budget(pw: Storage) -> None:
+async def test_resume_a_failed_run_retries_the_step_with_a_fresh_budget(
+    env: WorkflowEnvironment,
+) -> None:
     tok = token()
     run_id = await pyworkflow.start(resumable, tok)
     with pytest.raises(WorkflowFailedError):
@@ -68,25 +70,24 @@ async def test_resume_a_failed_run_retries_the_step_with_a_fresh_budget(pw: Stor
     assert run.error is None
 
 
-async def test_resume_of_an_unregistered_workflow_raises(pw: Storage) -> None:
-    await pyworkflow.list_workflow_runs()  # builds the runtime and opens the storage
-    record, _ = await pw.create_run(
+async def test_resume_of_an_unregistered_workflow_raises(env: WorkflowEnvironment) -> None:
+    record, _ = await env.storage.create_run(
         NewRun(
             run_id=f"run_ghost_{token()}",
             workflow_name="tw_ghost_not_registered",
             args={"args": [], "kwargs": {}},
             started_payload={"v": 1},
-            now=time.time(),
+            now=env.clock.now(),
         )
     )
-    before = await pw.load_events(record.run_id)
+    before = await env.storage.load_events(record.run_id)
     with pytest.raises(WorkflowNotFoundError) as info:
         await pyworkflow.resume(record.run_id)
     assert "tw_ghost_not_registered" in str(info.value)
-    assert await pw.load_events(record.run_id) == before
+    assert await env.storage.load_events(record.run_id) == before
 
 
-async def test_resume_logs_the_fresh_attempt(pw: Storage) -> None:
+async def test_resume_logs_the_fresh_attempt(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(resumable, tok)
     with pytest.raises(WorkflowFailedError):
@@ -101,12 +102,13 @@ async def test_resume_logs_the_fresh_attempt(pw: Storage) -> None:
 
 
 _attempts: list[str] = []
+_gates: dict[str, asyncio.Event] = {}  # the step runs until the test sets its token's gate
 
 
 @step(name="tr_slow_fatal", max_retries=0)
 async def slow_fatal(tok: str) -> str:
     _attempts.append(tok)
-    await asyncio.sleep(0.3)
+    await _gates[tok].wait()
     raise FatalError("the step gives up")
 
 
@@ -116,18 +118,21 @@ async def cancel_then_fail(tok: str) -> str:
 
 
 async def test_a_cancel_request_made_before_the_run_failed_stands_after_resume(
-    pw_memory: Storage,
+    env: WorkflowEnvironment,
 ) -> None:
     # The request reached the run while its step ran; the step then failed the run. Resuming
     # the failed run does not forget the request: the step is not run again, the run ends
     # cancelled (issue 5's decision for reopen_failed_run).
     tok = token()
+    _gates[tok] = asyncio.Event()
     run_id = await pyworkflow.start(cancel_then_fail, tok)
     deadline = time.monotonic() + 5
     while tok not in _attempts:
         assert time.monotonic() < deadline, "the step never started"
-        await asyncio.sleep(0.01)
+        await asyncio.sleep(0.005)
+    # cancel_workflow wakes the run's driver before it returns: the step ends after that.
     assert await pyworkflow.cancel_workflow(run_id, reason="stop") is True
+    _gates[tok].set()
     with pytest.raises(pyworkflow.WorkflowFailedError):
         await pyworkflow.get_workflow_result(run_id, timeout=10)
     await pyworkflow.resume(run_id)

@@ -1,4 +1,8 @@
-"""Step failures: retries and their delays, timeouts, FatalError, RetryableError, failed runs."""
+"""Step failures: retries and their delays, timeouts, FatalError, RetryableError, failed runs.
+
+On the virtual clock (tests/engine/conftest.py): retry delays, exponential ones included, are
+checked exactly and take no time. A step's timeout is real time (the step runs for real).
+"""
 
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from pyworkflow import (
     step,
     workflow,
 )
-from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .recording import CALLS, call_always_fails, double, token
 from .run_log import assert_well_formed, events_of, failure_of, of_type, run_to_failure, types
@@ -119,7 +123,7 @@ async def uncaught_inventory(tok: str) -> None:
     await out_of_stock(tok, "sku-2")
 
 
-async def test_max_retries_3_means_4_attempts(pw: Storage) -> None:
+async def test_max_retries_3_means_4_attempts(env: WorkflowEnvironment) -> None:
     tok = token()
     err = await run_to_failure(call_always_fails, tok)
     assert CALLS[tok, "always_fails"] == 4
@@ -152,7 +156,7 @@ def _assert_waited(events: list[WorkflowEvent]) -> None:
         if event.type is EventType.STEP_RETRYING:
             retry_at = event.data["retry_at"]
         elif event.type is EventType.STEP_STARTED and retry_at is not None:
-            assert event.timestamp.timestamp() >= retry_at - 0.002
+            assert event.timestamp.timestamp() >= retry_at - 1e-6
             retry_at = None
 
 
@@ -160,7 +164,9 @@ def _assert_waited(events: list[WorkflowEvent]) -> None:
     ("which", "expected"),
     [("fixed", [0.05, 0.05]), ("list", [0.02, 0.08, 0.08]), ("exponential", [1.0, 2.0])],
 )
-async def test_retry_delay_spacing(pw: Storage, which: str, expected: list[float]) -> None:
+async def test_retry_delay_spacing(
+    env: WorkflowEnvironment, which: str, expected: list[float]
+) -> None:
     tok = token()
     run_id = await pyworkflow.start(retry_delays, tok, which)
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == "ok"
@@ -168,11 +174,11 @@ async def test_retry_delay_spacing(pw: Storage, which: str, expected: list[float
     delays = _delays(events)
     assert len(delays) == len(expected)
     for got, want in zip(delays, expected, strict=True):
-        assert got == pytest.approx(want, abs=0.03)
+        assert got == pytest.approx(want, abs=1e-6)
     _assert_waited(events)
 
 
-async def test_fatal_error_stops_at_once(pw: Storage) -> None:
+async def test_fatal_error_stops_at_once(env: WorkflowEnvironment) -> None:
     tok = token()
     err = await run_to_failure(call_fatal, tok)
     assert CALLS[tok, "fatal"] == 1
@@ -183,20 +189,21 @@ async def test_fatal_error_stops_at_once(pw: Storage) -> None:
     assert len(of_type(events, EventType.STEP_FAILED)) == 1
 
 
-async def test_retryable_error_retry_after_overrides_the_delay(pw: Storage) -> None:
+async def test_retryable_error_retry_after_overrides_the_delay(env: WorkflowEnvironment) -> None:
     tok = token()
-    started = time.monotonic()
+    began = env.clock.now()
     run_id = await pyworkflow.start(call_retry_after, tok)
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == "through"
-    assert time.monotonic() - started < 5, "retry_after='50ms' must override retry_delay='1h'"
+    took = env.clock.now() - began
+    assert took < 1.0, "retry_after='50ms' must override retry_delay='1h'"
     events = await events_of(run_id)
     (retrying,) = of_type(events, EventType.STEP_RETRYING)
     assert retrying.data["error"]["type"] == "pyworkflow.exceptions.RetryableError"
-    assert _delays(events) == [pytest.approx(0.05, abs=0.03)]
+    assert _delays(events) == [pytest.approx(0.05, abs=1e-6)]
     _assert_waited(events)
 
 
-async def test_timeout_fails_the_attempt_and_retries(pw: Storage) -> None:
+async def test_timeout_fails_the_attempt_and_retries(env: WorkflowEnvironment) -> None:
     tok = token()
     started = time.monotonic()
     run_id = await pyworkflow.start(call_slow_once, tok)
@@ -211,14 +218,18 @@ async def test_timeout_fails_the_attempt_and_retries(pw: Storage) -> None:
     assert of_type(events, EventType.SLEEP_STARTED) == []
 
 
-async def test_exhausted_retries_raise_the_original_class_in_the_workflow(pw: Storage) -> None:
+async def test_exhausted_retries_raise_the_original_class_in_the_workflow(
+    env: WorkflowEnvironment,
+) -> None:
     tok = token()
     result = await pyworkflow.run(catch_inventory, tok)
     assert result == "caught InventoryError: out of stock: sku-1; then 42"
     assert CALLS[tok, "stock"] == 2
 
 
-async def test_uncaught_step_failure_fails_the_run_with_type_message_traceback(pw: Storage) -> None:
+async def test_uncaught_step_failure_fails_the_run_with_type_message_traceback(
+    env: WorkflowEnvironment,
+) -> None:
     tok = token()
     run_id = await pyworkflow.start(uncaught_inventory, tok)
     err = await failure_of(run_id)

@@ -5,7 +5,9 @@ What a user checks: a cancelled sleeping run wakes at once and its ``except Canc
 the shield is never started; cancelling an ended run returns False and writes nothing, and
 cancelling twice is harmless; a run overrunning ``max_duration`` fails with
 ``WorkflowTimeoutError``, whatever it waits on; fifty concurrent starts with one idempotency
-key make one run, also from several processes.
+key make one run, also from several processes. On the virtual clock and memory storage
+(conftest.py), but the several processes, on SQLite; the race of concurrent starts on every
+backend is the contract suite's.
 """
 
 from __future__ import annotations
@@ -36,11 +38,12 @@ from pyworkflow import (
     workflow,
 )
 from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 from workers import subprocess_env
 
 from .recording import CALLS, double, token, two_steps
 from .run_log import assert_well_formed, events_of, failure_of, of_type, types, wait_status
-from .waits import child_of, keep
+from .waits import child_of, keep, poll, wait_suspended
 
 
 @step(name="tst_record")
@@ -118,7 +121,7 @@ async def slow_step(seconds: float) -> str:
     return "slow done"
 
 
-@workflow(name="tst_limited_step", max_duration="1s")
+@workflow(name="tst_limited_step", max_duration="300ms")
 async def limited_step(seconds: float) -> str:
     return await slow_step(seconds)
 
@@ -145,17 +148,21 @@ async def wait_for_event(run_id: str, kind: EventType, within: float = 5.0) -> N
 
 
 @pytest.mark.parametrize("seconds", [60.0, 2.0], ids=["suspended", "in-process"])
-async def test_cancel_a_sleeping_run_runs_its_shielded_cleanup(pw: Storage, seconds: float) -> None:
+async def test_cancel_a_sleeping_run_runs_its_shielded_cleanup(
+    env: WorkflowEnvironment, seconds: float
+) -> None:
     tok = token()
     run_id = await pyworkflow.start(sleep_then_clean, tok, seconds)
     await wait_for_event(run_id, EventType.SLEEP_STARTED)
     if seconds > 5:
-        await wait_status(run_id, RunStatus.SUSPENDED)
-    began = time.monotonic()
+        await wait_suspended(env, run_id)
+    began = env.clock.now()
     assert await pyworkflow.cancel_workflow(run_id, reason="customer left") is True
     with pytest.raises(WorkflowCancelledError, match="customer left"):
         await pyworkflow.get_workflow_result(run_id, timeout=10)
-    assert time.monotonic() - began < 1.9, "the cancel does not wait for the timer"
+    # Only the shielded cleanup's own timer (0.05 s) passed, not the one cancelled.
+    took = env.clock.now() - began
+    assert took == pytest.approx(0.05, abs=1e-6), "the cancel does not wait for the timer"
     for what in ("shielded cleanup", "after the shielded sleep", "finally"):
         assert CALLS[tok, what] == 1, what
     events = await events_of(run_id)
@@ -168,10 +175,10 @@ async def test_cancel_a_sleeping_run_runs_its_shielded_cleanup(pw: Storage, seco
     assert EventType.STEP_FAILED not in types(events)
 
 
-async def test_a_step_outside_the_shield_is_not_started(pw: Storage) -> None:
+async def test_a_step_outside_the_shield_is_not_started(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(unshielded_cleanup, tok, 60.0)
-    await wait_status(run_id, RunStatus.SUSPENDED)
+    await wait_suspended(env, run_id)
     assert await pyworkflow.cancel_workflow(run_id) is True
     result = await pyworkflow.get_workflow_result(run_id, timeout=10)
     assert result == ["cancelled", "the step was refused"]
@@ -182,9 +189,9 @@ async def test_a_step_outside_the_shield_is_not_started(pw: Storage) -> None:
     assert types(events)[-1] is EventType.WORKFLOW_COMPLETED
 
 
-async def test_cancelling_twice_is_harmless(pw: Storage) -> None:
+async def test_cancelling_twice_is_harmless(env: WorkflowEnvironment) -> None:
     run_id = await pyworkflow.start(sleeps_long, 60.0)
-    await wait_status(run_id, RunStatus.SUSPENDED)
+    await wait_suspended(env, run_id)
     first = await pyworkflow.cancel_workflow(run_id, reason="first")
     second = await pyworkflow.cancel_workflow(run_id, reason="second")
     assert first is True
@@ -201,7 +208,9 @@ async def test_cancelling_twice_is_harmless(pw: Storage) -> None:
 
 
 @pytest.mark.parametrize("ending", ["completed", "failed", "cancelled"])
-async def test_cancelling_an_ended_run_writes_nothing(pw: Storage, ending: str) -> None:
+async def test_cancelling_an_ended_run_writes_nothing(
+    env: WorkflowEnvironment, ending: str
+) -> None:
     if ending == "completed":
         run_id = await pyworkflow.start(two_steps, token(), 1)
         await pyworkflow.get_workflow_result(run_id, timeout=10)
@@ -210,7 +219,7 @@ async def test_cancelling_an_ended_run_writes_nothing(pw: Storage, ending: str) 
         await failure_of(run_id)
     else:
         run_id = await pyworkflow.start(sleeps_long, 60.0)
-        await wait_status(run_id, RunStatus.SUSPENDED)
+        await wait_suspended(env, run_id)
         await pyworkflow.cancel_workflow(run_id, reason="the first")
         await wait_status(run_id, RunStatus.CANCELLED)
     run = await pyworkflow.get_workflow_run(run_id)
@@ -220,7 +229,7 @@ async def test_cancelling_an_ended_run_writes_nothing(pw: Storage, ending: str) 
     assert await events_of(run_id) == events
 
 
-async def test_cancelling_an_unknown_run_is_refused(pw: Storage) -> None:
+async def test_cancelling_an_unknown_run_is_refused(env: WorkflowEnvironment) -> None:
     with pytest.raises(pyworkflow.RunNotFoundError):
         await pyworkflow.cancel_workflow("run_nope")
     assert await pyworkflow.list_workflow_runs() == []
@@ -236,20 +245,21 @@ async def test_cancelling_an_unknown_run_is_refused(pw: Storage) -> None:
         (limited_sleep, 60.0),
         (limited_hook, "t"),
         (limited_child, "t"),
-        (limited_step, 3.0),
     ],
-    ids=["sleep-in-process", "sleep-suspended", "hook", "child", "step"],
+    ids=["sleep-in-process", "sleep-suspended", "hook", "child"],
 )
 async def test_an_overrunning_run_fails_with_workflow_timeout(
-    pw: Storage, wf: Any, arg: Any
+    env: WorkflowEnvironment, wf: Any, arg: Any
 ) -> None:
-    began = time.monotonic()
+    began = env.clock.now()
     run_id = await pyworkflow.start(wf, arg)
     err = await failure_of(run_id)
-    took = time.monotonic() - began
+    took = env.clock.now() - began
     assert "WorkflowTimeoutError" in err.error_type
     assert "max_duration" in err.error_message
-    assert 0.9 <= took < 4, f"failed after {took:.2f}s for a max_duration of 1s"
+    assert took == pytest.approx(1.0, abs=1e-6), (
+        f"failed after {took:.2f}s for a max_duration of 1s"
+    )
     events = await events_of(run_id)
     assert_well_formed(events)
     assert types(events)[-1] is EventType.WORKFLOW_FAILED
@@ -257,15 +267,33 @@ async def test_an_overrunning_run_fails_with_workflow_timeout(
     assert (await pyworkflow.get_workflow_run(run_id)).status is RunStatus.FAILED
 
 
-async def test_a_timed_out_parent_cancels_its_child(pw: Storage) -> None:
+async def test_an_overrunning_step_fails_the_run_with_workflow_timeout(pw_memory: Storage) -> None:
+    # In real time: the virtual clock stands still while a step works, so a run's deadline
+    # can only pass during a step on the system clock.
+    began = time.monotonic()
+    run_id = await pyworkflow.start(limited_step, 3.0)
+    err = await failure_of(run_id)
+    took = time.monotonic() - began
+    assert "WorkflowTimeoutError" in err.error_type
+    assert "max_duration" in err.error_message
+    assert 0.3 <= took < 2.5, f"failed after {took:.2f}s for a max_duration of 0.3s"
+    events = await events_of(run_id)
+    assert_well_formed(events)
+    assert types(events)[-1] is EventType.WORKFLOW_FAILED
+    assert EventType.STEP_COMPLETED not in types(events)
+    assert (await pyworkflow.get_workflow_run(run_id)).status is RunStatus.FAILED
+
+
+async def test_a_timed_out_parent_cancels_its_child(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(limited_child, tok)
-    kid = await child_of(pw, run_id)
+    kid = await child_of(env.storage, run_id)
     await failure_of(run_id)
+    await poll(env)  # the parent's end made its child due (see waits.poll)
     await wait_status(kid.run_id, RunStatus.CANCELLED, within=5)
 
 
-async def test_a_run_within_its_max_duration_completes(pw: Storage) -> None:
+async def test_a_run_within_its_max_duration_completes(env: WorkflowEnvironment) -> None:
     tok = token()
     assert await pyworkflow.run(limited_fast, tok) == 42
 
@@ -273,7 +301,7 @@ async def test_a_run_within_its_max_duration_completes(pw: Storage) -> None:
 # --- idempotency keys ----------------------------------------------------------------------------
 
 
-async def test_fifty_concurrent_starts_with_one_key_make_one_run(pw: Storage) -> None:
+async def test_fifty_concurrent_starts_with_one_key_make_one_run(env: WorkflowEnvironment) -> None:
     run_ids = await asyncio.gather(
         *(pyworkflow.start(keyed, n, idempotency_key="order-42") for n in range(50))
     )

@@ -1,4 +1,8 @@
-"""Durable sleep: timers in the log, suspension past the horizon, recorded side effects."""
+"""Durable sleep: timers in the log, suspension past the horizon, recorded side effects.
+
+On the virtual clock (tests/engine/conftest.py): a timer's wake-up time and when it fired are
+checked exactly, and a sleep of a second takes none.
+"""
 
 from __future__ import annotations
 
@@ -13,10 +17,11 @@ import pytest
 import pyworkflow
 from pyworkflow import EventType, RunStatus, sleep, step, workflow
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .recording import CALLS, double, token
-from .run_log import assert_well_formed, events_of, of_type, types, wait_status
+from .run_log import assert_well_formed, events_of, of_type, types
+from .waits import set_horizon, wait_suspended
 
 
 @step(name="tw_step_sleeper")
@@ -63,8 +68,9 @@ async def swallower(tok: str, nap: float) -> str:
     return f"slept, then {value}"
 
 
-async def test_sleep_in_a_workflow_logs_a_durable_timer(pw: Storage) -> None:
+async def test_sleep_in_a_workflow_logs_a_durable_timer(env: WorkflowEnvironment) -> None:
     tok = token()
+    began = env.clock.now()  # the step before the sleep takes no virtual time
     run_id = await pyworkflow.start(sleeper, tok, 0.05)
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == "2-4"
     events = await events_of(run_id)
@@ -72,41 +78,44 @@ async def test_sleep_in_a_workflow_logs_a_durable_timer(pw: Storage) -> None:
     (started,) = of_type(events, EventType.SLEEP_STARTED)
     (completed,) = of_type(events, EventType.SLEEP_COMPLETED)
     assert started.data["sleep_id"] == completed.data["sleep_id"] == "sleep#1"
-    assert started.data["wake_at"] == pytest.approx(started.timestamp.timestamp() + 0.05, abs=0.03)
-    assert completed.timestamp.timestamp() >= started.data["wake_at"] - 0.002
+    assert started.data["wake_at"] == pytest.approx(began + 0.05, abs=1e-6), "stored, absolute"
+    # (The environment fires a timer nothing else races in the turn that sets it: both events
+    # are logged in one append, stamped with the time it fired.)
+    assert completed.timestamp.timestamp() >= started.data["wake_at"] - 1e-6
     assert started.seq < completed.seq
 
 
-async def test_sleep_past_the_horizon_suspends_and_frees_the_run(pw: Storage) -> None:
-    pyworkflow.configure(horizon_seconds=0.1)
+async def test_sleep_past_the_horizon_suspends_and_frees_the_run(env: WorkflowEnvironment) -> None:
+    await set_horizon(0.1)
     tok = token()
-    began = time.monotonic()
+    began = env.clock.now()
     run_id = await pyworkflow.start(sleeper, tok, 1.0)
-    run = await wait_status(run_id, RunStatus.SUSPENDED)
+    run = await wait_suspended(env, run_id)
     assert run.wake_at is not None
     # Suspended first (its first turn is stored with the run, leased), then let go: the driver
     # sees the timer is past the horizon and releases the run in its next commit.
-    deadline = time.monotonic() + 0.5
-    while (record := await pw.get_run(run_id)) is not None and record.lease_owner is not None:
+    deadline = time.monotonic() + 5
+    while (record := await env.storage.get_run(run_id)) is not None and record.lease_owner:
         assert time.monotonic() < deadline, "the suspended run kept its lease"
         await asyncio.sleep(0.005)
     assert record is not None
     assert record.status is RunStatus.SUSPENDED
     assert record.lease_expires_at is None
     assert record.wake_at == pytest.approx(run.wake_at.timestamp())
+    assert env.clock.now() == began, "released before its timer, not by waiting for it"
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == "2-4"
-    assert time.monotonic() - began >= 0.95
+    assert env.clock.now() - began >= 1.0
     assert CALLS[tok, "double"] == 2, "replay after the suspension does not rerun a step"
     events = await events_of(run_id)
     assert_well_formed(events)
     assert types(events).count(EventType.SLEEP_COMPLETED) == 1
 
 
-async def test_sleep_in_a_step_is_asyncio_sleep(pw: Storage) -> None:
+async def test_sleep_in_a_step_is_asyncio_sleep(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(step_sleeps, tok)
     elapsed = float(await pyworkflow.get_workflow_result(run_id, timeout=10))
-    assert elapsed >= 0.029
+    assert elapsed >= 0.029  # real seconds: a step's sleep is not the virtual clock's
     events = await events_of(run_id)
     assert of_type(events, EventType.SLEEP_STARTED) == []
     assert of_type(events, EventType.SLEEP_COMPLETED) == []
@@ -121,8 +130,8 @@ async def test_sleep_until_a_datetime_outside_workflow_code_waits_until_then() -
     assert time.monotonic() - started < 2
 
 
-async def test_now_uuid_random_are_recorded_and_replayed(pw: Storage) -> None:
-    pyworkflow.configure(horizon_seconds=0.1)
+async def test_now_uuid_random_are_recorded_and_replayed(env: WorkflowEnvironment) -> None:
+    await set_horizon(0.1)
     tok = token()
     # The sleep outlives the horizon, so the result is computed by a replay from the log.
     run_id = await pyworkflow.start(side_effects, tok, 0.3)
@@ -137,11 +146,11 @@ async def test_now_uuid_random_are_recorded_and_replayed(pw: Storage) -> None:
     assert 0.0 <= draw < 1.0
 
 
-async def test_except_exception_does_not_break_suspension(pw: Storage) -> None:
-    pyworkflow.configure(horizon_seconds=0.1)
+async def test_except_exception_does_not_break_suspension(env: WorkflowEnvironment) -> None:
+    await set_horizon(0.1)
     tok = token()
     run_id = await pyworkflow.start(swallower, tok, 0.4)
-    await wait_status(run_id, RunStatus.SUSPENDED)
+    await wait_suspended(env, run_id)
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == "slept, then 8"
     events = await events_of(run_id)
     assert types(events).count(EventType.SLEEP_STARTED) == 1

@@ -9,7 +9,7 @@ import pytest
 
 import pyworkflow
 from pyworkflow import EventType, NotInWorkflowError, get_step_context, step, workflow
-from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .recording import CALLS, double, token
 from .run_log import events_of, of_type
@@ -81,7 +81,7 @@ async def local_workflow(tok: str) -> int:
     return await local_step(tok, 1) + await double(tok, 1)
 
 
-async def test_same_step_same_args_runs_twice(pw: Storage) -> None:
+async def test_same_step_same_args_runs_twice(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(same_step_twice, tok)
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == [10, 10]
@@ -97,7 +97,7 @@ async def test_same_step_same_args_runs_twice(pw: Storage) -> None:
     ]
 
 
-async def test_gather_of_steps_is_deterministic(pw: Storage) -> None:
+async def test_gather_of_steps_is_deterministic(env: WorkflowEnvironment) -> None:
     orders = []
     for _ in range(2):
         tok = token()
@@ -121,7 +121,7 @@ async def test_gather_of_steps_is_deterministic(pw: Storage) -> None:
     assert orders[0] == orders[1]
 
 
-async def test_step_context_is_stable_across_retries(pw: Storage) -> None:
+async def test_step_context_is_stable_across_retries(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(ctx_workflow, tok)
     key = await pyworkflow.get_workflow_result(run_id, timeout=10)
@@ -136,7 +136,7 @@ async def test_step_context_is_stable_across_retries(pw: Storage) -> None:
         get_step_context()
 
 
-async def test_force_local_step_is_logged_like_any_other(pw: Storage) -> None:
+async def test_force_local_step_is_logged_like_any_other(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(local_workflow, tok)
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == 103

@@ -2,7 +2,8 @@
 
 Dataclasses (nested too), TypedDicts and pydantic models: a fitting payload arrives as the type;
 a bad one is refused at the caller with ``InvalidHookPayloadError`` naming the field, and
-nothing is written (the hook still waits, the log and the run's signals are unchanged).
+nothing is written (the hook still waits, the log and the run's signals are unchanged). On the
+virtual clock and memory storage (conftest.py).
 """
 
 from __future__ import annotations
@@ -16,14 +17,14 @@ import pytest
 
 import pyworkflow
 from pyworkflow import HookStatus, InvalidHookPayloadError, RunStatus, define_hook, resume_hook
-from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 from workers import subprocess_env
 
 from .hook_payloads import Approval, Reviewer
 from .hook_workflows import typed_dataclass, typed_dict, typed_pydantic
 from .recording import token
-from .run_log import events_of, wait_status
-from .waits import hook_token
+from .run_log import events_of
+from .waits import hook_token, wait_suspended
 
 TYPED: dict[str, tuple[Any, str, Any, list[Any]]] = {
     "dataclass": (
@@ -48,7 +49,9 @@ TYPED: dict[str, tuple[Any, str, Any, list[Any]]] = {
 
 
 @pytest.mark.parametrize("kind", list(TYPED))
-async def test_a_typed_hook_delivers_a_validated_payload(pw: Storage, kind: str) -> None:
+async def test_a_typed_hook_delivers_a_validated_payload(
+    env: WorkflowEnvironment, kind: str
+) -> None:
     wf, name, payload, expected = TYPED[kind]
     tok = token()
     run_id = await pyworkflow.start(wf, tok)
@@ -58,7 +61,7 @@ async def test_a_typed_hook_delivers_a_validated_payload(pw: Storage, kind: str)
     assert await pyworkflow.get_workflow_result(run_id, timeout=10) == expected
 
 
-async def test_a_typed_hook_takes_an_instance_of_its_type(pw: Storage) -> None:
+async def test_a_typed_hook_takes_an_instance_of_its_type(env: WorkflowEnvironment) -> None:
     tok = token()
     run_id = await pyworkflow.start(typed_dataclass, tok)
     value = Approval(approved=False, reviewer=Reviewer("bo", 1), amount=3.5)
@@ -82,26 +85,27 @@ BAD_PAYLOADS = [
 
 @pytest.mark.parametrize(("kind", "payload", "field"), BAD_PAYLOADS)
 async def test_a_bad_typed_payload_is_refused_naming_the_field(
-    pw_memory: Storage, kind: str, payload: Any, field: str
+    env: WorkflowEnvironment, kind: str, payload: Any, field: str
 ) -> None:
-    await refuse_and_check(pw_memory, kind, payload, field)
+    await refuse_and_check(env, kind, payload, field)
 
 
 @pytest.mark.parametrize("kind", list(TYPED))
-async def test_a_refused_payload_writes_nothing(pw: Storage, kind: str) -> None:
+async def test_a_refused_payload_writes_nothing(env: WorkflowEnvironment, kind: str) -> None:
     _, payload, field = next(bad for bad in BAD_PAYLOADS if bad[0] == kind)
-    await refuse_and_check(pw, kind, payload, field)
+    await refuse_and_check(env, kind, payload, field)
 
 
-async def refuse_and_check(pw: Storage, kind: str, payload: Any, field: str) -> None:
+async def refuse_and_check(env: WorkflowEnvironment, kind: str, payload: Any, field: str) -> None:
+    storage = env.storage
     wf, name, good, expected = TYPED[kind]
     tok = token()
     run_id = await pyworkflow.start(wf, tok)
     hook_tok = await hook_token(tok, name, run_id)
-    await wait_status(run_id, RunStatus.SUSPENDED)
+    await wait_suspended(env, run_id)
     events = await events_of(run_id)
-    rows = await pw.list_hooks(run_id=run_id)
-    signals = (await pw.get_run(run_id)).signal_seq  # type: ignore[union-attr]
+    rows = await storage.list_hooks(run_id=run_id)
+    signals = (await storage.get_run(run_id)).signal_seq  # type: ignore[union-attr]
 
     with pytest.raises(InvalidHookPayloadError) as info:
         await resume_hook(hook_tok, payload)
@@ -110,10 +114,10 @@ async def refuse_and_check(pw: Storage, kind: str, payload: Any, field: str) -> 
     assert info.value.hook_name == name
     if field:
         assert repr(field) in str(info.value)
-    assert await pw.list_hooks(run_id=run_id) == rows
+    assert await storage.list_hooks(run_id=run_id) == rows
     assert rows[0].status is HookStatus.WAITING
     assert await events_of(run_id) == events
-    assert (await pw.get_run(run_id)).signal_seq == signals, "the run was not signalled"  # type: ignore[union-attr]
+    assert (await storage.get_run(run_id)).signal_seq == signals, "the run was not signalled"  # type: ignore[union-attr]
     assert (await pyworkflow.get_workflow_run(run_id)).status is RunStatus.SUSPENDED
     # The refusal spent nothing: the right payload still goes through.
     await resume_hook(hook_tok, good)
@@ -156,6 +160,7 @@ print("defined")
 """
 
 
+@pytest.mark.slow  # scripts run by a fresh interpreter
 def test_a_payload_type_of_the_script_being_run_is_warned_about(tmp_path: Path) -> None:
     (tmp_path / "approvals.py").write_text(SCRIPT)
     ran = subprocess.run(

@@ -27,7 +27,7 @@ import pytest
 
 import pyworkflow
 from pyworkflow import SerializationError, step, workflow
-from pyworkflow.storage.protocol import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 from .run_log import failure_of
 
@@ -129,7 +129,7 @@ def release(value: Any) -> None:
 
 
 async def test_live_objects_are_refused_as_arguments_naming_them(
-    pw_memory: Storage, text_file: Path
+    env: WorkflowEnvironment, text_file: Path
 ) -> None:
     values = live_values(text_file)
     where = "argument 'payload' of workflow 'tu_takes'"
@@ -154,7 +154,7 @@ async def test_live_objects_are_refused_as_arguments_naming_them(
 
 
 async def test_a_file_passed_to_a_step_is_refused_naming_the_argument(
-    pw_memory: Storage, text_file: Path
+    env: WorkflowEnvironment, text_file: Path
 ) -> None:
     err = await failure_of(await pyworkflow.start(passes_a_file, str(text_file)))
     assert err.error_type == "pyworkflow.exceptions.SerializationError"
@@ -163,7 +163,7 @@ async def test_a_file_passed_to_a_step_is_refused_naming_the_argument(
 
 
 async def test_a_result_that_cannot_be_stored_says_what_to_return(
-    pw_memory: Storage, text_file: Path
+    env: WorkflowEnvironment, text_file: Path
 ) -> None:
     err = await failure_of(await pyworkflow.start(returns_a_file, str(text_file)))
     for handle in OPENED:
@@ -190,7 +190,7 @@ async def returns_unpicklable() -> Any:
     return await makes_unpicklable()
 
 
-async def test_an_unpicklable_result_says_what_to_return(pw_memory: Storage) -> None:
+async def test_an_unpicklable_result_says_what_to_return(env: WorkflowEnvironment) -> None:
     err = await failure_of(await pyworkflow.start(returns_unpicklable))
     message = err.error_message
     assert message.startswith("result of step 'tu_makes_unpicklable#1' (a ")

@@ -36,9 +36,8 @@ from pyworkflow import (
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.commands import Turn
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import EventRecord, NewEvent
-from pyworkflow.testing import replay_history
+from pyworkflow.testing import WorkflowEnvironment, replay_history
 from workers import WorkerProcesses, create_unleased_run, on_sqlite, wait_for_run
 
 from .recording import CALLS, token
@@ -364,7 +363,7 @@ async def calls_patch_in_step(which: str) -> bool:
 
 
 @pytest.mark.parametrize("which", ["patched", "deprecate"])
-async def test_inside_a_step_is_a_typed_error(pw_memory: Storage, which: str) -> None:
+async def test_inside_a_step_is_a_typed_error(env: WorkflowEnvironment, which: str) -> None:
     with pytest.raises(WorkflowFailedError) as info:
         await pyworkflow.run(calls_patch_in_step, which)
     assert info.value.error_type.endswith("NotInWorkflowError")
@@ -410,7 +409,7 @@ async def e2e(tok: str) -> list[str]:
     return [picked, await e2e_gate(tok)]
 
 
-async def test_old_run_keeps_its_branch_after_the_code_changes(pw: Storage) -> None:
+async def test_old_run_keeps_its_branch_after_the_code_changes(env: WorkflowEnvironment) -> None:
     old_tok, new_tok = token(), token()
     CODE[old_tok] = 1
     old_run = await pyworkflow.start(e2e, old_tok)

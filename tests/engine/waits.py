@@ -1,21 +1,26 @@
-"""What the tests of hooks, children and continue-as-new wait for from outside a run.
+"""What the engine tests wait for from outside a run, and how they change its process.
 
 The token each ``on_created`` call was handed (``TOKENS``, filled by ``keep``), a hook's token
-once its row waits in storage, a run's children, and a restart of this process's executor.
+once its row waits in storage, a run's children; a restart of the test environment, and its
+horizon. Each wait polls a condition (storage, or what a step recorded), never a fixed time.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from collections import defaultdict
 from collections.abc import Callable
 
 import pyworkflow
-from pyworkflow import HookStatus, list_hooks
+from pyworkflow import EventType, HookStatus, RunStatus, list_hooks
 from pyworkflow import runtime as pw_runtime
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import RunRecord
+from pyworkflow.testing import WorkflowEnvironment
+
+from .run_log import wait_status
 
 # Every token each on_created call was handed, keyed "<test token>/<hook name>".
 TOKENS: dict[str, list[str]] = defaultdict(list)
@@ -44,8 +49,18 @@ async def hook_token(tok: str, name: str, run_id: str, within: float = 5.0) -> s
 
 
 async def children_of(storage: Storage, run_id: str) -> list[RunRecord]:
-    """The runs whose parent is ``run_id``, oldest first."""
-    return list(reversed(await storage.list_runs(parent_run_id=run_id, limit=1000)))
+    """The runs whose parent is ``run_id``, oldest first.
+
+    On the virtual clock runs started while no time passes share a creation time: those the
+    parent's log names come in its order (CHILD_WORKFLOW_STARTED), before any others.
+    """
+    logged = {
+        event.payload["child_run_id"]: n
+        for n, event in enumerate(await storage.load_events(run_id))
+        if event.type is EventType.CHILD_WORKFLOW_STARTED
+    }
+    runs = await storage.list_runs(parent_run_id=run_id, limit=1000)
+    return sorted(runs, key=lambda r: (r.created_at, logged.get(r.run_id, len(logged)), r.run_id))
 
 
 async def child_of(storage: Storage, run_id: str, within: float = 5.0) -> RunRecord:
@@ -60,18 +75,51 @@ async def child_of(storage: Storage, run_id: str, within: float = 5.0) -> RunRec
     return children[0]
 
 
-# The restarted workers' serve() tasks: kept so they are not collected while they run.
-_SERVING: set[asyncio.Task[None]] = set()
+async def wait_suspended(env: WorkflowEnvironment, run_id: str) -> pyworkflow.WorkflowRun:
+    """The run once it is suspended and the work under way has settled.
 
-
-async def restart() -> None:
-    """Stop this process's executor (it hands its runs back) and start a new worker.
-
-    As a new worker process would, over the same storage: the runs are replayed from their
-    logs. (Calls such as ``resume_hook`` only write; they do not make a process a worker.)
+    A run is SUSPENDED from the commit that makes it wait; a driver that lets go of it does so
+    in a commit of its own just after. An outside write landing in between (a cancel, a hook's
+    payload) may strand the run until its lease lapses: test_cancel.py has that race, as a
+    known failure. The tests that act on a waiting run wait for the letting go first.
     """
-    await (await pw_runtime.get_runtime()).executor.shutdown()
-    pyworkflow.configure()  # the next call builds a new executor
-    serving = asyncio.create_task((await pw_runtime.get_runtime()).executor.serve())
-    _SERVING.add(serving)
-    serving.add_done_callback(_SERVING.discard)
+    await wait_status(run_id, RunStatus.SUSPENDED)
+    await env.advance(0)
+    return await pyworkflow.get_workflow_run(run_id)
+
+
+async def poll(env: WorkflowEnvironment) -> None:
+    """Look at storage for due runs now, as a worker's poll would, and let them run.
+
+    The environment's executor does not poll: it looks when its own runs or clock tell it
+    to. A child cancelled by its parent's end is due in storage but nothing here is told so
+    (a gap of the environment, not of workers, which poll): the tests of that behaviour poll.
+    """
+    (await pw_runtime.get_runtime()).executor.wake()
+    await env.advance(0)
+
+
+async def set_horizon(seconds: float) -> None:
+    """Give the open environment's engine this horizon (DESIGN §2.6), before a run starts.
+
+    A ``WorkflowEnvironment`` keeps every waiting coroutine (an infinite horizon), so that
+    skipping a week costs no replay; the engine tests use a finite one, so that a run waiting
+    past it is released and claimed again from storage when due, as in production. The engine
+    reads its settings at each decision, so replacing them takes effect at once.
+    """
+    engine = (await pw_runtime.get_runtime()).executor.engine  # type: ignore[attr-defined]
+    engine.settings = dataclasses.replace(engine.settings, horizon_seconds=seconds)
+
+
+async def restart(env: WorkflowEnvironment) -> None:
+    """Stop the environment's executor (it hands its runs back) and start a new one.
+
+    As a new worker process would, over the same storage and clock, with the same horizon:
+    the runs are replayed from their logs. (Calls such as ``resume_hook`` only write; they do
+    not make a process a worker.)
+    """
+    engine = (await pw_runtime.get_runtime()).executor.engine  # type: ignore[attr-defined]
+    horizon = engine.settings.horizon_seconds
+    await env.__aexit__(None, None, None)
+    await env.__aenter__()
+    await set_horizon(horizon)

@@ -168,7 +168,13 @@ async def test_parents_waiting_on_a_child_and_a_hook_survive_kill_9(
     async def deliver_some(chance: float) -> None:
         for n, hook_token in tokens_in(token_dir).items():
             if n not in delivered and rng.random() < chance:
-                await pyworkflow.resume_hook(hook_token, {"approved": n})
+                try:
+                    await pyworkflow.resume_hook(hook_token, {"approved": n})
+                except HookNotFoundError:
+                    # on_created hands the token out before the turn that creates the hook
+                    # commits it; a kill in between means a replay hands out another one. Not
+                    # deliverable yet: the next round reads the file again.
+                    continue
                 delivered[n] = hook_token
 
     store = await storage()

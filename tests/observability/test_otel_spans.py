@@ -282,6 +282,7 @@ _WITHOUT_OTEL = textwrap.dedent(
 )
 
 
+@pytest.mark.slow  # a fresh interpreter
 def test_without_opentelemetry_installed_nothing_changes() -> None:
     done = subprocess.run(
         [sys.executable, "-c", _WITHOUT_OTEL],

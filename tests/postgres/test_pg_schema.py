@@ -121,6 +121,7 @@ async def test_create_false_refuses_a_missing_schema_and_names_the_command(
     assert "pyworkflow db upgrade" in str(info.value)
 
 
+@pytest.mark.slow  # the CLI in a process of its own
 async def test_db_upgrade_creates_the_schema_that_create_false_refused(
     postgres_server: PostgresServer, admin: asyncpg.Connection
 ) -> None:
@@ -313,6 +314,7 @@ async def test_upgrading_an_up_to_date_schema_changes_nothing(
     assert await on_schema(postgres_server, migrated, upgrade_and_compare) == []
 
 
+@pytest.mark.slow  # the CLI in a process of its own
 async def test_db_upgrade_brings_a_revision_0001_schema_to_head(
     postgres_server: PostgresServer, admin: asyncpg.Connection
 ) -> None:

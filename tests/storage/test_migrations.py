@@ -146,6 +146,7 @@ async def use_the_upgraded_run(storage: Storage) -> None:
     assert (stored.run_id, stored.status) == ("old-1", HookStatus.WAITING)
 
 
+@pytest.mark.slow  # the CLI in a process of its own
 async def test_db_upgrade_brings_a_revision_0001_database_to_head(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)

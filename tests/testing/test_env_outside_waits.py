@@ -154,3 +154,25 @@ async def test_resuming_a_run_that_overran_max_duration_gives_it_the_limit_afres
         assert (await env.get_run(run_id)).status is RunStatus.SUSPENDED
         await env.resume_hook(run_id, "answer", "late but in time")
         assert await env.result(run_id) == "late but in time"
+
+
+@workflow(name="tow_waiting_child")
+async def waiting_child() -> str:
+    return str(await hook("never"))
+
+
+@workflow(name="tow_leaves_a_child")
+async def leaves_a_child() -> str:
+    await start_child_workflow(waiting_child, wait_for_completion=False)
+    await hook("stop")
+    return "stopped"  # its child, still waiting, is cancelled (parent_close_policy="cancel")
+
+
+async def test_a_waiting_child_is_cancelled_when_its_parent_ends() -> None:
+    async with WorkflowEnvironment(start_time=START) as env:
+        run_id = await env.start(leaves_a_child)
+        await env.resume_hook(run_id, "stop")
+        assert await env.result(run_id, timeout=10) == "stopped"
+        (child,) = await env.storage.list_runs(parent_run_id=run_id)
+        with pytest.raises(pyworkflow.WorkflowCancelledError):
+            await env.result(child.run_id, timeout=0.5)
