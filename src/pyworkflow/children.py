@@ -22,7 +22,7 @@ from pyworkflow._backoff import Backoff
 from pyworkflow._engine import child_handles
 from pyworkflow._engine.context import current_activation
 from pyworkflow._engine.failures import type_path, unreadable_outcome
-from pyworkflow._engine.starts import encode_call, new_run
+from pyworkflow._engine.new_runs import encode_call, new_run
 from pyworkflow.determinism import in_workflow
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import (

@@ -15,7 +15,7 @@ from pyworkflow import registry, retention
 from pyworkflow._backoff import Backoff
 from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow._engine.failures import unreadable_outcome
-from pyworkflow._engine.starts import encode_call, new_run
+from pyworkflow._engine.new_runs import encode_call, new_run
 from pyworkflow._run_views import WorkflowEvent, WorkflowRun, event_view, run_view
 from pyworkflow.durations import parse_duration
 from pyworkflow.events import RunStatus

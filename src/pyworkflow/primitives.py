@@ -18,7 +18,7 @@ from pyworkflow import _payload_types, registry
 from pyworkflow._engine import waits
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.context import current_activation, current_step, shielded
-from pyworkflow._engine.starts import encode_call
+from pyworkflow._engine.new_runs import encode_call
 from pyworkflow.children import ChildWorkflowHandle, start_child_from_step
 from pyworkflow.durations import resolve_wake_time
 from pyworkflow.exceptions import InputError, NotInWorkflowError

@@ -22,7 +22,7 @@ import pytest
 import pyworkflow
 from corrupt_cells import TRUNCATED_JSON, WRONG_TYPE_JSON, add_run, set_cell
 from pyworkflow import CorruptRecordError, RunStatus, WorkflowFailedError
-from pyworkflow._engine import entries
+from pyworkflow._engine import new_events
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.runtime import get_runtime
 from pyworkflow.storage import RunRecord, Storage
@@ -252,7 +252,7 @@ async def test_a_run_whose_outcome_cannot_be_read_is_failed_for_its_waiters(
         owner="elsewhere", now=now, lease_expires_at=now + 60, limit=1,
         run_ids=[child.run_id], due_only=False,
     )  # fmt: skip
-    status, ended = entries.workflow_ended(cancelled=False, error=None, result=7, reason=None)
+    status, ended = new_events.workflow_ended(cancelled=False, error=None, result=7, reason=None)
     await pw.append(
         AppendWrite(child.run_id, "elsewhere", taken.last_seq, [ended], now, status, result=7)
     )

@@ -22,38 +22,30 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from pyworkflow._engine import entries
+from pyworkflow._engine import new_events
 from pyworkflow._engine.commands import Command, Turn
 from pyworkflow._engine.context import current_activation, current_step, shielded
-from pyworkflow._engine.event_kinds import PATCH_KIND
 from pyworkflow._engine.failures import error_record
 from pyworkflow._engine.loop import WorkflowLoop
+from pyworkflow._engine.new_runs import decode_call
 from pyworkflow._engine.outcomes import settle
-from pyworkflow._engine.replay import (
-    History,
-    command_signature,
-    describe_command,
-    outcome_command_id,
-    read_history,
-)
+from pyworkflow._engine.replay import LogCursor, outcome_command_id, read_history
 from pyworkflow._engine.signals import ContinueAsNewSignal, EvictedSignal
 from pyworkflow._engine.step_arguments import encode_step_call
 from pyworkflow.events import EventType
 from pyworkflow.exceptions import CancellationError, NonDeterminismError, SerializationError
-from pyworkflow.storage.records import EventRecord, NewEvent, NewHook, NewRun
+from pyworkflow.storage.records import EventRecord, NewEvent, NewHook, NewRun, RunRecord
 
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock
+    from pyworkflow._engine.engine import Engine
     from pyworkflow.serialization import Codec
     from pyworkflow.step import StepDefinition
     from pyworkflow.workflow import Workflow
 
 __all__ = ["WorkflowActivation"]
-
-_PAST_THE_LOG = History()
-"""The history of an activation past its log (shared, never written to)."""
 
 _T = TypeVar("_T")
 
@@ -80,47 +72,48 @@ class WorkflowActivation:
         self._root: asyncio.Task[Any] | None = None
         self._counters: dict[str, int] = {}
         self._pending: dict[str, Command] = {}
-        self._history = _PAST_THE_LOG
-        self._cursor = 0
-        self._position = 0
-        self._outcomes_left = 0
+        self._cursor = LogCursor(run_id)
         self._patches: dict[str, bool] = {}
         self._turn: Turn | None = None  # made when something is recorded (fewer objects)
         self._closed = False
         self.cancelled = False
         self.cancel_reason: str | None = None
-        self.divergence: NonDeterminismError | None = None
+
+    @classmethod
+    def for_run(cls, run: RunRecord, workflow: Workflow[..., Any], engine: Engine) -> Self:
+        """The activation of ``run``, its call decoded with the engine's codec."""
+        args, kwargs = decode_call(run, engine.codec)
+        return cls(
+            run_id=run.run_id,
+            workflow=workflow,
+            args=args,
+            kwargs=kwargs,
+            codec=engine.codec,
+            clock=engine.clock,
+        )
 
     # --- driving ---------------------------------------------------------------------------------
 
     def replay(self, events: Sequence[EventRecord]) -> Turn:
         """Run the code against the log; returns new events and every command to (re)launch."""
-        self._history = history = read_history(events)
+        history = read_history(events)
+        self._cursor.start(history)
         context = contextvars.copy_context()
         context.run(current_activation.set, self)
         if current_step.get() is not None:
             # Started from inside a step (a child run a step starts): this is workflow code now.
             context.run(current_step.set, None)
         self._root = self._loop.spawn(self.workflow.fn(*self._args, **self._kwargs), context)
-        self._outcomes_left = len(history.outcomes)
         self._quiet()
         for event in history.outcomes:
-            if self.divergence is not None or self._root.done():
+            if self._cursor.divergence is not None or self._root.done():
                 break
-            self._outcomes_left -= 1
+            self._cursor.consume_outcome()
             self._resolve_logged(event)
             self._quiet()
-        self._outcomes_left = 0
-        if self.divergence is None:
-            # Every logged command must have been issued again by now: each one followed, in
-            # the log, only outcomes that were all fed back above.
-            self._check_log_consumed()
-        if self.divergence is None and not history.ended:
-            # The log is consumed: from here on the code runs past it. Let its copy go (a run
-            # in flight is that many objects fewer for the garbage collector to walk).
-            self._history, self._cursor = _PAST_THE_LOG, 0
+        self._cursor.finish()
         turn = self._take_turn()
-        if self.divergence is None:
+        if self._cursor.divergence is None:
             # Commands logged but without an outcome were in flight: launch them again.
             new = {c.command_id for c in turn.launch}
             logged = [c for c in self._pending.values() if c.command_id not in new]
@@ -160,7 +153,7 @@ class WorkflowActivation:
 
     def request_cancel(self, reason: str | None) -> Turn:
         """Log CANCELLATION_REQUESTED and raise CancellationError into pending timers."""
-        self._recording().events.append(entries.cancellation_requested(reason))
+        self._recording().events.append(new_events.cancellation_requested(reason))
         self._apply_cancel(reason)
         self._quiet()
         return self._take_turn()
@@ -177,7 +170,12 @@ class WorkflowActivation:
     @property
     def position(self) -> int:
         """How many commands the code has issued so far, logged or new."""
-        return self._position
+        return self._cursor.position
+
+    @property
+    def divergence(self) -> NonDeterminismError | None:
+        """The first mismatch between the code and the log, or None (the driver checks it)."""
+        return self._cursor.divergence
 
     def close(self) -> None:
         """Let go of the code: cancel its tasks so their ``finally`` blocks run, then stop."""
@@ -202,7 +200,7 @@ class WorkflowActivation:
         """Issue a step command and wait for its outcome."""
         command_id = self._next_id(definition.name)
         encoded = None
-        if self._next_logged() is None:
+        if self._cursor.next_logged() is None:
             # Past the log: encode before numbering the position, so a bad argument raises
             # here, records nothing, and replays the same way.
             encoded = encode_step_call(definition, command_id, args, kwargs, self._codec)
@@ -210,7 +208,7 @@ class WorkflowActivation:
         command = Command("step", command_id, definition.name, future, definition, args, kwargs)
         if self._match(command):
             turn = self._recording()
-            turn.events.append(entries.step_started(command_id, definition.name, 1, encoded))
+            turn.events.append(new_events.step_started(command_id, definition.name, 1, encoded))
             command.attempt = 1
             turn.launch.append(command)
         return await future
@@ -219,7 +217,7 @@ class WorkflowActivation:
         """Issue a durable timer and wait for it."""
         command = self.issue("sleep", "sleep", "sleep", wake_at=wake_at)
         if command.logged is None:
-            self.record(entries.sleep_started(command.command_id, wake_at), launch=command)
+            self.record(new_events.sleep_started(command.command_id, wake_at), launch=command)
         await command.future
 
     def issue(
@@ -271,18 +269,14 @@ class WorkflowActivation:
     def side_effect(self, kind: str, make: Callable[[], _T]) -> _T:
         """Return the logged value of the next ``kind`` side effect, or make and log one."""
         self._check_live()
-        position = self._position
-        self._position += 1
-        logged = self._next_logged()
+        logged = self._cursor.take("side_effect", kind)
         if logged is not None:
-            if command_signature(logged) != ("side_effect", kind):
-                self._diverge(position, logged, describe_command("side_effect", kind))
-                raise EvictedSignal
-            self._cursor += 1
             value: _T = self._codec.decode(logged.payload["value"])
             return value
+        if self._cursor.divergence is not None:
+            raise EvictedSignal
         value = make()
-        event = entries.side_effect_recorded(kind, self._codec.encode(value))
+        event = new_events.side_effect_recorded(kind, self._codec.encode(value))
         self._recording().events.append(event)
         return value
 
@@ -297,13 +291,13 @@ class WorkflowActivation:
         known = self._patches.get(change_id)
         if known is not None:
             return known
-        if self._take_marker(change_id):
+        if self._cursor.take_marker(change_id):
             decided = True
-        elif self._replaying():
+        elif self._cursor.replaying():
             decided = False
         else:
-            self._position += 1
-            self._recording().events.append(entries.patch_marker(change_id))
+            self._cursor.position += 1
+            self._recording().events.append(new_events.patch_marker(change_id))
             decided = True
         self._patches[change_id] = decided
         return decided
@@ -311,7 +305,7 @@ class WorkflowActivation:
     def deprecate_patch(self, change_id: str) -> None:
         """Consume the marker of ``change_id`` if the log has it here; never log one."""
         self._check_live()
-        self._take_marker(change_id)
+        self._cursor.take_marker(change_id)
 
     def now(self) -> float:
         """The executor's clock (for new timers and side effects)."""
@@ -320,7 +314,7 @@ class WorkflowActivation:
     # --- internals ----------------------------------------------------------------------------
 
     def _check_live(self) -> None:
-        if self._closed or self.divergence is not None:
+        if self._closed or self._cursor.divergence is not None:
             raise EvictedSignal
         if self.cancelled and not shielded.get():
             raise CancellationError(self.cancel_reason)
@@ -331,62 +325,11 @@ class WorkflowActivation:
         self._counters[name] = n
         return f"{name}#{n}"
 
-    def _next_logged(self) -> EventRecord | None:
-        commands = self._history.commands
-        return commands[self._cursor] if self._cursor < len(commands) else None
-
-    def _replaying(self) -> bool:
-        """True while the log goes on: commands or outcomes still to replay, or a logged end.
-
-        Past that point the code issues what the log never saw, i.e. it runs as new code.
-        """
-        history = self._history
-        return self._cursor < len(history.commands) or self._outcomes_left > 0 or history.ended
-
-    def _take_marker(self, change_id: str) -> bool:
-        """Consume the next logged command if it is the marker of ``change_id``."""
-        logged = self._next_logged()
-        if logged is None or command_signature(logged) != (PATCH_KIND, change_id):
-            return False
-        self._cursor += 1
-        self._position += 1
-        return True
-
     def _match(self, command: Command) -> bool:
         """Register a command; True if it is new (past the log), False if it was logged."""
-        position = self._position
-        self._position += 1
         command.shielded = shielded.get()
         self._pending[command.command_id] = command
-        logged = self._next_logged()
-        if logged is None:
-            return True
-        if command_signature(logged) != (command.kind, command.name):
-            self._diverge(position, logged, describe_command(command.kind, command.name))
-            return False
-        self._cursor += 1
-        command.logged = logged
-        payload = logged.payload
-        if command.kind == "sleep":
-            command.wake_at = payload["wake_at"]
-        else:
-            steps = self._history.steps
-            progress = steps.get(command.command_id) if command.kind == "step" else None
-            if progress is not None:
-                command.attempt, command.retry_at = progress.attempt, progress.retry_at
-                command.started_at = progress.started_at
-                command.interrupted = progress.interrupted
-        return False
-
-    def _diverge(self, position: int, logged: EventRecord | None, issued: str | None) -> None:
-        if self.divergence is None:
-            described = describe_command(*command_signature(logged)) if logged else None
-            self.divergence = NonDeterminismError(self.run_id, position, described, issued)
-
-    def _check_log_consumed(self) -> None:
-        logged = self._next_logged()
-        if logged is not None:
-            self._diverge(self._cursor, logged, None)
+        return self._cursor.match(command)
 
     def _resolve_logged(self, event: EventRecord) -> None:
         payload = event.payload
@@ -397,7 +340,7 @@ class WorkflowActivation:
         if command is None:
             # The log has an outcome for a command the code has not issued this time: the
             # first logged command still unmatched is the one it stopped issuing.
-            self._diverge(self._cursor, self._next_logged(), None)
+            self._cursor.report_unissued()
             return
         settle(event, command, self._codec, self.run_id)
 
@@ -421,7 +364,7 @@ class WorkflowActivation:
     def _take_turn(self) -> Turn:
         turn, self._turn = self._turn or Turn(), None
         root = self._root
-        if self.divergence is not None or root is None or not root.done():
+        if self._cursor.divergence is not None or root is None or not root.done():
             return turn
         turn.finished = True
         turn.launch = []

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine import entries
+from pyworkflow._engine import new_events
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import ChildWorkflowCancelledError, ChildWorkflowFailedError, InputError
 
@@ -78,7 +78,7 @@ def cancel(activation: WorkflowActivation, started: Command, reason: str | None)
     command = activation.issue("child_cancel", f"cancel:{name}", name, waits=False)
     if command.logged is None:
         activation.record(
-            entries.child_cancel_requested(
+            new_events.child_cancel_requested(
                 command.command_id, started.command_id, name, started.target, reason
             ),
             child_cancel=True,

@@ -13,16 +13,15 @@ result is handed to the workflow only together with the append that logs it.
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine import (
-    arrivals,
-    entries,
     hook_tokens,
     interruptions,
-    outside,
+    letting_go,
+    new_events,
+    outcome_turns,
+    outside_writes,
     remote,
     tracing,
 )
@@ -32,25 +31,22 @@ from pyworkflow._engine.commands import Command, Turn
 from pyworkflow._engine.engine import Engine
 from pyworkflow._engine.failures import error_record, takeover_refusal
 from pyworkflow._engine.inflight import Arrival, InFlight
-from pyworkflow._engine.starts import decode_call
 from pyworkflow._engine.turn_writes import deadline_of, ended_record, turn_write
-from pyworkflow.durations import to_datetime
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     CorruptRecordError,
-    PyWorkflowError,
     WorkflowTimeoutError,
 )
 from pyworkflow.logging import run_logger
 from pyworkflow.storage.records import (
     SUSPECT_RECOVERIES,
     EventRecord,
-    NewEvent,
     RunRecord,
 )
 
 if TYPE_CHECKING:
+    from pyworkflow._engine.first_turn import FirstTurn
     from pyworkflow.workflow import Workflow
 
 __all__ = ["RunDriver"]
@@ -66,6 +62,7 @@ class RunDriver:
         finished: an attempt executed elsewhere (a Celery step task) whose outcome this
             driver logs instead of executing the step.
         history: the run's log, when the caller has just read it.
+        first: the run's first turn, run before the run was stored (``first_turn``).
     """
 
     def __init__(
@@ -75,6 +72,7 @@ class RunDriver:
         workflow: Workflow[..., Any],
         finished: remote.FinishedAttempt | None = None,
         history: list[EventRecord] | None = None,
+        first: FirstTurn | None = None,
     ) -> None:
         self._engine = engine
         self._run = run
@@ -99,11 +97,17 @@ class RunDriver:
         self._check_pending = False
         self._history = history  # the log, when already known
         self._holds_lease = True
-        self._prepared: Turn | None = None
-        self._prepared_committed = True
-        self._deadline: float | None = None
+        self._prepared = first.turn if first is not None else None
+        self._prepared_committed = first is None or first.stored
+        self._deadline = first.deadline if first is not None else None
         self._suspect = run.recovery_count >= SUSPECT_RECOVERIES
         self._draining = False
+        if first is not None:
+            self._activation = first.activation
+            if first.stored:  # its events are the new run's, after WORKFLOW_STARTED
+                self._seq += len(first.turn.events)
+                busy = any(c.kind == "step" for c in first.turn.launch)
+                self._status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
 
     @property
     def suspect(self) -> bool:
@@ -142,7 +146,7 @@ class RunDriver:
                 await self._drive()
             except ConcurrencyConflictError as exc:
                 self._log.warning("lost the run to another worker: %s", exc)
-            except _LeaseInDoubt as exc:
+            except letting_go.LeaseInDoubt as exc:
                 self._log.warning("%s; letting the run go", exc)
                 await self._hand_back()
             except asyncio.CancelledError:
@@ -155,36 +159,9 @@ class RunDriver:
 
     # --- the turn loop ---------------------------------------------------------------------
 
-    def begin_new(self, started: EventRecord) -> tuple[NewEvent, ...]:
-        """For a run about to be stored: run its first turn now, before the run exists.
-
-        Returns the commands that turn issued, to be stored in the transaction that creates
-        the run (so a start costs no commit of its own); ``drive`` then launches them without
-        reading or replaying anything. Returns nothing when the first turn would end the run
-        at once: the run is then created plain and driven as usual.
-        """
-        self._seq = started.seq
-        self._deadline = started.payload.get("deadline")
-        activation = self._make_activation()
-        turn = activation.replay([started])
-        if turn.finished or activation.divergence is not None or not turn.events:
-            activation.close()
-            self._activation = None
-            self._history = [started]
-            return ()
-        self._prepared = turn
-        if turn.hooks or turn.new_runs:
-            # Rows that creating a run cannot write: the turn becomes the run's first append.
-            self._prepared_committed = False
-            return ()
-        self._seq += len(turn.events)
-        busy = any(c.kind == "step" for c in turn.launch)
-        self._status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
-        return tuple(turn.events)
-
     @property
     def prepared_launch(self) -> list[Command]:
-        """What the first turn of ``begin_new`` launches once the run is stored."""
+        """What the first turn (``first_turn``) launches once the run is stored."""
         return list(self._prepared.launch) if self._prepared is not None else []
 
     def discard(self) -> None:
@@ -198,19 +175,6 @@ class RunDriver:
     def status(self) -> RunStatus:
         """The run's status as this driver last wrote it (or will, for a run being created)."""
         return self._status
-
-    def _make_activation(self) -> WorkflowActivation:
-        engine, run = self._engine, self._run
-        args, kwargs = decode_call(run, engine.codec)
-        self._activation = WorkflowActivation(
-            run_id=run.run_id,
-            workflow=self._workflow,
-            args=args,
-            kwargs=kwargs,
-            codec=engine.codec,
-            clock=engine.clock,
-        )
-        return self._activation
 
     async def _drive(self) -> None:
         turn = self._prepared or await self._begin()
@@ -244,7 +208,7 @@ class RunDriver:
         self._seq = events[-1].seq if events else run.last_seq
         self._deadline = deadline_of(events)
         self._log.debug("replaying %d events (recovery %d)", len(events), run.recovery_count)
-        activation = self._make_activation()
+        activation = self._activation = WorkflowActivation.for_run(run, self._workflow, engine)
         turn = activation.replay(events)
         if activation.divergence is not None:
             self._log.error("%s", activation.divergence)
@@ -258,13 +222,13 @@ class RunDriver:
             turn = turn.merge(activation.request_cancel(run.cancel_reason))
         if not turn.finished:
             # Hooks delivered and children ended while the run was let go.
-            turn = turn.merge(await outside.collect(engine.storage, activation))
+            turn = turn.merge(await outside_writes.collect(engine.storage, activation))
         turn = interruptions.log_reruns(turn, run, engine.remote, self._log, self._finished)
         for command in turn.launch:
             if command.kind == "step" and command.attempt == 0:
                 # Re-opened by resume(): its fresh budget starts with a logged attempt 1.
                 command.attempt += 1
-                turn.events.append(entries.step_started(command.command_id, command.name, 1))
+                turn.events.append(new_events.step_started(command.command_id, command.name, 1))
         turn = self._refuse_unstarted(turn)
         if engine.remote is not None:
             if not turn.finished:
@@ -312,12 +276,14 @@ class RunDriver:
                 arrival = inflight.ready()
             turn = self._refuse_unstarted(turn)
             if self._draining and not turn.finished:
-                turn = arrivals.outcomes_only(turn)
+                turn = outcome_turns.outcomes_only(turn)
                 if turn.events:
                     await self._commit(turn, progressed=True)
                 continue
-            if arrivals.only_timers(turn, inflight):
-                turn = await arrivals.sleep_through(activation, inflight, self._engine.clock, turn)
+            if outcome_turns.only_timers(turn, inflight):
+                turn = await outcome_turns.sleep_through(
+                    activation, inflight, self._engine.clock, turn
+                )
             if not turn.events and not turn.finished:
                 continue
             if (
@@ -346,14 +312,7 @@ class RunDriver:
         await remote.send_launched(self._engine.remote, self._inflight, self.run_id)
 
     def _log_suspended(self) -> None:
-        if self._log.isEnabledFor(logging.INFO):
-            first = self._inflight.earliest_wake()
-            until = (
-                "a hook or child"
-                if first is None
-                else to_datetime(first).isoformat(timespec="seconds")
-            )
-            self._log.info("suspended until %s", until)
+        letting_go.log_suspended(self._log, self._inflight)
 
     def drain(self) -> None:
         """Let the run go once the step attempts running now have ended and are logged.
@@ -383,39 +342,29 @@ class RunDriver:
             self._log.info("cancellation requested: %s", run.cancel_reason)
             turn = activation.request_cancel(run.cancel_reason)
         if not turn.finished:
-            turn = turn.merge(await outside.collect(self._engine.storage, activation))
+            turn = turn.merge(await outside_writes.collect(self._engine.storage, activation))
         return turn
 
     def _suspend_due(self) -> bool:
-        """Let the run go if it waits on nothing due within the horizon.
-
-        Hooks and children have no time: a run that waits only on them (and on timers beyond
-        the horizon) is let go at once, and their outside writer makes it due again; except
-        under an infinite horizon (the test environment), which keeps every waiting run.
-        """
-        first = self._inflight.earliest_timer()
-        horizon = self._engine.settings.horizon_seconds
-        if first is not None and first - self._engine.clock.now() <= horizon:
-            return False
-        if first is not None:
-            return True
-        activation = self._activation
-        waits_outside = activation is not None and bool(activation.outside_waits())
-        waits_outside = waits_outside or bool(self._inflight.remote_watch)
-        return waits_outside and math.isfinite(horizon)
+        engine = self._engine
+        return letting_go.suspend_due(
+            self._inflight, self._activation, engine.settings.horizon_seconds, engine.clock.now()
+        )
 
     async def _arrive(self, arrival: Arrival) -> Turn:
         """The turn one arrival makes: its outcome logged and fed to the workflow."""
         activation = self._activation
         assert activation is not None
         if arrival.kind == "hook_timeout" and arrival.command is not None:
-            return await outside.expire_hook(self._engine.storage, activation, arrival.command)
-        return arrivals.outcome_turn(activation, arrival, self._engine.clock.now(), self._log)
+            return await outside_writes.expire_hook(
+                self._engine.storage, activation, arrival.command
+            )
+        return outcome_turns.outcome_turn(activation, arrival, self._engine.clock.now(), self._log)
 
     def _refuse_unstarted(self, turn: Turn) -> Turn:
         activation = self._activation
         assert activation is not None
-        return arrivals.refuse_unstarted(
+        return outcome_turns.refuse_unstarted(
             activation, turn, self._inflight.is_started, self._run.cancel_reason
         )
 
@@ -452,7 +401,7 @@ class RunDriver:
         if write.new_runs:
             engine.on_new_runs([r.run_id for r in write.new_runs])
         if write.lease_expires_at is not None and not engine.lease_holds(write.lease_expires_at):
-            raise _LeaseInDoubt(
+            raise letting_go.LeaseInDoubt(
                 f"the commit came back {engine.clock.now() - now:.1f}s after it was made, too "
                 "late to be sure the run's lease still holds (storage slow or unreachable)"
             )
@@ -486,19 +435,5 @@ class RunDriver:
         await self._finish_failed(error_record(error))
 
     async def _hand_back(self) -> None:
-        """On shutdown: give the lease back so another worker takes the run at once."""
-        try:
-            await asyncio.shield(
-                self._engine.storage.release_runs(
-                    owner=self._engine.owner,
-                    run_ids=[self._run.run_id],
-                    now=self._engine.clock.now(),
-                )
-            )
-        except (PyWorkflowError, asyncio.CancelledError):
-            self._log.warning("could not hand the run back; its lease will expire instead")
+        await letting_go.hand_back(self._engine, self._run.run_id, self._log)
         self._holds_lease = False
-
-
-class _LeaseInDoubt(Exception):
-    """A commit came back so late that the run's lease may have lapsed meanwhile."""

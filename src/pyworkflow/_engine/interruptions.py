@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from pyworkflow._engine import entries
+from pyworkflow._engine import new_events
 from pyworkflow._engine.remote import sent_away
 
 if TYPE_CHECKING:
@@ -58,7 +58,7 @@ def log_reruns(
         reruns.append((command.command_id, command.attempt))
         command.attempt += 1
         command.interrupted += 1
-        starts.append(entries.step_started(command.command_id, command.name, command.attempt))
+        starts.append(new_events.step_started(command.command_id, command.name, command.attempt))
     redelivered = _redelivered(turn, finished)
     if redelivered is not None and finished is not None:
         for _ in range(finished.cut_short):
@@ -66,13 +66,15 @@ def log_reruns(
             redelivered.attempt += 1
             redelivered.interrupted += 1
             starts.append(
-                entries.step_started(redelivered.command_id, redelivered.name, redelivered.attempt)
+                new_events.step_started(
+                    redelivered.command_id, redelivered.name, redelivered.attempt
+                )
             )
     if not reruns and run.previous_owner is None:
         return turn
     taken_from = run.previous_owner
     reason = "lease lapsed" if taken_from else "redelivered" if redelivered else "handed back"
-    event = entries.workflow_interrupted(taken_from, run.recovery_count, reruns, reason)
+    event = new_events.workflow_interrupted(taken_from, run.recovery_count, reruns, reason)
     turn.events[0:0] = [event, *starts]
     what = {
         "lease lapsed": f"taken over from {taken_from}, whose lease lapsed "

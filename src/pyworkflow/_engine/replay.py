@@ -3,6 +3,8 @@
 Replay (DESIGN §2.2) needs three things from the log: the commands in the order they were
 issued (matched by position: kind and name, never arguments), the outcomes in the order they
 were logged (fed back one at a time), and the retry state of steps still in flight.
+``LogCursor`` then walks those commands as the code issues its own, and keeps the first
+divergence.
 
 A patch marker (``patched("x")``, a ``SIDE_EFFECT_RECORDED`` of kind ``"patched"``) is a command
 like any other, named by its change id, so a log that has one where the code issues something
@@ -19,14 +21,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine.event_kinds import OUTCOME_EVENTS, PATCH_KIND
 from pyworkflow.events import EventType
+from pyworkflow.exceptions import NonDeterminismError
 from pyworkflow.storage.records import EventRecord, NewEvent
+
+if TYPE_CHECKING:
+    from pyworkflow._engine.commands import Command
 
 __all__ = [
     "History",
+    "LogCursor",
     "StepProgress",
     "command_signature",
     "describe_command",
@@ -183,3 +190,131 @@ def read_history(events: Sequence[EventRecord]) -> History:
             for cut in payload.get("steps", ()):
                 history.steps.setdefault(cut["step_id"], StepProgress()).interrupted += 1
     return history
+
+
+_PAST_THE_LOG = History()
+"""The history of a cursor past its log (shared, never written to)."""
+
+
+class LogCursor:
+    """Where a run's workflow code stands in its log during replay.
+
+    The activation asks it, for every command the code issues, whether the log has that
+    command at the same position; it numbers positions, walks the log's commands in order and
+    keeps the first divergence. Kept apart from the activation so that all that decides "is
+    this replay or new code?" reads in one place.
+
+    ``position`` counts the commands issued so far, logged or new (a ``patched`` that answers
+    False takes none). ``divergence`` is the first mismatch, or None; once set, it never changes.
+    """
+
+    __slots__ = ("_cursor", "_history", "_outcomes_left", "_run_id", "divergence", "position")
+
+    def __init__(self, run_id: str) -> None:
+        self._run_id = run_id
+        self._history = _PAST_THE_LOG
+        self._cursor = 0
+        self._outcomes_left = 0
+        self.position = 0
+        self.divergence: NonDeterminismError | None = None
+
+    def start(self, history: History) -> None:
+        """Replay ``history`` from its first command, with all its outcomes still to feed."""
+        self._history, self._cursor = history, 0
+        self._outcomes_left = len(history.outcomes)
+
+    def consume_outcome(self) -> None:
+        """Count one logged outcome as fed back to the code (see :meth:`replaying`)."""
+        self._outcomes_left -= 1
+
+    def finish(self) -> None:
+        """End the replay: every logged command must have been issued again by now.
+
+        Each one followed, in the log, only outcomes that were all fed back. If the log is
+        consumed and records no end, the code runs past it from here on.
+        """
+        self._outcomes_left = 0
+        if self.divergence is None and self.next_logged() is not None:
+            self.report_unissued()
+        if self.divergence is None and not self._history.ended:
+            # Let the log's copy go: a run in flight is that many objects fewer for the
+            # garbage collector to walk.
+            self._history, self._cursor = _PAST_THE_LOG, 0
+
+    def next_logged(self) -> EventRecord | None:
+        """The next logged command not yet matched, or None past the log."""
+        commands = self._history.commands
+        return commands[self._cursor] if self._cursor < len(commands) else None
+
+    def replaying(self) -> bool:
+        """True while the log goes on: commands or outcomes still to replay, or a logged end.
+
+        Past that point the code issues what the log never saw, i.e. it runs as new code.
+        """
+        history = self._history
+        return self._cursor < len(history.commands) or self._outcomes_left > 0 or history.ended
+
+    def match(self, command: Command) -> bool:
+        """Give ``command`` the next position; True if it is new (past the log).
+
+        False if the log has it there: ``command.logged`` is then its event, and a step in flight
+        gets its attempt and retry state from the log. False too on a mismatch, recorded in
+        ``divergence`` (``command.logged`` stays None).
+        """
+        position = self.position
+        self.position = position + 1
+        # next_logged, inlined: this runs once per command the code issues.
+        commands = self._history.commands
+        if self._cursor >= len(commands):
+            return True
+        logged = commands[self._cursor]
+        if command_signature(logged) != (command.kind, command.name):
+            self._diverge(position, logged, describe_command(command.kind, command.name))
+            return False
+        self._cursor += 1
+        command.logged = logged
+        payload = logged.payload
+        if command.kind == "sleep":
+            command.wake_at = payload["wake_at"]
+        else:
+            steps = self._history.steps
+            progress = steps.get(command.command_id) if command.kind == "step" else None
+            if progress is not None:
+                command.attempt, command.retry_at = progress.attempt, progress.retry_at
+                command.started_at = progress.started_at
+                command.interrupted = progress.interrupted
+        return False
+
+    def take(self, kind: str, name: str) -> EventRecord | None:
+        """Give a command with no outcome (a side effect) the next position; its logged event.
+
+        None past the log, or on a mismatch, which is recorded in ``divergence``.
+        """
+        position = self.position
+        self.position = position + 1
+        logged = self.next_logged()
+        if logged is None:
+            return None
+        if command_signature(logged) != (kind, name):
+            self._diverge(position, logged, describe_command(kind, name))
+            return None
+        self._cursor += 1
+        return logged
+
+    def take_marker(self, change_id: str) -> bool:
+        """Consume the next logged command if it is the marker of ``change_id``."""
+        logged = self.next_logged()
+        if logged is None or command_signature(logged) != (PATCH_KIND, change_id):
+            return False
+        self._cursor += 1
+        self.position += 1
+        return True
+
+    def report_unissued(self) -> None:
+        """Record that the code no longer issues the first logged command still unmatched."""
+        self._diverge(self._cursor, self.next_logged(), None)
+
+    def _diverge(self, position: int, logged: EventRecord | None, issued: str | None) -> None:
+        if self.divergence is None:
+            described = describe_command(*command_signature(logged)) if logged else None
+            self.divergence = NonDeterminismError(self._run_id, position, described, issued)

@@ -11,8 +11,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine import entries
-from pyworkflow._engine.starts import new_run
+from pyworkflow._engine import new_events
+from pyworkflow._engine.new_runs import new_run
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.storage.records import AppendWrite, EventRecord, RunRecord
 
@@ -77,7 +77,7 @@ def turn_write(
                 continued_from=run.run_id,
             )
             new_runs, continued_to = (*new_runs, successor), successor.run_id
-        status, ended = entries.workflow_ended(
+        status, ended = new_events.workflow_ended(
             cancelled=turn.cancelled,
             error=turn.error,
             result=turn.result,

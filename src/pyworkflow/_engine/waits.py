@@ -2,7 +2,7 @@
 
 Both are recorded like any command (numbered, matched against the log by kind and name), and
 both create rows in the append that logs them: a hook's row (only its token's hash), a child's
-run. Their outcomes arrive from outside writers (``outside.py``).
+run. Their outcomes arrive from outside writers (``outside_writes.py``).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ import inspect
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine import entries, hook_tokens
-from pyworkflow._engine.starts import new_run
+from pyworkflow._engine import hook_tokens, new_events
+from pyworkflow._engine.new_runs import new_run
 from pyworkflow.storage.records import NewHook
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ async def wait_hook(
             hook_tokens.hash_token(token), command.command_id, name, payload_type, expires_at
         )
         hook_tokens.pending_rows.add(row.token_hash)
-        event = entries.hook_created(command.command_id, name, nonce, expires_at, payload_type)
+        event = new_events.hook_created(command.command_id, name, nonce, expires_at, payload_type)
         activation.record(event, launch=command, hook=row)
     else:
         command.wake_at = command.logged.payload["expires_at"]
@@ -86,7 +86,7 @@ def start_child(
             parent_close_policy=policy,
         )
         command.target = child.run_id
-        event = entries.child_started(
+        event = new_events.child_started(
             command.command_id, workflow.name, child.run_id, wait=wait, policy=policy
         )
         activation.record(event, new_run=child)

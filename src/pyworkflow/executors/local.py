@@ -21,7 +21,6 @@ import uuid
 
 from pyworkflow import registry
 from pyworkflow._engine.clock import Clock, SystemClock, until_set
-from pyworkflow._engine.context import current_activation, current_step
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.first_turn import first_turn
@@ -29,7 +28,8 @@ from pyworkflow._engine.heartbeat import keep_leases
 from pyworkflow._engine.periodic import PeriodicWork
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
-from pyworkflow.executors._endings import Endings
+from pyworkflow.executors._driven_runs import DrivenRuns
+from pyworkflow.executors._ended_runs import EndedRuns
 from pyworkflow.executors._engine_backed import EngineBacked
 from pyworkflow.logging import run_logger
 from pyworkflow.serialization import Codec
@@ -92,15 +92,8 @@ class LocalExecutor(EngineBacked):
         self.retention = retention
         self.retention_interval = retention_interval
         self.drain_seconds = drain_seconds
-        self._drivers: dict[str, asyncio.Task[None]] = {}
-        self._driver_objects: dict[str, RunDriver] = {}
-        # Runs claimed while their previous driver here was still letting them go: each is
-        # driven anew once that driver is done (never two drivers of one run).
-        self._claimed_meanwhile: dict[str, RunRecord] = {}
-        # The children driven here of each parent: a parent's end pokes them, since it
-        # requested their cancellation (parent_close_policy "cancel").
-        self._children: dict[str, set[str]] = {}
-        self._endings = Endings()
+        self._driven = DrivenRuns(on_done=self._driver_done)
+        self._ended = EndedRuns()
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
         self._unknown_logged: set[str] = set()
@@ -147,22 +140,8 @@ class LocalExecutor(EngineBacked):
         return record, created
 
     def _adopt(self, run_id: str, driver: RunDriver) -> None:
-        self._endings.forget(run_id)
-        self._driver_objects[run_id] = driver
-        if (parent := driver.parent_run_id) is not None:
-            self._children.setdefault(parent, set()).add(run_id)
-        # The caller's context minus any step it runs in (a step may start a child run): the
-        # driver's own steps and workflow code set their own. A variable is set only when it
-        # is not None already: each set gives the context new mapping objects, kept by the run.
-        context = contextvars.copy_context()
-        if current_step.get() is not None:
-            context.run(current_step.set, None)
-        if current_activation.get() is not None:
-            context.run(current_activation.set, None)
-        task = asyncio.get_running_loop().create_task(driver.drive(), name=run_id, context=context)
-        self._drivers[run_id] = task
-        # A partial, not a lambda: fewer objects per run in flight than a closure and its cells.
-        task.add_done_callback(functools.partial(self._driver_done, run_id))
+        self._ended.forget(run_id)
+        self._driven.start(run_id, driver)
 
     def wake(self, run_id: str | None = None) -> None:
         """Look at storage now rather than at the next poll (a run became due or changed).
@@ -172,8 +151,8 @@ class LocalExecutor(EngineBacked):
         that drives the run, or a worker, takes it from storage.
         """
         if run_id is not None:
-            self._endings.forget(run_id)  # e.g. resumed: it has not ended now
-        driver = self._driver_objects.get(run_id) if run_id else None
+            self._ended.forget(run_id)  # e.g. resumed: it has not ended now
+        driver = self._driven.driver(run_id)
         if driver is not None:
             driver.poke()
         self._wake.set()
@@ -183,26 +162,26 @@ class LocalExecutor(EngineBacked):
 
         Returns at once if the run ended here a moment ago; callers read storage afterwards.
         """
-        if run_id in self._endings:
+        if run_id in self._ended:
             await asyncio.sleep(0)  # still a yield point for callers that loop on this
             return
         self._subscribe()  # so that a run ending in another process wakes this waiter
-        await self._endings.wait(run_id, within)
+        await self._ended.wait(run_id, within)
 
     def ended_here(self, run_id: str) -> RunRecord | None:
         """The row of a run that ended here a moment ago, as committed; None otherwise.
 
         Spares the caller of ``get_workflow_result`` a read of what this process just wrote.
         """
-        return self._endings.get(run_id)
+        return self._ended.get(run_id)
 
     def has_capacity(self) -> bool:
         """True while this process drives fewer runs than ``max_concurrent_runs``."""
-        return len(self._drivers) < self.max_concurrent_runs
+        return len(self._driven) < self.max_concurrent_runs
 
     def is_driving(self, run_id: str) -> bool:
         """True if this process currently drives the run."""
-        return run_id in self._drivers
+        return run_id in self._driven
 
     async def serve(self) -> None:
         """Work until cancelled: claim due runs, drive them, renew their leases.
@@ -239,15 +218,13 @@ class LocalExecutor(EngineBacked):
         for task in self._background:
             if task not in heartbeat:  # leases are renewed while running steps finish
                 task.cancel()
-        drivers = list(self._drivers.values())
+        drivers = list(self._driven.tasks.values())
         if drivers and self.drain_seconds > 0:
-            for driver in self._driver_objects.values():
-                driver.drain()
+            self._driven.drain()
             await asyncio.wait(drivers, timeout=self.drain_seconds)
         self._unsubscribe()
-        held = [*self._drivers, *self._claimed_meanwhile]
-        self._claimed_meanwhile.clear()
-        drivers = list(self._drivers.values())
+        held = self._driven.held()
+        drivers = list(self._driven.tasks.values())
         for task in [*drivers, *heartbeat]:
             task.cancel()
         await asyncio.gather(*self._background, *drivers, return_exceptions=True)
@@ -332,7 +309,7 @@ class LocalExecutor(EngineBacked):
             await until_set(self.engine.clock, self._wake, deadline)
 
     async def _claim_once(self) -> None:
-        free = self.max_concurrent_runs - len(self._drivers)
+        free = self.max_concurrent_runs - len(self._driven)
         names = registry.workflow_names()
         if free <= 0 or not names:
             return
@@ -348,17 +325,17 @@ class LocalExecutor(EngineBacked):
         # kills this process, the runs beside it are charged a recovery once, as on any crash,
         # but it alone is charged each time, so it alone reaches the recovery limit.
         claimed = await claim(limit=free, suspects=False)
-        if len(claimed) < free and not any(d.suspect for d in self._driver_objects.values()):
+        if len(claimed) < free and not self._driven.any_suspect():
             claimed += await claim(limit=1, suspects=True)
         if claimed and not engine.lease_holds(claim.keywords["lease_expires_at"]):
             # Storage answered too late to be sure of the leases (an outage): hand them back.
             await self._hand_back([run.run_id for run in claimed], "claimed too late to drive")
             return
         for run in claimed:
-            if run.run_id in self._drivers:
+            if run.run_id in self._driven:
                 # Its driver here let it go a moment ago (or was given up) and still winds
                 # down: the new claim is driven when that driver is done, never beside it.
-                self._claimed_meanwhile[run.run_id] = run
+                self._driven.defer(run)
                 continue
             # Claims only name workflows registered here, so the lookup cannot miss.
             workflow = registry.get_workflow(run.workflow_name)
@@ -369,9 +346,6 @@ class LocalExecutor(EngineBacked):
         engine = self.engine
         storage = engine.storage
 
-        def held() -> list[str]:
-            return [run_id for run_id, d in self._driver_objects.items() if d.holds_lease]
-
         async def renew(run_ids: list[str], expiry: float) -> set[str]:
             now = engine.clock.now()
             return await storage.renew_leases(
@@ -381,32 +355,22 @@ class LocalExecutor(EngineBacked):
         await keep_leases(
             clock=engine.clock,
             lease_seconds=engine.settings.lease_seconds,
-            held=held,
+            held=self._driven.leased,
             renew=renew,
             lost=self._give_up,
             log=_log,
         )
 
     def _give_up(self, run_ids: list[str], why: str) -> None:
-        """Stop driving these runs at once: their drivers and steps are cancelled."""
-        for run_id in run_ids:
-            task = self._drivers.get(run_id)
-            driver = self._driver_objects.get(run_id)
-            if task is None or task.done() or task.cancelling():
-                continue
-            if driver is not None and not driver.holds_lease:
-                continue  # it released the lease itself, with its last commit
-            workflow = driver.workflow_name if driver is not None else None
-            run_logger(run_id, workflow, name=_log.name).warning("%s", why)
-            task.cancel()
+        self._driven.give_up(run_ids, why, _log)
 
     # --- notifications from storage -------------------------------------------------------------
 
     def _on_change(self, kind: str, run_id: str) -> None:
         if kind == "ended":
-            self._endings.release(run_id)  # they read the run's end from storage
+            self._ended.release(run_id)  # they read the run's end from storage
             return
-        driver = self._driver_objects.get(run_id)
+        driver = self._driven.driver(run_id)
         if driver is not None:
             driver.poke()  # an outside writer touched a run driven here: a cancel, a hook ...
         self._wake.set()  # a run became due: claim it now, not at the next poll
@@ -423,23 +387,16 @@ class LocalExecutor(EngineBacked):
             )
 
     def _driver_done(self, run_id: str, task: asyncio.Task[None]) -> None:
-        if self._drivers.get(run_id) is not task:
-            # The run was claimed again (e.g. a child's end woke it) before this callback ran:
-            # the newer driver owns the bookkeeping now.
-            return
-        del self._drivers[run_id]
-        driver = self._driver_objects.pop(run_id, None)
-        self._endings.release(run_id)  # suspended or lost: waiters look at storage again
+        driver, current = self._driven.finish(run_id, task)
+        if not current:
+            return  # claimed again before this callback ran: the newer driver owns it now
+        self._ended.release(run_id)  # suspended or lost: waiters look at storage again
         if not task.cancelled() and task.exception() is not None:
             workflow = driver.workflow_name if driver is not None else None
             run_logger(run_id, workflow, name=_log.name).error(
                 "the run's driver crashed", exc_info=task.exception()
             )
-        if driver is not None and (parent := driver.parent_run_id) is not None:
-            siblings = self._children.get(parent)
-            if siblings is not None:
-                siblings.discard(run_id)
-        claimed = self._claimed_meanwhile.pop(run_id, None)
+        claimed = self._driven.take_deferred(run_id)
         if claimed is not None:
             definition = registry.get_workflow(claimed.workflow_name)
             self._adopt(run_id, RunDriver(self.engine, claimed, definition))
@@ -447,16 +404,16 @@ class LocalExecutor(EngineBacked):
         # The claim loop looks again when this run may need it (it let go of a live run: a
         # timer to wake for, or a hand-back) or when a full executor has a slot again. A run
         # that simply ended needs nothing, and sparing the look saves two queries per run.
-        ended = run_id in self._endings
-        if not ended or len(self._drivers) + 1 >= self.max_concurrent_runs:
+        ended = run_id in self._ended
+        if not ended or len(self._driven) + 1 >= self.max_concurrent_runs:
             self._wake.set()
 
     def _finished(self, record: RunRecord) -> None:
-        self._endings.ended(record)
+        self._ended.ended(record)
         if record.parent_run_id is not None:
             # Storage made the parent due with this end; look now, not at the next poll.
             self.wake(record.parent_run_id)
-        for child in self._children.pop(record.run_id, ()):
+        for child in self._driven.children_of(record.run_id):
             # The end requested the cancellation of its children; those driven here hear it
             # now (a storage that notifies would tell them too; memory and SQLite do not).
             self.wake(child)

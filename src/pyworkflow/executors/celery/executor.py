@@ -36,7 +36,7 @@ from pyworkflow._engine.leased import drive_leased
 from pyworkflow._engine.remote import RemoteStep, sent_away
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
-from pyworkflow.executors._endings import Endings
+from pyworkflow.executors._ended_runs import EndedRuns
 from pyworkflow.executors._engine_backed import EngineBacked
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import NewRun, RunRecord
@@ -104,7 +104,7 @@ class CeleryExecutor(EngineBacked):
         )
         self._dispatch_grace = dispatch_grace
         self.sweep_interval = sweep_interval
-        self._endings = Endings()
+        self._ended = EndedRuns()
         self._woken = asyncio.Event()
 
     # --- the Executor protocol (client side) -------------------------------------------------
@@ -142,7 +142,7 @@ class CeleryExecutor(EngineBacked):
 
     def ended_here(self, run_id: str) -> RunRecord | None:
         """The row of a run that ended in this process a moment ago, if remembered."""
-        return self._endings.get(run_id)
+        return self._ended.get(run_id)
 
     def has_capacity(self) -> bool:
         """Always False: runs are driven by workers, never by the process that starts them."""
@@ -151,14 +151,14 @@ class CeleryExecutor(EngineBacked):
     def wake(self, run_id: str | None = None) -> None:
         """An outside writer made the run due (resume, cancel, a hook): send ``advance`` now."""
         if run_id is not None:
-            self._endings.forget(run_id)
+            self._ended.forget(run_id)
             self.send_advance(run_id)
         self._woken.set()
 
     async def wait_finished(self, run_id: str, within: float | None) -> None:
         """Wait up to ``within`` seconds for the run to end (woken early by notifications)."""
         self._subscribe()
-        await self._endings.wait(run_id, within)
+        await self._ended.wait(run_id, within)
 
     def is_driving(self, run_id: str) -> bool:
         """Always False: a client process drives nothing."""
@@ -273,7 +273,7 @@ class CeleryExecutor(EngineBacked):
             )
 
     def _finished(self, record: RunRecord) -> None:
-        self._endings.ended(record)
+        self._ended.ended(record)
         if record.parent_run_id is not None:
             # Storage made the parent due with this end: advance it now, not at the next sweep.
             self.send_advance(record.parent_run_id)
@@ -284,6 +284,6 @@ class CeleryExecutor(EngineBacked):
 
     def _on_change(self, kind: str, run_id: str) -> None:
         if kind == "ended":
-            self._endings.release(run_id)
+            self._ended.release(run_id)
         else:
             self._woken.set()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from pyworkflow._engine import entries
+from pyworkflow._engine import new_events
 from pyworkflow._engine.commands import Turn
 from pyworkflow._engine.failures import error_record, unreadable_outcome
 from pyworkflow.events import TERMINAL_STATUSES, HookStatus, RunStatus
@@ -44,7 +44,7 @@ async def collect(storage: Storage, activation: WorkflowActivation) -> Turn:
         for hook in received:
             command = hooks.get(hook.hook_id)
             if command is not None:
-                event = entries.hook_received(hook.hook_id, hook.payload)
+                event = new_events.hook_received(hook.hook_id, hook.payload)
                 arrivals.append((hook.received_at or 0.0, command, event))
     children = [c for c in waits if c.kind == "child"]
     if children:
@@ -54,7 +54,7 @@ async def collect(storage: Storage, activation: WorkflowActivation) -> Turn:
             if last is not None:
                 # A child whose outcome cannot be read failed, for its parent: never a None.
                 damage = unreadable_outcome(last)
-                event = entries.child_ended(
+                event = new_events.child_ended(
                     command.command_id,
                     last.run_id,
                     last.status if damage is None else RunStatus.FAILED,
@@ -75,8 +75,8 @@ async def expire_hook(storage: Storage, activation: WorkflowActivation, command:
     """The hook's timeout passed: log its expiry, or the payload that arrived just before."""
     hook = await storage.expire_hook(activation.run_id, command.command_id, now=activation.now())
     if hook.status is HookStatus.RECEIVED:
-        return activation.deliver_outcome(entries.hook_received(hook.hook_id, hook.payload))
-    return activation.deliver_outcome(entries.hook_expired(command.command_id))
+        return activation.deliver_outcome(new_events.hook_received(hook.hook_id, hook.payload))
+    return activation.deliver_outcome(new_events.hook_expired(command.command_id))
 
 
 async def _ended_children(storage: Storage, run_id: str) -> dict[str, RunRecord]:

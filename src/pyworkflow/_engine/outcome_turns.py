@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from pyworkflow._engine import entries, hook_tokens
+from pyworkflow._engine import hook_tokens, new_events
 from pyworkflow._engine.commands import Turn
 from pyworkflow._engine.event_kinds import OUTCOME_EVENTS
 from pyworkflow._engine.failures import error_record, rebuild_error
@@ -42,12 +42,12 @@ def outcome_turn(
         return Turn()
     step_id = command.command_id
     if arrival.kind == "timer":
-        return activation.deliver(step_id, entries.sleep_completed(step_id))
+        return activation.deliver(step_id, new_events.sleep_completed(step_id))
     if arrival.kind == "retry_due":
         command.retry_at = None
         command.attempt += 1
         return Turn(
-            events=[entries.step_started(step_id, command.name, command.attempt)],
+            events=[new_events.step_started(step_id, command.name, command.attempt)],
             launch=[command],
         )
     result = arrival.result
@@ -56,7 +56,7 @@ def outcome_turn(
     if result.ok:
         if log.isEnabledFor(logging.INFO):  # off by default: spare the record's making
             log.info("step %s completed", step_id, extra=extra)
-        event = entries.step_completed(step_id, result.encoded)
+        event = new_events.step_completed(step_id, result.encoded)
         return activation.deliver(step_id, event, value=result.value)
     assert result.record is not None
     if result.retry_in is not None:
@@ -69,11 +69,11 @@ def outcome_turn(
             extra=extra,
         )
         command.retry_at = now + result.retry_in
-        event = entries.step_retrying(step_id, command.attempt, result.record, command.retry_at)
+        event = new_events.step_retrying(step_id, command.attempt, result.record, command.retry_at)
         return Turn(events=[event], launch=[command])
     log.error("step %s failed: %s", step_id, result.error, extra=extra)
     error = rebuild_error(result.record, step_id)
-    return activation.deliver(step_id, entries.step_failed(step_id, result.record), error=error)
+    return activation.deliver(step_id, new_events.step_failed(step_id, result.record), error=error)
 
 
 def outcomes_only(turn: Turn) -> Turn:
@@ -115,7 +115,7 @@ def refuse_unstarted(
         turn.launch = [c for c in turn.launch if c not in unstarted]
         for command in unstarted:
             error = CancellationError(reason)
-            event = entries.step_failed(command.command_id, error_record(error))
+            event = new_events.step_failed(command.command_id, error_record(error))
             turn = turn.merge(activation.deliver(command.command_id, event, error=error))
     return turn
 
@@ -137,7 +137,7 @@ async def sleep_through(
             return turn
         due, turn.launch = turn.launch, []
         for command in due:
-            event = entries.sleep_completed(command.command_id)
+            event = new_events.sleep_completed(command.command_id)
             turn = turn.merge(activation.deliver(command.command_id, event))
     return turn
 

@@ -12,13 +12,13 @@ from collections import OrderedDict
 
 from pyworkflow.storage.records import RunRecord
 
-__all__ = ["Endings"]
+__all__ = ["EndedRuns"]
 
 # How many ended runs are remembered, for callers that ask just after the end.
 _REMEMBERED = 10_000
 
 
-class Endings:
+class EndedRuns:
     """Recently ended runs (their committed rows) and the futures of callers waiting."""
 
     def __init__(self) -> None:
