@@ -189,7 +189,9 @@ async def test_the_database_file_holds_no_token(pw_sqlite: Storage) -> None:
     await resume_hook(hook_tok, {"approved": True})
     await pyworkflow.get_workflow_result(run_id, timeout=10)
     db = Path(pw_sqlite.path)
-    files = [p for p in db.parent.iterdir() if p.name.startswith(db.name)]
+    beside = [p for p in db.parent.iterdir() if p.name.startswith(db.name)]
+    # The WAL, its index, and the owners' lock files (in <db>.owners/) too.
+    files = [f for p in beside for f in ([*p.iterdir()] if p.is_dir() else [p])]
     assert files
     for path in files:
         data = path.read_bytes()

@@ -33,6 +33,7 @@ from pyworkflow._engine.context import StepContext
 from pyworkflow._engine.engine import Engine
 from pyworkflow._engine.heartbeat import keep_leases
 from pyworkflow._engine.leased import drive_leased
+from pyworkflow._engine.presence import take_over_dead_owners
 from pyworkflow._engine.remote import FinishedAttempt
 from pyworkflow.events import EventType
 from pyworkflow.exceptions import PyWorkflowError
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 __all__ = ["execute"]
 
 _log = logging.getLogger("pyworkflow.celery")
+
+_LOOK_AGAIN = 1.0
+"""Seconds between two looks for a dead holder while waiting for a step lease."""
 
 _OUTCOMES = frozenset({EventType.STEP_COMPLETED, EventType.STEP_FAILED, EventType.STEP_RETRYING})
 
@@ -181,10 +185,11 @@ async def _acquire(
     """Take the attempt's step lease, waiting a while for one held by another delivery.
 
     A message delivered again after its worker was killed mid-step finds that worker's lease
-    still live: waiting for it to lapse (at most two lease periods; the holder, if alive,
-    renews it meanwhile) makes the recovery take ``lease_seconds`` rather than the run's
-    watchdog (``dispatch_grace``). A holder still renewing after that is alive: this delivery
-    is a duplicate and ends.
+    still live: waiting for it to lapse (the holder, if alive, renews it meanwhile) makes
+    the recovery take at most ``lease_seconds`` rather than the run's
+    watchdog (``dispatch_grace``); a holder known dead (``presence``) frees it at once. A
+    holder still renewing after two lease periods is alive: this delivery is a duplicate and
+    ends.
     """
     storage, clock, lease_seconds = engine.storage, engine.clock, engine.settings.lease_seconds
     give_up = clock.now() + 2 * lease_seconds
@@ -203,10 +208,12 @@ async def _acquire(
         held = {row.step_id: row for row in await storage.list_step_leases(run_id)}.get(step_id)
         if held is None or held.attempt != attempt or held.lease_expires_at is None:
             return None  # the run ended, or the attempt was settled and its row dropped
+        if await take_over_dead_owners(engine):
+            continue  # its holder may have been one of them: its lease lapsed just now
         wait = held.lease_expires_at - clock.now() + 0.05
         if clock.now() + wait > give_up:
             return None
-        await asyncio.sleep(max(wait, 0.05))
+        await asyncio.sleep(max(min(wait, _LOOK_AGAIN), 0.05))
 
 
 def _delivery_limit(step_id: str, deliveries: int) -> AttemptResult:

@@ -26,6 +26,7 @@ from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.first_turn import first_turn
 from pyworkflow._engine.heartbeat import keep_leases
 from pyworkflow._engine.periodic import PeriodicWork
+from pyworkflow._engine.presence import Presence
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._driven_runs import DrivenRuns
@@ -93,6 +94,7 @@ class LocalExecutor(EngineBacked):
         self.retention_interval = retention_interval
         self.drain_seconds = drain_seconds
         self._driven = DrivenRuns(on_done=self._driver_done)
+        self._presence = Presence(self.engine, on_lost=self._presence_lost)
         self._ended = EndedRuns()
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
@@ -234,6 +236,7 @@ class LocalExecutor(EngineBacked):
             # back whatever this process still holds (release_runs skips runs it no longer
             # owns), so the runs are taken over at once, not after their leases lapse.
             await self._hand_back(held, "shutting down")
+        await self._presence.withdraw()
 
     async def _hand_back(self, run_ids: list[str], why: str) -> None:
         """Release these runs' leases (those still ours) so that they are due at once."""
@@ -285,9 +288,13 @@ class LocalExecutor(EngineBacked):
             )
 
     async def _claim_loop(self) -> None:
-        engine = self.engine
+        engine, presence = self.engine, self._presence
+        await presence.show()
+        await presence.look(now_or_never=True)  # a restart takes its dead self's runs at once
         while True:
             try:
+                await presence.show()  # again, after it was lost
+                await presence.look()
                 await self._claim_once()
                 next_wake = await engine.storage.next_wake_at(
                     workflow_names=registry.workflow_names()
@@ -363,6 +370,9 @@ class LocalExecutor(EngineBacked):
 
     def _give_up(self, run_ids: list[str], why: str) -> None:
         self._driven.give_up(run_ids, why, _log)
+
+    def _presence_lost(self) -> None:
+        self._give_up(self._driven.leased(), "this worker may be taken for dead: run given up")
 
     # --- notifications from storage -------------------------------------------------------------
 

@@ -254,6 +254,33 @@ class Storage(Protocol):
     async def list_step_leases(self, run_id: str) -> list[StepLease]:
         """The run's step lease rows, by ``step_id``."""
 
+    async def announce_owner(
+        self, owner: str, *, now: float, on_lost: Callable[[], None] | None = None
+    ) -> None:
+        """Make the liveness of lease owner ``owner`` (this process) observable to others.
+
+        Until ``withdraw_owner`` or the process's death, another process's
+        ``take_over_dead_owners`` sees ``owner`` alive, even stopped or slow; once it died,
+        dead, at once. How is the backend's: SQLite, a file lock the kernel drops with the
+        process (seen from this host); PostgreSQL, a session lock the server drops with the
+        connection (seen from anywhere). ``on_lost`` is called should the presence go while
+        the process lives (PostgreSQL: its connection dropped): the owner must then give up
+        its runs, which others may take over from that moment.
+        """
+
+    async def withdraw_owner(self, owner: str) -> None:
+        """Stop showing ``owner`` alive: from now on it counts as dead (see below)."""
+
+    async def take_over_dead_owners(self, *, now: float) -> list[str]:
+        """Free what announced owners that are dead now held; their names.
+
+        Their run leases lapse at ``now`` (their runs are due now, and the next claim takes
+        them over as a recovery, exactly as after a lapsed lease); their step leases (and
+        those of their deliveries, owners named ``<owner>/...``) lapse too, and those steps'
+        runs come due. An owner never announced, or one whose liveness cannot be observed
+        from here, is left to its leases.
+        """
+
     async def delete_ended_runs(self, *, ended_before: float, limit: int) -> list[str]:
         """Delete up to ``limit`` ended runs with ``completed_at < ended_before``, and their rows.
 

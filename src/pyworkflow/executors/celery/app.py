@@ -18,7 +18,6 @@ The delivery settings (``acks_late``, ``reject_on_worker_lost``, a prefetch of o
 
 from __future__ import annotations
 
-import os
 from typing import TYPE_CHECKING, Any
 
 from celery import Celery, signals
@@ -82,12 +81,14 @@ def _advance(task: Task[Any, Any], run_id: str) -> None:
 
 def _step(task: Task[Any, Any], run_id: str, step_id: str, attempt: int) -> None:
     """``pyworkflow.step``: execute one attempt of a step and log its outcome."""
-    # One owner per delivery: a redelivered message is a new delivery and waits for the lease
-    # of one that may still be running (Redis redelivers after its visibility timeout).
-    delivery = f"{task.request.id}:{task.request.hostname}:{os.getpid()}"
 
     async def body() -> None:
-        await (await _executor_for(task.app)).execute_step(run_id, step_id, attempt, delivery)
+        executor = await _executor_for(task.app)
+        # One owner per delivery: a redelivered message is a new delivery and waits for the
+        # lease of one that may still be running (Redis redelivers after its visibility
+        # timeout), unless that one's process is known dead (``_engine.presence``).
+        delivery = f"{executor.engine.owner}/{task.request.id}"
+        await executor.execute_step(run_id, step_id, attempt, delivery)
 
     run_in_process_loop(body())
 

@@ -33,6 +33,7 @@ from pyworkflow._engine.clock import Clock, SystemClock
 from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.first_turn import first_turn
 from pyworkflow._engine.leased import drive_leased
+from pyworkflow._engine.presence import Presence
 from pyworkflow._engine.remote import RemoteStep, sent_away
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
@@ -106,6 +107,9 @@ class CeleryExecutor(EngineBacked):
         self.sweep_interval = sweep_interval
         self._ended = EndedRuns()
         self._woken = asyncio.Event()
+        # Shown by a worker's pool process at its first task (a client never takes leases);
+        # a lost presence is shown again at the next task.
+        self._presence = Presence(self.engine)
 
     # --- the Executor protocol (client side) -------------------------------------------------
 
@@ -173,6 +177,7 @@ class CeleryExecutor(EngineBacked):
             now = engine.clock.now()
             next_wake: float | None = None
             try:
+                await self._presence.look()  # the runs of dead workers come due at once
                 due = await engine.storage.take_due_runs(
                     now=now,
                     until=now + self._dispatch_grace,
@@ -227,6 +232,7 @@ class CeleryExecutor(EngineBacked):
         a worker that has it (the sweeper sends it again after ``dispatch_grace``).
         """
         engine = self.engine
+        await self._presence.show()
         claimed = await engine.storage.claim_runs(
             owner=engine.owner,
             now=engine.clock.now(),
@@ -250,7 +256,12 @@ class CeleryExecutor(EngineBacked):
         await drive_leased(self.engine, run)
 
     async def execute_step(self, run_id: str, step_id: str, attempt: int, delivery: str) -> None:
-        """Execute one attempt of a step, then log its outcome (``_engine.remote_attempts``)."""
+        """Execute one attempt of a step, then log its outcome (``_engine.remote_attempts``).
+
+        ``delivery``: this delivery's step-lease owner, ``<this owner>/<task id>``, so that the
+        delivery is known dead with this process.
+        """
+        await self._presence.show()
         await remote_attempts.execute(self.engine, run_id, step_id, attempt, delivery)
 
     # --- internals -------------------------------------------------------------------------------

@@ -77,6 +77,18 @@ class StepLeaseTable:
         if row is not None and row.owner == owner:
             del self._rows[run_id, step_id]
 
+    def expire_owner(self, owner: str, now: float) -> set[str]:
+        """Let the leases of ``owner`` and its deliveries (``owner/...``) lapse now; their runs."""
+        runs: set[str] = set()
+        for key, row in self._rows.items():
+            held = row.owner is not None and (
+                row.owner == owner or row.owner.startswith(owner + "/")
+            )
+            if held and (row.lease_expires_at is None or row.lease_expires_at > now):
+                self._rows[key] = dataclasses.replace(row, lease_expires_at=now)
+                runs.add(key[0])
+        return runs
+
     def of_run(self, run_id: str) -> list[StepLease]:
         """The run's rows, by ``step_id``."""
         return sorted(

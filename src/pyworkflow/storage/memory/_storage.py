@@ -28,6 +28,7 @@ from pyworkflow.storage.memory._copies import copy_tree
 from pyworkflow.storage.memory._family import created_runs, ending_updates, signalled
 from pyworkflow.storage.memory._hooks import HookTable
 from pyworkflow.storage.memory._leases import MemoryLeaseMethods
+from pyworkflow.storage.memory._owners import MemoryOwnerMethods
 from pyworkflow.storage.memory._steps import MemoryStepMethods, StepLeaseTable
 from pyworkflow.storage.records import (
     AppendResult,
@@ -42,7 +43,7 @@ from pyworkflow.storage.records import (
 __all__ = ["MemoryStorage"]
 
 
-class MemoryStorage(MemoryLeaseMethods, MemoryStepMethods):
+class MemoryStorage(MemoryLeaseMethods, MemoryStepMethods, MemoryOwnerMethods):
     """The Storage protocol in memory: for tests and the test toolkit, not for production.
 
     Nothing survives the process. Use it where a database would only slow a test down; the
@@ -65,6 +66,7 @@ class MemoryStorage(MemoryLeaseMethods, MemoryStepMethods):
         self._children: dict[str, set[str]] = {}
         self._hooks = HookTable()
         self._steps = StepLeaseTable()
+        self._owners: dict[str, bool] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStorage:

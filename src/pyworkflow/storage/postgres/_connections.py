@@ -76,7 +76,7 @@ class PgConnections:
         self._schema_ready = False
         self._appends: AppendGroup | None = None
         self._creates: CreateGroup | None = None
-        self._listener = ChangeListener(self._connect, settings.channel, self.url)
+        self._listener = ChangeListener(self.connect, settings.channel, self.url)
         self._closed = False
 
     async def open(self) -> None:
@@ -129,7 +129,7 @@ class PgConnections:
         if pool is not None:
             with contextlib.suppress(Exception):  # its loop is gone: just drop the sockets
                 pool.terminate()
-        self._listener = ChangeListener(self._connect, self.settings.channel, self.url)
+        self._listener = ChangeListener(self.connect, self.settings.channel, self.url)
         self._appends = None
         self._creates = None
 
@@ -141,7 +141,8 @@ class PgConnections:
         if pool is not None:
             await pool.close()
 
-    async def _connect(self) -> asyncpg.Connection:
+    async def connect(self) -> asyncpg.Connection:
+        """A connection of its own, outside the pool (LISTEN, an owner's presence lock)."""
         return await asyncpg.connect(
             self.settings.dsn,
             server_settings=self.settings.server_settings,

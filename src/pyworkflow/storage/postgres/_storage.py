@@ -26,6 +26,7 @@ from typing import TypeVar
 
 from pyworkflow.storage.postgres._connections import PgConnections
 from pyworkflow.storage.postgres._listen import Subscriber
+from pyworkflow.storage.postgres._presence import AdvisoryLocks
 from pyworkflow.storage.postgres._session import PgSession
 from pyworkflow.storage.postgres._settings import PgSettings, parse_url
 from pyworkflow.storage.records import AppendResult, AppendWrite, NewRun, RunRecord
@@ -83,6 +84,7 @@ class PostgresStorage(SqlStorage):
         )
         self.url = self.settings.masked_url
         self._db = PgConnections(self.settings, reconnect_timeout=reconnect_timeout)
+        self._owner_locks = AdvisoryLocks(self._db.connect, self._db.run)
 
     def __repr__(self) -> str:
         return f"PostgresStorage({self.url!r})"
@@ -124,6 +126,7 @@ class PostgresStorage(SqlStorage):
 
     async def close(self) -> None:
         """Stop listening and close every connection. Idempotent."""
+        await self._owner_locks.drop_all()
         await self._db.close()
 
     def subscribe(self, callback: Subscriber) -> None:
@@ -137,6 +140,10 @@ class PostgresStorage(SqlStorage):
     def unsubscribe(self, callback: Subscriber) -> None:
         """Stop calling ``callback``."""
         self._db.unsubscribe(callback)
+
+    @property
+    def _presences(self) -> AdvisoryLocks:
+        return self._owner_locks
 
     # --- how a script runs ----------------------------------------------------------------------
 

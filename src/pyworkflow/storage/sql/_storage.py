@@ -9,6 +9,8 @@ script's, written once.
 from __future__ import annotations
 
 import abc
+import os
+import socket
 from collections.abc import Callable, Collection, Coroutine
 from typing import Any, TypeVar
 
@@ -23,7 +25,16 @@ from pyworkflow.storage.records import (
     RunRecord,
     StepLease,
 )
-from pyworkflow.storage.sql._scripts import appends, hooks, leases, retention, runs, step_leases
+from pyworkflow.storage.sql._presence import Presences
+from pyworkflow.storage.sql._scripts import (
+    appends,
+    hooks,
+    leases,
+    owners,
+    retention,
+    runs,
+    step_leases,
+)
 from pyworkflow.storage.sql._session import Session
 
 __all__ = ["Script", "SqlStorage"]
@@ -60,6 +71,11 @@ class SqlStorage(abc.ABC):
         share with other scripts, each still succeeding or failing on its own). The dialect
         translates its driver's errors into StorageError here, the cause chained.
         """
+
+    @property
+    @abc.abstractmethod
+    def _presences(self) -> Presences:
+        """How this dialect makes a lease owner's liveness observable (``_presence.py``)."""
 
     # --- runs -----------------------------------------------------------------------------------
 
@@ -255,6 +271,36 @@ class SqlStorage(abc.ABC):
     async def list_step_leases(self, run_id: str) -> list[StepLease]:
         """The run's step lease rows, by ``step_id``."""
         return await self._run(lambda db: step_leases.list_step_leases(db, run_id), writes=False)
+
+    # --- lease owners ---------------------------------------------------------------------------
+
+    async def announce_owner(
+        self, owner: str, *, now: float, on_lost: Callable[[], None] | None = None
+    ) -> None:
+        """Make ``owner``'s liveness observable; see ``Storage.announce_owner``."""
+        presences = self._presences
+        key = await presences.hold(owner, on_lost)
+        host, pid = socket.gethostname(), os.getpid()
+        try:
+            await self._run(
+                lambda db: owners.add_owner(db, owner, host=host, pid=pid, lock_key=key, now=now),
+                writes=True,
+            )
+        except BaseException:
+            await presences.drop(owner)
+            raise
+
+    async def withdraw_owner(self, owner: str) -> None:
+        """Stop showing ``owner`` alive; see ``Storage.withdraw_owner``."""
+        await self._presences.drop(owner)
+
+    async def take_over_dead_owners(self, *, now: float) -> list[str]:
+        """Free what dead owners held; see ``Storage.take_over_dead_owners``."""
+        rows = await self._run(owners.list_owners, writes=False)
+        dead = await self._presences.dead_among(rows) if rows else []
+        if dead:
+            await self._run(lambda db: owners.take_over(db, dead, now), writes=True)
+        return dead
 
     # --- retention ------------------------------------------------------------------------------
 

@@ -130,6 +130,22 @@ step_leases = sa.Table(
 ``records.StepLease``. Written only by ``acquire_step``, ``renew_step`` and ``release_step``
 (revision 0003)."""
 
+owners = sa.Table(
+    "owners",
+    metadata,
+    sa.Column("owner", sa.String, primary_key=True),
+    # Where it runs: its liveness is observable only from where its dialect can look (SQLite:
+    # a lock file on this host; PostgreSQL: a session lock on the server, seen from anywhere).
+    sa.Column("host", sa.String, nullable=False),
+    sa.Column("pid", sa.Integer, nullable=False),
+    # PostgreSQL: the key of the session-level advisory lock its presence connection holds.
+    sa.Column("lock_key", sa.BigInteger, nullable=True),
+    sa.Column("started_at", sa.Float, nullable=False),
+)
+"""One row per lease owner (a worker process) that made its liveness observable
+(``Storage.announce_owner``); deleted once another process finds it dead and frees what it
+held (``take_over_dead_owners``). Revision 0004."""
+
 VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 """Alembic's version table, read directly so that opening a database need not import Alembic.
 

@@ -41,6 +41,7 @@ from pyworkflow.storage.sql.migrate import (
 )
 from pyworkflow.storage.sqlite._batch import run_batch as _run_batch
 from pyworkflow.storage.sqlite._batch import translate as _translate
+from pyworkflow.storage.sqlite._presence import LockFiles
 from pyworkflow.storage.sqlite._session import SessionCache, run_to_end
 from pyworkflow.storage.sqlite._thread import DatabaseThread
 from pyworkflow.storage.sqlite._thread import Job as _Job
@@ -103,6 +104,7 @@ class SQLiteStorage(SqlStorage):
     ) -> None:
         self.path = _parse_path(os.fspath(path_or_url))
         self.url = f"sqlite:///{self.path}"
+        self._owner_files = LockFiles(self.path)
         if synchronous.upper() not in _SYNCHRONOUS:
             raise ConfigurationError(
                 f"synchronous={synchronous!r} is not a SQLite synchronous mode; use 'FULL' or "
@@ -231,6 +233,10 @@ class SQLiteStorage(SqlStorage):
         except BaseException:
             raw.execute("ROLLBACK")
             raise
+
+    @property
+    def _presences(self) -> LockFiles:
+        return self._owner_files
 
     # --- the bridge to the database thread -----------------------------------------------------
 
