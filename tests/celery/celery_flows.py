@@ -177,6 +177,15 @@ async def local_slow(seconds: float) -> float:
     return seconds
 
 
+@step(name="cf_hangs_in_doomed")
+async def hangs_in_doomed() -> int:
+    """Records its execution; in a worker started with ``CF_HANG=1``, never returns."""
+    record_execution()
+    if os.environ.get("CF_HANG") == "1":
+        await asyncio.sleep(3600)
+    return os.getpid()
+
+
 @step(name="cf_suicide")
 async def suicide() -> None:
     """Kills the process executing it, every time (a segfault, the OOM killer ...)."""
@@ -185,6 +194,11 @@ async def suicide() -> None:
 
 
 # --- workflows -----------------------------------------------------------------------------------
+
+
+@workflow(name="cf_hang_once")
+async def hang_once() -> int:
+    return await hangs_in_doomed()
 
 
 @workflow(name="cf_sequence")
