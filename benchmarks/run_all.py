@@ -34,6 +34,7 @@ BENCHES = [
     ("B6", "b6_postgres.py"),
     ("B7", "b7_scale_out.py"),
     ("B8", "b8_celery.py"),
+    ("B9", "b9_recovery.py"),
 ]
 
 
@@ -183,6 +184,18 @@ def table(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]
                 f"<= 1.2x: {_met(r['force_local_ratio'] <= 1.2)}",
             )
         )
+    r = results.get("B9")
+    if r:
+        for name in ("sqlite", "postgres"):
+            served = r[f"{name}_served"]
+            rows.append(
+                (
+                    f"B9 kill -9 mid-step, restart: all done ({name})",
+                    f"{served:.2f} s after serving",
+                    f"{served / 2.0:.2f}x the step",
+                    f"<= 1.25x: {_met(served <= 2.5)}",
+                )
+            )
     return rows
 
 
