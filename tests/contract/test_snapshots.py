@@ -121,7 +121,7 @@ async def test_the_copy_answers_an_old_token_and_is_claimable(
     source, destination = pair
     await busy_source(source)
     snapshots = await source.read_run_snapshots(IDS)
-    freed = [for_destination(s, now=T0 + 3) for s in snapshots]  # leases dropped, as a copy does
+    freed = [for_destination(s) for s in snapshots]  # leases dropped, as a copy does
     await destination.write_run_snapshots(freed)
     received = await destination.deliver_hook(token_hash("tok-b"), "late", now=T0 + 3)
     assert (received.run_id, received.status) == ("hooked", HookStatus.RECEIVED)

@@ -18,8 +18,8 @@ PostgreSQL for production, ``memory://`` to SQLite to keep a test's history. Wha
   their token hashes (``resume_hook`` with a token issued before the copy works), and parent,
   child and continue-as-new links their run ids. Leases do not survive: a lease names a
   process that writes to the *source*, and means nothing to the destination, so a copied run
-  is free to claim at once (a run that was leased is due at once; its replay finds where it
-  was) and a step lease keeps only its attempt and delivery count.
+  is free to claim at once (a run that was leased is due since its last change; its replay
+  finds where it was) and a step lease keeps only its attempt and delivery count.
 
 Example:
     >>> from pyworkflow.storage import copy_runs
@@ -75,19 +75,21 @@ class CopyReport:
     seconds: float
 
 
-def for_destination(snapshot: RunSnapshot, now: float) -> RunSnapshot:
+def for_destination(snapshot: RunSnapshot) -> RunSnapshot:
     """The snapshot as the destination stores it: no lease of the source survives.
 
-    A leased live run becomes free and due at ``now`` (or at its earlier wake-up time): its
-    holder writes to the source, not here, so the destination's workers take the run at once
-    and replay it, and its timers, stored as absolute times in its log, wake when they would
-    have. Without a lease there was no owner to lose, so nothing counts as a recovery. A step
-    lease keeps its attempt and delivery count (the bound on a step that kills its workers).
-    Everything else is kept as it is.
+    A leased live run becomes free and due since its last change (``updated_at``, or its
+    earlier wake-up time): its holder writes to the source, not here, so the destination's
+    workers take the run at once and replay it, and its timers, stored as absolute times in
+    its log, wake when they would have. (Its last change, not the copy's clock: that is the
+    source's time, which a test's virtual clock keeps too.) Without an owner there is none to
+    lose, so the claim counts no recovery. A step lease keeps its attempt and delivery count
+    (the bound on a step that kills its workers). Everything else is kept as it is.
     """
     run = snapshot.run
     if run.lease_owner is not None or run.lease_expires_at is not None:
-        wake_at = None if run.status.is_terminal else min(run.wake_at or now, now)
+        due = run.updated_at if run.wake_at is None else min(run.wake_at, run.updated_at)
+        wake_at = None if run.status.is_terminal else due
         run = dataclasses.replace(run, lease_owner=None, lease_expires_at=None, wake_at=wake_at)
     leases = tuple(
         dataclasses.replace(lease, owner=None, lease_expires_at=None)
@@ -108,7 +110,6 @@ async def copy_runs(
     *,
     batch_size: int = 200,
     rounds: int = 3,
-    now: float | None = None,
     progress: Progress | None = None,
 ) -> CopyReport:
     """Copy every run of ``source``, whole, into ``destination``; see the module docstring.
@@ -121,8 +122,6 @@ async def copy_runs(
         batch_size: runs read and written per transaction.
         rounds: how often runs that changed during the copy are copied again before the copy
             gives up on them.
-        now: the destination's clock, for a leased run's new wake-up time (default: the
-            wall clock; pass a test's virtual time to copy a test's runs).
         progress: called with ``(runs copied, runs in all)`` after each batch.
 
     Returns:
@@ -138,7 +137,7 @@ async def copy_runs(
     async with AsyncExitStack() as stack:
         src = await _opened(source, stack)
         dst = await _opened(destination, stack)
-        copy = _Copy(src, dst, batch_size=max(1, batch_size), now=now, progress=progress)
+        copy = _Copy(src, dst, batch_size=max(1, batch_size), progress=progress)
         await copy.run(rounds)
     return copy.report(time.monotonic() - started)
 
@@ -172,11 +171,10 @@ class _Copy:
         dst: Storage,
         *,
         batch_size: int,
-        now: float | None,
         progress: Progress | None,
     ) -> None:
         self.src, self.dst, self.batch_size = src, dst, batch_size
-        self.now, self.progress = now, progress
+        self.progress = progress
         self.read: dict[str, RunSnapshot] = {}  # run id -> the source's run as copied
         self.written: dict[str, RunSnapshot] = {}  # run id -> what the destination holds
         self.recopied: dict[str, None] = {}
@@ -227,8 +225,7 @@ class _Copy:
             if snapshot.run.damage is not None:
                 raise snapshot.run.damage
         found = {s.run.run_id for s in snapshots}
-        now = time.time() if self.now is None else self.now
-        fresh = [for_destination(s, now) for s in snapshots]
+        fresh = [for_destination(s) for s in snapshots]
         # A run deleted from the source since (retention) goes from the destination too.
         replacing = [self.written[i].run for i in batch if i in self.written]
         await self.dst.write_run_snapshots(fresh, replacing=replacing)
