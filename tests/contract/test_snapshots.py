@@ -190,3 +190,13 @@ async def test_replacing_refuses_a_run_that_moved_on_there(pair: tuple[Storage, 
 async def test_an_empty_write_writes_nothing(storage: Storage) -> None:
     await storage.write_run_snapshots([])
     assert await storage.list_runs() == []
+
+
+def test_a_sql_snapshot_holds_every_table_that_holds_rows_of_a_run() -> None:
+    # A new per-run table joins RUN_OWNED_TABLES (retention deletes from it): a copy must
+    # read and write it too, or a copied run would arrive without those rows.
+    from pyworkflow.storage.sql._statements.retention import RUN_OWNED_TABLES
+    from pyworkflow.storage.sql._statements.snapshots import COPY_INSERTS
+    from pyworkflow.storage.sql.schema import runs
+
+    assert [insert.table for insert in COPY_INSERTS] == [runs, *RUN_OWNED_TABLES]
