@@ -138,3 +138,24 @@ async def test_runs_started_during_the_copy_are_copied_too(destination: Storage)
     report = await copy_runs(Growing(source, "r1", times=1), destination)
     assert report.runs == 2
     assert await everything(destination) == await everything(source)
+
+
+async def test_a_lease_renewed_meanwhile_is_no_change(destination: Storage) -> None:
+    source = MemoryStorage()
+    await started(source, "r1", "r2")
+    await source.claim_runs(owner="idle", now=T0, lease_expires_at=T0 + 30, limit=1, run_ids=["r1"])
+
+    class Renewing(MovingSource):
+        async def read_run_snapshots(self, run_ids: Collection[str]) -> list[RunSnapshot]:
+            snapshots = await self.inner.read_run_snapshots(run_ids)
+            self.moves += 1
+            renewed = await self.inner.renew_leases(
+                owner="idle", run_ids=["r1"], now=T0, lease_expires_at=T0 + 30 + self.moves
+            )
+            assert renewed == {"r1"}
+            return snapshots
+
+    report = await copy_runs(Renewing(source, "r1", times=0), destination)
+    assert (report.runs, report.recopied, report.leases_dropped) == (2, (), 1)
+    (copied,) = await destination.read_run_snapshots(["r1"])
+    assert (copied.run.lease_owner, copied.run.lease_expires_at) == (None, None)

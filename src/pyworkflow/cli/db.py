@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import os
 import sys
+import time
 from typing import Any
 
 import click
@@ -49,6 +50,8 @@ from pyworkflow.storage import (
 from pyworkflow.storage.sql.migrate import HEAD_REVISION
 
 __all__ = ["db"]
+
+_LINE_EVERY = 5.0  # seconds between two progress lines off a terminal
 
 
 @click.group()
@@ -136,9 +139,12 @@ def _opened_as(url: str, role: str, *, create: bool) -> Storage:
 
 
 async def _copy(src: Storage, dst: Storage, batch_size: int, *, quiet: bool) -> CopyReport:
-    """Copy, showing progress on stderr: a bar on a terminal, else a line per batch."""
+    """Copy, showing progress on stderr: a bar on a terminal, else a line now and then.
+
+    Off a terminal (CI logs, a pipe) a line at most every few seconds, and the last one.
+    """
     with contextlib.ExitStack() as stack:
-        shown: dict[str, Any] = {}
+        shown: dict[str, Any] = {"line_at": time.monotonic()}
 
         def progress(done: int, total: int) -> None:
             if quiet:
@@ -151,7 +157,8 @@ async def _copy(src: Storage, dst: Storage, batch_size: int, *, quiet: bool) -> 
                     )
                 bar.length = total
                 bar.update(done - bar.pos)
-            else:
+            elif done == total or time.monotonic() - shown["line_at"] >= _LINE_EVERY:
+                shown["line_at"] = time.monotonic()
                 click.echo(f"pyworkflow: copied {done}/{total} runs", err=True)
 
         try:

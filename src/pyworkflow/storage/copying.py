@@ -239,13 +239,19 @@ class _Copy:
             self.progress(len(self.written), max(self.total, len(self.written)))
 
     async def _moved(self) -> list[str]:
-        """The runs whose source changed since they were read, and runs the source gained."""
+        """The runs whose copy is no longer what the source holds, and runs it gained.
+
+        Compared as the destination stores them: a lease renewed on the source (its worker
+        still up, idle) changes nothing the copy keeps.
+        """
         ids = await run_ids(self.src)
         moved = [run_id for run_id in ids if run_id not in self.read]
         gone = set(self.read) - set(ids)
-        for batch in self._batches(list(self.read)):
+        for batch in self._batches([i for i in self.read if i not in gone]):
             now = {s.run.run_id: s for s in await self.src.read_run_snapshots(batch)}
-            moved.extend(i for i in batch if i not in gone and now.get(i) != self.read[i])
+            moved.extend(
+                i for i in batch if i not in now or for_destination(now[i]) != self.written[i]
+            )
         return [*moved, *sorted(gone)]
 
     async def _take_back(self) -> None:
