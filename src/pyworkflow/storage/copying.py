@@ -150,8 +150,8 @@ async def _opened(storage: Storage | str, stack: AsyncExitStack) -> Storage:
     return storage
 
 
-async def run_ids(storage: Storage) -> list[str]:
-    """The ids of every run of ``storage``, oldest first (a copy writes parents first)."""
+async def _all_run_ids(storage: Storage) -> list[str]:
+    """The ids of every run of ``storage``, oldest first (the order a copy writes them in)."""
     ids: list[str] = []
     before: RunCursor | None = None
     while True:
@@ -186,7 +186,7 @@ class _Copy:
 
     async def run(self, rounds: int) -> None:
         """Copy, then copy again what moved, until nothing moves; take it all back on failure."""
-        pending = await run_ids(self.src)
+        pending = await _all_run_ids(self.src)
         self.total = len(pending)
         await self._refuse_taken(pending)
         try:
@@ -196,7 +196,7 @@ class _Copy:
                 pending = await self._moved()
                 if not pending:
                     return
-                self.recopied.update(dict.fromkeys(pending))
+                self.recopied.update(dict.fromkeys(i for i in pending if i in self.read))
                 self.total = len(self.read) + len([i for i in pending if i not in self.read])
             raise RunsChangedDuringCopyError(self.src.url, pending)
         except BaseException as failure:
@@ -244,7 +244,7 @@ class _Copy:
         Compared as the destination stores them: a lease renewed on the source (its worker
         still up, idle) changes nothing the copy keeps.
         """
-        ids = await run_ids(self.src)
+        ids = await _all_run_ids(self.src)
         moved = [run_id for run_id in ids if run_id not in self.read]
         gone = set(self.read) - set(ids)
         for batch in self._batches([i for i in self.read if i not in gone]):

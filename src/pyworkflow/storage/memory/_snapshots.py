@@ -17,12 +17,7 @@ from pyworkflow.storage.memory._hooks import HookTable
 from pyworkflow.storage.memory._steps import StepLeaseTable
 from pyworkflow.storage.records import EventRecord, RunRecord, RunSnapshot
 
-__all__ = ["MemorySnapshotMethods", "stored_as"]
-
-
-def stored_as(stored: RunRecord, expected: RunRecord) -> bool:
-    """Whether a stored run is exactly the record a copy wrote (what a read gives back)."""
-    return stored == expected
+__all__ = ["MemorySnapshotMethods"]
 
 
 class MemorySnapshotMethods:
@@ -66,7 +61,7 @@ class MemorySnapshotMethods:
         moved = [
             r.run_id
             for r in replacing
-            if r.run_id not in self._runs or not stored_as(self._runs[r.run_id], r)
+            if self._runs.get(r.run_id) != r  # gone, or moved on since the copy wrote it
         ]
         if moved:
             raise CopyConflictError(
