@@ -76,7 +76,8 @@ async def destination(tmp_path: Path, request: pytest.FixtureRequest) -> AsyncIt
 
 
 async def everything(storage: Storage) -> list[RunSnapshot]:
-    return await storage.read_run_snapshots([r.run_id for r in await storage.list_runs()])
+    """Every run of the storage whole, by run id."""
+    return await storage.read_run_snapshots(sorted(r.run_id for r in await storage.list_runs()))
 
 
 async def test_a_destination_holding_a_run_id_is_refused_and_left_alone(
@@ -159,3 +160,28 @@ async def test_a_lease_renewed_meanwhile_is_no_change(destination: Storage) -> N
     assert (report.runs, report.recopied, report.leases_dropped) == (2, (), 1)
     (copied,) = await destination.read_run_snapshots(["r1"])
     assert (copied.run.lease_owner, copied.run.lease_expires_at) == (None, None)
+
+
+async def test_a_write_retried_after_it_committed_reports_success(destination: Storage) -> None:
+    # PostgreSQL runs a script again when the connection broke mid-statement (Session.retried):
+    # a copy's write whose first attempt did commit must not then refuse its own runs.
+    from pyworkflow.storage.sql import SqlStorage
+    from pyworkflow.storage.sql._scripts import snapshots
+
+    assert isinstance(destination, SqlStorage)
+    source = MemoryStorage()
+    await started(source, "r1", "r2")
+    copies = await source.read_run_snapshots(["r1", "r2"])
+    await destination.write_run_snapshots(copies)
+
+    async def again(db: Any) -> None:
+        db.retried = True
+        try:
+            await snapshots.write_run_snapshots(db, destination.url, copies, ())
+        finally:
+            db.retried = False
+
+    await destination._run_whole(again, writes=True)
+    assert await everything(destination) == copies
+    with pytest.raises(CopyConflictError):  # not a retry: the runs are taken
+        await destination.write_run_snapshots(copies)
