@@ -129,6 +129,12 @@ async def test_the_copy_answers_an_old_token_and_is_claimable(
         owner="new", now=T0 + 3, lease_expires_at=T0 + 30, limit=10
     )
     assert {r.run_id for r in claimed} >= {"leased", "hooked", "child-2"}
+    # The step attempt a Celery worker of the source held is free here, its deliveries kept.
+    taken = await destination.acquire_step(
+        "leased", "s#1", attempt=2, owner="celery-new", now=T0 + 3, lease_expires_at=T0 + 60
+    )
+    assert taken is not None
+    assert (taken.owner, taken.deliveries) == ("celery-new", 2)
 
 
 @pytest.mark.parametrize("clash", ["id", "key", "token"])
