@@ -42,8 +42,10 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
         ├── SchemaVersionError          database schema older or newer than this code
         ├── StorageUnavailableError     the database cannot be reached (down, restarting)
         ├── ConcurrencyConflictError    optimistic append lost (stale seq or lease)
-        └── CorruptRecordError          a stored cell that cannot be read back (names the
-                                        table, run and column)
+        ├── CorruptRecordError          a stored cell that cannot be read back (names the
+        │                               table, run and column)
+        ├── CopyConflictError           a copy's destination already holds some of its runs
+        └── RunsChangedDuringCopyError  runs kept changing in the source during a copy
 
     CancellationError (BaseException)   raised into workflow code after cancel_workflow(), so a
                                         user's ``except Exception:`` cannot swallow it
@@ -95,7 +97,9 @@ from pyworkflow._errors.runs import (
 )
 from pyworkflow._errors.storage import (
     ConcurrencyConflictError,
+    CopyConflictError,
     CorruptRecordError,
+    RunsChangedDuringCopyError,
     SchemaVersionError,
     StorageError,
     StorageUnavailableError,
@@ -108,6 +112,7 @@ __all__ = [
     "ClientCallInWorkflowError",
     "ConcurrencyConflictError",
     "ConfigurationError",
+    "CopyConflictError",
     "CorruptRecordError",
     "DefinitionError",
     "FatalError",
@@ -125,6 +130,7 @@ __all__ = [
     "PyWorkflowError",
     "RetryableError",
     "RunNotFoundError",
+    "RunsChangedDuringCopyError",
     "SchemaVersionError",
     "SerializationError",
     "StepDefinitionError",

@@ -124,6 +124,8 @@ OUR_ERRORS: list[Exception] = [
     errors.StorageUnavailableError("postgresql://localhost/x", "connection refused"),
     errors.ConcurrencyConflictError("run_1", 4, "stale seq"),
     errors.CorruptRecordError("events", "run_1", "payload", '{"trunc', "not JSON", seq=3),
+    errors.CopyConflictError("postgresql://db/app", ["run_1", "run_2"], "already exist there"),
+    errors.RunsChangedDuringCopyError("sqlite:///app.db", ["run_1"]),
 ]
 RAISED = USER_ERRORS + OUR_ERRORS
 EXECUTIONS: list[list[str]] = []

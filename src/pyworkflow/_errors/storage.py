@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pyworkflow._errors.base import PyWorkflowError
 
 __all__ = [
     "ConcurrencyConflictError",
+    "CopyConflictError",
     "CorruptRecordError",
+    "RunsChangedDuringCopyError",
     "SchemaVersionError",
     "StorageError",
     "StorageUnavailableError",
@@ -84,6 +88,52 @@ class CorruptRecordError(StorageError):
         )
 
 
+class CopyConflictError(StorageError):
+    """A copy of runs refused by its destination, which already holds some of them.
+
+    Raised before anything is written (``pyworkflow.storage.copy_runs``, ``pyworkflow db
+    copy``): the destination has runs with the same ids, idempotency keys or hook tokens (a
+    second copy into it, or another system's runs), or a run the copy wrote moved on there
+    meanwhile (a worker already drives it).
+
+    Attributes:
+        url: the destination, password masked.
+        run_ids: the runs in question (all of those found; the message names the first few).
+        reason: what about them.
+    """
+
+    def __init__(self, url: str, run_ids: Sequence[str], reason: str) -> None:
+        self.url, self.run_ids, self.reason = url, list(run_ids), reason
+        super().__init__(f"cannot copy runs to {url}: {_some(self.run_ids)} {reason}")
+
+
+class RunsChangedDuringCopyError(StorageError):
+    """Runs kept changing in the source while they were being copied, so they were not copied.
+
+    A run that changes during a copy (its log grew, a hook was delivered) is read and written
+    again; one still changing after a few rounds is taken back out of the destination, and
+    the whole copy with it, and this is raised: stop the workers on the source and copy again.
+
+    Attributes:
+        url: the source, password masked.
+        run_ids: the runs that kept changing.
+    """
+
+    def __init__(self, url: str, run_ids: Sequence[str]) -> None:
+        self.url, self.run_ids = url, list(run_ids)
+        super().__init__(
+            f"runs kept changing in {url} during the copy: {_some(self.run_ids)}; nothing was "
+            "copied. Stop the workers that use it (a run in flight moves on) and copy again"
+        )
+
+
+def _some(run_ids: Sequence[str], shown: int = 5) -> str:
+    """``run 'a'`` / ``runs 'a', 'b' and 3 more``: the first few ids of a list, quoted."""
+    quoted = ", ".join(repr(r) for r in run_ids[:shown])
+    more = f" and {len(run_ids) - shown} more" if len(run_ids) > shown else ""
+    return f"run{'' if len(run_ids) == 1 else 's'} {quoted}{more}"
+
+
 def _excerpt(text: str) -> str:
     """The start of a stored value, quoted, short enough for a log line or a status line."""
     return repr(text) if len(text) <= 60 else repr(text[:60]) + "..."
@@ -92,7 +142,9 @@ def _excerpt(text: str) -> str:
 # Their public home: type paths in logged errors, reprs and pickles name it, as before the split.
 for _cls in (
     ConcurrencyConflictError,
+    CopyConflictError,
     CorruptRecordError,
+    RunsChangedDuringCopyError,
     SchemaVersionError,
     StorageError,
     StorageUnavailableError,

@@ -12,6 +12,7 @@ Example:
         $ pyworkflow hooks resume hk_3Jx... --payload '{"approved": true}'
         $ pyworkflow --log-format json worker run --concurrency 50
         $ pyworkflow db upgrade --storage sqlite:///app.db
+        $ pyworkflow db copy sqlite:///app.db postgresql://app@db.internal/app
 """
 
 from __future__ import annotations

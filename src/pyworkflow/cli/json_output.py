@@ -64,6 +64,10 @@ A **hook** (``hooks list``: ``{"hooks": [...]}``, ``hooks resume``): ``run_id``,
 ``{"run_id", "cancel_requested", "status"}``; ``runs resume``: ``{"run_id", "resumed",
 "status"}``. ``runs prune``: ``{"ended_before", "dry_run", "deleted"}``, with ``would_delete``
 in place of ``deleted`` for ``--dry-run``.
+
+``db copy``: ``{"source", "destination", "runs", "events", "hooks", "step_leases",
+"leases_dropped", "recopied": [RUN_ID, ...], "seconds"}`` (URLs with passwords masked;
+``recopied``: runs copied again because they changed during the copy).
 """
 
 from __future__ import annotations

@@ -3,7 +3,8 @@
 ``memory://`` keeps everything in the process (tests, scripts); ``sqlite:///path.db`` is one
 file on one machine, shared by its processes; ``postgresql://user@host/db`` is one database for
 any number of workers on any machines (``pip install 'pyworkflow[postgres]'``). Pass any of them
-as an object or a URL to ``configure(storage=...)``.
+as an object or a URL to ``configure(storage=...)``; ``copy_runs`` moves every run, in flight
+or ended, from one to another (``pyworkflow db copy``).
 
 Example:
     >>> storage = storage_from_url("sqlite:///pyworkflow.db")
@@ -16,6 +17,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow.storage._backends import backend_for, backend_named
+from pyworkflow.storage.copying import CopyReport, copy_runs
 from pyworkflow.storage.memory import MemoryStorage
 from pyworkflow.storage.protocol import ChangeNotifier, Storage
 from pyworkflow.storage.records import (
@@ -26,6 +28,7 @@ from pyworkflow.storage.records import (
     NewRun,
     RunCursor,
     RunRecord,
+    RunSnapshot,
 )
 from pyworkflow.storage.sqlite import SQLiteStorage
 
@@ -36,6 +39,7 @@ __all__ = [
     "AppendResult",
     "AppendWrite",
     "ChangeNotifier",
+    "CopyReport",
     "EventRecord",
     "MemoryStorage",
     "NewEvent",
@@ -43,8 +47,10 @@ __all__ = [
     "PostgresStorage",
     "RunCursor",
     "RunRecord",
+    "RunSnapshot",
     "SQLiteStorage",
     "Storage",
+    "copy_runs",
     "storage_from_url",
 ]
 

@@ -34,11 +34,14 @@ Rules every backend keeps (the contract suite in tests/contract checks each):
 - Step leases belong to a run too (retention deletes them with it). They guard one attempt of a
   step that runs away from its run's driver (a Celery step task): the run itself is not leased
   meanwhile, so a step lease never touches the run's row, and the run's row never waits on it.
+- A run moves between storages whole (``read_run_snapshots``, ``write_run_snapshots``): its
+  row with every row that belongs to it, read in one consistent view and written in one
+  transaction; what is written reads back equal.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pyworkflow.events import HookStatus, RunStatus
@@ -50,6 +53,7 @@ from pyworkflow.storage.records import (
     NewRun,
     RunCursor,
     RunRecord,
+    RunSnapshot,
     StepLease,
 )
 
@@ -289,6 +293,36 @@ class Storage(Protocol):
         run that ``resume`` reopened meanwhile. Which qualifying runs go first is unspecified;
         call again until fewer than ``limit`` come back. A deleted run's idempotency key is
         free again. Returns the ids of the runs deleted (empty when ``limit <= 0``).
+        """
+
+    async def read_run_snapshots(self, run_ids: Collection[str]) -> list[RunSnapshot]:
+        """Each run whole (row, events, hooks, step leases), all read in one consistent view.
+
+        For copying runs to another storage (``pyworkflow.storage.copy_runs``): no write that
+        commits meanwhile shows in part, so a run's log ends at its row's ``last_seq`` and its
+        hooks are the ones its log created. In the order of ``run_ids``, each once; an unknown
+        id is left out.
+
+        Raises:
+            CorruptRecordError: an event or hook of one of the runs cannot be read back (a
+                damaged run row reads with ``damage`` set, as ``get_run`` returns it).
+        """
+
+    async def write_run_snapshots(
+        self, snapshots: Sequence[RunSnapshot], *, replacing: Sequence[RunRecord] = ()
+    ) -> None:
+        """Store runs whole, exactly as given, in one transaction: all of them or nothing.
+
+        First each run of ``replacing`` goes, with every row of it; it must still be stored
+        exactly as that record says (as a snapshot of it wrote it), so a copy can take back or
+        refresh what it wrote but never a run that moved on here. Then each snapshot is
+        inserted as it is: leases, wake-up times and signals included (a copy clears leases
+        before it writes, ``copy_runs``); no notification is sent and no run is signalled.
+
+        Raises (writing nothing):
+            CopyConflictError: a snapshot's run id, idempotency key or hook token hash is
+                taken here (by a run not being replaced), or a run of ``replacing`` is gone
+                or changed; the error names the runs.
         """
 
 

@@ -26,6 +26,7 @@ __all__ = [
     "NewRun",
     "RunCursor",
     "RunRecord",
+    "RunSnapshot",
     "StepLease",
 ]
 
@@ -276,3 +277,25 @@ class RunCursor:
 
     created_at: float
     run_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunSnapshot:
+    """One run whole, as one consistent read saw it: its row and every row that belongs to it.
+
+    What ``Storage.read_run_snapshots`` returns and ``Storage.write_run_snapshots`` stores, so
+    that a run moves between storages (``pyworkflow.storage.copy_runs``) with nothing left
+    behind: its log, its hooks (token hashes and all, so an old token still resumes it) and its
+    step leases. A snapshot that a storage stores reads back equal.
+
+    Attributes:
+        run: the run's row.
+        events: its log, in ``seq`` order (1, 2, ... ``run.last_seq``).
+        hooks: its hooks, oldest first.
+        step_leases: its step lease rows, by ``step_id``.
+    """
+
+    run: RunRecord
+    events: tuple[EventRecord, ...]
+    hooks: tuple[HookRecord, ...] = ()
+    step_leases: tuple[StepLease, ...] = ()

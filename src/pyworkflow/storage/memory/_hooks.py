@@ -131,6 +131,18 @@ class HookTable:
             self._rows[token_hash] = row
         return copy.deepcopy(row)
 
+    def of_run(self, run_id: str) -> list[HookRecord]:
+        """The run's hooks, oldest first (ties: token hash)."""
+        rows = [r for r in self._rows.values() if r.run_id == run_id]
+        rows.sort(key=lambda r: (r.created_at, r.token_hash))
+        return [copy.deepcopy(r) for r in rows]
+
+    def put(self, records: Sequence[HookRecord]) -> None:
+        """Store hook rows exactly as given (a copied run's: ``write_run_snapshots``)."""
+        for record in records:
+            self._rows[record.token_hash] = copy.deepcopy(record)
+            self._tokens[(record.run_id, record.hook_id)] = record.token_hash
+
     def delete_run(self, run_id: str) -> None:
         """Drop every hook of ``run_id`` (retention)."""
         for token_hash in [t for t, r in self._rows.items() if r.run_id == run_id]:

@@ -96,6 +96,11 @@ class StepLeaseTable:
             key=lambda row: row.step_id,
         )
 
+    def put(self, rows: list[StepLease] | tuple[StepLease, ...]) -> None:
+        """Store rows exactly as given (a copied run's: ``write_run_snapshots``)."""
+        for row in rows:
+            self._rows[row.run_id, row.step_id] = row
+
     def delete_run(self, run_id: str) -> None:
         """Drop every row of ``run_id`` (retention)."""
         for key in [key for key in self._rows if key[0] == run_id]:

@@ -29,6 +29,7 @@ from pyworkflow.storage.memory._family import created_runs, ending_updates, sign
 from pyworkflow.storage.memory._hooks import HookTable
 from pyworkflow.storage.memory._leases import MemoryLeaseMethods
 from pyworkflow.storage.memory._owners import MemoryOwnerMethods
+from pyworkflow.storage.memory._snapshots import MemorySnapshotMethods
 from pyworkflow.storage.memory._steps import MemoryStepMethods, StepLeaseTable
 from pyworkflow.storage.records import (
     AppendResult,
@@ -43,7 +44,9 @@ from pyworkflow.storage.records import (
 __all__ = ["MemoryStorage"]
 
 
-class MemoryStorage(MemoryLeaseMethods, MemoryStepMethods, MemoryOwnerMethods):
+class MemoryStorage(
+    MemoryLeaseMethods, MemoryStepMethods, MemoryOwnerMethods, MemorySnapshotMethods
+):
     """The Storage protocol in memory: for tests and the test toolkit, not for production.
 
     Nothing survives the process. Use it where a database would only slow a test down; the
@@ -353,14 +356,18 @@ class MemoryStorage(MemoryLeaseMethods, MemoryStepMethods, MemoryOwnerMethods):
         )
         gone = [run_id for _, run_id in ended[: max(limit, 0)]]
         for run_id in gone:
-            record = self._runs.pop(run_id)
-            # Every per-run store goes here too.
-            self._events.pop(run_id, None)
-            self._children.pop(run_id, None)
-            if record.parent_run_id is not None:
-                self._children.get(record.parent_run_id, set()).discard(run_id)
-            self._hooks.delete_run(run_id)
-            self._steps.delete_run(run_id)
-            if record.idempotency_key is not None:
-                self._keys.pop(record.idempotency_key, None)
+            self._forget(run_id)
         return gone
+
+    def _forget(self, run_id: str) -> None:
+        """Delete a run with every row of it (retention, a copy taking a run back)."""
+        record = self._runs.pop(run_id)
+        # Every per-run store goes here too.
+        self._events.pop(run_id, None)
+        self._children.pop(run_id, None)
+        if record.parent_run_id is not None:
+            self._children.get(record.parent_run_id, set()).discard(run_id)
+        self._hooks.delete_run(run_id)
+        self._steps.delete_run(run_id)
+        if record.idempotency_key is not None:
+            self._keys.pop(record.idempotency_key, None)

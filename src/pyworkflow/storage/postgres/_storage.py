@@ -9,10 +9,10 @@ reconnection and error translation (``_connections.py``), group commit (``_group
 appends (``_appends.py``) and run creations (``_creates.py``), and LISTEN (``_listen.py``).
 
 Concurrency: many workers, on many machines, share one database. Every write is one statement
-in its own implicit transaction; the conditional UPDATEs of the shared statements decide races
-(PostgreSQL re-checks a row's condition after waiting for its lock), and claims lock candidates
-with ``FOR UPDATE SKIP LOCKED``, so two workers never claim one run and never wait on each
-other.
+in its own implicit transaction (a copy's whole runs aside: ``_run_whole``); the conditional
+UPDATEs of the shared statements decide races (PostgreSQL re-checks a row's condition after
+waiting for its lock), and claims lock candidates with ``FOR UPDATE SKIP LOCKED``, so two
+workers never claim one run and never wait on each other.
 
 Reconnection: a statement that fails because the connection is gone (the server restarted) is
 retried on a fresh connection, with backoff, for up to ``reconnect_timeout`` seconds. A retried
@@ -23,6 +23,8 @@ id exists; its run's row already shows it) and reported as done, not as a confli
 from __future__ import annotations
 
 from typing import TypeVar
+
+import asyncpg
 
 from pyworkflow.storage.postgres._connections import PgConnections
 from pyworkflow.storage.postgres._listen import Subscriber
@@ -155,6 +157,21 @@ class PostgresStorage(SqlStorage):
         """
         channel = self.settings.channel
         return await self._db.run(lambda conn, retried: script(PgSession(conn, retried, channel)))
+
+    async def _run_whole(self, script: Script[_T], *, writes: bool) -> _T:
+        """Run ``script`` in one transaction block: REPEATABLE READ, so it sees one snapshot.
+
+        The only scripts here that span a transaction: reading and writing runs whole
+        (``_scripts/snapshots.py``). A read is READ ONLY; a write commits all or nothing (a
+        retry after a lost connection checks whether its first attempt committed).
+        """
+        channel = self.settings.channel
+
+        async def whole(conn: asyncpg.Connection, retried: bool) -> _T:
+            async with conn.transaction(isolation="repeatable_read", readonly=not writes):
+                return await script(PgSession(conn, retried, channel))
+
+        return await self._db.run(whole)
 
     async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
         """Insert a run and its first events in one statement; see ``Storage.create_run``.

@@ -13,8 +13,9 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from pyworkflow.events import EventType, HookStatus, RunStatus
-from pyworkflow.storage.records import AppendWrite, NewRun, RunRecord
+from pyworkflow.storage.records import AppendWrite, NewRun, RunRecord, RunSnapshot
 from pyworkflow.storage.sql._json_text import encode
+from pyworkflow.storage.sql.schema import runs as runs_table
 
 __all__ = [
     "append_params",
@@ -28,6 +29,7 @@ __all__ = [
     "hook_values",
     "new_run_values",
     "plain_append",
+    "snapshot_values",
     "spawned_run_values",
 ]
 
@@ -43,6 +45,42 @@ def new_run_values(run: NewRun) -> tuple[RunRecord, dict[str, Any]]:
     values["status"] = record.status.value
     values["args"] = encode(run.args)
     return record, values
+
+
+def snapshot_values(
+    snapshots: Iterable[RunSnapshot],
+) -> tuple[list[dict[str, Any]], ...]:
+    """Rows of ``runs``, ``events``, ``hooks`` and ``step_leases`` storing ``snapshots`` as given.
+
+    Each value as the write that made it stores it (a completed run's result and a received
+    hook's payload as JSON even when None), so that a copied row reads back equal.
+    """
+    runs: list[dict[str, Any]] = []
+    events: list[dict[str, Any]] = []
+    hooks: list[dict[str, Any]] = []
+    leases: list[dict[str, Any]] = []
+    for snapshot in snapshots:
+        record = snapshot.run
+        row = {column.name: getattr(record, column.name) for column in runs_table.c}
+        row["status"] = record.status.value
+        row["args"] = encode(record.args)
+        completed = record.status is RunStatus.COMPLETED
+        row["result"] = None if record.result is None and not completed else encode(record.result)
+        row["error"] = None if record.error is None else encode(record.error)
+        runs.append(row)
+        events.extend(
+            {"run_id": e.run_id, "seq": e.seq, "type": e.type.value,
+             "payload": encode(e.payload), "created_at": e.created_at}
+            for e in snapshot.events
+        )  # fmt: skip
+        for hook in snapshot.hooks:
+            received = hook.status is HookStatus.RECEIVED
+            hooks.append(
+                {**dataclasses.asdict(hook), "status": hook.status.value,
+                 "payload": None if hook.payload is None and not received else encode(hook.payload)}
+            )  # fmt: skip
+        leases.extend(dataclasses.asdict(lease) for lease in snapshot.step_leases)
+    return runs, events, hooks, leases
 
 
 def append_params(write: AppendWrite) -> dict[str, Any]:

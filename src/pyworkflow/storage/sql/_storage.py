@@ -11,7 +11,7 @@ from __future__ import annotations
 import abc
 import os
 import socket
-from collections.abc import Callable, Collection, Coroutine
+from collections.abc import Callable, Collection, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from pyworkflow.events import HookStatus, RunStatus
@@ -23,6 +23,7 @@ from pyworkflow.storage.records import (
     NewRun,
     RunCursor,
     RunRecord,
+    RunSnapshot,
     StepLease,
 )
 from pyworkflow.storage.sql._presence import Presences
@@ -35,6 +36,7 @@ from pyworkflow.storage.sql._scripts import (
     runs,
     step_leases,
 )
+from pyworkflow.storage.sql._scripts import snapshots as whole_runs
 from pyworkflow.storage.sql._session import Session
 
 __all__ = ["Script", "SqlStorage"]
@@ -76,6 +78,16 @@ class SqlStorage(abc.ABC):
     @abc.abstractmethod
     def _presences(self) -> Presences:
         """How this dialect makes a lease owner's liveness observable (``_presence.py``)."""
+
+    async def _run_whole(self, script: Script[_T], *, writes: bool) -> _T:
+        """Run ``script`` in one transaction that sees one state of the database, all or nothing.
+
+        For the scripts that read or write runs whole (``_scripts/snapshots.py``), whose
+        statements must not see a write committed between them. The default runs it as a
+        write (SQLite: ``BEGIN IMMEDIATE``, which holds the write lock, so a read there is
+        one state too); a dialect whose writes each commit on their own overrides it.
+        """
+        return await self._run(script, writes=True)
 
     # --- runs -----------------------------------------------------------------------------------
 
@@ -308,5 +320,22 @@ class SqlStorage(abc.ABC):
         """Delete up to ``limit`` runs that ended before ``ended_before``, with their rows."""
         return await self._run(
             lambda db: retention.delete_ended_runs(db, ended_before=ended_before, limit=limit),
+            writes=True,
+        )
+
+    # --- snapshots ------------------------------------------------------------------------------
+
+    async def read_run_snapshots(self, run_ids: Collection[str]) -> list[RunSnapshot]:
+        """Each run whole, read in one consistent view; see ``Storage.read_run_snapshots``."""
+        return await self._run_whole(
+            lambda db: whole_runs.read_run_snapshots(db, run_ids), writes=False
+        )
+
+    async def write_run_snapshots(
+        self, snapshots: Sequence[RunSnapshot], *, replacing: Sequence[RunRecord] = ()
+    ) -> None:
+        """Store runs whole in one transaction; see ``Storage.write_run_snapshots``."""
+        await self._run_whole(
+            lambda db: whole_runs.write_run_snapshots(db, self.url, snapshots, replacing),
             writes=True,
         )
