@@ -38,6 +38,7 @@ from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._ended_runs import EndedRuns
 from pyworkflow.executors._engine_backed import EngineBacked
+from pyworkflow.queues import DEFAULT_QUEUE  # where both tasks go unless a step names its own
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import NewRun, RunRecord
 
@@ -55,8 +56,6 @@ ADVANCE_TASK = "pyworkflow.advance"
 """The orchestration task: ``(run_id)``."""
 STEP_TASK = "pyworkflow.step"
 """The step task: ``(run_id, step_id, attempt)``."""
-DEFAULT_QUEUE = "pyworkflow"
-"""Where both tasks go unless a step names its own ``queue``."""
 
 _SWEEP_BATCH = 500
 _SHORTEST_PAUSE = 0.05
