@@ -139,6 +139,8 @@ def configure(
             executes a run; the runs it starts are stored for a worker, and ``run()`` waits
             for one to finish them. False (the default) executes the runs it starts, and
             other due runs of its queues, in this process: zero set-up for a single node.
+            On the Celery executor, whose starters execute no step anyway, True also skips
+            the first turn (workflow code up to its first step) that the starter would run.
         queues: with the local executor: the queues whose runs this process executes (a list,
             or one comma-separated string); default ``["pyworkflow"]``, the queue of every
             workflow without ``@workflow(queue=...)``. Runs of other queues that it starts are
