@@ -14,6 +14,7 @@ from pyworkflow.exceptions import ConfigurationError, WorkflowDefinitionError
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import Storage
+from pyworkflow.testing import WorkflowEnvironment
 
 
 @step()
@@ -134,3 +135,10 @@ async def test_a_client_only_executor_refuses_to_serve(pw_memory: Storage) -> No
     executor = LocalExecutor(pw_memory, Codec(), client_only=True)
     with pytest.raises(ConfigurationError, match="client only"):
         await executor.serve()
+
+
+async def test_the_test_environment_executes_runs_of_every_queue() -> None:
+    # A user's tests of a routed workflow need no worker of its queue.
+    async with WorkflowEnvironment() as env:
+        run_id = await env.start(queue_test_billed, 3)
+        assert await env.result(run_id, timeout=5) == 6
