@@ -49,6 +49,11 @@ async def qw_billed() -> int:
 @workflow(queue="qw-nobody")
 async def qw_orphan() -> int:
     return await whoami()
+
+
+@step(queue="qw-gpu")  # routes on Celery only: a local worker says so when it starts
+async def qw_gpu_work() -> None:
+    pass
 """
 
 
@@ -72,8 +77,13 @@ async def client(
 
 
 def start_worker(processes: WorkerProcesses, *flags: str) -> subprocess.Popen[bytes]:
-    log = processes.cwd / f"worker-{len(processes.started)}.log"
+    log = worker_log(processes, len(processes.started))
     return processes.start("worker", "run", "--poll-interval", "0.1", *flags, log=log)
+
+
+def worker_log(processes: WorkerProcesses, index: int) -> Path:
+    """Where the ``index``-th process ``start_worker`` started writes its log."""
+    return processes.cwd / f"worker-{index}.log"
 
 
 def run_cli(cwd: Path, env: dict[str, str], *args: str) -> str:
@@ -144,6 +154,11 @@ async def test_workers_execute_only_their_queues_and_an_unserved_queue_waits_vis
     # A worker of that queue takes it, as any other.
     nobody = start_worker(worker_processes, "-Q", "qw-nobody,qw-spare")
     assert await pyworkflow.get_workflow_result(orphan, timeout=30) == nobody.pid
+    # What would otherwise go unnoticed is in its log: a queue it serves in vain (a typo in
+    # -Q looks like this), and a step whose queue the local executor does not route.
+    said = worker_log(worker_processes, 2).read_text()
+    assert "no workflow registered here goes to queue 'qw-spare'" in said
+    assert "qw_gpu_work (queue 'qw-gpu')" in said
 
 
 def test_a_bad_queue_option_is_one_line_and_exit_2(

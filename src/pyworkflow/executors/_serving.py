@@ -102,6 +102,25 @@ class Serving:
                 ", ".join(routed),
             )
 
+    def warn_idle_queues(self, log: logging.Logger) -> None:
+        """Warn about served queues that no workflow registered here goes to (a worker's start).
+
+        Such a queue is served in vain: claims take only runs of workflows registered here,
+        so a mistyped ``-Q biling`` would otherwise leave the ``billing`` runs waiting quietly.
+        """
+        names = registry.workflow_names()
+        if self.queues is None or self.client_only or not names:
+            return
+        routed = sorted({registry.get_workflow(name).queue for name in names})
+        idle = [queue for queue in self.queues if queue not in routed]
+        if idle:
+            log.warning(
+                "no workflow registered here goes to queue %s: no run of it is executed here "
+                "(the workflows here go to %s)",
+                ", ".join(repr(q) for q in idle),
+                ", ".join(repr(q) for q in routed),
+            )
+
     async def log_foreign_runs(self, storage: Storage, log: logging.Logger) -> None:
         """Log, once per workflow, live runs of workflows not registered here (at ``serve``).
 

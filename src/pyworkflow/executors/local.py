@@ -222,6 +222,7 @@ class LocalExecutor(EngineBacked):
                 "PYWORKFLOW_CLIENT_ONLY=1): it executes no run, so it cannot serve"
             )
         self.serve_in_background()
+        self.serving.warn_idle_queues(_log)
         await self.serving.log_foreign_runs(self.engine.storage, _log)
         await asyncio.gather(*self._background)
 
