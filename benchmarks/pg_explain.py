@@ -19,6 +19,7 @@ from typing import Any
 import asyncpg
 
 from pyworkflow.events import EventType, RunStatus
+from pyworkflow.queues import DEFAULT_QUEUE
 from pyworkflow.storage.postgres import PostgresStorage
 from pyworkflow.storage.postgres._one_trip import claim_one_trip
 from pyworkflow.storage.postgres._query import PgQuery, compile_once_off
@@ -70,16 +71,19 @@ async def main() -> None:
         await fill(storage, now)
         await conn.execute("ANALYZE")
         names = [f"wf{i}" for i in range(5)]
-        claim: PgQuery = compiled(claim_one_trip(True, False))
+        queues = [DEFAULT_QUEUE]  # a local worker's claim names its queues (issue 16)
+        claim: PgQuery = compiled(claim_one_trip(True, False, by_queues=True))
         params = {"b_now": now + 50, "b_limit": 100, "b_owner": "x",
-                  "b_lease_expires_at": now + 100, "b_names": names}  # fmt: skip
+                  "b_lease_expires_at": now + 100, "b_names": names,
+                  "b_queues": queues}  # fmt: skip
         claiming = conn.transaction()  # EXPLAIN ANALYZE runs the UPDATE: roll it back
         await claiming.start()
         await show(conn, "claim due runs", claim.sql, claim.args(params))
         await claiming.rollback()
-        free, leased = map(compiled, next_wake_at_statements(True))
-        await show(conn, "next wake-up: first free run", free.sql, free.args({"b_names": names}))
-        bound = {"b_names": names, "b_bound": now + 5}
+        free, leased = map(compiled, next_wake_at_statements(True, True))
+        served = {"b_names": names, "b_queues": queues}
+        await show(conn, "next wake-up: first free run", free.sql, free.args(served))
+        bound = {**served, "b_bound": now + 5}
         await show(conn, "next wake-up: leased runs", leased.sql, leased.args(bound))
         one = {"b_run_id": "run_000123", "b_after": 0}
         events, run = compiled(LOAD_EVENTS), compiled(GET_RUN)

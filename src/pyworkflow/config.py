@@ -13,6 +13,11 @@ such as ``celery worker``).
 ``PYWORKFLOW_RETENTION`` (a duration such as ``30d``) has the local executor delete runs that
 ended longer ago than that, in the background (``configure(retention=...)``).
 
+``PYWORKFLOW_CLIENT_ONLY`` (``1``/``0``, ``configure(client_only=)``) makes this process a
+client: it starts and queries runs and executes none. ``PYWORKFLOW_QUEUES`` (comma separated,
+``configure(queues=)``) names the queues whose runs the local executor executes here (default
+``pyworkflow``, ``pyworkflow.queues.DEFAULT_QUEUE``).
+
 This module holds settings only; the process's runtime built from them (opened storage,
 codec, executor) is ``pyworkflow.runtime``'s. ``configure()`` makes the next call build anew.
 """
@@ -29,6 +34,7 @@ from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.engine import EngineSettings
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import ConfigurationError, InvalidDurationError
+from pyworkflow.queues import DEFAULT_QUEUE, check_queues
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import Storage, storage_from_url
 
@@ -37,10 +43,12 @@ __all__ = [
     "EXECUTORS",
     "build_codec",
     "build_storage",
+    "client_only",
     "configure",
     "configured_modules",
     "dispatch_grace",
     "engine_settings",
+    "served_queues",
     "sweep_interval",
 ]
 
@@ -69,6 +77,8 @@ class _Settings:
     dispatch_grace: float | None = None
     gc_freeze: bool | None = None
     drain_seconds: float | None = None
+    client_only: bool | None = None
+    queues: tuple[str, ...] | None = None
 
 
 _settings = _Settings()
@@ -93,6 +103,8 @@ def configure(
     dispatch_grace: float | None = None,
     gc_freeze: bool | None = None,
     drain_seconds: float | None = None,
+    client_only: bool | None = None,
+    queues: list[str] | tuple[str, ...] | str | None = None,
 ) -> None:
     """Choose storage, executor and security settings for this process.
 
@@ -122,10 +134,21 @@ def configure(
             says why and what it costs); False leaves the collector alone.
         drain_seconds: at ``shutdown()`` (a worker's SIGTERM), how long the step attempts
             running then may take to end and be logged before they are cancelled (default 10).
+        client_only: True makes this process a client (a web app, a script that only starts
+            runs): it starts, queries, cancels and resumes runs and delivers hooks, but never
+            executes a run; the runs it starts are stored for a worker, and ``run()`` waits
+            for one to finish them. False (the default) executes the runs it starts, and
+            other due runs of its queues, in this process: zero set-up for a single node.
+            On the Celery executor, whose starters execute no step anyway, True also skips
+            the first turn (workflow code up to its first step) that the starter would run.
+        queues: with the local executor: the queues whose runs this process executes (a list,
+            or one comma-separated string); default ``["pyworkflow"]``, the queue of every
+            workflow without ``@workflow(queue=...)``. Runs of other queues that it starts are
+            stored for a worker of theirs (``pyworkflow worker run -Q billing``).
 
     Raises:
-        ConfigurationError: an unknown executor or storage URL scheme, or ``tracing=True``
-            without OpenTelemetry installed.
+        ConfigurationError: an unknown executor or storage URL scheme, ``tracing=True``
+            without OpenTelemetry installed, or ``queues`` empty or naming a bad queue.
         InvalidDurationError: ``retention`` is not a duration.
     """
     global _settings, _generation
@@ -136,6 +159,7 @@ def configure(
         )
     if isinstance(storage, str):
         storage_from_url(storage)  # validate the scheme now, not at first use
+    served = None if queues is None else check_queues(queues, source="configure(queues=...)")
     if tracing is not None:
         _set_tracing(tracing, source="configure(tracing=True)")
     knobs: dict[str, Any] = {
@@ -161,6 +185,8 @@ def configure(
         dispatch_grace=dispatch_grace if dispatch_grace is not None else _settings.dispatch_grace,
         gc_freeze=gc_freeze if gc_freeze is not None else _settings.gc_freeze,
         drain_seconds=drain_seconds if drain_seconds is not None else _settings.drain_seconds,
+        client_only=client_only if client_only is not None else _settings.client_only,
+        queues=served if served is not None else _settings.queues,
     )
     _generation += 1
 
@@ -215,6 +241,32 @@ def drain_seconds() -> float:
     """How long a stopping executor lets running steps finish (``configure(drain_seconds=)``)."""
     chosen = _settings.drain_seconds
     return DEFAULT_DRAIN_SECONDS if chosen is None else chosen
+
+
+def client_only() -> bool:
+    """Whether this process only starts and queries runs, executing none.
+
+    ``configure(client_only=)``, else ``PYWORKFLOW_CLIENT_ONLY``, else False.
+    """
+    chosen = _settings.client_only
+    return _env_flag("PYWORKFLOW_CLIENT_ONLY", default=False) if chosen is None else chosen
+
+
+def served_queues() -> tuple[str, ...]:
+    """The queues whose runs the local executor executes in this process.
+
+    ``configure(queues=)``, else ``PYWORKFLOW_QUEUES`` (comma separated), else the default
+    queue alone.
+
+    Raises:
+        ConfigurationError: ``PYWORKFLOW_QUEUES`` holds no queue or a bad name.
+    """
+    if _settings.queues is not None:
+        return _settings.queues
+    text = os.environ.get("PYWORKFLOW_QUEUES", "")
+    if not text.strip():
+        return (DEFAULT_QUEUE,)
+    return check_queues(text, source="PYWORKFLOW_QUEUES")
 
 
 def celery_app() -> Any:

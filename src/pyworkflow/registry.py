@@ -30,6 +30,7 @@ __all__ = [
     "import_modules",
     "register_step",
     "register_workflow",
+    "step_names",
     "workflow_names",
 ]
 
@@ -90,6 +91,11 @@ def get_step(name: str) -> StepDefinition:
 def workflow_names() -> list[str]:
     """Names of every workflow registered in this process."""
     return sorted(_workflows)
+
+
+def step_names() -> list[str]:
+    """Names of all registered steps, sorted."""
+    return sorted(_steps)
 
 
 def import_modules(modules: Iterable[str]) -> None:

@@ -73,6 +73,8 @@ async def _build_runtime(loop: asyncio.AbstractEventLoop) -> Runtime:
     executor_name = config.executor_name()
     freeze = config.gc_freeze()
     retention = config.retention()
+    client_only = config.client_only()
+    queues = config.served_queues()
     config.start_tracing_from_env()
     if _storage is None:
         _storage = config.build_storage()
@@ -89,6 +91,8 @@ async def _build_runtime(loop: asyncio.AbstractEventLoop) -> Runtime:
             settings=config.engine_settings(),
             retention=retention,
             drain_seconds=config.drain_seconds(),
+            queues=queues,
+            client_only=client_only,
         )
     _runtime = Runtime(storage=_storage, codec=codec, executor=executor, loop=loop)
     _built_at = generation

@@ -18,6 +18,7 @@ from pyworkflow import registry
 from pyworkflow._engine.context import current_activation, current_step
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import InvalidDurationError, StepDefinitionError
+from pyworkflow.queues import queue_problem
 from pyworkflow.retries import RetryPolicy
 
 __all__ = ["StepDefinition", "step"]
@@ -72,7 +73,9 @@ def step(
         force_local: run inline in the orchestrating process, with the same durability.
         queue: on the Celery executor, the queue this step's attempts go to, so that only
             workers started with ``-Q <queue>`` execute it (e.g. the ones allowed to send
-            email). Ignored by the local executor.
+            email). The local executor executes every step in the worker that drives its
+            run and logs a warning naming such steps when it starts: to keep work on
+            dedicated local workers, route the workflow (``@workflow(queue=...)``).
 
     Raises:
         StepDefinitionError: not an async function, or a bad option.
@@ -90,8 +93,8 @@ def step(
                 raise StepDefinitionError(f"{where}: timeout: {exc}") from exc
             if limit <= 0:
                 raise StepDefinitionError(f"{where}: timeout must be positive, not {timeout!r}")
-        if queue is not None and (not isinstance(queue, str) or not queue.strip()):
-            raise StepDefinitionError(f"{where}: queue must be a non-empty string, not {queue!r}")
+        if queue is not None and (problem := queue_problem(queue)) is not None:
+            raise StepDefinitionError(f"{where}: queue: {problem}")
         if queue is not None and force_local:
             raise StepDefinitionError(
                 f"{where}: a force_local step runs in the orchestrator; it cannot have a queue"

@@ -16,6 +16,7 @@ from pyworkflow.exceptions import (
     WorkflowCalledDirectlyError,
     WorkflowDefinitionError,
 )
+from pyworkflow.queues import DEFAULT_QUEUE, queue_problem
 
 __all__ = ["Workflow", "workflow"]
 
@@ -31,11 +32,13 @@ class Workflow(Generic[P, R]):
         fn: the user's async function.
         name: the name runs are stored under (the function's name unless given).
         max_duration: seconds a run may take, or None.
+        queue: the queue whose workers execute its runs (``pyworkflow.queues``).
     """
 
     fn: Callable[P, Coroutine[Any, Any, R]]
     name: str
     max_duration: float | None = None
+    queue: str = DEFAULT_QUEUE
     signature: inspect.Signature = dataclasses.field(init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -55,6 +58,7 @@ def workflow(
     name: str | None = None,
     *,
     max_duration: str | float | timedelta | None = None,
+    queue: str | None = None,
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Workflow[P, R]]:
     """Register an async function as a durable workflow.
 
@@ -69,10 +73,18 @@ def workflow(
         ...     await sleep("1h")
         ...     return await send_welcome(user)
 
+        >>> @workflow(queue="billing")  # only workers started with -Q billing execute it
+        ... async def charge(invoice_id: str) -> str: ...
+
     Args:
         name: the name runs are stored under; defaults to the function's ``__name__``.
         max_duration: a duration after which a run is failed (enforced by a later version;
             validated now so a bad value fails at import).
+        queue: the queue its runs go to (default ``"pyworkflow"``, ``queues.DEFAULT_QUEUE``):
+            only workers serving that queue (``pyworkflow worker run -Q billing``,
+            ``configure(queues=...)``) execute them; a process that starts a run of a queue it
+            does not serve stores it for such a worker. Its children and continuations go to
+            their own workflow's queue.
 
     Raises:
         WorkflowDefinitionError: not an async function, a bad option, or a duplicate name.
@@ -90,7 +102,14 @@ def workflow(
                 limit = parse_duration(max_duration)
             except InvalidDurationError as exc:
                 raise WorkflowDefinitionError(f"{where}: max_duration: {exc}") from exc
-        definition = Workflow(fn=fn, name=name or fn.__name__, max_duration=limit)
+        if queue is not None and (problem := queue_problem(queue)) is not None:
+            raise WorkflowDefinitionError(f"{where}: queue: {problem}")
+        definition = Workflow(
+            fn=fn,
+            name=name or fn.__name__,
+            max_duration=limit,
+            queue=DEFAULT_QUEUE if queue is None else queue,
+        )
         registry.register_workflow(definition)
         return definition
 

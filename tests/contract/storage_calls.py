@@ -11,6 +11,7 @@ import hashlib
 from typing import Any
 
 from pyworkflow.events import EventType, RunStatus
+from pyworkflow.queues import DEFAULT_QUEUE
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import (
     AppendResult,
@@ -49,6 +50,7 @@ def new_run(
     parent: str | None = None,
     policy: str | None = None,
     continued_from: str | None = None,
+    queue: str = DEFAULT_QUEUE,
 ) -> NewRun:
     return NewRun(
         run_id=run_id,
@@ -62,6 +64,7 @@ def new_run(
         lease_expires_at=lease_expires_at,
         parent_close_policy=policy,
         continued_from=continued_from,
+        queue=queue,
     )
 
 

@@ -38,7 +38,7 @@ async def busy_source(storage: Storage) -> None:
     await claim(storage, "done")
     await turn(storage, "done", events=step_events(2))
     await end(storage, "done", now=T0 + 1)
-    await start(storage, "leased", key="key-leased")
+    await start(storage, "leased", key="key-leased", queue="billing")  # kept by the copy
     await claim(storage, "leased", "w1")
     await turn(storage, "leased", events=step_events(1))
     assert await storage.acquire_step(

@@ -125,6 +125,7 @@ async def use_the_upgraded_run(storage: Storage) -> None:
     assert old is not None
     assert old.args == [1]
     assert (old.parent_close_policy, old.continued_from, old.continued_to) == (None, None, None)
+    assert old.queue == "pyworkflow"  # runs from before queues belong to the default queue
     (claimed,) = await storage.claim_runs(owner="w1", now=T0, lease_expires_at=T0 + 60, limit=1)
     assert claimed.run_id == "old-1"
     child = NewRun("child-1", "wf", [], {}, now=T0 + 1, parent_run_id="old-1")
@@ -203,3 +204,27 @@ async def test_opening_a_revision_0002_database_upgrades_it_to_take_step_leases(
         context = MigrationContext.configure(conn, opts={"compare_type": True})
         assert compare_metadata(context, metadata) == []
     engine.dispose()
+
+
+async def test_opening_a_revision_0003_database_puts_its_runs_in_the_default_queue(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    engine = sa.create_engine(f"sqlite:///{path}", poolclass=sa.pool.NullPool)
+    with engine.begin() as conn:
+        upgrade_to(conn, "0003")
+        old_run_rows(conn)
+    engine.dispose()
+
+    storage = SQLiteStorage(str(path))  # auto_upgrade: opening migrates
+    try:
+        other = await storage.claim_runs(
+            owner="w1", now=T0, lease_expires_at=T0 + 60, limit=1, queues=["billing"]
+        )
+        assert other == []
+        (claimed,) = await storage.claim_runs(
+            owner="w1", now=T0, lease_expires_at=T0 + 60, limit=1, queues=["pyworkflow"]
+        )
+        assert (claimed.run_id, claimed.queue) == ("old-1", "pyworkflow")
+    finally:
+        await storage.close()

@@ -79,7 +79,7 @@ def new_run(
     parent_close_policy: str | None = None,
     continued_from: str | None = None,
 ) -> NewRun:
-    """A run of ``wf`` to create, with its WORKFLOW_STARTED payload and deadline."""
+    """A run of ``wf`` to create, with its WORKFLOW_STARTED payload, deadline and queue."""
     deadline = None if wf.max_duration is None else now + wf.max_duration
     started: dict[str, Any] = {
         "v": EVENT_FORMAT,
@@ -103,4 +103,5 @@ def new_run(
         parent_run_id=parent_run_id,
         parent_close_policy=parent_close_policy,
         continued_from=continued_from,
+        queue=wf.queue,
     )

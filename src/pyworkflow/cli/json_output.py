@@ -16,7 +16,9 @@ A **run** (``runs list``, ``runs show``, ``workflows run``):
     ``wake_at`` (when a suspended run wakes on a timer), ``idempotency_key``,
     ``parent_run_id``, ``recovery_count``, ``cancel_requested``, ``parent_close_policy``
     (a child's: ``cancel`` or ``abandon``), ``continued_from`` and ``continued_to`` (the runs
-    before and after it in a continue-as-new chain), ``damage`` (null for a sound run, else
+    before and after it in a continue-as-new chain), ``queue`` (whose workers execute it),
+    ``waits_for_worker`` (true when it is due and nobody holds it: it waits for a worker of its
+    queue), ``damage`` (null for a sound run, else
     what of it cannot be read or shown, naming table, run and column: ``"corrupt runs.args of
     run 'run_...': not valid JSON ..."``; the values it names are null).
     ``runs show`` and ``workflows run`` add ``args`` (``{"args": [...], "kwargs": {...}}``),

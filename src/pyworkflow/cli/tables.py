@@ -89,21 +89,41 @@ def _took(run: RunView) -> str:
     return "-" if run.took is None else format_duration(run.took)
 
 
+def _queue_text(run: RunView) -> Text:
+    if not run.waits_for_worker:
+        return Text(run.queue)
+    return Text(f"{run.queue} (waiting for a worker)", style="yellow")
+
+
+def _waiting_note(queue: str, who: str) -> str:
+    return (
+        f"{who} for a worker of queue {queue!r} "
+        f"(one serves it with: pyworkflow worker run -Q {queue})"
+    )
+
+
 def print_runs(out: Console, page: RunPage) -> None:
-    """``runs list``: one row per run, then how to get the next page."""
+    """``runs list``: one row per run, then the queues runs wait on, and the next page."""
     if not page.runs:
         out.print("no runs match")
         return
-    table = _table("RUN ID", "WORKFLOW", "STATUS", "CREATED (UTC)", "TOOK")
+    table = _table("RUN ID", "WORKFLOW", "STATUS", "QUEUE", "CREATED (UTC)", "TOOK")
+    waiting: dict[str, int] = {}
     for r in page.runs:
         table.add_row(
             r.run_id,
             r.workflow,
             status_text(r.status.value),
+            _queue_text(r),
             format_time(r.created_at),
             _took(r),
         )
+        if r.waits_for_worker:
+            waiting[r.queue] = waiting.get(r.queue, 0) + 1
     out.print(table)
+    for queue, count in sorted(waiting.items()):
+        who = "1 run waits" if count == 1 else f"{count} runs wait"
+        out.print(_waiting_note(queue, who), soft_wrap=True)
     for r in page.runs:
         if r.damage is not None:
             out.print(Text(f"damaged: {r.damage}", style="bold red"), soft_wrap=True)
@@ -129,6 +149,9 @@ def print_run(out: Console, details: RunDetails) -> None:
     facts.add_row("run", run.run_id)
     facts.add_row("workflow", run.workflow)
     facts.add_row("status", status_text(run.status.value))
+    facts.add_row("queue", _queue_text(run))
+    if run.waits_for_worker:
+        facts.add_row("waiting", _waiting_note(run.queue, "this run waits"))
     if details.damage is not None:
         facts.add_row("damaged", Text(details.damage, style="bold red"))
     facts.add_row("created", f"{format_time(run.created_at)} UTC")

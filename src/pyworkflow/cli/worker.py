@@ -6,6 +6,10 @@ workflows register, opens the storage (``--storage``, ``PYWORKFLOW_STORAGE``, el
 claims runs started by other processes, wakes runs whose timer is due, and takes over runs
 whose lease expired because their worker died.
 
+With ``-Q billing,pyworkflow`` it executes only runs of those queues (a run's queue is its
+workflow's ``@workflow(queue=...)``, else ``pyworkflow``); without it, runs of the default queue
+``pyworkflow``. A worker is never client only, whatever ``PYWORKFLOW_CLIENT_ONLY`` says.
+
 With ``--retention 30d`` (or ``PYWORKFLOW_RETENTION``) it also deletes runs that ended more than
 30 days ago, with their events, at start and then hourly, a batch at a time, and logs how many.
 
@@ -36,6 +40,7 @@ from pyworkflow.cli.options import SECONDS, storage_option
 from pyworkflow.config import configure, configured_modules
 from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
 from pyworkflow.executors.local import LocalExecutor
+from pyworkflow.queues import check_queues
 from pyworkflow.runtime import get_runtime, shutdown
 
 __all__ = ["worker"]
@@ -112,8 +117,9 @@ def worker() -> None:
     "-Q",
     default=None,
     metavar="NAMES",
-    help="With --executor celery: comma-separated queues to consume (default: pyworkflow); "
-    "add the queues named by @step(queue=...).",
+    help="Comma-separated queues to serve (default: pyworkflow, the queue of workflows "
+    "without @workflow(queue=...)); also PYWORKFLOW_QUEUES. Local: only runs of these queues "
+    "are executed here. Celery: the broker queues consumed; add those of @step(queue=...).",
 )
 @click.option(
     "--retention",
@@ -143,6 +149,12 @@ def run(
         sys.path.insert(0, cwd)
     if retention is not None:
         parse_cli_duration("--retention", retention)  # a shell user's hint, before configure's
+    served = None
+    if queues is not None:
+        try:
+            served = list(check_queues(queues, source="--queues"))
+        except ConfigurationError as exc:
+            fail(str(exc))
     try:
         configure(
             storage=storage,
@@ -151,6 +163,8 @@ def run(
             max_recoveries=max_recoveries,
             retention=retention,
             drain_seconds=drain_timeout,
+            client_only=False,  # a worker executes runs, whatever PYWORKFLOW_CLIENT_ONLY says
+            queues=served if executor == "local" else None,
         )
     except PyWorkflowError as exc:
         fail(str(exc))
@@ -209,7 +223,8 @@ async def _serve(concurrency: int | None, poll_interval: float | None) -> None:
             keeps = executor.retention
             kept = "" if keeps is None else f", retention {keeps / 86400:g} days"
             limits = (
-                f" (concurrency {executor.max_concurrent_runs}, lease "
+                f" (queues {executor.serving.describe()}, "
+                f"concurrency {executor.max_concurrent_runs}, lease "
                 f"{executor.engine.settings.lease_seconds:g}s, poll "
                 f"{executor.poll_interval:g}s{kept})"
             )

@@ -6,6 +6,10 @@ expired because their process died. A heartbeat renews the leases of the runs it
 long step keeps its run; a run whose lease it lost is dropped at once. On shutdown (or when
 ``asyncio.run`` cancels its tasks) every driven run is handed back, so another process takes it
 over immediately instead of waiting for the lease to expire.
+
+It claims only runs of the queues it serves (``queues``; a run's queue is its workflow's), and
+a process configured client only (``client_only``) claims and drives nothing: it stores the
+runs it starts for a worker (``_serving``).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import logging
 import os
 import socket
 import uuid
+from collections.abc import Collection
 
 from pyworkflow import registry
 from pyworkflow._engine.clock import Clock, SystemClock, until_set
@@ -27,11 +32,11 @@ from pyworkflow._engine.first_turn import first_turn
 from pyworkflow._engine.heartbeat import keep_leases
 from pyworkflow._engine.periodic import PeriodicWork
 from pyworkflow._engine.presence import Presence
-from pyworkflow.events import RunStatus
-from pyworkflow.exceptions import PyWorkflowError
+from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
 from pyworkflow.executors._driven_runs import DrivenRuns
 from pyworkflow.executors._ended_runs import EndedRuns
 from pyworkflow.executors._engine_backed import EngineBacked
+from pyworkflow.executors._serving import Serving
 from pyworkflow.logging import run_logger
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import Storage
@@ -62,6 +67,13 @@ class LocalExecutor(EngineBacked):
         drain_seconds: at shutdown, how long the step attempts running then may take to end
             (their outcomes are logged, nothing new starts) before they are cancelled and their
             runs handed back; 0 hands back at once.
+        queues: the queues whose runs this process executes; None (the default) serves every
+            queue. Runs of other queues that it starts are stored for their workers.
+        client_only: True executes no run at all: no claim loop, and the runs it starts are
+            stored for a worker (``run()`` and ``get_workflow_result`` wait for one).
+
+    Raises:
+        ConfigurationError: ``queues`` is empty or names a bad queue.
     """
 
     def __init__(
@@ -76,7 +88,10 @@ class LocalExecutor(EngineBacked):
         retention: float | None = None,
         retention_interval: float = 3600.0,
         drain_seconds: float = 10.0,
+        queues: Collection[str] | None = None,
+        client_only: bool = False,
     ) -> None:
+        self.serving = Serving.of(queues, client_only=client_only)
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.engine = Engine(
             storage=storage,
@@ -98,7 +113,6 @@ class LocalExecutor(EngineBacked):
         self._ended = EndedRuns()
         self._background: list[asyncio.Task[None]] = []
         self._wake = asyncio.Event()
-        self._unknown_logged: set[str] = set()
         self._stopping = False
 
     # --- driving runs ----------------------------------------------------------------------------
@@ -109,12 +123,18 @@ class LocalExecutor(EngineBacked):
         The workflow's first turn runs before the run is stored, and the commands it issues
         go into the transaction that creates the run: a start costs no commit of its own.
         Past ``max_concurrent_runs`` the run is stored unleased and the claim loop takes it
-        when a slot frees. Returns the stored run and whether it was created (False: the
-        idempotency key named an existing run).
+        when a slot frees. A run of a queue this process does not serve (any run, when it is
+        client only) is stored unleased for a worker of that queue, its workflow code not run
+        here. Returns the stored run and whether it was created (False: the idempotency key
+        named an existing run).
         """
         storage = self.engine.storage
         workflow = registry.get_workflow(new.workflow_name)
-        self.serve_in_background()  # a process that starts runs executes them (DESIGN §3)
+        if not self.serving.client_only:
+            self.serve_in_background()  # a process that starts runs executes them (DESIGN §3)
+        if not self.serving.serves(new.queue):
+            self.serving.note_stored_for_worker(new.queue, _log)
+            return await storage.create_run(new)
         if not self.has_capacity():
             record, created = await storage.create_run(new)
             self.wake()
@@ -178,8 +198,11 @@ class LocalExecutor(EngineBacked):
         return self._ended.get(run_id)
 
     def has_capacity(self) -> bool:
-        """True while this process drives fewer runs than ``max_concurrent_runs``."""
-        return len(self._driven) < self.max_concurrent_runs
+        """True while this process drives fewer runs than ``max_concurrent_runs``.
+
+        Always False in a client-only process: it drives nothing.
+        """
+        return not self.serving.client_only and len(self._driven) < self.max_concurrent_runs
 
     def is_driving(self, run_id: str) -> bool:
         """True if this process currently drives the run."""
@@ -188,24 +211,22 @@ class LocalExecutor(EngineBacked):
     async def serve(self) -> None:
         """Work until cancelled: claim due runs, drive them, renew their leases.
 
-        Runs of workflows not registered here are never claimed: they wait for a worker that
-        has them. Each such workflow is logged once, at start.
-        """
-        self.serve_in_background()
-        await self._log_foreign_runs()
-        await asyncio.gather(*self._background)
+        Runs of workflows not registered here, or of queues not served here, are never
+        claimed: they wait for a worker that has them. Each such workflow is logged once, at
+        start.
 
-    async def _log_foreign_runs(self) -> None:
-        active = [RunStatus.PENDING, RunStatus.RUNNING, RunStatus.SUSPENDED]
-        try:
-            runs = await self.engine.storage.list_runs(statuses=active, limit=1000)
-        except PyWorkflowError as exc:
-            _log.warning("could not list waiting runs: %s", exc)
-            return
-        known = set(registry.workflow_names())
-        for run in runs:
-            if run.workflow_name not in known:
-                self._log_unknown(run.workflow_name)
+        Raises:
+            ConfigurationError: this executor is client only.
+        """
+        if self.serving.client_only:
+            raise ConfigurationError(
+                "this process is configured client only (configure(client_only=True) or "
+                "PYWORKFLOW_CLIENT_ONLY=1): it executes no run, so it cannot serve"
+            )
+        self.serve_in_background()
+        self.serving.warn_idle_queues(_log)
+        await self.serving.log_foreign_runs(self.engine.storage, _log)
+        await asyncio.gather(*self._background)
 
     async def shutdown(self) -> None:
         """Stop claiming, let running steps finish, hand every run back, and wait for the drivers.
@@ -258,12 +279,16 @@ class LocalExecutor(EngineBacked):
         """Claim due runs and renew leases in background tasks, as ``serve`` does; idempotent.
 
         For a process that is a worker besides its own work (the test environment, a process
-        that starts runs); ``serve`` itself waits until cancelled.
+        that starts runs); ``serve`` itself waits until cancelled. Does nothing in a
+        client-only process.
         """
+        if self.serving.client_only:
+            return
         self._stopping = False
         if self._background and not all(t.done() for t in self._background):
             return
         self._subscribe()
+        self.serving.warn_step_queues(_log)
         loop = asyncio.get_running_loop()
         # A fresh context: runs claimed later must not inherit whatever the first caller had
         # set (its trace span above all, which would adopt every claimed turn).
@@ -297,7 +322,7 @@ class LocalExecutor(EngineBacked):
                 await presence.look()
                 await self._claim_once()
                 next_wake = await engine.storage.next_wake_at(
-                    workflow_names=registry.workflow_names()
+                    workflow_names=registry.workflow_names(), queues=self.serving.queues
                 )
             except PyWorkflowError as exc:
                 _log.warning("claiming runs failed, retrying: %s", exc)
@@ -327,6 +352,7 @@ class LocalExecutor(EngineBacked):
             now=engine.clock.now(),
             lease_expires_at=engine.lease_until(),
             workflow_names=names,
+            queues=self.serving.queues,
         )
         # Suspects (runs taken over again and again without progress) one at a time: when one
         # kills this process, the runs beside it are charged a recovery once, as on any crash,
@@ -386,15 +412,6 @@ class LocalExecutor(EngineBacked):
         self._wake.set()  # a run became due: claim it now, not at the next poll
 
     # --- bookkeeping -----------------------------------------------------------------------------
-
-    def _log_unknown(self, name: str) -> None:
-        if name not in self._unknown_logged:
-            self._unknown_logged.add(name)
-            _log.warning(
-                "workflow %r is not registered here; leaving its runs to a worker that has it",
-                name,
-                extra={"workflow": name},
-            )
 
     def _driver_done(self, run_id: str, task: asyncio.Task[None]) -> None:
         driver, current = self._driven.finish(run_id, task)

@@ -12,6 +12,7 @@ runs arrive. Storage filters by status and workflow; it has no time filter yet, 
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,7 @@ from pyworkflow._run_views import damage_of
 from pyworkflow.events import TERMINAL_STATUSES, RunStatus
 from pyworkflow.exceptions import InputError, RunNotFoundError
 from pyworkflow.inspect.values import iso
+from pyworkflow.queues import DEFAULT_QUEUE
 from pyworkflow.storage import RunCursor, RunRecord, Storage
 
 __all__ = [
@@ -54,6 +56,10 @@ class RunView:
         parent_close_policy: for a child, ``"cancel"`` or ``"abandon"``.
         continued_from, continued_to: its neighbours in a continue-as-new chain.
         error: ``{"type", "message", "traceback"}`` once failed, else None.
+        queue: the queue whose workers execute it (``pyworkflow.queues``).
+        waits_for_worker: True when, as the view was made, the run was due and nobody held
+            it (no lease, or a lapsed one): it waits for a worker serving ``queue``, and if
+            it stays so, none is running (or all are busy).
         damage: None for a sound row; else what of it cannot be read or shown, naming table,
             run and column (``"corrupt runs.args of run 'run_...': not valid JSON ..."``).
     """
@@ -75,11 +81,19 @@ class RunView:
     continued_to: str | None
     error: dict[str, Any] | None
     damage: str | None
+    queue: str = DEFAULT_QUEUE
+    waits_for_worker: bool = False
 
     @classmethod
-    def from_record(cls, record: RunRecord) -> RunView:
-        """The view of a stored row; never raises for what is stored."""
+    def from_record(cls, record: RunRecord, now: float | None = None) -> RunView:
+        """The view of a stored row; never raises for what is stored.
+
+        ``now`` (default: the wall clock) tells whether the run is due and waits for a worker.
+        """
         suspended = record.status is RunStatus.SUSPENDED
+        now = time.time() if now is None else now
+        lease_free = record.lease_owner is None or (record.lease_expires_at or 0.0) <= now
+        due = record.wake_at is not None and record.wake_at <= now
         return cls(
             run_id=record.run_id,
             workflow=record.workflow_name,
@@ -98,6 +112,8 @@ class RunView:
             continued_to=record.continued_to,
             error=record.error,
             damage=damage_of(record),
+            queue=record.queue,
+            waits_for_worker=not record.status.is_terminal and due and lease_free,
         )
 
     @property
@@ -111,7 +127,8 @@ class RunView:
         ``run_id``, ``workflow``, ``status``, ``created_at``, ``updated_at``, ``completed_at``,
         ``wake_at``, ``idempotency_key``, ``parent_run_id``, ``recovery_count``,
         ``cancel_requested``, ``parent_close_policy``, ``continued_from``, ``continued_to``,
-        ``damage``; times as ISO 8601 strings in UTC, absent values null.
+        ``queue``, ``waits_for_worker``, ``damage``; times as ISO 8601 strings in UTC, absent
+        values null.
         """
         return {
             "run_id": self.run_id,
@@ -128,6 +145,8 @@ class RunView:
             "parent_close_policy": self.parent_close_policy,
             "continued_from": self.continued_from,
             "continued_to": self.continued_to,
+            "queue": self.queue,
+            "waits_for_worker": self.waits_for_worker,
             "damage": self.damage,
         }
 

@@ -123,12 +123,14 @@ class Storage(Protocol):
         run_ids: Collection[str] | None = None,
         due_only: bool = True,
         suspects: bool | None = None,
+        queues: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first.
 
-        ``workflow_names`` limits the claim to workflows this worker can run; ``run_ids`` to
-        given runs. A run whose previous lease expired gets ``recovery_count + 1``, and its
-        record names that lease's owner in ``previous_owner``.
+        ``workflow_names`` limits the claim to workflows this worker can run; ``queues`` to
+        runs whose ``queue`` is one this worker serves (None: any queue; empty: none);
+        ``run_ids`` to given runs. A run whose previous lease expired gets
+        ``recovery_count + 1``, and its record names that lease's owner in ``previous_owner``.
 
         ``suspects=True`` claims only runs that this claim takes over for at least the
         ``SUSPECT_RECOVERIES``-th time in a row without progress (counting this claim's
@@ -208,11 +210,16 @@ class Storage(Protocol):
             HookNotFoundError: the run has no such hook.
         """
 
-    async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
-        """When the next run becomes claimable, or None.
+    async def next_wake_at(
+        self,
+        *,
+        workflow_names: Collection[str] | None = None,
+        queues: Collection[str] | None = None,
+    ) -> float | None:
+        """When the next run of ``workflow_names`` and ``queues`` (None: any) becomes claimable.
 
-        A leased run counts at the later of its ``wake_at`` and its lease expiry: that is when
-        a crashed holder's run can be taken over.
+        None when there is none. A leased run counts at the later of its ``wake_at`` and its
+        lease expiry: that is when a crashed holder's run can be taken over.
         """
 
     async def acquire_step(

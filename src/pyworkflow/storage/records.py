@@ -14,6 +14,7 @@ from typing import Any
 
 from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.exceptions import CorruptRecordError
+from pyworkflow.queues import DEFAULT_QUEUE
 
 __all__ = [
     "SUSPECT_RECOVERIES",
@@ -90,6 +91,8 @@ class RunRecord:
     """The run that continued as new into this one."""
     continued_to: str | None = None
     """The run this one continued as new into."""
+    queue: str = DEFAULT_QUEUE
+    """The queue whose workers execute the run (``pyworkflow.queues``); claims filter on it."""
     previous_owner: str | None = None
     """Only on a record ``claim_runs`` returned: the owner whose lapsed lease the claim took
     over (a take-over from a dead or stalled worker); None when the lease was free."""
@@ -158,6 +161,8 @@ class NewRun:
     wake_at: float | None = None
     """For an unleased run: when it is first due (None: at ``now``). A run whose first steps
     were sent to workers at its creation is due only at their watchdog time."""
+    queue: str = DEFAULT_QUEUE
+    """The queue whose workers execute the run: its workflow's (``pyworkflow.queues``)."""
 
     def initial_events(self) -> list[tuple[int, EventType, dict[str, Any]]]:
         """``(seq, type, payload)`` of the events the run starts with.
@@ -195,6 +200,7 @@ class NewRun:
             cancel_reason=None,
             parent_close_policy=self.parent_close_policy,
             continued_from=self.continued_from,
+            queue=self.queue,
         )
 
 

@@ -30,4 +30,5 @@ def configured_executor(storage: Storage, codec: Codec) -> CeleryExecutor:
         app,
         settings=config.celery_engine_settings(),
         dispatch_grace=config.dispatch_grace(),
+        client_only=config.client_only(),
     )

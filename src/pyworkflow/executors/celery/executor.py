@@ -39,6 +39,7 @@ from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._ended_runs import EndedRuns
 from pyworkflow.executors._engine_backed import EngineBacked
+from pyworkflow.queues import DEFAULT_QUEUE  # where both tasks go unless a step names its own
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import NewRun, RunRecord
 
@@ -56,8 +57,6 @@ ADVANCE_TASK = "pyworkflow.advance"
 """The orchestration task: ``(run_id)``."""
 STEP_TASK = "pyworkflow.step"
 """The step task: ``(run_id, step_id, attempt)``."""
-DEFAULT_QUEUE = "pyworkflow"
-"""Where both tasks go unless a step names its own ``queue``."""
 
 _SWEEP_BATCH = 500
 _SHORTEST_PAUSE = 0.05
@@ -77,6 +76,8 @@ class CeleryExecutor(EngineBacked):
         dispatch_grace: seconds a sent task may wait in the broker's queue before storage
             sends it again (a message lost with a restarted broker costs at most this).
         sweep_interval: the longest pause of ``serve`` between two looks at storage.
+        client_only: True runs no workflow code at ``create_run`` (no first turn here): the
+            run is stored and ``advance`` sent, and a worker takes its first turn.
     """
 
     def __init__(
@@ -89,6 +90,7 @@ class CeleryExecutor(EngineBacked):
         settings: EngineSettings | None = None,
         dispatch_grace: float = 60.0,
         sweep_interval: float = 1.0,
+        client_only: bool = False,
     ) -> None:
         owner = f"celery:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.app = app
@@ -105,6 +107,7 @@ class CeleryExecutor(EngineBacked):
         )
         self._dispatch_grace = dispatch_grace
         self.sweep_interval = sweep_interval
+        self.client_only = client_only
         self._ended = EndedRuns()
         self._woken = asyncio.Event()
         # Shown by a worker's pool process at its first task (a client never takes leases);
@@ -121,9 +124,15 @@ class CeleryExecutor(EngineBacked):
         with their STEP_STARTED events and the step tasks are sent at once: no ``advance``
         hop. Otherwise the run is stored due and ``advance`` is sent. Should the broker be
         unreachable, the run is stored all the same and storage sends it again later (the
-        sweeper, after ``dispatch_grace``).
+        sweeper, after ``dispatch_grace``). A client-only executor skips the first turn: the
+        run is stored due and ``advance`` sent.
         """
         storage = self.engine.storage
+        if self.client_only:
+            record, created = await storage.create_run(new)
+            if created:
+                self.send_advance(record.run_id)
+            return record, created
         driver, first = first_turn(self.engine, new, registry.get_workflow(new.workflow_name))
         launch = driver.prepared_launch
         driver.discard()

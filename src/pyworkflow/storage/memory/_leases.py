@@ -59,6 +59,7 @@ class MemoryLeaseMethods:
         run_ids: Collection[str] | None = None,
         due_only: bool = True,
         suspects: bool | None = None,
+        queues: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Lease up to ``limit`` runnable runs to ``owner``, earliest ``wake_at`` first.
 
@@ -72,6 +73,7 @@ class MemoryLeaseMethods:
             due_only: only runs whose ``wake_at`` has come; False also takes live runs whose
                 ``wake_at`` is still ahead (see ``Storage.claim_runs``).
             suspects: only suspects, none of them, or either (see ``Storage.claim_runs``).
+            queues: claim only runs of these queues (None: any).
 
         Returns:
             The claimed runs, leased to ``owner``; their status is left as it was. A run taken
@@ -80,11 +82,13 @@ class MemoryLeaseMethods:
         """
         names = None if workflow_names is None else set(workflow_names)
         ids = None if run_ids is None else set(run_ids)
+        served = None if queues is None else set(queues)
         candidates = [
             r
             for r in self._runs.values()
             if self._runnable(r, now, names, due_only=due_only)
             and (ids is None or r.run_id in ids)
+            and (served is None or r.queue in served)
             and (suspects is None or _suspect(r) is suspects)
         ]
         candidates.sort(key=lambda r: (r.wake_at, r.run_id))
@@ -159,19 +163,27 @@ class MemoryLeaseMethods:
                 updated_at=now,
             )
 
-    async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
+    async def next_wake_at(
+        self,
+        *,
+        workflow_names: Collection[str] | None = None,
+        queues: Collection[str] | None = None,
+    ) -> float | None:
         """The earliest time at which a non-terminal run becomes claimable, or None.
 
         That is ``wake_at`` for a run nobody holds; for a leased run (the call takes no ``now``
         to tell whether its lease lapsed) the later of ``wake_at`` and the lease's expiry, the
-        moment a crashed holder's run can be recovered.
+        moment a crashed holder's run can be recovered. ``workflow_names`` and ``queues``
+        count only runs of those workflows and queues (None: any).
         """
         names = None if workflow_names is None else set(workflow_names)
+        served = None if queues is None else set(queues)
         times = [
             r.wake_at if r.lease_expires_at is None else max(r.wake_at, r.lease_expires_at)
             for r in self._runs.values()
             if not r.status.is_terminal
             and r.wake_at is not None
             and (names is None or r.workflow_name in names)
+            and (served is None or r.queue in served)
         ]
         return min(times, default=None)

@@ -315,7 +315,11 @@ def take_due_one_trip(by_names: bool) -> sa.Select[Any]:
 
 @functools.cache
 def claim_one_trip(
-    by_names: bool, by_ids: bool, due_only: bool = True, suspects: bool | None = None
+    by_names: bool,
+    by_ids: bool,
+    due_only: bool = True,
+    suspects: bool | None = None,
+    by_queues: bool = False,
 ) -> sa.Update:
     """Lease up to ``b_limit`` runnable runs in one statement, returning their rows.
 
@@ -330,11 +334,13 @@ def claim_one_trip(
         by_ids: only the runs in ``b_ids``.
         due_only: only runs whose ``wake_at`` has come (see ``Storage.claim_runs``).
         suspects: only suspects, none of them, or either (see ``leases.runnable_runs``).
+        by_queues: only runs of the queues in ``b_queues``.
     """
     candidates = runnable_runs(
         runs.c.run_id,
         runs.c.lease_owner.label("previous_owner"),
         by_names=by_names,
+        by_queues=by_queues,
         by_ids=by_ids,
         skip_locked=True,
         due_only=due_only,

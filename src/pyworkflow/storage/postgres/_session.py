@@ -57,13 +57,16 @@ _REOPEN = compiled(one_trip.REOPEN_ONE_TRIP)
 _DELIVER = compiled(effects.DELIVER_HOOK_NOTIFYING)
 _PRUNE = compiled(one_trip.PRUNE_ONE_TRIP)
 _CLAIM = {
-    (by_names, by_ids, due_only, suspects): compiled(
-        one_trip.claim_one_trip(by_names, by_ids, due_only=due_only, suspects=suspects)
+    (by_names, by_ids, due_only, suspects, by_queues): compiled(
+        one_trip.claim_one_trip(
+            by_names, by_ids, due_only=due_only, suspects=suspects, by_queues=by_queues
+        )
     )
     for by_names in (False, True)
     for by_ids in (False, True)
     for due_only in (False, True)
     for suspects in (None, False, True)
+    for by_queues in (False, True)
 }
 _TAKE_DUE = {by_names: compiled(one_trip.take_due_one_trip(by_names)) for by_names in (False, True)}
 
@@ -155,7 +158,8 @@ class PgSession(Session):
         self, params: dict[str, Any], *, due_only: bool, suspects: bool | None
     ) -> list[RunRecord]:
         """One statement that locks its candidates (``FOR UPDATE SKIP LOCKED``) and leases them."""
-        query = _CLAIM["b_names" in params, "b_ids" in params, due_only, suspects]
+        key = ("b_names" in params, "b_ids" in params, due_only, suspects, "b_queues" in params)
+        query = _CLAIM[key]
         return claimed_runs(await query.fetch(self._conn, params))
 
     async def take_due(self, params: dict[str, Any]) -> list[Row]:

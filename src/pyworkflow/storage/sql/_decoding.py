@@ -100,7 +100,7 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         run_id, workflow_name, status, args, result, error, idempotency_key, parent_run_id,
         created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
         recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
-        parent_close_policy, continued_from, continued_to,
+        parent_close_policy, continued_from, continued_to, queue,
     ) = row  # fmt: skip
     try:
         record = RunRecord(
@@ -128,6 +128,7 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
             parent_close_policy=parent_close_policy,
             continued_from=continued_from,
             continued_to=continued_to,
+            queue=queue,
         )
     except _UNREADABLE:
         return _damaged_run(row)
@@ -175,7 +176,7 @@ def _damaged_run(row: Sequence[Any]) -> RunRecord:
         run_id, workflow_name, status, args, result, error, idempotency_key, parent_run_id,
         created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
         recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
-        parent_close_policy, continued_from, continued_to,
+        parent_close_policy, continued_from, continued_to, queue,
     ) = row  # fmt: skip
     cells = _Cells(run_id)
     return RunRecord(
@@ -201,6 +202,7 @@ def _damaged_run(row: Sequence[Any]) -> RunRecord:
         parent_close_policy=parent_close_policy,
         continued_from=continued_from,
         continued_to=continued_to,
+        queue=queue,
         damage=cells.damage,
     )
 

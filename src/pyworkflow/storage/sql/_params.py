@@ -226,11 +226,12 @@ def claim_params(
     limit: int,
     workflow_names: Collection[str] | None,
     run_ids: Collection[str] | None,
+    queues: Collection[str] | None = None,
 ) -> dict[str, Any] | None:
     """The parameters of ``claim_runs_statement``, or None when nothing can be claimed."""
     if limit <= 0 or (run_ids is not None and not run_ids):
         return None
-    if workflow_names is not None and not workflow_names:
+    if (workflow_names is not None and not workflow_names) or (queues is not None and not queues):
         return None
     params: dict[str, Any] = {
         "b_now": now,
@@ -240,6 +241,8 @@ def claim_params(
     }
     if workflow_names is not None:
         params["b_names"] = list(workflow_names)
+    if queues is not None:
+        params["b_queues"] = list(queues)
     if run_ids is not None:
         params["b_ids"] = list(run_ids)
     return params

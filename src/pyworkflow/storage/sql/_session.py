@@ -203,7 +203,7 @@ class Session(abc.ABC):
         nothing may come between (see the module docstring).
         """
         candidates = claim_candidates_statement(
-            "b_names" in params, "b_ids" in params, due_only, suspects
+            "b_names" in params, "b_ids" in params, due_only, suspects, "b_queues" in params
         )
         owners: dict[str, str | None] = {
             row[0]: row[1] for row in await self.all(candidates, params)

@@ -156,6 +156,7 @@ class SqlStorage(abc.ABC):
         run_ids: Collection[str] | None = None,
         due_only: bool = True,
         suspects: bool | None = None,
+        queues: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first."""
         return await self._run(
@@ -169,6 +170,7 @@ class SqlStorage(abc.ABC):
                 run_ids=run_ids,
                 due_only=due_only,
                 suspects=suspects,
+                queues=queues,
             ),
             writes=True,
         )
@@ -206,10 +208,16 @@ class SqlStorage(abc.ABC):
             lambda db: leases.release_runs(db, owner=owner, run_ids=run_ids, now=now), writes=True
         )
 
-    async def next_wake_at(self, *, workflow_names: Collection[str] | None = None) -> float | None:
+    async def next_wake_at(
+        self,
+        *,
+        workflow_names: Collection[str] | None = None,
+        queues: Collection[str] | None = None,
+    ) -> float | None:
         """When the next run becomes claimable, or None; see ``Storage.next_wake_at``."""
         return await self._run(
-            lambda db: leases.next_wake_at(db, workflow_names=workflow_names), writes=False
+            lambda db: leases.next_wake_at(db, workflow_names=workflow_names, queues=queues),
+            writes=False,
         )
 
     # --- hooks ----------------------------------------------------------------------------------

@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from pyworkflow.queues import DEFAULT_QUEUE
+
 __all__ = ["VERSION_TABLE", "events", "hooks", "metadata", "runs", "step_leases"]
 
 metadata = sa.MetaData(
@@ -72,6 +74,9 @@ runs = sa.Table(
     sa.Column("parent_close_policy", sa.String, nullable=True),
     sa.Column("continued_from", sa.String, nullable=True),
     sa.Column("continued_to", sa.String, nullable=True),
+    # The queue whose workers execute the run (revision 0005). A claim filters on it while it
+    # walks ix_runs_wake_at (``_statements/leases.py`` says why it is not in that index).
+    sa.Column("queue", sa.String, nullable=False, server_default=DEFAULT_QUEUE),
     sa.Index("ix_runs_wake_at", "wake_at"),
     sa.Index("ix_runs_created", "created_at", "run_id"),
     sa.Index("ix_runs_status_created", "status", "created_at", "run_id"),

@@ -29,6 +29,7 @@ async def claim_runs(
     run_ids: Collection[str] | None,
     due_only: bool,
     suspects: bool | None,
+    queues: Collection[str] | None = None,
 ) -> list[RunRecord]:
     """Lease up to ``limit`` runnable runs, earliest ``wake_at`` first (``Session.claim``)."""
     params = claim_params(
@@ -38,6 +39,7 @@ async def claim_runs(
         limit=limit,
         workflow_names=workflow_names,
         run_ids=run_ids,
+        queues=queues,
     )
     if params is None:
         return []
@@ -82,17 +84,24 @@ async def release_runs(db: Session, *, owner: str, run_ids: Collection[str], now
         await db.wake(RELEASE_RUNS, {"b_ids": list(run_ids), "b_owner": owner, "b_now": now})
 
 
-async def next_wake_at(db: Session, *, workflow_names: Collection[str] | None) -> float | None:
+async def next_wake_at(
+    db: Session,
+    *,
+    workflow_names: Collection[str] | None,
+    queues: Collection[str] | None = None,
+) -> float | None:
     """The earliest time a live run becomes claimable, or None.
 
     That is ``wake_at`` for a run nobody holds; for a leased run (the call takes no ``now`` to
     tell whether its lease lapsed) the later of ``wake_at`` and the lease's expiry, the moment a
     crashed holder's run can be recovered.
     """
-    if workflow_names is not None and not workflow_names:
+    if (workflow_names is not None and not workflow_names) or (queues is not None and not queues):
         return None
-    free, leased = next_wake_at_statements(workflow_names is not None)
+    free, leased = next_wake_at_statements(workflow_names is not None, queues is not None)
     params: dict[str, Any] = {} if workflow_names is None else {"b_names": list(workflow_names)}
+    if queues is not None:
+        params["b_queues"] = list(queues)
     first_free = await db.first(free, params)
     free_at = None if first_free is None else first_free[0]
     params["b_bound"] = float("inf") if free_at is None else free_at

@@ -6,6 +6,13 @@ term on purpose: PostgreSQL's planner, guessing at its selectivity, would rather
 live run than walk the index. Their workflow term is wrapped by ``_terms.unindexed``: without
 statistics SQLite's planner would otherwise pick the workflow index and sort, reading every run
 of those workflows.
+
+Their queue term (``b_queues``, the queues the claiming worker serves) is a filter on that same
+walk, not a key of the index: most workers serve one queue or a few, due runs are few in the
+index's front, and an index on ``(queue, wake_at)`` would cost every append (each moves
+``wake_at``) a second index update while a worker of several queues could not read it in
+``wake_at`` order anyway. What it costs instead: a backlog of due runs of a queue nobody serves
+is walked past by each claim of the other queues, as runs of workflows no worker has are today.
 """
 
 from __future__ import annotations
@@ -73,6 +80,7 @@ def suspect_runs() -> sa.ColumnElement[bool]:
 def runnable_runs(
     *columns: sa.ColumnElement[Any],
     by_names: bool,
+    by_queues: bool = False,
     by_ids: bool = False,
     skip_locked: bool = False,
     due_only: bool = True,
@@ -86,6 +94,7 @@ def runnable_runs(
     Args:
         columns: what to select of each run.
         by_names: only runs of the workflows in ``b_names``.
+        by_queues: only runs of the queues in ``b_queues``.
         by_ids: only the runs in ``b_ids``.
         skip_locked: lock candidates with ``FOR UPDATE SKIP LOCKED``.
         due_only: only runs whose ``wake_at`` has come.
@@ -104,6 +113,8 @@ def runnable_runs(
     )
     if by_names:
         candidates = candidates.where(in_list(unindexed(runs.c.workflow_name), "b_names"))
+    if by_queues:
+        candidates = candidates.where(in_list(runs.c.queue, "b_queues"))
     if by_ids:
         candidates = candidates.where(in_list(runs.c.run_id, "b_ids"))
     if suspects is not None:
@@ -127,12 +138,17 @@ def claim_values() -> dict[str, Any]:
 
 @functools.cache
 def claim_candidates_statement(
-    by_names: bool, by_ids: bool, due_only: bool = True, suspects: bool | None = None
+    by_names: bool,
+    by_ids: bool,
+    due_only: bool = True,
+    suspects: bool | None = None,
+    by_queues: bool = False,
 ) -> sa.Select[Any]:
     """``run_id, lease_owner`` of the runs a claim takes (then :data:`CLAIM_BY_IDS`).
 
     Args:
         by_names: only runs of the workflows in ``b_names``.
+        by_queues: only runs of the queues in ``b_queues``.
         by_ids: only the runs in ``b_ids``.
         due_only: only runs whose ``wake_at`` has come (see ``Storage.claim_runs``).
         suspects: only suspects, none of them, or either (see :func:`runnable_runs`).
@@ -141,6 +157,7 @@ def claim_candidates_statement(
         runs.c.run_id,
         runs.c.lease_owner,
         by_names=by_names,
+        by_queues=by_queues,
         by_ids=by_ids,
         due_only=due_only,
         suspects=suspects,
@@ -177,15 +194,21 @@ def take_due_statements(by_names: bool) -> tuple[sa.Select[Any], sa.Update]:
 
 
 @functools.cache
-def next_wake_at_statements(by_names: bool) -> tuple[sa.Select[Any], sa.Select[Any]]:
+def next_wake_at_statements(
+    by_names: bool, by_queues: bool = False
+) -> tuple[sa.Select[Any], sa.Select[Any]]:
     """The earliest ``wake_at`` of a free live run, then the earliest claimable leased one.
 
     The second is bounded by ``b_bound``, the first's answer (infinity when there is none).
+    ``by_names``/``by_queues``: only runs of the workflows in ``b_names`` / queues in
+    ``b_queues``.
     """
     live_due: list[sa.ColumnElement[bool]] = [runs.c.wake_at.is_not(None)]  # live runs only
     if by_names:
         names = in_list(unindexed(runs.c.workflow_name), "b_names")
         live_due.append(names)
+    if by_queues:
+        live_due.append(in_list(runs.c.queue, "b_queues"))
     # The first unleased run in wake_at order: an index scan that stops at once.
     free = (
         sa.select(runs.c.wake_at)
