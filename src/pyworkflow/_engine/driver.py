@@ -230,15 +230,9 @@ class RunDriver:
                 command.attempt += 1
                 turn.events.append(new_events.step_started(command.command_id, command.name, 1))
         turn = self._refuse_unstarted(turn)
-        if engine.remote is not None:
-            if not turn.finished:
-                await remote.hold_replayed(
-                    engine, self._inflight, turn, self.run_id, self._finished_step, self._log
-                )
-            if not (turn.events or turn.hooks or turn.new_runs or turn.finished):
-                # Nothing to record: the claim took the lease, and the turn that follows
-                # (the step's outcome, or letting the run go) writes the run's row.
-                return turn
+        inflight, finished = self._inflight, self._finished_step
+        if await remote.settle_replayed(engine, inflight, turn, self.run_id, finished, self._log):
+            return turn  # steps away, nothing to record (see settle_replayed)
         # Always commit after a replay: it renews the lease, records any new commands and
         # shows the run as running (or suspended) again after a take-over.
         await self._commit(turn, progressed=False)
@@ -251,8 +245,7 @@ class RunDriver:
         if self._deadline is not None:
             inflight.set_deadline(self._deadline)
         inflight.launch(turn.launch)
-        if self._engine.remote is not None:
-            await self._send_remote()
+        await self._send_remote()
         while True:
             if self._draining and inflight.running_steps == 0:
                 await self._hand_back()
@@ -286,13 +279,7 @@ class RunDriver:
                 )
             if not turn.events and not turn.finished:
                 continue
-            if (
-                self._engine.remote is not None
-                and not turn.finished
-                and not remote.runs_here(self._engine.remote, turn)
-            ):
-                # Only timers and remote steps: nothing executes here, so launching before the
-                # commit is safe, and the commit that logs them can let the run go as well.
+            if remote.only_away(self._engine.remote, turn):
                 inflight.launch(turn.launch)
                 release = inflight.running_steps == 0 and self._suspend_due()
                 await self._commit(turn, progressed=True, release=release)
@@ -305,11 +292,11 @@ class RunDriver:
             if turn.finished:
                 return
             inflight.launch(turn.launch)
-            if self._engine.remote is not None:
-                await self._send_remote()
+            await self._send_remote()
 
     async def _send_remote(self) -> None:
-        await remote.send_launched(self._engine.remote, self._inflight, self.run_id)
+        if self._inflight.has_unsent:
+            await remote.send_launched(self._engine.remote, self._inflight, self.run_id)
 
     def _log_suspended(self) -> None:
         letting_go.log_suspended(self._log, self._inflight)

@@ -125,6 +125,11 @@ class InFlight:
         for command in commands:
             self.remote_watch[command.command_id] = watch[command.command_id]
 
+    @property
+    def has_unsent(self) -> bool:
+        """True if remote steps were launched and not sent yet (only with a ``StepSender``)."""
+        return bool(self._to_send)
+
     def take_unsent(self) -> list[RemoteStep]:
         """The remote steps launched since the last call, to send now that they are logged."""
         unsent, self._to_send = self._to_send, []

@@ -38,11 +38,11 @@ __all__ = [
     "FinishedAttempt",
     "RemoteStep",
     "StepSender",
-    "hold_replayed",
+    "only_away",
     "plan_redispatch",
-    "runs_here",
     "send_launched",
     "sent_away",
+    "settle_replayed",
 ]
 
 
@@ -130,14 +130,48 @@ def sent_away(remote: StepSender | None, command: Command) -> bool:
     )
 
 
-def runs_here(remote: StepSender, turn: Turn) -> bool:
-    """True if the turn launches a step that this process executes."""
-    return any(
-        c.kind == "step" and c.retry_at is None and not sent_away(remote, c) for c in turn.launch
+def only_away(remote: StepSender | None, turn: Turn) -> bool:
+    """True if the turn goes on elsewhere: it launches no step this process executes.
+
+    Then nothing executes here, so the driver may launch before the commit, and the commit
+    that logs the turn may let the run go as well. Always False without a ``StepSender``.
+    """
+    return (
+        remote is not None
+        and not turn.finished
+        and not any(
+            c.kind == "step" and c.retry_at is None and not sent_away(remote, c)
+            for c in turn.launch
+        )
     )
 
 
-async def hold_replayed(
+async def settle_replayed(
+    engine: Engine,
+    inflight: InFlight,
+    turn: Turn,
+    run_id: str,
+    finished_step: str | None,
+    log: logging.LoggerAdapter[logging.Logger] | logging.Logger,
+) -> bool:
+    """Hold a replayed turn's remote steps that live elsewhere; True if it needs no commit.
+
+    Without a ``StepSender`` nothing changes (False). Otherwise, of the remote steps the log
+    has in flight, only the lost stay in ``turn.launch``; the others are running on a worker
+    or waiting in the broker's queue, and ``inflight`` only keeps a watchdog time for each
+    (see ``plan_redispatch``). The step whose outcome the driver is about to log
+    (``finished_step``) stays. A turn with nothing to record needs no commit: the claim took
+    the lease, and the turn that follows (the step's outcome, or letting the run go) writes
+    the run's row.
+    """
+    if engine.remote is None:
+        return False
+    if not turn.finished:
+        await _hold_away(engine, inflight, turn, run_id, finished_step, log)
+    return not (turn.events or turn.hooks or turn.new_runs or turn.finished)
+
+
+async def _hold_away(
     engine: Engine,
     inflight: InFlight,
     turn: Turn,
@@ -145,12 +179,6 @@ async def hold_replayed(
     finished_step: str | None,
     log: logging.LoggerAdapter[logging.Logger] | logging.Logger,
 ) -> None:
-    """Of the remote steps a replayed log has in flight, leave in ``turn.launch`` only the lost.
-
-    The others are running on a worker or waiting in the broker's queue: ``inflight`` only
-    keeps a watchdog time for each (see ``plan_redispatch``). The step whose outcome the
-    driver is about to log (``finished_step``) stays.
-    """
     remote = engine.remote
     fresh = {e.payload["step_id"] for e in turn.events if e.type is EventType.STEP_STARTED}
     away = [
@@ -172,8 +200,6 @@ async def hold_replayed(
 
 async def send_launched(remote: StepSender | None, inflight: InFlight, run_id: str) -> None:
     """Hand the remote steps ``inflight`` launched (their STEP_STARTED committed) to ``remote``."""
-    if remote is None:
-        return
     unsent = inflight.take_unsent()
-    if unsent:
+    if unsent and remote is not None:
         await remote.send(run_id, unsent)
