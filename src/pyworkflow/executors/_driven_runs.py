@@ -1,9 +1,9 @@
 """The runs this process drives: one driver task per run, never two.
 
-The local executor decides which runs to drive; this table keeps their tasks and drivers,
-the runs claimed again while their previous driver here still winds down (each is driven
-once that driver is done), and which of them are children of which, so that a parent's end
-reaches the children it cancels.
+The local executor decides which runs to drive; this table keeps their tasks and drivers
+(and renews their leases), the runs claimed again while their previous driver here still
+winds down (each is driven once that driver is done), and which of them are children of
+which, so that a parent's end reaches the children it cancels.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ from collections.abc import Callable, Iterable
 
 from pyworkflow._engine.context import current_activation, current_step
 from pyworkflow._engine.driver import RunDriver
+from pyworkflow._engine.engine import Engine
+from pyworkflow._engine.heartbeat import keep_leases
 from pyworkflow.logging import run_logger
 from pyworkflow.storage.records import RunRecord
 
@@ -105,6 +107,27 @@ class DrivenRuns:
         held = [*self.tasks, *self._claimed_meanwhile]
         self._claimed_meanwhile.clear()
         return held
+
+    async def keep_leases(self, engine: Engine, log: logging.Logger) -> None:
+        """Renew the leases of the runs driven here until cancelled (``_engine.heartbeat``).
+
+        Runs whose leases may lapse before a renewal gets through are given up.
+        """
+
+        async def renew(run_ids: list[str], expiry: float) -> set[str]:
+            now = engine.clock.now()
+            return await engine.storage.renew_leases(
+                owner=engine.owner, run_ids=run_ids, now=now, lease_expires_at=expiry
+            )
+
+        await keep_leases(
+            clock=engine.clock,
+            lease_seconds=engine.settings.lease_seconds,
+            held=self.leased,
+            renew=renew,
+            lost=lambda run_ids, why: self.give_up(run_ids, why, log),
+            log=log,
+        )
 
     def give_up(self, run_ids: Iterable[str], why: str, log: logging.Logger) -> None:
         """Stop driving these runs at once: their drivers and steps are cancelled."""

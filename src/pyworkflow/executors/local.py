@@ -1,11 +1,12 @@
 """The local executor: runs workflows in this process, on its asyncio loop.
 
 It drives the runs this process starts at once, and in the background claims runs that are
-due in storage: runs started by other processes, runs whose timer came due, runs whose lease
-expired because their process died. A heartbeat renews the leases of the runs it drives, so a
-long step keeps its run; a run whose lease it lost is dropped at once. On shutdown (or when
-``asyncio.run`` cancels its tasks) every driven run is handed back, so another process takes it
-over immediately instead of waiting for the lease to expire.
+due in storage: runs started by other processes, runs whose timer came due, runs whose
+process died (seen dead at once, ``_engine.presence``, or by a lapsed lease). A heartbeat
+renews the leases of the runs it drives, so a long step keeps its run; a run whose lease it
+lost is dropped at once. On shutdown (or when ``asyncio.run`` cancels its tasks) every driven
+run is handed back, so another process takes it over immediately instead of waiting for the
+lease to expire.
 
 It claims only runs of the queues it serves (``queues``; a run's queue is its workflow's), and
 a process configured client only (``client_only``) claims and drives nothing: it stores the
@@ -29,7 +30,6 @@ from pyworkflow._engine.clock import Clock, SystemClock, until_set
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.first_turn import first_turn
-from pyworkflow._engine.heartbeat import keep_leases
 from pyworkflow._engine.periodic import PeriodicWork
 from pyworkflow._engine.presence import Presence
 from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
@@ -376,29 +376,11 @@ class LocalExecutor(EngineBacked):
 
     async def _heartbeat_loop(self) -> None:
         """Renew the leases of the runs driven here; give up any that may lapse (``heartbeat``)."""
-        engine = self.engine
-        storage = engine.storage
-
-        async def renew(run_ids: list[str], expiry: float) -> set[str]:
-            now = engine.clock.now()
-            return await storage.renew_leases(
-                owner=engine.owner, run_ids=run_ids, now=now, lease_expires_at=expiry
-            )
-
-        await keep_leases(
-            clock=engine.clock,
-            lease_seconds=engine.settings.lease_seconds,
-            held=self._driven.leased,
-            renew=renew,
-            lost=self._give_up,
-            log=_log,
-        )
-
-    def _give_up(self, run_ids: list[str], why: str) -> None:
-        self._driven.give_up(run_ids, why, _log)
+        await self._driven.keep_leases(self.engine, _log)
 
     def _presence_lost(self) -> None:
-        self._give_up(self._driven.leased(), "this worker may be taken for dead: run given up")
+        leased = self._driven.leased()
+        self._driven.give_up(leased, "this worker may be taken for dead: run given up", _log)
 
     # --- notifications from storage -------------------------------------------------------------
 
