@@ -314,6 +314,7 @@ CHILD = textwrap.dedent(
     async def main():
         storage = SQLiteStorage(path, busy_timeout=10)
         await storage.open()
+        Path(go + "." + name).touch()  # ready
         while not Path(go).exists():
             time.sleep(0.001)
         out = []
@@ -354,7 +355,13 @@ def run_two(tmp_path: Path, mode: str, db: Path) -> list[list[Any]]:
         )
         for name in ("p1", "p2")
     ]
-    time.sleep(1.0)  # both have opened the database and wait for the start signal
+    # Both must have opened the database before the start signal, however slowly they start
+    # (a loaded machine takes seconds to import): otherwise one does all the work alone.
+    deadline = time.monotonic() + 60
+    while not all(Path(f"{go}.{name}").exists() for name in ("p1", "p2")):
+        assert time.monotonic() < deadline, "the child processes did not start"
+        assert all(child.poll() is None for child in children), "a child process exited"
+        time.sleep(0.01)
     go.touch()
     outputs = []
     for child in children:

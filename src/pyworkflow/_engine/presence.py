@@ -9,15 +9,20 @@ recoveries (DESIGN §2.5), exactly as after a lapsed lease. A live worker, howev
 stopped, keeps its lock, so it is never taken over while its lease holds; the lease stays the
 fallback wherever death cannot be observed.
 
-Should a worker's presence go while it lives (its PostgreSQL session dropped), others may take
-its runs from that moment: ``on_lost`` makes it give them up, and it announces itself again.
+Should a worker's presence go while it lives (its PostgreSQL session dropped), it announces
+itself again at once, retrying until storage answers. Lost to a server restart, nothing was
+lost (nobody is declared dead just after a restart, and the worker keeps its runs); lost while
+the server ran, others may have taken its runs for a dead worker's: ``on_lost`` then makes it
+give them up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 
+from pyworkflow._backoff import Backoff
 from pyworkflow._engine.engine import Engine
 from pyworkflow.exceptions import PyWorkflowError
 
@@ -49,32 +54,53 @@ class Presence:
 
     Args:
         engine: whose ``owner`` is shown alive.
-        on_lost: called when the presence went while this process lives: give up every run.
+        on_lost: called when the presence went while this process lives and others may have
+            taken it for dead: give up every run.
     """
 
     def __init__(self, engine: Engine, on_lost: Callable[[], None] | None = None) -> None:
         self._engine = engine
         self._on_lost = on_lost
         self._shown = False
+        self._was_lost = False
+        self._warned = False
+        self._showing = asyncio.Lock()
+        self._again: asyncio.Task[None] | None = None
         self._next_look = float("-inf")
 
     async def show(self) -> None:
         """Announce this owner, unless it is shown already; a failure is logged, not raised."""
         if self._shown:
             return
-        engine = self._engine
-        try:
-            await engine.storage.announce_owner(
-                engine.owner, now=engine.clock.now(), on_lost=self._lost
-            )
-        except PyWorkflowError as exc:
-            _log.warning(
-                "could not show this worker alive (%s); should it die, its runs wait for their "
-                "leases to lapse",
-                exc,
-            )
-            return
-        self._shown = True
+        async with self._showing:
+            if self._shown:
+                return
+            engine = self._engine
+            try:
+                continuous = await engine.storage.announce_owner(
+                    engine.owner, now=engine.clock.now(), on_lost=self._lost
+                )
+            except PyWorkflowError as exc:
+                if not self._warned:  # once per loss: a storage outage retries every second
+                    self._warned = True
+                    _log.warning(
+                        "could not show this worker alive (%s); should it die, its runs wait "
+                        "for their leases to lapse",
+                        exc,
+                    )
+                return
+            self._shown, self._warned = True, False
+            if self._was_lost:
+                self._was_lost = False
+                if not continuous:
+                    _log.warning(
+                        "this worker's presence was lost while storage ran: other workers may "
+                        "have taken it for dead and its runs over; giving them up"
+                    )
+                    if self._on_lost is not None:
+                        self._on_lost()
+                else:
+                    _log.info("this worker's presence is shown again; it keeps its runs")
 
     async def look(self, *, now_or_never: bool = False) -> list[str]:
         """Take over the runs of dead workers, at most every ``LOOK_EVERY`` seconds.
@@ -89,6 +115,8 @@ class Presence:
 
     async def withdraw(self) -> None:
         """Stop showing this owner alive (it holds no run any more)."""
+        if self._again is not None:
+            self._again.cancel()
         if not self._shown:
             return
         self._shown = False
@@ -98,10 +126,14 @@ class Presence:
             _log.warning("could not withdraw this worker's presence: %s", exc)
 
     def _lost(self) -> None:
-        self._shown = False  # shown again at the next look
-        _log.warning(
-            "this worker's presence in storage was lost (its connection dropped): other "
-            "workers may take its runs over; giving them up"
-        )
-        if self._on_lost is not None:
-            self._on_lost()
+        self._shown, self._was_lost = False, True
+        _log.warning("this worker's presence in storage was lost (its connection dropped)")
+        if self._again is None or self._again.done():
+            self._again = asyncio.get_running_loop().create_task(self._show_again())
+
+    async def _show_again(self) -> None:
+        pauses = Backoff(0.1, 1.0)
+        while not self._shown:
+            await self.show()
+            if not self._shown:
+                await asyncio.sleep(pauses.next())

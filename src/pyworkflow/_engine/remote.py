@@ -164,38 +164,25 @@ async def settle_replayed(
     the lease, and the turn that follows (the step's outcome, or letting the run go) writes
     the run's row.
     """
-    if engine.remote is None:
-        return False
-    if not turn.finished:
-        await _hold_away(engine, inflight, turn, run_id, finished_step, log)
-    return not (turn.events or turn.hooks or turn.new_runs or turn.finished)
-
-
-async def _hold_away(
-    engine: Engine,
-    inflight: InFlight,
-    turn: Turn,
-    run_id: str,
-    finished_step: str | None,
-    log: logging.LoggerAdapter[logging.Logger] | logging.Logger,
-) -> None:
     remote = engine.remote
+    if remote is None:
+        return False
     fresh = {e.payload["step_id"] for e in turn.events if e.type is EventType.STEP_STARTED}
     away = [
         c
         for c in turn.launch
         if sent_away(remote, c) and c.command_id not in fresh and c.command_id != finished_step
     ]
-    if remote is None or not away:
-        return
-    leases = {lease.step_id: lease for lease in await engine.storage.list_step_leases(run_id)}
-    now = engine.clock.now()
-    resend, watch = plan_redispatch(away, leases, now=now, grace=remote.dispatch_grace)
-    held = [c for c in away if c not in resend]
-    turn.launch = [c for c in turn.launch if c not in held]
-    inflight.hold_remote(held, watch)
-    if resend:
-        log.warning("sending again %d steps whose workers seem lost", len(resend))
+    if away and not turn.finished:
+        leases = {lease.step_id: lease for lease in await engine.storage.list_step_leases(run_id)}
+        now = engine.clock.now()
+        resend, watch = plan_redispatch(away, leases, now=now, grace=remote.dispatch_grace)
+        held = [c for c in away if c not in resend]
+        turn.launch = [c for c in turn.launch if c not in held]
+        inflight.hold_remote(held, watch)
+        if resend:
+            log.warning("sending again %d steps whose workers seem lost", len(resend))
+    return not (turn.events or turn.hooks or turn.new_runs or turn.finished)
 
 
 async def send_launched(remote: StepSender | None, inflight: InFlight, run_id: str) -> None:

@@ -267,7 +267,7 @@ class Storage(Protocol):
 
     async def announce_owner(
         self, owner: str, *, now: float, on_lost: Callable[[], None] | None = None
-    ) -> None:
+    ) -> bool:
         """Make the liveness of lease owner ``owner`` (this process) observable to others.
 
         Until ``withdraw_owner`` or the process's death, another process's
@@ -275,8 +275,14 @@ class Storage(Protocol):
         dead, at once. How is the backend's: SQLite, a file lock the kernel drops with the
         process (seen from this host); PostgreSQL, a session lock the server drops with the
         connection (seen from anywhere). ``on_lost`` is called should the presence go while
-        the process lives (PostgreSQL: its connection dropped): the owner must then give up
-        its runs, which others may take over from that moment.
+        the process lives (PostgreSQL: its connection dropped); the owner then announces
+        itself again.
+
+        Returns False when this announcement follows a lost presence that others may have
+        taken for the owner's death (PostgreSQL: its connection dropped while the server kept
+        running): the owner must give its runs up, since they may be taken over already.
+        True otherwise (a first announcement; a presence lost to a server restart, during
+        which nobody is declared dead).
         """
 
     async def withdraw_owner(self, owner: str) -> None:

@@ -25,9 +25,10 @@ class MemoryOwnerMethods:
 
     async def announce_owner(
         self, owner: str, *, now: float, on_lost: Callable[[], None] | None = None
-    ) -> None:
-        """Record ``owner`` as present until it withdraws."""
+    ) -> bool:
+        """Record ``owner`` as present until it withdraws (no gap: nothing here drops it)."""
         self._owners[owner] = True
+        return True
 
     async def withdraw_owner(self, owner: str) -> None:
         """``owner`` is gone: whatever it still holds is free for the next take-over."""

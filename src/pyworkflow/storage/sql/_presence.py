@@ -22,11 +22,12 @@ __all__ = ["Presences"]
 class Presences(Protocol):
     """The presence of the owners this process announced, and tests of the others'."""
 
-    async def hold(self, owner: str, on_lost: Callable[[], None] | None) -> int | None:
-        """Start holding ``owner``'s presence; the lock key to record with it, if any.
+    async def hold(self, owner: str, on_lost: Callable[[], None] | None) -> tuple[int | None, bool]:
+        """Start holding ``owner``'s presence: its lock key (if any), and whether no gap showed.
 
-        ``on_lost``: called should the presence be lost while the process lives (PostgreSQL:
-        the connection that holds the lock dropped), so that the owner gives up its runs.
+        The second value is ``Storage.announce_owner``'s answer. ``on_lost``: called should
+        the presence be lost while the process lives (PostgreSQL: the connection that holds
+        the lock dropped); the owner then holds it again.
         """
 
     async def drop(self, owner: str) -> None:

@@ -296,10 +296,10 @@ class SqlStorage(abc.ABC):
 
     async def announce_owner(
         self, owner: str, *, now: float, on_lost: Callable[[], None] | None = None
-    ) -> None:
+    ) -> bool:
         """Make ``owner``'s liveness observable; see ``Storage.announce_owner``."""
         presences = self._presences
-        key = await presences.hold(owner, on_lost)
+        key, continuous = await presences.hold(owner, on_lost)
         host, pid = socket.gethostname(), os.getpid()
         try:
             await self._run(
@@ -309,6 +309,7 @@ class SqlStorage(abc.ABC):
         except BaseException:
             await presences.drop(owner)
             raise
+        return continuous
 
     async def withdraw_owner(self, owner: str) -> None:
         """Stop showing ``owner`` alive; see ``Storage.withdraw_owner``."""

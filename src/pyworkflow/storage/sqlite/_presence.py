@@ -49,13 +49,13 @@ class LockFiles:
         digest = hashlib.blake2b(owner.encode(), digest_size=16).hexdigest()
         return os.path.join(self._dir, f"{digest}.lock")
 
-    async def hold(self, owner: str, on_lost: Callable[[], None] | None) -> int | None:
-        """Lock ``owner``'s file (a flock never drops while the process lives: no ``on_lost``)."""
+    async def hold(self, owner: str, on_lost: Callable[[], None] | None) -> tuple[int | None, bool]:
+        """Lock ``owner``'s file (a flock never drops while the process lives: no gap)."""
         if owner in self._held:
-            return None
+            return None, True
         if self._dir is None or fcntl is None:
             self._held[owner] = -1
-            return None
+            return None, True
         path = self._path(owner)
         try:
             os.makedirs(self._dir, exist_ok=True)
@@ -68,7 +68,7 @@ class LockFiles:
             os.close(fd)
             raise StorageError(f"the owner lock file {path} is locked by another process") from exc
         self._held[owner] = fd
-        return None
+        return None, True
 
     async def drop(self, owner: str) -> None:
         """Remove and unlock ``owner``'s file."""
