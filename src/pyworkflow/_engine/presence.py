@@ -95,7 +95,8 @@ class Presence:
                 if not continuous:
                     _log.warning(
                         "this worker's presence was lost while storage ran: other workers may "
-                        "have taken it for dead and its runs over; giving them up"
+                        "have taken it for dead and its runs over%s",
+                        "; giving them up" if self._on_lost is not None else "",
                     )
                     if self._on_lost is not None:
                         self._on_lost()
