@@ -40,7 +40,6 @@ from pyworkflow.storage.records import EventRecord, NewEvent, NewHook, NewRun, R
 
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock
-    from pyworkflow._engine.engine import Engine
     from pyworkflow.serialization import Codec
     from pyworkflow.step import StepDefinition
     from pyworkflow.workflow import Workflow
@@ -80,16 +79,13 @@ class WorkflowActivation:
         self.cancel_reason: str | None = None
 
     @classmethod
-    def for_run(cls, run: RunRecord, workflow: Workflow[..., Any], engine: Engine) -> Self:
-        """The activation of ``run``, its call decoded with the engine's codec."""
-        args, kwargs = decode_call(run, engine.codec)
+    def for_run(
+        cls, run: RunRecord, workflow: Workflow[..., Any], codec: Codec, clock: Clock
+    ) -> Self:
+        """The activation of ``run``, its call decoded with ``codec``."""
+        args, kwargs = decode_call(run, codec)
         return cls(
-            run_id=run.run_id,
-            workflow=workflow,
-            args=args,
-            kwargs=kwargs,
-            codec=engine.codec,
-            clock=engine.clock,
+            run_id=run.run_id, workflow=workflow, args=args, kwargs=kwargs, codec=codec, clock=clock
         )
 
     # --- driving ---------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ result is handed to the workflow only together with the append that logs it.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine import (
@@ -46,10 +47,23 @@ from pyworkflow.storage.records import (
 )
 
 if TYPE_CHECKING:
-    from pyworkflow._engine.first_turn import FirstTurn
     from pyworkflow.workflow import Workflow
 
-__all__ = ["RunDriver"]
+__all__ = ["FirstTurn", "RunDriver"]
+
+
+@dataclass(slots=True)
+class FirstTurn:
+    """What the first turn left for the driver: it launches ``turn`` once the run is stored.
+
+    ``stored``: the turn's events went into the run's creation; otherwise (it created hooks or
+    child runs, rows that creating a run cannot write) the driver's first commit writes them.
+    """
+
+    turn: Turn
+    activation: WorkflowActivation
+    stored: bool
+    deadline: float | None
 
 
 class RunDriver:
@@ -208,7 +222,9 @@ class RunDriver:
         self._seq = events[-1].seq if events else run.last_seq
         self._deadline = deadline_of(events)
         self._log.debug("replaying %d events (recovery %d)", len(events), run.recovery_count)
-        activation = self._activation = WorkflowActivation.for_run(run, self._workflow, engine)
+        activation = self._activation = WorkflowActivation.for_run(
+            run, self._workflow, engine.codec, engine.clock
+        )
         turn = activation.replay(events)
         if activation.divergence is not None:
             self._log.error("%s", activation.divergence)

@@ -8,12 +8,10 @@ Celery executor only reads what the turn launches (steps to send to workers) and
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine.activation import WorkflowActivation
-from pyworkflow._engine.commands import Turn
-from pyworkflow._engine.driver import RunDriver
+from pyworkflow._engine.driver import FirstTurn, RunDriver
 from pyworkflow.events import EventType
 from pyworkflow.storage.records import EventRecord, NewEvent, NewRun
 
@@ -21,21 +19,7 @@ if TYPE_CHECKING:
     from pyworkflow._engine.engine import Engine
     from pyworkflow.workflow import Workflow
 
-__all__ = ["FirstTurn", "first_turn"]
-
-
-@dataclass(slots=True)
-class FirstTurn:
-    """What the first turn left for the driver: it launches ``turn`` once the run is stored.
-
-    ``stored``: the turn's events went into the run's creation; otherwise (it created hooks or
-    child runs, rows that creating a run cannot write) the driver's first commit writes them.
-    """
-
-    turn: Turn
-    activation: WorkflowActivation
-    stored: bool
-    deadline: float | None
+__all__ = ["first_turn"]
 
 
 def first_turn(
@@ -50,7 +34,7 @@ def first_turn(
     """
     run = new.initial_record()
     started = EventRecord(new.run_id, 1, EventType.WORKFLOW_STARTED, new.started_payload, new.now)
-    activation = WorkflowActivation.for_run(run, workflow, engine)
+    activation = WorkflowActivation.for_run(run, workflow, engine.codec, engine.clock)
     turn = activation.replay([started])
     if turn.finished or activation.divergence is not None or not turn.events:
         activation.close()  # the driver replays the log as for any run
