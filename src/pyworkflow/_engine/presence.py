@@ -66,6 +66,7 @@ class Presence:
         self._warned = False
         self._showing = asyncio.Lock()
         self._again: asyncio.Task[None] | None = None
+        self._withdrawn = False
         self._next_look = float("-inf")
 
     async def show(self) -> None:
@@ -75,6 +76,7 @@ class Presence:
         async with self._showing:
             if self._shown:
                 return
+            self._withdrawn = False
             engine = self._engine
             try:
                 continuous = await engine.storage.announce_owner(
@@ -116,6 +118,7 @@ class Presence:
 
     async def withdraw(self) -> None:
         """Stop showing this owner alive (it holds no run any more)."""
+        self._withdrawn = True
         if self._again is not None:
             self._again.cancel()
         if not self._shown:
@@ -128,13 +131,15 @@ class Presence:
 
     def _lost(self) -> None:
         self._shown, self._was_lost = False, True
+        if self._withdrawn:
+            return  # it stops: nothing to show again
         _log.warning("this worker's presence in storage was lost (its connection dropped)")
         if self._again is None or self._again.done():
             self._again = asyncio.get_running_loop().create_task(self._show_again())
 
     async def _show_again(self) -> None:
         pauses = Backoff(0.1, 1.0)
-        while not self._shown:
+        while not self._shown and not self._withdrawn:
             await self.show()
             if not self._shown:
                 await asyncio.sleep(pauses.next())

@@ -62,6 +62,7 @@ class AdvisoryLocks:
         self._run = run
         self._held: dict[str, tuple[asyncpg.Connection, Callable[[Any], None], float]] = {}
         self._lost: dict[str, float] = {}  # owner -> the server start its lost lock was held in
+        self._closed = False
 
     async def hold(self, owner: str, on_lost: Callable[[], None] | None) -> tuple[int | None, bool]:
         """Take a free key's lock on a connection of its own: the key, and whether no gap showed.
@@ -91,7 +92,12 @@ class AdvisoryLocks:
         held_in = self._lost.pop(owner, None)
         continuous = held_in is None or (held_in != started and uptime < RESTART_GRACE)
 
+        if self._closed:  # the storage closed while this one was being taken
+            conn.terminate()
+            raise StorageError(f"cannot show {owner} alive: the storage is closed")
+
         def lost(_conn: Any) -> None:
+            conn.terminate()  # its socket is gone: let its transport go now, not at GC
             if self._held.get(owner, (None,))[0] is conn:
                 del self._held[owner]
                 self._lost[owner] = started
@@ -113,7 +119,8 @@ class AdvisoryLocks:
             await conn.close(timeout=5)
 
     async def drop_all(self) -> None:
-        """Drop every presence held here (the storage closes)."""
+        """Drop every presence held here (the storage closes); hold nothing afterwards."""
+        self._closed = True
         for owner in list(self._held):
             await self.drop(owner)
         self._lost.clear()
