@@ -333,7 +333,9 @@ CHILD = textwrap.dedent(
                 if not got:
                     break
                 out.extend(r.run_id for r in got)
-                await asyncio.sleep(0.003)  # work on them, so that the processes interleave
+                # Work on them, long enough for the other process's busy handler (which backs
+                # off up to 100 ms between tries) to find the write lock free: they interleave.
+                await asyncio.sleep(0.03)
         await storage.close()
         print(json.dumps(out))
 
