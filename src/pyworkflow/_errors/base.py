@@ -84,16 +84,5 @@ class CancellationError(BaseException):
 
 
 # Their public home: type paths in logged errors, reprs and pickles name it, as before the split.
-for _cls in (
-    CancellationError,
-    ConfigurationError,
-    DefinitionError,
-    FatalError,
-    InputError,
-    PyWorkflowError,
-    RetryableError,
-    StepDefinitionError,
-    StepError,
-    WorkflowDefinitionError,
-):
-    _cls.__module__ = "pyworkflow.exceptions"
+for _name in __all__:
+    globals()[_name].__module__ = "pyworkflow.exceptions"

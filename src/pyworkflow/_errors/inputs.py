@@ -218,20 +218,5 @@ class InvalidHookPayloadError(InputError):
 
 
 # Their public home: type paths in logged errors, reprs and pickles name it, as before the split.
-for _cls in (
-    ClientCallInWorkflowError,
-    HookAlreadyReceivedError,
-    HookNotFoundError,
-    IdempotencyConflictError,
-    InvalidChangeIdError,
-    InvalidDurationError,
-    InvalidHookPayloadError,
-    InvalidRunStateError,
-    NotInWorkflowError,
-    RunNotFoundError,
-    SerializationError,
-    StepNotFoundError,
-    WorkflowCalledDirectlyError,
-    WorkflowNotFoundError,
-):
-    _cls.__module__ = "pyworkflow.exceptions"
+for _name in __all__:
+    globals()[_name].__module__ = "pyworkflow.exceptions"

@@ -149,15 +149,5 @@ class NonDeterminismError(PyWorkflowError):
 
 
 # Their public home: type paths in logged errors, reprs and pickles name it, as before the split.
-for _cls in (
-    ChildWorkflowCancelledError,
-    ChildWorkflowFailedError,
-    HookExpiredError,
-    NonDeterminismError,
-    StepFailedError,
-    StepTimeoutError,
-    WorkflowCancelledError,
-    WorkflowFailedError,
-    WorkflowTimeoutError,
-):
-    _cls.__module__ = "pyworkflow.exceptions"
+for _name in __all__:
+    globals()[_name].__module__ = "pyworkflow.exceptions"

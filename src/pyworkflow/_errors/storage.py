@@ -140,13 +140,5 @@ def _excerpt(text: str) -> str:
 
 
 # Their public home: type paths in logged errors, reprs and pickles name it, as before the split.
-for _cls in (
-    ConcurrencyConflictError,
-    CopyConflictError,
-    CorruptRecordError,
-    RunsChangedDuringCopyError,
-    SchemaVersionError,
-    StorageError,
-    StorageUnavailableError,
-):
-    _cls.__module__ = "pyworkflow.exceptions"
+for _name in __all__:
+    globals()[_name].__module__ = "pyworkflow.exceptions"
