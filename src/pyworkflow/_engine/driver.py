@@ -233,12 +233,8 @@ class RunDriver:
         if self._deadline is not None and engine.clock.now() >= self._deadline:
             await self._time_out()
             return None
-        if run.cancel_requested and not activation.cancelled and not turn.finished:
-            self._log.info("cancellation requested: %s", run.cancel_reason)
-            turn = turn.merge(activation.request_cancel(run.cancel_reason))
-        if not turn.finished:
-            # Hooks delivered and children ended while the run was let go.
-            turn = turn.merge(await outside_writes.collect(engine.storage, activation))
+        # A cancel, hooks delivered and children ended while the run was let go.
+        turn = await outside_writes.take_signals(engine.storage, activation, run, self._log, turn)
         turn = interruptions.log_reruns(turn, run, engine.remote, self._log, self._finished)
         for command in turn.launch:
             if command.kind == "step" and command.attempt == 0:
@@ -339,14 +335,11 @@ class RunDriver:
         if run is None or run.signal_seq <= self._signals_seen:
             return Turn()
         self._signals_seen = run.signal_seq
-        turn = Turn()
         if run.cancel_requested and not activation.cancelled:
-            self._run = run
-            self._log.info("cancellation requested: %s", run.cancel_reason)
-            turn = activation.request_cancel(run.cancel_reason)
-        if not turn.finished:
-            turn = turn.merge(await outside_writes.collect(self._engine.storage, activation))
-        return turn
+            self._run = run  # its cancel reason, for the steps refused from now on
+        return await outside_writes.take_signals(
+            self._engine.storage, activation, run, self._log, Turn()
+        )
 
     def _suspend_due(self) -> bool:
         engine = self._engine

@@ -10,6 +10,7 @@ logged) or is refused with HookExpiredError, never both.
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING
 
 from pyworkflow._engine import new_events
@@ -23,9 +24,29 @@ if TYPE_CHECKING:
     from pyworkflow._engine.commands import Command
     from pyworkflow.storage.protocol import Storage
 
-__all__ = ["collect", "expire_hook"]
+__all__ = ["collect", "expire_hook", "take_signals"]
 
 _PAGE = 1000
+
+
+async def take_signals(
+    storage: Storage,
+    activation: WorkflowActivation,
+    run: RunRecord,
+    log: logging.LoggerAdapter[logging.Logger],
+    turn: Turn,
+) -> Turn:
+    """``turn`` followed by what the run's row says outside writers left.
+
+    A cancel request first (so the next primitive the code awaits raises CancellationError),
+    then the hook payloads and children's ends (:func:`collect`), unless the run ended.
+    """
+    if run.cancel_requested and not activation.cancelled and not turn.finished:
+        log.info("cancellation requested: %s", run.cancel_reason)
+        turn = turn.merge(activation.request_cancel(run.cancel_reason))
+    if not turn.finished:
+        turn = turn.merge(await collect(storage, activation))
+    return turn
 
 
 async def collect(storage: Storage, activation: WorkflowActivation) -> Turn:
