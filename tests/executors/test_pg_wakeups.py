@@ -49,8 +49,13 @@ async def test_a_worker_claims_a_run_made_due_elsewhere_at_once(
     worker_processes: WorkerProcesses,
 ) -> None:
     log = _start_worker(pw_postgres, tmp_path, worker_processes, poll_interval=30)
-    # The worker polls once at start; give it time to start and go to sleep on its long poll.
-    await asyncio.sleep(3.0)
+    # The worker polls once at start; wait until it serves (a loaded machine starts it
+    # slowly), then give it time to go to sleep on its long poll.
+    deadline = time.monotonic() + 60
+    while "serving" not in (log.read_text() if log.exists() else ""):
+        assert time.monotonic() < deadline, "the worker did not start within 60 s"
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(1.0)
     begun = time.monotonic()
     run_id = await add_unleased_run(pw_postgres, "wk_flow", 0.0)  # type: ignore[arg-type]
 

@@ -8,12 +8,15 @@ killed by their pid at teardown.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import os
+import signal
 import subprocess
 import textwrap
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import pytest
@@ -26,7 +29,9 @@ from workers import WorkerProcesses, cli
 pytestmark = pytest.mark.slow  # workers and the CLI in processes of their own
 
 MODULE = """
+import asyncio
 import os
+from pathlib import Path
 
 from pyworkflow import step, workflow
 
@@ -51,9 +56,20 @@ async def qw_orphan() -> int:
     return await whoami()
 
 
-@step(queue="qw-gpu")  # routes on Celery only: a local worker says so when it starts
-async def qw_gpu_work() -> None:
-    pass
+@step(queue="qw-mail")
+async def qw_send(hold: str) -> int:
+    # Says it started, then works while the file ``hold`` exists.
+    Path(f"{hold}.{os.getpid()}").touch()
+    while Path(hold).exists():
+        await asyncio.sleep(0.02)
+    return os.getpid()
+
+
+@workflow()
+async def qw_mailer(hold: str) -> list[int]:
+    before = await whoami()
+    sent = await qw_send(hold)
+    return [before, sent, await whoami()]
 """
 
 
@@ -155,10 +171,68 @@ async def test_workers_execute_only_their_queues_and_an_unserved_queue_waits_vis
     nobody = start_worker(worker_processes, "-Q", "qw-nobody,qw-spare")
     assert await pyworkflow.get_workflow_result(orphan, timeout=30) == nobody.pid
     # What would otherwise go unnoticed is in its log: a queue it serves in vain (a typo in
-    # -Q looks like this), and a step whose queue the local executor does not route.
+    # -Q looks like this).
     said = worker_log(worker_processes, 2).read_text()
     assert "no workflow registered here goes to queue 'qw-spare'" in said
-    assert "qw_gpu_work (queue 'qw-gpu')" in said
+
+
+async def test_a_step_of_a_queue_runs_on_a_worker_of_that_queue_and_the_rest_with_its_run(
+    client: str, worker_processes: WorkerProcesses, tmp_path: Path
+) -> None:
+    from queueflows import qw_mailer
+
+    default = start_worker(worker_processes)
+    mail = start_worker(worker_processes, "-Q", "qw-mail")
+    hold = tmp_path / "no-hold"  # absent: the step does not wait
+
+    run_id = await pyworkflow.start(qw_mailer, str(hold))
+
+    # The mail worker executed the routed step; the steps before and after it ran where the
+    # run is driven, on the default queue's worker (the mail worker offered the last back).
+    assert await pyworkflow.get_workflow_result(run_id, timeout=30) == [
+        default.pid,
+        mail.pid,
+        default.pid,
+    ]
+    events = await pyworkflow.get_workflow_events(run_id)
+    completed = [e.data["step_id"] for e in events if e.type.value == "step_completed"]
+    assert completed == ["whoami#1", "qw_send#1", "whoami#2"]
+
+
+async def test_a_step_of_a_queue_whose_worker_is_killed_runs_again_on_another_at_once(
+    client: str, worker_processes: WorkerProcesses, tmp_path: Path
+) -> None:
+    from queueflows import qw_mailer
+
+    default = start_worker(worker_processes)
+    doomed = start_worker(worker_processes, "-Q", "qw-mail")
+    hold = tmp_path / "hold"
+    hold.touch()
+    run_id = await pyworkflow.start(qw_mailer, str(hold))
+    await until(lambda: Path(f"{hold}.{doomed.pid}").exists(), within=30)
+
+    os.kill(doomed.pid, signal.SIGKILL)
+    doomed.wait(timeout=10)
+    spare = start_worker(worker_processes, "-Q", "qw-mail")
+    # Seen dead through its lock file, not after its lease (15 s) lapses.
+    await until(lambda: Path(f"{hold}.{spare.pid}").exists(), within=10)
+    hold.unlink()
+
+    result = await pyworkflow.get_workflow_result(run_id, timeout=30)
+    assert result == [default.pid, spare.pid, default.pid]
+    started = sorted(name for name in os.listdir(tmp_path) if name.startswith("hold."))
+    assert started == sorted([f"hold.{doomed.pid}", f"hold.{spare.pid}"])
+    events = await pyworkflow.get_workflow_events(run_id)
+    sends = [e for e in events if e.data.get("step_id") == "qw_send#1"]
+    assert [e.type.value for e in sends][-1] == "step_completed"
+    assert sum(e.type.value == "step_completed" for e in sends) == 1
+
+
+async def until(check: Callable[[], bool], *, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not check():
+        assert time.monotonic() < deadline, f"not within {within} s"
+        await asyncio.sleep(0.05)
 
 
 def test_a_bad_queue_option_is_one_line_and_exit_2(

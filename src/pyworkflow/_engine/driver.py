@@ -94,13 +94,14 @@ class RunDriver:
         self._seq = run.last_seq
         self._signals_seen = run.signal_seq
         self._status = run.status
+        self._remote = engine.remote.for_run(run.queue) if engine.remote is not None else None
         self._inflight = InFlight(
             run_id=run.run_id,
             workflow_name=run.workflow_name,
             clock=engine.clock,
             codec=engine.codec,
             resolve_step=engine.resolve_step,
-            remote=engine.remote,
+            remote=self._remote,
             finished=finished,
         )
         self._finished = finished
@@ -235,7 +236,7 @@ class RunDriver:
             return None
         # A cancel, hooks delivered and children ended while the run was let go.
         turn = await outside_writes.take_signals(engine.storage, activation, run, self._log, turn)
-        turn = interruptions.log_reruns(turn, run, engine.remote, self._log, self._finished)
+        turn = interruptions.log_reruns(turn, run, self._remote, self._log, self._finished)
         for command in turn.launch:
             if command.kind == "step" and command.attempt == 0:
                 # Re-opened by resume(): its fresh budget starts with a logged attempt 1.
@@ -243,7 +244,10 @@ class RunDriver:
                 turn.events.append(new_events.step_started(command.command_id, command.name, 1))
         turn = self._refuse_unstarted(turn)
         inflight, finished = self._inflight, self._finished_step
-        if await remote.settle_replayed(engine, inflight, turn, self.run_id, finished, self._log):
+        settled = await remote.settle_replayed(
+            engine, self._remote, inflight, turn, self.run_id, finished, self._log
+        )
+        if settled:
             return turn  # steps away, nothing to record (see settle_replayed)
         # Always commit after a replay: it renews the lease, records any new commands and
         # shows the run as running (or suspended) again after a take-over.
@@ -291,7 +295,7 @@ class RunDriver:
                 )
             if not turn.events and not turn.finished:
                 continue
-            if remote.only_away(self._engine.remote, turn):
+            if remote.only_away(self._remote, turn):
                 inflight.launch(turn.launch)
                 release = inflight.running_steps == 0 and self._suspend_due()
                 await self._commit(turn, progressed=True, release=release)
@@ -308,7 +312,7 @@ class RunDriver:
 
     async def _send_remote(self) -> None:
         if self._inflight.has_unsent:
-            await remote.send_launched(self._engine.remote, self._inflight, self.run_id)
+            await remote.send_launched(self._remote, self._inflight, self.run_id)
 
     def _log_suspended(self) -> None:
         letting_go.log_suspended(self._log, self._inflight)

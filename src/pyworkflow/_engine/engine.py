@@ -10,7 +10,7 @@ from pyworkflow.storage.records import RunRecord
 
 if TYPE_CHECKING:
     from pyworkflow._engine.clock import Clock
-    from pyworkflow._engine.remote import StepSender
+    from pyworkflow._engine.remote import StepRouter
     from pyworkflow.serialization import Codec
     from pyworkflow.step import StepDefinition
     from pyworkflow.storage.protocol import Storage
@@ -52,8 +52,9 @@ class Engine:
     cancel request): the executor wakes it, as ``cancel_workflow`` does."""
     resolve_step: Callable[[StepDefinition], StepDefinition] | None = None
     """The definition whose function an attempt runs; the test toolkit swaps in fakes here."""
-    remote: StepSender | None = None
-    """Where steps executed away from the driver go (Celery); None executes every step here."""
+    remote: StepRouter | None = None
+    """Where steps executed away from the driver go (Celery, or the local workers of a step's
+    queue); None executes every step here."""
 
     def lease_until(self) -> float:
         """The expiry of a lease taken or renewed now."""

@@ -1,12 +1,13 @@
-"""Steps executed away from their run's driver (on Celery workers): the engine's side.
+"""Steps executed away from their run's driver (Celery workers, local workers of a queue).
 
 With a ``StepSender`` in the engine, a driver does not execute a step that the sender calls
-remote. Once the append logging its STEP_STARTED has committed, the driver hands the step to
-the sender (the Celery executor sends a broker message naming the run, the step and the
-attempt, nothing else) and lets the run go: no coroutine or worker waits on a step running
-elsewhere (DESIGN §2.6). The task that executes the attempt then takes the run's lease and
-drives it with the attempt's outcome already known (``FinishedAttempt``): the turn that logs
-the outcome is that task's, so a step costs one broker hop and one append.
+remote for its run (``StepSender.for_run``). Once the append logging its STEP_STARTED has
+committed, the driver hands the step to the sender (the Celery executor sends a broker message
+naming the run, the step and the attempt, nothing else; the local executor offers it in
+storage to the workers of its queue) and lets the run go: no coroutine or worker waits on a
+step running elsewhere (DESIGN §2.6). The task that executes the attempt then takes the run's
+lease and drives it with the attempt's outcome already known (``FinishedAttempt``): the turn
+that logs the outcome is that task's, so a step costs one broker hop and one append.
 
 Storage stays the truth (DESIGN §2.5): a run whose steps are away is released with a
 *watchdog* wake-up time. When it comes due, a driver replays the run and sends again each
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FinishedAttempt",
     "RemoteStep",
+    "StepRouter",
     "StepSender",
     "only_away",
     "plan_redispatch",
@@ -71,7 +73,7 @@ class FinishedAttempt:
 
 
 class StepSender(Protocol):
-    """Where remote steps go (the Celery executor)."""
+    """Where remote steps go (the Celery executor; the local executor for steps of a queue)."""
 
     @property
     def dispatch_grace(self) -> float:
@@ -82,6 +84,17 @@ class StepSender(Protocol):
 
     async def send(self, run_id: str, steps: Sequence[RemoteStep]) -> None:
         """Send the attempts away; called only after their STEP_STARTED committed."""
+
+
+class StepRouter(Protocol):
+    """Which ``StepSender`` the steps of a run go to: the engine's ``remote``."""
+
+    def for_run(self, queue: str) -> StepSender | None:
+        """The sender for a run of ``queue``; None when every step of it is executed here.
+
+        A driver asks once, for its run. The Celery executor is its own sender for every
+        run; the local executor's depends on the run's queue and the steps' queues.
+        """
 
 
 def plan_redispatch(
@@ -148,6 +161,7 @@ def only_away(remote: StepSender | None, turn: Turn) -> bool:
 
 async def settle_replayed(
     engine: Engine,
+    remote: StepSender | None,
     inflight: InFlight,
     turn: Turn,
     run_id: str,
@@ -156,7 +170,8 @@ async def settle_replayed(
 ) -> bool:
     """Hold a replayed turn's remote steps that live elsewhere; True if it needs no commit.
 
-    Without a ``StepSender`` nothing changes (False). Otherwise, of the remote steps the log
+    Without a ``StepSender`` (``remote``, the run's) nothing changes (False). Otherwise, of
+    the remote steps the log
     has in flight, only the lost stay in ``turn.launch``; the others are running on a worker
     or waiting in the broker's queue, and ``inflight`` only keeps a watchdog time for each
     (see ``plan_redispatch``). The step whose outcome the driver is about to log
@@ -164,7 +179,6 @@ async def settle_replayed(
     the lease, and the turn that follows (the step's outcome, or letting the run go) writes
     the run's row.
     """
-    remote = engine.remote
     if remote is None:
         return False
     fresh = {e.payload["step_id"] for e in turn.events if e.type is EventType.STEP_STARTED}

@@ -1,8 +1,8 @@
 """One attempt of a step executed away from its run's driver, and the turn that logs its outcome.
 
 The step-lease protocol of any executor that runs steps elsewhere (Celery's step task is one
-call of ``execute``). The order is what keeps DESIGN §2.1 under duplicate and redelivered
-messages:
+call of ``execute``, and so is a local worker's take of a step offered to its queue). The
+order is what keeps DESIGN §2.1 under duplicate and redelivered messages:
 
 1. Take the attempt's *step lease* (``Storage.acquire_step``). A delivery that finds another
    delivery executing the attempt exits; so does one whose run has ended.
@@ -83,7 +83,15 @@ def _interrupted_before(events: list[EventRecord], step_id: str) -> int:
     )
 
 
-async def execute(engine: Engine, run_id: str, step_id: str, attempt: int, delivery: str) -> None:
+async def execute(
+    engine: Engine,
+    run_id: str,
+    step_id: str,
+    attempt: int,
+    delivery: str,
+    *,
+    wait_for_holder: bool = True,
+) -> None:
     """Execute attempt ``attempt`` of ``step_id`` of ``run_id`` and log its outcome.
 
     Args:
@@ -92,10 +100,14 @@ async def execute(engine: Engine, run_id: str, step_id: str, attempt: int, deliv
         step_id: the step's id in its run.
         attempt: the attempt the message names.
         delivery: this delivery's step-lease owner id (a redelivered message is another).
+        wait_for_holder: wait a while for another delivery's live lease to lapse (a message
+            redelivered after its worker died); False stands back at once (a local worker
+            that lost the race for an offered step: its claim loop looks again).
     """
     storage, settings = engine.storage, engine.settings
     log = run_logger(run_id, None, step_id=step_id, attempt=attempt)
-    lease = await _acquire(engine, run_id, step_id, attempt, delivery)
+    patience = 2 * settings.lease_seconds if wait_for_holder else 0.0
+    lease = await _acquire(engine, run_id, step_id, attempt, delivery, patience)
     if lease is None:
         log.debug("attempt %d of step %s runs elsewhere, or its run ended", attempt, step_id)
         return
@@ -180,19 +192,19 @@ async def execute(engine: Engine, run_id: str, step_id: str, attempt: int, deliv
 
 
 async def _acquire(
-    engine: Engine, run_id: str, step_id: str, attempt: int, delivery: str
+    engine: Engine, run_id: str, step_id: str, attempt: int, delivery: str, patience: float
 ) -> StepLease | None:
-    """Take the attempt's step lease, waiting a while for one held by another delivery.
+    """Take the attempt's step lease, waiting up to ``patience`` for another delivery's.
 
     A message delivered again after its worker was killed mid-step finds that worker's lease
     still live: waiting for it to lapse (the holder, if alive, renews it meanwhile) makes
     the recovery take at most ``lease_seconds`` rather than the run's
     watchdog (``dispatch_grace``); a holder known dead (``presence``) frees it at once. A
-    holder still renewing after two lease periods is alive: this delivery is a duplicate and
-    ends.
+    holder still renewing after two lease periods (``execute``'s patience) is alive: this
+    delivery is a duplicate and ends.
     """
     storage, clock, lease_seconds = engine.storage, engine.clock, engine.settings.lease_seconds
-    give_up = clock.now() + 2 * lease_seconds
+    give_up = clock.now() + patience
     while True:
         now = clock.now()
         lease = await storage.acquire_step(

@@ -35,7 +35,6 @@ class Serving:
     queues: tuple[str, ...] | None = None
     client_only: bool = False
     _noted: set[str] = field(default_factory=set)
-    _steps_checked: bool = False
     _unknown_logged: set[str] = field(default_factory=set)
 
     @classmethod
@@ -78,29 +77,6 @@ class Serving:
             self.describe(),
             extra={"queue": queue},
         )
-
-    def warn_step_queues(self, log: logging.Logger) -> None:
-        """Warn once about steps with a ``queue``: the local executor runs them in place.
-
-        ``@step(queue=...)`` routes a step's attempts on the Celery executor. Here a step is
-        executed by the worker that drives its run, whatever its queue; saying so at start is
-        better than a silent difference between the two executors.
-        """
-        if self._steps_checked or self.client_only:
-            return
-        self._steps_checked = True
-        routed = [
-            f"{name} (queue {step.queue!r})"
-            for name in registry.step_names()
-            if (step := registry.get_step(name)).queue is not None
-        ]
-        if routed:
-            log.warning(
-                "the local executor executes steps in the worker that drives their run, so "
-                "these steps' queues apply only on the Celery executor: %s; route their "
-                "workflow with @workflow(queue=...) to keep them on dedicated workers",
-                ", ".join(routed),
-            )
 
     def warn_idle_queues(self, log: logging.Logger) -> None:
         """Warn about served queues that no workflow registered here goes to (a worker's start).

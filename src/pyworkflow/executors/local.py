@@ -9,8 +9,9 @@ run is handed back, so another process takes it over immediately instead of wait
 lease to expire.
 
 It claims only runs of the queues it serves (``queues``; a run's queue is its workflow's), and
-a process configured client only (``client_only``) claims and drives nothing: it stores the
-runs it starts for a worker (``_serving``).
+the steps of those queues offered by other workers (``_offered_steps``); a process configured
+client only (``client_only``) claims and drives nothing: it stores the runs it starts for a
+worker (``_serving``).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
 from pyworkflow.executors._driven_runs import DrivenRuns
 from pyworkflow.executors._ended_runs import EndedRuns
 from pyworkflow.executors._engine_backed import EngineBacked
+from pyworkflow.executors._offered_steps import OfferedSteps
 from pyworkflow.executors._serving import Serving
 from pyworkflow.logging import run_logger
 from pyworkflow.serialization import Codec
@@ -67,8 +69,9 @@ class LocalExecutor(EngineBacked):
         drain_seconds: at shutdown, how long the step attempts running then may take to end
             (their outcomes are logged, nothing new starts) before they are cancelled and their
             runs handed back; 0 hands back at once.
-        queues: the queues whose runs this process executes; None (the default) serves every
-            queue. Runs of other queues that it starts are stored for their workers.
+        queues: the queues whose runs and steps this process executes; None (the default)
+            serves every queue. Runs of other queues that it starts are stored for their
+            workers, and steps of other queues (``@step(queue=...)``) offered to theirs.
         client_only: True executes no run at all: no claim loop, and the runs it starts are
             stored for a worker (``run()`` and ``get_workflow_result`` wait for one).
 
@@ -108,6 +111,7 @@ class LocalExecutor(EngineBacked):
         self.retention = retention
         self.retention_interval = retention_interval
         self.drain_seconds = drain_seconds
+        self._offers = self.engine.remote = OfferedSteps(self.engine, self.serving)
         self._driven = DrivenRuns(on_done=self._driver_done)
         self._presence = Presence(self.engine, on_lost=self._presence_lost)
         self._ended = EndedRuns()
@@ -241,13 +245,13 @@ class LocalExecutor(EngineBacked):
         for task in self._background:
             if task not in heartbeat:  # leases are renewed while running steps finish
                 task.cancel()
-        drivers = list(self._driven.tasks.values())
+        drivers = [*self._driven.tasks.values(), *self._offers.tasks]
         if drivers and self.drain_seconds > 0:
             self._driven.drain()
             await asyncio.wait(drivers, timeout=self.drain_seconds)
         self._unsubscribe()
         held = self._driven.held()
-        drivers = list(self._driven.tasks.values())
+        drivers = [*self._driven.tasks.values(), *self._offers.tasks]
         for task in [*drivers, *heartbeat]:
             task.cancel()
         await asyncio.gather(*self._background, *drivers, return_exceptions=True)
@@ -288,7 +292,6 @@ class LocalExecutor(EngineBacked):
         if self._background and not all(t.done() for t in self._background):
             return
         self._subscribe()
-        self.serving.warn_step_queues(_log)
         loop = asyncio.get_running_loop()
         # A fresh context: runs claimed later must not inherit whatever the first caller had
         # set (its trace span above all, which would adopt every claimed turn).
@@ -341,7 +344,8 @@ class LocalExecutor(EngineBacked):
             await until_set(self.engine.clock, self._wake, deadline)
 
     async def _claim_once(self) -> None:
-        free = self.max_concurrent_runs - len(self._driven)
+        free = self.max_concurrent_runs - len(self._driven) - len(self._offers)
+        free -= await self._offers.take(free)
         names = registry.workflow_names()
         if free <= 0 or not names:
             return

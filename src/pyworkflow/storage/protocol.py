@@ -55,6 +55,7 @@ from pyworkflow.storage.records import (
     RunRecord,
     RunSnapshot,
     StepLease,
+    StepOffer,
 )
 
 __all__ = ["ChangeNotifier", "Storage"]
@@ -264,6 +265,32 @@ class Storage(Protocol):
 
     async def list_step_leases(self, run_id: str) -> list[StepLease]:
         """The run's step lease rows, by ``step_id``."""
+
+    async def offer_steps(self, run_id: str, offers: Sequence[StepOffer], *, now: float) -> None:
+        """Offer attempts of the run's steps to the local workers of their queues.
+
+        Each offer is a step lease row without owner, with its ``queue`` and ``offered_at``
+        (``now``), written only while the run is live. A row of the same attempt is left as it
+        is (offered already, or being executed); a row of another attempt is replaced, its
+        ``deliveries`` back to 0. Workers list offers (``list_offered_steps``) and take one
+        with ``acquire_step``, which keeps its queue, so a lapsed lease of it (a worker that
+        died) is listed again.
+        """
+
+    async def list_offered_steps(
+        self,
+        *,
+        queues: Collection[str] | None,
+        workflow_names: Collection[str],
+        now: float,
+        limit: int,
+    ) -> list[StepLease]:
+        """Up to ``limit`` offered attempts that a worker may take now, oldest offer first.
+
+        Offers (rows with a ``queue``) of live runs of ``workflow_names`` whose row has no
+        owner or a lapsed lease (``lease_expires_at <= now``), of ``queues`` (None: any
+        queue; empty: none). Celery step leases (no queue) are never listed.
+        """
 
     async def announce_owner(
         self, owner: str, *, now: float, on_lost: Callable[[], None] | None = None

@@ -267,6 +267,9 @@ class StepLease:
         lease_expires_at: when it lapses unless renewed, or None.
         deliveries: how many times this attempt was taken (acquired); a worker that keeps
             dying shows here.
+        queue: the queue the attempt was offered to (``offer_steps``: a step of a local
+            worker's queue), or None for a Celery step task's lease.
+        offered_at: when it was offered, or None.
     """
 
     run_id: str
@@ -275,6 +278,23 @@ class StepLease:
     owner: str | None
     lease_expires_at: float | None
     deliveries: int
+    queue: str | None = None
+    offered_at: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StepOffer:
+    """An attempt of a step offered to the local workers of a queue (``Storage.offer_steps``).
+
+    Attributes:
+        step_id: the step's id in its run (``name#n``).
+        attempt: the attempt to execute (its STEP_STARTED is logged).
+        queue: the queue whose workers may execute it.
+    """
+
+    step_id: str
+    attempt: int
+    queue: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,7 @@ from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.first_turn import first_turn
 from pyworkflow._engine.leased import drive_leased
 from pyworkflow._engine.presence import Presence
-from pyworkflow._engine.remote import RemoteStep, sent_away
+from pyworkflow._engine.remote import RemoteStep, StepSender, sent_away
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.executors._ended_runs import EndedRuns
@@ -225,6 +225,10 @@ class CeleryExecutor(EngineBacked):
     def is_remote(self, definition: StepDefinition) -> bool:
         """Every step but a ``force_local`` one runs in a step task."""
         return not definition.force_local
+
+    def for_run(self, queue: str) -> StepSender:
+        """This executor, for a run of any queue (``StepRouter``): a step's queue is its own."""
+        return self
 
     async def send(self, run_id: str, steps: Sequence[RemoteStep]) -> None:
         """Send a step task for each attempt (its STEP_STARTED is committed)."""

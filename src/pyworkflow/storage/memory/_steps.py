@@ -11,8 +11,9 @@ frozen and hold only scalars, so they are handed out as they are, without copies
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection, Sequence
 
-from pyworkflow.storage.records import RunRecord, StepLease
+from pyworkflow.storage.records import RunRecord, StepLease, StepOffer
 
 __all__ = ["MemoryStepMethods", "StepLeaseTable"]
 
@@ -51,17 +52,44 @@ class StepLeaseTable:
             return None
         key = (run.run_id, step_id)
         row = self._rows.get(key)
-        deliveries = 0
+        deliveries, queue, offered_at = 0, None, None
         if row is not None and row.attempt == attempt:
             held_by_another = row.owner is not None and row.owner != owner
             lapsed = row.lease_expires_at is not None and row.lease_expires_at <= now
             if held_by_another and not lapsed:
                 return None  # a duplicate message for an attempt being executed
-            deliveries = row.deliveries
+            deliveries, queue, offered_at = row.deliveries, row.queue, row.offered_at
         # A missing row, or one of another attempt, starts afresh.
-        taken = StepLease(run.run_id, step_id, attempt, owner, lease_expires_at, deliveries + 1)
+        taken = StepLease(
+            run.run_id, step_id, attempt, owner, lease_expires_at, deliveries + 1, queue, offered_at
+        )
         self._rows[key] = taken
         return taken
+
+    def offer(self, run: RunRecord | None, offers: Sequence[StepOffer], now: float) -> None:
+        """Offer attempts of ``run``'s steps to their queues (see ``Storage.offer_steps``)."""
+        if run is None or run.status.is_terminal:
+            return
+        for offer in offers:
+            row = self._rows.get((run.run_id, offer.step_id))
+            if row is None or row.attempt != offer.attempt:
+                self._rows[run.run_id, offer.step_id] = StepLease(
+                    run.run_id, offer.step_id, offer.attempt, None, None, 0, offer.queue, now
+                )
+
+    def offered(
+        self, runs: dict[str, RunRecord], queues: Collection[str] | None, names: Collection[str]
+    ) -> list[StepLease]:
+        """Every offer of a live run of ``names`` and ``queues`` (None: any), taken or not."""
+        return [
+            row
+            for row in self._rows.values()
+            if row.queue is not None
+            and (queues is None or row.queue in queues)
+            and (run := runs.get(row.run_id)) is not None
+            and not run.status.is_terminal
+            and run.workflow_name in names
+        ]
 
     def renew(self, run_id: str, step_id: str, *, owner: str, lease_expires_at: float) -> bool:
         """Extend ``owner``'s lease (also a lapsed one); False when gone or held by another."""
@@ -146,3 +174,24 @@ class MemoryStepMethods:
     async def list_step_leases(self, run_id: str) -> list[StepLease]:
         """The run's step lease rows, by ``step_id``."""
         return self._steps.of_run(run_id)
+
+    async def offer_steps(self, run_id: str, offers: Sequence[StepOffer], *, now: float) -> None:
+        """Offer attempts to the local workers of their queues; see ``Storage.offer_steps``."""
+        self._steps.offer(self._runs.get(run_id), offers, now)
+
+    async def list_offered_steps(
+        self,
+        *,
+        queues: Collection[str] | None,
+        workflow_names: Collection[str],
+        now: float,
+        limit: int,
+    ) -> list[StepLease]:
+        """Offered attempts free to take, oldest first; see ``Storage.list_offered_steps``."""
+        free = [
+            row
+            for row in self._steps.offered(self._runs, queues, workflow_names)
+            if row.owner is None or (row.lease_expires_at or 0.0) <= now
+        ]
+        free.sort(key=lambda row: (row.offered_at or 0.0, row.run_id, row.step_id))
+        return free[: max(limit, 0)]

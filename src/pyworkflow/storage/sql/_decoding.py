@@ -332,7 +332,7 @@ def taken_ids(rows: Iterable[Sequence[Any]]) -> list[str]:
 
 def step_lease_from_row(row: Sequence[Any]) -> StepLease:
     """A row of ``step_leases`` (all columns, in table order) as a record."""
-    run_id, step_id, attempt, owner, lease_expires_at, deliveries = row
+    run_id, step_id, attempt, owner, lease_expires_at, deliveries, queue, offered_at = row
     return StepLease(
         run_id=run_id,
         step_id=step_id,
@@ -340,6 +340,8 @@ def step_lease_from_row(row: Sequence[Any]) -> StepLease:
         owner=owner,
         lease_expires_at=None if lease_expires_at is None else float(lease_expires_at),
         deliveries=int(deliveries),
+        queue=queue,
+        offered_at=None if offered_at is None else float(offered_at),
     )
 
 

@@ -25,6 +25,7 @@ from pyworkflow.storage.records import (
     RunRecord,
     RunSnapshot,
     StepLease,
+    StepOffer,
 )
 from pyworkflow.storage.sql._presence import Presences
 from pyworkflow.storage.sql._scripts import (
@@ -291,6 +292,29 @@ class SqlStorage(abc.ABC):
     async def list_step_leases(self, run_id: str) -> list[StepLease]:
         """The run's step lease rows, by ``step_id``."""
         return await self._run(lambda db: step_leases.list_step_leases(db, run_id), writes=False)
+
+    async def offer_steps(self, run_id: str, offers: Sequence[StepOffer], *, now: float) -> None:
+        """Offer attempts to the local workers of their queues; see ``Storage.offer_steps``."""
+        if offers:
+            await self._run(
+                lambda db: step_leases.offer_steps(db, run_id, offers, now=now), writes=True
+            )
+
+    async def list_offered_steps(
+        self,
+        *,
+        queues: Collection[str] | None,
+        workflow_names: Collection[str],
+        now: float,
+        limit: int,
+    ) -> list[StepLease]:
+        """Offered attempts free to take; see ``Storage.list_offered_steps``."""
+        return await self._run(
+            lambda db: step_leases.list_offered_steps(
+                db, queues=queues, workflow_names=workflow_names, now=now, limit=limit
+            ),
+            writes=False,
+        )
 
     # --- lease owners ---------------------------------------------------------------------------
 

@@ -130,10 +130,15 @@ step_leases = sa.Table(
     # Invariant (DESIGN §2.5): how often the attempt was taken, so a step that keeps killing
     # its worker is bounded by storage, not by the broker's redelivery count.
     sa.Column("deliveries", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # A step of a queue offered to the local workers serving it (``offer_steps``); NULL for a
+    # Celery step task's lease, whose broker message is its offer.
+    sa.Column("queue", sa.String, nullable=True),
+    sa.Column("offered_at", sa.Float, nullable=True),
+    sa.Index("ix_step_leases_queue", "queue"),
 )
-"""One row per step attempt executed away from its run's driver (a Celery step task); mirrors
-``records.StepLease``. Written only by ``acquire_step``, ``renew_step`` and ``release_step``
-(revision 0003)."""
+"""One row per step attempt executed away from its run's driver (a Celery step task, or a step
+offered to the local workers of its queue); mirrors ``records.StepLease``. Written only by
+``offer_steps``, ``acquire_step``, ``renew_step`` and ``release_step`` (revisions 0003, 0006)."""
 
 owners = sa.Table(
     "owners",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pyworkflow.storage.records import StepLease
+from collections.abc import Collection, Sequence
+
+from pyworkflow.storage.records import StepLease, StepOffer
 from pyworkflow.storage.sql._decoding import step_lease_from_row
 from pyworkflow.storage.sql._session import Session
 from pyworkflow.storage.sql._statements.step_leases import (
@@ -11,9 +13,18 @@ from pyworkflow.storage.sql._statements.step_leases import (
     RENEW_STEP,
     STEP_LEASE,
     acquire_step_statement,
+    offer_step_statement,
+    offered_steps_statement,
 )
 
-__all__ = ["acquire_step", "list_step_leases", "release_step", "renew_step"]
+__all__ = [
+    "acquire_step",
+    "list_offered_steps",
+    "list_step_leases",
+    "offer_steps",
+    "release_step",
+    "renew_step",
+]
 
 
 async def acquire_step(
@@ -76,3 +87,35 @@ async def list_step_leases(db: Session, run_id: str) -> list[StepLease]:
     return [
         step_lease_from_row(row) for row in await db.all(LIST_STEP_LEASES, {"b_run_id": run_id})
     ]
+
+
+async def offer_steps(db: Session, run_id: str, offers: Sequence[StepOffer], *, now: float) -> None:
+    """Offer attempts of the run's steps to the local workers of their queues."""
+    statement = offer_step_statement(db.dialect)
+    for offer in offers:
+        params = {
+            "b_run_id": run_id,
+            "b_step_id": offer.step_id,
+            "b_attempt": offer.attempt,
+            "b_queue": offer.queue,
+            "b_now": now,
+        }
+        await db.execute(statement, params)
+
+
+async def list_offered_steps(
+    db: Session,
+    *,
+    queues: Collection[str] | None,
+    workflow_names: Collection[str],
+    now: float,
+    limit: int,
+) -> list[StepLease]:
+    """Offered attempts free to take, oldest offer first (see ``Storage.list_offered_steps``)."""
+    if not workflow_names or limit <= 0 or (queues is not None and not queues):
+        return []
+    params = {"b_names": list(workflow_names), "b_now": now, "b_limit": limit}
+    if queues is not None:
+        params["b_queues"] = list(queues)
+    statement = offered_steps_statement(by_queues=queues is not None)
+    return [step_lease_from_row(row) for row in await db.all(statement, params)]

@@ -26,6 +26,8 @@ __all__ = [
     "RENEW_STEP",
     "STEP_LEASE",
     "acquire_step_statement",
+    "offer_step_statement",
+    "offered_steps_statement",
 ]
 
 
@@ -87,6 +89,75 @@ def acquire_step_statement(dialect: str) -> Any:
             stored.attempt != taken.attempt,
         ),
     ).returning(*step_leases.c)
+
+
+@functools.cache
+def offer_step_statement(dialect: str) -> Any:
+    """Offer attempt ``b_attempt`` of step ``b_step_id`` of run ``b_run_id`` to queue ``b_queue``.
+
+    Stored as a step lease row without owner, ``offered_at`` ``b_now``, only while the run is
+    live. A row of the same attempt stays as it is (the attempt was offered already, or a
+    worker executes it; a lapsed lease of it is listed as an offer anyway); a row of another
+    attempt (its executor did not drop it) is replaced.
+
+    Args:
+        dialect: whose ``INSERT ... ON CONFLICT`` to build (``_terms.upsert``).
+    """
+    live_run = (
+        sa.select(runs.c.run_id)
+        .where(runs.c.run_id == param("b_run_id", sa.String), in_list(runs.c.status, values=LIVE))
+        .exists()
+    )
+    new_row = sa.select(
+        param("b_run_id", sa.String),
+        param("b_step_id", sa.String),
+        param("b_attempt", sa.Integer),
+        sa.null(),
+        sa.null(),
+        sa.literal(0, sa.Integer),
+        param("b_queue", sa.String),
+        param("b_now", sa.Float),
+    ).where(live_run)
+    insert = upsert(dialect, step_leases).from_select(
+        [column.name for column in step_leases.c], new_row
+    )
+    offered, stored = insert.excluded, step_leases.c
+    return insert.on_conflict_do_update(
+        index_elements=[stored.run_id, stored.step_id],
+        set_={
+            "attempt": offered.attempt,
+            "owner": sa.null(),
+            "lease_expires_at": sa.null(),
+            "deliveries": 0,
+            "queue": offered.queue,
+            "offered_at": offered.offered_at,
+        },
+        where=stored.attempt != offered.attempt,
+    )
+
+
+@functools.cache
+def offered_steps_statement(*, by_queues: bool) -> Any:
+    """Up to ``b_limit`` offered attempts free to take as of ``b_now``, oldest offer first.
+
+    Offers of live runs of the workflows in ``b_names`` whose row has no owner or a lapsed
+    lease; ``by_queues``: only of the queues in ``b_queues`` (otherwise of any queue).
+    """
+    stored = step_leases.c
+    free = sa.or_(stored.owner.is_(None), stored.lease_expires_at <= param("b_now", sa.Float))
+    queue = in_list(stored.queue, "b_queues") if by_queues else stored.queue.is_not(None)
+    return (
+        sa.select(step_leases)
+        .join(runs, runs.c.run_id == stored.run_id)
+        .where(
+            queue,
+            free,
+            in_list(runs.c.status, values=LIVE),
+            in_list(runs.c.workflow_name, "b_names"),
+        )
+        .order_by(stored.offered_at, stored.run_id, stored.step_id)
+        .limit(param("b_limit", sa.Integer))
+    )
 
 
 STEP_LEASE = sa.select(step_leases).where(_this_step())
