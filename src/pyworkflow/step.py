@@ -37,7 +37,8 @@ class StepDefinition:
         retry: how often and how long to retry.
         timeout: seconds one attempt may take, or None.
         force_local: run inline in the orchestrating process (matters on Celery).
-        queue: the Celery queue its attempts are sent to (None: the default queue).
+        queue: the queue whose workers execute its attempts (None: its run's worker on the
+            local executor, the default queue on Celery).
     """
 
     fn: Callable[..., Coroutine[Any, Any, Any]]
@@ -71,11 +72,10 @@ def step(
             durations, one per retry (the last repeats).
         timeout: a duration one attempt may take; an overrun fails that attempt.
         force_local: run inline in the orchestrating process, with the same durability.
-        queue: on the Celery executor, the queue this step's attempts go to, so that only
-            workers started with ``-Q <queue>`` execute it (e.g. the ones allowed to send
-            email). The local executor executes every step in the worker that drives its
-            run and logs a warning naming such steps when it starts: to keep work on
-            dedicated local workers, route the workflow (``@workflow(queue=...)``).
+        queue: the queue this step's attempts go to, so that only workers started with
+            ``-Q <queue>`` execute it (e.g. the ones allowed to send email), on Celery and
+            on local workers alike. Without one, a step runs with its run: on the worker
+            that drives it (local), or on the default queue (Celery).
 
     Raises:
         StepDefinitionError: not an async function, or a bad option.

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import textwrap
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -177,15 +177,28 @@ async def test_workers_execute_only_their_queues_and_an_unserved_queue_waits_vis
 
 
 async def test_a_step_of_a_queue_runs_on_a_worker_of_that_queue_and_the_rest_with_its_run(
-    client: str, worker_processes: WorkerProcesses, tmp_path: Path
+    client: str, worker_processes: WorkerProcesses, tmp_path: Path, worker_env: dict[str, str]
 ) -> None:
     from queueflows import qw_mailer
 
     default = start_worker(worker_processes)
-    mail = start_worker(worker_processes, "-Q", "qw-mail")
     hold = tmp_path / "no-hold"  # absent: the step does not wait
-
     run_id = await pyworkflow.start(qw_mailer, str(hold))
+
+    # No worker serves qw-mail yet: the step waits for one, and `runs show` says so.
+    async def offered() -> bool:
+        events = await pyworkflow.get_workflow_events(run_id)
+        return any(e.data.get("step_id") == "qw_send#1" for e in events)
+
+    await until_true(offered, within=30)
+    shown = run_cli(tmp_path, worker_env, "runs", "show", run_id)
+    assert "step qw_send#1 (attempt 1) waits for a worker of queue 'qw-mail'" in shown
+    document = json.loads(run_cli(tmp_path, worker_env, "runs", "show", run_id, "--json"))
+    assert document["offered_steps"] == [
+        {"step_id": "qw_send#1", "attempt": 1, "queue": "qw-mail", "executed_by": None}
+    ]
+
+    mail = start_worker(worker_processes, "-Q", "qw-mail")
 
     # The mail worker executed the routed step; the steps before and after it ran where the
     # run is driven, on the default queue's worker (the mail worker offered the last back).
@@ -226,6 +239,13 @@ async def test_a_step_of_a_queue_whose_worker_is_killed_runs_again_on_another_at
     sends = [e for e in events if e.data.get("step_id") == "qw_send#1"]
     assert [e.type.value for e in sends][-1] == "step_completed"
     assert sum(e.type.value == "step_completed" for e in sends) == 1
+
+
+async def until_true(check: Callable[[], Awaitable[bool]], *, within: float) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, f"not within {within} s"
+        await asyncio.sleep(0.05)
 
 
 async def until(check: Callable[[], bool], *, within: float) -> None:

@@ -113,9 +113,10 @@ async def test_the_json_of_a_run_in_detail(storage: Storage) -> None:
         "idempotency_key", "parent_run_id", "recovery_count", "cancel_requested",
         "parent_close_policy", "continued_from", "continued_to", "queue", "waits_for_worker",
         "damage", "args", "result", "error", "timeline", "steps", "children", "more_children",
-        "waiting_hooks",
+        "waiting_hooks", "offered_steps",
     ]  # fmt: skip
     assert document["status"] == "completed"
+    assert document["offered_steps"] == []
     assert document["idempotency_key"] == "k-1"
     assert document["created_at"] == "2024-05-01T12:00:00+00:00"
     assert document["completed_at"] == "2024-05-01T12:00:03+00:00"

@@ -152,6 +152,12 @@ def print_run(out: Console, details: RunDetails) -> None:
     facts.add_row("queue", _queue_text(run))
     if run.waits_for_worker:
         facts.add_row("waiting", _waiting_note(run.queue, "this run waits"))
+    for offer in details.offered_steps:
+        step = f"step {offer.step_id} (attempt {offer.attempt})"
+        if offer.executed_by is None:
+            facts.add_row("waiting", _waiting_note(offer.queue, f"{step} waits"))
+        else:
+            facts.add_row("away", f"{step} runs on {offer.executed_by} (queue {offer.queue!r})")
     if details.damage is not None:
         facts.add_row("damaged", Text(details.damage, style="bold red"))
     facts.add_row("created", f"{format_time(run.created_at)} UTC")

@@ -7,6 +7,7 @@ the attempts empty and says why in ``damage``.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,9 +20,16 @@ from pyworkflow.inspect.runs import RunView, stored_run
 from pyworkflow.inspect.timeline import TimelineEntry, timeline
 from pyworkflow.inspect.values import decode, jsonable
 from pyworkflow.serialization import Codec
-from pyworkflow.storage import EventRecord, RunRecord, Storage
+from pyworkflow.storage import EventRecord, RunRecord, StepLease, Storage
 
-__all__ = ["CHILDREN_SHOWN", "DecodedRun", "RunDetails", "get_decoded_run", "get_run_details"]
+__all__ = [
+    "CHILDREN_SHOWN",
+    "DecodedRun",
+    "OfferedStep",
+    "RunDetails",
+    "get_decoded_run",
+    "get_run_details",
+]
 
 CHILDREN_SHOWN = 20
 """Children a run's details hold, the newest; ``list_children`` pages through all of them."""
@@ -57,6 +65,41 @@ class DecodedRun:
 
 
 @dataclass(frozen=True, slots=True)
+class OfferedStep:
+    """An attempt of a step handed to the workers of its queue (``@step(queue=...)``).
+
+    Attributes:
+        step_id: the step's id in its run.
+        attempt: the attempt offered.
+        queue: the queue whose workers execute it.
+        executed_by: the worker executing it now (its lease live), or None: it waits for
+            a worker of ``queue``.
+    """
+
+    step_id: str
+    attempt: int
+    queue: str
+    executed_by: str | None
+
+    @classmethod
+    def of(cls, lease: StepLease, now: float) -> OfferedStep | None:
+        """The offer a step lease row stands for, or None for a Celery step task's lease."""
+        if lease.queue is None:
+            return None
+        live = lease.owner is not None and (lease.lease_expires_at or 0.0) > now
+        return cls(lease.step_id, lease.attempt, lease.queue, lease.owner if live else None)
+
+    def to_json(self) -> dict[str, Any]:
+        """``step_id``, ``attempt``, ``queue``, ``executed_by``."""
+        return {
+            "step_id": self.step_id,
+            "attempt": self.attempt,
+            "queue": self.queue,
+            "executed_by": self.executed_by,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class RunDetails:
     """Everything a run's page shows.
 
@@ -70,6 +113,7 @@ class RunDetails:
         children: its newest child runs, at most ``CHILDREN_SHOWN``.
         more_children: True when it has more (``list_children`` pages through them all).
         waiting_hooks: the hooks it waits on, newest first.
+        offered_steps: its steps handed to the workers of their queues, by ``step_id``.
     """
 
     run: RunView
@@ -81,12 +125,14 @@ class RunDetails:
     children: list[RunView]
     more_children: bool
     waiting_hooks: list[HookInfo]
+    offered_steps: list[OfferedStep]
 
     def to_json(self) -> dict[str, Any]:
         """The run's keys (``RunView``, ``damage`` as here), then the rest.
 
         ``args``, ``result``, ``error``, ``timeline`` (``TimelineEntry``), ``steps``
-        (``StepAttempt``), ``children`` (runs), ``more_children``, ``waiting_hooks`` (hooks).
+        (``StepAttempt``), ``children`` (runs), ``more_children``, ``waiting_hooks`` (hooks),
+        ``offered_steps`` (``OfferedStep``).
         """
         document = self.run.to_json()
         document.update(
@@ -99,6 +145,7 @@ class RunDetails:
             children=[c.to_json() for c in self.children],
             more_children=self.more_children,
             waiting_hooks=[hook_json(h) for h in self.waiting_hooks],
+            offered_steps=[o.to_json() for o in self.offered_steps],
         )
         return document
 
@@ -135,6 +182,8 @@ async def get_run_details(storage: Storage, run_id: str, *, codec: Codec) -> Run
         events, unreadable_log = [], str(exc)
     rows = await storage.list_runs(parent_run_id=run_id, limit=CHILDREN_SHOWN + 1)
     waiting = await storage.list_hooks(run_id=run_id, status=HookStatus.WAITING)
+    now = time.time()
+    offers = [OfferedStep.of(lease, now) for lease in await storage.list_step_leases(run_id)]
     run = RunView.from_record(record)
     arguments, result = _values(record, codec)
     return RunDetails(
@@ -147,4 +196,5 @@ async def get_run_details(storage: Storage, run_id: str, *, codec: Codec) -> Run
         children=[RunView.from_record(r) for r in rows[:CHILDREN_SHOWN]],
         more_children=len(rows) > CHILDREN_SHOWN,
         waiting_hooks=[HookInfo.from_record(h) for h in waiting],
+        offered_steps=[offer for offer in offers if offer is not None],
     )

@@ -29,6 +29,8 @@ from pyworkflow.storage.records import (
     RunCursor,
     RunRecord,
     RunSnapshot,
+    StepLease,
+    StepOffer,
 )
 from pyworkflow.storage.sqlite import SQLiteStorage
 
@@ -49,6 +51,8 @@ __all__ = [
     "RunRecord",
     "RunSnapshot",
     "SQLiteStorage",
+    "StepLease",
+    "StepOffer",
     "Storage",
     "copy_runs",
     "storage_from_url",
