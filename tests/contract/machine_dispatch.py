@@ -1,14 +1,16 @@
 """Rules of the storage state machine for what a broker-driven (Celery) executor calls.
 
 A mixin of ``test_state_machine.StorageMachine``, kept in a file of its own so each stays short:
-step leases (``acquire_step``, ``renew_step``, ``release_step``, checked against a plain dict
-of expected rows after every step), the sweeper's ``take_due_runs`` and the claim of a task
+step leases (``acquire_step``, ``renew_step``, ``release_step``, and the offers of steps of a
+queue, ``offer_steps`` and ``list_offered_steps``, checked against a plain dict of expected
+rows after every step), the sweeper's ``take_due_runs`` and the claim of a task
 sent for given runs (``claim_runs(due_only=False)``). The rules read and update the machine's
 run model (``self.model``: run id -> ``ModelRun``) and clock as its own rules do.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -17,13 +19,14 @@ from hypothesis.stateful import Bundle, invariant, rule
 from storage_calls import LEASE
 
 from pyworkflow.storage.protocol import Storage
-from pyworkflow.storage.records import StepLease
+from pyworkflow.storage.records import StepLease, StepOffer
 
 _T = TypeVar("_T")
 
 RUNS = Bundle("runs")  # the machine's bundle of run ids (bundles are found by name)
 OWNERS = st.sampled_from(["w1", "w2"])
 STEPS = st.sampled_from(["s#1", "s#2"])
+QUEUES = st.sampled_from(["q1", "q2"])
 
 
 class DispatchRules:
@@ -72,6 +75,8 @@ class DispatchRules:
             assert got is None
             return
         expected = StepLease(run_id, step_id, attempt, owner, self.now + LEASE, deliveries)
+        if row is not None and row.attempt == attempt:  # an offer keeps its queue
+            expected = dataclasses.replace(expected, queue=row.queue, offered_at=row.offered_at)
         self.step_leases[run_id, step_id] = expected
         assert got == expected
 
@@ -86,9 +91,7 @@ class DispatchRules:
         row = self.step_leases.get((run_id, step_id))
         assert renewed == (row is not None and row.owner == owner)
         if row is not None and renewed:
-            self.step_leases[run_id, step_id] = StepLease(
-                run_id, step_id, row.attempt, owner, until, row.deliveries
-            )
+            self.step_leases[run_id, step_id] = dataclasses.replace(row, lease_expires_at=until)
 
     @rule(run_id=RUNS, step_id=STEPS, owner=OWNERS)
     def release_step(self, run_id: str, step_id: str, owner: str) -> None:
@@ -96,6 +99,51 @@ class DispatchRules:
         row = self.step_leases.get((run_id, step_id))
         if row is not None and row.owner == owner:
             del self.step_leases[run_id, step_id]
+
+    @rule(
+        run_id=st.one_of(RUNS, st.just("ghost")),
+        step_id=STEPS,
+        attempt=st.integers(1, 2),
+        queue=QUEUES,
+    )
+    def offer_step(self, run_id: str, step_id: str, attempt: int, queue: str) -> None:
+        offer = StepOffer(step_id, attempt, queue)
+        self.call(self.storage.offer_steps(run_id, [offer], now=self.now))
+        run = self.model.get(run_id)
+        row = self.step_leases.get((run_id, step_id))
+        if run is None or run.status.is_terminal or (row is not None and row.attempt == attempt):
+            return  # nothing written: no live run, or this attempt is offered or held already
+        self.step_leases[run_id, step_id] = StepLease(
+            run_id, step_id, attempt, None, None, 0, queue, self.now
+        )
+
+    @rule(
+        queues=st.sampled_from([None, ("q1",), ("q1", "q2"), ()]),
+        names=st.sampled_from([("a",), ("a", "b")]),
+        limit=st.integers(1, 4),
+    )
+    def list_offered_steps(
+        self, queues: tuple[str, ...] | None, names: tuple[str, ...], limit: int
+    ) -> None:
+        got = self.call(
+            self.storage.list_offered_steps(
+                queues=queues, workflow_names=names, now=self.now, limit=limit
+            )
+        )
+        free = sorted(
+            (
+                row
+                for (run_id, _), row in self.step_leases.items()
+                if row.queue is not None
+                and (queues is None or row.queue in queues)
+                and (run := self.model.get(run_id)) is not None
+                and not run.status.is_terminal
+                and run.workflow_name in names
+                and (row.owner is None or (row.lease_expires_at or 0.0) <= self.now)
+            ),
+            key=lambda row: (row.offered_at or 0.0, row.run_id, row.step_id),
+        )
+        assert got == free[:limit]
 
     @rule(
         limit=st.integers(1, 3),
