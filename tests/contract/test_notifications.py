@@ -31,7 +31,7 @@ from pyworkflow.exceptions import ConcurrencyConflictError, HookAlreadyReceivedE
 from pyworkflow.storage.memory import MemoryStorage
 from pyworkflow.storage.postgres import PostgresStorage
 from pyworkflow.storage.protocol import ChangeNotifier, Storage
-from pyworkflow.storage.records import NewEvent
+from pyworkflow.storage.records import NewEvent, StepOffer
 from pyworkflow.storage.sqlite import SQLiteStorage
 
 Pair = tuple[ChangeNotifier, Storage]
@@ -199,3 +199,15 @@ async def test_a_runs_end_wakes_the_relatives_it_touched(notifier_pair: Pair) ->
     await ears.hear("runnable", "gc-cancel")
     await ears.hear("ended", "c1")
     assert ("runnable", "gc-abandon") not in await ears.heard_by_now(writer)
+
+
+async def test_a_step_offered_to_a_queue_wakes_the_workers(notifier_pair: Pair) -> None:
+    listener, writer = notifier_pair
+    ears = Ears()
+    await tuned_in(listener, writer, ears)
+    await start(writer, "offers", owner="w1", lease_expires_at=T0 + 30)  # leased: not heard
+    assert await ears.heard_by_now(writer) == []
+
+    await writer.offer_steps("offers", [StepOffer("mail#1", 1, "email")], now=T0)
+
+    await ears.hear("runnable", "offers")

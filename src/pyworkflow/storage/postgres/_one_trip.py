@@ -29,6 +29,7 @@ from pyworkflow.storage.sql._statements.runs import REOPEN_FAILED_RUN
 from pyworkflow.storage.sql.schema import events, runs
 
 __all__ = [
+    "ANNOUNCE",
     "APPEND_BATCH",
     "APPEND_ONE",
     "CREATE_RUN_BATCH",
@@ -232,6 +233,10 @@ The runs are one JSON document (``b_runs``: an object per run, keyed by column, 
 ``_params.new_run_values`` gives them), and so are their events (``b_events``). A row comes back
 for each run created; a run without a row was not written (its idempotency key or id was
 taken). A run nobody leased is announced ``runnable``, as ``CREATE_RUN_ONE_TRIP`` does."""
+
+
+ANNOUNCE = sa.select(notify("runnable", _p("b_run_id", sa.Text)))
+"""``runnable b_run_id`` to the listening workers (a step of the run was offered)."""
 
 
 @functools.cache

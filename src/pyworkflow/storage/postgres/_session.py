@@ -56,6 +56,7 @@ _CREATE_RUN = compiled(one_trip.CREATE_RUN_ONE_TRIP)
 _REOPEN = compiled(one_trip.REOPEN_ONE_TRIP)
 _DELIVER = compiled(effects.DELIVER_HOOK_NOTIFYING)
 _PRUNE = compiled(one_trip.PRUNE_ONE_TRIP)
+_ANNOUNCE = compiled(one_trip.ANNOUNCE)
 _CLAIM = {
     (by_names, by_ids, due_only, suspects, by_queues): compiled(
         one_trip.claim_one_trip(
@@ -174,3 +175,7 @@ class PgSession(Session):
         """The outside write, announcing ``runnable <run_id>`` for each run it made due."""
         query = compiled(one_trip.notifying(statement))
         return len(await query.fetch(self._conn, {**params, "b_channel": self._channel}))
+
+    async def announce(self, run_id: str) -> None:
+        """``NOTIFY`` ``runnable <run_id>``: workers listening look at storage now."""
+        await _ANNOUNCE.fetch(self._conn, {"b_channel": self._channel, "b_run_id": run_id})

@@ -246,3 +246,10 @@ class Session(abc.ABC):
         A dialect that can push changes announces each run here (PostgreSQL: ``NOTIFY``).
         """
         return await self.execute(statement, params)
+
+    async def announce(self, run_id: str) -> None:
+        """Tell listening workers that ``run_id`` has work for them now (a step offered).
+
+        Nothing here: workers find it on their next poll. PostgreSQL sends a ``NOTIFY``.
+        """
+        return  # a hook a dialect may fill, not a duty: SQLite has nothing to say

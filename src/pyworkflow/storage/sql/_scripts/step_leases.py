@@ -101,6 +101,8 @@ async def offer_steps(db: Session, run_id: str, offers: Sequence[StepOffer], *, 
             "b_now": now,
         }
         await db.execute(statement, params)
+    if offers:
+        await db.announce(run_id)
 
 
 async def list_offered_steps(
