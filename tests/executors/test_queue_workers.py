@@ -78,10 +78,32 @@ async def client(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker_env: dict[str, str]
 ) -> AsyncIterator[str]:
     """This process as a client only of the SQLite file the workers share; its URL."""
+    async for url in as_client(f"sqlite:///{tmp_path / 'q.db'}", tmp_path, monkeypatch, worker_env):
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+async def any_client(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    worker_env: dict[str, str],
+) -> AsyncIterator[str]:
+    """As ``client``, on SQLite and on a fresh schema of the test PostgreSQL database."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'q.db'}"
+    else:
+        url = request.getfixturevalue("postgres_server").fresh_url()
+    async for shared in as_client(url, tmp_path, monkeypatch, worker_env):
+        yield shared
+
+
+async def as_client(
+    url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, worker_env: dict[str, str]
+) -> AsyncIterator[str]:
     (tmp_path / "queueflows.py").write_text(textwrap.dedent(MODULE))
     monkeypatch.syspath_prepend(str(tmp_path))
     importlib.import_module("queueflows")
-    url = f"sqlite:///{tmp_path / 'q.db'}"
     worker_env["PYWORKFLOW_STORAGE"] = url
     worker_env["PYWORKFLOW_MODULES"] = "queueflows"
     monkeypatch.setattr(config, "_settings", config._settings)
@@ -177,7 +199,7 @@ async def test_workers_execute_only_their_queues_and_an_unserved_queue_waits_vis
 
 
 async def test_a_step_of_a_queue_runs_on_a_worker_of_that_queue_and_the_rest_with_its_run(
-    client: str, worker_processes: WorkerProcesses, tmp_path: Path, worker_env: dict[str, str]
+    any_client: str, worker_processes: WorkerProcesses, tmp_path: Path, worker_env: dict[str, str]
 ) -> None:
     from queueflows import qw_mailer
 
@@ -213,7 +235,7 @@ async def test_a_step_of_a_queue_runs_on_a_worker_of_that_queue_and_the_rest_wit
 
 
 async def test_a_step_of_a_queue_whose_worker_is_killed_runs_again_on_another_at_once(
-    client: str, worker_processes: WorkerProcesses, tmp_path: Path
+    any_client: str, worker_processes: WorkerProcesses, tmp_path: Path
 ) -> None:
     from queueflows import qw_mailer
 
