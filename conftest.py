@@ -27,8 +27,10 @@ import shutil
 import sys
 import tempfile
 import types
+from collections.abc import Generator
 from typing import Any
 
+import pytest
 from sybil import Sybil
 from sybil.parsers.markdown import ClearNamespaceParser, PythonCodeBlockParser, SkipParser
 
@@ -82,6 +84,20 @@ def _close_page(namespace: dict[str, Any]) -> None:
         sys.modules.pop(saved["module"], None)
         os.chdir(saved["cwd"])
         shutil.rmtree(saved["tmp"], ignore_errors=True)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A skipped block is reported at its page and line, not where Sybil raised the skip."""
+    report = yield
+    example = getattr(item, "example", None)
+    if example is not None and report.skipped and isinstance(report.longrepr, tuple):
+        reason = report.longrepr[2]
+        page = os.path.relpath(example.path, os.path.dirname(__file__))
+        report.longrepr = (page, example.line, reason)
+    return report
 
 
 pytest_collect_file = Sybil(
