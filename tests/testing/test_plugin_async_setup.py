@@ -52,28 +52,41 @@ def test_a_sync_test_is_left_alone():
     assert greet.__name__ == "greet"
 """
 
+# Not in auto mode: there pytest-asyncio takes every async test, anyio's too (its setting).
+ANYIO_TEST = """
+
+@pytest.fixture
+def anyio_backend():
+    return "asyncio"
+
+
+@pytest.mark.anyio
+async def test_marked_for_anyio(workflow_env):
+    assert await workflow_env.run(reminder, "fa") == "hello fa"
+"""
+
 # No cache directory in the user's project; no hypothesis (its start-up would dominate).
 OPTIONS = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:randomly"]
 
 
-def write_project(pytester: pytest.Pytester, pytest_settings: str) -> None:
+def write_project(pytester: pytest.Pytester, pytest_settings: str, *, anyio: bool = True) -> None:
     pytester.makefile(
         ".toml", pyproject=f'[project]\nname = "users-app"\nversion = "0"\n{pytest_settings}'
     )
-    pytester.makepyfile(test_reminders=USER_TESTS)
+    pytester.makepyfile(test_reminders=USER_TESTS + (ANYIO_TEST if anyio else ""))
 
 
 def test_no_asyncio_setting_at_all(pytester: pytest.Pytester) -> None:
     write_project(pytester, "")
     result = pytester.runpytest_subprocess(*OPTIONS)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
     assert "not natively supported" not in result.stdout.str()
 
 
 def test_strict_mode_said_outright(pytester: pytest.Pytester) -> None:
     write_project(pytester, '[tool.pytest.ini_options]\nasyncio_mode = "strict"\n')
     result = pytester.runpytest_subprocess(*OPTIONS)
-    result.assert_outcomes(passed=6)
+    result.assert_outcomes(passed=7)
 
 
 def test_auto_mode(pytester: pytest.Pytester) -> None:
@@ -81,7 +94,7 @@ def test_auto_mode(pytester: pytest.Pytester) -> None:
         '[tool.pytest.ini_options]\nasyncio_mode = "auto"\n'
         'asyncio_default_fixture_loop_scope = "function"\nfilterwarnings = ["error"]\n'
     )
-    write_project(pytester, settings)
+    write_project(pytester, settings, anyio=False)
     result = pytester.runpytest_subprocess(*OPTIONS)
     result.assert_outcomes(passed=6, warnings=0)
 
@@ -93,8 +106,8 @@ def test_without_pytest_asyncio_the_failure_says_what_to_install(
     # -p no:asyncio: pytest-asyncio is not loaded, as where it is not installed.
     result = pytester.runpytest_subprocess(*OPTIONS, "-p", "no:asyncio")
     # The four async tests that use the fixture fail at set-up (five items with the
-    # parameters); the sync one passes.
-    result.assert_outcomes(passed=1, errors=5)
+    # parameters); the sync one passes, and anyio runs the one marked for it.
+    result.assert_outcomes(passed=2, errors=5)
     out = result.stdout.str()
     assert (
         "test_a_first_test is an async test using the workflow_env fixture, and no plugin "
