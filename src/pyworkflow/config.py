@@ -199,7 +199,8 @@ def _set_tracing(on: bool, source: str) -> None:
         from pyworkflow import tracing
     except ImportError as exc:
         raise ConfigurationError(
-            f"{source} needs OpenTelemetry, which is not installed; pip install 'pyworkflow[otel]'"
+            f"{source} needs OpenTelemetry, which is not installed; "
+            "pip install 'pyworkflow-durable[otel]'"
         ) from exc
     if not tracing.is_instrumented():  # keep a provider given to instrument() by hand
         tracing.instrument()

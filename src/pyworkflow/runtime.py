@@ -107,7 +107,7 @@ def _celery_executor(storage: Storage, codec: Codec) -> Executor:
     except ImportError as exc:
         raise ConfigurationError(
             f"executor 'celery' needs Celery, which is not installed ({exc}); "
-            "pip install 'pyworkflow[celery]'"
+            "pip install 'pyworkflow-durable[celery]'"
         ) from exc
     return configured_executor(storage, codec)
 

@@ -1,10 +1,10 @@
 """OpenTelemetry spans for the turns of workflow runs and the attempts of their steps.
 
-Needs the ``otel`` extra (``pip install "pyworkflow[otel]"``, which brings ``opentelemetry-api``;
-your application installs the SDK and an exporter). Turn it on with ``configure(tracing=True)``,
-with ``PYWORKFLOW_TRACING=1`` in a worker's environment, or with ``instrument()`` (which also
-takes a tracer provider of your own). Without it pyworkflow imports nothing of OpenTelemetry
-and creates no spans.
+Needs the ``otel`` extra (``pip install "pyworkflow-durable[otel]"``, which brings
+``opentelemetry-api``; your application installs the SDK and an exporter). Turn it on with
+``configure(tracing=True)``, with ``PYWORKFLOW_TRACING=1`` in a worker's environment, or with
+``instrument()`` (which also takes a tracer provider of your own). Without it pyworkflow
+imports nothing of OpenTelemetry and creates no spans.
 
 Spans:
 
@@ -45,7 +45,7 @@ try:
     from opentelemetry import trace
 except ImportError as exc:  # pragma: no cover - the message is the point
     raise ImportError(
-        "pyworkflow.tracing needs OpenTelemetry: pip install 'pyworkflow[otel]'"
+        "pyworkflow.tracing needs OpenTelemetry: pip install 'pyworkflow-durable[otel]'"
     ) from exc
 
 if TYPE_CHECKING:

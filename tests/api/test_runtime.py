@@ -97,8 +97,9 @@ def _base_env() -> dict[str, str]:
 @pytest.mark.slow  # a fresh interpreter
 def test_first_runtime_freezes_the_heap_once() -> None:
     counts = _freeze_counts({}, {})
-    assert counts["before"] == 0
-    assert counts["first"] > 10_000  # the modules pyworkflow and its storage imported
+    # Python 3.12.1 starts with a few hundred objects frozen already; 3.11 and 3.13 with none.
+    assert counts["before"] < 1_000
+    assert counts["first"] > counts["before"] + 10_000  # what pyworkflow and storage imported
     # Once per process: the second runtime froze nothing more (the 1,000 lists made in between
     # stay collectable); frozen objects freed since, by reference counting, leave the count.
     assert counts["second"] <= counts["first"]
@@ -111,7 +112,10 @@ def test_first_runtime_freezes_the_heap_once() -> None:
     ids=["configure", "environment"],
 )
 def test_heap_freeze_can_be_turned_off(settings: dict[str, object], env: dict[str, str]) -> None:
-    assert _freeze_counts(settings, env) == {"before": 0, "first": 0, "second": 0}
+    counts = _freeze_counts(settings, env)
+    # Nothing frozen by pyworkflow (the interpreter's own frozen objects may only go).
+    assert counts["first"] <= counts["before"]
+    assert counts["second"] <= counts["before"]
 
 
 @pytest.mark.slow  # a fresh interpreter

@@ -107,7 +107,7 @@ def test_user_code_under_mypy_strict_sees_pyworkflows_types(tmp_path: Path) -> N
     assert (revealed, errors) == expectations(USER_MODULE), checked.stdout + checked.stderr
 
 
-def test_the_wheel_ships_py_typed(tmp_path: Path) -> None:
+def test_the_wheel_ships_py_typed_and_the_migrations(tmp_path: Path) -> None:
     root = Path(__file__).parents[2]
     subprocess.run(
         [
@@ -126,5 +126,16 @@ def test_the_wheel_ships_py_typed(tmp_path: Path) -> None:
         capture_output=True,
         timeout=300,
     )
-    (wheel,) = tmp_path.glob("pyworkflow-*.whl")
-    assert "pyworkflow/py.typed" in zipfile.ZipFile(wheel).namelist()
+    # The distribution is pyworkflow-durable (README, "Installing"); the package is pyworkflow.
+    (wheel,) = tmp_path.glob("pyworkflow_durable-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert "pyworkflow/py.typed" in names
+    # Opening a database runs these: a wheel without them could not create one.
+    migrations = root / "src/pyworkflow/storage/sql/migrations"
+    shipped = {
+        path.relative_to(root / "src").as_posix()
+        for path in migrations.rglob("*")
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+    assert len([name for name in shipped if "/versions/" in name]) >= 5
+    assert shipped <= set(names)

@@ -115,9 +115,12 @@ class Shop:
         )
 
     def rows(self) -> tuple[list[Any], list[Any]]:
-        with sqlite3.connect(self.root / "shop.db") as db:
+        db = sqlite3.connect(self.root / "shop.db")
+        try:
             runs = db.execute("SELECT * FROM runs ORDER BY run_id").fetchall()
             events = db.execute("SELECT * FROM events ORDER BY run_id, seq").fetchall()
+        finally:
+            db.close()  # `with sqlite3.connect()` commits but does not close (3.13 warns)
         return runs, events
 
 

@@ -202,8 +202,12 @@ async def test_an_unknown_run_is_run_not_found(storage: Storage, read: Any) -> N
 
 
 def _damage(db: str, sql: str, *params: object) -> None:
-    with sqlite3.connect(db) as connection:
-        connection.execute(sql, params)
+    connection = sqlite3.connect(db)
+    try:
+        with connection:  # commits; closing is ours (Python 3.13 warns of an unclosed one)
+            connection.execute(sql, params)
+    finally:
+        connection.close()
 
 
 async def test_a_damaged_row_and_an_unreadable_log_are_shown_not_raised(tmp_path: Any) -> None:

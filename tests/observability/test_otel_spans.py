@@ -296,4 +296,4 @@ def test_without_opentelemetry_installed_nothing_changes() -> None:
     assert greeting == "hello otel-less"
     assert imported == "[]"
     assert refused.startswith(ConfigurationError.__name__)
-    assert "pip install 'pyworkflow[otel]'" in refused
+    assert "pip install 'pyworkflow-durable[otel]'" in refused

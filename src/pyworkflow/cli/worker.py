@@ -179,7 +179,7 @@ def _celery_worker(broker: str | None, concurrency: int | None, queues: str | No
     try:
         from pyworkflow.executors.celery import create_app
     except ImportError as exc:
-        fail(f"--executor celery needs Celery ({exc}); pip install 'pyworkflow[celery]'")
+        fail(f"--executor celery needs Celery ({exc}); pip install 'pyworkflow-durable[celery]'")
     try:
         registry.import_modules(configured_modules())
     except PyWorkflowError as exc:

@@ -2,9 +2,9 @@
 
 ``memory://`` keeps everything in the process (tests, scripts); ``sqlite:///path.db`` is one
 file on one machine, shared by its processes; ``postgresql://user@host/db`` is one database for
-any number of workers on any machines (``pip install 'pyworkflow[postgres]'``). Pass any of them
-as an object or a URL to ``configure(storage=...)``; ``copy_runs`` moves every run, in flight
-or ended, from one to another (``pyworkflow db copy``).
+any number of workers on any machines (``pip install 'pyworkflow-durable[postgres]'``). Pass
+any of them as an object or a URL to ``configure(storage=...)``; ``copy_runs`` moves every run,
+in flight or ended, from one to another (``pyworkflow db copy``).
 
 Example:
     >>> storage = storage_from_url("sqlite:///pyworkflow.db")

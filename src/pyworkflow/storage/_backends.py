@@ -65,7 +65,7 @@ class Backend:
                 raise
             raise ConfigurationError(
                 f"{self.title} storage needs {self.driver} ({exc}); install it with "
-                f"pip install 'pyworkflow[{self.extra}]'"
+                f"pip install 'pyworkflow-durable[{self.extra}]'"
             ) from exc
         storage_class: type[Storage] = getattr(module, self.class_name)
         return storage_class

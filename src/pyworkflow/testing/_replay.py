@@ -227,8 +227,8 @@ async def replay_runs(
 
     Example:
         >>> results = await replay_runs(storage, workflow_name="checkout", statuses=["suspended"])
-        >>> [r.divergence for r in results if not r.ok]
-        []
+        >>> all(result.ok for result in results)
+        True
 
     Args:
         storage: an opened storage; only read.

@@ -1,4 +1,6 @@
-"""The Celery executor: the same workflows on Celery workers (``pip install 'pyworkflow[celery]'``).
+"""The Celery executor: the same workflows on Celery workers.
+
+Needs the ``celery`` extra: ``pip install 'pyworkflow-durable[celery]'``.
 
 Layout: ``executor`` (``CeleryExecutor``: sending tasks, driving a run in a task, the sweep;
 the engine does the work: ``_engine.leased`` drives a run, ``_engine.remote_attempts``

@@ -1,6 +1,6 @@
 """The PostgreSQL backend (``postgresql://user@host/db``): one database for any number of workers.
 
-Needs asyncpg (``pip install 'pyworkflow[postgres]'``). What PostgreSQL adds to the SQL
+Needs asyncpg (``pip install 'pyworkflow-durable[postgres]'``). What PostgreSQL adds to the SQL
 backends' shared writes (``storage/sql/``): the asyncpg pool and reconnection
 (``_connections.py``), writes in one round trip (``_one_trip.py``, ``_effects.py``), group commit
 of appends and run creations in shared statements (``_group.py``, ``_appends.py``,
