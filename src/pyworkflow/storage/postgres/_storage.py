@@ -173,6 +173,23 @@ class PostgresStorage(SqlStorage):
 
         return await self._db.run(whole)
 
+    async def _run_atomic(self, script: Script[_T]) -> _T:
+        """Run ``script`` in one READ COMMITTED transaction block: all its writes or none.
+
+        Firing a schedule writes its state and its slots' runs: one transaction, so a slot is
+        consumed exactly when its run exists. READ COMMITTED, so that two schedulers racing on
+        one schedule decide by its conditional UPDATE (the loser's changes no row) rather
+        than by a serialization failure. A retry after a lost connection finds the version
+        moved on if the first attempt committed, and writes nothing.
+        """
+        channel = self.settings.channel
+
+        async def atomic(conn: asyncpg.Connection, retried: bool) -> _T:
+            async with conn.transaction():
+                return await script(PgSession(conn, retried, channel))
+
+        return await self._db.run(atomic)
+
     async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
         """Insert a run and its first events in one statement; see ``Storage.create_run``.
 
