@@ -59,9 +59,7 @@ def fired(stored: ScheduleRecord, slot: float, run_id: str, *, next_slot: float)
         stored,
         next_slot_at=next_slot,
         due_at=next_slot,
-        total_runs=stored.total_runs + 1,
         last_slot_at=slot,
-        last_run_id=run_id,
         updated_at=T0,
     )
     return ScheduleFire(state, runs=[slot_run(run_id, stored.schedule_id, slot)], now=T0)
@@ -173,6 +171,9 @@ async def test_a_slot_fired_again_finds_its_run(storage: Storage) -> None:
     assert current is not None
     assert await storage.fire_schedule(fired(current, T0, "r2", next_slot=T0 + 60)) == ["r1"]
     assert await storage.get_run("r2") is None
+    again = await storage.get_schedule("s1")
+    assert again is not None
+    assert (again.version, again.total_runs, again.last_run_id) == (2, 1, "r1")  # found, not made
     assert [r.run_id for r in await storage.list_runs(schedule_id="s1")] == ["r1"]
 
 

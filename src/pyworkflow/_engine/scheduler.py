@@ -74,10 +74,8 @@ def fire_for(
         next_slot_at=upcoming,
         due_at=due_at,
         buffered=decided.buffered,
-        total_runs=schedule.total_runs + len(runs),
         skipped_runs=schedule.skipped_runs + dropped + decided.skipped,
         last_slot_at=decided.start[-1] if decided.start else schedule.last_slot_at,
-        last_run_id=runs[-1].run_id if runs else schedule.last_run_id,
         updated_at=now,
     )
     reason = None
@@ -136,3 +134,7 @@ class Scheduler:
         started = [run_id for ids in outcomes if ids for run_id in ids]
         if started:
             self.engine.on_new_runs(started)
+        for fire, ids in zip(fires, outcomes, strict=True):
+            if ids is not None:
+                for run_id in fire.cancel:
+                    self.engine.on_signalled(run_id)  # its driver, if here, hears it now

@@ -16,7 +16,7 @@ from pyworkflow._schedules.slots import slot_key, slots_between
 from pyworkflow._schedules.specs import ScheduleSpec
 from pyworkflow.exceptions import InputError, StorageError
 from pyworkflow.runtime import Runtime, get_runtime
-from pyworkflow.storage.records import NewRun, ScheduleFire, ScheduleRecord
+from pyworkflow.storage.records import ScheduleFire, ScheduleRecord
 
 __all__ = ["MAX_BACKFILL", "backfill_schedule", "trigger_schedule"]
 
@@ -50,30 +50,18 @@ async def _fire(
         run_ids = await runtime.storage.fire_schedule(ScheduleFire(state, runs=runs, now=now))
         if run_ids is None:
             continue  # a scheduler fired it meanwhile: read it again
-        await _count(runtime, schedule_id, runs, run_ids)
+        if runs:  # the slot of the last run it started
+            await change(schedule_id, _last_slot(runs[-1].schedule_slot_at))
+            runtime.executor.wake(run_ids[-1])
         return run_ids
     raise StorageError(f"schedule {schedule_id!r} kept changing; try again")
 
 
-async def _count(
-    runtime: Runtime, schedule_id: str, runs: list[NewRun], run_ids: list[str]
-) -> None:
-    """Count the runs a fire created (not those it found) in the schedule's ``total_runs``."""
-    created = sum(1 for new, got in zip(runs, run_ids, strict=True) if new.run_id == got)
-    if created:
-        last_slot = runs[-1].schedule_slot_at
+def _last_slot(slot: float | None) -> Callable[[ScheduleRecord, float], ScheduleRecord]:
+    def last(record: ScheduleRecord, now: float) -> ScheduleRecord:
+        return dataclasses.replace(record, last_slot_at=slot)
 
-        def counted(record: ScheduleRecord, now: float) -> ScheduleRecord:
-            return dataclasses.replace(
-                record,
-                total_runs=record.total_runs + created,
-                last_run_id=run_ids[-1],
-                last_slot_at=last_slot,
-            )
-
-        await change(schedule_id, counted)
-    if run_ids:
-        runtime.executor.wake(run_ids[-1])
+    return last
 
 
 def _trigger_key(schedule_id: str, moment: float) -> str:

@@ -396,7 +396,9 @@ class Storage(Protocol):
         """Store a schedule's new state, create its runs and cancel requests, in one transaction.
 
         Returns the ids of the runs of ``fire.runs``, in order (for a run whose idempotency
-        key was already taken, the run that holds it: the slot's run exists already). None,
+        key was already taken, the run that holds it: the slot's run exists already). The
+        stored ``total_runs`` grows by the number of runs the fire created (not those it
+        found) and ``last_run_id`` names the last of the returned runs. None,
         writing nothing, when the stored schedule is not at ``fire.schedule.version`` (another
         scheduler fired it, or a user changed it) or is gone.
         """

@@ -377,7 +377,8 @@ class ScheduleFire:
 
     Attributes:
         schedule: the schedule's new row; its ``version`` is the one the writer read, and the
-            stored row gets ``version + 1``.
+            stored row gets ``version + 1``. Storage adds the runs the fire creates to its
+            ``total_runs`` and names the last in ``last_run_id``.
         runs: the runs its slots start, each with an idempotency key derived from the schedule
             and the slot, so a slot's run is created once however many schedulers fire it.
         cancel: ids of runs to ask to cancel (CANCEL_OTHER), as ``request_cancel`` would.

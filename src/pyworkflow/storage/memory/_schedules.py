@@ -113,7 +113,7 @@ class MemoryScheduleMethods:
         if not self._current(fire.schedule):
             return None
         # Everything is checked: from here on, write it all.
-        self._write(fire.schedule)
+        stored = self._write(fire.schedule)
         run_ids: list[str] = []
         for new in fire.runs:
             taken = None if new.idempotency_key is None else self._keys.get(new.idempotency_key)
@@ -121,6 +121,13 @@ class MemoryScheduleMethods:
                 run_ids.append(taken)  # the slot's run exists already
                 continue
             run_ids.append(self._store_new_run(new).run_id)
+        if run_ids:
+            created = sum(
+                1 for new, got in zip(fire.runs, run_ids, strict=True) if new.run_id == got
+            )
+            self._schedules[stored.schedule_id] = dataclasses.replace(
+                stored, total_runs=stored.total_runs + created, last_run_id=run_ids[-1]
+            )
         for run_id in fire.cancel:
             record = self._runs.get(run_id)
             if record is not None and not record.status.is_terminal:

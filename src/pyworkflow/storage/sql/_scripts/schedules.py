@@ -22,6 +22,7 @@ from pyworkflow.storage.sql._params import new_run_values
 from pyworkflow.storage.sql._session import Row, Session
 from pyworkflow.storage.sql._statements.runs import GET_RUN_BY_KEY, REQUEST_CANCEL
 from pyworkflow.storage.sql._statements.schedules import (
+    COUNT_FIRED,
     COUNT_SCHEDULE_RUNS,
     DROP_DELETED_SCHEDULE,
     GET_SCHEDULE,
@@ -180,16 +181,25 @@ async def fire_schedule(db: Session, fire: ScheduleFire) -> list[str] | None:
     if await _write_state(db, fire.schedule) is None:
         return None
     run_ids: list[str] = []
+    created = 0
     for new in fire.runs:
         record, values = new_run_values(new)
         if await db.insert_run(new, record, values):
             run_ids.append(new.run_id)
+            created += 1
             continue
         # The slot's key is taken: its run exists (fired before a crash, or by a backfill).
         row = await db.first(GET_RUN_BY_KEY, {"b_key": new.idempotency_key})
         if row is None:  # only the run id clashed: 128 random bits, so never in practice
             raise StorageError(f"a run with id {new.run_id!r} already exists")
         run_ids.append(row[0])
+    if run_ids:
+        params = {
+            "b_schedule_id": fire.schedule.schedule_id,
+            "b_created": created,
+            "b_last_run_id": run_ids[-1],
+        }
+        await db.execute(COUNT_FIRED, params)
     for run_id in fire.cancel:
         params = {"b_run_id": run_id, "b_now": fire.now, "b_reason": fire.cancel_reason}
         await db.wake(REQUEST_CANCEL, params)

@@ -18,6 +18,7 @@ from pyworkflow.storage.sql._terms import LIVE, in_list, param, unindexed, upser
 from pyworkflow.storage.sql.schema import runs, schedules
 
 __all__ = [
+    "COUNT_FIRED",
     "COUNT_SCHEDULE_RUNS",
     "DROP_DELETED_SCHEDULE",
     "GET_SCHEDULE",
@@ -70,6 +71,16 @@ UPDATE_SCHEDULE = (
 """Write a schedule's state if it is still at ``b_version``; it then is one version further.
 
 Changes no row when another writer got there first (or the schedule is gone)."""
+
+COUNT_FIRED = (
+    sa.update(schedules)
+    .where(schedules.c.schedule_id == param("b_schedule_id", sa.String))
+    .values(
+        total_runs=schedules.c.total_runs + param("b_created", sa.Integer),
+        last_run_id=param("b_last_run_id", sa.String),
+    )
+)
+"""Count the runs a fire created in its schedule, and name the last run of the fire."""
 
 LIVE_SCHEDULE_RUNS = (
     sa.select(runs.c.schedule_id, runs.c.run_id)
