@@ -41,7 +41,7 @@ class LocalScheduler:
         runtime = await get_runtime()
         executor = runtime.executor
         await activate_scheduled_workflows()
-        periodic = getattr(executor, "_periodic", None)
+        periodic = getattr(executor, "periodic", None)
         if periodic is not None:
             periodic.schedule_poll = min(periodic.schedule_poll, self.poll_interval)
         serving = getattr(executor, "serve_in_background", None)

@@ -60,7 +60,9 @@ def next_slot(spec: ScheduleSpec, after: float, *, anchor: float) -> float | Non
     if spec.interval_seconds is not None:
         origin = spec.start_ts if spec.start_ts is not None else anchor
         step = spec.interval_seconds
-        k = max(0, math.floor((after - origin) / step) + 1)
+        # Slots reach back before the anchor too (a backfill of the days before a schedule
+        # was created); ``start_at``, when given, bounds them (``after`` is past it here).
+        k = math.floor((after - origin) / step) + 1
         slot = origin + k * step
         if slot <= after:  # float rounding at the boundary
             slot += step

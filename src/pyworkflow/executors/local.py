@@ -119,7 +119,8 @@ class LocalExecutor(EngineBacked):
         self._presence = Presence(self.engine, on_lost=self._presence_lost)
         self._ended = EndedRuns()
         self._background: list[asyncio.Task[None]] = []
-        self._periodic = PeriodicWork(
+        self.periodic = PeriodicWork(
+            # Retention and schedules (``_engine/periodic.py``), beside the claim loop.
             self.engine,
             retention=retention,
             every=retention_interval,
@@ -190,7 +191,7 @@ class LocalExecutor(EngineBacked):
         if run_id is not None:
             self._ended.forget(run_id)  # e.g. resumed: it has not ended now
         else:
-            self._periodic.poke()  # a schedule may have changed here: look at it now
+            self.periodic.poke()  # a schedule may have changed here: look at it now
         driver = self._driven.driver(run_id)
         if driver is not None:
             driver.poke()
@@ -317,7 +318,7 @@ class LocalExecutor(EngineBacked):
                 self._heartbeat_loop(), name=_HEARTBEAT, context=contextvars.Context()
             ),
         ]
-        periodic = self._periodic
+        periodic = self.periodic
         periodic.retention, periodic.every = self.retention, self.retention_interval
         if periodic.has_work:
             self._background.append(
