@@ -219,3 +219,37 @@ async def test_racing_schedulers_fire_a_slot_once(sharing: list[Storage]) -> Non
     after = await sharing[0].get_schedule("s1")
     assert after is not None
     assert (after.version, after.total_runs) == (1, 1)
+
+
+async def test_a_batch_of_fires_stands_or_falls_fire_by_fire(storage: Storage) -> None:
+    """A tick's fires in one call: the stale one writes nothing, the others all they should."""
+    a = await storage.create_schedule(schedule("a"))
+    b = await storage.create_schedule(schedule("b"))
+    c = await storage.create_schedule(schedule("c"))
+    assert await storage.fire_schedule(fired(b, T0, "b0", next_slot=T0 + 60)) == ["b0"]
+    c_now = await storage.get_schedule("c")
+    assert c_now is not None
+    # c's slot T0 already has its run (a backfill, say): its fire finds it.
+    assert await storage.fire_schedule(fired(c_now, T0, "c0", next_slot=T0)) == ["c0"]
+    c_now = await storage.get_schedule("c")
+    assert c_now is not None
+    outcomes = await storage.fire_schedules(
+        [
+            fired(a, T0, "a1", next_slot=T0 + 60),
+            fired(b, T0 + 60, "b1", next_slot=T0 + 120),  # b was read at version 0: stale
+            fired(c_now, T0, "c1", next_slot=T0 + 60),
+        ]
+    )
+    assert outcomes == [["a1"], None, ["c0"]]
+    assert await storage.get_run("b1") is None
+    assert await storage.get_run("c1") is None
+    states = {s.schedule_id: s for s in await storage.list_schedules()}
+    assert (states["a"].version, states["a"].total_runs, states["a"].last_run_id) == (1, 1, "a1")
+    assert (states["b"].version, states["b"].total_runs) == (1, 1)
+    assert (states["c"].version, states["c"].total_runs, states["c"].next_slot_at) == (
+        2,
+        1,
+        T0 + 60,
+    )
+    assert c.version == 0
+    assert await storage.fire_schedules([]) == []

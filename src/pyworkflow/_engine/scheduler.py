@@ -17,7 +17,6 @@ queue are its workflow's.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 
@@ -129,8 +128,8 @@ class Scheduler:
                 continue
             if fire is not None:
                 fires.append(fire)
-        # Concurrent: SQLite commits them together (group commit), PostgreSQL on its pool.
-        outcomes = await asyncio.gather(*(storage.fire_schedule(f) for f in fires))
+        # One transaction for the lot (PostgreSQL: a few statements), each fire on its own.
+        outcomes = await storage.fire_schedules(fires)
         started = [run_id for ids in outcomes if ids for run_id in ids]
         if started:
             self.engine.on_new_runs(started)

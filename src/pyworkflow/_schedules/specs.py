@@ -11,6 +11,7 @@ first. A spec is stored as a JSON object (:meth:`ScheduleSpec.to_json`) and read
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -279,21 +280,40 @@ class ScheduleSpec:
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ScheduleSpec:
-        """A spec read back from what :meth:`to_json` stored."""
+        """A spec read back from what :meth:`to_json` stored.
 
-        def moment(value: float | None) -> datetime | None:
-            return None if value is None else datetime.fromtimestamp(value, UTC)
-
+        Specs are immutable and schedules often share one ("0 9 * * *"), so the checked spec
+        of each stored form is kept (a tick builds one per due schedule: B10).
+        """
         calendar = data.get("calendar")
-        return cls(
-            cron=data.get("cron"),
-            interval=data.get("interval"),
-            calendar=None if calendar is None else [CalendarSpec(**c) for c in calendar],
-            timezone=data.get("timezone") or "UTC",
-            start_at=moment(data.get("start_at")),
-            end_at=moment(data.get("end_at")),
-            jitter=data.get("jitter"),
+        key = (
+            data.get("cron"),
+            data.get("interval"),
+            None if calendar is None else tuple(tuple(sorted(c.items())) for c in calendar),
+            data.get("timezone") or "UTC",
+            data.get("start_at"),
+            data.get("end_at"),
+            data.get("jitter"),
         )
+        return _stored_spec(key)
+
+
+@functools.lru_cache(maxsize=4096)
+def _stored_spec(key: tuple[Any, ...]) -> ScheduleSpec:
+    cron, interval, calendar, timezone, start_at, end_at, jitter = key
+
+    def moment(value: float | None) -> datetime | None:
+        return None if value is None else datetime.fromtimestamp(value, UTC)
+
+    return ScheduleSpec(
+        cron=cron,
+        interval=interval,
+        calendar=None if calendar is None else [CalendarSpec(**dict(c)) for c in calendar],
+        timezone=timezone,
+        start_at=moment(start_at),
+        end_at=moment(end_at),
+        jitter=jitter,
+    )
 
 
 def _fields(entry: Any) -> dict[str, Any]:

@@ -403,6 +403,15 @@ class Storage(Protocol):
         scheduler fired it, or a user changed it) or is gone.
         """
 
+    async def fire_schedules(self, fires: Sequence[ScheduleFire]) -> list[list[str] | None]:
+        """Several ``fire_schedule`` at once, each standing or falling on its own.
+
+        What each returns, in order. For a scheduler's tick that fires many schedules at once:
+        a backend may write them in one transaction (PostgreSQL: a few statements for the
+        lot; SQLite: group commit), each fire still all or nothing. At most one fire per
+        schedule.
+        """
+
     async def live_schedule_runs(self, schedule_ids: Collection[str]) -> dict[str, list[str]]:
         """The runs of these schedules that have not ended, by schedule id, oldest first."""
 

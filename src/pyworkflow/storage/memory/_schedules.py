@@ -9,7 +9,7 @@ slot is consumed exactly when its run exists.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 
 from pyworkflow.events import RunStatus, ScheduleStatus
 from pyworkflow.exceptions import ScheduleExistsError
@@ -135,6 +135,10 @@ class MemoryScheduleMethods:
                     record, fire.now, cancel_requested=True, cancel_reason=fire.cancel_reason
                 )
         return run_ids
+
+    async def fire_schedules(self, fires: Sequence[ScheduleFire]) -> list[list[str] | None]:
+        """Each fire as ``fire_schedule`` does it, in order."""
+        return [await self.fire_schedule(fire) for fire in fires]
 
     async def live_schedule_runs(self, schedule_ids: Collection[str]) -> dict[str, list[str]]:
         """The runs of these schedules that have not ended, by schedule id, oldest first."""

@@ -22,16 +22,18 @@ id exists; its run's row already shows it) and reported as done, not as a confli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 import asyncpg
 
 from pyworkflow.storage.postgres._connections import PgConnections
+from pyworkflow.storage.postgres._fires import fire_batch
 from pyworkflow.storage.postgres._listen import Subscriber
 from pyworkflow.storage.postgres._presence import AdvisoryLocks
 from pyworkflow.storage.postgres._session import PgSession
 from pyworkflow.storage.postgres._settings import PgSettings, parse_url
-from pyworkflow.storage.records import AppendResult, AppendWrite, NewRun, RunRecord
+from pyworkflow.storage.records import AppendResult, AppendWrite, NewRun, RunRecord, ScheduleFire
 from pyworkflow.storage.sql import Script, SqlStorage
 
 __all__ = ["PostgresStorage"]
@@ -189,6 +191,13 @@ class PostgresStorage(SqlStorage):
                 return await script(PgSession(conn, retried, channel))
 
         return await self._db.run(atomic)
+
+    async def fire_schedules(self, fires: Sequence[ScheduleFire]) -> list[list[str] | None]:
+        """A tick's fires in one transaction of three statements (``_fires``)."""
+        if not fires:
+            return []
+        channel = self.settings.channel
+        return await self._db.run(lambda conn, retried: fire_batch(conn, retried, channel, fires))
 
     async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
         """Insert a run and its first events in one statement; see ``Storage.create_run``.

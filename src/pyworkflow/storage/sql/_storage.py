@@ -9,6 +9,7 @@ script's, written once.
 from __future__ import annotations
 
 import abc
+import asyncio
 import os
 import socket
 from collections.abc import Callable, Collection, Coroutine, Sequence
@@ -399,6 +400,15 @@ class SqlStorage(abc.ABC):
     async def fire_schedule(self, fire: ScheduleFire) -> list[str] | None:
         """A schedule's new state and its slots' runs in one transaction; see the protocol."""
         return await self._run_atomic(lambda db: schedules.fire_schedule(db, fire))
+
+    async def fire_schedules(self, fires: Sequence[ScheduleFire]) -> list[list[str] | None]:
+        """Several fires, each its own script; see ``Storage.fire_schedules``.
+
+        Issued together, so SQLite's group commit shares commits between them (measured
+        faster than one script running them all, B10); PostgreSQL overrides this with one
+        transaction of three statements.
+        """
+        return list(await asyncio.gather(*(self.fire_schedule(f) for f in fires)))
 
     async def live_schedule_runs(self, schedule_ids: Collection[str]) -> dict[str, list[str]]:
         """The live runs of these schedules, by schedule id."""
