@@ -9,7 +9,8 @@ batch is three statements in one READ COMMITTED transaction, built from the same
 2. the runs of the winners' slots with their first events (``_one_trip.CREATE_RUN_BATCH``,
    the group commit of ``start()``); a run it did not insert had its key taken: the slot's
    run exists, read by key, as the script does;
-3. each winner's count of runs created and its last run (``COUNTED``).
+3. only for a fire that found some of its slots' runs: its count corrected (``COUNTED``);
+   the states were written counting every run as created, nearly always the truth.
 
 Cancel requests (CANCEL_OTHER) go one by one through the shared statement: they are few.
 """
@@ -27,6 +28,7 @@ from pyworkflow.storage.postgres._session import PgSession, compiled
 from pyworkflow.storage.records import NewRun, ScheduleFire
 from pyworkflow.storage.sql._json_text import encode
 from pyworkflow.storage.sql._params import first_event_values, new_run_values
+from pyworkflow.storage.sql._scripts.schedules import expecting_all_created
 from pyworkflow.storage.sql._statements.runs import GET_RUN_BY_KEY, REQUEST_CANCEL
 from pyworkflow.storage.sql.schema import schedules
 
@@ -61,14 +63,15 @@ COUNTED = compiled(
     .where(schedules.c.schedule_id == _counts.c.schedule_id)
     .values(total_runs=schedules.c.total_runs + _counts.c.created, last_run_id=_counts.c["last"])
 )
-"""Add each fire's created runs to its schedule's ``total_runs``; name its last run."""
+"""Take the slots whose runs existed off ``total_runs`` (``created`` is negative); name the
+fire's last run."""
 
 _CREATE_RUNS = compiled(one_trip.CREATE_RUN_BATCH)
 _BY_KEY = compiled(GET_RUN_BY_KEY)
 
 
 def _state_row(fire: ScheduleFire) -> dict[str, Any]:
-    s = fire.schedule
+    s = expecting_all_created(fire)
     row: dict[str, Any] = {name: getattr(s, name) for name in _STATE}
     row.update(
         schedule_id=s.schedule_id,
@@ -118,12 +121,12 @@ async def fire_batch(
                     continue
                 row = await _BY_KEY.fetchrow(conn, {"b_key": new.idempotency_key})
                 ids.append(row["run_id"] if row is not None else new.run_id)
-            if ids:
-                made_here = sum(1 for new in fire.runs if new.run_id in created)
+            made_here = sum(1 for new in fire.runs if new.run_id in created)
+            if made_here < len(fire.runs):  # slots whose runs existed: take them off the count
                 counts.append(
                     {
                         "schedule_id": fire.schedule.schedule_id,
-                        "created": made_here,
+                        "created": made_here - len(fire.runs),
                         "last": ids[-1],
                     }
                 )

@@ -40,6 +40,7 @@ __all__ = [
     "count_schedule_runs",
     "create_schedule",
     "due_schedules",
+    "expecting_all_created",
     "fire_schedule",
     "get_schedule",
     "list_schedules",
@@ -63,6 +64,20 @@ def _values(schedule: ScheduleRecord) -> dict[str, Any]:
 
 def _float(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def expecting_all_created(fire: ScheduleFire) -> ScheduleRecord:
+    """The fire's state as written first: every run of it counted, the last one named.
+
+    Nearly every fire creates all its runs, so its count costs no statement of its own; one
+    that found a slot's run (a backfill, a fire repeated after a crash) corrects it after.
+    """
+    state = fire.schedule
+    if not fire.runs:
+        return state
+    return dataclasses.replace(
+        state, total_runs=state.total_runs + len(fire.runs), last_run_id=fire.runs[-1].run_id
+    )
 
 
 def schedule_from_row(row: Row) -> ScheduleRecord:
@@ -176,9 +191,10 @@ async def fire_schedule(db: Session, fire: ScheduleFire) -> list[str] | None:
     """The schedule's new state, its slots' runs and its cancel requests, or nothing.
 
     Runs in one transaction (``SqlStorage._run_atomic``): the state is written first, under
-    its version check, so a scheduler that lost the race writes nothing at all.
+    its version check, so a scheduler that lost the race writes nothing at all. It counts
+    every run of the fire as created; a slot whose run existed is taken off again after.
     """
-    if await _write_state(db, fire.schedule) is None:
+    if await _write_state(db, expecting_all_created(fire)) is None:
         return None
     run_ids: list[str] = []
     created = 0
@@ -193,10 +209,10 @@ async def fire_schedule(db: Session, fire: ScheduleFire) -> list[str] | None:
         if row is None:  # only the run id clashed: 128 random bits, so never in practice
             raise StorageError(f"a run with id {new.run_id!r} already exists")
         run_ids.append(row[0])
-    if run_ids:
+    if created < len(fire.runs):  # some slots had their runs: count only those made here
         params = {
             "b_schedule_id": fire.schedule.schedule_id,
-            "b_created": created,
+            "b_created": created - len(fire.runs),
             "b_last_run_id": run_ids[-1],
         }
         await db.execute(COUNT_FIRED, params)

@@ -80,7 +80,8 @@ COUNT_FIRED = (
         last_run_id=param("b_last_run_id", sa.String),
     )
 )
-"""Count the runs a fire created in its schedule, and name the last run of the fire."""
+"""Correct a fire's count of runs created by ``b_created`` (negative: slots whose runs it
+found), and name the last run of the fire."""
 
 LIVE_SCHEDULE_RUNS = (
     sa.select(runs.c.schedule_id, runs.c.run_id)
