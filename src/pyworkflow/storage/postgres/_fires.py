@@ -4,8 +4,9 @@ A tick fires every due schedule at once (``Storage.fire_schedules``). Fire by fi
 script (``storage/sql/_scripts/schedules.py``) costs a few round trips each; here the whole
 batch is three statements in one READ COMMITTED transaction, built from the same values:
 
-1. every schedule's new state, each under its version check (``STATES``): the rows that come
-   back are the fires that won; the others wrote nothing, as the script's UPDATE would;
+1. every schedule's new slots and counts (``FIRED_COLUMNS``), each under its version check
+   (``STATES``): the rows that come back are the fires that won; the others wrote nothing,
+   as the script's UPDATE would;
 2. the runs of the winners' slots with their first events (``_one_trip.CREATE_RUN_BATCH``,
    the group commit of ``start()``); a run it did not insert had its key taken: the slot's
    run exists, read by key, as the script does;
@@ -30,11 +31,12 @@ from pyworkflow.storage.sql._json_text import encode
 from pyworkflow.storage.sql._params import first_event_values, new_run_values
 from pyworkflow.storage.sql._scripts.schedules import expecting_all_created
 from pyworkflow.storage.sql._statements.runs import GET_RUN_BY_KEY, REQUEST_CANCEL
+from pyworkflow.storage.sql._statements.schedules import FIRED_COLUMNS
 from pyworkflow.storage.sql.schema import schedules
 
 __all__ = ["fire_batch"]
 
-_STATE = [c.name for c in schedules.c if c.name not in ("schedule_id", "created_at", "version")]
+_STATE = list(FIRED_COLUMNS)
 _states = one_trip.json_rows(
     "b_states",
     {
@@ -73,14 +75,7 @@ _BY_KEY = compiled(GET_RUN_BY_KEY)
 def _state_row(fire: ScheduleFire) -> dict[str, Any]:
     s = expecting_all_created(fire)
     row: dict[str, Any] = {name: getattr(s, name) for name in _STATE}
-    row.update(
-        schedule_id=s.schedule_id,
-        b_version=s.version,
-        status=s.status.value,
-        spec=encode(s.spec),
-        args=encode(s.args),
-        buffered=encode(list(s.buffered)),
-    )
+    row.update(schedule_id=s.schedule_id, b_version=s.version, buffered=encode(list(s.buffered)))
     return row
 
 

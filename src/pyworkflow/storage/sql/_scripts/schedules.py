@@ -25,6 +25,8 @@ from pyworkflow.storage.sql._statements.schedules import (
     COUNT_FIRED,
     COUNT_SCHEDULE_RUNS,
     DROP_DELETED_SCHEDULE,
+    FIRE_STATE,
+    FIRED_COLUMNS,
     GET_SCHEDULE,
     LIVE_SCHEDULE_RUNS,
     UPDATE_SCHEDULE,
@@ -42,6 +44,7 @@ __all__ = [
     "due_schedules",
     "expecting_all_created",
     "fire_schedule",
+    "fired_params",
     "get_schedule",
     "list_schedules",
     "live_schedule_runs",
@@ -78,6 +81,16 @@ def expecting_all_created(fire: ScheduleFire) -> ScheduleRecord:
     return dataclasses.replace(
         state, total_runs=state.total_runs + len(fire.runs), last_run_id=fire.runs[-1].run_id
     )
+
+
+def fired_params(fire: ScheduleFire) -> dict[str, Any]:
+    """The ``b_*`` parameters of ``FIRE_STATE`` for a fire (every run counted as created)."""
+    state = expecting_all_created(fire)
+    params = {f"b_{name}": getattr(state, name) for name in FIRED_COLUMNS}
+    params["b_buffered"] = encode(list(state.buffered))
+    params["b_schedule_id"] = state.schedule_id
+    params["b_version"] = state.version
+    return params
 
 
 def schedule_from_row(row: Row) -> ScheduleRecord:
@@ -191,10 +204,11 @@ async def fire_schedule(db: Session, fire: ScheduleFire) -> list[str] | None:
     """The schedule's new state, its slots' runs and its cancel requests, or nothing.
 
     Runs in one transaction (``SqlStorage._run_atomic``): the state is written first, under
-    its version check, so a scheduler that lost the race writes nothing at all. It counts
-    every run of the fire as created; a slot whose run existed is taken off again after.
+    its version check, so a scheduler that lost the race writes nothing at all. It writes only
+    what a fire changes (``FIRED_COLUMNS``) and counts every run of the fire as created; a
+    slot whose run existed is taken off again after.
     """
-    if await _write_state(db, expecting_all_created(fire)) is None:
+    if not await db.execute(FIRE_STATE, fired_params(fire)):
         return None
     run_ids: list[str] = []
     created = 0

@@ -21,6 +21,8 @@ __all__ = [
     "COUNT_FIRED",
     "COUNT_SCHEDULE_RUNS",
     "DROP_DELETED_SCHEDULE",
+    "FIRED_COLUMNS",
+    "FIRE_STATE",
     "GET_SCHEDULE",
     "LIVE_SCHEDULE_RUNS",
     "UPDATE_SCHEDULE",
@@ -71,6 +73,34 @@ UPDATE_SCHEDULE = (
 """Write a schedule's state if it is still at ``b_version``; it then is one version further.
 
 Changes no row when another writer got there first (or the schedule is gone)."""
+
+FIRED_COLUMNS = (
+    "next_slot_at",
+    "due_at",
+    "buffered",
+    "total_runs",
+    "skipped_runs",
+    "last_slot_at",
+    "last_run_id",
+    "updated_at",
+)
+"""What a fire changes of a schedule: its slots and counts, never its spec, call or policy."""
+
+FIRE_STATE = (
+    sa.update(schedules)
+    .where(
+        schedules.c.schedule_id == param("b_schedule_id", sa.String),
+        schedules.c.version == param("b_version", sa.Integer),
+    )
+    .values(
+        {
+            **{name: param(f"b_{name}", schedules.c[name].type) for name in FIRED_COLUMNS},
+            "version": schedules.c.version + 1,
+        }
+    )
+)
+"""A fire's new slots and counts, if the schedule is still at ``b_version`` (else no row):
+the spec and the call stay as stored, so a fire rewrites no large cell."""
 
 COUNT_FIRED = (
     sa.update(schedules)
