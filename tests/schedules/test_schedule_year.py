@@ -63,3 +63,36 @@ async def test_a_year_of_weekday_mornings_starts_one_run_per_slot(zone: str) -> 
         schedule = await get_schedule(f"year-{zone}")
         assert (schedule.total_runs, schedule.skipped_runs) == (len(expected), 0)
         assert schedule.successful_runs == len(expected)
+
+
+SPRING = {"Europe/Prague": date(2026, 3, 29), "America/New_York": date(2026, 3, 8)}
+AUTUMN = {"Europe/Prague": date(2026, 10, 25), "America/New_York": date(2026, 11, 1)}
+# Each zone's skipped hour (spring) and repeated hour (autumn), and its summer UTC offset.
+HOURS = {"Europe/Prague": (2, 2, 2), "America/New_York": (2, 1, -4)}
+
+
+@pytest.mark.parametrize("zone", ["Europe/Prague", "America/New_York"])
+async def test_slots_in_the_hours_dst_skips_or_repeats_run_once_a_day(zone: str) -> None:
+    """HH:30 every day, for the hour that daylight saving skips in spring and the one it
+    repeats in autumn: on the spring night the skipped time runs once, at 03:00; on the
+    autumn night the repeated time runs once, at its first pass. 365 runs a year each."""
+    tz = ZoneInfo(zone)
+    skipped, repeated, summer = HOURS[zone]
+    async with WorkflowEnvironment(start_time=START) as env:
+        for hour in {skipped, repeated}:
+            spec = ScheduleSpec(cron=f"30 {hour} * * *", timezone=zone)
+            await create_schedule(report, spec, args=["night"], schedule_id=f"at-{hour}")
+        await env.advance(datetime(2027, 1, 1, tzinfo=UTC) - START)
+        for hour in {skipped, repeated}:
+            runs = await list_workflow_runs(schedule_id=f"at-{hour}", limit=1000)
+            local = sorted(r.schedule_slot_at.astimezone(tz) for r in runs if r.schedule_slot_at)
+            by_day = {moment.date(): moment for moment in local}
+            assert len(local) == len(by_day) == 365  # one run every day: none lost or doubled
+            usual = {m.time().isoformat() for d, m in by_day.items() if d != SPRING[zone]}
+            assert usual == {f"0{hour}:30:00"}
+            if hour == skipped:  # HH:30 did not exist that night: 03:00, the first after it
+                assert by_day[SPRING[zone]].time().isoformat() == "03:00:00"
+            if hour == repeated:  # HH:30 came twice that night: the first (summer time) only
+                autumn = by_day[AUTUMN[zone]]
+                assert autumn.time().isoformat() == f"0{hour}:30:00"
+                assert autumn.utcoffset() == timedelta(hours=summer)
