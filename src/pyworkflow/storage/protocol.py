@@ -398,7 +398,10 @@ class Storage(Protocol):
         Returns the ids of the runs of ``fire.runs``, in order (for a run whose idempotency
         key was already taken, the run that holds it: the slot's run exists already). The
         stored ``total_runs`` grows by the number of runs the fire created (not those it
-        found) and ``last_run_id`` names the last of the returned runs. None,
+        found) and ``last_run_id`` names the last of the returned runs. A fire writes only a
+        schedule's slots and counts (``next_slot_at``, ``due_at``, ``buffered``,
+        ``total_runs``, ``skipped_runs``, ``last_slot_at``, ``last_run_id``, ``updated_at``):
+        its spec, call, policy and status stay as stored. None,
         writing nothing, when the stored schedule is not at ``fire.schedule.version`` (another
         scheduler fired it, or a user changed it) or is gone.
         """

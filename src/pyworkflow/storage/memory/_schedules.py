@@ -112,8 +112,23 @@ class MemoryScheduleMethods:
         """The schedule's new state, its slots' runs and cancel requests; None if stale."""
         if not self._current(fire.schedule):
             return None
-        # Everything is checked: from here on, write it all.
-        stored = self._write(fire.schedule)
+        # Everything is checked: from here on, write it all. A fire changes only the slots and
+        # counts (as the SQL one, FIRED_COLUMNS): the spec, call, policy and status stay.
+        current = self._schedules[fire.schedule.schedule_id]
+        given = fire.schedule
+        stored = self._write(
+            dataclasses.replace(
+                current,
+                next_slot_at=given.next_slot_at,
+                due_at=given.due_at,
+                buffered=given.buffered,
+                total_runs=given.total_runs,
+                skipped_runs=given.skipped_runs,
+                last_slot_at=given.last_slot_at,
+                last_run_id=given.last_run_id,
+                updated_at=given.updated_at,
+            )
+        )
         run_ids: list[str] = []
         for new in fire.runs:
             taken = None if new.idempotency_key is None else self._keys.get(new.idempotency_key)
