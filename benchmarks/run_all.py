@@ -35,6 +35,7 @@ BENCHES = [
     ("B7", "b7_scale_out.py"),
     ("B8", "b8_celery.py"),
     ("B9", "b9_recovery.py"),
+    ("B10", "b10_schedules.py"),
 ]
 
 
@@ -194,6 +195,28 @@ def table(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]
                     f"{served:.2f} s after serving",
                     f"{served / 2.0:.2f}x the step",
                     f"<= 1.25x: {_met(served <= 2.5)}",
+                )
+            )
+    r = results.get("B10")
+    if r:
+        for name in ("sqlite", "postgres"):
+            if name not in r:
+                continue
+            b10 = r[name]
+            rows.append(
+                (
+                    f"B10 idle tick, 10,000 schedules ({name})",
+                    f"{b10['tick_ms']:.3f} ms",
+                    "-",
+                    f"<= 2 ms: {_met(b10['tick_ms'] <= 2.0)}",
+                )
+            )
+            rows.append(
+                (
+                    f"B10 fire 1,000 due slots vs start() ({name})",
+                    f"{b10['fire_ms']:.0f} ms",
+                    f"{b10['fire_ratio']:.2f}x",
+                    f"<= 1.2x: {_met(b10['fire_ratio'] <= 1.2)}",
                 )
             )
     return rows

@@ -39,6 +39,8 @@ class WorkflowRun:
         idempotency_key, parent_run_id, recovery_count: as stored.
         parent_close_policy: for a child, ``"cancel"`` or ``"abandon"``.
         continued_from, continued_to: its neighbours in a continue-as-new chain.
+        schedule_id: the schedule that started the run, or None.
+        schedule_slot_at: the slot of that schedule it was started for (aware UTC).
         damage: None for a sound run; else what of it cannot be read or shown, e.g.
             ``"corrupt runs.args of run 'run_...': not valid JSON (...)"``. The values it names
             read as None, a time as ``datetime.max`` or ``datetime.min`` (UTC).
@@ -59,6 +61,8 @@ class WorkflowRun:
     parent_close_policy: str | None = None
     continued_from: str | None = None
     continued_to: str | None = None
+    schedule_id: str | None = None
+    schedule_slot_at: datetime | None = None
     damage: str | None = None
 
 
@@ -119,6 +123,8 @@ def run_view(record: RunRecord, codec: Codec) -> WorkflowRun:
         parent_close_policy=record.parent_close_policy,
         continued_from=record.continued_from,
         continued_to=record.continued_to,
+        schedule_id=record.schedule_id,
+        schedule_slot_at=_dt(record.schedule_slot_at),
         damage=damage,
     )
 

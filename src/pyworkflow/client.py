@@ -260,8 +260,11 @@ async def list_workflow_runs(
     workflow_name: str | None = None,
     limit: int = 100,
     before: str | None = None,
+    schedule_id: str | None = None,
 ) -> list[WorkflowRun]:
     """Runs newest first; pass the last run id of a page as ``before`` for the next page.
+
+    ``schedule_id`` keeps the runs that schedule started.
 
     One bad run never hides the others: a run whose stored row is damaged, or whose result
     cannot be decoded here, is listed all the same, its ``damage`` saying what (see
@@ -289,7 +292,11 @@ async def list_workflow_runs(
         last = await _get(before)
         cursor = RunCursor(last.created_at, last.run_id)
     records = await runtime.storage.list_runs(
-        statuses=statuses, workflow_name=workflow_name, limit=limit, before=cursor
+        statuses=statuses,
+        workflow_name=workflow_name,
+        limit=limit,
+        before=cursor,
+        schedule_id=schedule_id,
     )
     return [run_view(r, runtime.codec) for r in records]
 

@@ -1,4 +1,4 @@
-"""The public vocabulary of runs: event types, run statuses and hook statuses.
+"""The public vocabulary of runs: event types, run, hook and schedule statuses.
 
 A leaf module, like ``exceptions``: storage, the CLI, executors, the read model and user code
 import these names from here (or from ``pyworkflow``), and none of them needs the engine for
@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import enum
 
-__all__ = ["TERMINAL_STATUSES", "EventType", "HookStatus", "RunStatus"]
+__all__ = [
+    "LIVE_STATUSES",
+    "TERMINAL_STATUSES",
+    "EventType",
+    "HookStatus",
+    "RunStatus",
+    "ScheduleStatus",
+]
 
 
 class EventType(enum.StrEnum):
@@ -75,3 +82,19 @@ class RunStatus(enum.StrEnum):
 TERMINAL_STATUSES = frozenset(
     {RunStatus.COMPLETED, RunStatus.FAILED, RunStatus.CANCELLED, RunStatus.CONTINUED_AS_NEW}
 )
+
+LIVE_STATUSES = frozenset(RunStatus) - TERMINAL_STATUSES
+"""The statuses of a run that has not ended."""
+
+
+class ScheduleStatus(enum.StrEnum):
+    """Where a schedule stands.
+
+    ``active``: it starts a run at each of its slots. ``paused``: it starts none until resumed
+    (the slots that pass meanwhile are not made up). ``deleted``: gone for good; the row stays,
+    for the record of the runs it started.
+    """
+
+    ACTIVE = "active"
+    PAUSED = "paused"
+    DELETED = "deleted"

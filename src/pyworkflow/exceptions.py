@@ -23,7 +23,10 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   ├── InvalidRunStateError        e.g. resume() of a run that has not failed
     │   ├── HookNotFoundError           resume_hook(): unknown token, or its run has ended
     │   ├── HookAlreadyReceivedError    resume_hook(): the hook already took a payload
-    │   └── InvalidHookPayloadError     resume_hook(): the payload does not fit the hook's type
+    │   ├── InvalidHookPayloadError     resume_hook(): the payload does not fit the hook's type
+    │   ├── InvalidScheduleError        a bad cron expression, interval, time zone or bound
+    │   ├── ScheduleNotFoundError       no schedule with that id
+    │   └── ScheduleExistsError         create_schedule(): the id is taken
     ├── StepError                       raised by user steps to steer retries
     │   ├── FatalError                  fail at once, no retry
     │   └── RetryableError              retry, optionally after ``retry_after``
@@ -95,6 +98,11 @@ from pyworkflow._errors.runs import (
     WorkflowFailedError,
     WorkflowTimeoutError,
 )
+from pyworkflow._errors.schedules import (
+    InvalidScheduleError,
+    ScheduleExistsError,
+    ScheduleNotFoundError,
+)
 from pyworkflow._errors.storage import (
     ConcurrencyConflictError,
     CopyConflictError,
@@ -125,12 +133,15 @@ __all__ = [
     "InvalidDurationError",
     "InvalidHookPayloadError",
     "InvalidRunStateError",
+    "InvalidScheduleError",
     "NonDeterminismError",
     "NotInWorkflowError",
     "PyWorkflowError",
     "RetryableError",
     "RunNotFoundError",
     "RunsChangedDuringCopyError",
+    "ScheduleExistsError",
+    "ScheduleNotFoundError",
     "SchemaVersionError",
     "SerializationError",
     "StepDefinitionError",

@@ -11,6 +11,7 @@ PUBLIC_MODULES = [
     "pyworkflow.executors",
     "pyworkflow.executors.celery",
     "pyworkflow.inspect",
+    "pyworkflow.schedules",
     "pyworkflow.storage",
     "pyworkflow.testing",
     "pyworkflow.tracing",

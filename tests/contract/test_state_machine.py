@@ -2,9 +2,10 @@
 
 Rules create runs (with idempotency keys from a small pool), append (sometimes stale, sometimes
 as the wrong owner), claim, renew, release, cancel, reopen and move the clock; the rules that
-suspend a run on a hook, deliver and expire hooks are in ``machine_hooks.py``, and those of a
+suspend a run on a hook, deliver and expire hooks are in ``machine_hooks.py``, those of a
 broker-driven executor (step leases, taking due runs, claiming sent runs) in
-``machine_dispatch.py``. After every step the invariants compare
+``machine_dispatch.py``, and those of schedules (created, updated, fired; their runs join the
+model) in ``machine_schedules.py``. After every step the invariants compare
 every run, event, hook and step lease and the listings with the model. Runs against every
 backend of conftest.py. State machines are sync, so each machine instance owns a private event
 loop and a fresh storage built on it.
@@ -30,6 +31,7 @@ from hypothesis.stateful import (
 )
 from machine_dispatch import DispatchRules
 from machine_hooks import HookRules
+from machine_schedules import ScheduleRules
 
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import (
@@ -45,6 +47,7 @@ from pyworkflow.storage.records import (
     NewEvent,
     NewRun,
     RunRecord,
+    ScheduleRecord,
     StepLease,
 )
 
@@ -102,7 +105,7 @@ def observed(record: RunRecord) -> dict[str, Any]:
 OUTCOMES = ["keep", "timer", "signal", "complete", "fail", "cancel"]
 
 
-class StorageMachine(HookRules, DispatchRules, RuleBasedStateMachine):
+class StorageMachine(ScheduleRules, HookRules, DispatchRules, RuleBasedStateMachine):
     """Drives one fresh storage and the model with the same calls."""
 
     factory: ClassVar[StorageFactory]
@@ -119,9 +122,19 @@ class StorageMachine(HookRules, DispatchRules, RuleBasedStateMachine):
         self.keys: dict[str, str] = {}
         self.hooks: dict[str, HookRecord] = {}  # token -> the hook as the model expects it
         self.step_leases: dict[tuple[str, str], StepLease] = {}
+        self.schedules: dict[str, ScheduleRecord] = {}
 
     def call(self, coro: Coroutine[Any, Any, _T]) -> _T:
         return self.loop.run_until_complete(coro)
+
+    def new_model_run(self, new: NewRun) -> None:
+        """A run that a schedule's fire created: pending, unleased, due at once."""
+        run = ModelRun(new.run_id, new.workflow_name, new.idempotency_key, created_at=new.now)
+        run.wake_at = new.now
+        run.events.append((1, EventType.WORKFLOW_STARTED, new.started_payload))
+        self.model[new.run_id] = run
+        if new.idempotency_key is not None:
+            self.keys[new.idempotency_key] = new.run_id
 
     def teardown(self) -> None:
         try:

@@ -147,3 +147,17 @@ async def test_a_dead_owners_offered_step_is_free_at_once(sharing: list[Storage]
     assert await theirs.take_over_dead_owners(now=T0 + 1) == ["host:1:ab"]
 
     assert await offered(theirs, ["email"], now=T0 + 1) == [("r1", "mail#1", 1, "email")]
+
+
+async def test_taking_another_attempt_than_the_one_offered_is_no_offer_any_more(
+    storage: Storage,
+) -> None:
+    await start(storage, "r1")
+    await storage.offer_steps("r1", [StepOffer("mail#1", 1, "email")], now=T0)
+
+    taken = await storage.acquire_step(
+        "r1", "mail#1", attempt=2, owner="c/1", now=T0, lease_expires_at=T0 + 1
+    )
+
+    assert taken == StepLease("r1", "mail#1", 2, "c/1", T0 + 1, 1)
+    assert await offered(storage, ["email"], now=T0 + 5) == []

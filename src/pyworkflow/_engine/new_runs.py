@@ -78,8 +78,13 @@ def new_run(
     parent_run_id: str | None = None,
     parent_close_policy: str | None = None,
     continued_from: str | None = None,
+    schedule_id: str | None = None,
+    schedule_slot_at: float | None = None,
 ) -> NewRun:
-    """A run of ``wf`` to create, with its WORKFLOW_STARTED payload, deadline and queue."""
+    """A run of ``wf`` to create, with its WORKFLOW_STARTED payload, deadline and queue.
+
+    A run a schedule starts names the schedule and its slot (in the row and the payload).
+    """
     deadline = None if wf.max_duration is None else now + wf.max_duration
     started: dict[str, Any] = {
         "v": EVENT_FORMAT,
@@ -93,6 +98,9 @@ def new_run(
         started["parent_run_id"] = parent_run_id
     if continued_from is not None:
         started["continued_from"] = continued_from
+    if schedule_id is not None:
+        started["schedule_id"] = schedule_id
+        started["schedule_slot_at"] = schedule_slot_at
     return NewRun(
         run_id=run_id or new_run_id(),
         workflow_name=wf.name,
@@ -104,4 +112,6 @@ def new_run(
         parent_close_policy=parent_close_policy,
         continued_from=continued_from,
         queue=wf.queue,
+        schedule_id=schedule_id,
+        schedule_slot_at=schedule_slot_at,
     )

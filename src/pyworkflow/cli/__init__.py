@@ -13,6 +13,7 @@ Example:
         $ pyworkflow --log-format json worker run --concurrency 50
         $ pyworkflow db upgrade --storage sqlite:///app.db
         $ pyworkflow db copy sqlite:///app.db postgresql://app@db.internal/app
+        $ pyworkflow schedules create daily_report --cron "0 9 * * *" -m myapp.workflows
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from pyworkflow.cli.hooks import hooks
 from pyworkflow.cli.logs import LOG_FORMATS, setup_logging
 from pyworkflow.cli.replay import replay
 from pyworkflow.cli.runs import runs
-from pyworkflow.cli.worker import worker
+from pyworkflow.cli.schedules import schedules
+from pyworkflow.cli.worker import scheduler, worker
 from pyworkflow.cli.workflows import workflows
 
 __all__ = ["main"]
@@ -60,5 +62,7 @@ runs.add_command(export)  # here, not in runs.py: cli/export.py imports runs.py
 main.add_command(runs)
 main.add_command(hooks)
 main.add_command(worker)
+main.add_command(schedules)
+main.add_command(scheduler)
 main.add_command(db)
 main.add_command(replay)

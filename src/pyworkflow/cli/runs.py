@@ -69,6 +69,9 @@ runs.add_command(chain)
     metavar="RUN_ID",
     help="Page on: the runs created before this one (the cursor the previous page printed).",
 )
+@click.option(
+    "--schedule", default=None, metavar="SCHEDULE_ID", help="Only runs this schedule started."
+)
 @storage_option
 @json_option
 def list_command(
@@ -78,6 +81,7 @@ def list_command(
     until: str | None,
     limit: int,
     before: str | None,
+    schedule: str | None,
     storage: str | None,
     as_json: bool,
 ) -> None:
@@ -85,22 +89,19 @@ def list_command(
     now = time.time()
     start = None if since is None else parse_moment("--since", since, now)
     end = None if until is None else parse_moment("--until", until, now)
-    run_command(_list(storage, statuses, workflow, start, end, limit, before, as_json))
+    wanted = RunFilter(
+        statuses=tuple(RunStatus(s) for s in statuses),
+        workflow=workflow,
+        since=start,
+        until=end,
+        schedule=schedule,
+    )
+    run_command(_list(storage, wanted, limit, before, as_json))
 
 
 async def _list(
-    storage: str | None,
-    statuses: tuple[str, ...],
-    workflow: str | None,
-    since: float | None,
-    until: float | None,
-    limit: int,
-    before: str | None,
-    as_json: bool,
+    storage: str | None, wanted: RunFilter, limit: int, before: str | None, as_json: bool
 ) -> None:
-    wanted = RunFilter(
-        statuses=tuple(RunStatus(s) for s in statuses), workflow=workflow, since=since, until=until
-    )
     async with session(storage) as runtime:
         notes = {} if before is None else {before: "given as --before"}
         with missing_runs_explained(runtime, notes):

@@ -167,6 +167,9 @@ def print_run(out: Console, details: RunDetails) -> None:
         facts.add_row("wakes", f"{format_time(run.wake_at)} UTC")
     if run.idempotency_key:
         facts.add_row("idempotency key", run.idempotency_key)
+    if run.schedule_id:
+        slot = format_time(run.schedule_slot_at)
+        facts.add_row("schedule", f"{run.schedule_id} (slot {slot} UTC)")
     if run.parent_run_id:
         facts.add_row("parent run", run.parent_run_id)
     if run.parent_close_policy:

@@ -10,6 +10,9 @@ With ``-Q billing,pyworkflow`` it executes only runs of those queues (a run's qu
 workflow's ``@workflow(queue=...)``, else ``pyworkflow``); without it, runs of the default queue
 ``pyworkflow``. A worker is never client only, whatever ``PYWORKFLOW_CLIENT_ONLY`` says.
 
+It fires the schedules of its workflows (``pyworkflow.schedules``), storing those declared by
+``@scheduled_workflow`` at start; ``pyworkflow scheduler run`` is the same process.
+
 With ``--retention 30d`` (or ``PYWORKFLOW_RETENTION``) it also deletes runs that ended more than
 30 days ago, with their events, at start and then hourly, a batch at a time, and logs how many.
 
@@ -42,8 +45,9 @@ from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.queues import check_queues
 from pyworkflow.runtime import get_runtime, shutdown
+from pyworkflow.schedules import activate_scheduled_workflows
 
-__all__ = ["worker"]
+__all__ = ["scheduler", "worker"]
 
 _log = logging.getLogger("pyworkflow.worker")
 
@@ -174,6 +178,54 @@ def run(
     run_command(_serve(concurrency, poll_interval))
 
 
+@click.group()
+def scheduler() -> None:
+    """Run the scheduler: fire the schedules of your workflows (a worker does it too)."""
+
+
+@scheduler.command("run")
+@click.option(
+    "--module",
+    "-m",
+    "modules",
+    multiple=True,
+    metavar="MODULE",
+    help="Import path of a module defining workflows (repeatable); also PYWORKFLOW_MODULES.",
+)
+@storage_option
+@click.option(
+    "--poll-interval",
+    type=SECONDS,
+    default=None,
+    help="Longest pause, in seconds, between two looks at storage (default 1).",
+)
+@click.option(
+    "--duration",
+    type=SECONDS,
+    default=None,
+    help="Stop after this many seconds (default: run until SIGTERM or SIGINT).",
+)
+def scheduler_run(
+    modules: tuple[str, ...],
+    storage: str | None,
+    poll_interval: float | None,
+    duration: float | None,
+) -> None:
+    """Fire due schedules and execute the runs they start, as ``worker run`` does.
+
+    A worker fires the schedules of the workflows it serves; this is the same process by the
+    name the pyworkflow documentation gives it, with ``--duration`` for a bounded run.
+    """
+    cwd = os.getcwd()
+    if "" not in sys.path and cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        configure(storage=storage, modules=list(modules) or None, client_only=False)
+    except PyWorkflowError as exc:
+        fail(str(exc))
+    run_command(_serve(None, poll_interval, duration))
+
+
 def _celery_worker(broker: str | None, concurrency: int | None, queues: str | None) -> None:
     """Become a Celery worker of pyworkflow's app (``celery -A pyworkflow.celery worker``)."""
     try:
@@ -199,9 +251,13 @@ def _celery_worker(broker: str | None, concurrency: int | None, queues: str | No
     app.worker_main(argv)
 
 
-async def _serve(concurrency: int | None, poll_interval: float | None) -> None:
+async def _serve(
+    concurrency: int | None, poll_interval: float | None, duration: float | None = None
+) -> None:
     stop = asyncio.Event()
     _install_signal_handlers(stop)
+    if duration is not None:
+        asyncio.get_running_loop().call_later(duration, stop.set)
     # Import before get_runtime() opens the storage: a mistyped module then fails fast and
     # leaves no database file behind. get_runtime() imports them again, a no-op.
     registry.import_modules(configured_modules())
@@ -220,6 +276,7 @@ async def _serve(concurrency: int | None, poll_interval: float | None) -> None:
                 executor.max_concurrent_runs = concurrency
             if poll_interval is not None:
                 executor.poll_interval = poll_interval
+                executor.periodic.schedule_poll = poll_interval
             keeps = executor.retention
             kept = "" if keeps is None else f", retention {keeps / 86400:g} days"
             limits = (
@@ -237,6 +294,9 @@ async def _serve(concurrency: int | None, poll_interval: float | None) -> None:
             ", ".join(names),
             limits,
         )
+        declared = await activate_scheduled_workflows()
+        if declared:
+            _log.info("schedules declared here: %s", ", ".join(declared))
         if stop.is_set():
             return
         serving = asyncio.create_task(executor.serve(), name="pyworkflow-serve")

@@ -74,6 +74,11 @@ class LocalExecutor(EngineBacked):
             workers, and steps of other queues (``@step(queue=...)``) offered to theirs.
         client_only: True executes no run at all: no claim loop, and the runs it starts are
             stored for a worker (``run()`` and ``get_workflow_result`` wait for one).
+        schedules: fire the due schedules of the workflows registered here (``pyworkflow
+            .schedules``), beside the claim loop.
+        schedule_poll: the longest the scheduler waits between two looks at storage for
+            schedules other processes created (``math.inf``: only at due times, and when a
+            schedule changes in this process).
 
     Raises:
         ConfigurationError: ``queues`` is empty or names a bad queue.
@@ -93,6 +98,8 @@ class LocalExecutor(EngineBacked):
         drain_seconds: float = 10.0,
         queues: Collection[str] | None = None,
         client_only: bool = False,
+        schedules: bool = True,
+        schedule_poll: float = 1.0,
     ) -> None:
         self.serving = Serving.of(queues, client_only=client_only)
         owner = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
@@ -116,6 +123,14 @@ class LocalExecutor(EngineBacked):
         self._presence = Presence(self.engine, on_lost=self._presence_lost)
         self._ended = EndedRuns()
         self._background: list[asyncio.Task[None]] = []
+        self.periodic = PeriodicWork(
+            # Retention and schedules (``_engine/periodic.py``), beside the claim loop.
+            self.engine,
+            retention=retention,
+            every=retention_interval,
+            schedules=schedules,
+            schedule_poll=schedule_poll,
+        )
         self._wake = asyncio.Event()
         self._stopping = False
 
@@ -174,10 +189,13 @@ class LocalExecutor(EngineBacked):
 
         Only wakes what already works here: a process that merely writes from outside (a
         cancel, a resume, a hook's payload) does not become a worker by doing so; the process
-        that drives the run, or a worker, takes it from storage.
+        that drives the run, or a worker, takes it from storage. Without a run id the
+        scheduler looks at the schedules too (one was created or changed here).
         """
         if run_id is not None:
             self._ended.forget(run_id)  # e.g. resumed: it has not ended now
+        else:
+            self.periodic.poke()  # a schedule may have changed here: look at it now
         driver = self._driven.driver(run_id)
         if driver is not None:
             driver.poke()
@@ -303,9 +321,8 @@ class LocalExecutor(EngineBacked):
                 self._heartbeat_loop(), name=_HEARTBEAT, context=contextvars.Context()
             ),
         ]
-        periodic = PeriodicWork(
-            self.engine, retention=self.retention, every=self.retention_interval
-        )
+        periodic = self.periodic
+        periodic.retention, periodic.every = self.retention, self.retention_interval
         if periodic.has_work:
             self._background.append(
                 loop.create_task(

@@ -53,6 +53,7 @@ from pyworkflow.inspect.runs import (
     iter_runs,
     list_runs,
 )
+from pyworkflow.inspect.schedules import ScheduleView, get_schedule, list_schedules
 from pyworkflow.inspect.summaries import summarize
 from pyworkflow.inspect.text import format_call, format_duration, format_time, short
 from pyworkflow.inspect.timeline import TimelineEntry, timeline
@@ -77,6 +78,7 @@ __all__ = [
     "RunHistory",
     "RunPage",
     "RunView",
+    "ScheduleView",
     "StepAttempt",
     "StepView",
     "TimelineEntry",
@@ -94,6 +96,7 @@ __all__ = [
     "get_history",
     "get_run",
     "get_run_details",
+    "get_schedule",
     "hook_json",
     "iso",
     "iter_runs",
@@ -101,6 +104,7 @@ __all__ = [
     "list_children",
     "list_hooks",
     "list_runs",
+    "list_schedules",
     "short",
     "step_attempts",
     "steps_called",

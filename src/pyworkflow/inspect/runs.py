@@ -60,6 +60,8 @@ class RunView:
         waits_for_worker: True when, as the view was made, the run was due and nobody held
             it (no lease, or a lapsed one): it waits for a worker serving ``queue``, and if
             it stays so, none is running (or all are busy).
+        schedule_id: the schedule that started it, or None.
+        schedule_slot_at: the slot of that schedule it was started for, or None.
         damage: None for a sound row; else what of it cannot be read or shown, naming table,
             run and column (``"corrupt runs.args of run 'run_...': not valid JSON ..."``).
     """
@@ -83,6 +85,8 @@ class RunView:
     damage: str | None
     queue: str = DEFAULT_QUEUE
     waits_for_worker: bool = False
+    schedule_id: str | None = None
+    schedule_slot_at: float | None = None
 
     @classmethod
     def from_record(cls, record: RunRecord, now: float | None = None) -> RunView:
@@ -114,6 +118,8 @@ class RunView:
             damage=damage_of(record),
             queue=record.queue,
             waits_for_worker=not record.status.is_terminal and due and lease_free,
+            schedule_id=record.schedule_id,
+            schedule_slot_at=record.schedule_slot_at,
         )
 
     @property
@@ -127,8 +133,8 @@ class RunView:
         ``run_id``, ``workflow``, ``status``, ``created_at``, ``updated_at``, ``completed_at``,
         ``wake_at``, ``idempotency_key``, ``parent_run_id``, ``recovery_count``,
         ``cancel_requested``, ``parent_close_policy``, ``continued_from``, ``continued_to``,
-        ``queue``, ``waits_for_worker``, ``damage``; times as ISO 8601 strings in UTC, absent
-        values null.
+        ``queue``, ``waits_for_worker``, ``schedule_id``, ``schedule_slot_at``, ``damage``;
+        times as ISO 8601 strings in UTC, absent values null.
         """
         return {
             "run_id": self.run_id,
@@ -147,6 +153,8 @@ class RunView:
             "continued_to": self.continued_to,
             "queue": self.queue,
             "waits_for_worker": self.waits_for_worker,
+            "schedule_id": self.schedule_id,
+            "schedule_slot_at": iso(self.schedule_slot_at),
             "damage": self.damage,
         }
 
@@ -163,12 +171,14 @@ class RunFilter:
         workflow: only runs of this workflow.
         since: only runs created at or after this time (epoch seconds).
         until: only runs created before this time (epoch seconds).
+        schedule: only runs this schedule started.
     """
 
     statuses: tuple[RunStatus, ...] = ()
     workflow: str | None = None
     since: float | None = None
     until: float | None = None
+    schedule: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +247,11 @@ async def _page(
     batch = limit + 1 if runs.until is None else max(limit + 1, _SCAN_BATCH)
     while True:
         rows = await storage.list_runs(
-            statuses=runs.statuses or None, workflow_name=runs.workflow, limit=batch, before=cursor
+            statuses=runs.statuses or None,
+            workflow_name=runs.workflow,
+            limit=batch,
+            before=cursor,
+            schedule_id=runs.schedule,
         )
         for row in rows:
             if runs.since is not None and row.created_at < runs.since:

@@ -34,6 +34,12 @@ Rules every backend keeps (the contract suite in tests/contract checks each):
 - Step leases belong to a run too (retention deletes them with it). They guard one attempt of a
   step that runs away from its run's driver (a Celery step task): the run itself is not leased
   meanwhile, so a step lease never touches the run's row, and the run's row never waits on it.
+- Schedules (``create_schedule`` ... ``fire_schedule``) are rows of their own, written with
+  optimistic versions: every write states the ``version`` it read and a stale one writes
+  nothing. Firing a schedule stores its new state and creates the runs of its slots in one
+  transaction, so a slot is consumed exactly when its run exists; a slot's run has an
+  idempotency key derived from the schedule and the slot, so a slot fired twice (two
+  schedulers, a restart) finds its run instead of starting another.
 - A run moves between storages whole (``read_run_snapshots``, ``write_run_snapshots``): its
   row with every row that belongs to it, read in one consistent view and written in one
   transaction; what is written reads back equal.
@@ -44,7 +50,7 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from typing import Any, Protocol, runtime_checkable
 
-from pyworkflow.events import HookStatus, RunStatus
+from pyworkflow.events import HookStatus, RunStatus, ScheduleStatus
 from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
@@ -54,6 +60,8 @@ from pyworkflow.storage.records import (
     RunCursor,
     RunRecord,
     RunSnapshot,
+    ScheduleFire,
+    ScheduleRecord,
     StepLease,
     StepOffer,
 )
@@ -93,11 +101,13 @@ class Storage(Protocol):
         limit: int = 100,
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
+        schedule_id: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered; pass the last record's cursor as ``before`` to page on.
 
         ``parent_run_id`` lists the children of that run (including the runs their
-        continue-as-new started, which keep the parent).
+        continue-as-new started, which keep the parent); ``schedule_id`` the runs that
+        schedule started.
         """
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
@@ -364,6 +374,79 @@ class Storage(Protocol):
                 taken here (by a run not being replaced), or a run of ``replacing`` is gone
                 or changed; the error names the runs.
         """
+
+    async def create_schedule(self, schedule: ScheduleRecord) -> ScheduleRecord:
+        """Insert a schedule (stored with ``version`` 0 and returned as stored).
+
+        A deleted schedule of the same id is replaced. Raises ScheduleExistsError, writing
+        nothing, when one that is not deleted has the id.
+        """
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
+        """The schedule, deleted ones included, or None."""
+
+    async def list_schedules(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int = 1000,
+    ) -> list[ScheduleRecord]:
+        """Schedules by id, filtered (deleted ones only when ``status`` asks for them)."""
+
+    async def update_schedule(self, schedule: ScheduleRecord) -> ScheduleRecord | None:
+        """Store ``schedule`` if the stored one is at ``schedule.version``; returns it as stored.
+
+        The stored version becomes ``schedule.version + 1``. None, writing nothing, when the
+        version is stale or the schedule is gone.
+        """
+
+    async def due_schedules(
+        self,
+        *,
+        now: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+    ) -> list[ScheduleRecord]:
+        """Up to ``limit`` schedules with ``due_at <= now``, earliest first, of ``workflow_names``.
+
+        Only active schedules have a ``due_at``. A read: schedulers decide with
+        ``fire_schedule``, whose version check lets one of them win.
+        """
+
+    async def next_schedule_due_at(
+        self, *, workflow_names: Collection[str] | None = None
+    ) -> float | None:
+        """The earliest ``due_at`` of the schedules of ``workflow_names`` (None: any), or None."""
+
+    async def fire_schedule(self, fire: ScheduleFire) -> list[str] | None:
+        """Store a schedule's new state, create its runs and cancel requests, in one transaction.
+
+        Returns the ids of the runs of ``fire.runs``, in order (for a run whose idempotency
+        key was already taken, the run that holds it: the slot's run exists already). The
+        stored ``total_runs`` grows by the number of runs the fire created (not those it
+        found) and ``last_run_id`` names the last of the returned runs. A fire writes only a
+        schedule's slots and counts (``next_slot_at``, ``due_at``, ``buffered``,
+        ``total_runs``, ``skipped_runs``, ``last_slot_at``, ``last_run_id``, ``updated_at``):
+        its spec, call, policy and status stay as stored. None,
+        writing nothing, when the stored schedule is not at ``fire.schedule.version`` (another
+        scheduler fired it, or a user changed it) or is gone.
+        """
+
+    async def fire_schedules(self, fires: Sequence[ScheduleFire]) -> list[list[str] | None]:
+        """Several ``fire_schedule`` at once, each standing or falling on its own.
+
+        What each returns, in order. For a scheduler's tick that fires many schedules at once:
+        a backend may write them in one transaction (PostgreSQL: a few statements for the
+        lot; SQLite: group commit), each fire still all or nothing. At most one fire per
+        schedule.
+        """
+
+    async def live_schedule_runs(self, schedule_ids: Collection[str]) -> dict[str, list[str]]:
+        """The runs of these schedules that have not ended, by schedule id, oldest first."""
+
+    async def count_schedule_runs(self, schedule_id: str) -> dict[RunStatus, int]:
+        """How many stored runs the schedule started, by status (statuses with none left out)."""
 
 
 @runtime_checkable

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pyworkflow.events import EventType, HookStatus, RunStatus
+from pyworkflow.events import EventType, HookStatus, RunStatus, ScheduleStatus
 from pyworkflow.exceptions import CorruptRecordError
 from pyworkflow.queues import DEFAULT_QUEUE
 
@@ -28,6 +28,8 @@ __all__ = [
     "RunCursor",
     "RunRecord",
     "RunSnapshot",
+    "ScheduleFire",
+    "ScheduleRecord",
     "StepLease",
 ]
 
@@ -93,6 +95,10 @@ class RunRecord:
     """The run this one continued as new into."""
     queue: str = DEFAULT_QUEUE
     """The queue whose workers execute the run (``pyworkflow.queues``); claims filter on it."""
+    schedule_id: str | None = None
+    """The schedule that started the run, or None."""
+    schedule_slot_at: float | None = None
+    """For a run a schedule started: the slot it was started for (epoch seconds)."""
     previous_owner: str | None = None
     """Only on a record ``claim_runs`` returned: the owner whose lapsed lease the claim took
     over (a take-over from a dead or stalled worker); None when the lease was free."""
@@ -163,6 +169,10 @@ class NewRun:
     were sent to workers at its creation is due only at their watchdog time."""
     queue: str = DEFAULT_QUEUE
     """The queue whose workers execute the run: its workflow's (``pyworkflow.queues``)."""
+    schedule_id: str | None = None
+    """The schedule that starts the run (its idempotency key is derived from the slot)."""
+    schedule_slot_at: float | None = None
+    """The slot of that schedule the run is for (epoch seconds)."""
 
     def initial_events(self) -> list[tuple[int, EventType, dict[str, Any]]]:
         """``(seq, type, payload)`` of the events the run starts with.
@@ -201,6 +211,8 @@ class NewRun:
             parent_close_policy=self.parent_close_policy,
             continued_from=self.continued_from,
             queue=self.queue,
+            schedule_id=self.schedule_id,
+            schedule_slot_at=self.schedule_slot_at,
         )
 
 
@@ -325,3 +337,77 @@ class RunSnapshot:
     events: tuple[EventRecord, ...]
     hooks: tuple[HookRecord, ...] = ()
     step_leases: tuple[StepLease, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """One stored schedule (a row of ``schedules``).
+
+    Storage keeps it as given and interprets only ``status``, ``due_at`` and ``version``; what
+    the other fields mean is the scheduler's (``pyworkflow.schedules``).
+
+    Attributes:
+        schedule_id: its id.
+        workflow_name: the workflow its runs are of.
+        spec: when it fires, a JSON object (cron, interval or calendar, time zone, bounds ...).
+        args: the encoded call (``{"args", "kwargs"}``) every run starts with.
+        overlap_policy: what a slot does while an earlier run is still going.
+        catchup_window: seconds: missed slots younger than this still start; None starts the
+            latest missed slot only.
+        status: active, paused or deleted.
+        next_slot_at: the next slot not yet handled (epoch seconds), or None when none is left.
+        due_at: when a scheduler should look at it next (the next slot plus its jitter, or
+            sooner while a buffered slot waits for a run to end); None when nothing is to do
+            (paused, deleted, no slot left). Invariant: a scheduler's tick is one indexed
+            query on this column.
+        buffered: slots waiting for the running run to end (BUFFER_ONE, BUFFER_ALL).
+        total_runs: runs it started (slots, triggers, backfills).
+        skipped_runs: slots it did not start: missed beyond the catch-up window, or refused
+            by the overlap policy.
+        last_slot_at: the slot of the last run it started, or None.
+        last_run_id: the last run it started, or None.
+        created_at: when it was created.
+        updated_at: when it was last written.
+        version: bumped by every write; a write states the version it read (optimistic), so
+            two schedulers, or a scheduler and a user's update, never both write one state.
+    """
+
+    schedule_id: str
+    workflow_name: str
+    spec: dict[str, Any]
+    args: Any
+    overlap_policy: str
+    catchup_window: float | None
+    status: ScheduleStatus
+    next_slot_at: float | None
+    due_at: float | None
+    buffered: tuple[float, ...]
+    total_runs: int
+    skipped_runs: int
+    last_slot_at: float | None
+    last_run_id: str | None
+    created_at: float
+    updated_at: float
+    version: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleFire:
+    """One firing of a schedule: its new state and the runs it starts, in one transaction.
+
+    Attributes:
+        schedule: the schedule's new row; its ``version`` is the one the writer read, and the
+            stored row gets ``version + 1``. Storage adds the runs the fire creates to its
+            ``total_runs`` and names the last in ``last_run_id``.
+        runs: the runs its slots start, each with an idempotency key derived from the schedule
+            and the slot, so a slot's run is created once however many schedulers fire it.
+        cancel: ids of runs to ask to cancel (CANCEL_OTHER), as ``request_cancel`` would.
+        cancel_reason: the reason those runs are given.
+        now: the scheduler's clock.
+    """
+
+    schedule: ScheduleRecord
+    runs: Sequence[NewRun] = ()
+    cancel: Sequence[str] = ()
+    cancel_reason: str | None = None
+    now: float = 0.0

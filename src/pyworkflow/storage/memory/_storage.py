@@ -29,6 +29,7 @@ from pyworkflow.storage.memory._family import created_runs, ending_updates, sign
 from pyworkflow.storage.memory._hooks import HookTable
 from pyworkflow.storage.memory._leases import MemoryLeaseMethods
 from pyworkflow.storage.memory._owners import MemoryOwnerMethods
+from pyworkflow.storage.memory._schedules import MemoryScheduleMethods
 from pyworkflow.storage.memory._snapshots import MemorySnapshotMethods
 from pyworkflow.storage.memory._steps import MemoryStepMethods, StepLeaseTable
 from pyworkflow.storage.records import (
@@ -39,13 +40,18 @@ from pyworkflow.storage.records import (
     NewRun,
     RunCursor,
     RunRecord,
+    ScheduleRecord,
 )
 
 __all__ = ["MemoryStorage"]
 
 
 class MemoryStorage(
-    MemoryLeaseMethods, MemoryStepMethods, MemoryOwnerMethods, MemorySnapshotMethods
+    MemoryLeaseMethods,
+    MemoryStepMethods,
+    MemoryOwnerMethods,
+    MemorySnapshotMethods,
+    MemoryScheduleMethods,
 ):
     """The Storage protocol in memory: for tests and the test toolkit, not for production.
 
@@ -70,6 +76,9 @@ class MemoryStorage(
         self._hooks = HookTable()
         self._steps = StepLeaseTable()
         self._owners: dict[str, bool] = {}
+        self._schedules: dict[str, ScheduleRecord] = {}
+        # schedule id -> the ids of its runs, in creation order (a dict as an ordered set)
+        self._by_schedule: dict[str, dict[str, None]] = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStorage:
@@ -108,6 +117,10 @@ class MemoryStorage(
             return copy_tree(existing), False
         if run.run_id in self._runs:
             raise StorageError(f"a run with id {run.run_id!r} already exists")
+        return copy_tree(self._store_new_run(run)), True
+
+    def _store_new_run(self, run: NewRun) -> RunRecord:
+        """Insert a run and its first events; its key and id are known to be free."""
         record = dataclasses.replace(run.initial_record(), args=copy_tree(run.args))
         self._insert(record)
         self._events[run.run_id] = [
@@ -116,7 +129,7 @@ class MemoryStorage(
         ]
         if run.idempotency_key is not None:
             self._keys[run.idempotency_key] = run.run_id
-        return copy_tree(record), True
+        return record
 
     async def get_run(self, run_id: str) -> RunRecord | None:
         """The run, or None if there is no run with this id."""
@@ -131,6 +144,7 @@ class MemoryStorage(
         limit: int = 100,
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
+        schedule_id: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first by ``(created_at, run_id)``, filtered, one page of ``limit``.
 
@@ -140,6 +154,7 @@ class MemoryStorage(
             limit: the page size.
             before: the cursor of the last run of the previous page; the page starts after it.
             parent_run_id: keep the children of this run (None: any run).
+            schedule_id: keep the runs this schedule started (None: any run).
         """
         wanted = None if statuses is None else set(statuses)
         rows = [
@@ -148,6 +163,7 @@ class MemoryStorage(
             if (wanted is None or r.status in wanted)
             and (workflow_name is None or r.workflow_name == workflow_name)
             and (parent_run_id is None or r.parent_run_id == parent_run_id)
+            and (schedule_id is None or r.schedule_id == schedule_id)
             and (before is None or (r.created_at, r.run_id) < (before.created_at, before.run_id))
         ]
         rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
@@ -250,6 +266,8 @@ class MemoryStorage(
         self._runs[record.run_id] = record
         if record.parent_run_id is not None:
             self._children.setdefault(record.parent_run_id, set()).add(record.run_id)
+        if record.schedule_id is not None:
+            self._by_schedule.setdefault(record.schedule_id, {})[record.run_id] = None
 
     # --- leases -------------------------------------------------------------------------------
 
@@ -369,5 +387,7 @@ class MemoryStorage(
             self._children.get(record.parent_run_id, set()).discard(run_id)
         self._hooks.delete_run(run_id)
         self._steps.delete_run(run_id)
+        if record.schedule_id is not None:
+            self._by_schedule.get(record.schedule_id, {}).pop(run_id, None)
         if record.idempotency_key is not None:
             self._keys.pop(record.idempotency_key, None)

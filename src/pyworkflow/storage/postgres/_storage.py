@@ -22,16 +22,18 @@ id exists; its run's row already shows it) and reported as done, not as a confli
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TypeVar
 
 import asyncpg
 
 from pyworkflow.storage.postgres._connections import PgConnections
+from pyworkflow.storage.postgres._fires import fire_batch
 from pyworkflow.storage.postgres._listen import Subscriber
 from pyworkflow.storage.postgres._presence import AdvisoryLocks
 from pyworkflow.storage.postgres._session import PgSession
 from pyworkflow.storage.postgres._settings import PgSettings, parse_url
-from pyworkflow.storage.records import AppendResult, AppendWrite, NewRun, RunRecord
+from pyworkflow.storage.records import AppendResult, AppendWrite, NewRun, RunRecord, ScheduleFire
 from pyworkflow.storage.sql import Script, SqlStorage
 
 __all__ = ["PostgresStorage"]
@@ -172,6 +174,30 @@ class PostgresStorage(SqlStorage):
                 return await script(PgSession(conn, retried, channel))
 
         return await self._db.run(whole)
+
+    async def _run_atomic(self, script: Script[_T]) -> _T:
+        """Run ``script`` in one READ COMMITTED transaction block: all its writes or none.
+
+        Firing a schedule writes its state and its slots' runs: one transaction, so a slot is
+        consumed exactly when its run exists. READ COMMITTED, so that two schedulers racing on
+        one schedule decide by its conditional UPDATE (the loser's changes no row) rather
+        than by a serialization failure. A retry after a lost connection finds the version
+        moved on if the first attempt committed, and writes nothing.
+        """
+        channel = self.settings.channel
+
+        async def atomic(conn: asyncpg.Connection, retried: bool) -> _T:
+            async with conn.transaction():
+                return await script(PgSession(conn, retried, channel))
+
+        return await self._db.run(atomic)
+
+    async def fire_schedules(self, fires: Sequence[ScheduleFire]) -> list[list[str] | None]:
+        """A tick's fires in one transaction of three statements (``_fires``)."""
+        if not fires:
+            return []
+        channel = self.settings.channel
+        return await self._db.run(lambda conn, retried: fire_batch(conn, retried, channel, fires))
 
     async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
         """Insert a run and its first events in one statement; see ``Storage.create_run``.

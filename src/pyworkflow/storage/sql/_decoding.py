@@ -100,7 +100,7 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         run_id, workflow_name, status, args, result, error, idempotency_key, parent_run_id,
         created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
         recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
-        parent_close_policy, continued_from, continued_to, queue,
+        parent_close_policy, continued_from, continued_to, queue, schedule_id, schedule_slot_at,
     ) = row  # fmt: skip
     try:
         record = RunRecord(
@@ -129,6 +129,8 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
             continued_from=continued_from,
             continued_to=continued_to,
             queue=queue,
+            schedule_id=schedule_id,
+            schedule_slot_at=_float_or_none(schedule_slot_at),
         )
     except _UNREADABLE:
         return _damaged_run(row)
@@ -176,7 +178,7 @@ def _damaged_run(row: Sequence[Any]) -> RunRecord:
         run_id, workflow_name, status, args, result, error, idempotency_key, parent_run_id,
         created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
         recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
-        parent_close_policy, continued_from, continued_to, queue,
+        parent_close_policy, continued_from, continued_to, queue, schedule_id, schedule_slot_at,
     ) = row  # fmt: skip
     cells = _Cells(run_id)
     return RunRecord(
@@ -203,6 +205,8 @@ def _damaged_run(row: Sequence[Any]) -> RunRecord:
         continued_from=continued_from,
         continued_to=continued_to,
         queue=queue,
+        schedule_id=schedule_id,
+        schedule_slot_at=_float_or_none(schedule_slot_at),
         damage=cells.damage,
     )
 

@@ -9,12 +9,13 @@ script's, written once.
 from __future__ import annotations
 
 import abc
+import asyncio
 import os
 import socket
 from collections.abc import Callable, Collection, Coroutine, Sequence
 from typing import Any, TypeVar
 
-from pyworkflow.events import HookStatus, RunStatus
+from pyworkflow.events import HookStatus, RunStatus, ScheduleStatus
 from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
@@ -24,6 +25,8 @@ from pyworkflow.storage.records import (
     RunCursor,
     RunRecord,
     RunSnapshot,
+    ScheduleFire,
+    ScheduleRecord,
     StepLease,
     StepOffer,
 )
@@ -35,6 +38,7 @@ from pyworkflow.storage.sql._scripts import (
     owners,
     retention,
     runs,
+    schedules,
     step_leases,
 )
 from pyworkflow.storage.sql._scripts import snapshots as whole_runs
@@ -90,6 +94,16 @@ class SqlStorage(abc.ABC):
         """
         return await self._run(script, writes=True)
 
+    async def _run_atomic(self, script: Script[_T]) -> _T:
+        """Run a writing ``script`` in one transaction, all of its statements or none.
+
+        For the scripts that write several statements which must stand or fall together
+        (firing a schedule: its state and its slots' runs). The default is :meth:`_run`
+        (SQLite runs each writing script in one transaction of its own, or a savepoint of a
+        shared one); a dialect whose writes each commit on their own overrides it.
+        """
+        return await self._run(script, writes=True)
+
     # --- runs -----------------------------------------------------------------------------------
 
     async def create_run(self, run: NewRun) -> tuple[RunRecord, bool]:
@@ -108,6 +122,7 @@ class SqlStorage(abc.ABC):
         limit: int = 100,
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
+        schedule_id: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered, keyset-paged; see ``Storage.list_runs``."""
         return await self._run(
@@ -118,6 +133,7 @@ class SqlStorage(abc.ABC):
                 limit=limit,
                 before=before,
                 parent_run_id=parent_run_id,
+                schedule_id=schedule_id,
             ),
             writes=False,
         )
@@ -354,6 +370,80 @@ class SqlStorage(abc.ABC):
         return await self._run(
             lambda db: retention.delete_ended_runs(db, ended_before=ended_before, limit=limit),
             writes=True,
+        )
+
+    # --- schedules ------------------------------------------------------------------------------
+
+    async def create_schedule(self, schedule: ScheduleRecord) -> ScheduleRecord:
+        """Insert a schedule; see ``Storage.create_schedule``."""
+        return await self._run_atomic(lambda db: schedules.create_schedule(db, schedule))
+
+    async def get_schedule(self, schedule_id: str) -> ScheduleRecord | None:
+        """The schedule, or None."""
+        return await self._run(lambda db: schedules.get_schedule(db, schedule_id), writes=False)
+
+    async def list_schedules(
+        self,
+        *,
+        status: ScheduleStatus | None = None,
+        workflow_name: str | None = None,
+        limit: int = 1000,
+    ) -> list[ScheduleRecord]:
+        """Schedules by id, filtered; see ``Storage.list_schedules``."""
+        return await self._run(
+            lambda db: schedules.list_schedules(
+                db, status=status, workflow_name=workflow_name, limit=limit
+            ),
+            writes=False,
+        )
+
+    async def update_schedule(self, schedule: ScheduleRecord) -> ScheduleRecord | None:
+        """Store a schedule if its version is current; see ``Storage.update_schedule``."""
+        return await self._run(lambda db: schedules.update_schedule(db, schedule), writes=True)
+
+    async def due_schedules(
+        self, *, now: float, limit: int, workflow_names: Collection[str] | None = None
+    ) -> list[ScheduleRecord]:
+        """Schedules due at ``now``, earliest first; see ``Storage.due_schedules``."""
+        return await self._run(
+            lambda db: schedules.due_schedules(
+                db, now=now, limit=limit, workflow_names=workflow_names
+            ),
+            writes=False,
+        )
+
+    async def next_schedule_due_at(
+        self, *, workflow_names: Collection[str] | None = None
+    ) -> float | None:
+        """The earliest ``due_at``, or None; see ``Storage.next_schedule_due_at``."""
+        return await self._run(
+            lambda db: schedules.next_schedule_due_at(db, workflow_names=workflow_names),
+            writes=False,
+        )
+
+    async def fire_schedule(self, fire: ScheduleFire) -> list[str] | None:
+        """A schedule's new state and its slots' runs in one transaction; see the protocol."""
+        return await self._run_atomic(lambda db: schedules.fire_schedule(db, fire))
+
+    async def fire_schedules(self, fires: Sequence[ScheduleFire]) -> list[list[str] | None]:
+        """Several fires, each its own script; see ``Storage.fire_schedules``.
+
+        Issued together, so SQLite's group commit shares commits between them (measured
+        faster than one script running them all, B10); PostgreSQL overrides this with one
+        transaction of three statements.
+        """
+        return list(await asyncio.gather(*(self.fire_schedule(f) for f in fires)))
+
+    async def live_schedule_runs(self, schedule_ids: Collection[str]) -> dict[str, list[str]]:
+        """The live runs of these schedules, by schedule id."""
+        return await self._run(
+            lambda db: schedules.live_schedule_runs(db, schedule_ids), writes=False
+        )
+
+    async def count_schedule_runs(self, schedule_id: str) -> dict[RunStatus, int]:
+        """How many stored runs the schedule started, by status."""
+        return await self._run(
+            lambda db: schedules.count_schedule_runs(db, schedule_id), writes=False
         )
 
     # --- snapshots ------------------------------------------------------------------------------

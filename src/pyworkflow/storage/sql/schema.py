@@ -23,6 +23,11 @@ Hot queries and their indexes:
   ``ix_hooks_status_created``.
 - a step's lease, a run's step leases (and retention's delete of them) -> the primary key
   ``(run_id, step_id)`` of ``step_leases``.
+- a scheduler's tick: schedules with ``due_at <= now``, earliest first, and the earliest
+  ``due_at`` -> ``ix_schedules_due_at``. Paused, deleted and finished schedules have ``due_at``
+  NULL, so the index front holds only what is due soon.
+- a schedule's runs (its live ones for the overlap policy, ``runs list --schedule``) ->
+  ``ix_runs_schedule_id``.
 """
 
 from __future__ import annotations
@@ -31,7 +36,16 @@ import sqlalchemy as sa
 
 from pyworkflow.queues import DEFAULT_QUEUE
 
-__all__ = ["VERSION_TABLE", "events", "hooks", "metadata", "runs", "step_leases"]
+__all__ = [
+    "VERSION_TABLE",
+    "events",
+    "hooks",
+    "metadata",
+    "owners",
+    "runs",
+    "schedules",
+    "step_leases",
+]
 
 metadata = sa.MetaData(
     naming_convention={
@@ -77,11 +91,15 @@ runs = sa.Table(
     # The queue whose workers execute the run (revision 0005). A claim filters on it while it
     # walks ix_runs_wake_at (``_statements/leases.py`` says why it is not in that index).
     sa.Column("queue", sa.String, nullable=False, server_default=DEFAULT_QUEUE),
+    # The schedule that started the run and the slot it is for (revision 0007).
+    sa.Column("schedule_id", sa.String, nullable=True),
+    sa.Column("schedule_slot_at", sa.Float, nullable=True),
     sa.Index("ix_runs_wake_at", "wake_at"),
     sa.Index("ix_runs_created", "created_at", "run_id"),
     sa.Index("ix_runs_status_created", "status", "created_at", "run_id"),
     sa.Index("ix_runs_workflow_created", "workflow_name", "created_at", "run_id"),
     sa.Index("ix_runs_parent_run_id", "parent_run_id"),
+    sa.Index("ix_runs_schedule_id", "schedule_id", "created_at"),
 )
 """One row per run; mirrors ``records.RunRecord`` (same columns, same order: rows are read by
 position, ``_decoding.run_from_row``)."""
@@ -155,6 +173,33 @@ owners = sa.Table(
 """One row per lease owner (a worker process) that made its liveness observable
 (``Storage.announce_owner``); deleted once another process finds it dead and frees what it
 held (``take_over_dead_owners``). Revision 0004."""
+
+schedules = sa.Table(
+    "schedules",
+    metadata,
+    sa.Column("schedule_id", sa.String, primary_key=True),
+    sa.Column("workflow_name", sa.String, nullable=False),
+    sa.Column("spec", sa.Text, nullable=False),
+    sa.Column("args", sa.Text, nullable=False),
+    sa.Column("overlap_policy", sa.String, nullable=False),
+    sa.Column("catchup_window", sa.Float, nullable=True),
+    sa.Column("status", sa.String, nullable=False),
+    sa.Column("next_slot_at", sa.Float, nullable=True),
+    # Invariant: a tick is one indexed query on due_at; only active schedules have one.
+    sa.Column("due_at", sa.Float, nullable=True),
+    sa.Column("buffered", sa.Text, nullable=False),
+    sa.Column("total_runs", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("skipped_runs", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("last_slot_at", sa.Float, nullable=True),
+    sa.Column("last_run_id", sa.String, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    # Every write states the version it read: two schedulers never both fire one slot.
+    sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Index("ix_schedules_due_at", "due_at"),
+)
+"""One row per schedule; mirrors ``records.ScheduleRecord`` (same columns, same order).
+Revision 0007."""
 
 VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 """Alembic's version table, read directly so that opening a database need not import Alembic.

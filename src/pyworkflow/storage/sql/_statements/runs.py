@@ -145,6 +145,7 @@ def list_runs_statement(
     limit: int,
     before: RunCursor | None,
     parent_run_id: str | None = None,
+    schedule_id: str | None = None,
 ) -> sa.Select[Any]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged.
 
@@ -154,6 +155,8 @@ def list_runs_statement(
     stmt = sa.select(runs)
     if parent_run_id is not None:
         stmt = stmt.where(runs.c.parent_run_id == parent_run_id)
+    if schedule_id is not None:
+        stmt = stmt.where(runs.c.schedule_id == schedule_id)
     if statuses is not None:
         stmt = stmt.where(runs.c.status.in_(sorted(RunStatus(s).value for s in statuses)))
     if workflow_name is not None:

@@ -75,9 +75,14 @@ def acquire_step_statement(dialect: str) -> Any:
             "attempt": taken.attempt,
             "owner": taken.owner,
             "lease_expires_at": taken.lease_expires_at,
-            # Another attempt starts afresh; the same one counts one more delivery.
+            # Another attempt starts afresh; the same one counts one more delivery, and an
+            # offered one keeps its queue (its lease lapsing offers it again).
             "deliveries": sa.case(
                 (stored.attempt == taken.attempt, stored.deliveries + 1), else_=1
+            ),
+            "queue": sa.case((stored.attempt == taken.attempt, stored.queue), else_=sa.null()),
+            "offered_at": sa.case(
+                (stored.attempt == taken.attempt, stored.offered_at), else_=sa.null()
             ),
         },
         # One executor per attempt: a live lease of another owner on the same attempt refuses
