@@ -13,6 +13,7 @@ Example:
         $ pyworkflow --log-format json worker run --concurrency 50
         $ pyworkflow db upgrade --storage sqlite:///app.db
         $ pyworkflow db copy sqlite:///app.db postgresql://app@db.internal/app
+        $ pyworkflow dashboard --storage sqlite:///app.db --port 8900
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from __future__ import annotations
 import click
 
 from pyworkflow import __version__
+from pyworkflow.cli.dashboard import dashboard
 from pyworkflow.cli.db import db
 from pyworkflow.cli.export import export
 from pyworkflow.cli.hooks import hooks
@@ -62,3 +64,4 @@ main.add_command(hooks)
 main.add_command(worker)
 main.add_command(db)
 main.add_command(replay)
+main.add_command(dashboard)

@@ -53,6 +53,15 @@ from pyworkflow.inspect.runs import (
     iter_runs,
     list_runs,
 )
+from pyworkflow.inspect.spans import Mark, Span, spans
+from pyworkflow.inspect.stats import (
+    DURATION_SAMPLE,
+    StatusCounts,
+    WorkflowStats,
+    percentile,
+    status_counts,
+    workflow_stats,
+)
 from pyworkflow.inspect.summaries import summarize
 from pyworkflow.inspect.text import format_call, format_duration, format_time, short
 from pyworkflow.inspect.timeline import TimelineEntry, timeline
@@ -67,9 +76,11 @@ from pyworkflow.inspect.workflows import (
 
 __all__ = [
     "CHILDREN_SHOWN",
+    "DURATION_SAMPLE",
     "ChainLink",
     "ChildrenPage",
     "DecodedRun",
+    "Mark",
     "ParameterView",
     "RunChain",
     "RunDetails",
@@ -77,10 +88,13 @@ __all__ = [
     "RunHistory",
     "RunPage",
     "RunView",
+    "Span",
+    "StatusCounts",
     "StepAttempt",
     "StepView",
     "TimelineEntry",
     "Undecodable",
+    "WorkflowStats",
     "WorkflowView",
     "count_ended_runs",
     "decode",
@@ -101,9 +115,13 @@ __all__ = [
     "list_children",
     "list_hooks",
     "list_runs",
+    "percentile",
     "short",
+    "spans",
+    "status_counts",
     "step_attempts",
     "steps_called",
     "summarize",
     "timeline",
+    "workflow_stats",
 ]

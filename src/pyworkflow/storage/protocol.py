@@ -93,11 +93,19 @@ class Storage(Protocol):
         limit: int = 100,
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
+        run_id_prefix: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered; pass the last record's cursor as ``before`` to page on.
 
         ``parent_run_id`` lists the children of that run (including the runs their
-        continue-as-new started, which keep the parent).
+        continue-as-new started, which keep the parent); ``run_id_prefix`` keeps the runs
+        whose id starts with it (case-sensitive).
+        """
+
+    async def count_runs(self, *, since: float | None = None) -> dict[tuple[str, RunStatus], int]:
+        """How many runs of each workflow are in each status: ``{(workflow, status): count}``.
+
+        ``since`` counts only the runs created at or after it. Pairs with no run are absent.
         """
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:

@@ -131,6 +131,7 @@ class MemoryStorage(
         limit: int = 100,
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
+        run_id_prefix: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first by ``(created_at, run_id)``, filtered, one page of ``limit``.
 
@@ -140,6 +141,7 @@ class MemoryStorage(
             limit: the page size.
             before: the cursor of the last run of the previous page; the page starts after it.
             parent_run_id: keep the children of this run (None: any run).
+            run_id_prefix: keep the runs whose id starts with it (None: any run).
         """
         wanted = None if statuses is None else set(statuses)
         rows = [
@@ -148,10 +150,20 @@ class MemoryStorage(
             if (wanted is None or r.status in wanted)
             and (workflow_name is None or r.workflow_name == workflow_name)
             and (parent_run_id is None or r.parent_run_id == parent_run_id)
+            and (run_id_prefix is None or r.run_id.startswith(run_id_prefix))
             and (before is None or (r.created_at, r.run_id) < (before.created_at, before.run_id))
         ]
         rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return [copy_tree(r) for r in rows[: max(limit, 0)]]
+
+    async def count_runs(self, *, since: float | None = None) -> dict[tuple[str, RunStatus], int]:
+        """How many runs of each workflow are in each status (created at or after ``since``)."""
+        counts: dict[tuple[str, RunStatus], int] = {}
+        for r in self._runs.values():
+            if since is None or r.created_at >= since:
+                key = (r.workflow_name, r.status)
+                counts[key] = counts.get(key, 0) + 1
+        return counts
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order (empty for an unknown run)."""

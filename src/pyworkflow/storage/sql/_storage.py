@@ -108,6 +108,7 @@ class SqlStorage(abc.ABC):
         limit: int = 100,
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
+        run_id_prefix: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered, keyset-paged; see ``Storage.list_runs``."""
         return await self._run(
@@ -118,9 +119,14 @@ class SqlStorage(abc.ABC):
                 limit=limit,
                 before=before,
                 parent_run_id=parent_run_id,
+                run_id_prefix=run_id_prefix,
             ),
             writes=False,
         )
+
+    async def count_runs(self, *, since: float | None = None) -> dict[tuple[str, RunStatus], int]:
+        """Runs per workflow and status; see ``Storage.count_runs``."""
+        return await self._run(lambda db: runs.count_runs(db, since), writes=False)
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order."""

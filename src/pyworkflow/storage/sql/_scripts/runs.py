@@ -18,10 +18,12 @@ from pyworkflow.storage.sql._statements.runs import (
     LOAD_EVENTS,
     REQUEST_CANCEL,
     RUN_STATE,
+    count_runs_statement,
     list_runs_statement,
 )
 
 __all__ = [
+    "count_runs",
     "create_run",
     "get_run",
     "list_runs",
@@ -66,6 +68,7 @@ async def list_runs(
     limit: int,
     before: RunCursor | None,
     parent_run_id: str | None,
+    run_id_prefix: str | None = None,
 ) -> list[RunRecord]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged."""
     if limit <= 0 or (statuses is not None and not statuses):
@@ -76,8 +79,23 @@ async def list_runs(
         limit=limit,
         before=before,
         parent_run_id=parent_run_id,
+        run_id_prefix=run_id_prefix,
     )
     return [run_from_row(row) for row in await db.query(statement)]
+
+
+async def count_runs(db: Session, since: float | None) -> dict[tuple[str, RunStatus], int]:
+    """Runs per workflow and status, created at or after ``since``.
+
+    A status this version does not know (a damaged cell) is left out rather than failing the
+    count: listings show such a run with its damage.
+    """
+    known = {s.value: s for s in RunStatus}
+    counts: dict[tuple[str, RunStatus], int] = {}
+    for workflow, status, count in await db.query(count_runs_statement(since)):
+        if status in known:
+            counts[(str(workflow), known[status])] = int(count)
+    return counts
 
 
 async def load_events(db: Session, run_id: str, after_seq: int) -> list[EventRecord]:
