@@ -48,7 +48,7 @@ def timeline_svg(
     """
     shown = list(bars[:MAX_BARS])
     total = max(end - start, 1e-3)
-    height = _TOP + _ROW * max(len(shown), 1) + 24
+    height = _TOP + _ROW * max(len(shown), 1) + 34
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="{_WIDTH}" '
         f'height="{height}" viewBox="0 0 {_WIDTH} {height}" role="img" '
@@ -58,9 +58,10 @@ def timeline_svg(
         at = start + total * i / 4
         x = _x(at, start, total)
         out.append(
-            f'<line x1="{x:.1f}" y1="{_TOP - 6}" x2="{x:.1f}" y2="{height - 20}" '
+            f'<line x1="{x:.1f}" y1="{_TOP - 6}" x2="{x:.1f}" y2="{height - 30}" '
             'stroke="#e3e6ea"/>'
-            f'<text x="{x:.1f}" y="{_TOP - 10}" font-size="10" text-anchor="middle" '
+            f'<text x="{x:.1f}" y="{_TOP - 10}" font-size="10" '
+            f'text-anchor="{"end" if i == 4 else "middle"}" '
             f'fill="#667">+{escape(format_duration(at - start))}</text>'
         )
     for row, bar in enumerate(shown):
@@ -81,14 +82,18 @@ def timeline_svg(
             f'<rect x="{x1:.1f}" y="{y + 2}" width="{x2 - x1:.1f}" height="{_ROW - 5}" '
             f'rx="2" fill="{fill}" stroke="{edge}" stroke-width="1.5"/></g>'
         )
-    for mark in marks:
+    for i, mark in enumerate(marks):
         x = _x(mark.at, start, total)
+        # Marks close together (a failure, then its resume) take turns on two text rows, and
+        # a label near the right edge ends at its line instead of running off the picture.
+        y = height - 8 - (i % 2) * 11
+        anchor, dx = ("end", -2) if x > _WIDTH - 140 else ("start", 2)
         out.append(
             f'<g class="mark"><title>{escape(mark.label)} (event {mark.seq})</title>'
-            f'<line x1="{x:.1f}" y1="{_TOP - 4}" x2="{x:.1f}" y2="{height - 20}" '
+            f'<line x1="{x:.1f}" y1="{_TOP - 4}" x2="{x:.1f}" y2="{height - 30}" '
             'stroke="#444" stroke-dasharray="3,3"/>'
-            f'<text x="{x + 2:.1f}" y="{height - 8}" font-size="10" fill="#444">'
-            f"{escape(mark.label)}</text></g>"
+            f'<text x="{x + dx:.1f}" y="{y}" font-size="10" fill="#444" '
+            f'text-anchor="{anchor}">{escape(mark.label)}</text></g>'
         )
     if len(bars) > MAX_BARS:
         out.append(

@@ -55,7 +55,6 @@ from pyworkflow.inspect.runs import (
 )
 from pyworkflow.inspect.spans import Mark, Span, spans
 from pyworkflow.inspect.stats import (
-    DURATION_SAMPLE,
     StatusCounts,
     WorkflowStats,
     percentile,
@@ -76,7 +75,6 @@ from pyworkflow.inspect.workflows import (
 
 __all__ = [
     "CHILDREN_SHOWN",
-    "DURATION_SAMPLE",
     "ChainLink",
     "ChildrenPage",
     "DecodedRun",
