@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import sys
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -17,22 +16,12 @@ import pytest
 import pyworkflow
 from pyworkflow import config
 from pyworkflow.dashboard import create_app
-from pyworkflow.storage import Storage
 
 sys.path.insert(0, str(Path(__file__).parent))
 
+from dash_support import TOKEN, Dashboard
+
 from backends import fresh_storages
-
-TOKEN = "test-write-token-1234"
-
-
-@dataclass
-class Dashboard:
-    """A configured pyworkflow, its storage, and clients of its dashboard."""
-
-    storage: Storage
-    reader: httpx.AsyncClient  # no token
-    writer: httpx.AsyncClient  # the write token as a bearer header
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -2,30 +2,18 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from dash_support import TOKEN, Dashboard, settled
 from openapi_spec_validator import validate
 
 import pyworkflow
-from conftest import TOKEN, Dashboard
 from pyworkflow import RunStatus
 from pyworkflow.dashboard import create_app
-
-
-async def settled(run_id: str, *wanted: RunStatus, within: float = 15.0) -> RunStatus:
-    """Wait until the run is in one of ``wanted``; its status."""
-    deadline = time.monotonic() + within
-    while True:
-        status = (await pyworkflow.get_workflow_run(run_id)).status
-        if status in wanted:
-            return status
-        assert time.monotonic() < deadline, f"run {run_id} still {status}"
-        await asyncio.sleep(0.02)
 
 
 async def ok(response: httpx.Response, code: int = 200) -> Any:

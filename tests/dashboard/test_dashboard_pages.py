@@ -8,10 +8,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from test_dashboard_api import settled
+from dash_support import TOKEN, Dashboard, settled
 
 import pyworkflow
-from conftest import TOKEN, Dashboard
 from pyworkflow import RunStatus
 from pyworkflow.dashboard.display import VALUE_LIMIT
 

@@ -31,7 +31,6 @@ from pyworkflow.inspect import (
     list_children,
     list_hooks,
     list_runs,
-    spans,
     status_counts,
     workflow_stats,
 )
@@ -73,12 +72,7 @@ async def run(request: Request) -> Response:
     storage = await ctx.storage()
     run_id = request.path_params["run_id"]
     details = await get_run_details(storage, run_id, codec=await ctx.codec())
-    history = await get_history(storage, run_id)
-    bars, marks = spans(history.events)
-    document = details.to_json()
-    document["spans"] = [b.to_json() for b in bars]
-    document["marks"] = [m.to_json() for m in marks]
-    return JSONResponse(document)
+    return JSONResponse(details.to_json())
 
 
 async def history(request: Request) -> Response:

@@ -27,13 +27,11 @@ from pyworkflow.dashboard.svg import duration_chart, timeline_svg
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import InputError, PyWorkflowError
 from pyworkflow.inspect import (
+    counts_of,
     format_duration,
     format_time,
-    get_history,
     get_run_details,
     list_runs,
-    spans,
-    status_counts,
     workflow_stats,
 )
 
@@ -93,7 +91,8 @@ async def runs_page(request: Request) -> Response:
     except InputError as exc:
         return await render(request, "error.html", 400, title="Bad filter", message=str(exc))
     page = await list_runs(storage, query.filter, limit=query.limit, before=query.before)
-    counts = await status_counts(storage, workflow=query.filter.workflow)
+    grouped = await storage.count_runs()  # once, for the counts and the workflow menu
+    counts = counts_of(grouped, workflow=query.filter.workflow)
     return await render(
         request,
         "runs.html",
@@ -103,7 +102,7 @@ async def runs_page(request: Request) -> Response:
         counts=counts,
         statuses=[s.value for s in RunStatus],
         chosen={s.value for s in query.filter.statuses},
-        workflows=sorted({w for w, _ in await storage.count_runs()} | set(ctx.registered())),
+        workflows=sorted({w for w, _ in grouped} | set(ctx.registered())),
     )
 
 
@@ -113,9 +112,8 @@ async def run_page(request: Request, *, error: str | None = None, code: int = 20
     storage = await ctx.storage()
     run_id = request.path_params["run_id"]
     details = await get_run_details(storage, run_id, codec=await ctx.codec())
-    events = (await get_history(storage, run_id)).events if not details.damage else []
-    bars, marks = spans(events)
-    start = events[0].created_at if events else details.run.created_at
+    bars, marks = details.spans, details.marks
+    start = details.timeline[0].timestamp if details.timeline else details.run.created_at
     end = details.run.completed_at or Context.now()
     end = max([end, *(b.end or 0.0 for b in bars), *(m.at for m in marks)])
     return await render(

@@ -57,6 +57,7 @@ from pyworkflow.inspect.spans import Mark, Span, spans
 from pyworkflow.inspect.stats import (
     StatusCounts,
     WorkflowStats,
+    counts_of,
     percentile,
     status_counts,
     workflow_stats,
@@ -95,6 +96,7 @@ __all__ = [
     "WorkflowStats",
     "WorkflowView",
     "count_ended_runs",
+    "counts_of",
     "decode",
     "describe_workflow",
     "event_json",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from pyworkflow.events import EventType
-from pyworkflow.inspect.attempts import step_attempts
+from pyworkflow.inspect.attempts import StepAttempt, step_attempts
 from pyworkflow.inspect.values import iso
 from pyworkflow.storage import EventRecord
 
@@ -92,8 +92,12 @@ class Mark:
         return {"label": self.label, "at": iso(self.at), "seq": self.seq}
 
 
-def spans(events: Sequence[EventRecord]) -> tuple[list[Span], list[Mark]]:
+def spans(
+    events: Sequence[EventRecord], attempts: Sequence[StepAttempt] | None = None
+) -> tuple[list[Span], list[Mark]]:
     """The spans of a run's log, in the order they started, and its marks in log order.
+
+    ``attempts``: ``step_attempts(events)`` when the caller has them already.
 
     Example:
         >>> bars, marks = spans(history.events)
@@ -106,7 +110,7 @@ def spans(events: Sequence[EventRecord]) -> tuple[list[Span], list[Mark]]:
             i,
             Span("step", f"{a.step_id} attempt {a.attempt}", a.started_at, a.ended_at, a.outcome),
         )
-        for i, a in enumerate(step_attempts(events))
+        for i, a in enumerate(step_attempts(events) if attempts is None else attempts)
     ]
     open_at: dict[tuple[str, str], int] = {}
     marks: list[Mark] = []

@@ -22,6 +22,7 @@ __all__ = [
     "DURATION_SAMPLE",
     "StatusCounts",
     "WorkflowStats",
+    "counts_of",
     "percentile",
     "status_counts",
     "workflow_stats",
@@ -119,7 +120,21 @@ async def status_counts(
         >>> (await status_counts(storage)).counts["failed"]
         3
     """
-    grouped = await storage.count_runs(since=since)
+    return counts_of(await storage.count_runs(since=since), workflow=workflow, since=since)
+
+
+def counts_of(
+    grouped: dict[tuple[str, RunStatus], int],
+    *,
+    workflow: str | None = None,
+    since: float | None = None,
+) -> StatusCounts:
+    """``StatusCounts`` from what ``Storage.count_runs`` returned (for a page that needs both).
+
+    Example:
+        >>> counts_of(await storage.count_runs(), workflow="checkout").total
+        12
+    """
     pairs = ((s, n) for (w, s), n in grouped.items() if workflow is None or w == workflow)
     return StatusCounts(_every_status(pairs), since)
 
