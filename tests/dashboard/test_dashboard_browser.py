@@ -13,6 +13,7 @@ import os
 import socket
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -149,11 +150,25 @@ def test_click_through_resume_deliver_cancel_and_escaping(
             expect(page.locator("#run-status")).to_have_text("cancelled", timeout=20_000)
             page.screenshot(path=str(shots / "07-cancelled-run.png"), full_page=True)
 
+            # The counts follow new runs without a reload (the page polls the API).
+            page.goto(f"{base}/runs")
+            done = int(page.locator("[data-count=completed]").inner_text())
+            # In a thread: Playwright's sync API runs an event loop in this one.
+            with ThreadPoolExecutor(1) as aside:
+                aside.submit(create_unleased_run, db, "dash_greet", "later").result()
+            expect(page.locator("[data-count=completed]")).to_have_text(
+                str(done + 1), timeout=15_000
+            )
+            expect(page.locator("tbody tr")).to_have_count(4)  # the list itself is not live
+
             page.goto(f"{base}/workflows")
             expect(page.locator("table.workflows")).to_contain_text("dash_greet")
             page.screenshot(path=str(shots / "08-workflows.png"), full_page=True)
         finally:
             browser.close()
     assert dialogs == [], f"a script ran in the page: {dialogs}"
+    started = (tmp_path / "dashboard.log").read_text()
+    assert "http://127.0.0.1:" in started
+    assert "only this machine can reach it; writes allowed with the token" in started
     cancelled = wait_for_run(db, sleeping, lambda r: r.status.is_terminal, 5)
     assert cancelled.cancel_reason == "not needed"
