@@ -365,24 +365,27 @@ async def test_list_runs_by_run_id_prefix(storage: Storage) -> None:
     assert await ids("x_") == []
 
 
-async def test_count_runs_by_workflow_and_status(storage: Storage) -> None:
+async def test_count_runs_per_status_and_per_workflow(storage: Storage) -> None:
     assert await storage.count_runs() == {}
+    assert await storage.count_workflow_runs() == {}
     await start(storage, "p1", workflow="pay", now=T0 + 1)
     await start(storage, "p2", workflow="pay", now=T0 + 2)
     await start(storage, "s1", workflow="ship", now=T0 + 3)
     await claim(storage, "p2", now=T0 + 5)
     await turn(storage, "p2", now=T0 + 5, status=RunStatus.FAILED)
-    assert await storage.count_runs() == {
-        ("pay", RunStatus.PENDING): 1,
-        ("pay", RunStatus.FAILED): 1,
-        ("ship", RunStatus.PENDING): 1,
+    assert await storage.count_runs() == {RunStatus.PENDING: 2, RunStatus.FAILED: 1}
+    assert await storage.count_runs(workflow_name="pay") == {
+        RunStatus.PENDING: 1,
+        RunStatus.FAILED: 1,
     }
+    assert await storage.count_runs(workflow_name="nope") == {}
     # since: by creation time, inclusive.
-    assert await storage.count_runs(since=T0 + 2) == {
-        ("pay", RunStatus.FAILED): 1,
-        ("ship", RunStatus.PENDING): 1,
-    }
+    assert await storage.count_runs(since=T0 + 2) == {RunStatus.PENDING: 1, RunStatus.FAILED: 1}
+    assert await storage.count_runs(workflow_name="pay", since=T0 + 2) == {RunStatus.FAILED: 1}
     assert await storage.count_runs(since=T0 + 4) == {}
+    assert await storage.count_workflow_runs() == {"pay": 2, "ship": 1}
+    assert await storage.count_workflow_runs(since=T0 + 2) == {"pay": 1, "ship": 1}
+    assert await storage.count_workflow_runs(since=T0 + 4) == {}
 
 
 async def test_list_runs_pages_within_a_filter(storage: Storage) -> None:

@@ -57,7 +57,6 @@ from pyworkflow.inspect.spans import Mark, Span, spans
 from pyworkflow.inspect.stats import (
     StatusCounts,
     WorkflowStats,
-    counts_of,
     percentile,
     status_counts,
     workflow_stats,
@@ -96,7 +95,6 @@ __all__ = [
     "WorkflowStats",
     "WorkflowView",
     "count_ended_runs",
-    "counts_of",
     "decode",
     "describe_workflow",
     "event_json",

@@ -1,9 +1,10 @@
 """Counts and durations of runs: runs per status, and per workflow over the last hour and day.
 
-Counts come from storage in one grouped query (``Storage.count_runs``). Durations (creation to
-end) of a workflow's completed runs are read newest first, at most ``DURATION_SAMPLE`` of them
-over the window, and their percentiles taken from those: a page showing them stays fast
-however many runs a day brings, and says how many runs the figures are from (``sampled``).
+Counts come from storage's grouped counts (``Storage.count_runs``, ``count_workflow_runs``).
+Durations (creation to end) of a workflow's completed runs are read newest first, at most
+``DURATION_SAMPLE`` of them over the window, and their percentiles taken from those: a page
+showing them stays fast however many runs a day brings, and says how many runs the figures are
+from (``sampled``).
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ __all__ = [
     "DURATION_SAMPLE",
     "StatusCounts",
     "WorkflowStats",
-    "counts_of",
     "percentile",
     "status_counts",
     "workflow_stats",
@@ -120,23 +120,8 @@ async def status_counts(
         >>> (await status_counts(storage)).counts["failed"]
         3
     """
-    return counts_of(await storage.count_runs(since=since), workflow=workflow, since=since)
-
-
-def counts_of(
-    grouped: dict[tuple[str, RunStatus], int],
-    *,
-    workflow: str | None = None,
-    since: float | None = None,
-) -> StatusCounts:
-    """``StatusCounts`` from what ``Storage.count_runs`` returned (for a page that needs both).
-
-    Example:
-        >>> counts_of(await storage.count_runs(), workflow="checkout").total
-        12
-    """
-    pairs = ((s, n) for (w, s), n in grouped.items() if workflow is None or w == workflow)
-    return StatusCounts(_every_status(pairs), since)
+    found = await storage.count_runs(workflow_name=workflow, since=since)
+    return StatusCounts(_every_status(found.items()), since)
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
@@ -186,21 +171,20 @@ async def workflow_stats(
         now: the time the windows end at (default: the wall clock).
     """
     now = time.time() if now is None else now
-    every = await storage.count_runs()
-    day = await storage.count_runs(since=now - _DAY)
-    hour = await storage.count_runs(since=now - _HOUR)
+    totals = await storage.count_workflow_runs()
     known = set(registered)
-    names = sorted({w for w, _ in every} | known)
     found = []
-    for name in names:
-        last_day = _every_status((s, n) for (w, s), n in day.items() if w == name)
+    for name in sorted(set(totals) | known):
+        day = await storage.count_runs(workflow_name=name, since=now - _DAY)
+        hour = await storage.count_runs(workflow_name=name, since=now - _HOUR)
+        last_day = _every_status(day.items())
         ended = sum(last_day[s] for s in ("completed", "failed", "cancelled"))
         durations = sorted(await _durations(storage, name, now - _DAY))
         found.append(
             WorkflowStats(
                 workflow=name,
-                total=sum(n for (w, _), n in every.items() if w == name),
-                last_hour=_every_status((s, n) for (w, s), n in hour.items() if w == name),
+                total=totals.get(name, 0),
+                last_hour=_every_status(hour.items()),
                 last_day=last_day,
                 success_rate=None if ended == 0 else last_day["completed"] / ended,
                 p50=percentile(durations, 0.50),

@@ -102,10 +102,18 @@ class Storage(Protocol):
         whose id starts with it (case-sensitive).
         """
 
-    async def count_runs(self, *, since: float | None = None) -> dict[tuple[str, RunStatus], int]:
-        """How many runs of each workflow are in each status: ``{(workflow, status): count}``.
+    async def count_runs(
+        self, *, workflow_name: str | None = None, since: float | None = None
+    ) -> dict[RunStatus, int]:
+        """How many runs are in each status, of one workflow or all: ``{status: count}``.
 
-        ``since`` counts only the runs created at or after it. Pairs with no run are absent.
+        ``since`` counts only the runs created at or after it. Statuses with no run are absent.
+        """
+
+    async def count_workflow_runs(self, *, since: float | None = None) -> dict[str, int]:
+        """How many runs each workflow has: ``{workflow_name: count}`` (created since ``since``).
+
+        Workflows with no run are absent.
         """
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:

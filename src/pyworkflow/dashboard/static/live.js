@@ -18,9 +18,7 @@
   function liveCounts() {
     var box = document.getElementById("counts");
     if (!box) { return; }
-    var workflow = box.getAttribute("data-workflow");
-    var url = "/api/runs/counts" + (workflow ? "?workflow=" + encodeURIComponent(workflow) : "");
-    poll(url, function (data) {
+    poll("/api/runs/counts", function (data) {
       box.querySelectorAll("[data-count]").forEach(function (cell) {
         var key = cell.getAttribute("data-count");
         var n = key === "total" ? data.total : data.counts[key];

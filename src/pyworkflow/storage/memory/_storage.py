@@ -156,13 +156,24 @@ class MemoryStorage(
         rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return [copy_tree(r) for r in rows[: max(limit, 0)]]
 
-    async def count_runs(self, *, since: float | None = None) -> dict[tuple[str, RunStatus], int]:
-        """How many runs of each workflow are in each status (created at or after ``since``)."""
-        counts: dict[tuple[str, RunStatus], int] = {}
+    async def count_runs(
+        self, *, workflow_name: str | None = None, since: float | None = None
+    ) -> dict[RunStatus, int]:
+        """How many runs are in each status (of ``workflow_name``, created since ``since``)."""
+        counts: dict[RunStatus, int] = {}
+        for r in self._runs.values():
+            if (since is None or r.created_at >= since) and (
+                workflow_name is None or r.workflow_name == workflow_name
+            ):
+                counts[r.status] = counts.get(r.status, 0) + 1
+        return counts
+
+    async def count_workflow_runs(self, *, since: float | None = None) -> dict[str, int]:
+        """How many runs each workflow has (created since ``since``)."""
+        counts: dict[str, int] = {}
         for r in self._runs.values():
             if since is None or r.created_at >= since:
-                key = (r.workflow_name, r.status)
-                counts[key] = counts.get(key, 0) + 1
+                counts[r.workflow_name] = counts.get(r.workflow_name, 0) + 1
         return counts
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:

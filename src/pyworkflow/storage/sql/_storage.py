@@ -124,9 +124,15 @@ class SqlStorage(abc.ABC):
             writes=False,
         )
 
-    async def count_runs(self, *, since: float | None = None) -> dict[tuple[str, RunStatus], int]:
-        """Runs per workflow and status; see ``Storage.count_runs``."""
-        return await self._run(lambda db: runs.count_runs(db, since), writes=False)
+    async def count_runs(
+        self, *, workflow_name: str | None = None, since: float | None = None
+    ) -> dict[RunStatus, int]:
+        """Runs per status; see ``Storage.count_runs``."""
+        return await self._run(lambda db: runs.count_runs(db, workflow_name, since), writes=False)
+
+    async def count_workflow_runs(self, *, since: float | None = None) -> dict[str, int]:
+        """Runs per workflow; see ``Storage.count_workflow_runs``."""
+        return await self._run(lambda db: runs.count_workflow_runs(db, since), writes=False)
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order."""
