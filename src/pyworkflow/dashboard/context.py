@@ -20,6 +20,8 @@ from pyworkflow.storage import Storage
 
 __all__ = ["Context"]
 
+_NAMES_TTL = 10.0
+
 
 class Context:
     """The dashboard's state, one per app (``app.state.dashboard``).
@@ -30,6 +32,7 @@ class Context:
 
     def __init__(self, guard: Guard) -> None:
         self.guard = guard
+        self._names: tuple[float, list[str]] = (float("-inf"), [])
 
     @staticmethod
     def of(request: Request) -> Context:
@@ -49,6 +52,19 @@ class Context:
     async def codec(self) -> Codec:
         """The codec values are decoded with (``display.reading_codec``)."""
         return reading_codec((await get_runtime()).codec)
+
+    async def workflow_names(self) -> list[str]:
+        """Workflows with runs in storage or registered here, sorted; read at most every 10 s.
+
+        For the runs page's menu: new workflow names are rare, and reading them scans an index
+        of every run, which a page view should not pay each time.
+        """
+        read_at, names = self._names
+        if time.monotonic() - read_at > _NAMES_TTL:
+            stored = await (await self.storage()).count_workflow_runs()
+            names = sorted(set(stored) | set(self.registered()))
+            self._names = (time.monotonic(), names)
+        return names
 
     def registered(self) -> list[str]:
         """Names of the workflows registered in this process (``--module``)."""

@@ -31,7 +31,6 @@ from pyworkflow.inspect import (
     format_time,
     get_run_details,
     list_runs,
-    status_counts,
     workflow_stats,
 )
 
@@ -91,19 +90,18 @@ async def runs_page(request: Request) -> Response:
     except InputError as exc:
         return await render(request, "error.html", 400, title="Bad filter", message=str(exc))
     page = await list_runs(storage, query.filter, limit=query.limit, before=query.before)
-    # Of every run: one read of an index. A workflow's own counts would read each of its rows
-    # (no index holds workflow and status together); the Workflows page shows them by window.
-    counts = await status_counts(storage)
+    # The counts per status (of every run: a workflow's own would read each of its rows, no
+    # index holding workflow and status together) come from /api/runs/counts, which the
+    # page's script asks at once and then every 2 s: the list shows without waiting for them.
     return await render(
         request,
         "runs.html",
         page=page,
         query=query,
         given=dict(query.given),
-        counts=counts,
         statuses=[s.value for s in RunStatus],
         chosen={s.value for s in query.filter.statuses},
-        workflows=sorted(set(await storage.count_workflow_runs()) | set(ctx.registered())),
+        workflows=await ctx.workflow_names(),
     )
 
 

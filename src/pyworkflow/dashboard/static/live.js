@@ -1,18 +1,19 @@
-// Live counts on the runs page, and a run page that follows its run until it ends.
+// Live counts on the runs page (asked at once, then every 2 s), and a run page that follows
+// its run until it ends.
 // Short polling of the JSON API; only numbers and a status are read: nothing from the
 // server is ever inserted as HTML.
 (function () {
   "use strict";
   var PERIOD = 2000;
 
-  function poll(url, apply) {
+  function poll(url, apply, first) {
     function once() {
       fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
         .then(function (r) { return r.ok ? r.json() : null; })
         .then(function (data) { if (data && apply(data) !== false) { setTimeout(once, PERIOD); } })
         .catch(function () { setTimeout(once, PERIOD * 3); });
     }
-    setTimeout(once, PERIOD);
+    setTimeout(once, first === undefined ? PERIOD : first);
   }
 
   function liveCounts() {
@@ -24,7 +25,7 @@
         var n = key === "total" ? data.total : data.counts[key];
         if (typeof n === "number") { cell.textContent = String(n); }
       });
-    });
+    }, 0);
   }
 
   function liveRun() {
