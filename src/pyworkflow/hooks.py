@@ -16,15 +16,15 @@ from datetime import datetime
 from typing import Any
 
 from pyworkflow import _payload_types
-from pyworkflow._engine.hook_tokens import hash_token, pending_rows, token_hint
+from pyworkflow._engine.hook_tokens import derive_token, hash_token, pending_rows, token_hint
 from pyworkflow.durations import to_datetime
-from pyworkflow.events import HookStatus
-from pyworkflow.exceptions import HookNotFoundError
+from pyworkflow.events import EventType, HookStatus
+from pyworkflow.exceptions import HookNotFoundError, RunNotFoundError
 from pyworkflow.runtime import get_runtime
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import HookRecord
 
-__all__ = ["HookInfo", "list_hooks", "resume_hook"]
+__all__ = ["HookInfo", "list_hooks", "resume_hook", "resume_waiting_hook"]
 
 _ROW_WAIT = 5.0  # seconds resume_hook waits for the row of a token handed out in this process
 
@@ -109,6 +109,47 @@ async def resume_hook(token: str, payload: Any = None) -> HookInfo:
         raise HookNotFoundError(token_hint(token), exc.detail) from None
     runtime.executor.wake(delivered.run_id)
     return HookInfo.from_record(delivered)
+
+
+async def resume_waiting_hook(run_id: str, hook_id: str, payload: Any = None) -> HookInfo:
+    """Deliver ``payload`` to the hook ``hook_id`` of ``run_id``, for an operator without its token.
+
+    The token is derived again from the nonce the run logged with the hook and this process's
+    hook key (the configured ``secret_key``, else this machine's key), then delivered as
+    ``resume_hook`` does: the same validation, the same refusals. A process whose key is not
+    the one the run's worker used derives another token, and the hook is not found. Used by
+    the dashboard, whose operators see hooks but never their tokens.
+
+    Example:
+        >>> await resume_waiting_hook(run_id, "hook:approval#1", {"approved": True})
+
+    Raises:
+        RunNotFoundError: no such run.
+        HookNotFoundError: the run never created ``hook_id``, or this process's key is not the
+            one the run's worker used (configure the same ``secret_key``).
+        HookAlreadyReceivedError, HookExpiredError, InvalidHookPayloadError: as ``resume_hook``.
+    """
+    runtime = await get_runtime()
+    if await runtime.storage.get_run(run_id) is None:
+        raise RunNotFoundError(run_id)
+    nonce = None
+    for event in await runtime.storage.load_events(run_id):
+        data = event.payload
+        if event.type is EventType.HOOK_CREATED and data.get("hook_id") == hook_id:
+            nonce = data.get("nonce")
+    if not isinstance(nonce, str):
+        raise HookNotFoundError(hook_id, f"run {run_id!r} created no hook {hook_id!r}")
+    token = derive_token(runtime.codec.signing_key, run_id, hook_id, nonce)
+    try:
+        return await resume_hook(token, payload)
+    except HookNotFoundError as exc:
+        if await runtime.storage.get_hook(hash_token(token)) is None:
+            raise HookNotFoundError(
+                hook_id,
+                "the token derived with this process's hook key matches no stored hook: "
+                "configure the secret_key (PYWORKFLOW_SECRET_KEY) the workers use",
+            ) from exc
+        raise
 
 
 async def _find(storage: Storage, token_hash: str) -> HookRecord | None:

@@ -8,6 +8,7 @@ import pytest
 PUBLIC_MODULES = [
     "pyworkflow",
     "pyworkflow.celery",
+    "pyworkflow.dashboard",
     "pyworkflow.executors",
     "pyworkflow.executors.celery",
     "pyworkflow.inspect",

@@ -346,6 +346,48 @@ async def test_list_runs_pages_by_keyset_without_duplicates_or_gaps(storage: Sto
     assert [r for p in pages for r in p] == expected
 
 
+async def test_list_runs_by_run_id_prefix(storage: Storage) -> None:
+    for i, run_id in enumerate(["ab1", "ab2", "ac1", "b", "a", "ab\uffff", "A"]):
+        await start(storage, run_id, now=T0 + i)
+
+    async def ids(prefix: str, **more: Any) -> list[str]:
+        return [r.run_id for r in await storage.list_runs(run_id_prefix=prefix, **more)]
+
+    assert await ids("ab") == ["ab\uffff", "ab2", "ab1"]
+    assert await ids("a") == ["ab\uffff", "a", "ac1", "ab2", "ab1"]  # case-sensitive
+    assert await ids("ab2") == ["ab2"]
+    assert await ids("zz") == []
+    assert await ids("ab", limit=1, before=RunCursor(T0 + 1, "ab2")) == ["ab1"]
+    # Characters that LIKE would treat as wildcards are plain text here.
+    await start(storage, "x%_1", now=T0 + 9)
+    await start(storage, "xab", now=T0 + 10)
+    assert await ids("x%") == ["x%_1"]
+    assert await ids("x_") == []
+
+
+async def test_count_runs_per_status_and_per_workflow(storage: Storage) -> None:
+    assert await storage.count_runs() == {}
+    assert await storage.count_workflow_runs() == {}
+    await start(storage, "p1", workflow="pay", now=T0 + 1)
+    await start(storage, "p2", workflow="pay", now=T0 + 2)
+    await start(storage, "s1", workflow="ship", now=T0 + 3)
+    await claim(storage, "p2", now=T0 + 5)
+    await turn(storage, "p2", now=T0 + 5, status=RunStatus.FAILED)
+    assert await storage.count_runs() == {RunStatus.PENDING: 2, RunStatus.FAILED: 1}
+    assert await storage.count_runs(workflow_name="pay") == {
+        RunStatus.PENDING: 1,
+        RunStatus.FAILED: 1,
+    }
+    assert await storage.count_runs(workflow_name="nope") == {}
+    # since: by creation time, inclusive.
+    assert await storage.count_runs(since=T0 + 2) == {RunStatus.PENDING: 1, RunStatus.FAILED: 1}
+    assert await storage.count_runs(workflow_name="pay", since=T0 + 2) == {RunStatus.FAILED: 1}
+    assert await storage.count_runs(since=T0 + 4) == {}
+    assert await storage.count_workflow_runs() == {"pay": 2, "ship": 1}
+    assert await storage.count_workflow_runs(since=T0 + 2) == {"pay": 1, "ship": 1}
+    assert await storage.count_workflow_runs(since=T0 + 4) == {}
+
+
 async def test_list_runs_pages_within_a_filter(storage: Storage) -> None:
     for i in range(6):
         await start(storage, f"r{i}", workflow="even" if i % 2 == 0 else "odd", now=T0 + i)

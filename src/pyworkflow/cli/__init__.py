@@ -14,6 +14,7 @@ Example:
         $ pyworkflow db upgrade --storage sqlite:///app.db
         $ pyworkflow db copy sqlite:///app.db postgresql://app@db.internal/app
         $ pyworkflow schedules create daily_report --cron "0 9 * * *" -m myapp.workflows
+        $ pyworkflow dashboard --storage sqlite:///app.db --port 8900
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import click
 
 from pyworkflow import __version__
+from pyworkflow.cli.dashboard import dashboard
 from pyworkflow.cli.db import db
 from pyworkflow.cli.export import export
 from pyworkflow.cli.hooks import hooks
@@ -66,3 +68,4 @@ main.add_command(schedules)
 main.add_command(scheduler)
 main.add_command(db)
 main.add_command(replay)
+main.add_command(dashboard)

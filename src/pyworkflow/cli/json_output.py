@@ -25,7 +25,10 @@ A **run** (``runs list``, ``runs show``, ``workflows run``):
     ``result``, ``error`` (``{"type", "message", "traceback"}`` or null); ``runs show`` also
     ``timeline`` (entries below), ``steps`` (attempts below), ``children`` (the newest 20 child
     runs), ``more_children`` (true when it has more: ``runs children`` lists them all) and
-    ``waiting_hooks`` (hooks below). In ``runs show`` a log that cannot be read adds its
+    ``waiting_hooks`` (hooks below), ``spans`` (its log as timeline bars: ``kind`` step, sleep,
+    hook or child, ``label``, ``start``, ``end``, ``outcome``, ``child_run_id``) and ``marks``
+    (``label``, ``at``, ``seq``: take-overs, resumes, cancel requests, its end). In ``runs
+    show`` a log that cannot be read adds its
     damage to ``damage``, and ``timeline`` and ``steps`` are empty.
 
 ``runs list``: ``{"runs": [run, ...], "next_before": RUN_ID or null}``; pass ``next_before`` as

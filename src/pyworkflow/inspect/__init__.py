@@ -54,6 +54,14 @@ from pyworkflow.inspect.runs import (
     list_runs,
 )
 from pyworkflow.inspect.schedules import ScheduleView, get_schedule, list_schedules
+from pyworkflow.inspect.spans import Mark, Span, spans
+from pyworkflow.inspect.stats import (
+    StatusCounts,
+    WorkflowStats,
+    percentile,
+    status_counts,
+    workflow_stats,
+)
 from pyworkflow.inspect.summaries import summarize
 from pyworkflow.inspect.text import format_call, format_duration, format_time, short
 from pyworkflow.inspect.timeline import TimelineEntry, timeline
@@ -71,6 +79,7 @@ __all__ = [
     "ChainLink",
     "ChildrenPage",
     "DecodedRun",
+    "Mark",
     "ParameterView",
     "RunChain",
     "RunDetails",
@@ -79,10 +88,13 @@ __all__ = [
     "RunPage",
     "RunView",
     "ScheduleView",
+    "Span",
+    "StatusCounts",
     "StepAttempt",
     "StepView",
     "TimelineEntry",
     "Undecodable",
+    "WorkflowStats",
     "WorkflowView",
     "count_ended_runs",
     "decode",
@@ -105,9 +117,13 @@ __all__ = [
     "list_hooks",
     "list_runs",
     "list_schedules",
+    "percentile",
     "short",
+    "spans",
+    "status_counts",
     "step_attempts",
     "steps_called",
     "summarize",
     "timeline",
+    "workflow_stats",
 ]

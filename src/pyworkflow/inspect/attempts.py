@@ -10,7 +10,7 @@ attempt with none of these is still ``running``.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from pyworkflow.events import EventType
@@ -75,42 +75,40 @@ class StepAttempt:
 
 def step_attempts(events: Sequence[EventRecord]) -> list[StepAttempt]:
     """Every step attempt the log records, in the order they started (module docstring)."""
-    attempts: list[StepAttempt] = []
-    open_at: dict[str, int] = {}  # step id -> index in attempts of its open attempt
+    # Mutable rows while reading (a long run has thousands); frozen attempts at the end.
+    rows: list[list[Any]] = []  # [step_id, name, attempt, started_at, ended_at, outcome, error]
+    open_at: dict[str, int] = {}  # step id -> index in rows of its open attempt
 
     def close(step_id: str, at: float, outcome: str, error: Any = None) -> None:
         index = open_at.pop(step_id, None)
         if index is not None:
-            kept = error if isinstance(error, dict) else None
-            attempts[index] = replace(attempts[index], ended_at=at, outcome=outcome, error=kept)
+            row = rows[index]
+            row[4], row[5], row[6] = at, outcome, error if isinstance(error, dict) else None
 
     for event in events:
+        kind = event.type
         data = event.payload
-        step_id = str(data.get("step_id", ""))
-        if event.type is EventType.STEP_STARTED:
+        if kind is EventType.STEP_STARTED:
+            step_id = str(data.get("step_id", ""))
             # A second start of an open attempt: the worker running the first one stopped.
-            close(step_id, event.created_at, "interrupted")
-            open_at[step_id] = len(attempts)
-            attempts.append(
-                StepAttempt(
-                    step_id=step_id,
-                    name=str(data.get("name", step_id.partition("#")[0])),
-                    attempt=int(data.get("attempt", 1)),
-                    started_at=event.created_at,
-                )
-            )
-        elif event.type is EventType.STEP_COMPLETED:
-            close(step_id, event.created_at, "completed")
-        elif event.type is EventType.STEP_RETRYING:
-            close(step_id, event.created_at, "retried", data.get("error"))
-        elif event.type is EventType.STEP_FAILED:
-            close(step_id, event.created_at, "failed", data.get("error"))
-        elif event.type is EventType.WORKFLOW_INTERRUPTED:
+            if step_id in open_at:
+                close(step_id, event.created_at, "interrupted")
+            open_at[step_id] = len(rows)
+            name = str(data.get("name", step_id.partition("#")[0]))
+            attempt = int(data.get("attempt", 1))
+            rows.append([step_id, name, attempt, event.created_at, None, "running", None])
+        elif kind is EventType.STEP_COMPLETED:
+            close(str(data.get("step_id", "")), event.created_at, "completed")
+        elif kind is EventType.STEP_RETRYING:
+            close(str(data.get("step_id", "")), event.created_at, "retried", data.get("error"))
+        elif kind is EventType.STEP_FAILED:
+            close(str(data.get("step_id", "")), event.created_at, "failed", data.get("error"))
+        elif kind is EventType.WORKFLOW_INTERRUPTED:
             # Its worker died (or let the run go) mid-attempt; the next attempt re-runs it.
             for cut in data.get("steps", ()):
                 close(str(cut.get("step_id", "")), event.created_at, "interrupted")
-        elif event.type in _RUN_ENDED:
+        elif kind in _RUN_ENDED:
             # e.g. cancelled while a step ran: that attempt's outcome was never logged.
             for open_id in list(open_at):
                 close(open_id, event.created_at, "interrupted")
-    return attempts
+    return [StepAttempt(*row) for row in rows]

@@ -8,7 +8,7 @@ the attempts empty and says why in ``damage``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pyworkflow.events import HookStatus, RunStatus
@@ -17,6 +17,7 @@ from pyworkflow.hooks import HookInfo
 from pyworkflow.inspect.attempts import StepAttempt, step_attempts
 from pyworkflow.inspect.hooks import hook_json
 from pyworkflow.inspect.runs import RunView, stored_run
+from pyworkflow.inspect.spans import Mark, Span, spans
 from pyworkflow.inspect.timeline import TimelineEntry, timeline
 from pyworkflow.inspect.values import decode, jsonable
 from pyworkflow.serialization import Codec
@@ -114,6 +115,9 @@ class RunDetails:
         more_children: True when it has more (``list_children`` pages through them all).
         waiting_hooks: the hooks it waits on, newest first.
         offered_steps: its steps handed to the workers of their queues, by ``step_id``.
+        spans: its log as bars on a time axis (``spans``: step attempts, sleeps, hooks,
+            children), in the order they started.
+        marks: the moments between them: take-overs, resumes, cancel requests, its end.
     """
 
     run: RunView
@@ -126,13 +130,15 @@ class RunDetails:
     more_children: bool
     waiting_hooks: list[HookInfo]
     offered_steps: list[OfferedStep]
+    spans: list[Span] = field(default_factory=list)
+    marks: list[Mark] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         """The run's keys (``RunView``, ``damage`` as here), then the rest.
 
         ``args``, ``result``, ``error``, ``timeline`` (``TimelineEntry``), ``steps``
         (``StepAttempt``), ``children`` (runs), ``more_children``, ``waiting_hooks`` (hooks),
-        ``offered_steps`` (``OfferedStep``).
+        ``offered_steps`` (``OfferedStep``), ``spans`` (``Span``), ``marks`` (``Mark``).
         """
         document = self.run.to_json()
         document.update(
@@ -146,6 +152,8 @@ class RunDetails:
             more_children=self.more_children,
             waiting_hooks=[hook_json(h) for h in self.waiting_hooks],
             offered_steps=[o.to_json() for o in self.offered_steps],
+            spans=[s.to_json() for s in self.spans],
+            marks=[m.to_json() for m in self.marks],
         )
         return document
 
@@ -186,13 +194,17 @@ async def get_run_details(storage: Storage, run_id: str, *, codec: Codec) -> Run
     offers = [OfferedStep.of(lease, now) for lease in await storage.list_step_leases(run_id)]
     run = RunView.from_record(record)
     arguments, result = _values(record, codec)
+    attempts = step_attempts(events)
+    bars, marks = spans(events, attempts)
     return RunDetails(
         run=run,
         arguments=arguments,
         result=result,
         damage="; ".join(d for d in (run.damage, unreadable_log) if d) or None,
         timeline=timeline(events, codec),
-        steps=step_attempts(events),
+        steps=attempts,
+        spans=bars,
+        marks=marks,
         children=[RunView.from_record(r) for r in rows[:CHILDREN_SHOWN]],
         more_children=len(rows) > CHILDREN_SHOWN,
         waiting_hooks=[HookInfo.from_record(h) for h in waiting],

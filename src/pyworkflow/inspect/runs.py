@@ -6,8 +6,8 @@ stored time no ``datetime`` can hold, is listed all the same with its ``damage``
 
 Listings are newest first and paged by keyset: a page's ``next_before`` is the id of its last
 run, passed back as ``before`` for the next (older) page, so a page stays correct while new
-runs arrive. Storage filters by status and workflow; it has no time filter yet, so ``since`` and
-``until`` are applied here (see ``RunFilter``).
+runs arrive. Storage filters by status, workflow and id prefix; ``until`` becomes the keyset
+position the scan starts from and ``since`` ends it (see ``RunFilter``).
 """
 
 from __future__ import annotations
@@ -172,6 +172,7 @@ class RunFilter:
         since: only runs created at or after this time (epoch seconds).
         until: only runs created before this time (epoch seconds).
         schedule: only runs this schedule started.
+        run_id_prefix: only runs whose id starts with this (case-sensitive).
     """
 
     statuses: tuple[RunStatus, ...] = ()
@@ -179,6 +180,7 @@ class RunFilter:
     since: float | None = None
     until: float | None = None
     schedule: str | None = None
+    run_id_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,11 +242,16 @@ async def _page(
 ) -> tuple[list[RunRecord], bool]:
     """Up to ``limit`` matching rows after ``cursor``, and whether older ones match too.
 
-    Newest first: ``since`` ends the scan at the first older run, ``until`` skips the newer
-    ones (a scan over them, in batches).
+    Newest first: ``since`` ends the scan at the first older run; ``until`` starts it there,
+    as a keyset position (a run created at ``until`` sorts after ``(until, "")``), so the
+    newer runs are never read.
     """
     found: list[RunRecord] = []
-    batch = limit + 1 if runs.until is None else max(limit + 1, _SCAN_BATCH)
+    batch = limit + 1
+    if runs.until is not None:
+        start = RunCursor(runs.until, "")
+        if cursor is None or (start.created_at, start.run_id) < (cursor.created_at, cursor.run_id):
+            cursor = start
     while True:
         rows = await storage.list_runs(
             statuses=runs.statuses or None,
@@ -252,12 +259,11 @@ async def _page(
             limit=batch,
             before=cursor,
             schedule_id=runs.schedule,
+            run_id_prefix=runs.run_id_prefix or None,
         )
         for row in rows:
             if runs.since is not None and row.created_at < runs.since:
                 return found, False
-            if runs.until is not None and row.created_at >= runs.until:
-                continue
             found.append(row)
             if len(found) > limit:
                 return found[:limit], True

@@ -49,73 +49,76 @@ def _until(moment: Any, since: float) -> str:
     return f"in {format_duration(at - since)}, at {format_time(at)}"
 
 
-def _summaries(event: EventRecord, codec: Codec) -> dict[EventType, Callable[[], str]]:
-    data = event.payload
+def _value(data: dict[str, Any], codec: Codec, key: str) -> str:
+    return short(decode(codec, data.get(key)))
 
-    def value(key: str) -> str:
-        return short(decode(codec, data.get(key)))
 
-    def child() -> str:
-        return f"{data['child_id']} ({data['child_run_id']})"
+def _child(data: dict[str, Any]) -> str:
+    return f"{data['child_id']} ({data['child_run_id']})"
 
-    return {
-        EventType.WORKFLOW_STARTED: lambda: (
-            format_call(str(data.get("workflow", "?")), decode(codec, data.get("args")))
-            + (f" key={data['idempotency_key']!r}" if data.get("idempotency_key") else "")
-        ),
-        EventType.WORKFLOW_COMPLETED: lambda: f"-> {value('result')}",
-        EventType.WORKFLOW_FAILED: lambda: _error(data.get("error")),
-        EventType.WORKFLOW_CANCELLED: lambda: str(data.get("reason") or ""),
-        EventType.WORKFLOW_CONTINUED_AS_NEW: lambda: f"continued as {data['new_run_id']}",
-        EventType.WORKFLOW_RESUMED: lambda: "resumed by hand: failed steps retry afresh",
-        EventType.WORKFLOW_INTERRUPTED: lambda: _interruption(data),
-        EventType.STEP_STARTED: lambda: f"{data.get('step_id')} attempt {data.get('attempt')}",
-        EventType.STEP_COMPLETED: lambda: f"{data.get('step_id')} -> {value('result')}",
-        EventType.STEP_RETRYING: lambda: (
-            f"{data.get('step_id')} attempt {data.get('attempt')} failed: "
-            f"{_error(data.get('error'))}; retry in "
-            f"{format_duration(float(data.get('retry_at', event.created_at)) - event.created_at)}"
-        ),
-        EventType.STEP_FAILED: lambda: f"{data.get('step_id')} {_error(data.get('error'))}",
-        EventType.SLEEP_STARTED: lambda: (
-            f"{data.get('sleep_id')} for "
-            f"{format_duration(float(data.get('wake_at', event.created_at)) - event.created_at)}"
-            f", until {format_time(data.get('wake_at'))}"
-        ),
-        EventType.SLEEP_COMPLETED: lambda: str(data.get("sleep_id", "")),
-        EventType.SIDE_EFFECT_RECORDED: lambda: (
-            # A patch marker (``patched("id")``) is logged as a side effect with its change id.
-            f"patched({data['change_id']!r})"
-            if "change_id" in data
-            else f"{data.get('kind')}() = {value('value')}"
-        ),
-        EventType.CANCELLATION_REQUESTED: lambda: str(data.get("reason") or ""),
-        # Never the nonce: without a secret key, it and the run's ids give the token away.
-        EventType.HOOK_CREATED: lambda: (
-            f"{data['hook_id']} waits for a payload"
-            + (f" of type {data['payload_type']}" if data.get("payload_type") else "")
-            + (
-                f"; expires {_until(data['expires_at'], event.created_at)}"
-                if data.get("expires_at") is not None
-                else ""
-            )
-        ),
-        EventType.HOOK_RECEIVED: lambda: f"{data['hook_id']} received {value('payload')}",
-        EventType.HOOK_EXPIRED: lambda: f"{data['hook_id']} expired before a payload arrived",
-        EventType.CHILD_WORKFLOW_STARTED: lambda: (
-            f"{data['child_id']} started as {data['child_run_id']}, "
-            f"{'awaited' if data.get('wait', True) else 'not awaited'}, "
-            f"parent close policy {data.get('parent_close_policy')}"
-        ),
-        EventType.CHILD_WORKFLOW_COMPLETED: lambda: f"{child()} -> {value('result')}",
-        EventType.CHILD_WORKFLOW_FAILED: lambda: f"{child()} failed: {_error(data.get('error'))}",
-        EventType.CHILD_WORKFLOW_CANCELLED: lambda: (
-            f"{child()} cancelled" + (f": {data['reason']}" if data.get("reason") else "")
-        ),
-        EventType.CHILD_WORKFLOW_CANCEL_REQUESTED: lambda: (
-            f"{child()} asked to cancel" + (f": {data['reason']}" if data.get("reason") else "")
-        ),
-    }
+
+# Built once (a page of a long run summarizes thousands of events): each takes the payload,
+# the event and the codec.
+_SUMMARIES: dict[EventType, Callable[[dict[str, Any], EventRecord, Codec], str]] = {
+    EventType.WORKFLOW_STARTED: lambda d, e, c: (
+        format_call(str(d.get("workflow", "?")), decode(c, d.get("args")))
+        + (f" key={d['idempotency_key']!r}" if d.get("idempotency_key") else "")
+    ),
+    EventType.WORKFLOW_COMPLETED: lambda d, e, c: f"-> {_value(d, c, 'result')}",
+    EventType.WORKFLOW_FAILED: lambda d, e, c: _error(d.get("error")),
+    EventType.WORKFLOW_CANCELLED: lambda d, e, c: str(d.get("reason") or ""),
+    EventType.WORKFLOW_CONTINUED_AS_NEW: lambda d, e, c: f"continued as {d['new_run_id']}",
+    EventType.WORKFLOW_RESUMED: lambda d, e, c: "resumed by hand: failed steps retry afresh",
+    EventType.WORKFLOW_INTERRUPTED: lambda d, e, c: _interruption(d),
+    EventType.STEP_STARTED: lambda d, e, c: f"{d.get('step_id')} attempt {d.get('attempt')}",
+    EventType.STEP_COMPLETED: lambda d, e, c: f"{d.get('step_id')} -> {_value(d, c, 'result')}",
+    EventType.STEP_RETRYING: lambda d, e, c: (
+        f"{d.get('step_id')} attempt {d.get('attempt')} failed: "
+        f"{_error(d.get('error'))}; retry in "
+        f"{format_duration(float(d.get('retry_at', e.created_at)) - e.created_at)}"
+    ),
+    EventType.STEP_FAILED: lambda d, e, c: f"{d.get('step_id')} {_error(d.get('error'))}",
+    EventType.SLEEP_STARTED: lambda d, e, c: (
+        f"{d.get('sleep_id')} for "
+        f"{format_duration(float(d.get('wake_at', e.created_at)) - e.created_at)}"
+        f", until {format_time(d.get('wake_at'))}"
+    ),
+    EventType.SLEEP_COMPLETED: lambda d, e, c: str(d.get("sleep_id", "")),
+    EventType.SIDE_EFFECT_RECORDED: lambda d, e, c: (
+        # A patch marker (``patched("id")``) is logged as a side effect with its change id.
+        f"patched({d['change_id']!r})"
+        if "change_id" in d
+        else f"{d.get('kind')}() = {_value(d, c, 'value')}"
+    ),
+    EventType.CANCELLATION_REQUESTED: lambda d, e, c: str(d.get("reason") or ""),
+    # Never the nonce: without a secret key, it and the run's ids give the token away.
+    EventType.HOOK_CREATED: lambda d, e, c: (
+        f"{d['hook_id']} waits for a payload"
+        + (f" of type {d['payload_type']}" if d.get("payload_type") else "")
+        + (
+            f"; expires {_until(d['expires_at'], e.created_at)}"
+            if d.get("expires_at") is not None
+            else ""
+        )
+    ),
+    EventType.HOOK_RECEIVED: lambda d, e, c: f"{d['hook_id']} received {_value(d, c, 'payload')}",
+    EventType.HOOK_EXPIRED: lambda d, e, c: f"{d['hook_id']} expired before a payload arrived",
+    EventType.CHILD_WORKFLOW_STARTED: lambda d, e, c: (
+        f"{d['child_id']} started as {d['child_run_id']}, "
+        f"{'awaited' if d.get('wait', True) else 'not awaited'}, "
+        f"parent close policy {d.get('parent_close_policy')}"
+    ),
+    EventType.CHILD_WORKFLOW_COMPLETED: lambda d, e, c: f"{_child(d)} -> {_value(d, c, 'result')}",
+    EventType.CHILD_WORKFLOW_FAILED: lambda d, e, c: (
+        f"{_child(d)} failed: {_error(d.get('error'))}"
+    ),
+    EventType.CHILD_WORKFLOW_CANCELLED: lambda d, e, c: (
+        f"{_child(d)} cancelled" + (f": {d['reason']}" if d.get("reason") else "")
+    ),
+    EventType.CHILD_WORKFLOW_CANCEL_REQUESTED: lambda d, e, c: (
+        f"{_child(d)} asked to cancel" + (f": {d['reason']}" if d.get("reason") else "")
+    ),
+}
 
 
 def summarize(event: EventRecord, codec: Codec) -> str:
@@ -129,10 +132,10 @@ def summarize(event: EventRecord, codec: Codec) -> str:
         ...                       {"step_id": "charge#1", "attempt": 2}, 0.0), Codec())
         'charge#1 attempt 2'
     """
-    make = _summaries(event, codec).get(event.type)
+    make = _SUMMARIES.get(event.type)
     if make is not None:
         try:
-            return make()
+            return make(event.payload, event, codec)
         except (KeyError, TypeError, ValueError):
             pass
     return ", ".join(f"{k}={short(v)}" for k, v in event.payload.items() if k not in _UNSHOWN)

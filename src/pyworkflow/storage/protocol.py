@@ -102,12 +102,28 @@ class Storage(Protocol):
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
         schedule_id: str | None = None,
+        run_id_prefix: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered; pass the last record's cursor as ``before`` to page on.
 
         ``parent_run_id`` lists the children of that run (including the runs their
         continue-as-new started, which keep the parent); ``schedule_id`` the runs that
-        schedule started.
+        schedule started; ``run_id_prefix`` keeps the runs whose id starts with it
+        (case-sensitive).
+        """
+
+    async def count_runs(
+        self, *, workflow_name: str | None = None, since: float | None = None
+    ) -> dict[RunStatus, int]:
+        """How many runs are in each status, of one workflow or all: ``{status: count}``.
+
+        ``since`` counts only the runs created at or after it. Statuses with no run are absent.
+        """
+
+    async def count_workflow_runs(self, *, since: float | None = None) -> dict[str, int]:
+        """How many runs each workflow has: ``{workflow_name: count}`` (created since ``since``).
+
+        Workflows with no run are absent.
         """
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:

@@ -145,6 +145,7 @@ class MemoryStorage(
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
         schedule_id: str | None = None,
+        run_id_prefix: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first by ``(created_at, run_id)``, filtered, one page of ``limit``.
 
@@ -155,6 +156,7 @@ class MemoryStorage(
             before: the cursor of the last run of the previous page; the page starts after it.
             parent_run_id: keep the children of this run (None: any run).
             schedule_id: keep the runs this schedule started (None: any run).
+            run_id_prefix: keep the runs whose id starts with it (None: any run).
         """
         wanted = None if statuses is None else set(statuses)
         rows = [
@@ -164,10 +166,31 @@ class MemoryStorage(
             and (workflow_name is None or r.workflow_name == workflow_name)
             and (parent_run_id is None or r.parent_run_id == parent_run_id)
             and (schedule_id is None or r.schedule_id == schedule_id)
+            and (run_id_prefix is None or r.run_id.startswith(run_id_prefix))
             and (before is None or (r.created_at, r.run_id) < (before.created_at, before.run_id))
         ]
         rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
         return [copy_tree(r) for r in rows[: max(limit, 0)]]
+
+    async def count_runs(
+        self, *, workflow_name: str | None = None, since: float | None = None
+    ) -> dict[RunStatus, int]:
+        """How many runs are in each status (of ``workflow_name``, created since ``since``)."""
+        counts: dict[RunStatus, int] = {}
+        for r in self._runs.values():
+            if (since is None or r.created_at >= since) and (
+                workflow_name is None or r.workflow_name == workflow_name
+            ):
+                counts[r.status] = counts.get(r.status, 0) + 1
+        return counts
+
+    async def count_workflow_runs(self, *, since: float | None = None) -> dict[str, int]:
+        """How many runs each workflow has (created since ``since``)."""
+        counts: dict[str, int] = {}
+        for r in self._runs.values():
+            if since is None or r.created_at >= since:
+                counts[r.workflow_name] = counts.get(r.workflow_name, 0) + 1
+        return counts
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order (empty for an unknown run)."""

@@ -123,6 +123,7 @@ class SqlStorage(abc.ABC):
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
         schedule_id: str | None = None,
+        run_id_prefix: str | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered, keyset-paged; see ``Storage.list_runs``."""
         return await self._run(
@@ -134,9 +135,20 @@ class SqlStorage(abc.ABC):
                 before=before,
                 parent_run_id=parent_run_id,
                 schedule_id=schedule_id,
+                run_id_prefix=run_id_prefix,
             ),
             writes=False,
         )
+
+    async def count_runs(
+        self, *, workflow_name: str | None = None, since: float | None = None
+    ) -> dict[RunStatus, int]:
+        """Runs per status; see ``Storage.count_runs``."""
+        return await self._run(lambda db: runs.count_runs(db, workflow_name, since), writes=False)
+
+    async def count_workflow_runs(self, *, since: float | None = None) -> dict[str, int]:
+        """Runs per workflow; see ``Storage.count_workflow_runs``."""
+        return await self._run(lambda db: runs.count_workflow_runs(db, since), writes=False)
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order."""

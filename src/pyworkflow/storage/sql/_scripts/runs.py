@@ -18,10 +18,14 @@ from pyworkflow.storage.sql._statements.runs import (
     LOAD_EVENTS,
     REQUEST_CANCEL,
     RUN_STATE,
+    count_runs_statement,
+    count_workflow_runs_statement,
     list_runs_statement,
 )
 
 __all__ = [
+    "count_runs",
+    "count_workflow_runs",
     "create_run",
     "get_run",
     "list_runs",
@@ -67,6 +71,7 @@ async def list_runs(
     before: RunCursor | None,
     parent_run_id: str | None,
     schedule_id: str | None = None,
+    run_id_prefix: str | None = None,
 ) -> list[RunRecord]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged."""
     if limit <= 0 or (statuses is not None and not statuses):
@@ -78,8 +83,28 @@ async def list_runs(
         before=before,
         parent_run_id=parent_run_id,
         schedule_id=schedule_id,
+        run_id_prefix=run_id_prefix,
     )
     return [run_from_row(row) for row in await db.query(statement)]
+
+
+async def count_runs(
+    db: Session, workflow_name: str | None, since: float | None
+) -> dict[RunStatus, int]:
+    """Runs per status, of one workflow or all, created since ``since``.
+
+    A status this version does not know (a damaged cell) is left out rather than failing the
+    count: listings show such a run with its damage.
+    """
+    known = {s.value: s for s in RunStatus}
+    rows = await db.query(count_runs_statement(workflow_name, since))
+    return {known[status]: int(count) for status, count in rows if status in known}
+
+
+async def count_workflow_runs(db: Session, since: float | None) -> dict[str, int]:
+    """Runs per workflow, created since ``since``."""
+    rows = await db.query(count_workflow_runs_statement(since))
+    return {str(workflow): int(count) for workflow, count in rows}
 
 
 async def load_events(db: Session, run_id: str, after_seq: int) -> list[EventRecord]:

@@ -31,6 +31,8 @@ __all__ = [
     "RUN_STATE",
     "SIGNAL_RUN",
     "cancelled_with_parent",
+    "count_runs_statement",
+    "count_workflow_runs_statement",
     "insert_new_run",
     "list_runs_statement",
     "outside_write",
@@ -146,6 +148,7 @@ def list_runs_statement(
     before: RunCursor | None,
     parent_run_id: str | None = None,
     schedule_id: str | None = None,
+    run_id_prefix: str | None = None,
 ) -> sa.Select[Any]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged.
 
@@ -161,7 +164,41 @@ def list_runs_statement(
         stmt = stmt.where(runs.c.status.in_(sorted(RunStatus(s).value for s in statuses)))
     if workflow_name is not None:
         stmt = stmt.where(runs.c.workflow_name == workflow_name)
+    if run_id_prefix:
+        # A range on the primary key rather than LIKE: both dialects walk the index with it,
+        # and no character of the prefix needs escaping.
+        stmt = stmt.where(runs.c.run_id >= run_id_prefix, runs.c.run_id < _past(run_id_prefix))
     if before is not None:
         key = sa.tuple_(runs.c.created_at, runs.c.run_id)
         stmt = stmt.where(key < sa.tuple_(sa.literal(before.created_at), sa.literal(before.run_id)))
     return stmt.order_by(runs.c.created_at.desc(), runs.c.run_id.desc()).limit(limit)
+
+
+def _past(prefix: str) -> str:
+    """The least string greater than every string starting with ``prefix``."""
+    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+
+
+def count_runs_statement(workflow_name: str | None, since: float | None) -> sa.Select[Any]:
+    """``(status, count)`` of the runs of ``workflow_name`` (None: all) created since ``since``.
+
+    Without a workflow, the whole count reads ``ix_runs_status_created`` alone (it holds the
+    status): no row of the table is visited.
+    """
+    stmt = sa.select(runs.c.status, sa.func.count())
+    if workflow_name is not None:
+        stmt = stmt.where(runs.c.workflow_name == workflow_name)
+    if since is not None:
+        stmt = stmt.where(runs.c.created_at >= since)
+    return stmt.group_by(runs.c.status)
+
+
+def count_workflow_runs_statement(since: float | None) -> sa.Select[Any]:
+    """``(workflow_name, count)`` of the runs created since ``since``.
+
+    Without ``since`` it reads ``ix_runs_workflow_created`` alone.
+    """
+    stmt = sa.select(runs.c.workflow_name, sa.func.count())
+    if since is not None:
+        stmt = stmt.where(runs.c.created_at >= since)
+    return stmt.group_by(runs.c.workflow_name)

@@ -1,0 +1,77 @@
+"""The dashboard's writes: cancel, resume, re-run, deliver a hook payload.
+
+Each goes through the public API the CLI uses (``pyworkflow.client``, ``pyworkflow.hooks``),
+so it is validated and refused exactly as a script's call is; the dashboard executes no run
+itself: a worker serving the run's queue does the work. Each returns the JSON the API answers.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyworkflow.client import cancel_workflow, resume, start
+from pyworkflow.events import RunStatus
+from pyworkflow.exceptions import InputError
+from pyworkflow.hooks import resume_waiting_hook
+from pyworkflow.inspect import Undecodable, get_decoded_run, get_run, hook_json
+from pyworkflow.runtime import get_runtime
+from pyworkflow.serialization import Codec
+
+__all__ = ["cancel_run", "deliver_hook", "rerun", "resume_run"]
+
+
+async def cancel_run(run_id: str, reason: str | None) -> dict[str, Any]:
+    """Ask the run to stop; ``cancel_requested`` False when it had already ended.
+
+    Raises:
+        RunNotFoundError: no such run.
+    """
+    requested = await cancel_workflow(run_id, reason=reason or "cancelled from the dashboard")
+    status = (await get_run((await get_runtime()).storage, run_id)).status
+    return {"run_id": run_id, "cancel_requested": requested, "status": status.value}
+
+
+async def resume_run(run_id: str) -> dict[str, Any]:
+    """Reopen a failed run: its failed steps run again with a fresh retry budget.
+
+    Raises:
+        RunNotFoundError: no such run.
+        WorkflowNotFoundError: its workflow is not registered here (start with ``--module``).
+        InvalidRunStateError: the run completed or was cancelled.
+    """
+    before = (await get_run((await get_runtime()).storage, run_id)).status
+    await resume(run_id)
+    resumed = before is RunStatus.FAILED
+    return {
+        "run_id": run_id,
+        "resumed": resumed,
+        "status": RunStatus.PENDING.value if resumed else before.value,
+    }
+
+
+async def rerun(run_id: str, codec: Codec) -> dict[str, Any]:
+    """Start a new run of the same workflow with the same arguments.
+
+    Raises:
+        RunNotFoundError: no such run.
+        InputError: its arguments cannot be decoded here (e.g. a pickle without the key).
+        WorkflowNotFoundError: its workflow is not registered here (start with ``--module``).
+    """
+    runtime = await get_runtime()
+    decoded = await get_decoded_run(runtime.storage, run_id, codec=codec)
+    call = decoded.arguments
+    if isinstance(call, Undecodable) or not isinstance(call, dict):
+        reason = call.reason if isinstance(call, Undecodable) else "not an argument list"
+        raise InputError(f"cannot re-run {run_id!r}: its arguments cannot be decoded ({reason})")
+    new_id = await start(decoded.run.workflow, *call.get("args", []), **call.get("kwargs", {}))
+    return {"run_id": new_id, "rerun_of": run_id, "workflow": decoded.run.workflow}
+
+
+async def deliver_hook(run_id: str, hook_id: str, payload: Any) -> dict[str, Any]:
+    """Deliver ``payload`` to the run's waiting hook (``resume_waiting_hook``).
+
+    Raises:
+        RunNotFoundError, HookNotFoundError, HookAlreadyReceivedError, HookExpiredError,
+        InvalidHookPayloadError: as ``resume_waiting_hook``.
+    """
+    return hook_json(await resume_waiting_hook(run_id, hook_id, payload))

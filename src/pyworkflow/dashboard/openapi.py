@@ -1,0 +1,260 @@
+"""The OpenAPI 3.1 document of ``/api``, written by hand next to the routes it describes.
+
+The schemas name the keys the read model's ``to_json`` forms carry (``pyworkflow.inspect``);
+objects allow more keys, as those forms only ever add keys.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pyworkflow import __version__
+from pyworkflow.events import HookStatus, RunStatus
+
+__all__ = ["openapi_document"]
+
+_STR = {"type": "string"}
+_NSTR = {"type": ["string", "null"]}
+_TIME = {"type": ["string", "null"], "format": "date-time"}
+
+
+def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
+    return {"type": "object", "properties": properties, "required": required or list(properties)}
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _query(name: str, description: str, *, many: bool = False) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "array", "items": _STR} if many else _STR
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description,
+        "schema": schema,
+        **({"explode": True} if many else {}),
+    }
+
+
+_RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": _STR}
+_FILTERS = [
+    _query("status", "Only runs in these statuses (repeat the parameter).", many=True),
+    _query("workflow", "Only runs of this workflow."),
+    _query("since", "Created at or after: a duration back from now (1h) or ISO date-time."),
+    _query("until", "Created before: a duration back from now or ISO date-time."),
+    _query("run_id", "Only runs whose id starts with this."),
+    _query("limit", "Runs per page, 1 to 500 (default 50)."),
+    _query("before", "The next_before of the previous page."),
+]
+
+
+def _answer(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+_ERRORS = {
+    "400": _answer(_ref("Error"), "Bad input (the message names the parameter)"),
+    "404": _answer(_ref("Error"), "No such run, hook or workflow"),
+}
+_WRITE_ERRORS = {
+    **_ERRORS,
+    "403": _answer(_ref("Error"), "Read-only dashboard, or no valid write token / CSRF value"),
+    "409": _answer(_ref("Error"), "The run or hook is in the wrong state"),
+}
+
+
+def _get(summary: str, schema: dict[str, Any], params: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "parameters": params,
+            "responses": {"200": _answer(schema), **_ERRORS},
+        }
+    }
+
+
+def _post(summary: str, schema: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any]:
+    operation: dict[str, Any] = {
+        "summary": summary,
+        "parameters": [_RUN_ID],
+        "security": [{"bearer": []}, {"cookie": []}],
+        "responses": {"200": _answer(schema), **_WRITE_ERRORS},
+    }
+    if body is not None:
+        operation["requestBody"] = {
+            "required": False,
+            "content": {"application/json": {"schema": body}},
+        }
+    return {"post": operation}
+
+
+def _schemas() -> dict[str, Any]:
+    run = _obj(
+        {
+            "run_id": _STR,
+            "workflow": _STR,
+            "status": {"type": "string", "enum": [s.value for s in RunStatus]},
+            "created_at": _TIME,
+            "updated_at": _TIME,
+            "completed_at": _TIME,
+            "wake_at": _TIME,
+            "idempotency_key": _NSTR,
+            "parent_run_id": _NSTR,
+            "recovery_count": {"type": "integer"},
+            "cancel_requested": {"type": "boolean"},
+            "parent_close_policy": _NSTR,
+            "continued_from": _NSTR,
+            "continued_to": _NSTR,
+            "queue": _STR,
+            "waits_for_worker": {"type": "boolean"},
+            "damage": _NSTR,
+        }
+    )
+    hook = _obj(
+        {
+            "run_id": _STR,
+            "hook_id": _STR,
+            "name": _STR,
+            "status": {"type": "string", "enum": [s.value for s in HookStatus]},
+            "payload_type": _NSTR,
+            "created_at": _TIME,
+            "expires_at": _TIME,
+            "received_at": _TIME,
+        }
+    )
+    any_list = {"type": "array", "items": {"type": "object"}}
+    details = {
+        "allOf": [
+            _ref("Run"),
+            _obj(
+                {
+                    "args": {},
+                    "result": {},
+                    "error": {"type": ["object", "null"]},
+                    "timeline": any_list,
+                    "steps": any_list,
+                    "children": {"type": "array", "items": _ref("Run")},
+                    "more_children": {"type": "boolean"},
+                    "waiting_hooks": {"type": "array", "items": _ref("Hook")},
+                    "spans": any_list,
+                    "marks": any_list,
+                }
+            ),
+        ]
+    }
+    per_status = {"type": "object", "additionalProperties": {"type": "integer"}}
+    number = {"type": ["number", "null"]}
+    return {
+        "Error": _obj({"error": _STR, "message": _STR}),
+        "Run": run,
+        "Hook": hook,
+        "RunPage": _obj({"runs": {"type": "array", "items": _ref("Run")}, "next_before": _NSTR}),
+        "RunDetails": details,
+        "Counts": _obj({"counts": per_status, "total": {"type": "integer"}, "since": _TIME}),
+        "History": _obj({"run_id": _STR, "events": any_list}),
+        "Children": _obj(
+            {
+                "run_id": _STR,
+                "children": {"type": "array", "items": _ref("Run")},
+                "next_before": _NSTR,
+            }
+        ),
+        "Chain": _obj({"run_id": _STR, "chain": any_list}),
+        "Hooks": _obj({"hooks": {"type": "array", "items": _ref("Hook")}}),
+        "WorkflowStats": _obj(
+            {
+                "workflow": _STR,
+                "total": {"type": "integer"},
+                "last_hour": per_status,
+                "last_day": per_status,
+                "success_rate": number,
+                "p50": number,
+                "p95": number,
+                "p99": number,
+                "sampled": {"type": "integer"},
+                "registered": {"type": "boolean"},
+            }
+        ),
+        "Workflows": _obj({"workflows": {"type": "array", "items": _ref("WorkflowStats")}}),
+        "Meta": _obj({"writable": {"type": "boolean"}, "schedules": {"type": "boolean"}}),
+    }
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document (a fresh dict: callers may change it)."""
+    paths = {
+        "/api/meta": _get("What this dashboard allows", _ref("Meta"), []),
+        "/api/runs": _get("One page of runs, newest first", _ref("RunPage"), _FILTERS),
+        "/api/runs/counts": _get(
+            "Runs per status",
+            _ref("Counts"),
+            [_query("workflow", "Only this workflow."), _query("since", "Created at or after.")],
+        ),
+        "/api/runs/{run_id}": _get("Everything about one run", _ref("RunDetails"), [_RUN_ID]),
+        "/api/runs/{run_id}/history": _get(
+            "The run's event log",
+            _ref("History"),
+            [_RUN_ID, _query("after_seq", "Events after this.")],
+        ),
+        "/api/runs/{run_id}/values/{name}": _get(
+            "A run's whole args or result",
+            {},
+            [
+                _RUN_ID,
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"type": "string", "enum": ["args", "result"]},
+                },
+            ],
+        ),
+        "/api/runs/{run_id}/children": _get(
+            "The runs a run started",
+            _ref("Children"),
+            [_RUN_ID, _query("limit", "Runs per page."), _query("before", "The cursor.")],
+        ),
+        "/api/runs/{run_id}/chain": _get("The continue-as-new chain", _ref("Chain"), [_RUN_ID]),
+        "/api/runs/{run_id}/cancel": _post(
+            "Ask the run to stop", {"type": "object"}, _obj({"reason": _STR}, [])
+        ),
+        "/api/runs/{run_id}/resume": _post("Resume a failed run", {"type": "object"}, None),
+        "/api/runs/{run_id}/rerun": _post(
+            "Start the same workflow with the same arguments", {"type": "object"}, None
+        ),
+        "/api/runs/{run_id}/hooks/deliver": _post(
+            "Deliver a payload to the run's waiting hook",
+            _ref("Hook"),
+            _obj({"hook_id": _STR, "payload": {}}, ["hook_id"]),
+        ),
+        "/api/hooks": _get(
+            "Hooks, newest first (never a token)",
+            _ref("Hooks"),
+            [_query("run_id", "Only this run's hooks."), _query("status", "Only this status.")],
+        ),
+        "/api/workflows": _get(
+            "Workflows with counts and duration percentiles", _ref("Workflows"), []
+        ),
+        "/api/openapi.json": _get("This document", {"type": "object"}, []),
+    }
+    paths["/api/runs/{run_id}/rerun"]["post"]["responses"]["201"] = paths[
+        "/api/runs/{run_id}/rerun"
+    ]["post"]["responses"].pop("200")
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "pyworkflow dashboard",
+            "version": __version__,
+            "description": "Runs, their timelines and hooks; writes need the write token.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": _schemas(),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "pyworkflow_dashboard"},
+            },
+        },
+    }

@@ -1,0 +1,218 @@
+"""The HTML pages: runs, a run, workflows, and the login form; their forms post the writes.
+
+Rendered server-side with Jinja2, autoescaping on: every value from storage reaches the page
+as text. A write from a form needs the session cookie and the form's CSRF value
+(``guard.py``); after it the browser is sent back to the run's page with a notice (a fixed
+message chosen by key, never text from the request).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from pyworkflow.dashboard import actions
+from pyworkflow.dashboard.context import Context
+from pyworkflow.dashboard.display import shown
+from pyworkflow.dashboard.errors import status_of
+from pyworkflow.dashboard.guard import COOKIE, CSRF_FIELD
+from pyworkflow.dashboard.params import run_query
+from pyworkflow.dashboard.svg import duration_chart, timeline_svg
+from pyworkflow.events import RunStatus
+from pyworkflow.exceptions import InputError, PyWorkflowError
+from pyworkflow.inspect import (
+    format_duration,
+    format_time,
+    get_run_details,
+    list_runs,
+    workflow_stats,
+)
+
+__all__ = ["page_routes", "render"]
+
+_templates = Environment(
+    loader=FileSystemLoader(Path(__file__).with_name("templates")),
+    autoescape=select_autoescape(default=True, default_for_string=True),
+)
+_templates.filters["time"] = format_time
+_templates.filters["duration"] = lambda s: "-" if s is None else format_duration(s)
+
+_NOTICES = {
+    "cancelled": "Cancellation requested: the run stops at its next step, sleep or hook.",
+    "not-cancelled": "The run had already ended: nothing to cancel.",
+    "resumed": "Resumed: a worker runs its failed steps again.",
+    "delivered": "Payload delivered: a worker continues the run.",
+    "rerun": "Started a new run with the same arguments.",
+    "signed-in": "Signed in: you can change runs.",
+}
+
+
+async def render(request: Request, name: str, status_code: int = 200, **values: Any) -> Response:
+    """The template ``name`` with ``values`` and what every page shows."""
+    ctx = Context.of(request)
+    values.update(
+        request=request,
+        writable=ctx.guard.writable,
+        signed_in=ctx.guard.signed_in(request),
+        csrf=ctx.guard.csrf_value() if ctx.guard.signed_in(request) else "",
+        csrf_field=CSRF_FIELD,
+        schedules=await ctx.schedules(),
+        notice=_NOTICES.get(request.query_params.get("notice", "")),
+    )
+    html = _templates.get_template(name).render(**values)
+    return HTMLResponse(html, status_code=status_code)
+
+
+def _params(request: Request) -> dict[str, list[str]]:
+    params: dict[str, list[str]] = {}
+    for key, value in request.query_params.multi_items():
+        params.setdefault(key, []).append(value)
+    return params
+
+
+async def home(request: Request) -> Response:
+    """``/``: the runs page."""
+    return RedirectResponse("/runs", status_code=307)
+
+
+async def runs_page(request: Request) -> Response:
+    """Runs with filters, counts per status (kept live by the page's script) and paging."""
+    ctx = Context.of(request)
+    storage = await ctx.storage()
+    try:
+        query = run_query(_params(request))
+    except InputError as exc:
+        return await render(request, "error.html", 400, title="Bad filter", message=str(exc))
+    page = await list_runs(storage, query.filter, limit=query.limit, before=query.before)
+    # The counts per status (of every run: a workflow's own would read each of its rows, no
+    # index holding workflow and status together) come from /api/runs/counts, which the
+    # page's script asks at once and then every 2 s: the list shows without waiting for them.
+    return await render(
+        request,
+        "runs.html",
+        page=page,
+        query=query,
+        given=dict(query.given),
+        statuses=[s.value for s in RunStatus],
+        chosen={s.value for s in query.filter.statuses},
+        workflows=await ctx.workflow_names(),
+    )
+
+
+async def run_page(request: Request, *, error: str | None = None, code: int = 200) -> Response:
+    """One run: its values, timeline picture, events, family, hooks and buttons."""
+    ctx = Context.of(request)
+    storage = await ctx.storage()
+    run_id = request.path_params["run_id"]
+    details = await get_run_details(storage, run_id, codec=await ctx.codec())
+    bars, marks = details.spans, details.marks
+    start = details.timeline[0].timestamp if details.timeline else details.run.created_at
+    end = details.run.completed_at or Context.now()
+    end = max([end, *(b.end or 0.0 for b in bars), *(m.at for m in marks)])
+    return await render(
+        request,
+        "run.html",
+        code,
+        details=details,
+        run=details.run,
+        args=shown(details.arguments),
+        result=None if details.run.status is not RunStatus.COMPLETED else shown(details.result),
+        picture=timeline_svg(bars, marks, start=start, end=end),
+        error=error,
+        can_resume=details.run.status is RunStatus.FAILED,
+        can_cancel=not details.run.status.is_terminal,
+    )
+
+
+async def workflows_page(request: Request) -> Response:
+    """Every workflow: runs per status over the last hour and day, success rate, percentiles."""
+    ctx = Context.of(request)
+    found = await workflow_stats(await ctx.storage(), registered=ctx.registered())
+    charts = {s.workflow: duration_chart(s.p50, s.p95, s.p99) for s in found}
+    return await render(request, "workflows.html", stats=found, charts=charts)
+
+
+async def _form_write(request: Request) -> tuple[dict[str, str], Response | None]:
+    """The form's fields, or the answer refusing it (403, nothing changed)."""
+    form = await request.form()
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    refusal = Context.of(request).guard.refusal(request, fields.get(CSRF_FIELD))
+    if refusal is None:
+        return fields, None
+    page = await render(request, "error.html", 403, title="Not allowed", message=refusal.reason)
+    return fields, page
+
+
+def _back(run_id: str, notice: str) -> Response:
+    return RedirectResponse(f"/runs/{run_id}?notice={notice}", status_code=303)
+
+
+async def run_action(request: Request) -> Response:
+    """A form's write on a run: cancel, resume, rerun or deliver (``action`` in the path)."""
+    fields, refused = await _form_write(request)
+    if refused is not None:
+        return refused
+    run_id, action = request.path_params["run_id"], request.path_params["action"]
+    try:
+        if action == "cancel":
+            done = await actions.cancel_run(run_id, fields.get("reason") or None)
+            return _back(run_id, "cancelled" if done["cancel_requested"] else "not-cancelled")
+        if action == "resume":
+            await actions.resume_run(run_id)
+            return _back(run_id, "resumed")
+        if action == "rerun":
+            started = await actions.rerun(run_id, await Context.of(request).codec())
+            return _back(started["run_id"], "rerun")
+        if action == "deliver":
+            text = fields.get("payload", "").strip() or "null"
+            try:
+                payload = json.loads(text)
+            except json.JSONDecodeError as exc:
+                raise InputError(
+                    f'the payload is not JSON ({exc.msg}); e.g. {{"ok": true}}'
+                ) from None
+            await actions.deliver_hook(run_id, fields.get("hook_id", ""), payload)
+            return _back(run_id, "delivered")
+    except PyWorkflowError as exc:
+        return await run_page(request, error=f"{type(exc).__name__}: {exc}", code=status_of(exc))
+    return await render(request, "error.html", 404, title="Not found", message="no such action")
+
+
+async def login(request: Request) -> Response:
+    """The login form (GET) and its check (POST), which sets the session cookie."""
+    guard = Context.of(request).guard
+    if request.method == "GET":
+        return await render(request, "login.html")
+    form = await request.form()
+    given = form.get("token")
+    if not guard.writable or not isinstance(given, str) or not guard.check_login(given):
+        return await render(request, "login.html", 403, failed=True)
+    answer = RedirectResponse("/runs?notice=signed-in", status_code=303)
+    answer.set_cookie(COOKIE, guard.session_value(), httponly=True, samesite="strict", path="/")
+    return answer
+
+
+async def logout(request: Request) -> Response:
+    """Drop the session cookie."""
+    answer = RedirectResponse("/runs", status_code=303)
+    answer.delete_cookie(COOKIE, path="/")
+    return answer
+
+
+def page_routes() -> list[Route]:
+    """The routes of the pages."""
+    return [
+        Route("/", home),
+        Route("/runs", runs_page),
+        Route("/runs/{run_id}", run_page),
+        Route("/runs/{run_id}/{action}", run_action, methods=["POST"]),
+        Route("/workflows", workflows_page),
+        Route("/login", login, methods=["GET", "POST"]),
+        Route("/logout", logout, methods=["POST"]),
+    ]

@@ -1,0 +1,174 @@
+"""The pages in a real browser: Debian's chromium driven by Playwright, nothing downloaded.
+
+A real ``pyworkflow dashboard`` process and a real ``pyworkflow worker`` share an SQLite file;
+the test clicks through as an operator would: sign in, the runs list, a failed run resumed
+until it completes, a waiting run's hook delivered through the form, a sleeping run cancelled,
+and a run whose argument is a script tag shown as text with no dialog ever opened. Each page
+is kept as a screenshot under ``$DASHBOARD_SCREENSHOTS`` (default: the test's tmp_path).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from pyworkflow import RunStatus
+from workers import WorkerProcesses, create_unleased_run, wait_for_run
+
+pytestmark = pytest.mark.slow
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+TOKEN = "browser-token-5678"
+SCRIPT = "<script>alert(1)</script>"
+FLOWS = Path(__file__).with_name("dash_flows.py")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _wait_up(url: str, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    return
+        except OSError:
+            pass
+        assert time.monotonic() < deadline, f"the dashboard did not answer at {url}"
+        time.sleep(0.1)
+
+
+@pytest.fixture
+def served(
+    tmp_path: Path, worker_processes: WorkerProcesses, worker_env: dict[str, str]
+) -> tuple[str, Path]:
+    """A dashboard and a worker on one SQLite file: (base URL, database)."""
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"no browser at {CHROMIUM}: the dashboard's browser tests need Debian's chromium "
+            "(apt-get install -y chromium; .ci/run installs it)"
+        )
+    (tmp_path / "dash_flows.py").write_text(FLOWS.read_text())
+    db = tmp_path / "dash.db"
+    url = f"sqlite:///{db}"
+    worker_processes.start("db", "upgrade", "--storage", url, log=tmp_path / "db.log").wait()
+    port = _free_port()
+    worker_processes.start(
+        "dashboard", "--module", "dash_flows", "--storage", f"sqlite:///{db}",
+        "--port", str(port), "--write-token", TOKEN, log=tmp_path / "dashboard.log",
+    )  # fmt: skip
+    worker_processes.start(
+        "worker", "run", "--module", "dash_flows", "--storage", f"sqlite:///{db}",
+        "--poll-interval", "0.1", log=tmp_path / "worker.log",
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    _wait_up(f"{base}/api/meta")
+    return base, db
+
+
+def test_click_through_resume_deliver_cancel_and_escaping(
+    served: tuple[str, Path], tmp_path: Path
+) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    base, db = served
+    shots = Path(os.environ.get("DASHBOARD_SCREENSHOTS") or tmp_path / "screenshots")
+    shots.mkdir(parents=True, exist_ok=True)
+    marker = tmp_path / "fixed"
+    failed = create_unleased_run(db, "dash_fragile", str(marker))
+    waiting = create_unleased_run(db, "dash_approval", "new laptop")
+    sleeping = create_unleased_run(db, "dash_nap", 3600)
+    scripted = create_unleased_run(db, "dash_greet", SCRIPT)
+    wait_for_run(db, failed, lambda r: r.status is RunStatus.FAILED, 20)
+    wait_for_run(db, waiting, lambda r: r.status is RunStatus.SUSPENDED, 20)
+    wait_for_run(db, sleeping, lambda r: r.status is RunStatus.SUSPENDED, 20)
+    wait_for_run(db, scripted, lambda r: r.status is RunStatus.COMPLETED, 20)
+
+    dialogs: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+
+            page.goto(f"{base}/runs")
+            expect(page.locator("text=Sign in to change runs")).to_be_visible()
+            page.click("text=Sign in to change runs")
+            page.fill("input[name=token]", TOKEN)
+            page.click("button[type=submit]")
+            expect(page.locator(".notice")).to_contain_text("Signed in")
+            expect(page.locator("[data-count=failed]")).to_have_text("1")
+            page.screenshot(path=str(shots / "01-runs.png"), full_page=True)
+
+            # A run whose argument is a script tag: the text is shown, nothing runs.
+            page.click(f"a[href='/runs/{scripted}']")
+            expect(page.locator("#value-args")).to_contain_text(SCRIPT)
+            page.screenshot(path=str(shots / "02-escaped-run.png"), full_page=True)
+            page.go_back()
+
+            # A failed run: resume it, and the page follows it until it completes.
+            page.click(f"a[href='/runs/{failed}']")
+            expect(page.locator("#run-status")).to_have_text("failed")
+            expect(page.locator(".error").first).to_contain_text("RuntimeError")
+            page.screenshot(path=str(shots / "03-failed-run.png"), full_page=True)
+            marker.touch()
+            page.click("#resume")
+            expect(page.locator("#run-status")).to_have_text("completed", timeout=20_000)
+            expect(page.locator("#value-result")).to_contain_text("fixed")
+            page.screenshot(path=str(shots / "04-resumed-run.png"), full_page=True)
+
+            # A run waiting on a hook: deliver its payload through the form.
+            page.goto(f"{base}/runs/{waiting}")
+            expect(page.locator(".waiting-hook")).to_contain_text("approval")
+            page.fill("textarea[name=payload]", '{"approved": true, "by": "ana"}')
+            page.screenshot(path=str(shots / "05-waiting-run.png"), full_page=True)
+            page.click("text=Deliver payload")
+            expect(page.locator("#run-status")).to_have_text("completed", timeout=20_000)
+            expect(page.locator("#value-result")).to_contain_text('"by": "ana"')
+            page.screenshot(path=str(shots / "06-delivered-run.png"), full_page=True)
+
+            # A sleeping run: cancel it.
+            page.goto(f"{base}/runs/{sleeping}")
+            expect(page.locator(".picture svg .bar-sleep")).to_have_count(1)
+            page.fill("input[name=reason]", "not needed")
+            page.click("#cancel")
+            expect(page.locator("#run-status")).to_have_text("cancelled", timeout=20_000)
+            page.screenshot(path=str(shots / "07-cancelled-run.png"), full_page=True)
+
+            # The counts follow new runs without a reload (the page polls the API).
+            page.goto(f"{base}/runs")
+            done = int(page.locator("[data-count=completed]").inner_text())
+            # In a thread: Playwright's sync API runs an event loop in this one.
+            with ThreadPoolExecutor(1) as aside:
+                aside.submit(create_unleased_run, db, "dash_greet", "later").result()
+            expect(page.locator("[data-count=completed]")).to_have_text(
+                str(done + 1), timeout=15_000
+            )
+            expect(page.locator("tbody tr")).to_have_count(4)  # the list itself is not live
+
+            page.goto(f"{base}/workflows")
+            expect(page.locator("table.workflows")).to_contain_text("dash_greet")
+            page.screenshot(path=str(shots / "08-workflows.png"), full_page=True)
+        finally:
+            browser.close()
+    assert dialogs == [], f"a script ran in the page: {dialogs}"
+    started = (tmp_path / "dashboard.log").read_text()
+    assert "http://127.0.0.1:" in started
+    assert "only this machine can reach it; writes allowed with the token" in started
+    cancelled = wait_for_run(db, sleeping, lambda r: r.status.is_terminal, 5)
+    assert cancelled.cancel_reason == "not needed"
