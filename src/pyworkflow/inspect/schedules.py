@@ -14,8 +14,7 @@ from pyworkflow._schedules.specs import ScheduleSpec
 from pyworkflow.events import RunStatus, ScheduleStatus
 from pyworkflow.exceptions import InvalidScheduleError, ScheduleNotFoundError
 from pyworkflow.inspect.values import iso
-from pyworkflow.storage import Storage
-from pyworkflow.storage.records import ScheduleRecord
+from pyworkflow.storage import ScheduleRecord, Storage
 
 __all__ = ["ScheduleView", "get_schedule", "list_schedules"]
 

@@ -29,6 +29,7 @@ from pyworkflow.storage.records import (
     RunCursor,
     RunRecord,
     RunSnapshot,
+    ScheduleRecord,
     StepLease,
     StepOffer,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "RunRecord",
     "RunSnapshot",
     "SQLiteStorage",
+    "ScheduleRecord",
     "StepLease",
     "StepOffer",
     "Storage",
