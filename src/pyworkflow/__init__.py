@@ -12,7 +12,6 @@ Example:
     >>> # asyncio.run(run(hello, "world")) -> "hello world"
 """
 
-from pyworkflow._engine.context import StepContext, get_step_context
 from pyworkflow.children import ChildWorkflowHandle
 from pyworkflow.client import (
     WorkflowEvent,
@@ -50,6 +49,7 @@ from pyworkflow.exceptions import (
     InvalidDurationError,
     InvalidHookPayloadError,
     InvalidRunStateError,
+    MaxNestingDepthError,
     NonDeterminismError,
     NotInWorkflowError,
     PyWorkflowError,
@@ -63,6 +63,7 @@ from pyworkflow.exceptions import (
     StepNotFoundError,
     StepTimeoutError,
     StorageError,
+    TransientRunError,
     WorkflowCalledDirectlyError,
     WorkflowCancelledError,
     WorkflowDefinitionError,
@@ -81,7 +82,14 @@ from pyworkflow.primitives import (
     start_child_workflow,
 )
 from pyworkflow.runtime import shutdown
+from pyworkflow.seed_compat import get_config, get_workflow_run_by_idempotency_key, reset_config
 from pyworkflow.step import step
+from pyworkflow.step_context import (
+    StepContext,
+    get_step_context,
+    has_step_context,
+    set_step_context,
+)
 from pyworkflow.workflow import Workflow, workflow
 
 __version__ = "0.1.0"
@@ -109,6 +117,7 @@ __all__ = [
     "InvalidDurationError",
     "InvalidHookPayloadError",
     "InvalidRunStateError",
+    "MaxNestingDepthError",
     "NonDeterminismError",
     "NotInWorkflowError",
     "PyWorkflowError",
@@ -124,6 +133,7 @@ __all__ = [
     "StepNotFoundError",
     "StepTimeoutError",
     "StorageError",
+    "TransientRunError",
     "TypedHook",
     "Workflow",
     "WorkflowCalledDirectlyError",
@@ -139,11 +149,14 @@ __all__ = [
     "continue_as_new",
     "define_hook",
     "deprecate_patch",
+    "get_config",
     "get_step_context",
     "get_workflow_chain",
     "get_workflow_events",
     "get_workflow_result",
     "get_workflow_run",
+    "get_workflow_run_by_idempotency_key",
+    "has_step_context",
     "hook",
     "in_workflow",
     "list_hooks",
@@ -152,9 +165,11 @@ __all__ = [
     "patched",
     "prune_runs",
     "random",
+    "reset_config",
     "resume",
     "resume_hook",
     "run",
+    "set_step_context",
     "shield",
     "shutdown",
     "sleep",

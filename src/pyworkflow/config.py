@@ -79,6 +79,8 @@ class _Settings:
     drain_seconds: float | None = None
     client_only: bool | None = None
     queues: tuple[str, ...] | None = None
+    default_durable: bool | None = None
+    start_waits: bool | None = None
 
 
 _settings = _Settings()
@@ -105,6 +107,8 @@ def configure(
     drain_seconds: float | None = None,
     client_only: bool | None = None,
     queues: list[str] | tuple[str, ...] | str | None = None,
+    default_durable: bool | None = None,
+    start_waits: bool | None = None,
 ) -> None:
     """Choose storage, executor and security settings for this process.
 
@@ -145,6 +149,14 @@ def configure(
             or one comma-separated string); default ``["pyworkflow"]``, the queue of every
             workflow without ``@workflow(queue=...)``. Runs of other queues that it starts are
             stored for a worker of theirs (``pyworkflow worker run -Q billing``).
+        default_durable: False makes runs of workflows that do not say ``durable=`` transient
+            (``pyworkflow.transient``: in this process, nothing stored); default True.
+        start_waits: True makes ``start()`` (and ``resume()``) return once the run has
+            settled: ended, or waiting on a timer, a hook or a retry delay, its children
+            settled too (``executors/_settling.py``); False (the default) returns as soon as
+            the run is stored and executes it in the background. Also
+            ``PYWORKFLOW_START_WAITS``; the storage classes named for the pyworkflow
+            documentation (``InMemoryStorageBackend`` ...) turn it on.
 
     Raises:
         ConfigurationError: an unknown executor or storage URL scheme, ``tracing=True``
@@ -187,8 +199,53 @@ def configure(
         drain_seconds=drain_seconds if drain_seconds is not None else _settings.drain_seconds,
         client_only=client_only if client_only is not None else _settings.client_only,
         queues=served if served is not None else _settings.queues,
+        default_durable=_flag(default_durable, "default_durable", _settings.default_durable),
+        start_waits=_flag(
+            start_waits if start_waits is not None else getattr(storage, "start_waits", None),
+            "start_waits",
+            _settings.start_waits,
+        ),
     )
     _generation += 1
+
+
+def _flag(value: Any, name: str, current: bool | None) -> bool | None:
+    if value is None:
+        return current
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"configure({name}=...) takes True or False, not {value!r}")
+    return value
+
+
+def reset() -> None:
+    """Forget every ``configure()`` setting: back to the environment and the defaults."""
+    global _settings, _generation
+    _settings = _Settings()
+    _generation += 1
+
+
+def default_durable() -> bool:
+    """Whether a workflow that does not say ``durable=`` runs durably (default True)."""
+    chosen = _settings.default_durable
+    return True if chosen is None else chosen
+
+
+def start_waits() -> bool:
+    """Whether ``start()`` returns only once the run has settled (``configure(start_waits=)``).
+
+    ``configure``'s, else ``PYWORKFLOW_START_WAITS``, else False.
+    """
+    chosen = _settings.start_waits
+    return _env_flag("PYWORKFLOW_START_WAITS", default=False) if chosen is None else chosen
+
+
+def current() -> dict[str, Any]:
+    """The settings ``configure()`` was given (None where it was not), by name."""
+    values = {f.name: getattr(_settings, f.name) for f in dataclasses.fields(_settings)}
+    values.pop("engine_given")
+    engine = values.pop("engine")
+    values.update(dataclasses.asdict(engine))
+    return values
 
 
 def _set_tracing(on: bool, source: str) -> None:

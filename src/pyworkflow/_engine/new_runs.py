@@ -78,6 +78,7 @@ def new_run(
     parent_run_id: str | None = None,
     parent_close_policy: str | None = None,
     continued_from: str | None = None,
+    nesting_depth: int = 0,
 ) -> NewRun:
     """A run of ``wf`` to create, with its WORKFLOW_STARTED payload, deadline and queue."""
     deadline = None if wf.max_duration is None else now + wf.max_duration
@@ -93,6 +94,8 @@ def new_run(
         started["parent_run_id"] = parent_run_id
     if continued_from is not None:
         started["continued_from"] = continued_from
+    if nesting_depth:
+        started["nesting_depth"] = nesting_depth  # a child's, below its root run
     return NewRun(
         run_id=run_id or new_run_id(),
         workflow_name=wf.name,
