@@ -81,6 +81,7 @@ from pyworkflow.primitives import (
     sleep,
     start_child_workflow,
 )
+from pyworkflow.run_context import RunContext, get_context
 from pyworkflow.runtime import shutdown
 from pyworkflow.seed_compat import get_config, get_workflow_run_by_idempotency_key, reset_config
 from pyworkflow.step import step
@@ -122,6 +123,7 @@ __all__ = [
     "NotInWorkflowError",
     "PyWorkflowError",
     "RetryableError",
+    "RunContext",
     "RunNotFoundError",
     "RunStatus",
     "SchemaVersionError",
@@ -150,6 +152,7 @@ __all__ = [
     "define_hook",
     "deprecate_patch",
     "get_config",
+    "get_context",
     "get_step_context",
     "get_workflow_chain",
     "get_workflow_events",

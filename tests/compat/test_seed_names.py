@@ -234,3 +234,39 @@ async def test_start_waits_also_waits_for_a_retry_delay(pw_memory: object) -> No
     assert (await pyworkflow.get_workflow_run(run_id)).status is RunStatus.COMPLETED
     assert await pyworkflow.resume(run_id) == 4  # a completed run: its result
     assert asyncio.get_running_loop().time() - started < 5
+
+
+chunks_done: list[int] = []
+three_done: dict[str, asyncio.Event] = {}
+
+
+@step
+async def sn_long(chunks: int) -> int:
+    ctx = pyworkflow.get_context()
+    assert ctx.step is not None
+    for chunk in range(chunks):
+        await ctx.check_cancellation()
+        chunks_done.append(chunk)
+        if len(chunks_done) == 3:
+            three_done["event"].set()
+        await asyncio.sleep(0.01)
+    return chunks
+
+
+@workflow
+async def sn_cancellable() -> int:
+    assert pyworkflow.get_context().step is None
+    return await sn_long(1000)
+
+
+async def test_a_step_checks_for_cancellation(pw_memory: object) -> None:
+    chunks_done.clear()
+    three_done["event"] = asyncio.Event()
+    run_id = await pyworkflow.start(sn_cancellable)
+    await asyncio.wait_for(three_done["event"].wait(), 10)
+    assert await pyworkflow.cancel_workflow(run_id, reason="enough") is True
+    with pytest.raises(pyworkflow.WorkflowCancelledError):
+        await pyworkflow.get_workflow_result(run_id, timeout=10)
+    assert len(chunks_done) < 100  # stopped between chunks, not after all 1000
+    with pytest.raises(NotInWorkflowError):
+        pyworkflow.get_context()

@@ -18,6 +18,7 @@ from pyworkflow._engine.context import StepInfo, current_activation, current_ste
 from pyworkflow._engine.failures import error_record
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import (
+    CancellationError,
     FatalError,
     InvalidDurationError,
     RetryableError,
@@ -127,4 +128,8 @@ async def _execute(
             record=error_record(exc),
             retry_in=_retry_delay(definition, context, exc),
         )
+    except CancellationError as exc:
+        # The step saw its run's cancel request (get_context().check_cancellation()): it
+        # fails at once, and the workflow sees CancellationError at the step's call.
+        return AttemptResult(ok=False, error=exc, record=error_record(exc), retry_in=None)
     return AttemptResult(ok=True, value=value, encoded=encoded)

@@ -231,7 +231,13 @@ class RunDriver:
         """Replay the log and commit the first turn; the turn to launch, or None if it ended."""
         # Before anything reads the run's values: a driver that crashed on them at every
         # take-over would otherwise never get here, and the run would be taken over forever.
-        refusal = takeover_refusal(self._run, self._engine.settings.max_recoveries)
+        workflow = self._workflow
+        limit = workflow.max_recovery_attempts
+        refusal = takeover_refusal(
+            self._run,
+            self._engine.settings.max_recoveries if limit is None else limit,
+            recover=workflow.recover_on_worker_loss,
+        )
         if refusal is None:
             try:
                 return await self._replay()
