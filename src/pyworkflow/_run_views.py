@@ -62,6 +62,8 @@ class WorkflowRun:
     damage: str | None = None
     context: dict[str, Any] | None = None
     """The fields of the step context the run set last (``get_workflow_run`` only)."""
+    tags: tuple[str, ...] = ()
+    """Its workflow's ``@workflow(tags=...)`` when the run started."""
 
     @property
     def continued_from_run_id(self) -> str | None:
@@ -142,6 +144,7 @@ def run_view(record: RunRecord, codec: Codec) -> WorkflowRun:
         continued_from=record.continued_from,
         continued_to=record.continued_to,
         damage=damage,
+        tags=record.tags,
     )
 
 

@@ -339,6 +339,8 @@ async def list_workflow_runs(
     workflow_name: str | None = None,
     limit: int = 100,
     before: str | None = None,
+    tags: Collection[str] | None = None,
+    storage: Storage | str | None = None,
 ) -> list[WorkflowRun]:
     """Runs newest first; pass the last run id of a page as ``before`` for the next page.
 
@@ -349,6 +351,9 @@ async def list_workflow_runs(
     Example:
         >>> page = await list_workflow_runs(status="failed", limit=50)
         >>> older = await list_workflow_runs(status="failed", limit=50, before=page[-1].run_id)
+        >>> billing = await list_workflow_runs(tags=["billing"])  # runs carrying every tag
+
+    ``storage``: as for ``resume``.
 
     Raises:
         InputError: an unknown status or a limit below 1.
@@ -362,13 +367,20 @@ async def list_workflow_runs(
         raise InputError(f"unknown run status in {status!r}: {exc}") from exc
     if limit < 1:
         raise InputError(f"limit must be at least 1, not {limit!r}")
+    if isinstance(tags, str) or any(not isinstance(t, str) or not t for t in tags or ()):
+        raise InputError(f"tags must be a list of non-empty strings, not {tags!r}")
+    await same_storage(storage)
     runtime = await get_runtime()
     cursor = None
     if before is not None:
         last = await _get(before)
         cursor = RunCursor(last.created_at, last.run_id)
     records = await runtime.storage.list_runs(
-        statuses=statuses, workflow_name=workflow_name, limit=limit, before=cursor
+        statuses=statuses,
+        workflow_name=workflow_name,
+        limit=limit,
+        before=cursor,
+        tags=list(tags) if tags else None,
     )
     return [run_view(r, runtime.codec) for r in records]
 

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from pyworkflow import config_file
 from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.engine import EngineSettings
 from pyworkflow.durations import parse_duration
@@ -218,15 +219,18 @@ def _flag(value: Any, name: str, current: bool | None) -> bool | None:
 
 
 def reset() -> None:
-    """Forget every ``configure()`` setting: back to the environment and the defaults."""
+    """Forget every ``configure()`` setting: back to the file, the environment, the defaults."""
     global _settings, _generation
     _settings = _Settings()
+    config_file.forget()
     _generation += 1
 
 
 def default_durable() -> bool:
     """Whether a workflow that does not say ``durable=`` runs durably (default True)."""
     chosen = _settings.default_durable
+    if chosen is None:
+        chosen = config_file.load().flags.get("default_durable")
     return True if chosen is None else chosen
 
 
@@ -236,6 +240,8 @@ def start_waits() -> bool:
     ``configure``'s, else ``PYWORKFLOW_START_WAITS``, else False.
     """
     chosen = _settings.start_waits
+    if chosen is None:
+        chosen = config_file.load().flags.get("start_waits")
     return _env_flag("PYWORKFLOW_START_WAITS", default=False) if chosen is None else chosen
 
 
@@ -273,7 +279,12 @@ def executor_name() -> str:
     Raises:
         ConfigurationError: ``PYWORKFLOW_EXECUTOR`` names no executor of this version.
     """
-    name = _settings.executor or os.environ.get("PYWORKFLOW_EXECUTOR") or "local"
+    name = (
+        _settings.executor
+        or config_file.load().executor
+        or os.environ.get("PYWORKFLOW_EXECUTOR")
+        or "local"
+    )
     if name not in EXECUTORS:
         raise ConfigurationError(
             f"unknown executor {name!r} (PYWORKFLOW_EXECUTOR); "
@@ -306,6 +317,8 @@ def client_only() -> bool:
     ``configure(client_only=)``, else ``PYWORKFLOW_CLIENT_ONLY``, else False.
     """
     chosen = _settings.client_only
+    if chosen is None:
+        chosen = config_file.load().flags.get("client_only")
     return _env_flag("PYWORKFLOW_CLIENT_ONLY", default=False) if chosen is None else chosen
 
 
@@ -320,6 +333,9 @@ def served_queues() -> tuple[str, ...]:
     """
     if _settings.queues is not None:
         return _settings.queues
+    in_file = config_file.load().queues
+    if in_file is not None:
+        return check_queues(list(in_file), source=f"{config_file.FILE_NAME}: queues")
     text = os.environ.get("PYWORKFLOW_QUEUES", "")
     if not text.strip():
         return (DEFAULT_QUEUE,)
@@ -333,7 +349,7 @@ def celery_app() -> Any:
 
 def broker() -> str | None:
     """The broker given to ``configure(broker=)``, or None (``PYWORKFLOW_BROKER`` then)."""
-    return _settings.broker
+    return _settings.broker or config_file.load().broker
 
 
 def celery_engine_settings() -> EngineSettings:
@@ -363,18 +379,40 @@ def retention() -> float | None:
 def configured_modules() -> list[str]:
     """Modules from configure() and PYWORKFLOW_MODULES."""
     env = [m.strip() for m in os.environ.get("PYWORKFLOW_MODULES", "").split(",") if m.strip()]
-    return [*_settings.modules, *(m for m in env if m not in _settings.modules)]
+    found = [*_settings.modules]
+    for module in [*config_file.load().modules, *env]:
+        if module not in found:
+            found.append(module)
+    return found
 
 
 def build_storage() -> Storage:
     """A new storage object for the configured URL (or the configured object itself)."""
-    chosen = _settings.storage or os.environ.get("PYWORKFLOW_STORAGE") or DEFAULT_STORAGE
+    chosen = _settings.storage or storage_url()
     return chosen if not isinstance(chosen, str) else storage_from_url(chosen)
+
+
+def storage_url(given: str | None = None) -> str:
+    """The storage URL: ``given`` (``--storage``), else the file's, the environment's, the default.
+
+    ``configure(storage=...)`` is ``build_storage``'s to read (it may be an object).
+    """
+    return (
+        given
+        or config_file.load().storage
+        or os.environ.get("PYWORKFLOW_STORAGE")
+        or DEFAULT_STORAGE
+    )
 
 
 def build_codec() -> Codec:
     """The codec for the configured secret key and pickle setting."""
-    key = _settings.secret_key or os.environ.get("PYWORKFLOW_SECRET_KEY") or None
+    key = (
+        _settings.secret_key
+        or config_file.load().secret_key
+        or os.environ.get("PYWORKFLOW_SECRET_KEY")
+        or None
+    )
     allow = _settings.allow_pickle
     if allow is None:
         allow = _env_flag("PYWORKFLOW_ALLOW_PICKLE", default=True)
@@ -425,9 +463,10 @@ def _env_positive(variable: str, kind: type[float] | type[int]) -> float | None:
 def engine_settings() -> EngineSettings:
     """The lease, horizon and recovery settings: ``configure``'s, else the environment's."""
     from_env: dict[str, Any] = {}
+    in_file = config_file.load().numbers
     for knob, (variable, kind) in _ENGINE_ENV.items():
         if knob not in _settings.engine_given:
-            value = _env_positive(variable, kind)
+            value = in_file.get(knob) or _env_positive(variable, kind)
             if value is not None:
                 from_env[knob] = value
     return dataclasses.replace(_settings.engine, **from_env)

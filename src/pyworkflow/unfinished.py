@@ -13,11 +13,12 @@ import atexit
 import sys
 from typing import Any
 
-__all__ = ["forget", "started", "unfinished_runs"]
+__all__ = ["forget", "silence", "started", "unfinished_runs"]
 
 _SHOWN = 10  # runs named in the message; the rest are counted
 _started: dict[str, tuple[str, str, Any]] = {}  # run id -> (workflow, storage url, executor)
 _registered = False
+_silenced = False
 
 
 def started(runtime: Any, run_id: str, workflow: str) -> None:
@@ -33,6 +34,12 @@ def started(runtime: Any, run_id: str, workflow: str) -> None:
     if not _registered:
         atexit.register(_report)
         _registered = True
+
+
+def silence() -> None:
+    """Say nothing at exit: the ``pyworkflow`` command tells its user what became of its runs."""
+    global _silenced
+    _silenced = True
 
 
 def forget(run_id: str) -> None:
@@ -53,7 +60,7 @@ def unfinished_runs() -> list[tuple[str, str, str]]:
 
 def _report() -> None:
     runs = unfinished_runs()
-    if not runs:
+    if not runs or _silenced:
         return
     lines = [
         f"pyworkflow: {len(runs)} run(s) started by this process had not ended when it exited, "

@@ -183,9 +183,9 @@ def _check_tags(tags: Iterable[str] | None, where: str) -> tuple[str, ...]:
         raise WorkflowDefinitionError(f"{where}: tags must be a list of strings, not {tags!r}")
     found = tuple(tags)
     for tag in found:
-        if not isinstance(tag, str) or not tag.strip() or len(tag) > MAX_TAG_LENGTH:
+        if not isinstance(tag, str) or not tag.strip() or len(tag) > MAX_TAG_LENGTH or "," in tag:
             raise WorkflowDefinitionError(
-                f"{where}: tag {tag!r} must be a non-empty string of at most "
+                f"{where}: tag {tag!r} must be a non-empty string without commas, of at most "
                 f"{MAX_TAG_LENGTH} characters"
             )
     return tuple(dict.fromkeys(found))  # declared order, duplicates once

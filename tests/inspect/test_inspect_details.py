@@ -112,8 +112,8 @@ async def test_the_json_of_a_run_in_detail(storage: Storage) -> None:
         "run_id", "workflow", "status", "created_at", "updated_at", "completed_at", "wake_at",
         "idempotency_key", "parent_run_id", "recovery_count", "cancel_requested",
         "parent_close_policy", "continued_from", "continued_to", "queue", "waits_for_worker",
-        "damage", "args", "result", "error", "timeline", "steps", "children", "more_children",
-        "waiting_hooks",
+        "tags", "damage", "args", "result", "error", "timeline", "steps", "children",
+        "more_children", "waiting_hooks",
     ]  # fmt: skip
     assert document["status"] == "completed"
     assert document["idempotency_key"] == "k-1"

@@ -107,4 +107,5 @@ def new_run(
         parent_close_policy=parent_close_policy,
         continued_from=continued_from,
         queue=wf.queue,
+        tags=wf.tags,
     )

@@ -83,6 +83,7 @@ class RunView:
     damage: str | None
     queue: str = DEFAULT_QUEUE
     waits_for_worker: bool = False
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, record: RunRecord, now: float | None = None) -> RunView:
@@ -114,6 +115,7 @@ class RunView:
             damage=damage_of(record),
             queue=record.queue,
             waits_for_worker=not record.status.is_terminal and due and lease_free,
+            tags=record.tags,
         )
 
     @property
@@ -127,8 +129,8 @@ class RunView:
         ``run_id``, ``workflow``, ``status``, ``created_at``, ``updated_at``, ``completed_at``,
         ``wake_at``, ``idempotency_key``, ``parent_run_id``, ``recovery_count``,
         ``cancel_requested``, ``parent_close_policy``, ``continued_from``, ``continued_to``,
-        ``queue``, ``waits_for_worker``, ``damage``; times as ISO 8601 strings in UTC, absent
-        values null.
+        ``queue``, ``waits_for_worker``, ``tags``, ``damage``; times as ISO 8601 strings in
+        UTC, absent values null.
         """
         return {
             "run_id": self.run_id,
@@ -147,6 +149,7 @@ class RunView:
             "continued_to": self.continued_to,
             "queue": self.queue,
             "waits_for_worker": self.waits_for_worker,
+            "tags": list(self.tags),
             "damage": self.damage,
         }
 
@@ -163,12 +166,14 @@ class RunFilter:
         workflow: only runs of this workflow.
         since: only runs created at or after this time (epoch seconds).
         until: only runs created before this time (epoch seconds).
+        tags: only runs carrying every one of these tags (``@workflow(tags=...)``).
     """
 
     statuses: tuple[RunStatus, ...] = ()
     workflow: str | None = None
     since: float | None = None
     until: float | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,7 +242,11 @@ async def _page(
     batch = limit + 1 if runs.until is None else max(limit + 1, _SCAN_BATCH)
     while True:
         rows = await storage.list_runs(
-            statuses=runs.statuses or None, workflow_name=runs.workflow, limit=batch, before=cursor
+            statuses=runs.statuses or None,
+            workflow_name=runs.workflow,
+            limit=batch,
+            before=cursor,
+            tags=runs.tags or None,
         )
         for row in rows:
             if runs.since is not None and row.created_at < runs.since:

@@ -51,6 +51,7 @@ from pyworkflow.storage.records import (
     EventRecord,
     HookRecord,
     NewRun,
+    OwnerRecord,
     RunCursor,
     RunRecord,
     RunSnapshot,
@@ -92,11 +93,13 @@ class Storage(Protocol):
         limit: int = 100,
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
+        tags: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered; pass the last record's cursor as ``before`` to page on.
 
         ``parent_run_id`` lists the children of that run (including the runs their
-        continue-as-new started, which keep the parent).
+        continue-as-new started, which keep the parent); ``tags``, the runs that carry every
+        one of them.
         """
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
@@ -287,6 +290,9 @@ class Storage(Protocol):
 
     async def withdraw_owner(self, owner: str) -> None:
         """Stop showing ``owner`` alive: from now on it counts as dead (see below)."""
+
+    async def list_owners(self) -> list[OwnerRecord]:
+        """Every announced owner, and whether it is alive now; writes nothing."""
 
     async def take_over_dead_owners(self, *, now: float) -> list[str]:
         """Free what announced owners that are dead now held; their names.

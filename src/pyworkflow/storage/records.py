@@ -25,11 +25,31 @@ __all__ = [
     "NewEvent",
     "NewHook",
     "NewRun",
+    "OwnerRecord",
     "RunCursor",
     "RunRecord",
     "RunSnapshot",
     "StepLease",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRecord:
+    """A process that announced itself as a lease owner (a worker, or a process running runs).
+
+    Attributes:
+        owner: its owner name (``host:pid:id``), the ``lease_owner`` of the runs it holds.
+        host, pid: where it runs.
+        started_at: when it announced itself (None where storage does not keep it).
+        alive: whether storage sees it alive now (its lock held); a dead one is forgotten at
+            the next look for dead owners, and its runs taken over.
+    """
+
+    owner: str
+    host: str
+    pid: int
+    started_at: float | None
+    alive: bool
 
 
 SUSPECT_RECOVERIES = 2
@@ -93,6 +113,8 @@ class RunRecord:
     """The run this one continued as new into."""
     queue: str = DEFAULT_QUEUE
     """The queue whose workers execute the run (``pyworkflow.queues``); claims filter on it."""
+    tags: tuple[str, ...] = ()
+    """Its workflow's ``@workflow(tags=...)`` when it started; ``list_runs(tags=)`` filters."""
     previous_owner: str | None = None
     """Only on a record ``claim_runs`` returned: the owner whose lapsed lease the claim took
     over (a take-over from a dead or stalled worker); None when the lease was free."""
@@ -163,6 +185,8 @@ class NewRun:
     were sent to workers at its creation is due only at their watchdog time."""
     queue: str = DEFAULT_QUEUE
     """The queue whose workers execute the run: its workflow's (``pyworkflow.queues``)."""
+    tags: tuple[str, ...] = ()
+    """Labels stored with the run: its workflow's ``@workflow(tags=...)``."""
 
     def initial_events(self) -> list[tuple[int, EventType, dict[str, Any]]]:
         """``(seq, type, payload)`` of the events the run starts with.
@@ -201,6 +225,7 @@ class NewRun:
             parent_close_policy=self.parent_close_policy,
             continued_from=self.continued_from,
             queue=self.queue,
+            tags=self.tags,
         )
 
 

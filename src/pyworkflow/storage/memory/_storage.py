@@ -131,6 +131,7 @@ class MemoryStorage(
         limit: int = 100,
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
+        tags: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Runs newest first by ``(created_at, run_id)``, filtered, one page of ``limit``.
 
@@ -140,6 +141,7 @@ class MemoryStorage(
             limit: the page size.
             before: the cursor of the last run of the previous page; the page starts after it.
             parent_run_id: keep the children of this run (None: any run).
+            tags: keep runs that carry every one of these tags.
         """
         wanted = None if statuses is None else set(statuses)
         rows = [
@@ -148,6 +150,7 @@ class MemoryStorage(
             if (wanted is None or r.status in wanted)
             and (workflow_name is None or r.workflow_name == workflow_name)
             and (parent_run_id is None or r.parent_run_id == parent_run_id)
+            and all(t in r.tags for t in tags or ())
             and (before is None or (r.created_at, r.run_id) < (before.created_at, before.run_id))
         ]
         rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)

@@ -100,7 +100,7 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         run_id, workflow_name, status, args, result, error, idempotency_key, parent_run_id,
         created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
         recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
-        parent_close_policy, continued_from, continued_to, queue,
+        parent_close_policy, continued_from, continued_to, queue, tags,
     ) = row  # fmt: skip
     try:
         record = RunRecord(
@@ -129,6 +129,7 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
             continued_from=continued_from,
             continued_to=continued_to,
             queue=queue,
+            tags=_tags(tags),
         )
     except _UNREADABLE:
         return _damaged_run(row)
@@ -171,12 +172,17 @@ class _Cells:
         return decode
 
 
+def _tags(cell: str | None) -> tuple[str, ...]:
+    """The tags of a ``runs.tags`` cell (``",a,b,"``, ``_params.encode_tags``)."""
+    return tuple(t for t in cell.split(",") if t) if cell else ()
+
+
 def _damaged_run(row: Sequence[Any]) -> RunRecord:
     (
         run_id, workflow_name, status, args, result, error, idempotency_key, parent_run_id,
         created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
         recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
-        parent_close_policy, continued_from, continued_to, queue,
+        parent_close_policy, continued_from, continued_to, queue, tags,
     ) = row  # fmt: skip
     cells = _Cells(run_id)
     return RunRecord(
@@ -203,6 +209,7 @@ def _damaged_run(row: Sequence[Any]) -> RunRecord:
         continued_from=continued_from,
         continued_to=continued_to,
         queue=queue,
+        tags=_tags(tags) if isinstance(tags, str | None) else (),
         damage=cells.damage,
     )
 

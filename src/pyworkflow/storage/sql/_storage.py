@@ -21,6 +21,7 @@ from pyworkflow.storage.records import (
     EventRecord,
     HookRecord,
     NewRun,
+    OwnerRecord,
     RunCursor,
     RunRecord,
     RunSnapshot,
@@ -107,6 +108,7 @@ class SqlStorage(abc.ABC):
         limit: int = 100,
         before: RunCursor | None = None,
         parent_run_id: str | None = None,
+        tags: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered, keyset-paged; see ``Storage.list_runs``."""
         return await self._run(
@@ -117,6 +119,7 @@ class SqlStorage(abc.ABC):
                 limit=limit,
                 before=before,
                 parent_run_id=parent_run_id,
+                tags=tags,
             ),
             writes=False,
         )
@@ -314,6 +317,16 @@ class SqlStorage(abc.ABC):
     async def withdraw_owner(self, owner: str) -> None:
         """Stop showing ``owner`` alive; see ``Storage.withdraw_owner``."""
         await self._presences.drop(owner)
+
+    async def list_owners(self) -> list[OwnerRecord]:
+        """Every announced owner and whether it is alive; see ``Storage.list_owners``."""
+        rows = await self._run(owners.list_owners, writes=False)
+        starts = await self._run(owners.owner_starts, writes=False)
+        dead = set(await self._presences.dead_among(rows)) if rows else set()
+        return [
+            OwnerRecord(owner, host, pid, starts.get(owner), owner not in dead)
+            for owner, host, pid, _key in rows
+        ]
 
     async def take_over_dead_owners(self, *, now: float) -> list[str]:
         """Free what dead owners held; see ``Storage.take_over_dead_owners``."""

@@ -77,6 +77,8 @@ runs = sa.Table(
     # The queue whose workers execute the run (revision 0005). A claim filters on it while it
     # walks ix_runs_wake_at (``_statements/leases.py`` says why it is not in that index).
     sa.Column("queue", sa.String, nullable=False, server_default=DEFAULT_QUEUE),
+    # ",a,b,": each tag between commas, so that one LIKE finds a tag on every backend.
+    sa.Column("tags", sa.String, nullable=True),
     sa.Index("ix_runs_wake_at", "wake_at"),
     sa.Index("ix_runs_created", "created_at", "run_id"),
     sa.Index("ix_runs_status_created", "status", "created_at", "run_id"),

@@ -66,6 +66,7 @@ async def list_runs(
     limit: int,
     before: RunCursor | None,
     parent_run_id: str | None,
+    tags: Collection[str] | None = None,
 ) -> list[RunRecord]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged."""
     if limit <= 0 or (statuses is not None and not statuses):
@@ -76,6 +77,7 @@ async def list_runs(
         limit=limit,
         before=before,
         parent_run_id=parent_run_id,
+        tags=tags,
     )
     return [run_from_row(row) for row in await db.query(statement)]
 

@@ -145,6 +145,7 @@ def list_runs_statement(
     limit: int,
     before: RunCursor | None,
     parent_run_id: str | None = None,
+    tags: Collection[str] | None = None,
 ) -> sa.Select[Any]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged.
 
@@ -158,6 +159,9 @@ def list_runs_statement(
         stmt = stmt.where(runs.c.status.in_(sorted(RunStatus(s).value for s in statuses)))
     if workflow_name is not None:
         stmt = stmt.where(runs.c.workflow_name == workflow_name)
+    for tag in tags or ():  # every tag given (``",a,b,"`` holds ``,a,``)
+        escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(runs.c.tags.like(f"%,{escaped},%", escape="\\"))
     if before is not None:
         key = sa.tuple_(runs.c.created_at, runs.c.run_id)
         stmt = stmt.where(key < sa.tuple_(sa.literal(before.created_at), sa.literal(before.run_id)))
