@@ -32,6 +32,7 @@ unknown backend is a ``ConfigurationError`` naming the file and the key (``stora
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -69,24 +70,37 @@ class FileSettings:
 
 _cache: tuple[tuple[str, float], FileSettings] | None = None
 _NONE = FileSettings()
+_RECHECK = 1.0  # seconds between two looks at the file: start() asks on every call
+_looked: tuple[str, float, FileSettings] | None = None  # (directory, when, what was found)
 
 
 def forget() -> None:
     """Read the file again at the next ``load()`` (``reset_config()`` calls this)."""
-    global _cache
-    _cache = None
+    global _cache, _looked
+    _cache = _looked = None
 
 
 def load(directory: str | os.PathLike[str] | None = None) -> FileSettings:
     """The settings of ``pyworkflow.config.yaml`` in ``directory`` (default: the working one).
 
-    Read again whenever the file changes; no file is no settings.
+    Read again when the file changes (looked at no more than once a second: ``start()`` asks
+    on every call); no file is no settings.
 
     Raises:
         ConfigurationError: the file is not valid YAML, or a key or value is wrong (named).
     """
+    global _looked
+    where = os.fspath(directory or os.getcwd())
+    now = time.monotonic()
+    if _looked is not None and _looked[0] == where and now - _looked[1] < _RECHECK:
+        return _looked[2]
+    found = _read(Path(where) / FILE_NAME)
+    _looked = (where, now, found)
+    return found
+
+
+def _read(path: Path) -> FileSettings:
     global _cache
-    path = Path(directory or os.getcwd()) / FILE_NAME
     try:
         stamp = (str(path), path.stat().st_mtime)
     except OSError:

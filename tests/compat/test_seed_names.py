@@ -270,3 +270,22 @@ async def test_a_step_checks_for_cancellation(pw_memory: object) -> None:
     assert len(chunks_done) < 100  # stopped between chunks, not after all 1000
     with pytest.raises(NotInWorkflowError):
         pyworkflow.get_context()
+
+
+replays: list[int] = []
+
+
+@workflow(context_class=SnContext)
+async def sn_context_after_sleep() -> dict[str, object]:
+    replays.append(1)  # counts how often the workflow code ran (a replay runs it again)
+    await set_step_context(SnContext(tenant="kept", level=7))
+    await pyworkflow.sleep(0.3)
+    return await sn_read_context()
+
+
+async def test_the_step_context_survives_a_replay(pw_memory: object) -> None:
+    pyworkflow.configure(horizon_seconds=0.01)  # the sleeping run is let go, then replayed
+    replays.clear()
+    result = await pyworkflow.run(sn_context_after_sleep)
+    assert len(replays) >= 2  # it was replayed from the log after its sleep
+    assert (result["tenant"], result["level"]) == ("kept", 7)
