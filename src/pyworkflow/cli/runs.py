@@ -51,7 +51,7 @@ from pyworkflow.inspect import (
     iso,
     list_runs,
 )
-from pyworkflow.storage.protocol import Storage
+from pyworkflow.storage import Storage
 
 __all__ = ["runs"]
 

@@ -57,6 +57,7 @@ from pyworkflow.inspect.summaries import summarize
 from pyworkflow.inspect.text import format_call, format_duration, format_time, short
 from pyworkflow.inspect.timeline import TimelineEntry, timeline
 from pyworkflow.inspect.values import Undecodable, decode, iso, jsonable
+from pyworkflow.inspect.workers import QueueView, WorkerView, live_workers, queue_views
 from pyworkflow.inspect.workflows import (
     ParameterView,
     StepView,
@@ -71,6 +72,7 @@ __all__ = [
     "ChildrenPage",
     "DecodedRun",
     "ParameterView",
+    "QueueView",
     "RunChain",
     "RunDetails",
     "RunFilter",
@@ -81,6 +83,7 @@ __all__ = [
     "StepView",
     "TimelineEntry",
     "Undecodable",
+    "WorkerView",
     "WorkflowView",
     "count_ended_runs",
     "decode",
@@ -101,6 +104,8 @@ __all__ = [
     "list_children",
     "list_hooks",
     "list_runs",
+    "live_workers",
+    "queue_views",
     "short",
     "step_attempts",
     "steps_called",
