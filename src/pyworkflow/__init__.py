@@ -12,7 +12,6 @@ Example:
     >>> # asyncio.run(run(hello, "world")) -> "hello world"
 """
 
-from pyworkflow._engine.context import StepContext, get_step_context
 from pyworkflow.children import ChildWorkflowHandle
 from pyworkflow.client import (
     WorkflowEvent,
@@ -51,6 +50,7 @@ from pyworkflow.exceptions import (
     InvalidHookPayloadError,
     InvalidRunStateError,
     InvalidScheduleError,
+    MaxNestingDepthError,
     NonDeterminismError,
     NotInWorkflowError,
     PyWorkflowError,
@@ -66,6 +66,7 @@ from pyworkflow.exceptions import (
     StepNotFoundError,
     StepTimeoutError,
     StorageError,
+    TransientRunError,
     WorkflowCalledDirectlyError,
     WorkflowCancelledError,
     WorkflowDefinitionError,
@@ -83,6 +84,7 @@ from pyworkflow.primitives import (
     sleep,
     start_child_workflow,
 )
+from pyworkflow.run_context import RunContext, get_context
 from pyworkflow.runtime import shutdown
 from pyworkflow.schedules import (
     CalendarSpec,
@@ -102,7 +104,14 @@ from pyworkflow.schedules import (
     trigger_schedule,
     update_schedule,
 )
+from pyworkflow.seed_compat import get_config, get_workflow_run_by_idempotency_key, reset_config
 from pyworkflow.step import step
+from pyworkflow.step_context import (
+    StepContext,
+    get_step_context,
+    has_step_context,
+    set_step_context,
+)
 from pyworkflow.workflow import Workflow, workflow
 
 __version__ = "0.1.0"
@@ -133,11 +142,13 @@ __all__ = [
     "InvalidRunStateError",
     "InvalidScheduleError",
     "LocalScheduler",
+    "MaxNestingDepthError",
     "NonDeterminismError",
     "NotInWorkflowError",
     "OverlapPolicy",
     "PyWorkflowError",
     "RetryableError",
+    "RunContext",
     "RunNotFoundError",
     "RunStatus",
     "Schedule",
@@ -154,6 +165,7 @@ __all__ = [
     "StepNotFoundError",
     "StepTimeoutError",
     "StorageError",
+    "TransientRunError",
     "TypedHook",
     "Workflow",
     "WorkflowCalledDirectlyError",
@@ -173,12 +185,16 @@ __all__ = [
     "define_hook",
     "delete_schedule",
     "deprecate_patch",
+    "get_config",
+    "get_context",
     "get_schedule",
     "get_step_context",
     "get_workflow_chain",
     "get_workflow_events",
     "get_workflow_result",
     "get_workflow_run",
+    "get_workflow_run_by_idempotency_key",
+    "has_step_context",
     "hook",
     "in_workflow",
     "list_hooks",
@@ -189,11 +205,13 @@ __all__ = [
     "pause_schedule",
     "prune_runs",
     "random",
+    "reset_config",
     "resume",
     "resume_hook",
     "resume_schedule",
     "run",
     "scheduled_workflow",
+    "set_step_context",
     "shield",
     "shutdown",
     "sleep",

@@ -64,17 +64,41 @@ class WorkflowRun:
     schedule_id: str | None = None
     schedule_slot_at: datetime | None = None
     damage: str | None = None
+    context: dict[str, Any] | None = None
+    """The fields of the step context the run set last (``get_workflow_run`` only)."""
+    tags: tuple[str, ...] = ()
+    """Its workflow's ``@workflow(tags=...)`` when the run started."""
+
+    @property
+    def continued_from_run_id(self) -> str | None:
+        """``continued_from``, by the name the pyworkflow documentation uses."""
+        return self.continued_from
+
+    @property
+    def continued_to_run_id(self) -> str | None:
+        """``continued_to``, by the name the pyworkflow documentation uses."""
+        return self.continued_to
 
 
 @dataclass(frozen=True, slots=True)
 class WorkflowEvent:
-    """One event of a run's log: ``seq``, ``type``, ``timestamp`` and its ``data``."""
+    """One event of a run's log: ``seq``, ``type``, ``timestamp`` and its ``data``.
+
+    ``data`` is the logged payload, plus, for the readers of the pyworkflow documentation,
+    ``step_name`` on step events (the name part of ``step_id``) and, on ``step_retrying``,
+    ``retry_after`` (seconds from the event to the retry) and ``resume_at`` (ISO 8601).
+    """
 
     run_id: str
     seq: int
     type: EventType
     timestamp: datetime
     data: dict[str, Any]
+
+    @property
+    def sequence(self) -> int:
+        """``seq``, by the name the pyworkflow documentation uses."""
+        return self.seq
 
 
 _SHOWN_TIMES = ("created_at", "updated_at", "completed_at", "wake_at")
@@ -126,10 +150,20 @@ def run_view(record: RunRecord, codec: Codec) -> WorkflowRun:
         schedule_id=record.schedule_id,
         schedule_slot_at=_dt(record.schedule_slot_at),
         damage=damage,
+        tags=record.tags,
     )
 
 
 def event_view(event: EventRecord) -> WorkflowEvent:
-    """The caller's view of a logged event."""
+    """The caller's view of a logged event (see ``WorkflowEvent`` for the keys it adds)."""
     when = to_datetime(event.created_at)
-    return WorkflowEvent(event.run_id, event.seq, event.type, when, event.payload)
+    data = event.payload
+    step_id = data.get("step_id")
+    if isinstance(step_id, str) and "step_name" not in data:
+        data = {**data, "step_name": data.get("name") or step_id.rpartition("#")[0]}
+        retry_at = data.get("retry_at")
+        if event.type is EventType.STEP_RETRYING and isinstance(retry_at, int | float):
+            data["retry_after"] = round(max(0.0, retry_at - event.created_at), 3)
+            if fits_datetime(retry_at):
+                data["resume_at"] = to_datetime(retry_at).isoformat()
+    return WorkflowEvent(event.run_id, event.seq, event.type, when, data)

@@ -28,13 +28,14 @@ from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import (
     ChildWorkflowCancelledError,
     ChildWorkflowFailedError,
+    MaxNestingDepthError,
     RunNotFoundError,
 )
 from pyworkflow.runtime import get_runtime
 
 if TYPE_CHECKING:
     from pyworkflow._engine.commands import Command
-    from pyworkflow._engine.context import StepContext
+    from pyworkflow._engine.context import StepInfo
     from pyworkflow.storage.records import RunRecord
     from pyworkflow.workflow import Workflow
 
@@ -87,6 +88,11 @@ class ChildWorkflowHandle(Generic[_R]):
         self.run_id = run_id
         self.workflow_name = workflow_name
         self._started = started  # the start command, when workflow code started the child
+
+    @property
+    def child_run_id(self) -> str:
+        """``run_id``, by the name the pyworkflow documentation uses."""
+        return self.run_id
 
     def __repr__(self) -> str:
         return f"ChildWorkflowHandle({self.run_id!r}, {self.workflow_name!r})"
@@ -198,7 +204,7 @@ async def wait_for_child(run_id: str, workflow_name: str, timeout: float | None)
 
 
 async def start_child_from_step(
-    context: StepContext,
+    context: StepInfo,
     wf: Workflow[..., Any],
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
@@ -208,6 +214,10 @@ async def start_child_from_step(
     """Start (or find again, after a retry) a child of the step's run."""
     runtime = await get_runtime()
     encoded = encode_call(wf, args, kwargs, runtime.codec)
+    first = await runtime.storage.load_events(context.run_id)
+    depth = int(first[0].payload.get("nesting_depth", 0)) if first else 0
+    if depth >= MaxNestingDepthError.MAX_DEPTH:
+        raise MaxNestingDepthError(context.run_id, depth)
     n = context.children_started.get(wf.name, 0) + 1
     context.children_started[wf.name] = n
     executor = runtime.executor
@@ -219,6 +229,7 @@ async def start_child_from_step(
             idempotency_key=f"{context.idempotency_key}:child:{wf.name}#{n}",
             parent_run_id=context.run_id,
             parent_close_policy=policy,
+            nesting_depth=depth + 1,
         )
     )
     if not wait:

@@ -6,19 +6,20 @@ a typed error and leaves storage untouched.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable, Collection
 from datetime import timedelta
 from typing import Any, ParamSpec, TypeVar, overload
 
-from pyworkflow import registry, retention
+from pyworkflow import config, registry, retention, unfinished
 from pyworkflow._backoff import Backoff
 from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow._engine.failures import unreadable_outcome
 from pyworkflow._engine.new_runs import encode_call, new_run
 from pyworkflow._run_views import WorkflowEvent, WorkflowRun, event_view, run_view
 from pyworkflow.durations import parse_duration
-from pyworkflow.events import RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import (
     InputError,
     InvalidRunStateError,
@@ -27,7 +28,10 @@ from pyworkflow.exceptions import (
     WorkflowFailedError,
 )
 from pyworkflow.runtime import get_runtime
+from pyworkflow.step_context import CONTEXT_KIND
+from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import RunCursor, RunRecord
+from pyworkflow.transient import is_transient, start_transient
 from pyworkflow.workflow import Workflow
 
 __all__ = [
@@ -42,6 +46,7 @@ __all__ = [
     "prune_runs",
     "resume",
     "run",
+    "same_storage",
     "start",
 ]
 
@@ -77,7 +82,12 @@ async def start(  # type: ignore[misc]  # P.kwargs may not hold idempotency_key:
     idempotency_key: str | None = None,
     **kwargs: Any,
 ) -> str:
-    """Start a durable run of ``wf`` and return its id without waiting.
+    """Start a durable run of ``wf`` and return its id.
+
+    By default it returns as soon as the run is stored, and this process (unless client only)
+    executes it in the background. With ``configure(start_waits=True)`` it returns once the
+    run has settled: ended, or waiting on a timer, a hook or a retry delay (see README, "How
+    start() returns"). A transient workflow (``durable=False``) runs here to its end first.
 
     Example:
         >>> run_id = await start(onboarding, "user-42", idempotency_key="onboard-user-42")
@@ -94,12 +104,18 @@ async def start(  # type: ignore[misc]  # P.kwargs may not hold idempotency_key:
         IdempotencyConflictError: the key belongs to a run of another workflow.
     """
     definition = _resolve(wf)
+    if is_transient(definition):
+        return await start_transient(definition, args, kwargs)
     runtime = await get_runtime()
     encoded = encode_call(definition, args, kwargs, runtime.codec)
     executor = runtime.executor
-    record, _ = await executor.create_run(
+    record, created = await executor.create_run(
         new_run(definition, encoded, now=executor.now(), idempotency_key=idempotency_key)
     )
+    if created:
+        unfinished.started(runtime, record.run_id, definition.name)
+    if config.start_waits():
+        await executor.settle(record.run_id)
     return record.run_id
 
 
@@ -134,7 +150,7 @@ async def _get(run_id: str) -> RunRecord:
     return record
 
 
-async def get_workflow_run(run_id: str) -> WorkflowRun:
+async def get_workflow_run(run_id: str, *, storage: Storage | str | None = None) -> WorkflowRun:
     """The run's status, timestamps and result or error.
 
     A run whose stored row is damaged, or whose result cannot be decoded here, is returned all
@@ -143,12 +159,31 @@ async def get_workflow_run(run_id: str) -> WorkflowRun:
     Raises:
         RunNotFoundError: no such run.
     """
+    await same_storage(storage)
     record = await _get(run_id)
     runtime = await get_runtime()
-    return run_view(record, runtime.codec)
+    view = run_view(record, runtime.codec)
+    if view.workflow_name in registry.workflows_with_context():
+        view = dataclasses.replace(view, context=await _last_context(runtime, run_id))
+    return view
 
 
-async def get_workflow_events(run_id: str) -> list[WorkflowEvent]:
+async def _last_context(runtime: Any, run_id: str) -> dict[str, Any] | None:
+    """The step context the run set last (its fields), read from its log."""
+    found = None
+    for event in await runtime.storage.load_events(run_id):
+        payload = event.payload
+        if event.type is EventType.SIDE_EFFECT_RECORDED and payload.get("kind") == CONTEXT_KIND:
+            found = payload.get("value")
+    if found is None:
+        return None
+    fields: dict[str, Any] = runtime.codec.decode(found).get("fields", {})
+    return fields
+
+
+async def get_workflow_events(
+    run_id: str, *, storage: Storage | str | None = None
+) -> list[WorkflowEvent]:
     """The run's event log, in order.
 
     Raises:
@@ -156,6 +191,7 @@ async def get_workflow_events(run_id: str) -> list[WorkflowEvent]:
         CorruptRecordError: an event cannot be read back (naming it); the run's driver fails
             such a run.
     """
+    await same_storage(storage)
     await _get(run_id)
     runtime = await get_runtime()
     return [event_view(e) for e in await runtime.storage.load_events(run_id)]
@@ -212,20 +248,36 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
         await executor.wait_finished(run_id, wait)
 
 
-async def resume(run_id: str) -> None:
-    """Continue a failed run: its failed steps run again with a fresh retry budget.
+async def resume(run_id: str, *, storage: Storage | str | None = None) -> Any:
+    """Continue a failed run, or wake a waiting one; its result if it has completed.
 
-    A workflow with a ``max_duration`` gets it afresh, counted from now. A run that is
-    waiting or running is simply made to look at storage again.
+    A failed run: its failed steps run again with a fresh retry budget, and a workflow with a
+    ``max_duration`` gets it afresh, counted from now. A run that is waiting or running is
+    made to look at storage again (the manual wake-up of a suspended run: whatever is due,
+    a timer, a retry, a hook's payload, runs now). With ``configure(start_waits=True)`` it
+    returns once the run has settled again, and then also returns the result of a run that
+    has completed (rather than refusing it).
+
+    Args:
+        run_id: the run.
+        storage: accepted for code written for the pyworkflow documentation; it must be
+            the configured storage (``seed_compat.same_storage``).
+
+    Returns:
+        The run's result once it has completed (with ``start_waits``), else None.
 
     Raises:
         RunNotFoundError: no such run.
         WorkflowNotFoundError: its workflow is not registered in this process.
-        InvalidRunStateError: the run completed or was cancelled.
+        InvalidRunStateError: the run was cancelled, or (without ``start_waits``) completed.
     """
+    await same_storage(storage)
     record = await _get(run_id)
     definition = registry.get_workflow(record.workflow_name)
     runtime = await get_runtime()
+    waits = config.start_waits()
+    if waits and record.status is RunStatus.COMPLETED:
+        return runtime.codec.decode(record.result)
     if record.status is RunStatus.FAILED:
         now = runtime.executor.now()
         payload: dict[str, Any] = {"v": EVENT_FORMAT}
@@ -235,22 +287,49 @@ async def resume(run_id: str) -> None:
     elif record.status.is_terminal:
         raise InvalidRunStateError(run_id, record.status.value, "only a failed run can resume")
     runtime.executor.wake(run_id)
+    if not waits:
+        return None
+    await runtime.executor.settle(run_id)
+    ended = await _get(run_id)
+    while ended.status is RunStatus.CONTINUED_AS_NEW and ended.continued_to:
+        ended = await _get(ended.continued_to)
+    return runtime.codec.decode(ended.result) if ended.status is RunStatus.COMPLETED else None
 
 
-async def cancel_workflow(run_id: str, reason: str | None = None) -> bool:
+async def same_storage(storage: Storage | str | None) -> None:
+    """Refuse a ``storage=`` argument that is not the configured storage (seed spelling)."""
+    if storage is None:
+        return
+    runtime = await get_runtime()
+    current = runtime.storage
+    if storage is current or (isinstance(storage, str) and storage == current.url):
+        return
+    raise InputError(
+        f"storage={storage!r} is not this process's storage ({current.url}); "
+        "pyworkflow uses one storage per process: pass it to configure(storage=...)"
+    )
+
+
+async def cancel_workflow(
+    run_id: str, reason: str | None = None, *, storage: Storage | str | None = None
+) -> bool:
     """Ask a run to stop: it sees CancellationError at its next primitive.
 
-    Returns False, writing nothing, when the run has already ended.
+    Returns False, writing nothing, when the run has already ended. ``storage``: as for
+    ``resume``. With ``configure(start_waits=True)`` it returns once the run has settled.
 
     Raises:
         RunNotFoundError: no such run.
     """
+    await same_storage(storage)
     await _get(run_id)
     runtime = await get_runtime()
     cancelled = await runtime.storage.request_cancel(
         run_id, now=runtime.executor.now(), reason=reason
     )
     runtime.executor.wake(run_id)
+    if cancelled and config.start_waits():
+        await runtime.executor.settle(run_id)
     return cancelled
 
 
@@ -261,6 +340,8 @@ async def list_workflow_runs(
     limit: int = 100,
     before: str | None = None,
     schedule_id: str | None = None,
+    tags: Collection[str] | None = None,
+    storage: Storage | str | None = None,
 ) -> list[WorkflowRun]:
     """Runs newest first; pass the last run id of a page as ``before`` for the next page.
 
@@ -273,6 +354,9 @@ async def list_workflow_runs(
     Example:
         >>> page = await list_workflow_runs(status="failed", limit=50)
         >>> older = await list_workflow_runs(status="failed", limit=50, before=page[-1].run_id)
+        >>> billing = await list_workflow_runs(tags=["billing"])  # runs carrying every tag
+
+    ``storage``: as for ``resume``.
 
     Raises:
         InputError: an unknown status or a limit below 1.
@@ -286,6 +370,9 @@ async def list_workflow_runs(
         raise InputError(f"unknown run status in {status!r}: {exc}") from exc
     if limit < 1:
         raise InputError(f"limit must be at least 1, not {limit!r}")
+    if isinstance(tags, str) or any(not isinstance(t, str) or not t for t in tags or ()):
+        raise InputError(f"tags must be a list of non-empty strings, not {tags!r}")
+    await same_storage(storage)
     runtime = await get_runtime()
     cursor = None
     if before is not None:
@@ -297,6 +384,7 @@ async def list_workflow_runs(
         limit=limit,
         before=cursor,
         schedule_id=schedule_id,
+        tags=list(tags) if tags else None,
     )
     return [run_view(r, runtime.codec) for r in records]
 
@@ -346,12 +434,17 @@ async def prune_runs(
     )
 
 
-async def get_workflow_chain(run_id: str) -> list[WorkflowRun]:
+async def get_workflow_chain(
+    run_id: str, *, storage: Storage | str | None = None
+) -> list[WorkflowRun]:
     """Every run of the continue-as-new chain ``run_id`` belongs to, first to last.
+
+    ``storage``: as for ``resume``.
 
     Raises:
         RunNotFoundError: no such run.
     """
+    await same_storage(storage)
     runtime = await get_runtime()
     storage = runtime.storage
     record = await _get(run_id)

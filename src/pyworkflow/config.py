@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from pyworkflow import config_file
 from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.engine import EngineSettings
 from pyworkflow.durations import parse_duration
@@ -79,6 +80,8 @@ class _Settings:
     drain_seconds: float | None = None
     client_only: bool | None = None
     queues: tuple[str, ...] | None = None
+    default_durable: bool | None = None
+    start_waits: bool | None = None
 
 
 _settings = _Settings()
@@ -105,6 +108,8 @@ def configure(
     drain_seconds: float | None = None,
     client_only: bool | None = None,
     queues: list[str] | tuple[str, ...] | str | None = None,
+    default_durable: bool | None = None,
+    start_waits: bool | None = None,
 ) -> None:
     """Choose storage, executor and security settings for this process.
 
@@ -145,6 +150,14 @@ def configure(
             or one comma-separated string); default ``["pyworkflow"]``, the queue of every
             workflow without ``@workflow(queue=...)``. Runs of other queues that it starts are
             stored for a worker of theirs (``pyworkflow worker run -Q billing``).
+        default_durable: False makes runs of workflows that do not say ``durable=`` transient
+            (``pyworkflow.transient``: in this process, nothing stored); default True.
+        start_waits: True makes ``start()`` (and ``resume()``) return once the run has
+            settled: ended, or waiting on a timer, a hook or a retry delay, its children
+            settled too (``executors/_settling.py``); False (the default) returns as soon as
+            the run is stored and executes it in the background. Also
+            ``PYWORKFLOW_START_WAITS``; the storage classes named for the pyworkflow
+            documentation (``InMemoryStorageBackend`` ...) turn it on.
 
     Raises:
         ConfigurationError: an unknown executor or storage URL scheme, ``tracing=True``
@@ -187,8 +200,58 @@ def configure(
         drain_seconds=drain_seconds if drain_seconds is not None else _settings.drain_seconds,
         client_only=client_only if client_only is not None else _settings.client_only,
         queues=served if served is not None else _settings.queues,
+        default_durable=_flag(default_durable, "default_durable", _settings.default_durable),
+        start_waits=_flag(
+            start_waits if start_waits is not None else getattr(storage, "start_waits", None),
+            "start_waits",
+            _settings.start_waits,
+        ),
     )
     _generation += 1
+
+
+def _flag(value: Any, name: str, current: bool | None) -> bool | None:
+    if value is None:
+        return current
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"configure({name}=...) takes True or False, not {value!r}")
+    return value
+
+
+def reset() -> None:
+    """Forget every ``configure()`` setting: back to the file, the environment, the defaults."""
+    global _settings, _generation
+    _settings = _Settings()
+    config_file.forget()
+    _generation += 1
+
+
+def default_durable() -> bool:
+    """Whether a workflow that does not say ``durable=`` runs durably (default True)."""
+    chosen = _settings.default_durable
+    if chosen is None:
+        chosen = config_file.load().flags.get("default_durable")
+    return True if chosen is None else chosen
+
+
+def start_waits() -> bool:
+    """Whether ``start()`` returns only once the run has settled (``configure(start_waits=)``).
+
+    ``configure``'s, else ``PYWORKFLOW_START_WAITS``, else False.
+    """
+    chosen = _settings.start_waits
+    if chosen is None:
+        chosen = config_file.load().flags.get("start_waits")
+    return _env_flag("PYWORKFLOW_START_WAITS", default=False) if chosen is None else chosen
+
+
+def current() -> dict[str, Any]:
+    """The settings ``configure()`` was given (None where it was not), by name."""
+    values = {f.name: getattr(_settings, f.name) for f in dataclasses.fields(_settings)}
+    values.pop("engine_given")
+    engine = values.pop("engine")
+    values.update(dataclasses.asdict(engine))
+    return values
 
 
 def _set_tracing(on: bool, source: str) -> None:
@@ -217,7 +280,12 @@ def executor_name() -> str:
     Raises:
         ConfigurationError: ``PYWORKFLOW_EXECUTOR`` names no executor of this version.
     """
-    name = _settings.executor or os.environ.get("PYWORKFLOW_EXECUTOR") or "local"
+    name = (
+        _settings.executor
+        or config_file.load().executor
+        or os.environ.get("PYWORKFLOW_EXECUTOR")
+        or "local"
+    )
     if name not in EXECUTORS:
         raise ConfigurationError(
             f"unknown executor {name!r} (PYWORKFLOW_EXECUTOR); "
@@ -250,6 +318,8 @@ def client_only() -> bool:
     ``configure(client_only=)``, else ``PYWORKFLOW_CLIENT_ONLY``, else False.
     """
     chosen = _settings.client_only
+    if chosen is None:
+        chosen = config_file.load().flags.get("client_only")
     return _env_flag("PYWORKFLOW_CLIENT_ONLY", default=False) if chosen is None else chosen
 
 
@@ -264,6 +334,9 @@ def served_queues() -> tuple[str, ...]:
     """
     if _settings.queues is not None:
         return _settings.queues
+    in_file = config_file.load().queues
+    if in_file is not None:
+        return check_queues(list(in_file), source=f"{config_file.FILE_NAME}: queues")
     text = os.environ.get("PYWORKFLOW_QUEUES", "")
     if not text.strip():
         return (DEFAULT_QUEUE,)
@@ -277,7 +350,7 @@ def celery_app() -> Any:
 
 def broker() -> str | None:
     """The broker given to ``configure(broker=)``, or None (``PYWORKFLOW_BROKER`` then)."""
-    return _settings.broker
+    return _settings.broker or config_file.load().broker
 
 
 def celery_engine_settings() -> EngineSettings:
@@ -307,18 +380,40 @@ def retention() -> float | None:
 def configured_modules() -> list[str]:
     """Modules from configure() and PYWORKFLOW_MODULES."""
     env = [m.strip() for m in os.environ.get("PYWORKFLOW_MODULES", "").split(",") if m.strip()]
-    return [*_settings.modules, *(m for m in env if m not in _settings.modules)]
+    found = [*_settings.modules]
+    for module in [*config_file.load().modules, *env]:
+        if module not in found:
+            found.append(module)
+    return found
 
 
 def build_storage() -> Storage:
     """A new storage object for the configured URL (or the configured object itself)."""
-    chosen = _settings.storage or os.environ.get("PYWORKFLOW_STORAGE") or DEFAULT_STORAGE
+    chosen = _settings.storage or storage_url()
     return chosen if not isinstance(chosen, str) else storage_from_url(chosen)
+
+
+def storage_url(given: str | None = None) -> str:
+    """The storage URL: ``given`` (``--storage``), else the file's, the environment's, the default.
+
+    ``configure(storage=...)`` is ``build_storage``'s to read (it may be an object).
+    """
+    return (
+        given
+        or config_file.load().storage
+        or os.environ.get("PYWORKFLOW_STORAGE")
+        or DEFAULT_STORAGE
+    )
 
 
 def build_codec() -> Codec:
     """The codec for the configured secret key and pickle setting."""
-    key = _settings.secret_key or os.environ.get("PYWORKFLOW_SECRET_KEY") or None
+    key = (
+        _settings.secret_key
+        or config_file.load().secret_key
+        or os.environ.get("PYWORKFLOW_SECRET_KEY")
+        or None
+    )
     allow = _settings.allow_pickle
     if allow is None:
         allow = _env_flag("PYWORKFLOW_ALLOW_PICKLE", default=True)
@@ -369,9 +464,10 @@ def _env_positive(variable: str, kind: type[float] | type[int]) -> float | None:
 def engine_settings() -> EngineSettings:
     """The lease, horizon and recovery settings: ``configure``'s, else the environment's."""
     from_env: dict[str, Any] = {}
+    in_file = config_file.load().numbers
     for knob, (variable, kind) in _ENGINE_ENV.items():
         if knob not in _settings.engine_given:
-            value = _env_positive(variable, kind)
+            value = in_file.get(knob) or _env_positive(variable, kind)
             if value is not None:
                 from_env[knob] = value
     return dataclasses.replace(_settings.engine, **from_env)

@@ -21,6 +21,8 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   │                               workflow code: it belongs in a step
     │   ├── InvalidChangeIdError        patched() / deprecate_patch() given no usable change id
     │   ├── InvalidRunStateError        e.g. resume() of a run that has not failed
+    │   ├── MaxNestingDepthError        a child nested deeper than MAX_DEPTH (3) below its root
+    │   ├── TransientRunError           a durable-only call (hook) in a transient run
     │   ├── HookNotFoundError           resume_hook(): unknown token, or its run has ended
     │   ├── HookAlreadyReceivedError    resume_hook(): the hook already took a payload
     │   ├── InvalidHookPayloadError     resume_hook(): the payload does not fit the hook's type
@@ -80,10 +82,12 @@ from pyworkflow._errors.inputs import (
     InvalidDurationError,
     InvalidHookPayloadError,
     InvalidRunStateError,
+    MaxNestingDepthError,
     NotInWorkflowError,
     RunNotFoundError,
     SerializationError,
     StepNotFoundError,
+    TransientRunError,
     WorkflowCalledDirectlyError,
     WorkflowNotFoundError,
 )
@@ -134,6 +138,7 @@ __all__ = [
     "InvalidHookPayloadError",
     "InvalidRunStateError",
     "InvalidScheduleError",
+    "MaxNestingDepthError",
     "NonDeterminismError",
     "NotInWorkflowError",
     "PyWorkflowError",
@@ -151,6 +156,7 @@ __all__ = [
     "StepTimeoutError",
     "StorageError",
     "StorageUnavailableError",
+    "TransientRunError",
     "WorkflowCalledDirectlyError",
     "WorkflowCancelledError",
     "WorkflowDefinitionError",

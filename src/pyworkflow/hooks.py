@@ -17,6 +17,7 @@ from typing import Any
 
 from pyworkflow import _payload_types
 from pyworkflow._engine.hook_tokens import derive_token, hash_token, pending_rows, token_hint
+from pyworkflow.client import same_storage
 from pyworkflow.durations import to_datetime
 from pyworkflow.events import EventType, HookStatus
 from pyworkflow.exceptions import HookNotFoundError, RunNotFoundError
@@ -71,7 +72,9 @@ class HookInfo:
         )
 
 
-async def resume_hook(token: str, payload: Any = None) -> HookInfo:
+async def resume_hook(
+    token: str, payload: Any = None, *, storage: Storage | str | None = None
+) -> HookInfo:
     """Deliver ``payload`` to the hook that handed out ``token``; the run wakes and goes on.
 
     Safe from any process: concurrent calls with one token apply exactly one payload.
@@ -88,7 +91,11 @@ async def resume_hook(token: str, payload: Any = None) -> HookInfo:
         HookExpiredError: the hook's timeout has passed.
         InvalidHookPayloadError: the payload does not fit the typed hook (names the field).
         SerializationError: the payload cannot be encoded.
+
+    ``storage``: accepted for code written for the pyworkflow documentation; it must be the
+    configured storage.
     """
+    await same_storage(storage)
     if not isinstance(token, str) or not token:
         raise HookNotFoundError(repr(token)[:10], "a hook token is a non-empty string")
     runtime = await get_runtime()

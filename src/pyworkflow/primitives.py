@@ -14,14 +14,14 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any, Generic, Literal, ParamSpec, TypeVar, overload
 
-from pyworkflow import _payload_types, registry
+from pyworkflow import _payload_types, config, registry
 from pyworkflow._engine import waits
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.context import current_activation, current_step, shielded
 from pyworkflow._engine.new_runs import encode_call
 from pyworkflow.children import ChildWorkflowHandle, start_child_from_step
 from pyworkflow.durations import resolve_wake_time
-from pyworkflow.exceptions import InputError, NotInWorkflowError
+from pyworkflow.exceptions import InputError, NotInWorkflowError, TransientRunError
 from pyworkflow.workflow import Workflow
 
 __all__ = [
@@ -88,6 +88,9 @@ async def _hook(
     payload_type: Any,
 ) -> Any:
     activation = _workflow_activation("hook()")
+    durable = activation.workflow.durable
+    if durable is False or (durable is None and not config.default_durable()):
+        raise TransientRunError(f"hook({name!r})")
     if not isinstance(name, str) or not name:
         raise InputError(f"a hook needs a non-empty name, not {name!r}")
     expires_at = None if timeout is None else resolve_wake_time(timeout, activation.now())
@@ -120,6 +123,7 @@ async def hook(
         NotInWorkflowError: called in a step or outside workflow code.
         InvalidDurationError: a timeout that is not a duration.
         HookExpiredError: the timeout passed first.
+        TransientRunError: the run is transient (``durable=False``).
     """
     return await _hook(name, timeout, on_created, None)
 

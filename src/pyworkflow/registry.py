@@ -32,6 +32,7 @@ __all__ = [
     "register_workflow",
     "step_names",
     "workflow_names",
+    "workflows_with_context",
 ]
 
 _workflows: dict[str, Workflow[..., Any]] = {}
@@ -86,6 +87,11 @@ def get_step(name: str) -> StepDefinition:
         return _steps[name]
     except KeyError:
         raise StepNotFoundError(name, known=list(_steps)) from None
+
+
+def workflows_with_context() -> set[str]:
+    """Names of the registered workflows that declare a ``context_class``."""
+    return {name for name, wf in _workflows.items() if wf.context_class is not None}
 
 
 def workflow_names() -> list[str]:

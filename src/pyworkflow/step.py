@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Coroutine
-from dataclasses import dataclass
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar, cast
+from types import MappingProxyType
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from pyworkflow import registry
 from pyworkflow._engine.context import current_activation, current_step
@@ -39,6 +40,8 @@ class StepDefinition:
         force_local: run inline in the orchestrating process (matters on Celery).
         queue: the queue whose workers execute its attempts (None: its run's worker on the
             local executor, the default queue on Celery).
+        metadata: the user's labels for the step (``@step(metadata=...)``), read-only; the
+            engine does not interpret them.
     """
 
     fn: Callable[..., Coroutine[Any, Any, Any]]
@@ -47,8 +50,12 @@ class StepDefinition:
     timeout: float | None
     force_local: bool
     queue: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
 
 
+@overload
+def step(name: Callable[P, Coroutine[Any, Any, R]], /) -> Callable[P, Coroutine[Any, Any, R]]: ...
+@overload
 def step(
     name: str | None = None,
     *,
@@ -57,7 +64,18 @@ def step(
     timeout: str | float | timedelta | None = None,
     force_local: bool = False,
     queue: str | None = None,
-) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]:
+    metadata: Mapping[str, Any] | None = None,
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]: ...
+def step(
+    name: Any = None,
+    *,
+    max_retries: int = 3,
+    retry_delay: str | float | timedelta | list[Any] | tuple[Any, ...] = "exponential",
+    timeout: str | float | timedelta | None = None,
+    force_local: bool = False,
+    queue: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Any:
     """Register an async function as a step.
 
     Example:
@@ -76,6 +94,10 @@ def step(
             ``-Q <queue>`` execute it (e.g. the ones allowed to send email), on Celery and
             on local workers alike. Without one, a step runs with its run: on the worker
             that drives it (local), or on the default queue (Celery).
+        metadata: labels of your own for the step (owner, cost centre ...), kept on its
+            definition (``pyworkflow.registry.get_step(name).metadata``), read-only.
+
+    ``@step`` without parentheses is the same as ``@step()``.
 
     Raises:
         StepDefinitionError: not an async function, or a bad option.
@@ -99,13 +121,16 @@ def step(
             raise StepDefinitionError(
                 f"{where}: a force_local step runs in the orchestrator; it cannot have a queue"
             )
+        if metadata is not None and not isinstance(metadata, Mapping):
+            raise StepDefinitionError(f"{where}: metadata must be a mapping, not {metadata!r}")
         definition = StepDefinition(
             fn=fn,
-            name=name or fn.__name__,
+            name=given_name or fn.__name__,
             retry=RetryPolicy.from_options(max_retries, retry_delay, where=where),
             timeout=limit,
             force_local=force_local,
             queue=queue,
+            metadata=MappingProxyType(dict(metadata or {})),
         )
         registry.register_step(definition)
 
@@ -119,8 +144,10 @@ def step(
         call.__pyworkflow_step__ = definition  # type: ignore[attr-defined]
         return call
 
-    if callable(name):
-        raise StepDefinitionError(
-            f"write @step() with parentheses (applied to {name.__qualname__})"
-        )
+    if callable(name):  # bare @step
+        given_name = None
+        return decorate(name)
+    if name is not None and not isinstance(name, str):
+        raise StepDefinitionError(f"@step(name=...) must be a string, not {name!r}")
+    given_name = name
     return decorate

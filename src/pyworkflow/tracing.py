@@ -49,7 +49,7 @@ except ImportError as exc:  # pragma: no cover - the message is the point
     ) from exc
 
 if TYPE_CHECKING:
-    from pyworkflow._engine.context import StepContext
+    from pyworkflow._engine.context import StepInfo
 
 __all__ = ["instrument", "is_instrumented", "uninstrument"]
 
@@ -91,7 +91,7 @@ class _OpenTelemetryTracer:
         attributes = {"pyworkflow.run_id": run_id, "pyworkflow.workflow": workflow}
         return _TurnSpan(self._tracer.start_span("pyworkflow.run", attributes=attributes))
 
-    def attempt(self, step: StepContext) -> _AttemptSpan:
+    def attempt(self, step: StepInfo) -> _AttemptSpan:
         attributes: dict[str, str | int] = {
             "pyworkflow.run_id": step.run_id,
             "pyworkflow.workflow": step.workflow_name,

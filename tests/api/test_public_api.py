@@ -53,3 +53,34 @@ def test_exception_tree_roots() -> None:
                 assert not issubclass(obj, Exception)
             else:
                 assert issubclass(obj, pw.PyWorkflowError), name
+
+
+# The names code written for the pyworkflow documentation imports (README, "Coming from the
+# pyworkflow documentation"); each maps onto one of ours.
+SEED_NAMES = {
+    "pyworkflow": [
+        "MaxNestingDepthError",
+        "RunContext",
+        "StepContext",
+        "TransientRunError",
+        "get_config",
+        "get_context",
+        "get_step_context",
+        "get_workflow_run_by_idempotency_key",
+        "has_step_context",
+        "reset_config",
+        "set_step_context",
+    ],
+    "pyworkflow.storage": [
+        "FileStorageBackend",
+        "InMemoryStorageBackend",
+        "PostgresStorageBackend",
+        "SQLiteStorageBackend",
+    ],
+}
+
+
+@pytest.mark.parametrize("module_name", sorted(SEED_NAMES))
+def test_the_seed_names_are_public(module_name: str) -> None:
+    module = importlib.import_module(module_name)
+    assert [n for n in SEED_NAMES[module_name] if n not in module.__all__] == []

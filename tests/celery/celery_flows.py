@@ -24,10 +24,12 @@ from kill_effects import record_execution
 from pyworkflow import (
     FatalError,
     HookExpiredError,
+    StepContext,
     continue_as_new,
     get_step_context,
     hook,
     now,
+    set_step_context,
     sleep,
     start_child_workflow,
     step,
@@ -227,6 +229,28 @@ async def loops(n: int) -> list[list[int]]:
 @workflow(name="cf_contexts")
 async def contexts() -> list[dict[str, Any]]:
     return [await context_of(), await context_of()]
+
+
+class CfTenant(StepContext):
+    """A step context, set by the workflow in the test process's first turn or on a worker."""
+
+    tenant: str = ""
+    tier: int = 0
+
+
+@step(name="cf_tenant")
+async def tenant_of() -> dict[str, Any]:
+    """The step context as a worker's step reads it."""
+    ctx = get_step_context()
+    return {"type": type(ctx).__name__, **ctx.to_dict(), "pid": os.getpid()}
+
+
+@workflow(name="cf_tenant_context", context_class=CfTenant)
+async def tenant_context(tenant: str) -> list[dict[str, Any]]:
+    await set_step_context(CfTenant(tenant=tenant, tier=1))
+    first = await tenant_of()
+    await set_step_context(get_step_context().with_updates(tier=2))
+    return [first, await tenant_of()]
 
 
 @workflow(name="cf_nap")

@@ -31,6 +31,7 @@ from celery_flows import (
     no_steps,
     retrying,
     sequence,
+    tenant_context,
     wide,
 )
 from celery_runs import events, types
@@ -69,6 +70,20 @@ async def test_a_step_on_a_worker_knows_its_run_and_position(on: Deployment) -> 
             "attempt": 1,
             "key": f"{run_id}:{step_id}",
         }
+
+
+async def test_a_step_on_a_worker_reads_the_step_context_the_workflow_set(
+    on: Deployment,
+) -> None:
+    run_id = await pyworkflow.start(tenant_context, "acme")
+    first, second = await pyworkflow.get_workflow_result(run_id, timeout=RESULT_WITHIN)
+    assert {k: first[k] for k in ("type", "tenant", "tier")} == {
+        "type": "CfTenant",
+        "tenant": "acme",
+        "tier": 1,
+    }
+    assert (second["tenant"], second["tier"]) == ("acme", 2)  # the update, from the log
+    assert first["pid"] != os.getpid()  # run by a Celery worker, not here
 
 
 async def test_sequential_steps(on: Deployment) -> None:

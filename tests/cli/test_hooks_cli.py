@@ -79,9 +79,11 @@ def test_list_filters_by_run_status_and_limit(family: Family) -> None:
     unknown = family.cli("hooks", "list", "--run", "run_nope")
     assert unknown.exit_code == 2
     assert "'run_nope' (given as --run)" in one_line(unknown.stderr)
-    bad_status = family.cli("hooks", "list", "--status", "pending")
+    bad_status = family.cli("hooks", "list", "--status", "resting")
     assert bad_status.exit_code == 2
-    assert "'pending' is not one of 'waiting', 'received', 'expired'" in bad_status.stderr
+    assert "'resting' is not one of 'waiting', 'received', 'expired', 'pending'" in (
+        bad_status.stderr
+    )
 
 
 def test_resume_delivers_a_typed_payload_once_and_the_run_goes_on(own_family: Family) -> None:

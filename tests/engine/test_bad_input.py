@@ -30,7 +30,7 @@ from pyworkflow import (
     step,
     workflow,
 )
-from pyworkflow.registry import get_workflow
+from pyworkflow.registry import get_step, get_workflow
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.testing import WorkflowEnvironment
 
@@ -299,14 +299,21 @@ def test_sync_functions_are_refused() -> None:
         get_workflow("tb_sync_wf")
 
 
-def test_decorators_without_parentheses_are_refused() -> None:
-    async def fn() -> None:
+def test_decorators_without_parentheses_register_as_with_them() -> None:
+    async def tb_bare_fn() -> None:
         pass
 
-    with pytest.raises(WorkflowDefinitionError, match="parentheses"):
-        workflow(fn)  # type: ignore[arg-type]
-    with pytest.raises(StepDefinitionError, match="parentheses"):
-        step(fn)  # type: ignore[arg-type]
+    async def tb_bare_step() -> None:
+        pass
+
+    registered = workflow(tb_bare_fn)
+    assert get_workflow("tb_bare_fn") is registered
+    step(tb_bare_step)
+    assert get_step("tb_bare_step").fn is tb_bare_step
+    with pytest.raises(WorkflowDefinitionError, match="name"):
+        workflow(42)  # type: ignore[call-overload]
+    with pytest.raises(StepDefinitionError, match="name"):
+        step(42)  # type: ignore[call-overload]
 
 
 def test_two_workflows_with_one_name() -> None:

@@ -103,6 +103,8 @@ OUR_ERRORS: list[Exception] = [
     errors.ClientCallInWorkflowError("get_workflow_run()", "use a step"),
     errors.InvalidChangeIdError(""),
     errors.InvalidRunStateError("run_1", "completed", "only a failed run can be resumed"),
+    errors.MaxNestingDepthError("run_1", 3),
+    errors.TransientRunError("hook()"),
     errors.HookNotFoundError("abcd"),
     errors.HookAlreadyReceivedError("run_1", "hook:approval#1"),
     errors.HookExpiredError("run_1", "hook:approval#1"),

@@ -112,8 +112,9 @@ async def test_the_json_of_a_run_in_detail(storage: Storage) -> None:
         "run_id", "workflow", "status", "created_at", "updated_at", "completed_at", "wake_at",
         "idempotency_key", "parent_run_id", "recovery_count", "cancel_requested",
         "parent_close_policy", "continued_from", "continued_to", "queue", "waits_for_worker",
-        "schedule_id", "schedule_slot_at", "damage", "args", "result", "error", "timeline", "steps", "children", "more_children",
-        "waiting_hooks", "offered_steps", "spans", "marks",
+        "schedule_id", "schedule_slot_at", "tags", "damage", "args", "result", "error",
+        "timeline", "steps", "children", "more_children", "waiting_hooks", "offered_steps",
+        "spans", "marks",
     ]  # fmt: skip
     assert document["status"] == "completed"
     assert document["offered_steps"] == []

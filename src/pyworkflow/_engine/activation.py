@@ -77,6 +77,8 @@ class WorkflowActivation:
         self._closed = False
         self.cancelled = False
         self.cancel_reason: str | None = None
+        self.step_context: Any = None  # the StepContext set by set_step_context(), if any
+        self.nesting_depth = 0  # 0 for a root run, 1 for its children ... (WORKFLOW_STARTED)
 
     @classmethod
     def for_run(
@@ -93,6 +95,8 @@ class WorkflowActivation:
     def replay(self, events: Sequence[EventRecord]) -> Turn:
         """Run the code against the log; returns new events and every command to (re)launch."""
         history = read_history(events)
+        if events:
+            self.nesting_depth = int(events[0].payload.get("nesting_depth", 0))
         self._cursor.start(history)
         context = contextvars.copy_context()
         context.run(current_activation.set, self)
@@ -202,6 +206,7 @@ class WorkflowActivation:
             encoded = encode_step_call(definition, command_id, args, kwargs, self._codec)
         future = self._loop.create_future()
         command = Command("step", command_id, definition.name, future, definition, args, kwargs)
+        command.user_context = self.step_context
         if self._match(command):
             turn = self._recording()
             turn.events.append(new_events.step_started(command_id, definition.name, 1, encoded))

@@ -1,6 +1,6 @@
 """Executing one attempt of a step, and deciding what its failure means.
 
-An attempt runs the user's function in a fresh context holding only the step's ``StepContext``
+An attempt runs the user's function in a fresh context holding only the step's ``StepInfo``
 (so primitives inside it behave as step code), under the step's timeout. Its outcome is plain
 data for the driver: a value to log, or an error with the decision whether to retry and when.
 """
@@ -14,10 +14,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine import tracing
-from pyworkflow._engine.context import StepContext, current_activation, current_step
+from pyworkflow._engine.context import StepInfo, current_activation, current_step
 from pyworkflow._engine.failures import error_record
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import (
+    CancellationError,
     FatalError,
     InvalidDurationError,
     RetryableError,
@@ -51,9 +52,7 @@ class AttemptResult:
     retry_in: float | None = None
 
 
-def _retry_delay(
-    definition: StepDefinition, context: StepContext, exc: BaseException
-) -> float | None:
+def _retry_delay(definition: StepDefinition, context: StepInfo, exc: BaseException) -> float | None:
     if isinstance(exc, FatalError | SerializationError):
         return None
     # Attempts a crash or a hand-over cut short ran again, but they did not fail: no retry spent.
@@ -68,7 +67,7 @@ def _retry_delay(
     return definition.retry.delay_for(attempt)
 
 
-def attempt_context(context: StepContext) -> contextvars.Context:
+def attempt_context(context: StepInfo) -> contextvars.Context:
     """A context for an attempt's task: step code, not workflow code."""
     step_context = contextvars.Context()
     step_context.run(current_activation.set, None)
@@ -80,7 +79,7 @@ def attempt_context(context: StepContext) -> contextvars.Context:
 
 async def run_attempt(
     definition: StepDefinition,
-    context: StepContext,
+    context: StepInfo,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     codec: Codec,
@@ -104,7 +103,7 @@ async def run_attempt(
 
 async def _execute(
     definition: StepDefinition,
-    context: StepContext,
+    context: StepInfo,
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     codec: Codec,
@@ -129,4 +128,8 @@ async def _execute(
             record=error_record(exc),
             retry_in=_retry_delay(definition, context, exc),
         )
+    except CancellationError as exc:
+        # The step saw its run's cancel request (get_context().check_cancellation()): it
+        # fails at once, and the workflow sees CancellationError at the step's call.
+        return AttemptResult(ok=False, error=exc, record=error_record(exc), retry_in=None)
     return AttemptResult(ok=True, value=value, encoded=encoded)

@@ -46,6 +46,7 @@ class Command:
     logged: EventRecord | None = None
     started_at: float | None = None
     interrupted: int = 0
+    user_context: Any = None  # a step's: the StepContext set when the code called it
 
 
 @dataclass(slots=True)

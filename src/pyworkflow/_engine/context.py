@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyworkflow.exceptions import NotInWorkflowError
 
@@ -17,24 +17,24 @@ if TYPE_CHECKING:
     from pyworkflow._engine.activation import WorkflowActivation
 
 __all__ = [
-    "StepContext",
+    "StepInfo",
     "current_activation",
     "current_step",
-    "get_step_context",
     "shielded",
+    "step_info",
 ]
 
 current_activation: ContextVar[WorkflowActivation | None] = ContextVar(
     "pyworkflow_activation", default=None
 )
-current_step: ContextVar[StepContext | None] = ContextVar("pyworkflow_step", default=None)
+current_step: ContextVar[StepInfo | None] = ContextVar("pyworkflow_step", default=None)
 shielded: ContextVar[bool] = ContextVar("pyworkflow_shielded", default=False)
 """True inside ``async with shield():`` in workflow code (per task; ``gather`` branches inherit)."""
 
 
 @dataclass(frozen=True, slots=True)
-class StepContext:
-    """What a running step knows about itself.
+class StepInfo:
+    """What a running step knows about itself (the run information of ``get_step_context()``).
 
     Attributes:
         run_id: the workflow run the step belongs to.
@@ -57,6 +57,8 @@ class StepContext:
     interrupted: int = 0
     children_started: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
     """How many children of each workflow this attempt started (their idempotency keys)."""
+    user_context: Any = field(default=None, compare=False, repr=False)
+    """The ``StepContext`` the workflow code had set when it called the step, or None."""
 
     @property
     def idempotency_key(self) -> str:
@@ -64,19 +66,13 @@ class StepContext:
         return f"{self.run_id}:{self.step_id}"
 
 
-def get_step_context() -> StepContext:
-    """The context of the step being executed.
-
-    Example:
-        >>> @step()
-        ... async def charge(amount: int) -> str:
-        ...     ctx = get_step_context()
-        ...     return await payments.charge(amount, idempotency_key=ctx.idempotency_key)
+def step_info() -> StepInfo:
+    """The run information of the step being executed.
 
     Raises:
         NotInWorkflowError: outside a step executed by pyworkflow.
     """
-    ctx = current_step.get()
-    if ctx is None:
+    info = current_step.get()
+    if info is None:
         raise NotInWorkflowError("get_step_context() can only be called inside a running step")
-    return ctx
+    return info

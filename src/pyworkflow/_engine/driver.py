@@ -13,6 +13,7 @@ result is handed to the workflow only together with the append that logs it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -117,6 +118,10 @@ class RunDriver:
         self._deadline = first.deadline if first is not None else None
         self._suspect = run.recovery_count >= SUSPECT_RECOVERIES
         self._draining = False
+        self._changed: asyncio.Event | None = None  # made by a status_changed() waiter
+        # Between an arrival (an outcome, a signal) and its commit; and before its first
+        # commit, for a run taken from storage (its replay may change what it waits on).
+        self._turning = first is None
         if first is not None:
             self._activation = first.activation
             if first.stored:  # its events are the new run's, after WORKFLOW_STARTED
@@ -171,6 +176,7 @@ class RunDriver:
                 self._inflight.stop()
                 if self._activation is not None:
                     self._activation.close()
+                self._status_moved()
 
     # --- the turn loop ---------------------------------------------------------------------
 
@@ -191,6 +197,28 @@ class RunDriver:
         """The run's status as this driver last wrote it (or will, for a run being created)."""
         return self._status
 
+    @property
+    def turning(self) -> bool:
+        """True while it works on something that arrived (its status may be about to change)."""
+        return self._turning
+
+    @property
+    def signals_seen(self) -> int:
+        """The run row's ``signal_seq`` this driver has taken in (cancels, hooks, children)."""
+        return self._signals_seen
+
+    async def status_changed(self, within: float) -> None:
+        """Wait up to ``within`` seconds for the next commit (or the driver's end)."""
+        if self._changed is None:
+            self._changed = asyncio.Event()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), within)
+
+    def _status_moved(self) -> None:
+        changed, self._changed = self._changed, None
+        if changed is not None:
+            changed.set()
+
     async def _drive(self) -> None:
         turn = self._prepared or await self._begin()
         self._prepared = None
@@ -204,7 +232,13 @@ class RunDriver:
         """Replay the log and commit the first turn; the turn to launch, or None if it ended."""
         # Before anything reads the run's values: a driver that crashed on them at every
         # take-over would otherwise never get here, and the run would be taken over forever.
-        refusal = takeover_refusal(self._run, self._engine.settings.max_recoveries)
+        workflow = self._workflow
+        limit = workflow.max_recovery_attempts
+        refusal = takeover_refusal(
+            self._run,
+            self._engine.settings.max_recoveries if limit is None else limit,
+            recover=workflow.recover_on_worker_loss,
+        )
         if refusal is None:
             try:
                 return await self._replay()
@@ -270,7 +304,11 @@ class RunDriver:
                 await self._commit(Turn(), progressed=False, release=True)
                 self._log_suspended()
                 return
+            if self._turning:
+                self._turning = False
+                self._status_moved()
             arrival: Arrival | None = await inflight.next()
+            self._turning = True
             turn = Turn()
             if self._check_pending:
                 # Before the outcomes: a cancel seen now is logged ahead of what the code
@@ -407,6 +445,8 @@ class RunDriver:
             )
         self._seq = result.last_seq
         self._status = status
+        if self._changed is not None:
+            self._status_moved()
         self._holds_lease = not (release or turn.finished)
         if progressed:
             self._suspect = False  # storage reset its recovery count with this commit

@@ -83,13 +83,24 @@ def error_record(exc: BaseException) -> dict[str, Any]:
     return record
 
 
-def takeover_refusal(run: RunRecord, max_recoveries: int) -> dict[str, Any] | None:
+def takeover_refusal(
+    run: RunRecord, max_recoveries: int, *, recover: bool = True
+) -> dict[str, Any] | None:
     """Why a run just taken must fail before it is replayed, as an error record; or None.
 
     Either it was taken over more than ``max_recoveries`` times without progress (its worker
     keeps dying, or its driver keeps crashing, on it), or its stored row is damaged: a record
-    that cannot be read now never will be, so retrying it would only loop.
+    that cannot be read now never will be, so retrying it would only loop. With ``recover``
+    False (``@workflow(recover_on_worker_loss=False)``), any take-over from a worker that
+    died or stalled past its lease fails the run (``WorkerLostError``).
     """
+    if not recover and run.previous_owner is not None:
+        reason = (
+            f"run {run.run_id!r} lost its worker ({run.previous_owner}: it died, or stalled "
+            "past its lease) and its workflow says recover_on_worker_loss=False, so it is "
+            "failed rather than run again"
+        )
+        return {"type": "WorkerLostError", "message": reason, "traceback": ""}
     if run.recovery_count > max_recoveries:
         reason = (
             f"run {run.run_id!r} was taken over {run.recovery_count} times without "

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
-from pyworkflow._engine.context import StepContext, current_activation, current_step
+from pyworkflow._engine.context import StepInfo, current_activation, current_step
 from pyworkflow._engine.remote import RemoteStep, sent_away
 
 if TYPE_CHECKING:
@@ -77,7 +77,7 @@ class InFlight:
         self._waiter: asyncio.Future[None] | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, float] = {}
-        self._inline: tuple[Command, StepContext] | None = None
+        self._inline: tuple[Command, StepInfo] | None = None
         self.running_steps = 0
 
     # --- launching -----------------------------------------------------------------------------
@@ -224,13 +224,14 @@ class InFlight:
 
     def _start_attempt(self, command: Command, *, alone: bool) -> None:
         command.attempt = max(command.attempt, 1)
-        context = StepContext(
+        context = StepInfo(
             self._run_id,
             self._workflow_name,
             command.command_id,
             command.name,
             command.attempt,
             command.interrupted,
+            user_context=command.user_context,
         )
         self.running_steps += 1
         # A finished task (a timer that just fired) leaves _tasks only in its done callback,

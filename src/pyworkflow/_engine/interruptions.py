@@ -8,7 +8,7 @@ the driver that takes such a run on logs WORKFLOW_INTERRUPTED (whose lease lapse
 attempts were cut short) and runs each cut attempt again as the step's next attempt, with a
 STEP_STARTED of its own. Counting the executions of a step is then counting its STEP_STARTED
 events. A cut attempt did not fail, so it spends none of the step's retries (``interrupted``
-in ``StepProgress`` and ``StepContext``).
+in ``StepProgress`` and ``StepInfo``).
 """
 
 from __future__ import annotations

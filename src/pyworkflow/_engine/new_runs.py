@@ -80,6 +80,7 @@ def new_run(
     continued_from: str | None = None,
     schedule_id: str | None = None,
     schedule_slot_at: float | None = None,
+    nesting_depth: int = 0,
 ) -> NewRun:
     """A run of ``wf`` to create, with its WORKFLOW_STARTED payload, deadline and queue.
 
@@ -101,6 +102,8 @@ def new_run(
     if schedule_id is not None:
         started["schedule_id"] = schedule_id
         started["schedule_slot_at"] = schedule_slot_at
+    if nesting_depth:
+        started["nesting_depth"] = nesting_depth  # a child's, below its root run
     return NewRun(
         run_id=run_id or new_run_id(),
         workflow_name=wf.name,
@@ -114,4 +117,5 @@ def new_run(
         queue=wf.queue,
         schedule_id=schedule_id,
         schedule_slot_at=schedule_slot_at,
+        tags=wf.tags,
     )

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from pyworkflow import registry
 from pyworkflow._backoff import Backoff
 from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
-from pyworkflow._engine.context import StepContext
+from pyworkflow._engine.context import StepInfo
 from pyworkflow._engine.engine import Engine
 from pyworkflow._engine.heartbeat import keep_leases
 from pyworkflow._engine.leased import drive_leased
@@ -38,6 +38,7 @@ from pyworkflow._engine.remote import FinishedAttempt
 from pyworkflow.events import EventType
 from pyworkflow.exceptions import PyWorkflowError
 from pyworkflow.logging import run_logger
+from pyworkflow.step_context import context_before
 
 if TYPE_CHECKING:
     from pyworkflow.storage.records import EventRecord, StepLease
@@ -147,13 +148,14 @@ async def execute(
         # Earlier deliveries of this attempt took its lease and died mid-execution: this one
         # runs as the next attempt, which the turn logging its outcome records (interruptions).
         cut = lease.deliveries - 1
-        context = StepContext(
+        context = StepInfo(
             run_id,
             workflow_name,
             step_id,
             name,
             attempt + cut,
             _interrupted_before(events, step_id) + cut,
+            user_context=context_before(events, step_id, engine.codec),
         )
         if lease.deliveries > settings.max_recoveries:
             result = _delivery_limit(step_id, lease.deliveries)

@@ -17,7 +17,7 @@ from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from pyworkflow._engine.context import StepContext
+    from pyworkflow._engine.context import StepInfo
 
 __all__ = ["NO_TRACE", "AttemptTrace", "Tracer", "TurnTrace", "current", "install", "turn"]
 
@@ -42,7 +42,7 @@ class Tracer(Protocol):
     def turn(self, run_id: str, workflow: str) -> AbstractContextManager[TurnTrace]:
         """Entered around one turn of a run, in the driver's task."""
 
-    def attempt(self, step: StepContext) -> AbstractContextManager[AttemptTrace]:
+    def attempt(self, step: StepInfo) -> AbstractContextManager[AttemptTrace]:
         """Entered around one attempt of a step, in the task that runs it."""
 
     def carry(self, into: contextvars.Context) -> None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine import hook_tokens, new_events
 from pyworkflow._engine.new_runs import new_run
+from pyworkflow.exceptions import MaxNestingDepthError
 from pyworkflow.storage.records import NewHook
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ def start_child(
     The child is created by the append that logs CHILD_WORKFLOW_STARTED, so no replay or
     crash starts it twice (once logged, its id comes from the log).
     """
+    if activation.nesting_depth >= MaxNestingDepthError.MAX_DEPTH:
+        raise MaxNestingDepthError(activation.run_id, activation.nesting_depth)
     command = activation.issue("child", f"child:{workflow.name}", workflow.name)
     # Not awaited when the caller did not wait: its failure must not be reported as lost.
     command.future.add_done_callback(lambda f: f.cancelled() or f.exception())
@@ -84,6 +87,7 @@ def start_child(
             now=activation.now(),
             parent_run_id=activation.run_id,
             parent_close_policy=policy,
+            nesting_depth=activation.nesting_depth + 1,
         )
         command.target = child.run_id
         event = new_events.child_started(

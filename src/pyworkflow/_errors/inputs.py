@@ -13,10 +13,12 @@ __all__ = [
     "InvalidDurationError",
     "InvalidHookPayloadError",
     "InvalidRunStateError",
+    "MaxNestingDepthError",
     "NotInWorkflowError",
     "RunNotFoundError",
     "SerializationError",
     "StepNotFoundError",
+    "TransientRunError",
     "WorkflowCalledDirectlyError",
     "WorkflowNotFoundError",
 ]
@@ -215,6 +217,44 @@ class InvalidHookPayloadError(InputError):
         self.hook_name, self.field = hook_name, field
         where = f"field {field!r}" if field else "the payload"
         super().__init__(f"payload for hook {hook_name!r} refused: {where}: {detail}")
+
+
+class MaxNestingDepthError(InputError):
+    """A child workflow would be nested deeper than ``MAX_DEPTH`` below its root run.
+
+    The root run is depth 0, its children 1, grandchildren 2, great-grandchildren 3: a run at
+    depth 3 cannot start children. Raised where the child is started (workflow code or a step),
+    before anything is written.
+
+    Attributes:
+        run_id: the run that tried to start the child.
+        depth: that run's depth.
+    """
+
+    MAX_DEPTH = 3
+
+    def __init__(self, run_id: str, depth: int) -> None:
+        self.run_id, self.depth = run_id, depth
+        super().__init__(
+            f"run {run_id!r} is at nesting depth {depth}: child workflows nest at most "
+            f"{self.MAX_DEPTH} levels below their root run"
+        )
+
+
+class TransientRunError(InputError):
+    """A call that needs a durable run was made in a transient one (``durable=False``).
+
+    Attributes:
+        what: the call refused.
+    """
+
+    def __init__(self, what: str) -> None:
+        self.what = what
+        super().__init__(
+            f"{what} needs a durable run: a transient run (durable=False) lives only in its "
+            "process and stores nothing another process could resume; declare the workflow "
+            "@workflow(durable=True)"
+        )
 
 
 # Their public home: type paths in logged errors, reprs and pickles name it, as before the split.

@@ -118,6 +118,16 @@ class ChildWorkflowFailedError(PyWorkflowError):
             f"{error_type}: {error_message}"
         )
 
+    @property
+    def child_workflow_name(self) -> str:
+        """``workflow_name``, by the name the pyworkflow documentation uses."""
+        return self.workflow_name
+
+    @property
+    def error(self) -> str:
+        """``error_message``, by the name the pyworkflow documentation uses."""
+        return self.error_message
+
 
 class ChildWorkflowCancelledError(ChildWorkflowFailedError):
     """A child run was cancelled; a ``ChildWorkflowFailedError`` with ``error_type`` Cancelled."""

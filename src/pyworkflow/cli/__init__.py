@@ -19,9 +19,12 @@ Example:
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from pyworkflow import __version__
+from pyworkflow import __version__, unfinished
+from pyworkflow.cli import live_workers, project
 from pyworkflow.cli.dashboard import dashboard
 from pyworkflow.cli.db import db
 from pyworkflow.cli.export import export
@@ -54,18 +57,85 @@ __all__ = ["main"]
     envvar="PYWORKFLOW_LOG_LEVEL",
     help="Least severe level logged.",
 )
-def main(log_format: str, log_level: str) -> None:
-    """Durable workflows as plain async Python: run and inspect workflows, serve, maintain."""
+@click.option(
+    "--storage",
+    "storage",
+    metavar="URL",
+    default=None,
+    help="Storage URL for the command that follows (its own --storage wins).",
+)
+@click.option(
+    "--module",
+    "-m",
+    "modules",
+    multiple=True,
+    metavar="MODULE",
+    help="Module(s) defining workflows, for the command that follows (as its --module).",
+)
+@click.option(
+    "--output",
+    type=click.Choice(["table", "json"]),
+    default=None,
+    help="Output of the command that follows: tables for people (default) or JSON.",
+)
+@click.option("--json", "as_json", is_flag=True, default=False, help="The same as --output json.")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    log_format: str,
+    log_level: str,
+    storage: str | None,
+    modules: tuple[str, ...],
+    output: str | None,
+    as_json: bool,
+) -> None:
+    """Durable workflows as plain async Python: run and inspect workflows, serve, maintain.
+
+    ``--storage``, ``--module``, ``--output``/``--json`` may also come before the command
+    (``pyworkflow --storage sqlite:///app.db runs list``), as the pyworkflow documentation
+    writes them; given after the command too, the command's own value wins.
+    """
     setup_logging(log_format, log_level.upper())
+    unfinished.silence()  # each command says itself what became of the runs it started
+    given: dict[str, Any] = {}
+    if storage is not None:
+        given["storage"] = storage
+    if modules:
+        given["modules"] = modules
+    if as_json or output is not None:
+        given["as_json"] = as_json or output == "json"
+    if given:
+        ctx.default_map = _defaults(main, given)
+
+
+def _defaults(group: click.Group, given: dict[str, Any]) -> dict[str, Any]:
+    """A click ``default_map`` giving every command under ``group`` the global options' values.
+
+    Defaults only: an option given after the command still wins.
+    """
+    found: dict[str, Any] = {}
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            inner = _defaults(command, given)
+        else:
+            inner = {p.name: given[p.name] for p in command.params if p.name in given}
+        if inner:
+            found[name] = inner
+    return found
 
 
 main.add_command(workflows)
 runs.add_command(export)  # here, not in runs.py: cli/export.py imports runs.py
 main.add_command(runs)
 main.add_command(hooks)
+worker.add_command(live_workers.list_command)
+worker.add_command(live_workers.list_command, "status")  # the pyworkflow docs' name
+worker.add_command(live_workers.queues_command)
 main.add_command(worker)
 main.add_command(schedules)
 main.add_command(scheduler)
+main.add_command(project.quickstart)
+main.add_command(project.setup)
 main.add_command(db)
 main.add_command(replay)
 main.add_command(dashboard)

@@ -38,7 +38,7 @@ from pyworkflow.cli.bridge import fail, run_command
 from pyworkflow.cli.json_output import emit
 from pyworkflow.cli.options import json_option, storage_option
 from pyworkflow.cli.session import SchemaOwner
-from pyworkflow.config import DEFAULT_STORAGE
+from pyworkflow.config import storage_url
 from pyworkflow.storage import (
     CopyReport,
     MemoryStorage,
@@ -63,7 +63,7 @@ def db() -> None:
 @storage_option
 def upgrade(storage: str | None) -> None:
     """Create or migrate the schema of the storage at URL to this version's."""
-    url = storage or os.environ.get("PYWORKFLOW_STORAGE") or DEFAULT_STORAGE
+    url = storage_url(storage)
     run_command(_upgrade(url))
 
 

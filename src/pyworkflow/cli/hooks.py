@@ -62,9 +62,9 @@ def hooks() -> None:
 @click.option("--run", "run_id", default=None, metavar="RUN_ID", help="Only this run's hooks.")
 @click.option(
     "--status",
-    type=click.Choice([s.value for s in HookStatus]),
+    type=click.Choice([*(s.value for s in HookStatus), "pending"]),
     default=None,
-    help="Only hooks in this status.",
+    help="Only hooks in this status ('pending' is 'waiting', as the pyworkflow docs spell it).",
 )
 @click.option(
     "--limit", type=click.IntRange(min=1), default=100, show_default=True, help="Most hooks shown."
@@ -81,6 +81,8 @@ def list_command(
 async def _list(
     run_id: str | None, status: str | None, limit: int, storage: str | None, as_json: bool
 ) -> None:
+    if status == "pending":
+        status = HookStatus.WAITING.value
     wanted = None if status is None else HookStatus(status)
     async with session(storage) as runtime:
         notes = {} if run_id is None else {run_id: "given as --run"}

@@ -20,17 +20,25 @@ Example:
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import time
 
 import click
 
 from pyworkflow import retention
+from pyworkflow._backoff import Backoff
 from pyworkflow.cli.bridge import run_command
 from pyworkflow.cli.families import chain, children
 from pyworkflow.cli.inputs import parse_cli_duration, parse_moment
 from pyworkflow.cli.json_output import emit
-from pyworkflow.cli.options import json_option, modules_option, run_filter_options, storage_option
+from pyworkflow.cli.options import (
+    SECONDS,
+    json_option,
+    modules_option,
+    run_filter_options,
+    storage_option,
+)
 from pyworkflow.cli.session import missing_runs_explained, session
 from pyworkflow.client import cancel_workflow, resume
 from pyworkflow.events import RunStatus
@@ -43,6 +51,7 @@ from pyworkflow.inspect import (
     iso,
     list_runs,
 )
+from pyworkflow.storage import Storage
 
 __all__ = ["runs"]
 
@@ -60,6 +69,13 @@ runs.add_command(chain)
 
 @runs.command("list")
 @run_filter_options
+@click.option(
+    "--tag",
+    "tags",
+    multiple=True,
+    metavar="TAG",
+    help="Only runs carrying this tag (@workflow(tags=...)); repeatable: every one given.",
+)
 @click.option(
     "--limit", type=click.IntRange(min=1), default=50, show_default=True, help="Runs per page."
 )
@@ -79,6 +95,7 @@ def list_command(
     workflow: str | None,
     since: str | None,
     until: str | None,
+    tags: tuple[str, ...],
     limit: int,
     before: str | None,
     schedule: str | None,
@@ -95,6 +112,7 @@ def list_command(
         since=start,
         until=end,
         schedule=schedule,
+        tags=tags,
     )
     run_command(_list(storage, wanted, limit, before, as_json))
 
@@ -162,20 +180,53 @@ async def _history(run_id: str, storage: str | None, as_json: bool) -> None:
 @runs.command("cancel")
 @_run_id_argument
 @click.option("--reason", default=None, help="Why; recorded with the cancellation.")
+@click.option(
+    "--wait/--no-wait",
+    default=False,
+    help="Wait until the run has ended (a worker must run it), then print how it ended.",
+)
+@click.option(
+    "--timeout",
+    type=SECONDS,
+    default=None,
+    help="With --wait: give up after this many seconds (exit 1).",
+)
 @storage_option
 @json_option
-def cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) -> None:
+def cancel(
+    run_id: str,
+    reason: str | None,
+    wait: bool,
+    timeout: float | None,
+    storage: str | None,
+    as_json: bool,
+) -> None:
     """Ask a run to stop: it sees CancellationError at its next step, sleep or hook."""
-    run_command(_cancel(run_id, reason, storage, as_json))
+    sys.exit(run_command(_cancel(run_id, reason, wait, timeout, storage, as_json)))
 
 
-async def _cancel(run_id: str, reason: str | None, storage: str | None, as_json: bool) -> None:
+async def _cancel(
+    run_id: str,
+    reason: str | None,
+    wait: bool,
+    limit: float | None,
+    storage: str | None,
+    as_json: bool,
+) -> int:
     async with session(storage, writes=True) as runtime:
         with missing_runs_explained(runtime):
             requested = await cancel_workflow(run_id, reason=reason)
             status = (await get_run(runtime.storage, run_id)).status.value
+            if wait and requested:
+                ended = await _until_ended(runtime.storage, run_id, limit)
+                if ended is None:
+                    click.echo(f"run {run_id} has not ended after {limit}s", err=True)
+                    return 1
+                status = ended
     if as_json:
         emit({"run_id": run_id, "cancel_requested": requested, "status": status})
+    elif wait and requested:
+        click.echo(f"run {run_id} {status}")
     elif requested:
         click.echo(
             f"cancellation of run {run_id} requested; it stops at its next step, sleep or "
@@ -183,6 +234,20 @@ async def _cancel(run_id: str, reason: str | None, storage: str | None, as_json:
         )
     else:
         click.echo(f"run {run_id} has already ended ({status}); nothing to cancel")
+    return 0
+
+
+async def _until_ended(storage: Storage, run_id: str, limit: float | None) -> str | None:
+    """The run's status once it has ended; None when ``limit`` seconds passed first."""
+    deadline = None if limit is None else time.monotonic() + limit
+    pauses = Backoff(0.05, 1.0)
+    while True:
+        status = (await get_run(storage, run_id)).status
+        if status.is_terminal:
+            return status.value
+        if deadline is not None and time.monotonic() >= deadline:
+            return None
+        await asyncio.sleep(pauses.next())
 
 
 @runs.command("resume")
@@ -276,3 +341,8 @@ async def _prune(
 
 def _show_progress(deleted: int) -> None:
     click.echo(f"\rpruning: {deleted} runs deleted", nl=False, err=True)
+
+
+# The names the pyworkflow documentation uses for them.
+runs.add_command(show, "status")
+runs.add_command(history, "logs")

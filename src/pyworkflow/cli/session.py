@@ -24,7 +24,7 @@ from typing import Protocol, runtime_checkable
 
 from pyworkflow import registry
 from pyworkflow.cli.bridge import fail
-from pyworkflow.config import DEFAULT_STORAGE, configure, configured_modules
+from pyworkflow.config import configure, configured_modules, storage_url
 from pyworkflow.exceptions import RunNotFoundError
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.runtime import Runtime, get_runtime, shutdown
@@ -81,7 +81,7 @@ def _storage(url: str | None, *, create: bool, writes: bool) -> Storage:
     A missing SQLite file is an error unless ``create``; unless ``writes``, opening it creates
     and migrates nothing (a PostgreSQL database or schema included).
     """
-    store = storage_from_url(url or os.environ.get("PYWORKFLOW_STORAGE") or DEFAULT_STORAGE)
+    store = storage_from_url(storage_url(url))
     if isinstance(store, SQLiteStorage) and store.path != ":memory:":
         if not create and not os.path.exists(store.path):
             fail(

@@ -129,9 +129,11 @@ def info(name: str, modules: tuple[str, ...], storage: str | None, as_json: bool
 )
 @click.option(
     "--args-json",
+    "--input",
+    "args_json",
     default=None,
     metavar="JSON",
-    help="Arguments as a JSON object (by name) or list (in order).",
+    help="Arguments as a JSON object (by name) or list (in order); --input is the same.",
 )
 @click.option(
     "--idempotency-key",

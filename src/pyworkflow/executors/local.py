@@ -26,7 +26,7 @@ import socket
 import uuid
 from collections.abc import Collection
 
-from pyworkflow import registry
+from pyworkflow import registry, unfinished
 from pyworkflow._engine.clock import Clock, SystemClock, until_set
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
@@ -39,6 +39,7 @@ from pyworkflow.executors._ended_runs import EndedRuns
 from pyworkflow.executors._engine_backed import EngineBacked
 from pyworkflow.executors._offered_steps import OfferedSteps
 from pyworkflow.executors._serving import Serving
+from pyworkflow.executors._settling import settle
 from pyworkflow.logging import run_logger
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.protocol import Storage
@@ -229,6 +230,18 @@ class LocalExecutor(EngineBacked):
     def is_driving(self, run_id: str) -> bool:
         """True if this process currently drives the run."""
         return run_id in self._driven
+
+    def driver_of(self, run_id: str) -> RunDriver | None:
+        """The driver of a run driven here, or None."""
+        return self._driven.driver(run_id)
+
+    def serves(self, queue: str) -> bool:
+        """True if this process executes runs of ``queue`` (never, when client only)."""
+        return not self.serving.client_only and self.serving.serves(queue)
+
+    async def settle(self, run_id: str) -> None:
+        """Return once the run has ended or waits on nothing due now (``_settling``)."""
+        await settle(self, run_id)
 
     async def serve(self) -> None:
         """Work until cancelled: claim due runs, drive them, renew their leases.
@@ -440,6 +453,7 @@ class LocalExecutor(EngineBacked):
 
     def _finished(self, record: RunRecord) -> None:
         self._ended.ended(record)
+        unfinished.forget(record.run_id)
         if record.parent_run_id is not None:
             # Storage made the parent due with this end; look now, not at the next poll.
             self.wake(record.parent_run_id)

@@ -44,6 +44,9 @@ class Executor(Protocol):
     def is_driving(self, run_id: str) -> bool:
         """True if this executor is driving the run right now."""
 
+    async def settle(self, run_id: str) -> None:
+        """Return once the run has ended or waits on nothing this executor will do now."""
+
     async def serve(self) -> None:
         """Work until cancelled."""
 

@@ -66,6 +66,7 @@ from pyworkflow.inspect.summaries import summarize
 from pyworkflow.inspect.text import format_call, format_duration, format_time, short
 from pyworkflow.inspect.timeline import TimelineEntry, timeline
 from pyworkflow.inspect.values import Undecodable, decode, iso, jsonable
+from pyworkflow.inspect.workers import QueueView, WorkerView, live_workers, queue_views
 from pyworkflow.inspect.workflows import (
     ParameterView,
     StepView,
@@ -81,6 +82,7 @@ __all__ = [
     "DecodedRun",
     "Mark",
     "ParameterView",
+    "QueueView",
     "RunChain",
     "RunDetails",
     "RunFilter",
@@ -94,6 +96,7 @@ __all__ = [
     "StepView",
     "TimelineEntry",
     "Undecodable",
+    "WorkerView",
     "WorkflowStats",
     "WorkflowView",
     "count_ended_runs",
@@ -117,7 +120,9 @@ __all__ = [
     "list_hooks",
     "list_runs",
     "list_schedules",
+    "live_workers",
     "percentile",
+    "queue_views",
     "short",
     "spans",
     "status_counts",

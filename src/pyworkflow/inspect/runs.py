@@ -87,6 +87,7 @@ class RunView:
     waits_for_worker: bool = False
     schedule_id: str | None = None
     schedule_slot_at: float | None = None
+    tags: tuple[str, ...] = ()
 
     @classmethod
     def from_record(cls, record: RunRecord, now: float | None = None) -> RunView:
@@ -120,6 +121,7 @@ class RunView:
             waits_for_worker=not record.status.is_terminal and due and lease_free,
             schedule_id=record.schedule_id,
             schedule_slot_at=record.schedule_slot_at,
+            tags=record.tags,
         )
 
     @property
@@ -135,6 +137,8 @@ class RunView:
         ``cancel_requested``, ``parent_close_policy``, ``continued_from``, ``continued_to``,
         ``queue``, ``waits_for_worker``, ``schedule_id``, ``schedule_slot_at``, ``damage``;
         times as ISO 8601 strings in UTC, absent values null.
+        ``queue``, ``waits_for_worker``, ``tags``, ``damage``; times as ISO 8601 strings in
+        UTC, absent values null.
         """
         return {
             "run_id": self.run_id,
@@ -155,6 +159,7 @@ class RunView:
             "waits_for_worker": self.waits_for_worker,
             "schedule_id": self.schedule_id,
             "schedule_slot_at": iso(self.schedule_slot_at),
+            "tags": list(self.tags),
             "damage": self.damage,
         }
 
@@ -173,6 +178,7 @@ class RunFilter:
         until: only runs created before this time (epoch seconds).
         schedule: only runs this schedule started.
         run_id_prefix: only runs whose id starts with this (case-sensitive).
+        tags: only runs carrying every one of these tags (``@workflow(tags=...)``).
     """
 
     statuses: tuple[RunStatus, ...] = ()
@@ -181,6 +187,7 @@ class RunFilter:
     until: float | None = None
     schedule: str | None = None
     run_id_prefix: str | None = None
+    tags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,6 +267,7 @@ async def _page(
             before=cursor,
             schedule_id=runs.schedule,
             run_id_prefix=runs.run_id_prefix or None,
+            tags=runs.tags or None,
         )
         for row in rows:
             if runs.since is not None and row.created_at < runs.since:

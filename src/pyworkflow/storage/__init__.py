@@ -33,6 +33,12 @@ from pyworkflow.storage.records import (
     StepLease,
     StepOffer,
 )
+from pyworkflow.storage.seed_backends import (
+    FileStorageBackend,
+    InMemoryStorageBackend,
+    SQLiteStorageBackend,
+    postgres_storage_backend,
+)
 from pyworkflow.storage.sqlite import SQLiteStorage
 
 if TYPE_CHECKING:
@@ -44,14 +50,18 @@ __all__ = [
     "ChangeNotifier",
     "CopyReport",
     "EventRecord",
+    "FileStorageBackend",
+    "InMemoryStorageBackend",
     "MemoryStorage",
     "NewEvent",
     "NewRun",
     "PostgresStorage",
+    "PostgresStorageBackend",
     "RunCursor",
     "RunRecord",
     "RunSnapshot",
     "SQLiteStorage",
+    "SQLiteStorageBackend",
     "ScheduleRecord",
     "StepLease",
     "StepOffer",
@@ -65,6 +75,8 @@ def __getattr__(name: str) -> Any:
     # PostgresStorage needs asyncpg, an optional dependency: imported on first use only.
     if name == "PostgresStorage":
         return backend_named("postgres").storage_class()
+    if name == "PostgresStorageBackend":  # the documentation's name (storage/seed_backends.py)
+        return postgres_storage_backend()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 

@@ -57,6 +57,7 @@ from pyworkflow.storage.records import (
     EventRecord,
     HookRecord,
     NewRun,
+    OwnerRecord,
     RunCursor,
     RunRecord,
     RunSnapshot,
@@ -103,6 +104,7 @@ class Storage(Protocol):
         parent_run_id: str | None = None,
         schedule_id: str | None = None,
         run_id_prefix: str | None = None,
+        tags: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered; pass the last record's cursor as ``before`` to page on.
 
@@ -124,6 +126,8 @@ class Storage(Protocol):
         """How many runs each workflow has: ``{workflow_name: count}`` (created since ``since``).
 
         Workflows with no run are absent.
+        continue-as-new started, which keep the parent); ``tags``, the runs that carry every
+        one of them.
         """
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
@@ -340,6 +344,9 @@ class Storage(Protocol):
 
     async def withdraw_owner(self, owner: str) -> None:
         """Stop showing ``owner`` alive: from now on it counts as dead (see below)."""
+
+    async def list_owners(self) -> list[OwnerRecord]:
+        """Every announced owner, and whether it is alive now; writes nothing."""
 
     async def take_over_dead_owners(self, *, now: float) -> list[str]:
         """Free what announced owners that are dead now held; their names.

@@ -25,6 +25,7 @@ __all__ = [
     "NewEvent",
     "NewHook",
     "NewRun",
+    "OwnerRecord",
     "RunCursor",
     "RunRecord",
     "RunSnapshot",
@@ -32,6 +33,25 @@ __all__ = [
     "ScheduleRecord",
     "StepLease",
 ]
+
+
+@dataclass(frozen=True, slots=True)
+class OwnerRecord:
+    """A process that announced itself as a lease owner (a worker, or a process running runs).
+
+    Attributes:
+        owner: its owner name (``host:pid:id``), the ``lease_owner`` of the runs it holds.
+        host, pid: where it runs.
+        started_at: when it announced itself (None where storage does not keep it).
+        alive: whether storage sees it alive now (its lock held); a dead one is forgotten at
+            the next look for dead owners, and its runs taken over.
+    """
+
+    owner: str
+    host: str
+    pid: int
+    started_at: float | None
+    alive: bool
 
 
 SUSPECT_RECOVERIES = 2
@@ -99,6 +119,8 @@ class RunRecord:
     """The schedule that started the run, or None."""
     schedule_slot_at: float | None = None
     """For a run a schedule started: the slot it was started for (epoch seconds)."""
+    tags: tuple[str, ...] = ()
+    """Its workflow's ``@workflow(tags=...)`` when it started; ``list_runs(tags=)`` filters."""
     previous_owner: str | None = None
     """Only on a record ``claim_runs`` returned: the owner whose lapsed lease the claim took
     over (a take-over from a dead or stalled worker); None when the lease was free."""
@@ -173,6 +195,8 @@ class NewRun:
     """The schedule that starts the run (its idempotency key is derived from the slot)."""
     schedule_slot_at: float | None = None
     """The slot of that schedule the run is for (epoch seconds)."""
+    tags: tuple[str, ...] = ()
+    """Labels stored with the run: its workflow's ``@workflow(tags=...)``."""
 
     def initial_events(self) -> list[tuple[int, EventType, dict[str, Any]]]:
         """``(seq, type, payload)`` of the events the run starts with.
@@ -213,6 +237,7 @@ class NewRun:
             queue=self.queue,
             schedule_id=self.schedule_id,
             schedule_slot_at=self.schedule_slot_at,
+            tags=self.tags,
         )
 
 

@@ -177,6 +177,9 @@ class CeleryExecutor(EngineBacked):
         """Always False: a client process drives nothing."""
         return False
 
+    async def settle(self, run_id: str) -> None:
+        """At once: a Celery starter executes no step, so it has nothing to wait for."""
+
     async def serve(self) -> None:
         """Sweep until cancelled: send ``advance`` for each run that came due in storage."""
         self._subscribe()

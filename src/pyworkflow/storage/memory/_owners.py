@@ -11,7 +11,7 @@ import dataclasses
 from collections.abc import Callable
 
 from pyworkflow.storage.memory._steps import StepLeaseTable
-from pyworkflow.storage.records import RunRecord
+from pyworkflow.storage.records import OwnerRecord, RunRecord
 
 __all__ = ["MemoryOwnerMethods"]
 
@@ -34,6 +34,15 @@ class MemoryOwnerMethods:
         """``owner`` is gone: whatever it still holds is free for the next take-over."""
         if owner in self._owners:
             self._owners[owner] = False
+
+    async def list_owners(self) -> list[OwnerRecord]:
+        """Every announced owner; alive until it withdraws (one process holds this storage)."""
+        found = []
+        for owner, present in self._owners.items():
+            host, _, rest = owner.partition(":")
+            pid = rest.partition(":")[0]
+            found.append(OwnerRecord(owner, host, int(pid) if pid.isdigit() else 0, None, present))
+        return found
 
     async def take_over_dead_owners(self, *, now: float) -> list[str]:
         """Let the leases of withdrawn owners lapse now; their names."""

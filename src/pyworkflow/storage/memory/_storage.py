@@ -146,6 +146,7 @@ class MemoryStorage(
         parent_run_id: str | None = None,
         schedule_id: str | None = None,
         run_id_prefix: str | None = None,
+        tags: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Runs newest first by ``(created_at, run_id)``, filtered, one page of ``limit``.
 
@@ -157,6 +158,7 @@ class MemoryStorage(
             parent_run_id: keep the children of this run (None: any run).
             schedule_id: keep the runs this schedule started (None: any run).
             run_id_prefix: keep the runs whose id starts with it (None: any run).
+            tags: keep runs that carry every one of these tags.
         """
         wanted = None if statuses is None else set(statuses)
         rows = [
@@ -167,6 +169,7 @@ class MemoryStorage(
             and (parent_run_id is None or r.parent_run_id == parent_run_id)
             and (schedule_id is None or r.schedule_id == schedule_id)
             and (run_id_prefix is None or r.run_id.startswith(run_id_prefix))
+            and all(t in r.tags for t in tags or ())
             and (before is None or (r.created_at, r.run_id) < (before.created_at, before.run_id))
         ]
         rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)

@@ -101,6 +101,7 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
         created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
         recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
         parent_close_policy, continued_from, continued_to, queue, schedule_id, schedule_slot_at,
+        tags,
     ) = row  # fmt: skip
     try:
         record = RunRecord(
@@ -131,6 +132,7 @@ def run_from_row(row: Sequence[Any]) -> RunRecord:
             queue=queue,
             schedule_id=schedule_id,
             schedule_slot_at=_float_or_none(schedule_slot_at),
+            tags=_tags(tags),
         )
     except _UNREADABLE:
         return _damaged_run(row)
@@ -173,12 +175,18 @@ class _Cells:
         return decode
 
 
+def _tags(cell: str | None) -> tuple[str, ...]:
+    """The tags of a ``runs.tags`` cell (``",a,b,"``, ``_params.encode_tags``)."""
+    return tuple(t for t in cell.split(",") if t) if cell else ()
+
+
 def _damaged_run(row: Sequence[Any]) -> RunRecord:
     (
         run_id, workflow_name, status, args, result, error, idempotency_key, parent_run_id,
         created_at, updated_at, completed_at, wake_at, lease_owner, lease_expires_at,
         recovery_count, last_seq, signal_seq, cancel_requested, cancel_reason,
         parent_close_policy, continued_from, continued_to, queue, schedule_id, schedule_slot_at,
+        tags,
     ) = row  # fmt: skip
     cells = _Cells(run_id)
     return RunRecord(
@@ -207,6 +215,7 @@ def _damaged_run(row: Sequence[Any]) -> RunRecord:
         queue=queue,
         schedule_id=schedule_id,
         schedule_slot_at=_float_or_none(schedule_slot_at),
+        tags=_tags(tags) if isinstance(tags, str | None) else (),
         damage=cells.damage,
     )
 

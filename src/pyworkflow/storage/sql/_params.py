@@ -23,6 +23,7 @@ __all__ = [
     "claim_params",
     "effect_params",
     "encode",
+    "encode_tags",
     "ends_run",
     "event_values",
     "first_event_values",
@@ -44,7 +45,13 @@ def new_run_values(run: NewRun) -> tuple[RunRecord, dict[str, Any]]:
     values = {name: getattr(record, name) for name in _RUN_FIELDS}
     values["status"] = record.status.value
     values["args"] = encode(run.args)
+    values["tags"] = encode_tags(record.tags)
     return record, values
+
+
+def encode_tags(tags: tuple[str, ...]) -> str | None:
+    """The ``runs.tags`` cell: ``",a,b,"`` (tags hold no comma), or NULL for none."""
+    return f",{','.join(tags)}," if tags else None
 
 
 def snapshot_values(
@@ -67,6 +74,7 @@ def snapshot_values(
         completed = record.status is RunStatus.COMPLETED
         row["result"] = None if record.result is None and not completed else encode(record.result)
         row["error"] = None if record.error is None else encode(record.error)
+        row["tags"] = encode_tags(record.tags)
         runs.append(row)
         events.extend(
             {"run_id": e.run_id, "seq": e.seq, "type": e.type.value,

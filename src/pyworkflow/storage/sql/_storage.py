@@ -22,6 +22,7 @@ from pyworkflow.storage.records import (
     EventRecord,
     HookRecord,
     NewRun,
+    OwnerRecord,
     RunCursor,
     RunRecord,
     RunSnapshot,
@@ -124,6 +125,7 @@ class SqlStorage(abc.ABC):
         parent_run_id: str | None = None,
         schedule_id: str | None = None,
         run_id_prefix: str | None = None,
+        tags: Collection[str] | None = None,
     ) -> list[RunRecord]:
         """Runs newest first, filtered, keyset-paged; see ``Storage.list_runs``."""
         return await self._run(
@@ -136,6 +138,7 @@ class SqlStorage(abc.ABC):
                 parent_run_id=parent_run_id,
                 schedule_id=schedule_id,
                 run_id_prefix=run_id_prefix,
+                tags=tags,
             ),
             writes=False,
         )
@@ -366,6 +369,16 @@ class SqlStorage(abc.ABC):
     async def withdraw_owner(self, owner: str) -> None:
         """Stop showing ``owner`` alive; see ``Storage.withdraw_owner``."""
         await self._presences.drop(owner)
+
+    async def list_owners(self) -> list[OwnerRecord]:
+        """Every announced owner and whether it is alive; see ``Storage.list_owners``."""
+        rows = await self._run(owners.list_owners, writes=False)
+        starts = await self._run(owners.owner_starts, writes=False)
+        dead = set(await self._presences.dead_among(rows)) if rows else set()
+        return [
+            OwnerRecord(owner, host, pid, starts.get(owner), owner not in dead)
+            for owner, host, pid, _key in rows
+        ]
 
     async def take_over_dead_owners(self, *, now: float) -> list[str]:
         """Free what dead owners held; see ``Storage.take_over_dead_owners``."""

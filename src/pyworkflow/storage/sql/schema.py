@@ -94,6 +94,8 @@ runs = sa.Table(
     # The schedule that started the run and the slot it is for (revision 0007).
     sa.Column("schedule_id", sa.String, nullable=True),
     sa.Column("schedule_slot_at", sa.Float, nullable=True),
+    # ",a,b,": each tag between commas, so that one LIKE finds a tag on every backend.
+    sa.Column("tags", sa.String, nullable=True),
     sa.Index("ix_runs_wake_at", "wake_at"),
     sa.Index("ix_runs_created", "created_at", "run_id"),
     sa.Index("ix_runs_status_created", "status", "created_at", "run_id"),

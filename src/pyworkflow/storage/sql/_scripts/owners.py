@@ -11,10 +11,11 @@ from pyworkflow.storage.sql._statements.owners import (
     EXPIRE_RUN_LEASES,
     EXPIRE_STEP_LEASES,
     LIST_OWNERS,
+    OWNER_STARTS,
     WAKE_STEP_RUNS,
 )
 
-__all__ = ["add_owner", "list_owners", "take_over"]
+__all__ = ["add_owner", "list_owners", "owner_starts", "take_over"]
 
 
 async def add_owner(
@@ -29,6 +30,11 @@ async def add_owner(
 async def list_owners(db: Session) -> list[Row]:
     """``owner, host, pid, lock_key`` of every announced owner."""
     return await db.all(LIST_OWNERS, {})
+
+
+async def owner_starts(db: Session) -> dict[str, float]:
+    """When each announced owner announced itself."""
+    return {owner: float(started) for owner, started in await db.all(OWNER_STARTS, {})}
 
 
 async def take_over(db: Session, dead: Collection[str], now: float) -> None:

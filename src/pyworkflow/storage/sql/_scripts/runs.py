@@ -72,6 +72,7 @@ async def list_runs(
     parent_run_id: str | None,
     schedule_id: str | None = None,
     run_id_prefix: str | None = None,
+    tags: Collection[str] | None = None,
 ) -> list[RunRecord]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged."""
     if limit <= 0 or (statuses is not None and not statuses):
@@ -84,6 +85,7 @@ async def list_runs(
         parent_run_id=parent_run_id,
         schedule_id=schedule_id,
         run_id_prefix=run_id_prefix,
+        tags=tags,
     )
     return [run_from_row(row) for row in await db.query(statement)]
 

@@ -20,6 +20,7 @@ __all__ = [
     "EXPIRE_RUN_LEASES",
     "EXPIRE_STEP_LEASES",
     "LIST_OWNERS",
+    "OWNER_STARTS",
     "WAKE_STEP_RUNS",
 ]
 
@@ -34,6 +35,8 @@ ADD_OWNER = sa.insert(owners).values(
 DELETE_OWNER = sa.delete(owners).where(owners.c.owner == param("b_owner", sa.String))
 
 LIST_OWNERS = sa.select(owners.c.owner, owners.c.host, owners.c.pid, owners.c.lock_key)
+
+OWNER_STARTS = sa.select(owners.c.owner, owners.c.started_at)
 
 
 def _held_by_owner() -> sa.ColumnElement[bool]:

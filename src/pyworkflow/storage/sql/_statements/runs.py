@@ -149,6 +149,7 @@ def list_runs_statement(
     parent_run_id: str | None = None,
     schedule_id: str | None = None,
     run_id_prefix: str | None = None,
+    tags: Collection[str] | None = None,
 ) -> sa.Select[Any]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged.
 
@@ -168,6 +169,9 @@ def list_runs_statement(
         # A range on the primary key rather than LIKE: both dialects walk the index with it,
         # and no character of the prefix needs escaping.
         stmt = stmt.where(runs.c.run_id >= run_id_prefix, runs.c.run_id < _past(run_id_prefix))
+    for tag in tags or ():  # every tag given (``",a,b,"`` holds ``,a,``)
+        escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        stmt = stmt.where(runs.c.tags.like(f"%,{escaped},%", escape="\\"))
     if before is not None:
         key = sa.tuple_(runs.c.created_at, runs.c.run_id)
         stmt = stmt.where(key < sa.tuple_(sa.literal(before.created_at), sa.literal(before.run_id)))
