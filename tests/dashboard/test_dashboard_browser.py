@@ -3,7 +3,8 @@
 A real ``pyworkflow dashboard`` process and a real ``pyworkflow worker`` share an SQLite file;
 the test clicks through as an operator would: sign in, the runs list, a failed run resumed
 until it completes, a waiting run's hook delivered through the form, a sleeping run cancelled,
-and a run whose argument is a script tag shown as text with no dialog ever opened. Each page
+a run whose argument is a script tag shown as text with no dialog ever opened, and a schedule
+triggered and paused from the Schedules page. Each page
 is kept as a screenshot under ``$DASHBOARD_SCREENSHOTS`` (default: the test's tmp_path).
 """
 
@@ -82,7 +83,7 @@ def served(
 
 
 def test_click_through_resume_deliver_cancel_and_escaping(
-    served: tuple[str, Path], tmp_path: Path
+    served: tuple[str, Path], tmp_path: Path, worker_processes: WorkerProcesses
 ) -> None:
     from playwright.sync_api import expect, sync_playwright
 
@@ -98,6 +99,12 @@ def test_click_through_resume_deliver_cancel_and_escaping(
     wait_for_run(db, waiting, lambda r: r.status is RunStatus.SUSPENDED, 20)
     wait_for_run(db, sleeping, lambda r: r.status is RunStatus.SUSPENDED, 20)
     wait_for_run(db, scripted, lambda r: r.status is RunStatus.COMPLETED, 20)
+    created = worker_processes.start(
+        "schedules", "create", "dash_greet", "--cron", "17 3 * * *", "--timezone",
+        "Europe/Prague", "--id", "nightly", "--args-json", '["night"]', "--module", "dash_flows",
+        "--storage", f"sqlite:///{db}", log=tmp_path / "schedules.log",
+    )  # fmt: skip
+    assert created.wait() == 0, (tmp_path / "schedules.log").read_text()
 
     dialogs: list[str] = []
     with sync_playwright() as pw:
@@ -164,6 +171,26 @@ def test_click_through_resume_deliver_cancel_and_escaping(
             page.goto(f"{base}/workflows")
             expect(page.locator("table.workflows")).to_contain_text("dash_greet")
             page.screenshot(path=str(shots / "08-workflows.png"), full_page=True)
+
+            # A schedule: run it now (a worker runs it), then pause it.
+            page.click("nav >> text=Schedules")
+            row = page.locator("tr[data-schedule=nightly]")
+            expect(row).to_contain_text("Europe/Prague")
+            expect(row.locator(".status")).to_have_text("active")
+            row.locator("button.trigger").click()
+            expect(page.locator(".notice")).to_contain_text("Started a run of the schedule")
+            expect(page.locator("#run-status")).to_have_text("completed", timeout=20_000)
+            triggered = page.url.rsplit("/", 1)[-1].split("?")[0]
+            page.goto(f"{base}/schedules")
+            expect(row.locator(f"a[href='/runs/{triggered}']")).to_be_visible()
+            row.locator("button.pause").click()
+            expect(page.locator(".notice")).to_contain_text("Schedule paused")
+            expect(row.locator(".status")).to_have_text("paused")
+            expect(row.locator("button.resume")).to_be_visible()
+            page.screenshot(path=str(shots / "09-schedules.png"), full_page=True)
+            row.locator("a[href='/runs?schedule=nightly']").click()
+            expect(page.locator("tbody tr")).to_have_count(1)
+            expect(page.locator("tbody")).to_contain_text(triggered)
         finally:
             browser.close()
     assert dialogs == [], f"a script ran in the page: {dialogs}"

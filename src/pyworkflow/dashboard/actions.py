@@ -1,8 +1,9 @@
-"""The dashboard's writes: cancel, resume, re-run, deliver a hook payload.
+"""The dashboard's writes: on runs (cancel, resume, re-run, deliver) and schedules (pause...).
 
-Each goes through the public API the CLI uses (``pyworkflow.client``, ``pyworkflow.hooks``),
-so it is validated and refused exactly as a script's call is; the dashboard executes no run
-itself: a worker serving the run's queue does the work. Each returns the JSON the API answers.
+Each goes through the public API the CLI uses (``pyworkflow.client``, ``pyworkflow.hooks``,
+``pyworkflow.schedules``), so it is validated and refused exactly as a script's call is; the
+dashboard executes no run itself: a worker serving the run's queue does the work (a schedule's
+triggered run too). Each returns the JSON the API answers.
 """
 
 from __future__ import annotations
@@ -13,11 +14,19 @@ from pyworkflow.client import cancel_workflow, resume, start
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import InputError
 from pyworkflow.hooks import resume_waiting_hook
-from pyworkflow.inspect import Undecodable, get_decoded_run, get_run, hook_json
+from pyworkflow.inspect import Undecodable, get_decoded_run, get_run, get_schedule, hook_json
 from pyworkflow.runtime import get_runtime
+from pyworkflow.schedules import pause_schedule, resume_schedule, trigger_schedule
 from pyworkflow.serialization import Codec
 
-__all__ = ["cancel_run", "deliver_hook", "rerun", "resume_run"]
+__all__ = [
+    "cancel_run",
+    "change_schedule",
+    "deliver_hook",
+    "rerun",
+    "resume_run",
+    "trigger",
+]
 
 
 async def cancel_run(run_id: str, reason: str | None) -> dict[str, Any]:
@@ -75,3 +84,33 @@ async def deliver_hook(run_id: str, hook_id: str, payload: Any) -> dict[str, Any
         InvalidHookPayloadError: as ``resume_waiting_hook``.
     """
     return hook_json(await resume_waiting_hook(run_id, hook_id, payload))
+
+
+_SCHEDULE_CHANGES = {"pause": pause_schedule, "resume": resume_schedule}
+
+
+async def change_schedule(schedule_id: str, action: str) -> dict[str, Any]:
+    """Pause or resume a schedule (``action``); the schedule as ``GET /api/schedules/{id}``.
+
+    Pausing a paused schedule or resuming an active one changes nothing and is no error.
+
+    Raises:
+        ScheduleNotFoundError: no such schedule.
+        InputError: ``action`` is neither pause nor resume.
+    """
+    apply = _SCHEDULE_CHANGES.get(action)
+    if apply is None:
+        raise InputError(f"schedule action {action!r} is not one of pause, resume")
+    await apply(schedule_id)
+    view = await get_schedule((await get_runtime()).storage, schedule_id)
+    return view.to_json()
+
+
+async def trigger(schedule_id: str) -> dict[str, Any]:
+    """Start a run of the schedule now, outside its slots (``trigger_schedule``).
+
+    Raises:
+        ScheduleNotFoundError: no such schedule.
+    """
+    run_id = await trigger_schedule(schedule_id)
+    return {"schedule_id": schedule_id, "run_id": run_id}

@@ -2,8 +2,9 @@
 
 Reads return the read model's ``to_json`` forms (the same keys as the CLI's ``--json``); writes
 (POST) need the write token (``guard.py``) and answer 403 without it, changing nothing. Errors
-are ``{"error": TYPE, "message": TEXT}`` with 400 (bad input), 403, 404 (no such run, hook or
-workflow) or 409 (the run is in the wrong state). ``/api/openapi.json`` describes it all.
+are ``{"error": TYPE, "message": TEXT}`` with 400 (bad input), 403, 404 (no such run, hook,
+workflow or schedule) or 409 (the run is in the wrong state). ``/api/openapi.json`` describes
+it all.
 """
 
 from __future__ import annotations
@@ -19,18 +20,20 @@ from pyworkflow.dashboard import actions
 from pyworkflow.dashboard.context import Context
 from pyworkflow.dashboard.openapi import openapi_document
 from pyworkflow.dashboard.params import parse_moment, run_query
-from pyworkflow.events import HookStatus
+from pyworkflow.events import HookStatus, ScheduleStatus
 from pyworkflow.exceptions import InputError
 from pyworkflow.inspect import (
     get_chain,
     get_decoded_run,
     get_history,
     get_run_details,
+    get_schedule,
     hook_json,
     jsonable,
     list_children,
     list_hooks,
     list_runs,
+    list_schedules,
     status_counts,
     workflow_stats,
 )
@@ -142,6 +145,48 @@ async def workflows(request: Request) -> Response:
     return JSONResponse({"workflows": [s.to_json() for s in found]})
 
 
+async def schedules(request: Request) -> Response:
+    """Schedules by id (``status``, ``workflow`` to narrow; deleted ones only when asked)."""
+    status = request.query_params.get("status") or None
+    try:
+        wanted = None if status is None else ScheduleStatus(status)
+    except ValueError:
+        known = ", ".join(s.value for s in ScheduleStatus)
+        raise InputError(f"status={status!r} is not a schedule status; one of {known}") from None
+    found = await list_schedules(
+        await Context.of(request).storage(),
+        status=wanted,
+        workflow=request.query_params.get("workflow") or None,
+    )
+    return JSONResponse({"schedules": [s.to_json() for s in found]})
+
+
+async def schedule(request: Request) -> Response:
+    """One schedule, deleted or not."""
+    storage = await Context.of(request).storage()
+    found = await get_schedule(storage, request.path_params["schedule_id"])
+    return JSONResponse(found.to_json())
+
+
+async def schedule_change(request: Request) -> Response:
+    """Pause or resume a schedule (the last part of the path says which)."""
+    body = await _write(request)
+    if isinstance(body, Response):
+        return body
+    action = request.url.path.rsplit("/", 1)[-1]
+    found = await actions.change_schedule(request.path_params["schedule_id"], action)
+    return JSONResponse(found)
+
+
+async def schedule_trigger(request: Request) -> Response:
+    """Start a run of the schedule now, outside its slots."""
+    body = await _write(request)
+    if isinstance(body, Response):
+        return body
+    found = await actions.trigger(request.path_params["schedule_id"])
+    return JSONResponse(found, status_code=201)
+
+
 async def meta(request: Request) -> Response:
     """What this dashboard allows: ``writable``, ``schedules``."""
     ctx = Context.of(request)
@@ -233,4 +278,9 @@ def api_routes() -> list[Route]:
         Route("/api/runs/{run_id}/hooks/deliver", deliver, methods=["POST"]),
         Route("/api/hooks", hooks),
         Route("/api/workflows", workflows),
+        Route("/api/schedules", schedules),
+        Route("/api/schedules/{schedule_id}", schedule),
+        Route("/api/schedules/{schedule_id}/pause", schedule_change, methods=["POST"]),
+        Route("/api/schedules/{schedule_id}/resume", schedule_change, methods=["POST"]),
+        Route("/api/schedules/{schedule_id}/trigger", schedule_trigger, methods=["POST"]),
     ]

@@ -10,6 +10,7 @@ from pyworkflow.exceptions import (
     InvalidRunStateError,
     PyWorkflowError,
     RunNotFoundError,
+    ScheduleNotFoundError,
     StorageError,
     WorkflowNotFoundError,
 )
@@ -19,7 +20,9 @@ __all__ = ["status_of"]
 
 def status_of(exc: PyWorkflowError) -> int:
     """404 for what does not exist, 409 for a wrong state, 400 other bad input, 503 storage."""
-    if isinstance(exc, RunNotFoundError | HookNotFoundError | WorkflowNotFoundError):
+    if isinstance(
+        exc, RunNotFoundError | HookNotFoundError | WorkflowNotFoundError | ScheduleNotFoundError
+    ):
         return 404
     if isinstance(exc, InvalidRunStateError | HookAlreadyReceivedError | HookExpiredError):
         return 409

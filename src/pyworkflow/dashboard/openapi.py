@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyworkflow import __version__
-from pyworkflow.events import HookStatus, RunStatus
+from pyworkflow.events import HookStatus, RunStatus, ScheduleStatus
 
 __all__ = ["openapi_document"]
 
@@ -39,12 +39,14 @@ def _query(name: str, description: str, *, many: bool = False) -> dict[str, Any]
 
 
 _RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": _STR}
+_SCHEDULE_ID = {"name": "schedule_id", "in": "path", "required": True, "schema": _STR}
 _FILTERS = [
     _query("status", "Only runs in these statuses (repeat the parameter).", many=True),
     _query("workflow", "Only runs of this workflow."),
     _query("since", "Created at or after: a duration back from now (1h) or ISO date-time."),
     _query("until", "Created before: a duration back from now or ISO date-time."),
     _query("run_id", "Only runs whose id starts with this."),
+    _query("schedule", "Only runs this schedule started (its id)."),
     _query("limit", "Runs per page, 1 to 500 (default 50)."),
     _query("before", "The next_before of the previous page."),
 ]
@@ -56,7 +58,7 @@ def _answer(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 _ERRORS = {
     "400": _answer(_ref("Error"), "Bad input (the message names the parameter)"),
-    "404": _answer(_ref("Error"), "No such run, hook or workflow"),
+    "404": _answer(_ref("Error"), "No such run, hook, workflow or schedule"),
 }
 _WRITE_ERRORS = {
     **_ERRORS,
@@ -75,10 +77,15 @@ def _get(summary: str, schema: dict[str, Any], params: list[dict[str, Any]]) -> 
     }
 
 
-def _post(summary: str, schema: dict[str, Any], body: dict[str, Any] | None) -> dict[str, Any]:
+def _post(
+    summary: str,
+    schema: dict[str, Any],
+    body: dict[str, Any] | None,
+    path: dict[str, Any] = _RUN_ID,
+) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary,
-        "parameters": [_RUN_ID],
+        "parameters": [path],
         "security": [{"bearer": []}, {"cookie": []}],
         "responses": {"200": _answer(schema), **_WRITE_ERRORS},
     }
@@ -109,6 +116,8 @@ def _schemas() -> dict[str, Any]:
             "continued_to": _NSTR,
             "queue": _STR,
             "waits_for_worker": {"type": "boolean"},
+            "schedule_id": _NSTR,
+            "schedule_slot_at": _TIME,
             "damage": _NSTR,
         }
     )
@@ -178,6 +187,28 @@ def _schemas() -> dict[str, Any]:
             }
         ),
         "Workflows": _obj({"workflows": {"type": "array", "items": _ref("WorkflowStats")}}),
+        "Schedule": _obj(
+            {
+                "schedule_id": _STR,
+                "workflow": _STR,
+                "status": {"type": "string", "enum": [s.value for s in ScheduleStatus]},
+                "describes": _STR,
+                "spec": {"type": "object"},
+                "overlap_policy": _STR,
+                "catchup_window": number,
+                "next_run_at": _TIME,
+                "last_run_at": _TIME,
+                "last_run_id": _NSTR,
+                "total_runs": {"type": "integer"},
+                "skipped_runs": {"type": "integer"},
+                "buffered_runs": {"type": "integer"},
+                "runs_by_status": per_status,
+                "created_at": _TIME,
+                "updated_at": _TIME,
+            }
+        ),
+        "Schedules": _obj({"schedules": {"type": "array", "items": _ref("Schedule")}}),
+        "Triggered": _obj({"schedule_id": _STR, "run_id": _STR}),
         "Meta": _obj({"writable": {"type": "boolean"}, "schedules": {"type": "boolean"}}),
     }
 
@@ -237,17 +268,46 @@ def openapi_document() -> dict[str, Any]:
         "/api/workflows": _get(
             "Workflows with counts and duration percentiles", _ref("Workflows"), []
         ),
+        "/api/schedules": _get(
+            "Schedules by id (deleted ones only with status=deleted)",
+            _ref("Schedules"),
+            [
+                _query("status", "Only this status: active, paused or deleted."),
+                _query("workflow", "Only this workflow's schedules."),
+            ],
+        ),
+        "/api/schedules/{schedule_id}": _get("One schedule", _ref("Schedule"), [_SCHEDULE_ID]),
+        "/api/schedules/{schedule_id}/pause": _post(
+            "Pause the schedule: no runs start until it is resumed",
+            _ref("Schedule"),
+            None,
+            _SCHEDULE_ID,
+        ),
+        "/api/schedules/{schedule_id}/resume": _post(
+            "Resume the schedule from its next slot after now",
+            _ref("Schedule"),
+            None,
+            _SCHEDULE_ID,
+        ),
+        "/api/schedules/{schedule_id}/trigger": _post(
+            "Start a run of the schedule now, outside its slots",
+            _ref("Triggered"),
+            None,
+            _SCHEDULE_ID,
+        ),
         "/api/openapi.json": _get("This document", {"type": "object"}, []),
     }
-    paths["/api/runs/{run_id}/rerun"]["post"]["responses"]["201"] = paths[
-        "/api/runs/{run_id}/rerun"
-    ]["post"]["responses"].pop("200")
+    for created in ("/api/runs/{run_id}/rerun", "/api/schedules/{schedule_id}/trigger"):
+        answers = paths[created]["post"]["responses"]
+        answers["201"] = answers.pop("200")
     return {
         "openapi": "3.1.0",
         "info": {
             "title": "pyworkflow dashboard",
             "version": __version__,
-            "description": "Runs, their timelines and hooks; writes need the write token.",
+            "description": (
+                "Runs, their timelines and hooks, schedules; writes need the write token."
+            ),
         },
         "paths": paths,
         "components": {

@@ -1,8 +1,9 @@
-"""The HTML pages: runs, a run, workflows, and the login form; their forms post the writes.
+"""The HTML pages: runs, a run, workflows, schedules, the login form; their forms post writes.
 
 Rendered server-side with Jinja2, autoescaping on: every value from storage reaches the page
 as text. A write from a form needs the session cookie and the form's CSRF value
-(``guard.py``); after it the browser is sent back to the run's page with a notice (a fixed
+(``guard.py``); after it the browser is sent back to the run's (or the schedules) page with a
+notice (a fixed
 message chosen by key, never text from the request).
 """
 
@@ -31,6 +32,7 @@ from pyworkflow.inspect import (
     format_time,
     get_run_details,
     list_runs,
+    list_schedules,
     workflow_stats,
 )
 
@@ -50,6 +52,9 @@ _NOTICES = {
     "delivered": "Payload delivered: a worker continues the run.",
     "rerun": "Started a new run with the same arguments.",
     "signed-in": "Signed in: you can change runs.",
+    "schedule-paused": "Schedule paused: it starts no runs until it is resumed.",
+    "schedule-resumed": "Schedule resumed: it starts runs again from its next slot.",
+    "schedule-triggered": "Started a run of the schedule now; its regular slots are unchanged.",
 }
 
 
@@ -138,6 +143,12 @@ async def workflows_page(request: Request) -> Response:
     return await render(request, "workflows.html", stats=found, charts=charts)
 
 
+async def schedules_page(request: Request) -> Response:
+    """Every schedule but deleted ones: spec, status, next slot, what it started, buttons."""
+    found = await list_schedules(await Context.of(request).storage())
+    return await render(request, "schedules.html", schedules_found=found)
+
+
 async def _form_write(request: Request) -> tuple[dict[str, str], Response | None]:
     """The form's fields, or the answer refusing it (403, nothing changed)."""
     form = await request.form()
@@ -184,6 +195,21 @@ async def run_action(request: Request) -> Response:
     return await render(request, "error.html", 404, title="Not found", message="no such action")
 
 
+async def schedule_action(request: Request) -> Response:
+    """A form's write on a schedule: pause, resume or trigger (``action`` in the path)."""
+    _, refused = await _form_write(request)
+    if refused is not None:
+        return refused
+    schedule_id, action = request.path_params["schedule_id"], request.path_params["action"]
+    if action == "trigger":
+        started = await actions.trigger(schedule_id)
+        return _back(started["run_id"], "schedule-triggered")
+    if action in ("pause", "resume"):
+        await actions.change_schedule(schedule_id, action)
+        return RedirectResponse(f"/schedules?notice=schedule-{action}d", status_code=303)
+    return await render(request, "error.html", 404, title="Not found", message="no such action")
+
+
 async def login(request: Request) -> Response:
     """The login form (GET) and its check (POST), which sets the session cookie."""
     guard = Context.of(request).guard
@@ -213,6 +239,8 @@ def page_routes() -> list[Route]:
         Route("/runs/{run_id}", run_page),
         Route("/runs/{run_id}/{action}", run_action, methods=["POST"]),
         Route("/workflows", workflows_page),
+        Route("/schedules", schedules_page),
+        Route("/schedules/{schedule_id}/{action}", schedule_action, methods=["POST"]),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),
     ]

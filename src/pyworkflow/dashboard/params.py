@@ -2,9 +2,10 @@
 
 The runs page and ``/api/runs`` read the same parameters, so a page's URL and its API call say
 the same thing: ``status`` (repeatable), ``workflow``, ``since``/``until`` (a duration back from
-now such as ``1h``, or an ISO 8601 date-time; without an offset, UTC), ``run_id`` (an id prefix),
-``limit`` (1..500) and ``before`` (the previous page's ``next_before``). A bad value is an
-``InputError`` naming the parameter; the caller answers it with 400.
+now such as ``1h``, or an ISO 8601 date-time; without an offset, UTC), ``schedule`` (the id of
+the schedule that started the runs), ``run_id`` (an id prefix), ``limit`` (1..500) and
+``before`` (the previous page's ``next_before``). A bad value is an ``InputError`` naming the
+parameter; the caller answers it with 400.
 """
 
 from __future__ import annotations
@@ -106,10 +107,11 @@ def run_query(params: Mapping[str, Sequence[str]], now: float | None = None) -> 
         workflow=_one(params, "workflow"),
         since=None if since is None else parse_moment("since", since, now),
         until=None if until is None else parse_moment("until", until, now),
+        schedule=_one(params, "schedule"),
         run_id_prefix=_one(params, "run_id"),
     )
     given = [("status", s.value) for s in wanted.statuses]
-    for name in ("workflow", "since", "until", "run_id"):
+    for name in ("workflow", "since", "until", "schedule", "run_id"):
         text = _one(params, name)
         if text is not None:
             given.append((name, text))
