@@ -162,6 +162,15 @@ async def slow(seconds: float) -> float:
     return seconds
 
 
+@step(name="cf_held")
+async def held(hold: str) -> str:
+    """Records its execution, then works while the file ``hold`` exists (a test ends it)."""
+    record_execution()
+    while os.path.exists(hold):  # noqa: ASYNC110, ASYNC240 (a file the test removes, polled)
+        await asyncio.sleep(0.05)
+    return hold
+
+
 @step(name="cf_local_work", force_local=True)
 async def local_work(n: int) -> int:
     """``work``, inline in the orchestrating turn: a kill there kills the run's driver."""
@@ -396,6 +405,11 @@ def chain_result(n: int, steps: int) -> int:
 @workflow(name="cf_slow_step")
 async def slow_step(seconds: float) -> float:
     return await slow(seconds)
+
+
+@workflow(name="cf_held_step")
+async def held_step(hold: str) -> str:
+    return await held(hold)
 
 
 @workflow(name="cf_wide")

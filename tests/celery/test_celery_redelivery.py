@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from celery_flows import beside_a_long_local_step, slow_step
+from celery_flows import beside_a_long_local_step, held_step, slow_step
 from celery_runs import wait_for
 from celery_workers import Deployment
 
@@ -41,8 +41,10 @@ async def test_a_step_redelivered_while_it_runs_executes_once(
     first = deployed.workers.start(name="first")
     client(deployed)
     side_effects = deployed.workdir / "side_effects.log"
+    hold = deployed.workdir / "hold"  # the step works until the test removes it
+    hold.touch()
 
-    run_id = await pyworkflow.start(slow_step, 5.0)
+    run_id = await pyworkflow.start(held_step, str(hold))
 
     async def executing() -> bool:
         return bool(executions_in(side_effects))
@@ -51,10 +53,19 @@ async def test_a_step_redelivered_while_it_runs_executes_once(
     await asyncio.sleep(1.5)  # the unacknowledged message is now older than the timeout
     second = deployed.workers.start(name="second")  # restores it at start: a redelivery
 
-    assert await pyworkflow.get_workflow_result(run_id, timeout=30) == 5.0
-    assert executions_in(side_effects) == {(run_id, "cf_slow#1"): 1}, deployed.context()
-    received = STEP_TASK_RECEIVED.findall(first.output() + second.output())
-    assert len(received) > len(set(received)), f"no redelivery happened\n{deployed.context()}"
+    def received() -> list[str]:
+        return STEP_TASK_RECEIVED.findall(first.output() + second.output())
+
+    async def redelivered() -> bool:
+        return len(received()) > len(set(received()))
+
+    # However slowly a loaded machine starts the second worker, the step is still running
+    # when the redelivered message arrives.
+    await wait_for(redelivered, 60, deployed.context)
+    hold.unlink()
+
+    assert await pyworkflow.get_workflow_result(run_id, timeout=30) == str(hold)
+    assert executions_in(side_effects) == {(run_id, "cf_held#1"): 1}, deployed.context()
     assert not deployed.unexpected_errors(), deployed.context()
 
 
