@@ -38,6 +38,26 @@ def _this_step() -> sa.ColumnElement[bool]:
     )
 
 
+def _row_of_a_live_run(*rest: Any) -> sa.Select[Any]:
+    """A SELECT of a new row (``b_run_id``, ``b_step_id``, ``b_attempt``, ``rest``).
+
+    Empty unless the run is live: an unknown or ended run gets no row inserted, so none
+    conflicts and none is updated either. (SQLite needs this WHERE anyway: an INSERT ...
+    SELECT before ON CONFLICT must have one.)
+    """
+    live_run = (
+        sa.select(runs.c.run_id)
+        .where(runs.c.run_id == param("b_run_id", sa.String), in_list(runs.c.status, values=LIVE))
+        .exists()
+    )
+    return sa.select(
+        param("b_run_id", sa.String),
+        param("b_step_id", sa.String),
+        param("b_attempt", sa.Integer),
+        *rest,
+    ).where(live_run)
+
+
 @functools.cache
 def acquire_step_statement(dialect: str) -> Any:
     """Take the lease of attempt ``b_attempt`` of step ``b_step_id`` of run ``b_run_id``.
@@ -49,22 +69,11 @@ def acquire_step_statement(dialect: str) -> Any:
     Args:
         dialect: whose ``INSERT ... ON CONFLICT`` to build (``_terms.upsert``).
     """
-    live_run = (
-        sa.select(runs.c.run_id)
-        .where(runs.c.run_id == param("b_run_id", sa.String), in_list(runs.c.status, values=LIVE))
-        .exists()
-    )
-    # A SELECT of the new row, empty unless the run is live: an unknown or ended run gets no
-    # row inserted, so none conflicts and none is updated either. (SQLite needs this WHERE
-    # anyway: an INSERT ... SELECT before ON CONFLICT must have one.)
-    new_row = sa.select(
-        param("b_run_id", sa.String),
-        param("b_step_id", sa.String),
-        param("b_attempt", sa.Integer),
+    new_row = _row_of_a_live_run(
         param("b_owner", sa.String),
         param("b_lease_expires_at", sa.Float),
         sa.literal(1, sa.Integer),
-    ).where(live_run)
+    )
     insert = upsert(dialect, step_leases).from_select(
         ["run_id", "step_id", "attempt", "owner", "lease_expires_at", "deliveries"], new_row
     )
@@ -108,21 +117,13 @@ def offer_step_statement(dialect: str) -> Any:
     Args:
         dialect: whose ``INSERT ... ON CONFLICT`` to build (``_terms.upsert``).
     """
-    live_run = (
-        sa.select(runs.c.run_id)
-        .where(runs.c.run_id == param("b_run_id", sa.String), in_list(runs.c.status, values=LIVE))
-        .exists()
-    )
-    new_row = sa.select(
-        param("b_run_id", sa.String),
-        param("b_step_id", sa.String),
-        param("b_attempt", sa.Integer),
+    new_row = _row_of_a_live_run(
         sa.null(),
         sa.null(),
         sa.literal(0, sa.Integer),
         param("b_queue", sa.String),
         param("b_now", sa.Float),
-    ).where(live_run)
+    )
     insert = upsert(dialect, step_leases).from_select(
         [column.name for column in step_leases.c], new_row
     )
