@@ -67,6 +67,8 @@ async def test_marked_for_anyio(workflow_env):
 
 # No cache directory in the user's project; no hypothesis (its start-up would dominate).
 OPTIONS = ["-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:randomly"]
+# A user session that hangs is killed (and the test fails) rather than outliving the test.
+SUBPROCESS_TIMEOUT = 60
 
 
 def write_project(pytester: pytest.Pytester, pytest_settings: str, *, anyio: bool = True) -> None:
@@ -78,14 +80,14 @@ def write_project(pytester: pytest.Pytester, pytest_settings: str, *, anyio: boo
 
 def test_no_asyncio_setting_at_all(pytester: pytest.Pytester) -> None:
     write_project(pytester, "")
-    result = pytester.runpytest_subprocess(*OPTIONS)
+    result = pytester.runpytest_subprocess(*OPTIONS, timeout=SUBPROCESS_TIMEOUT)
     result.assert_outcomes(passed=7)
     assert "not natively supported" not in result.stdout.str()
 
 
 def test_strict_mode_said_outright(pytester: pytest.Pytester) -> None:
     write_project(pytester, '[tool.pytest.ini_options]\nasyncio_mode = "strict"\n')
-    result = pytester.runpytest_subprocess(*OPTIONS)
+    result = pytester.runpytest_subprocess(*OPTIONS, timeout=SUBPROCESS_TIMEOUT)
     result.assert_outcomes(passed=7)
 
 
@@ -95,7 +97,7 @@ def test_auto_mode(pytester: pytest.Pytester) -> None:
         'asyncio_default_fixture_loop_scope = "function"\nfilterwarnings = ["error"]\n'
     )
     write_project(pytester, settings, anyio=False)
-    result = pytester.runpytest_subprocess(*OPTIONS)
+    result = pytester.runpytest_subprocess(*OPTIONS, timeout=SUBPROCESS_TIMEOUT)
     result.assert_outcomes(passed=6, warnings=0)
 
 
@@ -104,7 +106,7 @@ def test_without_pytest_asyncio_the_failure_says_what_to_install(
 ) -> None:
     write_project(pytester, "")
     # -p no:asyncio: pytest-asyncio is not loaded, as where it is not installed.
-    result = pytester.runpytest_subprocess(*OPTIONS, "-p", "no:asyncio")
+    result = pytester.runpytest_subprocess(*OPTIONS, "-p", "no:asyncio", timeout=SUBPROCESS_TIMEOUT)
     # The four async tests that use the fixture fail at set-up (five items with the
     # parameters); the sync one passes, and anyio runs the one marked for it.
     result.assert_outcomes(passed=2, errors=5)
