@@ -394,6 +394,26 @@ async def test_list_runs_by_tags_keeps_runs_carrying_every_one(storage: Storage)
     assert await ids("billing", before=RunCursor(T0 + 2, "us")) == ["eu"]
     assert await ids("eu", workflow_name="other") == []
     assert await ids("bill", workflow_name="other") == ["sub"]
+    # Runs of two tag sets holding the tag, merged newest first and paged across both.
+    await start(storage, "eu2", now=T0 + 5, tags=("eu",))
+    assert await ids("eu") == ["eu2", "eu"]
+    assert await ids("eu", limit=1) == ["eu2"]
+    assert await ids("eu", limit=1, before=RunCursor(T0 + 5, "eu2")) == ["eu"]
+
+
+async def test_list_runs_by_a_tag_of_many_tag_sets(storage: Storage) -> None:
+    # Forty runs, each with a tag set of its own, all holding "many".
+    for i in range(40):
+        await start(storage, f"m{i:02}", now=T0 + i, tags=("many", f"t{i}"))
+    await start(storage, "other", now=T0 + 50, tags=("t1",))
+
+    async def ids(*tags: str, **more: Any) -> list[str]:
+        return [r.run_id for r in await storage.list_runs(tags=tags, **more)]
+
+    assert await ids("many") == [f"m{i:02}" for i in reversed(range(40))]
+    assert await ids("many", limit=3, before=RunCursor(T0 + 10, "m10")) == ["m09", "m08", "m07"]
+    assert await ids("t1") == ["other", "m01"]
+    assert await ids("many", "t7") == ["m07"]
 
 
 async def test_count_runs_per_status_and_per_workflow(storage: Storage) -> None:

@@ -4,7 +4,8 @@ A real ``pyworkflow dashboard`` process and a real ``pyworkflow worker`` share a
 the test clicks through as an operator would: sign in, the runs list, a failed run resumed
 until it completes, a waiting run's hook delivered through the form, a sleeping run cancelled,
 a run whose argument is a script tag shown as text with no dialog ever opened, and a schedule
-triggered and paused from the Schedules page. Each page
+triggered, paused, backfilled and deleted (after a confirmation page) from the Schedules
+page. Each page
 is kept as a screenshot under ``$DASHBOARD_SCREENSHOTS`` (default: the test's tmp_path).
 """
 
@@ -12,10 +13,13 @@ from __future__ import annotations
 
 import os
 import socket
+import sqlite3
 import time
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -168,8 +172,19 @@ def test_click_through_resume_deliver_cancel_and_escaping(
             )
             expect(page.locator("tbody tr")).to_have_count(4)  # the list itself is not live
 
+            # Filtered by a workflow, the live counts are that workflow's.
+            page.goto(f"{base}/runs?workflow=dash_fragile")
+            expect(page.locator("#counts")).to_contain_text("every run of dash_fragile")
+            expect(page.locator("[data-count=completed]")).to_have_text("1")
+            expect(page.locator("[data-count=total]")).to_have_text("1")
+
             page.goto(f"{base}/workflows")
             expect(page.locator("table.workflows")).to_contain_text("dash_greet")
+            # Each workflow's runs per status, filled in by the page's script (dash_greet: the
+            # script tag's run and "later").
+            greet = page.locator("td[data-workflow=dash_greet]")
+            expect(greet.locator("[data-count=completed]")).to_have_text("completed 2")
+            expect(page.locator("td[data-workflow=dash_big] [data-total]")).to_have_text("0")
             page.screenshot(path=str(shots / "08-workflows.png"), full_page=True)
 
             # A schedule: run it now (a worker runs it), then pause it.
@@ -191,6 +206,29 @@ def test_click_through_resume_deliver_cancel_and_escaping(
             row.locator("a[href='/runs?schedule=nightly']").click()
             expect(page.locator("tbody tr")).to_have_count(1)
             expect(page.locator("tbody")).to_contain_text(triggered)
+
+            # Backfill two past days: their two slots start, a worker runs them.
+            page.goto(f"{base}/schedules")
+            row.locator("details.backfill summary").click()
+            now = datetime.now(UTC)
+            since, until = now - timedelta(days=3), now - timedelta(days=1)
+            row.locator("input[name=start]").fill(since.strftime("%Y-%m-%dT%H:%M"))
+            row.locator("input[name=end]").fill(until.strftime("%Y-%m-%dT%H:%M"))
+            page.screenshot(path=str(shots / "10-backfill-form.png"), full_page=True)
+            row.locator("button.backfill").click()
+            expect(page.locator(".notice")).to_contain_text("Backfilled")
+            expect(page.locator("tbody tr")).to_have_count(3)
+            page.screenshot(path=str(shots / "11-backfilled-runs.png"), full_page=True)
+
+            # Delete it: the dashboard asks first; then it is gone from the list.
+            page.goto(f"{base}/schedules")
+            row.locator("a.delete").click()
+            expect(page.locator("h1")).to_contain_text("Delete schedule")
+            page.screenshot(path=str(shots / "12-delete-schedule.png"), full_page=True)
+            page.click("#confirm-delete")
+            expect(page.locator(".notice")).to_contain_text("Schedule deleted")
+            expect(page.locator("tr[data-schedule=nightly]")).to_have_count(0)
+            page.screenshot(path=str(shots / "13-schedule-deleted.png"), full_page=True)
         finally:
             browser.close()
     assert dialogs == [], f"a script ran in the page: {dialogs}"
@@ -199,3 +237,14 @@ def test_click_through_resume_deliver_cancel_and_escaping(
     assert "only this machine can reach it; writes allowed with the token" in started
     cancelled = wait_for_run(db, sleeping, lambda r: r.status.is_terminal, 5)
     assert cancelled.cancel_reason == "not needed"
+    backfilled = sqlite3.connect(db).execute(
+        "SELECT schedule_slot_at FROM runs WHERE schedule_id = 'nightly' ORDER BY created_at"
+    )
+    slots = [row[0] for row in backfilled]
+    assert len(slots) == 3
+    # The two backfilled runs are for 03:17 in Prague of two past days.
+    prague = ZoneInfo("Europe/Prague")
+    assert [datetime.fromtimestamp(s, prague).strftime("%H:%M") for s in slots[1:]] == [
+        "03:17",
+        "03:17",
+    ]

@@ -22,7 +22,11 @@ from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import ConcurrencyConflictError, SchemaVersionError, StorageError
 from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun
 from pyworkflow.storage.sql import migrate
-from pyworkflow.storage.sql._statements.runs import count_runs_statement
+from pyworkflow.storage.sql._statements.runs import (
+    TAG_CELLS,
+    count_runs_statement,
+    list_runs_statement,
+)
 from pyworkflow.storage.sqlite import SQLiteStorage
 from pyworkflow.storage.sqlite import _storage as sqlite_module
 
@@ -483,3 +487,24 @@ async def test_counts_per_status_read_an_index_alone(
     assert await store.count_runs(workflow_name=workflow, since=since) == {
         RunStatus.PENDING: 20 if workflow is None else 10
     }
+
+
+async def test_listing_by_tag_walks_the_tags_index(store: SQLiteStorage) -> None:
+    # A rare tag reads its own runs only: the distinct tag sets by seeks in ix_runs_tags, then
+    # each set's runs newest first from the same index.
+    for i in range(20):
+        tags = ("rare",) if i == 7 else ("common",)
+        run = NewRun(f"r{i:02}", "pay", {"args": [], "kwargs": {}}, {}, T0 + i, tags=tags)
+        await store.create_run(run)
+    dialect = sqlite_dialect.dialect()
+    with sqlite3.connect(store.path) as db:
+        cells = TAG_CELLS.compile(dialect=dialect)
+        plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {cells}"))
+        assert "COVERING INDEX ix_runs_tags" in plan, plan
+        one = list_runs_statement(
+            statuses=None, workflow_name=None, limit=5, before=None, tags_cell=",rare,"
+        ).compile(dialect=dialect, compile_kwargs={"literal_binds": True})
+        plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {one}"))
+        assert "INDEX ix_runs_tags (tags=?)" in plan, plan
+        assert "TEMP B-TREE" not in plan  # newest first straight from the index
+    assert [r.run_id for r in await store.list_runs(tags=["rare"])] == ["r07"]

@@ -102,6 +102,9 @@ runs = sa.Table(
     sa.Index("ix_runs_workflow_created", "workflow_name", "created_at", "run_id"),
     # Counts of one workflow's runs per status read this index alone (revision 0009).
     sa.Index("ix_runs_workflow_status", "workflow_name", "status", "created_at"),
+    # Runs by tag: each distinct tags cell found by a walk of this index, then its runs newest
+    # first (``_scripts/runs.list_runs``; revision 0009).
+    sa.Index("ix_runs_tags", "tags", "created_at", "run_id"),
     sa.Index("ix_runs_parent_run_id", "parent_run_id"),
     sa.Index("ix_runs_schedule_id", "schedule_id", "created_at"),
 )

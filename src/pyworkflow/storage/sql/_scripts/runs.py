@@ -18,6 +18,7 @@ from pyworkflow.storage.sql._statements.runs import (
     LOAD_EVENTS,
     REQUEST_CANCEL,
     RUN_STATE,
+    TAG_CELLS,
     count_runs_statement,
     count_workflow_runs_statement,
     list_runs_statement,
@@ -33,6 +34,9 @@ __all__ = [
     "reopen_failed_run",
     "request_cancel",
 ]
+
+_MANY_CELLS = 32
+"""Matching tags cells past which a listing by tag scans once rather than reading each cell."""
 
 
 async def create_run(db: Session, run: NewRun) -> tuple[RunRecord, bool]:
@@ -74,20 +78,42 @@ async def list_runs(
     run_id_prefix: str | None = None,
     tags: Collection[str] | None = None,
 ) -> list[RunRecord]:
-    """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged."""
+    """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged.
+
+    With ``tags``: the distinct tags cells that hold every tag are found first (``TAG_CELLS``,
+    a few index seeks: runs take their workflow's tags, so cells are few), then each cell's
+    newest runs through ``ix_runs_tags``, merged; a rare tag reads only its own runs. Past
+    ``_MANY_CELLS`` matching cells, one scan filters the cells instead.
+    """
     if limit <= 0 or (statuses is not None and not statuses):
         return []
-    statement = list_runs_statement(
-        statuses=statuses,
-        workflow_name=workflow_name,
-        limit=limit,
-        before=before,
-        parent_run_id=parent_run_id,
-        schedule_id=schedule_id,
-        run_id_prefix=run_id_prefix,
-        tags=tags,
-    )
-    return [run_from_row(row) for row in await db.query(statement)]
+
+    def statement(**by_tags: Any) -> Any:
+        return list_runs_statement(
+            statuses=statuses,
+            workflow_name=workflow_name,
+            limit=limit,
+            before=before,
+            parent_run_id=parent_run_id,
+            schedule_id=schedule_id,
+            run_id_prefix=run_id_prefix,
+            **by_tags,
+        )
+
+    if not tags:
+        return [run_from_row(row) for row in await db.query(statement())]
+    wanted = [f",{tag}," for tag in tags]
+    cells = [
+        cell
+        for (cell,) in await db.query(TAG_CELLS)
+        if isinstance(cell, str) and all(tag in cell for tag in wanted)
+    ]
+    if len(cells) > _MANY_CELLS:
+        return [run_from_row(row) for row in await db.query(statement(tags=tags))]
+    rows = [row for cell in cells for row in await db.query(statement(tags_cell=cell))]
+    found = [run_from_row(row) for row in rows]
+    found.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
+    return found[:limit]
 
 
 async def count_runs(

@@ -30,6 +30,7 @@ __all__ = [
     "REQUEST_CANCEL",
     "RUN_STATE",
     "SIGNAL_RUN",
+    "TAG_CELLS",
     "cancelled_with_parent",
     "count_runs_statement",
     "count_workflow_runs_statement",
@@ -140,6 +141,21 @@ REOPEN_FAILED_RUN = (
 WORKFLOW_RESUMED goes there); its new row comes back, or no row if it has not failed."""
 
 
+def _tag_cells() -> sa.Select[Any]:
+    # A loose index scan of ix_runs_tags: each step seeks the next distinct cell, so the walk
+    # costs one seek per distinct cell however many runs there are (both dialects).
+    first = sa.select(sa.func.min(runs.c.tags).label("cell")).cte("cells", recursive=True)
+    following = sa.select(
+        sa.select(sa.func.min(runs.c.tags)).where(runs.c.tags > first.c.cell).scalar_subquery()
+    ).where(first.c.cell.is_not(None))
+    cells = first.union_all(following)
+    return sa.select(cells.c.cell).where(cells.c.cell.is_not(None))
+
+
+TAG_CELLS = _tag_cells()
+"""Every distinct ``runs.tags`` cell (``",a,b,"``): the tag sets runs were started with."""
+
+
 def list_runs_statement(
     *,
     statuses: Collection[RunStatus] | None,
@@ -150,8 +166,12 @@ def list_runs_statement(
     schedule_id: str | None = None,
     run_id_prefix: str | None = None,
     tags: Collection[str] | None = None,
+    tags_cell: str | None = None,
 ) -> sa.Select[Any]:
     """Runs newest first (``created_at``, then ``run_id``, descending), keyset-paged.
+
+    ``tags_cell`` keeps the runs whose tags cell is exactly that (``ix_runs_tags`` walks them
+    newest first); ``tags``, those whose cell holds each tag (a scan).
 
     Built per call, its values written into it: its shape depends on the filters and it is off
     the hot path.
@@ -169,6 +189,8 @@ def list_runs_statement(
         # A range on the primary key rather than LIKE: both dialects walk the index with it,
         # and no character of the prefix needs escaping.
         stmt = stmt.where(runs.c.run_id >= run_id_prefix, runs.c.run_id < _past(run_id_prefix))
+    if tags_cell is not None:
+        stmt = stmt.where(runs.c.tags == tags_cell)
     for tag in tags or ():  # every tag given (``",a,b,"`` holds ``,a,``)
         escaped = tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         stmt = stmt.where(runs.c.tags.like(f"%,{escaped},%", escape="\\"))
