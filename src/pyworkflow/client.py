@@ -302,7 +302,8 @@ async def same_storage(storage: Storage | str | None) -> None:
         return
     runtime = await get_runtime()
     current = runtime.storage
-    if storage is current or (isinstance(storage, str) and storage == current.url):
+    # A test environment's runtime counts the calls to the storage it was given (``wraps``).
+    if storage in (current, getattr(current, "wraps", None)) or storage == current.url:
         return
     raise InputError(
         f"storage={storage!r} is not this process's storage ({current.url}); "

@@ -17,7 +17,9 @@ Example:
     >>> schedule.next_run_time  # the next weekday at 09:00 Prague time, in UTC
 
 Every function validates its input before the first write: a bad cron expression, interval or
-time zone is an ``InvalidScheduleError`` naming it, and nothing is stored.
+time zone is an ``InvalidScheduleError`` naming it, and nothing is stored. Each takes
+``storage=`` as the pyworkflow documentation spells it; it must name this process's storage
+(the one ``configure()`` set), as on the client calls.
 """
 
 from __future__ import annotations
@@ -42,9 +44,11 @@ from pyworkflow._schedules.starting import backfill_schedule as backfill_schedul
 from pyworkflow._schedules.starting import trigger_schedule as trigger_schedule
 from pyworkflow._schedules.views import Schedule as Schedule
 from pyworkflow._schedules.views import schedule_view
+from pyworkflow.client import same_storage
 from pyworkflow.events import ScheduleStatus as ScheduleStatus
 from pyworkflow.exceptions import InputError
 from pyworkflow.runtime import get_runtime
+from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import ScheduleRecord
 from pyworkflow.workflow import Workflow
 
@@ -79,6 +83,7 @@ async def create_schedule(
     schedule_id: str | None = None,
     catchup_window: str | float | timedelta | None = None,
     paused: bool = False,
+    storage: Storage | str | None = None,
 ) -> Schedule:
     """Store a schedule: from now on its workflow starts at each slot of ``spec``.
 
@@ -95,6 +100,7 @@ async def create_schedule(
         catchup_window: after downtime, slots younger than this still start; default (None)
             only the latest missed slot starts.
         paused: store it paused (``resume_schedule`` starts it).
+        storage: the pyworkflow documentation's spelling; must name this process's storage.
 
     Raises:
         WorkflowNotFoundError: no such workflow registered here.
@@ -102,6 +108,7 @@ async def create_schedule(
         SerializationError: an argument cannot be encoded.
         ScheduleExistsError: the id is taken.
     """
+    await same_storage(storage)
     if not isinstance(spec, ScheduleSpec):
         raise InputError(f"spec must be a ScheduleSpec, not {spec!r}")
     wf = resolve_workflow(workflow_name)
@@ -133,12 +140,13 @@ async def create_schedule(
     return schedule_view(stored, {})
 
 
-async def get_schedule(schedule_id: str) -> Schedule:
+async def get_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> Schedule:
     """The schedule, with counts of the runs it started.
 
     Raises:
         ScheduleNotFoundError: no such schedule (or it was deleted).
     """
+    await same_storage(storage)
     runtime = await get_runtime()
     return await view_of(runtime, await stored(runtime, schedule_id))
 
@@ -148,12 +156,14 @@ async def list_schedules(
     status: ScheduleStatus | str | None = None,
     workflow_name: str | None = None,
     limit: int = 1000,
+    storage: Storage | str | None = None,
 ) -> list[Schedule]:
     """Schedules by id; deleted ones only with ``status="deleted"``.
 
     Raises:
         InputError: an unknown status or a limit below 1.
     """
+    await same_storage(storage)
     try:
         wanted = None if status is None else ScheduleStatus(status)
     except ValueError as exc:
@@ -178,6 +188,7 @@ async def update_schedule(
     catchup_window: Any = _KEEP,
     args: Sequence[Any] | None = None,
     kwargs: Mapping[str, Any] | None = None,
+    storage: Storage | str | None = None,
 ) -> Schedule:
     """Change a schedule; what is not given stays. A new spec counts its slots from now.
 
@@ -186,6 +197,7 @@ async def update_schedule(
         InvalidScheduleError: a bad policy or catch-up window.
         SerializationError: an argument cannot be encoded.
     """
+    await same_storage(storage)
     if spec is not None and not isinstance(spec, ScheduleSpec):
         raise InputError(f"spec must be a ScheduleSpec, not {spec!r}")
     policy = None if overlap_policy is None else as_policy(overlap_policy)
@@ -212,12 +224,13 @@ async def update_schedule(
     return await change(schedule_id, changed)
 
 
-async def pause_schedule(schedule_id: str) -> Schedule:
+async def pause_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> Schedule:
     """Stop starting runs until ``resume_schedule``; the slots meanwhile are not made up.
 
     Raises:
         ScheduleNotFoundError: no such schedule.
     """
+    await same_storage(storage)
 
     def pause(record: ScheduleRecord, now: float) -> ScheduleRecord:
         return dataclasses.replace(
@@ -227,12 +240,13 @@ async def pause_schedule(schedule_id: str) -> Schedule:
     return await change(schedule_id, pause)
 
 
-async def resume_schedule(schedule_id: str) -> Schedule:
+async def resume_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> Schedule:
     """Start runs again, from the next slot after now.
 
     Raises:
         ScheduleNotFoundError: no such schedule.
     """
+    await same_storage(storage)
 
     def resume(record: ScheduleRecord, now: float) -> ScheduleRecord:
         return planned(dataclasses.replace(record, status=ScheduleStatus.ACTIVE), now)
@@ -240,7 +254,7 @@ async def resume_schedule(schedule_id: str) -> Schedule:
     return await change(schedule_id, resume)
 
 
-async def delete_schedule(schedule_id: str) -> None:
+async def delete_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> None:
     """Delete a schedule: it starts nothing more; its row stays for the record (soft delete).
 
     Its runs go on. Its id may be taken by a new schedule.
@@ -248,6 +262,7 @@ async def delete_schedule(schedule_id: str) -> None:
     Raises:
         ScheduleNotFoundError: no such schedule.
     """
+    await same_storage(storage)
 
     def delete(record: ScheduleRecord, now: float) -> ScheduleRecord:
         return dataclasses.replace(
@@ -257,7 +272,7 @@ async def delete_schedule(schedule_id: str) -> None:
     await change(schedule_id, delete)
 
 
-async def activate_scheduled_workflows() -> list[str]:
+async def activate_scheduled_workflows(*, storage: Storage | str | None = None) -> list[str]:
     """Store the schedules that ``@scheduled_workflow`` declared in this process.
 
     A schedule not stored yet is created; one stored already gets the declared spec, policy
@@ -267,6 +282,7 @@ async def activate_scheduled_workflows() -> list[str]:
     Returns:
         The ids of the declared schedules.
     """
+    await same_storage(storage)
     runtime = await get_runtime()
     ids = []
     for declared in decorated_schedules():
