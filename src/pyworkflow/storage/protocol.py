@@ -111,7 +111,7 @@ class Storage(Protocol):
         ``parent_run_id`` lists the children of that run (including the runs their
         continue-as-new started, which keep the parent); ``schedule_id`` the runs that
         schedule started; ``run_id_prefix`` keeps the runs whose id starts with it
-        (case-sensitive).
+        (case-sensitive); ``tags``, the runs that carry every one of them.
         """
 
     async def count_runs(
@@ -126,8 +126,6 @@ class Storage(Protocol):
         """How many runs each workflow has: ``{workflow_name: count}`` (created since ``since``).
 
         Workflows with no run are absent.
-        continue-as-new started, which keep the parent); ``tags``, the runs that carry every
-        one of them.
         """
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
