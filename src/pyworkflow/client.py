@@ -10,7 +10,7 @@ import dataclasses
 import time
 from collections.abc import Callable, Collection
 from datetime import timedelta
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import Any, ParamSpec, TypeVar, cast, overload
 
 from pyworkflow import config, registry, retention, unfinished
 from pyworkflow._backoff import Backoff
@@ -31,7 +31,7 @@ from pyworkflow.runtime import get_runtime
 from pyworkflow.step_context import CONTEXT_KIND
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import RunCursor, RunRecord
-from pyworkflow.transient import is_transient, start_transient
+from pyworkflow.transient import is_transient, run_transient, start_transient
 from pyworkflow.workflow import Workflow
 
 __all__ = [
@@ -128,7 +128,8 @@ async def run(
 async def run(wf: Workflow[..., R], *args: Any, **kwargs: Any) -> R:
     """Start a run and wait for its result: the one-liner for scripts and tests.
 
-    Takes ``start``'s ``idempotency_key``; see there.
+    Takes ``start``'s ``idempotency_key``; see there. A transient workflow (``durable=False``)
+    runs here and its result is returned as it ends; it raises what the workflow raised.
 
     Example:
         >>> receipt = await run(checkout, cart_id="c-1")
@@ -137,6 +138,11 @@ async def run(wf: Workflow[..., R], *args: Any, **kwargs: Any) -> R:
         WorkflowFailedError: the run failed (carries the error type, message, traceback).
         WorkflowCancelledError: the run was cancelled.
     """
+    definition = _resolve(wf)
+    if is_transient(definition):
+        kwargs.pop("idempotency_key", None)  # as start() does: a transient run stores no key
+        _, value = await run_transient(definition, args, kwargs)
+        return cast(R, value)
     run_id = await start(wf, *args, **kwargs)
     result: R = await get_workflow_result(run_id)
     return result
