@@ -44,7 +44,9 @@ from pyworkflow._schedules.views import Schedule as Schedule
 from pyworkflow._schedules.views import schedule_view
 from pyworkflow.events import ScheduleStatus as ScheduleStatus
 from pyworkflow.exceptions import InputError
+from pyworkflow.per_call import same_storage
 from pyworkflow.runtime import get_runtime
+from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import ScheduleRecord
 from pyworkflow.workflow import Workflow
 
@@ -79,6 +81,7 @@ async def create_schedule(
     schedule_id: str | None = None,
     catchup_window: str | float | timedelta | None = None,
     paused: bool = False,
+    storage: Storage | str | None = None,
 ) -> Schedule:
     """Store a schedule: from now on its workflow starts at each slot of ``spec``.
 
@@ -95,6 +98,8 @@ async def create_schedule(
         catchup_window: after downtime, slots younger than this still start; default (None)
             only the latest missed slot starts.
         paused: store it paused (``resume_schedule`` starts it).
+        storage: accepted for code written for the pyworkflow documentation; it must be this
+            process's storage (``pyworkflow.per_call``).
 
     Raises:
         WorkflowNotFoundError: no such workflow registered here.
@@ -107,6 +112,7 @@ async def create_schedule(
     wf = resolve_workflow(workflow_name)
     policy = as_policy(overlap_policy)
     window = catchup_seconds(catchup_window)
+    await same_storage(storage)
     runtime = await get_runtime()
     encoded = encode_call(wf, tuple(args), dict(kwargs or {}), runtime.codec)
     now = runtime.executor.now()
@@ -257,16 +263,20 @@ async def delete_schedule(schedule_id: str) -> None:
     await change(schedule_id, delete)
 
 
-async def activate_scheduled_workflows() -> list[str]:
+async def activate_scheduled_workflows(*, storage: Storage | str | None = None) -> list[str]:
     """Store the schedules that ``@scheduled_workflow`` declared in this process.
 
     A schedule not stored yet is created; one stored already gets the declared spec, policy
     and catch-up window where they changed (its counts and state stay). Call it at start-up;
     ``pyworkflow worker run`` and ``pyworkflow scheduler run`` call it for their modules.
 
+    ``storage``: accepted for code written for the pyworkflow documentation; it must be this
+    process's storage (``pyworkflow.per_call``).
+
     Returns:
         The ids of the declared schedules.
     """
+    await same_storage(storage)
     runtime = await get_runtime()
     ids = []
     for declared in decorated_schedules():
