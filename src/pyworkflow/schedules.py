@@ -44,9 +44,9 @@ from pyworkflow._schedules.starting import backfill_schedule as backfill_schedul
 from pyworkflow._schedules.starting import trigger_schedule as trigger_schedule
 from pyworkflow._schedules.views import Schedule as Schedule
 from pyworkflow._schedules.views import schedule_view
-from pyworkflow.client import same_storage
 from pyworkflow.events import ScheduleStatus as ScheduleStatus
 from pyworkflow.exceptions import InputError
+from pyworkflow.per_call import same_storage
 from pyworkflow.runtime import get_runtime
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import ScheduleRecord
@@ -100,7 +100,8 @@ async def create_schedule(
         catchup_window: after downtime, slots younger than this still start; default (None)
             only the latest missed slot starts.
         paused: store it paused (``resume_schedule`` starts it).
-        storage: the pyworkflow documentation's spelling; must name this process's storage.
+        storage: accepted for code written for the pyworkflow documentation; it must be this
+            process's storage (``pyworkflow.per_call``).
 
     Raises:
         WorkflowNotFoundError: no such workflow registered here.
@@ -108,12 +109,12 @@ async def create_schedule(
         SerializationError: an argument cannot be encoded.
         ScheduleExistsError: the id is taken.
     """
-    await same_storage(storage)
     if not isinstance(spec, ScheduleSpec):
         raise InputError(f"spec must be a ScheduleSpec, not {spec!r}")
     wf = resolve_workflow(workflow_name)
     policy = as_policy(overlap_policy)
     window = catchup_seconds(catchup_window)
+    await same_storage(storage)
     runtime = await get_runtime()
     encoded = encode_call(wf, tuple(args), dict(kwargs or {}), runtime.codec)
     now = runtime.executor.now()
@@ -278,6 +279,9 @@ async def activate_scheduled_workflows(*, storage: Storage | str | None = None) 
     A schedule not stored yet is created; one stored already gets the declared spec, policy
     and catch-up window where they changed (its counts and state stay). Call it at start-up;
     ``pyworkflow worker run`` and ``pyworkflow scheduler run`` call it for their modules.
+
+    ``storage``: accepted for code written for the pyworkflow documentation; it must be this
+    process's storage (``pyworkflow.per_call``).
 
     Returns:
         The ids of the declared schedules.

@@ -14,8 +14,8 @@ from pyworkflow._engine.new_runs import new_run
 from pyworkflow._schedules.changes import ATTEMPTS, change, resolve_workflow, stored
 from pyworkflow._schedules.slots import slot_key, slots_between
 from pyworkflow._schedules.specs import ScheduleSpec
-from pyworkflow.client import same_storage
 from pyworkflow.exceptions import InputError, StorageError
+from pyworkflow.per_call import same_storage
 from pyworkflow.runtime import Runtime, get_runtime
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import ScheduleFire, ScheduleRecord
