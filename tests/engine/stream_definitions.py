@@ -14,10 +14,12 @@ from pydantic import BaseModel
 
 from pyworkflow import emit, stream_step, stream_workflow, workflow
 from pyworkflow.streams import (
+    StreamStepContext,
     get_checkpoint,
     get_current_signal,
     run_stream_workflow,
     save_checkpoint,
+    schedule_signal,
     set_result,
     suspend,
     terminate,
@@ -141,3 +143,42 @@ async def ts_order_taker() -> None:
 async def run_orders(stream_run_id: str) -> Any:
     result = await run_stream_workflow(orders, stream_run_id=stream_run_id)
     return result.get_result("ts_order_taker")
+
+
+# --- on_signal, scheduled signals, failures ------------------------------------------------------
+
+
+async def gate(signal: Any, ctx: StreamStepContext) -> None:
+    if signal.signal_type == "stream.kill":
+        await ctx.cancel(reason="killed by signal")
+    elif signal.payload.get("priority") == "high":
+        await ctx.resume()
+    # anything else: acknowledged, the step is not run for it
+
+
+@stream_workflow(name="ts_alarms")
+async def alarms() -> None:
+    await schedule_signal("ts_alarms", "alarm.rang", {"priority": "high"}, delay_seconds=3600)
+
+
+@stream_step(stream="ts_alarms", signals=["alarm.rang", "stream.kill"], on_signal=gate)
+async def ts_sleeper() -> None:
+    signal = await get_current_signal()
+    if signal is None:
+        return
+    saw("ts_sleeper", signal)
+    await set_result({"woke_at_seq": signal.sequence})
+
+
+@stream_step(stream="ts_alarms", signals=["alarm.rang"], max_retries=1)
+async def ts_fragile() -> None:
+    signal = await get_current_signal()
+    if signal is None:
+        return
+    raise RuntimeError(f"cannot handle {signal.signal_type}")
+
+
+@workflow(name="ts_run_alarms")
+async def run_alarms(stream_run_id: str) -> dict[str, Any]:
+    result = await run_stream_workflow(alarms, stream_run_id=stream_run_id)
+    return {"states": result.step_states, "results": result.step_results}

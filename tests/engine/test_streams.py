@@ -9,14 +9,28 @@ the parent waits meanwhile holding no worker; a payload that fails its schema is
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
-from pyworkflow import InvalidSignalPayloadError, RunStatus, emit
+from pyworkflow import (
+    InputError,
+    InvalidSignalPayloadError,
+    NotInStreamStepError,
+    RunStatus,
+    StreamDefinitionError,
+    StreamRunNotFoundError,
+    WorkflowFailedError,
+    emit,
+    schedule_signal,
+    stream_step,
+    stream_workflow,
+)
 from pyworkflow.storage.streams import NewSignal, StreamRunRecord, StreamStore
+from pyworkflow.streams import get_current_signal, set_result
 from pyworkflow.testing import WorkflowEnvironment
 
-from .stream_definitions import SEEN, run_orders, run_planning, run_reviews
+from .stream_definitions import SEEN, run_alarms, run_orders, run_planning, run_reviews
 from .waits import restart
 
 
@@ -145,3 +159,72 @@ async def test_a_stream_run_goes_on_from_storage_after_a_restart(env: WorkflowEn
     await emit("ts_reviews", "human.approved", {"by": "bo"}, stream_run_id="rev-2")
     assert await env.result(parent) == {"approved": "bo", "submissions": 2}
     assert [seq for _, _, _, seq in SEEN["rev-2"]] == [1, 2, 3]  # each delivered once
+
+
+async def test_on_signal_gates_a_scheduled_signal_and_a_failing_step_ends_failed(
+    env: WorkflowEnvironment,
+) -> None:
+    started = env.now()
+    parent = await env.start(run_alarms, "alarm-1")
+    await settled_stream(env, "alarm-1")
+    # Low priority: acknowledged by on_signal, the step is not run for it.
+    await emit("ts_alarms", "alarm.rang", {"priority": "low"}, stream_run_id="alarm-1")
+    await settled_stream(env, "alarm-1")
+    assert SEEN["alarm-1"] == []
+    await env.advance("1h")  # the scheduled signal comes due: a durable timer, then an emit
+    await settled_stream(env, "alarm-1")
+    assert [(s, seq) for s, _, _, seq in SEEN["alarm-1"]] == [("ts_sleeper", 2)]
+    assert env.now() - started >= timedelta(hours=1)
+    await emit("ts_alarms", "stream.kill", {}, stream_run_id="alarm-1")
+    result = await env.result(parent)
+    assert result["states"] == {"ts_fragile": "failed", "ts_sleeper": "cancelled"}
+    assert result["results"] == {"ts_sleeper": {"woke_at_seq": 2}}
+    store = env.storage
+    assert isinstance(store, StreamStore)
+    details = {s.step_name: s.detail for s in await store.list_subscriptions("alarm-1")}
+    assert details == {
+        "ts_fragile": "RuntimeError: cannot handle alarm.rang",
+        "ts_sleeper": "killed by signal",
+    }
+
+
+async def test_stream_primitives_outside_a_stream_step_are_typed_errors(
+    env: WorkflowEnvironment,
+) -> None:
+    with pytest.raises(NotInStreamStepError, match=r"set_result\(\)"):
+        await set_result(1)
+    with pytest.raises(NotInStreamStepError, match=r"get_current_signal\(\)"):
+        await get_current_signal()
+    with pytest.raises(InputError, match="stream_run_id"):
+        await emit("ts_orders", "orders.closed")
+    with pytest.raises(StreamRunNotFoundError, match="nowhere"):
+        await emit("ts_orders", "orders.closed", stream_run_id="nowhere")
+    with pytest.raises(InputError, match="delay_seconds"):
+        await schedule_signal("ts_alarms", "alarm.rang", delay_seconds=-1, stream_run_id="x")
+
+
+def test_bad_stream_definitions_are_refused_at_decoration() -> None:
+    with pytest.raises(StreamDefinitionError, match="async def"):
+        stream_step(stream="ts_x", signals=["a"])(lambda: None)  # type: ignore[arg-type]
+
+    async def body() -> None: ...
+
+    with pytest.raises(StreamDefinitionError, match="at least one signal type"):
+        stream_step(stream="ts_x", signals=[])(body)
+    with pytest.raises(StreamDefinitionError, match="not the string"):
+        stream_step(stream="ts_x", signals="a.b")(body)
+    with pytest.raises(StreamDefinitionError, match="pydantic model"):
+        stream_step(stream="ts_x", signals={"a": dict})(body)
+    with pytest.raises(StreamDefinitionError, match="two stream workflows"):
+        stream_workflow(name="ts_planning")(body)
+
+
+async def test_a_second_driver_for_a_taken_stream_run_id_fails_naming_it(
+    env: WorkflowEnvironment,
+) -> None:
+    first = await env.start(run_reviews, "taken-1")
+    await settled_stream(env, "taken-1")
+    second = await env.start(run_reviews, "taken-1")
+    with pytest.raises(WorkflowFailedError, match="taken-1"):
+        await env.result(second)
+    assert (await env.get_run(first)).status is RunStatus.SUSPENDED
