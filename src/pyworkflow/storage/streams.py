@@ -27,6 +27,7 @@ Rules every backend keeps (tests/contract/test_streams.py checks each):
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
@@ -215,13 +216,17 @@ def plan_deliveries(
     """
     plan: dict[str, tuple[int | None, int]] = {}
     last_read = signals[-1].seq if signals else 0
+    first = signals[0].seq if signals else 0
     for sub in subscriptions:
         if sub.status is StreamStepStatus.PENDING:
             plan[sub.step_name] = (None, sub.cursor)
             continue
         if sub.status not in _ACTIVE:
             continue
-        found = next((s for s in signals if s.seq > sub.cursor and _matches(sub, s)), None)
+        # The window holds consecutive seqs: start at the cursor, not at the window's start
+        # (a scan from the start costs window x subscriptions per batch).
+        later = itertools.islice(signals, max(0, sub.cursor - first + 1), None)
+        found = next((s for s in later if _matches(sub, s)), None)
         if found is not None:
             plan[sub.step_name] = (found.seq, found.seq)
         elif last_read > sub.cursor:
