@@ -28,7 +28,7 @@ from pyworkflow.streams import get_checkpoint, get_current_signal, save_checkpoi
 
 ROUND_TRIPS = 200
 SUBSCRIPTIONS = 100
-ran = asyncio.Event()
+ran: asyncio.Event | None = None  # made per round: an Event belongs to one event loop
 
 
 @step()
@@ -53,7 +53,7 @@ async def b13_echoer() -> None:
     signal = await get_current_signal()
     if signal is not None and signal.signal_type == "stop":
         await terminate()
-    elif signal is not None:
+    elif signal is not None and ran is not None:
         ran.set()
 
 
@@ -94,13 +94,17 @@ async def _opened(stream_run_id: str) -> None:
     from pyworkflow.runtime import get_runtime
 
     storage = (await get_runtime()).storage
-    while await storage.get_stream_run(stream_run_id) is None:  # type: ignore[attr-defined]
+    for _ in range(10_000):  # polls storage: nothing here is told when the row appears
+        if await storage.get_stream_run(stream_run_id) is not None:  # type: ignore[attr-defined]
+            break
         await asyncio.sleep(0.001)
     await asyncio.sleep(0.05)  # let the driver start its steps and wait
 
 
 async def round_trip(directory: str, index: int) -> tuple[float, float]:
     """(per step, per signal) in seconds, on a fresh SQLite file."""
+    global ran
+    ran = event = asyncio.Event()
     pyworkflow.configure(storage=f"sqlite:///{directory}/b13-{index}.db")
     try:
         await pyworkflow.run(b13_steps, 5)  # warm up
@@ -112,9 +116,9 @@ async def round_trip(directory: str, index: int) -> tuple[float, float]:
         await _opened(sid)
         begin = time.perf_counter()
         for n in range(ROUND_TRIPS):
-            ran.clear()
+            event.clear()
             await emit("b13_echo", "ping", {"n": n}, stream_run_id=sid)
-            await ran.wait()
+            await event.wait()
         per_signal = (time.perf_counter() - begin) / ROUND_TRIPS
         await emit("b13_echo", "stop", None, stream_run_id=sid)
         assert await pyworkflow.get_workflow_result(parent) == "completed"
@@ -164,7 +168,8 @@ def main() -> int:
         print(f"B13 {size:,} signals to {SUBSCRIPTIONS} subscriptions (memory): "
               f"{cost * size:.2f} s, {cost * 1e6:,.0f} us per signal")  # fmt: skip
         sys.stdout.flush()
-    for (a, ca), (b, cb) in zip(zip(sizes, costs), zip(sizes[1:], costs[1:]), strict=False):
+    for i in range(1, len(sizes)):
+        a, ca, b, cb = sizes[i - 1], costs[i - 1], sizes[i], costs[i]
         exponent = math.log((cb * b) / (ca * a)) / math.log(b / a)
         print(f"B13 growth exponent {a:,} -> {b:,}: {exponent:.2f} (1 = linear)")
     return 0

@@ -25,13 +25,14 @@ from pyworkflow.cli.options import json_option, modules_option, storage_option
 from pyworkflow.cli.session import session
 from pyworkflow.exceptions import InputError
 from pyworkflow.inspect.streams import (
+    StreamRunDetails,
     get_stream_run_details,
     list_stream_runs,
     stream_run_json,
 )
 from pyworkflow.streams import emit
 
-__all__ = ["streams"]
+__all__ = ["print_stream_run", "streams"]
 
 
 @click.group()
@@ -84,6 +85,11 @@ async def _show(stream_run_id: str, storage: str | None, as_json: bool) -> None:
     if as_json:
         emit_json(details.to_json())
         return
+    print_stream_run(details)
+
+
+def print_stream_run(details: StreamRunDetails) -> None:
+    """A stream run as text: its row, its subscriptions, its latest signals."""
     r = details.record
     click.echo(f"stream run {r.stream_run_id} of stream {r.stream!r}: {r.status}")
     click.echo(f"  driven by run {r.run_id}; {r.last_seq} signals, {r.last_batch} batches")

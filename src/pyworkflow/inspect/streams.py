@@ -15,7 +15,17 @@ from pyworkflow.exceptions import PyWorkflowError, StorageError, StreamRunNotFou
 from pyworkflow.serialization import Codec
 from pyworkflow.storage.streams import StreamRunRecord, StreamStore
 
-__all__ = ["SIGNALS_SHOWN", "StreamRunDetails", "get_stream_run_details", "list_stream_runs"]
+__all__ = [
+    "DRIVER_WORKFLOW",
+    "SIGNALS_SHOWN",
+    "StreamRunDetails",
+    "get_stream_run_details",
+    "list_stream_runs",
+    "stream_of_run",
+]
+
+DRIVER_WORKFLOW = "pyworkflow.stream"
+"""The workflow whose runs drive stream runs (``run_stream_workflow`` starts one)."""
 
 SIGNALS_SHOWN = 50
 """How many of a stream run's latest signals ``get_stream_run_details`` reads."""
@@ -130,3 +140,21 @@ async def get_stream_run_details(
         for s in await store.list_signals(stream_run_id, after_seq=after, limit=SIGNALS_SHOWN)
     ]
     return StreamRunDetails(record, subscriptions, signals)
+
+
+async def stream_of_run(
+    storage: Any, workflow_name: str, arguments: Any, *, codec: Codec
+) -> StreamRunDetails | None:
+    """The stream run a run drives, for ``runs show``; None for any other run.
+
+    ``arguments``: the run's decoded call (``RunDetails.arguments``).
+    """
+    if workflow_name != DRIVER_WORKFLOW or not isinstance(arguments, dict):
+        return None
+    args = arguments.get("args")
+    if not isinstance(args, list | tuple) or len(args) < 2 or not isinstance(args[1], str):
+        return None
+    try:
+        return await get_stream_run_details(storage, args[1], codec=codec)
+    except StreamRunNotFoundError:
+        return None  # not opened yet
