@@ -436,9 +436,14 @@ class Storage(Protocol):
         """
 
     async def next_schedule_due_at(
-        self, *, workflow_names: Collection[str] | None = None
+        self, *, workflow_names: Collection[str] | None = None, after: float | None = None
     ) -> float | None:
-        """The earliest ``due_at`` of the schedules of ``workflow_names`` (None: any), or None."""
+        """The earliest ``due_at`` of the schedules of ``workflow_names`` (None: any), or None.
+
+        ``after``: only a ``due_at`` later than this. A scheduler that has just fired what was
+        due asks for what comes after: on PostgreSQL the index entries of the rows it just
+        moved (dead until vacuumed) lie before that bound, and are not walked.
+        """
 
     async def fire_schedule(self, fire: ScheduleFire) -> list[str] | None:
         """Store a schedule's new state, create its runs and cancel requests, in one transaction.
