@@ -419,6 +419,7 @@ async def test_list_runs_by_a_tag_of_many_tag_sets(storage: Storage) -> None:
 async def test_count_runs_per_status_and_per_workflow(storage: Storage) -> None:
     assert await storage.count_runs() == {}
     assert await storage.count_workflow_runs() == {}
+    assert await storage.count_workflow_statuses() == {}
     await start(storage, "p1", workflow="pay", now=T0 + 1)
     await start(storage, "p2", workflow="pay", now=T0 + 2)
     await start(storage, "s1", workflow="ship", now=T0 + 3)
@@ -437,6 +438,15 @@ async def test_count_runs_per_status_and_per_workflow(storage: Storage) -> None:
     assert await storage.count_workflow_runs() == {"pay": 2, "ship": 1}
     assert await storage.count_workflow_runs(since=T0 + 2) == {"pay": 1, "ship": 1}
     assert await storage.count_workflow_runs(since=T0 + 4) == {}
+    assert await storage.count_workflow_statuses() == {
+        "pay": {RunStatus.PENDING: 1, RunStatus.FAILED: 1},
+        "ship": {RunStatus.PENDING: 1},
+    }
+    assert await storage.count_workflow_statuses(since=T0 + 2) == {
+        "pay": {RunStatus.FAILED: 1},
+        "ship": {RunStatus.PENDING: 1},
+    }
+    assert await storage.count_workflow_statuses(since=T0 + 4) == {}
 
 
 async def test_list_runs_pages_within_a_filter(storage: Storage) -> None:

@@ -25,6 +25,7 @@ from pyworkflow.storage.sql import migrate
 from pyworkflow.storage.sql._statements.runs import (
     TAG_CELLS,
     count_runs_statement,
+    count_workflow_statuses_statement,
     list_runs_statement,
 )
 from pyworkflow.storage.sqlite import SQLiteStorage
@@ -481,9 +482,15 @@ async def test_counts_per_status_read_an_index_alone(
         dialect=sqlite_dialect.dialect(),
         compile_kwargs={"literal_binds": True},
     )
+    per_workflow = count_workflow_statuses_statement(since).compile(
+        dialect=sqlite_dialect.dialect(), compile_kwargs={"literal_binds": True}
+    )
     with sqlite3.connect(store.path) as db:
         plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {compiled}"))
-    assert f"COVERING INDEX {index}" in plan, plan
+        assert f"COVERING INDEX {index}" in plan, plan
+        plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {per_workflow}"))
+        assert "COVERING INDEX ix_runs_workflow_status" in plan, plan
+        assert "TEMP B-TREE" not in plan  # grouped in the index's own order
     assert await store.count_runs(workflow_name=workflow, since=since) == {
         RunStatus.PENDING: 20 if workflow is None else 10
     }

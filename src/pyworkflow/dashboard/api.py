@@ -149,7 +149,7 @@ async def workflows(request: Request) -> Response:
 async def workflow_counts(request: Request) -> Response:
     """Runs per status of every workflow in storage or registered here (all their runs)."""
     ctx = Context.of(request)
-    found = await workflows_status_counts(await ctx.storage(), await ctx.workflow_names())
+    found = await workflows_status_counts(await ctx.storage(), ctx.registered())
     return JSONResponse({"workflows": {name: c.to_json() for name, c in found.items()}})
 
 

@@ -1,6 +1,7 @@
 """Counts and durations of runs: runs per status, and per workflow over the last hour and day.
 
-Counts come from storage's grouped counts (``Storage.count_runs``, ``count_workflow_runs``).
+Counts come from storage's grouped counts (``Storage.count_runs``, ``count_workflow_runs``,
+``count_workflow_statuses``).
 Durations (creation to end) of a workflow's completed runs are read newest first, at most
 ``DURATION_SAMPLE`` of them over the window, and their percentiles taken from those: a page
 showing them stays fast however many runs a day brings, and says how many runs the figures are
@@ -126,23 +127,21 @@ async def status_counts(
 
 
 async def workflows_status_counts(
-    storage: Storage, workflows: Iterable[str]
+    storage: Storage, workflows: Iterable[str] = ()
 ) -> dict[str, StatusCounts]:
-    """Runs per status of each of ``workflows`` (all their runs), by name.
+    """Runs per status of every workflow with runs, and of ``workflows`` (all their runs).
 
-    Each workflow's count reads only its own entries of an index (``Storage.count_runs``), so
-    the whole costs about one count of every run, however many workflows there are.
+    One grouped count (``Storage.count_workflow_statuses``), whatever the number of workflows.
 
     Example:
-        >>> (await workflows_status_counts(storage, ["checkout"]))["checkout"].counts["failed"]
+        >>> (await workflows_status_counts(storage))["checkout"].counts["failed"]
         3
     """
-    found = {}
-    for name in sorted(set(workflows)):
-        found[name] = StatusCounts(
-            _every_status((await storage.count_runs(workflow_name=name)).items())
-        )
-    return found
+    found = await storage.count_workflow_statuses()
+    return {
+        name: StatusCounts(_every_status(found.get(name, {}).items()))
+        for name in sorted(set(found) | set(workflows))
+    }
 
 
 def percentile(ordered: list[float], fraction: float) -> float | None:
@@ -193,19 +192,19 @@ async def workflow_stats(
     """
     now = time.time() if now is None else now
     totals = await storage.count_workflow_runs()
+    days = await storage.count_workflow_statuses(since=now - _DAY)
+    hours = await storage.count_workflow_statuses(since=now - _HOUR)
     known = set(registered)
     found = []
     for name in sorted(set(totals) | known):
-        day = await storage.count_runs(workflow_name=name, since=now - _DAY)
-        hour = await storage.count_runs(workflow_name=name, since=now - _HOUR)
-        last_day = _every_status(day.items())
+        last_day = _every_status(days.get(name, {}).items())
         ended = sum(last_day[s] for s in ("completed", "failed", "cancelled"))
         durations = sorted(await _durations(storage, name, now - _DAY))
         found.append(
             WorkflowStats(
                 workflow=name,
                 total=totals.get(name, 0),
-                last_hour=_every_status(hour.items()),
+                last_hour=_every_status(hours.get(name, {}).items()),
                 last_day=last_day,
                 success_rate=None if ended == 0 else last_day["completed"] / ended,
                 p50=percentile(durations, 0.50),

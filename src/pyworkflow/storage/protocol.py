@@ -128,6 +128,15 @@ class Storage(Protocol):
         Workflows with no run are absent.
         """
 
+    async def count_workflow_statuses(
+        self, *, since: float | None = None
+    ) -> dict[str, dict[RunStatus, int]]:
+        """How many runs each workflow has in each status: ``{workflow_name: {status: count}}``.
+
+        ``since`` counts only the runs created at or after it. Workflows with no run, and
+        statuses with none, are absent. One grouped count, however many workflows there are.
+        """
+
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order."""
 

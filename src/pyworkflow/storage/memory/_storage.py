@@ -198,6 +198,17 @@ class MemoryStorage(
                 counts[r.workflow_name] = counts.get(r.workflow_name, 0) + 1
         return counts
 
+    async def count_workflow_statuses(
+        self, *, since: float | None = None
+    ) -> dict[str, dict[RunStatus, int]]:
+        """How many runs each workflow has in each status (created since ``since``)."""
+        counts: dict[str, dict[RunStatus, int]] = {}
+        for r in self._runs.values():
+            if since is None or r.created_at >= since:
+                of = counts.setdefault(r.workflow_name, {})
+                of[r.status] = of.get(r.status, 0) + 1
+        return counts
+
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order (empty for an unknown run)."""
         return [copy_tree(e) for e in self._events.get(run_id, []) if e.seq > after_seq]

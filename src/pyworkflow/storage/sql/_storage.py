@@ -154,6 +154,12 @@ class SqlStorage(SqlStreamMethods, abc.ABC):
         """Runs per workflow; see ``Storage.count_workflow_runs``."""
         return await self._run(lambda db: runs.count_workflow_runs(db, since), writes=False)
 
+    async def count_workflow_statuses(
+        self, *, since: float | None = None
+    ) -> dict[str, dict[RunStatus, int]]:
+        """Runs per workflow and status; see ``Storage.count_workflow_statuses``."""
+        return await self._run(lambda db: runs.count_workflow_statuses(db, since), writes=False)
+
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order."""
         return await self._run(lambda db: runs.load_events(db, run_id, after_seq), writes=False)

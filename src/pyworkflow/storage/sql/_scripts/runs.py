@@ -21,12 +21,14 @@ from pyworkflow.storage.sql._statements.runs import (
     TAG_CELLS,
     count_runs_statement,
     count_workflow_runs_statement,
+    count_workflow_statuses_statement,
     list_runs_statement,
 )
 
 __all__ = [
     "count_runs",
     "count_workflow_runs",
+    "count_workflow_statuses",
     "create_run",
     "get_run",
     "list_runs",
@@ -133,6 +135,18 @@ async def count_workflow_runs(db: Session, since: float | None) -> dict[str, int
     """Runs per workflow, created since ``since``."""
     rows = await db.query(count_workflow_runs_statement(since))
     return {str(workflow): int(count) for workflow, count in rows}
+
+
+async def count_workflow_statuses(
+    db: Session, since: float | None
+) -> dict[str, dict[RunStatus, int]]:
+    """Runs per workflow and status, created since ``since`` (unknown statuses left out)."""
+    known = {s.value: s for s in RunStatus}
+    counts: dict[str, dict[RunStatus, int]] = {}
+    for workflow, status, count in await db.query(count_workflow_statuses_statement(since)):
+        if status in known:
+            counts.setdefault(str(workflow), {})[known[status]] = int(count)
+    return counts
 
 
 async def load_events(db: Session, run_id: str, after_seq: int) -> list[EventRecord]:

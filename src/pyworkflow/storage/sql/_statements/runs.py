@@ -34,6 +34,7 @@ __all__ = [
     "cancelled_with_parent",
     "count_runs_statement",
     "count_workflow_runs_statement",
+    "count_workflow_statuses_statement",
     "insert_new_run",
     "list_runs_statement",
     "outside_write",
@@ -218,6 +219,17 @@ def count_runs_statement(workflow_name: str | None, since: float | None) -> sa.S
     if since is not None:
         stmt = stmt.where(runs.c.created_at >= since)
     return stmt.group_by(runs.c.status)
+
+
+def count_workflow_statuses_statement(since: float | None) -> sa.Select[Any]:
+    """``(workflow_name, status, count)`` of the runs created since ``since``.
+
+    It reads ``ix_runs_workflow_status`` alone, in its order: one pass, no sort.
+    """
+    stmt = sa.select(runs.c.workflow_name, runs.c.status, sa.func.count())
+    if since is not None:
+        stmt = stmt.where(runs.c.created_at >= since)
+    return stmt.group_by(runs.c.workflow_name, runs.c.status)
 
 
 def count_workflow_runs_statement(since: float | None) -> sa.Select[Any]:
