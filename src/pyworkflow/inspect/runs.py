@@ -135,10 +135,8 @@ class RunView:
         ``run_id``, ``workflow``, ``status``, ``created_at``, ``updated_at``, ``completed_at``,
         ``wake_at``, ``idempotency_key``, ``parent_run_id``, ``recovery_count``,
         ``cancel_requested``, ``parent_close_policy``, ``continued_from``, ``continued_to``,
-        ``queue``, ``waits_for_worker``, ``schedule_id``, ``schedule_slot_at``, ``damage``;
-        times as ISO 8601 strings in UTC, absent values null.
-        ``queue``, ``waits_for_worker``, ``tags``, ``damage``; times as ISO 8601 strings in
-        UTC, absent values null.
+        ``queue``, ``waits_for_worker``, ``schedule_id``, ``schedule_slot_at``, ``tags``,
+        ``damage``; times as ISO 8601 strings in UTC, absent values null.
         """
         return {
             "run_id": self.run_id,
