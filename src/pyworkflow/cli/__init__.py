@@ -35,6 +35,7 @@ from pyworkflow.cli.runs import runs
 from pyworkflow.cli.schedules import schedules
 from pyworkflow.cli.worker import scheduler, worker
 from pyworkflow.cli.workflows import workflows
+from pyworkflow.config import EXECUTORS, configure
 
 __all__ = ["main"]
 
@@ -79,6 +80,14 @@ __all__ = ["main"]
     help="Output of the command that follows: tables for people (default) or JSON.",
 )
 @click.option("--json", "as_json", is_flag=True, default=False, help="The same as --output json.")
+@click.option(
+    "--runtime",
+    type=click.Choice(list(EXECUTORS)),
+    default=None,
+    help="The executor of the command that follows (configure(executor=...)): local runs "
+    "in this process, celery sends to Celery workers. Default: the configured one.",
+)
+@click.option("--verbose", "-v", is_flag=True, default=False, help="The same as --log-level debug.")
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -88,14 +97,19 @@ def main(
     modules: tuple[str, ...],
     output: str | None,
     as_json: bool,
+    runtime: str | None,
+    verbose: bool,
 ) -> None:
     """Durable workflows as plain async Python: run and inspect workflows, serve, maintain.
 
     ``--storage``, ``--module``, ``--output``/``--json`` may also come before the command
     (``pyworkflow --storage sqlite:///app.db runs list``), as the pyworkflow documentation
-    writes them; given after the command too, the command's own value wins.
+    writes them; given after the command too, the command's own value wins. So may its
+    ``--runtime`` and ``--verbose``.
     """
-    setup_logging(log_format, log_level.upper())
+    setup_logging(log_format, "DEBUG" if verbose else log_level.upper())
+    if runtime is not None:
+        configure(executor=runtime)
     unfinished.silence()  # each command says itself what became of the runs it started
     given: dict[str, Any] = {}
     if storage is not None:
