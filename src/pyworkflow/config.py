@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from pyworkflow import config_file
+from pyworkflow import config_file, env_names
 from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.engine import EngineSettings
 from pyworkflow.durations import parse_duration
@@ -295,12 +295,7 @@ def executor_name() -> str:
     Raises:
         ConfigurationError: ``PYWORKFLOW_EXECUTOR`` names no executor of this version.
     """
-    name = (
-        _settings.executor
-        or config_file.load().executor
-        or os.environ.get("PYWORKFLOW_EXECUTOR")
-        or "local"
-    )
+    name = _settings.executor or config_file.load().executor or env_names.executor() or "local"
     if name not in EXECUTORS:
         raise ConfigurationError(
             f"unknown executor {name!r} (PYWORKFLOW_EXECUTOR); "
@@ -393,8 +388,8 @@ def retention() -> float | None:
 
 
 def configured_modules() -> list[str]:
-    """Modules from configure() and PYWORKFLOW_MODULES."""
-    env = [m.strip() for m in os.environ.get("PYWORKFLOW_MODULES", "").split(",") if m.strip()]
+    """Modules from configure(), the file and PYWORKFLOW_MODULES (``env_names``)."""
+    env = env_names.modules()
     found = [*_settings.modules]
     for module in [*config_file.load().modules, *env]:
         if module not in found:
@@ -413,12 +408,7 @@ def storage_url(given: str | None = None) -> str:
 
     ``configure(storage=...)`` is ``build_storage``'s to read (it may be an object).
     """
-    return (
-        given
-        or config_file.load().storage
-        or os.environ.get("PYWORKFLOW_STORAGE")
-        or DEFAULT_STORAGE
-    )
+    return given or config_file.load().storage or env_names.storage() or DEFAULT_STORAGE
 
 
 def build_codec() -> Codec:

@@ -42,7 +42,7 @@ import yaml
 
 from pyworkflow.exceptions import ConfigurationError
 
-__all__ = ["FILE_NAME", "FileSettings", "forget", "load"]
+__all__ = ["FILE_NAME", "FileSettings", "forget", "load", "storage_of"]
 
 FILE_NAME = "pyworkflow.config.yaml"
 _BACKENDS = ("memory", "file", "sqlite", "postgres", "postgresql")
@@ -172,6 +172,20 @@ def _parse(path: Path, data: Any) -> FileSettings:
         flags=flags,
         numbers=numbers,
     )
+
+
+def storage_of(backend: str, path: str | None, source: str) -> str:
+    """The storage URL of a ``backend`` and ``path`` as the file spells them.
+
+    Raises:
+        ConfigurationError: an unknown backend, or a missing path, naming ``source``.
+    """
+
+    def bad(key: str, why: str) -> ConfigurationError:
+        return ConfigurationError(f"{source}: {why}")
+
+    value = {"backend": backend} if path is None else {"backend": backend, "path": path}
+    return _storage(value, bad)
 
 
 def _storage(value: Any, bad: Any) -> str:

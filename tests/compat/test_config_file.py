@@ -11,12 +11,18 @@ import pytest
 from pyworkflow import ConfigurationError, config, config_file
 from workers import cli, subprocess_env
 
+THEIR_ENV = (
+    "PYWORKFLOW_MODULE", "PYWORKFLOW_DISCOVER", "PYWORKFLOW_RUNTIME", "PYWORKFLOW_STORAGE_BACKEND",
+    "PYWORKFLOW_STORAGE_PATH", "PYWORKFLOW_CELERY_BROKER", "PYWORKFLOW_BROKER",
+    "CELERY_BROKER_URL",
+)  # fmt: skip
+
 
 @pytest.fixture
 def in_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(config, "_settings", config._Settings())
-    for name in ("PYWORKFLOW_STORAGE", "PYWORKFLOW_EXECUTOR", "PYWORKFLOW_MODULES"):
+    for name in (*THEIR_ENV, "PYWORKFLOW_STORAGE", "PYWORKFLOW_EXECUTOR", "PYWORKFLOW_MODULES"):
         monkeypatch.delenv(name, raising=False)
     config_file.forget()
     return tmp_path
@@ -59,6 +65,35 @@ def test_their_storage_mapping(in_project: Path) -> None:
     assert config.engine_settings().lease_seconds == 3
     write(in_project, "celery:\n  broker: redis://localhost:6379/3\n  result_backend: x\n")
     assert config.broker() == "redis://localhost:6379/3"
+
+
+def test_their_environment_names(in_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyworkflow.executors.celery.broker import broker_url
+
+    monkeypatch.setenv("PYWORKFLOW_DISCOVER", "app.flows,app.more")
+    monkeypatch.setenv("PYWORKFLOW_MODULE", "app.one")
+    assert config.configured_modules() == ["app.one", "app.flows", "app.more"]
+    monkeypatch.setenv("PYWORKFLOW_MODULES", "ours")
+    assert config.configured_modules()[0] == "ours"  # our name first
+    monkeypatch.setenv("PYWORKFLOW_RUNTIME", "celery")
+    assert config.executor_name() == "celery"
+    monkeypatch.setenv("PYWORKFLOW_EXECUTOR", "local")
+    assert config.executor_name() == "local"
+    monkeypatch.setenv("PYWORKFLOW_STORAGE_BACKEND", "file")
+    assert config.storage_url() == "sqlite:///./workflow_data/pyworkflow.db"
+    monkeypatch.setenv("PYWORKFLOW_STORAGE_PATH", "/data/wf")
+    assert config.storage_url() == "sqlite:////data/wf/pyworkflow.db"
+    monkeypatch.setenv("PYWORKFLOW_STORAGE_BACKEND", "memory")
+    assert config.storage_url() == "memory://"
+    monkeypatch.setenv("PYWORKFLOW_STORAGE_BACKEND", "dynamodb")
+    with pytest.raises(ConfigurationError, match="PYWORKFLOW_STORAGE_BACKEND: 'dynamodb'"):
+        config.storage_url()
+    monkeypatch.setenv("PYWORKFLOW_STORAGE", "sqlite:///ours.db")
+    assert config.storage_url() == "sqlite:///ours.db"  # our name first
+    monkeypatch.setenv("PYWORKFLOW_CELERY_BROKER", "redis://theirs:6379/0")
+    assert broker_url() == "redis://theirs:6379/0"
+    monkeypatch.setenv("PYWORKFLOW_BROKER", "redis://ours:6379/0")
+    assert broker_url() == "redis://ours:6379/0"
 
 
 @pytest.mark.parametrize(
