@@ -49,6 +49,7 @@ __all__ = [
     "configured_modules",
     "dispatch_grace",
     "engine_settings",
+    "get_config",
     "served_queues",
     "sweep_interval",
 ]
@@ -112,6 +113,8 @@ def configure(
     start_waits: bool | None = None,
     default_runtime: str | None = None,
     celery_broker: str | None = None,
+    default_max_recovery_attempts: int | None = None,
+    default_recover_on_worker_loss: bool | None = None,
 ) -> None:
     """Choose storage, executor and security settings for this process.
 
@@ -162,6 +165,9 @@ def configure(
             documentation (``InMemoryStorageBackend`` ...) turn it on.
         default_runtime: the pyworkflow documentation's name for ``executor``.
         celery_broker: the pyworkflow documentation's name for ``broker``.
+        default_max_recovery_attempts: its name for ``max_recoveries``.
+        default_recover_on_worker_loss: True only (the default); False is said per
+            workflow, ``@workflow(recover_on_worker_loss=False)``.
 
     Raises:
         ConfigurationError: an unknown executor or storage URL scheme, ``tracing=True``
@@ -170,6 +176,19 @@ def configure(
     """
     global _settings, _generation
     executor = _same("executor", executor, "default_runtime", default_runtime)
+    if default_recover_on_worker_loss not in (None, True):
+        raise ConfigurationError(
+            f"configure(default_recover_on_worker_loss={default_recover_on_worker_loss!r}): "
+            "only True here; say @workflow(recover_on_worker_loss=False) on the workflows "
+            "that must fail when their worker dies"
+        )
+    if default_max_recovery_attempts is not None:
+        if max_recoveries not in (None, default_max_recovery_attempts):
+            raise ConfigurationError(
+                f"configure(max_recoveries={max_recoveries!r}, default_max_recovery_attempts="
+                f"{default_max_recovery_attempts!r}) disagree; give one of them"
+            )
+        max_recoveries = default_max_recovery_attempts
     broker = _same("broker", broker, "celery_broker", celery_broker)
     keep = None if retention is None else parse_duration(retention)
     if executor is not None and executor not in EXECUTORS:
@@ -231,6 +250,13 @@ def _flag(value: Any, name: str, current: bool | None) -> bool | None:
     if not isinstance(value, bool):
         raise ConfigurationError(f"configure({name}=...) takes True or False, not {value!r}")
     return value
+
+
+def get_config() -> Any:
+    """``from pyworkflow.config import get_config``: ``pyworkflow.get_config`` (seed_compat)."""
+    from pyworkflow.seed_compat import get_config as settings  # it imports this module
+
+    return settings()
 
 
 def reset() -> None:

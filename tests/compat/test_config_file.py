@@ -65,6 +65,20 @@ def test_their_storage_mapping(in_project: Path) -> None:
     assert config.engine_settings().lease_seconds == 3
     write(in_project, "celery:\n  broker: redis://localhost:6379/3\n  result_backend: x\n")
     assert config.broker() == "redis://localhost:6379/3"
+    write(in_project, "recovery:\n  recover_on_worker_loss: true\n  max_recovery_attempts: 2\n")
+    assert config.engine_settings().max_recoveries == 2
+
+
+def test_their_configure_names_for_recovery(in_project: Path) -> None:
+    from pyworkflow.config import get_config  # where their docs import it from
+
+    config.configure(default_max_recovery_attempts=4)
+    assert config.engine_settings().max_recoveries == 4
+    assert get_config().max_recoveries == 4
+    with pytest.raises(ConfigurationError, match="only True here"):
+        config.configure(default_recover_on_worker_loss=False)
+    with pytest.raises(ConfigurationError, match="disagree"):
+        config.configure(max_recoveries=1, default_max_recovery_attempts=2)
 
 
 def test_their_environment_names(in_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -109,6 +123,9 @@ def test_their_environment_names(in_project: Path, monkeypatch: pytest.MonkeyPat
         ("start_waits: maybe\n", "start_waits: expected true or false"),
         ("lease_seconds: -1\n", "lease_seconds: expected a positive number"),
         ("celery:\n  brokr: x\n", "celery.brokr: unknown key"),
+        ("recovery:\n  recover_on_worker_loss: false\n", "recovery.recover_on_worker_loss"),
+        ("recovery:\n  max_recovery_attempts: -1\n", "recovery.max_recovery_attempts"),
+        ("recovery:\n  attempts: 3\n", "recovery.attempts: unknown key"),
         ("- a list\n", "(top level)"),
         ("storage: [unclosed\n", "cannot be read as YAML"),
     ],
