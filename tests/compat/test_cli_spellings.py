@@ -196,3 +196,32 @@ def test_logs_filter_transient_runs_and_the_runtime(
     assert "--autoscale applies to a Celery worker" in local.stderr
     bad = pw(cwd, env, "worker", "run", "--autoscale", "four", ok=False)
     assert "is not MIN,MAX" in bad.stderr
+
+
+def test_setup_check(project: tuple[Path, dict[str, str], str]) -> None:
+    cwd, env, _ = project
+    (cwd / "pyworkflow.config.yaml").write_text("module: spwf\nstorage: sqlite:///sp.db\n")
+    fine = pw(cwd, env, "setup", "--check")
+    assert "modules    ok (spwf: 3 workflows)" in fine.stdout
+    assert "not created yet" in fine.stdout  # looking creates nothing
+    assert not (cwd / "sp.db").exists()
+    (cwd / "pyworkflow.config.yaml").write_text(
+        "module: nosuchmodule\nruntime: celery\ncelery:\n  broker: redis://127.0.0.1:1/0\n"
+    )
+    bad = pw(cwd, env, "setup", "--check", ok=False)
+    assert bad.returncode == 1
+    assert "modules    FAILED: cannot import workflow module 'nosuchmodule'" in bad.stdout
+    assert "broker     FAILED: redis://127.0.0.1:1/0 does not answer" in bad.stdout
+
+
+def test_storage_as_their_backend_and_path(tmp_path: Path) -> None:
+    env = subprocess_env(tmp_path)
+    made = pw(tmp_path, env, "--storage", "file", "--storage-path", "wd", "db", "upgrade")
+    assert "sqlite:///wd/pyworkflow.db" in made.stdout
+    assert (tmp_path / "wd" / "pyworkflow.db").exists()
+    listed = pw(
+        tmp_path, env, "--storage", "file", "--storage-path", "wd", "--json", "runs", "list"
+    )
+    assert as_json(listed) == {"runs": [], "next_before": None}
+    alone = pw(tmp_path, env, "--storage-path", "wd", "runs", "list", ok=False)
+    assert "--storage-path goes with --storage file" in alone.stderr

@@ -25,6 +25,7 @@ import click
 
 from pyworkflow import __version__, unfinished
 from pyworkflow.cli import live_workers, project
+from pyworkflow.cli.bridge import fail
 from pyworkflow.cli.dashboard import dashboard
 from pyworkflow.cli.db import db
 from pyworkflow.cli.export import export
@@ -36,6 +37,8 @@ from pyworkflow.cli.schedules import schedules
 from pyworkflow.cli.worker import scheduler, worker
 from pyworkflow.cli.workflows import workflows
 from pyworkflow.config import EXECUTORS, configure
+from pyworkflow.config_file import storage_of
+from pyworkflow.exceptions import PyWorkflowError
 
 __all__ = ["main"]
 
@@ -63,7 +66,14 @@ __all__ = ["main"]
     "storage",
     metavar="URL",
     default=None,
-    help="Storage URL for the command that follows (its own --storage wins).",
+    help="Storage URL for the command that follows (its own --storage wins); also a "
+    "backend, file, sqlite or memory, with --storage-path.",
+)
+@click.option(
+    "--storage-path",
+    default=None,
+    metavar="PATH",
+    help="With --storage file (a directory, default ./workflow_data) or sqlite (a file).",
 )
 @click.option(
     "--module",
@@ -94,6 +104,7 @@ def main(
     log_format: str,
     log_level: str,
     storage: str | None,
+    storage_path: str | None,
     modules: tuple[str, ...],
     output: str | None,
     as_json: bool,
@@ -112,6 +123,14 @@ def main(
         configure(executor=runtime)
     unfinished.silence()  # each command says itself what became of the runs it started
     given: dict[str, Any] = {}
+    if storage in _BACKENDS:  # their spelling: a backend and a path, not a URL
+        path = storage_path or _BACKENDS[storage]
+        try:
+            storage = storage_of(storage, path, "--storage")
+        except PyWorkflowError as exc:
+            fail(str(exc))
+    elif storage_path is not None:
+        fail("--storage-path goes with --storage file or --storage sqlite")
     if storage is not None:
         given["storage"] = storage
     if modules:
@@ -120,6 +139,10 @@ def main(
         given["as_json"] = as_json or output == "json"
     if given:
         ctx.default_map = _defaults(main, given)
+
+
+_BACKENDS = {"file": "./workflow_data", "sqlite": "./pyworkflow.db", "memory": None}
+"""The backends ``--storage`` may name instead of a URL, and their default paths."""
 
 
 def _defaults(group: click.Group, given: dict[str, Any]) -> dict[str, Any]:
