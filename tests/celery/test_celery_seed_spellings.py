@@ -8,11 +8,13 @@ and ``pyworkflow runs logs ID --filter step_completed``. Their scripts instead c
 library (``configure(default_runtime="celery", storage=FileStorageBackend(...))``) against a
 worker started as ``celery -A pyworkflow.celery.tasks worker -Q
 pyworkflow.workflows,pyworkflow.steps,pyworkflow.schedules``. Both, here, in our own words:
-the steps run in the workers' pool processes, and read the step context the workflow set.
+the steps run in the workers' pool processes, and read the step context the workflow set;
+a ``@scheduled_workflow`` of the worker's modules is stored and fired by the worker itself.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import subprocess
 import sys
@@ -116,7 +118,7 @@ async def test_their_celery_command_line_and_a_script_client(
         ],
         env={
             "PYWORKFLOW_STORAGE": f"sqlite:///{data / 'pyworkflow.db'}",
-            "PYWORKFLOW_MODULES": "seed_flows",
+            "PYWORKFLOW_MODULES": "seed_flows,seed_scheduled",
         },
     )
     assert "pyworkflow.steps" in worker.output()
@@ -139,5 +141,17 @@ async def test_their_celery_command_line_and_a_script_client(
         refused = await pyworkflow.start(seed_order, "o-3", 0.0)
         with pytest.raises(pyworkflow.WorkflowFailedError, match="amount must be positive"):
             await pyworkflow.get_workflow_result(refused, timeout=60)
+        # The worker stored the schedule its module declares, and fires it: no beat, no
+        # other process.
+        ran: list[pyworkflow.WorkflowRun] = []
+        deadline = asyncio.get_running_loop().time() + 30
+        while len(ran) < 2:
+            assert asyncio.get_running_loop().time() < deadline, deployed.context()
+            await asyncio.sleep(0.5)
+            ran = await pyworkflow.list_workflow_runs(
+                workflow_name="seed_metrics", status="completed", schedule_id="seed-metrics"
+            )
+        schedule = await pyworkflow.get_schedule("seed-metrics")
+        assert schedule.total_runs >= 2
     finally:
         await pyworkflow.shutdown()
