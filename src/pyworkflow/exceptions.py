@@ -17,6 +17,7 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   ├── IdempotencyConflictError    an idempotency key already used by another workflow
     │   ├── WorkflowCalledDirectlyError a @workflow function awaited like a plain coroutine
     │   ├── NotInWorkflowError          a workflow primitive called outside workflow code
+    │   │                               (also a RuntimeError, as the pyworkflow docs say)
     │   ├── ClientCallInWorkflowError   a client call (start, get_workflow_run ...) made by
     │   │                               workflow code: it belongs in a step
     │   ├── InvalidChangeIdError        patched() / deprecate_patch() given no usable change id

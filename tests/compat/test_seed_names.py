@@ -228,6 +228,8 @@ def test_step_context_fields_with_mutable_defaults() -> None:
 async def test_set_step_context_in_a_step_is_refused() -> None:
     with pytest.raises(NotInWorkflowError):
         await set_step_context(SnContext())
+    with pytest.raises(RuntimeError):  # what their documentation says it raises
+        await set_step_context(SnContext())
 
 
 async def test_transient_runs_store_nothing(pw_memory: MemoryStorage) -> None:

@@ -128,8 +128,12 @@ class WorkflowCalledDirectlyError(InputError):
         )
 
 
-class NotInWorkflowError(InputError):
-    """A workflow-only primitive was used outside workflow code (e.g. in a step)."""
+class NotInWorkflowError(InputError, RuntimeError):
+    """A workflow-only primitive was used outside workflow code (e.g. in a step).
+
+    Also a ``RuntimeError``: the pyworkflow documentation says ``set_step_context`` in a step
+    raises one, and code written for it catches that.
+    """
 
 
 class ClientCallInWorkflowError(InputError):
