@@ -29,7 +29,7 @@ from pyworkflow.client import (
 )
 from pyworkflow.config import configure
 from pyworkflow.determinism import deprecate_patch, in_workflow, now, patched, random, uuid4
-from pyworkflow.events import EventType, HookStatus, RunStatus, ScheduleStatus
+from pyworkflow.events import EventType, HookStatus, RunStatus, ScheduleStatus, StreamStepStatus
 from pyworkflow.exceptions import (
     CancellationError,
     ChildWorkflowCancelledError,
@@ -50,8 +50,10 @@ from pyworkflow.exceptions import (
     InvalidHookPayloadError,
     InvalidRunStateError,
     InvalidScheduleError,
+    InvalidSignalPayloadError,
     MaxNestingDepthError,
     NonDeterminismError,
+    NotInStreamStepError,
     NotInWorkflowError,
     PyWorkflowError,
     RetryableError,
@@ -66,6 +68,9 @@ from pyworkflow.exceptions import (
     StepNotFoundError,
     StepTimeoutError,
     StorageError,
+    StreamDefinitionError,
+    StreamRunConflictError,
+    StreamRunNotFoundError,
     TransientRunError,
     WorkflowCalledDirectlyError,
     WorkflowCancelledError,
@@ -117,6 +122,16 @@ from pyworkflow.step_context import (
     has_step_context,
     set_step_context,
 )
+from pyworkflow.streams import (
+    Signal,
+    StreamStepContext,
+    StreamWorkflowResult,
+    emit,
+    run_stream_workflow,
+    schedule_signal,
+    stream_step,
+    stream_workflow,
+)
 from pyworkflow.workflow import Workflow, workflow
 
 __version__ = "0.1.0"
@@ -146,9 +161,11 @@ __all__ = [
     "InvalidHookPayloadError",
     "InvalidRunStateError",
     "InvalidScheduleError",
+    "InvalidSignalPayloadError",
     "LocalScheduler",
     "MaxNestingDepthError",
     "NonDeterminismError",
+    "NotInStreamStepError",
     "NotInWorkflowError",
     "OverlapPolicy",
     "PyWorkflowError",
@@ -163,6 +180,7 @@ __all__ = [
     "ScheduleStatus",
     "SchemaVersionError",
     "SerializationError",
+    "Signal",
     "StepContext",
     "StepDefinitionError",
     "StepError",
@@ -170,6 +188,12 @@ __all__ = [
     "StepNotFoundError",
     "StepTimeoutError",
     "StorageError",
+    "StreamDefinitionError",
+    "StreamRunConflictError",
+    "StreamRunNotFoundError",
+    "StreamStepContext",
+    "StreamStepStatus",
+    "StreamWorkflowResult",
     "TransientRunError",
     "TypedHook",
     "Workflow",
@@ -190,6 +214,7 @@ __all__ = [
     "define_hook",
     "delete_schedule",
     "deprecate_patch",
+    "emit",
     "get_config",
     "get_context",
     "get_schedule",
@@ -216,6 +241,8 @@ __all__ = [
     "resume_hook",
     "resume_schedule",
     "run",
+    "run_stream_workflow",
+    "schedule_signal",
     "scheduled_workflow",
     "set_step_context",
     "shield",
@@ -224,6 +251,8 @@ __all__ = [
     "start",
     "start_child_workflow",
     "step",
+    "stream_step",
+    "stream_workflow",
     "trigger_schedule",
     "update_schedule",
     "uuid4",

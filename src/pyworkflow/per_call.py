@@ -33,7 +33,8 @@ async def same_storage(storage: Any) -> None:
         return
     runtime = await get_runtime()
     current = runtime.storage
-    if storage is current:
+    # A test environment's runtime counts the calls to the storage it was given (``wraps``).
+    if storage is current or storage is getattr(current, "wraps", None):
         return
     url = storage if isinstance(storage, str) else getattr(storage, "url", None)
     if url == current.url and not url.startswith("memory:"):

@@ -17,7 +17,9 @@ Example:
     >>> schedule.next_run_time  # the next weekday at 09:00 Prague time, in UTC
 
 Every function validates its input before the first write: a bad cron expression, interval or
-time zone is an ``InvalidScheduleError`` naming it, and nothing is stored.
+time zone is an ``InvalidScheduleError`` naming it, and nothing is stored. Each takes
+``storage=`` as the pyworkflow documentation spells it; it must name this process's storage
+(the one ``configure()`` set), as on the client calls.
 """
 
 from __future__ import annotations
@@ -139,12 +141,13 @@ async def create_schedule(
     return schedule_view(stored, {})
 
 
-async def get_schedule(schedule_id: str) -> Schedule:
+async def get_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> Schedule:
     """The schedule, with counts of the runs it started.
 
     Raises:
         ScheduleNotFoundError: no such schedule (or it was deleted).
     """
+    await same_storage(storage)
     runtime = await get_runtime()
     return await view_of(runtime, await stored(runtime, schedule_id))
 
@@ -154,12 +157,14 @@ async def list_schedules(
     status: ScheduleStatus | str | None = None,
     workflow_name: str | None = None,
     limit: int = 1000,
+    storage: Storage | str | None = None,
 ) -> list[Schedule]:
     """Schedules by id; deleted ones only with ``status="deleted"``.
 
     Raises:
         InputError: an unknown status or a limit below 1.
     """
+    await same_storage(storage)
     try:
         wanted = None if status is None else ScheduleStatus(status)
     except ValueError as exc:
@@ -184,6 +189,7 @@ async def update_schedule(
     catchup_window: Any = _KEEP,
     args: Sequence[Any] | None = None,
     kwargs: Mapping[str, Any] | None = None,
+    storage: Storage | str | None = None,
 ) -> Schedule:
     """Change a schedule; what is not given stays. A new spec counts its slots from now.
 
@@ -192,6 +198,7 @@ async def update_schedule(
         InvalidScheduleError: a bad policy or catch-up window.
         SerializationError: an argument cannot be encoded.
     """
+    await same_storage(storage)
     if spec is not None and not isinstance(spec, ScheduleSpec):
         raise InputError(f"spec must be a ScheduleSpec, not {spec!r}")
     policy = None if overlap_policy is None else as_policy(overlap_policy)
@@ -218,12 +225,13 @@ async def update_schedule(
     return await change(schedule_id, changed)
 
 
-async def pause_schedule(schedule_id: str) -> Schedule:
+async def pause_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> Schedule:
     """Stop starting runs until ``resume_schedule``; the slots meanwhile are not made up.
 
     Raises:
         ScheduleNotFoundError: no such schedule.
     """
+    await same_storage(storage)
 
     def pause(record: ScheduleRecord, now: float) -> ScheduleRecord:
         return dataclasses.replace(
@@ -233,12 +241,13 @@ async def pause_schedule(schedule_id: str) -> Schedule:
     return await change(schedule_id, pause)
 
 
-async def resume_schedule(schedule_id: str) -> Schedule:
+async def resume_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> Schedule:
     """Start runs again, from the next slot after now.
 
     Raises:
         ScheduleNotFoundError: no such schedule.
     """
+    await same_storage(storage)
 
     def resume(record: ScheduleRecord, now: float) -> ScheduleRecord:
         return planned(dataclasses.replace(record, status=ScheduleStatus.ACTIVE), now)
@@ -246,7 +255,7 @@ async def resume_schedule(schedule_id: str) -> Schedule:
     return await change(schedule_id, resume)
 
 
-async def delete_schedule(schedule_id: str) -> None:
+async def delete_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> None:
     """Delete a schedule: it starts nothing more; its row stays for the record (soft delete).
 
     Its runs go on. Its id may be taken by a new schedule.
@@ -254,6 +263,7 @@ async def delete_schedule(schedule_id: str) -> None:
     Raises:
         ScheduleNotFoundError: no such schedule.
     """
+    await same_storage(storage)
 
     def delete(record: ScheduleRecord, now: float) -> ScheduleRecord:
         return dataclasses.replace(

@@ -9,7 +9,8 @@ storage. It is for scripts and tests where durability is not wanted. What it cos
 - no crash recovery: a run cut short by the process's end is gone;
 - ``start()`` returns only when the run has ended, and raises what ended it: the exception
   the workflow raised (rebuilt from its logged type and message, as for a failed step), or
-  ``WorkflowCancelledError``;
+  ``WorkflowCancelledError``; ``run()`` returns the result the same way (nothing keeps it
+  afterwards for ``get_workflow_result``);
 - the durable-only calls refuse it with ``TransientRunError``: ``hook()`` (nothing outside
   the process could resume it), and the queries (``get_workflow_run`` ...) find no such run;
 - the engine underneath is the same one (a private in-memory storage per event loop), so
@@ -109,4 +110,5 @@ async def _execute(
         raise rebuild_error(error, f"workflow {wf.name!r}")
     if ended.status is RunStatus.CANCELLED:
         raise WorkflowCancelledError(run_id, ended.cancel_reason)
-    return first, executor.engine.codec.decode(ended.result)
+    result = None if ended.result is None else executor.engine.codec.decode(ended.result)
+    return first, result

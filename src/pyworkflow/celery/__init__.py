@@ -1,4 +1,4 @@
-"""Point Celery here: ``celery -A pyworkflow.celery worker``.
+"""Point Celery here: ``celery -A pyworkflow.celery worker`` (and ``beat``: ``scheduler.py``).
 
 ``celery -A pyworkflow.celery.tasks worker``, the pyworkflow documentation's spelling, names
 the same app; so do its queues (``-Q pyworkflow.workflows,pyworkflow.steps,...``): a worker

@@ -6,8 +6,8 @@
 ``--schedule`` split a deployment into workers per kind of task; here every worker executes
 both of pyworkflow's tasks (a run's turns and its steps, routed by ``@workflow(queue=)`` and
 ``@step(queue=)``) and every worker's main process fires timers and schedules, so the three
-flags are accepted and change nothing: each such worker serves all three. ``--beat`` is
-accepted likewise: no ``celery beat`` is needed (``executors/celery/sweeper.py``).
+flags are accepted and change nothing: each such worker serves all three. (``--beat`` is
+``worker run``'s own option.)
 
 With the local executor only ``--loglevel`` and the three flags apply; the other options are
 a usage error naming the option.
@@ -107,7 +107,6 @@ def celery_worker_options(command: _F) -> _F:
             )
             for kind in ("workflow", "step", "schedule")
         ),
-        click.option("--beat", is_flag=True, help="Accepted: no celery beat is needed."),
         click.option(
             "--loglevel",
             type=click.Choice(_LEVELS, case_sensitive=False),
@@ -151,7 +150,7 @@ def celery_worker_options(command: _F) -> _F:
 
     @functools.wraps(command)
     def wrapper(**kwargs: Any) -> Any:
-        for flag in ("kind_workflow", "kind_step", "kind_schedule", "beat"):
+        for flag in ("kind_workflow", "kind_step", "kind_schedule"):
             kwargs.pop(flag)
         kwargs["celery_args"] = CeleryArgs(
             loglevel=kwargs.pop("loglevel"),

@@ -188,15 +188,18 @@ async def due_schedules(
 
 
 async def next_schedule_due_at(
-    db: Session, *, workflow_names: Collection[str] | None
+    db: Session, *, workflow_names: Collection[str] | None, after: float | None = None
 ) -> float | None:
-    """The earliest ``due_at``, or None."""
+    """The earliest ``due_at`` (later than ``after``), or None."""
     if workflow_names is not None and not workflow_names:
         return None
     params: dict[str, Any] = {}
     if workflow_names is not None:
         params["b_names"] = list(workflow_names)
-    row = await db.first(next_due_statement(workflow_names is not None), params)
+    if after is not None:
+        params["b_after"] = after
+    statement = next_due_statement(workflow_names is not None, after is not None)
+    row = await db.first(statement, params)
     return None if row is None else float(row[0])
 
 
