@@ -43,7 +43,8 @@ def check_setup() -> None:
     try:
         modules = config.configured_modules()
         registry.import_modules(modules)
-        names = registry.workflow_names()
+        # Built-in workflows (pyworkflow.stream ...) are not the project's.
+        names = [n for n in registry.workflow_names() if not n.startswith("pyworkflow.")]
         problem = None if names else "no workflows registered: set module: in the file"
         report("modules", problem, f"{', '.join(modules)}: {len(names)} workflows")
     except PyWorkflowError as exc:

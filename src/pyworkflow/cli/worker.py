@@ -254,6 +254,11 @@ def scheduler_run(
     run_command(_serve(None, poll_interval, duration))
 
 
+def _user_workflows() -> list[str]:
+    """The registered workflows but the built-in ones (``pyworkflow.stream`` ...)."""
+    return [name for name in registry.workflow_names() if not name.startswith("pyworkflow.")]
+
+
 def _celery_worker(
     broker: str | None,
     concurrency: int | None,
@@ -270,8 +275,7 @@ def _celery_worker(
         registry.import_modules(configured_modules())
     except PyWorkflowError as exc:
         fail(str(exc))
-    # Built-in workflows (pyworkflow.stream ...) are registered by importing pyworkflow.
-    if not [n for n in registry.workflow_names() if not n.startswith("pyworkflow.")]:
+    if not _user_workflows():
         fail(
             "no workflows found: pass --module MODULE (or set PYWORKFLOW_MODULES) naming "
             "the modules that define them"
@@ -298,7 +302,7 @@ async def _serve(
     # Import before get_runtime() opens the storage: a mistyped module then fails fast and
     # leaves no database file behind. get_runtime() imports them again, a no-op.
     registry.import_modules(configured_modules())
-    names = registry.workflow_names()
+    names = _user_workflows()
     if not names:
         raise ConfigurationError(
             "no workflows found: pass --module MODULE (or set PYWORKFLOW_MODULES) naming "
