@@ -29,7 +29,7 @@ from pyworkflow.client import (
 )
 from pyworkflow.config import configure
 from pyworkflow.determinism import deprecate_patch, in_workflow, now, patched, random, uuid4
-from pyworkflow.events import EventType, HookStatus, RunStatus, ScheduleStatus
+from pyworkflow.events import EventType, HookStatus, RunStatus, ScheduleStatus, StreamStepStatus
 from pyworkflow.exceptions import (
     CancellationError,
     ChildWorkflowCancelledError,
@@ -50,8 +50,10 @@ from pyworkflow.exceptions import (
     InvalidHookPayloadError,
     InvalidRunStateError,
     InvalidScheduleError,
+    InvalidSignalPayloadError,
     MaxNestingDepthError,
     NonDeterminismError,
+    NotInStreamStepError,
     NotInWorkflowError,
     PyWorkflowError,
     RetryableError,
@@ -66,6 +68,9 @@ from pyworkflow.exceptions import (
     StepNotFoundError,
     StepTimeoutError,
     StorageError,
+    StreamDefinitionError,
+    StreamRunConflictError,
+    StreamRunNotFoundError,
     TransientRunError,
     WorkflowCalledDirectlyError,
     WorkflowCancelledError,
@@ -104,13 +109,28 @@ from pyworkflow.schedules import (
     trigger_schedule,
     update_schedule,
 )
-from pyworkflow.seed_compat import get_config, get_workflow_run_by_idempotency_key, reset_config
+from pyworkflow.seed_compat import (
+    get_config,
+    get_storage,
+    get_workflow_run_by_idempotency_key,
+    reset_config,
+)
 from pyworkflow.step import step
 from pyworkflow.step_context import (
     StepContext,
     get_step_context,
     has_step_context,
     set_step_context,
+)
+from pyworkflow.streams import (
+    Signal,
+    StreamStepContext,
+    StreamWorkflowResult,
+    emit,
+    run_stream_workflow,
+    schedule_signal,
+    stream_step,
+    stream_workflow,
 )
 from pyworkflow.workflow import Workflow, workflow
 
@@ -141,9 +161,11 @@ __all__ = [
     "InvalidHookPayloadError",
     "InvalidRunStateError",
     "InvalidScheduleError",
+    "InvalidSignalPayloadError",
     "LocalScheduler",
     "MaxNestingDepthError",
     "NonDeterminismError",
+    "NotInStreamStepError",
     "NotInWorkflowError",
     "OverlapPolicy",
     "PyWorkflowError",
@@ -158,6 +180,7 @@ __all__ = [
     "ScheduleStatus",
     "SchemaVersionError",
     "SerializationError",
+    "Signal",
     "StepContext",
     "StepDefinitionError",
     "StepError",
@@ -165,6 +188,12 @@ __all__ = [
     "StepNotFoundError",
     "StepTimeoutError",
     "StorageError",
+    "StreamDefinitionError",
+    "StreamRunConflictError",
+    "StreamRunNotFoundError",
+    "StreamStepContext",
+    "StreamStepStatus",
+    "StreamWorkflowResult",
     "TransientRunError",
     "TypedHook",
     "Workflow",
@@ -185,10 +214,12 @@ __all__ = [
     "define_hook",
     "delete_schedule",
     "deprecate_patch",
+    "emit",
     "get_config",
     "get_context",
     "get_schedule",
     "get_step_context",
+    "get_storage",
     "get_workflow_chain",
     "get_workflow_events",
     "get_workflow_result",
@@ -210,6 +241,8 @@ __all__ = [
     "resume_hook",
     "resume_schedule",
     "run",
+    "run_stream_workflow",
+    "schedule_signal",
     "scheduled_workflow",
     "set_step_context",
     "shield",
@@ -218,6 +251,8 @@ __all__ = [
     "start",
     "start_child_workflow",
     "step",
+    "stream_step",
+    "stream_workflow",
     "trigger_schedule",
     "update_schedule",
     "uuid4",

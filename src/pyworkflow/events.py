@@ -16,6 +16,7 @@ __all__ = [
     "HookStatus",
     "RunStatus",
     "ScheduleStatus",
+    "StreamStepStatus",
 ]
 
 
@@ -98,3 +99,31 @@ class ScheduleStatus(enum.StrEnum):
     ACTIVE = "active"
     PAUSED = "paused"
     DELETED = "deleted"
+
+
+class StreamStepStatus(enum.StrEnum):
+    """Where one stream step (a subscription of a stream run) stands.
+
+    ``pending``: subscribed, its first start not yet run. ``waiting``: parked until the next
+    matching signal. ``running``: a signal was delivered to it and its execution is under way.
+    ``suspended``: it called ``suspend()``; only its ``resume_signals`` reach it. The rest are
+    terminal: ``terminated`` (it called ``terminate()``), ``cancelled`` (``ctx.cancel()``),
+    ``failed`` (its execution raised after its retries).
+    """
+
+    PENDING = "pending"
+    WAITING = "waiting"
+    RUNNING = "running"
+    SUSPENDED = "suspended"
+    TERMINATED = "terminated"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True once the step will never run again."""
+        return self in (
+            StreamStepStatus.TERMINATED,
+            StreamStepStatus.CANCELLED,
+            StreamStepStatus.FAILED,
+        )

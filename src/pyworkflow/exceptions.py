@@ -6,7 +6,8 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     PyWorkflowError
     ├── DefinitionError                 a decorator refused a function (raised at import)
     │   ├── WorkflowDefinitionError     sync function, duplicate workflow name, bad option
-    │   └── StepDefinitionError         sync function, duplicate step name, bad retry option
+    │   ├── StepDefinitionError         sync function, duplicate step name, bad retry option
+    │   └── StreamDefinitionError       @stream_workflow / @stream_step refused a function
     ├── InputError                      a caller passed something we cannot accept; nothing written
     │   ├── InvalidDurationError        "5 parsecs", "-1s", NaN, a naive datetime
     │   ├── SerializationError          a value that cannot be encoded (names the argument)
@@ -28,7 +29,11 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   ├── InvalidHookPayloadError     resume_hook(): the payload does not fit the hook's type
     │   ├── InvalidScheduleError        a bad cron expression, interval, time zone or bound
     │   ├── ScheduleNotFoundError       no schedule with that id
-    │   └── ScheduleExistsError         create_schedule(): the id is taken
+    │   ├── ScheduleExistsError         create_schedule(): the id is taken
+    │   ├── StreamRunNotFoundError      emit() to a stream run id that names none
+    │   ├── StreamRunConflictError      a stream run id taken by another stream or driver
+    │   ├── InvalidSignalPayloadError   emit(): a payload that fails its step's schema
+    │   └── NotInStreamStepError        set_result() ... called outside a @stream_step
     ├── StepError                       raised by user steps to steer retries
     │   ├── FatalError                  fail at once, no retry
     │   └── RetryableError              retry, optionally after ``retry_after``
@@ -116,6 +121,13 @@ from pyworkflow._errors.storage import (
     StorageError,
     StorageUnavailableError,
 )
+from pyworkflow._errors.streams import (
+    InvalidSignalPayloadError,
+    NotInStreamStepError,
+    StreamDefinitionError,
+    StreamRunConflictError,
+    StreamRunNotFoundError,
+)
 
 __all__ = [
     "CancellationError",
@@ -138,8 +150,10 @@ __all__ = [
     "InvalidHookPayloadError",
     "InvalidRunStateError",
     "InvalidScheduleError",
+    "InvalidSignalPayloadError",
     "MaxNestingDepthError",
     "NonDeterminismError",
+    "NotInStreamStepError",
     "NotInWorkflowError",
     "PyWorkflowError",
     "RetryableError",
@@ -156,6 +170,9 @@ __all__ = [
     "StepTimeoutError",
     "StorageError",
     "StorageUnavailableError",
+    "StreamDefinitionError",
+    "StreamRunConflictError",
+    "StreamRunNotFoundError",
     "TransientRunError",
     "WorkflowCalledDirectlyError",
     "WorkflowCancelledError",

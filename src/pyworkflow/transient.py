@@ -38,9 +38,15 @@ __all__ = ["is_transient", "run_transient", "start_transient"]
 _executors: dict[asyncio.AbstractEventLoop, LocalExecutor] = {}
 
 
-def is_transient(wf: Workflow[..., Any]) -> bool:
-    """Whether runs of ``wf`` are transient: its ``durable=``, else the configured default."""
-    return not (wf.durable if wf.durable is not None else config.default_durable())
+def is_transient(wf: Workflow[..., Any], durable: bool | None = None) -> bool:
+    """Whether a run of ``wf`` is transient.
+
+    ``durable`` (the call's ``start(durable=)``) decides, else the workflow's ``durable=``,
+    else the configured default.
+    """
+    if durable is None:
+        durable = wf.durable if wf.durable is not None else config.default_durable()
+    return not durable
 
 
 async def _executor() -> LocalExecutor:
@@ -67,21 +73,26 @@ async def start_transient(
         Exception: what the workflow raised, rebuilt from its logged type and message.
         WorkflowCancelledError: it was cancelled.
     """
-    run_id, _ = await run_transient(wf, args, kwargs)
-    return run_id
+    first, _ = await _execute(wf, args, kwargs)
+    return first
 
 
 async def run_transient(
     wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[str, Any]:
-    """Execute a transient run of ``wf`` here until it ends; its run id and its result.
-
-    The result is that of the last run of a continue-as-new chain, as for durable runs.
+) -> Any:
+    """Execute a transient run of ``wf`` here until it ends; its result (``run()``'s path).
 
     Raises:
         Exception: what the workflow raised, rebuilt from its logged type and message.
         WorkflowCancelledError: it was cancelled.
     """
+    _, result = await _execute(wf, args, kwargs)
+    return result
+
+
+async def _execute(
+    wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str, Any]:
     executor = await _executor()
     encoded = encode_call(wf, args, kwargs, executor.engine.codec)
     record, _ = await executor.create_run(new_run(wf, encoded, now=executor.now()))

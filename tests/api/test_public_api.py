@@ -14,6 +14,7 @@ PUBLIC_MODULES = [
     "pyworkflow.inspect",
     "pyworkflow.schedules",
     "pyworkflow.storage",
+    "pyworkflow.streams",
     "pyworkflow.testing",
     "pyworkflow.tracing",
 ]

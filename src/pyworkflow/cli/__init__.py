@@ -33,6 +33,7 @@ from pyworkflow.cli.logs import LOG_FORMATS, setup_logging
 from pyworkflow.cli.replay import replay
 from pyworkflow.cli.runs import runs
 from pyworkflow.cli.schedules import schedules
+from pyworkflow.cli.streams import streams
 from pyworkflow.cli.worker import scheduler, worker
 from pyworkflow.cli.workflows import workflows
 
@@ -128,6 +129,7 @@ main.add_command(workflows)
 runs.add_command(export)  # here, not in runs.py: cli/export.py imports runs.py
 main.add_command(runs)
 main.add_command(hooks)
+main.add_command(streams)
 worker.add_command(live_workers.list_command)
 worker.add_command(live_workers.list_command, "status")  # the pyworkflow docs' name
 worker.add_command(live_workers.queues_command)

@@ -40,6 +40,7 @@ from pyworkflow.cli.options import (
     storage_option,
 )
 from pyworkflow.cli.session import missing_runs_explained, session
+from pyworkflow.cli.streams import print_stream_run
 from pyworkflow.client import cancel_workflow, resume
 from pyworkflow.events import RunStatus
 from pyworkflow.inspect import (
@@ -51,6 +52,7 @@ from pyworkflow.inspect import (
     iso,
     list_runs,
 )
+from pyworkflow.inspect.streams import stream_of_run
 from pyworkflow.storage import Storage
 
 __all__ = ["runs"]
@@ -146,14 +148,22 @@ async def _show(run_id: str, storage: str | None, as_json: bool) -> None:
     async with session(storage) as runtime:
         with missing_runs_explained(runtime):
             details = await get_run_details(runtime.storage, run_id, codec=runtime.codec)
+            stream = await stream_of_run(
+                runtime.storage, details.run.workflow, details.arguments, codec=runtime.codec
+            )
     if as_json:
-        emit(details.to_json())
+        document = details.to_json()
+        if stream is not None:
+            document["stream_run"] = stream.to_json()
+        emit(document)
     else:
         from pyworkflow.cli import tables
 
         out = tables.console()
         tables.print_run(out, details)
         tables.print_run_family(out, details)
+        if stream is not None:
+            print_stream_run(stream)
 
 
 @runs.command("history")

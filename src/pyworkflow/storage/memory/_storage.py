@@ -32,6 +32,7 @@ from pyworkflow.storage.memory._owners import MemoryOwnerMethods
 from pyworkflow.storage.memory._schedules import MemoryScheduleMethods
 from pyworkflow.storage.memory._snapshots import MemorySnapshotMethods
 from pyworkflow.storage.memory._steps import MemoryStepMethods, StepLeaseTable
+from pyworkflow.storage.memory._streams import MemoryStreamMethods
 from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
@@ -52,6 +53,7 @@ class MemoryStorage(
     MemoryOwnerMethods,
     MemorySnapshotMethods,
     MemoryScheduleMethods,
+    MemoryStreamMethods,
 ):
     """The Storage protocol in memory: for tests and the test toolkit, not for production.
 
@@ -79,6 +81,7 @@ class MemoryStorage(
         self._schedules: dict[str, ScheduleRecord] = {}
         # schedule id -> the ids of its runs, in creation order (a dict as an ordered set)
         self._by_schedule: dict[str, dict[str, None]] = {}
+        self._streams = {}
 
     @classmethod
     def from_url(cls, url: str) -> MemoryStorage:

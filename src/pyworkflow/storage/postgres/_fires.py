@@ -73,9 +73,8 @@ _BY_KEY = compiled(GET_RUN_BY_KEY)
 
 
 def _state_row(fire: ScheduleFire) -> dict[str, Any]:
-    s = expecting_all_created(fire)
-    row: dict[str, Any] = {name: getattr(s, name) for name in _STATE}
-    row.update(schedule_id=s.schedule_id, b_version=s.version, buffered=encode(list(s.buffered)))
+    row = expecting_all_created(fire)
+    row["b_version"] = row.pop("version")
     return row
 
 

@@ -44,6 +44,7 @@ from pyworkflow.storage.sql._scripts import (
 )
 from pyworkflow.storage.sql._scripts import snapshots as whole_runs
 from pyworkflow.storage.sql._session import Session
+from pyworkflow.storage.sql._stream_methods import SqlStreamMethods
 
 __all__ = ["Script", "SqlStorage"]
 
@@ -53,7 +54,7 @@ Script = Callable[[Session], Coroutine[Any, Any, _T]]
 """A script bound to its arguments: what ``SqlStorage._run`` runs on a session."""
 
 
-class SqlStorage(abc.ABC):
+class SqlStorage(SqlStreamMethods, abc.ABC):
     """The Storage protocol on a SQL database; a dialect implements the abstract methods.
 
     Every protocol method runs one script (``_scripts/``) through :meth:`_run`, on a session
@@ -438,11 +439,13 @@ class SqlStorage(abc.ABC):
         )
 
     async def next_schedule_due_at(
-        self, *, workflow_names: Collection[str] | None = None
+        self, *, workflow_names: Collection[str] | None = None, after: float | None = None
     ) -> float | None:
         """The earliest ``due_at``, or None; see ``Storage.next_schedule_due_at``."""
         return await self._run(
-            lambda db: schedules.next_schedule_due_at(db, workflow_names=workflow_names),
+            lambda db: schedules.next_schedule_due_at(
+                db, workflow_names=workflow_names, after=after
+            ),
             writes=False,
         )
 

@@ -45,6 +45,10 @@ __all__ = [
     "runs",
     "schedules",
     "step_leases",
+    "stream_deliveries",
+    "stream_runs",
+    "stream_signals",
+    "stream_subscriptions",
 ]
 
 metadata = sa.MetaData(
@@ -100,6 +104,8 @@ runs = sa.Table(
     sa.Index("ix_runs_created", "created_at", "run_id"),
     sa.Index("ix_runs_status_created", "status", "created_at", "run_id"),
     sa.Index("ix_runs_workflow_created", "workflow_name", "created_at", "run_id"),
+    # Counts of one workflow's runs per status read this index alone (revision 0009).
+    sa.Index("ix_runs_workflow_status", "workflow_name", "status", "created_at"),
     sa.Index("ix_runs_parent_run_id", "parent_run_id"),
     sa.Index("ix_runs_schedule_id", "schedule_id", "created_at"),
 )
@@ -202,6 +208,77 @@ schedules = sa.Table(
 )
 """One row per schedule; mirrors ``records.ScheduleRecord`` (same columns, same order).
 Revision 0007."""
+
+stream_runs = sa.Table(
+    "stream_runs",
+    metadata,
+    sa.Column("stream_run_id", sa.String, primary_key=True),
+    sa.Column("stream", sa.String, nullable=False),
+    sa.Column("run_id", sa.String, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    # Signals are numbered per stream run by an UPDATE of this column, which also serialises
+    # emitters, takers and the arming of the waiter on this row.
+    sa.Column("last_seq", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # Invariant: batch n is taken once (a conditional UPDATE from n - 1), so no signal is
+    # delivered twice to one subscription, whoever retries.
+    sa.Column("last_batch", sa.Integer, nullable=False, server_default=sa.text("0")),
+    # The token hash of the hook the driving run waits on, delivered by the next emit.
+    sa.Column("wait_hook", sa.String, nullable=True),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Index("ix_stream_runs_stream_created", "stream", "created_at"),
+)
+"""One row per stream run (``storage/streams.py``). Revision 0010."""
+
+stream_subscriptions = sa.Table(
+    "stream_subscriptions",
+    metadata,
+    sa.Column("stream_run_id", sa.String, primary_key=True),
+    sa.Column("step_name", sa.String, primary_key=True),
+    sa.Column("stream", sa.String, nullable=False),
+    sa.Column("signal_types", sa.Text, nullable=False),
+    sa.Column("status", sa.String, nullable=False),
+    # Signals up to this seq were delivered to it or passed over; moved in the transaction
+    # that records the delivery.
+    sa.Column("seen_seq", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("result", sa.Text, nullable=True),
+    sa.Column("has_result", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("checkpoint", sa.Text, nullable=True),
+    sa.Column("detail", sa.Text, nullable=True),
+    sa.Column("resume_signals", sa.Text, nullable=True),
+    sa.Column("deliveries", sa.Integer, nullable=False, server_default=sa.text("0")),
+    sa.Column("updated_at", sa.Float, nullable=False),
+)
+"""One row per stream step of a stream run; mirrors ``SubscriptionRecord``. Revision 0010."""
+
+stream_signals = sa.Table(
+    "stream_signals",
+    metadata,
+    sa.Column("stream_run_id", sa.String, primary_key=True),
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("signal_id", sa.String, nullable=False),
+    sa.Column("stream", sa.String, nullable=False),
+    sa.Column("signal_type", sa.String, nullable=False),
+    sa.Column("payload", sa.Text, nullable=False),
+    sa.Column("emitted_at", sa.Float, nullable=False),
+    sa.Column("source_run_id", sa.String, nullable=True),
+    sa.Column("idempotency_key", sa.String, nullable=True),
+    sa.UniqueConstraint(
+        "stream_run_id", "idempotency_key", name="uq_stream_signals_idempotency_key"
+    ),
+)
+"""The signals of each stream run, numbered 1, 2, 3 ... per stream run. Revision 0010."""
+
+stream_deliveries = sa.Table(
+    "stream_deliveries",
+    metadata,
+    sa.Column("stream_run_id", sa.String, primary_key=True),
+    sa.Column("batch", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("step_name", sa.String, primary_key=True),
+    # NULL: the step's start, which carries no signal.
+    sa.Column("seq", sa.Integer, nullable=True),
+)
+"""Which signal went to which stream step in which batch. Revision 0010."""
 
 VERSION_TABLE = sa.table("alembic_version", sa.column("version_num", sa.String))
 """Alembic's version table, read directly so that opening a database need not import Alembic.

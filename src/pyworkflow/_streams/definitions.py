@@ -1,0 +1,252 @@
+"""``@stream_workflow`` and ``@stream_step``: definitions, validated at decoration time.
+
+A stream workflow names a channel (its ``name``); every stream step with that ``stream=``
+subscribes to it. Each stream step is also registered as an ordinary step named
+``stream:<name>``: one execution of it (its start, or one delivered signal) is one step of the
+run driving the stream, logged and replayed like any step (``driver.py``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyworkflow.exceptions import StreamDefinitionError
+from pyworkflow.step import step as step_decorator
+
+__all__ = [
+    "OnSignal",
+    "StreamStepDefinition",
+    "StreamWorkflow",
+    "get_stream_workflow",
+    "runner_of",
+    "steps_of_stream",
+    "stream_step",
+    "stream_workflow",
+]
+
+OnSignal = Callable[[Any, Any], Awaitable[None]]
+"""``on_signal(signal, ctx)``: decides what a delivered signal does (``StreamStepContext``)."""
+
+_workflows: dict[str, StreamWorkflow] = {}
+_steps: dict[str, StreamStepDefinition] = {}
+_runners: dict[str, Callable[..., Coroutine[Any, Any, Any]]] = {}  # step name -> its @step
+
+
+def _origin(fn: Callable[..., Any]) -> str:
+    return f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)!s}"
+
+
+@dataclass(frozen=True, eq=False)
+class StreamWorkflow:
+    """A registered stream workflow: pass it to ``run_stream_workflow``.
+
+    Attributes:
+        fn: its body, workflow code run once when a stream run starts (after its
+            subscriptions exist): the place to ``emit`` the first signal.
+        name: the stream (channel) name.
+    """
+
+    fn: Callable[[], Coroutine[Any, Any, Any]]
+    name: str
+
+    @property
+    def __name__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True, eq=False)
+class StreamStepDefinition:
+    """A registered stream step.
+
+    Attributes:
+        fn: its lifecycle function, run at its start and on each resume.
+        name: its name (the function's unless given), unique among stream steps.
+        stream: the stream it subscribes to.
+        signal_types: the signal types it reacts to.
+        schemas: pydantic models bound to some of them: payloads are validated.
+        on_signal: the callback deciding what each delivered signal does, or None (resume).
+        step_name: the ordinary step that executes it (``stream:<name>``).
+    """
+
+    fn: Callable[[], Coroutine[Any, Any, Any]]
+    name: str
+    stream: str
+    signal_types: tuple[str, ...]
+    schemas: Mapping[str, Any] = field(default_factory=dict)
+    on_signal: OnSignal | None = None
+    step_name: str = ""
+
+
+def _where(fn: Any) -> str:
+    return _origin(fn)
+
+
+def stream_workflow(
+    name: str | Callable[..., Any] | None = None,
+) -> Any:
+    """Register an async function as a stream workflow: a named channel stream steps join.
+
+    Example:
+        >>> @stream_workflow(name="agent_comms")
+        ... async def agent_comms() -> None:
+        ...     await emit("agent_comms", "agent.started", {})
+
+    Args:
+        name: the stream's name; defaults to the function's ``__name__``.
+
+    Raises:
+        StreamDefinitionError: not an async function, a bad name, or the name taken by
+            another function.
+    """
+
+    def decorate(fn: Callable[[], Coroutine[Any, Any, Any]]) -> StreamWorkflow:
+        if not inspect.iscoroutinefunction(fn):
+            raise StreamDefinitionError(
+                f"@stream_workflow needs an `async def` function; {_where(fn)} is not one"
+            )
+        definition = StreamWorkflow(fn=fn, name=given or fn.__name__)
+        existing = _workflows.get(definition.name)
+        if existing is not None and _origin(existing.fn) != _origin(fn):
+            raise StreamDefinitionError(
+                f"two stream workflows are named {definition.name!r}: {_origin(existing.fn)} "
+                f"and {_origin(fn)}; pass @stream_workflow(name=...) to tell them apart"
+            )
+        _workflows[definition.name] = definition
+        return definition
+
+    if callable(name):
+        given = None
+        return decorate(name)
+    if name is not None and (not isinstance(name, str) or not name):
+        raise StreamDefinitionError(f"@stream_workflow(name=...) must be a string, not {name!r}")
+    given = name
+    return decorate
+
+
+def _signal_spec(
+    where: str, signals: Iterable[str] | Mapping[str, Any]
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    if isinstance(signals, str):
+        raise StreamDefinitionError(
+            f"{where}: signals must be a list of signal types, not the string {signals!r}"
+        )
+    schemas: dict[str, Any] = {}
+    if isinstance(signals, Mapping):
+        for signal_type, schema in signals.items():
+            if schema is not None and not (
+                isinstance(schema, type) and hasattr(schema, "model_validate")
+            ):
+                raise StreamDefinitionError(
+                    f"{where}: the schema of signal {signal_type!r} must be a pydantic model "
+                    f"class or None, not {schema!r}"
+                )
+            if schema is not None:
+                schemas[signal_type] = schema
+        types = tuple(signals)
+    else:
+        types = tuple(signals)
+    for signal_type in types:
+        if not isinstance(signal_type, str) or not signal_type:
+            raise StreamDefinitionError(f"{where}: a signal type must be a non-empty string")
+    if not types:
+        raise StreamDefinitionError(f"{where}: a stream step needs at least one signal type")
+    return types, schemas
+
+
+def stream_step(
+    *,
+    stream: str,
+    signals: Iterable[str] | Mapping[str, Any],
+    on_signal: OnSignal | None = None,
+    name: str | None = None,
+    max_retries: int = 3,
+) -> Callable[[Callable[[], Coroutine[Any, Any, Any]]], StreamStepDefinition]:
+    """Register an async function as a stream step subscribed to ``stream``.
+
+    It runs once when its stream run starts (``get_current_signal()`` is None) and again for
+    each matching signal that ``on_signal`` resumes it for (by default, every one), until it
+    calls ``terminate()``. Each execution is a step of the run driving the stream: logged,
+    retried up to ``max_retries`` times on an exception, never run again once logged.
+
+    Example:
+        >>> @stream_step(stream="agent_comms", signals=["task.assigned"])
+        ... async def worker() -> None:
+        ...     signal = await get_current_signal()
+        ...     if signal is not None:
+        ...         await set_result({"task_id": signal.payload["task_id"]})
+        ...         await terminate()
+
+    Args:
+        stream: the stream workflow's name.
+        signals: signal types, or ``{type: PydanticModel}`` to validate their payloads.
+        on_signal: ``async (signal, ctx) -> None`` deciding what each signal does.
+        name: the step's name; defaults to the function's ``__name__``.
+        max_retries: retries of one execution after an exception.
+
+    Raises:
+        StreamDefinitionError: not an async function, or a bad option.
+    """
+
+    def decorate(fn: Callable[[], Coroutine[Any, Any, Any]]) -> StreamStepDefinition:
+        where = _where(fn)
+        if not inspect.iscoroutinefunction(fn):
+            raise StreamDefinitionError(
+                f"@stream_step needs an `async def` function; {where} is not one"
+            )
+        if not isinstance(stream, str) or not stream:
+            raise StreamDefinitionError(f"{where}: stream must be a non-empty string")
+        if on_signal is not None and not callable(on_signal):
+            raise StreamDefinitionError(f"{where}: on_signal must be callable, not {on_signal!r}")
+        types, schemas = _signal_spec(where, signals)
+        step_name = name or fn.__name__
+        existing = _steps.get(step_name)
+        if existing is not None and _origin(existing.fn) != _origin(fn):
+            raise StreamDefinitionError(
+                f"two stream steps are named {step_name!r}: {_origin(existing.fn)} and "
+                f"{where}; pass @stream_step(name=...) to tell them apart"
+            )
+        definition = StreamStepDefinition(
+            fn=fn,
+            name=step_name,
+            stream=stream,
+            signal_types=types,
+            schemas=schemas,
+            on_signal=on_signal,
+            step_name=f"stream:{step_name}",
+        )
+        _steps[step_name] = definition
+        from pyworkflow._streams.step_state import execution  # one needs the other
+
+        runner = step_decorator(name=definition.step_name, max_retries=max_retries)
+        _runners[step_name] = runner(execution(definition))
+        return definition
+
+    return decorate
+
+
+def get_stream_workflow(name: str) -> StreamWorkflow:
+    """The stream workflow registered under ``name``.
+
+    Raises:
+        StreamDefinitionError: none is registered in this process.
+    """
+    try:
+        return _workflows[name]
+    except KeyError:
+        raise StreamDefinitionError(
+            f"no stream workflow named {name!r} is registered in this process (known: "
+            f"{sorted(_workflows)}); import the module that defines it"
+        ) from None
+
+
+def runner_of(step_name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """The ``@step`` that executes the stream step ``step_name`` (``stream:<name>``)."""
+    return _runners[step_name]
+
+
+def steps_of_stream(stream: str) -> list[StreamStepDefinition]:
+    """The stream steps subscribed to ``stream``, by name."""
+    return sorted((s for s in _steps.values() if s.stream == stream), key=lambda s: s.name)

@@ -1,0 +1,217 @@
+"""The durable run that drives one stream run: batches of deliveries, waits for signals.
+
+``pyworkflow.stream`` is an ordinary durable workflow, started as a child by
+``run_stream_workflow``. Its code, all replay-safe:
+
+1. open the stream run (a step: its row and a ``pending`` subscription per stream step);
+2. run the stream workflow's body (workflow code: its ``emit`` calls are recorded);
+3. loop: take batch n (a step; storage applies the outcomes of batch n - 1 and picks at most
+   one signal per subscription, in seq order, moving its cursor in the same transaction),
+   then run each delivery as the stream step's own step (``stream:<name>``), concurrently;
+   with nothing to deliver, wait on a hook that the next emit delivers (armed by a step, so
+   a signal emitted meanwhile is not missed); end when every stream step has ended.
+
+Exactly-once per subscription comes from storage (batch n is taken once, whoever asks) and
+from the log (a step whose completion is logged never runs again); a crash re-runs at most the
+execution in flight, as for any step. The parent waits on this run as on any child: holding no
+worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from pyworkflow._engine.context import step_info
+from pyworkflow._engine.hook_tokens import hash_token
+from pyworkflow._streams.definitions import (
+    StreamStepDefinition,
+    get_stream_workflow,
+    runner_of,
+    steps_of_stream,
+)
+from pyworkflow._streams.emitting import current_stream_run, stream_store
+from pyworkflow._streams.signals import validate_payload
+from pyworkflow.events import StreamStepStatus
+from pyworkflow.exceptions import FatalError, InvalidSignalPayloadError, StreamRunConflictError
+from pyworkflow.primitives import hook
+from pyworkflow.runtime import get_runtime
+from pyworkflow.step import step
+from pyworkflow.storage.streams import SubscriptionOutcome, SubscriptionSpec
+from pyworkflow.workflow import workflow
+
+__all__ = ["DRIVER_NAME", "drive_stream"]
+
+DRIVER_NAME = "pyworkflow.stream"
+_WAIT_HOOK = "pyworkflow.stream.signal"
+
+
+@step(name="pyworkflow.stream.open", force_local=True)
+async def _open(stream_run_id: str, stream: str, specs: list[list[Any]]) -> None:
+    runtime = await get_runtime()
+    subscriptions = [SubscriptionSpec(name, on, tuple(types)) for name, on, types in specs]
+    try:
+        await stream_store(runtime.storage).open_stream_run(
+            stream_run_id,
+            stream=stream,
+            run_id=step_info().run_id,
+            subscriptions=subscriptions,
+            now=runtime.executor.now(),
+        )
+    except StreamRunConflictError as exc:
+        raise FatalError(str(exc)) from exc
+
+
+@step(name="pyworkflow.stream.take", force_local=True)
+async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
+    runtime = await get_runtime()
+    codec = runtime.codec
+    taken = await stream_store(runtime.storage).take_stream_batch(
+        stream_run_id,
+        batch=batch,
+        outcomes=[
+            SubscriptionOutcome(
+                step_name=o["step"],
+                status=StreamStepStatus(o["status"]),
+                detail=o["detail"],
+                resume_signals=None if o["resume_signals"] is None else tuple(o["resume_signals"]),
+                result=codec.encode(o["result"]) if o["set_result"] else None,
+                set_result=o["set_result"],
+                checkpoint=codec.encode(o["checkpoint"]) if o["set_checkpoint"] else None,
+                set_checkpoint=o["set_checkpoint"],
+            )
+            for o in outcomes
+        ],
+        now=runtime.executor.now(),
+    )
+    subs = {s.step_name: s for s in taken.subscriptions}
+    deliveries = []
+    for delivery, signal in taken.deliveries:
+        sub = subs[delivery.step_name]
+        deliveries.append(
+            {
+                "step": delivery.step_name,
+                # Invariant: a suspended subscription always has a detail (its reason); a
+                # waiting one never does. Its status now reads ``running``.
+                "before": "pending"
+                if signal is None
+                else ("suspended" if sub.detail is not None else "waiting"),
+                "detail": sub.detail,
+                "resume_signals": sub.resume_signals,
+                "checkpoint": None if sub.checkpoint is None else codec.decode(sub.checkpoint),
+                "signal": None
+                if signal is None
+                else {
+                    "signal_id": signal.signal_id,
+                    "stream": signal.stream,
+                    "signal_type": signal.signal_type,
+                    "payload": codec.decode(signal.payload),
+                    "emitted_at": signal.emitted_at,
+                    "seq": signal.seq,
+                    "source_run_id": signal.source_run_id,
+                    "stream_run_id": signal.stream_run_id,
+                },
+            }
+        )
+    ended = taken.status == "completed"
+    return {
+        "status": taken.status,
+        "last_seq": taken.last_seq,
+        "deliveries": deliveries,
+        "states": {s.step_name: s.status.value for s in taken.subscriptions} if ended else {},
+        "results": {
+            s.step_name: codec.decode(s.result) for s in taken.subscriptions if s.has_result
+        }
+        if ended
+        else {},
+    }
+
+
+@step(name="pyworkflow.stream.arm", force_local=True)
+async def _arm(stream_run_id: str, token_hash: str, seen_seq: int) -> bool:
+    runtime = await get_runtime()
+    return await stream_store(runtime.storage).arm_stream_wait(
+        stream_run_id, token_hash=token_hash, seen_seq=seen_seq, now=runtime.executor.now()
+    )
+
+
+async def _wait(stream_run_id: str, seen_seq: int) -> None:
+    """Suspend until a signal after ``seen_seq`` is stored (at once if one already is)."""
+
+    async def arm(token: str) -> None:
+        await _arm(stream_run_id, hash_token(token), seen_seq)
+
+    await hook(_WAIT_HOOK, on_created=arm)
+
+
+def _unchanged(delivery: dict[str, Any]) -> dict[str, Any]:
+    """An outcome that leaves the subscription as it was before the delivery."""
+    return {
+        "step": delivery["step"],
+        "status": delivery["before"],
+        "detail": delivery["detail"],
+        "resume_signals": delivery["resume_signals"],
+        "result": None,
+        "set_result": False,
+        "checkpoint": None,
+        "set_checkpoint": False,
+    }
+
+
+async def _deliver(
+    stream_run_id: str, steps: dict[str, StreamStepDefinition], delivery: dict[str, Any]
+) -> dict[str, Any]:
+    """Run one delivery as its stream step's step; its outcome."""
+    definition = steps.get(delivery["step"])
+    signal = delivery["signal"]
+    if definition is None:
+        failed = _unchanged(delivery)
+        failed.update(status="failed", detail=f"no stream step {delivery['step']!r} here")
+        return failed
+    if signal is not None:
+        schema = definition.schemas.get(signal["signal_type"])
+        if schema is not None:
+            try:
+                signal["payload"] = validate_payload(
+                    definition.stream, signal["signal_type"], schema, signal["payload"]
+                )
+            except InvalidSignalPayloadError:
+                return _unchanged(delivery)  # refused: the step is not run for it
+    try:
+        outcome: dict[str, Any] = await runner_of(definition.name)(
+            stream_run_id, signal, delivery["checkpoint"], delivery["before"]
+        )
+    except Exception as exc:  # the execution failed after its retries: the step has failed
+        failed = _unchanged(delivery)
+        failed.update(status="failed", detail=f"{type(exc).__name__}: {exc}", resume_signals=None)
+        return failed
+    return {"step": definition.name, **outcome}
+
+
+@workflow(name=DRIVER_NAME, durable=True)
+async def drive_stream(stream: str, stream_run_id: str) -> dict[str, Any]:
+    """Drive the stream run ``stream_run_id`` of stream ``stream`` until its steps end."""
+    definition = get_stream_workflow(stream)
+    steps = {s.name: s for s in steps_of_stream(stream)}
+    specs = [[s.name, s.stream, list(s.signal_types)] for s in steps.values()]
+    await _open(stream_run_id, stream, specs)
+    current_stream_run.set(stream_run_id)  # this run's own task: its body emits here
+    await definition.fn()
+    outcomes: list[dict[str, Any]] = []
+    batch = 0
+    while True:
+        batch += 1
+        taken = await _take(stream_run_id, batch, outcomes)
+        if taken["status"] == "completed":
+            return {
+                "status": "completed",
+                "step_states": taken["states"],
+                "step_results": taken["results"],
+            }
+        outcomes = []
+        if not taken["deliveries"]:
+            await _wait(stream_run_id, taken["last_seq"])
+            continue
+        outcomes = list(
+            await asyncio.gather(*(_deliver(stream_run_id, steps, d) for d in taken["deliveries"]))
+        )

@@ -1,0 +1,123 @@
+"""`pyworkflow streams list|show|emit`, as a user runs them, on a seeded SQLite file.
+
+The stream run is written straight through the storage API (a stream run, two signals, a
+batch delivered), as a driver would have left it; the CLI runs in this process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from inprocess_cli import InProcessCli
+
+from pyworkflow import emit, run_stream_workflow, stream_step, stream_workflow, workflow
+from pyworkflow.events import StreamStepStatus
+from pyworkflow.serialization import Codec
+from pyworkflow.storage import storage_from_url
+from pyworkflow.storage.streams import NewSignal, StreamStore, SubscriptionOutcome, SubscriptionSpec
+from pyworkflow.streams import get_current_signal, save_checkpoint
+from pyworkflow.testing import WorkflowEnvironment
+
+
+async def seed(url: str) -> None:
+    storage = storage_from_url(url)
+    await storage.open()
+    try:
+        assert isinstance(storage, StreamStore)
+        specs = [SubscriptionSpec("watcher", "ops", ("alert",))]
+        await storage.open_stream_run("ops-1", stream="ops", run_id="run_x", subscriptions=specs,
+                                      now=1_700_000_000.0)  # fmt: skip
+        await storage.take_stream_batch("ops-1", batch=1, outcomes=[], now=1_700_000_001.0)
+        for n in (1, 2):
+            payload = Codec().encode({"n": n})
+            await storage.emit_signal(NewSignal("ops-1", "ops", "alert", payload, f"g{n}", 1.7e9))
+        done = SubscriptionOutcome("watcher", StreamStepStatus.WAITING)
+        await storage.take_stream_batch("ops-1", batch=2, outcomes=[done], now=1_700_000_002.0)
+    finally:
+        await storage.close()
+
+
+def test_list_show_and_emit(tmp_path: Path) -> None:
+    cli = InProcessCli(tmp_path / "streams.db")
+    cli("db", "upgrade")
+    cli.run(seed)
+    listed = cli.json("streams", "list")["stream_runs"]
+    assert [(r["stream_run_id"], r["stream"], r["signals"], r["status"]) for r in listed] == [
+        ("ops-1", "ops", 2, "running")
+    ]
+    shown = cli.json("streams", "show", "ops-1")
+    assert shown["run_id"] == "run_x"
+    assert [
+        (s["step"], s["status"], s["cursor"], s["deliveries"]) for s in shown["subscriptions"]
+    ] == [("watcher", "running", 1, 2)]
+    assert [(g["seq"], g["payload"], g["delivered_to"]) for g in shown["latest_signals"]] == [
+        (1, {"n": 1}, ["watcher"]),
+        (2, {"n": 2}, []),
+    ]
+    text = cli("streams", "show", "ops-1").output
+    assert "watcher  running  cursor=1  deliveries=2" in text
+    emitted = cli.json(
+        "streams", "emit", "ops-1", "alert", "--stream", "ops", "--payload", '{"n": 3}'
+    )
+    assert emitted == {"stream_run_id": "ops-1", "seq": 3}
+    assert cli.json("streams", "list")["stream_runs"][0]["signals"] == 3
+
+
+def test_emit_and_show_refuse_an_unknown_stream_run(tmp_path: Path) -> None:
+    cli = InProcessCli(tmp_path / "streams.db")
+    cli("db", "upgrade")
+    refused = cli("streams", "emit", "nowhere", "alert", "--stream", "ops")
+    assert refused.exit_code == 2
+    assert "no stream run with id 'nowhere'" in refused.stderr
+    assert cli("streams", "show", "nowhere").exit_code == 2
+    bad = cli("streams", "emit", "nowhere", "alert", "--stream", "ops", "--payload", "{nope")
+    assert (bad.exit_code, "not valid JSON" in bad.stderr) == (2, True)
+
+
+@stream_workflow(name="tc_watch")
+async def tc_watch() -> None:
+    await emit("tc_watch", "alert", {"n": 0})
+
+
+@stream_step(stream="tc_watch", signals=["alert"])
+async def tc_watcher() -> None:
+    signal = await get_current_signal()
+    if signal is not None:
+        await save_checkpoint(signal.payload)
+
+
+@workflow(name="tc_run_watch")
+async def tc_run_watch(stream_run_id: str) -> str:
+    return (await run_stream_workflow(tc_watch, stream_run_id=stream_run_id)).status
+
+
+async def drive(url: str) -> str:
+    """A real stream run left waiting in the file; the id of the run driving it."""
+    async with WorkflowEnvironment(storage=url) as env:
+        await env.start(tc_run_watch, "watch-1")
+        store = env.storage
+        assert isinstance(store, StreamStore)
+        for _ in range(200):
+            await env.advance(0)
+            record = await store.get_stream_run("watch-1")
+            if record is not None and record.last_batch >= 3:
+                return record.run_id
+            await asyncio.sleep(0.005)
+    raise AssertionError("the stream run never took its batches")
+
+
+def test_runs_show_of_a_driving_run_shows_its_stream_run(tmp_path: Path) -> None:
+    cli = InProcessCli(tmp_path / "watch.db")
+    driver = cli.run(drive)
+    shown = cli.json("runs", "show", driver)
+    stream = shown["stream_run"]
+    assert (stream["stream_run_id"], stream["stream"]) == ("watch-1", "tc_watch")
+    assert stream["signals"] == 1
+    assert [(s["step"], s["status"], s["checkpoint"]) for s in stream["subscriptions"]] == [
+        ("tc_watcher", "waiting", {"n": 0})
+    ]
+    assert [g["delivered_to"] for g in stream["latest_signals"]] == [["tc_watcher"]]
+    text = cli("runs", "show", driver).output
+    assert "stream run watch-1 of stream 'tc_watch': running" in text
+    assert "#1  alert  -> tc_watcher" in text
