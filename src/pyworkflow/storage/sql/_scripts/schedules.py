@@ -14,10 +14,10 @@ import json
 from collections.abc import Collection
 from typing import Any
 
+from pyworkflow._json_text import encode
 from pyworkflow.events import RunStatus, ScheduleStatus
 from pyworkflow.exceptions import CorruptRecordError, ScheduleExistsError, StorageError
 from pyworkflow.storage.records import ScheduleFire, ScheduleRecord
-from pyworkflow.storage.sql._json_text import encode
 from pyworkflow.storage.sql._params import new_run_values
 from pyworkflow.storage.sql._session import Row, Session
 from pyworkflow.storage.sql._statements.runs import GET_RUN_BY_KEY, REQUEST_CANCEL
