@@ -31,6 +31,7 @@ from pyworkflow._streams.definitions import (
     steps_of_stream,
 )
 from pyworkflow._streams.emitting import current_stream_run, stream_store
+from pyworkflow._streams.emitting import register as register_emits
 from pyworkflow._streams.signals import validate_payload
 from pyworkflow.events import StreamStepStatus
 from pyworkflow.exceptions import FatalError, InvalidSignalPayloadError, StreamRunConflictError
@@ -38,15 +39,30 @@ from pyworkflow.primitives import hook
 from pyworkflow.runtime import get_runtime
 from pyworkflow.step import step
 from pyworkflow.storage.streams import SubscriptionOutcome, SubscriptionSpec
-from pyworkflow.workflow import workflow
+from pyworkflow.workflow import Workflow, workflow
 
-__all__ = ["DRIVER_NAME", "drive_stream"]
+__all__ = ["DRIVER_NAME", "drive_stream", "register"]
 
 DRIVER_NAME = "pyworkflow.stream"
 _WAIT_HOOK = "pyworkflow.stream.signal"
+_registered: dict[str, Any] = {}
 
 
-@step(name="pyworkflow.stream.open", force_local=True)
+def register() -> Workflow[..., dict[str, Any]]:
+    """Register the driving workflow and its steps, once; returns the workflow.
+
+    The stream decorators call this: a process that defines no stream registers none of them,
+    so its workers and listings show only its own workflows.
+    """
+    if not _registered:
+        register_emits()
+        for name, fn in (("open", _open), ("take", _take), ("arm", _arm)):
+            _registered[name] = step(name=f"pyworkflow.stream.{name}", force_local=True)(fn)
+        _registered["driver"] = workflow(name=DRIVER_NAME, durable=True)(drive_stream)
+    driver: Workflow[..., dict[str, Any]] = _registered["driver"]
+    return driver
+
+
 async def _open(stream_run_id: str, stream: str, specs: list[list[Any]]) -> None:
     runtime = await get_runtime()
     subscriptions = [SubscriptionSpec(name, on, tuple(types)) for name, on, types in specs]
@@ -62,7 +78,6 @@ async def _open(stream_run_id: str, stream: str, specs: list[list[Any]]) -> None
         raise FatalError(str(exc)) from exc
 
 
-@step(name="pyworkflow.stream.take", force_local=True)
 async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     runtime = await get_runtime()
     codec = runtime.codec
@@ -127,7 +142,6 @@ async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) 
     }
 
 
-@step(name="pyworkflow.stream.arm", force_local=True)
 async def _arm(stream_run_id: str, token_hash: str, seen_seq: int) -> bool:
     runtime = await get_runtime()
     return await stream_store(runtime.storage).arm_stream_wait(
@@ -139,7 +153,7 @@ async def _wait(stream_run_id: str, seen_seq: int) -> None:
     """Suspend until a signal after ``seen_seq`` is stored (at once if one already is)."""
 
     async def arm(token: str) -> None:
-        await _arm(stream_run_id, hash_token(token), seen_seq)
+        await _registered["arm"](stream_run_id, hash_token(token), seen_seq)
 
     await hook(_WAIT_HOOK, on_created=arm)
 
@@ -188,20 +202,19 @@ async def _deliver(
     return {"step": definition.name, **outcome}
 
 
-@workflow(name=DRIVER_NAME, durable=True)
 async def drive_stream(stream: str, stream_run_id: str) -> dict[str, Any]:
     """Drive the stream run ``stream_run_id`` of stream ``stream`` until its steps end."""
     definition = get_stream_workflow(stream)
     steps = {s.name: s for s in steps_of_stream(stream)}
     specs = [[s.name, s.stream, list(s.signal_types)] for s in steps.values()]
-    await _open(stream_run_id, stream, specs)
+    await _registered["open"](stream_run_id, stream, specs)
     current_stream_run.set(stream_run_id)  # this run's own task: its body emits here
     await definition.fn()
     outcomes: list[dict[str, Any]] = []
     batch = 0
     while True:
         batch += 1
-        taken = await _take(stream_run_id, batch, outcomes)
+        taken: dict[str, Any] = await _registered["take"](stream_run_id, batch, outcomes)
         if taken["status"] == "completed":
             return {
                 "status": "completed",

@@ -13,7 +13,7 @@ from typing import Any
 
 from pyworkflow.exceptions import PyWorkflowError, StorageError, StreamRunNotFoundError
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.streams import StreamRunRecord, StreamStore
+from pyworkflow.storage import StreamRunRecord, StreamStore
 
 __all__ = [
     "DRIVER_WORKFLOW",
