@@ -34,17 +34,25 @@ from pyworkflow._streams.emitting import current_stream_run, stream_store
 from pyworkflow._streams.emitting import register as register_emits
 from pyworkflow._streams.signals import validate_payload
 from pyworkflow.events import StreamStepStatus
-from pyworkflow.exceptions import FatalError, InvalidSignalPayloadError, StreamRunConflictError
+from pyworkflow.exceptions import (
+    FatalError,
+    HookExpiredError,
+    InvalidSignalPayloadError,
+    StreamRunConflictError,
+)
 from pyworkflow.primitives import hook
 from pyworkflow.runtime import get_runtime
 from pyworkflow.step import step
 from pyworkflow.storage.streams import SubscriptionOutcome, SubscriptionSpec
 from pyworkflow.workflow import Workflow, workflow
 
-__all__ = ["DRIVER_NAME", "drive_stream", "register"]
+__all__ = ["DRIVER_NAME", "WARM_SECONDS", "drive_stream", "register"]
 
 DRIVER_NAME = "pyworkflow.stream"
 _WAIT_HOOK = "pyworkflow.stream.signal"
+WARM_SECONDS = 4.0
+"""How long the driver waits for the next signal keeping its coroutine, after signals flowed
+(below the local executor's default horizon of 5 s)."""
 _registered: dict[str, Any] = {}
 
 
@@ -149,13 +157,23 @@ async def _arm(stream_run_id: str, token_hash: str, seen_seq: int) -> bool:
     )
 
 
-async def _wait(stream_run_id: str, seen_seq: int) -> None:
-    """Suspend until a signal after ``seen_seq`` is stored (at once if one already is)."""
+async def _wait(stream_run_id: str, seen_seq: int, *, warm: bool) -> bool:
+    """Suspend until a signal after ``seen_seq`` is stored (at once if one already is).
+
+    ``warm``: signals flowed just now, so wait at most ``WARM_SECONDS``: a wait that short
+    keeps the run's coroutine (below the executor's horizon), so the next signal costs no
+    replay of the run's history. Returns whether the next wait is warm too: False once a
+    warm wait timed out (the stream went quiet; the next wait lets the run go).
+    """
 
     async def arm(token: str) -> None:
         await _registered["arm"](stream_run_id, hash_token(token), seen_seq)
 
-    await hook(_WAIT_HOOK, on_created=arm)
+    try:
+        await hook(_WAIT_HOOK, timeout=WARM_SECONDS if warm else None, on_created=arm)
+    except HookExpiredError:
+        return False
+    return True
 
 
 def _unchanged(delivery: dict[str, Any]) -> dict[str, Any]:
@@ -212,6 +230,7 @@ async def drive_stream(stream: str, stream_run_id: str) -> dict[str, Any]:
     await definition.fn()
     outcomes: list[dict[str, Any]] = []
     batch = 0
+    warm = True
     while True:
         batch += 1
         taken: dict[str, Any] = await _registered["take"](stream_run_id, batch, outcomes)
@@ -223,8 +242,9 @@ async def drive_stream(stream: str, stream_run_id: str) -> dict[str, Any]:
             }
         outcomes = []
         if not taken["deliveries"]:
-            await _wait(stream_run_id, taken["last_seq"])
+            warm = await _wait(stream_run_id, taken["last_seq"], warm=warm)
             continue
+        warm = True
         outcomes = list(
             await asyncio.gather(*(_deliver(stream_run_id, steps, d) for d in taken["deliveries"]))
         )
