@@ -99,13 +99,14 @@ async def _write(
             idempotency_key=key,
         )
     )
-    driver = _drivers.get(stream_run_id)
-    if driver is None:
-        stream_run = await store.get_stream_run(stream_run_id)
-        if stream_run is not None:
-            driver = _drivers[stream_run_id] = stream_run.run_id
-    if driver is not None:
-        runtime.executor.wake(driver)  # its hook may have been delivered: claim it now
+    if record.woke:  # the driver was idle: if it runs here, let it look now, not at a poll
+        driver = _drivers.get(stream_run_id)
+        if driver is None:
+            stream_run = await store.get_stream_run(stream_run_id)
+            if stream_run is not None:
+                driver = _drivers[stream_run_id] = stream_run.run_id
+        if driver is not None:
+            runtime.executor.wake(driver)
     return record.seq
 
 

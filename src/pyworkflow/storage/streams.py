@@ -144,6 +144,9 @@ class SignalRecord:
     emitted_at: float
     source_run_id: str | None
     idempotency_key: str | None
+    woke: bool = field(default=False, compare=False)
+    """Set by ``emit_signal`` only: this emit delivered the driver's waiting hook (the driver
+    was idle, so its process should look now); not stored."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,7 +6,6 @@ waiting hook (itself all-or-nothing, and last), so a method is one transaction h
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 from collections.abc import Sequence
@@ -168,9 +167,8 @@ class MemoryStreamMethods:
             rows.keys[key] = record
         rows.record = dataclasses.replace(rows.record, last_seq=seq, updated_at=signal.now)
         waiter, rows.wait_hook = rows.wait_hook, None
-        if waiter is not None:
-            await self._wake_waiter(waiter, seq, signal.now)
-        return copy.deepcopy(record)
+        woke = waiter is not None and await self._wake_waiter(waiter, seq, signal.now)
+        return dataclasses.replace(copy.deepcopy(record), woke=woke)
 
     async def arm_stream_wait(
         self, stream_run_id: str, *, token_hash: str, seen_seq: int, now: float
@@ -184,10 +182,12 @@ class MemoryStreamMethods:
         rows.wait_hook = token_hash
         return False
 
-    async def _wake_waiter(self, token_hash: str, seq: int, now: float) -> None:
-        # A refusal means the waiter woke otherwise (its timeout) or its run ended.
-        with contextlib.suppress(HookNotFoundError, HookAlreadyReceivedError, HookExpiredError):
+    async def _wake_waiter(self, token_hash: str, seq: int, now: float) -> bool:
+        try:
             await self.deliver_hook(token_hash, seq, now=now)
+        except (HookNotFoundError, HookAlreadyReceivedError, HookExpiredError):
+            return False  # the waiter woke otherwise (its timeout) or its run ended
+        return True
 
     async def take_stream_batch(
         self,

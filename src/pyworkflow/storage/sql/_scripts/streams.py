@@ -8,6 +8,7 @@ the memory storage applies too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -231,15 +232,16 @@ async def emit_signal(db: Session, signal: NewSignal) -> SignalRecord:
         "source_run_id": record.source_run_id, "idempotency_key": key,
     }  # fmt: skip
     await db.insert(INSERT_SIGNAL, [_bound(values)])
-    if waiter is not None:
-        await db.execute(CLEAR_WAIT, run_param)
-        await _wake(db, waiter, seq, signal.now)
-    return record
+    if waiter is None:
+        return record
+    await db.execute(CLEAR_WAIT, run_param)
+    return dataclasses.replace(record, woke=await _wake(db, waiter, seq, signal.now))
 
 
-async def _wake(db: Session, token_hash: str, seq: int, now: float) -> None:
-    """Deliver the waiter's hook; a hook that no longer takes one (timed out) is left be."""
-    await db.deliver({"b_token_hash": token_hash, "b_payload": encode(seq), "b_now": now})
+async def _wake(db: Session, token_hash: str, seq: int, now: float) -> bool:
+    """Deliver the waiter's hook; False for a hook that no longer takes one (timed out)."""
+    params = {"b_token_hash": token_hash, "b_payload": encode(seq), "b_now": now}
+    return await db.deliver(params) is not None
 
 
 async def arm_stream_wait(
