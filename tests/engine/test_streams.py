@@ -128,6 +128,10 @@ async def test_a_payload_stored_unchecked_is_refused_at_delivery(env: WorkflowEn
     await emit("ts_orders", "orders.closed", None, stream_run_id="ord-2")
     assert await env.result(parent) == ["o3"]
     assert [p.get("order_id") for s, _, p, _ in SEEN["ord-2"] if p] == ["o3"]
+    [taker] = await store.list_subscriptions("ord-2")
+    assert taker.refused == 1  # recorded as refused, not run
+    refused = [d.seq for d in await store.list_deliveries("ord-2") if d.refused]
+    assert refused == [1]
 
 
 async def test_concurrent_stream_runs_never_see_each_others_signals(

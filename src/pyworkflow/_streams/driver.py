@@ -102,6 +102,7 @@ async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) 
                 set_result=o["set_result"],
                 checkpoint=codec.encode(o["checkpoint"]) if o["set_checkpoint"] else None,
                 set_checkpoint=o["set_checkpoint"],
+                refused=o.get("refused", False),
             )
             for o in outcomes
         ],
@@ -208,7 +209,9 @@ async def _deliver(
                     definition.stream, signal["signal_type"], schema, signal["payload"]
                 )
             except InvalidSignalPayloadError:
-                return _unchanged(delivery)  # refused: the step is not run for it
+                refused = _unchanged(delivery)  # the step is not run for it
+                refused["refused"] = True
+                return refused
     try:
         outcome: dict[str, Any] = await runner_of(definition.name)(
             stream_run_id, signal, delivery["checkpoint"], delivery["before"]

@@ -100,6 +100,7 @@ class SubscriptionRecord:
         detail: the reason of a suspension or cancellation, or the error of a failure.
         resume_signals: while suspended, the signal types that reach it (None: its own).
         deliveries: how many deliveries (its start included) it received.
+        refused: how many of them were refused (a payload failing the step's schema).
     """
 
     stream_run_id: str
@@ -115,6 +116,8 @@ class SubscriptionRecord:
     resume_signals: tuple[str, ...] | None
     deliveries: int
     updated_at: float
+    refused: int = 0
+    """Deliveries whose payload failed its schema here: the step was not run for them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,12 +154,16 @@ class SignalRecord:
 
 @dataclass(frozen=True, slots=True)
 class DeliveryRecord:
-    """Batch ``batch`` gave subscription ``step_name`` signal ``seq`` (None: its start)."""
+    """Batch ``batch`` gave subscription ``step_name`` signal ``seq`` (None: its start).
+
+    ``refused``: its payload failed the step's schema, so the step was not run for it.
+    """
 
     stream_run_id: str
     batch: int
     step_name: str
     seq: int | None
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +171,8 @@ class SubscriptionOutcome:
     """What one delivery's execution decided for its subscription (applied by the next take).
 
     ``result`` and ``checkpoint`` are encoded; ``set_result`` / ``set_checkpoint`` say whether
-    to store them (a value of None is a value).
+    to store them (a value of None is a value). ``refused``: the delivery was refused (its
+    payload failed the step's schema): counted on the subscription and marked on the delivery.
     """
 
     step_name: str
@@ -175,6 +183,7 @@ class SubscriptionOutcome:
     set_result: bool = False
     checkpoint: Any = None
     set_checkpoint: bool = False
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -210,6 +210,11 @@ class MemoryStreamMethods:
         for outcome in outcomes:
             if outcome.step_name in subs:
                 subs[outcome.step_name] = applied(subs[outcome.step_name], outcome, now)
+            if outcome.refused:
+                rows.deliveries[batch - 1] = [
+                    dataclasses.replace(d, refused=True) if d.step_name == outcome.step_name else d
+                    for d in rows.deliveries.get(batch - 1, [])
+                ]
         low = min(
             (s.cursor for s in subs.values() if s.status in _CURSOR_STATUSES),
             default=rows.record.last_seq,
@@ -257,4 +262,5 @@ def applied(
         has_result=sub.has_result or outcome.set_result,
         checkpoint=copy.deepcopy(outcome.checkpoint) if outcome.set_checkpoint else sub.checkpoint,
         updated_at=now,
+        refused=sub.refused + int(outcome.refused),
     )

@@ -22,6 +22,7 @@ from pyworkflow.storage.sql._statements.streams import (
     ARM_WAIT,
     BATCH_DELIVERIES,
     CLEAR_WAIT,
+    DELIVERY_REFUSED,
     GET_STREAM_RUN,
     INSERT_DELIVERY,
     INSERT_SIGNAL,
@@ -33,6 +34,7 @@ from pyworkflow.storage.sql._statements.streams import (
     MOVE_CURSOR,
     NEXT_SEQ,
     OUTCOME_CHECKPOINT,
+    OUTCOME_REFUSED,
     OUTCOME_RESULT,
     OUTCOME_STATUS,
     SIGNAL_BY_KEY,
@@ -40,7 +42,7 @@ from pyworkflow.storage.sql._statements.streams import (
     insert_stream_run,
     list_stream_runs_statement,
 )
-from pyworkflow.storage.sql.schema import stream_signals
+from pyworkflow.storage.sql.schema import stream_deliveries, stream_signals
 from pyworkflow.storage.streams import (
     SIGNAL_WINDOW,
     DeliveryBatch,
@@ -68,6 +70,7 @@ __all__ = [
 ]
 
 _SIGNAL_COLUMNS = len(stream_signals.c)
+_DELIVERY_COLUMNS = len(stream_deliveries.c)
 
 
 def _bound(row: dict[str, Any]) -> dict[str, Any]:
@@ -108,6 +111,7 @@ def _subscription(row: Row) -> SubscriptionRecord:
         resume_signals=None if resume is None else tuple(resume),
         deliveries=row[11],
         updated_at=row[12],
+        refused=row[13],
     )
 
 
@@ -160,7 +164,7 @@ async def list_signals(
 async def list_deliveries(db: Session, stream_run_id: str) -> list[DeliveryRecord]:
     """Every delivery, by batch then step name."""
     rows = await db.all(LIST_DELIVERIES, {"b_stream_run_id": stream_run_id})
-    return [DeliveryRecord(r[0], r[1], r[2], r[3]) for r in rows]
+    return [DeliveryRecord(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
 
 async def open_stream_run(
@@ -193,7 +197,7 @@ async def open_stream_run(
              "signal_types": encode(list(spec.signal_types)),
              "status": StreamStepStatus.PENDING.value, "seen_seq": 0, "result": None,
              "has_result": False, "checkpoint": None, "detail": None, "resume_signals": None,
-             "deliveries": 0, "updated_at": now}
+             "deliveries": 0, "updated_at": now, "refused": 0}
             for spec in subscriptions
         ]  # fmt: skip
         await db.insert(INSERT_SUBSCRIPTION, [_bound(row) for row in rows])
@@ -293,6 +297,9 @@ async def take_stream_batch(
             await db.execute(
                 OUTCOME_CHECKPOINT, {**sub, "b_checkpoint": encode(outcome.checkpoint)}
             )
+        if outcome.refused:
+            await db.execute(OUTCOME_REFUSED, sub)
+            await db.execute(DELIVERY_REFUSED, {**sub, "b_batch": batch - 1})
     subs = await list_subscriptions(db, stream_run_id)
     active = (StreamStepStatus.WAITING, StreamStepStatus.SUSPENDED)
     cursors = [s.cursor for s in subs if s.status in active]
@@ -307,8 +314,9 @@ async def take_stream_batch(
         if delivered:
             statuses[name] = StreamStepStatus.RUNNING
             deliveries.append(
-                {"stream_run_id": stream_run_id, "batch": batch, "step_name": name, "seq": what}
-            )
+                {"stream_run_id": stream_run_id, "batch": batch, "step_name": name, "seq": what,
+                 "refused": False}
+            )  # fmt: skip
         await db.execute(
             MOVE_CURSOR,
             {**run_param, "b_step_name": name, "b_seen_seq": cursor,
@@ -327,8 +335,8 @@ async def _read_batch(db: Session, record: StreamRunRecord, batch: int) -> Deliv
     params = {"b_stream_run_id": record.stream_run_id, "b_batch": batch}
     taken: list[tuple[DeliveryRecord, SignalRecord | None]] = []
     for row in await db.all(BATCH_DELIVERIES, params):
-        delivery = DeliveryRecord(row[0], row[1], row[2], row[3])
-        signal_row = row[4 : 4 + _SIGNAL_COLUMNS]
+        delivery = DeliveryRecord(row[0], row[1], row[2], row[3], bool(row[4]))
+        signal_row = row[_DELIVERY_COLUMNS : _DELIVERY_COLUMNS + _SIGNAL_COLUMNS]
         taken.append((delivery, None if delivery.seq is None else _signal(signal_row)))
     subs = await list_subscriptions(db, record.stream_run_id)
     return DeliveryBatch(batch, taken, subs, record.last_seq, record.status)

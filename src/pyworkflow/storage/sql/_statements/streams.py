@@ -25,6 +25,7 @@ __all__ = [
     "ARM_WAIT",
     "BATCH_DELIVERIES",
     "CLEAR_WAIT",
+    "DELIVERY_REFUSED",
     "GET_STREAM_RUN",
     "INSERT_DELIVERY",
     "INSERT_SIGNAL",
@@ -36,6 +37,7 @@ __all__ = [
     "MOVE_CURSOR",
     "NEXT_SEQ",
     "OUTCOME_CHECKPOINT",
+    "OUTCOME_REFUSED",
     "OUTCOME_RESULT",
     "OUTCOME_STATUS",
     "SIGNAL_BY_KEY",
@@ -148,6 +150,21 @@ OUTCOME_RESULT = (
 OUTCOME_CHECKPOINT = (
     sa.update(stream_subscriptions).where(*_SUB).values(checkpoint=param("b_checkpoint", sa.Text))
 )
+
+OUTCOME_REFUSED = (
+    sa.update(stream_subscriptions).where(*_SUB).values(refused=stream_subscriptions.c.refused + 1)
+)
+
+DELIVERY_REFUSED = (
+    sa.update(stream_deliveries)
+    .where(
+        stream_deliveries.c.stream_run_id == param("b_stream_run_id", sa.String),
+        stream_deliveries.c.batch == param("b_batch", sa.Integer),
+        stream_deliveries.c.step_name == param("b_step_name", sa.String),
+    )
+    .values(refused=sa.true())
+)
+"""Mark a delivery refused (its payload failed the step's schema)."""
 
 MOVE_CURSOR = (
     sa.update(stream_subscriptions)
