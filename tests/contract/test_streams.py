@@ -253,6 +253,18 @@ async def test_a_refused_delivery_is_counted_and_marked(storage: Storage) -> Non
     assert (1, "worker", None, False) in marks
 
 
+async def test_a_continued_driver_adopts_the_stream_run_once(storage: Storage) -> None:
+    store = await opened(storage)  # driven by r1
+    assert await store.adopt_stream_run("s1", previous_run_id="r1", run_id="r2", now=T0)
+    assert await store.adopt_stream_run("s1", previous_run_id="r1", run_id="r2", now=T0)  # again
+    assert not await store.adopt_stream_run("s1", previous_run_id="r1", run_id="r3", now=T0)
+    run = await store.get_stream_run("s1")
+    assert run is not None
+    assert run.run_id == "r2"
+    with pytest.raises(StreamRunNotFoundError):
+        await store.adopt_stream_run("nowhere", previous_run_id="r1", run_id="r2", now=T0)
+
+
 async def test_an_emit_wakes_the_armed_waiter_once(storage: Storage) -> None:
     await waiting_on(storage, "r1", new_hook("w1"))
     store = await opened(storage)

@@ -13,6 +13,7 @@ from datetime import timedelta
 
 import pytest
 
+import pyworkflow
 from pyworkflow import (
     InputError,
     InvalidSignalPayloadError,
@@ -26,6 +27,7 @@ from pyworkflow import (
     stream_step,
     stream_workflow,
 )
+from pyworkflow._streams import driver as stream_driver
 from pyworkflow.storage.streams import NewSignal, StreamRunRecord, StreamStore
 from pyworkflow.streams import get_current_signal, set_result
 from pyworkflow.testing import WorkflowEnvironment
@@ -232,3 +234,24 @@ async def test_a_second_driver_for_a_taken_stream_run_id_fails_naming_it(
     with pytest.raises(WorkflowFailedError, match="taken-1"):
         await env.result(second)
     assert (await env.get_run(first)).status is RunStatus.SUSPENDED
+
+
+async def test_a_long_stream_run_continues_its_driver_as_new_and_loses_nothing(
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_driver, "BATCHES_PER_RUN", 2)
+    parent = await env.start(run_reviews, "rev-long")
+    await settled_stream(env, "rev-long")
+    for n in range(1, 6):  # each one a batch of its own: the driver continues twice or more
+        await emit("ts_reviews", "review.submitted", {"n": n}, stream_run_id="rev-long")
+        await settled_stream(env, "rev-long")
+    await emit("ts_reviews", "human.approved", {"by": "cy"}, stream_run_id="rev-long")
+    assert await env.result(parent) == {"approved": "cy", "submissions": 2}
+    assert [seq for _, _, _, seq in SEEN["rev-long"]] == [1, 2, 6]  # 3-5 passed over
+    store = env.storage
+    assert isinstance(store, StreamStore)
+    record = await store.get_stream_run("rev-long")
+    assert record is not None
+    chain = await pyworkflow.get_workflow_chain(record.run_id)
+    assert len(chain) >= 3
+    assert [s.seq for s in await store.list_deliveries("rev-long")] == [None, 1, 2, 6]

@@ -40,16 +40,19 @@ from pyworkflow.exceptions import (
     InvalidSignalPayloadError,
     StreamRunConflictError,
 )
-from pyworkflow.primitives import hook
+from pyworkflow.primitives import continue_as_new, hook
 from pyworkflow.runtime import get_runtime
 from pyworkflow.step import step
 from pyworkflow.storage.streams import SubscriptionOutcome, SubscriptionSpec
 from pyworkflow.workflow import Workflow, workflow
 
-__all__ = ["DRIVER_NAME", "WARM_SECONDS", "drive_stream", "register"]
+__all__ = ["BATCHES_PER_RUN", "DRIVER_NAME", "WARM_SECONDS", "drive_stream", "register"]
 
 DRIVER_NAME = "pyworkflow.stream"
 _WAIT_HOOK = "pyworkflow.stream.signal"
+BATCHES_PER_RUN = 500
+"""A driving run continues as new after this many batches: its log, and so a replay, stays
+bounded however long the stream run lives."""
 WARM_SECONDS = 4.0
 """How long the driver waits for the next signal keeping its coroutine, after signals flowed
 (below the local executor's default horizon of 5 s)."""
@@ -64,7 +67,8 @@ def register() -> Workflow[..., dict[str, Any]]:
     """
     if not _registered:
         register_emits()
-        for name, fn in (("open", _open), ("take", _take), ("arm", _arm)):
+        steps = (("open", _open), ("take", _take), ("arm", _arm), ("adopt", _adopt))
+        for name, fn in steps:
             _registered[name] = step(name=f"pyworkflow.stream.{name}", force_local=True)(fn)
         _registered["driver"] = workflow(name=DRIVER_NAME, durable=True)(drive_stream)
     driver: Workflow[..., dict[str, Any]] = _registered["driver"]
@@ -139,6 +143,7 @@ async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) 
         )
     ended = taken.status == "completed"
     return {
+        "driver": step_info().run_id,
         "status": taken.status,
         "last_seq": taken.last_seq,
         "deliveries": deliveries,
@@ -149,6 +154,18 @@ async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) 
         if ended
         else {},
     }
+
+
+async def _adopt(stream_run_id: str, previous_run_id: str) -> None:
+    runtime = await get_runtime()
+    adopted = await stream_store(runtime.storage).adopt_stream_run(
+        stream_run_id,
+        previous_run_id=previous_run_id,
+        run_id=step_info().run_id,
+        now=runtime.executor.now(),
+    )
+    if not adopted:
+        raise FatalError(f"stream run {stream_run_id!r} is no longer driven by {previous_run_id!r}")
 
 
 async def _arm(stream_run_id: str, token_hash: str, seen_seq: int) -> bool:
@@ -223,16 +240,30 @@ async def _deliver(
     return {"step": definition.name, **outcome}
 
 
-async def drive_stream(stream: str, stream_run_id: str) -> dict[str, Any]:
-    """Drive the stream run ``stream_run_id`` of stream ``stream`` until its steps end."""
+async def drive_stream(
+    stream: str,
+    stream_run_id: str,
+    after_batch: int = 0,
+    carried: list[dict[str, Any]] | None = None,
+    previous_run_id: str | None = None,
+) -> dict[str, Any]:
+    """Drive the stream run ``stream_run_id`` of stream ``stream`` until its steps end.
+
+    A run that continued a driver (``continue_as_new`` every :data:`BATCHES_PER_RUN` batches,
+    so the log of a long-lived stream run stays short) takes the stream run over from
+    ``previous_run_id`` and goes on after batch ``after_batch`` with the ``carried`` outcomes.
+    """
     definition = get_stream_workflow(stream)
     steps = {s.name: s for s in steps_of_stream(stream)}
-    specs = [[s.name, s.stream, list(s.signal_types)] for s in steps.values()]
-    await _registered["open"](stream_run_id, stream, specs)
-    current_stream_run.set(stream_run_id)  # this run's own task: its body emits here
-    await definition.fn()
-    outcomes: list[dict[str, Any]] = []
-    batch = 0
+    if previous_run_id is None:
+        specs = [[s.name, s.stream, list(s.signal_types)] for s in steps.values()]
+        await _registered["open"](stream_run_id, stream, specs)
+        current_stream_run.set(stream_run_id)  # this run's own task: its body emits here
+        await definition.fn()
+    else:
+        await _registered["adopt"](stream_run_id, previous_run_id)
+    outcomes: list[dict[str, Any]] = list(carried or [])
+    batch = after_batch
     warm = True
     while True:
         batch += 1
@@ -251,3 +282,5 @@ async def drive_stream(stream: str, stream_run_id: str) -> dict[str, Any]:
         outcomes = list(
             await asyncio.gather(*(_deliver(stream_run_id, steps, d) for d in taken["deliveries"]))
         )
+        if batch - after_batch >= BATCHES_PER_RUN:
+            continue_as_new(stream, stream_run_id, batch, outcomes, taken["driver"])

@@ -36,7 +36,6 @@ from contextvars import ContextVar
 current_stream_run: ContextVar[str | None] = ContextVar("pyworkflow_stream_run", default=None)
 """The stream run whose driver's workflow code runs here (its body emits into it)."""
 
-_drivers: dict[str, str] = {}  # stream run id -> the run driving it (never changes)
 _registered: dict[str, Any] = {}
 
 
@@ -100,13 +99,10 @@ async def _write(
         )
     )
     if record.woke:  # the driver was idle: if it runs here, let it look now, not at a poll
-        driver = _drivers.get(stream_run_id)
-        if driver is None:
-            stream_run = await store.get_stream_run(stream_run_id)
-            if stream_run is not None:
-                driver = _drivers[stream_run_id] = stream_run.run_id
-        if driver is not None:
-            runtime.executor.wake(driver)
+        # Read each time: a driver that continued as new hands the stream run on.
+        stream_run = await store.get_stream_run(stream_run_id)
+        if stream_run is not None:
+            runtime.executor.wake(stream_run.run_id)
     return record.seq
 
 

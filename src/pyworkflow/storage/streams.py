@@ -288,6 +288,16 @@ class StreamStore(Protocol):
     async def get_stream_run(self, stream_run_id: str) -> StreamRunRecord | None:
         """The stream run, or None."""
 
+    async def adopt_stream_run(
+        self, stream_run_id: str, *, previous_run_id: str, run_id: str, now: float
+    ) -> bool:
+        """Hand the stream run from its driving run to the run that continued it.
+
+        True when ``run_id`` drives it now (also when it already did); False, writing
+        nothing, when another run than ``previous_run_id`` drives it. Raises
+        StreamRunNotFoundError for an unknown stream run.
+        """
+
     async def list_stream_runs(
         self, *, stream: str | None = None, limit: int = 100
     ) -> list[StreamRunRecord]:

@@ -107,6 +107,18 @@ class MemoryStreamMethods:
         self._streams[stream_run_id] = rows
         return record, True
 
+    async def adopt_stream_run(
+        self, stream_run_id: str, *, previous_run_id: str, run_id: str, now: float
+    ) -> bool:
+        """Hand the stream run to the run that continued its driver; see ``StreamStore``."""
+        rows = self._rows(stream_run_id)
+        if rows.record.run_id == run_id:
+            return True
+        if rows.record.run_id != previous_run_id:
+            return False
+        rows.record = dataclasses.replace(rows.record, run_id=run_id, updated_at=now)
+        return True
+
     async def get_stream_run(self, stream_run_id: str) -> StreamRunRecord | None:
         """The stream run, or None."""
         rows = self._streams.get(stream_run_id)

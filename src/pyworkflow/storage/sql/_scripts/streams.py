@@ -18,6 +18,7 @@ from pyworkflow.exceptions import StorageError, StreamRunConflictError, StreamRu
 from pyworkflow.storage.sql._json_text import encode
 from pyworkflow.storage.sql._session import Row, Session
 from pyworkflow.storage.sql._statements.streams import (
+    ADOPT,
     ADVANCE_BATCH,
     ARM_WAIT,
     BATCH_DELIVERIES,
@@ -58,6 +59,7 @@ from pyworkflow.storage.streams import (
 )
 
 __all__ = [
+    "adopt_stream_run",
     "arm_stream_wait",
     "emit_signal",
     "get_stream_run",
@@ -133,6 +135,21 @@ async def get_stream_run(db: Session, stream_run_id: str) -> StreamRunRecord | N
     """The stream run, or None."""
     row = await db.first(GET_STREAM_RUN, {"b_stream_run_id": stream_run_id})
     return None if row is None else _stream_run(row)
+
+
+async def adopt_stream_run(
+    db: Session, stream_run_id: str, *, previous_run_id: str, run_id: str, now: float
+) -> bool:
+    """Hand the stream run to the run that continued its driver; see ``StreamStore``."""
+    params = {
+        "b_stream_run_id": stream_run_id, "b_previous_run_id": previous_run_id,
+        "b_run_id": run_id, "b_now": now,
+    }  # fmt: skip
+    if await db.first(ADOPT, params) is not None:
+        return True
+    if await get_stream_run(db, stream_run_id) is None:
+        raise StreamRunNotFoundError(stream_run_id)
+    return False
 
 
 async def list_stream_runs(db: Session, *, stream: str | None, limit: int) -> list[StreamRunRecord]:

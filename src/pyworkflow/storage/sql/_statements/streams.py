@@ -21,6 +21,7 @@ from pyworkflow.storage.sql.schema import (
 )
 
 __all__ = [
+    "ADOPT",
     "ADVANCE_BATCH",
     "ARM_WAIT",
     "BATCH_DELIVERIES",
@@ -83,6 +84,19 @@ NEXT_SEQ = (
 """The seq of a new signal, and the hook to deliver (if the driver waits on one)."""
 
 CLEAR_WAIT = sa.update(stream_runs).where(_ID).values(wait_hook=None)
+
+ADOPT = (
+    sa.update(stream_runs)
+    .where(
+        _ID,
+        stream_runs.c.run_id.in_(
+            [param("b_previous_run_id", sa.String), param("b_run_id", sa.String)]
+        ),
+    )
+    .values(run_id=param("b_run_id", sa.String), updated_at=param("b_now", sa.Float))
+    .returning(stream_runs.c.run_id)
+)
+"""Hand a stream run to the run that continued its driver (or find it handed already)."""
 
 ARM_WAIT = (
     sa.update(stream_runs)
