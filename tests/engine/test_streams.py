@@ -15,6 +15,7 @@ import pytest
 
 import pyworkflow
 from pyworkflow import (
+    EventType,
     InputError,
     InvalidSignalPayloadError,
     NotInStreamStepError,
@@ -32,7 +33,14 @@ from pyworkflow.storage.streams import NewSignal, StreamRunRecord, StreamStore
 from pyworkflow.streams import get_current_signal, set_result
 from pyworkflow.testing import WorkflowEnvironment
 
-from .stream_definitions import SEEN, run_alarms, run_orders, run_planning, run_reviews
+from .stream_definitions import (
+    SEEN,
+    run_alarms,
+    run_orders,
+    run_planning,
+    run_reviews,
+    supervise,
+)
 from .waits import restart
 
 
@@ -255,3 +263,28 @@ async def test_a_long_stream_run_continues_its_driver_as_new_and_loses_nothing(
     chain = await pyworkflow.get_workflow_chain(record.run_id)
     assert len(chain) >= 3
     assert [s.seq for s in await store.list_deliveries("rev-long")] == [None, 1, 2, 6]
+
+
+async def test_emits_from_a_parents_own_code_are_recorded_and_not_repeated(
+    env: WorkflowEnvironment,
+) -> None:
+    parent = await env.start(supervise, "rev-self")
+    assert await env.result(parent) == {"approved": "boss", "submissions": 2}
+    store = env.storage
+    assert isinstance(store, StreamStore)
+    signals = await store.list_signals("rev-self")
+    assert [(s.seq, s.signal_type, s.source_run_id) for s in signals] == [
+        (1, "review.submitted", parent),
+        (2, "review.submitted", parent),
+        (3, "human.approved", parent),
+    ]
+    completed = [
+        e.data.get("step_id", "")
+        for e in await env.events(parent)
+        if e.type is EventType.STEP_COMPLETED
+    ]
+    assert [s for s in completed if s.startswith("pyworkflow.stream.emit")] == [
+        "pyworkflow.stream.emit#1",
+        "pyworkflow.stream.emit#2",
+        "pyworkflow.stream.emit#3",
+    ]
