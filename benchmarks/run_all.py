@@ -36,6 +36,7 @@ BENCHES = [
     ("B8", "b8_celery.py"),
     ("B9", "b9_recovery.py"),
     ("B10", "b10_schedules.py"),
+    ("B12", "b12_payload_limits.py"),
 ]
 
 
@@ -217,6 +218,27 @@ def table(results: dict[str, dict[str, Any]]) -> list[tuple[str, str, str, str]]
                     f"{b10['fire_ms']:.0f} ms",
                     f"{b10['fire_ratio']:.2f}x",
                     f"<= 1.2x: {_met(b10['fire_ratio'] <= 1.2)}",
+                )
+            )
+    r = results.get("B12")
+    if r:
+        for name, found in r["results"].items():
+            big = found["payload"]["10 MB"]
+            rows.append(
+                (
+                    f"B12 a 10 MB step result, per run ({name})",
+                    f"{big['run'] * 1e3:.0f} ms",
+                    f"{big['run'] / big['raw']:.2f}x the raw write",
+                    "- (limits page)",
+                )
+            )
+            replay = found["replay"]["10,000 events"]
+            rows.append(
+                (
+                    f"B12 resume 10,000 events: read + replay ({name})",
+                    f"{replay['replay'] * 1e3:.0f} ms",
+                    "-",
+                    "- (limits page)",
                 )
             )
     return rows

@@ -55,6 +55,7 @@ from pyworkflow.exceptions import (
     NonDeterminismError,
     NotInStreamStepError,
     NotInWorkflowError,
+    PayloadTooLargeError,
     PyWorkflowError,
     RetryableError,
     RunNotFoundError,
@@ -109,7 +110,12 @@ from pyworkflow.schedules import (
     trigger_schedule,
     update_schedule,
 )
-from pyworkflow.seed_compat import get_config, get_workflow_run_by_idempotency_key, reset_config
+from pyworkflow.seed_compat import (
+    get_config,
+    get_storage,
+    get_workflow_run_by_idempotency_key,
+    reset_config,
+)
 from pyworkflow.step import step
 from pyworkflow.step_context import (
     StepContext,
@@ -163,6 +169,7 @@ __all__ = [
     "NotInStreamStepError",
     "NotInWorkflowError",
     "OverlapPolicy",
+    "PayloadTooLargeError",
     "PyWorkflowError",
     "RetryableError",
     "RunContext",
@@ -214,6 +221,7 @@ __all__ = [
     "get_context",
     "get_schedule",
     "get_step_context",
+    "get_storage",
     "get_workflow_chain",
     "get_workflow_events",
     "get_workflow_result",

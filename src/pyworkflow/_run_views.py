@@ -86,7 +86,8 @@ class WorkflowEvent:
 
     ``data`` is the logged payload, plus, for the readers of the pyworkflow documentation,
     ``step_name`` on step events (the name part of ``step_id``) and, on ``step_retrying``,
-    ``retry_after`` (seconds from the event to the retry) and ``resume_at`` (ISO 8601).
+    ``retry_after`` (the retry's delay in seconds: the logged ``retry_in``) and ``resume_at``
+    (ISO 8601).
     """
 
     run_id: str
@@ -163,7 +164,10 @@ def event_view(event: EventRecord) -> WorkflowEvent:
         data = {**data, "step_name": data.get("name") or step_id.rpartition("#")[0]}
         retry_at = data.get("retry_at")
         if event.type is EventType.STEP_RETRYING and isinstance(retry_at, int | float):
-            data["retry_after"] = round(max(0.0, retry_at - event.created_at), 3)
+            retry_in = data.get("retry_in")  # the delay as chosen (logs before it: computed)
+            if not isinstance(retry_in, int | float):
+                retry_in = max(0.0, retry_at - event.created_at)
+            data["retry_after"] = round(retry_in, 3)
             if fits_datetime(retry_at):
                 data["resume_at"] = to_datetime(retry_at).isoformat()
     return WorkflowEvent(event.run_id, event.seq, event.type, when, data)

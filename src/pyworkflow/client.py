@@ -27,11 +27,12 @@ from pyworkflow.exceptions import (
     WorkflowCancelledError,
     WorkflowFailedError,
 )
+from pyworkflow.per_call import same_runtime, same_storage
 from pyworkflow.runtime import get_runtime
 from pyworkflow.step_context import CONTEXT_KIND
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import RunCursor, RunRecord
-from pyworkflow.transient import is_transient, start_transient
+from pyworkflow.transient import is_transient, run_transient, start_transient
 from pyworkflow.workflow import Workflow
 
 __all__ = [
@@ -46,7 +47,6 @@ __all__ = [
     "prune_runs",
     "resume",
     "run",
-    "same_storage",
     "start",
 ]
 
@@ -67,12 +67,48 @@ def _resolve(wf: Workflow[..., Any] | str) -> Workflow[..., Any]:
 
 # Typed for users (py.typed): a call without options checks the arguments against the
 # workflow's signature. A keyword of start's own cannot sit beside P.kwargs (PEP 612), so a call
-# with idempotency_key, or by name, is checked less.
+# with one of them (an overload each, that keyword required), or by name, is checked less.
 @overload
 async def start(wf: Workflow[P, Any], *args: P.args, **kwargs: P.kwargs) -> str: ...
 @overload
 async def start(
-    wf: Workflow[..., Any] | str, *args: Any, idempotency_key: str | None, **kwargs: Any
+    wf: Workflow[..., Any] | str,
+    *args: Any,
+    idempotency_key: str | None,
+    durable: bool | None = None,
+    storage: Storage | str | None = None,
+    runtime: str | None = None,
+    **kwargs: Any,
+) -> str: ...
+@overload
+async def start(
+    wf: Workflow[..., Any] | str,
+    *args: Any,
+    idempotency_key: str | None = None,
+    durable: bool | None,
+    storage: Storage | str | None = None,
+    runtime: str | None = None,
+    **kwargs: Any,
+) -> str: ...
+@overload
+async def start(
+    wf: Workflow[..., Any] | str,
+    *args: Any,
+    idempotency_key: str | None = None,
+    durable: bool | None = None,
+    storage: Storage | str | None,
+    runtime: str | None = None,
+    **kwargs: Any,
+) -> str: ...
+@overload
+async def start(
+    wf: Workflow[..., Any] | str,
+    *args: Any,
+    idempotency_key: str | None = None,
+    durable: bool | None = None,
+    storage: Storage | str | None = None,
+    runtime: str | None,
+    **kwargs: Any,
 ) -> str: ...
 @overload
 async def start(wf: str, *args: Any, **kwargs: Any) -> str: ...
@@ -80,6 +116,9 @@ async def start(  # type: ignore[misc]  # P.kwargs may not hold idempotency_key:
     wf: Workflow[..., Any] | str,
     *args: Any,
     idempotency_key: str | None = None,
+    durable: bool | None = None,
+    storage: Storage | str | None = None,
+    runtime: str | None = None,
     **kwargs: Any,
 ) -> str:
     """Start a durable run of ``wf`` and return its id.
@@ -91,29 +130,42 @@ async def start(  # type: ignore[misc]  # P.kwargs may not hold idempotency_key:
 
     Example:
         >>> run_id = await start(onboarding, "user-42", idempotency_key="onboard-user-42")
+        >>> run_id = await start(onboarding, "user-43", durable=False)  # transient, this call
 
     Args:
         wf: the workflow, or its registered name.
         *args: its positional arguments.
         idempotency_key: the same key returns the existing run's id, even after it ended.
+        durable: this call's choice, over the workflow's ``durable=`` and
+            ``configure(default_durable=)``: False runs it transiently (``pyworkflow.transient``),
+            True durably. ``durable``, ``storage`` and ``runtime`` are start's own keywords,
+            never passed to the workflow.
+        storage: accepted for code written for the pyworkflow documentation; it must be this
+            process's storage (``pyworkflow.per_call``).
+        runtime: the same, for the executor (``"local"`` or ``"celery"``).
         **kwargs: its keyword arguments.
 
     Raises:
         WorkflowNotFoundError: no workflow by that name.
         SerializationError: an argument cannot be encoded (the error names it).
         IdempotencyConflictError: the key belongs to a run of another workflow.
+        InputError: ``storage`` or ``runtime`` is not this process's, or ``durable`` is no bool.
     """
     definition = _resolve(wf)
-    if is_transient(definition):
+    if durable is not None and not isinstance(durable, bool):
+        raise InputError(f"start(durable=...) takes True or False, not {durable!r}")
+    same_runtime(runtime)
+    if is_transient(definition, durable):
         return await start_transient(definition, args, kwargs)
-    runtime = await get_runtime()
-    encoded = encode_call(definition, args, kwargs, runtime.codec)
-    executor = runtime.executor
+    await same_storage(storage)
+    runtime_ = await get_runtime()
+    encoded = encode_call(definition, args, kwargs, runtime_.codec)
+    executor = runtime_.executor
     record, created = await executor.create_run(
         new_run(definition, encoded, now=executor.now(), idempotency_key=idempotency_key)
     )
     if created:
-        unfinished.started(runtime, record.run_id, definition.name)
+        unfinished.started(runtime_, record.run_id, definition.name)
     if config.start_waits():
         await executor.settle(record.run_id)
     return record.run_id
@@ -123,12 +175,48 @@ async def start(  # type: ignore[misc]  # P.kwargs may not hold idempotency_key:
 async def run(wf: Workflow[P, R], *args: P.args, **kwargs: P.kwargs) -> R: ...
 @overload
 async def run(
-    wf: Workflow[..., R], *args: Any, idempotency_key: str | None, **kwargs: Any
+    wf: Workflow[..., R],
+    *args: Any,
+    idempotency_key: str | None,
+    durable: bool | None = None,
+    storage: Storage | str | None = None,
+    runtime: str | None = None,
+    **kwargs: Any,
+) -> R: ...
+@overload
+async def run(
+    wf: Workflow[..., R],
+    *args: Any,
+    idempotency_key: str | None = None,
+    durable: bool | None,
+    storage: Storage | str | None = None,
+    runtime: str | None = None,
+    **kwargs: Any,
+) -> R: ...
+@overload
+async def run(
+    wf: Workflow[..., R],
+    *args: Any,
+    idempotency_key: str | None = None,
+    durable: bool | None = None,
+    storage: Storage | str | None,
+    runtime: str | None = None,
+    **kwargs: Any,
+) -> R: ...
+@overload
+async def run(
+    wf: Workflow[..., R],
+    *args: Any,
+    idempotency_key: str | None = None,
+    durable: bool | None = None,
+    storage: Storage | str | None = None,
+    runtime: str | None,
+    **kwargs: Any,
 ) -> R: ...
 async def run(wf: Workflow[..., R], *args: Any, **kwargs: Any) -> R:
     """Start a run and wait for its result: the one-liner for scripts and tests.
 
-    Takes ``start``'s ``idempotency_key``; see there.
+    Takes ``start``'s ``idempotency_key``, ``durable``, ``storage`` and ``runtime``; see there.
 
     Example:
         >>> receipt = await run(checkout, cart_id="c-1")
@@ -137,6 +225,14 @@ async def run(wf: Workflow[..., R], *args: Any, **kwargs: Any) -> R:
         WorkflowFailedError: the run failed (carries the error type, message, traceback).
         WorkflowCancelledError: the run was cancelled.
     """
+    durable = kwargs.get("durable")
+    definition = _resolve(wf)
+    if is_transient(definition, durable if isinstance(durable, bool) else None):
+        same_runtime(kwargs.pop("runtime", None))
+        for own in ("durable", "storage", "idempotency_key"):
+            kwargs.pop(own, None)  # nothing is stored: no storage to check, no key to keep
+        transient: R = await run_transient(definition, args, kwargs)
+        return transient
     run_id = await start(wf, *args, **kwargs)
     result: R = await get_workflow_result(run_id)
     return result
@@ -197,12 +293,18 @@ async def get_workflow_events(
     return [event_view(e) for e in await runtime.storage.load_events(run_id)]
 
 
-async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:  # noqa: ASYNC109 (the documented API name)
+async def get_workflow_result(
+    run_id: str,
+    timeout: float | None = None,  # noqa: ASYNC109 (the documented API name)
+    *,
+    storage: Storage | str | None = None,
+) -> Any:
     """Wait for the run to end and return its result.
 
     Args:
         run_id: the run.
         timeout: seconds to wait; None waits for as long as it takes.
+        storage: as for ``resume``.
 
     Raises:
         RunNotFoundError: no such run.
@@ -211,6 +313,7 @@ async def get_workflow_result(run_id: str, timeout: float | None = None) -> Any:
         TimeoutError: ``timeout`` passed first.
         CorruptRecordError: the run ended but how (its status, result or error) cannot be read.
     """
+    await same_storage(storage)
     runtime = await get_runtime()
     executor = runtime.executor
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -261,7 +364,7 @@ async def resume(run_id: str, *, storage: Storage | str | None = None) -> Any:
     Args:
         run_id: the run.
         storage: accepted for code written for the pyworkflow documentation; it must be
-            the configured storage (``seed_compat.same_storage``).
+            the configured storage (``pyworkflow.per_call``).
 
     Returns:
         The run's result once it has completed (with ``start_waits``), else None.
@@ -294,20 +397,6 @@ async def resume(run_id: str, *, storage: Storage | str | None = None) -> Any:
     while ended.status is RunStatus.CONTINUED_AS_NEW and ended.continued_to:
         ended = await _get(ended.continued_to)
     return runtime.codec.decode(ended.result) if ended.status is RunStatus.COMPLETED else None
-
-
-async def same_storage(storage: Storage | str | None) -> None:
-    """Refuse a ``storage=`` argument that is not the configured storage (seed spelling)."""
-    if storage is None:
-        return
-    runtime = await get_runtime()
-    current = runtime.storage
-    if storage is current or (isinstance(storage, str) and storage == current.url):
-        return
-    raise InputError(
-        f"storage={storage!r} is not this process's storage ({current.url}); "
-        "pyworkflow uses one storage per process: pass it to configure(storage=...)"
-    )
 
 
 async def cancel_workflow(

@@ -36,7 +36,7 @@ from pyworkflow._engine.engine import EngineSettings
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import ConfigurationError, InvalidDurationError
 from pyworkflow.queues import DEFAULT_QUEUE, check_queues
-from pyworkflow.serialization import Codec
+from pyworkflow.serialization import DEFAULT_MAX_PAYLOAD_SIZE, Codec
 from pyworkflow.storage import Storage, storage_from_url
 
 __all__ = [
@@ -110,6 +110,8 @@ def configure(
     queues: list[str] | tuple[str, ...] | str | None = None,
     default_durable: bool | None = None,
     start_waits: bool | None = None,
+    default_runtime: str | None = None,
+    celery_broker: str | None = None,
 ) -> None:
     """Choose storage, executor and security settings for this process.
 
@@ -158,6 +160,8 @@ def configure(
             the run is stored and executes it in the background. Also
             ``PYWORKFLOW_START_WAITS``; the storage classes named for the pyworkflow
             documentation (``InMemoryStorageBackend`` ...) turn it on.
+        default_runtime: the pyworkflow documentation's name for ``executor``.
+        celery_broker: the pyworkflow documentation's name for ``broker``.
 
     Raises:
         ConfigurationError: an unknown executor or storage URL scheme, ``tracing=True``
@@ -165,6 +169,8 @@ def configure(
         InvalidDurationError: ``retention`` is not a duration.
     """
     global _settings, _generation
+    executor = _same("executor", executor, "default_runtime", default_runtime)
+    broker = _same("broker", broker, "celery_broker", celery_broker)
     keep = None if retention is None else parse_duration(retention)
     if executor is not None and executor not in EXECUTORS:
         raise ConfigurationError(
@@ -208,6 +214,15 @@ def configure(
         ),
     )
     _generation += 1
+
+
+def _same(name: str, value: str | None, alias: str, aliased: str | None) -> str | None:
+    """One setting given under our name or the documentation's; both must agree."""
+    if aliased is not None and value is not None and aliased != value:
+        raise ConfigurationError(
+            f"configure({name}={value!r}, {alias}={aliased!r}) disagree; give one of them"
+        )
+    return value if value is not None else aliased
 
 
 def _flag(value: Any, name: str, current: bool | None) -> bool | None:
@@ -417,7 +432,22 @@ def build_codec() -> Codec:
     allow = _settings.allow_pickle
     if allow is None:
         allow = _env_flag("PYWORKFLOW_ALLOW_PICKLE", default=True)
-    return Codec(secret_key=key, allow_pickle=allow)
+    return Codec(secret_key=key, allow_pickle=allow, max_payload_size=_max_payload_size())
+
+
+def _max_payload_size() -> int | None:
+    """``PYWORKFLOW_MAX_PAYLOAD_SIZE``: characters, or ``none``; default 64 MiB."""
+    given = os.environ.get("PYWORKFLOW_MAX_PAYLOAD_SIZE", "").strip()
+    if not given:
+        return DEFAULT_MAX_PAYLOAD_SIZE
+    if given.lower() == "none":
+        return None
+    if not given.isdigit() or int(given) < 1:
+        raise ConfigurationError(
+            f"PYWORKFLOW_MAX_PAYLOAD_SIZE={given!r} is not a positive number of characters "
+            "(or 'none' for no limit)"
+        )
+    return int(given)
 
 
 _ENGINE_ENV = {

@@ -11,9 +11,10 @@ The file, in the working directory of the process (not of the script)::
     module: myapp.workflows        # or modules: [a, b]; imported by workers and the CLI
     runtime: local                 # or celery (also spelled executor:)
     storage:                       # or a URL: storage: sqlite:///app.db
-      backend: sqlite              # memory | file | sqlite | postgres
-      path: ./app.db               # sqlite: the database file; file: a directory (SQLite in
-                                   #   <path>/pyworkflow.db); postgres: url: postgresql://...
+      backend: sqlite              # memory | file | sqlite | postgres (also type:)
+      path: ./app.db               # (also base_path:) sqlite: the database file; file: a
+                                   #   directory (SQLite in <path>/pyworkflow.db);
+                                   #   postgres: url: postgresql://...
     celery:
       broker: redis://localhost:6379/0
       result_backend: ...          # accepted, unused: results live in storage
@@ -178,12 +179,16 @@ def _storage(value: Any, bad: Any) -> str:
         return value.strip()
     if not isinstance(value, dict):
         raise bad("storage", f"expected a URL or a mapping with a backend, not {value!r}")
-    unknown = sorted(set(map(str, value)) - {"backend", "path", "url", "dsn"})
+    # type / base_path: the spellings their `pyworkflow setup` writes, for backend / path.
+    unknown = sorted(set(map(str, value)) - {"backend", "type", "path", "base_path", "url", "dsn"})
     if unknown:
-        raise bad(f"storage.{unknown[0]}", "unknown key; known: backend, path, url")
-    backend = value.get("backend")
+        raise bad(f"storage.{unknown[0]}", "unknown key; known: backend (type), path, url")
+    if "backend" in value and "type" in value:
+        raise bad("storage.type", "give backend or type, not both")
+    backend = value.get("backend", value.get("type"))
     if backend not in _BACKENDS:
-        raise bad("storage.backend", f"{backend!r} is not one of {', '.join(_BACKENDS)}")
+        key = "storage.type" if "type" in value else "storage.backend"
+        raise bad(key, f"{backend!r} is not one of {', '.join(_BACKENDS)}")
     if backend == "memory":
         return "memory://"
     if backend in ("postgres", "postgresql"):
@@ -191,7 +196,9 @@ def _storage(value: Any, bad: Any) -> str:
         if not isinstance(url, str) or not url.startswith(("postgres://", "postgresql")):
             raise bad("storage.url", f"postgres needs a postgresql:// URL, not {url!r}")
         return str(url)
-    path = value.get("path")
+    if "path" in value and "base_path" in value:
+        raise bad("storage.base_path", "give path or base_path, not both")
+    path = value.get("path", value.get("base_path"))
     if not isinstance(path, str) or not path.strip():
         raise bad("storage.path", f"the {backend} backend needs a path, not {path!r}")
     if backend == "file":  # a directory, as their file backend took; SQLite inside it

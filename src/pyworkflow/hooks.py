@@ -17,10 +17,10 @@ from typing import Any
 
 from pyworkflow import _payload_types
 from pyworkflow._engine.hook_tokens import derive_token, hash_token, pending_rows, token_hint
-from pyworkflow.client import same_storage
 from pyworkflow.durations import to_datetime
 from pyworkflow.events import EventType, HookStatus
 from pyworkflow.exceptions import HookNotFoundError, RunNotFoundError
+from pyworkflow.per_call import same_storage
 from pyworkflow.runtime import get_runtime
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import HookRecord
@@ -170,9 +170,17 @@ async def _find(storage: Storage, token_hash: str) -> HookRecord | None:
 
 
 async def list_hooks(
-    *, run_id: str | None = None, status: HookStatus | str | None = None, limit: int = 100
+    *,
+    run_id: str | None = None,
+    status: HookStatus | str | None = None,
+    limit: int = 100,
+    storage: Storage | str | None = None,
 ) -> list[HookInfo]:
-    """Hooks newest first, of one run and/or in one status (never their tokens)."""
+    """Hooks newest first, of one run and/or in one status (never their tokens).
+
+    ``storage``: as for ``resume_hook``.
+    """
+    await same_storage(storage)
     runtime = await get_runtime()
     wanted = None if status is None else HookStatus(status)
     records = await runtime.storage.list_hooks(run_id=run_id, status=wanted, limit=limit)

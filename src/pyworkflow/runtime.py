@@ -27,7 +27,14 @@ from pyworkflow.executors.protocol import Executor
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import Storage
 
-__all__ = ["Runtime", "forget_inherited", "get_runtime", "shutdown", "use_runtime"]
+__all__ = [
+    "Runtime",
+    "built_storage",
+    "forget_inherited",
+    "get_runtime",
+    "shutdown",
+    "use_runtime",
+]
 
 
 @dataclass
@@ -110,6 +117,11 @@ def _celery_executor(storage: Storage, codec: Codec) -> Executor:
             "pip install 'pyworkflow-durable[celery]'"
         ) from exc
     return configured_executor(storage, codec)
+
+
+def built_storage() -> Storage | None:
+    """The storage of the runtime built for the current settings, if one was built."""
+    return _storage if _built_at == config.generation() else None
 
 
 def forget_inherited() -> None:

@@ -17,7 +17,9 @@ Example:
     >>> schedule.next_run_time  # the next weekday at 09:00 Prague time, in UTC
 
 Every function validates its input before the first write: a bad cron expression, interval or
-time zone is an ``InvalidScheduleError`` naming it, and nothing is stored.
+time zone is an ``InvalidScheduleError`` naming it, and nothing is stored. Each takes
+``storage=`` as the pyworkflow documentation spells it; it must name this process's storage
+(the one ``configure()`` set), as on the client calls.
 """
 
 from __future__ import annotations
@@ -44,7 +46,9 @@ from pyworkflow._schedules.views import Schedule as Schedule
 from pyworkflow._schedules.views import schedule_view
 from pyworkflow.events import ScheduleStatus as ScheduleStatus
 from pyworkflow.exceptions import InputError
+from pyworkflow.per_call import same_storage
 from pyworkflow.runtime import get_runtime
+from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import ScheduleRecord
 from pyworkflow.workflow import Workflow
 
@@ -79,6 +83,7 @@ async def create_schedule(
     schedule_id: str | None = None,
     catchup_window: str | float | timedelta | None = None,
     paused: bool = False,
+    storage: Storage | str | None = None,
 ) -> Schedule:
     """Store a schedule: from now on its workflow starts at each slot of ``spec``.
 
@@ -95,6 +100,8 @@ async def create_schedule(
         catchup_window: after downtime, slots younger than this still start; default (None)
             only the latest missed slot starts.
         paused: store it paused (``resume_schedule`` starts it).
+        storage: accepted for code written for the pyworkflow documentation; it must be this
+            process's storage (``pyworkflow.per_call``).
 
     Raises:
         WorkflowNotFoundError: no such workflow registered here.
@@ -107,6 +114,7 @@ async def create_schedule(
     wf = resolve_workflow(workflow_name)
     policy = as_policy(overlap_policy)
     window = catchup_seconds(catchup_window)
+    await same_storage(storage)
     runtime = await get_runtime()
     encoded = encode_call(wf, tuple(args), dict(kwargs or {}), runtime.codec)
     now = runtime.executor.now()
@@ -133,12 +141,13 @@ async def create_schedule(
     return schedule_view(stored, {})
 
 
-async def get_schedule(schedule_id: str) -> Schedule:
+async def get_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> Schedule:
     """The schedule, with counts of the runs it started.
 
     Raises:
         ScheduleNotFoundError: no such schedule (or it was deleted).
     """
+    await same_storage(storage)
     runtime = await get_runtime()
     return await view_of(runtime, await stored(runtime, schedule_id))
 
@@ -148,12 +157,14 @@ async def list_schedules(
     status: ScheduleStatus | str | None = None,
     workflow_name: str | None = None,
     limit: int = 1000,
+    storage: Storage | str | None = None,
 ) -> list[Schedule]:
     """Schedules by id; deleted ones only with ``status="deleted"``.
 
     Raises:
         InputError: an unknown status or a limit below 1.
     """
+    await same_storage(storage)
     try:
         wanted = None if status is None else ScheduleStatus(status)
     except ValueError as exc:
@@ -178,6 +189,7 @@ async def update_schedule(
     catchup_window: Any = _KEEP,
     args: Sequence[Any] | None = None,
     kwargs: Mapping[str, Any] | None = None,
+    storage: Storage | str | None = None,
 ) -> Schedule:
     """Change a schedule; what is not given stays. A new spec counts its slots from now.
 
@@ -186,6 +198,7 @@ async def update_schedule(
         InvalidScheduleError: a bad policy or catch-up window.
         SerializationError: an argument cannot be encoded.
     """
+    await same_storage(storage)
     if spec is not None and not isinstance(spec, ScheduleSpec):
         raise InputError(f"spec must be a ScheduleSpec, not {spec!r}")
     policy = None if overlap_policy is None else as_policy(overlap_policy)
@@ -212,12 +225,13 @@ async def update_schedule(
     return await change(schedule_id, changed)
 
 
-async def pause_schedule(schedule_id: str) -> Schedule:
+async def pause_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> Schedule:
     """Stop starting runs until ``resume_schedule``; the slots meanwhile are not made up.
 
     Raises:
         ScheduleNotFoundError: no such schedule.
     """
+    await same_storage(storage)
 
     def pause(record: ScheduleRecord, now: float) -> ScheduleRecord:
         return dataclasses.replace(
@@ -227,12 +241,13 @@ async def pause_schedule(schedule_id: str) -> Schedule:
     return await change(schedule_id, pause)
 
 
-async def resume_schedule(schedule_id: str) -> Schedule:
+async def resume_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> Schedule:
     """Start runs again, from the next slot after now.
 
     Raises:
         ScheduleNotFoundError: no such schedule.
     """
+    await same_storage(storage)
 
     def resume(record: ScheduleRecord, now: float) -> ScheduleRecord:
         return planned(dataclasses.replace(record, status=ScheduleStatus.ACTIVE), now)
@@ -240,7 +255,7 @@ async def resume_schedule(schedule_id: str) -> Schedule:
     return await change(schedule_id, resume)
 
 
-async def delete_schedule(schedule_id: str) -> None:
+async def delete_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> None:
     """Delete a schedule: it starts nothing more; its row stays for the record (soft delete).
 
     Its runs go on. Its id may be taken by a new schedule.
@@ -248,6 +263,7 @@ async def delete_schedule(schedule_id: str) -> None:
     Raises:
         ScheduleNotFoundError: no such schedule.
     """
+    await same_storage(storage)
 
     def delete(record: ScheduleRecord, now: float) -> ScheduleRecord:
         return dataclasses.replace(
@@ -257,16 +273,20 @@ async def delete_schedule(schedule_id: str) -> None:
     await change(schedule_id, delete)
 
 
-async def activate_scheduled_workflows() -> list[str]:
+async def activate_scheduled_workflows(*, storage: Storage | str | None = None) -> list[str]:
     """Store the schedules that ``@scheduled_workflow`` declared in this process.
 
     A schedule not stored yet is created; one stored already gets the declared spec, policy
     and catch-up window where they changed (its counts and state stay). Call it at start-up;
     ``pyworkflow worker run`` and ``pyworkflow scheduler run`` call it for their modules.
 
+    ``storage``: accepted for code written for the pyworkflow documentation; it must be this
+    process's storage (``pyworkflow.per_call``).
+
     Returns:
         The ids of the declared schedules.
     """
+    await same_storage(storage)
     runtime = await get_runtime()
     ids = []
     for declared in decorated_schedules():

@@ -6,7 +6,8 @@ mapping, and our own names stay the primary ones:
 - ``reset_config()``: forget every ``configure()`` setting (``config.reset``) and let the
   process's runtime be built anew at the next call;
 - ``get_config()``: the settings ``configure()`` was given, as a read-only ``Config``;
-- ``get_workflow_run_by_idempotency_key(key)``: the run an idempotency key started, or None.
+- ``get_workflow_run_by_idempotency_key(key)``: the run an idempotency key started, or None;
+- ``get_storage()``: this process's storage object.
 
 The other spellings live beside what they name: the storage class names
 (``pyworkflow.storage.InMemoryStorageBackend`` ...: ``storage/seed_backends.py``),
@@ -25,14 +26,21 @@ from typing import Any
 
 from pyworkflow import config
 from pyworkflow._run_views import WorkflowRun, run_view
-from pyworkflow.client import same_storage
 from pyworkflow.exceptions import InputError
-from pyworkflow.runtime import get_runtime
+from pyworkflow.per_call import same_storage
+from pyworkflow.runtime import built_storage, get_runtime
+from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import RunCursor
 
 _PAGE = 1000
 
-__all__ = ["Config", "get_config", "get_workflow_run_by_idempotency_key", "reset_config"]
+__all__ = [
+    "Config",
+    "get_config",
+    "get_storage",
+    "get_workflow_run_by_idempotency_key",
+    "reset_config",
+]
 
 
 class Config(Mapping[str, Any]):
@@ -80,7 +88,26 @@ def get_config() -> Config:
     """
     values = config.current()
     values["default_durable"] = config.default_durable()
+    # Their names for two of ours.
+    values["default_runtime"] = values["executor"]
+    values["celery_broker"] = values["broker"]
     return Config(values)
+
+
+def get_storage() -> Storage:
+    """This process's storage object, as ``storage=`` arguments and storage calls want it.
+
+    The object given to ``configure(storage=...)``, else the one the runtime opened, else a
+    new (unopened) storage for the configured URL, which the runtime's equals by URL.
+
+    Example:
+        >>> chain = await get_workflow_chain(run_id, storage=get_storage())
+    """
+    given = config.current()["storage"]
+    if given is not None and not isinstance(given, str):
+        chosen: Storage = given
+        return chosen
+    return built_storage() or config.build_storage()
 
 
 async def get_workflow_run_by_idempotency_key(

@@ -9,7 +9,8 @@ storage. It is for scripts and tests where durability is not wanted. What it cos
 - no crash recovery: a run cut short by the process's end is gone;
 - ``start()`` returns only when the run has ended, and raises what ended it: the exception
   the workflow raised (rebuilt from its logged type and message, as for a failed step), or
-  ``WorkflowCancelledError``;
+  ``WorkflowCancelledError``; ``run()`` returns the result the same way (nothing keeps it
+  afterwards for ``get_workflow_result``);
 - the durable-only calls refuse it with ``TransientRunError``: ``hook()`` (nothing outside
   the process could resume it), and the queries (``get_workflow_run`` ...) find no such run;
 - the engine underneath is the same one (a private in-memory storage per event loop), so
@@ -32,14 +33,20 @@ from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.storage.memory import MemoryStorage
 from pyworkflow.workflow import Workflow
 
-__all__ = ["is_transient", "start_transient"]
+__all__ = ["is_transient", "run_transient", "start_transient"]
 
 _executors: dict[asyncio.AbstractEventLoop, LocalExecutor] = {}
 
 
-def is_transient(wf: Workflow[..., Any]) -> bool:
-    """Whether runs of ``wf`` are transient: its ``durable=``, else the configured default."""
-    return not (wf.durable if wf.durable is not None else config.default_durable())
+def is_transient(wf: Workflow[..., Any], durable: bool | None = None) -> bool:
+    """Whether a run of ``wf`` is transient.
+
+    ``durable`` (the call's ``start(durable=)``) decides, else the workflow's ``durable=``,
+    else the configured default.
+    """
+    if durable is None:
+        durable = wf.durable if wf.durable is not None else config.default_durable()
+    return not durable
 
 
 async def _executor() -> LocalExecutor:
@@ -66,6 +73,26 @@ async def start_transient(
         Exception: what the workflow raised, rebuilt from its logged type and message.
         WorkflowCancelledError: it was cancelled.
     """
+    first, _ = await _execute(wf, args, kwargs)
+    return first
+
+
+async def run_transient(
+    wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """Execute a transient run of ``wf`` here until it ends; its result (``run()``'s path).
+
+    Raises:
+        Exception: what the workflow raised, rebuilt from its logged type and message.
+        WorkflowCancelledError: it was cancelled.
+    """
+    _, result = await _execute(wf, args, kwargs)
+    return result
+
+
+async def _execute(
+    wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str, Any]:
     executor = await _executor()
     encoded = encode_call(wf, args, kwargs, executor.engine.codec)
     record, _ = await executor.create_run(new_run(wf, encoded, now=executor.now()))
@@ -83,4 +110,5 @@ async def start_transient(
         raise rebuild_error(error, f"workflow {wf.name!r}")
     if ended.status is RunStatus.CANCELLED:
         raise WorkflowCancelledError(run_id, ended.cancel_reason)
-    return first
+    result = None if ended.result is None else executor.engine.codec.decode(ended.result)
+    return first, result

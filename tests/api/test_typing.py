@@ -130,6 +130,9 @@ def test_the_wheel_ships_py_typed_and_the_migrations(tmp_path: Path) -> None:
     (wheel,) = tmp_path.glob("pyworkflow_durable-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert "pyworkflow/py.typed" in names
+    # MIT asks that the notice travel with every copy.
+    (notice,) = [name for name in names if name.endswith(".dist-info/licenses/LICENSE")]
+    assert "MIT License" in zipfile.ZipFile(wheel).read(notice).decode()
     # Opening a database runs these: a wheel without them could not create one.
     migrations = root / "src/pyworkflow/storage/sql/migrations"
     shipped = {

@@ -192,18 +192,21 @@ class CeleryWorkers:
         name: str | None = None,
         wait: bool = True,
         via_cli: bool = False,
+        beat: bool = False,
     ) -> Worker:
         """Start one worker (``-Q queues`` if given) and, unless ``wait=False``, wait for it.
 
         ``via_cli``: start it as ``pyworkflow worker run --executor celery`` instead (its
         Celery node name is then ``celery@host``, so ``name`` must be ``"celery"``).
+        ``beat``: with Celery beat embedded (``worker run --beat``; needs ``via_cli``).
         """
+        assert via_cli or not beat, "beat=True is the CLI's --beat"
         name = name or f"w{next(self._names)}"
         log = self.workdir / f"{name}.log"
         if via_cli:
             args = [
                 sys.executable, "-m", "pyworkflow.cli", "worker", "run", "--executor", "celery",
-                "--concurrency", str(concurrency),
+                "--concurrency", str(concurrency), *(["--beat"] if beat else []),
             ]  # fmt: skip
         else:
             args = [
@@ -229,10 +232,30 @@ class CeleryWorkers:
             self.wait_ready(worker)
         return worker
 
-    def wait_ready(self, worker: Worker, within: float = 60) -> None:
-        """Wait until the worker consumes; fail with its log if it exits or takes too long."""
+    def start_beat(self, *, name: str = "beat") -> Worker:
+        """Start ``celery beat`` with pyworkflow's scheduler class, as the seed docs spell it."""
+        args = [
+            sys.executable, "-m", "celery", "-A", "pyworkflow.celery.app", "beat",
+            "--scheduler", "pyworkflow.celery.scheduler:PyWorkflowScheduler", "--loglevel", "INFO",
+        ]  # fmt: skip
+        log = self.workdir / f"{name}.log"
+        with log.open("ab") as out:
+            proc = subprocess.Popen(
+                args, cwd=self.workdir, env=self.env, stdout=out, stderr=subprocess.STDOUT
+            )
+        beat = Worker(name, proc, log, 0)
+        self.started.append(beat)
+        self.wait_ready(beat, pattern="beat fires the schedules of")
+        return beat
+
+    def wait_ready(self, worker: Worker, within: float = 60, pattern: str | None = None) -> None:
+        """Wait until the worker consumes; fail with its log if it exits or takes too long.
+
+        ``pattern``: wait for this line instead of Celery's "ready".
+        """
         deadline = time.monotonic() + within
-        while not re.search(rf"{re.escape(worker.name)}@\S+ ready\.", worker.output()):
+        ready = re.escape(pattern) if pattern else rf"{re.escape(worker.name)}@\S+ ready\."
+        while not re.search(ready, worker.output()):
             assert worker.proc.poll() is None, f"worker {worker.name} exited:\n{worker.output()}"
             assert time.monotonic() < deadline, (
                 f"worker {worker.name} not ready:\n{worker.output()}"

@@ -48,6 +48,11 @@ def test_their_storage_mapping(in_project: Path) -> None:
     assert config.storage_url() == "sqlite:///./workflow_data/pyworkflow.db"
     write(in_project, "storage:\n  backend: memory\n")
     assert config.storage_url() == "memory://"
+    # The spelling their `pyworkflow setup` writes (their Celery examples' file).
+    write(in_project, "storage:\n  type: sqlite\n  base_path: data/pw.db\n")
+    assert config.storage_url() == "sqlite:///data/pw.db"
+    write(in_project, "storage:\n  type: file\n  base_path: ./workflow_data\n")
+    assert config.storage_url() == "sqlite:///./workflow_data/pyworkflow.db"
     write(in_project, "durable: false\nstart_waits: true\nlease_seconds: 3\n")
     assert config.default_durable() is False
     assert config.start_waits() is True
@@ -62,6 +67,9 @@ def test_their_storage_mapping(in_project: Path) -> None:
         ("storgae: memory://\n", "storgae: unknown setting"),
         ("storage:\n  backend: cassandra\n", "storage.backend: 'cassandra' is not one of"),
         ("storage:\n  backend: sqlite\n", "storage.path"),
+        ("storage:\n  type: dynamodb\n", "storage.type: 'dynamodb' is not one of"),
+        ("storage:\n  type: sqlite\n  backend: sqlite\n  path: x\n", "storage.type: give"),
+        ("storage:\n  type: sqlite\n  path: a\n  base_path: b\n", "storage.base_path: give"),
         ("runtime: lambda\n", "runtime: 'lambda' is not an executor"),
         ("start_waits: maybe\n", "start_waits: expected true or false"),
         ("lease_seconds: -1\n", "lease_seconds: expected a positive number"),

@@ -220,6 +220,7 @@ async def test_transient_runs_store_nothing(pw_memory: MemoryStorage) -> None:
     pyworkflow.configure(default_durable=False)
     run_id = await pyworkflow.start(sn_twice, 2)
     assert run_id.startswith("run_")
+    assert await pyworkflow.run(sn_twice, 3, idempotency_key="ignored") == 12  # its result
     assert await pw_memory.list_runs() == []  # nothing reached the configured storage
     with pytest.raises(TransientRunError, match="hook"):
         await pyworkflow.start(sn_transient_hook)

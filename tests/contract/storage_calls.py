@@ -51,6 +51,7 @@ def new_run(
     policy: str | None = None,
     continued_from: str | None = None,
     queue: str = DEFAULT_QUEUE,
+    tags: tuple[str, ...] = (),
 ) -> NewRun:
     return NewRun(
         run_id=run_id,
@@ -65,6 +66,7 @@ def new_run(
         parent_close_policy=policy,
         continued_from=continued_from,
         queue=queue,
+        tags=tags,
     )
 
 

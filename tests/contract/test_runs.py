@@ -365,6 +365,37 @@ async def test_list_runs_by_run_id_prefix(storage: Storage) -> None:
     assert await ids("x_") == []
 
 
+async def test_list_runs_by_tags_keeps_runs_carrying_every_one(storage: Storage) -> None:
+    await start(storage, "eu", now=T0 + 1, tags=("billing", "eu"))
+    await start(storage, "us", now=T0 + 2, tags=("billing", "us_1%"))
+    await start(storage, "plain", now=T0 + 3)
+    await start(storage, "sub", workflow="other", now=T0 + 4, tags=("bill", "eu\\x"))
+    assert (await run_of(storage, "eu")).tags == ("billing", "eu")
+    assert (await run_of(storage, "plain")).tags == ()
+
+    async def ids(*tags: str, **more: Any) -> list[str]:
+        return [r.run_id for r in await storage.list_runs(tags=tags, **more)]
+
+    assert await ids("billing") == ["us", "eu"]
+    assert await ids("billing", "eu") == ["eu"]
+    assert await ids("eu", "billing") == ["eu"]
+    assert await ids("eu", "nope") == []
+    assert await ids() == ["sub", "plain", "us", "eu"]  # no tag given: every run
+    # Whole tags only: neither a part of one nor LIKE's wildcards and escape match more.
+    assert await ids("bil") == []
+    assert await ids("us_1") == []
+    assert await ids("us_1%") == ["us"]
+    assert await ids("us%") == []
+    assert await ids("b_ll") == []
+    assert await ids("eu\\x") == ["sub"]
+    assert await ids("eu\\") == []
+    # With the other filters and paging.
+    assert await ids("billing", statuses=[RunStatus.PENDING], limit=1) == ["us"]
+    assert await ids("billing", before=RunCursor(T0 + 2, "us")) == ["eu"]
+    assert await ids("eu", workflow_name="other") == []
+    assert await ids("bill", workflow_name="other") == ["sub"]
+
+
 async def test_count_runs_per_status_and_per_workflow(storage: Storage) -> None:
     assert await storage.count_runs() == {}
     assert await storage.count_workflow_runs() == {}

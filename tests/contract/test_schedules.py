@@ -13,7 +13,7 @@ import dataclasses
 import pytest
 from storage_calls import T0, end, new_run, run_of, start
 
-from pyworkflow.events import RunStatus, ScheduleStatus
+from pyworkflow.events import EventType, RunStatus, ScheduleStatus
 from pyworkflow.exceptions import ScheduleExistsError
 from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import NewRun, ScheduleFire, ScheduleRecord
@@ -124,6 +124,11 @@ async def test_the_tick_sees_due_active_schedules_earliest_first(storage: Storag
     assert await storage.next_schedule_due_at() == T0 - 9
     assert await storage.next_schedule_due_at(workflow_names=["wf"]) == T0 - 5
     assert await storage.next_schedule_due_at(workflow_names=["none"]) is None
+    # After firing what was due, a scheduler asks what comes after now.
+    assert await storage.next_schedule_due_at(after=T0) == T0 + 10
+    assert await storage.next_schedule_due_at(after=T0 - 9) == T0 - 5
+    assert await storage.next_schedule_due_at(after=T0 + 10) is None
+    assert await storage.next_schedule_due_at(workflow_names=["x"], after=T0 - 9) is None
 
 
 async def test_firing_stores_the_state_and_the_slots_run_together(storage: Storage) -> None:
@@ -219,6 +224,32 @@ async def test_racing_schedulers_fire_a_slot_once(sharing: list[Storage]) -> Non
     after = await sharing[0].get_schedule("s1")
     assert after is not None
     assert (after.version, after.total_runs) == (1, 1)
+
+
+async def test_a_batch_of_fires_that_all_win_writes_every_state_run_and_event(
+    storage: Storage,
+) -> None:
+    """The common tick: every fire current, every slot new (SQLite writes it in bulk)."""
+    stored = [await storage.create_schedule(schedule(f"s{i}")) for i in range(5)]
+    fires = []
+    for i, s in enumerate(stored):
+        fire = fired(s, T0, f"r{i}a", next_slot=T0 + 120)
+        second = slot_run(f"r{i}b", s.schedule_id, T0 + 60)  # a catch-up: two slots at once
+        fires.append(dataclasses.replace(fire, runs=[*fire.runs, second]))
+    outcomes = await storage.fire_schedules(fires)
+    assert outcomes == [[f"r{i}a", f"r{i}b"] for i in range(5)]
+    for i in range(5):
+        state = await storage.get_schedule(f"s{i}")
+        assert state is not None
+        assert (state.version, state.total_runs, state.last_run_id) == (1, 2, f"r{i}b")
+        assert (state.next_slot_at, state.due_at) == (T0 + 120, T0 + 120)
+        for run_id, slot in ((f"r{i}a", T0), (f"r{i}b", T0 + 60)):
+            run = await storage.get_run(run_id)
+            assert run is not None
+            assert (run.schedule_id, run.schedule_slot_at) == (f"s{i}", slot)
+            (first,) = await storage.load_events(run_id)
+            assert (first.seq, first.type) == (1, EventType.WORKFLOW_STARTED)
+            assert first.payload == {"v": 1, "input": run_id}
 
 
 async def test_a_batch_of_fires_stands_or_falls_fire_by_fire(storage: Storage) -> None:

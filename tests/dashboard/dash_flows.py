@@ -1,7 +1,7 @@
 """Workflows the dashboard tests run: one completes, one fails until fixed, one waits on a
-hook, one sleeps for an hour. Importable as ``dash_flows`` (tests/dashboard on the path) by
-this process and by the ``pyworkflow worker`` / ``pyworkflow dashboard`` processes the browser
-tests start.
+hook, one sleeps for an hour; a tagged one, a continue-as-new countdown, a fan-out of children,
+one of many steps. Importable as ``dash_flows`` (tests/dashboard on the path) by this process
+and by the ``pyworkflow worker`` / ``pyworkflow dashboard`` processes the browser tests start.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pyworkflow
-from pyworkflow import step, workflow
+from pyworkflow import continue_as_new, start_child_workflow, step, workflow
 
 
 @step()
@@ -52,3 +52,31 @@ async def nap(seconds: int) -> str:
 @workflow(name="dash_big")
 async def big(size: int) -> str:
     return "x" * size
+
+
+@workflow(name="dash_tagged", tags=["billing", "eu"])
+async def tagged(x: int) -> int:
+    return x
+
+
+@workflow(name="dash_countdown")
+async def countdown(n: int) -> str:
+    if n > 0:
+        continue_as_new(n - 1)
+    return "liftoff"
+
+
+@workflow(name="dash_fanout")
+async def fanout(children: int) -> int:
+    for i in range(children):
+        await start_child_workflow(
+            greet, f"child {i}", wait_for_completion=False, parent_close_policy="abandon"
+        )
+    return children
+
+
+@workflow(name="dash_steps")
+async def many_steps(n: int) -> int:
+    for i in range(n):
+        await shout(str(i))
+    return n

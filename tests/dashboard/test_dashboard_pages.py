@@ -120,7 +120,7 @@ async def test_a_bad_payload_is_refused_on_the_page(dash: Dashboard) -> None:
 async def test_the_schedules_entry_is_shown_and_its_page_answers(dash: Dashboard) -> None:
     # Every storage keeps schedules (SQLite, PostgreSQL, memory): the entry is always there.
     assert 'href="/schedules"' in await page(dash.reader, "/runs")
-    assert (await dash.reader.get("/api/meta")).json() == {"writable": True, "schedules": True}
+    assert (await dash.reader.get("/api/meta")).json() == {"writable": True}
     assert "No schedules here" in await page(dash.reader, "/schedules")
 
 

@@ -94,6 +94,7 @@ OUR_ERRORS: list[Exception] = [
     errors.InputError("input"),
     errors.InvalidDurationError("5 parsecs"),
     errors.SerializationError("cannot", path="argument 'f'", type_name="_io.TextIOWrapper"),
+    errors.PayloadTooLargeError("result of step 'a#1'", "builtins.str", 70_000_000, 67_108_864),
     errors.WorkflowNotFoundError("wf", ["a", "b"]),
     errors.StepNotFoundError("st"),
     errors.RunNotFoundError("run_1"),

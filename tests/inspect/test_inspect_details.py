@@ -9,7 +9,7 @@ import pytest
 from crafted_runs import T0, call, craft, log, new_run
 
 from pyworkflow.events import EventType, RunStatus
-from pyworkflow.exceptions import RunNotFoundError
+from pyworkflow.exceptions import InputError, RunNotFoundError
 from pyworkflow.inspect import (
     Undecodable,
     get_decoded_run,
@@ -103,6 +103,26 @@ async def test_the_timeline_has_every_event_with_the_time_between(storage: Stora
     }
 
 
+async def test_a_timeline_limit_keeps_the_first_and_last_events(storage: Storage) -> None:
+    await craft(storage, new_run("run_a", arguments=call(5, who="ana")), STEPS, gap=2.5)
+    whole = await get_run_details(storage, "run_a", codec=Codec())
+    assert whole.events == len(STEPS) + 1
+    cut = await get_run_details(storage, "run_a", codec=Codec(), timeline_limit=5)
+    assert cut.events == whole.events
+    assert [e.seq for e in cut.timeline] == [1, 2, 3, whole.events - 1, whole.events]
+    # The entries kept are the whole timeline's, times since the previous event included.
+    kept = {e.seq for e in cut.timeline}
+    assert cut.timeline == [e for e in whole.timeline if e.seq in kept]
+    assert cut.steps == whole.steps  # attempts and spans always cover the whole log
+    assert cut.spans == whole.spans
+    roomy = await get_run_details(storage, "run_a", codec=Codec(), timeline_limit=1000)
+    assert roomy.timeline == whole.timeline
+    none = await get_run_details(storage, "run_a", codec=Codec(), timeline_limit=0)
+    assert none.timeline == []
+    with pytest.raises(InputError, match="limit"):
+        await get_run_details(storage, "run_a", codec=Codec(), timeline_limit=-1)
+
+
 async def test_the_json_of_a_run_in_detail(storage: Storage) -> None:
     await craft(
         storage, new_run("run_a", key="k-1"), STEPS[:2], status=RunStatus.COMPLETED, result=[1]
@@ -114,8 +134,9 @@ async def test_the_json_of_a_run_in_detail(storage: Storage) -> None:
         "parent_close_policy", "continued_from", "continued_to", "queue", "waits_for_worker",
         "schedule_id", "schedule_slot_at", "tags", "damage", "args", "result", "error",
         "timeline", "steps", "children", "more_children", "waiting_hooks", "offered_steps",
-        "spans", "marks",
+        "spans", "marks", "events",
     ]  # fmt: skip
+    assert document["events"] == 3
     assert document["status"] == "completed"
     assert document["offered_steps"] == []
     assert document["idempotency_key"] == "k-1"

@@ -14,7 +14,7 @@ from crafted_runs import T0, call, craft, lease, log, new_run
 
 from pyworkflow import continue_as_new, hook, start_child_workflow, workflow
 from pyworkflow.events import HookStatus, RunStatus
-from pyworkflow.exceptions import RunNotFoundError
+from pyworkflow.exceptions import InputError, RunNotFoundError
 from pyworkflow.inspect import (
     get_chain,
     get_run_details,
@@ -196,3 +196,19 @@ async def test_a_chain_whose_ends_were_pruned_stops_there_and_says_so(storage: S
     after = await get_chain(storage, "run_c", codec=Codec())
     assert [link.run.run_id for link in after.links] == ["run_c"]
     assert (after.pruned_before, after.pruned_after) == ("run_b", None)
+
+
+async def test_a_chain_within_a_reach_says_where_it_was_cut(storage: Storage) -> None:
+    await chain_of_three(storage)
+    near = await get_chain(storage, "run_b", codec=Codec(), reach=1)
+    assert [link.run.run_id for link in near.links] == ["run_a", "run_b", "run_c"]
+    assert (near.cut_before, near.cut_after) == (False, False)  # both ends reached
+    alone = await get_chain(storage, "run_b", codec=Codec(), reach=0)
+    assert [link.run.run_id for link in alone.links] == ["run_b"]
+    assert (alone.cut_before, alone.cut_after) == (True, True)
+    assert (alone.pruned_before, alone.pruned_after) == (None, None)  # cut, not pruned
+    from_start = await get_chain(storage, "run_a", codec=Codec(), reach=1)
+    assert [link.run.run_id for link in from_start.links] == ["run_a", "run_b"]
+    assert (from_start.cut_before, from_start.cut_after) == (False, True)
+    with pytest.raises(InputError, match="reach"):
+        await get_chain(storage, "run_b", codec=Codec(), reach=-1)

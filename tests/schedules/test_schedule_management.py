@@ -10,6 +10,7 @@ import pytest
 
 from pyworkflow import (
     CalendarSpec,
+    InputError,
     InvalidScheduleError,
     OverlapPolicy,
     ScheduleExistsError,
@@ -29,6 +30,7 @@ from pyworkflow import (
     update_schedule,
     workflow,
 )
+from pyworkflow.storage import MemoryStorage
 from pyworkflow.testing import WorkflowEnvironment
 
 START = datetime(2026, 3, 2, tzinfo=UTC)  # a Monday
@@ -200,3 +202,32 @@ async def test_catch_up_after_downtime(tmp_path) -> None:  # type: ignore[no-unt
         assert await slots_started("window") == [3600.0 * h for h in range(49, 73)]
         assert (window.total_runs, window.skipped_runs) == (24, 49)
         assert window.next_run_time == START + timedelta(days=3, hours=1)
+
+
+async def test_every_call_takes_the_documented_storage_argument() -> None:
+    """Code written for the pyworkflow documentation passes ``storage=``: the configured one."""
+    async with WorkflowEnvironment(start_time=START) as env:
+        storage = env.storage
+        made = await create_schedule(
+            tick, ScheduleSpec(interval="1h"), schedule_id="docs", storage=storage
+        )
+        assert made.schedule_id == "docs"
+        assert (await get_schedule("docs", storage=storage)).schedule_id == "docs"
+        assert [s.schedule_id for s in await list_schedules(storage=storage)] == ["docs"]
+        await update_schedule("docs", args=[7], storage=storage)
+        await pause_schedule("docs", storage=storage)
+        await resume_schedule("docs", storage=storage)
+        run_id = await trigger_schedule("docs", storage=storage)
+        ran = await backfill_schedule(
+            "docs", START - timedelta(hours=2), START - timedelta(hours=1), storage=storage
+        )
+        assert len(ran) == 2
+        assert run_id not in ran
+        other = MemoryStorage()
+        with pytest.raises(InputError, match="not this process's storage"):
+            await create_schedule(tick, ScheduleSpec(interval="1h"), schedule_id="x", storage=other)
+        with pytest.raises(InputError, match="not this process's storage"):
+            await delete_schedule("docs", storage=other)
+        assert [s.schedule_id for s in await list_schedules()] == ["docs"]  # nothing written
+        await delete_schedule("docs", storage=storage)
+        assert await list_schedules() == []

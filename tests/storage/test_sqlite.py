@@ -16,11 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import ConcurrencyConflictError, SchemaVersionError, StorageError
 from pyworkflow.storage.records import AppendWrite, NewEvent, NewRun
 from pyworkflow.storage.sql import migrate
+from pyworkflow.storage.sql._statements.runs import count_runs_statement
 from pyworkflow.storage.sqlite import SQLiteStorage
 from pyworkflow.storage.sqlite import _storage as sqlite_module
 
@@ -453,3 +455,31 @@ async def test_a_job_that_fails_after_writing_is_undone_alone(store: SQLiteStora
     record = await store.get_run("a")
     assert record is not None
     assert record.workflow_name != "broken"
+
+
+@pytest.mark.parametrize(
+    ("workflow", "since", "index"),
+    [
+        (None, None, "ix_runs_status_created"),
+        ("pay", None, "ix_runs_workflow_status"),
+        ("pay", T0, "ix_runs_workflow_status"),
+    ],
+)
+async def test_counts_per_status_read_an_index_alone(
+    store: SQLiteStorage, workflow: str | None, since: float | None, index: str
+) -> None:
+    # The dashboard polls these counts every 2 s: they must never visit the runs' rows.
+    for i in range(20):
+        await store.create_run(
+            NewRun(f"r{i}", "pay" if i % 2 else "ship", {"args": [], "kwargs": {}}, {}, T0 + i)
+        )
+    compiled = count_runs_statement(workflow, since).compile(
+        dialect=sqlite_dialect.dialect(),
+        compile_kwargs={"literal_binds": True},
+    )
+    with sqlite3.connect(store.path) as db:
+        plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN {compiled}"))
+    assert f"COVERING INDEX {index}" in plan, plan
+    assert await store.count_runs(workflow_name=workflow, since=since) == {
+        RunStatus.PENDING: 20 if workflow is None else 10
+    }

@@ -47,10 +47,21 @@ def step_completed(step_id: str, result: Any) -> NewEvent:
     return _event(EventType.STEP_COMPLETED, step_id=step_id, result=result)
 
 
-def step_retrying(step_id: str, attempt: int, error: dict[str, Any], retry_at: float) -> NewEvent:
-    """An attempt failed; the next starts at ``retry_at`` (a durable timer)."""
+def step_retrying(
+    step_id: str, attempt: int, error: dict[str, Any], retry_at: float, retry_in: float
+) -> NewEvent:
+    """An attempt failed; the next starts at ``retry_at`` (a durable timer).
+
+    ``retry_in`` is the delay chosen, kept as chosen: the event's own timestamp is taken
+    later, at its commit, so the two differ by the time the commit took.
+    """
     return _event(
-        EventType.STEP_RETRYING, step_id=step_id, attempt=attempt, error=error, retry_at=retry_at
+        EventType.STEP_RETRYING,
+        step_id=step_id,
+        attempt=attempt,
+        error=error,
+        retry_at=retry_at,
+        retry_in=retry_in,
     )
 
 

@@ -69,7 +69,9 @@ def outcome_turn(
             extra=extra,
         )
         command.retry_at = now + result.retry_in
-        event = new_events.step_retrying(step_id, command.attempt, result.record, command.retry_at)
+        event = new_events.step_retrying(
+            step_id, command.attempt, result.record, command.retry_at, result.retry_in
+        )
         return Turn(events=[event], launch=[command])
     log.error("step %s failed: %s", step_id, result.error, extra=extra)
     error = rebuild_error(result.record, step_id)

@@ -1,15 +1,14 @@
 """The scheduler's tick: fire every schedule that is due, each slot's run created exactly once.
 
-A tick asks storage for the earliest ``due_at`` (one step into ``ix_schedules_due_at``); when
-that has come, it reads the due schedules and the live runs of those whose overlap policy needs
-them, decides what each does (``_schedules.policy``) and writes each decision with one
-``fire_schedule``: the schedule's new state and its slots' runs in one transaction, under the
-version it read. Several schedulers (every worker runs one) race harmlessly: the one whose
-version is current writes, the others write nothing, and a slot's run has an idempotency key
-derived from the schedule and the slot, so even a scheduler that fires a slot again after a
-crash finds the run instead of starting a second. A clock that jumps back finds nothing due (the
-slots it would see again were consumed); one that jumps ahead catches up as the schedule's
-``catchup_window`` says.
+A tick reads the due schedules (a step into ``ix_schedules_due_at``; nothing when idle) and
+the live runs of those whose overlap policy needs them, decides what each does
+(``_schedules.policy``) and writes each decision with one ``fire_schedule``: the schedule's new
+state and its slots' runs in one transaction, under the version it read. Several schedulers
+(every worker runs one) race harmlessly: the one whose version is current writes, the others
+write nothing, and a slot's run has an idempotency key derived from the schedule and the slot,
+so even a scheduler that fires a slot again after a crash finds the run instead of starting a
+second. A clock that jumps back finds nothing due (the slots it would see again were consumed);
+one that jumps ahead catches up as the schedule's ``catchup_window`` says.
 
 Only schedules of workflows registered here are fired (like claims): the run's deadline and
 queue are its workflow's.
@@ -17,6 +16,7 @@ queue are its workflow's.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 
@@ -35,7 +35,9 @@ _log = logging.getLogger("pyworkflow.scheduler")
 BUFFER_RECHECK = 1.0
 """Seconds between two looks at a schedule whose buffered slot waits for a run to end."""
 
-_BATCH = 500
+_BATCH = 2000
+# Fires planned and written together; smaller chunks overlap more, each costs a transaction.
+_CHUNK = 100
 
 
 def fire_for(
@@ -96,40 +98,65 @@ class Scheduler:
     async def tick(self) -> float | None:
         """Fire whatever is due now; returns when the next schedule comes due (None: never).
 
+        What is still due after the fires (one another scheduler changed meanwhile, or one
+        created elsewhere for now) is not looked for again here: the next tick sees it,
+        at the latest one poll later.
+
         Raises:
             PyWorkflowError: storage failed; the caller tries again later.
         """
         storage = self.engine.storage
         names = registry.workflow_names()
+        now = self.engine.clock.now()
         while True:
-            now = self.engine.clock.now()
-            next_due = await storage.next_schedule_due_at(workflow_names=names)
-            if next_due is None or next_due > now:
-                return next_due
             due = await storage.due_schedules(now=now, limit=_BATCH, workflow_names=names)
-            await self.fire(due, now)
-            if len(due) < _BATCH:
-                # What the fires left due (a schedule another scheduler changed meanwhile)
-                # waits for the next tick rather than spinning here.
-                return await storage.next_schedule_due_at(workflow_names=names)
+            written = await self.fire(due, now) if due else 0
+            if len(due) < _BATCH or not written:  # none written: they fail; don't spin on them
+                return await storage.next_schedule_due_at(workflow_names=names, after=now)
 
-    async def fire(self, due: list[ScheduleRecord], now: float) -> None:
-        """Fire these due schedules; each stands or falls on its own."""
+    async def fire(self, due: list[ScheduleRecord], now: float) -> int:
+        """Fire these due schedules, each standing or falling on its own; how many were written.
+
+        They are planned and written a chunk at a time, each chunk's write in flight while
+        the next is planned: the database works while Python plans, as it does for many
+        ``start()`` calls at once (B10). Each chunk is its own transaction; a chunk whose
+        write failed leaves its schedules due for the next tick, after the others' runs
+        were announced.
+        """
         storage = self.engine.storage
         watched = [s.schedule_id for s in due if s.overlap_policy != OverlapPolicy.ALLOW_ALL.value]
         live = await storage.live_schedule_runs(watched) if watched else {}
-        fires = []
-        for schedule in due:
-            try:
-                spec = ScheduleSpec.from_json(schedule.spec)
-                fire = fire_for(schedule, spec, now=now, running=live.get(schedule.schedule_id, []))
-            except Exception:  # one bad schedule must not stop the others
-                _log.exception("schedule %r cannot fire; skipped", schedule.schedule_id)
+        writes: list[tuple[list[ScheduleFire], asyncio.Task[list[list[str] | None]]]] = []
+        for begin in range(0, len(due), _CHUNK):
+            fires = []
+            for schedule in due[begin : begin + _CHUNK]:
+                try:
+                    spec = ScheduleSpec.from_json(schedule.spec)
+                    running = live.get(schedule.schedule_id, [])
+                    fire = fire_for(schedule, spec, now=now, running=running)
+                except Exception:  # one bad schedule must not stop the others
+                    _log.exception("schedule %r cannot fire; skipped", schedule.schedule_id)
+                    continue
+                if fire is not None:
+                    fires.append(fire)
+            if fires:
+                writes.append((fires, asyncio.create_task(storage.fire_schedules(fires))))
+                await asyncio.sleep(0)  # let the write reach the database before planning on
+        outcomes = await asyncio.gather(*(task for _, task in writes), return_exceptions=True)
+        failure: BaseException | None = None
+        count = 0
+        for (fires, _), written in zip(writes, outcomes, strict=True):
+            if isinstance(written, BaseException):
+                failure = failure or written
                 continue
-            if fire is not None:
-                fires.append(fire)
-        # One transaction for the lot (PostgreSQL: a few statements), each fire on its own.
-        outcomes = await storage.fire_schedules(fires)
+            self._announce(fires, written)
+            count += sum(1 for ids in written if ids is not None)
+        if failure is not None:
+            raise failure
+        return count
+
+    def _announce(self, fires: list[ScheduleFire], outcomes: list[list[str] | None]) -> None:
+        """Wake this process's executor for the runs the fires started and cancelled."""
         started = [run_id for ids in outcomes if ids for run_id in ids]
         if started:
             self.engine.on_new_runs(started)

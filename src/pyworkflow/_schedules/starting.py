@@ -15,7 +15,9 @@ from pyworkflow._schedules.changes import ATTEMPTS, change, resolve_workflow, st
 from pyworkflow._schedules.slots import slot_key, slots_between
 from pyworkflow._schedules.specs import ScheduleSpec
 from pyworkflow.exceptions import InputError, StorageError
+from pyworkflow.per_call import same_storage
 from pyworkflow.runtime import Runtime, get_runtime
+from pyworkflow.storage.protocol import Storage
 from pyworkflow.storage.records import ScheduleFire, ScheduleRecord
 
 __all__ = ["MAX_BACKFILL", "backfill_schedule", "trigger_schedule"]
@@ -69,7 +71,7 @@ def _trigger_key(schedule_id: str, moment: float) -> str:
     return f"schedule:{schedule_id}:trigger:{stamp}"
 
 
-async def trigger_schedule(schedule_id: str) -> str:
+async def trigger_schedule(schedule_id: str, *, storage: Storage | str | None = None) -> str:
     """Start a run of the schedule now, outside its slots; its regular slots are unchanged.
 
     The run records the schedule and now as its slot. Returns its id.
@@ -77,13 +79,18 @@ async def trigger_schedule(schedule_id: str) -> str:
     Raises:
         ScheduleNotFoundError: no such schedule.
     """
+    await same_storage(storage)
     runtime = await get_runtime()
     (run_id,) = await _fire(runtime, schedule_id, lambda record, now: [now], _trigger_key)
     return run_id
 
 
 async def backfill_schedule(
-    schedule_id: str, start_time: datetime, end_time: datetime
+    schedule_id: str,
+    start_time: datetime,
+    end_time: datetime,
+    *,
+    storage: Storage | str | None = None,
 ) -> list[str]:
     """Start a run for every slot from ``start_time`` to ``end_time`` (both included).
 
@@ -101,6 +108,7 @@ async def backfill_schedule(
     start, end = start_time.timestamp(), end_time.timestamp()
     if end < start:
         raise InputError(f"end_time {end_time!r} is before start_time {start_time!r}")
+    await same_storage(storage)
     runtime = await get_runtime()
 
     def slots(record: ScheduleRecord, now: float) -> list[float]:

@@ -49,7 +49,7 @@ def dashboard(
 
         from pyworkflow.dashboard import create_app
     except ImportError as exc:
-        fail(f"the dashboard needs its extra: pip install 'pyworkflow[dashboard]' ({exc})")
+        fail(f"the dashboard needs its extra: pip install 'pyworkflow-durable[dashboard]' ({exc})")
     if write_token is not None and len(write_token) < 8:
         fail("--write-token is shorter than 8 characters: use a long random one")
     mode = "writes allowed with the token" if write_token else "read-only (no --write-token)"

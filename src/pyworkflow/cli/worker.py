@@ -19,6 +19,8 @@ With ``--retention 30d`` (or ``PYWORKFLOW_RETENTION``) it also deletes runs that
 With ``--executor celery`` it is a Celery worker instead (the same as ``celery -A
 pyworkflow.celery worker``, with these options): it executes the tasks the broker
 (``--broker``, ``PYWORKFLOW_BROKER``) hands it, and sweeps storage for runs that came due.
+``--beat`` embeds Celery beat with pyworkflow's scheduler class, as the pyworkflow documentation
+spells it; a worker's sweeper fires schedules without it.
 
 SIGTERM or SIGINT drains it: it stops claiming, hands every run it drives back to storage (so
 another worker takes them over at once rather than after the lease) and exits 0. A second
@@ -52,6 +54,9 @@ __all__ = ["scheduler", "worker"]
 _log = logging.getLogger("pyworkflow.worker")
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+BEAT_SCHEDULER = "pyworkflow.celery.scheduler:PyWorkflowScheduler"
+"""Celery beat's ``--scheduler`` for ``worker run --beat``."""
 
 
 @click.group()
@@ -126,6 +131,13 @@ def worker() -> None:
     "are executed here. Celery: the broker queues consumed; add those of @step(queue=...).",
 )
 @click.option(
+    "--beat",
+    is_flag=True,
+    help="With --executor celery: embed Celery beat with pyworkflow's scheduler class "
+    "(pyworkflow.celery.scheduler:PyWorkflowScheduler). Not needed: every worker fires "
+    "schedules. Local: accepted, changes nothing.",
+)
+@click.option(
     "--retention",
     default=None,
     metavar="DURATION",
@@ -143,6 +155,7 @@ def run(
     executor: str,
     broker: str | None,
     queues: str | None,
+    beat: bool,
     retention: str | None,
 ) -> None:
     """Execute workflow runs until SIGTERM or SIGINT, then hand them back and exit."""
@@ -173,8 +186,10 @@ def run(
     except PyWorkflowError as exc:
         fail(str(exc))
     if executor == "celery":
-        _celery_worker(broker, concurrency, queues)
+        _celery_worker(broker, concurrency, queues, beat)
         return
+    if beat:
+        _log.info("--beat: a local worker fires the schedules of its workflows itself")
     run_command(_serve(concurrency, poll_interval))
 
 
@@ -226,7 +241,9 @@ def scheduler_run(
     run_command(_serve(None, poll_interval, duration))
 
 
-def _celery_worker(broker: str | None, concurrency: int | None, queues: str | None) -> None:
+def _celery_worker(
+    broker: str | None, concurrency: int | None, queues: str | None, beat: bool
+) -> None:
     """Become a Celery worker of pyworkflow's app (``celery -A pyworkflow.celery worker``)."""
     try:
         from pyworkflow.executors.celery import create_app
@@ -248,6 +265,8 @@ def _celery_worker(broker: str | None, concurrency: int | None, queues: str | No
         argv.append(f"--concurrency={concurrency}")
     if queues:
         argv.append(f"--queues={queues}")
+    if beat:
+        argv += ["--beat", f"--scheduler={BEAT_SCHEDULER}"]
     app.worker_main(argv)
 
 

@@ -1,13 +1,16 @@
-"""The dashboard's writes: on runs (cancel, resume, re-run, deliver) and schedules (pause...).
+"""The dashboard's writes on runs and schedules, through the public API.
 
-Each goes through the public API the CLI uses (``pyworkflow.client``, ``pyworkflow.hooks``,
-``pyworkflow.schedules``), so it is validated and refused exactly as a script's call is; the
-dashboard executes no run itself: a worker serving the run's queue does the work (a schedule's
-triggered run too). Each returns the JSON the API answers.
+Runs: cancel, resume, re-run, deliver a hook's payload; schedules: pause, resume, trigger,
+backfill, delete. Each goes through the public API the CLI uses (``pyworkflow.client``,
+``pyworkflow.hooks``, ``pyworkflow.schedules``), so it is validated and refused exactly as a
+script's call is; the dashboard executes no run itself: a worker serving the run's queue does
+the work (a schedule's triggered and backfilled runs too). Each returns the JSON the API
+answers.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from pyworkflow.client import cancel_workflow, resume, start
@@ -16,12 +19,20 @@ from pyworkflow.exceptions import InputError
 from pyworkflow.hooks import resume_waiting_hook
 from pyworkflow.inspect import Undecodable, get_decoded_run, get_run, get_schedule, hook_json
 from pyworkflow.runtime import get_runtime
-from pyworkflow.schedules import pause_schedule, resume_schedule, trigger_schedule
+from pyworkflow.schedules import (
+    backfill_schedule,
+    delete_schedule,
+    pause_schedule,
+    resume_schedule,
+    trigger_schedule,
+)
 from pyworkflow.serialization import Codec
 
 __all__ = [
+    "backfill",
     "cancel_run",
     "change_schedule",
+    "delete",
     "deliver_hook",
     "rerun",
     "resume_run",
@@ -114,3 +125,31 @@ async def trigger(schedule_id: str) -> dict[str, Any]:
     """
     run_id = await trigger_schedule(schedule_id)
     return {"schedule_id": schedule_id, "run_id": run_id}
+
+
+async def backfill(schedule_id: str, start: float, end: float) -> dict[str, Any]:
+    """Start a run for every slot of the schedule from ``start`` to ``end`` (epoch seconds).
+
+    A slot that has its run already keeps it (``backfill_schedule``): its id is in
+    ``run_ids`` all the same, so the answer lists every slot's run, oldest first.
+
+    Raises:
+        ScheduleNotFoundError: no such schedule (or it was deleted).
+        InputError: the end is before the start, or the range holds more than
+            ``MAX_BACKFILL`` slots.
+    """
+    run_ids = await backfill_schedule(
+        schedule_id, datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+    )
+    return {"schedule_id": schedule_id, "run_ids": run_ids}
+
+
+async def delete(schedule_id: str) -> dict[str, Any]:
+    """Delete the schedule: it starts nothing more, its runs go on; the schedule as stored.
+
+    Raises:
+        ScheduleNotFoundError: no such schedule, or it was deleted already.
+    """
+    await delete_schedule(schedule_id)
+    view = await get_schedule((await get_runtime()).storage, schedule_id)
+    return view.to_json()

@@ -36,6 +36,7 @@ from pyworkflow.inspect import (
     list_schedules,
     status_counts,
     workflow_stats,
+    workflows_status_counts,
 )
 
 __all__ = ["api_routes"]
@@ -145,6 +146,13 @@ async def workflows(request: Request) -> Response:
     return JSONResponse({"workflows": [s.to_json() for s in found]})
 
 
+async def workflow_counts(request: Request) -> Response:
+    """Runs per status of every workflow in storage or registered here (all their runs)."""
+    ctx = Context.of(request)
+    found = await workflows_status_counts(await ctx.storage(), await ctx.workflow_names())
+    return JSONResponse({"workflows": {name: c.to_json() for name, c in found.items()}})
+
+
 async def schedules(request: Request) -> Response:
     """Schedules by id (``status``, ``workflow`` to narrow; deleted ones only when asked)."""
     status = request.query_params.get("status") or None
@@ -187,10 +195,39 @@ async def schedule_trigger(request: Request) -> Response:
     return JSONResponse(found, status_code=201)
 
 
+async def schedule_backfill(request: Request) -> Response:
+    """Start the runs of every slot from ``{"start": ..., "end": ...}`` (end: now if absent).
+
+    Each is an ISO 8601 date-time (UTC without an offset) or a duration back from now (``2d``).
+    """
+    body = await _write(request)
+    if isinstance(body, Response):
+        return body
+    now = Context.now()
+    moments = []
+    for name, default in (("start", None), ("end", "0s")):
+        text = body.get(name, default)
+        if not isinstance(text, str) or not text.strip():
+            raise InputError(
+                f'the body needs "{name}": an ISO date-time (2024-05-01T00:00:00Z) or a '
+                "duration back from now (2d)"
+            )
+        moments.append(parse_moment(name, text, now))
+    found = await actions.backfill(request.path_params["schedule_id"], *moments)
+    return JSONResponse(found, status_code=201)
+
+
+async def schedule_delete(request: Request) -> Response:
+    """Delete the schedule: it starts nothing more; its runs go on."""
+    body = await _write(request)
+    if isinstance(body, Response):
+        return body
+    return JSONResponse(await actions.delete(request.path_params["schedule_id"]))
+
+
 async def meta(request: Request) -> Response:
-    """What this dashboard allows: ``writable``, ``schedules``."""
-    ctx = Context.of(request)
-    return JSONResponse({"writable": ctx.guard.writable, "schedules": await ctx.schedules()})
+    """What this dashboard allows: ``writable`` (started with a write token)."""
+    return JSONResponse({"writable": Context.of(request).guard.writable})
 
 
 async def openapi(request: Request) -> Response:
@@ -278,9 +315,12 @@ def api_routes() -> list[Route]:
         Route("/api/runs/{run_id}/hooks/deliver", deliver, methods=["POST"]),
         Route("/api/hooks", hooks),
         Route("/api/workflows", workflows),
+        Route("/api/workflows/counts", workflow_counts),
         Route("/api/schedules", schedules),
         Route("/api/schedules/{schedule_id}", schedule),
+        Route("/api/schedules/{schedule_id}", schedule_delete, methods=["DELETE"]),
         Route("/api/schedules/{schedule_id}/pause", schedule_change, methods=["POST"]),
         Route("/api/schedules/{schedule_id}/resume", schedule_change, methods=["POST"]),
         Route("/api/schedules/{schedule_id}/trigger", schedule_trigger, methods=["POST"]),
+        Route("/api/schedules/{schedule_id}/backfill", schedule_backfill, methods=["POST"]),
     ]

@@ -69,7 +69,3 @@ class Context:
     def registered(self) -> list[str]:
         """Names of the workflows registered in this process (``--module``)."""
         return registry.workflow_names()
-
-    async def schedules(self) -> bool:
-        """True when the storage keeps schedules: the Schedules page is shown only then."""
-        return callable(getattr(await self.storage(), "list_schedules", None))

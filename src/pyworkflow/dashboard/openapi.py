@@ -47,6 +47,7 @@ _FILTERS = [
     _query("until", "Created before: a duration back from now or ISO date-time."),
     _query("run_id", "Only runs whose id starts with this."),
     _query("schedule", "Only runs this schedule started (its id)."),
+    _query("tag", "Only runs carrying every one of these tags (repeat the parameter).", many=True),
     _query("limit", "Runs per page, 1 to 500 (default 50)."),
     _query("before", "The next_before of the previous page."),
 ]
@@ -82,6 +83,7 @@ def _post(
     schema: dict[str, Any],
     body: dict[str, Any] | None,
     path: dict[str, Any] = _RUN_ID,
+    method: str = "post",
 ) -> dict[str, Any]:
     operation: dict[str, Any] = {
         "summary": summary,
@@ -94,7 +96,7 @@ def _post(
             "required": False,
             "content": {"application/json": {"schema": body}},
         }
-    return {"post": operation}
+    return {method: operation}
 
 
 def _schemas() -> dict[str, Any]:
@@ -118,6 +120,7 @@ def _schemas() -> dict[str, Any]:
             "waits_for_worker": {"type": "boolean"},
             "schedule_id": _NSTR,
             "schedule_slot_at": _TIME,
+            "tags": {"type": "array", "items": _STR},
             "damage": _NSTR,
         }
     )
@@ -149,6 +152,7 @@ def _schemas() -> dict[str, Any]:
                     "waiting_hooks": {"type": "array", "items": _ref("Hook")},
                     "spans": any_list,
                     "marks": any_list,
+                    "events": {"type": "integer"},
                 }
             ),
         ]
@@ -187,6 +191,9 @@ def _schemas() -> dict[str, Any]:
             }
         ),
         "Workflows": _obj({"workflows": {"type": "array", "items": _ref("WorkflowStats")}}),
+        "WorkflowCounts": _obj(
+            {"workflows": {"type": "object", "additionalProperties": _ref("Counts")}}
+        ),
         "Schedule": _obj(
             {
                 "schedule_id": _STR,
@@ -209,7 +216,8 @@ def _schemas() -> dict[str, Any]:
         ),
         "Schedules": _obj({"schedules": {"type": "array", "items": _ref("Schedule")}}),
         "Triggered": _obj({"schedule_id": _STR, "run_id": _STR}),
-        "Meta": _obj({"writable": {"type": "boolean"}, "schedules": {"type": "boolean"}}),
+        "Backfilled": _obj({"schedule_id": _STR, "run_ids": {"type": "array", "items": _STR}}),
+        "Meta": _obj({"writable": {"type": "boolean"}}),
     }
 
 
@@ -268,6 +276,9 @@ def openapi_document() -> dict[str, Any]:
         "/api/workflows": _get(
             "Workflows with counts and duration percentiles", _ref("Workflows"), []
         ),
+        "/api/workflows/counts": _get(
+            "Runs per status of each workflow (all its runs)", _ref("WorkflowCounts"), []
+        ),
         "/api/schedules": _get(
             "Schedules by id (deleted ones only with status=deleted)",
             _ref("Schedules"),
@@ -276,7 +287,16 @@ def openapi_document() -> dict[str, Any]:
                 _query("workflow", "Only this workflow's schedules."),
             ],
         ),
-        "/api/schedules/{schedule_id}": _get("One schedule", _ref("Schedule"), [_SCHEDULE_ID]),
+        "/api/schedules/{schedule_id}": {
+            **_get("One schedule, deleted or not", _ref("Schedule"), [_SCHEDULE_ID]),
+            **_post(
+                "Delete the schedule: it starts nothing more, its runs go on",
+                _ref("Schedule"),
+                None,
+                _SCHEDULE_ID,
+                method="delete",
+            ),
+        },
         "/api/schedules/{schedule_id}/pause": _post(
             "Pause the schedule: no runs start until it is resumed",
             _ref("Schedule"),
@@ -295,9 +315,29 @@ def openapi_document() -> dict[str, Any]:
             None,
             _SCHEDULE_ID,
         ),
+        "/api/schedules/{schedule_id}/backfill": _post(
+            "Start a run for every slot from start to end (a slot's run is started once)",
+            _ref("Backfilled"),
+            _obj(
+                {
+                    "start": {
+                        "type": "string",
+                        "description": "ISO 8601 date-time (UTC without an offset) or a "
+                        "duration back from now (2d)",
+                    },
+                    "end": {"type": "string", "description": "As start; now when absent"},
+                },
+                ["start"],
+            ),
+            _SCHEDULE_ID,
+        ),
         "/api/openapi.json": _get("This document", {"type": "object"}, []),
     }
-    for created in ("/api/runs/{run_id}/rerun", "/api/schedules/{schedule_id}/trigger"):
+    for created in (
+        "/api/runs/{run_id}/rerun",
+        "/api/schedules/{schedule_id}/trigger",
+        "/api/schedules/{schedule_id}/backfill",
+    ):
         answers = paths[created]["post"]["responses"]
         answers["201"] = answers.pop("200")
     return {

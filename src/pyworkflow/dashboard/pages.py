@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.requests import Request
@@ -23,20 +24,33 @@ from pyworkflow.dashboard.context import Context
 from pyworkflow.dashboard.display import shown
 from pyworkflow.dashboard.errors import status_of
 from pyworkflow.dashboard.guard import COOKIE, CSRF_FIELD
-from pyworkflow.dashboard.params import run_query
+from pyworkflow.dashboard.params import parse_moment, run_query
 from pyworkflow.dashboard.svg import duration_chart, timeline_svg
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import InputError, PyWorkflowError
 from pyworkflow.inspect import (
+    CHILDREN_SHOWN,
     format_duration,
     format_time,
+    get_chain,
     get_run_details,
+    get_schedule,
+    list_children,
     list_runs,
     list_schedules,
     workflow_stats,
 )
 
-__all__ = ["page_routes", "render"]
+__all__ = ["CHAIN_REACH", "EVENTS_SHOWN", "STEPS_SHOWN", "page_routes", "render"]
+
+EVENTS_SHOWN = 100
+"""Events a run's page lists, the first and last half (``?events=all``: every one)."""
+
+STEPS_SHOWN = 100
+"""Step attempts a run's page lists, the first and last half (``?steps=all``: every one)."""
+
+CHAIN_REACH = 100
+"""Runs of a continue-as-new chain a run's page links each way; the last links on."""
 
 _templates = Environment(
     loader=FileSystemLoader(Path(__file__).with_name("templates")),
@@ -55,6 +69,11 @@ _NOTICES = {
     "schedule-paused": "Schedule paused: it starts no runs until it is resumed.",
     "schedule-resumed": "Schedule resumed: it starts runs again from its next slot.",
     "schedule-triggered": "Started a run of the schedule now; its regular slots are unchanged.",
+    "schedule-backfilled": (
+        "Backfilled: every slot of the range has its run (a slot that had one keeps it); "
+        "workers run them."
+    ),
+    "schedule-deleted": "Schedule deleted: it starts nothing more; its runs go on.",
 }
 
 
@@ -67,7 +86,6 @@ async def render(request: Request, name: str, status_code: int = 200, **values: 
         signed_in=ctx.guard.signed_in(request),
         csrf=ctx.guard.csrf_value() if ctx.guard.signed_in(request) else "",
         csrf_field=CSRF_FIELD,
-        schedules=await ctx.schedules(),
         notice=_NOTICES.get(request.query_params.get("notice", "")),
     )
     html = _templates.get_template(name).render(**values)
@@ -95,9 +113,9 @@ async def runs_page(request: Request) -> Response:
     except InputError as exc:
         return await render(request, "error.html", 400, title="Bad filter", message=str(exc))
     page = await list_runs(storage, query.filter, limit=query.limit, before=query.before)
-    # The counts per status (of every run: a workflow's own would read each of its rows, no
-    # index holding workflow and status together) come from /api/runs/counts, which the
-    # page's script asks at once and then every 2 s: the list shows without waiting for them.
+    # The counts per status (of every run, or of the workflow filtered on: each reads one
+    # index alone) come from /api/runs/counts, which the page's script asks at once and then
+    # every 2 s: the list shows without waiting for them.
     return await render(
         request,
         "runs.html",
@@ -110,22 +128,61 @@ async def runs_page(request: Request) -> Response:
     )
 
 
+def _ends(items: list[Any], limit: int | None) -> tuple[list[Any], int, list[Any]]:
+    """The first and last of ``items``, ``limit`` in all, and how many are left between."""
+    if limit is None or len(items) <= limit:
+        return items, 0, []
+    half = limit // 2
+    return items[:half], len(items) - limit, items[len(items) - (limit - half) :]
+
+
 async def run_page(request: Request, *, error: str | None = None, code: int = 200) -> Response:
-    """One run: its values, timeline picture, events, family, hooks and buttons."""
+    """One run: its values, timeline picture, events, family, hooks and buttons.
+
+    A long run shows the first and last of its events and step attempts (``?events=all``,
+    ``?steps=all`` for every one), its children a page at a time (``?children_before=``), and
+    its whole continue-as-new chain (up to ``CHAIN_REACH`` runs each way, then a link on).
+    """
     ctx = Context.of(request)
     storage = await ctx.storage()
     run_id = request.path_params["run_id"]
-    details = await get_run_details(storage, run_id, codec=await ctx.codec())
+    every_event = request.query_params.get("events") == "all"
+    codec = await ctx.codec()
+    details = await get_run_details(
+        storage, run_id, codec=codec, timeline_limit=None if every_event else EVENTS_SHOWN
+    )
     bars, marks = details.spans, details.marks
     start = details.timeline[0].timestamp if details.timeline else details.run.created_at
     end = details.run.completed_at or Context.now()
     end = max([end, *(b.end or 0.0 for b in bars), *(m.at for m in marks)])
+    children_before = request.query_params.get("children_before") or None
+    children, older_children = (
+        details.children,
+        (details.children[-1].run_id if details.more_children else None),
+    )
+    if children_before is not None:
+        page = await list_children(storage, run_id, limit=CHILDREN_SHOWN, before=children_before)
+        children, older_children = page.children, page.next_before
+    chain = None
+    if details.run.continued_from or details.run.continued_to:
+        chain = await get_chain(storage, run_id, codec=codec, reach=CHAIN_REACH)
+    steps_head, steps_cut, steps_tail = _ends(
+        details.steps, None if request.query_params.get("steps") == "all" else STEPS_SHOWN
+    )
     return await render(
         request,
         "run.html",
         code,
         details=details,
         run=details.run,
+        events_cut=details.events - len(details.timeline),
+        steps_head=steps_head,
+        steps_cut=steps_cut,
+        steps_tail=steps_tail,
+        children=children,
+        children_before=children_before,
+        older_children=older_children,
+        chain=chain,
         args=shown(details.arguments),
         result=None if details.run.status is not RunStatus.COMPLETED else shown(details.result),
         picture=timeline_svg(bars, marks, start=start, end=end),
@@ -143,10 +200,20 @@ async def workflows_page(request: Request) -> Response:
     return await render(request, "workflows.html", stats=found, charts=charts)
 
 
-async def schedules_page(request: Request) -> Response:
+async def schedules_page(
+    request: Request, *, error: str | None = None, code: int = 200
+) -> Response:
     """Every schedule but deleted ones: spec, status, next slot, what it started, buttons."""
     found = await list_schedules(await Context.of(request).storage())
-    return await render(request, "schedules.html", schedules_found=found)
+    return await render(request, "schedules.html", code, schedules_found=found, error=error)
+
+
+async def delete_schedule_page(request: Request) -> Response:
+    """Asks before a schedule is deleted: the form that deletes it (with the CSRF value)."""
+    found = await get_schedule(
+        await Context.of(request).storage(), request.path_params["schedule_id"]
+    )
+    return await render(request, "delete_schedule.html", schedule=found)
 
 
 async def _form_write(request: Request) -> tuple[dict[str, str], Response | None]:
@@ -197,16 +264,33 @@ async def run_action(request: Request) -> Response:
 
 async def schedule_action(request: Request) -> Response:
     """A form's write on a schedule: pause, resume or trigger (``action`` in the path)."""
-    _, refused = await _form_write(request)
+    fields, refused = await _form_write(request)
     if refused is not None:
         return refused
     schedule_id, action = request.path_params["schedule_id"], request.path_params["action"]
-    if action == "trigger":
-        started = await actions.trigger(schedule_id)
-        return _back(started["run_id"], "schedule-triggered")
-    if action in ("pause", "resume"):
-        await actions.change_schedule(schedule_id, action)
-        return RedirectResponse(f"/schedules?notice=schedule-{action}d", status_code=303)
+    try:
+        if action == "trigger":
+            started = await actions.trigger(schedule_id)
+            return _back(started["run_id"], "schedule-triggered")
+        if action in ("pause", "resume"):
+            await actions.change_schedule(schedule_id, action)
+            return RedirectResponse(f"/schedules?notice=schedule-{action}d", status_code=303)
+        if action == "backfill":
+            now = Context.now()
+            start_text = fields.get("start", "").strip()
+            if not start_text:
+                raise InputError("give the start of the range to backfill")
+            start = parse_moment("start", start_text, now)
+            end = parse_moment("end", fields.get("end", "").strip() or "0s", now)
+            await actions.backfill(schedule_id, start, end)
+            where = urlencode({"schedule": schedule_id, "notice": "schedule-backfilled"})
+            return RedirectResponse(f"/runs?{where}", status_code=303)
+        if action == "delete":
+            await actions.delete(schedule_id)
+            return RedirectResponse("/schedules?notice=schedule-deleted", status_code=303)
+    except PyWorkflowError as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        return await schedules_page(request, error=message, code=status_of(exc))
     return await render(request, "error.html", 404, title="Not found", message="no such action")
 
 
@@ -240,6 +324,7 @@ def page_routes() -> list[Route]:
         Route("/runs/{run_id}/{action}", run_action, methods=["POST"]),
         Route("/workflows", workflows_page),
         Route("/schedules", schedules_page),
+        Route("/schedules/{schedule_id}/delete", delete_schedule_page, methods=["GET"]),
         Route("/schedules/{schedule_id}/{action}", schedule_action, methods=["POST"]),
         Route("/login", login, methods=["GET", "POST"]),
         Route("/logout", logout, methods=["POST"]),

@@ -3,7 +3,8 @@
 The runs page and ``/api/runs`` read the same parameters, so a page's URL and its API call say
 the same thing: ``status`` (repeatable), ``workflow``, ``since``/``until`` (a duration back from
 now such as ``1h``, or an ISO 8601 date-time; without an offset, UTC), ``schedule`` (the id of
-the schedule that started the runs), ``run_id`` (an id prefix), ``limit`` (1..500) and
+the schedule that started the runs), ``tag`` (repeatable: runs carrying every tag given),
+``run_id`` (an id prefix), ``limit`` (1..500) and
 ``before`` (the previous page's ``next_before``). A bad value is an ``InputError`` naming the
 parameter; the caller answers it with 400.
 """
@@ -102,6 +103,11 @@ def run_query(params: Mapping[str, Sequence[str]], now: float | None = None) -> 
         if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_LIMIT:
             raise InputError(f"limit={limit_text!r} is not a whole number from 1 to {MAX_LIMIT}")
         limit = int(limit_text)
+    tags = [t.strip() for t in params.get("tag", ()) if t.strip()]
+    for tag in tags:
+        if "," in tag:
+            # Tags hold no comma (``@workflow(tags=...)`` refuses one): no run could match.
+            raise InputError(f"tag={tag!r} holds a comma; give each tag as its own tag=")
     wanted = RunFilter(
         statuses=tuple(dict.fromkeys(statuses)),
         workflow=_one(params, "workflow"),
@@ -109,8 +115,10 @@ def run_query(params: Mapping[str, Sequence[str]], now: float | None = None) -> 
         until=None if until is None else parse_moment("until", until, now),
         schedule=_one(params, "schedule"),
         run_id_prefix=_one(params, "run_id"),
+        tags=tuple(dict.fromkeys(tags)),
     )
     given = [("status", s.value) for s in wanted.statuses]
+    given += [("tag", t) for t in wanted.tags]
     for name in ("workflow", "since", "until", "schedule", "run_id"):
         text = _one(params, name)
         if text is not None:

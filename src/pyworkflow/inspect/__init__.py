@@ -61,10 +61,11 @@ from pyworkflow.inspect.stats import (
     percentile,
     status_counts,
     workflow_stats,
+    workflows_status_counts,
 )
 from pyworkflow.inspect.summaries import summarize
 from pyworkflow.inspect.text import format_call, format_duration, format_time, short
-from pyworkflow.inspect.timeline import TimelineEntry, timeline
+from pyworkflow.inspect.timeline import TimelineEntry, timeline, timeline_ends
 from pyworkflow.inspect.values import Undecodable, decode, iso, jsonable
 from pyworkflow.inspect.workers import QueueView, WorkerView, live_workers, queue_views
 from pyworkflow.inspect.workflows import (
@@ -130,5 +131,7 @@ __all__ = [
     "steps_called",
     "summarize",
     "timeline",
+    "timeline_ends",
     "workflow_stats",
+    "workflows_status_counts",
 ]

@@ -18,7 +18,7 @@ from pyworkflow.inspect.attempts import StepAttempt, step_attempts
 from pyworkflow.inspect.hooks import hook_json
 from pyworkflow.inspect.runs import RunView, stored_run
 from pyworkflow.inspect.spans import Mark, Span, spans
-from pyworkflow.inspect.timeline import TimelineEntry, timeline
+from pyworkflow.inspect.timeline import TimelineEntry, timeline_ends
 from pyworkflow.inspect.values import decode, jsonable
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import EventRecord, RunRecord, StepLease, Storage
@@ -109,7 +109,9 @@ class RunDetails:
         arguments: its decoded call, or ``Undecodable``.
         result: its decoded result once completed (else None), or ``Undecodable``.
         damage: what of the run cannot be read or shown (its row, its log), or None.
-        timeline: its events, in order (empty when its log cannot be read).
+        timeline: its events, in order (empty when its log cannot be read); only the first
+            and last ones when asked for with a ``timeline_limit`` (a jump in ``seq`` between
+            them), ``events`` saying how many the log holds.
         steps: its step attempts, in the order they started.
         children: its newest child runs, at most ``CHILDREN_SHOWN``.
         more_children: True when it has more (``list_children`` pages through them all).
@@ -118,6 +120,7 @@ class RunDetails:
         spans: its log as bars on a time axis (``spans``: step attempts, sleeps, hooks,
             children), in the order they started.
         marks: the moments between them: take-overs, resumes, cancel requests, its end.
+        events: how many events its log holds.
     """
 
     run: RunView
@@ -132,13 +135,15 @@ class RunDetails:
     offered_steps: list[OfferedStep]
     spans: list[Span] = field(default_factory=list)
     marks: list[Mark] = field(default_factory=list)
+    events: int = 0
 
     def to_json(self) -> dict[str, Any]:
         """The run's keys (``RunView``, ``damage`` as here), then the rest.
 
         ``args``, ``result``, ``error``, ``timeline`` (``TimelineEntry``), ``steps``
         (``StepAttempt``), ``children`` (runs), ``more_children``, ``waiting_hooks`` (hooks),
-        ``offered_steps`` (``OfferedStep``), ``spans`` (``Span``), ``marks`` (``Mark``).
+        ``offered_steps`` (``OfferedStep``), ``spans`` (``Span``), ``marks`` (``Mark``),
+        ``events`` (how many the log holds).
         """
         document = self.run.to_json()
         document.update(
@@ -154,6 +159,7 @@ class RunDetails:
             offered_steps=[o.to_json() for o in self.offered_steps],
             spans=[s.to_json() for s in self.spans],
             marks=[m.to_json() for m in self.marks],
+            events=self.events,
         )
         return document
 
@@ -169,8 +175,14 @@ async def get_decoded_run(storage: Storage, run_id: str, *, codec: Codec) -> Dec
     return DecodedRun(RunView.from_record(record), arguments, result)
 
 
-async def get_run_details(storage: Storage, run_id: str, *, codec: Codec) -> RunDetails:
+async def get_run_details(
+    storage: Storage, run_id: str, *, codec: Codec, timeline_limit: int | None = None
+) -> RunDetails:
     """Everything a run's page shows (see ``RunDetails``).
+
+    ``timeline_limit`` keeps that many entries of the timeline, the first and the last
+    (``timeline_ends``): a page of a long run summarizes only what it shows. The step
+    attempts, spans and marks always cover the whole log.
 
     Example:
         >>> details = await get_run_details(storage, run_id, codec=Codec())
@@ -201,7 +213,8 @@ async def get_run_details(storage: Storage, run_id: str, *, codec: Codec) -> Run
         arguments=arguments,
         result=result,
         damage="; ".join(d for d in (run.damage, unreadable_log) if d) or None,
-        timeline=timeline(events, codec),
+        timeline=timeline_ends(events, codec, timeline_limit),
+        events=len(events),
         steps=attempts,
         spans=bars,
         marks=marks,

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from pyworkflow.exceptions import InputError
 from pyworkflow.inspect.runs import RunView, cursor_of, stored_run
 from pyworkflow.inspect.values import decode, jsonable
 from pyworkflow.serialization import Codec
@@ -69,21 +70,25 @@ class RunChain:
 
     Attributes:
         run_id: the run it was asked for.
-        links: the runs still stored, first to last.
+        links: the runs still stored, first to last (within ``reach`` of the run, if given).
+        cut_before, cut_after: True when the walk stopped at ``reach`` that way: the chain goes
+            on past the first / last link (they say where: ``continued_from`` / ``_to``).
     """
 
     run_id: str
     links: list[ChainLink]
+    cut_before: bool = False
+    cut_after: bool = False
 
     @property
     def pruned_before(self) -> str | None:
         """The run before the first one shown, which is no longer stored; or None."""
-        return self.links[0].run.continued_from
+        return None if self.cut_before else self.links[0].run.continued_from
 
     @property
     def pruned_after(self) -> str | None:
         """The run after the last one shown, which is no longer stored; or None."""
-        return self.links[-1].run.continued_to
+        return None if self.cut_after else self.links[-1].run.continued_to
 
     def to_json(self) -> dict[str, Any]:
         """``{"run_id", "chain": [link, ...]}``, first run to last (a link: ``ChainLink``)."""
@@ -116,10 +121,13 @@ async def list_children(
     return ChildrenPage(run_id, page, page[-1].run_id if len(rows) > limit else None)
 
 
-async def get_chain(storage: Storage, run_id: str, *, codec: Codec) -> RunChain:
+async def get_chain(
+    storage: Storage, run_id: str, *, codec: Codec, reach: int | None = None
+) -> RunChain:
     """The continue-as-new chain ``run_id`` belongs to, first run to last.
 
-    A run that never continued is a chain of one.
+    A run that never continued is a chain of one. Each link costs one read, so a page that
+    shows a chain of any length passes ``reach``: at most that many runs each way.
 
     Example:
         >>> chain = await get_chain(storage, run_id, codec=Codec())
@@ -129,15 +137,26 @@ async def get_chain(storage: Storage, run_id: str, *, codec: Codec) -> RunChain:
     Raises:
         RunNotFoundError: no such run.
     """
+    if reach is not None and (isinstance(reach, bool) or reach < 0):
+        raise InputError(f"reach must be 0 or more, not {reach!r}")
     given = await stored_run(storage, run_id)
     seen = {run_id}
-    earlier = await _follow(storage, given, lambda r: r.continued_from, seen)
-    later = await _follow(storage, given, lambda r: r.continued_to, seen)
+    earlier = await _follow(storage, given, lambda r: r.continued_from, seen, reach)
+    later = await _follow(storage, given, lambda r: r.continued_to, seen, reach)
     links = [
         ChainLink(RunView.from_record(r), decode(codec, r.args), r.run_id == run_id)
         for r in (*reversed(earlier), given, *later)
     ]
-    return RunChain(run_id, links)
+    return RunChain(
+        run_id,
+        links,
+        cut_before=reach is not None
+        and len(earlier) == reach
+        and links[0].run.continued_from is not None,
+        cut_after=reach is not None
+        and len(later) == reach
+        and links[-1].run.continued_to is not None,
+    )
 
 
 async def _follow(
@@ -145,15 +164,20 @@ async def _follow(
     start: RunRecord,
     link: Callable[[RunRecord], str | None],
     seen: set[str],
+    reach: int | None,
 ) -> list[RunRecord]:
-    """The runs ``link`` leads to from ``start``, nearest first.
+    """The runs ``link`` leads to from ``start``, nearest first, at most ``reach`` of them.
 
     Stops at a run no longer stored (pruned) and, should the links ever loop, at a run seen
     before, so that a damaged chain is shown rather than walked forever.
     """
     found: list[RunRecord] = []
     record = start
-    while (next_id := link(record)) is not None and next_id not in seen:
+    while (
+        (reach is None or len(found) < reach)
+        and (next_id := link(record)) is not None
+        and next_id not in seen
+    ):
         following = await storage.get_run(next_id)
         if following is None:
             break

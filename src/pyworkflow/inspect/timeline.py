@@ -6,16 +6,17 @@ run's workflow code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pyworkflow.exceptions import InputError
 from pyworkflow.inspect.summaries import summarize
 from pyworkflow.inspect.values import iso
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import EventRecord
 
-__all__ = ["TimelineEntry", "timeline"]
+__all__ = ["TimelineEntry", "timeline", "timeline_ends"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +62,33 @@ def timeline(events: Sequence[EventRecord], codec: Codec) -> list[TimelineEntry]
         >>> [entry.summary for entry in timeline(history.events, Codec())][:2]
         ['checkout(cart_id="c-1")', 'charge#1 attempt 1']
     """
+    return timeline_ends(events, codec, None)
+
+
+def timeline_ends(
+    events: Sequence[EventRecord], codec: Codec, limit: int | None
+) -> list[TimelineEntry]:
+    """The timeline of the first and last events only, ``limit`` in all (None: every event).
+
+    Only the events kept are summarized (decoding their values): a page of a long run shows
+    its start and its end without paying for the middle. The times since the previous event
+    are those of the whole log; a reader sees the cut as a jump in ``seq``.
+
+    Example:
+        >>> [e.seq for e in timeline_ends(history.events, Codec(), 4)]  # a log of 1,000
+        [1, 2, 999, 1000]
+    """
+    if limit is not None and (isinstance(limit, bool) or limit < 0):
+        raise InputError(f"limit must be 0 or more, not {limit!r}")
+    kept: Iterable[int] = range(len(events))
+    if limit is not None and len(events) > limit:
+        head = (limit + 1) // 2
+        kept = [*range(head), *range(len(events) - (limit - head), len(events))]
+    start = events[0].created_at if events else 0.0
     entries = []
-    start = previous = events[0].created_at if events else 0.0
-    for event in events:
+    for i in kept:
+        event = events[i]
+        previous = events[i - 1].created_at if i else start
         entries.append(
             TimelineEntry(
                 seq=event.seq,
@@ -74,5 +99,4 @@ def timeline(events: Sequence[EventRecord], codec: Codec) -> list[TimelineEntry]
                 summary=summarize(event, codec),
             )
         )
-        previous = event.created_at
     return entries

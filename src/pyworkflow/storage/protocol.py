@@ -111,7 +111,7 @@ class Storage(Protocol):
         ``parent_run_id`` lists the children of that run (including the runs their
         continue-as-new started, which keep the parent); ``schedule_id`` the runs that
         schedule started; ``run_id_prefix`` keeps the runs whose id starts with it
-        (case-sensitive).
+        (case-sensitive); ``tags``, the runs that carry every one of them.
         """
 
     async def count_runs(
@@ -126,8 +126,6 @@ class Storage(Protocol):
         """How many runs each workflow has: ``{workflow_name: count}`` (created since ``since``).
 
         Workflows with no run are absent.
-        continue-as-new started, which keep the parent); ``tags``, the runs that carry every
-        one of them.
         """
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
@@ -438,9 +436,14 @@ class Storage(Protocol):
         """
 
     async def next_schedule_due_at(
-        self, *, workflow_names: Collection[str] | None = None
+        self, *, workflow_names: Collection[str] | None = None, after: float | None = None
     ) -> float | None:
-        """The earliest ``due_at`` of the schedules of ``workflow_names`` (None: any), or None."""
+        """The earliest ``due_at`` of the schedules of ``workflow_names`` (None: any), or None.
+
+        ``after``: only a ``due_at`` later than this. A scheduler that has just fired what was
+        due asks for what comes after: on PostgreSQL the index entries of the rows it just
+        moved (dead until vacuumed) lie before that bound, and are not walked.
+        """
 
     async def fire_schedule(self, fire: ScheduleFire) -> list[str] | None:
         """Store a schedule's new state, create its runs and cancel requests, in one transaction.

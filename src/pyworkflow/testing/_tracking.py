@@ -31,6 +31,8 @@ class TrackedStorage:
     def __init__(self, inner: Storage, clock: VirtualClock) -> None:
         self._inner = inner
         self._clock = clock
+        self.wraps = inner
+        """The storage counted: the one the environment was given (``storage=`` names it)."""
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)

@@ -1,5 +1,5 @@
-// Live counts on the runs page (asked at once, then every 2 s), and a run page that follows
-// its run until it ends.
+// Live counts on the runs page and the Workflows page (asked at once, then every 2 s), and a
+// run page that follows its run until it ends.
 // Short polling of the JSON API; only numbers and a status are read: nothing from the
 // server is ever inserted as HTML.
 (function () {
@@ -19,11 +19,37 @@
   function liveCounts() {
     var box = document.getElementById("counts");
     if (!box) { return; }
-    poll("/api/runs/counts", function (data) {
+    // The page names what it counts: every run, or every run of the workflow filtered on.
+    poll(box.getAttribute("data-url") || "/api/runs/counts", function (data) {
       box.querySelectorAll("[data-count]").forEach(function (cell) {
         var key = cell.getAttribute("data-count");
         var n = key === "total" ? data.total : data.counts[key];
         if (typeof n === "number") { cell.textContent = String(n); }
+      });
+    }, 0);
+  }
+
+  // The Workflows page: each workflow's runs per status, now, from one API call every 2 s.
+  function liveWorkflowCounts() {
+    var table = document.getElementById("workflow-counts");
+    if (!table) { return; }
+    poll("/api/workflows/counts", function (data) {
+      table.querySelectorAll("td[data-workflow]").forEach(function (cell) {
+        var found = data.workflows[cell.getAttribute("data-workflow")];
+        if (!found) { return; }
+        cell.querySelector("[data-total]").textContent = String(found.total);
+        var box = cell.querySelector("[data-statuses]");
+        while (box.firstChild) { box.removeChild(box.firstChild); }
+        Object.keys(found.counts).forEach(function (status) {
+          var n = found.counts[status];
+          if (typeof n !== "number" || n === 0 || !/^[a-z_]+$/.test(status)) { return; }
+          var badge = document.createElement("span");
+          badge.className = "status status-" + status;
+          badge.setAttribute("data-count", status);
+          badge.textContent = status + " " + n;
+          box.appendChild(badge);
+          box.appendChild(document.createTextNode(" "));
+        });
       });
     }, 0);
   }
@@ -45,5 +71,9 @@
     });
   }
 
-  document.addEventListener("DOMContentLoaded", function () { liveCounts(); liveRun(); });
+  document.addEventListener("DOMContentLoaded", function () {
+    liveCounts();
+    liveWorkflowCounts();
+    liveRun();
+  });
 })();

@@ -97,14 +97,16 @@ class MemoryScheduleMethods:
         return [copy_tree(s) for s in due[: max(limit, 0)]]
 
     async def next_schedule_due_at(
-        self, *, workflow_names: Collection[str] | None = None
+        self, *, workflow_names: Collection[str] | None = None, after: float | None = None
     ) -> float | None:
-        """The earliest ``due_at`` of the schedules of ``workflow_names``, or None."""
+        """The earliest ``due_at`` (later than ``after``) of the schedules of ``workflow_names``."""
         names = None if workflow_names is None else set(workflow_names)
         times = [
             s.due_at
             for s in self._schedules.values()
-            if s.due_at is not None and (names is None or s.workflow_name in names)
+            if s.due_at is not None
+            and (after is None or s.due_at > after)
+            and (names is None or s.workflow_name in names)
         ]
         return min(times, default=None)
 

@@ -439,11 +439,13 @@ class SqlStorage(SqlStreamMethods, abc.ABC):
         )
 
     async def next_schedule_due_at(
-        self, *, workflow_names: Collection[str] | None = None
+        self, *, workflow_names: Collection[str] | None = None, after: float | None = None
     ) -> float | None:
         """The earliest ``due_at``, or None; see ``Storage.next_schedule_due_at``."""
         return await self._run(
-            lambda db: schedules.next_schedule_due_at(db, workflow_names=workflow_names),
+            lambda db: schedules.next_schedule_due_at(
+                db, workflow_names=workflow_names, after=after
+            ),
             writes=False,
         )
 

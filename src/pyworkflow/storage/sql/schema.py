@@ -104,6 +104,8 @@ runs = sa.Table(
     sa.Index("ix_runs_created", "created_at", "run_id"),
     sa.Index("ix_runs_status_created", "status", "created_at", "run_id"),
     sa.Index("ix_runs_workflow_created", "workflow_name", "created_at", "run_id"),
+    # Counts of one workflow's runs per status read this index alone (revision 0009).
+    sa.Index("ix_runs_workflow_status", "workflow_name", "status", "created_at"),
     sa.Index("ix_runs_parent_run_id", "parent_run_id"),
     sa.Index("ix_runs_schedule_id", "schedule_id", "created_at"),
 )

@@ -106,6 +106,20 @@ class SqliteSession(Session):
         finally:
             cursor.close()
 
+    async def execute_many(self, statement: sa.Executable, rows: list[dict[str, Any]]) -> int:
+        """Run a statement once per row, in one ``executemany``; how many rows it changed."""
+        compiled = prepared(statement, self._conn.dialect)
+        if compiled is None:
+            changed: int = self._conn.execute(statement, rows).rowcount
+            return changed
+        cursor = self._driver.cursor()
+        try:
+            cursor.executemany(compiled.text, [compiled.args(row) for row in rows])
+            changed = cursor.rowcount
+            return changed
+        finally:
+            cursor.close()
+
     async def query(self, statement: sa.Executable) -> list[Row]:
         """Every row of a statement built for one call."""
         return list(self._conn.execute(statement).all())

@@ -24,7 +24,7 @@ import asyncio
 import concurrent.futures
 import os
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 from urllib.parse import parse_qsl
 
@@ -32,7 +32,8 @@ import sqlalchemy as sa
 
 from pyworkflow.exceptions import ConfigurationError, StorageError
 from pyworkflow.storage._backends import masked
-from pyworkflow.storage.sql import Script, SqlStorage
+from pyworkflow.storage.records import ScheduleFire
+from pyworkflow.storage.sql import Script, Session, SqlStorage
 from pyworkflow.storage.sql.migrate import (
     HEAD_REVISION,
     current_revision,
@@ -41,8 +42,9 @@ from pyworkflow.storage.sql.migrate import (
 )
 from pyworkflow.storage.sqlite._batch import run_batch as _run_batch
 from pyworkflow.storage.sqlite._batch import translate as _translate
+from pyworkflow.storage.sqlite._fires import FireOneByOne, fire_all_won
 from pyworkflow.storage.sqlite._presence import LockFiles
-from pyworkflow.storage.sqlite._session import SessionCache, run_to_end
+from pyworkflow.storage.sqlite._session import SessionCache, SqliteSession, run_to_end
 from pyworkflow.storage.sqlite._thread import DatabaseThread
 from pyworkflow.storage.sqlite._thread import Job as _Job
 
@@ -51,6 +53,11 @@ __all__ = ["SQLiteStorage"]
 _T = TypeVar("_T")
 
 _SYNCHRONOUS = ("OFF", "NORMAL", "FULL", "EXTRA")
+
+
+def _sqlite(db: Session) -> SqliteSession:
+    assert isinstance(db, SqliteSession)  # every script here runs on the database thread's
+    return db
 
 
 def _parse_path(path_or_url: str) -> str:
@@ -237,6 +244,21 @@ class SQLiteStorage(SqlStorage):
     @property
     def _presences(self) -> LockFiles:
         return self._owner_files
+
+    # --- schedules ---------------------------------------------------------------------------
+
+    async def fire_schedules(self, fires: Sequence[ScheduleFire]) -> list[list[str] | None]:
+        """A tick's fires in one script of three ``executemany`` (``_fires``).
+
+        Should one of them lose its version check or find a slot's run, that script writes
+        nothing and the fires go one by one through the shared script instead.
+        """
+        if not fires:
+            return []
+        try:
+            return await self._run(lambda db: fire_all_won(_sqlite(db), fires), writes=True)
+        except FireOneByOne:
+            return await super().fire_schedules(fires)
 
     # --- the bridge to the database thread -----------------------------------------------------
 

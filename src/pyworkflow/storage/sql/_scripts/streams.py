@@ -13,9 +13,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from pyworkflow._json_text import encode
 from pyworkflow.events import StreamStepStatus
 from pyworkflow.exceptions import StorageError, StreamRunConflictError, StreamRunNotFoundError
-from pyworkflow.storage.sql._json_text import encode
 from pyworkflow.storage.sql._session import Row, Session
 from pyworkflow.storage.sql._statements.streams import (
     ADOPT,

@@ -187,7 +187,8 @@ def count_runs_statement(workflow_name: str | None, since: float | None) -> sa.S
     """``(status, count)`` of the runs of ``workflow_name`` (None: all) created since ``since``.
 
     Without a workflow, the whole count reads ``ix_runs_status_created`` alone (it holds the
-    status): no row of the table is visited.
+    status): no row of the table is visited. With one, ``ix_runs_workflow_status`` alone, only
+    that workflow's entries, ``since`` included.
     """
     stmt = sa.select(runs.c.status, sa.func.count())
     if workflow_name is not None:

@@ -146,9 +146,16 @@ def due_schedules_statement(by_names: bool) -> sa.Select[Any]:
 
 
 @functools.cache
-def next_due_statement(by_names: bool) -> sa.Select[Any]:
-    """The earliest ``due_at`` (of the workflows in ``b_names``): one step into the index."""
-    terms: list[sa.ColumnElement[bool]] = [schedules.c.due_at.is_not(None)]
+def next_due_statement(by_names: bool, after: bool = False) -> sa.Select[Any]:
+    """The earliest ``due_at`` (of the workflows in ``b_names``): one step into the index.
+
+    ``after``: only one later than ``b_after`` (the index walk starts there).
+    """
+    terms: list[sa.ColumnElement[bool]] = [
+        schedules.c.due_at > param("b_after", sa.Float)
+        if after
+        else schedules.c.due_at.is_not(None)
+    ]
     if by_names:
         terms.append(in_list(unindexed(schedules.c.workflow_name), "b_names"))
     return sa.select(schedules.c.due_at).where(*terms).order_by(schedules.c.due_at).limit(1)

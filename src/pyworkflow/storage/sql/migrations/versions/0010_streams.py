@@ -1,7 +1,7 @@
 """Stream runs: the tables of stream runs, their subscriptions, signals and deliveries.
 
 Revision ID: 0010
-Revises: 0008 (to be re-chained after 0009, which lands at the same time)
+Revises: 0009
 Create Date: 2026-12-07
 
 Migrations are frozen history: the tables are spelled out here, never imported from schema.py.
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0010"
-down_revision = "0008"
+down_revision = "0009"
 branch_labels = None
 depends_on = None
 

@@ -1,4 +1,4 @@
-"""Point Celery here: ``celery -A pyworkflow.celery worker``.
+"""Point Celery here: ``celery -A pyworkflow.celery worker`` (and ``beat``: ``scheduler.py``).
 
 The app's broker is ``PYWORKFLOW_BROKER`` (else ``CELERY_BROKER_URL``, else Redis on
 localhost); its workers find workflows through ``PYWORKFLOW_MODULES`` and storage through
