@@ -14,7 +14,8 @@ cells of one script. What a page may say around its blocks (HTML comments, not r
 
 Each page runs in a fresh temporary directory (so ``./pyworkflow.db`` lands there), as a module
 of its own that ``resume_hook`` can import payload classes from, and afterwards the process is
-put back: settings, registered workflows and steps, the runtime, logging and the directory.
+put back: settings, registered workflows, steps and declared schedules, the runtime, logging
+and the directory.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from sybil.parsers.markdown import ClearNamespaceParser, PythonCodeBlockParser, 
 
 import pyworkflow
 from pyworkflow import config, registry
+from pyworkflow._schedules import decorated
 
 _pages = itertools.count(1)
 _SAVED = "__docs_page_saved__"
@@ -61,6 +63,7 @@ def _open_page(namespace: dict[str, Any]) -> None:
         "config": config.snapshot(),
         "workflows": dict(registry._workflows),
         "steps": dict(registry._steps),
+        "schedules": dict(decorated._DECLARED),
         "handlers": list(root.handlers),
         "level": logging.getLogger("pyworkflow").level,
         "module": name,
@@ -79,6 +82,9 @@ def _close_page(namespace: dict[str, Any]) -> None:
         registry._workflows.update(saved["workflows"])
         registry._steps.clear()
         registry._steps.update(saved["steps"])
+        # A page's @scheduled_workflow must not be activated by the next page's workers.
+        decorated._DECLARED.clear()
+        decorated._DECLARED.update(saved["schedules"])
         logging.getLogger().handlers[:] = saved["handlers"]
         logging.getLogger("pyworkflow").setLevel(saved["level"])
         sys.modules.pop(saved["module"], None)

@@ -30,13 +30,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from pyworkflow import config_file
+from pyworkflow import config_file, env_names
 from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.engine import EngineSettings
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import ConfigurationError, InvalidDurationError
 from pyworkflow.queues import DEFAULT_QUEUE, check_queues
-from pyworkflow.serialization import Codec
+from pyworkflow.serialization import DEFAULT_MAX_PAYLOAD_SIZE, Codec
 from pyworkflow.storage import Storage, storage_from_url
 
 __all__ = [
@@ -49,6 +49,7 @@ __all__ = [
     "configured_modules",
     "dispatch_grace",
     "engine_settings",
+    "get_config",
     "served_queues",
     "sweep_interval",
 ]
@@ -112,6 +113,8 @@ def configure(
     start_waits: bool | None = None,
     default_runtime: str | None = None,
     celery_broker: str | None = None,
+    default_max_recovery_attempts: int | None = None,
+    default_recover_on_worker_loss: bool | None = None,
 ) -> None:
     """Choose storage, executor and security settings for this process.
 
@@ -162,6 +165,9 @@ def configure(
             documentation (``InMemoryStorageBackend`` ...) turn it on.
         default_runtime: the pyworkflow documentation's name for ``executor``.
         celery_broker: the pyworkflow documentation's name for ``broker``.
+        default_max_recovery_attempts: its name for ``max_recoveries``.
+        default_recover_on_worker_loss: True only (the default); False is said per
+            workflow, ``@workflow(recover_on_worker_loss=False)``.
 
     Raises:
         ConfigurationError: an unknown executor or storage URL scheme, ``tracing=True``
@@ -170,6 +176,19 @@ def configure(
     """
     global _settings, _generation
     executor = _same("executor", executor, "default_runtime", default_runtime)
+    if default_recover_on_worker_loss not in (None, True):
+        raise ConfigurationError(
+            f"configure(default_recover_on_worker_loss={default_recover_on_worker_loss!r}): "
+            "only True here; say @workflow(recover_on_worker_loss=False) on the workflows "
+            "that must fail when their worker dies"
+        )
+    if default_max_recovery_attempts is not None:
+        if max_recoveries not in (None, default_max_recovery_attempts):
+            raise ConfigurationError(
+                f"configure(max_recoveries={max_recoveries!r}, default_max_recovery_attempts="
+                f"{default_max_recovery_attempts!r}) disagree; give one of them"
+            )
+        max_recoveries = default_max_recovery_attempts
     broker = _same("broker", broker, "celery_broker", celery_broker)
     keep = None if retention is None else parse_duration(retention)
     if executor is not None and executor not in EXECUTORS:
@@ -231,6 +250,13 @@ def _flag(value: Any, name: str, current: bool | None) -> bool | None:
     if not isinstance(value, bool):
         raise ConfigurationError(f"configure({name}=...) takes True or False, not {value!r}")
     return value
+
+
+def get_config() -> Any:
+    """``from pyworkflow.config import get_config``: ``pyworkflow.get_config`` (seed_compat)."""
+    from pyworkflow.seed_compat import get_config as settings  # it imports this module
+
+    return settings()
 
 
 def reset() -> None:
@@ -295,12 +321,7 @@ def executor_name() -> str:
     Raises:
         ConfigurationError: ``PYWORKFLOW_EXECUTOR`` names no executor of this version.
     """
-    name = (
-        _settings.executor
-        or config_file.load().executor
-        or os.environ.get("PYWORKFLOW_EXECUTOR")
-        or "local"
-    )
+    name = _settings.executor or config_file.load().executor or env_names.executor() or "local"
     if name not in EXECUTORS:
         raise ConfigurationError(
             f"unknown executor {name!r} (PYWORKFLOW_EXECUTOR); "
@@ -393,8 +414,8 @@ def retention() -> float | None:
 
 
 def configured_modules() -> list[str]:
-    """Modules from configure() and PYWORKFLOW_MODULES."""
-    env = [m.strip() for m in os.environ.get("PYWORKFLOW_MODULES", "").split(",") if m.strip()]
+    """Modules from configure(), the file and PYWORKFLOW_MODULES (``env_names``)."""
+    env = env_names.modules()
     found = [*_settings.modules]
     for module in [*config_file.load().modules, *env]:
         if module not in found:
@@ -413,12 +434,7 @@ def storage_url(given: str | None = None) -> str:
 
     ``configure(storage=...)`` is ``build_storage``'s to read (it may be an object).
     """
-    return (
-        given
-        or config_file.load().storage
-        or os.environ.get("PYWORKFLOW_STORAGE")
-        or DEFAULT_STORAGE
-    )
+    return given or config_file.load().storage or env_names.storage() or DEFAULT_STORAGE
 
 
 def build_codec() -> Codec:
@@ -432,7 +448,22 @@ def build_codec() -> Codec:
     allow = _settings.allow_pickle
     if allow is None:
         allow = _env_flag("PYWORKFLOW_ALLOW_PICKLE", default=True)
-    return Codec(secret_key=key, allow_pickle=allow)
+    return Codec(secret_key=key, allow_pickle=allow, max_payload_size=_max_payload_size())
+
+
+def _max_payload_size() -> int | None:
+    """``PYWORKFLOW_MAX_PAYLOAD_SIZE``: characters, or ``none``; default 64 MiB."""
+    given = os.environ.get("PYWORKFLOW_MAX_PAYLOAD_SIZE", "").strip()
+    if not given:
+        return DEFAULT_MAX_PAYLOAD_SIZE
+    if given.lower() == "none":
+        return None
+    if not given.isdigit() or int(given) < 1:
+        raise ConfigurationError(
+            f"PYWORKFLOW_MAX_PAYLOAD_SIZE={given!r} is not a positive number of characters "
+            "(or 'none' for no limit)"
+        )
+    return int(given)
 
 
 _ENGINE_ENV = {

@@ -25,6 +25,9 @@ The file, in the working directory of the process (not of the script)::
     secret_key: ...
     lease_seconds: 15
     max_recoveries: 5
+    recovery:                      # their spelling of max_recoveries:
+      max_recovery_attempts: 5     #   take-overs without progress before a run fails
+      recover_on_worker_loss: true # true only; false is per workflow (@workflow(...))
 
 Every key is checked when the file is read: an unknown key, a value of the wrong type, an
 unknown backend is a ``ConfigurationError`` naming the file and the key (``storage.backend``).
@@ -42,7 +45,7 @@ import yaml
 
 from pyworkflow.exceptions import ConfigurationError
 
-__all__ = ["FILE_NAME", "FileSettings", "forget", "load"]
+__all__ = ["FILE_NAME", "FileSettings", "forget", "load", "storage_of"]
 
 FILE_NAME = "pyworkflow.config.yaml"
 _BACKENDS = ("memory", "file", "sqlite", "postgres", "postgresql")
@@ -50,7 +53,7 @@ _FLAGS = ("default_durable", "durable", "start_waits", "client_only")
 _NUMBERS = {"lease_seconds": float, "max_recoveries": int}
 _TOP = {
     "module", "modules", "runtime", "executor", "storage", "celery", "secret_key", "queues",
-    *_FLAGS, *_NUMBERS,
+    "recovery", *_FLAGS, *_NUMBERS,
 }  # fmt: skip
 
 
@@ -161,6 +164,8 @@ def _parse(path: Path, data: Any) -> FileSettings:
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise bad(key, f"expected a positive number, not {value!r}")
             numbers[key] = kind(value)
+    if "recovery" in data:
+        numbers.update(_recovery(data["recovery"], bad))
     return FileSettings(
         path=path,
         storage=_storage(data["storage"], bad) if "storage" in data else None,
@@ -172,6 +177,43 @@ def _parse(path: Path, data: Any) -> FileSettings:
         flags=flags,
         numbers=numbers,
     )
+
+
+def _recovery(value: Any, bad: Any) -> dict[str, float]:
+    if not isinstance(value, dict):
+        raise bad("recovery", f"expected a mapping (max_recovery_attempts: ...), not {value!r}")
+    unknown = sorted(set(map(str, value)) - {"max_recovery_attempts", "recover_on_worker_loss"})
+    if unknown:
+        raise bad(
+            f"recovery.{unknown[0]}",
+            "unknown key; known: max_recovery_attempts, recover_on_worker_loss",
+        )
+    if value.get("recover_on_worker_loss", True) is not True:
+        raise bad(
+            "recovery.recover_on_worker_loss",
+            "only true here (the default); say @workflow(recover_on_worker_loss=False) on the "
+            "workflows that must fail when their worker dies",
+        )
+    attempts = value.get("max_recovery_attempts")
+    if attempts is None:
+        return {}
+    if isinstance(attempts, bool) or not isinstance(attempts, int) or attempts < 0:
+        raise bad("recovery.max_recovery_attempts", f"expected a whole number, not {attempts!r}")
+    return {"max_recoveries": attempts}
+
+
+def storage_of(backend: str, path: str | None, source: str) -> str:
+    """The storage URL of a ``backend`` and ``path`` as the file spells them.
+
+    Raises:
+        ConfigurationError: an unknown backend, or a missing path, naming ``source``.
+    """
+
+    def bad(key: str, why: str) -> ConfigurationError:
+        return ConfigurationError(f"{source}: {why}")
+
+    value = {"backend": backend} if path is None else {"backend": backend, "path": path}
+    return _storage(value, bad)
 
 
 def _storage(value: Any, bad: Any) -> str:

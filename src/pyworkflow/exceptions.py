@@ -11,6 +11,7 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     ├── InputError                      a caller passed something we cannot accept; nothing written
     │   ├── InvalidDurationError        "5 parsecs", "-1s", NaN, a naive datetime
     │   ├── SerializationError          a value that cannot be encoded (names the argument)
+    │   │   └── PayloadTooLargeError    one longer than the codec's max_payload_size (64 MiB)
     │   ├── WorkflowNotFoundError       no workflow registered under that name
     │   ├── StepNotFoundError           no step registered under that name (a Celery worker
     │   │                               that lacks the step's module)
@@ -18,6 +19,7 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   ├── IdempotencyConflictError    an idempotency key already used by another workflow
     │   ├── WorkflowCalledDirectlyError a @workflow function awaited like a plain coroutine
     │   ├── NotInWorkflowError          a workflow primitive called outside workflow code
+    │   │                               (also a RuntimeError, as the pyworkflow docs say)
     │   ├── ClientCallInWorkflowError   a client call (start, get_workflow_run ...) made by
     │   │                               workflow code: it belongs in a step
     │   ├── InvalidChangeIdError        patched() / deprecate_patch() given no usable change id
@@ -89,6 +91,7 @@ from pyworkflow._errors.inputs import (
     InvalidRunStateError,
     MaxNestingDepthError,
     NotInWorkflowError,
+    PayloadTooLargeError,
     RunNotFoundError,
     SerializationError,
     StepNotFoundError,
@@ -155,6 +158,7 @@ __all__ = [
     "NonDeterminismError",
     "NotInStreamStepError",
     "NotInWorkflowError",
+    "PayloadTooLargeError",
     "PyWorkflowError",
     "RetryableError",
     "RunNotFoundError",

@@ -137,7 +137,9 @@ async def shutdown() -> None:
     """Hand back this process's runs and close its storage (also safe to skip)."""
     global _storage, _runtime
     runtime, _runtime = _runtime, None
-    if runtime is not None:
+    # A runtime whose loop has closed (``asyncio.run`` returned) has nothing left to hand back:
+    # its loop cancelled the drivers as it ended. Its executor's tasks cannot be awaited here.
+    if runtime is not None and not runtime.loop.is_closed():
         await runtime.executor.shutdown()
     if _storage is not None:
         await _storage.close()

@@ -12,6 +12,10 @@ refused, each saying what to hand over instead (``_codec_refusals``). Anything e
 with cloudpickle under the tag ``"pickle"``. Unpickling runs code: with a ``secret_key`` every
 pickle is HMAC-SHA256 signed and one with a missing or wrong signature is refused;
 ``allow_pickle=False`` refuses pickle both ways.
+
+A value whose JSON text would be longer than ``max_payload_size`` (64 MiB by default) is refused
+with ``PayloadTooLargeError`` before anything is written: otherwise a step returning a value
+the database cannot store would fail its write at every attempt and run again forever.
 """
 
 from __future__ import annotations
@@ -39,9 +43,19 @@ from pyworkflow._codec_refusals import NO_PICKLE_HINT as _NO_PICKLE_HINT
 from pyworkflow._codec_refusals import PLAIN, live_object
 from pyworkflow._codec_refusals import Failure as _Failure
 from pyworkflow._codec_refusals import type_name as _type_name
-from pyworkflow.exceptions import ConfigurationError, SerializationError
+from pyworkflow._json_text import encode as _json_text
+from pyworkflow.exceptions import ConfigurationError, PayloadTooLargeError, SerializationError
 
-__all__ = ["Codec"]
+__all__ = ["DEFAULT_MAX_PAYLOAD_SIZE", "Codec"]
+
+DEFAULT_MAX_PAYLOAD_SIZE = 64 * 1024 * 1024
+"""Characters of JSON text a value may take encoded (64 MiB): ``Codec(max_payload_size=...)``,
+``PYWORKFLOW_MAX_PAYLOAD_SIZE``."""
+
+# Trees too small to measure: a scalar's text is short, whatever its value.
+_SCALARS = (bool, int, float, type(None))
+# Storage's JSON text writes a character of a string as up to six (``\u0000``).
+_WIDEST_ESCAPE = 6
 
 TAG = "__pw__"
 _DEC = "cannot be decoded"
@@ -53,6 +67,8 @@ class Codec:
     Args:
         secret_key: when set, pickled payloads are signed with HMAC-SHA256 and checked on decode.
         allow_pickle: False refuses values that need pickle, both when encoding and decoding.
+        max_payload_size: the most characters of JSON text one encoded value may take; None
+            for no limit (the database's own then applies, 1 GB on SQLite and PostgreSQL).
 
     Example:
         >>> codec = Codec(secret_key="s3cret")
@@ -60,13 +76,27 @@ class Codec:
         {'when': datetime.date(2024, 1, 2)}
     """
 
-    __slots__ = ("_allow_pickle", "_key")
+    __slots__ = ("_allow_pickle", "_key", "_limit")
 
-    def __init__(self, *, secret_key: str | bytes | None = None, allow_pickle: bool = True) -> None:
+    def __init__(
+        self,
+        *,
+        secret_key: str | bytes | None = None,
+        allow_pickle: bool = True,
+        max_payload_size: int | None = DEFAULT_MAX_PAYLOAD_SIZE,
+    ) -> None:
         if secret_key is not None and not secret_key:
             raise ConfigurationError("secret_key is empty; pass a long random string or None")
+        if max_payload_size is not None and (
+            not isinstance(max_payload_size, int) or max_payload_size < 1
+        ):
+            raise ConfigurationError(
+                f"max_payload_size={max_payload_size!r} must be a positive number of characters, "
+                "or None for no limit"
+            )
         self._key = secret_key.encode() if isinstance(secret_key, str) else secret_key
         self._allow_pickle = allow_pickle
+        self._limit = max_payload_size
 
     @property
     def signing_key(self) -> bytes | None:
@@ -89,14 +119,25 @@ class Codec:
             SerializationError: naming the path inside ``value`` (``"argument 'items'[2]"``) and
                 the type, when a part is a live object of this process (a file, a lock ...),
                 cannot be pickled, or pickle is disabled.
+            PayloadTooLargeError: its JSON text would be longer than ``max_payload_size``.
         """
         try:
-            return self._enc(value)
+            tree = self._enc(value)
         except _Failure as failure:
             raise failure.error(path, result=result) from failure.__cause__
         except RecursionError:
             deep = _Failure(_type_name(value), "it is nested too deeply or contains itself")
             raise deep.error(path) from None
+        limit = self._limit
+        if limit is None or isinstance(tree, _SCALARS):
+            return tree
+        if isinstance(tree, str) and len(tree) * _WIDEST_ESCAPE + 2 <= limit:
+            return tree
+        # Measured as storage writes it (C-fast: a small tree costs about a microsecond).
+        size = len(_json_text(tree))
+        if size > limit:
+            raise PayloadTooLargeError(path, _type_name(value), size, limit)
+        return tree
 
     def decode(self, tree: Any) -> Any:
         """Rebuild the value that :meth:`encode` turned into ``tree``.

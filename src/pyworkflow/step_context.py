@@ -19,8 +19,11 @@ A field of your own with one of those names hides the property of the same name.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import functools
 import importlib
+import inspect
 from collections.abc import Sequence
 from typing import Any, Self, TypeVar
 
@@ -63,6 +66,13 @@ class StepContext:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        # A mutable default (`flags: dict[str, bool] = {}`, as the pyworkflow documentation's
+        # pydantic-style contexts write it): each instance gets a copy of its own.
+        for name in inspect.get_annotations(cls):
+            default = cls.__dict__.get(name)
+            if isinstance(default, dict | list | set):
+                factory = functools.partial(copy.deepcopy, default)
+                setattr(cls, name, dataclasses.field(default_factory=factory))
         # Each subclass becomes a frozen keyword-only dataclass of its annotated fields.
         dataclasses.dataclass(frozen=True, kw_only=True)(cls)
 

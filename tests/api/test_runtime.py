@@ -132,3 +132,44 @@ async def test_a_flag_that_is_not_yes_or_no_is_named(
     for _ in range(2):  # and nothing half-built that a second call would then return
         with pytest.raises(ConfigurationError, match=f"{variable}: expected 1 or 0"):
             await pw_runtime.get_runtime()
+
+
+_LOOPS_SCRIPT = """
+import asyncio, sys
+import pyworkflow
+
+@pyworkflow.step()
+async def inc(x: int) -> int:
+    return x + 1
+
+@pyworkflow.workflow(name="loops.inc")
+async def inc_twice(x: int) -> int:
+    return await inc(await inc(x))
+
+pyworkflow.configure(storage=sys.argv[1])
+print(asyncio.run(pyworkflow.run(inc_twice, 1)))
+print(asyncio.run(pyworkflow.run(inc_twice, 10)))  # a new loop: a second runtime
+asyncio.run(pyworkflow.shutdown())  # a third loop: the second runtime's loop is closed
+print("shut down")
+"""
+
+
+@pytest.mark.slow  # a fresh interpreter
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_a_script_of_several_event_loops_shuts_down(
+    backend: str, tmp_path: object, request: pytest.FixtureRequest
+) -> None:
+    """``asyncio.run`` per call, then ``shutdown()`` on a loop of its own: no closed-loop error."""
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path}/loops.db"
+    else:
+        url = request.getfixturevalue("postgres_server").fresh_url()
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_LOOPS_SCRIPT), url],
+        capture_output=True,
+        text=True,
+        env=_base_env(),
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "12", "shut", "down"]

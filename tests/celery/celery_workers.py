@@ -193,17 +193,21 @@ class CeleryWorkers:
         wait: bool = True,
         via_cli: bool = False,
         beat: bool = False,
+        argv: list[str] | None = None,
     ) -> Worker:
         """Start one worker (``-Q queues`` if given) and, unless ``wait=False``, wait for it.
 
         ``via_cli``: start it as ``pyworkflow worker run --executor celery`` instead (its
         Celery node name is then ``celery@host``, so ``name`` must be ``"celery"``).
         ``beat``: with Celery beat embedded (``worker run --beat``; needs ``via_cli``).
+        ``argv``: start this command line instead (a Celery worker whose node is ``name``).
         """
         assert via_cli or not beat, "beat=True is the CLI's --beat"
         name = name or f"w{next(self._names)}"
         log = self.workdir / f"{name}.log"
-        if via_cli:
+        if argv is not None:
+            args = list(argv)
+        elif via_cli:
             args = [
                 sys.executable, "-m", "pyworkflow.cli", "worker", "run", "--executor", "celery",
                 "--concurrency", str(concurrency), *(["--beat"] if beat else []),

@@ -85,3 +85,12 @@ def test_bad_input_exits_2_naming_it_and_stores_nothing(cli: InProcessCli) -> No
     assert missing.exit_code == 2
     assert "nope" in missing.stderr
     assert cli("schedules", "pause", "nope").exit_code == 2
+
+
+def test_the_pyworkflow_docs_spellings(cli: InProcessCli) -> None:
+    created = cli.json(
+        "schedules", "create", "cli_sched_report", "--interval", "5m",
+        "--schedule-id", "my_custom_id", "-m", "schedule_flows",
+    )  # fmt: skip
+    assert created["schedule_id"] == "my_custom_id"
+    assert cli.json("schedules", "delete", "my_custom_id", "--force")["status"] == "deleted"

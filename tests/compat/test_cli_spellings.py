@@ -162,3 +162,66 @@ def test_setup_and_quickstart(tmp_path: Path) -> None:
     last = json.loads(started.stdout.splitlines()[-1])
     assert last["run"]["result"] == {"to": "u1@example.com", "sent": True}
     assert (fresh / "pyworkflow.db").exists()  # the config file's storage
+
+
+def test_logs_filter_transient_runs_and_the_runtime(
+    project: tuple[Path, dict[str, str], str],
+) -> None:
+    cwd, env, url = project
+    done = pw(cwd, env, "--runtime", "local", "-v", "-m", "spwf", "--storage", url,
+              "workflows", "run", "sp_sum", "--arg", "a=2", "--arg", "b=5")  # fmt: skip
+    run_id = done.stdout.split()[1]
+    assert "DEBUG" in done.stderr  # -v: the --log-level debug of their docs
+    filtered = as_json(pw(cwd, env, "--storage", url, "--json", "runs", "logs", run_id,
+                          "--filter", "STEP_COMPLETED"))  # fmt: skip
+    assert [e["type"] for e in filtered["events"]] == ["step_completed"]
+    table = pw(cwd, env, "--storage", url, "runs", "logs", run_id, "--filter", "workflow").stdout
+    assert "workflow_started" in table
+    assert "workflow_completed" in table
+    assert "step_" not in table
+    # --no-durable: run here, print the result, store nothing.
+    transient = pw(cwd, env, "-m", "spwf", "--storage", url, "--json", "workflows", "run",
+                   "sp_sum", "--input", '{"a": 1, "b": 1}', "--no-durable")  # fmt: skip
+    assert as_json(transient) == {"result": 2}
+    listed = as_json(pw(cwd, env, "--storage", url, "--json", "runs", "list"))
+    assert [r["run_id"] for r in listed["runs"]] == [run_id]
+    refused = pw(cwd, env, "-m", "spwf", "--storage", url, "workflows", "run", "sp_sum",
+                 "--arg", "a=1", "--arg", "b=1", "--no-durable", "--no-wait", ok=False)  # fmt: skip
+    assert refused.returncode == 2
+    assert "need a durable run" in refused.stderr
+    # Celery-only worker options on a local worker: a usage error naming the option.
+    local = pw(cwd, env, "-m", "spwf", "--storage", url, "--runtime", "local",
+               "worker", "run", "--autoscale", "4,1", ok=False)  # fmt: skip
+    assert local.returncode == 2
+    assert "--autoscale applies to a Celery worker" in local.stderr
+    bad = pw(cwd, env, "worker", "run", "--autoscale", "four", ok=False)
+    assert "is not MIN,MAX" in bad.stderr
+
+
+def test_setup_check(project: tuple[Path, dict[str, str], str]) -> None:
+    cwd, env, _ = project
+    (cwd / "pyworkflow.config.yaml").write_text("module: spwf\nstorage: sqlite:///sp.db\n")
+    fine = pw(cwd, env, "setup", "--check")
+    assert "modules    ok (spwf: 3 workflows)" in fine.stdout
+    assert "not created yet" in fine.stdout  # looking creates nothing
+    assert not (cwd / "sp.db").exists()
+    (cwd / "pyworkflow.config.yaml").write_text(
+        "module: nosuchmodule\nruntime: celery\ncelery:\n  broker: redis://127.0.0.1:1/0\n"
+    )
+    bad = pw(cwd, env, "setup", "--check", ok=False)
+    assert bad.returncode == 1
+    assert "modules    FAILED: cannot import workflow module 'nosuchmodule'" in bad.stdout
+    assert "broker     FAILED: redis://127.0.0.1:1/0 does not answer" in bad.stdout
+
+
+def test_storage_as_their_backend_and_path(tmp_path: Path) -> None:
+    env = subprocess_env(tmp_path)
+    made = pw(tmp_path, env, "--storage", "file", "--storage-path", "wd", "db", "upgrade")
+    assert "sqlite:///wd/pyworkflow.db" in made.stdout
+    assert (tmp_path / "wd" / "pyworkflow.db").exists()
+    listed = pw(
+        tmp_path, env, "--storage", "file", "--storage-path", "wd", "--json", "runs", "list"
+    )
+    assert as_json(listed) == {"runs": [], "next_before": None}
+    alone = pw(tmp_path, env, "--storage-path", "wd", "runs", "list", ok=False)
+    assert "--storage-path goes with --storage file" in alone.stderr

@@ -11,12 +11,18 @@ import pytest
 from pyworkflow import ConfigurationError, config, config_file
 from workers import cli, subprocess_env
 
+THEIR_ENV = (
+    "PYWORKFLOW_MODULE", "PYWORKFLOW_DISCOVER", "PYWORKFLOW_RUNTIME", "PYWORKFLOW_STORAGE_BACKEND",
+    "PYWORKFLOW_STORAGE_PATH", "PYWORKFLOW_CELERY_BROKER", "PYWORKFLOW_BROKER",
+    "CELERY_BROKER_URL",
+)  # fmt: skip
+
 
 @pytest.fixture
 def in_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
     monkeypatch.setattr(config, "_settings", config._Settings())
-    for name in ("PYWORKFLOW_STORAGE", "PYWORKFLOW_EXECUTOR", "PYWORKFLOW_MODULES"):
+    for name in (*THEIR_ENV, "PYWORKFLOW_STORAGE", "PYWORKFLOW_EXECUTOR", "PYWORKFLOW_MODULES"):
         monkeypatch.delenv(name, raising=False)
     config_file.forget()
     return tmp_path
@@ -59,6 +65,49 @@ def test_their_storage_mapping(in_project: Path) -> None:
     assert config.engine_settings().lease_seconds == 3
     write(in_project, "celery:\n  broker: redis://localhost:6379/3\n  result_backend: x\n")
     assert config.broker() == "redis://localhost:6379/3"
+    write(in_project, "recovery:\n  recover_on_worker_loss: true\n  max_recovery_attempts: 2\n")
+    assert config.engine_settings().max_recoveries == 2
+
+
+def test_their_configure_names_for_recovery(in_project: Path) -> None:
+    from pyworkflow.config import get_config  # where their docs import it from
+
+    config.configure(default_max_recovery_attempts=4)
+    assert config.engine_settings().max_recoveries == 4
+    assert get_config().max_recoveries == 4
+    with pytest.raises(ConfigurationError, match="only True here"):
+        config.configure(default_recover_on_worker_loss=False)
+    with pytest.raises(ConfigurationError, match="disagree"):
+        config.configure(max_recoveries=1, default_max_recovery_attempts=2)
+
+
+def test_their_environment_names(in_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyworkflow.executors.celery.broker import broker_url
+
+    monkeypatch.setenv("PYWORKFLOW_DISCOVER", "app.flows,app.more")
+    monkeypatch.setenv("PYWORKFLOW_MODULE", "app.one")
+    assert config.configured_modules() == ["app.one", "app.flows", "app.more"]
+    monkeypatch.setenv("PYWORKFLOW_MODULES", "ours")
+    assert config.configured_modules()[0] == "ours"  # our name first
+    monkeypatch.setenv("PYWORKFLOW_RUNTIME", "celery")
+    assert config.executor_name() == "celery"
+    monkeypatch.setenv("PYWORKFLOW_EXECUTOR", "local")
+    assert config.executor_name() == "local"
+    monkeypatch.setenv("PYWORKFLOW_STORAGE_BACKEND", "file")
+    assert config.storage_url() == "sqlite:///./workflow_data/pyworkflow.db"
+    monkeypatch.setenv("PYWORKFLOW_STORAGE_PATH", "/data/wf")
+    assert config.storage_url() == "sqlite:////data/wf/pyworkflow.db"
+    monkeypatch.setenv("PYWORKFLOW_STORAGE_BACKEND", "memory")
+    assert config.storage_url() == "memory://"
+    monkeypatch.setenv("PYWORKFLOW_STORAGE_BACKEND", "dynamodb")
+    with pytest.raises(ConfigurationError, match="PYWORKFLOW_STORAGE_BACKEND: 'dynamodb'"):
+        config.storage_url()
+    monkeypatch.setenv("PYWORKFLOW_STORAGE", "sqlite:///ours.db")
+    assert config.storage_url() == "sqlite:///ours.db"  # our name first
+    monkeypatch.setenv("PYWORKFLOW_CELERY_BROKER", "redis://theirs:6379/0")
+    assert broker_url() == "redis://theirs:6379/0"
+    monkeypatch.setenv("PYWORKFLOW_BROKER", "redis://ours:6379/0")
+    assert broker_url() == "redis://ours:6379/0"
 
 
 @pytest.mark.parametrize(
@@ -74,6 +123,9 @@ def test_their_storage_mapping(in_project: Path) -> None:
         ("start_waits: maybe\n", "start_waits: expected true or false"),
         ("lease_seconds: -1\n", "lease_seconds: expected a positive number"),
         ("celery:\n  brokr: x\n", "celery.brokr: unknown key"),
+        ("recovery:\n  recover_on_worker_loss: false\n", "recovery.recover_on_worker_loss"),
+        ("recovery:\n  max_recovery_attempts: -1\n", "recovery.max_recovery_attempts"),
+        ("recovery:\n  attempts: 3\n", "recovery.attempts: unknown key"),
         ("- a list\n", "(top level)"),
         ("storage: [unclosed\n", "cannot be read as YAML"),
     ],

@@ -211,8 +211,24 @@ def test_step_context_is_immutable_and_checked() -> None:
     assert has_step_context() is False
 
 
+def test_step_context_fields_with_mutable_defaults() -> None:
+    # Written as their pydantic-style contexts write them; each instance has its own copy.
+    class FlagsContext(StepContext):
+        flags: dict[str, bool] = {}  # noqa: RUF012 (the spelling under test)
+        tags: list[str] = ["a"]  # noqa: RUF012
+
+    one, two = FlagsContext(), FlagsContext(flags={"x": True})
+    assert one.to_dict() == {"flags": {}, "tags": ["a"]}
+    assert two.flags == {"x": True}
+    one.flags["y"] = True  # the context is frozen, its dict is not: only this one changes
+    assert FlagsContext().flags == {}
+    assert FlagsContext().tags is not FlagsContext().tags
+
+
 async def test_set_step_context_in_a_step_is_refused() -> None:
     with pytest.raises(NotInWorkflowError):
+        await set_step_context(SnContext())
+    with pytest.raises(RuntimeError):  # what their documentation says it raises
         await set_step_context(SnContext())
 
 

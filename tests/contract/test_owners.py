@@ -1,4 +1,4 @@
-"""The storage contract for lease owners: announce_owner, withdraw_owner, take_over_dead_owners.
+"""The storage contract for lease owners: announce, withdraw, list_owners, take_over_dead_owners.
 
 Each test runs against every backend, on several storage objects of one database where the
 test is about another process (``sharing``; on memory the objects are one). An owner that
@@ -7,6 +7,9 @@ its PostgreSQL session) are killed for real in tests/executors/test_dead_owners.
 """
 
 from __future__ import annotations
+
+import os
+import socket
 
 from storage_calls import LEASE, T0, claim, ids_claimable, run_of, start, turn
 
@@ -91,3 +94,39 @@ async def test_an_owner_announced_again_is_alive_again(sharing: list[Storage]) -
     await claim(mine, "r1", owner="a", now=T0 + 1)
     assert await theirs.take_over_dead_owners(now=T0 + 2) == []
     assert (await run_of(theirs, "r1")).lease_expires_at == T0 + 1 + LEASE
+
+
+async def test_list_owners_shows_who_announced_and_whether_alive(
+    sharing: list[Storage],
+) -> None:
+    # Owner names as executors make them (host:pid:id); host and pid are the announcing
+    # process's (``worker status`` shows them).
+    here = f"{socket.gethostname()}:{os.getpid()}"
+    first, second = f"{here}:one", f"{here}:two"
+    mine, theirs = sharing[0], sharing[1]
+    assert await theirs.list_owners() == []
+    await mine.announce_owner(first, now=T0)
+    await mine.announce_owner(second, now=T0 + 1)
+    await start(mine, "r1")
+    await claim(mine, "r1", owner=first)
+
+    listed = {o.owner: o for o in await theirs.list_owners()}
+    assert set(listed) == {first, second}
+    for owner in listed.values():
+        assert (owner.host, owner.pid, owner.alive) == (socket.gethostname(), os.getpid(), True)
+    # Where a backend keeps when an owner announced itself, it is the announcement's time.
+    assert listed[first].started_at in (None, T0)
+    assert listed[second].started_at in (None, T0 + 1)
+
+    await mine.withdraw_owner(first)
+    alive = {o.owner: o.alive for o in await theirs.list_owners()}
+    assert alive == {first: False, second: True}
+    # Listing writes nothing: the dead owner's lease still stands, and it is still there to
+    # be taken over (once).
+    assert len(await theirs.list_owners()) == 2
+    assert (await run_of(theirs, "r1")).lease_owner == first
+    assert await theirs.take_over_dead_owners(now=T0 + 2) == [first]
+    assert [o.owner for o in await theirs.list_owners()] == [second]
+    await mine.withdraw_owner(second)
+    assert await theirs.take_over_dead_owners(now=T0 + 3) == [second]
+    assert await theirs.list_owners() == []

@@ -239,6 +239,32 @@ async def test_outcomes_store_results_checkpoints_and_terminal_states(storage: S
     assert run.status == "completed"
 
 
+async def test_a_refused_delivery_is_counted_and_marked(storage: Storage) -> None:
+    store = await opened(storage)
+    await store.take_stream_batch("s1", batch=1, outcomes=[], now=T0)
+    await store.emit_signal(signal("task.assigned", {"bad": True}))
+    await store.take_stream_batch("s1", batch=2, outcomes=[done("worker"), done("planner")], now=T0)
+    refusal = SubscriptionOutcome("worker", StreamStepStatus.WAITING, refused=True)
+    b3 = await store.take_stream_batch("s1", batch=3, outcomes=[refusal], now=T0)
+    worker = next(s for s in b3.subscriptions if s.step_name == "worker")
+    assert (worker.status, worker.refused, worker.deliveries) == (StreamStepStatus.WAITING, 1, 2)
+    marks = [(d.batch, d.step_name, d.seq, d.refused) for d in await store.list_deliveries("s1")]
+    assert (2, "worker", 1, True) in marks
+    assert (1, "worker", None, False) in marks
+
+
+async def test_a_continued_driver_adopts_the_stream_run_once(storage: Storage) -> None:
+    store = await opened(storage)  # driven by r1
+    assert await store.adopt_stream_run("s1", previous_run_id="r1", run_id="r2", now=T0)
+    assert await store.adopt_stream_run("s1", previous_run_id="r1", run_id="r2", now=T0)  # again
+    assert not await store.adopt_stream_run("s1", previous_run_id="r1", run_id="r3", now=T0)
+    run = await store.get_stream_run("s1")
+    assert run is not None
+    assert run.run_id == "r2"
+    with pytest.raises(StreamRunNotFoundError):
+        await store.adopt_stream_run("nowhere", previous_run_id="r1", run_id="r2", now=T0)
+
+
 async def test_an_emit_wakes_the_armed_waiter_once(storage: Storage) -> None:
     await waiting_on(storage, "r1", new_hook("w1"))
     store = await opened(storage)

@@ -7,12 +7,13 @@ order, how often.
 
 from __future__ import annotations
 
+import asyncio
 from collections import defaultdict
 from typing import Any
 
 from pydantic import BaseModel
 
-from pyworkflow import emit, stream_step, stream_workflow, workflow
+from pyworkflow import emit, sleep, stream_step, stream_workflow, workflow
 from pyworkflow.streams import (
     StreamStepContext,
     get_checkpoint,
@@ -182,3 +183,20 @@ async def ts_fragile() -> None:
 async def run_alarms(stream_run_id: str) -> dict[str, Any]:
     result = await run_stream_workflow(alarms, stream_run_id=stream_run_id)
     return {"states": result.step_states, "results": result.step_results}
+
+
+@workflow(name="ts_supervise")
+async def supervise(stream_run_id: str) -> Any:
+    """A parent that reviews by itself: its own emits are recorded commands."""
+
+    async def reviewer() -> None:
+        for n in (1, 2):
+            await sleep("1m")
+            await emit("ts_reviews", "review.submitted", {"n": n}, stream_run_id=stream_run_id)
+        await sleep("1h")
+        await emit("ts_reviews", "human.approved", {"by": "boss"}, stream_run_id=stream_run_id)
+
+    result, _ = await asyncio.gather(
+        run_stream_workflow(reviews, stream_run_id=stream_run_id), reviewer()
+    )
+    return result.get_result("ts_review_loop")

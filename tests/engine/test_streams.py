@@ -13,7 +13,9 @@ from datetime import timedelta
 
 import pytest
 
+import pyworkflow
 from pyworkflow import (
+    EventType,
     InputError,
     InvalidSignalPayloadError,
     NotInStreamStepError,
@@ -26,11 +28,19 @@ from pyworkflow import (
     stream_step,
     stream_workflow,
 )
+from pyworkflow._streams import driver as stream_driver
 from pyworkflow.storage.streams import NewSignal, StreamRunRecord, StreamStore
 from pyworkflow.streams import get_current_signal, set_result
 from pyworkflow.testing import WorkflowEnvironment
 
-from .stream_definitions import SEEN, run_alarms, run_orders, run_planning, run_reviews
+from .stream_definitions import (
+    SEEN,
+    run_alarms,
+    run_orders,
+    run_planning,
+    run_reviews,
+    supervise,
+)
 from .waits import restart
 
 
@@ -128,6 +138,10 @@ async def test_a_payload_stored_unchecked_is_refused_at_delivery(env: WorkflowEn
     await emit("ts_orders", "orders.closed", None, stream_run_id="ord-2")
     assert await env.result(parent) == ["o3"]
     assert [p.get("order_id") for s, _, p, _ in SEEN["ord-2"] if p] == ["o3"]
+    [taker] = await store.list_subscriptions("ord-2")
+    assert taker.refused == 1  # recorded as refused, not run
+    refused = [d.seq for d in await store.list_deliveries("ord-2") if d.refused]
+    assert refused == [1]
 
 
 async def test_concurrent_stream_runs_never_see_each_others_signals(
@@ -228,3 +242,49 @@ async def test_a_second_driver_for_a_taken_stream_run_id_fails_naming_it(
     with pytest.raises(WorkflowFailedError, match="taken-1"):
         await env.result(second)
     assert (await env.get_run(first)).status is RunStatus.SUSPENDED
+
+
+async def test_a_long_stream_run_continues_its_driver_as_new_and_loses_nothing(
+    env: WorkflowEnvironment, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(stream_driver, "BATCHES_PER_RUN", 2)
+    parent = await env.start(run_reviews, "rev-long")
+    await settled_stream(env, "rev-long")
+    for n in range(1, 6):  # each one a batch of its own: the driver continues twice or more
+        await emit("ts_reviews", "review.submitted", {"n": n}, stream_run_id="rev-long")
+        await settled_stream(env, "rev-long")
+    await emit("ts_reviews", "human.approved", {"by": "cy"}, stream_run_id="rev-long")
+    assert await env.result(parent) == {"approved": "cy", "submissions": 2}
+    assert [seq for _, _, _, seq in SEEN["rev-long"]] == [1, 2, 6]  # 3-5 passed over
+    store = env.storage
+    assert isinstance(store, StreamStore)
+    record = await store.get_stream_run("rev-long")
+    assert record is not None
+    chain = await pyworkflow.get_workflow_chain(record.run_id)
+    assert len(chain) >= 3
+    assert [s.seq for s in await store.list_deliveries("rev-long")] == [None, 1, 2, 6]
+
+
+async def test_emits_from_a_parents_own_code_are_recorded_and_not_repeated(
+    env: WorkflowEnvironment,
+) -> None:
+    parent = await env.start(supervise, "rev-self")
+    assert await env.result(parent) == {"approved": "boss", "submissions": 2}
+    store = env.storage
+    assert isinstance(store, StreamStore)
+    signals = await store.list_signals("rev-self")
+    assert [(s.seq, s.signal_type, s.source_run_id) for s in signals] == [
+        (1, "review.submitted", parent),
+        (2, "review.submitted", parent),
+        (3, "human.approved", parent),
+    ]
+    completed = [
+        e.data.get("step_id", "")
+        for e in await env.events(parent)
+        if e.type is EventType.STEP_COMPLETED
+    ]
+    assert [s for s in completed if s.startswith("pyworkflow.stream.emit")] == [
+        "pyworkflow.stream.emit#1",
+        "pyworkflow.stream.emit#2",
+        "pyworkflow.stream.emit#3",
+    ]

@@ -431,5 +431,5 @@ def test_uuid4_roundtrip() -> None:
 def test_all() -> None:
     from pyworkflow import serialization
 
-    assert serialization.__all__ == ["Codec"]
+    assert serialization.__all__ == ["DEFAULT_MAX_PAYLOAD_SIZE", "Codec"]
     assert serialization.Codec.__doc__

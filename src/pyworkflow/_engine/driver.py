@@ -394,6 +394,10 @@ class RunDriver:
         activation = self._activation
         assert activation is not None
         if arrival.kind == "hook_timeout" and arrival.command is not None:
+            if arrival.command.future.done():
+                # Its payload was logged first (an outside write), while the run kept its
+                # coroutine and so the hook's timer: the timeout has nothing left to end.
+                return Turn()
             return await outside_writes.expire_hook(
                 self._engine.storage, activation, arrival.command
             )

@@ -15,6 +15,7 @@ __all__ = [
     "InvalidRunStateError",
     "MaxNestingDepthError",
     "NotInWorkflowError",
+    "PayloadTooLargeError",
     "RunNotFoundError",
     "SerializationError",
     "StepNotFoundError",
@@ -60,6 +61,31 @@ def _registered(known: list[str] | None) -> str:
         return ""
     listed = ", ".join(repr(k) for k in sorted(known)[:10]) or "none"
     return f"; registered here: {listed} (is the module in 'modules' / --module?)"
+
+
+class PayloadTooLargeError(SerializationError):
+    """A value whose encoded form is longer than the codec's ``max_payload_size``.
+
+    Refused before anything is written: a start's arguments, a hook's payload, a step's or a
+    workflow's result (the step then fails at once, as for any value that cannot be encoded).
+    A database refuses such a value anyway (SQLite at 1 GB by default, PostgreSQL at 1 GB), and
+    far below that a value held in every turn's memory hurts; store it elsewhere and pass a
+    reference.
+
+    Attributes:
+        size: characters of its JSON text.
+        limit: the codec's ``max_payload_size``.
+    """
+
+    def __init__(self, path: str, type_name: str, size: int, limit: int) -> None:
+        self.size, self.limit = size, limit
+        super().__init__(
+            f"{path} ({type_name}) is {size:,} characters encoded, over the limit of "
+            f"{limit:,} (PYWORKFLOW_MAX_PAYLOAD_SIZE); store large data elsewhere (a file, an "
+            "object store) and pass a reference",
+            path=path,
+            type_name=type_name,
+        )
 
 
 class WorkflowNotFoundError(InputError):
@@ -128,8 +154,12 @@ class WorkflowCalledDirectlyError(InputError):
         )
 
 
-class NotInWorkflowError(InputError):
-    """A workflow-only primitive was used outside workflow code (e.g. in a step)."""
+class NotInWorkflowError(InputError, RuntimeError):
+    """A workflow-only primitive was used outside workflow code (e.g. in a step).
+
+    Also a ``RuntimeError``: the pyworkflow documentation says ``set_step_context`` in a step
+    raises one, and code written for it catches that.
+    """
 
 
 class ClientCallInWorkflowError(InputError):

@@ -115,6 +115,9 @@ def stream_workflow(
                 f"and {_origin(fn)}; pass @stream_workflow(name=...) to tell them apart"
             )
         _workflows[definition.name] = definition
+        from pyworkflow._streams.driver import register  # the driver needs the definitions
+
+        register()
         return definition
 
     if callable(name):
@@ -218,10 +221,12 @@ def stream_step(
             step_name=f"stream:{step_name}",
         )
         _steps[step_name] = definition
-        from pyworkflow._streams.step_state import execution  # one needs the other
+        from pyworkflow._streams.driver import register  # the driver needs the definitions
+        from pyworkflow._streams.step_state import execution
 
         runner = step_decorator(name=definition.step_name, max_retries=max_retries)
         _runners[step_name] = runner(execution(definition))
+        register()
         return definition
 
     return decorate

@@ -31,22 +31,50 @@ from pyworkflow._streams.definitions import (
     steps_of_stream,
 )
 from pyworkflow._streams.emitting import current_stream_run, stream_store
+from pyworkflow._streams.emitting import register as register_emits
 from pyworkflow._streams.signals import validate_payload
 from pyworkflow.events import StreamStepStatus
-from pyworkflow.exceptions import FatalError, InvalidSignalPayloadError, StreamRunConflictError
-from pyworkflow.primitives import hook
+from pyworkflow.exceptions import (
+    FatalError,
+    HookExpiredError,
+    InvalidSignalPayloadError,
+    StreamRunConflictError,
+)
+from pyworkflow.primitives import continue_as_new, hook
 from pyworkflow.runtime import get_runtime
 from pyworkflow.step import step
 from pyworkflow.storage.streams import SubscriptionOutcome, SubscriptionSpec
-from pyworkflow.workflow import workflow
+from pyworkflow.workflow import Workflow, workflow
 
-__all__ = ["DRIVER_NAME", "drive_stream"]
+__all__ = ["BATCHES_PER_RUN", "DRIVER_NAME", "WARM_SECONDS", "drive_stream", "register"]
 
 DRIVER_NAME = "pyworkflow.stream"
 _WAIT_HOOK = "pyworkflow.stream.signal"
+BATCHES_PER_RUN = 500
+"""A driving run continues as new after this many batches: its log, and so a replay, stays
+bounded however long the stream run lives."""
+WARM_SECONDS = 4.0
+"""How long the driver waits for the next signal keeping its coroutine, after signals flowed
+(below the local executor's default horizon of 5 s)."""
+_registered: dict[str, Any] = {}
 
 
-@step(name="pyworkflow.stream.open", force_local=True)
+def register() -> Workflow[..., dict[str, Any]]:
+    """Register the driving workflow and its steps, once; returns the workflow.
+
+    The stream decorators call this: a process that defines no stream registers none of them,
+    so its workers and listings show only its own workflows.
+    """
+    if not _registered:
+        register_emits()
+        steps = (("open", _open), ("take", _take), ("arm", _arm), ("adopt", _adopt))
+        for name, fn in steps:
+            _registered[name] = step(name=f"pyworkflow.stream.{name}", force_local=True)(fn)
+        _registered["driver"] = workflow(name=DRIVER_NAME, durable=True)(drive_stream)
+    driver: Workflow[..., dict[str, Any]] = _registered["driver"]
+    return driver
+
+
 async def _open(stream_run_id: str, stream: str, specs: list[list[Any]]) -> None:
     runtime = await get_runtime()
     subscriptions = [SubscriptionSpec(name, on, tuple(types)) for name, on, types in specs]
@@ -62,7 +90,6 @@ async def _open(stream_run_id: str, stream: str, specs: list[list[Any]]) -> None
         raise FatalError(str(exc)) from exc
 
 
-@step(name="pyworkflow.stream.take", force_local=True)
 async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     runtime = await get_runtime()
     codec = runtime.codec
@@ -79,6 +106,7 @@ async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) 
                 set_result=o["set_result"],
                 checkpoint=codec.encode(o["checkpoint"]) if o["set_checkpoint"] else None,
                 set_checkpoint=o["set_checkpoint"],
+                refused=o.get("refused", False),
             )
             for o in outcomes
         ],
@@ -115,6 +143,7 @@ async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) 
         )
     ended = taken.status == "completed"
     return {
+        "driver": step_info().run_id,
         "status": taken.status,
         "last_seq": taken.last_seq,
         "deliveries": deliveries,
@@ -127,7 +156,18 @@ async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) 
     }
 
 
-@step(name="pyworkflow.stream.arm", force_local=True)
+async def _adopt(stream_run_id: str, previous_run_id: str) -> None:
+    runtime = await get_runtime()
+    adopted = await stream_store(runtime.storage).adopt_stream_run(
+        stream_run_id,
+        previous_run_id=previous_run_id,
+        run_id=step_info().run_id,
+        now=runtime.executor.now(),
+    )
+    if not adopted:
+        raise FatalError(f"stream run {stream_run_id!r} is no longer driven by {previous_run_id!r}")
+
+
 async def _arm(stream_run_id: str, token_hash: str, seen_seq: int) -> bool:
     runtime = await get_runtime()
     return await stream_store(runtime.storage).arm_stream_wait(
@@ -135,13 +175,23 @@ async def _arm(stream_run_id: str, token_hash: str, seen_seq: int) -> bool:
     )
 
 
-async def _wait(stream_run_id: str, seen_seq: int) -> None:
-    """Suspend until a signal after ``seen_seq`` is stored (at once if one already is)."""
+async def _wait(stream_run_id: str, seen_seq: int, *, warm: bool) -> bool:
+    """Suspend until a signal after ``seen_seq`` is stored (at once if one already is).
+
+    ``warm``: signals flowed just now, so wait at most ``WARM_SECONDS``: a wait that short
+    keeps the run's coroutine (below the executor's horizon), so the next signal costs no
+    replay of the run's history. Returns whether the next wait is warm too: False once a
+    warm wait timed out (the stream went quiet; the next wait lets the run go).
+    """
 
     async def arm(token: str) -> None:
-        await _arm(stream_run_id, hash_token(token), seen_seq)
+        await _registered["arm"](stream_run_id, hash_token(token), seen_seq)
 
-    await hook(_WAIT_HOOK, on_created=arm)
+    try:
+        await hook(_WAIT_HOOK, timeout=WARM_SECONDS if warm else None, on_created=arm)
+    except HookExpiredError:
+        return False
+    return True
 
 
 def _unchanged(delivery: dict[str, Any]) -> dict[str, Any]:
@@ -176,7 +226,9 @@ async def _deliver(
                     definition.stream, signal["signal_type"], schema, signal["payload"]
                 )
             except InvalidSignalPayloadError:
-                return _unchanged(delivery)  # refused: the step is not run for it
+                refused = _unchanged(delivery)  # the step is not run for it
+                refused["refused"] = True
+                return refused
     try:
         outcome: dict[str, Any] = await runner_of(definition.name)(
             stream_run_id, signal, delivery["checkpoint"], delivery["before"]
@@ -188,20 +240,34 @@ async def _deliver(
     return {"step": definition.name, **outcome}
 
 
-@workflow(name=DRIVER_NAME, durable=True)
-async def drive_stream(stream: str, stream_run_id: str) -> dict[str, Any]:
-    """Drive the stream run ``stream_run_id`` of stream ``stream`` until its steps end."""
+async def drive_stream(
+    stream: str,
+    stream_run_id: str,
+    after_batch: int = 0,
+    carried: list[dict[str, Any]] | None = None,
+    previous_run_id: str | None = None,
+) -> dict[str, Any]:
+    """Drive the stream run ``stream_run_id`` of stream ``stream`` until its steps end.
+
+    A run that continued a driver (``continue_as_new`` every :data:`BATCHES_PER_RUN` batches,
+    so the log of a long-lived stream run stays short) takes the stream run over from
+    ``previous_run_id`` and goes on after batch ``after_batch`` with the ``carried`` outcomes.
+    """
     definition = get_stream_workflow(stream)
     steps = {s.name: s for s in steps_of_stream(stream)}
-    specs = [[s.name, s.stream, list(s.signal_types)] for s in steps.values()]
-    await _open(stream_run_id, stream, specs)
-    current_stream_run.set(stream_run_id)  # this run's own task: its body emits here
-    await definition.fn()
-    outcomes: list[dict[str, Any]] = []
-    batch = 0
+    if previous_run_id is None:
+        specs = [[s.name, s.stream, list(s.signal_types)] for s in steps.values()]
+        await _registered["open"](stream_run_id, stream, specs)
+        current_stream_run.set(stream_run_id)  # this run's own task: its body emits here
+        await definition.fn()
+    else:
+        await _registered["adopt"](stream_run_id, previous_run_id)
+    outcomes: list[dict[str, Any]] = list(carried or [])
+    batch = after_batch
+    warm = True
     while True:
         batch += 1
-        taken = await _take(stream_run_id, batch, outcomes)
+        taken: dict[str, Any] = await _registered["take"](stream_run_id, batch, outcomes)
         if taken["status"] == "completed":
             return {
                 "status": "completed",
@@ -210,8 +276,11 @@ async def drive_stream(stream: str, stream_run_id: str) -> dict[str, Any]:
             }
         outcomes = []
         if not taken["deliveries"]:
-            await _wait(stream_run_id, taken["last_seq"])
+            warm = await _wait(stream_run_id, taken["last_seq"], warm=warm)
             continue
+        warm = True
         outcomes = list(
             await asyncio.gather(*(_deliver(stream_run_id, steps, d) for d in taken["deliveries"]))
         )
+        if batch - after_batch >= BATCHES_PER_RUN:
+            continue_as_new(stream, stream_run_id, batch, outcomes, taken["driver"])

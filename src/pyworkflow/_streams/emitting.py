@@ -29,14 +29,28 @@ from pyworkflow.step import step
 from pyworkflow.storage.streams import NewSignal, StreamStore
 from pyworkflow.workflow import workflow
 
-__all__ = ["current_stream_run", "emit", "schedule_signal", "stream_store"]
+__all__ = ["current_stream_run", "emit", "register", "schedule_signal", "stream_store"]
 
 from contextvars import ContextVar
 
 current_stream_run: ContextVar[str | None] = ContextVar("pyworkflow_stream_run", default=None)
 """The stream run whose driver's workflow code runs here (its body emits into it)."""
 
-_drivers: dict[str, str] = {}  # stream run id -> the run driving it (never changes)
+_registered: dict[str, Any] = {}
+
+
+def register() -> dict[str, Any]:
+    """Register the recorded emit step and the scheduled-signal workflow, once; both by name.
+
+    Only a process that uses streams registers them (the stream decorators call this), so a
+    process without streams lists and serves none of pyworkflow's own workflows.
+    """
+    if not _registered:
+        _registered["emit"] = step(name="pyworkflow.stream.emit", force_local=True)(_emit_recorded)
+        _registered["scheduled_signal"] = workflow(
+            name="pyworkflow.stream.scheduled_signal", durable=True
+        )(_scheduled_signal)
+    return _registered
 
 
 def stream_store(storage: Any) -> StreamStore:
@@ -84,17 +98,14 @@ async def _write(
             idempotency_key=key,
         )
     )
-    driver = _drivers.get(stream_run_id)
-    if driver is None:
+    if record.woke:  # the driver was idle: if it runs here, let it look now, not at a poll
+        # Read each time: a driver that continued as new hands the stream run on.
         stream_run = await store.get_stream_run(stream_run_id)
         if stream_run is not None:
-            driver = _drivers[stream_run_id] = stream_run.run_id
-    if driver is not None:
-        runtime.executor.wake(driver)  # its hook may have been delivered: claim it now
+            runtime.executor.wake(stream_run.run_id)
     return record.seq
 
 
-@step(name="pyworkflow.stream.emit", force_local=True)
 async def _emit_recorded(stream_run_id: str, stream: str, signal_type: str, payload: Any) -> int:
     info = step_info()
     return await _write(
@@ -132,7 +143,7 @@ async def emit(
             raise InputError(
                 f"emit({stream!r}, {signal_type!r}) in workflow code needs stream_run_id="
             )
-        return await _emit_recorded(target, stream, signal_type, payload)
+        return int(await register()["emit"](target, stream, signal_type, payload))
     if state is not None:
         state.emits += 1
         key = f"{step_info().idempotency_key}:emit#{state.emits}"
@@ -157,7 +168,6 @@ async def emit(
     )
 
 
-@workflow(name="pyworkflow.stream.scheduled_signal", durable=True)
 async def _scheduled_signal(
     stream_run_id: str, stream: str, signal_type: str, payload: Any, delay_seconds: float
 ) -> int:
@@ -197,9 +207,10 @@ async def schedule_signal(
     if target is None:
         raise InputError(f"schedule_signal({stream_id!r}, {signal_type!r}) needs stream_run_id=")
     call = (target, stream_id, signal_type, payload, float(delay_seconds))
+    timer = register()["scheduled_signal"]
     if current_activation.get() is not None and current_step.get() is None:
         handle = await start_child_workflow(
-            _scheduled_signal, *call, wait_for_completion=False, parent_close_policy="abandon"
+            timer, *call, wait_for_completion=False, parent_close_policy="abandon"
         )
         return str(handle.run_id)
     from pyworkflow.client import start  # the client imports the engine's whole API
@@ -208,4 +219,4 @@ async def schedule_signal(
     if state is not None:
         state.schedules += 1
         key = f"{step_info().idempotency_key}:schedule#{state.schedules}"
-    return await start(_scheduled_signal, *call, idempotency_key=key)
+    return await start(timer, *call, idempotency_key=key)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pyworkflow._engine.context import current_activation, current_step
 from pyworkflow._streams.definitions import StreamWorkflow
-from pyworkflow._streams.driver import drive_stream
+from pyworkflow._streams.driver import register
 from pyworkflow.exceptions import InputError, NotInWorkflowError
 from pyworkflow.primitives import start_child_workflow
 
@@ -77,7 +77,7 @@ async def run_stream_workflow(
     if init is not None:
         await init()
     ended: dict[str, Any] = await start_child_workflow(
-        drive_stream, stream_workflow_func.name, stream_run_id
+        register(), stream_workflow_func.name, stream_run_id
     )
     return StreamWorkflowResult(
         status=ended["status"],

@@ -25,6 +25,7 @@ import click
 
 from pyworkflow import __version__, unfinished
 from pyworkflow.cli import live_workers, project
+from pyworkflow.cli.bridge import fail
 from pyworkflow.cli.dashboard import dashboard
 from pyworkflow.cli.db import db
 from pyworkflow.cli.export import export
@@ -36,6 +37,9 @@ from pyworkflow.cli.schedules import schedules
 from pyworkflow.cli.streams import streams
 from pyworkflow.cli.worker import scheduler, worker
 from pyworkflow.cli.workflows import workflows
+from pyworkflow.config import EXECUTORS, configure
+from pyworkflow.config_file import storage_of
+from pyworkflow.exceptions import PyWorkflowError
 
 __all__ = ["main"]
 
@@ -63,7 +67,14 @@ __all__ = ["main"]
     "storage",
     metavar="URL",
     default=None,
-    help="Storage URL for the command that follows (its own --storage wins).",
+    help="Storage URL for the command that follows (its own --storage wins); also a "
+    "backend, file, sqlite or memory, with --storage-path.",
+)
+@click.option(
+    "--storage-path",
+    default=None,
+    metavar="PATH",
+    help="With --storage file (a directory, default ./workflow_data) or sqlite (a file).",
 )
 @click.option(
     "--module",
@@ -80,25 +91,47 @@ __all__ = ["main"]
     help="Output of the command that follows: tables for people (default) or JSON.",
 )
 @click.option("--json", "as_json", is_flag=True, default=False, help="The same as --output json.")
+@click.option(
+    "--runtime",
+    type=click.Choice(list(EXECUTORS)),
+    default=None,
+    help="The executor of the command that follows (configure(executor=...)): local runs "
+    "in this process, celery sends to Celery workers. Default: the configured one.",
+)
+@click.option("--verbose", "-v", is_flag=True, default=False, help="The same as --log-level debug.")
 @click.pass_context
 def main(
     ctx: click.Context,
     log_format: str,
     log_level: str,
     storage: str | None,
+    storage_path: str | None,
     modules: tuple[str, ...],
     output: str | None,
     as_json: bool,
+    runtime: str | None,
+    verbose: bool,
 ) -> None:
     """Durable workflows as plain async Python: run and inspect workflows, serve, maintain.
 
     ``--storage``, ``--module``, ``--output``/``--json`` may also come before the command
     (``pyworkflow --storage sqlite:///app.db runs list``), as the pyworkflow documentation
-    writes them; given after the command too, the command's own value wins.
+    writes them; given after the command too, the command's own value wins. So may its
+    ``--runtime`` and ``--verbose``.
     """
-    setup_logging(log_format, log_level.upper())
+    setup_logging(log_format, "DEBUG" if verbose else log_level.upper())
+    if runtime is not None:
+        configure(executor=runtime)
     unfinished.silence()  # each command says itself what became of the runs it started
     given: dict[str, Any] = {}
+    if storage in _BACKENDS:  # their spelling: a backend and a path, not a URL
+        path = storage_path or _BACKENDS[storage]
+        try:
+            storage = storage_of(storage, path, "--storage")
+        except PyWorkflowError as exc:
+            fail(str(exc))
+    elif storage_path is not None:
+        fail("--storage-path goes with --storage file or --storage sqlite")
     if storage is not None:
         given["storage"] = storage
     if modules:
@@ -107,6 +140,10 @@ def main(
         given["as_json"] = as_json or output == "json"
     if given:
         ctx.default_map = _defaults(main, given)
+
+
+_BACKENDS = {"file": "./workflow_data", "sqlite": "./pyworkflow.db", "memory": None}
+"""The backends ``--storage`` may name instead of a URL, and their default paths."""
 
 
 def _defaults(group: click.Group, given: dict[str, Any]) -> dict[str, Any]:

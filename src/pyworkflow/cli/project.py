@@ -15,6 +15,7 @@ from pathlib import Path
 
 import click
 
+from pyworkflow.cli.setup_check import check_setup
 from pyworkflow.config_file import FILE_NAME
 
 __all__ = ["quickstart", "setup"]
@@ -60,14 +61,23 @@ def _interactive(non_interactive: bool) -> bool:
     help="sqlite (default), file (SQLite in a directory) or memory.",
 )
 @click.option("--storage-path", default=None, metavar="PATH", help="Database file or directory.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing: check the config file, the modules, the storage and the broker.",
+)
 def setup(
     non_interactive: bool,
     skip_docker: bool,
     module: str | None,
     backend: str | None,
     storage_path: str | None,
+    check: bool,
 ) -> None:
     """Write pyworkflow.config.yaml here: the workflows' module and the storage."""
+    if check:
+        check_setup()
+        return
     ask = _interactive(non_interactive)
     if module is None:
         module = (

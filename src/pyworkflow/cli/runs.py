@@ -21,6 +21,7 @@ Example:
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import sys
 import time
 
@@ -168,17 +169,31 @@ async def _show(run_id: str, storage: str | None, as_json: bool) -> None:
 
 @runs.command("history")
 @_run_id_argument
+@click.option(
+    "--filter",
+    "type_filter",
+    default=None,
+    metavar="TEXT",
+    help="Only events whose type contains TEXT, any case (step_completed, failed, cancel).",
+)
 @storage_option
 @json_option
-def history(run_id: str, storage: str | None, as_json: bool) -> None:
+def history(run_id: str, type_filter: str | None, storage: str | None, as_json: bool) -> None:
     """Print a run's event log as stored, in order."""
-    run_command(_history(run_id, storage, as_json))
+    run_command(_history(run_id, type_filter, storage, as_json))
 
 
-async def _history(run_id: str, storage: str | None, as_json: bool) -> None:
+async def _history(
+    run_id: str, type_filter: str | None, storage: str | None, as_json: bool
+) -> None:
     async with session(storage) as runtime:
         with missing_runs_explained(runtime):
             history = await get_history(runtime.storage, run_id)
+    if type_filter:
+        wanted = type_filter.lower()
+        history = dataclasses.replace(
+            history, events=[e for e in history.events if wanted in e.type.value]
+        )
     if as_json:
         emit(history.to_json())
     else:

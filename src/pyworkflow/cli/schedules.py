@@ -160,7 +160,13 @@ def _spec_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @schedules.command("create")
 @click.argument("workflow")
 @_spec_options
-@click.option("--id", "schedule_id", default=None, help="The schedule's id (default: random).")
+@click.option(
+    "--id",
+    "--schedule-id",
+    "schedule_id",
+    default=None,
+    help="The schedule's id (default: random).",
+)
 @click.option("--args-json", default=None, metavar="JSON", help="The runs' arguments as JSON.")
 @modules_option
 @storage_option
@@ -281,9 +287,10 @@ def resume_command(schedule_id: str, storage: str | None, as_json: bool) -> None
 
 @schedules.command("delete")
 @click.argument("schedule_id")
+@click.option("--force", is_flag=True, help="Accepted: deleting asks for no confirmation.")
 @storage_option
 @json_option
-def delete_command(schedule_id: str, storage: str | None, as_json: bool) -> None:
+def delete_command(schedule_id: str, force: bool, storage: str | None, as_json: bool) -> None:
     """Delete a schedule (its runs go on; the record stays, shown by list --status deleted)."""
     _manage(schedule_id, storage, as_json, lambda: api.delete_schedule(schedule_id))
 

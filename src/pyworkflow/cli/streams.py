@@ -104,7 +104,10 @@ def print_stream_run(details: StreamRunDetails) -> None:
     click.echo("latest signals:")
     for g in details.signals:
         to = ", ".join(g["delivered_to"]) or "-"
-        click.echo(f"  #{g['seq']}  {g['signal_type']}  -> {to}")
+        line = f"  #{g['seq']}  {g['signal_type']}  -> {to}"
+        if g["refused_by"]:
+            line += f"  (refused by {', '.join(g['refused_by'])}: payload fails its schema)"
+        click.echo(line)
 
 
 @streams.command("emit")

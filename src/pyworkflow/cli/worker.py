@@ -40,9 +40,10 @@ import click
 
 from pyworkflow import registry
 from pyworkflow.cli.bridge import fail, run_command
+from pyworkflow.cli.celery_worker_args import CeleryArgs, celery_worker_options
 from pyworkflow.cli.inputs import parse_cli_duration
 from pyworkflow.cli.options import SECONDS, storage_option
-from pyworkflow.config import configure, configured_modules
+from pyworkflow.config import configure, configured_modules, executor_name
 from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
 from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.queues import check_queues
@@ -110,10 +111,13 @@ def worker() -> None:
 )
 @click.option(
     "--executor",
+    "--runtime",
+    "executor",
     type=click.Choice(["local", "celery"]),
-    default="local",
-    show_default=True,
-    help="local: claim runs from storage in this process; celery: be a Celery worker.",
+    default=None,
+    help="local: claim runs from storage in this process; celery: be a Celery worker. "
+    "Default: the configured one (runtime: in pyworkflow.config.yaml, PYWORKFLOW_EXECUTOR), "
+    "else local.",
 )
 @click.option(
     "--broker",
@@ -144,6 +148,7 @@ def worker() -> None:
     help="Delete runs that ended longer ago than this (e.g. 30d), with their events: at start, "
     "then hourly; also PYWORKFLOW_RETENTION. Default: keep every run.",
 )
+@celery_worker_options
 def run(
     modules: tuple[str, ...],
     storage: str | None,
@@ -157,8 +162,12 @@ def run(
     queues: str | None,
     beat: bool,
     retention: str | None,
+    celery_args: CeleryArgs,
 ) -> None:
-    """Execute workflow runs until SIGTERM or SIGINT, then hand them back and exit."""
+    """Execute workflow runs until SIGTERM or SIGINT, then hand them back and exit.
+
+    Arguments after ``--`` go to ``celery worker`` as they are (``--executor celery``).
+    """
     # Like other Python servers, find the user's modules relative to where the worker starts,
     # also when launched through the console script (whose sys.path lacks the cwd).
     cwd = os.getcwd()
@@ -181,13 +190,17 @@ def run(
             retention=retention,
             drain_seconds=drain_timeout,
             client_only=False,  # a worker executes runs, whatever PYWORKFLOW_CLIENT_ONLY says
-            queues=served if executor == "local" else None,
+            executor=executor,
         )
+        executor = executor_name()
+        if executor == "local":
+            configure(queues=served)
     except PyWorkflowError as exc:
         fail(str(exc))
     if executor == "celery":
-        _celery_worker(broker, concurrency, queues, beat)
+        _celery_worker(broker, concurrency, queues, beat, celery_args)
         return
+    celery_args.refuse_locally()
     if beat:
         _log.info("--beat: a local worker fires the schedules of its workflows itself")
     run_command(_serve(concurrency, poll_interval))
@@ -241,8 +254,17 @@ def scheduler_run(
     run_command(_serve(None, poll_interval, duration))
 
 
+def _user_workflows() -> list[str]:
+    """The registered workflows but the built-in ones (``pyworkflow.stream`` ...)."""
+    return [name for name in registry.workflow_names() if not name.startswith("pyworkflow.")]
+
+
 def _celery_worker(
-    broker: str | None, concurrency: int | None, queues: str | None, beat: bool
+    broker: str | None,
+    concurrency: int | None,
+    queues: str | None,
+    beat: bool,
+    extra: CeleryArgs,
 ) -> None:
     """Become a Celery worker of pyworkflow's app (``celery -A pyworkflow.celery worker``)."""
     try:
@@ -253,21 +275,21 @@ def _celery_worker(
         registry.import_modules(configured_modules())
     except PyWorkflowError as exc:
         fail(str(exc))
-    if not registry.workflow_names():
+    if not _user_workflows():
         fail(
             "no workflows found: pass --module MODULE (or set PYWORKFLOW_MODULES) naming "
             "the modules that define them"
         )
     app = create_app(broker)
     configure(executor="celery", celery_app=app)
-    argv = ["worker", "--loglevel=INFO"]
+    argv = ["worker", f"--loglevel={extra.loglevel or 'INFO'}"]
     if concurrency is not None:
         argv.append(f"--concurrency={concurrency}")
     if queues:
         argv.append(f"--queues={queues}")
     if beat:
         argv += ["--beat", f"--scheduler={BEAT_SCHEDULER}"]
-    app.worker_main(argv)
+    app.worker_main([*argv, *extra.argv()])
 
 
 async def _serve(
@@ -280,7 +302,7 @@ async def _serve(
     # Import before get_runtime() opens the storage: a mistyped module then fails fast and
     # leaves no database file behind. get_runtime() imports them again, a no-op.
     registry.import_modules(configured_modules())
-    names = registry.workflow_names()
+    names = _user_workflows()
     if not names:
         raise ConfigurationError(
             "no workflows found: pass --module MODULE (or set PYWORKFLOW_MODULES) naming "

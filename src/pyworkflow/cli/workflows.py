@@ -35,6 +35,7 @@ from pyworkflow.cli.inputs import workflow_arguments
 from pyworkflow.cli.json_output import emit
 from pyworkflow.cli.options import json_option, modules_option, storage_option
 from pyworkflow.cli.session import import_workflows, session
+from pyworkflow.client import run as run_here
 from pyworkflow.client import start
 from pyworkflow.events import RunStatus
 from pyworkflow.exceptions import PyWorkflowError
@@ -50,6 +51,7 @@ from pyworkflow.inspect import (
 )
 from pyworkflow.runtime import Runtime
 from pyworkflow.storage import EventRecord
+from pyworkflow.transient import is_transient
 from pyworkflow.workflow import Workflow
 
 __all__ = ["workflows"]
@@ -144,6 +146,12 @@ def info(name: str, modules: tuple[str, ...], storage: str | None, as_json: bool
 @click.option(
     "--no-wait", is_flag=True, default=False, help="Store the run for a worker, print its id."
 )
+@click.option(
+    "--durable/--no-durable",
+    default=None,
+    help="--no-durable: run it transiently, here, nothing stored, and print its result; "
+    "--durable: a durable run even of a @workflow(durable=False). Default: the workflow's.",
+)
 @modules_option
 @storage_option
 @json_option
@@ -153,6 +161,7 @@ def run(
     args_json: str | None,
     idempotency_key: str | None,
     no_wait: bool,
+    durable: bool | None,
     modules: tuple[str, ...],
     storage: str | None,
     as_json: bool,
@@ -161,8 +170,17 @@ def run(
     _load(modules)
     definition = _find(name)
     args, kwargs = workflow_arguments(definition, pairs, args_json)
+    if durable is not None:
+        kwargs = {**kwargs, "durable": durable}  # start()'s own keyword, not the workflow's
+    if is_transient(definition, durable):
+        if no_wait or idempotency_key is not None:
+            fail("--no-wait and --idempotency-key need a durable run (drop --no-durable)")
+        sys.exit(run_command(_run_transient(definition, args, kwargs, as_json)))
     root = click.get_current_context().find_root()
-    if not no_wait and root.get_parameter_source("log_level") is ParameterSource.DEFAULT:
+    chosen = root.params.get("verbose") or (
+        root.get_parameter_source("log_level") is not ParameterSource.DEFAULT
+    )
+    if not no_wait and not chosen:
         # The events are printed on stdout already: by default, log only what goes wrong.
         logging.getLogger("pyworkflow").setLevel(logging.WARNING)
     code = run_command(
@@ -194,6 +212,24 @@ async def _run(
         if not as_json:
             click.echo(f"run {run_id} of {definition.name}")
         return await _follow(runtime, run_id, as_json)
+
+
+async def _run_transient(
+    definition: Workflow[..., Any], args: list[Any], kwargs: dict[str, Any], as_json: bool
+) -> int:
+    try:
+        result = await run_here(definition, *args, **kwargs)
+    except Exception as exc:
+        if as_json:
+            emit({"error": {"type": type(exc).__name__, "message": str(exc)}}, indent=None)
+        else:
+            click.echo(f"transient run of {definition.name} failed: {type(exc).__name__}: {exc}")
+        return 1
+    if as_json:
+        emit({"result": result}, indent=None)
+    else:
+        click.echo(f"transient run of {definition.name} completed: {short(result, 200)}")
+    return 0
 
 
 async def _follow(runtime: Runtime, run_id: str, as_json: bool) -> int:

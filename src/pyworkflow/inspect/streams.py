@@ -13,7 +13,7 @@ from typing import Any
 
 from pyworkflow.exceptions import PyWorkflowError, StorageError, StreamRunNotFoundError
 from pyworkflow.serialization import Codec
-from pyworkflow.storage.streams import StreamRunRecord, StreamStore
+from pyworkflow.storage import StreamRunRecord, StreamStore
 
 __all__ = [
     "DRIVER_WORKFLOW",
@@ -71,7 +71,7 @@ class StreamRunDetails:
         subscriptions: one JSON-ready dict per stream step (status, cursor, deliveries,
             result, checkpoint, detail).
         signals: the latest signals (at most :data:`SIGNALS_SHOWN`), oldest first, each with
-            the stream steps it was delivered to.
+            the stream steps it was delivered to and those that refused its payload.
     """
 
     record: StreamRunRecord
@@ -108,9 +108,12 @@ async def get_stream_run_details(
         raise StreamRunNotFoundError(stream_run_id)
     deliveries = await store.list_deliveries(stream_run_id)
     to: dict[int, list[str]] = {}
+    refused: dict[int, list[str]] = {}
     for delivery in deliveries:
         if delivery.seq is not None:
-            to.setdefault(delivery.seq, []).append(delivery.step_name)
+            (refused if delivery.refused else to).setdefault(delivery.seq, []).append(
+                delivery.step_name
+            )
     counts = Counter(d.step_name for d in deliveries)
     subscriptions = [
         {
@@ -120,6 +123,7 @@ async def get_stream_run_details(
             "status": s.status.value,
             "cursor": s.cursor,
             "deliveries": counts[s.step_name],
+            "refused": s.refused,
             "result": _decoded(codec, s.result) if s.has_result else None,
             "checkpoint": None if s.checkpoint is None else _decoded(codec, s.checkpoint),
             "detail": s.detail,
@@ -136,6 +140,7 @@ async def get_stream_run_details(
             "emitted_at": _iso(s.emitted_at),
             "source_run_id": s.source_run_id,
             "delivered_to": to.get(s.seq, []),
+            "refused_by": refused.get(s.seq, []),
         }
         for s in await store.list_signals(stream_run_id, after_seq=after, limit=SIGNALS_SHOWN)
     ]

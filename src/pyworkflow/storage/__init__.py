@@ -40,6 +40,17 @@ from pyworkflow.storage.seed_backends import (
     postgres_storage_backend,
 )
 from pyworkflow.storage.sqlite import SQLiteStorage
+from pyworkflow.storage.streams import (
+    DeliveryBatch,
+    DeliveryRecord,
+    NewSignal,
+    SignalRecord,
+    StreamRunRecord,
+    StreamStore,
+    SubscriptionOutcome,
+    SubscriptionRecord,
+    SubscriptionSpec,
+)
 
 if TYPE_CHECKING:
     from pyworkflow.storage.postgres import PostgresStorage
@@ -49,12 +60,15 @@ __all__ = [
     "AppendWrite",
     "ChangeNotifier",
     "CopyReport",
+    "DeliveryBatch",
+    "DeliveryRecord",
     "EventRecord",
     "FileStorageBackend",
     "InMemoryStorageBackend",
     "MemoryStorage",
     "NewEvent",
     "NewRun",
+    "NewSignal",
     "PostgresStorage",
     "PostgresStorageBackend",
     "RunCursor",
@@ -63,9 +77,15 @@ __all__ = [
     "SQLiteStorage",
     "SQLiteStorageBackend",
     "ScheduleRecord",
+    "SignalRecord",
     "StepLease",
     "StepOffer",
     "Storage",
+    "StreamRunRecord",
+    "StreamStore",
+    "SubscriptionOutcome",
+    "SubscriptionRecord",
+    "SubscriptionSpec",
     "copy_runs",
     "storage_from_url",
 ]

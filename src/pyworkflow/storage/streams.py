@@ -100,6 +100,7 @@ class SubscriptionRecord:
         detail: the reason of a suspension or cancellation, or the error of a failure.
         resume_signals: while suspended, the signal types that reach it (None: its own).
         deliveries: how many deliveries (its start included) it received.
+        refused: how many of them were refused (a payload failing the step's schema).
     """
 
     stream_run_id: str
@@ -115,6 +116,8 @@ class SubscriptionRecord:
     resume_signals: tuple[str, ...] | None
     deliveries: int
     updated_at: float
+    refused: int = 0
+    """Deliveries whose payload failed its schema here: the step was not run for them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,16 +147,23 @@ class SignalRecord:
     emitted_at: float
     source_run_id: str | None
     idempotency_key: str | None
+    woke: bool = field(default=False, compare=False)
+    """Set by ``emit_signal`` only: this emit delivered the driver's waiting hook (the driver
+    was idle, so its process should look now); not stored."""
 
 
 @dataclass(frozen=True, slots=True)
 class DeliveryRecord:
-    """Batch ``batch`` gave subscription ``step_name`` signal ``seq`` (None: its start)."""
+    """Batch ``batch`` gave subscription ``step_name`` signal ``seq`` (None: its start).
+
+    ``refused``: its payload failed the step's schema, so the step was not run for it.
+    """
 
     stream_run_id: str
     batch: int
     step_name: str
     seq: int | None
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +171,8 @@ class SubscriptionOutcome:
     """What one delivery's execution decided for its subscription (applied by the next take).
 
     ``result`` and ``checkpoint`` are encoded; ``set_result`` / ``set_checkpoint`` say whether
-    to store them (a value of None is a value).
+    to store them (a value of None is a value). ``refused``: the delivery was refused (its
+    payload failed the step's schema): counted on the subscription and marked on the delivery.
     """
 
     step_name: str
@@ -172,6 +183,7 @@ class SubscriptionOutcome:
     set_result: bool = False
     checkpoint: Any = None
     set_checkpoint: bool = False
+    refused: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,6 +287,16 @@ class StreamStore(Protocol):
 
     async def get_stream_run(self, stream_run_id: str) -> StreamRunRecord | None:
         """The stream run, or None."""
+
+    async def adopt_stream_run(
+        self, stream_run_id: str, *, previous_run_id: str, run_id: str, now: float
+    ) -> bool:
+        """Hand the stream run from its driving run to the run that continued it.
+
+        True when ``run_id`` drives it now (also when it already did); False, writing
+        nothing, when another run than ``previous_run_id`` drives it. Raises
+        StreamRunNotFoundError for an unknown stream run.
+        """
 
     async def list_stream_runs(
         self, *, stream: str | None = None, limit: int = 100

@@ -26,6 +26,7 @@ from pyworkflow import config, runtime
 from pyworkflow.executors.celery._loop import run_in_process_loop
 from pyworkflow.executors.celery.broker import delivery_settings, sending_app
 from pyworkflow.executors.celery.executor import ADVANCE_TASK, STEP_TASK, CeleryExecutor
+from pyworkflow.queues import DEFAULT_QUEUE
 
 if TYPE_CHECKING:
     from celery import Task
@@ -110,6 +111,27 @@ def _on_worker_init(**_: Any) -> None:
     registry.import_modules(config.configured_modules())
 
 
+# The queues of the pyworkflow documentation's Celery app (a worker per kind of task): here
+# both tasks go to the run's or the step's queue, by default pyworkflow's.
+SEED_QUEUES = frozenset(
+    {"pyworkflow.default", "pyworkflow.workflows", "pyworkflow.steps", "pyworkflow.schedules"}
+)
+
+
+def _on_after_setup(instance: Any = None, **_: Any) -> None:
+    """Consume our default queue too where the documentation's queues are consumed.
+
+    So that their command lines (``-Q pyworkflow.workflows,pyworkflow.steps``...) serve runs.
+    """
+    app = getattr(instance, "app", None)
+    if app is None or ADVANCE_TASK not in app.tasks:
+        return  # not a worker of pyworkflow's tasks
+    queues = app.amqp.queues
+    consumed = set(queues.consume_from or ())
+    if consumed & SEED_QUEUES and DEFAULT_QUEUE not in consumed:
+        queues.select_add(DEFAULT_QUEUE)
+
+
 def _on_worker_process_init(**_: Any) -> None:
     """In each pool process just forked: forget any storage or runtime of the parent."""
     runtime.forget_inherited()
@@ -117,3 +139,4 @@ def _on_worker_process_init(**_: Any) -> None:
 
 signals.worker_init.connect(_on_worker_init, weak=False)
 signals.worker_process_init.connect(_on_worker_process_init, weak=False)
+signals.celeryd_after_setup.connect(_on_after_setup, weak=False)

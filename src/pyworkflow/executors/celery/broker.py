@@ -13,6 +13,7 @@ import os
 
 from celery import Celery
 
+from pyworkflow import env_names
 from pyworkflow.executors.celery.executor import DEFAULT_QUEUE
 
 __all__ = ["DEFAULT_BROKER", "broker_url", "delivery_settings", "sending_app"]
@@ -21,10 +22,11 @@ DEFAULT_BROKER = "redis://127.0.0.1:6379/0"
 
 
 def broker_url() -> str:
-    """The broker named by ``PYWORKFLOW_BROKER`` (else ``CELERY_BROKER_URL``, else local Redis)."""
-    return (
-        os.environ.get("PYWORKFLOW_BROKER") or os.environ.get("CELERY_BROKER_URL") or DEFAULT_BROKER
-    )
+    """The broker the environment names (``pyworkflow.env_names``), else local Redis.
+
+    ``PYWORKFLOW_BROKER``, else ``PYWORKFLOW_CELERY_BROKER``, else ``CELERY_BROKER_URL``.
+    """
+    return env_names.broker() or DEFAULT_BROKER
 
 
 def delivery_settings(app: Celery) -> None:

@@ -110,6 +110,7 @@ class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
                 sweep_interval=self._interval,
             )
             _log.info("sweeper serving %s every %gs", storage.url, self._interval)
+            await _store_declared_schedules(executor)
             periodic = PeriodicWork(executor.engine, retention=config.retention())
             beside = asyncio.create_task(periodic.run_forever()) if periodic.has_work else None
             try:
@@ -120,3 +121,30 @@ class SweeperStep(bootsteps.StartStopStep):  # type: ignore[misc]  # celery is u
                 await executor.shutdown()
         finally:
             await storage.close()
+
+
+async def _store_declared_schedules(executor: Any) -> None:
+    """Store what ``@scheduled_workflow`` declared here, as ``pyworkflow worker run`` does.
+
+    So a Celery deployment fires the schedules its modules declare with no other process
+    (their documentation's ``worker run --beat``). Through the public call, on this thread's
+    storage and executor; a failure is logged and the sweep goes on (the schedules already
+    stored still fire).
+    """
+    from pyworkflow.runtime import Runtime, use_runtime
+    from pyworkflow.schedules import activate_scheduled_workflows
+
+    runtime = Runtime(
+        storage=executor.engine.storage,
+        codec=executor.engine.codec,
+        executor=executor,
+        loop=asyncio.get_running_loop(),
+    )
+    try:
+        with use_runtime(runtime):
+            declared = await activate_scheduled_workflows()
+    except Exception as exc:  # e.g. two workers storing one schedule at once
+        _log.warning("storing the declared schedules failed (%s: %s)", type(exc).__name__, exc)
+        return
+    if declared:
+        _log.info("schedules declared here: %s", ", ".join(declared))

@@ -6,7 +6,6 @@ waiting hook (itself all-or-nothing, and last), so a method is one transaction h
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import dataclasses
 from collections.abc import Sequence
@@ -108,6 +107,18 @@ class MemoryStreamMethods:
         self._streams[stream_run_id] = rows
         return record, True
 
+    async def adopt_stream_run(
+        self, stream_run_id: str, *, previous_run_id: str, run_id: str, now: float
+    ) -> bool:
+        """Hand the stream run to the run that continued its driver; see ``StreamStore``."""
+        rows = self._rows(stream_run_id)
+        if rows.record.run_id == run_id:
+            return True
+        if rows.record.run_id != previous_run_id:
+            return False
+        rows.record = dataclasses.replace(rows.record, run_id=run_id, updated_at=now)
+        return True
+
     async def get_stream_run(self, stream_run_id: str) -> StreamRunRecord | None:
         """The stream run, or None."""
         rows = self._streams.get(stream_run_id)
@@ -168,9 +179,8 @@ class MemoryStreamMethods:
             rows.keys[key] = record
         rows.record = dataclasses.replace(rows.record, last_seq=seq, updated_at=signal.now)
         waiter, rows.wait_hook = rows.wait_hook, None
-        if waiter is not None:
-            await self._wake_waiter(waiter, seq, signal.now)
-        return copy.deepcopy(record)
+        woke = waiter is not None and await self._wake_waiter(waiter, seq, signal.now)
+        return dataclasses.replace(copy.deepcopy(record), woke=woke)
 
     async def arm_stream_wait(
         self, stream_run_id: str, *, token_hash: str, seen_seq: int, now: float
@@ -184,10 +194,12 @@ class MemoryStreamMethods:
         rows.wait_hook = token_hash
         return False
 
-    async def _wake_waiter(self, token_hash: str, seq: int, now: float) -> None:
-        # A refusal means the waiter woke otherwise (its timeout) or its run ended.
-        with contextlib.suppress(HookNotFoundError, HookAlreadyReceivedError, HookExpiredError):
+    async def _wake_waiter(self, token_hash: str, seq: int, now: float) -> bool:
+        try:
             await self.deliver_hook(token_hash, seq, now=now)
+        except (HookNotFoundError, HookAlreadyReceivedError, HookExpiredError):
+            return False  # the waiter woke otherwise (its timeout) or its run ended
+        return True
 
     async def take_stream_batch(
         self,
@@ -210,6 +222,11 @@ class MemoryStreamMethods:
         for outcome in outcomes:
             if outcome.step_name in subs:
                 subs[outcome.step_name] = applied(subs[outcome.step_name], outcome, now)
+            if outcome.refused:
+                rows.deliveries[batch - 1] = [
+                    dataclasses.replace(d, refused=True) if d.step_name == outcome.step_name else d
+                    for d in rows.deliveries.get(batch - 1, [])
+                ]
         low = min(
             (s.cursor for s in subs.values() if s.status in _CURSOR_STATUSES),
             default=rows.record.last_seq,
@@ -257,4 +274,5 @@ def applied(
         has_result=sub.has_result or outcome.set_result,
         checkpoint=copy.deepcopy(outcome.checkpoint) if outcome.set_checkpoint else sub.checkpoint,
         updated_at=now,
+        refused=sub.refused + int(outcome.refused),
     )

@@ -136,6 +136,8 @@ class PgConnections:
     async def close(self) -> None:
         """Stop listening and close every connection. Idempotent."""
         self._closed = True
+        if self._loop is not asyncio.get_running_loop():
+            self._forget_loop()  # opened on an earlier loop: its sockets can only be dropped
         await self._listener.close()
         pool, self._pool = self._pool, None
         if pool is not None:

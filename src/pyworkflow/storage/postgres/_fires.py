@@ -24,10 +24,10 @@ from typing import Any
 import asyncpg
 import sqlalchemy as sa
 
+from pyworkflow._json_text import encode
 from pyworkflow.storage.postgres import _one_trip as one_trip
 from pyworkflow.storage.postgres._session import PgSession, compiled
 from pyworkflow.storage.records import NewRun, ScheduleFire
-from pyworkflow.storage.sql._json_text import encode
 from pyworkflow.storage.sql._params import first_event_values, new_run_values
 from pyworkflow.storage.sql._scripts.schedules import expecting_all_created
 from pyworkflow.storage.sql._statements.runs import GET_RUN_BY_KEY, REQUEST_CANCEL
@@ -73,9 +73,8 @@ _BY_KEY = compiled(GET_RUN_BY_KEY)
 
 
 def _state_row(fire: ScheduleFire) -> dict[str, Any]:
-    s = expecting_all_created(fire)
-    row: dict[str, Any] = {name: getattr(s, name) for name in _STATE}
-    row.update(schedule_id=s.schedule_id, b_version=s.version, buffered=encode(list(s.buffered)))
+    row = expecting_all_created(fire)
+    row["b_version"] = row.pop("version")
     return row
 
 

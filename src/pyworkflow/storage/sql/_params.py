@@ -2,7 +2,7 @@
 
 Shared by every SQL dialect (the scripts of ``_scripts/`` and PostgreSQL's composed
 statements), so that what a write stores cannot differ between them. JSON values (arguments,
-results, errors, payloads) are encoded here, by one encoder (``_json_text.encode``), and
+results, errors, payloads) are encoded here, by one encoder (``pyworkflow._json_text.encode``), and
 decoded in ``_decoding.py``.
 """
 
@@ -12,9 +12,9 @@ import dataclasses
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from pyworkflow._json_text import encode
 from pyworkflow.events import EventType, HookStatus, RunStatus
 from pyworkflow.storage.records import AppendWrite, NewRun, RunRecord, RunSnapshot
-from pyworkflow.storage.sql._json_text import encode
 from pyworkflow.storage.sql.schema import runs as runs_table
 
 __all__ = [

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pyworkflow._json_text import encode
 from pyworkflow.events import HookStatus, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
@@ -25,7 +26,6 @@ from pyworkflow.exceptions import (
 )
 from pyworkflow.storage.records import AppendWrite, EventRecord, NewRun, RunRecord
 from pyworkflow.storage.sql._decoding import hook_from_row, run_from_row
-from pyworkflow.storage.sql._json_text import encode
 from pyworkflow.storage.sql.schema import hooks
 
 __all__ = [

@@ -61,6 +61,16 @@ class SqlStreamMethods:
             )
         )  # fmt: skip
 
+    async def adopt_stream_run(
+        self, stream_run_id: str, *, previous_run_id: str, run_id: str, now: float
+    ) -> bool:
+        """Hand the stream run to the run that continued its driver; see ``StreamStore``."""
+        return await self._run_atomic(
+            lambda db: streams.adopt_stream_run(
+                db, stream_run_id, previous_run_id=previous_run_id, run_id=run_id, now=now
+            )
+        )
+
     async def get_stream_run(self, stream_run_id: str) -> StreamRunRecord | None:
         """The stream run, or None."""
         return await self._run(lambda db: streams.get_stream_run(db, stream_run_id), writes=False)

@@ -251,6 +251,8 @@ stream_subscriptions = sa.Table(
     sa.Column("resume_signals", sa.Text, nullable=True),
     sa.Column("deliveries", sa.Integer, nullable=False, server_default=sa.text("0")),
     sa.Column("updated_at", sa.Float, nullable=False),
+    # Deliveries whose payload failed this step's schema: the step was not run for them.
+    sa.Column("refused", sa.Integer, nullable=False, server_default=sa.text("0")),
 )
 """One row per stream step of a stream run; mirrors ``SubscriptionRecord``. Revision 0010."""
 
@@ -280,6 +282,7 @@ stream_deliveries = sa.Table(
     sa.Column("step_name", sa.String, primary_key=True),
     # NULL: the step's start, which carries no signal.
     sa.Column("seq", sa.Integer, nullable=True),
+    sa.Column("refused", sa.Boolean, nullable=False, server_default=sa.false()),
 )
 """Which signal went to which stream step in which batch. Revision 0010."""
 

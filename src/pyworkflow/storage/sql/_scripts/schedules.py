@@ -14,10 +14,10 @@ import json
 from collections.abc import Collection
 from typing import Any
 
+from pyworkflow._json_text import encode
 from pyworkflow.events import RunStatus, ScheduleStatus
 from pyworkflow.exceptions import CorruptRecordError, ScheduleExistsError, StorageError
 from pyworkflow.storage.records import ScheduleFire, ScheduleRecord
-from pyworkflow.storage.sql._json_text import encode
 from pyworkflow.storage.sql._params import new_run_values
 from pyworkflow.storage.sql._session import Row, Session
 from pyworkflow.storage.sql._statements.runs import GET_RUN_BY_KEY, REQUEST_CANCEL
@@ -69,28 +69,28 @@ def _float(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
-def expecting_all_created(fire: ScheduleFire) -> ScheduleRecord:
-    """The fire's state as written first: every run of it counted, the last one named.
+def expecting_all_created(fire: ScheduleFire) -> dict[str, Any]:
+    """The fire's state as written first, by column: every run of it counted, the last named.
 
     Nearly every fire creates all its runs, so its count costs no statement of its own; one
     that found a slot's run (a backfill, a fire repeated after a crash) corrects it after.
+    Only what a fire writes (``FIRED_COLUMNS``), with ``buffered`` encoded, and the schedule's
+    id and version; built without a new record (a tick builds a thousand).
     """
     state = fire.schedule
-    if not fire.runs:
-        return state
-    return dataclasses.replace(
-        state, total_runs=state.total_runs + len(fire.runs), last_run_id=fire.runs[-1].run_id
-    )
+    values = {name: getattr(state, name) for name in FIRED_COLUMNS}
+    if fire.runs:
+        values["total_runs"] = state.total_runs + len(fire.runs)
+        values["last_run_id"] = fire.runs[-1].run_id
+    values["buffered"] = encode(list(state.buffered))
+    values["schedule_id"] = state.schedule_id
+    values["version"] = state.version
+    return values
 
 
 def fired_params(fire: ScheduleFire) -> dict[str, Any]:
     """The ``b_*`` parameters of ``FIRE_STATE`` for a fire (every run counted as created)."""
-    state = expecting_all_created(fire)
-    params = {f"b_{name}": getattr(state, name) for name in FIRED_COLUMNS}
-    params["b_buffered"] = encode(list(state.buffered))
-    params["b_schedule_id"] = state.schedule_id
-    params["b_version"] = state.version
-    return params
+    return {f"b_{name}": value for name, value in expecting_all_created(fire).items()}
 
 
 def schedule_from_row(row: Row) -> ScheduleRecord:

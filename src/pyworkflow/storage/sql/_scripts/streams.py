@@ -8,19 +8,22 @@ the memory storage applies too.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Sequence
 from typing import Any
 
+from pyworkflow._json_text import encode
 from pyworkflow.events import StreamStepStatus
 from pyworkflow.exceptions import StorageError, StreamRunConflictError, StreamRunNotFoundError
-from pyworkflow.storage.sql._json_text import encode
 from pyworkflow.storage.sql._session import Row, Session
 from pyworkflow.storage.sql._statements.streams import (
+    ADOPT,
     ADVANCE_BATCH,
     ARM_WAIT,
     BATCH_DELIVERIES,
     CLEAR_WAIT,
+    DELIVERY_REFUSED,
     GET_STREAM_RUN,
     INSERT_DELIVERY,
     INSERT_SIGNAL,
@@ -32,6 +35,7 @@ from pyworkflow.storage.sql._statements.streams import (
     MOVE_CURSOR,
     NEXT_SEQ,
     OUTCOME_CHECKPOINT,
+    OUTCOME_REFUSED,
     OUTCOME_RESULT,
     OUTCOME_STATUS,
     SIGNAL_BY_KEY,
@@ -39,7 +43,7 @@ from pyworkflow.storage.sql._statements.streams import (
     insert_stream_run,
     list_stream_runs_statement,
 )
-from pyworkflow.storage.sql.schema import stream_signals
+from pyworkflow.storage.sql.schema import stream_deliveries, stream_signals
 from pyworkflow.storage.streams import (
     SIGNAL_WINDOW,
     DeliveryBatch,
@@ -55,6 +59,7 @@ from pyworkflow.storage.streams import (
 )
 
 __all__ = [
+    "adopt_stream_run",
     "arm_stream_wait",
     "emit_signal",
     "get_stream_run",
@@ -67,6 +72,7 @@ __all__ = [
 ]
 
 _SIGNAL_COLUMNS = len(stream_signals.c)
+_DELIVERY_COLUMNS = len(stream_deliveries.c)
 
 
 def _bound(row: dict[str, Any]) -> dict[str, Any]:
@@ -107,6 +113,7 @@ def _subscription(row: Row) -> SubscriptionRecord:
         resume_signals=None if resume is None else tuple(resume),
         deliveries=row[11],
         updated_at=row[12],
+        refused=row[13],
     )
 
 
@@ -128,6 +135,21 @@ async def get_stream_run(db: Session, stream_run_id: str) -> StreamRunRecord | N
     """The stream run, or None."""
     row = await db.first(GET_STREAM_RUN, {"b_stream_run_id": stream_run_id})
     return None if row is None else _stream_run(row)
+
+
+async def adopt_stream_run(
+    db: Session, stream_run_id: str, *, previous_run_id: str, run_id: str, now: float
+) -> bool:
+    """Hand the stream run to the run that continued its driver; see ``StreamStore``."""
+    params = {
+        "b_stream_run_id": stream_run_id, "b_previous_run_id": previous_run_id,
+        "b_run_id": run_id, "b_now": now,
+    }  # fmt: skip
+    if await db.first(ADOPT, params) is not None:
+        return True
+    if await get_stream_run(db, stream_run_id) is None:
+        raise StreamRunNotFoundError(stream_run_id)
+    return False
 
 
 async def list_stream_runs(db: Session, *, stream: str | None, limit: int) -> list[StreamRunRecord]:
@@ -159,7 +181,7 @@ async def list_signals(
 async def list_deliveries(db: Session, stream_run_id: str) -> list[DeliveryRecord]:
     """Every delivery, by batch then step name."""
     rows = await db.all(LIST_DELIVERIES, {"b_stream_run_id": stream_run_id})
-    return [DeliveryRecord(r[0], r[1], r[2], r[3]) for r in rows]
+    return [DeliveryRecord(r[0], r[1], r[2], r[3], bool(r[4])) for r in rows]
 
 
 async def open_stream_run(
@@ -192,7 +214,7 @@ async def open_stream_run(
              "signal_types": encode(list(spec.signal_types)),
              "status": StreamStepStatus.PENDING.value, "seen_seq": 0, "result": None,
              "has_result": False, "checkpoint": None, "detail": None, "resume_signals": None,
-             "deliveries": 0, "updated_at": now}
+             "deliveries": 0, "updated_at": now, "refused": 0}
             for spec in subscriptions
         ]  # fmt: skip
         await db.insert(INSERT_SUBSCRIPTION, [_bound(row) for row in rows])
@@ -231,15 +253,16 @@ async def emit_signal(db: Session, signal: NewSignal) -> SignalRecord:
         "source_run_id": record.source_run_id, "idempotency_key": key,
     }  # fmt: skip
     await db.insert(INSERT_SIGNAL, [_bound(values)])
-    if waiter is not None:
-        await db.execute(CLEAR_WAIT, run_param)
-        await _wake(db, waiter, seq, signal.now)
-    return record
+    if waiter is None:
+        return record
+    await db.execute(CLEAR_WAIT, run_param)
+    return dataclasses.replace(record, woke=await _wake(db, waiter, seq, signal.now))
 
 
-async def _wake(db: Session, token_hash: str, seq: int, now: float) -> None:
-    """Deliver the waiter's hook; a hook that no longer takes one (timed out) is left be."""
-    await db.deliver({"b_token_hash": token_hash, "b_payload": encode(seq), "b_now": now})
+async def _wake(db: Session, token_hash: str, seq: int, now: float) -> bool:
+    """Deliver the waiter's hook; False for a hook that no longer takes one (timed out)."""
+    params = {"b_token_hash": token_hash, "b_payload": encode(seq), "b_now": now}
+    return await db.deliver(params) is not None
 
 
 async def arm_stream_wait(
@@ -291,6 +314,9 @@ async def take_stream_batch(
             await db.execute(
                 OUTCOME_CHECKPOINT, {**sub, "b_checkpoint": encode(outcome.checkpoint)}
             )
+        if outcome.refused:
+            await db.execute(OUTCOME_REFUSED, sub)
+            await db.execute(DELIVERY_REFUSED, {**sub, "b_batch": batch - 1})
     subs = await list_subscriptions(db, stream_run_id)
     active = (StreamStepStatus.WAITING, StreamStepStatus.SUSPENDED)
     cursors = [s.cursor for s in subs if s.status in active]
@@ -305,8 +331,9 @@ async def take_stream_batch(
         if delivered:
             statuses[name] = StreamStepStatus.RUNNING
             deliveries.append(
-                {"stream_run_id": stream_run_id, "batch": batch, "step_name": name, "seq": what}
-            )
+                {"stream_run_id": stream_run_id, "batch": batch, "step_name": name, "seq": what,
+                 "refused": False}
+            )  # fmt: skip
         await db.execute(
             MOVE_CURSOR,
             {**run_param, "b_step_name": name, "b_seen_seq": cursor,
@@ -325,8 +352,8 @@ async def _read_batch(db: Session, record: StreamRunRecord, batch: int) -> Deliv
     params = {"b_stream_run_id": record.stream_run_id, "b_batch": batch}
     taken: list[tuple[DeliveryRecord, SignalRecord | None]] = []
     for row in await db.all(BATCH_DELIVERIES, params):
-        delivery = DeliveryRecord(row[0], row[1], row[2], row[3])
-        signal_row = row[4 : 4 + _SIGNAL_COLUMNS]
+        delivery = DeliveryRecord(row[0], row[1], row[2], row[3], bool(row[4]))
+        signal_row = row[_DELIVERY_COLUMNS : _DELIVERY_COLUMNS + _SIGNAL_COLUMNS]
         taken.append((delivery, None if delivery.seq is None else _signal(signal_row)))
     subs = await list_subscriptions(db, record.stream_run_id)
     return DeliveryBatch(batch, taken, subs, record.last_seq, record.status)

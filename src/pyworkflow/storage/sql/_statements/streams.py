@@ -21,10 +21,12 @@ from pyworkflow.storage.sql.schema import (
 )
 
 __all__ = [
+    "ADOPT",
     "ADVANCE_BATCH",
     "ARM_WAIT",
     "BATCH_DELIVERIES",
     "CLEAR_WAIT",
+    "DELIVERY_REFUSED",
     "GET_STREAM_RUN",
     "INSERT_DELIVERY",
     "INSERT_SIGNAL",
@@ -36,6 +38,7 @@ __all__ = [
     "MOVE_CURSOR",
     "NEXT_SEQ",
     "OUTCOME_CHECKPOINT",
+    "OUTCOME_REFUSED",
     "OUTCOME_RESULT",
     "OUTCOME_STATUS",
     "SIGNAL_BY_KEY",
@@ -81,6 +84,19 @@ NEXT_SEQ = (
 """The seq of a new signal, and the hook to deliver (if the driver waits on one)."""
 
 CLEAR_WAIT = sa.update(stream_runs).where(_ID).values(wait_hook=None)
+
+ADOPT = (
+    sa.update(stream_runs)
+    .where(
+        _ID,
+        stream_runs.c.run_id.in_(
+            [param("b_previous_run_id", sa.String), param("b_run_id", sa.String)]
+        ),
+    )
+    .values(run_id=param("b_run_id", sa.String), updated_at=param("b_now", sa.Float))
+    .returning(stream_runs.c.run_id)
+)
+"""Hand a stream run to the run that continued its driver (or find it handed already)."""
 
 ARM_WAIT = (
     sa.update(stream_runs)
@@ -148,6 +164,21 @@ OUTCOME_RESULT = (
 OUTCOME_CHECKPOINT = (
     sa.update(stream_subscriptions).where(*_SUB).values(checkpoint=param("b_checkpoint", sa.Text))
 )
+
+OUTCOME_REFUSED = (
+    sa.update(stream_subscriptions).where(*_SUB).values(refused=stream_subscriptions.c.refused + 1)
+)
+
+DELIVERY_REFUSED = (
+    sa.update(stream_deliveries)
+    .where(
+        stream_deliveries.c.stream_run_id == param("b_stream_run_id", sa.String),
+        stream_deliveries.c.batch == param("b_batch", sa.Integer),
+        stream_deliveries.c.step_name == param("b_step_name", sa.String),
+    )
+    .values(refused=sa.true())
+)
+"""Mark a delivery refused (its payload failed the step's schema)."""
 
 MOVE_CURSOR = (
     sa.update(stream_subscriptions)

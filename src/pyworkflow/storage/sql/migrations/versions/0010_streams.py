@@ -48,6 +48,7 @@ def upgrade() -> None:
         sa.Column("resume_signals", sa.Text(), nullable=True),
         sa.Column("deliveries", sa.Integer(), nullable=False, server_default=sa.text("0")),
         sa.Column("updated_at", sa.Float(), nullable=False),
+        sa.Column("refused", sa.Integer(), nullable=False, server_default=sa.text("0")),
     )
     op.create_table(
         "stream_signals",
@@ -70,6 +71,7 @@ def upgrade() -> None:
         sa.Column("batch", sa.Integer(), primary_key=True, autoincrement=False),
         sa.Column("step_name", sa.String(), primary_key=True),
         sa.Column("seq", sa.Integer(), nullable=True),
+        sa.Column("refused", sa.Boolean(), nullable=False, server_default=sa.false()),
     )
 
 

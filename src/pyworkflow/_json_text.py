@@ -2,7 +2,8 @@
 
 Every JSON column (arguments, results, errors, event payloads) and every batch document sent to
 PostgreSQL goes through :func:`encode`, so the text a value is stored as cannot differ between
-backends or between a write made alone and one made in a batch.
+backends or between a write made alone and one made in a batch; the codec measures a value's
+size with it (``max_payload_size``), so what it measures is what storage writes.
 
 Why not ``json.dumps``: ``JSONEncoder.encode`` builds a C encoder, and a dict for its cycle
 check, at every call; every event of every step comes through here (~3 us a payload that way,
