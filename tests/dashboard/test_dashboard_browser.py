@@ -12,6 +12,7 @@ is kept as a screenshot under ``$DASHBOARD_SCREENSHOTS`` (default: the test's tm
 from __future__ import annotations
 
 import os
+import re
 import socket
 import sqlite3
 import time
@@ -163,7 +164,9 @@ def test_click_through_resume_deliver_cancel_and_escaping(
 
             # The counts follow new runs without a reload (the page polls the API).
             page.goto(f"{base}/runs")
-            done = int(page.locator("[data-count=completed]").inner_text())
+            completed = page.locator("[data-count=completed]")
+            expect(completed).to_have_text(re.compile(r"^\d+$"))  # "…" until the first poll
+            done = int(completed.inner_text())
             # In a thread: Playwright's sync API runs an event loop in this one.
             with ThreadPoolExecutor(1) as aside:
                 aside.submit(create_unleased_run, db, "dash_greet", "later").result()
