@@ -10,16 +10,11 @@ by the worker.
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import Callable
 
 import pytest
-from celery_flows import sequence
+from celery_slots import assert_each_slot_once, fire_through_a_kill
 from celery_workers import Deployment
-
-import pyworkflow
-from pyworkflow import OverlapPolicy, RunStatus, ScheduleSpec
 
 pytestmark = pytest.mark.slow
 
@@ -33,33 +28,14 @@ async def test_two_beats_and_a_kill_start_each_slot_once(
     worker = deployed.workers.start(name="celery", via_cli=True, beat=True)
     standalone = deployed.workers.start_beat()
     client(deployed)
-    await pyworkflow.create_schedule(
-        sequence,
-        ScheduleSpec(interval="1s"),
-        args=[1],
-        schedule_id="beat-every-second",
-        overlap_policy=OverlapPolicy.ALLOW_ALL,
-        catchup_window="1m",
+    runs = await fire_through_a_kill(
+        deployed,
+        "beat-every-second",
+        lambda: deployed.workers.kill(standalone),
+        before=4,
+        after=4,
     )
-    await asyncio.sleep(4)
-    deployed.workers.kill(standalone)
-    await asyncio.sleep(4)
-    await pyworkflow.pause_schedule("beat-every-second")
-    deadline = time.monotonic() + 60
-    while True:
-        runs = await pyworkflow.list_workflow_runs(schedule_id="beat-every-second", limit=1000)
-        if runs and all(r.status.is_terminal for r in runs):
-            break
-        assert time.monotonic() < deadline, f"runs did not end\n{deployed.context()}"
-        await asyncio.sleep(0.3)
-    slots = sorted(r.schedule_slot_at.timestamp() for r in runs if r.schedule_slot_at)
-    offsets = [round(s - slots[0], 3) for s in slots]
-    assert offsets == [float(i) for i in range(len(slots))], deployed.context()
-    assert len(slots) >= 6
-    assert {r.status for r in runs} == {RunStatus.COMPLETED}
-    assert [r.result for r in runs] == [[2, 12, 112]] * len(runs)
-    schedule = await pyworkflow.get_schedule("beat-every-second")
-    assert (schedule.total_runs, schedule.skipped_runs) == (len(runs), 0)
+    await assert_each_slot_once(deployed, "beat-every-second", runs, at_least=6)
     # Both beats fired: the embedded one logs in the worker's output, the other in its own.
     assert "beat fires the schedules of" in worker.output()
     assert "beat fires the schedules of" in standalone.output()
