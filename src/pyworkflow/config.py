@@ -33,10 +33,11 @@ from typing import Any
 from pyworkflow import config_file, env_names
 from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.engine import EngineSettings
+from pyworkflow._payload_size import limit_from_environment
 from pyworkflow.durations import parse_duration
 from pyworkflow.exceptions import ConfigurationError, InvalidDurationError
 from pyworkflow.queues import DEFAULT_QUEUE, check_queues
-from pyworkflow.serialization import DEFAULT_MAX_PAYLOAD_SIZE, Codec
+from pyworkflow.serialization import Codec
 from pyworkflow.storage import Storage, storage_from_url
 
 __all__ = [
@@ -448,22 +449,7 @@ def build_codec() -> Codec:
     allow = _settings.allow_pickle
     if allow is None:
         allow = _env_flag("PYWORKFLOW_ALLOW_PICKLE", default=True)
-    return Codec(secret_key=key, allow_pickle=allow, max_payload_size=_max_payload_size())
-
-
-def _max_payload_size() -> int | None:
-    """``PYWORKFLOW_MAX_PAYLOAD_SIZE``: characters, or ``none``; default 64 MiB."""
-    given = os.environ.get("PYWORKFLOW_MAX_PAYLOAD_SIZE", "").strip()
-    if not given:
-        return DEFAULT_MAX_PAYLOAD_SIZE
-    if given.lower() == "none":
-        return None
-    if not given.isdigit() or int(given) < 1:
-        raise ConfigurationError(
-            f"PYWORKFLOW_MAX_PAYLOAD_SIZE={given!r} is not a positive number of characters "
-            "(or 'none' for no limit)"
-        )
-    return int(given)
+    return Codec(secret_key=key, allow_pickle=allow, max_payload_size=limit_from_environment())
 
 
 _ENGINE_ENV = {

@@ -14,8 +14,7 @@ pickle is HMAC-SHA256 signed and one with a missing or wrong signature is refuse
 ``allow_pickle=False`` refuses pickle both ways.
 
 A value whose JSON text would be longer than ``max_payload_size`` (64 MiB by default) is refused
-with ``PayloadTooLargeError`` before anything is written: otherwise a step returning a value
-the database cannot store would fail its write at every attempt and run again forever.
+with ``PayloadTooLargeError`` (``_payload_size``).
 """
 
 from __future__ import annotations
@@ -43,19 +42,10 @@ from pyworkflow._codec_refusals import NO_PICKLE_HINT as _NO_PICKLE_HINT
 from pyworkflow._codec_refusals import PLAIN, live_object
 from pyworkflow._codec_refusals import Failure as _Failure
 from pyworkflow._codec_refusals import type_name as _type_name
-from pyworkflow._json_text import encode as _json_text
-from pyworkflow.exceptions import ConfigurationError, PayloadTooLargeError, SerializationError
+from pyworkflow._payload_size import DEFAULT_MAX_PAYLOAD_SIZE, check_size, checked_limit
+from pyworkflow.exceptions import ConfigurationError, SerializationError
 
 __all__ = ["DEFAULT_MAX_PAYLOAD_SIZE", "Codec"]
-
-DEFAULT_MAX_PAYLOAD_SIZE = 64 * 1024 * 1024
-"""Characters of JSON text a value may take encoded (64 MiB): ``Codec(max_payload_size=...)``,
-``PYWORKFLOW_MAX_PAYLOAD_SIZE``."""
-
-# Trees too small to measure: a scalar's text is short, whatever its value.
-_SCALARS = (bool, int, float, type(None))
-# Storage's JSON text writes a character of a string as up to six (``\u0000``).
-_WIDEST_ESCAPE = 6
 
 TAG = "__pw__"
 _DEC = "cannot be decoded"
@@ -87,16 +77,9 @@ class Codec:
     ) -> None:
         if secret_key is not None and not secret_key:
             raise ConfigurationError("secret_key is empty; pass a long random string or None")
-        if max_payload_size is not None and (
-            not isinstance(max_payload_size, int) or max_payload_size < 1
-        ):
-            raise ConfigurationError(
-                f"max_payload_size={max_payload_size!r} must be a positive number of characters, "
-                "or None for no limit"
-            )
         self._key = secret_key.encode() if isinstance(secret_key, str) else secret_key
         self._allow_pickle = allow_pickle
-        self._limit = max_payload_size
+        self._limit = checked_limit(max_payload_size)
 
     @property
     def signing_key(self) -> bytes | None:
@@ -128,15 +111,7 @@ class Codec:
         except RecursionError:
             deep = _Failure(_type_name(value), "it is nested too deeply or contains itself")
             raise deep.error(path) from None
-        limit = self._limit
-        if limit is None or isinstance(tree, _SCALARS):
-            return tree
-        if isinstance(tree, str) and len(tree) * _WIDEST_ESCAPE + 2 <= limit:
-            return tree
-        # Measured as storage writes it (C-fast: a small tree costs about a microsecond).
-        size = len(_json_text(tree))
-        if size > limit:
-            raise PayloadTooLargeError(path, _type_name(value), size, limit)
+        check_size(tree, value, path, self._limit)
         return tree
 
     def decode(self, tree: Any) -> Any:

@@ -14,7 +14,7 @@ from pyworkflow.exceptions import InputError
 from pyworkflow.per_call import same_runtime, same_storage
 from pyworkflow.runtime import get_runtime
 from pyworkflow.storage.protocol import Storage
-from pyworkflow.transient import is_transient, run_transient, start_transient
+from pyworkflow.transient import is_transient, run_transient
 from pyworkflow.workflow import Workflow
 
 __all__ = ["run", "start"]
@@ -125,7 +125,8 @@ async def start(  # type: ignore[misc]  # P.kwargs may not hold idempotency_key:
         raise InputError(f"start(durable=...) takes True or False, not {durable!r}")
     same_runtime(runtime)
     if is_transient(definition, durable):
-        return await start_transient(definition, args, kwargs)
+        run_id, _ = await run_transient(definition, args, kwargs)
+        return run_id
     await same_storage(storage)
     runtime_ = await get_runtime()
     encoded = encode_call(definition, args, kwargs, runtime_.codec)
@@ -200,7 +201,8 @@ async def run(wf: Workflow[..., R], *args: Any, **kwargs: Any) -> R:
         same_runtime(kwargs.pop("runtime", None))
         for own in ("durable", "storage", "idempotency_key"):
             kwargs.pop(own, None)  # nothing is stored: no storage to check, no key to keep
-        transient: R = await run_transient(definition, args, kwargs)
+        _, value = await run_transient(definition, args, kwargs)
+        transient: R = value
         return transient
     from pyworkflow.client import get_workflow_result  # it imports this module
 

@@ -33,7 +33,7 @@ from pyworkflow.executors.local import LocalExecutor
 from pyworkflow.storage.memory import MemoryStorage
 from pyworkflow.workflow import Workflow
 
-__all__ = ["is_transient", "run_transient", "start_transient"]
+__all__ = ["is_transient", "run_transient"]
 
 _executors: dict[asyncio.AbstractEventLoop, LocalExecutor] = {}
 
@@ -64,35 +64,17 @@ async def _executor() -> LocalExecutor:
     return executor
 
 
-async def start_transient(
-    wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> str:
-    """Execute a transient run of ``wf`` here until it ends; its run id.
-
-    Raises:
-        Exception: what the workflow raised, rebuilt from its logged type and message.
-        WorkflowCancelledError: it was cancelled.
-    """
-    first, _ = await _execute(wf, args, kwargs)
-    return first
-
-
 async def run_transient(
     wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> Any:
-    """Execute a transient run of ``wf`` here until it ends; its result (``run()``'s path).
+) -> tuple[str, Any]:
+    """Execute a transient run of ``wf`` here until it ends; its run id and its result.
+
+    The result is that of the last run of a continue-as-new chain, as for durable runs.
 
     Raises:
         Exception: what the workflow raised, rebuilt from its logged type and message.
         WorkflowCancelledError: it was cancelled.
     """
-    _, result = await _execute(wf, args, kwargs)
-    return result
-
-
-async def _execute(
-    wf: Workflow[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[str, Any]:
     executor = await _executor()
     encoded = encode_call(wf, args, kwargs, executor.engine.codec)
     record, _ = await executor.create_run(new_run(wf, encoded, now=executor.now()))

@@ -36,7 +36,8 @@ async def test_two_beats_and_a_kill_start_each_slot_once(
         after=4,
     )
     await assert_each_slot_once(deployed, "beat-every-second", runs, at_least=6)
-    # Both beats fired: the embedded one logs in the worker's output, the other in its own.
+    # Both beats ran beside each other (storage, not the beat, decides who fires a slot):
+    # the embedded one logs in the worker's output, the other in its own.
     assert "beat fires the schedules of" in worker.output()
     assert "beat fires the schedules of" in standalone.output()
     assert not deployed.unexpected_errors(), deployed.context()

@@ -16,6 +16,7 @@ from pyworkflow import (
     ConfigurationError,
     PayloadTooLargeError,
     SerializationError,
+    WorkflowFailedError,
     hook,
     list_workflow_runs,
     resume_hook,
@@ -109,9 +110,9 @@ async def test_a_step_result_too_large_fails_the_step_once() -> None:
         assert await env.run(caller, 10) == "x" * 10
         assert await env.run(caller, 5000) == f"refused 5002 > {LIMIT}"
         assert attempts == [10, 5000]  # refused at once: no retry, no loop
-        with pytest.raises(Exception, match="5,002 characters encoded, over the limit") as failed:
+        with pytest.raises(WorkflowFailedError, match="5,002 characters encoded") as failed:
             await env.run(uncaught, 5000)
-        assert "PayloadTooLargeError" in repr(failed.value)
+        assert failed.value.error_type == "pyworkflow.exceptions.PayloadTooLargeError"
         assert attempts == [10, 5000, 5000]
 
 
