@@ -142,7 +142,7 @@ async def settle(url: str) -> None:
     schema = url.partition("?schema=")[2]
     conn = await asyncpg.connect(URL)
     try:
-        await conn.execute(f'VACUUM "{schema}".schedules')
+        await conn.execute(f'VACUUM ANALYZE "{schema}".schedules')
     finally:
         await conn.close()
 
