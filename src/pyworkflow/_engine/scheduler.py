@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+from typing import Any
 
 from pyworkflow import registry
 from pyworkflow._engine.engine import Engine
@@ -37,9 +38,10 @@ BUFFER_RECHECK = 1.0
 
 _BATCH = 2000
 """Fires planned before their writes are awaited: what a tick holds in flight at most."""
-_PAGE = 100
-# Schedules read, planned and written together; smaller pages overlap more, each costs a
-# transaction.
+_FIRST_PAGE = 100
+"""Due schedules in a tick's first read: their runs are written while the rest are read."""
+_CHUNK = 100
+# Fires planned and written together; smaller chunks overlap more, each costs a transaction.
 _ALLOW_ALL = OverlapPolicy.ALLOW_ALL.value
 
 
@@ -121,61 +123,72 @@ class Scheduler:
         try:
             upcoming = await self._fire_due(now, names)
         except BaseException:
-            later.cancel()
-            later.add_done_callback(_retrieved)
+            _abandon(later)
             raise
         return min((t for t in (await later, *upcoming) if t is not None), default=None)
 
     async def _fire_due(self, now: float, names: list[str]) -> list[float]:
         """Fire every schedule due at ``now``; the new due times of those written.
 
-        The due schedules are read a page at a time, each page read while the one before is
-        planned and its write is in flight: the database works while Python plans, as it does
-        for many ``start()`` calls at once (B10). Each page's fires are one
-        ``fire_schedules`` (a transaction); a page whose write failed leaves its schedules
-        due for the next tick, after the others' runs were announced. At most ``_BATCH`` are
-        in flight before their writes are awaited.
+        Up to ``_BATCH`` due schedules at a time, read in two pages: the first
+        ``_FIRST_PAGE``, then the rest, read while the first page is planned and written. Each
+        page is planned and written a chunk (``_CHUNK``) at a time, each chunk's write in
+        flight while the next is planned: the first runs are written at once, and the
+        database works while Python plans, as it does for many ``start()`` calls at once
+        (B10). Not more pages: on SQLite, whose one connection serves reads and writes in
+        turn, each read waits for the writes queued before it. Each chunk's fires are one
+        ``fire_schedules`` (a transaction); a chunk whose write failed leaves its schedules
+        due for the next tick, after the others' runs were announced.
         """
-        storage = self.engine.storage
         upcoming: list[float] = []
         after: tuple[float, str] | None = None
-        read = asyncio.create_task(self._due(now, names, after))
         while True:
             writes: list[_Write] = []
+            rest: asyncio.Task[list[ScheduleRecord]] | None = None
             try:
-                for pages_left in range(_BATCH // _PAGE - 1, -1, -1):
-                    page = await read
-                    if len(page) < _PAGE:
-                        after = None
-                    else:
-                        after = (page[-1].due_at or now, page[-1].schedule_id)
-                        read = asyncio.create_task(self._due(now, names, after))
-                    watched = [s.schedule_id for s in page if s.overlap_policy != _ALLOW_ALL]
-                    live = await storage.live_schedule_runs(watched) if watched else {}
-                    fires = self._plan(page, live, now)
-                    if fires:
-                        writes.append((fires, asyncio.create_task(storage.fire_schedules(fires))))
-                        await asyncio.sleep(0)  # let the write reach the database, then plan on
-                    if after is None or not pages_left:
-                        break
+                first = await self._due(now, names, after, _FIRST_PAGE)
+                after = _past(first, _FIRST_PAGE)
+                if after is not None:
+                    rest = asyncio.create_task(self._due(now, names, after, _BATCH - _FIRST_PAGE))
+                await self._write_page(first, now, writes)
+                if rest is not None:
+                    page = await rest
+                    after = _past(page, _BATCH - _FIRST_PAGE)
+                    await self._write_page(page, now, writes)
             except Exception:
+                if rest is not None:
+                    _abandon(rest)
                 upcoming += await self._settle(writes)  # announce what was written, then fail
                 raise
             except BaseException:
-                for _, task in writes:
-                    task.cancel()
+                for task in (rest, *(task for _, task in writes)):
+                    if task is not None:
+                        task.cancel()
                 raise
             upcoming += await self._settle(writes)
             if after is None:
                 return upcoming
 
     async def _due(
-        self, now: float, names: list[str], after: tuple[float, str] | None
+        self, now: float, names: list[str], after: tuple[float, str] | None, size: int
     ) -> list[ScheduleRecord]:
-        """The next page of due schedules."""
+        """The next ``size`` due schedules past ``after``."""
         return await self.engine.storage.due_schedules(
-            now=now, limit=_PAGE, workflow_names=names, after=after
+            now=now, limit=size, workflow_names=names, after=after
         )
+
+    async def _write_page(
+        self, page: list[ScheduleRecord], now: float, writes: list[_Write]
+    ) -> None:
+        """Plan a page's fires a chunk at a time, starting each chunk's write (into ``writes``)."""
+        storage = self.engine.storage
+        watched = [s.schedule_id for s in page if s.overlap_policy != _ALLOW_ALL]
+        live = await storage.live_schedule_runs(watched) if watched else {}
+        for begin in range(0, len(page), _CHUNK):
+            fires = self._plan(page[begin : begin + _CHUNK], live, now)
+            if fires:
+                writes.append((fires, asyncio.create_task(storage.fire_schedules(fires))))
+                await asyncio.sleep(0)  # let the write reach the database, then plan on
 
     def _plan(
         self, page: list[ScheduleRecord], live: dict[str, list[str]], now: float
@@ -228,7 +241,16 @@ class Scheduler:
                     self.engine.on_signalled(run_id)  # its driver, if here, hears it now
 
 
-def _retrieved(task: asyncio.Task[float | None]) -> None:
-    """Mark a task's outcome seen: a read abandoned by a failed tick has nothing to say."""
-    if not task.cancelled():
-        task.exception()
+def _past(page: list[ScheduleRecord], size: int) -> tuple[float, str] | None:
+    """Where the next page starts: past a full page's last schedule (None: nothing is left)."""
+    if len(page) < size:
+        return None
+    last = page[-1]
+    assert last.due_at is not None  # a due schedule has a due time
+    return (last.due_at, last.schedule_id)
+
+
+def _abandon(task: asyncio.Task[Any]) -> None:
+    """Cancel a read that a failed tick no longer needs, its outcome marked seen."""
+    task.cancel()
+    task.add_done_callback(lambda done: done.cancelled() or done.exception())
