@@ -1,17 +1,17 @@
 """B10 schedules: a scheduler's tick with 10,000 active schedules, and firing 1,000 due slots.
 
 - Idle tick: 10,000 active schedules, none due. A scheduler's tick (``Scheduler.tick``: the
-  due schedules, none, then the earliest ``due_at`` after now: two steps into
+  due schedules, none, and beside that read the earliest ``due_at`` after now: two steps into
   ``ix_schedules_due_at``) is timed end to end, Python included, as the median of many ticks.
   Target: <= 2 ms. Beside it, in the same run, a point read of one run by id (``get_run``),
   the cheapest query there is.
 - Firing: 1,000 of the 10,000 schedules come due at once; one tick fires them all (each slot's
   run created with the schedule's new state in one transaction). The benchmark moves their
   due times just before the tick; on PostgreSQL it then VACUUMs and ANALYZEs the table, as
-  autovacuum would have done in the day since a real schedule's due time was set (``settle``). Baseline,
-  alternated with it (A-B-B-A): storing 1,000 runs with ``start()`` in a client-only process
-  (which only stores runs, as firing does; a process that executes them would also run their
-  first turn). Target: firing <= 1.2x the baseline.
+  autovacuum would have done in the day since a real schedule's due time was set
+  (``settle``). Baseline, alternated with it (A-B-B-A): storing 1,000 runs with ``start()``
+  in a client-only process (which only stores runs, as firing does; a process that executes
+  them would also run their first turn). Target: firing <= 1.2x the baseline.
 
 On SQLite (a file in $BENCH_DIR or the temp dir) and on PostgreSQL
 (``$PYWORKFLOW_BENCH_POSTGRES``, default ``postgresql://postgres@127.0.0.1/pyworkflow_bench``,
