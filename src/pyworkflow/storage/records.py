@@ -15,6 +15,7 @@ from typing import Any
 from pyworkflow.events import EventType, HookStatus, RunStatus, ScheduleStatus
 from pyworkflow.exceptions import CorruptRecordError
 from pyworkflow.queues import DEFAULT_QUEUE
+from pyworkflow.storage.streams import StreamSnapshot
 
 __all__ = [
     "SUSPECT_RECOVERIES",
@@ -356,12 +357,14 @@ class RunSnapshot:
         events: its log, in ``seq`` order (1, 2, ... ``run.last_seq``).
         hooks: its hooks, oldest first.
         step_leases: its step lease rows, by ``step_id``.
+        streams: the stream runs it drives, by ``stream_run_id``, with their rows.
     """
 
     run: RunRecord
     events: tuple[EventRecord, ...]
     hooks: tuple[HookRecord, ...] = ()
     step_leases: tuple[StepLease, ...] = ()
+    streams: tuple[StreamSnapshot, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

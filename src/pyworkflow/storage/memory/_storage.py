@@ -427,6 +427,7 @@ class MemoryStorage(
             self._children.get(record.parent_run_id, set()).discard(run_id)
         self._hooks.delete_run(run_id)
         self._steps.delete_run(run_id)
+        self._forget_streams(run_id)
         if record.schedule_id is not None:
             self._by_schedule.get(record.schedule_id, {}).pop(run_id, None)
         if record.idempotency_key is not None:
