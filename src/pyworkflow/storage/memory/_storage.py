@@ -407,6 +407,7 @@ class MemoryStorage(
         Returns:
             The ids of the deleted runs.
         """
+        self._hand_on_continued(ended_before)  # before a driver goes: see HAND_ON_CONTINUED
         ended = sorted(
             (r.completed_at, r.run_id)
             for r in self._runs.values()

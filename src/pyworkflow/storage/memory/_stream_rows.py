@@ -8,9 +8,12 @@ back) deletes it, so no stream row outlives its run.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from collections.abc import Iterable, Sequence
 
+from pyworkflow.events import RunStatus
 from pyworkflow.storage.memory._streams import _StreamRows
+from pyworkflow.storage.records import RunRecord
 from pyworkflow.storage.streams import DeliveryRecord, StreamSnapshot
 
 __all__ = ["MemoryStreamRows"]
@@ -20,6 +23,7 @@ class MemoryStreamRows:
     """The whole-run side of MemoryStorage's stream runs (a base of MemoryStorage)."""
 
     _streams: dict[str, _StreamRows]
+    _runs: dict[str, RunRecord]
 
     def _stream_ids_of_run(self, run_id: str) -> list[str]:
         """The ids of the stream runs ``run_id`` drives, sorted."""
@@ -65,6 +69,22 @@ class MemoryStreamRows:
                 rows.deliveries.setdefault(delivery.batch, []).append(delivery)
             rows.wait_hook = snapshot.wait_hook
             self._streams[snapshot.record.stream_run_id] = rows
+
+    def _hand_on_continued(self, ended_before: float) -> None:
+        """Hand each stream run whose driver continued as new before ``ended_before`` to the
+        driver's successor, when that still exists (SQL's ``HAND_ON_CONTINUED``).
+        """  # noqa: D205 - the rule does not fit one line
+        for rows in self._streams.values():
+            driver = self._runs.get(rows.record.run_id)
+            if (
+                driver is not None
+                and driver.status is RunStatus.CONTINUED_AS_NEW
+                and driver.completed_at is not None
+                and driver.completed_at < ended_before
+                and driver.continued_to is not None
+                and driver.continued_to in self._runs
+            ):
+                rows.record = dataclasses.replace(rows.record, run_id=driver.continued_to)
 
     def _forget_streams(self, run_id: str) -> None:
         """Delete the stream runs ``run_id`` drives, with every row of theirs."""

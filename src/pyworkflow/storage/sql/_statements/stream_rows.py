@@ -13,8 +13,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pyworkflow.events import RunStatus
 from pyworkflow.storage.sql._terms import in_list, param
 from pyworkflow.storage.sql.schema import (
+    runs,
     stream_deliveries,
     stream_runs,
     stream_signals,
@@ -24,6 +26,7 @@ from pyworkflow.storage.sql.schema import (
 __all__ = [
     "DELETE_STREAM_ROWS",
     "DELIVERIES_OF_STREAM_RUNS",
+    "HAND_ON_CONTINUED",
     "SIGNALS_OF_STREAM_RUNS",
     "STREAM_COPY_INSERTS",
     "STREAM_OWNED_TABLES",
@@ -98,6 +101,34 @@ def stream_deletes(driving: sa.ColumnElement[bool]) -> tuple[sa.Delete, ...]:
 
 DELETE_STREAM_ROWS = stream_deletes(in_list(stream_runs.c.run_id, "b_ids"))
 """Delete the stream runs driven by the runs listed in ``b_ids``, with all their rows."""
+
+
+_driver = runs.alias("driver")
+_successor = runs.alias("successor")
+
+HAND_ON_CONTINUED = (
+    sa.update(stream_runs)
+    .where(
+        sa.exists().where(
+            _driver.c.run_id == stream_runs.c.run_id,
+            _driver.c.status == RunStatus.CONTINUED_AS_NEW.value,
+            _driver.c.completed_at < param("b_ended_before", sa.Float),
+            sa.exists().where(_successor.c.run_id == _driver.c.continued_to),
+        )
+    )
+    .values(
+        run_id=sa.select(_driver.c.continued_to)
+        .where(_driver.c.run_id == stream_runs.c.run_id)
+        .scalar_subquery()
+    )
+)
+"""Hand each stream run whose driver continued as new before ``b_ended_before`` to the
+driver's successor, when that still exists (as the successor's first step would, ``ADOPT``).
+
+Retention runs it before it picks the runs to delete: a driver pruned between its end and its
+successor's first step would otherwise take along the stream run its successor is about to
+adopt. What is still driven by a pruned run then has no successor to go on, and goes with it.
+Both lookups are by primary key, from each stream run's row."""
 
 
 def _insert_row(table: sa.Table) -> sa.Insert:
