@@ -1,43 +1,59 @@
 """``configure()``: which storage, executor and secret key this process uses.
 
-Every setting also comes from a ``PYWORKFLOW_*`` environment variable (an explicit
-``configure`` argument wins): ``PYWORKFLOW_STORAGE`` (default ``sqlite:///pyworkflow.db``),
-``PYWORKFLOW_EXECUTOR`` (``local`` or ``celery``), ``PYWORKFLOW_BROKER`` (the Celery broker),
-``PYWORKFLOW_DISPATCH_GRACE`` (seconds, Celery), ``PYWORKFLOW_SECRET_KEY``,
-``PYWORKFLOW_MODULES`` (comma separated), ``PYWORKFLOW_ALLOW_PICKLE`` (``1``/``0``),
-``PYWORKFLOW_TRACING`` (``1``/``0``), ``PYWORKFLOW_GC_FREEZE`` (``1``/``0``, see
-``pyworkflow._heap``), ``PYWORKFLOW_LEASE_SECONDS`` and
-``PYWORKFLOW_MAX_RECOVERIES`` (for workers started by a command line that has no such option,
-such as ``celery worker``).
+This module holds what ``configure()`` was given: its record (None where a call said
+nothing), checked and merged call after call, and the count of calls that tells a runtime
+built earlier to build anew. Every setting also comes from the ``pyworkflow.config.yaml`` file
+(``config_file``) and a ``PYWORKFLOW_*`` environment variable (``_env_settings`` lists them);
+an explicit ``configure`` argument wins. The functions that give each setting as it applies
+(``served_queues()``, ``build_codec()`` ...) are ``_settings_in_force``'s, imported from here.
 
-``PYWORKFLOW_RETENTION`` (a duration such as ``30d``) has the local executor delete runs that
-ended longer ago than that, in the background (``configure(retention=...)``).
-
-``PYWORKFLOW_CLIENT_ONLY`` (``1``/``0``, ``configure(client_only=)``) makes this process a
-client: it starts and queries runs and executes none. ``PYWORKFLOW_QUEUES`` (comma separated,
-``configure(queues=)``) names the queues whose runs the local executor executes here (default
-``pyworkflow``, ``pyworkflow.queues.DEFAULT_QUEUE``).
-
-This module holds settings only; the process's runtime built from them (opened storage,
+Settings only: the process's runtime built from them (opened storage,
 codec, executor) is ``pyworkflow.runtime``'s. ``configure()`` makes the next call build anew.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import os
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from pyworkflow import config_file, env_names
+from pyworkflow import _env_settings as env
+from pyworkflow import config_file
 from pyworkflow._engine import tracing as engine_tracing
 from pyworkflow._engine.engine import EngineSettings
-from pyworkflow._payload_size import limit_from_environment
+from pyworkflow._env_settings import sweep_interval
+from pyworkflow._settings_in_force import (
+    CELERY_HORIZON_SECONDS as CELERY_HORIZON_SECONDS,
+)
+from pyworkflow._settings_in_force import (
+    DEFAULT_DRAIN_SECONDS as DEFAULT_DRAIN_SECONDS,
+)
+from pyworkflow._settings_in_force import (
+    DEFAULT_STORAGE,
+    EXECUTORS,
+    build_codec,
+    build_storage,
+    client_only,
+    configured_modules,
+    dispatch_grace,
+    engine_settings,
+    served_queues,
+)
+from pyworkflow._settings_in_force import broker as broker
+from pyworkflow._settings_in_force import celery_app as celery_app
+from pyworkflow._settings_in_force import celery_engine_settings as celery_engine_settings
+from pyworkflow._settings_in_force import default_durable as default_durable
+from pyworkflow._settings_in_force import drain_seconds as drain_seconds
+from pyworkflow._settings_in_force import executor_name as executor_name
+from pyworkflow._settings_in_force import gc_freeze as gc_freeze
+from pyworkflow._settings_in_force import retention as retention
+from pyworkflow._settings_in_force import start_waits as start_waits
+from pyworkflow._settings_in_force import storage_url as storage_url
+from pyworkflow._settings_in_force import uses_celery_app as uses_celery_app
 from pyworkflow.durations import parse_duration
-from pyworkflow.exceptions import ConfigurationError, InvalidDurationError
-from pyworkflow.queues import DEFAULT_QUEUE, check_queues
-from pyworkflow.serialization import Codec
+from pyworkflow.exceptions import ConfigurationError
+from pyworkflow.queues import check_queues
 from pyworkflow.storage import Storage, storage_from_url
 
 __all__ = [
@@ -54,13 +70,6 @@ __all__ = [
     "served_queues",
     "sweep_interval",
 ]
-
-DEFAULT_STORAGE = "sqlite:///pyworkflow.db"
-CELERY_HORIZON_SECONDS = 1.0
-"""The Celery executor's ``horizon_seconds`` unless configured."""
-EXECUTORS = ("local", "celery")
-"""The executors ``configure(executor=...)`` and ``PYWORKFLOW_EXECUTOR`` may name."""
-DEFAULT_DRAIN_SECONDS = 10.0
 
 
 @dataclass
@@ -268,25 +277,6 @@ def reset() -> None:
     _generation += 1
 
 
-def default_durable() -> bool:
-    """Whether a workflow that does not say ``durable=`` runs durably (default True)."""
-    chosen = _settings.default_durable
-    if chosen is None:
-        chosen = config_file.load().flags.get("default_durable")
-    return True if chosen is None else chosen
-
-
-def start_waits() -> bool:
-    """Whether ``start()`` returns only once the run has settled (``configure(start_waits=)``).
-
-    ``configure``'s, else ``PYWORKFLOW_START_WAITS``, else False.
-    """
-    chosen = _settings.start_waits
-    if chosen is None:
-        chosen = config_file.load().flags.get("start_waits")
-    return _env_flag("PYWORKFLOW_START_WAITS", default=False) if chosen is None else chosen
-
-
 def current() -> dict[str, Any]:
     """The settings ``configure()`` was given (None where it was not), by name."""
     values = {f.name: getattr(_settings, f.name) for f in dataclasses.fields(_settings)}
@@ -316,213 +306,10 @@ def generation() -> int:
     return _generation
 
 
-def executor_name() -> str:
-    """The configured executor: ``configure``'s, else ``PYWORKFLOW_EXECUTOR``'s, else local.
-
-    Raises:
-        ConfigurationError: ``PYWORKFLOW_EXECUTOR`` names no executor of this version.
-    """
-    name = _settings.executor or config_file.load().executor or env_names.executor() or "local"
-    if name not in EXECUTORS:
-        raise ConfigurationError(
-            f"unknown executor {name!r} (PYWORKFLOW_EXECUTOR); "
-            f"this version has: {', '.join(EXECUTORS)}"
-        )
-    return name
-
-
-def gc_freeze() -> bool:
-    """Whether to freeze the start-up heap (``configure(gc_freeze=)``, ``PYWORKFLOW_GC_FREEZE``)."""
-    chosen = _settings.gc_freeze
-    return _env_flag("PYWORKFLOW_GC_FREEZE", default=True) if chosen is None else chosen
-
-
 def start_tracing_from_env() -> None:
     """Turn spans on if ``PYWORKFLOW_TRACING=1`` and ``configure(tracing=)`` said nothing."""
-    if _settings.tracing is None and _env_flag("PYWORKFLOW_TRACING", default=False):
+    if _settings.tracing is None and env.flag("PYWORKFLOW_TRACING", default=False):
         _set_tracing(True, source="PYWORKFLOW_TRACING=1")
-
-
-def drain_seconds() -> float:
-    """How long a stopping executor lets running steps finish (``configure(drain_seconds=)``)."""
-    chosen = _settings.drain_seconds
-    return DEFAULT_DRAIN_SECONDS if chosen is None else chosen
-
-
-def client_only() -> bool:
-    """Whether this process only starts and queries runs, executing none.
-
-    ``configure(client_only=)``, else ``PYWORKFLOW_CLIENT_ONLY``, else False.
-    """
-    chosen = _settings.client_only
-    if chosen is None:
-        chosen = config_file.load().flags.get("client_only")
-    return _env_flag("PYWORKFLOW_CLIENT_ONLY", default=False) if chosen is None else chosen
-
-
-def served_queues() -> tuple[str, ...]:
-    """The queues whose runs the local executor executes in this process.
-
-    ``configure(queues=)``, else ``PYWORKFLOW_QUEUES`` (comma separated), else the default
-    queue alone.
-
-    Raises:
-        ConfigurationError: ``PYWORKFLOW_QUEUES`` holds no queue or a bad name.
-    """
-    if _settings.queues is not None:
-        return _settings.queues
-    in_file = config_file.load().queues
-    if in_file is not None:
-        return check_queues(list(in_file), source=f"{config_file.FILE_NAME}: queues")
-    text = os.environ.get("PYWORKFLOW_QUEUES", "")
-    if not text.strip():
-        return (DEFAULT_QUEUE,)
-    return check_queues(text, source="PYWORKFLOW_QUEUES")
-
-
-def celery_app() -> Any:
-    """The Celery app given to ``configure(celery_app=)``, or None."""
-    return _settings.celery_app
-
-
-def broker() -> str | None:
-    """The broker given to ``configure(broker=)``, or None (``PYWORKFLOW_BROKER`` then)."""
-    return _settings.broker or config_file.load().broker
-
-
-def celery_engine_settings() -> EngineSettings:
-    """``engine_settings()`` for the Celery executor: a short horizon unless configured.
-
-    A Celery worker is shared by every run: it waits in-process for short timers only (a
-    retry delay of 1 s); longer ones go back to storage and the sweeper.
-    """
-    settings = engine_settings()
-    if "horizon_seconds" in _settings.engine_given:
-        return settings
-    horizon = min(settings.horizon_seconds, CELERY_HORIZON_SECONDS)
-    return dataclasses.replace(settings, horizon_seconds=horizon)
-
-
-def retention() -> float | None:
-    """Seconds to keep ended runs, from configure() or PYWORKFLOW_RETENTION; None: forever."""
-    if _settings.retention is not None:
-        return _settings.retention
-    text = os.environ.get("PYWORKFLOW_RETENTION", "").strip()
-    try:
-        return parse_duration(text) if text else None
-    except InvalidDurationError as exc:
-        raise ConfigurationError(f"PYWORKFLOW_RETENTION: {exc}") from exc
-
-
-def configured_modules() -> list[str]:
-    """Modules from configure(), the file and PYWORKFLOW_MODULES (``env_names``)."""
-    env = env_names.modules()
-    found = [*_settings.modules]
-    for module in [*config_file.load().modules, *env]:
-        if module not in found:
-            found.append(module)
-    return found
-
-
-def build_storage() -> Storage:
-    """A new storage object for the configured URL (or the configured object itself)."""
-    chosen = _settings.storage or storage_url()
-    return chosen if not isinstance(chosen, str) else storage_from_url(chosen)
-
-
-def storage_url(given: str | None = None) -> str:
-    """The storage URL: ``given`` (``--storage``), else the file's, the environment's, the default.
-
-    ``configure(storage=...)`` is ``build_storage``'s to read (it may be an object).
-    """
-    return given or config_file.load().storage or env_names.storage() or DEFAULT_STORAGE
-
-
-def build_codec() -> Codec:
-    """The codec for the configured secret key and pickle setting."""
-    key = (
-        _settings.secret_key
-        or config_file.load().secret_key
-        or os.environ.get("PYWORKFLOW_SECRET_KEY")
-        or None
-    )
-    allow = _settings.allow_pickle
-    if allow is None:
-        allow = _env_flag("PYWORKFLOW_ALLOW_PICKLE", default=True)
-    return Codec(secret_key=key, allow_pickle=allow, max_payload_size=limit_from_environment())
-
-
-_ENGINE_ENV = {
-    "lease_seconds": ("PYWORKFLOW_LEASE_SECONDS", float),
-    "max_recoveries": ("PYWORKFLOW_MAX_RECOVERIES", int),
-}
-
-
-_TRUE, _FALSE = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
-
-
-def _env_flag(variable: str, *, default: bool) -> bool:
-    """The yes/no in the environment variable (``1``/``0``, ``true``/``false``, ...).
-
-    Raises:
-        ConfigurationError: it holds anything else (the message names the variable).
-    """
-    text = os.environ.get(variable, "").strip().lower()
-    if not text:
-        return default
-    if text in _TRUE or text in _FALSE:
-        return text in _TRUE
-    raise ConfigurationError(f"{variable}: expected 1 or 0 (true/false, yes/no), not {text!r}")
-
-
-def _env_positive(variable: str, kind: type[float] | type[int]) -> float | None:
-    """The positive number in the environment variable, None when it is unset.
-
-    Raises:
-        ConfigurationError: it holds anything but a positive number (the message names it).
-    """
-    text = os.environ.get(variable, "").strip()
-    if not text:
-        return None
-    try:
-        value = kind(text)
-    except ValueError as exc:
-        raise ConfigurationError(f"{variable}: not a positive number: {text!r}") from exc
-    if not value > 0:
-        raise ConfigurationError(f"{variable}: not a positive number: {text!r}")
-    return value
-
-
-def engine_settings() -> EngineSettings:
-    """The lease, horizon and recovery settings: ``configure``'s, else the environment's."""
-    from_env: dict[str, Any] = {}
-    in_file = config_file.load().numbers
-    for knob, (variable, kind) in _ENGINE_ENV.items():
-        if knob not in _settings.engine_given:
-            value = in_file.get(knob) or _env_positive(variable, kind)
-            if value is not None:
-                from_env[knob] = value
-    return dataclasses.replace(_settings.engine, **from_env)
-
-
-def dispatch_grace() -> float:
-    """Seconds a Celery task may wait in its queue before it is sent again."""
-    if _settings.dispatch_grace is not None:
-        return _settings.dispatch_grace
-    value = _env_positive("PYWORKFLOW_DISPATCH_GRACE", float)
-    return 60.0 if value is None else value
-
-
-def sweep_interval() -> float:
-    """Seconds between a Celery worker's looks at storage (``PYWORKFLOW_SWEEP_INTERVAL``, 1).
-
-    ``0`` turns that worker's sweeper off.
-    """
-    text = os.environ.get("PYWORKFLOW_SWEEP_INTERVAL", "").strip()
-    if text in ("0", "0.0"):
-        return 0.0
-    value = _env_positive("PYWORKFLOW_SWEEP_INTERVAL", float)
-    return 1.0 if value is None else value
 
 
 def snapshot() -> tuple[Any, int]:
@@ -534,8 +321,3 @@ def restore(saved: tuple[Any, int]) -> None:
     """Put back settings taken by ``snapshot``."""
     global _settings, _generation
     _settings, _generation = saved
-
-
-def uses_celery_app(app: Any) -> bool:
-    """True if the Celery executor is configured with ``app``."""
-    return _settings.executor == "celery" and _settings.celery_app is app

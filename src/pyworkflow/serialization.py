@@ -15,26 +15,21 @@ pickle is HMAC-SHA256 signed and one with a missing or wrong signature is refuse
 
 A value whose JSON text would be longer than ``max_payload_size`` (64 MiB by default) is refused
 with ``PayloadTooLargeError`` (``_payload_size``).
+
+This module holds the codec: the walk through lists and dicts, the pickle fallback and its
+signature. The tagged node of each other type, and the import of a class by its path, are
+``_codec_types``'s.
 """
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
 import hmac
-import importlib
 import json
 import math
-import sys
-import weakref
 from collections.abc import Callable, Iterable
-from datetime import date, datetime, time, timedelta, timezone
-from decimal import Decimal
-from enum import Enum
 from typing import Any
-from uuid import UUID
-from zoneinfo import ZoneInfo
 
 import cloudpickle
 
@@ -42,13 +37,11 @@ from pyworkflow._codec_refusals import NO_PICKLE_HINT as _NO_PICKLE_HINT
 from pyworkflow._codec_refusals import PLAIN, live_object
 from pyworkflow._codec_refusals import Failure as _Failure
 from pyworkflow._codec_refusals import type_name as _type_name
+from pyworkflow._codec_types import DEC, TAG, TYPE_DECODERS, TYPE_ENCODERS, encode_object
 from pyworkflow._payload_size import DEFAULT_MAX_PAYLOAD_SIZE, check_size, checked_limit
 from pyworkflow.exceptions import ConfigurationError, SerializationError
 
 __all__ = ["DEFAULT_MAX_PAYLOAD_SIZE", "Codec"]
-
-TAG = "__pw__"
-_DEC = "cannot be decoded"
 
 
 class Codec:
@@ -132,7 +125,7 @@ class Codec:
         except _Failure as failure:
             raise failure.error("value") from failure.__cause__
         except RecursionError:
-            raise _Failure(_type_name(tree), "nested too deeply", _DEC).error("value") from None
+            raise _Failure(_type_name(tree), "nested too deeply", DEC).error("value") from None
 
     def dumps(self, value: object, *, path: str = "value") -> str:
         """Encode ``value`` as compact JSON text; see :meth:`encode`."""
@@ -159,10 +152,10 @@ class Codec:
             return self._enc_items(v)
         if t is float:
             return v if math.isfinite(v) else {TAG: "float", "v": repr(v)}
-        encoder = _ENCODERS.get(t)
+        encoder = TYPE_ENCODERS.get(t)
         if encoder is not None:
             return encoder(self, v)
-        return self._enc_object(v)
+        return encode_object(self, v)
 
     def _enc_dict(self, d: dict[Any, Any]) -> Any:
         out: dict[str, Any] = {}
@@ -192,35 +185,6 @@ class Codec:
             failure.keys.append(label or f"[{len(out)}]")
             raise
         return out
-
-    def _enc_set(self, v: set[Any] | frozenset[Any]) -> Any:
-        items = self._enc_items(v, " (an item of the set)")
-        # Sets iterate in hash order, which varies between processes: sort for stable logs.
-        items.sort(key=lambda item: json.dumps(item, sort_keys=True))
-        return {TAG: type(v).__name__, "items": items}
-
-    def _enc_object(self, v: Any) -> Any:
-        t = type(v)
-        name = _class_path(t)
-        if name is not None:
-            if isinstance(v, Enum):
-                return {TAG: "enum", "cls": name, "v": self._enc_at(v.value, ".value")}
-            if dataclasses.is_dataclass(v) and not isinstance(v, type):
-                fields = {
-                    f.name: self._enc_at(getattr(v, f.name), f".{f.name}")
-                    for f in dataclasses.fields(v)
-                }
-                return {TAG: "dataclass", "cls": name, "fields": fields}
-            if hasattr(t, "model_dump") and hasattr(t, "model_validate"):
-                try:
-                    dumped = v.model_dump(mode="json")
-                except Exception:  # not JSON-able as a model: pickle it below instead
-                    pass
-                else:
-                    return {TAG: "pydantic", "cls": name, "v": self._enc(dumped)}
-            if isinstance(v, tuple) and hasattr(t, "_fields"):
-                return {TAG: "namedtuple", "cls": name, "items": self._enc_items(v)}
-        return self._enc_pickle(v)
 
     def _enc_at(self, v: Any, key: str) -> Any:
         try:
@@ -265,11 +229,11 @@ class Codec:
             return out
         decoder = _DECODERS.get(tag) if type(tag) is str else None
         if decoder is None:
-            raise _Failure("dict", f"unknown tag {TAG}={tag!r}", _DEC)
+            raise _Failure("dict", f"unknown tag {TAG}={tag!r}", DEC)
         try:
             return decoder(self, node)
         except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise _Failure(str(tag), f"malformed payload: {exc!r}", _DEC) from exc
+            raise _Failure(str(tag), f"malformed payload: {exc!r}", DEC) from exc
 
     def _dec_items(self, items: list[Any]) -> list[Any]:
         out: list[Any] = []
@@ -284,131 +248,22 @@ class Codec:
     def _dec_pickle(self, node: dict[str, Any]) -> Any:
         type_name = str(node.get("type", "pickled object"))
         if not self._allow_pickle:
-            raise _Failure(type_name, "refusing to unpickle: " + _NO_PICKLE_HINT, _DEC)
+            raise _Failure(type_name, "refusing to unpickle: " + _NO_PICKLE_HINT, DEC)
         data = base64.b64decode(node["data"], validate=True)
         if self._key is not None:
             good = hmac.new(self._key, data, hashlib.sha256).hexdigest()
             sig = node.get("sig")
             if not isinstance(sig, str) or not hmac.compare_digest(sig, good):
                 reason = "signature is missing or wrong (tampered with, or another secret_key)"
-                raise _Failure(type_name, f"refusing to unpickle: {reason}", _DEC)
+                raise _Failure(type_name, f"refusing to unpickle: {reason}", DEC)
         try:
             return cloudpickle.loads(data)
         except Exception as exc:
-            raise _Failure(type_name, f"unpickling failed: {exc!r}", _DEC) from exc
+            raise _Failure(type_name, f"unpickling failed: {exc!r}", DEC) from exc
 
 
-# Weak keys: classes made at run time (in a loop, in tests) must not be kept alive by the cache.
-_CLASS_PATHS: weakref.WeakKeyDictionary[type, str | None] = weakref.WeakKeyDictionary()
-
-
-def _class_path(cls: type) -> str | None:
-    """``"module:Qual.Name"`` if importing that gives back ``cls``, else None (pickle it)."""
-    try:
-        return _CLASS_PATHS[cls]
-    except KeyError:
-        pass
-    found: Any = sys.modules.get(cls.__module__)
-    for part in cls.__qualname__.split("."):
-        found = getattr(found, part, None)
-    path = f"{cls.__module__}:{cls.__qualname__}" if found is cls else None
-    _CLASS_PATHS[cls] = path
-    return path
-
-
-def _import_class(node: dict[str, Any], check: Callable[[type], bool]) -> Any:
-    path = node["cls"]
-    module_name, _, qualname = str(path).partition(":")
-    try:
-        found: Any = importlib.import_module(module_name)
-        for part in qualname.split("."):
-            found = getattr(found, part)
-    except (ImportError, AttributeError, ValueError) as exc:
-        raise _Failure(str(path), f"cannot import {path!r}: {exc}", _DEC) from exc
-    if not isinstance(found, type) or not check(found):
-        raise _Failure(str(path), f"{path!r} is not a {node[TAG]} class", _DEC)
-    return found
-
-
-def _dec_datetime(_: Codec, node: dict[str, Any]) -> datetime:
-    value = datetime.fromisoformat(node["v"])
-    if "tz" in node:
-        value = value.replace(tzinfo=ZoneInfo(node["tz"]))
-    return value.replace(fold=1) if node.get("fold") else value
-
-
-def _enc_datetime(_: Codec, v: datetime) -> Any:
-    tz = v.tzinfo
-    node: dict[str, Any]
-    if isinstance(tz, ZoneInfo) and tz.key is not None:
-        node = {TAG: "datetime", "v": v.replace(tzinfo=None).isoformat(), "tz": tz.key}
-    else:
-        node = {TAG: "datetime", "v": v.isoformat()}
-    if v.fold:
-        node["fold"] = 1
-    return node
-
-
-def _enc_time(codec: Codec, v: time) -> Any:
-    if v.tzinfo is not None and not isinstance(v.tzinfo, timezone):
-        return codec._enc_pickle(v)  # a zone's offset depends on the date: keep it whole
-    return {TAG: "time", "v": v.isoformat(), **({"fold": 1} if v.fold else {})}
-
-
-def _dec_dataclass(codec: Codec, node: dict[str, Any]) -> Any:
-    cls = _import_class(node, dataclasses.is_dataclass)
-    stored = node["fields"]
-    # Like pickle, rebuild without calling __init__ / __post_init__: the fields are as they were.
-    obj = cls.__new__(cls)
-    for f in dataclasses.fields(cls):
-        if f.name in stored:
-            value = codec._dec(stored[f.name])
-        elif f.default is not dataclasses.MISSING:
-            value = f.default  # a field added since the value was encoded
-        elif f.default_factory is not dataclasses.MISSING:
-            value = f.default_factory()
-        else:
-            reason = f"field {f.name!r} is missing and has no default"
-            raise _Failure(str(node["cls"]), reason, _DEC)
-        object.__setattr__(obj, f.name, value)
-    return obj
-
-
-_ENCODERS: dict[type, Callable[[Codec, Any], Any]] = {
-    tuple: lambda c, v: {TAG: "tuple", "items": c._enc_items(v)},
-    set: Codec._enc_set,
-    frozenset: Codec._enc_set,
-    datetime: _enc_datetime,
-    date: lambda _, v: {TAG: "date", "v": v.isoformat()},
-    time: _enc_time,
-    timedelta: lambda _, v: {TAG: "timedelta", "v": [v.days, v.seconds, v.microseconds]},
-    UUID: lambda _, v: {TAG: "uuid", "v": str(v)},
-    Decimal: lambda _, v: {TAG: "decimal", "v": str(v)},
-    bytes: lambda _, v: {TAG: "bytes", "v": base64.b64encode(v).decode()},
-    bytearray: lambda _, v: {TAG: "bytearray", "v": base64.b64encode(v).decode()},
-}
-
+# The types of ``_codec_types``, and the fallback the codec owns.
 _DECODERS: dict[str, Callable[[Codec, dict[str, Any]], Any]] = {
-    "tuple": lambda c, n: tuple(c._dec_items(n["items"])),
-    "set": lambda c, n: set(c._dec_items(n["items"])),
-    "frozenset": lambda c, n: frozenset(c._dec_items(n["items"])),
-    "dict": lambda c, n: {c._dec(k): c._dec(x) for k, x in n["items"]},
-    "float": lambda _, n: float(n["v"]),
-    "datetime": _dec_datetime,
-    "date": lambda _, n: date.fromisoformat(n["v"]),
-    "time": lambda _, n: time.fromisoformat(n["v"]).replace(fold=n.get("fold", 0)),
-    "timedelta": lambda _, n: timedelta(*n["v"]),
-    "uuid": lambda _, n: UUID(n["v"]),
-    "decimal": lambda _, n: Decimal(n["v"]),
-    "bytes": lambda _, n: base64.b64decode(n["v"], validate=True),
-    "bytearray": lambda _, n: bytearray(base64.b64decode(n["v"], validate=True)),
-    "enum": lambda c, n: _import_class(n, lambda t: issubclass(t, Enum))(c._dec(n["v"])),
-    "dataclass": _dec_dataclass,
-    "pydantic": lambda c, n: _import_class(
-        n, lambda t: hasattr(t, "model_validate")
-    ).model_validate(c._dec(n["v"])),
-    "namedtuple": lambda c, n: _import_class(n, lambda t: hasattr(t, "_fields"))(
-        *c._dec_items(n["items"])
-    ),
+    **TYPE_DECODERS,
     "pickle": Codec._dec_pickle,
 }

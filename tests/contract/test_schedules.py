@@ -131,6 +131,29 @@ async def test_the_tick_sees_due_active_schedules_earliest_first(storage: Storag
     assert await storage.next_schedule_due_at(workflow_names=["x"], after=T0 - 9) is None
 
 
+async def test_the_tick_reads_what_is_due_a_page_at_a_time(storage: Storage) -> None:
+    # Midnight: many schedules due at one moment, so the page boundary falls inside a tie.
+    for name in ("d", "b", "e", "a", "c"):
+        await storage.create_schedule(schedule(name, due_at=T0 - 1))
+    await storage.create_schedule(schedule("earlier", due_at=T0 - 2))
+    await storage.create_schedule(schedule("later", due_at=T0 + 1))
+    await storage.create_schedule(schedule("theirs", workflow="x", due_at=T0 - 1))
+    read, after, pages = [], None, 0
+    while True:
+        page = await storage.due_schedules(now=T0, limit=2, workflow_names=["wf"], after=after)
+        pages += 1
+        read += [s.schedule_id for s in page]
+        if len(page) < 2:
+            break
+        assert page[-1].due_at is not None
+        after = (page[-1].due_at, page[-1].schedule_id)
+    assert read == ["earlier", "a", "b", "c", "d", "e"]
+    assert pages == 4
+    # A page may start inside a tie, and without the workflow filter it reads theirs too.
+    rest = await storage.due_schedules(now=T0, limit=10, after=(T0 - 1, "b"))
+    assert [s.schedule_id for s in rest] == ["c", "d", "e", "theirs"]
+
+
 async def test_firing_stores_the_state_and_the_slots_run_together(storage: Storage) -> None:
     stored = await storage.create_schedule(schedule())
     run_ids = await storage.fire_schedule(fired(stored, T0, "r1", next_slot=T0 + 60))

@@ -437,11 +437,15 @@ class Storage(Protocol):
         now: float,
         limit: int,
         workflow_names: Collection[str] | None = None,
+        after: tuple[float, str] | None = None,
     ) -> list[ScheduleRecord]:
-        """Up to ``limit`` schedules with ``due_at <= now``, earliest first, of ``workflow_names``.
+        """Up to ``limit`` schedules with ``due_at <= now``, of ``workflow_names``.
 
-        Only active schedules have a ``due_at``. A read: schedulers decide with
-        ``fire_schedule``, whose version check lets one of them win.
+        In ``(due_at, schedule_id)`` order; ``after``: only those past this pair, so a
+        scheduler reads what is due a page at a time, each page from where the last ended
+        (a keyset: rows fired meanwhile leave the range, none is read twice). Only active
+        schedules have a ``due_at``. A read: schedulers decide with ``fire_schedule``, whose
+        version check lets one of them win.
         """
 
     async def next_schedule_due_at(

@@ -85,15 +85,27 @@ class MemoryScheduleMethods:
         return self._write(schedule)
 
     async def due_schedules(
-        self, *, now: float, limit: int, workflow_names: Collection[str] | None = None
+        self,
+        *,
+        now: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+        after: tuple[float, str] | None = None,
     ) -> list[ScheduleRecord]:
-        """Up to ``limit`` schedules with ``due_at <= now``, earliest first."""
+        """Up to ``limit`` schedules with ``due_at <= now`` in ``(due_at, id)`` order."""
         names = None if workflow_names is None else set(workflow_names)
         due = sorted(
-            (s for s in self._schedules.values() if s.due_at is not None and s.due_at <= now),
-            key=lambda s: (s.due_at, s.schedule_id),
+            (
+                s
+                for s in self._schedules.values()
+                if s.due_at is not None
+                and s.due_at <= now
+                and (names is None or s.workflow_name in names)
+            ),
+            key=_due_key,
         )
-        due = [s for s in due if names is None or s.workflow_name in names]
+        if after is not None:
+            due = [s for s in due if _due_key(s) > after]
         return [copy_tree(s) for s in due[: max(limit, 0)]]
 
     async def next_schedule_due_at(
@@ -177,3 +189,8 @@ class MemoryScheduleMethods:
             status = self._runs[run_id].status
             counts[status] = counts.get(status, 0) + 1
         return counts
+
+
+def _due_key(schedule: ScheduleRecord) -> tuple[float, str]:
+    """Where a due schedule stands in a tick's reading order."""
+    return (schedule.due_at or 0.0, schedule.schedule_id)

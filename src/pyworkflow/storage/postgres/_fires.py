@@ -23,6 +23,7 @@ from typing import Any
 
 import asyncpg
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 
 from pyworkflow._json_text import encode
 from pyworkflow.storage.postgres import _one_trip as one_trip
@@ -46,9 +47,14 @@ _states = one_trip.json_rows(
     },
     "n",
 )
+_ids = one_trip.json_rows("b_states", {"schedule_id": sa.String}, "m")
+_id_array = sa.select(sa.func.array_agg(_ids.c.schedule_id)).scalar_subquery()
 STATES = compiled(
     sa.update(schedules)
     .where(
+        # The ids once more, as one array: a probe of the primary key per fire. Joined on the
+        # rows alone, the planner reads every schedule for a hundred fires (a hash join).
+        schedules.c.schedule_id == sa.any_(sa.cast(_id_array, postgresql.ARRAY(sa.String))),
         schedules.c.schedule_id == _states.c.schedule_id,
         schedules.c.version == _states.c.b_version,
     )

@@ -434,12 +434,17 @@ class SqlStorage(SqlStreamMethods, abc.ABC):
         return await self._run(lambda db: schedules.update_schedule(db, schedule), writes=True)
 
     async def due_schedules(
-        self, *, now: float, limit: int, workflow_names: Collection[str] | None = None
+        self,
+        *,
+        now: float,
+        limit: int,
+        workflow_names: Collection[str] | None = None,
+        after: tuple[float, str] | None = None,
     ) -> list[ScheduleRecord]:
-        """Schedules due at ``now``, earliest first; see ``Storage.due_schedules``."""
+        """Schedules due at ``now``, in order; see ``Storage.due_schedules``."""
         return await self._run(
             lambda db: schedules.due_schedules(
-                db, now=now, limit=limit, workflow_names=workflow_names
+                db, now=now, limit=limit, workflow_names=workflow_names, after=after
             ),
             writes=False,
         )

@@ -23,8 +23,9 @@ Hot queries and their indexes:
   ``ix_hooks_status_created``.
 - a step's lease, a run's step leases (and retention's delete of them) -> the primary key
   ``(run_id, step_id)`` of ``step_leases``.
-- a scheduler's tick: schedules with ``due_at <= now``, earliest first, and the earliest
-  ``due_at`` -> ``ix_schedules_due_at``. Paused, deleted and finished schedules have ``due_at``
+- a scheduler's tick: schedules with ``due_at <= now`` in ``(due_at, schedule_id)`` order, a
+  page at a time from where the last ended, and the earliest ``due_at`` ->
+  ``ix_schedules_due_at``. Paused, deleted and finished schedules have ``due_at``
   NULL, so the index front holds only what is due soon.
 - a schedule's runs (its live ones for the overlap policy, ``runs list --schedule``) ->
   ``ix_runs_schedule_id``.
@@ -207,10 +208,10 @@ schedules = sa.Table(
     sa.Column("updated_at", sa.Float, nullable=False),
     # Every write states the version it read: two schedulers never both fire one slot.
     sa.Column("version", sa.Integer, nullable=False, server_default=sa.text("0")),
-    sa.Index("ix_schedules_due_at", "due_at"),
+    sa.Index("ix_schedules_due_at", "due_at", "schedule_id"),
 )
 """One row per schedule; mirrors ``records.ScheduleRecord`` (same columns, same order).
-Revision 0007."""
+Revision 0007; ``ix_schedules_due_at`` took ``schedule_id`` in revision 0011."""
 
 stream_runs = sa.Table(
     "stream_runs",

@@ -175,15 +175,22 @@ async def update_schedule(db: Session, schedule: ScheduleRecord) -> ScheduleReco
 
 
 async def due_schedules(
-    db: Session, *, now: float, limit: int, workflow_names: Collection[str] | None
+    db: Session,
+    *,
+    now: float,
+    limit: int,
+    workflow_names: Collection[str] | None,
+    after: tuple[float, str] | None = None,
 ) -> list[ScheduleRecord]:
-    """Up to ``limit`` schedules due at ``now``, earliest first."""
+    """Up to ``limit`` schedules due at ``now`` (past ``after``), in ``(due_at, id)`` order."""
     if limit <= 0 or (workflow_names is not None and not workflow_names):
         return []
     params: dict[str, Any] = {"b_now": now, "b_limit": limit}
     if workflow_names is not None:
         params["b_names"] = list(workflow_names)
-    statement = due_schedules_statement(workflow_names is not None)
+    if after is not None:
+        params["b_after_due"], params["b_after_id"] = after
+    statement = due_schedules_statement(workflow_names is not None, after is not None)
     return [schedule_from_row(row) for row in await db.all(statement, params)]
 
 

@@ -129,18 +129,25 @@ COUNT_SCHEDULE_RUNS = (
 
 
 @functools.cache
-def due_schedules_statement(by_names: bool) -> sa.Select[Any]:
-    """Schedules with ``due_at <= b_now``, earliest first, at most ``b_limit``.
+def due_schedules_statement(by_names: bool, after: bool = False) -> sa.Select[Any]:
+    """Schedules with ``due_at <= b_now`` in ``(due_at, schedule_id)`` order, at most ``b_limit``.
 
     ``by_names``: only those of the workflows in ``b_names`` (a filter on the index walk).
+    ``after``: only those past ``(b_after_due, b_after_id)``; the walk of
+    ``ix_schedules_due_at`` (both columns) starts there.
     """
     terms: list[sa.ColumnElement[bool]] = [schedules.c.due_at <= param("b_now", sa.Float)]
+    if after:
+        terms.append(
+            sa.tuple_(schedules.c.due_at, schedules.c.schedule_id)
+            > sa.tuple_(param("b_after_due", sa.Float), param("b_after_id", sa.String))
+        )
     if by_names:
         terms.append(in_list(unindexed(schedules.c.workflow_name), "b_names"))
     return (
         sa.select(schedules)
         .where(*terms)
-        .order_by(schedules.c.due_at)
+        .order_by(schedules.c.due_at, schedules.c.schedule_id)
         .limit(param("b_limit", sa.Integer))
     )
 
