@@ -225,6 +225,8 @@ def test_a_stream_run_mid_flight_goes_on_after_a_copy_to_postgresql(
     assert {k: json.loads(result.stdout)[k] for k in ("stream_runs", "signals")} == {
         "stream_runs": 1, "signals": 2
     }  # fmt: skip
+    told = pyworkflow("db", "copy", source_cli.url, f"sqlite:///{tmp_path / 'copy.db'}")
+    assert "with 1 stream run (2 signals): they go on where they were" in told.stdout
     target_cli = InProcessCli(tmp_path / "unused.db", destination)
     shown = target_cli.json("streams", "show", "watch-1")
     assert shown == source_cli.json("streams", "show", "watch-1")
