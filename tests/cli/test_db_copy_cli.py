@@ -12,16 +12,26 @@ import hashlib
 import json
 import logging
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 from inprocess_cli import InProcessCli
 
 from postgres_server import PostgresServer
+from pyworkflow import emit, run_stream_workflow, stream_step, stream_workflow, workflow
 from pyworkflow.cli import main
-from pyworkflow.events import EventType, RunStatus
+from pyworkflow.events import EventType, RunStatus, StreamStepStatus
 from pyworkflow.storage import AppendWrite, NewEvent, NewRun, SQLiteStorage, storage_from_url
 from pyworkflow.storage.records import NewHook
+from pyworkflow.streams import (
+    get_checkpoint,
+    get_current_signal,
+    save_checkpoint,
+    set_result,
+    terminate,
+)
+from pyworkflow.testing import WorkflowEnvironment
 
 T0 = 1_900_000_000.0
 IDS = ["run_ended", "run_leased", "run_hooked"]
@@ -155,3 +165,81 @@ def test_copy_to_postgresql(source: str, tmp_path: Path, postgres_server: Postgr
 
     # The run the old worker held is free on PostgreSQL at once.
     assert asyncio.run(claimable()) == ["run_leased"]
+
+
+@stream_workflow(name="dc_watch")
+async def dc_watch() -> None:
+    await emit("dc_watch", "alert", {"n": 0})
+
+
+@stream_step(stream="dc_watch", signals=["alert", "stop"])
+async def dc_watcher() -> None:
+    signal = await get_current_signal()
+    if signal is None:
+        return
+    seen = [*((await get_checkpoint()) or []), signal.payload["n"]]
+    await save_checkpoint(seen)
+    if signal.signal_type == "stop":
+        await set_result(seen)
+        await terminate()
+
+
+@workflow(name="dc_run_watch")
+async def dc_run_watch(stream_run_id: str) -> Any:
+    return (await run_stream_workflow(dc_watch, stream_run_id=stream_run_id)).get_result(
+        "dc_watcher"
+    )
+
+
+async def watching(url: str) -> str:
+    """A stream run left waiting in the SQLite file after two signals; its parent's run id."""
+    async with WorkflowEnvironment(storage=url) as env:
+        parent = await env.start(dc_run_watch, "watch-1")
+        await env.advance(0)
+        await emit("dc_watch", "alert", {"n": 1}, stream_run_id="watch-1")
+        for _ in range(400):
+            await env.advance(0)
+            subs = await env.storage.list_subscriptions("watch-1")  # type: ignore[attr-defined]
+            if subs and subs[0].cursor == 2 and subs[0].status is StreamStepStatus.WAITING:
+                return parent
+            await asyncio.sleep(0.005)
+    raise AssertionError("the stream run never took its signals")
+
+
+async def finishing(url: str, parent: str) -> Any:
+    """On the copy: one more signal, and the stream run ends with every signal seen."""
+    async with WorkflowEnvironment(storage=url) as env:
+        await env.advance(0)
+        await emit("dc_watch", "stop", {"n": 2}, stream_run_id="watch-1")
+        return await env.result(parent, timeout=10)
+
+
+def test_a_stream_run_mid_flight_goes_on_after_a_copy_to_postgresql(
+    tmp_path: Path, postgres_server: PostgresServer
+) -> None:
+    source_cli = InProcessCli(tmp_path / "streams.db")
+    parent = source_cli.run(watching)
+    destination = str(postgres_server.fresh_url())
+    result = pyworkflow("db", "copy", source_cli.url, destination, "--json")
+    assert result.exit_code == 0, result.output
+    assert {k: json.loads(result.stdout)[k] for k in ("stream_runs", "signals")} == {
+        "stream_runs": 1, "signals": 2
+    }  # fmt: skip
+    told = pyworkflow("db", "copy", source_cli.url, f"sqlite:///{tmp_path / 'copy.db'}")
+    assert "with 1 stream run (2 signals): they go on where they were" in told.stdout
+    target_cli = InProcessCli(tmp_path / "unused.db", destination)
+    shown = target_cli.json("streams", "show", "watch-1")
+    assert shown == source_cli.json("streams", "show", "watch-1")
+    assert [
+        (s["step"], s["status"], s["cursor"], s["checkpoint"]) for s in shown["subscriptions"]
+    ] == [("dc_watcher", "waiting", 2, [0, 1])]
+    assert [(g["seq"], g["payload"], g["delivered_to"]) for g in shown["latest_signals"]] == [
+        (1, {"n": 0}, ["dc_watcher"]), (2, {"n": 1}, ["dc_watcher"])
+    ]  # fmt: skip
+
+    assert target_cli.run(lambda url: finishing(url, parent)) == [0, 1, 2]
+    after = target_cli.json("streams", "show", "watch-1")
+    assert after["status"] == "completed"
+    assert [g["seq"] for g in after["latest_signals"]] == [1, 2, 3]
+    # The source was only read: its stream run still waits at its second signal.
+    assert source_cli.json("streams", "show", "watch-1")["signals"] == 2

@@ -7,6 +7,9 @@ batch delivered), as a driver would have left it; the CLI runs in this process.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
+from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 from inprocess_cli import InProcessCli
@@ -16,7 +19,7 @@ from pyworkflow.events import StreamStepStatus
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import storage_from_url
 from pyworkflow.storage.streams import NewSignal, StreamStore, SubscriptionOutcome, SubscriptionSpec
-from pyworkflow.streams import get_current_signal, save_checkpoint
+from pyworkflow.streams import get_current_signal, save_checkpoint, terminate
 from pyworkflow.testing import WorkflowEnvironment
 
 
@@ -121,3 +124,51 @@ def test_runs_show_of_a_driving_run_shows_its_stream_run(tmp_path: Path) -> None
     text = cli("runs", "show", driver).output
     assert "stream run watch-1 of stream 'tc_watch': running" in text
     assert "#1  alert  -> tc_watcher" in text
+
+
+@stream_workflow(name="tc_once")
+async def tc_once() -> None:
+    await emit("tc_once", "go", {"n": 1})
+
+
+@stream_step(stream="tc_once", signals=["go"])
+async def tc_goer() -> None:
+    if await get_current_signal() is not None:
+        await terminate()
+
+
+@workflow(name="tc_run_once")
+async def tc_run_once(stream_run_id: str) -> str:
+    return (await run_stream_workflow(tc_once, stream_run_id=stream_run_id)).status
+
+
+async def ended_streams(url: str) -> None:
+    """Two stream runs that ended long ago (the virtual clock starts in 2020)."""
+    async with WorkflowEnvironment(storage=url, start_time=datetime(2020, 1, 1, tzinfo=UTC)) as env:
+        for stream_run_id in ("once-1", "once-2"):
+            assert await env.run(tc_run_once, stream_run_id) == "completed"
+
+
+def stream_rows(db: Path) -> dict[str, int]:
+    with closing(sqlite3.connect(db)) as connection:
+        return {
+            table: connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+            for table in ("stream_runs", "stream_subscriptions", "stream_signals",
+                          "stream_deliveries")
+        }  # fmt: skip
+
+
+def test_runs_prune_deletes_the_stream_runs_of_the_runs_it_deletes(tmp_path: Path) -> None:
+    cli = InProcessCli(tmp_path / "once.db")
+    cli.run(ended_streams)
+    assert [r["status"] for r in cli.json("streams", "list")["stream_runs"]] == ["completed"] * 2
+    assert stream_rows(tmp_path / "once.db") == {
+        "stream_runs": 2, "stream_subscriptions": 2, "stream_signals": 2, "stream_deliveries": 4
+    }  # fmt: skip
+
+    pruned = cli.json("runs", "prune", "--older-than", "1d")
+    assert pruned["deleted"] == 4  # two parents, two driving runs
+
+    assert cli.json("streams", "list")["stream_runs"] == []
+    assert cli("streams", "show", "once-1").exit_code == 2
+    assert stream_rows(tmp_path / "once.db") == dict.fromkeys(stream_rows(tmp_path / "once.db"), 0)

@@ -1,7 +1,8 @@
 """Workflows the dashboard tests run: one completes, one fails until fixed, one waits on a
 hook, one sleeps for an hour; a tagged one, a continue-as-new countdown, a fan-out of children,
-one of many steps. Importable as ``dash_flows`` (tests/dashboard on the path) by this process
-and by the ``pyworkflow worker`` / ``pyworkflow dashboard`` processes the browser tests start.
+one of many steps; a stream run summing readings (``dash_sensors``). Importable as
+``dash_flows`` (tests/dashboard on the path) by this process and by the ``pyworkflow worker`` /
+``pyworkflow dashboard`` processes the browser tests start.
 """
 
 from __future__ import annotations
@@ -10,8 +11,21 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 import pyworkflow
-from pyworkflow import continue_as_new, start_child_workflow, step, workflow
+from pyworkflow import (
+    continue_as_new,
+    emit,
+    run_stream_workflow,
+    start_child_workflow,
+    step,
+    stream_step,
+    stream_workflow,
+    workflow,
+)
+from pyworkflow.streams import get_checkpoint, get_current_signal, save_checkpoint, set_result
+from pyworkflow.streams import terminate as terminate_step
 
 
 @step()
@@ -80,3 +94,31 @@ async def many_steps(n: int) -> int:
     for i in range(n):
         await shout(str(i))
     return n
+
+
+class Reading(BaseModel):
+    value: int
+
+
+@stream_workflow(name="dash_sensors")
+async def sensors() -> None:
+    await emit("dash_sensors", "reading", {"value": 1})
+
+
+@stream_step(stream="dash_sensors", signals={"reading": Reading})
+async def dash_summer() -> None:
+    # Sums the readings; a reading of 0 ends it.
+    signal = await get_current_signal()
+    if signal is None:
+        return
+    total = (await get_checkpoint() or 0) + signal.payload["value"]
+    await save_checkpoint(total)
+    await set_result(total)
+    if signal.payload["value"] == 0:
+        await terminate_step()
+
+
+@workflow(name="dash_sensor_job")
+async def sensor_job(job: str) -> Any:
+    result = await run_stream_workflow(sensors, stream_run_id=f"sensors-{job}")
+    return result.get_result("dash_summer")

@@ -3,9 +3,9 @@
 A real ``pyworkflow dashboard`` process and a real ``pyworkflow worker`` share an SQLite file;
 the test clicks through as an operator would: sign in, the runs list, a failed run resumed
 until it completes, a waiting run's hook delivered through the form, a sleeping run cancelled,
-a run whose argument is a script tag shown as text with no dialog ever opened, and a schedule
+a run whose argument is a script tag shown as text with no dialog ever opened, a schedule
 triggered, paused, backfilled and deleted (after a confirmation page) from the Schedules
-page. Each page
+page, and a stream run reached from its parent's page. Each page
 is kept as a screenshot under ``$DASHBOARD_SCREENSHOTS`` (default: the test's tmp_path).
 """
 
@@ -56,6 +56,24 @@ def _wait_up(url: str, within: float = 20.0) -> None:
         except OSError:
             pass
         assert time.monotonic() < deadline, f"the dashboard did not answer at {url}"
+        time.sleep(0.1)
+
+
+def _wait_for_stream_step(
+    db: Path, stream_run_id: str, step: str, *, cursor: int, within: float = 20.0
+) -> None:
+    """Wait until the stream step took the signals up to ``cursor`` and waits for more."""
+    deadline = time.monotonic() + within
+    query = (
+        "SELECT seen_seq, status FROM stream_subscriptions WHERE stream_run_id = ? AND "
+        "step_name = ?"
+    )
+    while True:
+        with sqlite3.connect(db) as connection:
+            row = connection.execute(query, (stream_run_id, step)).fetchone()
+        if row == (cursor, "waiting"):
+            return
+        assert time.monotonic() < deadline, f"stream step {step} still at {row}"
         time.sleep(0.1)
 
 
@@ -232,6 +250,19 @@ def test_click_through_resume_deliver_cancel_and_escaping(
             expect(page.locator(".notice")).to_contain_text("Schedule deleted")
             expect(page.locator("tr[data-schedule=nightly]")).to_have_count(0)
             page.screenshot(path=str(shots / "13-schedule-deleted.png"), full_page=True)
+
+            # A stream run: from its parent's page to its driving run's, its step and signal.
+            with ThreadPoolExecutor(1) as aside:  # Playwright's loop runs in this thread
+                parent = aside.submit(create_unleased_run, db, "dash_sensor_job", "7").result()
+            _wait_for_stream_step(db, "sensors-7", "dash_summer", cursor=1)
+            page.goto(f"{base}/runs/{parent}")
+            page.click("a.stream-link")
+            expect(page.locator("#stream-name")).to_have_text("dash_sensors")
+            summer = page.locator("tr[data-step=dash_summer]")
+            expect(summer).to_contain_text("waiting")
+            expect(summer).to_contain_text("reading")
+            expect(page.locator("table.signals tr[data-seq='1']")).to_contain_text('{"value":1}')
+            page.screenshot(path=str(shots / "14-stream-run.png"), full_page=True)
         finally:
             browser.close()
     assert dialogs == [], f"a script ran in the page: {dialogs}"

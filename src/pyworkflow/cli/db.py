@@ -110,6 +110,11 @@ def copy(source: str, destination: str, batch_size: int, as_json: bool) -> None:
         f"{_count(report.hooks, 'hook')}, {_count(report.step_leases, 'step lease')}) "
         f"from {report.source} to {report.destination} in {report.seconds:.1f}s"
     )
+    if report.stream_runs:
+        click.echo(
+            f"with {_count(report.stream_runs, 'stream run')} "
+            f"({_count(report.signals, 'signal')}): they go on where they were"
+        )
     if report.leases_dropped:
         click.echo(
             f"{_count(report.leases_dropped, 'lease')} held by workers on the source "

@@ -71,8 +71,9 @@ A **hook** (``hooks list``: ``{"hooks": [...]}``, ``hooks resume``): ``run_id``,
 in place of ``deleted`` for ``--dry-run``.
 
 ``db copy``: ``{"source", "destination", "runs", "events", "hooks", "step_leases",
-"leases_dropped", "recopied": [RUN_ID, ...], "seconds"}`` (URLs with passwords masked;
-``recopied``: runs copied again because they changed during the copy).
+"leases_dropped", "recopied": [RUN_ID, ...], "seconds", "stream_runs", "signals"}`` (URLs
+with passwords masked; ``recopied``: runs copied again because they changed during the copy;
+``stream_runs``, ``signals``: the stream runs the copied runs drive, and their signals).
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Reads return the read model's ``to_json`` forms (the same keys as the CLI's ``--json``); writes
 (POST) need the write token (``guard.py``) and answer 403 without it, changing nothing. Errors
 are ``{"error": TYPE, "message": TEXT}`` with 400 (bad input), 403, 404 (no such run, hook,
-workflow or schedule) or 409 (the run is in the wrong state). ``/api/openapi.json`` describes
-it all.
+workflow, schedule or stream run) or 409 (the run is in the wrong state).
+``/api/openapi.json`` describes it all.
 """
 
 from __future__ import annotations
@@ -37,6 +37,12 @@ from pyworkflow.inspect import (
     status_counts,
     workflow_stats,
     workflows_status_counts,
+)
+from pyworkflow.inspect.streams import (
+    get_stream_run_details,
+    list_stream_runs,
+    stream_of_run,
+    stream_run_json,
 )
 
 __all__ = ["api_routes"]
@@ -71,12 +77,21 @@ async def counts(request: Request) -> Response:
 
 
 async def run(request: Request) -> Response:
-    """Everything about one run, with its timeline spans and marks."""
+    """Everything about one run, with its timeline spans and marks.
+
+    A run that drives a stream run (``pyworkflow.stream``) has it under ``stream_run``, as
+    ``pyworkflow runs show --json`` does.
+    """
     ctx = Context.of(request)
     storage = await ctx.storage()
     run_id = request.path_params["run_id"]
-    details = await get_run_details(storage, run_id, codec=await ctx.codec())
-    return JSONResponse(details.to_json())
+    codec = await ctx.codec()
+    details = await get_run_details(storage, run_id, codec=codec)
+    document = details.to_json()
+    stream = await stream_of_run(storage, details.run.workflow, details.arguments, codec=codec)
+    if stream is not None:
+        document["stream_run"] = stream.to_json()
+    return JSONResponse(document)
 
 
 async def history(request: Request) -> Response:
@@ -225,6 +240,28 @@ async def schedule_delete(request: Request) -> Response:
     return JSONResponse(await actions.delete(request.path_params["schedule_id"]))
 
 
+async def streams(request: Request) -> Response:
+    """Stream runs newest first (``stream`` to narrow to one stream, ``limit`` 1 to 500)."""
+    text = request.query_params.get("limit", "100")
+    if not text.isdigit() or not 1 <= int(text) <= 500:
+        raise InputError(f"limit={text!r} is not a whole number from 1 to 500")
+    found = await list_stream_runs(
+        await Context.of(request).storage(),
+        stream=request.query_params.get("stream") or None,
+        limit=int(text),
+    )
+    return JSONResponse({"stream_runs": [stream_run_json(r) for r in found]})
+
+
+async def stream_run(request: Request) -> Response:
+    """One stream run: its subscriptions and latest signals (``pyworkflow streams show``)."""
+    ctx = Context.of(request)
+    found = await get_stream_run_details(
+        await ctx.storage(), request.path_params["stream_run_id"], codec=await ctx.codec()
+    )
+    return JSONResponse(found.to_json())
+
+
 async def meta(request: Request) -> Response:
     """What this dashboard allows: ``writable`` (started with a write token)."""
     return JSONResponse({"writable": Context.of(request).guard.writable})
@@ -314,6 +351,8 @@ def api_routes() -> list[Route]:
         Route("/api/runs/{run_id}/rerun", rerun, methods=["POST"]),
         Route("/api/runs/{run_id}/hooks/deliver", deliver, methods=["POST"]),
         Route("/api/hooks", hooks),
+        Route("/api/streams", streams),
+        Route("/api/streams/{stream_run_id}", stream_run),
         Route("/api/workflows", workflows),
         Route("/api/workflows/counts", workflow_counts),
         Route("/api/schedules", schedules),

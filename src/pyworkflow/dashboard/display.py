@@ -15,10 +15,13 @@ from typing import Any
 from pyworkflow.inspect import Undecodable, jsonable
 from pyworkflow.serialization import Codec
 
-__all__ = ["VALUE_LIMIT", "Shown", "reading_codec", "shown"]
+__all__ = ["PREVIEW_LIMIT", "VALUE_LIMIT", "Shown", "preview", "reading_codec", "shown"]
 
 VALUE_LIMIT = 4000
 """Characters of a value a page shows; the rest is behind a link to the raw value."""
+
+PREVIEW_LIMIT = 120
+"""Characters of a value a table cell shows (a signal's payload, a stream step's result)."""
 
 
 def reading_codec(codec: Codec) -> Codec:
@@ -48,3 +51,9 @@ def shown(value: Any, limit: int = VALUE_LIMIT) -> Shown:
     reason = value.reason if isinstance(value, Undecodable) else None
     text = json.dumps(jsonable(value), indent=2, ensure_ascii=False, default=repr)
     return Shown(text[:limit], len(text), len(text) > limit, reason)
+
+
+def preview(value: Any, limit: int = PREVIEW_LIMIT) -> str:
+    """A value as one line of compact JSON for a table cell, cut to ``limit`` with an ellipsis."""
+    text = json.dumps(jsonable(value), ensure_ascii=False, default=repr, separators=(",", ":"))
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"

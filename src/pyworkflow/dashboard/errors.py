@@ -12,6 +12,7 @@ from pyworkflow.exceptions import (
     RunNotFoundError,
     ScheduleNotFoundError,
     StorageError,
+    StreamRunNotFoundError,
     WorkflowNotFoundError,
 )
 
@@ -20,9 +21,14 @@ __all__ = ["status_of"]
 
 def status_of(exc: PyWorkflowError) -> int:
     """404 for what does not exist, 409 for a wrong state, 400 other bad input, 503 storage."""
-    if isinstance(
-        exc, RunNotFoundError | HookNotFoundError | WorkflowNotFoundError | ScheduleNotFoundError
-    ):
+    missing = (
+        RunNotFoundError,
+        HookNotFoundError,
+        WorkflowNotFoundError,
+        ScheduleNotFoundError,
+        StreamRunNotFoundError,
+    )
+    if isinstance(exc, missing):
         return 404
     if isinstance(exc, InvalidRunStateError | HookAlreadyReceivedError | HookExpiredError):
         return 409

@@ -1,7 +1,6 @@
 """The OpenAPI 3.1 document of ``/api``, written by hand next to the routes it describes.
 
-The schemas name the keys the read model's ``to_json`` forms carry (``pyworkflow.inspect``);
-objects allow more keys, as those forms only ever add keys.
+The schemas of the answers are in ``schemas.py``.
 """
 
 from __future__ import annotations
@@ -9,21 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from pyworkflow import __version__
-from pyworkflow.events import HookStatus, RunStatus, ScheduleStatus
+from pyworkflow.dashboard.schemas import STR as _STR
+from pyworkflow.dashboard.schemas import obj as _obj
+from pyworkflow.dashboard.schemas import ref as _ref
+from pyworkflow.dashboard.schemas import schemas
 
 __all__ = ["openapi_document"]
-
-_STR = {"type": "string"}
-_NSTR = {"type": ["string", "null"]}
-_TIME = {"type": ["string", "null"], "format": "date-time"}
-
-
-def _obj(properties: dict[str, Any], required: list[str] | None = None) -> dict[str, Any]:
-    return {"type": "object", "properties": properties, "required": required or list(properties)}
-
-
-def _ref(name: str) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{name}"}
 
 
 def _query(name: str, description: str, *, many: bool = False) -> dict[str, Any]:
@@ -40,6 +30,7 @@ def _query(name: str, description: str, *, many: bool = False) -> dict[str, Any]
 
 _RUN_ID = {"name": "run_id", "in": "path", "required": True, "schema": _STR}
 _SCHEDULE_ID = {"name": "schedule_id", "in": "path", "required": True, "schema": _STR}
+_STREAM_RUN_ID = {"name": "stream_run_id", "in": "path", "required": True, "schema": _STR}
 _FILTERS = [
     _query("status", "Only runs in these statuses (repeat the parameter).", many=True),
     _query("workflow", "Only runs of this workflow."),
@@ -59,7 +50,7 @@ def _answer(schema: dict[str, Any], description: str = "OK") -> dict[str, Any]:
 
 _ERRORS = {
     "400": _answer(_ref("Error"), "Bad input (the message names the parameter)"),
-    "404": _answer(_ref("Error"), "No such run, hook, workflow or schedule"),
+    "404": _answer(_ref("Error"), "No such run, hook, workflow, schedule or stream run"),
 }
 _WRITE_ERRORS = {
     **_ERRORS,
@@ -97,128 +88,6 @@ def _post(
             "content": {"application/json": {"schema": body}},
         }
     return {method: operation}
-
-
-def _schemas() -> dict[str, Any]:
-    run = _obj(
-        {
-            "run_id": _STR,
-            "workflow": _STR,
-            "status": {"type": "string", "enum": [s.value for s in RunStatus]},
-            "created_at": _TIME,
-            "updated_at": _TIME,
-            "completed_at": _TIME,
-            "wake_at": _TIME,
-            "idempotency_key": _NSTR,
-            "parent_run_id": _NSTR,
-            "recovery_count": {"type": "integer"},
-            "cancel_requested": {"type": "boolean"},
-            "parent_close_policy": _NSTR,
-            "continued_from": _NSTR,
-            "continued_to": _NSTR,
-            "queue": _STR,
-            "waits_for_worker": {"type": "boolean"},
-            "schedule_id": _NSTR,
-            "schedule_slot_at": _TIME,
-            "tags": {"type": "array", "items": _STR},
-            "damage": _NSTR,
-        }
-    )
-    hook = _obj(
-        {
-            "run_id": _STR,
-            "hook_id": _STR,
-            "name": _STR,
-            "status": {"type": "string", "enum": [s.value for s in HookStatus]},
-            "payload_type": _NSTR,
-            "created_at": _TIME,
-            "expires_at": _TIME,
-            "received_at": _TIME,
-        }
-    )
-    any_list = {"type": "array", "items": {"type": "object"}}
-    details = {
-        "allOf": [
-            _ref("Run"),
-            _obj(
-                {
-                    "args": {},
-                    "result": {},
-                    "error": {"type": ["object", "null"]},
-                    "timeline": any_list,
-                    "steps": any_list,
-                    "children": {"type": "array", "items": _ref("Run")},
-                    "more_children": {"type": "boolean"},
-                    "waiting_hooks": {"type": "array", "items": _ref("Hook")},
-                    "spans": any_list,
-                    "marks": any_list,
-                    "events": {"type": "integer"},
-                }
-            ),
-        ]
-    }
-    per_status = {"type": "object", "additionalProperties": {"type": "integer"}}
-    number = {"type": ["number", "null"]}
-    return {
-        "Error": _obj({"error": _STR, "message": _STR}),
-        "Run": run,
-        "Hook": hook,
-        "RunPage": _obj({"runs": {"type": "array", "items": _ref("Run")}, "next_before": _NSTR}),
-        "RunDetails": details,
-        "Counts": _obj({"counts": per_status, "total": {"type": "integer"}, "since": _TIME}),
-        "History": _obj({"run_id": _STR, "events": any_list}),
-        "Children": _obj(
-            {
-                "run_id": _STR,
-                "children": {"type": "array", "items": _ref("Run")},
-                "next_before": _NSTR,
-            }
-        ),
-        "Chain": _obj({"run_id": _STR, "chain": any_list}),
-        "Hooks": _obj({"hooks": {"type": "array", "items": _ref("Hook")}}),
-        "WorkflowStats": _obj(
-            {
-                "workflow": _STR,
-                "total": {"type": "integer"},
-                "last_hour": per_status,
-                "last_day": per_status,
-                "success_rate": number,
-                "p50": number,
-                "p95": number,
-                "p99": number,
-                "sampled": {"type": "integer"},
-                "registered": {"type": "boolean"},
-            }
-        ),
-        "Workflows": _obj({"workflows": {"type": "array", "items": _ref("WorkflowStats")}}),
-        "WorkflowCounts": _obj(
-            {"workflows": {"type": "object", "additionalProperties": _ref("Counts")}}
-        ),
-        "Schedule": _obj(
-            {
-                "schedule_id": _STR,
-                "workflow": _STR,
-                "status": {"type": "string", "enum": [s.value for s in ScheduleStatus]},
-                "describes": _STR,
-                "spec": {"type": "object"},
-                "overlap_policy": _STR,
-                "catchup_window": number,
-                "next_run_at": _TIME,
-                "last_run_at": _TIME,
-                "last_run_id": _NSTR,
-                "total_runs": {"type": "integer"},
-                "skipped_runs": {"type": "integer"},
-                "buffered_runs": {"type": "integer"},
-                "runs_by_status": per_status,
-                "created_at": _TIME,
-                "updated_at": _TIME,
-            }
-        ),
-        "Schedules": _obj({"schedules": {"type": "array", "items": _ref("Schedule")}}),
-        "Triggered": _obj({"schedule_id": _STR, "run_id": _STR}),
-        "Backfilled": _obj({"schedule_id": _STR, "run_ids": {"type": "array", "items": _STR}}),
-        "Meta": _obj({"writable": {"type": "boolean"}}),
-    }
 
 
 def openapi_document() -> dict[str, Any]:
@@ -272,6 +141,16 @@ def openapi_document() -> dict[str, Any]:
             "Hooks, newest first (never a token)",
             _ref("Hooks"),
             [_query("run_id", "Only this run's hooks."), _query("status", "Only this status.")],
+        ),
+        "/api/streams": _get(
+            "Stream runs, newest first",
+            _ref("StreamRuns"),
+            [_query("stream", "Only this stream's."), _query("limit", "1 to 500 (default 100).")],
+        ),
+        "/api/streams/{stream_run_id}": _get(
+            "A stream run: subscriptions (status, cursor, result) and latest signals",
+            _ref("StreamRunDetails"),
+            [_STREAM_RUN_ID],
         ),
         "/api/workflows": _get(
             "Workflows with counts and duration percentiles", _ref("Workflows"), []
@@ -351,7 +230,7 @@ def openapi_document() -> dict[str, Any]:
         },
         "paths": paths,
         "components": {
-            "schemas": _schemas(),
+            "schemas": schemas(),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "pyworkflow_dashboard"},

@@ -21,7 +21,7 @@ from starlette.routing import Route
 
 from pyworkflow.dashboard import actions
 from pyworkflow.dashboard.context import Context
-from pyworkflow.dashboard.display import shown
+from pyworkflow.dashboard.display import preview, shown
 from pyworkflow.dashboard.errors import status_of
 from pyworkflow.dashboard.guard import COOKIE, CSRF_FIELD
 from pyworkflow.dashboard.params import parse_moment, run_query
@@ -33,6 +33,7 @@ from pyworkflow.inspect import (
     format_duration,
     format_time,
     get_chain,
+    get_decoded_run,
     get_run_details,
     get_schedule,
     list_children,
@@ -40,6 +41,14 @@ from pyworkflow.inspect import (
     list_schedules,
     workflow_stats,
 )
+from pyworkflow.inspect.streams import (
+    DRIVER_WORKFLOW,
+    get_stream_run,
+    stream_of_run,
+    stream_run_id_of,
+)
+from pyworkflow.serialization import Codec
+from pyworkflow.storage import Storage, StreamRunRecord
 
 __all__ = ["CHAIN_REACH", "EVENTS_SHOWN", "STEPS_SHOWN", "page_routes", "render"]
 
@@ -58,6 +67,7 @@ _templates = Environment(
 )
 _templates.filters["time"] = format_time
 _templates.filters["duration"] = lambda s: "-" if s is None else format_duration(s)
+_templates.filters["preview"] = preview
 
 _NOTICES = {
     "cancelled": "Cancellation requested: the run stops at its next step, sleep or hook.",
@@ -166,6 +176,7 @@ async def run_page(request: Request, *, error: str | None = None, code: int = 20
     chain = None
     if details.run.continued_from or details.run.continued_to:
         chain = await get_chain(storage, run_id, codec=codec, reach=CHAIN_REACH)
+    stream = await stream_of_run(storage, details.run.workflow, details.arguments, codec=codec)
     steps_head, steps_cut, steps_tail = _ends(
         details.steps, None if request.query_params.get("steps") == "all" else STEPS_SHOWN
     )
@@ -189,7 +200,28 @@ async def run_page(request: Request, *, error: str | None = None, code: int = 20
         error=error,
         can_resume=details.run.status is RunStatus.FAILED,
         can_cancel=not details.run.status.is_terminal,
+        stream=stream,
+        child_streams=await _child_streams(storage, children, codec),
     )
+
+
+async def _child_streams(
+    storage: Storage, children: list[Any], codec: Codec
+) -> dict[str, tuple[str, StreamRunRecord | None]]:
+    """For each child run shown that drives a stream run: its id and row (None: not open yet).
+
+    A stream run is a child of the run that called ``run_stream_workflow``: its parent's page
+    names it beside the child run, whose own page shows it whole.
+    """
+    found: dict[str, tuple[str, StreamRunRecord | None]] = {}
+    for child in children:
+        if child.workflow != DRIVER_WORKFLOW:
+            continue
+        decoded = await get_decoded_run(storage, child.run_id, codec=codec)
+        stream_run_id = stream_run_id_of(child.workflow, decoded.arguments)
+        if stream_run_id is not None:
+            found[child.run_id] = (stream_run_id, await get_stream_run(storage, stream_run_id))
+    return found
 
 
 async def workflows_page(request: Request) -> Response:

@@ -19,9 +19,12 @@ __all__ = [
     "DRIVER_WORKFLOW",
     "SIGNALS_SHOWN",
     "StreamRunDetails",
+    "get_stream_run",
     "get_stream_run_details",
     "list_stream_runs",
     "stream_of_run",
+    "stream_run_id_of",
+    "stream_run_json",
 ]
 
 DRIVER_WORKFLOW = "pyworkflow.stream"
@@ -147,19 +150,35 @@ async def get_stream_run_details(
     return StreamRunDetails(record, subscriptions, signals)
 
 
-async def stream_of_run(
-    storage: Any, workflow_name: str, arguments: Any, *, codec: Codec
-) -> StreamRunDetails | None:
-    """The stream run a run drives, for ``runs show``; None for any other run.
+def stream_run_id_of(workflow_name: str, arguments: Any) -> str | None:
+    """The id of the stream run a run drives, from its call; None for any other run.
 
-    ``arguments``: the run's decoded call (``RunDetails.arguments``).
+    ``arguments``: the run's decoded call (``RunDetails.arguments``, ``DecodedRun.arguments``).
     """
     if workflow_name != DRIVER_WORKFLOW or not isinstance(arguments, dict):
         return None
     args = arguments.get("args")
     if not isinstance(args, list | tuple) or len(args) < 2 or not isinstance(args[1], str):
         return None
+    return args[1]
+
+
+async def get_stream_run(storage: Any, stream_run_id: str) -> StreamRunRecord | None:
+    """A stream run's own row (no subscriptions, no signals), or None."""
+    return await _store(storage).get_stream_run(stream_run_id)
+
+
+async def stream_of_run(
+    storage: Any, workflow_name: str, arguments: Any, *, codec: Codec
+) -> StreamRunDetails | None:
+    """The stream run a run drives, for ``runs show`` and the run's page; None for any other run.
+
+    ``arguments``: the run's decoded call (``RunDetails.arguments``).
+    """
+    stream_run_id = stream_run_id_of(workflow_name, arguments)
+    if stream_run_id is None:
+        return None
     try:
-        return await get_stream_run_details(storage, args[1], codec=codec)
+        return await get_stream_run_details(storage, stream_run_id, codec=codec)
     except StreamRunNotFoundError:
         return None  # not opened yet

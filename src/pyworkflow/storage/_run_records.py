@@ -17,6 +17,7 @@ from pyworkflow.exceptions import CorruptRecordError
 from pyworkflow.queues import DEFAULT_QUEUE
 from pyworkflow.storage._hook_records import HookRecord, NewHook
 from pyworkflow.storage._lease_records import StepLease
+from pyworkflow.storage.streams import StreamSnapshot
 
 __all__ = [
     "AppendResult",
@@ -240,12 +241,14 @@ class RunSnapshot:
         events: its log, in ``seq`` order (1, 2, ... ``run.last_seq``).
         hooks: its hooks, oldest first.
         step_leases: its step lease rows, by ``step_id``.
+        streams: the stream runs it drives, by ``stream_run_id``, with their rows.
     """
 
     run: RunRecord
     events: tuple[EventRecord, ...]
     hooks: tuple[HookRecord, ...] = ()
     step_leases: tuple[StepLease, ...] = ()
+    streams: tuple[StreamSnapshot, ...] = ()
 
 
 # Their public home: type paths in encoded values, reprs and pickles name it, as before the split.

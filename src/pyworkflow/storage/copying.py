@@ -1,6 +1,7 @@
 """Copying runs from one storage to another: embed with SQLite, move to PostgreSQL later.
 
-:func:`copy_runs` moves every run (its row, event log, hooks and step leases) through the
+:func:`copy_runs` moves every run (its row, event log, hooks, step leases and the stream runs it
+drives, with their subscriptions, signals and deliveries) through the
 Storage protocol's two whole-run methods, so any backend copies to any other: SQLite to
 PostgreSQL for production, ``memory://`` to SQLite to keep a test's history. What it keeps:
 
@@ -19,7 +20,9 @@ PostgreSQL for production, ``memory://`` to SQLite to keep a test's history. Wha
   child and continue-as-new links their run ids. Leases do not survive: a lease names a
   process that writes to the *source*, and means nothing to the destination, so a copied run
   is free to claim at once (a run that was leased is due since its last change; its replay
-  finds where it was) and a step lease keeps only its attempt and delivery count.
+  finds where it was) and a step lease keeps only its attempt and delivery count. A stream
+  run keeps its cursors, results, checkpoints and signal numbers, and its driver's armed
+  waiter, so the next signal emitted on the destination wakes the driver there.
 
 Example:
     >>> from pyworkflow.storage import copy_runs
@@ -62,6 +65,8 @@ class CopyReport:
         leases_dropped: run and step leases held in the source that the copy left behind.
         recopied: runs read and written again because they changed during the copy.
         seconds: how long the copy took.
+        stream_runs: stream runs copied (with the runs driving them).
+        signals: their signals.
     """
 
     source: str
@@ -73,6 +78,8 @@ class CopyReport:
     leases_dropped: int
     recopied: tuple[str, ...]
     seconds: float
+    stream_runs: int = 0
+    signals: int = 0
 
 
 def for_destination(snapshot: RunSnapshot) -> RunSnapshot:
@@ -221,6 +228,13 @@ class _Copy:
     async def _copy(self, batch: list[str]) -> None:
         """Read a batch of runs whole and write them whole (replacing older copies of them)."""
         snapshots = await self.src.read_run_snapshots(batch)
+        handed = self._handed_on(snapshots, batch)
+        if handed:
+            # A stream run this copy wrote with an earlier batch's run went on to a run of this
+            # batch (its driver continued as new): that earlier run is copied again here, in
+            # the same write, which frees the stream run's id for its new driver.
+            batch = [*batch, *handed]
+            snapshots = await self.src.read_run_snapshots(batch)
         for snapshot in snapshots:
             if snapshot.run.damage is not None:
                 raise snapshot.run.damage
@@ -237,6 +251,19 @@ class _Copy:
         self.written.update((s.run.run_id, s) for s in fresh)
         if self.progress is not None:
             self.progress(len(self.written), max(self.total, len(self.written)))
+
+    def _handed_on(self, snapshots: Sequence[RunSnapshot], batch: list[str]) -> list[str]:
+        """Runs outside ``batch`` whose copy holds a stream run a snapshot here holds."""
+        wanted = {st.record.stream_run_id for s in snapshots for st in s.streams}
+        if not wanted:
+            return []
+        holders = (
+            run_id
+            for run_id, written in self.written.items()
+            for st in written.streams
+            if st.record.stream_run_id in wanted
+        )
+        return list(dict.fromkeys(run_id for run_id in holders if run_id not in batch))
 
     async def _moved(self) -> list[str]:
         """The runs whose copy is no longer what the source holds, and runs it gained.
@@ -274,4 +301,6 @@ class _Copy:
             leases_dropped=sum(_dropped(s) for s in copied),
             recopied=tuple(self.recopied),
             seconds=seconds,
+            stream_runs=sum(len(s.streams) for s in copied),
+            signals=sum(len(st.signals) for s in copied for st in s.streams),
         )

@@ -41,6 +41,7 @@ __all__ = [
     "NewSignal",
     "SignalRecord",
     "StreamRunRecord",
+    "StreamSnapshot",
     "StreamStore",
     "SubscriptionOutcome",
     "SubscriptionRecord",
@@ -199,6 +200,30 @@ class DeliveryBatch:
     subscriptions: list[SubscriptionRecord]
     last_seq: int
     status: str = field(default="running")
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSnapshot:
+    """One stream run whole: the rows a run that drives it carries when it moves or goes.
+
+    Part of ``RunSnapshot`` (its ``streams``): a stream run belongs to the run that drives it
+    (``record.run_id``), so copying that run copies it, and deleting that run (retention)
+    deletes it. A snapshot that a storage stores reads back equal.
+
+    Attributes:
+        record: the stream run's row.
+        subscriptions: its subscriptions, by step name.
+        signals: its signals, in seq order.
+        deliveries: its deliveries, by batch then step name.
+        wait_hook: the token hash of the hook its driver waits on (``arm_stream_wait``), so
+            the next signal on the copy still wakes the driver; None when none is armed.
+    """
+
+    record: StreamRunRecord
+    subscriptions: tuple[SubscriptionRecord, ...] = ()
+    signals: tuple[SignalRecord, ...] = ()
+    deliveries: tuple[DeliveryRecord, ...] = ()
+    wait_hook: str | None = None
 
 
 def _matches(subscription: SubscriptionRecord, signal: SignalRecord) -> bool:

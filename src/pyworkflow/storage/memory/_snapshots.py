@@ -15,12 +15,13 @@ from pyworkflow.exceptions import CopyConflictError
 from pyworkflow.storage.memory._copies import copy_tree
 from pyworkflow.storage.memory._hooks import HookTable
 from pyworkflow.storage.memory._steps import StepLeaseTable
+from pyworkflow.storage.memory._stream_rows import MemoryStreamRows
 from pyworkflow.storage.records import EventRecord, RunRecord, RunSnapshot
 
 __all__ = ["MemorySnapshotMethods"]
 
 
-class MemorySnapshotMethods:
+class MemorySnapshotMethods(MemoryStreamRows):
     """The snapshot methods of the Storage protocol in memory (a base of MemoryStorage)."""
 
     url: str
@@ -45,6 +46,7 @@ class MemorySnapshotMethods:
                 events=tuple(copy_tree(e) for e in self._events[run_id]),
                 hooks=tuple(self._hooks.of_run(run_id)),
                 step_leases=tuple(self._steps.of_run(run_id)),
+                streams=self._stream_snapshots(run_id),
             )
             for run_id in dict.fromkeys(run_ids)
             if run_id in self._runs
@@ -81,6 +83,7 @@ class MemorySnapshotMethods:
                 self._keys[record.idempotency_key] = record.run_id
             self._hooks.put(snapshot.hooks)
             self._steps.put(snapshot.step_leases)
+            self._put_streams(snapshot.streams)
 
     def _check_free(self, snapshots: Sequence[RunSnapshot], freed: set[str]) -> None:
         """Raise CopyConflictError if a snapshot's id, key or token hash is taken here."""
@@ -109,4 +112,9 @@ class MemorySnapshotMethods:
                 self.url,
                 list(dict.fromkeys(tokens)),
                 "have hook tokens that runs there already use",
+            )
+        streams = [s.run.run_id for s in snapshots if self._streams_taken(s.streams, freed)]
+        if streams:
+            raise CopyConflictError(
+                self.url, streams, "drive stream runs whose ids stream runs there already use"
             )

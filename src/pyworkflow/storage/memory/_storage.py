@@ -407,6 +407,7 @@ class MemoryStorage(
         Returns:
             The ids of the deleted runs.
         """
+        self._hand_on_continued(ended_before)  # before a driver goes: see HAND_ON_CONTINUED
         ended = sorted(
             (r.completed_at, r.run_id)
             for r in self._runs.values()
@@ -427,6 +428,7 @@ class MemoryStorage(
             self._children.get(record.parent_run_id, set()).discard(run_id)
         self._hooks.delete_run(run_id)
         self._steps.delete_run(run_id)
+        self._forget_streams(run_id)
         if record.schedule_id is not None:
             self._by_schedule.get(record.schedule_id, {}).pop(run_id, None)
         if record.idempotency_key is not None:

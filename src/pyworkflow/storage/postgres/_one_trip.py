@@ -26,7 +26,8 @@ from pyworkflow.storage.sql._statements.appends import APPEND, APPEND_FIELDS, ap
 from pyworkflow.storage.sql._statements.leases import claim_values, runnable_runs
 from pyworkflow.storage.sql._statements.retention import ENDED_RUNS, RUN_OWNED_TABLES
 from pyworkflow.storage.sql._statements.runs import REOPEN_FAILED_RUN
-from pyworkflow.storage.sql.schema import events, runs
+from pyworkflow.storage.sql._statements.stream_rows import STREAM_ROW_TABLES, stream_deletes
+from pyworkflow.storage.sql.schema import events, runs, stream_runs
 
 __all__ = [
     "ANNOUNCE",
@@ -283,16 +284,25 @@ _pruned = (
     .cte("pruned")
 )
 
+# Every CTE sees the rows as they were before the statement: the stream runs' rows still name
+# their pruned driving runs while their subscriptions, signals and deliveries are found.
+_pruned_streams = stream_deletes(stream_runs.c.run_id.in_(sa.select(_pruned.c.run_id)))
+
 PRUNE_ONE_TRIP = sa.select(_pruned.c.run_id).add_cte(
     *(
         sa.delete(table)
         .where(table.c.run_id.in_(sa.select(_pruned.c.run_id)))
         .cte(f"pruned_{table.name}")
         for table in RUN_OWNED_TABLES
-    )
+    ),
+    *(
+        delete.cte(f"pruned_{table.name}")
+        for table, delete in zip(STREAM_ROW_TABLES, _pruned_streams, strict=True)
+    ),
 )
-"""``retention.ENDED_RUNS`` deleted with their rows in ``retention.RUN_OWNED_TABLES``, in one
-statement (``b_ended_before``, ``b_limit``); the ids of the deleted runs come back."""
+"""``retention.ENDED_RUNS`` deleted with their rows in ``retention.RUN_OWNED_TABLES`` and the
+stream runs they drive (``stream_rows.stream_deletes``), in one statement (``b_ended_before``,
+``b_limit``); the ids of the deleted runs come back."""
 
 
 @functools.cache

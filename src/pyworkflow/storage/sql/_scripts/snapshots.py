@@ -33,7 +33,17 @@ from pyworkflow.storage.sql._statements.snapshots import (
     RUNS_HOLDING_TOKENS,
     STEP_LEASES_OF_RUNS,
 )
+from pyworkflow.storage.sql._statements.stream_rows import (
+    DELIVERIES_OF_STREAM_RUNS,
+    SIGNALS_OF_STREAM_RUNS,
+    STREAM_COPY_INSERTS,
+    STREAM_RUNS_BY_IDS,
+    STREAM_RUNS_OF_RUNS,
+    SUBSCRIPTIONS_OF_STREAM_RUNS,
+)
+from pyworkflow.storage.sql._stream_snapshots import stream_snapshots, stream_values
 from pyworkflow.storage.sql.schema import hooks as hooks_table
+from pyworkflow.storage.streams import StreamSnapshot
 
 __all__ = ["read_run_snapshots", "write_run_snapshots"]
 
@@ -78,15 +88,31 @@ async def read_run_snapshots(db: Session, run_ids: Collection[str]) -> list[RunS
     events = _by_run(await _rows(db, EVENTS_OF_RUNS, "b_ids", ids))
     hooks = _by_run(await _rows(db, HOOKS_OF_RUNS, "b_ids", ids), _HOOK_RUN_ID)
     leases = _by_run(await _rows(db, STEP_LEASES_OF_RUNS, "b_ids", ids))
+    streams = await _read_streams(db, ids)
     return [
         RunSnapshot(
             run=found[run_id],
             events=tuple(events_from_rows(run_id, [row[1:] for row in events.get(run_id, [])])),
             hooks=tuple(hook_from_row(row) for row in hooks.get(run_id, [])),
             step_leases=tuple(step_lease_from_row(row) for row in leases.get(run_id, [])),
+            streams=streams.get(run_id, ()),
         )
         for run_id in ids
     ]
+
+
+async def _read_streams(db: Session, run_ids: list[str]) -> dict[str, tuple[StreamSnapshot, ...]]:
+    """The stream runs driven by ``run_ids``, whole, by driving run."""
+    runs = await _rows(db, STREAM_RUNS_OF_RUNS, "b_ids", run_ids)
+    if not runs:
+        return {}
+    ids = [row[0] for row in runs]
+    return stream_snapshots(
+        runs,
+        await _rows(db, SUBSCRIPTIONS_OF_STREAM_RUNS, "b_stream_ids", ids),
+        await _rows(db, SIGNALS_OF_STREAM_RUNS, "b_stream_ids", ids),
+        await _rows(db, DELIVERIES_OF_STREAM_RUNS, "b_stream_ids", ids),
+    )
 
 
 async def write_run_snapshots(
@@ -112,7 +138,11 @@ async def write_run_snapshots(
     for chunk in _chunks(freed):
         for delete in (*DELETE_RUN_ROWS, DELETE_RUNS):
             await db.execute(delete, {"b_ids": chunk})
-    for insert, rows in zip(COPY_INSERTS, snapshot_values(snapshots), strict=True):
+    streams = stream_values(stream for s in snapshots for stream in s.streams)
+    inserts = zip(
+        (*COPY_INSERTS, *STREAM_COPY_INSERTS), (*snapshot_values(snapshots), *streams), strict=True
+    )
+    for insert, rows in inserts:
         if rows:
             await db.insert(insert, [{f"b_{k}": v for k, v in row.items()} for row in rows])
 
@@ -135,6 +165,13 @@ async def _check_free(
     clashes = list(dict.fromkeys(tokens[token] for holder, token in holders if holder not in freed))
     if clashes:
         raise CopyConflictError(url, clashes, "have hook tokens that runs there already use")
+    streams = {st.record.stream_run_id: s.run.run_id for s in snapshots for st in s.streams}
+    holders = await _rows(db, STREAM_RUNS_BY_IDS, "b_stream_ids", list(streams))
+    clashes = list(dict.fromkeys(streams[i] for i, holder in holders if holder not in freed))
+    if clashes:
+        raise CopyConflictError(
+            url, clashes, "drive stream runs whose ids stream runs there already use"
+        )
 
 
 async def _written_before(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from pyworkflow.storage.sql._statements.stream_rows import DELETE_STREAM_ROWS
 from pyworkflow.storage.sql._terms import ENDED, in_list, param
 from pyworkflow.storage.sql.schema import events, hooks, runs, step_leases
 
@@ -35,7 +36,10 @@ DELETE_ENDED_RUNS = (
 )
 """Delete the rows of :data:`ENDED_RUNS`, returning their ids (then :data:`DELETE_RUN_ROWS`)."""
 
-DELETE_RUN_ROWS = tuple(
-    sa.delete(table).where(in_list(table.c.run_id, "b_ids")) for table in RUN_OWNED_TABLES
+DELETE_RUN_ROWS = (
+    # The stream runs these runs drive, with their subscriptions, signals and deliveries.
+    *DELETE_STREAM_ROWS,
+    *(sa.delete(table).where(in_list(table.c.run_id, "b_ids")) for table in RUN_OWNED_TABLES),
 )
-"""For each of :data:`RUN_OWNED_TABLES`: delete the rows of the runs listed in ``b_ids``."""
+"""Delete every row of the runs listed in ``b_ids`` but their own: those of
+:data:`RUN_OWNED_TABLES`, and the stream runs they drive (``stream_rows.DELETE_STREAM_ROWS``)."""
