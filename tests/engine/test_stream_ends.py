@@ -11,6 +11,8 @@ end ``cancelled`` with the reason, and an ``emit`` into it is refused with
 
 from __future__ import annotations
 
+import asyncio
+from collections import defaultdict
 from datetime import timedelta
 
 import pytest
@@ -28,7 +30,7 @@ from pyworkflow import (
     workflow,
 )
 from pyworkflow.storage.streams import StreamStore
-from pyworkflow.streams import get_current_signal, run_stream_workflow
+from pyworkflow.streams import get_current_signal, run_stream_workflow, set_result, terminate
 from pyworkflow.testing import WorkflowEnvironment
 
 from .run_log import wait_status
@@ -62,6 +64,33 @@ async def late_emitter(stream_run_id: str) -> list[str]:
     except StreamRunEndedError as refused:
         return [type(refused).__name__, refused.stream_run_id, refused.status]
     return ["stored"]
+
+
+# --- a stream step that holds its execution until the test lets it go ---------------------------
+
+HELD: dict[str, asyncio.Event] = defaultdict(asyncio.Event)
+RAN: dict[str, int] = defaultdict(int)
+
+
+@stream_workflow(name="te_held")
+async def held() -> None:
+    """Jobs come from outside."""
+
+
+@stream_step(stream="te_held", signals=["job"])
+async def te_holder() -> None:
+    signal = await get_current_signal()
+    if signal is None:
+        return
+    RAN[signal.stream_run_id] += 1
+    await HELD[signal.stream_run_id].wait()
+    await set_result("done")
+    await terminate()
+
+
+@workflow(name="te_run_held")
+async def run_held(stream_run_id: str) -> str:
+    return (await run_stream_workflow(held, stream_run_id=stream_run_id)).status
 
 
 def streams_of(env: WorkflowEnvironment) -> StreamStore:
@@ -189,3 +218,32 @@ async def test_a_signal_scheduled_into_a_cancelled_stream_run_is_dropped_quietly
     assert await env.result(timer.run_id) is None
     assert env.now() - began >= timedelta(minutes=59)
     assert await streams_of(env).list_signals("end-alarm") == []
+
+
+async def test_a_cancel_waits_for_the_execution_in_flight_and_ends_the_stream_run(
+    env: WorkflowEnvironment,
+) -> None:
+    parent = await env.start(run_held, "end-held")
+    record = await settled_stream(env, "end-held")
+    await emit("te_held", "job", {}, stream_run_id="end-held")
+    for _ in range(200):  # until the execution runs (and holds)
+        if RAN["end-held"]:
+            break
+        await asyncio.sleep(0.005)
+    assert await pyworkflow.cancel_workflow(parent, reason="enough") is True
+    HELD["end-held"].set()  # a running step is never interrupted: it finishes first
+    with pytest.raises(WorkflowCancelledError):
+        await env.result(parent)
+    await wait_status(record.run_id, RunStatus.CANCELLED, within=5)
+    assert RAN["end-held"] == 1  # it ran once, and its completion was logged
+    stream = await streams_of(env).get_stream_run("end-held")
+    assert stream is not None
+    assert stream.status == "cancelled"
+    # Its decision (terminate, with a result) came too late: the stream run had ended.
+    [(status, detail)] = (await ended(env, "end-held")).values()
+    assert status == "cancelled"
+    assert detail is not None
+    assert detail.startswith("stream run cancelled: ")
+    [sub] = await streams_of(env).list_subscriptions("end-held")
+    assert not sub.has_result
+    await assert_emit_refused(env, "end-held", "cancelled")
