@@ -29,9 +29,11 @@ from pyworkflow import (
     stream_workflow,
     workflow,
 )
+from pyworkflow._streams.driver import DRIVER_NAME as DRIVER
 from pyworkflow.storage.streams import StreamStore
 from pyworkflow.streams import get_current_signal, run_stream_workflow, set_result, terminate
 from pyworkflow.testing import WorkflowEnvironment
+from workers import add_unleased_run
 
 from .run_log import wait_status
 from .stream_definitions import run_alarms, run_planning, run_reviews
@@ -247,3 +249,25 @@ async def test_a_cancel_waits_for_the_execution_in_flight_and_ends_the_stream_ru
     [sub] = await streams_of(env).list_subscriptions("end-held")
     assert not sub.has_result
     await assert_emit_refused(env, "end-held", "cancelled")
+
+
+async def test_a_continued_driver_cancelled_before_it_took_over_still_ends_the_stream_run(
+    env: WorkflowEnvironment,
+) -> None:
+    """The successor of a driver that continued as new, cancelled before its first step.
+
+    Stored here with the arguments ``continue_as_new`` gives it, and its cancel requested
+    before any worker runs it (no await in between yields to the executor): its ``adopt``
+    never ran, yet the stream run must end with it.
+    """
+    await env.start(run_reviews, "end-chain")
+    first = await settled_stream(env, "end-chain")
+    call = (first.last_batch, [], first.run_id)
+    successor = await add_unleased_run(env.storage, DRIVER, "ts_reviews", "end-chain", *call)
+    assert await env.storage.request_cancel(successor, now=env.clock.now(), reason="stop")
+    with pytest.raises(WorkflowCancelledError):
+        await env.result(successor)
+    stream = await streams_of(env).get_stream_run("end-chain")
+    assert stream is not None
+    assert (stream.run_id, stream.status) == (successor, "cancelled")
+    await assert_emit_refused(env, "end-chain", "cancelled")

@@ -80,7 +80,7 @@ def register() -> Workflow[..., dict[str, Any]]:
             ("take", _take),
             ("arm", _arm),
             ("adopt", _adopt),
-            ("end", _end),
+            ("end", _end_step),
         )
         for name, fn in steps:
             _registered[name] = step(name=f"pyworkflow.stream.{name}", force_local=True)(fn)
@@ -182,7 +182,7 @@ async def _adopt(stream_run_id: str, previous_run_id: str) -> None:
         raise FatalError(f"stream run {stream_run_id!r} is no longer driven by {previous_run_id!r}")
 
 
-async def _end(stream_run_id: str, status: str, detail: str) -> bool:
+async def _end_step(stream_run_id: str, status: str, detail: str) -> bool:
     runtime = await get_runtime()
     return await stream_store(runtime.storage).end_stream_run(
         stream_run_id,
@@ -333,11 +333,22 @@ async def drive_to_an_end(
         return await drive_stream(stream, stream_run_id, after_batch, carried, previous_run_id)
     except CancellationError as exc:
         reason = "stream run cancelled" + (f": {exc.reason}" if exc.reason else "")
-        async with shield():
-            await _registered["end"](stream_run_id, "cancelled", reason)
+        await _end(stream_run_id, previous_run_id, "cancelled", reason)
         raise
     except Exception as exc:
         reason = f"stream run failed: {type(exc).__name__}: {exc}"
-        async with shield():
-            await _registered["end"](stream_run_id, "failed", reason)
+        await _end(stream_run_id, previous_run_id, "failed", reason)
         raise
+
+
+async def _end(stream_run_id: str, previous_run_id: str | None, status: str, reason: str) -> None:
+    """Record the stream run's end, shielded from the cancel that may have caused it."""
+    async with shield():
+        if previous_run_id is not None:
+            # A continued driver cancelled before its first step had taken the stream run over
+            # (``adopt``, idempotent): take it now, or its end would be refused as another's.
+            try:
+                await _registered["adopt"](stream_run_id, previous_run_id)
+            except FatalError:
+                return  # another run drives it: not ours to end
+        await _registered["end"](stream_run_id, status, reason)
