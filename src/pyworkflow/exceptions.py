@@ -34,6 +34,7 @@ plain data only, so the event log records it as JSON and a caller can rebuild it
     │   ├── ScheduleExistsError         create_schedule(): the id is taken
     │   ├── StreamRunNotFoundError      emit() to a stream run id that names none
     │   ├── StreamRunConflictError      a stream run id taken by another stream or driver
+    │   ├── StreamRunEndedError         emit() to a stream run that has ended
     │   ├── InvalidSignalPayloadError   emit(): a payload that fails its step's schema
     │   └── NotInStreamStepError        set_result() ... called outside a @stream_step
     ├── StepError                       raised by user steps to steer retries
@@ -129,6 +130,7 @@ from pyworkflow._errors.streams import (
     NotInStreamStepError,
     StreamDefinitionError,
     StreamRunConflictError,
+    StreamRunEndedError,
     StreamRunNotFoundError,
 )
 
@@ -176,6 +178,7 @@ __all__ = [
     "StorageUnavailableError",
     "StreamDefinitionError",
     "StreamRunConflictError",
+    "StreamRunEndedError",
     "StreamRunNotFoundError",
     "TransientRunError",
     "WorkflowCalledDirectlyError",

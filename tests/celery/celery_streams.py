@@ -1,11 +1,15 @@
 """Stream workflows the Celery stream tests run; the workers import this module too.
 
 A planner hands three tasks to a worker step through signals and terminates when all are done;
-a review loop suspends for a human until a later signal from outside resumes it.
+a review loop suspends for a human until a later signal from outside resumes it; two tallies
+count ticks emitted from outside while the test kills workers.
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
+import time
 from typing import Any
 
 from pyworkflow import emit, stream_step, stream_workflow, workflow
@@ -83,3 +87,57 @@ async def cs_review_loop() -> None:
 async def cs_run_reviews(stream_run_id: str) -> Any:
     result = await run_stream_workflow(cs_reviews, stream_run_id=stream_run_id)
     return result.get_result("cs_review_loop")
+
+
+# --- signals flowing through kill -9 (test_celery_stream_kill.py) --------------------------------
+
+
+def _record(step_name: str, signal: Any) -> None:
+    """Append ``stream_run_id step:seq pid`` to KILLTEST_SIDE_EFFECTS, fsynced.
+
+    The test's record of what really ran, outside the engine: it survives the worker's death
+    (``workers.executions_in`` counts it by stream run and ``step:seq``).
+    """
+    line = f"{signal.stream_run_id} {step_name}:{signal.sequence} {time.time():.6f} {os.getpid()}\n"
+    fd = os.open(os.environ["KILLTEST_SIDE_EFFECTS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+    try:
+        os.write(fd, line.encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+async def _tally(step_name: str) -> None:
+    """Count ticks: record each execution, linger (where the test kills), checkpoint its seq."""
+    signal = await get_current_signal()
+    if signal is None:
+        return
+    if signal.signal_type == "stop":
+        await set_result((await get_checkpoint()) or [])
+        await terminate()
+        return
+    _record(step_name, signal)
+    # A kill -9 lands here: recorded, not returned, so this execution must run again.
+    await asyncio.sleep(signal.payload.get("linger", 0.0))
+    await save_checkpoint([*((await get_checkpoint()) or []), signal.sequence])
+
+
+@stream_workflow(name="cs_ticks")
+async def cs_ticks() -> None:
+    """Ticks come from outside."""
+
+
+@stream_step(stream="cs_ticks", signals=["tick", "stop"])
+async def cs_tally_a() -> None:
+    await _tally("cs_tally_a")
+
+
+@stream_step(stream="cs_ticks", signals=["tick", "stop"])
+async def cs_tally_b() -> None:
+    await _tally("cs_tally_b")
+
+
+@workflow(name="cs_run_ticks")
+async def cs_run_ticks(stream_run_id: str) -> dict[str, Any]:
+    result = await run_stream_workflow(cs_ticks, stream_run_id=stream_run_id)
+    return result.step_results

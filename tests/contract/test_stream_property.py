@@ -4,7 +4,8 @@ Random orders of emits (three signal types) and batch takes whose delivered subs
 decide at random to wait, suspend for one type, terminate or cancel. The model, written here
 without the storage's code: a pending subscription gets its start; a waiting one its first
 signal of its types after its cursor; a suspended one its first of its resume types, the
-others passed over; an ended one nothing. After each take, storage's deliveries and statuses
+others passed over; an ended one nothing; once every one has ended (after a take), the stream
+run has completed and refuses emits. After each take, storage's deliveries and statuses
 must be the model's, and no subscription ever gets a signal twice or out of order. Each
 example is a stream run of its own in one storage, so they also show that stream runs do not
 see each other.
@@ -16,11 +17,13 @@ import asyncio
 import itertools
 from dataclasses import dataclass, field
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from backends import StorageFactory
 from pyworkflow.events import StreamStepStatus as S
+from pyworkflow.exceptions import StreamRunEndedError
 from pyworkflow.storage.streams import (
     NewSignal,
     StreamStore,
@@ -89,7 +92,12 @@ async def scenario(store: StreamStore, sid: str, steps: list[tuple[str, object]]
     for op, arg in steps:
         if op == "emit":
             assert isinstance(arg, str)
-            stored = await store.emit_signal(NewSignal(sid, "st", arg, {"t": arg}, "x", 2.0))
+            new = NewSignal(sid, "st", arg, {"t": arg}, "x", 2.0)
+            if batch and all(sub.status.is_terminal for sub in subs.values()):
+                with pytest.raises(StreamRunEndedError):  # completed: it takes no more
+                    await store.emit_signal(new)
+                continue
+            stored = await store.emit_signal(new)
             signals.append(arg)
             assert stored.seq == len(signals)
             continue

@@ -116,6 +116,7 @@ OUR_ERRORS: list[Exception] = [
     errors.StreamDefinitionError("stream definition"),
     errors.StreamRunNotFoundError("job-42"),
     errors.StreamRunConflictError("job-42", "stream 'other', driven by run 'run_1'"),
+    errors.StreamRunEndedError("job-42", "cancelled"),
     errors.InvalidSignalPayloadError("orders", "order.placed", "quantity", "not an int"),
     errors.NotInStreamStepError("set_result()"),
     errors.StepError("step"),

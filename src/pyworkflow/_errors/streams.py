@@ -1,4 +1,4 @@
-"""Stream errors: a stream definition refused, a stream run unknown, a signal refused."""
+"""Stream errors: a stream definition refused, a stream run unknown or ended, a signal refused."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ __all__ = [
     "NotInStreamStepError",
     "StreamDefinitionError",
     "StreamRunConflictError",
+    "StreamRunEndedError",
     "StreamRunNotFoundError",
 ]
 
@@ -29,6 +30,24 @@ class StreamRunNotFoundError(InputError):
         super().__init__(
             f"no stream run with id {stream_run_id!r}; start it with run_stream_workflow() "
             "before emitting to it"
+        )
+
+
+class StreamRunEndedError(InputError):
+    """A signal for a stream run that has ended (completed, cancelled or failed): refused.
+
+    Nothing is written: an ended stream run delivers nothing more, so a signal stored there
+    would be lost without a word.
+
+    Attributes:
+        stream_run_id: the id as given.
+        status: how the stream run ended: ``completed``, ``cancelled`` or ``failed``.
+    """
+
+    def __init__(self, stream_run_id: str, status: str) -> None:
+        self.stream_run_id, self.status = stream_run_id, status
+        super().__init__(
+            f"stream run {stream_run_id!r} has ended ({status}); it takes no more signals"
         )
 
 

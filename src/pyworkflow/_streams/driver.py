@@ -35,18 +35,26 @@ from pyworkflow._streams.emitting import register as register_emits
 from pyworkflow._streams.signals import validate_payload
 from pyworkflow.events import StreamStepStatus
 from pyworkflow.exceptions import (
+    CancellationError,
     FatalError,
     HookExpiredError,
     InvalidSignalPayloadError,
     StreamRunConflictError,
 )
-from pyworkflow.primitives import continue_as_new, hook
+from pyworkflow.primitives import continue_as_new, hook, shield
 from pyworkflow.runtime import get_runtime
 from pyworkflow.step import step
 from pyworkflow.storage.streams import SubscriptionOutcome, SubscriptionSpec
 from pyworkflow.workflow import Workflow, workflow
 
-__all__ = ["BATCHES_PER_RUN", "DRIVER_NAME", "WARM_SECONDS", "drive_stream", "register"]
+__all__ = [
+    "BATCHES_PER_RUN",
+    "DRIVER_NAME",
+    "WARM_SECONDS",
+    "drive_stream",
+    "drive_to_an_end",
+    "register",
+]
 
 DRIVER_NAME = "pyworkflow.stream"
 _WAIT_HOOK = "pyworkflow.stream.signal"
@@ -67,10 +75,16 @@ def register() -> Workflow[..., dict[str, Any]]:
     """
     if not _registered:
         register_emits()
-        steps = (("open", _open), ("take", _take), ("arm", _arm), ("adopt", _adopt))
+        steps = (
+            ("open", _open),
+            ("take", _take),
+            ("arm", _arm),
+            ("adopt", _adopt),
+            ("end", _end_step),
+        )
         for name, fn in steps:
             _registered[name] = step(name=f"pyworkflow.stream.{name}", force_local=True)(fn)
-        _registered["driver"] = workflow(name=DRIVER_NAME, durable=True)(drive_stream)
+        _registered["driver"] = workflow(name=DRIVER_NAME, durable=True)(drive_to_an_end)
     driver: Workflow[..., dict[str, Any]] = _registered["driver"]
     return driver
 
@@ -166,6 +180,17 @@ async def _adopt(stream_run_id: str, previous_run_id: str) -> None:
     )
     if not adopted:
         raise FatalError(f"stream run {stream_run_id!r} is no longer driven by {previous_run_id!r}")
+
+
+async def _end_step(stream_run_id: str, status: str, detail: str) -> bool:
+    runtime = await get_runtime()
+    return await stream_store(runtime.storage).end_stream_run(
+        stream_run_id,
+        run_id=step_info().run_id,
+        status=status,
+        detail=detail,
+        now=runtime.executor.now(),
+    )
 
 
 async def _arm(stream_run_id: str, token_hash: str, seen_seq: int) -> bool:
@@ -284,3 +309,46 @@ async def drive_stream(
         )
         if batch - after_batch >= BATCHES_PER_RUN:
             continue_as_new(stream, stream_run_id, batch, outcomes, taken["driver"])
+
+
+async def drive_to_an_end(
+    stream: str,
+    stream_run_id: str,
+    after_batch: int = 0,
+    carried: list[dict[str, Any]] | None = None,
+    previous_run_id: str | None = None,
+) -> dict[str, Any]:
+    """:func:`drive_stream`, whose stream run ends with it when it is cancelled or fails.
+
+    The driving run is a child of the run that called ``run_stream_workflow``, so it is
+    cancelled with its parent (or by hand, ``pyworkflow runs cancel``), and it fails when the
+    stream workflow's body or one of its own steps does. Either way the stream run must not
+    read ``running`` with no one to drive it: a step records its end (``cancelled`` or
+    ``failed``; its open subscriptions ``cancelled`` with the reason), so that ``emit`` refuses
+    it with StreamRunEndedError rather than storing signals nobody will deliver. The step is
+    shielded: it runs to the end after the cancel. A stream run driven by another run (an id
+    taken, the reason this run fails) is left alone: storage ends only the driver's own.
+    """
+    try:
+        return await drive_stream(stream, stream_run_id, after_batch, carried, previous_run_id)
+    except CancellationError as exc:
+        reason = "stream run cancelled" + (f": {exc.reason}" if exc.reason else "")
+        await _end(stream_run_id, previous_run_id, "cancelled", reason)
+        raise
+    except Exception as exc:
+        reason = f"stream run failed: {type(exc).__name__}: {exc}"
+        await _end(stream_run_id, previous_run_id, "failed", reason)
+        raise
+
+
+async def _end(stream_run_id: str, previous_run_id: str | None, status: str, reason: str) -> None:
+    """Record the stream run's end, shielded from the cancel that may have caused it."""
+    async with shield():
+        if previous_run_id is not None:
+            # A continued driver cancelled before its first step had taken the stream run over
+            # (``adopt``, idempotent): take it now, or its end would be refused as another's.
+            try:
+                await _registered["adopt"](stream_run_id, previous_run_id)
+            except FatalError:
+                return  # another run drives it: not ours to end
+        await _registered["end"](stream_run_id, status, reason)

@@ -22,7 +22,7 @@ from pyworkflow._engine.context import current_activation, current_step, step_in
 from pyworkflow._streams.definitions import steps_of_stream
 from pyworkflow._streams.signals import plain_payload, validate_payload
 from pyworkflow._streams.step_state import current_stream_step
-from pyworkflow.exceptions import InputError, StorageError
+from pyworkflow.exceptions import InputError, StorageError, StreamRunEndedError
 from pyworkflow.primitives import sleep, start_child_workflow
 from pyworkflow.runtime import get_runtime
 from pyworkflow.step import step
@@ -106,16 +106,27 @@ async def _write(
     return record.seq
 
 
-async def _emit_recorded(stream_run_id: str, stream: str, signal_type: str, payload: Any) -> int:
+async def _emit_recorded(
+    stream_run_id: str, stream: str, signal_type: str, payload: Any
+) -> int | dict[str, str]:
+    """The seq of the stored signal, or ``{"ended": status}`` when its stream run has ended.
+
+    An ended stream run never takes signals again, so no retry could store this one: the
+    refusal is the step's logged result, and ``emit`` raises StreamRunEndedError from it at
+    once (and on every replay) instead of after the step's retries.
+    """
     info = step_info()
-    return await _write(
-        stream_run_id,
-        stream,
-        signal_type,
-        payload,
-        source_run_id=info.run_id,
-        key=info.idempotency_key,
-    )
+    try:
+        return await _write(
+            stream_run_id,
+            stream,
+            signal_type,
+            payload,
+            source_run_id=info.run_id,
+            key=info.idempotency_key,
+        )
+    except StreamRunEndedError as exc:
+        return {"ended": exc.status}
 
 
 async def emit(
@@ -133,6 +144,8 @@ async def emit(
     Raises:
         InvalidSignalPayloadError: the payload fails the schema a stream step binds to its type.
         StreamRunNotFoundError: no stream run has that id.
+        StreamRunEndedError: the stream run has ended (completed, cancelled or failed);
+            nothing is stored.
         InputError: no stream run is known here and none is given.
     """
     payload = _checked(stream, signal_type, payload)
@@ -143,7 +156,10 @@ async def emit(
             raise InputError(
                 f"emit({stream!r}, {signal_type!r}) in workflow code needs stream_run_id="
             )
-        return int(await register()["emit"](target, stream, signal_type, payload))
+        stored = await register()["emit"](target, stream, signal_type, payload)
+        if isinstance(stored, dict):
+            raise StreamRunEndedError(target, stored["ended"])
+        return int(stored)
     if state is not None:
         state.emits += 1
         key = f"{step_info().idempotency_key}:emit#{state.emits}"
@@ -170,9 +186,12 @@ async def emit(
 
 async def _scheduled_signal(
     stream_run_id: str, stream: str, signal_type: str, payload: Any, delay_seconds: float
-) -> int:
+) -> int | None:
     await sleep(delay_seconds)
-    return await emit(stream, signal_type, payload, stream_run_id=stream_run_id)
+    try:
+        return await emit(stream, signal_type, payload, stream_run_id=stream_run_id)
+    except StreamRunEndedError:
+        return None  # its stream run ended before the timer came due: nothing to deliver to
 
 
 async def schedule_signal(
@@ -186,7 +205,8 @@ async def schedule_signal(
     """Emit a signal ``delay_seconds`` from now, durably; returns the id of the timer's run.
 
     The delay is a durable timer (a small run that sleeps, then emits): it survives restarts
-    and holds no worker. From a stream step the stream run defaults to the step's own.
+    and holds no worker. From a stream step the stream run defaults to the step's own. A
+    timer that comes due after its stream run ended stores nothing and completes with None.
 
     Example:
         >>> await schedule_signal("agent_comms", "supervisor.wakeup", {}, delay_seconds=300)

@@ -60,7 +60,10 @@ async def run_stream_workflow(
     Raises:
         NotInWorkflowError: called outside workflow code.
         InputError: not a ``@stream_workflow``, or an empty ``stream_run_id``.
-        ChildWorkflowFailedError: the stream run failed (e.g. its id is taken by another).
+        ChildWorkflowFailedError: the stream run failed (e.g. its id is taken by another, or
+            the stream workflow's body raised).
+        ChildWorkflowCancelledError: its driving run was cancelled (``pyworkflow runs
+            cancel``); the stream run reads ``cancelled``.
 
     ``storage``: accepted for code written for the pyworkflow documentation; the configured
     storage is used.

@@ -23,6 +23,11 @@ Rules every backend keeps (tests/contract/test_streams.py checks each):
 - ``arm_stream_wait`` and ``emit_signal`` serialise on the stream run's row: either the
   signal is stored first (then arming sees ``last_seq`` past what the waiter saw and delivers
   the hook at once) or the arming is (then the emit delivers it). No wake-up is lost.
+- A stream run ends ``completed`` (a take found every subscription ended) or, by
+  ``end_stream_run`` from its driving run, ``cancelled`` or ``failed``: then every subscription
+  that has not ended becomes ``cancelled`` and the waiter is disarmed, in one transaction.
+  An ended stream run refuses ``emit_signal`` with StreamRunEndedError, writing nothing
+  (a signal with a key already used there still gets its record back).
 """
 
 from __future__ import annotations
@@ -33,8 +38,11 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from pyworkflow.events import StreamStepStatus
+from pyworkflow.exceptions import InputError
 
 __all__ = [
+    "ENDED_STATUSES",
+    "END_STATUSES",
     "SIGNAL_WINDOW",
     "DeliveryBatch",
     "DeliveryRecord",
@@ -47,6 +55,7 @@ __all__ = [
     "SubscriptionRecord",
     "SubscriptionSpec",
     "aggregate_status",
+    "check_end_status",
     "plan_deliveries",
 ]
 
@@ -55,6 +64,11 @@ SIGNAL_WINDOW = 1000
 the whole stream on every batch (what keeps 100,000 signals linear)."""
 
 _ACTIVE = (StreamStepStatus.WAITING, StreamStepStatus.SUSPENDED)
+
+END_STATUSES = ("cancelled", "failed")
+"""The statuses ``end_stream_run`` gives a stream run (its driving run was cancelled, failed)."""
+ENDED_STATUSES = ("completed", *END_STATUSES)
+"""The statuses of a stream run that has ended: it takes no more signals."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,7 +88,8 @@ class StreamRunRecord:
         stream_run_id: the scope key.
         stream: the stream workflow's name (its channel).
         run_id: the durable run that drives it.
-        status: its aggregate, ``running``, ``suspended`` or ``completed``.
+        status: its aggregate, ``running``, ``suspended`` or ``completed``; or
+            ``cancelled`` / ``failed`` when its driving run was cancelled or failed.
         last_seq: the sequence of its last signal (0: none yet).
         last_batch: the number of its last delivery batch (0: none yet).
         created_at / updated_at: when it was opened, last written.
@@ -287,6 +302,15 @@ def aggregate_status(statuses: Sequence[StreamStepStatus]) -> str:
     return "running"
 
 
+def check_end_status(status: str) -> None:
+    """Raise InputError naming ``status`` unless ``end_stream_run`` gives it.
+
+    A stream run completes only by its steps' ends, never by decree.
+    """
+    if status not in END_STATUSES:
+        raise InputError(f"a stream run ends {' or '.join(END_STATUSES)}, not {status!r}")
+
+
 @runtime_checkable
 class StreamStore(Protocol):
     """What stream runs need from a storage, besides ``Storage`` (memory, SQLite, PostgreSQL).
@@ -342,7 +366,8 @@ class StreamStore(Protocol):
     async def emit_signal(self, signal: NewSignal) -> SignalRecord:
         """Store a signal at the stream run's next seq and wake its driver; see the rules.
 
-        Raises StreamRunNotFoundError, writing nothing, for an unknown stream run.
+        Raises StreamRunNotFoundError for an unknown stream run, and StreamRunEndedError for
+        one that has ended, writing nothing.
         """
 
     async def arm_stream_wait(
@@ -365,4 +390,16 @@ class StreamStore(Protocol):
 
         Raises StreamRunNotFoundError for an unknown stream run, and StorageError when
         ``batch`` is neither the last batch nor the next.
+        """
+
+    async def end_stream_run(
+        self, stream_run_id: str, *, run_id: str, status: str, detail: str, now: float
+    ) -> bool:
+        """End the stream run that ``run_id`` drives: ``status`` is ``cancelled`` or ``failed``.
+
+        Its status becomes ``status``; every subscription that has not ended becomes
+        ``cancelled`` with ``detail`` (the reason); its waiter is disarmed; from then on
+        ``emit_signal`` refuses it. True when ended now; False, writing nothing, for an
+        unknown stream run, one another run drives, or one that has ended already. Raises
+        InputError, writing nothing, for another ``status``.
         """

@@ -18,12 +18,14 @@ from pyworkflow.exceptions import (
     HookNotFoundError,
     StorageError,
     StreamRunConflictError,
+    StreamRunEndedError,
     StreamRunNotFoundError,
 )
 
 if TYPE_CHECKING:
     from pyworkflow.storage.records import HookRecord
 from pyworkflow.storage.streams import (
+    ENDED_STATUSES,
     SIGNAL_WINDOW,
     DeliveryBatch,
     DeliveryRecord,
@@ -34,6 +36,7 @@ from pyworkflow.storage.streams import (
     SubscriptionRecord,
     SubscriptionSpec,
     aggregate_status,
+    check_end_status,
     plan_deliveries,
 )
 
@@ -162,6 +165,8 @@ class MemoryStreamMethods:
         key = signal.idempotency_key
         if key is not None and key in rows.keys:
             return copy.deepcopy(rows.keys[key])
+        if rows.record.status in ENDED_STATUSES:
+            raise StreamRunEndedError(signal.stream_run_id, rows.record.status)
         seq = rows.record.last_seq + 1
         record = SignalRecord(
             stream_run_id=signal.stream_run_id,
@@ -193,6 +198,27 @@ class MemoryStreamMethods:
             return True
         rows.wait_hook = token_hash
         return False
+
+    async def end_stream_run(
+        self, stream_run_id: str, *, run_id: str, status: str, detail: str, now: float
+    ) -> bool:
+        """End the stream run ``run_id`` drives, cancelled or failed; see ``StreamStore``."""
+        check_end_status(status)
+        rows = self._streams.get(stream_run_id)
+        if rows is None or rows.record.run_id != run_id or rows.record.status in ENDED_STATUSES:
+            return False
+        for name, sub in rows.subscriptions.items():
+            if not sub.status.is_terminal:
+                rows.subscriptions[name] = dataclasses.replace(
+                    sub,
+                    status=StreamStepStatus.CANCELLED,
+                    detail=detail,
+                    resume_signals=None,
+                    updated_at=now,
+                )
+        rows.wait_hook = None
+        rows.record = dataclasses.replace(rows.record, status=status, updated_at=now)
+        return True
 
     async def _wake_waiter(self, token_hash: str, seq: int, now: float) -> bool:
         try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from pyworkflow.storage.sql._scripts import streams
+from pyworkflow.storage.sql._scripts import stream_ends, streams
 from pyworkflow.storage.streams import (
     DeliveryBatch,
     DeliveryRecord,
@@ -128,5 +128,15 @@ class SqlStreamMethods:
         return await self._run_atomic(
             lambda db: streams.take_stream_batch(
                 db, stream_run_id, batch=batch, outcomes=outcomes, now=now
+            )
+        )
+
+    async def end_stream_run(
+        self, stream_run_id: str, *, run_id: str, status: str, detail: str, now: float
+    ) -> bool:
+        """End the stream run ``run_id`` drives, cancelled or failed; see ``StreamStore``."""
+        return await self._run_atomic(
+            lambda db: stream_ends.end_stream_run(
+                db, stream_run_id, run_id=run_id, status=status, detail=detail, now=now
             )
         )

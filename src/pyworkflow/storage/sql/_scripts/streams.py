@@ -15,7 +15,12 @@ from typing import Any
 
 from pyworkflow._json_text import encode
 from pyworkflow.events import StreamStepStatus
-from pyworkflow.exceptions import StorageError, StreamRunConflictError, StreamRunNotFoundError
+from pyworkflow.exceptions import (
+    StorageError,
+    StreamRunConflictError,
+    StreamRunEndedError,
+    StreamRunNotFoundError,
+)
 from pyworkflow.storage.sql._session import Row, Session
 from pyworkflow.storage.sql._statements.streams import (
     ADOPT,
@@ -233,7 +238,10 @@ async def emit_signal(db: Session, signal: NewSignal) -> SignalRecord:
             return _signal(found)
     row = await db.first(NEXT_SEQ, {**run_param, "b_now": signal.now})
     if row is None:
-        raise StreamRunNotFoundError(signal.stream_run_id)
+        ended = await get_stream_run(db, signal.stream_run_id)
+        if ended is None:
+            raise StreamRunNotFoundError(signal.stream_run_id)
+        raise StreamRunEndedError(signal.stream_run_id, ended.status)
     seq, waiter = row[0], row[1]
     record = SignalRecord(
         stream_run_id=signal.stream_run_id,

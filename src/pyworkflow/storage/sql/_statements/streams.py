@@ -12,6 +12,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from pyworkflow.storage.sql._statements.stream_ends import OPEN
 from pyworkflow.storage.sql._terms import param, upsert
 from pyworkflow.storage.sql.schema import (
     stream_deliveries,
@@ -77,11 +78,12 @@ LOCK_STREAM_RUN = (
 
 NEXT_SEQ = (
     sa.update(stream_runs)
-    .where(_ID)
+    .where(_ID, OPEN)
     .values(last_seq=stream_runs.c.last_seq + 1, updated_at=param("b_now", sa.Float))
     .returning(stream_runs.c.last_seq, stream_runs.c.wait_hook)
 )
-"""The seq of a new signal, and the hook to deliver (if the driver waits on one)."""
+"""The seq of a new signal, and the hook to deliver (if the driver waits on one); no row for
+a stream run that has ended."""
 
 CLEAR_WAIT = sa.update(stream_runs).where(_ID).values(wait_hook=None)
 
