@@ -27,7 +27,7 @@ __all__ = [
 
 REVISIONS: tuple[str, ...] = (
     "0001", "0002", "0003", "0004", "0005", "0006", "0007", "0008", "0009", "0010",
-    "0011",
+    "0011", "0012",
 )  # fmt: skip
 """Every revision this version knows, oldest first (a test checks them against the scripts)."""
 

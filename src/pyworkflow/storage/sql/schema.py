@@ -29,6 +29,8 @@ Hot queries and their indexes:
   NULL, so the index front holds only what is due soon.
 - a schedule's runs (its live ones for the overlap policy, ``runs list --schedule``) ->
   ``ix_runs_schedule_id``.
+- the stream runs a run drives (retention, ``db copy``, ``runs show``) ->
+  ``ix_stream_runs_run_id``.
 """
 
 from __future__ import annotations
@@ -231,8 +233,12 @@ stream_runs = sa.Table(
     sa.Column("created_at", sa.Float, nullable=False),
     sa.Column("updated_at", sa.Float, nullable=False),
     sa.Index("ix_stream_runs_stream_created", "stream", "created_at"),
+    # A stream run belongs to the run driving it: pruning, copying and showing a run find its
+    # stream runs by this column.
+    sa.Index("ix_stream_runs_run_id", "run_id"),
 )
-"""One row per stream run (``storage/streams.py``). Revision 0010."""
+"""One row per stream run (``storage/streams.py``). Revision 0010; ``ix_stream_runs_run_id``
+revision 0012."""
 
 stream_subscriptions = sa.Table(
     "stream_subscriptions",
