@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 import httpx
-from dash_support import Dashboard, settled
+from dash_support import TOKEN, Dashboard, settled
 
 import pyworkflow
 from pyworkflow import RunStatus, emit
@@ -118,6 +118,13 @@ async def test_the_run_pages_show_the_stream_run(dash: Dashboard) -> None:
     delivered = signal_rows.split('<tr data-seq="3">', 1)[1].split("</tr>", 1)[0]
     assert '{"value":41}' in html.unescape(delivered)
     assert "<td>dash_summer</td>" in delivered
+
+    # The driver's wait is pyworkflow's own hook: signed in, no form offers to deliver to it.
+    assert (await dash.reader.post("/login", data={"token": TOKEN})).is_redirect
+    page = (await dash.reader.get(f"/runs/{driver}")).text
+    assert "pyworkflow.stream.signal" in page
+    assert "emit a signal to the stream run to wake it" in page
+    assert "Deliver payload" not in page
 
     parent_page = (await dash.reader.get(f"/runs/{parent}")).text
     assert f'<a href="/runs/{driver}#stream" class="stream-link">' in parent_page
