@@ -15,6 +15,13 @@ Exactly-once per subscription comes from storage (batch n is taken once, whoever
 from the log (a step whose completion is logged never runs again); a crash re-runs at most the
 execution in flight, as for any step. The parent waits on this run as on any child: holding no
 worker.
+
+The take is an ``early_step``: it starts alongside the commit that logs the deliveries'
+outcomes and its own start, so on SQLite both are one transaction (group commit), a commit
+less per signal. Where they are two (PostgreSQL), the take may commit first; if the commit of
+the outcomes is then lost (a crash, a lost lease), the delivery in flight runs again, as any
+step in flight does, and the subscription keeps the outcome of its first execution, which
+the take applied: still one delivery per signal and subscription.
 """
 
 from __future__ import annotations
@@ -42,7 +49,7 @@ from pyworkflow.exceptions import (
 )
 from pyworkflow.primitives import continue_as_new, hook
 from pyworkflow.runtime import get_runtime
-from pyworkflow.step import step
+from pyworkflow.step import early_step, step
 from pyworkflow.storage.streams import SubscriptionOutcome, SubscriptionSpec
 from pyworkflow.workflow import Workflow, workflow
 
@@ -67,9 +74,13 @@ def register() -> Workflow[..., dict[str, Any]]:
     """
     if not _registered:
         register_emits()
-        steps = (("open", _open), ("take", _take), ("arm", _arm), ("adopt", _adopt))
+        steps = (("open", _open), ("arm", _arm), ("adopt", _adopt))
         for name, fn in steps:
             _registered[name] = step(name=f"pyworkflow.stream.{name}", force_local=True)(fn)
+        # Idempotent per batch (storage takes batch n once; a later call reads it back), so it
+        # may start alongside the commit that logs its start: on SQLite both share one
+        # transaction, a commit less per signal.
+        _registered["take"] = early_step("pyworkflow.stream.take")(_take)
         _registered["driver"] = workflow(name=DRIVER_NAME, durable=True)(drive_stream)
     driver: Workflow[..., dict[str, Any]] = _registered["driver"]
     return driver
