@@ -347,6 +347,11 @@ class RunDriver:
                     return
                 continue
             early = [] if turn.finished else inflight.launch_early(turn.launch)
+            if early:
+                # Let them reach their storage calls first: queued back to back with the
+                # commit below, with no look at the selector between (which lets a database
+                # thread take the commit alone), they share its transaction.
+                await asyncio.sleep(0)
             await self._commit(turn, progressed=True)
             if turn.finished:
                 return
