@@ -1,9 +1,11 @@
 """What a signal costs a stream run on SQLite, in commits (issue 20's round-trip target).
 
-A step of a sequential run costs one commit (its completion with the next command). The
-stream driver's take of a batch is idempotent, so it starts alongside the commit that logs
-its start and shares that transaction (``early_step``): delivering one signal to a waiting
-stream run and settling again costs seven transactions that write, not nine.
+A step of a sequential run costs one commit (its completion with the next command). To a
+stream run that waits for a signal, the emit hands the batch it took in the same transaction
+(the hook's payload), so no take step runs before the delivery; and the take after it, being
+idempotent, starts alongside the commit that logs its start and shares that transaction
+(``early_step``). Delivering one signal to a waiting stream run and settling again costs six
+transactions that write; it cost nine before both.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ async def settled(storage: SQLiteStorage, waits: int) -> list[Any]:
     raise AssertionError("the driving run never waited for a signal")
 
 
-async def test_a_signal_to_a_waiting_stream_run_costs_seven_transactions(
+async def test_a_signal_to_a_waiting_stream_run_costs_six_transactions(
     pw_sqlite: SQLiteStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     parent = await pyworkflow.start(tc_echo_parent, STREAM_RUN_ID)
@@ -80,19 +82,17 @@ async def test_a_signal_to_a_waiting_stream_run_costs_seven_transactions(
     names = [(e.type.value, e.data.get("step_id", "")) for e in events[before:]]
     assert names == [
         ("hook_received", ""),
-        ("step_started", "pyworkflow.stream.take#3"),
-        ("step_completed", "pyworkflow.stream.take#3"),
         ("step_started", "stream:tc_echoer#2"),
         ("step_completed", "stream:tc_echoer#2"),
-        ("step_started", "pyworkflow.stream.take#4"),
-        ("step_completed", "pyworkflow.stream.take#4"),
+        ("step_started", "pyworkflow.stream.take#3"),
+        ("step_completed", "pyworkflow.stream.take#3"),
         ("hook_created", ""),
         ("step_started", "pyworkflow.stream.arm#2"),
         ("step_completed", "pyworkflow.stream.arm#2"),
     ]
-    # The emit; the hook's payload with the take's start, and the take; the take's result
+    # The emit, which takes the batch and hands it over in the hook's payload; the payload
     # with the delivery's start; the delivery's outcome with the next take's start, and that
     # take; its result with the wait's hook and the arm's start; the arm; the arm's result.
-    assert len(writes) == 7, writes
+    assert len(writes) == 6, writes
     await pyworkflow.emit("tc_echo", "stop", None, stream_run_id=STREAM_RUN_ID)
     assert await pyworkflow.get_workflow_result(parent, timeout=10) == "completed"

@@ -98,11 +98,10 @@ async def _write(
             idempotency_key=key,
         )
     )
-    if record.woke:  # the driver was idle: if it runs here, let it look now, not at a poll
-        # Read each time: a driver that continued as new hands the stream run on.
-        stream_run = await store.get_stream_run(stream_run_id)
-        if stream_run is not None:
-            runtime.executor.wake(stream_run.run_id)
+    if record.woke and record.driver is not None:
+        # The driver was idle: if it runs here, let it look now, not at a poll. The emit read
+        # which run drives the stream run (one that continued as new hands it on).
+        runtime.executor.wake(record.driver)
     return record.seq
 
 

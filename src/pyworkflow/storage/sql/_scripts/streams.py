@@ -40,6 +40,7 @@ from pyworkflow.storage.sql._statements.streams import (
     OUTCOME_STATUS,
     SIGNAL_BY_KEY,
     STREAM_STATUS,
+    WAKE_PAYLOAD,
     insert_stream_run,
     list_stream_runs_statement,
 )
@@ -55,6 +56,7 @@ from pyworkflow.storage.streams import (
     SubscriptionRecord,
     SubscriptionSpec,
     aggregate_status,
+    batch_payload,
     plan_deliveries,
 )
 
@@ -234,7 +236,7 @@ async def emit_signal(db: Session, signal: NewSignal) -> SignalRecord:
     row = await db.first(NEXT_SEQ, {**run_param, "b_now": signal.now})
     if row is None:
         raise StreamRunNotFoundError(signal.stream_run_id)
-    seq, waiter = row[0], row[1]
+    seq, waiter, last_batch, driver = row[0], row[1], row[2], row[3]
     record = SignalRecord(
         stream_run_id=signal.stream_run_id,
         seq=seq,
@@ -256,13 +258,26 @@ async def emit_signal(db: Session, signal: NewSignal) -> SignalRecord:
     if waiter is None:
         return record
     await db.execute(CLEAR_WAIT, run_param)
-    return dataclasses.replace(record, woke=await _wake(db, waiter, seq, signal.now))
+    woke = await _wake(db, signal.stream_run_id, waiter, seq, last_batch + 1, driver, signal.now)
+    return dataclasses.replace(record, woke=woke, driver=driver if woke else None)
 
 
-async def _wake(db: Session, token_hash: str, seq: int, now: float) -> bool:
-    """Deliver the waiter's hook; False for a hook that no longer takes one (timed out)."""
+async def _wake(
+    db: Session, stream_run_id: str, token_hash: str, seq: int, batch: int, driver: str, now: float
+) -> bool:
+    """Deliver the waiter's hook with batch ``batch``, taken now, as its payload.
+
+    False, taking nothing, for a hook that no longer takes a payload (timed out).
+    """
     params = {"b_token_hash": token_hash, "b_payload": encode(seq), "b_now": now}
-    return await db.deliver(params) is not None
+    if await db.deliver(params) is None:
+        return False
+    # Delivered first and its payload set after, in this transaction: a batch is taken only
+    # for a hook that takes it (nothing is seen before the commit).
+    taken = await take_stream_batch(db, stream_run_id, batch=batch, outcomes=(), now=now)
+    payload = encode(batch_payload(taken, driver))
+    await db.execute(WAKE_PAYLOAD, {"b_token_hash": token_hash, "b_payload": payload})
+    return True
 
 
 async def arm_stream_wait(
@@ -275,7 +290,7 @@ async def arm_stream_wait(
         raise StreamRunNotFoundError(stream_run_id)
     if row[0] > seen_seq:
         await db.execute(CLEAR_WAIT, run_param)
-        await _wake(db, token_hash, row[0], now)
+        await _wake(db, stream_run_id, token_hash, row[0], row[1] + 1, row[2], now)
         return True
     return False
 
