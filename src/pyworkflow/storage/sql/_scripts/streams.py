@@ -305,7 +305,8 @@ async def take_stream_batch(
 ) -> DeliveryBatch:
     """Apply ``outcomes`` and take batch ``batch``, or read it if taken; see ``StreamStore``."""
     run_param = {"b_stream_run_id": stream_run_id}
-    if await db.first(ADVANCE_BATCH, {**run_param, "b_batch": batch, "b_now": now}) is None:
+    advanced = await db.first(ADVANCE_BATCH, {**run_param, "b_batch": batch, "b_now": now})
+    if advanced is None:
         existing = await get_stream_run(db, stream_run_id)
         if existing is None:
             raise StreamRunNotFoundError(stream_run_id)
@@ -340,11 +341,12 @@ async def take_stream_batch(
         window = await list_signals(db, stream_run_id, after_seq=min(cursors), limit=SIGNAL_WINDOW)
     plan = plan_deliveries(subs, window)
     deliveries: list[dict[str, Any]] = []
-    statuses = {s.step_name: s.status for s in subs}
+    moved = {s.step_name: s for s in subs}
     for name, (what, cursor) in sorted(plan.items()):
         delivered = what != 0
+        record = moved[name]
+        status = StreamStepStatus.RUNNING if delivered else record.status
         if delivered:
-            statuses[name] = StreamStepStatus.RUNNING
             deliveries.append(
                 {"stream_run_id": stream_run_id, "batch": batch, "step_name": name, "seq": what,
                  "refused": False}
@@ -352,15 +354,27 @@ async def take_stream_batch(
         await db.execute(
             MOVE_CURSOR,
             {**run_param, "b_step_name": name, "b_seen_seq": cursor,
-             "b_status": statuses[name].value, "b_delivered": int(delivered), "b_now": now},
+             "b_status": status.value, "b_delivered": int(delivered), "b_now": now},
+        )  # fmt: skip
+        moved[name] = dataclasses.replace(
+            record, status=status, cursor=cursor, deliveries=record.deliveries + delivered,
+            updated_at=now,
         )  # fmt: skip
     if deliveries:
         await db.insert(INSERT_DELIVERY, [_bound(row) for row in deliveries])
-    status = aggregate_status(list(statuses.values()))
-    await db.execute(STREAM_STATUS, {**run_param, "b_status": status})
-    record = await get_stream_run(db, stream_run_id)
-    assert record is not None  # its row is held by this transaction
-    return await _read_batch(db, record, batch)
+    aggregate = aggregate_status([s.status for s in moved.values()])
+    await db.execute(STREAM_STATUS, {**run_param, "b_status": aggregate})
+    # The batch as it now stands, from what this transaction wrote (no reading back): the
+    # subscriptions in their stored order, the deliveries in theirs, by step name.
+    signals = {s.seq: s for s in window}
+    ordered = [moved[s.step_name] for s in subs]
+    taken: list[tuple[DeliveryRecord, SignalRecord | None]] = []
+    for record in ordered:
+        seq = plan.get(record.step_name, (0, 0))[0]
+        if seq != 0:
+            delivery = DeliveryRecord(stream_run_id, batch, record.step_name, seq)
+            taken.append((delivery, None if seq is None else signals[seq]))
+    return DeliveryBatch(batch, taken, ordered, advanced[0], aggregate)
 
 
 async def _read_batch(db: Session, record: StreamRunRecord, batch: int) -> DeliveryBatch:
