@@ -1,14 +1,19 @@
-"""The golden history of a stream run's driving run (``pyworkflow.stream``), issue 20.
+"""Golden histories of a stream run's driving run (``pyworkflow.stream``), issue 20.
 
-``golden_stream_driver.json`` is the log of the run that drove the stream run of
-``stream_workflows.golden_stream``, recorded by the driver of 2026-12-07 (main at 71f17e4):
+Each is the log of the run that drove the stream run of ``stream_workflows.golden_stream``:
 the body's recorded emit, batches taken by ``pyworkflow.stream.take`` steps, each delivery a
 ``stream:golden_stream_worker`` step, and waits for signals on a hook armed by a
 ``pyworkflow.stream.arm`` step, one of them warm (with a timeout) that expired, one cold.
-Replaying it, and every prefix of it, against today's driver must not diverge: a change to the
-driver that strands stream runs in flight at an upgrade fails here.
 
-Re-record only on purpose, with ``pytest tests/golden --record-golden``.
+- ``golden_stream_driver.json``: recorded by the driver of main at 71f17e4, where the hook's
+  payload is the waking signal's seq and a take step follows each wake. Today's code cannot
+  write it: it is never re-recorded.
+- ``golden_stream_driver_batches.json``: recorded by today's driver, where the waking emit
+  hands the batch it took over as the hook's payload and the deliveries follow at once.
+  ``pytest tests/golden --record-golden`` re-records this one only, and only on purpose.
+
+Replaying each, and every prefix of each, against today's driver must not diverge: a change
+to the driver that strands stream runs in flight at an upgrade fails here.
 """
 
 from __future__ import annotations
@@ -35,7 +40,9 @@ from . import stream_workflows
 from .test_golden import TERMINAL, StoppedClock
 
 HERE = Path(__file__).parent
-NAME = "golden_stream_driver"
+OLDEST = "golden_stream_driver"
+NAME = "golden_stream_driver_batches"
+GOLDEN = [OLDEST, NAME]
 STREAM_RUN_ID = "golden-stream-1"
 
 
@@ -88,21 +95,22 @@ async def _record(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_record_when_asked(
     request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """With --record-golden, (re)write the JSON file; otherwise check that it exists."""
+    """With --record-golden, (re)write today's JSON file; otherwise check that both exist."""
     if request.config.getoption("--record-golden"):
         await _record(monkeypatch)
-    assert (HERE / f"{NAME}.json").exists(), f"record {NAME}.json with --record-golden"
+    for name in GOLDEN:
+        assert (HERE / f"{name}.json").exists(), f"{name}.json is missing"
 
 
 # --- replaying -----------------------------------------------------------------------------------
 
 
-def load() -> list[EventRecord]:
-    document = json.loads((HERE / f"{NAME}.json").read_text())
-    assert document["workflow"] == NAME
+def load(name: str) -> list[EventRecord]:
+    document = json.loads((HERE / f"{name}.json").read_text())
+    assert document["workflow"] == name
     return [
         EventRecord(
-            run_id=f"golden-{NAME}",
+            run_id=f"golden-{name}",
             seq=e["seq"],
             type=EventType(e["type"]),
             payload=e["payload"],
@@ -128,8 +136,9 @@ def replay(events: list[EventRecord]) -> tuple[WorkflowActivation, Any]:
         activation.close()
 
 
-def test_log_covers_the_driver_paths() -> None:
-    events = load()
+@pytest.mark.parametrize("name", GOLDEN)
+def test_log_covers_the_driver_paths(name: str) -> None:
+    events = load(name)
     assert events[0].payload["workflow"] == DRIVER_NAME
     assert events[-1].type is EventType.WORKFLOW_COMPLETED
     kinds = {e.type for e in events}
@@ -142,10 +151,22 @@ def test_log_covers_the_driver_paths() -> None:
         "pyworkflow.stream.arm",
         "stream:golden_stream_worker",
     }
+    # What follows a wake by a signal: a take step (the seq as payload), or, since emits take
+    # the batch, the delivery itself.
+    after_wakes = {
+        (type(e.payload["payload"]).__name__, events[i + 1].payload["name"].split("#")[0])
+        for i, e in enumerate(events)
+        if e.type is EventType.HOOK_RECEIVED
+    }
+    if name == OLDEST:
+        assert after_wakes == {("int", "pyworkflow.stream.take")}
+    else:
+        assert after_wakes == {("dict", "stream:golden_stream_worker")}
 
 
-def test_full_log_replays_to_its_recorded_result() -> None:
-    events = load()
+@pytest.mark.parametrize("name", GOLDEN)
+def test_full_log_replays_to_its_recorded_result(name: str) -> None:
+    events = load(name)
     activation, turn = replay(events)
     assert activation.divergence is None, str(activation.divergence)
     assert turn.finished
@@ -154,8 +175,9 @@ def test_full_log_replays_to_its_recorded_result() -> None:
     assert turn.result == events[-1].payload["result"]
 
 
-def test_every_prefix_replays_without_divergence() -> None:
-    events = load()
+@pytest.mark.parametrize("name", GOLDEN)
+def test_every_prefix_replays_without_divergence(name: str) -> None:
+    events = load(name)
     for stop in range(1, len(events) + 1):
         prefix = events[:stop]
         activation, turn = replay(prefix)
