@@ -2,9 +2,11 @@
 
 1. Round trip, on ``sqlite:///<tmpdir>`` with the local executor: a stream step that sets an
    ``asyncio.Event`` when it runs; outside code emits a signal and waits for the step to have
-   run, 200 times in a row. Baselines, in the same round on the same storage: a workflow of
-   200 sequential no-op steps, per step (the target's ratio: <= 2x), and a one-step workflow
-   from ``run()`` to its result (a run's round trip, for scale).
+   run, 200 times in a row (each emit finds the driver busy with the one before). Baselines,
+   in the same round on the same storage: a workflow of 200 sequential no-op steps, per step
+   (the target's ratio: <= 2x), and a one-step workflow from ``run()`` to its result (a
+   run's round trip, for scale). Then the idle round trip: 20 signals each emitted once the
+   driver waits for it (its coroutine kept, the emit wakes it), timed alone.
 2. Growth, on ``memory://`` (the engine and the delivery rule alone): 100 stream steps, each
    subscribed to a type of its own; N signals (N/100 per step, interleaved) emitted from
    outside into one stream run, timed from the first emit until every step has seen its share
@@ -27,6 +29,7 @@ from pyworkflow import emit, run_stream_workflow, step, stream_step, stream_work
 from pyworkflow.streams import get_checkpoint, get_current_signal, save_checkpoint, terminate
 
 ROUND_TRIPS = 200
+IDLE_TRIPS = 20
 SUBSCRIPTIONS = 100
 ran: asyncio.Event | None = None  # made per round: an Event belongs to one event loop
 
@@ -101,8 +104,8 @@ async def _opened(stream_run_id: str) -> None:
     await asyncio.sleep(0.05)  # let the driver start its steps and wait
 
 
-async def round_trip(directory: str, index: int) -> tuple[float, float, float]:
-    """(per step, per one-step run, per signal) in seconds, on a fresh SQLite file."""
+async def round_trip(directory: str, index: int) -> tuple[float, float, float, float]:
+    """(per step, per one-step run, per signal, per idle signal) in s, on a fresh file."""
     global ran
     ran = event = asyncio.Event()
     pyworkflow.configure(storage=f"sqlite:///{directory}/b13-{index}.db")
@@ -124,11 +127,19 @@ async def round_trip(directory: str, index: int) -> tuple[float, float, float]:
             await emit("b13_echo", "ping", {"n": n}, stream_run_id=sid)
             await event.wait()
         per_signal = (time.perf_counter() - begin) / ROUND_TRIPS
+        idle = 0.0
+        for n in range(IDLE_TRIPS):
+            await asyncio.sleep(0.05)  # the driver settles and waits (warm)
+            event.clear()
+            begin = time.perf_counter()
+            await emit("b13_echo", "ping", {"n": n}, stream_run_id=sid)
+            await event.wait()
+            idle += time.perf_counter() - begin
         await emit("b13_echo", "stop", None, stream_run_id=sid)
         assert await pyworkflow.get_workflow_result(parent) == "completed"
     finally:
         await pyworkflow.shutdown()
-    return per_step, per_run, per_signal
+    return per_step, per_run, per_signal, idle / IDLE_TRIPS
 
 
 async def fan_out(signals: int) -> float:
@@ -158,15 +169,18 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as directory:
         for i in range(args.rounds):
             pairs.append(asyncio.run(round_trip(directory, i)))
-    per_step = statistics.median(p for p, _, _ in pairs)
-    per_run = statistics.median(r for _, r, _ in pairs)
-    per_signal = statistics.median(s for _, _, s in pairs)
+    per_step = statistics.median(p[0] for p in pairs)
+    per_run = statistics.median(p[1] for p in pairs)
+    per_signal = statistics.median(p[2] for p in pairs)
+    idle = statistics.median(p[3] for p in pairs)
     ratio = per_signal / per_step
     print(f"B13 step in a sequential run (sqlite): {per_step * 1e6:,.0f} us per step")
     print(f"B13 one-step run, start to result (sqlite): {per_run * 1e6:,.0f} us per run")
     print(f"B13 signal round trip (sqlite): {per_signal * 1e6:,.0f} us per signal")
     print(f"B13 signal / step: {ratio:.2f}x (target <= 2x: {'met' if ratio <= 2 else 'NOT met'})")
     print(f"B13 signal / one-step run: {per_signal / per_run:.2f}x")
+    print(f"B13 idle round trip (sqlite): {idle * 1e6:,.0f} us per signal, "
+          f"{idle / per_step:.2f}x a step")  # fmt: skip
     sizes = [int(s) for s in args.sizes.split(",")]
     costs = []
     for size in sizes:

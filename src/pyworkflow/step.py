@@ -22,7 +22,7 @@ from pyworkflow.exceptions import InvalidDurationError, StepDefinitionError
 from pyworkflow.queues import queue_problem
 from pyworkflow.retries import RetryPolicy
 
-__all__ = ["StepDefinition", "step"]
+__all__ = ["StepDefinition", "early_step", "step"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -42,6 +42,8 @@ class StepDefinition:
             local executor, the default queue on Celery).
         metadata: the user's labels for the step (``@step(metadata=...)``), read-only; the
             engine does not interpret them.
+        early: started alongside the commit that logs its start instead of after it
+            (:func:`early_step`: pyworkflow's own idempotent steps only).
     """
 
     fn: Callable[..., Coroutine[Any, Any, Any]]
@@ -51,6 +53,7 @@ class StepDefinition:
     force_local: bool
     queue: str | None = None
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    early: bool = False
 
 
 @overload
@@ -104,45 +107,16 @@ def step(
     """
 
     def decorate(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
-        where = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)!s}"
-        if not inspect.iscoroutinefunction(fn):
-            raise StepDefinitionError(f"@step needs an `async def` function; {where} is not one")
-        limit = None
-        if timeout is not None:
-            try:
-                limit = parse_duration(timeout)
-            except InvalidDurationError as exc:
-                raise StepDefinitionError(f"{where}: timeout: {exc}") from exc
-            if limit <= 0:
-                raise StepDefinitionError(f"{where}: timeout must be positive, not {timeout!r}")
-        if queue is not None and (problem := queue_problem(queue)) is not None:
-            raise StepDefinitionError(f"{where}: queue: {problem}")
-        if queue is not None and force_local:
-            raise StepDefinitionError(
-                f"{where}: a force_local step runs in the orchestrator; it cannot have a queue"
-            )
-        if metadata is not None and not isinstance(metadata, Mapping):
-            raise StepDefinitionError(f"{where}: metadata must be a mapping, not {metadata!r}")
-        definition = StepDefinition(
-            fn=fn,
-            name=given_name or fn.__name__,
-            retry=RetryPolicy.from_options(max_retries, retry_delay, where=where),
-            timeout=limit,
+        return _define(
+            fn,
+            given_name,
+            max_retries=max_retries,
+            retry_delay=retry_delay,
+            timeout=timeout,
             force_local=force_local,
             queue=queue,
-            metadata=MappingProxyType(dict(metadata or {})),
+            metadata=metadata,
         )
-        registry.register_step(definition)
-
-        @functools.wraps(fn)
-        async def call(*args: P.args, **kwargs: P.kwargs) -> R:
-            activation = current_activation.get()
-            if activation is None or current_step.get() is not None:
-                return await fn(*args, **kwargs)
-            return cast(R, await activation.call_step(definition, args, kwargs))
-
-        call.__pyworkflow_step__ = definition  # type: ignore[attr-defined]
-        return call
 
     if callable(name):  # bare @step
         given_name = None
@@ -150,4 +124,77 @@ def step(
     if name is not None and not isinstance(name, str):
         raise StepDefinitionError(f"@step(name=...) must be a string, not {name!r}")
     given_name = name
+    return decorate
+
+
+def _define(
+    fn: Callable[P, Coroutine[Any, Any, R]],
+    given_name: str | None,
+    *,
+    max_retries: int = 3,
+    retry_delay: str | float | timedelta | list[Any] | tuple[Any, ...] = "exponential",
+    timeout: str | float | timedelta | None = None,
+    force_local: bool = False,
+    queue: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    early: bool = False,
+) -> Callable[P, Coroutine[Any, Any, R]]:
+    """Validate, register and wrap ``fn`` as a step (``@step`` and :func:`early_step`)."""
+    where = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)!s}"
+    if not inspect.iscoroutinefunction(fn):
+        raise StepDefinitionError(f"@step needs an `async def` function; {where} is not one")
+    limit = None
+    if timeout is not None:
+        try:
+            limit = parse_duration(timeout)
+        except InvalidDurationError as exc:
+            raise StepDefinitionError(f"{where}: timeout: {exc}") from exc
+        if limit <= 0:
+            raise StepDefinitionError(f"{where}: timeout must be positive, not {timeout!r}")
+    if queue is not None and (problem := queue_problem(queue)) is not None:
+        raise StepDefinitionError(f"{where}: queue: {problem}")
+    if queue is not None and force_local:
+        raise StepDefinitionError(
+            f"{where}: a force_local step runs in the orchestrator; it cannot have a queue"
+        )
+    if metadata is not None and not isinstance(metadata, Mapping):
+        raise StepDefinitionError(f"{where}: metadata must be a mapping, not {metadata!r}")
+    definition = StepDefinition(
+        fn=fn,
+        name=given_name or fn.__name__,
+        retry=RetryPolicy.from_options(max_retries, retry_delay, where=where),
+        timeout=limit,
+        force_local=force_local,
+        queue=queue,
+        metadata=MappingProxyType(dict(metadata or {})),
+        early=early,
+    )
+    registry.register_step(definition)
+
+    @functools.wraps(fn)
+    async def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        activation = current_activation.get()
+        if activation is None or current_step.get() is not None:
+            return await fn(*args, **kwargs)
+        return cast(R, await activation.call_step(definition, args, kwargs))
+
+    call.__pyworkflow_step__ = definition  # type: ignore[attr-defined]
+    return call
+
+
+def early_step(
+    name: str,
+) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]:
+    """A force-local step that starts alongside the commit logging its start: pyworkflow's own.
+
+    Only for a step that is idempotent in storage (running it again, or before its start is
+    durable, returns the same outcome and writes nothing twice): the stream driver's take of
+    a delivery batch. The driver then need not wait for one commit before the step's own
+    transaction begins, so on a storage with group commit both share one (the B13 round
+    trip). Its outcome is logged like any step's, after both.
+    """
+
+    def decorate(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:
+        return _define(fn, name, force_local=True, early=True)
+
     return decorate

@@ -4,7 +4,8 @@ Each test runs against every backend (conftest.py). The rules are those of
 ``pyworkflow/storage/streams.py``: a signal's seq is unique and gap-free per stream run under
 racing emitters; batch n is taken once whoever asks for it, so a signal reaches a subscription
 at most once; the driver's waiting hook is delivered by the first signal after it was armed,
-or at once when one came before; two stream runs never see each other's rows.
+or at once when one came before, with the next batch taken in that transaction as its
+payload; two stream runs never see each other's rows.
 """
 
 from __future__ import annotations
@@ -265,26 +266,77 @@ async def test_a_continued_driver_adopts_the_stream_run_once(storage: Storage) -
         await store.adopt_stream_run("nowhere", previous_run_id="r1", run_id="r2", now=T0)
 
 
-async def test_an_emit_wakes_the_armed_waiter_once(storage: Storage) -> None:
-    await waiting_on(storage, "r1", new_hook("w1"))
+async def idle(storage: Storage) -> StreamStore:
+    """Stream run s1 driven by r1, its starts taken and run, r1 waiting on hook w1 (armed)."""
+    await waiting_on(storage, "r1", new_hook("w1", expires_at=T0 + 60))
     store = await opened(storage)
+    await store.take_stream_batch("s1", batch=1, outcomes=[], now=T0)
+    empty = await store.take_stream_batch(
+        "s1", batch=2, outcomes=[done("planner"), done("worker")], now=T0
+    )
+    assert delivered(empty) == {}
+    return store
+
+
+def handed_over(payload: dict[str, object]) -> tuple[object, ...]:
+    """What a hook's payload hands the driver: batch, deliveries (step, seq, type), status."""
+    deliveries = payload["deliveries"]
+    assert isinstance(deliveries, list)
+    return (
+        payload["batch"],
+        [(d["step"], d["signal"]["seq"], d["signal"]["signal_type"]) for d in deliveries],
+        payload["status"],
+        payload["driver"],
+    )
+
+
+async def test_an_emit_wakes_the_armed_waiter_once_with_the_batch_it_took(
+    storage: Storage,
+) -> None:
+    store = await idle(storage)
     assert not await store.arm_stream_wait("s1", token_hash=token_hash("w1"), seen_seq=0, now=T0)
     assert (await hook_of(storage, "w1")).status is HookStatus.WAITING
-    await store.emit_signal(signal("task.assigned"))
+    emitted = await store.emit_signal(signal("task.assigned", {"task_id": "t1"}))
+    assert (emitted.woke, emitted.driver) == (True, "r1")
     hook = await hook_of(storage, "w1")
-    assert (hook.status, hook.payload) == (HookStatus.RECEIVED, 1)
+    assert hook.status is HookStatus.RECEIVED
+    assert handed_over(hook.payload) == (3, [("worker", 1, "task.assigned")], "running", "r1")
+    assert hook.payload["deliveries"][0]["signal"]["payload"] == {"task_id": "t1"}
     assert (await run_of(storage, "r1")).wake_at == T0 + 1
-    await store.emit_signal(signal("task.assigned"))  # nobody waits: stored, wakes nobody
+    # The batch is taken once: the driver asking for it again reads the same, writes nothing.
+    again = await store.take_stream_batch("s1", batch=3, outcomes=[], now=T0 + 2)
+    assert delivered(again) == {"worker": 1}
+    assert [(d.batch, d.seq) for d in await store.list_deliveries("s1") if d.seq] == [(3, 1)]
+    second = await store.emit_signal(signal("task.assigned"))  # nobody waits: wakes nobody
+    assert (second.woke, second.driver) == (False, None)
     assert [s.seq for s in await store.list_signals("s1")] == [1, 2]
+    assert (await store.get_stream_run("s1")).last_batch == 3  # type: ignore[union-attr]
 
 
-async def test_arming_after_an_unseen_signal_wakes_at_once(storage: Storage) -> None:
-    await waiting_on(storage, "r1", new_hook("w1"))
-    store = await opened(storage)
-    await store.emit_signal(signal("task.assigned"))
+async def test_arming_after_an_unseen_signal_wakes_at_once_with_the_batch(
+    storage: Storage,
+) -> None:
+    store = await idle(storage)
+    await store.emit_signal(signal("plan.requested"))
     assert await store.arm_stream_wait("s1", token_hash=token_hash("w1"), seen_seq=0, now=T0 + 2)
     hook = await hook_of(storage, "w1")
-    assert (hook.status, hook.payload) == (HookStatus.RECEIVED, 1)
+    assert hook.status is HookStatus.RECEIVED
+    assert handed_over(hook.payload) == (3, [("planner", 1, "plan.requested")], "running", "r1")
+
+
+async def test_an_emit_to_a_waiter_whose_hook_expired_takes_no_batch(storage: Storage) -> None:
+    store = await idle(storage)
+    assert not await store.arm_stream_wait("s1", token_hash=token_hash("w1"), seen_seq=0, now=T0)
+    late = await store.emit_signal(
+        NewSignal("s1", "agent", "task.assigned", None, "sig-late", T0 + 61, "r0", None)
+    )
+    assert not late.woke
+    assert (await hook_of(storage, "w1")).status is HookStatus.WAITING  # its timeout ends it
+    record = await store.get_stream_run("s1")
+    assert record is not None
+    assert (record.last_seq, record.last_batch) == (1, 2)  # the driver takes batch 3 itself
+    taken = await store.take_stream_batch("s1", batch=3, outcomes=[], now=T0 + 62)
+    assert delivered(taken) == {"worker": 1}
 
 
 async def test_two_stream_runs_share_nothing(storage: Storage) -> None:

@@ -7,7 +7,11 @@ steps, and waits. It lets the run go when the run ends, when it only waits on ti
 away than the horizon (DESIGN §2.6), when it loses its lease, or when its process stops.
 
 Invariant (DESIGN §2.1): a step executes only after its STEP_STARTED is committed, and its
-result is handed to the workflow only together with the append that logs it.
+result is handed to the workflow only together with the append that logs it. The one
+exception is an ``early_step`` (pyworkflow's own, idempotent in storage): it starts alongside
+the commit of its STEP_STARTED, so that on a storage with group commit both share one
+transaction; its outcome still reaches the workflow only after that commit, and a run that
+loses the commit replays and runs it again, to the same outcome.
 """
 
 from __future__ import annotations
@@ -342,10 +346,16 @@ class RunDriver:
                     self._log_suspended()
                     return
                 continue
+            early = [] if turn.finished else inflight.launch_early(turn.launch)
+            if early:
+                # Let them reach their storage calls first: queued back to back with the
+                # commit below, with no look at the selector between (which lets a database
+                # thread take the commit alone), they share its transaction.
+                await asyncio.sleep(0)
             await self._commit(turn, progressed=True)
             if turn.finished:
                 return
-            inflight.launch(turn.launch)
+            inflight.launch([c for c in turn.launch if c not in early] if early else turn.launch)
             await self._send_remote()
 
     async def _send_remote(self) -> None:

@@ -105,6 +105,24 @@ class InFlight:
             else:
                 self._start_attempt(command, alone=len(commands) == 1)
 
+    def launch_early(self, commands: list[Command]) -> list[Command]:
+        """Start now the ``early`` steps of ``commands``, whose start is being logged; those.
+
+        Each runs in a task of its own (never inline: the driver is about to await the commit
+        that logs its start, and the step's storage call should queue right behind it).
+        """
+        early = [
+            c
+            for c in commands
+            if c.kind == "step"
+            and c.retry_at is None
+            and c.definition is not None
+            and c.definition.early
+        ]
+        for command in early:
+            self._start_attempt(command, alone=False)
+        return early
+
     def _take_finished(self, command: Command) -> bool:
         """Arrive at once with the outcome of an attempt executed elsewhere, if it is this one."""
         finished = self._finished

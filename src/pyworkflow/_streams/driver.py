@@ -9,12 +9,22 @@
    one signal per subscription, in seq order, moving its cursor in the same transaction),
    then run each delivery as the stream step's own step (``stream:<name>``), concurrently;
    with nothing to deliver, wait on a hook that the next emit delivers (armed by a step, so
-   a signal emitted meanwhile is not missed); end when every stream step has ended.
+   a signal emitted meanwhile is not missed); end when every stream step has ended. The
+   emit that delivers the hook takes batch n + 1 in its own transaction and hands it over as
+   the hook's payload, so a signal to an idle stream run costs no take step (a log from
+   before that, whose payloads are seqs, replays as it ran: a take after each wake).
 
 Exactly-once per subscription comes from storage (batch n is taken once, whoever asks) and
 from the log (a step whose completion is logged never runs again); a crash re-runs at most the
 execution in flight, as for any step. The parent waits on this run as on any child: holding no
 worker.
+
+The take is an ``early_step``: it starts alongside the commit that logs the deliveries'
+outcomes and its own start, so on SQLite both are one transaction (group commit), a commit
+less per signal. Where they are two (PostgreSQL), the take may commit first; if the commit of
+the outcomes is then lost (a crash, a lost lease), the delivery in flight runs again, as any
+step in flight does, and the subscription keeps the outcome of its first execution, which
+the take applied: still one delivery per signal and subscription.
 """
 
 from __future__ import annotations
@@ -43,8 +53,8 @@ from pyworkflow.exceptions import (
 )
 from pyworkflow.primitives import continue_as_new, hook, shield
 from pyworkflow.runtime import get_runtime
-from pyworkflow.step import step
-from pyworkflow.storage.streams import SubscriptionOutcome, SubscriptionSpec
+from pyworkflow.step import early_step, step
+from pyworkflow.storage.streams import SubscriptionOutcome, SubscriptionSpec, batch_payload
 from pyworkflow.workflow import Workflow, workflow
 
 __all__ = [
@@ -75,15 +85,13 @@ def register() -> Workflow[..., dict[str, Any]]:
     """
     if not _registered:
         register_emits()
-        steps = (
-            ("open", _open),
-            ("take", _take),
-            ("arm", _arm),
-            ("adopt", _adopt),
-            ("end", _end_step),
-        )
+        steps = (("open", _open), ("arm", _arm), ("adopt", _adopt), ("end", _end_step))
         for name, fn in steps:
             _registered[name] = step(name=f"pyworkflow.stream.{name}", force_local=True)(fn)
+        # Idempotent per batch (storage takes batch n once; a later call reads it back), so it
+        # may start alongside the commit that logs its start: on SQLite both share one
+        # transaction, a commit less per signal.
+        _registered["take"] = early_step("pyworkflow.stream.take")(_take)
         _registered["driver"] = workflow(name=DRIVER_NAME, durable=True)(drive_to_an_end)
     driver: Workflow[..., dict[str, Any]] = _registered["driver"]
     return driver
@@ -126,48 +134,9 @@ async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) 
         ],
         now=runtime.executor.now(),
     )
-    subs = {s.step_name: s for s in taken.subscriptions}
-    deliveries = []
-    for delivery, signal in taken.deliveries:
-        sub = subs[delivery.step_name]
-        deliveries.append(
-            {
-                "step": delivery.step_name,
-                # Invariant: a suspended subscription always has a detail (its reason); a
-                # waiting one never does. Its status now reads ``running``.
-                "before": "pending"
-                if signal is None
-                else ("suspended" if sub.detail is not None else "waiting"),
-                "detail": sub.detail,
-                "resume_signals": sub.resume_signals,
-                "checkpoint": None if sub.checkpoint is None else codec.decode(sub.checkpoint),
-                "signal": None
-                if signal is None
-                else {
-                    "signal_id": signal.signal_id,
-                    "stream": signal.stream,
-                    "signal_type": signal.signal_type,
-                    "payload": codec.decode(signal.payload),
-                    "emitted_at": signal.emitted_at,
-                    "seq": signal.seq,
-                    "source_run_id": signal.source_run_id,
-                    "stream_run_id": signal.stream_run_id,
-                },
-            }
-        )
-    ended = taken.status == "completed"
-    return {
-        "driver": step_info().run_id,
-        "status": taken.status,
-        "last_seq": taken.last_seq,
-        "deliveries": deliveries,
-        "states": {s.step_name: s.status.value for s in taken.subscriptions} if ended else {},
-        "results": {
-            s.step_name: codec.decode(s.result) for s in taken.subscriptions if s.has_result
-        }
-        if ended
-        else {},
-    }
+    # The same shape as a batch an emit hands over in the waiting hook's payload.
+    shape: dict[str, Any] = codec.decode(batch_payload(taken, step_info().run_id))
+    return shape
 
 
 async def _adopt(stream_run_id: str, previous_run_id: str) -> None:
@@ -200,23 +169,25 @@ async def _arm(stream_run_id: str, token_hash: str, seen_seq: int) -> bool:
     )
 
 
-async def _wait(stream_run_id: str, seen_seq: int, *, warm: bool) -> bool:
+async def _wait(stream_run_id: str, seen_seq: int, *, warm: bool) -> tuple[bool, Any]:
     """Suspend until a signal after ``seen_seq`` is stored (at once if one already is).
 
     ``warm``: signals flowed just now, so wait at most ``WARM_SECONDS``: a wait that short
     keeps the run's coroutine (below the executor's horizon), so the next signal costs no
-    replay of the run's history. Returns whether the next wait is warm too: False once a
-    warm wait timed out (the stream went quiet; the next wait lets the run go).
+    replay of the run's history. Returns whether the next wait is warm too (False once a
+    warm wait timed out: the stream went quiet, the next wait lets the run go) and the hook's
+    payload: the batch the waking emit took (:func:`batch_payload`), or, in a log written
+    before emits took batches, the signal's seq (None after a timeout).
     """
 
     async def arm(token: str) -> None:
         await _registered["arm"](stream_run_id, hash_token(token), seen_seq)
 
     try:
-        await hook(_WAIT_HOOK, timeout=WARM_SECONDS if warm else None, on_created=arm)
+        payload = await hook(_WAIT_HOOK, timeout=WARM_SECONDS if warm else None, on_created=arm)
     except HookExpiredError:
-        return False
-    return True
+        return False, None
+    return True, payload
 
 
 def _unchanged(delivery: dict[str, Any]) -> dict[str, Any]:
@@ -293,22 +264,29 @@ async def drive_stream(
     while True:
         batch += 1
         taken: dict[str, Any] = await _registered["take"](stream_run_id, batch, outcomes)
-        if taken["status"] == "completed":
-            return {
-                "status": "completed",
-                "step_states": taken["states"],
-                "step_results": taken["results"],
-            }
         outcomes = []
-        if not taken["deliveries"]:
-            warm = await _wait(stream_run_id, taken["last_seq"], warm=warm)
-            continue
-        warm = True
-        outcomes = list(
-            await asyncio.gather(*(_deliver(stream_run_id, steps, d) for d in taken["deliveries"]))
-        )
-        if batch - after_batch >= BATCHES_PER_RUN:
-            continue_as_new(stream, stream_run_id, batch, outcomes, taken["driver"])
+        while taken["status"] != "completed" and not taken["deliveries"]:
+            warm, woken = await _wait(stream_run_id, taken["last_seq"], warm=warm)
+            if not isinstance(woken, dict):
+                break  # a timeout, or a seq (a log from before emits took batches): take here
+            # The emit that woke this run took the next batch for it. Which of the two it is
+            # comes from the log (the hook's payload), so a replay goes the way the run went.
+            taken, batch = woken, woken["batch"]
+        else:
+            if taken["status"] == "completed":
+                return {
+                    "status": "completed",
+                    "step_states": taken["states"],
+                    "step_results": taken["results"],
+                }
+            warm = True
+            outcomes = list(
+                await asyncio.gather(
+                    *(_deliver(stream_run_id, steps, d) for d in taken["deliveries"])
+                )
+            )
+            if batch - after_batch >= BATCHES_PER_RUN:
+                continue_as_new(stream, stream_run_id, batch, outcomes, taken["driver"])
 
 
 async def drive_to_an_end(

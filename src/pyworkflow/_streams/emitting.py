@@ -16,7 +16,7 @@ first: ``InvalidSignalPayloadError`` at the call, nothing written.
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from pyworkflow._engine.context import current_activation, current_step, step_info
 from pyworkflow._streams.definitions import steps_of_stream
@@ -53,10 +53,18 @@ def register() -> dict[str, Any]:
     return _registered
 
 
+_stream_types: set[type] = set()
+"""Storage classes found to be StreamStores: a protocol's isinstance check looks at each of its
+methods, twice per signal otherwise."""
+
+
 def stream_store(storage: Any) -> StreamStore:
     """``storage`` as a StreamStore, or a StorageError naming it."""
+    if type(storage) in _stream_types:
+        return cast(StreamStore, storage)
     if not isinstance(storage, StreamStore):
         raise StorageError(f"storage {getattr(storage, 'url', storage)!r} has no stream runs")
+    _stream_types.add(type(storage))
     return storage
 
 
@@ -98,11 +106,10 @@ async def _write(
             idempotency_key=key,
         )
     )
-    if record.woke:  # the driver was idle: if it runs here, let it look now, not at a poll
-        # Read each time: a driver that continued as new hands the stream run on.
-        stream_run = await store.get_stream_run(stream_run_id)
-        if stream_run is not None:
-            runtime.executor.wake(stream_run.run_id)
+    if record.woke and record.driver is not None:
+        # The driver was idle: if it runs here, let it look now, not at a poll. The emit read
+        # which run drives the stream run (one that continued as new hands it on).
+        runtime.executor.wake(record.driver)
     return record.seq
 
 

@@ -28,6 +28,10 @@ Rules every backend keeps (tests/contract/test_streams.py checks each):
   that has not ended becomes ``cancelled`` and the waiter is disarmed, in one transaction.
   An ended stream run refuses ``emit_signal`` with StreamRunEndedError, writing nothing
   (a signal with a key already used there still gets its record back).
+- Whichever of them delivers the waiter's hook takes the next batch in the same transaction
+  (no outcomes: the take before the wait applied them all) and makes it the hook's payload
+  (:func:`batch_payload`), so the woken driver runs its deliveries without a take of its own.
+  A hook that no longer takes a payload (its timeout passed) gets none and no batch is taken.
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ __all__ = [
     "SubscriptionRecord",
     "SubscriptionSpec",
     "aggregate_status",
+    "batch_payload",
     "check_end_status",
     "plan_deliveries",
 ]
@@ -166,6 +171,8 @@ class SignalRecord:
     woke: bool = field(default=False, compare=False)
     """Set by ``emit_signal`` only: this emit delivered the driver's waiting hook (the driver
     was idle, so its process should look now); not stored."""
+    driver: str | None = field(default=None, compare=False)
+    """Set with ``woke``: the run that drives the stream run (the one to wake); not stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,6 +291,57 @@ def plan_deliveries(
         elif last_read > sub.cursor:
             plan[sub.step_name] = (0, last_read)
     return plan
+
+
+def batch_payload(batch: DeliveryBatch, driver: str) -> dict[str, Any]:
+    """A taken batch as the driver reads it: plain JSON, encoded values left encoded.
+
+    The payload of the driver's waiting hook when an emit (or the arming) takes the batch,
+    and, decoded, the result of the driver's take step: one shape for both. ``driver``: the
+    run that drives the stream run. Statuses and results are filled in only once the stream
+    run has completed (the driver then ends with them).
+    """
+    subs = {s.step_name: s for s in batch.subscriptions}
+    deliveries = []
+    for delivery, signal in batch.deliveries:
+        sub = subs[delivery.step_name]
+        deliveries.append(
+            {
+                "step": delivery.step_name,
+                # Invariant: a suspended subscription always has a detail (its reason); a
+                # waiting one never does. Its status now reads ``running``.
+                "before": "pending"
+                if signal is None
+                else ("suspended" if sub.detail is not None else "waiting"),
+                "detail": sub.detail,
+                "resume_signals": None if sub.resume_signals is None else list(sub.resume_signals),
+                "checkpoint": sub.checkpoint,
+                "signal": None
+                if signal is None
+                else {
+                    "signal_id": signal.signal_id,
+                    "stream": signal.stream,
+                    "signal_type": signal.signal_type,
+                    "payload": signal.payload,
+                    "emitted_at": signal.emitted_at,
+                    "seq": signal.seq,
+                    "source_run_id": signal.source_run_id,
+                    "stream_run_id": signal.stream_run_id,
+                },
+            }
+        )
+    ended = batch.status == "completed"
+    return {
+        "driver": driver,
+        "batch": batch.batch,
+        "status": batch.status,
+        "last_seq": batch.last_seq,
+        "deliveries": deliveries,
+        "states": {s.step_name: s.status.value for s in batch.subscriptions} if ended else {},
+        "results": {s.step_name: s.result for s in batch.subscriptions if s.has_result}
+        if ended
+        else {},
+    }
 
 
 def aggregate_status(statuses: Sequence[StreamStepStatus]) -> str:

@@ -116,6 +116,11 @@ class HookTable:
         self._rows[token_hash] = received
         return copy.deepcopy(received)
 
+    def set_payload(self, token_hash: str, payload: Any) -> None:
+        """Replace the payload of a hook just delivered (the batch its emit then took)."""
+        row = self._rows[token_hash]
+        self._rows[token_hash] = dataclasses.replace(row, payload=copy.deepcopy(payload))
+
     def expire(self, run_id: str, hook_id: str) -> HookRecord:
         """Turn a waiting hook expired; return the hook as it then stands.
 

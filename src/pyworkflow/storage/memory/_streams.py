@@ -1,7 +1,8 @@
 """The stream runs of MemoryStorage: the reference semantics of ``storage/streams.py``.
 
 Each method validates first and then mutates, never awaiting in between except to deliver the
-waiting hook (itself all-or-nothing, and last), so a method is one transaction here.
+waiting hook (itself all-or-nothing) and take the batch it carries (which does not suspend),
+so a method is one transaction here.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pyworkflow.exceptions import (
 )
 
 if TYPE_CHECKING:
+    from pyworkflow.storage.memory._hooks import HookTable
     from pyworkflow.storage.records import HookRecord
 from pyworkflow.storage.streams import (
     ENDED_STATUSES,
@@ -36,6 +38,7 @@ from pyworkflow.storage.streams import (
     SubscriptionRecord,
     SubscriptionSpec,
     aggregate_status,
+    batch_payload,
     check_end_status,
     plan_deliveries,
 )
@@ -59,6 +62,7 @@ class MemoryStreamMethods:
     """The StreamStore methods of MemoryStorage (mixed into it)."""
 
     _streams: dict[str, _StreamRows]
+    _hooks: HookTable
 
     if TYPE_CHECKING:  # MemoryStorage's
 
@@ -184,8 +188,9 @@ class MemoryStreamMethods:
             rows.keys[key] = record
         rows.record = dataclasses.replace(rows.record, last_seq=seq, updated_at=signal.now)
         waiter, rows.wait_hook = rows.wait_hook, None
-        woke = waiter is not None and await self._wake_waiter(waiter, seq, signal.now)
-        return dataclasses.replace(copy.deepcopy(record), woke=woke)
+        woke = waiter is not None and await self._wake_waiter(rows, waiter, seq, signal.now)
+        driver = rows.record.run_id if woke else None
+        return dataclasses.replace(copy.deepcopy(record), woke=woke, driver=driver)
 
     async def arm_stream_wait(
         self, stream_run_id: str, *, token_hash: str, seen_seq: int, now: float
@@ -194,7 +199,7 @@ class MemoryStreamMethods:
         rows = self._rows(stream_run_id)
         if rows.record.last_seq > seen_seq:
             rows.wait_hook = None
-            await self._wake_waiter(token_hash, rows.record.last_seq, now)
+            await self._wake_waiter(rows, token_hash, rows.record.last_seq, now)
             return True
         rows.wait_hook = token_hash
         return False
@@ -220,11 +225,18 @@ class MemoryStreamMethods:
         rows.record = dataclasses.replace(rows.record, status=status, updated_at=now)
         return True
 
-    async def _wake_waiter(self, token_hash: str, seq: int, now: float) -> bool:
+    async def _wake_waiter(self, rows: _StreamRows, token_hash: str, seq: int, now: float) -> bool:
+        """Deliver the waiter's hook with the next batch, taken now, as its payload."""
         try:
             await self.deliver_hook(token_hash, seq, now=now)
         except (HookNotFoundError, HookAlreadyReceivedError, HookExpiredError):
-            return False  # the waiter woke otherwise (its timeout) or its run ended
+            return False  # the waiter woke otherwise (its timeout) or its run ended: no batch
+        # Nothing runs between these writes (no await suspends here): as one transaction.
+        batch = rows.record.last_batch + 1
+        taken = await self.take_stream_batch(
+            rows.record.stream_run_id, batch=batch, outcomes=(), now=now
+        )
+        self._hooks.set_payload(token_hash, batch_payload(taken, rows.record.run_id))
         return True
 
     async def take_stream_batch(

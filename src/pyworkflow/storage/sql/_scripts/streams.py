@@ -45,6 +45,7 @@ from pyworkflow.storage.sql._statements.streams import (
     OUTCOME_STATUS,
     SIGNAL_BY_KEY,
     STREAM_STATUS,
+    WAKE_PAYLOAD,
     insert_stream_run,
     list_stream_runs_statement,
 )
@@ -60,6 +61,7 @@ from pyworkflow.storage.streams import (
     SubscriptionRecord,
     SubscriptionSpec,
     aggregate_status,
+    batch_payload,
     plan_deliveries,
 )
 
@@ -242,7 +244,7 @@ async def emit_signal(db: Session, signal: NewSignal) -> SignalRecord:
         if ended is None:
             raise StreamRunNotFoundError(signal.stream_run_id)
         raise StreamRunEndedError(signal.stream_run_id, ended.status)
-    seq, waiter = row[0], row[1]
+    seq, waiter, last_batch, driver = row[0], row[1], row[2], row[3]
     record = SignalRecord(
         stream_run_id=signal.stream_run_id,
         seq=seq,
@@ -264,13 +266,26 @@ async def emit_signal(db: Session, signal: NewSignal) -> SignalRecord:
     if waiter is None:
         return record
     await db.execute(CLEAR_WAIT, run_param)
-    return dataclasses.replace(record, woke=await _wake(db, waiter, seq, signal.now))
+    woke = await _wake(db, signal.stream_run_id, waiter, seq, last_batch + 1, driver, signal.now)
+    return dataclasses.replace(record, woke=woke, driver=driver if woke else None)
 
 
-async def _wake(db: Session, token_hash: str, seq: int, now: float) -> bool:
-    """Deliver the waiter's hook; False for a hook that no longer takes one (timed out)."""
+async def _wake(
+    db: Session, stream_run_id: str, token_hash: str, seq: int, batch: int, driver: str, now: float
+) -> bool:
+    """Deliver the waiter's hook with batch ``batch``, taken now, as its payload.
+
+    False, taking nothing, for a hook that no longer takes a payload (timed out).
+    """
     params = {"b_token_hash": token_hash, "b_payload": encode(seq), "b_now": now}
-    return await db.deliver(params) is not None
+    if await db.deliver(params) is None:
+        return False
+    # Delivered first and its payload set after, in this transaction: a batch is taken only
+    # for a hook that takes it (nothing is seen before the commit).
+    taken = await take_stream_batch(db, stream_run_id, batch=batch, outcomes=(), now=now)
+    payload = encode(batch_payload(taken, driver))
+    await db.execute(WAKE_PAYLOAD, {"b_token_hash": token_hash, "b_payload": payload})
+    return True
 
 
 async def arm_stream_wait(
@@ -283,7 +298,7 @@ async def arm_stream_wait(
         raise StreamRunNotFoundError(stream_run_id)
     if row[0] > seen_seq:
         await db.execute(CLEAR_WAIT, run_param)
-        await _wake(db, token_hash, row[0], now)
+        await _wake(db, stream_run_id, token_hash, row[0], row[1] + 1, row[2], now)
         return True
     return False
 
@@ -298,7 +313,8 @@ async def take_stream_batch(
 ) -> DeliveryBatch:
     """Apply ``outcomes`` and take batch ``batch``, or read it if taken; see ``StreamStore``."""
     run_param = {"b_stream_run_id": stream_run_id}
-    if await db.first(ADVANCE_BATCH, {**run_param, "b_batch": batch, "b_now": now}) is None:
+    advanced = await db.first(ADVANCE_BATCH, {**run_param, "b_batch": batch, "b_now": now})
+    if advanced is None:
         existing = await get_stream_run(db, stream_run_id)
         if existing is None:
             raise StreamRunNotFoundError(stream_run_id)
@@ -333,11 +349,12 @@ async def take_stream_batch(
         window = await list_signals(db, stream_run_id, after_seq=min(cursors), limit=SIGNAL_WINDOW)
     plan = plan_deliveries(subs, window)
     deliveries: list[dict[str, Any]] = []
-    statuses = {s.step_name: s.status for s in subs}
+    moved = {s.step_name: s for s in subs}
     for name, (what, cursor) in sorted(plan.items()):
         delivered = what != 0
+        record = moved[name]
+        status = StreamStepStatus.RUNNING if delivered else record.status
         if delivered:
-            statuses[name] = StreamStepStatus.RUNNING
             deliveries.append(
                 {"stream_run_id": stream_run_id, "batch": batch, "step_name": name, "seq": what,
                  "refused": False}
@@ -345,15 +362,27 @@ async def take_stream_batch(
         await db.execute(
             MOVE_CURSOR,
             {**run_param, "b_step_name": name, "b_seen_seq": cursor,
-             "b_status": statuses[name].value, "b_delivered": int(delivered), "b_now": now},
+             "b_status": status.value, "b_delivered": int(delivered), "b_now": now},
+        )  # fmt: skip
+        moved[name] = dataclasses.replace(
+            record, status=status, cursor=cursor, deliveries=record.deliveries + delivered,
+            updated_at=now,
         )  # fmt: skip
     if deliveries:
         await db.insert(INSERT_DELIVERY, [_bound(row) for row in deliveries])
-    status = aggregate_status(list(statuses.values()))
-    await db.execute(STREAM_STATUS, {**run_param, "b_status": status})
-    record = await get_stream_run(db, stream_run_id)
-    assert record is not None  # its row is held by this transaction
-    return await _read_batch(db, record, batch)
+    aggregate = aggregate_status([s.status for s in moved.values()])
+    await db.execute(STREAM_STATUS, {**run_param, "b_status": aggregate})
+    # The batch as it now stands, from what this transaction wrote (no reading back): the
+    # subscriptions in their stored order, the deliveries in theirs, by step name.
+    signals = {s.seq: s for s in window}
+    ordered = [moved[s.step_name] for s in subs]
+    taken: list[tuple[DeliveryRecord, SignalRecord | None]] = []
+    for record in ordered:
+        seq = plan.get(record.step_name, (0, 0))[0]
+        if seq != 0:
+            delivery = DeliveryRecord(stream_run_id, batch, record.step_name, seq)
+            taken.append((delivery, None if seq is None else signals[seq]))
+    return DeliveryBatch(batch, taken, ordered, advanced[0], aggregate)
 
 
 async def _read_batch(db: Session, record: StreamRunRecord, batch: int) -> DeliveryBatch:

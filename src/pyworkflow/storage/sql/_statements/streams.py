@@ -15,6 +15,7 @@ import sqlalchemy as sa
 from pyworkflow.storage.sql._statements.stream_ends import OPEN
 from pyworkflow.storage.sql._terms import param, upsert
 from pyworkflow.storage.sql.schema import (
+    hooks,
     stream_deliveries,
     stream_runs,
     stream_signals,
@@ -45,6 +46,7 @@ __all__ = [
     "SIGNAL_BY_KEY",
     "SIGNAL_WINDOW_ROWS",
     "STREAM_STATUS",
+    "WAKE_PAYLOAD",
     "insert_stream_run",
     "list_stream_runs_statement",
 ]
@@ -80,10 +82,15 @@ NEXT_SEQ = (
     sa.update(stream_runs)
     .where(_ID, OPEN)
     .values(last_seq=stream_runs.c.last_seq + 1, updated_at=param("b_now", sa.Float))
-    .returning(stream_runs.c.last_seq, stream_runs.c.wait_hook)
+    .returning(
+        stream_runs.c.last_seq,
+        stream_runs.c.wait_hook,
+        stream_runs.c.last_batch,
+        stream_runs.c.run_id,
+    )
 )
-"""The seq of a new signal, and the hook to deliver (if the driver waits on one); no row for
-a stream run that has ended."""
+"""The seq of a new signal, the hook to deliver (if the driver waits on one), the last batch
+and the driving run; no row for a stream run that has ended."""
 
 CLEAR_WAIT = sa.update(stream_runs).where(_ID).values(wait_hook=None)
 
@@ -104,8 +111,15 @@ ARM_WAIT = (
     sa.update(stream_runs)
     .where(_ID)
     .values(wait_hook=param("b_token_hash", sa.String))
-    .returning(stream_runs.c.last_seq)
+    .returning(stream_runs.c.last_seq, stream_runs.c.last_batch, stream_runs.c.run_id)
 )
+
+WAKE_PAYLOAD = (
+    sa.update(hooks)
+    .where(hooks.c.token_hash == param("b_token_hash", sa.String))
+    .values(payload=param("b_payload", sa.Text))
+)
+"""The batch an emit took for the driver it woke, as the payload of the hook it delivered."""
 
 ADVANCE_BATCH = (
     sa.update(stream_runs)

@@ -1,0 +1,190 @@
+"""Golden histories of a stream run's driving run (``pyworkflow.stream``), issue 20.
+
+Each is the log of the run that drove the stream run of ``stream_workflows.golden_stream``:
+the body's recorded emit, batches taken by ``pyworkflow.stream.take`` steps, each delivery a
+``stream:golden_stream_worker`` step, and waits for signals on a hook armed by a
+``pyworkflow.stream.arm`` step, one of them warm (with a timeout) that expired, one cold.
+
+- ``golden_stream_driver.json``: recorded by the driver of main at 71f17e4, where the hook's
+  payload is the waking signal's seq and a take step follows each wake. Today's code cannot
+  write it: it is never re-recorded.
+- ``golden_stream_driver_batches.json``: recorded by today's driver, where the waking emit
+  hands the batch it took over as the hook's payload and the deliveries follow at once.
+  ``pytest tests/golden --record-golden`` re-records this one only, and only on purpose.
+
+Replaying each, and every prefix of each, against today's driver must not diverge: a change
+to the driver that strands stream runs in flight at an upgrade fails here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pyworkflow
+from pyworkflow import registry
+from pyworkflow._engine.activation import WorkflowActivation
+from pyworkflow._engine.event_kinds import EVENT_FORMAT
+from pyworkflow._streams.driver import DRIVER_NAME, WARM_SECONDS
+from pyworkflow.events import EventType
+from pyworkflow.serialization import Codec
+from pyworkflow.storage import MemoryStorage
+from pyworkflow.storage.records import EventRecord
+from pyworkflow.storage.streams import StreamStore
+
+from . import stream_workflows
+from .test_golden import TERMINAL, StoppedClock
+
+HERE = Path(__file__).parent
+OLDEST = "golden_stream_driver"
+NAME = "golden_stream_driver_batches"
+GOLDEN = [OLDEST, NAME]
+STREAM_RUN_ID = "golden-stream-1"
+
+
+# --- recording -----------------------------------------------------------------------------------
+
+
+async def _driver_waits(storage: StreamStore, previous: int) -> list[Any]:
+    """The driving run's log once it waits on a new armed hook (more than ``previous`` events)."""
+    for _ in range(2000):
+        record = await storage.get_stream_run(STREAM_RUN_ID)
+        if record is not None:
+            events = await pyworkflow.get_workflow_events(record.run_id)
+            names = [e.data.get("step_id", "") for e in events]
+            if len(events) > previous and names[-1].startswith("pyworkflow.stream.arm#"):
+                return events
+        await asyncio.sleep(0.005)
+    raise AssertionError("the driving run never waited for a signal")
+
+
+async def _record(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pyworkflow import config
+
+    monkeypatch.setattr(config, "_settings", config._settings)
+    storage = MemoryStorage()
+    pyworkflow.configure(storage=storage, horizon_seconds=5.0)
+    try:
+        parent = await pyworkflow.start(stream_workflows.golden_stream_parent, STREAM_RUN_ID)
+        seen = len(await _driver_waits(storage, 0))  # a warm wait: the body's task is done
+        await pyworkflow.emit("golden_stream", "task", {"n": 2}, stream_run_id=STREAM_RUN_ID)
+        seen = len(await _driver_waits(storage, seen))
+        await asyncio.sleep(WARM_SECONDS + 0.5)  # the warm wait expires: the next one is cold
+        await _driver_waits(storage, seen + 1)
+        await pyworkflow.emit("golden_stream", "stop", None, stream_run_id=STREAM_RUN_ID)
+        assert await pyworkflow.get_workflow_result(parent, timeout=10) == {
+            "golden_stream_worker": {"tasks": [1, 2]}
+        }
+        record = await storage.get_stream_run(STREAM_RUN_ID)
+        assert record is not None
+        events = await pyworkflow.get_workflow_events(record.run_id)
+        document = {
+            "workflow": NAME,
+            "recorded_with_event_format": EVENT_FORMAT,
+            "events": [{"seq": e.seq, "type": e.type.value, "payload": e.data} for e in events],
+        }
+        (HERE / f"{NAME}.json").write_text(json.dumps(document, indent=1, sort_keys=True) + "\n")
+    finally:
+        await pyworkflow.shutdown()
+
+
+async def test_record_when_asked(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With --record-golden, (re)write today's JSON file; otherwise check that both exist."""
+    if request.config.getoption("--record-golden"):
+        await _record(monkeypatch)
+    for name in GOLDEN:
+        assert (HERE / f"{name}.json").exists(), f"{name}.json is missing"
+
+
+# --- replaying -----------------------------------------------------------------------------------
+
+
+def load(name: str) -> list[EventRecord]:
+    document = json.loads((HERE / f"{name}.json").read_text())
+    assert document["workflow"] == name
+    return [
+        EventRecord(
+            run_id=f"golden-{name}",
+            seq=e["seq"],
+            type=EventType(e["type"]),
+            payload=e["payload"],
+            created_at=0.0,
+        )
+        for e in document["events"]
+    ]
+
+
+def replay(events: list[EventRecord]) -> tuple[WorkflowActivation, Any]:
+    call = Codec().decode(events[0].payload["args"])
+    activation = WorkflowActivation(
+        run_id=events[0].run_id,
+        workflow=registry.get_workflow(DRIVER_NAME),
+        args=tuple(call["args"]),
+        kwargs=dict(call["kwargs"]),
+        codec=Codec(),
+        clock=StoppedClock(),
+    )
+    try:
+        return activation, activation.replay(events)
+    finally:
+        activation.close()
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_log_covers_the_driver_paths(name: str) -> None:
+    events = load(name)
+    assert events[0].payload["workflow"] == DRIVER_NAME
+    assert events[-1].type is EventType.WORKFLOW_COMPLETED
+    kinds = {e.type for e in events}
+    assert {EventType.HOOK_CREATED, EventType.HOOK_RECEIVED, EventType.HOOK_EXPIRED} <= kinds
+    steps = {e.payload["name"] for e in events if e.type is EventType.STEP_STARTED}
+    assert steps == {
+        "pyworkflow.stream.open",
+        "pyworkflow.stream.emit",
+        "pyworkflow.stream.take",
+        "pyworkflow.stream.arm",
+        "stream:golden_stream_worker",
+    }
+    # What follows a wake by a signal: a take step (the seq as payload), or, since emits take
+    # the batch, the delivery itself.
+    after_wakes = {
+        (type(e.payload["payload"]).__name__, events[i + 1].payload["name"].split("#")[0])
+        for i, e in enumerate(events)
+        if e.type is EventType.HOOK_RECEIVED
+    }
+    if name == OLDEST:
+        assert after_wakes == {("int", "pyworkflow.stream.take")}
+    else:
+        assert after_wakes == {("dict", "stream:golden_stream_worker")}
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_full_log_replays_to_its_recorded_result(name: str) -> None:
+    events = load(name)
+    activation, turn = replay(events)
+    assert activation.divergence is None, str(activation.divergence)
+    assert turn.finished
+    assert turn.error is None
+    assert turn.events == [], "a full log replays without issuing anything new"
+    assert turn.result == events[-1].payload["result"]
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_every_prefix_replays_without_divergence(name: str) -> None:
+    events = load(name)
+    for stop in range(1, len(events) + 1):
+        prefix = events[:stop]
+        activation, turn = replay(prefix)
+        assert activation.divergence is None, f"after event {stop}: {activation.divergence}"
+        if not turn.finished:
+            assert prefix[-1].type not in TERMINAL, f"after event {stop}"
+            continue
+        end = prefix[-1] if prefix[-1].type in TERMINAL else events[stop]
+        assert end.type in TERMINAL, f"after event {stop}: the code ended, the log did not"
+        assert turn.result == end.payload["result"]
