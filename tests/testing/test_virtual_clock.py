@@ -152,7 +152,7 @@ async def test_without_a_readable_run_queue_the_clock_still_skips(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # As on an event loop that hides its run queue (uvloop): idle means many quiet passes.
-    monkeypatch.setattr(_clock, "_ready_callbacks", lambda loop: None)
+    monkeypatch.setattr(_clock, "_ready_callbacks", lambda loop, besides=(): None)
     async with WorkflowEnvironment(start_time=START) as env:
         assert await env.run(race) == ["step", "sleep"]
         began = env.now()

@@ -26,7 +26,7 @@ import heapq
 import itertools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 
 __all__ = ["VirtualClock"]
 
@@ -71,6 +71,8 @@ class VirtualClock:
         self._advancing = 0
         self._kick = asyncio.Event()
         self._jumper: asyncio.Task[None] | None = None
+        # The tasks inside settle() now: their own wake-ups are no work to one another.
+        self._settling: set[asyncio.Task[object]] = set()
 
     # --- the Clock protocol ----------------------------------------------------------------------
 
@@ -117,8 +119,10 @@ class VirtualClock:
         for _ in range(_SKIP_PASSES):
             if not self._autojumpers or self._advancing or self._busy:
                 return False
-            # The autojump task itself may be queued (it settles by yielding): it is no work.
-            if _ready_callbacks(loop, besides=self._jumper) == 0:
+            # The autojump task itself may be queued (it settles by yielding): it is no work,
+            # nor is any task settling.
+            queued = self._settling if self._jumper is None else {*self._settling, self._jumper}
+            if _ready_callbacks(loop, besides=queued) == 0:
                 break
             await asyncio.sleep(0)
         else:
@@ -195,20 +199,38 @@ class VirtualClock:
             self._idle.clear()
 
     async def settle(self) -> None:
-        """Return once nothing is working and no callback is ready to run."""
+        """Return once nothing is working and no callback is ready to run.
+
+        Several tasks may settle at once (``advance`` and the autojump task, which may still be
+        settling for a caller that has stopped waiting); each returns once only settling tasks
+        are left to run.
+        """
         loop = asyncio.get_running_loop()
-        quiet = 0
-        while True:
-            if self._busy:
-                quiet = 0
-                await self._idle.wait()
-            await asyncio.sleep(0)
-            if self._busy:
-                continue
-            ready = _ready_callbacks(loop)
-            if ready == 0 or (ready is None and quiet >= _FALLBACK_QUIET_PASSES):
-                return
-            quiet += 1
+        me = asyncio.current_task()
+        if me is not None:
+            self._settling.add(me)
+        try:
+            quiet = 0
+            while True:
+                if self._busy:
+                    quiet = 0
+                    await self._idle.wait()
+                await asyncio.sleep(0)
+                if self._busy:
+                    continue
+                # A settling task only yields, so its wake-up in the run queue is no work. Were
+                # it counted, two settlers would each find the other's wake-up queued at every
+                # pass, forever: ``advance`` right after a result that left the autojump task
+                # settling hung. Whichever returns first acts before the other looks again, so
+                # the other then sees what that woke (and the autojump task re-checks that no
+                # one advances): time still moves only when nothing works.
+                ready = _ready_callbacks(loop, besides=self._settling)
+                if ready == 0 or (ready is None and quiet >= _FALLBACK_QUIET_PASSES):
+                    return
+                quiet += 1
+        finally:
+            if me is not None:
+                self._settling.discard(me)
 
     async def aclose(self) -> None:
         """Stop skipping time automatically (the environment calls this on exit)."""
@@ -284,17 +306,19 @@ class VirtualClock:
 
 
 def _ready_callbacks(
-    loop: asyncio.AbstractEventLoop, besides: asyncio.Task[None] | None = None
+    loop: asyncio.AbstractEventLoop, besides: Collection[asyncio.Task[object]] = ()
 ) -> int | None:
     """How many callbacks wait in the loop's run queue, or None if it cannot be read.
 
     CPython's event loops keep it in ``_ready``; reading it is the only exact way to tell
-    "every task waits" from "a task is about to run" without owning the loop. A step of the
-    task ``besides`` is not counted.
+    "every task waits" from "a task is about to run" without owning the loop. A step or
+    wake-up of a task in ``besides`` is not counted.
     """
     ready = getattr(loop, "_ready", None)
     if not isinstance(ready, collections.deque):
         return None
-    if besides is None:
+    if not besides:
         return len(ready)
-    return sum(1 for h in ready if getattr(h._callback, "__self__", None) is not besides)
+    # By identity: a callback's owner may be any object, hashable or not.
+    skip = {id(task) for task in besides}
+    return sum(1 for h in ready if id(getattr(h._callback, "__self__", None)) not in skip)
