@@ -1,9 +1,9 @@
 """Modules split by concept keep their public home: the same ``__all__``, names and type paths.
 
-``pyworkflow.config``, ``pyworkflow.storage.records``, ``pyworkflow.serialization`` and
-``pyworkflow.storage.protocol`` hold their code in private modules; code written against them
-imports from them as before, and a record's class names its public home, as the codec writes it
-into event logs.
+``pyworkflow.config``, ``pyworkflow.storage.records``, ``pyworkflow.serialization``,
+``pyworkflow.storage.protocol``, ``pyworkflow.storage.sql`` and ``pyworkflow.executors`` hold
+their code in private modules; code written against them imports from them as before, and a
+record's class names its public home, as the codec writes it into event logs.
 """
 
 import importlib
@@ -24,6 +24,9 @@ HOMES = {
     "ScheduleFire ScheduleRecord StepLease",
     "pyworkflow.serialization": "DEFAULT_MAX_PAYLOAD_SIZE Codec",
     "pyworkflow.storage.protocol": "ChangeNotifier Storage",
+    "pyworkflow.storage.sql": "COMPOSITE_STEPS Row Script Session SqlStorage",
+    "pyworkflow.executors": "Clock EngineSettings Executor LocalExecutor SystemClock",
+    "pyworkflow.executors.local": "LocalExecutor",
 }
 
 
