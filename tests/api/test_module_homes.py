@@ -1,9 +1,9 @@
 """Modules split by concept keep their public home: the same ``__all__``, names and type paths.
 
 ``pyworkflow.config``, ``pyworkflow.storage.records``, ``pyworkflow.serialization``,
-``pyworkflow.storage.protocol``, ``pyworkflow.storage.sql`` and ``pyworkflow.executors`` hold
-their code in private modules; code written against them imports from them as before, and a
-record's class names its public home, as the codec writes it into event logs.
+``pyworkflow.storage.protocol`` and ``pyworkflow.executors`` hold their code in private modules
+(``pyworkflow.storage.sql`` is pinned too); code written against them imports from them as
+before, and a record's class names its public home, as the codec writes it into event logs.
 """
 
 import importlib
