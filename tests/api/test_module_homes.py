@@ -1,8 +1,9 @@
 """Modules split by concept keep their public home: the same ``__all__``, names and type paths.
 
-``pyworkflow.config``, ``pyworkflow.storage.records`` and ``pyworkflow.serialization`` hold
-their code in private modules; code written against them imports from them as before, and a
-record's class names its public home, as the codec writes it into event logs.
+``pyworkflow.config``, ``pyworkflow.storage.records``, ``pyworkflow.serialization``,
+``pyworkflow.storage.protocol`` and ``pyworkflow.executors`` hold their code in private modules
+(``pyworkflow.storage.sql`` is pinned too); code written against them imports from them as
+before, and a record's class names its public home, as the codec writes it into event logs.
 """
 
 import importlib
@@ -22,6 +23,10 @@ HOMES = {
     "HookRecord NewEvent NewHook NewRun OwnerRecord RunCursor RunRecord RunSnapshot "
     "ScheduleFire ScheduleRecord StepLease",
     "pyworkflow.serialization": "DEFAULT_MAX_PAYLOAD_SIZE Codec",
+    "pyworkflow.storage.protocol": "ChangeNotifier Storage",
+    "pyworkflow.storage.sql": "COMPOSITE_STEPS Row Script Session SqlStorage",
+    "pyworkflow.executors": "Clock EngineSettings Executor LocalExecutor SystemClock",
+    "pyworkflow.executors.local": "LocalExecutor",
 }
 
 

@@ -1,12 +1,12 @@
 """The local executor: runs workflows in this process, on its asyncio loop.
 
 It drives the runs this process starts at once, and in the background claims runs that are
-due in storage: runs started by other processes, runs whose timer came due, runs whose
-process died (seen dead at once, ``_engine.presence``, or by a lapsed lease). A heartbeat
-renews the leases of the runs it drives, so a long step keeps its run; a run whose lease it
-lost is dropped at once. On shutdown (or when ``asyncio.run`` cancels its tasks) every driven
-run is handed back, so another process takes it over immediately instead of waiting for the
-lease to expire.
+due in storage (``_claiming``): runs started by other processes, runs whose timer came due,
+runs whose process died (seen dead at once, ``_engine.presence``, or by a lapsed lease). A
+heartbeat renews the leases of the runs it drives, so a long step keeps its run; a run whose
+lease it lost is dropped at once. On shutdown (or when ``asyncio.run`` cancels its tasks) every
+driven run is handed back, so another process takes it over immediately instead of waiting for
+the lease to expire.
 
 It claims only runs of the queues it serves (``queues``; a run's queue is its workflow's), and
 the steps of those queues offered by other workers (``_offered_steps``); a process configured
@@ -17,9 +17,7 @@ worker (``_serving``).
 from __future__ import annotations
 
 import asyncio
-import contextvars
 import dataclasses
-import functools
 import logging
 import os
 import socket
@@ -27,16 +25,16 @@ import uuid
 from collections.abc import Collection
 
 from pyworkflow import registry, unfinished
-from pyworkflow._engine.clock import Clock, SystemClock, until_set
+from pyworkflow._engine.clock import Clock, SystemClock
 from pyworkflow._engine.driver import RunDriver
 from pyworkflow._engine.engine import Engine, EngineSettings
 from pyworkflow._engine.first_turn import first_turn
 from pyworkflow._engine.periodic import PeriodicWork
 from pyworkflow._engine.presence import Presence
-from pyworkflow.exceptions import ConfigurationError, PyWorkflowError
+from pyworkflow.exceptions import ConfigurationError
+from pyworkflow.executors._claiming import HEARTBEAT_TASK, ClaimingWorker
 from pyworkflow.executors._driven_runs import DrivenRuns
 from pyworkflow.executors._ended_runs import EndedRuns
-from pyworkflow.executors._engine_backed import EngineBacked
 from pyworkflow.executors._offered_steps import OfferedSteps
 from pyworkflow.executors._serving import Serving
 from pyworkflow.executors._settling import settle
@@ -49,10 +47,8 @@ __all__ = ["LocalExecutor"]
 
 _log = logging.getLogger("pyworkflow.executor")
 
-_HEARTBEAT = "pyworkflow-heartbeat"
 
-
-class LocalExecutor(EngineBacked):
+class LocalExecutor(ClaimingWorker):
     """Runs workflow turns in this process.
 
     Args:
@@ -181,10 +177,6 @@ class LocalExecutor(EngineBacked):
             self._adopt(run_id=record.run_id, driver=driver)
         return record, created
 
-    def _adopt(self, run_id: str, driver: RunDriver) -> None:
-        self._ended.forget(run_id)
-        self._driven.start(run_id, driver)
-
     def wake(self, run_id: str | None = None) -> None:
         """Look at storage now rather than at the next poll (a run became due or changed).
 
@@ -272,7 +264,7 @@ class LocalExecutor(EngineBacked):
         history shows), and the drivers stop.
         """
         self._stopping = True
-        heartbeat = [t for t in self._background if t.get_name() == _HEARTBEAT]
+        heartbeat = [t for t in self._background if t.get_name() == HEARTBEAT_TASK]
         for task in self._background:
             if task not in heartbeat:  # leases are renewed while running steps finish
                 task.cancel()
@@ -293,128 +285,6 @@ class LocalExecutor(EngineBacked):
             # owns), so the runs are taken over at once, not after their leases lapse.
             await self._hand_back(held, "shutting down")
         await self._presence.withdraw()
-
-    async def _hand_back(self, run_ids: list[str], why: str) -> None:
-        """Release these runs' leases (those still ours) so that they are due at once."""
-        try:
-            await self.engine.storage.release_runs(
-                owner=self.owner, run_ids=run_ids, now=self.now()
-            )
-        except PyWorkflowError as exc:
-            _log.warning(
-                "could not hand %d runs back (%s); their leases will lapse: %s",
-                len(run_ids),
-                why,
-                exc,
-            )
-
-    # --- background loops ----------------------------------------------------------------------
-
-    def serve_in_background(self) -> None:
-        """Claim due runs and renew leases in background tasks, as ``serve`` does; idempotent.
-
-        For a process that is a worker besides its own work (the test environment, a process
-        that starts runs); ``serve`` itself waits until cancelled. Does nothing in a
-        client-only process.
-        """
-        if self.serving.client_only:
-            return
-        self._stopping = False
-        if self._background and not all(t.done() for t in self._background):
-            return
-        self._subscribe()
-        loop = asyncio.get_running_loop()
-        # A fresh context: runs claimed later must not inherit whatever the first caller had
-        # set (its trace span above all, which would adopt every claimed turn).
-        self._background = [
-            loop.create_task(
-                self._claim_loop(), name="pyworkflow-claim", context=contextvars.Context()
-            ),
-            loop.create_task(
-                self._heartbeat_loop(), name=_HEARTBEAT, context=contextvars.Context()
-            ),
-        ]
-        periodic = self.periodic
-        periodic.retention, periodic.every = self.retention, self.retention_interval
-        if periodic.has_work:
-            self._background.append(
-                loop.create_task(
-                    periodic.run_forever(),
-                    name="pyworkflow-periodic",
-                    context=contextvars.Context(),
-                )
-            )
-
-    async def _claim_loop(self) -> None:
-        engine, presence = self.engine, self._presence
-        await presence.show()
-        await presence.look(now_or_never=True)  # a restart takes its dead self's runs at once
-        while True:
-            try:
-                await presence.show()  # again, after it was lost
-                await presence.look()
-                await self._claim_once()
-                next_wake = await engine.storage.next_wake_at(
-                    workflow_names=registry.workflow_names(), queues=self.serving.queues
-                )
-            except PyWorkflowError as exc:
-                _log.warning("claiming runs failed, retrying: %s", exc)
-                next_wake = None
-            except Exception:
-                # A bug, or a value storage could not read: if this loop ended, so would the
-                # worker's serve() and every run it would claim. Log it whole and go on.
-                _log.exception("claiming runs failed unexpectedly, retrying")
-                next_wake = None
-            deadline = engine.clock.now() + self.poll_interval
-            if next_wake is not None:
-                deadline = min(deadline, next_wake)
-            self._wake.clear()
-            if self._stopping:
-                return
-            await until_set(self.engine.clock, self._wake, deadline)
-
-    async def _claim_once(self) -> None:
-        free = self.max_concurrent_runs - len(self._driven) - len(self._offers)
-        free -= await self._offers.take(free)
-        names = registry.workflow_names()
-        if free <= 0 or not names:
-            return
-        engine = self.engine
-        claim = functools.partial(
-            engine.storage.claim_runs,
-            owner=engine.owner,
-            now=engine.clock.now(),
-            lease_expires_at=engine.lease_until(),
-            workflow_names=names,
-            queues=self.serving.queues,
-        )
-        # Suspects (runs taken over again and again without progress) one at a time: when one
-        # kills this process, the runs beside it are charged a recovery once, as on any crash,
-        # but it alone is charged each time, so it alone reaches the recovery limit.
-        claimed = await claim(limit=free, suspects=False)
-        if len(claimed) < free and not self._driven.any_suspect():
-            claimed += await claim(limit=1, suspects=True)
-        if claimed and not engine.lease_holds(claim.keywords["lease_expires_at"]):
-            # Storage answered too late to be sure of the leases (an outage): hand them back.
-            await self._hand_back([run.run_id for run in claimed], "claimed too late to drive")
-            return
-        for run in claimed:
-            if run.run_id in self._driven:
-                # Its driver here let it go a moment ago (or was given up) and still winds
-                # down: the new claim is driven when that driver is done, never beside it.
-                self._driven.defer(run)
-                continue
-            # Claims only name workflows registered here, so the lookup cannot miss.
-            workflow = registry.get_workflow(run.workflow_name)
-            self._adopt(run.run_id, RunDriver(self.engine, run, workflow))
-
-    async def _heartbeat_loop(self) -> None:
-        """Renew the leases of the runs driven here; give up any that may lapse (``heartbeat``)."""
-        await self._driven.keep_leases(self.engine, _log)
-
-    def _presence_lost(self) -> None:
-        leased = self._driven.leased()
-        self._driven.give_up(leased, "this worker may be taken for dead: run given up", _log)
 
     # --- notifications from storage -------------------------------------------------------------
 

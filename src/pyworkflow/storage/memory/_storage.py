@@ -8,15 +8,18 @@ Each method validates everything first and only then mutates, so that a refused 
 trace (DESIGN §2.4). All methods run on one event loop and never await in between, so no lock is
 needed. Values are deep-copied on the way in and on the way out: a caller mutating a payload it
 passed in or got back cannot change what is stored, just as with a database.
+
+Runs, their logs and their lifecycle are here; the methods of each other concern are a base of
+``MemoryStorage`` in a module of their own (run queries, hooks, leases, step leases, owners,
+snapshots, schedules, streams).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
 from typing import Any
 
-from pyworkflow.events import EventType, HookStatus, RunStatus
+from pyworkflow.events import EventType, RunStatus
 from pyworkflow.exceptions import (
     ConcurrencyConflictError,
     IdempotencyConflictError,
@@ -26,9 +29,11 @@ from pyworkflow.exceptions import (
 )
 from pyworkflow.storage.memory._copies import copy_tree
 from pyworkflow.storage.memory._family import created_runs, ending_updates, signalled
+from pyworkflow.storage.memory._hook_methods import MemoryHookMethods
 from pyworkflow.storage.memory._hooks import HookTable
 from pyworkflow.storage.memory._leases import MemoryLeaseMethods
 from pyworkflow.storage.memory._owners import MemoryOwnerMethods
+from pyworkflow.storage.memory._run_queries import MemoryRunQueries
 from pyworkflow.storage.memory._schedules import MemoryScheduleMethods
 from pyworkflow.storage.memory._snapshots import MemorySnapshotMethods
 from pyworkflow.storage.memory._steps import MemoryStepMethods, StepLeaseTable
@@ -37,9 +42,7 @@ from pyworkflow.storage.records import (
     AppendResult,
     AppendWrite,
     EventRecord,
-    HookRecord,
     NewRun,
-    RunCursor,
     RunRecord,
     ScheduleRecord,
 )
@@ -48,6 +51,8 @@ __all__ = ["MemoryStorage"]
 
 
 class MemoryStorage(
+    MemoryRunQueries,
+    MemoryHookMethods,
     MemoryLeaseMethods,
     MemoryStepMethods,
     MemoryOwnerMethods,
@@ -138,76 +143,6 @@ class MemoryStorage(
         """The run, or None if there is no run with this id."""
         record = self._runs.get(run_id)
         return None if record is None else copy_tree(record)
-
-    async def list_runs(
-        self,
-        *,
-        statuses: Collection[RunStatus] | None = None,
-        workflow_name: str | None = None,
-        limit: int = 100,
-        before: RunCursor | None = None,
-        parent_run_id: str | None = None,
-        schedule_id: str | None = None,
-        run_id_prefix: str | None = None,
-        tags: Collection[str] | None = None,
-    ) -> list[RunRecord]:
-        """Runs newest first by ``(created_at, run_id)``, filtered, one page of ``limit``.
-
-        Args:
-            statuses: keep runs in one of these statuses (None: any).
-            workflow_name: keep runs of this workflow (None: any).
-            limit: the page size.
-            before: the cursor of the last run of the previous page; the page starts after it.
-            parent_run_id: keep the children of this run (None: any run).
-            schedule_id: keep the runs this schedule started (None: any run).
-            run_id_prefix: keep the runs whose id starts with it (None: any run).
-            tags: keep runs that carry every one of these tags.
-        """
-        wanted = None if statuses is None else set(statuses)
-        rows = [
-            r
-            for r in self._runs.values()
-            if (wanted is None or r.status in wanted)
-            and (workflow_name is None or r.workflow_name == workflow_name)
-            and (parent_run_id is None or r.parent_run_id == parent_run_id)
-            and (schedule_id is None or r.schedule_id == schedule_id)
-            and (run_id_prefix is None or r.run_id.startswith(run_id_prefix))
-            and all(t in r.tags for t in tags or ())
-            and (before is None or (r.created_at, r.run_id) < (before.created_at, before.run_id))
-        ]
-        rows.sort(key=lambda r: (r.created_at, r.run_id), reverse=True)
-        return [copy_tree(r) for r in rows[: max(limit, 0)]]
-
-    async def count_runs(
-        self, *, workflow_name: str | None = None, since: float | None = None
-    ) -> dict[RunStatus, int]:
-        """How many runs are in each status (of ``workflow_name``, created since ``since``)."""
-        counts: dict[RunStatus, int] = {}
-        for r in self._runs.values():
-            if (since is None or r.created_at >= since) and (
-                workflow_name is None or r.workflow_name == workflow_name
-            ):
-                counts[r.status] = counts.get(r.status, 0) + 1
-        return counts
-
-    async def count_workflow_runs(self, *, since: float | None = None) -> dict[str, int]:
-        """How many runs each workflow has (created since ``since``)."""
-        counts: dict[str, int] = {}
-        for r in self._runs.values():
-            if since is None or r.created_at >= since:
-                counts[r.workflow_name] = counts.get(r.workflow_name, 0) + 1
-        return counts
-
-    async def count_workflow_statuses(
-        self, *, since: float | None = None
-    ) -> dict[str, dict[RunStatus, int]]:
-        """How many runs each workflow has in each status (created since ``since``)."""
-        counts: dict[str, dict[RunStatus, int]] = {}
-        for r in self._runs.values():
-            if since is None or r.created_at >= since:
-                of = counts.setdefault(r.workflow_name, {})
-                of[r.status] = of.get(r.status, 0) + 1
-        return counts
 
     async def load_events(self, run_id: str, after_seq: int = 0) -> list[EventRecord]:
         """Events of a run with ``seq > after_seq``, in seq order (empty for an unknown run)."""
@@ -309,8 +244,6 @@ class MemoryStorage(
         if record.schedule_id is not None:
             self._by_schedule.setdefault(record.schedule_id, {})[record.run_id] = None
 
-    # --- leases -------------------------------------------------------------------------------
-
     # --- outside writers ----------------------------------------------------------------------
 
     async def request_cancel(self, run_id: str, *, now: float, reason: str | None) -> bool:
@@ -327,36 +260,6 @@ class MemoryStorage(
             return False
         self._runs[run_id] = signalled(record, now, cancel_requested=True, cancel_reason=reason)
         return True
-
-    async def get_hook(self, token_hash: str) -> HookRecord | None:
-        """The hook whose token hashes to ``token_hash``, or None."""
-        return self._hooks.get(token_hash)
-
-    async def list_hooks(
-        self, *, run_id: str | None = None, status: HookStatus | None = None, limit: int = 100
-    ) -> list[HookRecord]:
-        """Hooks newest first (by ``created_at``), of one run and/or in one status."""
-        return self._hooks.select(run_id=run_id, status=status, limit=limit)
-
-    async def deliver_hook(self, token_hash: str, payload: Any, *, now: float) -> HookRecord:
-        """Store a waiting hook's payload, bump its run's ``signal_seq`` and make it due.
-
-        Raises HookNotFoundError, HookAlreadyReceivedError or HookExpiredError, writing
-        nothing (see ``Storage.deliver_hook``).
-        """
-        run_id = self._hooks.run_of(token_hash)
-        run = None if run_id is None else self._runs.get(run_id)
-        received = self._hooks.deliver(token_hash, payload, now, run)
-        assert run is not None  # deliver() raised otherwise
-        self._runs[run.run_id] = signalled(run, now)
-        return received
-
-    async def expire_hook(self, run_id: str, hook_id: str, *, now: float) -> HookRecord:
-        """Turn a waiting hook expired; returns it as it stands (a delivery may have won).
-
-        Raises HookNotFoundError if the run has no such hook.
-        """
-        return self._hooks.expire(run_id, hook_id)
 
     async def reopen_failed_run(
         self, run_id: str, *, now: float, payload: dict[str, Any]
