@@ -22,7 +22,7 @@ from pyworkflow.exceptions import InvalidDurationError, StepDefinitionError
 from pyworkflow.queues import queue_problem
 from pyworkflow.retries import RetryPolicy
 
-__all__ = ["StepDefinition", "early_step", "step"]
+__all__ = ["StepDefinition", "step"]  # early_step: pyworkflow's own, not for users
 
 P = ParamSpec("P")
 R = TypeVar("R")
