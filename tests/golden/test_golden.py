@@ -97,6 +97,7 @@ async def test_record_when_asked(record_golden: bool, monkeypatch: pytest.Monkey
 
 
 def load(name: str) -> list[EventRecord]:
+    """The events of ``<name>.json``, as storage would hand them to a replay."""
     document = json.loads((HERE / f"{name}.json").read_text())
     assert document["workflow"] == name
     return [
@@ -111,12 +112,13 @@ def load(name: str) -> list[EventRecord]:
     ]
 
 
-def replay(name: str, events: list[EventRecord]) -> tuple[WorkflowActivation, Any]:
+def replay(events: list[EventRecord]) -> tuple[WorkflowActivation, Any]:
+    """Replay a log (or a prefix of it) through the workflow its first event names."""
     started = events[0].payload
     call = Codec().decode(started["args"])
     activation = WorkflowActivation(
         run_id=events[0].run_id,
-        workflow=registry.get_workflow(name),
+        workflow=registry.get_workflow(started["workflow"]),
         args=tuple(call["args"]),
         kwargs=dict(call["kwargs"]),
         codec=Codec(),
@@ -142,7 +144,7 @@ def test_log_is_well_formed(name: str) -> None:
 @pytest.mark.parametrize("name", GOLDEN)
 def test_full_log_replays_to_its_recorded_result(name: str) -> None:
     events = load(name)
-    activation, turn = replay(name, events)
+    activation, turn = replay(events)
     assert activation.divergence is None, str(activation.divergence)
     assert turn.finished
     assert turn.error is None
@@ -156,7 +158,7 @@ def test_every_prefix_replays_without_divergence(name: str) -> None:
     events = load(name)
     for stop in range(1, len(events) + 1):
         prefix = events[:stop]
-        activation, turn = replay(name, prefix)
+        activation, turn = replay(prefix)
         assert activation.divergence is None, f"after event {stop}: {activation.divergence}"
         if not turn.finished:
             assert prefix[-1].type not in TERMINAL, f"after event {stop}"

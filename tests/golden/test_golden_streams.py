@@ -26,18 +26,14 @@ from typing import Any
 import pytest
 
 import pyworkflow
-from pyworkflow import registry
-from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.event_kinds import EVENT_FORMAT
 from pyworkflow._streams.driver import DRIVER_NAME, WARM_SECONDS
 from pyworkflow.events import EventType
-from pyworkflow.serialization import Codec
 from pyworkflow.storage import MemoryStorage
-from pyworkflow.storage.records import EventRecord
 from pyworkflow.storage.streams import StreamStore
 
 from . import stream_workflows
-from .test_golden import TERMINAL, StoppedClock
+from .test_golden import TERMINAL, load, replay
 
 HERE = Path(__file__).parent
 OLDEST = "golden_stream_driver"
@@ -103,37 +99,6 @@ async def test_record_when_asked(
 
 
 # --- replaying -----------------------------------------------------------------------------------
-
-
-def load(name: str) -> list[EventRecord]:
-    document = json.loads((HERE / f"{name}.json").read_text())
-    assert document["workflow"] == name
-    return [
-        EventRecord(
-            run_id=f"golden-{name}",
-            seq=e["seq"],
-            type=EventType(e["type"]),
-            payload=e["payload"],
-            created_at=0.0,
-        )
-        for e in document["events"]
-    ]
-
-
-def replay(events: list[EventRecord]) -> tuple[WorkflowActivation, Any]:
-    call = Codec().decode(events[0].payload["args"])
-    activation = WorkflowActivation(
-        run_id=events[0].run_id,
-        workflow=registry.get_workflow(DRIVER_NAME),
-        args=tuple(call["args"]),
-        kwargs=dict(call["kwargs"]),
-        codec=Codec(),
-        clock=StoppedClock(),
-    )
-    try:
-        return activation, activation.replay(events)
-    finally:
-        activation.close()
 
 
 @pytest.mark.parametrize("name", GOLDEN)
