@@ -16,7 +16,9 @@ SQLite (``storage/sqlite/``) and PostgreSQL (``storage/postgres/``) store the sa
   default bodies run the shared statements one after the other inside the script's
   transaction (SQLite); PostgreSQL overrides them with single statements composed from the
   same pieces (one round trip, its notifications, ``FOR UPDATE SKIP LOCKED``).
-- :class:`SqlStorage` (``_storage.py``): the Storage protocol, each method running one script.
+- :class:`SqlStorage` (``_storage.py``): the Storage protocol, each method running one script
+  through ``_run`` (``_script_runner.py``); its methods of leases, step leases, lease owners,
+  schedules and streams are its bases (``_lease_methods.py`` ... ``_stream_methods.py``).
 
 What a new dialect implements (MySQL, say: a package under ``storage/`` and one line in
 ``storage/_backends.py``):
