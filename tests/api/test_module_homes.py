@@ -27,6 +27,10 @@ HOMES = {
     "pyworkflow.storage.sql": "COMPOSITE_STEPS Row Script Session SqlStorage",
     "pyworkflow.executors": "Clock EngineSettings Executor LocalExecutor SystemClock",
     "pyworkflow.executors.local": "LocalExecutor",
+    "pyworkflow.storage.streams": "ENDED_STATUSES END_STATUSES SIGNAL_WINDOW DeliveryBatch "
+    "DeliveryRecord NewSignal SignalRecord StreamRunRecord StreamSnapshot StreamStore "
+    "SubscriptionOutcome SubscriptionRecord SubscriptionSpec aggregate_status batch_payload "
+    "check_end_status plan_deliveries",
 }
 
 
@@ -47,6 +51,9 @@ def test_a_record_class_names_its_public_home() -> None:
     records = importlib.import_module("pyworkflow.storage.records")
     classes = [obj for name in records.__all__ if inspect.isclass(obj := getattr(records, name))]
     assert {cls.__module__ for cls in [*classes, StepOffer]} == {"pyworkflow.storage.records"}
+    streams = importlib.import_module("pyworkflow.storage.streams")
+    classes = [obj for name in streams.__all__ if inspect.isclass(obj := getattr(streams, name))]
+    assert {cls.__module__ for cls in classes} == {"pyworkflow.storage.streams"}
 
 
 def test_the_codec_writes_a_record_under_its_public_path() -> None:

@@ -7,6 +7,9 @@ subscription per stream step (its status, its cursor, its result and checkpoint)
 subscription in which batch). Nothing is shared between two stream runs, so two of them never
 see each other's signals, subscriptions or results.
 
+The records live in ``_stream_records`` and the delivery rule in ``_stream_rules``; this module
+is their public home and holds the protocol.
+
 Rules every backend keeps (tests/contract/test_streams.py checks each):
 
 - ``emit_signal`` numbers signals per stream run in one transaction with the insert, so
@@ -36,13 +39,29 @@ Rules every backend keeps (tests/contract/test_streams.py checks each):
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
-from pyworkflow.events import StreamStepStatus
-from pyworkflow.exceptions import InputError
+from pyworkflow.storage._stream_records import (
+    END_STATUSES,
+    ENDED_STATUSES,
+    SIGNAL_WINDOW,
+    DeliveryBatch,
+    DeliveryRecord,
+    NewSignal,
+    SignalRecord,
+    StreamRunRecord,
+    StreamSnapshot,
+    SubscriptionOutcome,
+    SubscriptionRecord,
+    SubscriptionSpec,
+)
+from pyworkflow.storage._stream_rules import (
+    aggregate_status,
+    batch_payload,
+    check_end_status,
+    plan_deliveries,
+)
 
 __all__ = [
     "ENDED_STATUSES",
@@ -63,310 +82,6 @@ __all__ = [
     "check_end_status",
     "plan_deliveries",
 ]
-
-SIGNAL_WINDOW = 1000
-"""At most this many signals are read per batch: a lagging subscription costs no re-reading of
-the whole stream on every batch (what keeps 100,000 signals linear)."""
-
-_ACTIVE = (StreamStepStatus.WAITING, StreamStepStatus.SUSPENDED)
-
-END_STATUSES = ("cancelled", "failed")
-"""The statuses ``end_stream_run`` gives a stream run (its driving run was cancelled, failed)."""
-ENDED_STATUSES = ("completed", *END_STATUSES)
-"""The statuses of a stream run that has ended: it takes no more signals."""
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionSpec:
-    """A stream step as a stream run subscribes it: its name, its stream, its signal types."""
-
-    step_name: str
-    stream: str
-    signal_types: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class StreamRunRecord:
-    """A stream run's own row.
-
-    Attributes:
-        stream_run_id: the scope key.
-        stream: the stream workflow's name (its channel).
-        run_id: the durable run that drives it.
-        status: its aggregate, ``running``, ``suspended`` or ``completed``; or
-            ``cancelled`` / ``failed`` when its driving run was cancelled or failed.
-        last_seq: the sequence of its last signal (0: none yet).
-        last_batch: the number of its last delivery batch (0: none yet).
-        created_at / updated_at: when it was opened, last written.
-    """
-
-    stream_run_id: str
-    stream: str
-    run_id: str
-    status: str
-    last_seq: int
-    last_batch: int
-    created_at: float
-    updated_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionRecord:
-    """One stream step of a stream run.
-
-    Attributes:
-        cursor: the sequence up to which signals were looked at for it (delivered or passed).
-        result: its ``set_result`` value (encoded), meaningful when ``has_result``.
-        checkpoint: its last ``save_checkpoint`` value (encoded), or None.
-        detail: the reason of a suspension or cancellation, or the error of a failure.
-        resume_signals: while suspended, the signal types that reach it (None: its own).
-        deliveries: how many deliveries (its start included) it received.
-        refused: how many of them were refused (a payload failing the step's schema).
-    """
-
-    stream_run_id: str
-    step_name: str
-    stream: str
-    signal_types: tuple[str, ...]
-    status: StreamStepStatus
-    cursor: int
-    result: Any
-    has_result: bool
-    checkpoint: Any
-    detail: str | None
-    resume_signals: tuple[str, ...] | None
-    deliveries: int
-    updated_at: float
-    refused: int = 0
-    """Deliveries whose payload failed its schema here: the step was not run for them."""
-
-
-@dataclass(frozen=True, slots=True)
-class NewSignal:
-    """A signal to store; ``payload`` is encoded already."""
-
-    stream_run_id: str
-    stream: str
-    signal_type: str
-    payload: Any
-    signal_id: str
-    now: float
-    source_run_id: str | None = None
-    idempotency_key: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class SignalRecord:
-    """A stored signal: ``seq`` is its place in its stream run (1, 2, 3 ...)."""
-
-    stream_run_id: str
-    seq: int
-    signal_id: str
-    stream: str
-    signal_type: str
-    payload: Any
-    emitted_at: float
-    source_run_id: str | None
-    idempotency_key: str | None
-    woke: bool = field(default=False, compare=False)
-    """Set by ``emit_signal`` only: this emit delivered the driver's waiting hook (the driver
-    was idle, so its process should look now); not stored."""
-    driver: str | None = field(default=None, compare=False)
-    """Set with ``woke``: the run that drives the stream run (the one to wake); not stored."""
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryRecord:
-    """Batch ``batch`` gave subscription ``step_name`` signal ``seq`` (None: its start).
-
-    ``refused``: its payload failed the step's schema, so the step was not run for it.
-    """
-
-    stream_run_id: str
-    batch: int
-    step_name: str
-    seq: int | None
-    refused: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class SubscriptionOutcome:
-    """What one delivery's execution decided for its subscription (applied by the next take).
-
-    ``result`` and ``checkpoint`` are encoded; ``set_result`` / ``set_checkpoint`` say whether
-    to store them (a value of None is a value). ``refused``: the delivery was refused (its
-    payload failed the step's schema): counted on the subscription and marked on the delivery.
-    """
-
-    step_name: str
-    status: StreamStepStatus
-    detail: str | None = None
-    resume_signals: tuple[str, ...] | None = None
-    result: Any = None
-    set_result: bool = False
-    checkpoint: Any = None
-    set_checkpoint: bool = False
-    refused: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class DeliveryBatch:
-    """A batch of deliveries, each with its signal (None for a start).
-
-    ``subscriptions`` are as they stood once it was taken (the delivered ones ``running``);
-    ``last_seq`` and ``status`` are the stream run's then.
-    """
-
-    batch: int
-    deliveries: list[tuple[DeliveryRecord, SignalRecord | None]]
-    subscriptions: list[SubscriptionRecord]
-    last_seq: int
-    status: str = field(default="running")
-
-
-@dataclass(frozen=True, slots=True)
-class StreamSnapshot:
-    """One stream run whole: the rows a run that drives it carries when it moves or goes.
-
-    Part of ``RunSnapshot`` (its ``streams``): a stream run belongs to the run that drives it
-    (``record.run_id``), so copying that run copies it, and deleting that run (retention)
-    deletes it. A snapshot that a storage stores reads back equal.
-
-    Attributes:
-        record: the stream run's row.
-        subscriptions: its subscriptions, by step name.
-        signals: its signals, in seq order.
-        deliveries: its deliveries, by batch then step name.
-        wait_hook: the token hash of the hook its driver waits on (``arm_stream_wait``), so
-            the next signal on the copy still wakes the driver; None when none is armed.
-    """
-
-    record: StreamRunRecord
-    subscriptions: tuple[SubscriptionRecord, ...] = ()
-    signals: tuple[SignalRecord, ...] = ()
-    deliveries: tuple[DeliveryRecord, ...] = ()
-    wait_hook: str | None = None
-
-
-def _matches(subscription: SubscriptionRecord, signal: SignalRecord) -> bool:
-    if signal.stream != subscription.stream:
-        return False
-    if subscription.status is StreamStepStatus.SUSPENDED:
-        wanted = subscription.resume_signals or subscription.signal_types
-        return signal.signal_type in wanted
-    return signal.signal_type in subscription.signal_types
-
-
-def plan_deliveries(
-    subscriptions: Sequence[SubscriptionRecord], signals: Sequence[SignalRecord]
-) -> dict[str, tuple[int | None, int]]:
-    """The rule of a batch: for each subscription, what it gets and its new cursor.
-
-    ``signals`` are the stream run's signals past the lowest active cursor, in seq order (at
-    most :data:`SIGNAL_WINDOW` of them). A ``pending`` subscription gets its start (None) and
-    keeps its cursor. A ``waiting`` or ``suspended`` one gets its first matching signal past
-    its cursor, and its cursor moves to it; with no match, its cursor moves past every signal
-    read (none of them is for it), and it gets nothing. Terminal and ``running`` ones are left
-    alone. One delivery per subscription per batch, so each sees its signals one at a time, in
-    seq order, with the outcome of the one before applied.
-
-    Returns ``{step_name: (what, new cursor)}`` for every subscription whose row changes:
-    ``what`` is the delivered seq, None for a start, or 0 when only the cursor moves.
-    """
-    plan: dict[str, tuple[int | None, int]] = {}
-    last_read = signals[-1].seq if signals else 0
-    first = signals[0].seq if signals else 0
-    for sub in subscriptions:
-        if sub.status is StreamStepStatus.PENDING:
-            plan[sub.step_name] = (None, sub.cursor)
-            continue
-        if sub.status not in _ACTIVE:
-            continue
-        # The window holds consecutive seqs: start at the cursor, not at the window's start
-        # (a scan from the start costs window x subscriptions per batch).
-        later = itertools.islice(signals, max(0, sub.cursor - first + 1), None)
-        found = next((s for s in later if _matches(sub, s)), None)
-        if found is not None:
-            plan[sub.step_name] = (found.seq, found.seq)
-        elif last_read > sub.cursor:
-            plan[sub.step_name] = (0, last_read)
-    return plan
-
-
-def batch_payload(batch: DeliveryBatch, driver: str) -> dict[str, Any]:
-    """A taken batch as the driver reads it: plain JSON, encoded values left encoded.
-
-    The payload of the driver's waiting hook when an emit (or the arming) takes the batch,
-    and, decoded, the result of the driver's take step: one shape for both. ``driver``: the
-    run that drives the stream run. Statuses and results are filled in only once the stream
-    run has completed (the driver then ends with them).
-    """
-    subs = {s.step_name: s for s in batch.subscriptions}
-    deliveries = []
-    for delivery, signal in batch.deliveries:
-        sub = subs[delivery.step_name]
-        deliveries.append(
-            {
-                "step": delivery.step_name,
-                # Invariant: a suspended subscription always has a detail (its reason); a
-                # waiting one never does. Its status now reads ``running``.
-                "before": "pending"
-                if signal is None
-                else ("suspended" if sub.detail is not None else "waiting"),
-                "detail": sub.detail,
-                "resume_signals": None if sub.resume_signals is None else list(sub.resume_signals),
-                "checkpoint": sub.checkpoint,
-                "signal": None
-                if signal is None
-                else {
-                    "signal_id": signal.signal_id,
-                    "stream": signal.stream,
-                    "signal_type": signal.signal_type,
-                    "payload": signal.payload,
-                    "emitted_at": signal.emitted_at,
-                    "seq": signal.seq,
-                    "source_run_id": signal.source_run_id,
-                    "stream_run_id": signal.stream_run_id,
-                },
-            }
-        )
-    ended = batch.status == "completed"
-    return {
-        "driver": driver,
-        "batch": batch.batch,
-        "status": batch.status,
-        "last_seq": batch.last_seq,
-        "deliveries": deliveries,
-        "states": {s.step_name: s.status.value for s in batch.subscriptions} if ended else {},
-        "results": {s.step_name: s.result for s in batch.subscriptions if s.has_result}
-        if ended
-        else {},
-    }
-
-
-def aggregate_status(statuses: Sequence[StreamStepStatus]) -> str:
-    """A stream run's aggregate status, from its steps' statuses.
-
-    ``completed`` when every step is terminal, ``suspended`` when one is suspended and none
-    can run without a resume signal, ``running`` otherwise.
-    """
-    if all(s.is_terminal for s in statuses):
-        return "completed"
-    if StreamStepStatus.SUSPENDED in statuses and not any(
-        s in (StreamStepStatus.PENDING, StreamStepStatus.WAITING, StreamStepStatus.RUNNING)
-        for s in statuses
-    ):
-        return "suspended"
-    return "running"
-
-
-def check_end_status(status: str) -> None:
-    """Raise InputError naming ``status`` unless ``end_stream_run`` gives it.
-
-    A stream run completes only by its steps' ends, never by decree.
-    """
-    if status not in END_STATUSES:
-        raise InputError(f"a stream run ends {' or '.join(END_STATUSES)}, not {status!r}")
 
 
 @runtime_checkable
