@@ -24,12 +24,22 @@ async def golden_stream() -> None:
     await emit("golden_stream", "task", {"n": 1})
 
 
+_failed_once: set[int] = set()
+
+
 @stream_step(stream="golden_stream", signals=["task", "stop"])
 async def golden_stream_worker() -> None:
-    """Counts the tasks it sees; on ``stop`` publishes the count and terminates."""
+    """Counts the tasks it sees; on ``stop`` publishes the count and terminates.
+
+    A task marked ``fail_once`` raises at its first execution (its retry, a step of its own,
+    counts it).
+    """
     signal = await get_current_signal()
     if signal is None:
         return
+    if signal.payload and signal.payload.get("fail_once") and signal.sequence not in _failed_once:
+        _failed_once.add(signal.sequence)
+        raise RuntimeError("the first execution of this task fails")
     seen = (await get_checkpoint()) or []
     if signal.signal_type == "stop":
         await set_result({"tasks": seen})

@@ -2,10 +2,12 @@
 
 A step of a sequential run costs one commit (its completion with the next command). To a
 stream run that waits for a signal, the emit hands the batch it took in the same transaction
-(the hook's payload), so no take step runs before the delivery; and the take after it, being
-idempotent, starts alongside the commit that logs its start and shares that transaction
-(``early_step``). Delivering one signal to a waiting stream run and settling again costs six
-transactions that write; it cost nine before both.
+(the hook's payload), so no take runs before the delivery; the execution runs inside a batch
+step (one step, and so one commit, a batch rather than a step each for the take and the
+execution); and the next batch step's take, being idempotent, starts alongside the commit that
+logs its start and shares that transaction (``early_step``). Delivering one signal to a waiting
+stream run and settling again costs six transactions that write; it cost nine before the first
+two. To a busy stream run a signal costs one (``benchmarks/b13_streams.py``).
 """
 
 from __future__ import annotations
@@ -82,17 +84,18 @@ async def test_a_signal_to_a_waiting_stream_run_costs_six_transactions(
     names = [(e.type.value, e.data.get("step_id", "")) for e in events[before:]]
     assert names == [
         ("hook_received", ""),
-        ("step_started", "stream:tc_echoer#2"),
-        ("step_completed", "stream:tc_echoer#2"),
-        ("step_started", "pyworkflow.stream.take#3"),
-        ("step_completed", "pyworkflow.stream.take#3"),
+        ("step_started", "pyworkflow.stream.batch#3"),
+        ("step_completed", "pyworkflow.stream.batch#3"),
+        ("step_started", "pyworkflow.stream.batch#4"),
+        ("step_completed", "pyworkflow.stream.batch#4"),
         ("hook_created", ""),
         ("step_started", "pyworkflow.stream.arm#2"),
         ("step_completed", "pyworkflow.stream.arm#2"),
     ]
     # The emit, which takes the batch and hands it over in the hook's payload; the payload
-    # with the delivery's start; the delivery's outcome with the next take's start, and that
-    # take; its result with the wait's hook and the arm's start; the arm; the arm's result.
+    # with the start of the batch step that runs the delivery; its outcome with the start of
+    # the next batch step, and that step's take; its result (nothing to deliver) with the
+    # wait's hook and the arm's start; the arm; the arm's result.
     assert len(writes) == 6, writes
     await pyworkflow.emit("tc_echo", "stop", None, stream_run_id=STREAM_RUN_ID)
     assert await pyworkflow.get_workflow_result(parent, timeout=10) == "completed"

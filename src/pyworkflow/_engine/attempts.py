@@ -28,10 +28,11 @@ from pyworkflow.exceptions import (
 from pyworkflow.logging import run_logger
 
 if TYPE_CHECKING:
+    from pyworkflow.retries import RetryPolicy
     from pyworkflow.serialization import Codec
     from pyworkflow.step import StepDefinition
 
-__all__ = ["AttemptResult", "attempt_context", "run_attempt"]
+__all__ = ["AttemptResult", "attempt_context", "retry_delay", "run_attempt"]
 
 _log = logging.getLogger("pyworkflow.run")
 
@@ -53,18 +54,26 @@ class AttemptResult:
 
 
 def _retry_delay(definition: StepDefinition, context: StepInfo, exc: BaseException) -> float | None:
+    # Attempts a crash or a hand-over cut short ran again, but they did not fail: no retry spent.
+    return retry_delay(definition.retry, context.attempt - context.interrupted, exc)
+
+
+def retry_delay(retry: RetryPolicy, attempt: int, exc: BaseException) -> float | None:
+    """Seconds until the retry of failed attempt ``attempt`` (1, 2, ...), or None for none.
+
+    None for an error no retry can mend (FatalError, SerializationError) and once the policy's
+    attempts are spent; a RetryableError's ``retry_after`` overrides the policy's delay.
+    """
     if isinstance(exc, FatalError | SerializationError):
         return None
-    # Attempts a crash or a hand-over cut short ran again, but they did not fail: no retry spent.
-    attempt = context.attempt - context.interrupted
-    if attempt >= definition.retry.max_attempts:
+    if attempt >= retry.max_attempts:
         return None
     if isinstance(exc, RetryableError) and exc.retry_after is not None:
         try:
             return parse_duration(exc.retry_after)
         except InvalidDurationError:
             pass  # a bad retry_after falls back to the step's own policy
-    return definition.retry.delay_for(attempt)
+    return retry.delay_for(attempt)
 
 
 def attempt_context(context: StepInfo) -> contextvars.Context:

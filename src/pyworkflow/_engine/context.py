@@ -7,6 +7,7 @@ decide whether they are in a workflow, in a step, or in plain code.
 
 from __future__ import annotations
 
+import asyncio
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -21,6 +22,7 @@ __all__ = [
     "current_activation",
     "current_step",
     "shielded",
+    "start_logged",
     "step_info",
 ]
 
@@ -30,6 +32,22 @@ current_activation: ContextVar[WorkflowActivation | None] = ContextVar(
 current_step: ContextVar[StepInfo | None] = ContextVar("pyworkflow_step", default=None)
 shielded: ContextVar[bool] = ContextVar("pyworkflow_shielded", default=False)
 """True inside ``async with shield():`` in workflow code (per task; ``gather`` branches inherit)."""
+early_start: ContextVar[asyncio.Future[None] | None] = ContextVar(
+    "pyworkflow_early_start", default=None
+)
+"""In an ``early_step``'s first attempt: done once the commit that logs its start is."""
+
+
+async def start_logged() -> None:
+    """Wait until the running step's start is durable (at once but in an ``early_step``).
+
+    An early step starts alongside the commit that logs its start; what it must not do before
+    that commit (run user code) comes after this. A run whose commit fails is let go, and the
+    step's task is cancelled here.
+    """
+    logged = early_start.get()
+    if logged is not None and not logged.done():
+        await asyncio.shield(logged)  # one future for all the turn's early steps
 
 
 @dataclass(frozen=True, slots=True)

@@ -353,6 +353,8 @@ class RunDriver:
                 # thread take the commit alone), they share its transaction.
                 await asyncio.sleep(0)
             await self._commit(turn, progressed=True)
+            if early:
+                inflight.early_logged()
             if turn.finished:
                 return
             inflight.launch([c for c in turn.launch if c not in early] if early else turn.launch)

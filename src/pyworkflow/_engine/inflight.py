@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pyworkflow._engine.attempts import AttemptResult, attempt_context, run_attempt
-from pyworkflow._engine.context import StepInfo, current_activation, current_step
+from pyworkflow._engine.context import StepInfo, current_activation, current_step, early_start
 from pyworkflow._engine.remote import RemoteStep, sent_away
 
 if TYPE_CHECKING:
@@ -78,6 +78,7 @@ class InFlight:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._timers: dict[str, float] = {}
         self._inline: tuple[Command, StepInfo] | None = None
+        self._early_logged: asyncio.Future[None] | None = None
         self.running_steps = 0
 
     # --- launching -----------------------------------------------------------------------------
@@ -109,7 +110,9 @@ class InFlight:
         """Start now the ``early`` steps of ``commands``, whose start is being logged; those.
 
         Each runs in a task of its own (never inline: the driver is about to await the commit
-        that logs its start, and the step's storage call should queue right behind it).
+        that logs its start, and the step's storage call should queue right behind it). What
+        an early step does only once its start is durable waits for :meth:`early_logged`
+        (``context.start_logged()``).
         """
         early = [
             c
@@ -119,9 +122,17 @@ class InFlight:
             and c.definition is not None
             and c.definition.early
         ]
+        if early:
+            self._early_logged = asyncio.get_running_loop().create_future()
         for command in early:
-            self._start_attempt(command, alone=False)
+            self._start_attempt(command, alone=False, logged=self._early_logged)
         return early
+
+    def early_logged(self) -> None:
+        """The commit that logs the starts of the early steps launched last is done."""
+        logged, self._early_logged = self._early_logged, None
+        if logged is not None and not logged.done():
+            logged.set_result(None)
 
     def _take_finished(self, command: Command) -> bool:
         """Arrive at once with the outcome of an attempt executed elsewhere, if it is this one."""
@@ -240,7 +251,9 @@ class InFlight:
         assert definition is not None
         return definition if self._resolve_step is None else self._resolve_step(definition)
 
-    def _start_attempt(self, command: Command, *, alone: bool) -> None:
+    def _start_attempt(
+        self, command: Command, *, alone: bool, logged: asyncio.Future[None] | None = None
+    ) -> None:
         command.attempt = max(command.attempt, 1)
         context = StepInfo(
             self._run_id,
@@ -264,7 +277,10 @@ class InFlight:
             result = await run_attempt(definition, context, command.args, command.kwargs, codec)
             self._put(Arrival(command, "attempt", result))
 
-        self._spawn(command.command_id, execute(), attempt_context(context))
+        step_context = attempt_context(context)
+        if logged is not None:
+            step_context.run(early_start.set, logged)
+        self._spawn(command.command_id, execute(), step_context)
 
     async def _run_inline(self) -> Arrival:
         """Run the one step in flight in the caller's task, in its own step context."""

@@ -1,9 +1,10 @@
 """``@stream_workflow`` and ``@stream_step``: definitions, validated at decoration time.
 
 A stream workflow names a channel (its ``name``); every stream step with that ``stream=``
-subscribes to it. Each stream step is also registered as an ordinary step named
-``stream:<name>``: one execution of it (its start, or one delivered signal) is one step of the
-run driving the stream, logged and replayed like any step (``driver.py``).
+subscribes to it. One execution of a stream step (its start, or one delivered signal) runs
+inside the driving run's batch step, its outcome logged with the batch (``driver.py``); an
+execution that raised runs again as an ordinary step named ``stream:<name>``, with the retries
+it has left.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyworkflow.exceptions import StreamDefinitionError
+from pyworkflow.retries import RetryPolicy
 from pyworkflow.step import step as step_decorator
 
 __all__ = [
     "OnSignal",
     "StreamStepDefinition",
     "StreamWorkflow",
+    "execution_of",
     "get_stream_workflow",
     "runner_of",
     "steps_of_stream",
@@ -33,6 +36,7 @@ OnSignal = Callable[[Any, Any], Awaitable[None]]
 _workflows: dict[str, StreamWorkflow] = {}
 _steps: dict[str, StreamStepDefinition] = {}
 _runners: dict[str, Callable[..., Coroutine[Any, Any, Any]]] = {}  # step name -> its @step
+_executions: dict[str, Callable[..., Coroutine[Any, Any, Any]]] = {}  # the same, unwrapped
 
 
 def _origin(fn: Callable[..., Any]) -> str:
@@ -68,7 +72,9 @@ class StreamStepDefinition:
         signal_types: the signal types it reacts to.
         schemas: pydantic models bound to some of them: payloads are validated.
         on_signal: the callback deciding what each delivered signal does, or None (resume).
-        step_name: the ordinary step that executes it (``stream:<name>``).
+        step_name: the ordinary step that runs an execution again after it raised
+            (``stream:<name>``).
+        retry: its executions' retry policy (``max_retries``).
     """
 
     fn: Callable[[], Coroutine[Any, Any, Any]]
@@ -78,6 +84,7 @@ class StreamStepDefinition:
     schemas: Mapping[str, Any] = field(default_factory=dict)
     on_signal: OnSignal | None = None
     step_name: str = ""
+    retry: RetryPolicy = field(default_factory=lambda: RetryPolicy(max_retries=3))
 
 
 def _where(fn: Any) -> str:
@@ -171,8 +178,10 @@ def stream_step(
 
     It runs once when its stream run starts (``get_current_signal()`` is None) and again for
     each matching signal that ``on_signal`` resumes it for (by default, every one), until it
-    calls ``terminate()``. Each execution is a step of the run driving the stream: logged,
-    retried up to ``max_retries`` times on an exception, never run again once logged.
+    calls ``terminate()``. Each execution runs in the process driving the stream run, inside
+    a step of its run (one per batch of signals): its outcome is logged with the batch and it
+    never runs again once logged; one that raises is retried up to ``max_retries`` times, as a
+    step of its own (``stream:<name>``), after the delays of ``@step``'s exponential policy.
 
     Example:
         >>> @stream_step(stream="agent_comms", signals=["task.assigned"])
@@ -211,6 +220,7 @@ def stream_step(
                 f"two stream steps are named {step_name!r}: {_origin(existing.fn)} and "
                 f"{where}; pass @stream_step(name=...) to tell them apart"
             )
+        retry = RetryPolicy.from_options(max_retries, "exponential", where=where)
         definition = StreamStepDefinition(
             fn=fn,
             name=step_name,
@@ -219,13 +229,19 @@ def stream_step(
             schemas=schemas,
             on_signal=on_signal,
             step_name=f"stream:{step_name}",
+            retry=retry,
         )
         _steps[step_name] = definition
         from pyworkflow._streams.driver import register  # the driver needs the definitions
         from pyworkflow._streams.step_state import execution
 
-        runner = step_decorator(name=definition.step_name, max_retries=max_retries)
-        _runners[step_name] = runner(execution(definition))
+        # The step that takes over an execution whose first attempt (in its batch) raised:
+        # the retries left, each after the delay the policy gives it.
+        left = max(max_retries - 1, 0)
+        delays = [retry.delay_for(n) for n in range(2, max_retries + 1)] or "exponential"
+        runner = step_decorator(name=definition.step_name, max_retries=left, retry_delay=delays)
+        _executions[step_name] = execution(definition)
+        _runners[step_name] = runner(_executions[step_name])
         register()
         return definition
 
@@ -248,8 +264,13 @@ def get_stream_workflow(name: str) -> StreamWorkflow:
 
 
 def runner_of(step_name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
-    """The ``@step`` that executes the stream step ``step_name`` (``stream:<name>``)."""
+    """The ``@step`` that runs an execution of ``step_name`` again (``stream:<name>``)."""
     return _runners[step_name]
+
+
+def execution_of(step_name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
+    """The function that runs one execution of the stream step ``step_name``, in a batch."""
+    return _executions[step_name]
 
 
 def steps_of_stream(stream: str) -> list[StreamStepDefinition]:

@@ -32,23 +32,21 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pyworkflow._engine.context import step_info
+from pyworkflow._engine.context import start_logged, step_info
 from pyworkflow._engine.hook_tokens import hash_token
 from pyworkflow._streams.definitions import (
     StreamStepDefinition,
     get_stream_workflow,
-    runner_of,
     steps_of_stream,
 )
 from pyworkflow._streams.emitting import current_stream_run, stream_store
 from pyworkflow._streams.emitting import register as register_emits
-from pyworkflow._streams.signals import validate_payload
+from pyworkflow._streams.executions import as_step, first_attempts, retried
 from pyworkflow.events import StreamStepStatus
 from pyworkflow.exceptions import (
     CancellationError,
     FatalError,
     HookExpiredError,
-    InvalidSignalPayloadError,
     StreamRunConflictError,
 )
 from pyworkflow.primitives import continue_as_new, hook, shield
@@ -92,12 +90,15 @@ def register() -> Workflow[..., dict[str, Any]]:
         # may start alongside the commit that logs its start: on SQLite both share one
         # transaction, a commit less per signal.
         _registered["take"] = early_step("pyworkflow.stream.take")(_take)
+        # Takes its batch like ``take``, then runs the batch's executions once their start is
+        # durable (``start_logged``): a step, and so a commit, a batch (see the docstring).
+        _registered["batch"] = early_step("pyworkflow.stream.batch")(_batch)
         _registered["driver"] = workflow(name=DRIVER_NAME, durable=True)(drive_to_an_end)
     driver: Workflow[..., dict[str, Any]] = _registered["driver"]
     return driver
 
 
-async def _open(stream_run_id: str, stream: str, specs: list[list[Any]]) -> None:
+async def _open(stream_run_id: str, stream: str, specs: list[list[Any]]) -> dict[str, Any]:
     runtime = await get_runtime()
     subscriptions = [SubscriptionSpec(name, on, tuple(types)) for name, on, types in specs]
     try:
@@ -110,6 +111,9 @@ async def _open(stream_run_id: str, stream: str, specs: list[list[Any]]) -> None
         )
     except StreamRunConflictError as exc:
         raise FatalError(str(exc)) from exc
+    # Logged: this stream run's executions run in batch steps. A log from before batches ran
+    # them holds None here and replays as it ran, a step per execution.
+    return {"batches": True}
 
 
 async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) -> dict[str, Any]:
@@ -137,6 +141,28 @@ async def _take(stream_run_id: str, batch: int, outcomes: list[dict[str, Any]]) 
     # The same shape as a batch an emit hands over in the waiting hook's payload.
     shape: dict[str, Any] = codec.decode(batch_payload(taken, step_info().run_id))
     return shape
+
+
+async def _batch(
+    stream_run_id: str,
+    stream: str,
+    batch: int,
+    outcomes: list[dict[str, Any]],
+    given: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """Take batch ``batch`` (or run ``given``, which the waking emit took), run its executions.
+
+    The result: the batch as taken, less its deliveries (``delivered``: how many), and the
+    executions' outcomes, some marked ``raised`` (see ``executions.py``).
+    """
+    taken = given if given is not None else await _take(stream_run_id, batch, outcomes)
+    deliveries = taken.pop("deliveries")
+    if not deliveries:
+        return {"taken": taken, "delivered": 0, "outcomes": []}
+    await start_logged()  # the take may run first; the executions only once this step's start
+    steps = {s.name: s for s in steps_of_stream(stream)}
+    ran = await first_attempts(stream_run_id, steps, deliveries)
+    return {"taken": taken, "delivered": len(deliveries), "outcomes": ran}
 
 
 async def _adopt(stream_run_id: str, previous_run_id: str) -> None:
@@ -190,77 +216,78 @@ async def _wait(stream_run_id: str, seen_seq: int, *, warm: bool) -> tuple[bool,
     return True, payload
 
 
-def _unchanged(delivery: dict[str, Any]) -> dict[str, Any]:
-    """An outcome that leaves the subscription as it was before the delivery."""
-    return {
-        "step": delivery["step"],
-        "status": delivery["before"],
-        "detail": delivery["detail"],
-        "resume_signals": delivery["resume_signals"],
-        "result": None,
-        "set_result": False,
-        "checkpoint": None,
-        "set_checkpoint": False,
-    }
-
-
-async def _deliver(
-    stream_run_id: str, steps: dict[str, StreamStepDefinition], delivery: dict[str, Any]
-) -> dict[str, Any]:
-    """Run one delivery as its stream step's step; its outcome."""
-    definition = steps.get(delivery["step"])
-    signal = delivery["signal"]
-    if definition is None:
-        failed = _unchanged(delivery)
-        failed.update(status="failed", detail=f"no stream step {delivery['step']!r} here")
-        return failed
-    if signal is not None:
-        schema = definition.schemas.get(signal["signal_type"])
-        if schema is not None:
-            try:
-                signal["payload"] = validate_payload(
-                    definition.stream, signal["signal_type"], schema, signal["payload"]
-                )
-            except InvalidSignalPayloadError:
-                refused = _unchanged(delivery)  # the step is not run for it
-                refused["refused"] = True
-                return refused
-    try:
-        outcome: dict[str, Any] = await runner_of(definition.name)(
-            stream_run_id, signal, delivery["checkpoint"], delivery["before"]
-        )
-    except Exception as exc:  # the execution failed after its retries: the step has failed
-        failed = _unchanged(delivery)
-        failed.update(status="failed", detail=f"{type(exc).__name__}: {exc}", resume_signals=None)
-        return failed
-    return {"step": definition.name, **outcome}
-
-
 async def drive_stream(
     stream: str,
     stream_run_id: str,
     after_batch: int = 0,
     carried: list[dict[str, Any]] | None = None,
     previous_run_id: str | None = None,
+    batches: bool = False,
 ) -> dict[str, Any]:
     """Drive the stream run ``stream_run_id`` of stream ``stream`` until its steps end.
 
     A run that continued a driver (``continue_as_new`` every :data:`BATCHES_PER_RUN` batches,
     so the log of a long-lived stream run stays short) takes the stream run over from
-    ``previous_run_id`` and goes on after batch ``after_batch`` with the ``carried`` outcomes.
+    ``previous_run_id`` and goes on after batch ``after_batch`` with the ``carried`` outcomes;
+    ``batches``: its executions run in batch steps (the open step said so).
     """
     definition = get_stream_workflow(stream)
     steps = {s.name: s for s in steps_of_stream(stream)}
     if previous_run_id is None:
         specs = [[s.name, s.stream, list(s.signal_types)] for s in steps.values()]
-        await _registered["open"](stream_run_id, stream, specs)
+        opened = await _registered["open"](stream_run_id, stream, specs)
+        batches = isinstance(opened, dict) and bool(opened.get("batches"))
         current_stream_run.set(stream_run_id)  # this run's own task: its body emits here
         await definition.fn()
     else:
         await _registered["adopt"](stream_run_id, previous_run_id)
     outcomes: list[dict[str, Any]] = list(carried or [])
-    batch = after_batch
-    warm = True
+    if batches:
+        return await _drive_batches(stream, stream_run_id, steps, after_batch, outcomes)
+    return await _drive_steps(stream, stream_run_id, steps, after_batch, outcomes)
+
+
+def _ended(taken: dict[str, Any]) -> dict[str, Any]:
+    return {"status": "completed", "step_states": taken["states"], "step_results": taken["results"]}
+
+
+async def _drive_batches(
+    stream: str,
+    stream_run_id: str,
+    steps: dict[str, StreamStepDefinition],
+    after_batch: int,
+    outcomes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The driving loop: a batch step a batch, its executions inside it."""
+    batch, warm = after_batch, True
+    given: dict[str, Any] | None = None  # a batch the waking emit took
+    while True:
+        batch = batch + 1 if given is None else given["batch"]
+        ran = await _registered["batch"](stream_run_id, stream, batch, outcomes, given)
+        taken, outcomes, given = ran["taken"], ran["outcomes"], None
+        if taken["status"] == "completed":
+            return _ended(taken)
+        if ran["delivered"]:
+            warm = True
+            outcomes = await retried(stream_run_id, steps, outcomes)
+            if batch - after_batch >= BATCHES_PER_RUN:
+                driver = taken["driver"]
+                continue_as_new(stream, stream_run_id, batch, outcomes, driver, True)
+            continue
+        warm, woken = await _wait(stream_run_id, taken["last_seq"], warm=warm)
+        if isinstance(woken, dict):  # else timed out: take the next batch
+            given = woken
+
+
+async def _drive_steps(
+    stream: str,
+    stream_run_id: str,
+    steps: dict[str, StreamStepDefinition],
+    after_batch: int,
+    outcomes: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """The driving loop of a log written before batch steps: a take step, a step a delivery."""
+    batch, warm = after_batch, True
     while True:
         batch += 1
         taken: dict[str, Any] = await _registered["take"](stream_run_id, batch, outcomes)
@@ -274,15 +301,11 @@ async def drive_stream(
             taken, batch = woken, woken["batch"]
         else:
             if taken["status"] == "completed":
-                return {
-                    "status": "completed",
-                    "step_states": taken["states"],
-                    "step_results": taken["results"],
-                }
+                return _ended(taken)
             warm = True
             outcomes = list(
                 await asyncio.gather(
-                    *(_deliver(stream_run_id, steps, d) for d in taken["deliveries"])
+                    *(as_step(stream_run_id, steps, d) for d in taken["deliveries"])
                 )
             )
             if batch - after_batch >= BATCHES_PER_RUN:
@@ -295,6 +318,7 @@ async def drive_to_an_end(
     after_batch: int = 0,
     carried: list[dict[str, Any]] | None = None,
     previous_run_id: str | None = None,
+    batches: bool = False,
 ) -> dict[str, Any]:
     """:func:`drive_stream`, whose stream run ends with it when it is cancelled or fails.
 
@@ -308,7 +332,9 @@ async def drive_to_an_end(
     taken, the reason this run fails) is left alone: storage ends only the driver's own.
     """
     try:
-        return await drive_stream(stream, stream_run_id, after_batch, carried, previous_run_id)
+        return await drive_stream(
+            stream, stream_run_id, after_batch, carried, previous_run_id, batches
+        )
     except CancellationError as exc:
         reason = "stream run cancelled" + (f": {exc.reason}" if exc.reason else "")
         await _end(stream_run_id, previous_run_id, "cancelled", reason)

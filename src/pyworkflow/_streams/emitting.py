@@ -169,7 +169,7 @@ async def emit(
         return int(stored)
     if state is not None:
         state.emits += 1
-        key = f"{step_info().idempotency_key}:emit#{state.emits}"
+        key = f"{state.key}:emit#{state.emits}"
         return await _write(
             stream_run_id or state.stream_run_id,
             stream,
@@ -245,5 +245,5 @@ async def schedule_signal(
     key = None
     if state is not None:
         state.schedules += 1
-        key = f"{step_info().idempotency_key}:schedule#{state.schedules}"
+        key = f"{state.key}:schedule#{state.schedules}"
     return await start(timer, *call, idempotency_key=key)

@@ -1,11 +1,12 @@
 """What one execution of a stream step decides, and the primitives it decides with.
 
-An execution (its start, or one delivered signal) runs as an ordinary step (``stream:<name>``).
-The primitives (``set_result``, ``terminate``, ``suspend``, ``save_checkpoint`` ...) only note
-their decision in the execution's state; the step returns the decisions as its result, which
-is logged, and the driver's next batch stores them on the subscription. So a decision counts
-exactly when the execution's completion is logged: a crash before that runs the execution
-again (a step is at-least-once) and nothing of the lost attempt is stored.
+An execution (its start, or one delivered signal) runs inside the driver's batch step, or as
+the step ``stream:<name>`` when it is retried. The primitives (``set_result``, ``terminate``,
+``suspend``, ``save_checkpoint`` ...) only note their decision in the execution's state; the
+execution returns the decisions, which are logged as (part of) its step's result, and the
+driver's next batch stores them on the subscription. So a decision counts exactly when that
+result is logged: a crash before that runs the execution again (a step is at-least-once) and
+nothing of the lost attempt is stored.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from pyworkflow._engine.context import step_info
 from pyworkflow.events import StreamStepStatus
 from pyworkflow.exceptions import NotInStreamStepError
 
@@ -54,6 +56,9 @@ class StepState:
     emits: int = 0
     schedules: int = 0
     resumed: bool = field(default=False)
+    key: str = ""
+    """The execution's idempotency key, the same in its batch and in every retry: its emits
+    and scheduled signals are keyed by it, so that running it again writes none twice."""
 
     def outcome(self) -> dict[str, Any]:
         """The decisions, as the plain dict the execution step returns (and the log keeps)."""
@@ -206,6 +211,8 @@ def execution(
             checkpoint=checkpoint,
             # A start leaves the step waiting unless its lifecycle decides otherwise.
             status=StreamStepStatus.WAITING if before is StreamStepStatus.PENDING else before,
+            key=f"{step_info().run_id}:stream:{definition.name}:"
+            + ("start" if signal is None else str(signal["signal_id"])),
         )
         token = current_stream_step.set(state)
         try:
