@@ -18,6 +18,7 @@ from typing import Any
 import pyworkflow
 from pyworkflow import FatalError, emit, stream_step, stream_workflow, workflow
 from pyworkflow.events import EventType
+from pyworkflow.step_context import get_step_context
 from pyworkflow.storage import MemoryStorage
 from pyworkflow.storage.streams import StreamStore
 from pyworkflow.streams import (
@@ -34,6 +35,8 @@ from .test_streams import settled_stream
 
 EXECUTIONS: dict[tuple[str, str, int | None], int] = defaultdict(int)
 """(stream run id, step, signal seq) -> how often an execution for it began."""
+CONTEXTS: dict[tuple[str, int | None], list[tuple[str, int]]] = defaultdict(list)
+"""(stream run id, signal seq) -> each execution's (idempotency key, attempt) of tx_flaky."""
 STARTED_IN_STORAGE: list[bool] = []
 """For each execution of ``tx_watcher``: was its batch step's start in storage?"""
 
@@ -59,6 +62,10 @@ async def tx_flaky() -> None:
         await terminate()
         return
     execution = _count("tx_flaky", signal)
+    context = get_step_context()
+    CONTEXTS[(signal.stream_run_id, signal.sequence)].append(
+        (context.idempotency_key, context.attempt)
+    )
     await emit("tx_jobs", "audit", {"job": signal.sequence})
     if execution <= signal.payload.get("fails", 0):
         if signal.payload.get("fatal"):
@@ -137,6 +144,11 @@ async def test_an_execution_that_raises_runs_again_after_its_delay_and_counts_on
     steps = [s.split("#")[0] for s in await _step_ids(env, sid)]
     assert steps.count("stream:tx_flaky") == 1
     assert "pyworkflow.stream.batch" in steps
+    # The execution's idempotency key is the same in its batch and in its retry.
+    (first_key, first_attempt), (retry_key, retry_attempt) = CONTEXTS[(sid, 1)]
+    assert (first_attempt, retry_attempt) == (1, 2)
+    assert first_key == retry_key
+    assert ":stream:tx_flaky@" in first_key
     # Both executions emitted the audit signal; it is stored once.
     store = env.storage
     assert isinstance(store, StreamStore)
@@ -216,22 +228,20 @@ async def tx_watch() -> None:
 
 @stream_step(stream="tx_watch", signals=["look", "stop"])
 async def tx_watcher() -> None:
-    """Records whether the batch step running it had its start stored when it ran."""
+    """Records whether the batch step running it had its start in storage when it ran."""
     signal = await get_current_signal()
     if signal is None:
         return
     if signal.signal_type == "stop":
         await terminate()
         return
-    from pyworkflow.step_context import get_step_context
-
-    context = get_step_context()
-    events = await pyworkflow.get_workflow_events(context.run_id)
+    events = await pyworkflow.get_workflow_events(get_step_context().run_id)
+    batches = [
+        e.type for e in events if e.data.get("step_id", "").startswith("pyworkflow.stream.batch#")
+    ]
+    # The batch step running this execution has started (in storage) and not completed.
     STARTED_IN_STORAGE.append(
-        any(
-            e.type is EventType.STEP_STARTED and e.data["step_id"] == context.step_id
-            for e in events
-        )
+        batches.count(EventType.STEP_STARTED) == batches.count(EventType.STEP_COMPLETED) + 1
     )
 
 

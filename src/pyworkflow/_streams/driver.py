@@ -42,6 +42,7 @@ from pyworkflow._streams.definitions import (
 from pyworkflow._streams.emitting import current_stream_run, stream_store
 from pyworkflow._streams.emitting import register as register_emits
 from pyworkflow._streams.executions import as_step, first_attempts, retried
+from pyworkflow._streams.step_state import BATCH_STEP
 from pyworkflow.events import StreamStepStatus
 from pyworkflow.exceptions import (
     CancellationError,
@@ -92,7 +93,7 @@ def register() -> Workflow[..., dict[str, Any]]:
         _registered["take"] = early_step("pyworkflow.stream.take")(_take)
         # Takes its batch like ``take``, then runs the batch's executions once their start is
         # durable (``start_logged``): a step, and so a commit, a batch (see the docstring).
-        _registered["batch"] = early_step("pyworkflow.stream.batch")(_batch)
+        _registered["batch"] = early_step(BATCH_STEP)(_batch)
         _registered["driver"] = workflow(name=DRIVER_NAME, durable=True)(drive_to_an_end)
     driver: Workflow[..., dict[str, Any]] = _registered["driver"]
     return driver

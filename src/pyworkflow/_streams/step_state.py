@@ -11,12 +11,13 @@ nothing of the lost attempt is stored.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyworkflow._engine.context import step_info
+from pyworkflow._engine.context import StepInfo, current_step, step_info
 from pyworkflow.events import StreamStepStatus
 from pyworkflow.exceptions import NotInStreamStepError
 
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     from pyworkflow._streams.signals import Signal
 
 __all__ = [
+    "BATCH_STEP",
     "StepState",
     "StreamStepContext",
     "current_stream_step",
@@ -191,10 +193,33 @@ class StreamStepContext:
         state.resume_signals = None if resume_signals is None else [str(s) for s in resume_signals]
 
 
+BATCH_STEP = "pyworkflow.stream.batch"
+"""The driver's step that runs the first execution of each delivery of its batch."""
+
+
+def _execution_info(definition: StreamStepDefinition, signal: dict[str, Any] | None) -> StepInfo:
+    """What ``get_step_context()`` tells an execution: the execution's own id and attempt.
+
+    Its id (``stream:<name>@<signal id>``, ``@start`` for the start) and so its idempotency
+    key are the same in its batch and in its retries, which run as the step ``stream:<name>``:
+    its attempt there is the step's attempt + 1 (the batch ran the first).
+    """
+    info = step_info()
+    first = info.step_name == BATCH_STEP
+    return dataclasses.replace(
+        info,
+        step_id=f"{definition.step_name}@{'start' if signal is None else signal['signal_id']}",
+        step_name=definition.step_name,
+        attempt=1 if first else info.attempt + 1,
+        interrupted=0 if first else info.interrupted,
+        children_started={},
+    )
+
+
 def execution(
     definition: StreamStepDefinition,
 ) -> Callable[..., Coroutine[Any, Any, dict[str, Any]]]:
-    """The step function that runs one execution of ``definition``; returns its outcome."""
+    """The function that runs one execution of ``definition`` in a step; returns its outcome."""
 
     async def execute(
         stream_run_id: str, signal: dict[str, Any] | None, checkpoint: Any, status: str
@@ -203,6 +228,7 @@ def execution(
 
         delivered = None if signal is None else Signal.from_parts(signal)
         before = StreamStepStatus(status)
+        info = _execution_info(definition, signal)
         state = StepState(
             stream_run_id=stream_run_id,
             stream=definition.stream,
@@ -211,10 +237,10 @@ def execution(
             checkpoint=checkpoint,
             # A start leaves the step waiting unless its lifecycle decides otherwise.
             status=StreamStepStatus.WAITING if before is StreamStepStatus.PENDING else before,
-            key=f"{step_info().run_id}:stream:{definition.name}:"
-            + ("start" if signal is None else str(signal["signal_id"])),
+            key=info.idempotency_key,
         )
         token = current_stream_step.set(state)
+        info_token = current_step.set(info)
         try:
             if delivered is None or definition.on_signal is None:
                 state.resumed = True
@@ -230,6 +256,7 @@ def execution(
                 if not state.status.is_terminal:
                     await definition.fn()
         finally:
+            current_step.reset(info_token)
             current_stream_step.reset(token)
         return state.outcome()
 

@@ -192,6 +192,11 @@ class LocalExecutor(ClaimingWorker):
         driver = self._driven.driver(run_id)
         if driver is not None:
             driver.poke()
+            if driver.holds_lease:
+                # It looks at the run itself; a claim now would only queue an empty one ahead
+                # of its reads (each emit to a waiting stream run wakes its driver). One that
+                # lets the run go meanwhile makes the claim loop look when its task ends.
+                return
         self._wake.set()
 
     async def wait_finished(self, run_id: str, within: float | None) -> None:
