@@ -277,6 +277,20 @@ async def test_list_hooks_newest_first_with_filters(storage: Storage) -> None:
     assert tokens(await storage.list_hooks(limit=2)) == ["c", "b"]
     (received,) = await storage.list_hooks(status=HookStatus.RECEIVED)
     assert received == await hook_of(storage, "a")
+    # Just the hooks a run waits on: by id, with the other filters.
+    assert tokens(await storage.list_hooks(run_id="r1", hook_ids=["hook:a"])) == ["a"]
+
+    async def received_of_r1(*hook_ids: str) -> list[str]:  # the engine's read at a wake
+        return tokens(
+            await storage.list_hooks(run_id="r1", status=HookStatus.RECEIVED, hook_ids=hook_ids)
+        )
+
+    assert await received_of_r1("hook:a", "hook:b") == ["a"]
+    assert await received_of_r1("hook:b") == []
+    assert tokens(await storage.list_hooks(hook_ids=["hook:a", "hook:c", "hook:zz"])) == ["c", "a"]
+    assert tokens(await storage.list_hooks(run_id="r2", hook_ids=["hook:a"])) == []
+    assert tokens(await storage.list_hooks(status=HookStatus.WAITING, hook_ids=["hook:a"])) == []
+    assert await storage.list_hooks(hook_ids=[]) == []
 
 
 # --- retention -----------------------------------------------------------------------------------

@@ -60,7 +60,10 @@ async def collect(storage: Storage, activation: WorkflowActivation) -> Turn:
     hooks = {c.command_id: c for c in waits if c.kind == "hook"}
     if hooks:
         received = await storage.list_hooks(
-            run_id=run_id, status=HookStatus.RECEIVED, limit=len(hooks) + 10_000
+            run_id=run_id,
+            status=HookStatus.RECEIVED,
+            limit=len(hooks) + 10_000,
+            hook_ids=list(hooks),
         )
         for hook in received:
             command = hooks.get(hook.hook_id)

@@ -8,6 +8,7 @@ holder (``expire_hook``). A token is stored only as its hash.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any, Protocol
 
 from pyworkflow.events import HookStatus
@@ -23,9 +24,18 @@ class HookStore(Protocol):
         """The hook whose token hashes to ``token_hash``, or None."""
 
     async def list_hooks(
-        self, *, run_id: str | None = None, status: HookStatus | None = None, limit: int = 100
+        self,
+        *,
+        run_id: str | None = None,
+        status: HookStatus | None = None,
+        limit: int = 100,
+        hook_ids: Collection[str] | None = None,
     ) -> list[HookRecord]:
-        """Hooks newest first, of one run and/or in one status."""
+        """Hooks newest first, of one run and/or in one status; ``hook_ids``: those alone.
+
+        A run waiting on a few hooks reads just those (the engine, at each wake), not all
+        the hooks it ever received.
+        """
 
     async def deliver_hook(self, token_hash: str, payload: Any, *, now: float) -> HookRecord:
         """Store a hook's payload and signal its run, atomically; returns the updated hook.

@@ -7,6 +7,7 @@ also signals the hook's run, as every outside writer does.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from pyworkflow.events import HookStatus
@@ -28,10 +29,16 @@ class MemoryHookMethods:
         return self._hooks.get(token_hash)
 
     async def list_hooks(
-        self, *, run_id: str | None = None, status: HookStatus | None = None, limit: int = 100
+        self,
+        *,
+        run_id: str | None = None,
+        status: HookStatus | None = None,
+        limit: int = 100,
+        hook_ids: Collection[str] | None = None,
     ) -> list[HookRecord]:
         """Hooks newest first (by ``created_at``), of one run and/or in one status."""
-        return self._hooks.select(run_id=run_id, status=status, limit=limit)
+        wanted = None if hook_ids is None else set(hook_ids)
+        return self._hooks.select(run_id=run_id, status=status, limit=limit, hook_ids=wanted)
 
     async def deliver_hook(self, token_hash: str, payload: Any, *, now: float) -> HookRecord:
         """Store a waiting hook's payload, bump its run's ``signal_seq`` and make it due.

@@ -76,13 +76,23 @@ class HookTable:
         return None if row is None else row.run_id
 
     def select(
-        self, *, run_id: str | None, status: HookStatus | None, limit: int
+        self,
+        *,
+        run_id: str | None,
+        status: HookStatus | None,
+        limit: int,
+        hook_ids: set[str] | None = None,
     ) -> list[HookRecord]:
-        """Hooks of ``run_id`` and/or in ``status``, newest first (ties: token hash desc)."""
+        """Hooks of ``run_id`` and/or in ``status`` (and among ``hook_ids``), newest first.
+
+        Ties: token hash, descending.
+        """
         rows = [
             r
             for r in self._rows.values()
-            if (run_id is None or r.run_id == run_id) and (status is None or r.status is status)
+            if (run_id is None or r.run_id == run_id)
+            and (status is None or r.status is status)
+            and (hook_ids is None or r.hook_id in hook_ids)
         ]
         rows.sort(key=lambda r: (r.created_at, r.token_hash), reverse=True)
         return [copy.deepcopy(r) for r in rows[: max(limit, 0)]]

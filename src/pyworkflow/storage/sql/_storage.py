@@ -146,11 +146,19 @@ class SqlStorage(
         return await self._run(lambda db: hooks.get_hook(db, token_hash), writes=False)
 
     async def list_hooks(
-        self, *, run_id: str | None = None, status: HookStatus | None = None, limit: int = 100
+        self,
+        *,
+        run_id: str | None = None,
+        status: HookStatus | None = None,
+        limit: int = 100,
+        hook_ids: Collection[str] | None = None,
     ) -> list[HookRecord]:
-        """Hooks newest first, of one run and/or in one status."""
+        """Hooks newest first, of one run and/or in one status; ``hook_ids``: those alone."""
+        ids = None if hook_ids is None else list(hook_ids)
         return await self._run(
-            lambda db: hooks.list_hooks(db, run_id=run_id, status=status, limit=limit),
+            lambda db: hooks.list_hooks(
+                db, run_id=run_id, status=status, limit=limit, hook_ids=ids
+            ),
             writes=False,
         )
 

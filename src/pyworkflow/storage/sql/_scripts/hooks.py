@@ -16,6 +16,7 @@ from pyworkflow.storage.sql._statements.hooks import (
     GET_HOOK,
     GET_HOOK_OF_RUN,
     HOOK_STATE,
+    RECEIVED_OF_RUN,
     list_hooks_statement,
 )
 
@@ -33,12 +34,20 @@ async def get_hook(db: Session, token_hash: str) -> HookRecord | None:
 
 
 async def list_hooks(
-    db: Session, *, run_id: str | None, status: HookStatus | None, limit: int
+    db: Session,
+    *,
+    run_id: str | None,
+    status: HookStatus | None,
+    limit: int,
+    hook_ids: list[str] | None = None,
 ) -> list[HookRecord]:
-    """Hooks newest first, of one run and/or in one status."""
-    if limit <= 0:
+    """Hooks newest first, of one run and/or in one status; ``hook_ids``: those alone."""
+    if limit <= 0 or hook_ids == []:
         return []
-    statement = list_hooks_statement(run_id=run_id, status=status, limit=limit)
+    if hook_ids is not None and run_id is not None and status is HookStatus.RECEIVED:
+        params = {"b_run_id": run_id, "b_hook_ids": hook_ids}
+        return [hook_from_row(row) for row in await db.all(RECEIVED_OF_RUN, params)][:limit]
+    statement = list_hooks_statement(run_id=run_id, status=status, limit=limit, hook_ids=hook_ids)
     return [hook_from_row(row) for row in await db.query(statement)]
 
 

@@ -22,6 +22,7 @@ __all__ = [
     "GET_HOOK_OF_RUN",
     "HOOK_STATE",
     "INSERT_HOOK",
+    "RECEIVED_OF_RUN",
     "list_hooks_statement",
 ]
 
@@ -31,6 +32,17 @@ GET_HOOK_OF_RUN = sa.select(hooks).where(
     hooks.c.run_id == param("b_run_id", sa.String),
     hooks.c.hook_id == param("b_hook_id", sa.String),
 )
+RECEIVED_OF_RUN = (
+    sa.select(hooks)
+    .where(
+        hooks.c.run_id == param("b_run_id", sa.String),
+        hooks.c.status == HookStatus.RECEIVED.value,
+        in_list(hooks.c.hook_id, "b_hook_ids"),
+    )
+    .order_by(hooks.c.created_at.desc(), hooks.c.token_hash.desc())
+)
+"""The received hooks among those a run waits on (the engine's read at each wake): one
+statement of fixed text, not one built per call."""
 
 DELIVER_HOOK = (
     sa.update(hooks)
@@ -77,7 +89,11 @@ have won) or does not exist."""
 
 
 def list_hooks_statement(
-    *, run_id: str | None, status: HookStatus | None, limit: int
+    *,
+    run_id: str | None,
+    status: HookStatus | None,
+    limit: int,
+    hook_ids: list[str] | None = None,
 ) -> sa.Select[Any]:
     """Hooks newest first (``created_at``, then ``token_hash``, descending), filtered.
 
@@ -86,6 +102,8 @@ def list_hooks_statement(
     stmt = sa.select(hooks)
     if run_id is not None:
         stmt = stmt.where(hooks.c.run_id == run_id)
+    if hook_ids is not None:
+        stmt = stmt.where(hooks.c.hook_id.in_(hook_ids))
     if status is not None:
         stmt = stmt.where(hooks.c.status == HookStatus(status).value)
     return stmt.order_by(hooks.c.created_at.desc(), hooks.c.token_hash.desc()).limit(limit)
