@@ -37,6 +37,7 @@ _workflows: dict[str, StreamWorkflow] = {}
 _steps: dict[str, StreamStepDefinition] = {}
 _runners: dict[str, Callable[..., Coroutine[Any, Any, Any]]] = {}  # step name -> its @step
 _executions: dict[str, Callable[..., Coroutine[Any, Any, Any]]] = {}  # the same, unwrapped
+_by_stream: dict[str, list[StreamStepDefinition]] = {}  # steps_of_stream's answers
 
 
 def _origin(fn: Callable[..., Any]) -> str:
@@ -232,6 +233,7 @@ def stream_step(
             retry=retry,
         )
         _steps[step_name] = definition
+        _by_stream.clear()
         from pyworkflow._streams.driver import register  # the driver needs the definitions
         from pyworkflow._streams.step_state import execution
 
@@ -275,4 +277,8 @@ def execution_of(step_name: str) -> Callable[..., Coroutine[Any, Any, Any]]:
 
 def steps_of_stream(stream: str) -> list[StreamStepDefinition]:
     """The stream steps subscribed to ``stream``, by name."""
-    return sorted((s for s in _steps.values() if s.stream == stream), key=lambda s: s.name)
+    found = _by_stream.get(stream)
+    if found is None:  # read at every emit and batch: sorted once per registration
+        found = sorted((s for s in _steps.values() if s.stream == stream), key=lambda s: s.name)
+        _by_stream[stream] = found
+    return list(found)

@@ -11,7 +11,6 @@ nothing of the lost attempt is stored.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable, Coroutine
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -206,13 +205,14 @@ def _execution_info(definition: StreamStepDefinition, signal: dict[str, Any] | N
     """
     info = step_info()
     first = info.step_name == BATCH_STEP
-    return dataclasses.replace(
-        info,
-        step_id=f"{definition.step_name}@{'start' if signal is None else signal['signal_id']}",
-        step_name=definition.step_name,
-        attempt=1 if first else info.attempt + 1,
-        interrupted=0 if first else info.interrupted,
-        children_started={},
+    return StepInfo(
+        info.run_id,
+        info.workflow_name,
+        f"{definition.step_name}@{'start' if signal is None else signal['signal_id']}",
+        definition.step_name,
+        1 if first else info.attempt + 1,
+        0 if first else info.interrupted,
+        user_context=info.user_context,
     )
 
 
