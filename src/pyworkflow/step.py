@@ -187,11 +187,13 @@ def early_step(
 ) -> Callable[[Callable[P, Coroutine[Any, Any, R]]], Callable[P, Coroutine[Any, Any, R]]]:
     """A force-local step that starts alongside the commit logging its start: pyworkflow's own.
 
-    Only for a step that is idempotent in storage (running it again, or before its start is
-    durable, returns the same outcome and writes nothing twice): the stream driver's take of
-    a delivery batch. The driver then need not wait for one commit before the step's own
-    transaction begins, so on a storage with group commit both share one (the B13 round
-    trip). Its outcome is logged like any step's, after both.
+    Only for a step whose work before ``start_logged()`` (``pyworkflow._engine.context``) is
+    idempotent in storage (running it again, or before its start is durable, returns the same
+    outcome and writes nothing twice): the stream driver's take of a delivery batch, after
+    which its batch step awaits ``start_logged()`` and runs the batch's executions. The driver
+    then need not wait for one commit before the step's own transaction begins, so on a
+    storage with group commit both share one (the B13 round trip). Its outcome is logged like
+    any step's, after both.
     """
 
     def decorate(fn: Callable[P, Coroutine[Any, Any, R]]) -> Callable[P, Coroutine[Any, Any, R]]:

@@ -10,8 +10,9 @@ Invariant (DESIGN §2.1): a step executes only after its STEP_STARTED is committ
 result is handed to the workflow only together with the append that logs it. The one
 exception is an ``early_step`` (pyworkflow's own, idempotent in storage): it starts alongside
 the commit of its STEP_STARTED, so that on a storage with group commit both share one
-transaction; its outcome still reaches the workflow only after that commit, and a run that
-loses the commit replays and runs it again, to the same outcome.
+transaction; what it must not do before that commit (the stream batch step's user code) waits
+for it (``context.start_logged``); its outcome still reaches the workflow only after that
+commit, and a run that loses the commit replays and runs it again, to the same outcome.
 """
 
 from __future__ import annotations

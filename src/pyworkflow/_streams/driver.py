@@ -5,26 +5,32 @@
 
 1. open the stream run (a step: its row and a ``pending`` subscription per stream step);
 2. run the stream workflow's body (workflow code: its ``emit`` calls are recorded);
-3. loop: take batch n (a step; storage applies the outcomes of batch n - 1 and picks at most
-   one signal per subscription, in seq order, moving its cursor in the same transaction),
-   then run each delivery as the stream step's own step (``stream:<name>``), concurrently;
-   with nothing to deliver, wait on a hook that the next emit delivers (armed by a step, so
-   a signal emitted meanwhile is not missed); end when every stream step has ended. The
-   emit that delivers the hook takes batch n + 1 in its own transaction and hands it over as
-   the hook's payload, so a signal to an idle stream run costs no take step (a log from
-   before that, whose payloads are seqs, replays as it ran: a take after each wake).
+3. loop: a batch step takes batch n (storage applies the outcomes of batch n - 1 and picks at
+   most one signal per subscription, in seq order, moving its cursor in the same
+   transaction) and runs its executions, concurrently, once its own start is durable; its
+   result is their outcomes. An execution that raised runs again as the stream step's own
+   step (``stream:<name>``) after its retry delay (``executions.py``). With nothing to
+   deliver, wait on a hook that the next emit delivers (armed by a step, so a signal emitted
+   meanwhile is not missed); end when every stream step has ended. The emit that delivers the
+   hook takes batch n + 1 in its own transaction and hands it over as the hook's payload; the
+   next batch step runs it without a take.
 
 Exactly-once per subscription comes from storage (batch n is taken once, whoever asks) and
 from the log (a step whose completion is logged never runs again); a crash re-runs at most the
-execution in flight, as for any step. The parent waits on this run as on any child: holding no
+batch in flight, as for any step. The parent waits on this run as on any child: holding no
 worker.
 
-The take is an ``early_step``: it starts alongside the commit that logs the deliveries'
-outcomes and its own start, so on SQLite both are one transaction (group commit), a commit
-less per signal. Where they are two (PostgreSQL), the take may commit first; if the commit of
-the outcomes is then lost (a crash, a lost lease), the delivery in flight runs again, as any
-step in flight does, and the subscription keeps the outcome of its first execution, which
-the take applied: still one delivery per signal and subscription.
+The batch step is an ``early_step``: its take starts alongside the commit that logs the
+previous batch's outcomes and its own start, so on SQLite both are one transaction, and a
+signal to a busy stream run costs one commit, as a step of a sequential run does. Its
+executions (user code) wait for that commit (``start_logged``). Where the two are separate
+transactions (PostgreSQL), the take may commit first; if the commit is then lost (a crash, a
+lost lease), the batch runs again, and each subscription keeps the outcome the next take
+applies: still one delivery per signal and subscription.
+
+Logs from before (the open step logged no result) go on as they began: a take step a batch
+(``pyworkflow.stream.take``) and a ``stream:<name>`` step an execution; older still, a take
+after each wake (the hook's payload a seq).
 """
 
 from __future__ import annotations
