@@ -47,6 +47,15 @@ def _count(step: str, signal: Any) -> int:
     return EXECUTIONS[key]
 
 
+async def _job() -> Any:
+    """The job signal this execution runs for; None at the start and on ``stop`` (terminated)."""
+    signal = await get_current_signal()
+    if signal is not None and signal.signal_type == "stop":
+        await terminate()
+        return None
+    return signal
+
+
 @stream_workflow(name="tx_jobs")
 async def tx_jobs() -> None:
     """No opening signal."""
@@ -55,11 +64,8 @@ async def tx_jobs() -> None:
 @stream_step(stream="tx_jobs", signals=["job", "stop"], max_retries=2)
 async def tx_flaky() -> None:
     """Raises ``fails`` times for a job, emitting an audit signal at every execution."""
-    signal = await get_current_signal()
+    signal = await _job()
     if signal is None:
-        return
-    if signal.signal_type == "stop":
-        await terminate()
         return
     execution = _count("tx_flaky", signal)
     context = get_step_context()
@@ -79,11 +85,8 @@ async def tx_flaky() -> None:
 @stream_step(stream="tx_jobs", signals=["job", "stop"], max_retries=0)
 async def tx_brittle() -> None:
     """Never retried: raises for a job marked ``brittle``, stores what it cannot for ``odd``."""
-    signal = await get_current_signal()
+    signal = await _job()
     if signal is None:
-        return
-    if signal.signal_type == "stop":
-        await terminate()
         return
     _count("tx_brittle", signal)
     if signal.payload.get("brittle"):

@@ -72,13 +72,18 @@ def _prepared(steps: Steps, delivery: dict[str, Any]) -> StreamStepDefinition | 
     return definition
 
 
+def _arguments(stream_run_id: str, delivery: dict[str, Any]) -> tuple[Any, ...]:
+    """What an execution is called with (``step_state.execution``), in a batch or as a step."""
+    return stream_run_id, delivery["signal"], delivery["checkpoint"], delivery["before"]
+
+
 async def _first(stream_run_id: str, steps: Steps, delivery: dict[str, Any]) -> dict[str, Any]:
     prepared = _prepared(steps, delivery)
     if isinstance(prepared, dict):
         return prepared
     try:
         outcome: dict[str, Any] = await execution_of(prepared.name)(
-            stream_run_id, delivery["signal"], delivery["checkpoint"], delivery["before"]
+            *_arguments(stream_run_id, delivery)
         )
         # What the batch's result cannot hold would fail the batch, and every delivery in it:
         # refused here, it fails this execution alone (its retry refuses it again).
@@ -112,7 +117,7 @@ async def as_step(stream_run_id: str, steps: Steps, delivery: dict[str, Any]) ->
         return prepared
     try:
         outcome: dict[str, Any] = await runner_of(prepared.name)(
-            stream_run_id, delivery["signal"], delivery["checkpoint"], delivery["before"]
+            *_arguments(stream_run_id, delivery)
         )
     except Exception as exc:  # the execution failed after its retries: the step has failed
         return _failed(delivery, f"{type(exc).__name__}: {exc}")
