@@ -21,6 +21,7 @@ __all__ = [
     "StepInfo",
     "current_activation",
     "current_step",
+    "early_start",
     "shielded",
     "start_logged",
     "step_info",

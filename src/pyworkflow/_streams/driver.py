@@ -162,8 +162,10 @@ async def _batch(
     The result: the batch as taken, less its deliveries (``delivered``: how many), and the
     executions' outcomes, some marked ``raised`` (see ``executions.py``).
     """
-    taken = given if given is not None else await _take(stream_run_id, batch, outcomes)
-    deliveries = taken.pop("deliveries")
+    whole = given if given is not None else await _take(stream_run_id, batch, outcomes)
+    # A copy: ``given`` is this step's argument, the same object at a retry of the step.
+    taken = {key: value for key, value in whole.items() if key != "deliveries"}
+    deliveries = whole["deliveries"]
     if not deliveries:
         return {"taken": taken, "delivered": 0, "outcomes": []}
     await start_logged()  # the take may run first; the executions only once this step's start
