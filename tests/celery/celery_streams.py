@@ -1,8 +1,9 @@
 """Stream workflows the Celery stream tests run; the workers import this module too.
 
 A planner hands three tasks to a worker step through signals and terminates when all are done;
-a review loop suspends for a human until a later signal from outside resumes it; two tallies
-count ticks emitted from outside while the test kills workers.
+a review loop suspends for a human until a later signal from outside resumes it; a job's first
+execution raises and its retry completes it; two tallies count ticks emitted from outside while
+the test kills workers.
 """
 
 from __future__ import annotations
@@ -87,6 +88,46 @@ async def cs_review_loop() -> None:
 async def cs_run_reviews(stream_run_id: str) -> Any:
     result = await run_stream_workflow(cs_reviews, stream_run_id=stream_run_id)
     return result.get_result("cs_review_loop")
+
+
+@stream_workflow(name="cs_jobs")
+async def cs_jobs() -> None:
+    """Jobs come from outside."""
+
+
+def _first_of(job: dict[str, str], line: str) -> bool:
+    """Log the execution; True for the job's first (its marker did not exist yet)."""
+    with open(job["log"], "a") as log:
+        log.write(line + "\n")
+    try:
+        with open(job["marker"], "x"):
+            return True
+    except FileExistsError:
+        return False
+
+
+@stream_step(stream="cs_jobs", signals=["job"])
+async def cs_flaky() -> None:
+    """Raises at a job's first execution (a marker file tells); done at the next, then ends.
+
+    Each execution appends ``<pid> <attempt> <step id>`` to the job's ``log`` file.
+    """
+    from pyworkflow.step_context import get_step_context
+
+    signal = await get_current_signal()
+    if signal is None:
+        return
+    context = get_step_context()
+    if _first_of(signal.payload, f"{os.getpid()} {context.attempt} {context.step_id}"):
+        raise RuntimeError("the first execution of a job fails")
+    await set_result({"done": signal.sequence, "attempt": context.attempt})
+    await terminate()
+
+
+@workflow(name="cs_run_jobs")
+async def cs_run_jobs(stream_run_id: str) -> Any:
+    result = await run_stream_workflow(cs_jobs, stream_run_id=stream_run_id)
+    return result.get_result("cs_flaky")
 
 
 # --- signals flowing through kill -9 (test_celery_stream_kill.py) --------------------------------

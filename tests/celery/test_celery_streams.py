@@ -1,10 +1,11 @@
 """Stream workflows on real Celery workers, on PostgreSQL with Redis and on SQLite with RabbitMQ.
 
-The stream steps' executions are ordinary steps, so Celery workers execute them; the driving
-run's own steps (take, arm, open, emit) are force-local, inline in its orchestrator. What a
-user checks: a planner and its worker exchange signals until both terminate; a review loop
-suspends for a human, the parent waits holding no worker, and a signal emitted later from
-outside (this process) resumes it; each signal is delivered once.
+The driving run's steps (open, batch, arm, emit) are force-local, inline in the worker that
+drives it, and a batch step runs its executions there; an execution that raised runs again as
+an ordinary step (``stream:<name>``), sent to the queue. What a user checks: a planner and its
+worker exchange signals until both terminate; a review loop suspends for a human, the parent
+waits holding no worker, and a signal emitted later from outside (this process) resumes it;
+each signal is delivered once; a job whose first execution raised is done by its retry.
 """
 
 from __future__ import annotations
@@ -12,14 +13,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 from celery_runs import storage
-from celery_streams import cs_run_planning, cs_run_reviews
+from celery_streams import cs_run_jobs, cs_run_planning, cs_run_reviews
 from celery_workers import FLOWS, Deployment
 
 import pyworkflow
-from pyworkflow import RunStatus, emit
+from pyworkflow import EventType, RunStatus, emit
 from pyworkflow.storage import StreamStore
 
 pytestmark = pytest.mark.slow
@@ -90,3 +92,34 @@ async def test_a_review_suspends_until_a_later_signal_from_outside(on: Deploymen
     await emit("cs_reviews", "human.approved", {"by": "ana"}, stream_run_id="cs-rev-1")
     result = await pyworkflow.get_workflow_result(run_id, timeout=WITHIN)
     assert result == {"approved_by": "ana"}
+
+
+async def test_an_execution_that_raised_is_retried_as_a_step_on_the_queue(
+    on: Deployment, tmp_path: Path
+) -> None:
+    log, marker = tmp_path / "executions.log", tmp_path / "first-failed"
+    run_id = await pyworkflow.start(cs_run_jobs, "cs-jobs-1")
+    await _waiting("cs-jobs-1", "running", on.context)
+    job = {"log": str(log), "marker": str(marker)}
+    await emit("cs_jobs", "job", job, stream_run_id="cs-jobs-1")
+    result = await pyworkflow.get_workflow_result(run_id, timeout=WITHIN)
+    assert result == {"done": 1, "attempt": 2}
+    # The first execution ran in the driving run's batch step, the second as its own step:
+    # one execution id for both, attempts 1 and 2.
+    executions = [line.split() for line in log.read_text().splitlines()]
+    assert [(attempt, step_id) for _, attempt, step_id in executions] == [
+        ("1", executions[0][2]),
+        ("2", executions[0][2]),
+    ]
+    assert executions[0][2].startswith("stream:cs_flaky@")
+    store = await _stream_store()
+    record = await store.get_stream_run("cs-jobs-1")
+    assert record is not None
+    started = [
+        e.data["step_id"]
+        for e in await pyworkflow.get_workflow_events(record.run_id)
+        if e.type is EventType.STEP_STARTED
+    ]
+    assert [s for s in started if s.startswith("stream:")] == ["stream:cs_flaky#1"]
+    deliveries = [d.seq for d in await store.list_deliveries("cs-jobs-1") if d.seq is not None]
+    assert deliveries == [1]
