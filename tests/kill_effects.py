@@ -17,10 +17,15 @@ from pyworkflow import get_step_context
 def record_execution() -> None:
     """Log that the current step attempt ran, durably."""
     ctx = get_step_context()
-    line = f"{ctx.run_id} {ctx.step_id} {ctx.attempt} {time.time():.6f} {os.getpid()}\n"
+    append_line(f"{ctx.run_id} {ctx.step_id} {ctx.attempt} {time.time():.6f} {os.getpid()}")
+
+
+def append_line(line: str) -> None:
+    """Append ``line`` to the file named by ``KILLTEST_SIDE_EFFECTS``, fsynced: it survives a
+    kill -9 right after."""
     fd = os.open(os.environ["KILLTEST_SIDE_EFFECTS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
-        os.write(fd, line.encode())
+        os.write(fd, (line + "\n").encode())
         os.fsync(fd)
     finally:
         os.close(fd)

@@ -13,6 +13,7 @@ import os
 import time
 from typing import Any
 
+from kill_effects import append_line
 from pyworkflow import emit, stream_step, stream_workflow, workflow
 from pyworkflow.streams import (
     get_checkpoint,
@@ -139,13 +140,9 @@ def _record(step_name: str, signal: Any) -> None:
     The test's record of what really ran, outside the engine: it survives the worker's death
     (``workers.executions_in`` counts it by stream run and ``step:seq``).
     """
-    line = f"{signal.stream_run_id} {step_name}:{signal.sequence} {time.time():.6f} {os.getpid()}\n"
-    fd = os.open(os.environ["KILLTEST_SIDE_EFFECTS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, line.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_line(
+        f"{signal.stream_run_id} {step_name}:{signal.sequence} {time.time():.6f} {os.getpid()}"
+    )
 
 
 async def _tally(step_name: str) -> None:

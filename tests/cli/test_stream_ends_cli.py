@@ -12,9 +12,9 @@ import asyncio
 from pathlib import Path
 
 from inprocess_cli import InProcessCli
+from test_streams_cli import left_waiting
 
 from pyworkflow import RunStatus, run_stream_workflow, stream_step, stream_workflow, workflow
-from pyworkflow.storage.streams import StreamStore
 from pyworkflow.streams import get_current_signal
 from pyworkflow.testing import WorkflowEnvironment
 
@@ -36,17 +36,7 @@ async def tce_run_watch(stream_run_id: str) -> str:
 
 async def waiting_stream_run(url: str) -> str:
     """A stream run left waiting in the file; the id of the run driving it."""
-    async with WorkflowEnvironment(storage=url) as env:
-        await env.start(tce_run_watch, "watch-end")
-        store = env.storage
-        assert isinstance(store, StreamStore)
-        for _ in range(400):
-            await env.advance(0)
-            record = await store.get_stream_run("watch-end")
-            if record is not None and record.last_batch >= 2:
-                return record.run_id
-            await asyncio.sleep(0.005)
-    raise AssertionError("the stream run never waited")
+    return await left_waiting(url, tce_run_watch, "watch-end", 2)
 
 
 async def carry_out_cancel(url: str, driver: str) -> None:

@@ -11,6 +11,7 @@ import sqlite3
 from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from inprocess_cli import InProcessCli
 
@@ -95,19 +96,27 @@ async def tc_run_watch(stream_run_id: str) -> str:
     return (await run_stream_workflow(tc_watch, stream_run_id=stream_run_id)).status
 
 
-async def drive(url: str) -> str:
-    """A real stream run left waiting in the file; the id of the run driving it."""
+async def left_waiting(url: str, parent: Any, stream_run_id: str, batches: int) -> str:
+    """The id of the run driving ``parent``'s stream run, once it has taken ``batches`` batches.
+
+    A real stream run, left waiting in the file.
+    """
     async with WorkflowEnvironment(storage=url) as env:
-        await env.start(tc_run_watch, "watch-1")
+        await env.start(parent, stream_run_id)
         store = env.storage
         assert isinstance(store, StreamStore)
-        for _ in range(200):
+        for _ in range(400):
             await env.advance(0)
-            record = await store.get_stream_run("watch-1")
-            if record is not None and record.last_batch >= 3:
+            record = await store.get_stream_run(stream_run_id)
+            if record is not None and record.last_batch >= batches:
                 return record.run_id
             await asyncio.sleep(0.005)
-    raise AssertionError("the stream run never took its batches")
+    raise AssertionError(f"the stream run {stream_run_id} never took {batches} batches")
+
+
+async def drive(url: str) -> str:
+    """A real stream run left waiting in the file; the id of the run driving it."""
+    return await left_waiting(url, tc_run_watch, "watch-1", 3)
 
 
 def test_runs_show_of_a_driving_run_shows_its_stream_run(tmp_path: Path) -> None:

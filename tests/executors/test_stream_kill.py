@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import os
 import random
+import shutil
 import signal
 import subprocess
 import textwrap
@@ -31,7 +32,7 @@ from pyworkflow.events import RunStatus
 from pyworkflow.serialization import Codec
 from pyworkflow.storage import Storage, storage_from_url
 from pyworkflow.storage.streams import NewSignal, StreamStore
-from workers import WorkerProcesses, add_unleased_run
+from workers import KILL_EFFECTS, WorkerProcesses, add_unleased_run
 
 pytestmark = pytest.mark.slow
 
@@ -44,6 +45,7 @@ import asyncio
 import os
 import random
 
+from kill_effects import append_line
 from pyworkflow import stream_step, stream_workflow, workflow
 from pyworkflow.streams import (
     get_checkpoint, get_current_signal, run_stream_workflow, save_checkpoint, set_result,
@@ -52,13 +54,7 @@ from pyworkflow.streams import (
 
 
 def record(stream_run_id, seq):
-    line = f"{stream_run_id} {seq} {os.getpid()}\\n"
-    fd = os.open(os.environ["KILLTEST_SIDE_EFFECTS"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
-    try:
-        os.write(fd, line.encode())
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    append_line(f"{stream_run_id} {seq} {os.getpid()}")
 
 
 @stream_workflow(name="kstream")
@@ -160,6 +156,7 @@ def test_signals_reach_their_stream_step_once_through_kill_9_of_workers(
     rng = random.Random(seed)
     began = time.monotonic()
     (tmp_path / "kstreamwf.py").write_text(textwrap.dedent(WORKFLOW_MODULE))
+    shutil.copy(KILL_EFFECTS, tmp_path)
     side_effects = tmp_path / "side_effects.log"
     log = tmp_path / "worker.log"
     worker_env["KILLTEST_SIDE_EFFECTS"] = str(side_effects)

@@ -141,9 +141,8 @@ def test_log_is_well_formed(name: str) -> None:
         assert event.payload.get("v") == EVENT_FORMAT, event
 
 
-@pytest.mark.parametrize("name", GOLDEN)
-def test_full_log_replays_to_its_recorded_result(name: str) -> None:
-    events = load(name)
+def replays_whole(events: list[EventRecord]) -> None:
+    """The full log replays to its recorded end, issuing nothing new."""
     activation, turn = replay(events)
     assert activation.divergence is None, str(activation.divergence)
     assert turn.finished
@@ -153,9 +152,8 @@ def test_full_log_replays_to_its_recorded_result(name: str) -> None:
     assert turn.result == events[-1].payload["result"]
 
 
-@pytest.mark.parametrize("name", GOLDEN)
-def test_every_prefix_replays_without_divergence(name: str) -> None:
-    events = load(name)
+def replays_every_prefix(events: list[EventRecord]) -> None:
+    """Every prefix replays without divergence; where the code ends, the log records that end."""
     for stop in range(1, len(events) + 1):
         prefix = events[:stop]
         activation, turn = replay(prefix)
@@ -172,6 +170,16 @@ def test_every_prefix_replays_without_divergence(name: str) -> None:
             assert turn.error["message"] == end.payload["error"]["message"]
         else:
             assert turn.result == end.payload["result"]
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_full_log_replays_to_its_recorded_result(name: str) -> None:
+    replays_whole(load(name))
+
+
+@pytest.mark.parametrize("name", GOLDEN)
+def test_every_prefix_replays_without_divergence(name: str) -> None:
+    replays_every_prefix(load(name))
 
 
 def test_golden_runs_cover_the_interesting_events() -> None:

@@ -37,7 +37,7 @@ from pyworkflow.storage import MemoryStorage
 from pyworkflow.storage.streams import StreamStore
 
 from . import stream_workflows
-from .test_golden import TERMINAL, load, replay
+from .test_golden import load, replays_every_prefix, replays_whole
 
 HERE = Path(__file__).parent
 OLDEST = "golden_stream_driver"
@@ -140,25 +140,9 @@ def test_log_covers_the_driver_paths(name: str) -> None:
 
 @pytest.mark.parametrize("name", GOLDEN)
 def test_full_log_replays_to_its_recorded_result(name: str) -> None:
-    events = load(name)
-    activation, turn = replay(events)
-    assert activation.divergence is None, str(activation.divergence)
-    assert turn.finished
-    assert turn.error is None
-    assert turn.events == [], "a full log replays without issuing anything new"
-    assert turn.result == events[-1].payload["result"]
+    replays_whole(load(name))
 
 
 @pytest.mark.parametrize("name", GOLDEN)
 def test_every_prefix_replays_without_divergence(name: str) -> None:
-    events = load(name)
-    for stop in range(1, len(events) + 1):
-        prefix = events[:stop]
-        activation, turn = replay(prefix)
-        assert activation.divergence is None, f"after event {stop}: {activation.divergence}"
-        if not turn.finished:
-            assert prefix[-1].type not in TERMINAL, f"after event {stop}"
-            continue
-        end = prefix[-1] if prefix[-1].type in TERMINAL else events[stop]
-        assert end.type in TERMINAL, f"after event {stop}: the code ended, the log did not"
-        assert turn.result == end.payload["result"]
+    replays_every_prefix(load(name))

@@ -18,7 +18,6 @@ commit, and a run that loses the commit replays and runs it again, to the same o
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +34,7 @@ from pyworkflow._engine import (
 from pyworkflow._engine.activation import WorkflowActivation
 from pyworkflow._engine.child_handles import request_logged, request_unanswered
 from pyworkflow._engine.commands import Command, Turn
+from pyworkflow._engine.driver_view import DriverView
 from pyworkflow._engine.engine import Engine
 from pyworkflow._engine.failures import error_record, takeover_refusal
 from pyworkflow._engine.inflight import Arrival, InFlight
@@ -47,7 +47,6 @@ from pyworkflow.exceptions import (
 )
 from pyworkflow.logging import run_logger
 from pyworkflow.storage.records import (
-    SUSPECT_RECOVERIES,
     EventRecord,
     RunRecord,
 )
@@ -72,7 +71,7 @@ class FirstTurn:
     deadline: float | None
 
 
-class RunDriver:
+class RunDriver(DriverView):
     """Executes the turns of one leased run until it lets the run go.
 
     Args:
@@ -94,12 +93,12 @@ class RunDriver:
         history: list[EventRecord] | None = None,
         first: FirstTurn | None = None,
     ) -> None:
+        # Between an arrival (an outcome, a signal) and its commit; and before its first
+        # commit, for a run taken from storage (its replay may change what it waits on).
+        super().__init__(run, turning=first is None)
         self._engine = engine
-        self._run = run
         self._workflow = workflow
         self._seq = run.last_seq
-        self._signals_seen = run.signal_seq
-        self._status = run.status
         self._remote = engine.remote.for_run(run.queue) if engine.remote is not None else None
         self._inflight = InFlight(
             run_id=run.run_id,
@@ -117,52 +116,16 @@ class RunDriver:
         self._activation: WorkflowActivation | None = None
         self._check_pending = False
         self._history = history  # the log, when already known
-        self._holds_lease = True
         self._prepared = first.turn if first is not None else None
         self._prepared_committed = first is None or first.stored
         self._deadline = first.deadline if first is not None else None
-        self._suspect = run.recovery_count >= SUSPECT_RECOVERIES
         self._draining = False
-        self._changed: asyncio.Event | None = None  # made by a status_changed() waiter
-        # Between an arrival (an outcome, a signal) and its commit; and before its first
-        # commit, for a run taken from storage (its replay may change what it waits on).
-        self._turning = first is None
         if first is not None:
             self._activation = first.activation
             if first.stored:  # its events are the new run's, after WORKFLOW_STARTED
                 self._seq += len(first.turn.events)
                 busy = any(c.kind == "step" for c in first.turn.launch)
                 self._status = RunStatus.RUNNING if busy else RunStatus.SUSPENDED
-
-    @property
-    def suspect(self) -> bool:
-        """True while the run is a suspect (``SUSPECT_RECOVERIES``) that has made no progress.
-
-        Taken over again and again without logging an outcome, it may be what kills its
-        workers; the executor drives one such run at a time, so that a crash is charged to it
-        and not to every run beside it.
-        """
-        return self._suspect
-
-    @property
-    def holds_lease(self) -> bool:
-        """False once the driver's last commit released the run (it ended or suspended)."""
-        return self._holds_lease
-
-    @property
-    def run_id(self) -> str:
-        """The run this driver owns."""
-        return self._run.run_id
-
-    @property
-    def workflow_name(self) -> str:
-        """The workflow of the run this driver owns."""
-        return self._run.workflow_name
-
-    @property
-    def parent_run_id(self) -> str | None:
-        """The run that started this one as its child, if any."""
-        return self._run.parent_run_id
 
     async def drive(self) -> None:
         """Run turns until the run ends, suspends past the horizon, or the lease is lost."""
@@ -196,33 +159,6 @@ class RunDriver:
             self._activation.close()
             self._activation = None
         self._prepared = None
-
-    @property
-    def status(self) -> RunStatus:
-        """The run's status as this driver last wrote it (or will, for a run being created)."""
-        return self._status
-
-    @property
-    def turning(self) -> bool:
-        """True while it works on something that arrived (its status may be about to change)."""
-        return self._turning
-
-    @property
-    def signals_seen(self) -> int:
-        """The run row's ``signal_seq`` this driver has taken in (cancels, hooks, children)."""
-        return self._signals_seen
-
-    async def status_changed(self, within: float) -> None:
-        """Wait up to ``within`` seconds for the next commit (or the driver's end)."""
-        if self._changed is None:
-            self._changed = asyncio.Event()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), within)
-
-    def _status_moved(self) -> None:
-        changed, self._changed = self._changed, None
-        if changed is not None:
-            changed.set()
 
     async def _drive(self) -> None:
         turn = self._prepared or await self._begin()

@@ -5,8 +5,9 @@ Where ``emit`` is called decides how it is written:
 - in workflow code it is a recorded command: a force-local step (``pyworkflow.stream.emit``)
   whose storage write carries the step's idempotency key, so neither a replay nor a re-run of
   the step after a crash stores the signal twice;
-- in a stream step it is a plain storage write keyed by the step's idempotency key and the
-  emit's position in the execution, so a re-executed step does not emit twice either;
+- in a stream step it is a plain storage write keyed by the execution's idempotency key (its
+  step context's: the same in its batch and its retries) and the emit's position in the
+  execution, so an execution that runs again does not emit twice either;
 - in any other step or outside code it is a plain storage write (at-least-once as its caller).
 
 A payload whose type a stream step of this process binds to a pydantic schema is validated
@@ -169,7 +170,7 @@ async def emit(
         return int(stored)
     if state is not None:
         state.emits += 1
-        key = f"{state.key}:emit#{state.emits}"
+        key = f"{step_info().idempotency_key}:emit#{state.emits}"
         return await _write(
             stream_run_id or state.stream_run_id,
             stream,
@@ -245,5 +246,5 @@ async def schedule_signal(
     key = None
     if state is not None:
         state.schedules += 1
-        key = f"{state.key}:schedule#{state.schedules}"
+        key = f"{step_info().idempotency_key}:schedule#{state.schedules}"
     return await start(timer, *call, idempotency_key=key)

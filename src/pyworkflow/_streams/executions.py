@@ -49,27 +49,30 @@ def _failed(delivery: dict[str, Any], detail: str) -> dict[str, Any]:
     return failed
 
 
-def _prepared(steps: Steps, delivery: dict[str, Any]) -> StreamStepDefinition | dict[str, Any]:
-    """The delivery's stream step, its signal's payload validated; or its outcome, not to run.
+def _prepared(
+    steps: Steps, delivery: dict[str, Any]
+) -> tuple[StreamStepDefinition | None, dict[str, Any]]:
+    """(Its stream step, the delivery with its payload validated), or (None, its outcome).
 
-    Not to run: no such stream step here (failed), or a payload its schema refuses (refused).
+    The delivery is copied, never changed. None when it is not to run: no such stream step
+    here (failed), or a payload its schema refuses (refused).
     """
     definition = steps.get(delivery["step"])
     if definition is None:
-        return _failed(delivery, f"no stream step {delivery['step']!r} here")
+        return None, _failed(delivery, f"no stream step {delivery['step']!r} here")
     signal = delivery["signal"]
-    if signal is not None:
-        schema = definition.schemas.get(signal["signal_type"])
-        if schema is not None:
-            try:
-                signal["payload"] = validate_payload(
-                    definition.stream, signal["signal_type"], schema, signal["payload"]
-                )
-            except InvalidSignalPayloadError:
-                refused = _unchanged(delivery)  # the step is not run for it
-                refused["refused"] = True
-                return refused
-    return definition
+    schema = None if signal is None else definition.schemas.get(signal["signal_type"])
+    if schema is None:
+        return definition, delivery
+    try:
+        payload = validate_payload(
+            definition.stream, signal["signal_type"], schema, signal["payload"]
+        )
+    except InvalidSignalPayloadError:
+        refused = _unchanged(delivery)  # the step is not run for it
+        refused["refused"] = True
+        return None, refused
+    return definition, {**delivery, "signal": {**signal, "payload": payload}}
 
 
 def _arguments(stream_run_id: str, delivery: dict[str, Any]) -> tuple[Any, ...]:
@@ -78,27 +81,27 @@ def _arguments(stream_run_id: str, delivery: dict[str, Any]) -> tuple[Any, ...]:
 
 
 async def _first(stream_run_id: str, steps: Steps, delivery: dict[str, Any]) -> dict[str, Any]:
-    prepared = _prepared(steps, delivery)
-    if isinstance(prepared, dict):
+    definition, prepared = _prepared(steps, delivery)
+    if definition is None:
         return prepared
     try:
-        outcome: dict[str, Any] = await execution_of(prepared.name)(
-            *_arguments(stream_run_id, delivery)
+        outcome: dict[str, Any] = await execution_of(definition.name)(
+            *_arguments(stream_run_id, prepared)
         )
         # What the batch's result cannot hold would fail the batch, and every delivery in it:
         # refused here, it fails this execution alone (its retry refuses it again).
         codec = (await get_runtime()).codec
         for value, kept in (("result", "set_result"), ("checkpoint", "set_checkpoint")):
             if outcome[kept]:
-                codec.encode(outcome[value], path=f"{value} of stream step {prepared.name!r}")
+                codec.encode(outcome[value], path=f"{value} of stream step {definition.name!r}")
     except Exception as exc:
         return {
-            "step": prepared.name,
+            "step": definition.name,
             "raised": f"{type(exc).__name__}: {exc}",
-            "retry_in": retry_delay(prepared.retry, 1, exc),
+            "retry_in": retry_delay(definition.retry, 1, exc),
             "delivery": delivery,
         }
-    return {"step": prepared.name, **outcome}
+    return {"step": definition.name, **outcome}
 
 
 async def first_attempts(
@@ -112,16 +115,16 @@ async def first_attempts(
 
 async def as_step(stream_run_id: str, steps: Steps, delivery: dict[str, Any]) -> dict[str, Any]:
     """Run one delivery as the step ``stream:<name>`` (workflow code); its outcome."""
-    prepared = _prepared(steps, delivery)
-    if isinstance(prepared, dict):
+    definition, prepared = _prepared(steps, delivery)
+    if definition is None:
         return prepared
     try:
-        outcome: dict[str, Any] = await runner_of(prepared.name)(
-            *_arguments(stream_run_id, delivery)
+        outcome: dict[str, Any] = await runner_of(definition.name)(
+            *_arguments(stream_run_id, prepared)
         )
     except Exception as exc:  # the execution failed after its retries: the step has failed
         return _failed(delivery, f"{type(exc).__name__}: {exc}")
-    return {"step": prepared.name, **outcome}
+    return {"step": definition.name, **outcome}
 
 
 async def _again(stream_run_id: str, steps: Steps, raised: dict[str, Any]) -> dict[str, Any]:

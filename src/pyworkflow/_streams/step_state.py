@@ -57,9 +57,6 @@ class StepState:
     emits: int = 0
     schedules: int = 0
     resumed: bool = field(default=False)
-    key: str = ""
-    """The execution's idempotency key, the same in its batch and in every retry: its emits
-    and scheduled signals are keyed by it, so that running it again writes none twice."""
 
     def outcome(self) -> dict[str, Any]:
         """The decisions, as the plain dict the execution step returns (and the log keeps)."""
@@ -237,7 +234,6 @@ def execution(
             checkpoint=checkpoint,
             # A start leaves the step waiting unless its lifecycle decides otherwise.
             status=StreamStepStatus.WAITING if before is StreamStepStatus.PENDING else before,
-            key=info.idempotency_key,
         )
         token = current_stream_step.set(state)
         info_token = current_step.set(info)
